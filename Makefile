@@ -1,0 +1,129 @@
+# SPDX-License-Identifier: Apache-2.0
+#
+# tenantd - one non-recursive Makefile.
+#
+#   make              build build/tenantd
+#   make run          install what is missing, start a dev PostgreSQL and
+#                     Redis, run tenantd in the foreground (Ctrl-C stops all)
+#   make test         install what is missing, run unit and end-to-end tests
+#   make SANITIZE=1   the same with ASan+UBSan (objects under build/asan)
+#   make install      honours PREFIX and DESTDIR
+#   make deb          build a Debian package under build/
+
+VERSION	:= 0.1.0
+PREFIX	?= /usr/local
+SYSCONFDIR ?= /etc
+DESTDIR	?=
+PYTHON	?= /usr/bin/python3
+
+PKGS	:= libevent libpq hiredis rdkafka jansson libconfig
+CC	?= cc
+OPT	?= -O2
+CFLAGS	?= $(OPT) -g
+CFLAGS	+= -std=gnu11 -Wall -Wextra -Wshadow -Wno-unused-parameter \
+	   -fno-strict-aliasing -D_GNU_SOURCE -DTENANTD_VERSION='"$(VERSION)"' \
+	   -Icommon
+LDLIBS	+= -lpthread
+
+ifeq ($(SANITIZE),1)
+BUILD	?= build/asan
+CFLAGS	+= -fsanitize=address,undefined -fno-omit-frame-pointer \
+	   -fno-sanitize-recover=undefined
+LDFLAGS	+= -fsanitize=address,undefined
+else
+BUILD	?= build
+endif
+
+# pkg-config is asked once, and only when something is compiled.
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
+
+COMMON_SRC	:= $(wildcard common/*.c)
+TENANTD_SRC	:= $(wildcard supervisor/*.c) $(wildcard workers/*/*.c)
+UNIT_SRC	:= $(wildcard test/unit/test_*.c)
+FUZZ_SRC	:= $(wildcard test/fuzz/fuzz_*.c)
+
+COMMON_OBJ	:= $(COMMON_SRC:%.c=$(BUILD)/%.o)
+TENANTD_OBJ	:= $(TENANTD_SRC:%.c=$(BUILD)/%.o)
+UNIT_BIN	:= $(UNIT_SRC:test/unit/%.c=$(BUILD)/test/%)
+LIBCOMMON	:= $(BUILD)/libcommon.a
+
+.PHONY: all run test unit valgrind-unit e2e deps install uninstall deb clean fuzz bench \
+	check-warnings
+all: $(BUILD)/tenantd
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(LIBCOMMON): $(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/tenantd: $(TENANTD_OBJ) $(LIBCOMMON)
+	$(CC) $(LDFLAGS) -o $@ $(TENANTD_OBJ) $(LIBCOMMON) $(PKG_LIBS) $(LDLIBS)
+
+$(BUILD)/test/%: test/unit/%.c $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP $(LDFLAGS) -o $@ $< $(LIBCOMMON) \
+	    $(PKG_LIBS) -lcmocka $(LDLIBS)
+
+# Fuzz targets need clang's libFuzzer; each links the pure parsers only.
+$(BUILD)/fuzz/%: test/fuzz/%.c $(COMMON_SRC)
+	@mkdir -p $(dir $@)
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -std=gnu11 -D_GNU_SOURCE \
+	    -DTENANTD_VERSION='"$(VERSION)"' -Icommon $(PKG_CFLAGS) -o $@ $< \
+	    $(COMMON_SRC) $(PKG_LIBS) $(LDLIBS)
+fuzz: $(FUZZ_SRC:test/fuzz/%.c=$(BUILD)/fuzz/%)
+
+deps:
+	@tools/deps.sh test
+
+run:
+	@tools/deps.sh run
+	@$(MAKE) --no-print-directory all
+	@tools/devenv.sh $(BUILD)/tenantd conf/tenantd.conf
+
+unit: $(UNIT_BIN)
+	@fail=0; for t in $(UNIT_BIN); do echo "== $$t"; $$t || fail=1; done; \
+	    exit $$fail
+
+valgrind-unit: $(UNIT_BIN)
+	@fail=0; for t in $(UNIT_BIN); do echo "== valgrind $$t"; \
+	    valgrind -q --error-exitcode=1 --leak-check=full \
+	    --errors-for-leak-kinds=definite,indirect $$t || fail=1; done; \
+	    exit $$fail
+
+e2e: $(BUILD)/tenantd
+	TENANTD_BIN=$(abspath $(BUILD)/tenantd) $(PYTHON) -m pytest -q test/e2e
+
+test: deps
+	@$(MAKE) --no-print-directory all unit
+	@$(MAKE) --no-print-directory e2e
+
+bench:
+	@tools/deps.sh bench
+	@$(MAKE) --no-print-directory all
+	@test/bench/run.sh $(abspath $(BUILD)/tenantd)
+
+install: $(BUILD)/tenantd
+	install -D -m 0755 $(BUILD)/tenantd $(DESTDIR)$(PREFIX)/sbin/tenantd
+	install -D -m 0640 conf/tenantd.conf $(DESTDIR)$(SYSCONFDIR)/tenantd/tenantd.conf
+	install -D -m 0644 packaging/systemd/tenantd.service \
+	    $(DESTDIR)$(PREFIX)/lib/systemd/system/tenantd.service
+	install -d $(DESTDIR)$(PREFIX)/share/doc/tenantd
+	install -m 0644 README.md LICENSE $(wildcard docs/*.md) \
+	    $(DESTDIR)$(PREFIX)/share/doc/tenantd/
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/sbin/tenantd \
+	    $(DESTDIR)$(PREFIX)/lib/systemd/system/tenantd.service
+	rm -rf $(DESTDIR)$(PREFIX)/share/doc/tenantd
+
+deb: $(BUILD)/tenantd
+	packaging/debian/build-deb.sh $(BUILD) $(VERSION)
+
+clean:
+	rm -rf build
+
+-include $(COMMON_OBJ:.o=.d) $(TENANTD_OBJ:.o=.d) $(UNIT_BIN:=.d)

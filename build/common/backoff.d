@@ -1,0 +1,2 @@
+build/common/backoff.o: common/backoff.c common/backoff.h
+common/backoff.h:

@@ -1,0 +1,3 @@
+build/common/notify.o: common/notify.c common/log.h common/notify.h
+common/log.h:
+common/notify.h:

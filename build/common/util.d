@@ -1,0 +1,3 @@
+build/common/util.o: common/util.c common/log.h common/util.h
+common/log.h:
+common/util.h:

@@ -1,0 +1,957 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * conf - load and check the configuration.
+ *
+ * One schema, the tables below, drives everything: which keys exist in which
+ * section, their types and defaults, which are required, how to print them
+ * back.  The loader walks the libconfig tree and looks every setting up in
+ * the schema, so an unknown key or a wrong type is an error naming the file
+ * and line, never silently ignored.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <libconfig.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conf.h"
+#include "util.h"
+
+#define SECRET_MAX	4096
+
+enum ktype {
+	K_STRING,	/* char * */
+	K_INT,		/* int */
+	K_UINT,		/* unsigned */
+	K_NUMBER,	/* double, int or float accepted */
+	K_BOOL,		/* int */
+	K_SIZE,		/* size_t: bytes, or a string with k/m/g suffix */
+	K_ADDR,		/* struct conf_addr: "host:port" */
+	K_UUID,		/* char *, a UUID */
+	K_LEVEL,	/* enum log_level */
+	K_FORMAT,	/* enum log_format */
+	K_SECRET,	/* char * path; the file is read into .secret_off */
+	K_PORT,		/* int, 1..65535 */
+};
+
+struct key {
+	const char	*name;
+	enum ktype	 type;
+	size_t		 off;		/* into the section's struct */
+	int		 required;
+	const char	*def;		/* default as text, NULL for none */
+	size_t		 secret_off;	/* K_SECRET: where the contents go */
+};
+
+#define C(field)	offsetof(struct conf, field)
+#define W(field)	offsetof(struct conf_worker, field)
+#define R(field)	offsetof(struct conf_redis, field)
+#define END		{ NULL, 0, 0, 0, NULL, 0 }
+
+static const struct key tenant_keys[] = {
+	{ "id", K_UUID, C(tenant_id), 1, NULL, 0 },
+	{ "name", K_STRING, C(tenant_name), 1, NULL, 0 },
+	END
+};
+
+static const struct key log_keys[] = {
+	{ "level", K_LEVEL, C(log_level), 0, "info", 0 },
+	{ "format", K_FORMAT, C(log_format), 0, "logfmt", 0 },
+	{ "file", K_STRING, C(log_file), 0, NULL, 0 },
+	END
+};
+
+static const struct key postgres_keys[] = {
+	{ "conninfo", K_STRING, C(pg_conninfo), 1, NULL, 0 },
+	{ "password_file", K_SECRET, C(pg_password_file), 0, NULL,
+	    C(pg_password) },
+	END
+};
+
+static const struct key redis_keys[] = {
+	{ "host", K_STRING, R(host), 0, "127.0.0.1", 0 },
+	{ "port", K_PORT, R(port), 0, "6379", 0 },
+	{ "password_file", K_SECRET, R(password_file), 0, NULL, R(password) },
+	END
+};
+
+static const struct key remote_keys[] = {
+	{ "name", K_STRING, R(name), 1, NULL, 0 },
+	{ "host", K_STRING, R(host), 1, NULL, 0 },
+	{ "port", K_PORT, R(port), 0, "6379", 0 },
+	{ "password_file", K_SECRET, R(password_file), 0, NULL, R(password) },
+	END
+};
+
+static const struct key kafka_keys[] = {
+	{ "brokers", K_STRING, C(kafka_brokers), 0, NULL, 0 },
+	{ "sasl_username", K_STRING, C(kafka_sasl_username), 0, NULL, 0 },
+	{ "sasl_password_file", K_SECRET, C(kafka_sasl_password_file), 0,
+	    NULL, C(kafka_sasl_password) },
+	END
+};
+
+static const struct key security_keys[] = {
+	{ "admin_token_file", K_SECRET, C(admin_token_file), 0, NULL,
+	    C(admin_token) },
+	{ "user", K_STRING, C(user), 0, NULL, 0 },
+	{ "group", K_STRING, C(group), 0, NULL, 0 },
+	END
+};
+
+static const struct key supervisor_keys[] = {
+	{ "heartbeat_interval", K_NUMBER, C(heartbeat_interval), 0, "1.0", 0 },
+	{ "heartbeat_timeout", K_NUMBER, C(heartbeat_timeout), 0, "10.0", 0 },
+	{ "stop_timeout", K_NUMBER, C(stop_timeout), 0, "10.0", 0 },
+	{ "restart_delay_max", K_NUMBER, C(restart_delay_max), 0, "30.0", 0 },
+	{ "throttle_delay", K_NUMBER, C(throttle_delay), 0, "1.0", 0 },
+	END
+};
+
+/* Keys every worker section has. */
+#define WORKER_KEYS(port)						\
+	{ "enabled", K_BOOL, W(enabled), 0, "true", 0 },		\
+	{ "listen", K_ADDR, W(listen), 0, port, 0 }
+
+/* Keys of workers that speak the session protocol of DESIGN.md §3. */
+#define SESSION_KEYS							\
+	{ "max_line", K_SIZE, W(max_line), 0, "65536", 0 },		\
+	{ "max_output", K_SIZE, W(max_output), 0, "4194304", 0 },	\
+	{ "max_clients", K_UINT, W(max_clients), 0, "1024", 0 },	\
+	{ "open_timeout", K_NUMBER, W(open_timeout), 0, "10.0", 0 }
+
+#define HTTP_KEYS							\
+	{ "max_body", K_SIZE, W(max_body), 0, "1048576", 0 },		\
+	{ "max_clients", K_UINT, W(max_clients), 0, "1024", 0 }
+
+static const struct key metrics_keys[] = {
+	WORKER_KEYS("127.0.0.1:15000"),
+	{ "max_clients", K_UINT, W(max_clients), 0, "256", 0 },
+	END
+};
+
+static const struct key config_keys[] = {
+	WORKER_KEYS("0.0.0.0:8888"),
+	HTTP_KEYS,
+	END
+};
+
+static const struct key events_keys[] = {
+	WORKER_KEYS("0.0.0.0:8000"),
+	SESSION_KEYS,
+	{ "user_data_max", K_SIZE, W(user_data_max), 0, "16384", 0 },
+	{ "logout_grace", K_NUMBER, W(logout_grace), 0, "60.0", 0 },
+	END
+};
+
+static const struct key stats_keys[] = {
+	WORKER_KEYS("0.0.0.0:2060"),
+	SESSION_KEYS,
+	END
+};
+
+static const struct key outbound_keys[] = {
+	WORKER_KEYS("0.0.0.0:5050"),
+	SESSION_KEYS,
+	{ "interaction_server", K_ADDR, W(interaction_server), 0,
+	    "127.0.0.1:7120", 0 },
+	{ "kafka_topic", K_STRING, W(kafka_topic), 0, "tenantd.outbound", 0 },
+	END
+};
+
+static const struct key routing_keys[] = {
+	WORKER_KEYS("0.0.0.0:5580"),
+	HTTP_KEYS,
+	{ "reservation_ttl", K_NUMBER, W(reservation_ttl), 0, "30.0", 0 },
+	END
+};
+
+struct worker_info {
+	const char		*name;
+	const struct key	*keys;
+	int			 built;
+};
+
+static const struct worker_info worker_info[WORKER_MAX] = {
+	[WORKER_METRICS] = { "metrics", metrics_keys, 1 },
+	[WORKER_CONFIG] = { "config", config_keys, 0 },
+	[WORKER_EVENTS] = { "events", events_keys, 0 },
+	[WORKER_STATS] = { "stats", stats_keys, 0 },
+	[WORKER_OUTBOUND] = { "outbound", outbound_keys, 0 },
+	[WORKER_ROUTING] = { "routing", routing_keys, 0 },
+};
+
+/* Top-level sections whose keys live in struct conf itself. */
+struct section {
+	const char		*name;
+	const struct key	*keys;
+	int			 required;
+};
+
+static const struct section sections[] = {
+	{ "tenant", tenant_keys, 1 },
+	{ "log", log_keys, 0 },
+	{ "postgres", postgres_keys, 1 },
+	{ "kafka", kafka_keys, 0 },
+	{ "security", security_keys, 0 },
+	{ "supervisor", supervisor_keys, 0 },
+};
+
+struct loader {
+	const char	*name;		/* file name for messages */
+	char		*err;
+	size_t		 errlen;
+	int		 failed;
+};
+
+static int	 set_value(struct loader *, const struct key *, void *,
+		    config_setting_t *);
+
+/* conf_worker_name - the section name of a worker class */
+const char *
+conf_worker_name(enum worker_class w)
+{
+	return worker_info[w].name;
+}
+
+/* conf_worker_by_name - the class of a worker section name, or -1 */
+int
+conf_worker_by_name(const char *name)
+{
+	int	i;
+
+	for (i = 0; i < WORKER_MAX; i++)
+		if (strcmp(worker_info[i].name, name) == 0)
+			return i;
+	return -1;
+}
+
+/* conf_worker_built - whether this binary has the worker's code */
+int
+conf_worker_built(enum worker_class w)
+{
+	return worker_info[w].built;
+}
+
+/* fail - record the first error as "FILE:LINE: reason" */
+static int
+fail(struct loader *ld, const config_setting_t *s, const char *fmt, ...)
+{
+	char		 reason[CONF_ERR_MAX];
+	const char	*file = ld->name;
+	unsigned	 line = 1;
+	va_list		 ap;
+
+	if (ld->failed)
+		return -1;
+	ld->failed = 1;
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+	if (s != NULL) {
+		if (config_setting_source_file(s) != NULL)
+			file = config_setting_source_file(s);
+		if (config_setting_source_line(s) > 0)
+			line = config_setting_source_line(s);
+	}
+	snprintf(ld->err, ld->errlen, "%s:%u: %s", file, line, reason);
+	return -1;
+}
+
+/* conf_addr_parse - "host:port", "[v6addr]:port" or "*:port" */
+int
+conf_addr_parse(const char *s, struct conf_addr *a)
+{
+	const char	*colon, *host = s;
+	size_t		 hlen;
+	char		*end;
+	long		 port;
+
+	if (s[0] == '[') {
+		const char *rb = strchr(s, ']');
+
+		if (rb == NULL || rb[1] != ':')
+			return -1;
+		host = s + 1;
+		hlen = (size_t)(rb - host);
+		colon = rb + 1;
+	} else {
+		if ((colon = strrchr(s, ':')) == NULL ||
+		    memchr(s, ':', (size_t)(colon - s)) != NULL)
+			return -1;
+		hlen = (size_t)(colon - s);
+	}
+	if (hlen == 0 || hlen >= sizeof(a->host))
+		return -1;
+	errno = 0;
+	port = strtol(colon + 1, &end, 10);
+	if (colon[1] == '\0' || *end != '\0' || errno || port < 1 ||
+	    port > 65535)
+		return -1;
+	memcpy(a->host, host, hlen);
+	a->host[hlen] = '\0';
+	if (strcmp(a->host, "*") == 0)
+		strcpy(a->host, "0.0.0.0");
+	for (end = a->host; *end != '\0'; end++)
+		if (isspace((unsigned char)*end) || *end == '/')
+			return -1;
+	a->port = (int)port;
+	return 0;
+}
+
+int
+conf_addr_equal(const struct conf_addr *a, const struct conf_addr *b)
+{
+	return a->port == b->port && strcmp(a->host, b->host) == 0;
+}
+
+/* parse_size - bytes, or a number with a k, m or g suffix (powers of 1024) */
+static int
+parse_size(const char *s, size_t *out)
+{
+	char			*end;
+	unsigned long long	 v;
+
+	errno = 0;
+	if (!isdigit((unsigned char)*s))
+		return -1;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return -1;
+	switch (tolower((unsigned char)*end)) {
+	case 'k': v <<= 10; end++; break;
+	case 'm': v <<= 20; end++; break;
+	case 'g': v <<= 30; end++; break;
+	default: break;
+	}
+	if (*end == 'b' || *end == 'B')
+		end++;
+	if (*end != '\0' || v == 0)
+		return -1;
+	*out = (size_t)v;
+	return 0;
+}
+
+/* is_uuid - 8-4-4-4-12 hexadecimal digits */
+static int
+is_uuid(const char *s)
+{
+	int	i;
+
+	for (i = 0; i < 36; i++) {
+		if (i == 8 || i == 13 || i == 18 || i == 23) {
+			if (s[i] != '-')
+				return 0;
+		} else if (!isxdigit((unsigned char)s[i]))
+			return 0;
+	}
+	return s[36] == '\0';
+}
+
+static const char *
+type_name(int t)
+{
+	switch (t) {
+	case CONFIG_TYPE_GROUP: return "a group";
+	case CONFIG_TYPE_INT: case CONFIG_TYPE_INT64: return "an integer";
+	case CONFIG_TYPE_FLOAT: return "a number";
+	case CONFIG_TYPE_STRING: return "a string";
+	case CONFIG_TYPE_BOOL: return "a boolean";
+	case CONFIG_TYPE_ARRAY: return "an array";
+	case CONFIG_TYPE_LIST: return "a list";
+	default: return "something else";
+	}
+}
+
+/* expect - check a setting's type, naming what was wanted */
+static int
+expect(struct loader *ld, config_setting_t *s, const char *path, int type,
+    const char *want)
+{
+	int	t = config_setting_type(s);
+
+	if (t == type || (type == CONFIG_TYPE_INT && t == CONFIG_TYPE_INT64))
+		return 0;
+	return fail(ld, s, "%s must be %s, not %s", path, want, type_name(t));
+}
+
+/* set_text - apply a value given as text: a default, or a string setting */
+static int
+set_text(const struct key *k, void *base, const char *v, const char **why)
+{
+	char	*p = (char *)base + k->off, *end;
+	long	 l;
+	double	 d;
+
+	switch (k->type) {
+	case K_STRING:
+	case K_SECRET:
+		free(*(char **)p);
+		*(char **)p = xstrdup(v);
+		return 0;
+	case K_UUID:
+		if (!is_uuid(v))
+			return *why = "must be a UUID "
+			    "(xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)", -1;
+		free(*(char **)p);
+		*(char **)p = xstrdup(v);
+		return 0;
+	case K_LEVEL:
+		if (log_level_parse(v, (enum log_level *)p) == -1)
+			return *why = "must be one of error, warn, info, debug",
+			    -1;
+		return 0;
+	case K_FORMAT:
+		if (log_format_parse(v, (enum log_format *)p) == -1)
+			return *why = "must be \"logfmt\" or \"json\"", -1;
+		return 0;
+	case K_ADDR:
+		if (conf_addr_parse(v, (struct conf_addr *)p) == -1)
+			return *why = "is not a valid address "
+			    "(want \"host:port\" or \"[v6]:port\", port "
+			    "1-65535)", -1;
+		return 0;
+	case K_SIZE:
+		if (parse_size(v, (size_t *)p) == -1)
+			return *why = "must be a positive size in bytes "
+			    "(suffix k, m or g allowed)", -1;
+		return 0;
+	case K_BOOL:
+		*(int *)p = strcmp(v, "true") == 0;
+		return 0;
+	case K_NUMBER:
+		d = strtod(v, &end);
+		*(double *)p = d;
+		return 0;
+	case K_INT:
+	case K_UINT:
+	case K_PORT:
+		l = strtol(v, &end, 10);
+		if (k->type == K_UINT)
+			*(unsigned *)p = (unsigned)l;
+		else
+			*(int *)p = (int)l;
+		return 0;
+	}
+	return -1;
+}
+
+/* set_value - apply one setting of the file to its key */
+static int
+set_value(struct loader *ld, const struct key *k, void *base,
+    config_setting_t *s)
+{
+	char		 path[256], num[64];
+	const char	*why = NULL;
+	char		*p = (char *)base + k->off;
+	long long	 ll;
+	double		 d;
+
+	snprintf(path, sizeof(path), "%s", k->name);
+	{
+		config_setting_t *parent = config_setting_parent(s);
+
+		if (parent != NULL && config_setting_name(parent) != NULL)
+			snprintf(path, sizeof(path), "%s.%s",
+			    config_setting_name(parent), k->name);
+	}
+	switch (k->type) {
+	case K_STRING: case K_SECRET: case K_UUID: case K_LEVEL: case K_FORMAT:
+	case K_ADDR:
+		if (expect(ld, s, path, CONFIG_TYPE_STRING, "a string") == -1)
+			return -1;
+		if (k->type == K_STRING && config_setting_get_string(s)[0] == 0)
+			return fail(ld, s, "%s must not be empty", path);
+		if (set_text(k, base, config_setting_get_string(s), &why) == -1)
+			return fail(ld, s, "%s \"%s\" %s", path,
+			    config_setting_get_string(s), why);
+		return 0;
+	case K_SIZE:
+		if (config_setting_type(s) == CONFIG_TYPE_STRING) {
+			if (set_text(k, base, config_setting_get_string(s),
+			    &why) == -1)
+				return fail(ld, s, "%s %s", path, why);
+			return 0;
+		}
+		if (expect(ld, s, path, CONFIG_TYPE_INT,
+		    "a size (integer or string like \"64k\")") == -1)
+			return -1;
+		snprintf(num, sizeof(num), "%lld", config_setting_get_int64(s));
+		if (set_text(k, base, num, &why) == -1)
+			return fail(ld, s, "%s %s", path, why);
+		return 0;
+	case K_BOOL:
+		if (expect(ld, s, path, CONFIG_TYPE_BOOL, "true or false") == -1)
+			return -1;
+		*(int *)p = config_setting_get_bool(s);
+		return 0;
+	case K_NUMBER:
+		if (config_setting_type(s) == CONFIG_TYPE_FLOAT)
+			d = config_setting_get_float(s);
+		else if (expect(ld, s, path, CONFIG_TYPE_INT, "a number") == 0)
+			d = (double)config_setting_get_int64(s);
+		else
+			return -1;
+		if (d <= 0 || d > 86400)
+			return fail(ld, s, "%s must be between 0 and 86400 "
+			    "seconds", path);
+		*(double *)p = d;
+		return 0;
+	case K_INT: case K_UINT: case K_PORT:
+		if (expect(ld, s, path, CONFIG_TYPE_INT, "an integer") == -1)
+			return -1;
+		ll = config_setting_get_int64(s);
+		if (k->type == K_PORT && (ll < 1 || ll > 65535))
+			return fail(ld, s, "%s must be a port (1-65535)", path);
+		if (k->type == K_UINT && (ll < 1 || ll > 1000000000))
+			return fail(ld, s, "%s must be a positive integer",
+			    path);
+		if (k->type == K_UINT)
+			*(unsigned *)p = (unsigned)ll;
+		else
+			*(int *)p = (int)ll;
+		return 0;
+	}
+	return fail(ld, s, "%s: unsupported key type", path);
+}
+
+/* apply_defaults - fill a section's struct with its keys' defaults */
+static void
+apply_defaults(const struct key *keys, void *base)
+{
+	const char	*why;
+
+	for (; keys->name != NULL; keys++)
+		if (keys->def != NULL)
+			set_text(keys, base, keys->def, &why);
+}
+
+static const struct key *
+find_key(const struct key *keys, const char *name)
+{
+	for (; keys->name != NULL; keys++)
+		if (strcmp(keys->name, name) == 0)
+			return keys;
+	return NULL;
+}
+
+/* read_secrets - read every *_file key of a section into its companion */
+static int
+read_secrets(struct loader *ld, config_setting_t *grp, const struct key *keys,
+    void *base)
+{
+	const struct key	*k;
+	char			*path, *data;
+	int			 err = 0;
+
+	for (k = keys; k->name != NULL; k++) {
+		if (k->type != K_SECRET ||
+		    (path = *(char **)((char *)base + k->off)) == NULL)
+			continue;
+		if ((data = util_read_file(path, SECRET_MAX, &err)) == NULL)
+			return fail(ld, config_setting_get_member(grp, k->name),
+			    "%s.%s: cannot read secret file %s: %s",
+			    config_setting_name(grp), k->name, path,
+			    err == EFBIG ? "larger than 4096 bytes" :
+			    strerror(err));
+		if (data[0] == '\0') {
+			free(data);
+			return fail(ld, config_setting_get_member(grp, k->name),
+			    "%s.%s: secret file %s is empty",
+			    config_setting_name(grp), k->name, path);
+		}
+		free(*(char **)((char *)base + k->secret_off));
+		*(char **)((char *)base + k->secret_off) = data;
+	}
+	return 0;
+}
+
+/* load_group - check and apply every setting of one group */
+static int
+load_group(struct loader *ld, config_setting_t *grp, const char *path,
+    const struct key *keys, void *base, const char *skip)
+{
+	const struct key	*k;
+	config_setting_t	*s;
+	int			 i;
+
+	if (expect(ld, grp, path, CONFIG_TYPE_GROUP, "a group { ... }") == -1)
+		return -1;
+	for (i = 0; (s = config_setting_get_elem(grp, (unsigned)i)) != NULL;
+	    i++) {
+		if (skip != NULL && strcmp(config_setting_name(s), skip) == 0)
+			continue;
+		if ((k = find_key(keys, config_setting_name(s))) == NULL)
+			return fail(ld, s, "unknown key %s.%s", path,
+			    config_setting_name(s));
+		if (set_value(ld, k, base, s) == -1)
+			return -1;
+	}
+	for (k = keys; k->name != NULL; k++)
+		if (k->required && config_setting_get_member(grp, k->name) ==
+		    NULL)
+			return fail(ld, grp, "missing required value %s.%s",
+			    path, k->name);
+	return read_secrets(ld, grp, keys, base);
+}
+
+/* load_redis - the local Redis and the list of remote regions */
+static int
+load_redis(struct loader *ld, struct conf *c, config_setting_t *grp)
+{
+	config_setting_t	*list, *r;
+	char			 path[64];
+	int			 i;
+
+	if (load_group(ld, grp, "redis", redis_keys, &c->redis, "remote") == -1)
+		return -1;
+	if ((list = config_setting_get_member(grp, "remote")) == NULL)
+		return 0;
+	if (expect(ld, list, "redis.remote", CONFIG_TYPE_LIST,
+	    "a list ( { name = ...; host = ...; }, ... )") == -1)
+		return -1;
+	for (i = 0; (r = config_setting_get_elem(list, (unsigned)i)) != NULL;
+	    i++) {
+		if (i >= CONF_REMOTE_MAX)
+			return fail(ld, r, "redis.remote: at most %d remotes",
+			    CONF_REMOTE_MAX);
+		snprintf(path, sizeof(path), "redis.remote[%d]", i);
+		apply_defaults(remote_keys, &c->remotes[i]);
+		c->nremotes++;
+		if (load_group(ld, r, path, remote_keys, &c->remotes[i],
+		    NULL) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/* load_workers - one section per worker class */
+static int
+load_workers(struct loader *ld, struct conf *c, config_setting_t *grp)
+{
+	config_setting_t	*s;
+	char			 path[64];
+	int			 i, w, any = 0;
+
+	if (expect(ld, grp, "workers", CONFIG_TYPE_GROUP, "a group") == -1)
+		return -1;
+	for (i = 0; (s = config_setting_get_elem(grp, (unsigned)i)) != NULL;
+	    i++) {
+		if ((w = conf_worker_by_name(config_setting_name(s))) == -1)
+			return fail(ld, s, "unknown worker class workers.%s "
+			    "(known: metrics, config, events, stats, outbound, "
+			    "routing)", config_setting_name(s));
+		snprintf(path, sizeof(path), "workers.%s", worker_info[w].name);
+		c->workers[w].enabled = 1;
+		if (load_group(ld, s, path, worker_info[w].keys,
+		    &c->workers[w], NULL) == -1)
+			return -1;
+		if (c->workers[w].enabled && !worker_info[w].built)
+			return fail(ld, s, "%s: the %s worker is not built "
+			    "into this version of tenantd; set enabled = false "
+			    "or remove the section", path, worker_info[w].name);
+		any |= c->workers[w].enabled;
+	}
+	if (!any)
+		return fail(ld, grp, "no worker is enabled in workers");
+	return 0;
+}
+
+/* check_whole - rules that span sections */
+static int
+check_whole(struct loader *ld, struct conf *c, config_t *cf)
+{
+	config_setting_t	*root = config_root_setting(cf);
+	int			 i, j;
+
+	if (c->workers[WORKER_OUTBOUND].enabled && c->kafka_brokers == NULL)
+		return fail(ld, config_setting_get_member(root, "workers"),
+		    "missing required value kafka.brokers (the outbound "
+		    "worker reports to Kafka)");
+	if (c->group != NULL && c->user == NULL)
+		return fail(ld, config_setting_get_member(root, "security"),
+		    "security.group needs security.user");
+	for (i = 0; i < WORKER_MAX; i++)
+		for (j = i + 1; j < WORKER_MAX; j++)
+			if (c->workers[i].enabled && c->workers[j].enabled &&
+			    c->workers[i].listen.port ==
+			    c->workers[j].listen.port)
+				return fail(ld, config_setting_get_member(
+				    root, "workers"), "workers.%s and "
+				    "workers.%s listen on the same port %d",
+				    worker_info[i].name, worker_info[j].name,
+				    c->workers[i].listen.port);
+	return 0;
+}
+
+/* load_root - walk the top level */
+static int
+load_root(struct loader *ld, struct conf *c, config_t *cf)
+{
+	config_setting_t	*root = config_root_setting(cf), *s;
+	size_t			 j;
+	int			 i;
+
+	for (i = 0; (s = config_setting_get_elem(root, (unsigned)i)) != NULL;
+	    i++) {
+		const char *name = config_setting_name(s);
+
+		for (j = 0; j < NELEM(sections); j++)
+			if (strcmp(sections[j].name, name) == 0)
+				break;
+		if (j < NELEM(sections)) {
+			if (load_group(ld, s, name, sections[j].keys, c,
+			    NULL) == -1)
+				return -1;
+		} else if (strcmp(name, "redis") == 0) {
+			if (load_redis(ld, c, s) == -1)
+				return -1;
+		} else if (strcmp(name, "workers") == 0) {
+			if (load_workers(ld, c, s) == -1)
+				return -1;
+		} else
+			return fail(ld, s, "unknown section %s", name);
+	}
+	for (j = 0; j < NELEM(sections); j++)
+		if (sections[j].required &&
+		    config_setting_get_member(root, sections[j].name) == NULL)
+			return fail(ld, NULL, "missing required section %s",
+			    sections[j].name);
+	if (config_setting_get_member(root, "workers") == NULL)
+		return fail(ld, NULL, "missing required section workers");
+	return check_whole(ld, c, cf);
+}
+
+/* conf_new - a configuration holding every default */
+static struct conf *
+conf_new(void)
+{
+	struct conf	*c = xcalloc(1, sizeof(*c));
+	size_t		 i;
+
+	for (i = 0; i < NELEM(sections); i++)
+		apply_defaults(sections[i].keys, c);
+	apply_defaults(redis_keys, &c->redis);
+	c->redis.name = xstrdup("local");
+	for (i = 0; i < WORKER_MAX; i++) {
+		apply_defaults(worker_info[i].keys, &c->workers[i]);
+		c->workers[i].enabled = 0;
+	}
+	return c;
+}
+
+/* load - common part of conf_load and conf_load_string */
+static struct conf *
+load(config_t *cf, int ok, const char *name, char *err, size_t errlen)
+{
+	struct loader	 ld = { name, err, errlen, 0 };
+	struct conf	*c;
+
+	if (!ok) {
+		snprintf(err, errlen, "%s:%d: %s",
+		    config_error_file(cf) ? config_error_file(cf) : name,
+		    config_error_line(cf), config_error_type(cf) ==
+		    CONFIG_ERR_FILE_IO ? strerror(errno) :
+		    config_error_text(cf));
+		return NULL;
+	}
+	c = conf_new();
+	c->path = xstrdup(name);
+	if (load_root(&ld, c, cf) == -1) {
+		conf_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+/* conf_load - read and check a configuration file */
+struct conf *
+conf_load(const char *path, char *err, size_t errlen)
+{
+	config_t	 cf;
+	struct conf	*c;
+	int		 ok;
+
+	config_init(&cf);
+	errno = 0;
+	ok = config_read_file(&cf, path) == CONFIG_TRUE;
+	if (!ok && config_error_type(&cf) == CONFIG_ERR_FILE_IO) {
+		snprintf(err, errlen, "%s:0: cannot read the file: %s", path,
+		    errno ? strerror(errno) : "I/O error");
+		config_destroy(&cf);
+		return NULL;
+	}
+	c = load(&cf, ok, path, err, errlen);
+	config_destroy(&cf);
+	return c;
+}
+
+/* conf_load_string - the same for configuration text */
+struct conf *
+conf_load_string(const char *text, const char *name, char *err, size_t errlen)
+{
+	config_t	 cf;
+	struct conf	*c;
+	int		 ok;
+
+	config_init(&cf);
+	ok = config_read_string(&cf, text) == CONFIG_TRUE;
+	c = load(&cf, ok, name, err, errlen);
+	config_destroy(&cf);
+	return c;
+}
+
+/* free_keys - free a section's strings */
+static void
+free_keys(const struct key *keys, void *base)
+{
+	for (; keys->name != NULL; keys++) {
+		switch (keys->type) {
+		case K_SECRET:
+			free(*(char **)((char *)base + keys->secret_off));
+			/* FALLTHROUGH */
+		case K_STRING:
+		case K_UUID:
+			free(*(char **)((char *)base + keys->off));
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+/* conf_free - free a configuration; NULL is fine */
+void
+conf_free(struct conf *c)
+{
+	size_t	i;
+
+	if (c == NULL)
+		return;
+	for (i = 0; i < NELEM(sections); i++)
+		free_keys(sections[i].keys, c);
+	free_keys(redis_keys, &c->redis);
+	free(c->redis.name);
+	for (i = 0; i < (size_t)c->nremotes; i++) {
+		free_keys(remote_keys, &c->remotes[i]);
+	}
+	for (i = 0; i < WORKER_MAX; i++)
+		free_keys(worker_info[i].keys, &c->workers[i]);
+	free(c->path);
+	free(c);
+}
+
+/* quote - a libconfig string literal */
+static void
+quote(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s != '\0'; s++) {
+		if (*s == '"' || *s == '\\')
+			fputc('\\', f);
+		fputc(*s, f);
+	}
+	fputc('"', f);
+}
+
+/* dump_keys - print one section's keys with their current values */
+static void
+dump_keys(FILE *f, const struct key *keys, const void *base, const char *ind)
+{
+	const char	*p;
+
+	for (; keys->name != NULL; keys++) {
+		p = (const char *)base + keys->off;
+		switch (keys->type) {
+		case K_STRING: case K_SECRET: case K_UUID:
+			if (*(char *const *)p == NULL)
+				continue;
+			fprintf(f, "%s%s = ", ind, keys->name);
+			quote(f, *(char *const *)p);
+			break;
+		case K_LEVEL:
+			fprintf(f, "%s%s = \"%s\"", ind, keys->name,
+			    log_level_name(*(const enum log_level *)p));
+			break;
+		case K_FORMAT:
+			fprintf(f, "%s%s = \"%s\"", ind, keys->name,
+			    log_format_name(*(const enum log_format *)p));
+			break;
+		case K_ADDR: {
+			const struct conf_addr *a = (const void *)p;
+
+			fprintf(f, strchr(a->host, ':') ? "%s%s = \"[%s]:%d\"" :
+			    "%s%s = \"%s:%d\"", ind, keys->name, a->host,
+			    a->port);
+			break;
+		}
+		case K_SIZE:
+			fprintf(f, "%s%s = %zu", ind, keys->name,
+			    *(const size_t *)p);
+			break;
+		case K_BOOL:
+			fprintf(f, "%s%s = %s", ind, keys->name,
+			    *(const int *)p ? "true" : "false");
+			break;
+		case K_NUMBER:
+			fprintf(f, "%s%s = %g", ind, keys->name,
+			    *(const double *)p);
+			break;
+		case K_INT: case K_PORT:
+			fprintf(f, "%s%s = %d", ind, keys->name,
+			    *(const int *)p);
+			break;
+		case K_UINT:
+			fprintf(f, "%s%s = %u", ind, keys->name,
+			    *(const unsigned *)p);
+			break;
+		}
+		fputs(";\n", f);
+	}
+}
+
+/* conf_dump - the normalized configuration, loadable by conf_load */
+char *
+conf_dump(const struct conf *c)
+{
+	char	*buf = NULL;
+	size_t	 len = 0, i;
+	int	 w;
+	FILE	*f = open_memstream(&buf, &len);
+
+	if (f == NULL)
+		fatal("open_memstream");
+	for (i = 0; i < NELEM(sections); i++) {
+		fprintf(f, "%s = {\n", sections[i].name);
+		dump_keys(f, sections[i].keys, c, "  ");
+		fputs("};\n", f);
+		if (strcmp(sections[i].name, "postgres") != 0)
+			continue;
+		fputs("redis = {\n", f);
+		dump_keys(f, redis_keys, &c->redis, "  ");
+		if (c->nremotes > 0) {
+			fputs("  remote = (\n", f);
+			for (w = 0; w < c->nremotes; w++) {
+				fputs("    {\n", f);
+				dump_keys(f, remote_keys, &c->remotes[w],
+				    "      ");
+				fputs(w + 1 < c->nremotes ? "    },\n" :
+				    "    }\n", f);
+			}
+			fputs("  );\n", f);
+		}
+		fputs("};\n", f);
+	}
+	fputs("workers = {\n", f);
+	for (w = 0; w < WORKER_MAX; w++) {
+		fprintf(f, "  %s = {\n", worker_info[w].name);
+		dump_keys(f, worker_info[w].keys, &c->workers[w], "    ");
+		fputs("  };\n", f);
+	}
+	fputs("};\n", f);
+	if (fclose(f) != 0)
+		fatal("conf_dump");
+	return buf;
+}

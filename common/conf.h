@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * conf - the tenantd configuration: loading a libconfig file, checking every
+ * key against one schema (unknown keys, types, addresses, required values,
+ * secret files), and printing the normalized form.  A loaded configuration
+ * has one owner and is replaced whole on reload.
+ */
+#ifndef TENANTD_CONF_H
+#define TENANTD_CONF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "log.h"
+
+enum worker_class {
+	WORKER_METRICS = 0,
+	WORKER_CONFIG,
+	WORKER_EVENTS,
+	WORKER_STATS,
+	WORKER_OUTBOUND,
+	WORKER_ROUTING,
+	WORKER_MAX
+};
+
+#define CONF_REMOTE_MAX	8
+#define CONF_ERR_MAX	512
+
+struct conf_addr {
+	char		 host[256];	/* numeric IPv4/IPv6 or a name */
+	int		 port;
+};
+
+struct conf_redis {
+	char		*name;		/* "local", or the remote's region name */
+	char		*host;
+	int		 port;
+	char		*password_file;
+	char		*password;	/* read from password_file */
+};
+
+struct conf_worker {
+	int		 enabled;	/* section present and not disabled */
+	struct conf_addr listen;
+	/* session and HTTP limits; which apply depends on the class */
+	size_t		 max_line;
+	size_t		 max_output;
+	size_t		 max_body;
+	unsigned	 max_clients;
+	double		 open_timeout;
+	/* class specific */
+	struct conf_addr interaction_server;	/* outbound */
+	char		*kafka_topic;			/* outbound */
+	size_t		 user_data_max;			/* events */
+	double		 logout_grace;			/* events */
+	double		 reservation_ttl;		/* routing */
+};
+
+struct conf {
+	char		*path;
+
+	char		*tenant_id;
+	char		*tenant_name;
+
+	enum log_level	 log_level;
+	enum log_format	 log_format;
+	char		*log_file;
+
+	char		*pg_conninfo;
+	char		*pg_password_file;
+	char		*pg_password;
+
+	struct conf_redis redis;
+	struct conf_redis remotes[CONF_REMOTE_MAX];
+	int		 nremotes;
+
+	char		*kafka_brokers;
+	char		*kafka_sasl_username;
+	char		*kafka_sasl_password_file;
+	char		*kafka_sasl_password;
+
+	char		*admin_token_file;
+	char		*admin_token;
+	char		*user;
+	char		*group;
+
+	double		 heartbeat_interval;
+	double		 heartbeat_timeout;
+	double		 stop_timeout;
+	double		 restart_delay_max;
+	double		 throttle_delay;
+
+	struct conf_worker workers[WORKER_MAX];
+};
+
+/*
+ * Load and check a configuration.  On failure NULL is returned and err holds
+ * "FILE:LINE: reason".  conf_load_string does the same for text sent by the
+ * master; name is used in messages.
+ */
+struct conf	*conf_load(const char *path, char *err, size_t errlen);
+struct conf	*conf_load_string(const char *text, const char *name,
+		    char *err, size_t errlen);
+void		 conf_free(struct conf *);
+/* The normalized configuration, every default spelled out; malloc'ed. */
+char		*conf_dump(const struct conf *);
+
+const char	*conf_worker_name(enum worker_class);
+int		 conf_worker_by_name(const char *);
+/* Is this worker class built into this binary? */
+int		 conf_worker_built(enum worker_class);
+/* Parse "host:port" or "[v6]:port"; 0 on success. */
+int		 conf_addr_parse(const char *, struct conf_addr *);
+int		 conf_addr_equal(const struct conf_addr *, const struct conf_addr *);
+
+#endif

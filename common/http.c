@@ -1,0 +1,549 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * http - request parser and connection handling.
+ *
+ * A connection handles one request at a time: while a response is pending
+ * (the handler answers later) no further pipelined request is parsed, so
+ * answers always leave in order.  A client that does not read its answers
+ * stops being read once its output backlog passes max_output.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/queue.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "http.h"
+#include "log.h"
+#include "util.h"
+
+struct http_conn {
+	TAILQ_ENTRY(http_conn)	 entry;
+	struct http_server	*srv;
+	struct bufferevent	*bev;
+	int			 busy;		/* a response is pending */
+	int			 keep_alive;	/* of the pending request */
+	int			 closing;	/* free once output drained */
+	int			 gone;		/* peer closed while busy */
+	int			 in_process;
+	int			 throttled;	/* reading off: output backlog */
+};
+
+struct http_server {
+	struct event_base		*base;
+	struct evconnlistener		*listener;
+	struct http_limits		 limits;
+	http_handler			*handler;
+	void				*arg;
+	TAILQ_HEAD(, http_conn)		 conns;
+	unsigned			 nconns;
+};
+
+static void	conn_process(struct http_conn *);
+static void	conn_free(struct http_conn *);
+
+/* is_tchar - RFC 9110 token characters */
+static int
+is_tchar(int c)
+{
+	return isalnum(c) || (c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+/* find_eol - end of the line at p: index of '\n', or -1 */
+static ssize_t
+find_eol(const char *p, size_t len)
+{
+	const char	*nl = memchr(p, '\n', len);
+
+	return nl == NULL ? -1 : nl - p;
+}
+
+/* parse_request_line - "METHOD SP target SP HTTP/1.x" */
+static int
+parse_request_line(const char *p, size_t n, struct http_request *r)
+{
+	const char	*sp1, *sp2;
+	size_t		 i;
+
+	if (n > 0 && p[n - 1] == '\r')
+		n--;
+	if ((sp1 = memchr(p, ' ', n)) == NULL || sp1 == p)
+		return 400;
+	for (i = 0; p + i < sp1; i++)
+		if (!is_tchar((unsigned char)p[i]))
+			return 400;
+	if ((sp2 = memchr(sp1 + 1, ' ', n - (size_t)(sp1 + 1 - p))) == NULL ||
+	    sp2 == sp1 + 1)
+		return 400;
+	r->method = p;
+	r->method_len = (size_t)(sp1 - p);
+	r->target = sp1 + 1;
+	r->target_len = (size_t)(sp2 - r->target);
+	if (r->target[0] != '/' && !(r->target_len == 1 && r->target[0] == '*'))
+		return 400;
+	for (i = 0; i < r->target_len; i++)
+		if ((unsigned char)r->target[i] <= 0x20 ||
+		    (unsigned char)r->target[i] >= 0x7f)
+			return 400;
+	r->path_len = r->target_len;
+	for (i = 0; i < r->target_len; i++)
+		if (r->target[i] == '?') {
+			r->path_len = i;
+			break;
+		}
+	if ((size_t)(p + n - (sp2 + 1)) != 8 ||
+	    memcmp(sp2 + 1, "HTTP/1.", 7) != 0)
+		return memcmp(sp2 + 1, "HTTP/", 5) == 0 ? 505 : 400;
+	if (sp2[8] != '0' && sp2[8] != '1')
+		return 505;
+	r->minor = sp2[8] - '0';
+	return 0;
+}
+
+/* parse_header - "name: value" with optional whitespace around value */
+static int
+parse_header(const char *p, size_t n, struct http_request *r)
+{
+	struct http_header	*h;
+	const char		*colon, *v, *e;
+	size_t			 i;
+
+	if (n > 0 && p[n - 1] == '\r')
+		n--;
+	if (r->nheaders == HTTP_HEADERS_MAX)
+		return 431;
+	if ((colon = memchr(p, ':', n)) == NULL || colon == p)
+		return 400;
+	for (i = 0; p + i < colon; i++)
+		if (!is_tchar((unsigned char)p[i]))
+			return 400;
+	for (v = colon + 1, e = p + n; v < e && (*v == ' ' || *v == '\t'); v++)
+		;
+	while (e > v && (e[-1] == ' ' || e[-1] == '\t'))
+		e--;
+	for (i = 0; v + i < e; i++)
+		if (v[i] == '\0' || v[i] == '\r')
+			return 400;
+	h = &r->headers[r->nheaders++];
+	h->name = p;
+	h->name_len = (size_t)(colon - p);
+	h->value = v;
+	h->value_len = (size_t)(e - v);
+	return 0;
+}
+
+/* header_has_token - does a comma-separated header value contain tok? */
+static int
+header_has_token(const char *v, size_t len, const char *tok)
+{
+	size_t	tl = strlen(tok), i = 0, s;
+
+	while (i < len) {
+		while (i < len && (v[i] == ' ' || v[i] == ','))
+			i++;
+		s = i;
+		while (i < len && v[i] != ',' && v[i] != ' ')
+			i++;
+		if (i - s == tl && strncasecmp(v + s, tok, tl) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* body_length - check Content-Length and Transfer-Encoding */
+static int
+body_length(struct http_request *r, size_t max_body, size_t *out)
+{
+	const char	*v;
+	size_t		 len, i, cl = 0;
+	int		 seen = 0, k;
+
+	if (http_header(r, "Transfer-Encoding", &len) != NULL)
+		return 501;
+	for (k = 0; k < r->nheaders; k++) {
+		struct http_header *h = &r->headers[k];
+
+		if (h->name_len != 14 ||
+		    strncasecmp(h->name, "Content-Length", 14) != 0)
+			continue;
+		v = h->value;
+		if (h->value_len == 0 || h->value_len > 15)
+			return 400;
+		for (len = 0, i = 0; i < h->value_len; i++) {
+			if (!isdigit((unsigned char)v[i]))
+				return 400;
+			len = len * 10 + (size_t)(v[i] - '0');
+		}
+		if (seen && len != cl)
+			return 400;
+		seen = 1;
+		cl = len;
+	}
+	if (cl > max_body)
+		return 413;
+	*out = cl;
+	return 0;
+}
+
+/* http_parse_request - parse one request at the start of buf */
+enum http_parse_rc
+http_parse_request(const char *buf, size_t len, size_t max_body,
+    struct http_request *r, size_t *used, int *status)
+{
+	const char	*v;
+	size_t		 off = 0, body, vlen;
+	ssize_t		 eol;
+	int		 st;
+
+	memset(r, 0, sizeof(*r));
+	/* Tolerate empty lines before a request (RFC 9112 2.2). */
+	while (off < len && (buf[off] == '\r' || buf[off] == '\n'))
+		off++;
+	if ((eol = find_eol(buf + off, len - off)) == -1)
+		goto more;
+	if ((st = parse_request_line(buf + off, (size_t)eol, r)) != 0)
+		goto error;
+	off += (size_t)eol + 1;
+	for (;;) {
+		if ((eol = find_eol(buf + off, len - off)) == -1)
+			goto more;
+		if (eol == 0 || (eol == 1 && buf[off] == '\r'))
+			break;
+		if (buf[off] == ' ' || buf[off] == '\t') {
+			st = 400;	/* obsolete line folding */
+			goto error;
+		}
+		if ((st = parse_header(buf + off, (size_t)eol, r)) != 0)
+			goto error;
+		off += (size_t)eol + 1;
+		if (off > HTTP_HEADER_BYTES_MAX) {
+			st = 431;
+			goto error;
+		}
+	}
+	off += (size_t)eol + 1;
+	if ((st = body_length(r, max_body, &body)) != 0)
+		goto error;
+	if (len - off < body)
+		return HTTP_PARSE_MORE;
+	r->body = buf + off;
+	r->body_len = body;
+	v = http_header(r, "Connection", &vlen);
+	r->keep_alive = r->minor == 1 ? !(v && header_has_token(v, vlen,
+	    "close")) : (v && header_has_token(v, vlen, "keep-alive"));
+	*used = off + body;
+	return HTTP_PARSE_OK;
+more:
+	if (len > HTTP_HEADER_BYTES_MAX) {
+		*status = 431;
+		return HTTP_PARSE_ERROR;
+	}
+	return HTTP_PARSE_MORE;
+error:
+	*status = st;
+	return HTTP_PARSE_ERROR;
+}
+
+/* http_header - the first header called name */
+const char *
+http_header(const struct http_request *r, const char *name, size_t *len)
+{
+	size_t	n = strlen(name);
+	int	i;
+
+	for (i = 0; i < r->nheaders; i++)
+		if (r->headers[i].name_len == n &&
+		    strncasecmp(r->headers[i].name, name, n) == 0) {
+			*len = r->headers[i].value_len;
+			return r->headers[i].value;
+		}
+	return NULL;
+}
+
+int
+http_method_is(const struct http_request *r, const char *m)
+{
+	return r->method_len == strlen(m) && memcmp(r->method, m,
+	    r->method_len) == 0;
+}
+
+int
+http_path_is(const struct http_request *r, const char *p)
+{
+	return r->path_len == strlen(p) && memcmp(r->target, p,
+	    r->path_len) == 0;
+}
+
+const char *
+http_status_text(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 201: return "Created";
+	case 204: return "No Content";
+	case 304: return "Not Modified";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 409: return "Conflict";
+	case 412: return "Precondition Failed";
+	case 413: return "Content Too Large";
+	case 422: return "Unprocessable Content";
+	case 429: return "Too Many Requests";
+	case 431: return "Request Header Fields Too Large";
+	case 500: return "Internal Server Error";
+	case 501: return "Not Implemented";
+	case 503: return "Service Unavailable";
+	case 505: return "HTTP Version Not Supported";
+	default: return "Unknown";
+	}
+}
+
+/* http_respond - queue the answer to the pending request */
+void
+http_respond(struct http_conn *c, int status, const char *ctype,
+    const char *extra, const void *body, size_t len)
+{
+	struct evbuffer	*out;
+
+	if (!c->busy)
+		fatalx("http: response without a pending request");
+	c->busy = 0;
+	if (c->gone) {
+		conn_free(c);
+		return;
+	}
+	out = bufferevent_get_output(c->bev);
+	evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nContent-Length: %zu\r\n"
+	    "%s%s%s%s%s\r\n", status, http_status_text(status), len,
+	    ctype ? "Content-Type: " : "", ctype ? ctype : "",
+	    ctype ? "\r\n" : "", c->keep_alive ? "" : "Connection: close\r\n",
+	    extra ? extra : "");
+	if (len > 0)
+		evbuffer_add(out, body, len);
+	if (evbuffer_get_length(out) >= c->srv->limits.max_output &&
+	    c->keep_alive) {
+		c->throttled = 1;
+		bufferevent_disable(c->bev, EV_READ);
+	}
+	if (!c->keep_alive) {
+		c->closing = 1;
+		bufferevent_disable(c->bev, EV_READ);
+		return;
+	}
+	if (!c->in_process)
+		conn_process(c);
+}
+
+/* respond_error - answer a request that could not be parsed, then close */
+static void
+respond_error(struct http_conn *c, int status)
+{
+	char	body[128];
+	int	n;
+
+	n = snprintf(body, sizeof(body), "%d %s\n", status,
+	    http_status_text(status));
+	c->busy = 1;
+	c->keep_alive = 0;
+	http_respond(c, status, "text/plain", NULL, body, (size_t)n);
+}
+
+/* conn_process - parse and dispatch requests while not waiting on one */
+static void
+conn_process(struct http_conn *c)
+{
+	struct evbuffer		*in = bufferevent_get_input(c->bev);
+	struct http_request	 r;
+	size_t			 len, used;
+	char			*p;
+	int			 status;
+
+	c->in_process = 1;
+	while (!c->busy && !c->closing && !c->throttled &&
+	    (len = evbuffer_get_length(in)) > 0) {
+		p = (char *)evbuffer_pullup(in, -1);
+		switch (http_parse_request(p, len, c->srv->limits.max_body, &r,
+		    &used, &status)) {
+		case HTTP_PARSE_MORE:
+			c->in_process = 0;
+			return;
+		case HTTP_PARSE_ERROR:
+			evbuffer_drain(in, len);
+			respond_error(c, status);
+			break;
+		case HTTP_PARSE_OK:
+			c->busy = 1;
+			c->keep_alive = r.keep_alive;
+			c->srv->handler(c, &r, c->srv->arg);
+			evbuffer_drain(in, used);
+			break;
+		}
+	}
+	c->in_process = 0;
+}
+
+static void
+conn_read(struct bufferevent *bev, void *arg)
+{
+	conn_process(arg);
+}
+
+/* conn_write - all output written (the low watermark is 0) */
+static void
+conn_write(struct bufferevent *bev, void *arg)
+{
+	struct http_conn	*c = arg;
+
+	if (c->closing) {
+		conn_free(c);
+		return;
+	}
+	if (c->throttled) {
+		c->throttled = 0;
+		bufferevent_enable(bev, EV_READ);
+		conn_process(c);
+	}
+}
+
+static void
+conn_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct http_conn	*c = arg;
+
+	if (c->busy) {
+		/* The handler still owns the request; free at its answer. */
+		c->gone = 1;
+		bufferevent_disable(bev, EV_READ | EV_WRITE);
+		return;
+	}
+	conn_free(c);
+}
+
+static void
+conn_free(struct http_conn *c)
+{
+	TAILQ_REMOVE(&c->srv->conns, c, entry);
+	c->srv->nconns--;
+	bufferevent_free(c->bev);
+	free(c);
+}
+
+/* set_timeouts - idle connections are closed after idle_timeout */
+static void
+set_timeouts(struct http_conn *c)
+{
+	struct timeval	tv;
+	double		t = c->srv->limits.idle_timeout;
+
+	tv.tv_sec = (time_t)t;
+	tv.tv_usec = (suseconds_t)((t - (double)tv.tv_sec) * 1e6);
+	bufferevent_set_timeouts(c->bev, &tv, &tv);
+}
+
+static void
+server_accept(struct evconnlistener *l, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
+{
+	static const char	 busy[] = "HTTP/1.1 503 Service Unavailable\r\n"
+	    "Content-Length: 0\r\nConnection: close\r\n\r\n";
+	struct http_server	*srv = arg;
+	struct http_conn	*c;
+
+	if (srv->nconns >= srv->limits.max_clients) {
+		if (write(fd, busy, sizeof(busy) - 1) < 0) {
+			/* the client will see the close */
+		}
+		close(fd);
+		return;
+	}
+	c = xcalloc(1, sizeof(*c));
+	c->srv = srv;
+	c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (c->bev == NULL)
+		fatalx("http: bufferevent_socket_new");
+	TAILQ_INSERT_TAIL(&srv->conns, c, entry);
+	srv->nconns++;
+	bufferevent_setcb(c->bev, conn_read, conn_write, conn_event, c);
+	set_timeouts(c);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+}
+
+static void
+server_error(struct evconnlistener *l, void *arg)
+{
+	log_warn("http: accept");
+}
+
+/* http_server_new - serve on listen_fd, which the server now owns */
+struct http_server *
+http_server_new(struct event_base *base, int fd, const struct http_limits *lim,
+    http_handler *handler, void *arg)
+{
+	struct http_server	*srv = xcalloc(1, sizeof(*srv));
+
+	srv->base = base;
+	srv->limits = *lim;
+	srv->handler = handler;
+	srv->arg = arg;
+	TAILQ_INIT(&srv->conns);
+	http_server_set_listener(srv, fd);
+	return srv;
+}
+
+/* http_server_set_listener - serve a new listening socket from now on */
+void
+http_server_set_listener(struct http_server *srv, int fd)
+{
+	if (srv->listener != NULL)
+		evconnlistener_free(srv->listener);
+	srv->listener = evconnlistener_new(srv->base, server_accept, srv,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
+	if (srv->listener == NULL)
+		fatalx("http: evconnlistener_new");
+	evconnlistener_set_error_cb(srv->listener, server_error);
+}
+
+void
+http_server_set_limits(struct http_server *srv, const struct http_limits *lim)
+{
+	srv->limits = *lim;
+}
+
+void
+http_server_pause(struct http_server *srv)
+{
+	if (srv->listener != NULL)
+		evconnlistener_disable(srv->listener);
+}
+
+unsigned
+http_server_clients(const struct http_server *srv)
+{
+	return srv->nconns;
+}
+
+/* http_server_free - close the listener and every connection */
+void
+http_server_free(struct http_server *srv)
+{
+	struct http_conn	*c;
+
+	if (srv == NULL)
+		return;
+	while ((c = TAILQ_FIRST(&srv->conns)) != NULL)
+		conn_free(c);
+	if (srv->listener != NULL)
+		evconnlistener_free(srv->listener);
+	free(srv);
+}

@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * http - a small HTTP/1.1 server on libevent for the metrics, config and
+ * routing workers: keep-alive, pipelining (answered in order), bodies by
+ * Content-Length, limits on header and body size, idle timeouts, and
+ * handlers that may answer later (after a database round trip).
+ *
+ * The request parser is a pure function over a buffer, for unit tests and
+ * fuzzing.
+ */
+#ifndef TENANTD_HTTP_H
+#define TENANTD_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct event_base;
+
+#define HTTP_HEADERS_MAX	48
+#define HTTP_HEADER_BYTES_MAX	16384
+
+struct http_header {
+	const char	*name;
+	size_t		 name_len;
+	const char	*value;
+	size_t		 value_len;
+};
+
+struct http_request {
+	const char		*method;
+	size_t			 method_len;
+	const char		*target;	/* path and query */
+	size_t			 target_len;
+	size_t			 path_len;	/* target up to '?' */
+	int			 minor;		/* HTTP/1.minor */
+	int			 keep_alive;
+	struct http_header	 headers[HTTP_HEADERS_MAX];
+	int			 nheaders;
+	const char		*body;
+	size_t			 body_len;
+};
+
+enum http_parse_rc {
+	HTTP_PARSE_OK = 0,
+	HTTP_PARSE_MORE,
+	HTTP_PARSE_ERROR,	/* *status says which: 400, 413, 431, 501, 505 */
+};
+
+enum http_parse_rc http_parse_request(const char *buf, size_t len,
+		    size_t max_body, struct http_request *, size_t *used,
+		    int *status);
+/* The value of a header (case-insensitive name), or NULL. */
+const char	*http_header(const struct http_request *, const char *name,
+		    size_t *len);
+int		 http_method_is(const struct http_request *, const char *);
+int		 http_path_is(const struct http_request *, const char *);
+const char	*http_status_text(int);
+
+struct http_server;
+struct http_conn;
+
+typedef void	 http_handler(struct http_conn *, const struct http_request *,
+		    void *);
+
+struct http_limits {
+	size_t		 max_body;
+	size_t		 max_output;	/* stop reading above this backlog */
+	unsigned	 max_clients;
+	double		 idle_timeout;	/* seconds */
+};
+
+/* The server owns listen_fd and closes it on http_server_free. */
+struct http_server *http_server_new(struct event_base *, int listen_fd,
+		    const struct http_limits *, http_handler *, void *);
+/* Swap the listening socket (reload); the old one is closed. */
+void		 http_server_set_listener(struct http_server *, int fd);
+void		 http_server_set_limits(struct http_server *,
+		    const struct http_limits *);
+/* Stop accepting; existing connections finish their requests. */
+void		 http_server_pause(struct http_server *);
+unsigned	 http_server_clients(const struct http_server *);
+void		 http_server_free(struct http_server *);
+
+/*
+ * Answer the request being handled.  Exactly one response per request;
+ * it may be sent after the handler returned.  extra_headers is NULL or
+ * "Name: value\r\n" lines.
+ */
+void		 http_respond(struct http_conn *, int status,
+		    const char *content_type, const char *extra_headers,
+		    const void *body, size_t len);
+
+#endif

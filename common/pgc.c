@@ -1,0 +1,842 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * pgc - a non-blocking PostgreSQL client on a libevent loop.
+ *
+ * The connection is made with PQconnectStartParams and PQconnectPoll, each
+ * poll step waiting on whichever socket libpq uses at that moment (it
+ * changes when libpq moves to the next address of a host).  Once up, one
+ * persistent read event watches the socket, so that a server that goes away
+ * while the client is idle is noticed at once; a write event is added only
+ * while PQflush has output pending.  Queries run one at a time: the head of
+ * the queue, or while a transaction holds the connection, the next query
+ * of that transaction.
+ *
+ * Failures are handed to callbacks from a deferred event (ev_defer), never
+ * from the caller's stack, and pgc_free from a callback only marks the
+ * client dying: the outermost event handler frees it on its way out.
+ */
+#include <sys/queue.h>
+#include <sys/time.h>
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+#include <libpq-fe.h>
+
+#include "backoff.h"
+#include "log.h"
+#include "pgc.h"
+#include "util.h"
+
+#define PGC_CONNECT_TIMEOUT_MS	5000
+#define PGC_BACKOFF_BASE_MS	100
+#define PGC_BACKOFF_MAX_MS	10000
+#define PGC_BACKOFF_JITTER	20
+#define PGC_QUEUE_LIMIT		10000
+#define PGC_MAX_PARAMS		65535
+
+#define PGCQ_BEGIN	0x01	/* the BEGIN of a transaction */
+#define PGCQ_END	0x02	/* its COMMIT or ROLLBACK */
+
+struct pgc_query {
+	TAILQ_ENTRY(pgc_query)	 entry;
+	struct pgc_txn		*txn;
+	int			 flags;
+	char			*sql;
+	int			 nparams;
+	char			**params;
+	pgc_result_cb		*cb;
+	void			*arg;
+};
+TAILQ_HEAD(pgc_queries, pgc_query);
+
+struct pgc_txn {
+	TAILQ_ENTRY(pgc_txn)	 entry;
+	struct pgc		*pgc;
+	int			 failed;	/* its connection is gone */
+	int			 ended;		/* COMMIT or ROLLBACK queued */
+};
+
+struct pgc {
+	struct event_base	*base;
+	char			*conninfo;
+	char			*password;
+	char			*name;
+	pgc_state_cb		*state_cb;
+	void			*state_arg;
+	enum pgc_state		 state;
+	PGconn			*conn;
+	struct event		*ev_io;		/* connect step, then reads */
+	struct event		*ev_wr;		/* output pending */
+	struct event		*ev_timer;	/* connect timeout, or retry */
+	struct event		*ev_defer;	/* failures and sends */
+	struct backoff		 backoff;
+	unsigned		 connect_timeout_ms;
+	struct pgc_queries	 queue;		/* not yet sent */
+	struct pgc_queries	 failed;	/* to be answered NULL */
+	size_t			 nqueue;
+	size_t			 queue_limit;
+	struct pgc_query	*inflight;
+	PGresult		*last;		/* latest result of inflight */
+	struct pgc_txn		*txn;		/* holds the connection */
+	TAILQ_HEAD(, pgc_txn)	 txns;
+	int			 outage;	/* the outage was logged */
+	uint64_t		 down_since;
+	int			 depth;		/* our frames on the stack */
+	int			 dying;
+	char			 why[256];
+};
+
+static void	pgc_connect(struct pgc *);
+static void	pgc_kick(struct pgc *);
+static void	pgc_lost(struct pgc *, const char *);
+static void	pgc_on_connect(evutil_socket_t, short, void *);
+static void	pgc_on_read(evutil_socket_t, short, void *);
+static void	pgc_on_write(evutil_socket_t, short, void *);
+static void	pgc_on_timer(evutil_socket_t, short, void *);
+static void	pgc_on_defer(evutil_socket_t, short, void *);
+
+/* pgc_line - the first line of a libpq message, for one log line */
+static const char *
+pgc_line(struct pgc *p, const char *msg)
+{
+	snprintf(p->why, sizeof(p->why), "%.*s", (int)strcspn(msg, "\n"),
+	    msg);
+	return p->why[0] != '\0' ? p->why : "connection failed";
+}
+
+/* pgc_why - libpq's last error on the connection */
+static const char *
+pgc_why(struct pgc *p)
+{
+	return pgc_line(p, p->conn != NULL ? PQerrorMessage(p->conn) : "");
+}
+
+/* pgc_label - "postgres host:port/dbname" from conninfo, without secrets */
+static char *
+pgc_label(const char *conninfo, char **err)
+{
+	PQconninfoOption	*opts, *o;
+	const char		*host = NULL, *port = NULL, *db = NULL;
+	char			*label;
+
+	if ((opts = PQconninfoParse(conninfo, err)) == NULL)
+		return NULL;
+	for (o = opts; o->keyword != NULL; o++) {
+		if (o->val == NULL || o->val[0] == '\0')
+			continue;
+		if (strcmp(o->keyword, "host") == 0 ||
+		    (host == NULL && strcmp(o->keyword, "hostaddr") == 0))
+			host = o->val;
+		else if (strcmp(o->keyword, "port") == 0)
+			port = o->val;
+		else if (strcmp(o->keyword, "dbname") == 0)
+			db = o->val;
+	}
+	label = xasprintf("postgres %s:%s/%s", host ? host : "local",
+	    port ? port : "5432", db ? db : "default");
+	PQconninfoFree(opts);
+	return label;
+}
+
+/* pgc_new - a client that starts connecting once the loop runs */
+struct pgc *
+pgc_new(struct event_base *base, const char *conninfo, const char *password,
+    pgc_state_cb *cb, void *arg)
+{
+	struct pgc	*p;
+	char		*err = NULL, *label;
+
+	if ((label = pgc_label(conninfo, &err)) == NULL) {
+		if (err == NULL)
+			fatalx("pgc: out of memory");
+		log_warnx("postgres: bad conninfo: %.*s",
+		    (int)strcspn(err, "\n"), err);
+		PQfreemem(err);
+		return NULL;
+	}
+	p = xcalloc(1, sizeof(*p));
+	p->base = base;
+	p->conninfo = xstrdup(conninfo);
+	p->password = password != NULL ? xstrdup(password) : NULL;
+	p->name = label;
+	p->state_cb = cb;
+	p->state_arg = arg;
+	p->state = PGC_CONNECTING;
+	p->connect_timeout_ms = PGC_CONNECT_TIMEOUT_MS;
+	p->queue_limit = PGC_QUEUE_LIMIT;
+	TAILQ_INIT(&p->queue);
+	TAILQ_INIT(&p->failed);
+	TAILQ_INIT(&p->txns);
+	backoff_init(&p->backoff, PGC_BACKOFF_BASE_MS * 1000ULL,
+	    PGC_BACKOFF_MAX_MS * 1000ULL, PGC_BACKOFF_JITTER);
+	if ((p->ev_timer = evtimer_new(base, pgc_on_timer, p)) == NULL ||
+	    (p->ev_defer = event_new(base, -1, 0, pgc_on_defer, p)) == NULL)
+		fatalx("pgc: event_new failed");
+	event_active(p->ev_timer, EV_TIMEOUT, 1);
+	return p;
+}
+
+void
+pgc_set_connect_timeout(struct pgc *p, unsigned ms)
+{
+	p->connect_timeout_ms = ms > 0 ? ms : 1;
+}
+
+void
+pgc_set_backoff(struct pgc *p, unsigned base_ms, unsigned max_ms)
+{
+	backoff_init(&p->backoff, base_ms * 1000ULL, max_ms * 1000ULL,
+	    PGC_BACKOFF_JITTER);
+}
+
+void
+pgc_set_queue_limit(struct pgc *p, size_t limit)
+{
+	p->queue_limit = limit;
+}
+
+enum pgc_state
+pgc_state(const struct pgc *p)
+{
+	return p->state;
+}
+
+const char *
+pgc_state_name(enum pgc_state s)
+{
+	switch (s) {
+	case PGC_DOWN:
+		return "down";
+	case PGC_CONNECTING:
+		return "connecting";
+	case PGC_UP:
+		return "up";
+	}
+	return "unknown";
+}
+
+const char *
+pgc_name(const struct pgc *p)
+{
+	return p->name;
+}
+
+/* pgc_queued - queries waiting or running */
+size_t
+pgc_queued(const struct pgc *p)
+{
+	return p->nqueue + (p->inflight != NULL);
+}
+
+/* pgc_enter - note that one of our frames is on the stack */
+static void
+pgc_enter(struct pgc *p)
+{
+	p->depth++;
+}
+
+static void	pgc_destroy(struct pgc *);
+
+/* pgc_leave - leave a frame; the outermost completes a pending pgc_free */
+static void
+pgc_leave(struct pgc *p)
+{
+	if (--p->depth == 0 && p->dying)
+		pgc_destroy(p);
+}
+
+/* pgc_arm - run the timer in us microseconds */
+static void
+pgc_arm(struct pgc *p, uint64_t us)
+{
+	struct timeval	tv;
+
+	tv.tv_sec = (time_t)(us / 1000000);
+	tv.tv_usec = (suseconds_t)(us % 1000000);
+	evtimer_add(p->ev_timer, &tv);
+}
+
+/* pgc_defer - have the loop deliver failures and start the next query */
+static void
+pgc_defer(struct pgc *p)
+{
+	if (!p->dying)
+		event_active(p->ev_defer, EV_TIMEOUT, 1);
+}
+
+/* pgc_set_state - record a state change and tell the owner */
+static void
+pgc_set_state(struct pgc *p, enum pgc_state s)
+{
+	if (p->state == s)
+		return;
+	p->state = s;
+	if (p->state_cb != NULL && !p->dying) {
+		pgc_enter(p);
+		p->state_cb(p, s, p->state_arg);
+		p->depth--;
+	}
+}
+
+/* pgc_query_new - copy a query, its SQL and parameters */
+static struct pgc_query *
+pgc_query_new(struct pgc_txn *t, int flags, const char *sql, int nparams,
+    const char *const *params, pgc_result_cb *cb, void *arg)
+{
+	struct pgc_query	*q;
+	int			 i;
+
+	q = xcalloc(1, sizeof(*q));
+	q->txn = t;
+	q->flags = flags;
+	q->sql = xstrdup(sql);
+	q->nparams = nparams;
+	if (nparams > 0)
+		q->params = xcalloc((size_t)nparams, sizeof(char *));
+	for (i = 0; i < nparams; i++)
+		if (params[i] != NULL)
+			q->params[i] = xstrdup(params[i]);
+	q->cb = cb;
+	q->arg = arg;
+	return q;
+}
+
+/* pgc_query_free - free a query and its copies */
+static void
+pgc_query_free(struct pgc_query *q)
+{
+	int	i;
+
+	for (i = 0; i < q->nparams; i++)
+		free(q->params[i]);
+	free(q->params);
+	free(q->sql);
+	free(q);
+}
+
+/* pgc_txn_fail - a transaction lost its connection: fail what it queued */
+static void
+pgc_txn_fail(struct pgc *p, struct pgc_txn *t)
+{
+	struct pgc_query	*q, *next;
+
+	t->failed = 1;
+	if (p->txn == t)
+		p->txn = NULL;
+	for (q = TAILQ_FIRST(&p->queue); q != NULL; q = next) {
+		next = TAILQ_NEXT(q, entry);
+		if (q->txn != t)
+			continue;
+		TAILQ_REMOVE(&p->queue, q, entry);
+		p->nqueue--;
+		TAILQ_INSERT_TAIL(&p->failed, q, entry);
+	}
+	pgc_defer(p);
+}
+
+/* pgc_deliver - hand a query its result, then forget it */
+static void
+pgc_deliver(struct pgc *p, struct pgc_query *q, const PGresult *res)
+{
+	struct pgc_txn	*t = q->txn;
+
+	if (t != NULL && !t->failed && (res == NULL ||
+	    ((q->flags & PGCQ_BEGIN) &&
+	    PQresultStatus(res) != PGRES_COMMAND_OK)))
+		pgc_txn_fail(p, t);
+	if (t != NULL && (q->flags & PGCQ_END) && p->txn == t)
+		p->txn = NULL;
+	if (q->cb != NULL) {
+		pgc_enter(p);
+		q->cb(p, res, q->arg);
+		p->depth--;
+	}
+	if (t != NULL && (q->flags & PGCQ_END)) {
+		TAILQ_REMOVE(&p->txns, t, entry);
+		free(t);
+	}
+	pgc_query_free(q);
+}
+
+/* pgc_fail_all - answer NULL to every query of a list, in order */
+static void
+pgc_fail_all(struct pgc *p, struct pgc_queries *list)
+{
+	struct pgc_query	*q;
+
+	while ((q = TAILQ_FIRST(list)) != NULL) {
+		TAILQ_REMOVE(list, q, entry);
+		pgc_deliver(p, q, NULL);
+	}
+}
+
+/* pgc_close - drop the connection and its events */
+static void
+pgc_close(struct pgc *p)
+{
+	if (p->ev_io != NULL)
+		event_free(p->ev_io);
+	if (p->ev_wr != NULL)
+		event_free(p->ev_wr);
+	p->ev_io = p->ev_wr = NULL;
+	evtimer_del(p->ev_timer);
+	PQclear(p->last);
+	p->last = NULL;
+	if (p->conn != NULL)
+		PQfinish(p->conn);
+	p->conn = NULL;
+}
+
+/* pgc_unsend - put the running query back at the head of the queue */
+static void
+pgc_unsend(struct pgc *p)
+{
+	if (p->inflight == NULL)
+		return;
+	TAILQ_INSERT_HEAD(&p->queue, p->inflight, entry);
+	p->nqueue++;
+	p->inflight = NULL;
+}
+
+/* pgc_outage - log the start of an outage once, later failures quietly */
+static void
+pgc_outage(struct pgc *p, const char *why)
+{
+	if (p->outage) {
+		log_debug("%s: %s", p->name, why);
+		return;
+	}
+	p->outage = 1;
+	p->down_since = now_mono_us();
+	log_warnx("%s: %s; will keep retrying", p->name, why);
+}
+
+/*
+ * pgc_lost - the connection failed or broke.  Every query not answered yet
+ * gets NULL, since whether it ran is unknown, and every open transaction is
+ * void; a new connection is tried after the backoff delay.
+ */
+static void
+pgc_lost(struct pgc *p, const char *why)
+{
+	struct pgc_txn	*t;
+
+	pgc_outage(p, why);
+	pgc_close(p);
+	pgc_unsend(p);
+	TAILQ_CONCAT(&p->failed, &p->queue, entry);
+	p->nqueue = 0;
+	p->txn = NULL;
+	TAILQ_FOREACH(t, &p->txns, entry)
+		t->failed = 1;
+	pgc_defer(p);
+	pgc_arm(p, backoff_next(&p->backoff));
+	pgc_set_state(p, PGC_DOWN);
+}
+
+/* pgc_watch - wait for libpq's current socket to become ready for what */
+static void
+pgc_watch(struct pgc *p, short what)
+{
+	int	fd = PQsocket(p->conn);
+
+	if (p->ev_io != NULL)
+		event_free(p->ev_io);
+	p->ev_io = NULL;
+	if (fd < 0) {
+		pgc_lost(p, "no socket");
+		return;
+	}
+	if ((p->ev_io = event_new(p->base, fd, what, pgc_on_connect,
+	    p)) == NULL || event_add(p->ev_io, NULL) == -1)
+		fatalx("pgc: cannot watch fd %d", fd);
+}
+
+/* pgc_connect - start a connection attempt */
+static void
+pgc_connect(struct pgc *p)
+{
+	/* later keywords win: conninfo overrides the application name, and
+	 * the password overrides conninfo; a NULL value is ignored */
+	const char	*kw[] = { "fallback_application_name", "dbname",
+			    "password", NULL };
+	const char	*val[] = { "tenantd", p->conninfo, p->password, NULL };
+
+	pgc_set_state(p, PGC_CONNECTING);
+	if (p->dying)
+		return;
+	if ((p->conn = PQconnectStartParams(kw, val, 1)) == NULL)
+		fatalx("pgc: out of memory");
+	if (PQstatus(p->conn) == CONNECTION_BAD) {
+		pgc_lost(p, pgc_why(p));
+		return;
+	}
+	pgc_arm(p, p->connect_timeout_ms * 1000ULL);
+	pgc_watch(p, EV_WRITE);
+}
+
+/* pgc_up - the connection is ready: watch it, report, start sending */
+static void
+pgc_up(struct pgc *p)
+{
+	int	fd = PQsocket(p->conn);
+
+	evtimer_del(p->ev_timer);
+	if (PQsetnonblocking(p->conn, 1) != 0) {
+		pgc_lost(p, pgc_why(p));
+		return;
+	}
+	event_free(p->ev_io);
+	p->ev_io = event_new(p->base, fd, EV_READ | EV_PERSIST, pgc_on_read, p);
+	p->ev_wr = event_new(p->base, fd, EV_WRITE, pgc_on_write, p);
+	if (p->ev_io == NULL || p->ev_wr == NULL ||
+	    event_add(p->ev_io, NULL) == -1)
+		fatalx("pgc: cannot watch fd %d", fd);
+	backoff_reset(&p->backoff);
+	if (p->outage)
+		log_info("%s: up again after %.1f s", p->name,
+		    (double)(now_mono_us() - p->down_since) / 1e6);
+	else
+		log_debug("%s: up", p->name);
+	p->outage = 0;
+	pgc_set_state(p, PGC_UP);
+	pgc_kick(p);
+}
+
+/* pgc_step - one PQconnectPoll step */
+static void
+pgc_step(struct pgc *p)
+{
+	switch (PQconnectPoll(p->conn)) {
+	case PGRES_POLLING_READING:
+		pgc_watch(p, EV_READ);
+		break;
+	case PGRES_POLLING_WRITING:
+		pgc_watch(p, EV_WRITE);
+		break;
+	case PGRES_POLLING_OK:
+		pgc_up(p);
+		break;
+	default:
+		pgc_lost(p, pgc_why(p));
+		break;
+	}
+}
+
+/* pgc_flush - push pending output; 0, or -1 when the connection broke */
+static int
+pgc_flush(struct pgc *p)
+{
+	switch (PQflush(p->conn)) {
+	case 0:
+		return 0;
+	case 1:
+		event_add(p->ev_wr, NULL);
+		return 0;
+	default:
+		pgc_lost(p, pgc_why(p));
+		return -1;
+	}
+}
+
+/* pgc_next - the query to send next, respecting a running transaction */
+static struct pgc_query *
+pgc_next(struct pgc *p)
+{
+	struct pgc_query	*q;
+
+	if (p->txn == NULL)
+		return TAILQ_FIRST(&p->queue);
+	TAILQ_FOREACH(q, &p->queue, entry)
+		if (q->txn == p->txn)
+			return q;
+	return NULL;
+}
+
+/* pgc_kick - send the next query if the connection is up and idle */
+static void
+pgc_kick(struct pgc *p)
+{
+	struct pgc_query	*q;
+	int			 ok;
+
+	if (p->state != PGC_UP || p->inflight != NULL || p->dying ||
+	    (q = pgc_next(p)) == NULL)
+		return;
+	TAILQ_REMOVE(&p->queue, q, entry);
+	p->nqueue--;
+	p->inflight = q;
+	if (q->txn != NULL)
+		p->txn = q->txn;
+	if (q->nparams == 0)
+		ok = PQsendQuery(p->conn, q->sql);
+	else
+		ok = PQsendQueryParams(p->conn, q->sql, q->nparams, NULL,
+		    (const char *const *)q->params, NULL, NULL, 0);
+	if (!ok)
+		pgc_lost(p, pgc_why(p));
+	else
+		pgc_flush(p);
+}
+
+/*
+ * pgc_complete - the running query has all its results.  An error that
+ * comes with a broken connection is not the query's answer but the loss
+ * of the connection, so the query gets NULL.
+ */
+static void
+pgc_complete(struct pgc *p)
+{
+	struct pgc_query	*q = p->inflight;
+	PGresult		*res = p->last;
+
+	if (PQstatus(p->conn) == CONNECTION_BAD && (res == NULL ||
+	    PQresultStatus(res) == PGRES_FATAL_ERROR)) {
+		pgc_lost(p, pgc_line(p, res != NULL ?
+		    PQresultErrorMessage(res) : PQerrorMessage(p->conn)));
+		return;
+	}
+	p->inflight = NULL;
+	p->last = NULL;
+	pgc_deliver(p, q, res);
+	PQclear(res);
+	pgc_kick(p);
+}
+
+/* pgc_collect - take every result libpq can give without blocking */
+static void
+pgc_collect(struct pgc *p)
+{
+	PGresult	*res;
+
+	while (p->state == PGC_UP && !p->dying && p->inflight != NULL &&
+	    !PQisBusy(p->conn)) {
+		if ((res = PQgetResult(p->conn)) == NULL) {
+			pgc_complete(p);
+			continue;
+		}
+		PQclear(p->last);
+		p->last = res;
+		switch (PQresultStatus(res)) {
+		case PGRES_COPY_IN:
+		case PGRES_COPY_OUT:
+		case PGRES_COPY_BOTH:
+			pgc_lost(p, "COPY is not supported");
+			return;
+		default:
+			break;
+		}
+	}
+	if (p->state == PGC_UP && !p->dying &&
+	    PQstatus(p->conn) == CONNECTION_BAD)
+		pgc_lost(p, pgc_why(p));
+}
+
+/* pgc_on_connect - the socket is ready for the next connect step */
+static void
+pgc_on_connect(evutil_socket_t fd, short what, void *arg)
+{
+	struct pgc	*p = arg;
+
+	pgc_enter(p);
+	pgc_step(p);
+	pgc_leave(p);
+}
+
+/* pgc_on_read - input, or the server went away */
+static void
+pgc_on_read(evutil_socket_t fd, short what, void *arg)
+{
+	struct pgc	*p = arg;
+	PGnotify	*n;
+
+	pgc_enter(p);
+	if (!PQconsumeInput(p->conn)) {
+		pgc_lost(p, pgc_why(p));
+		goto out;
+	}
+	while ((n = PQnotifies(p->conn)) != NULL)
+		PQfreemem(n);
+	if (event_pending(p->ev_wr, EV_WRITE, NULL) && pgc_flush(p) == -1)
+		goto out;
+	pgc_collect(p);
+out:
+	pgc_leave(p);
+}
+
+/* pgc_on_write - the socket takes more of the pending output */
+static void
+pgc_on_write(evutil_socket_t fd, short what, void *arg)
+{
+	struct pgc	*p = arg;
+
+	pgc_enter(p);
+	pgc_flush(p);
+	pgc_leave(p);
+}
+
+/* pgc_on_timer - a connect attempt timed out, or it is time to retry */
+static void
+pgc_on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct pgc	*p = arg;
+
+	pgc_enter(p);
+	if (p->conn != NULL) {
+		snprintf(p->why, sizeof(p->why), "connect timed out after %u ms",
+		    p->connect_timeout_ms);
+		pgc_lost(p, p->why);
+	} else
+		pgc_connect(p);
+	pgc_leave(p);
+}
+
+/* pgc_on_defer - answer failed queries, then send what is queued */
+static void
+pgc_on_defer(evutil_socket_t fd, short what, void *arg)
+{
+	struct pgc		*p = arg;
+	struct pgc_queries	 batch;
+
+	pgc_enter(p);
+	/* only this batch: a caller retrying at once waits a loop turn */
+	TAILQ_INIT(&batch);
+	TAILQ_CONCAT(&batch, &p->failed, entry);
+	pgc_fail_all(p, &batch);
+	pgc_kick(p);
+	pgc_leave(p);
+}
+
+/* pgc_full - whether the queue is at its limit */
+static int
+pgc_full(const struct pgc *p)
+{
+	return p->queue_limit != 0 && pgc_queued(p) >= p->queue_limit;
+}
+
+/* pgc_enqueue - queue a query, or fail it from the loop when down */
+static int
+pgc_enqueue(struct pgc *p, struct pgc_query *q)
+{
+	if (p->state == PGC_DOWN || (q->txn != NULL && q->txn->failed))
+		TAILQ_INSERT_TAIL(&p->failed, q, entry);
+	else {
+		TAILQ_INSERT_TAIL(&p->queue, q, entry);
+		p->nqueue++;
+	}
+	pgc_defer(p);
+	return 0;
+}
+
+/* pgc_query - queue a parameterised query */
+int
+pgc_query(struct pgc *p, const char *sql, int nparams,
+    const char *const *params, pgc_result_cb *cb, void *arg)
+{
+	if (p->dying || pgc_full(p) || nparams < 0 ||
+	    nparams > PGC_MAX_PARAMS || (nparams > 0 && params == NULL))
+		return -1;
+	return pgc_enqueue(p, pgc_query_new(NULL, 0, sql, nparams, params,
+	    cb, arg));
+}
+
+/* pgc_ping - a health probe through the whole queue */
+int
+pgc_ping(struct pgc *p, pgc_result_cb *cb, void *arg)
+{
+	return pgc_query(p, "SELECT 1", 0, NULL, cb, arg);
+}
+
+/* pgc_begin - queue a BEGIN and return the transaction */
+struct pgc_txn *
+pgc_begin(struct pgc *p)
+{
+	struct pgc_txn	*t;
+
+	if (p->dying || pgc_full(p))
+		return NULL;
+	t = xcalloc(1, sizeof(*t));
+	t->pgc = p;
+	t->failed = p->state == PGC_DOWN;
+	TAILQ_INSERT_TAIL(&p->txns, t, entry);
+	pgc_enqueue(p, pgc_query_new(t, PGCQ_BEGIN, "BEGIN", 0, NULL, NULL,
+	    NULL));
+	return t;
+}
+
+/* pgc_txn_query - queue a query inside a transaction */
+int
+pgc_txn_query(struct pgc_txn *t, const char *sql, int nparams,
+    const char *const *params, pgc_result_cb *cb, void *arg)
+{
+	if (t->ended || t->pgc->dying || nparams < 0 ||
+	    nparams > PGC_MAX_PARAMS || (nparams > 0 && params == NULL))
+		return -1;
+	return pgc_enqueue(t->pgc, pgc_query_new(t, 0, sql, nparams, params,
+	    cb, arg));
+}
+
+/* pgc_txn_end - queue the COMMIT or ROLLBACK that ends a transaction */
+static int
+pgc_txn_end(struct pgc_txn *t, const char *sql, pgc_result_cb *cb,
+    void *arg)
+{
+	if (t->ended || t->pgc->dying)
+		return -1;
+	t->ended = 1;
+	return pgc_enqueue(t->pgc, pgc_query_new(t, PGCQ_END, sql, 0, NULL,
+	    cb, arg));
+}
+
+int
+pgc_commit(struct pgc_txn *t, pgc_result_cb *cb, void *arg)
+{
+	return pgc_txn_end(t, "COMMIT", cb, arg);
+}
+
+int
+pgc_rollback(struct pgc_txn *t, pgc_result_cb *cb, void *arg)
+{
+	return pgc_txn_end(t, "ROLLBACK", cb, arg);
+}
+
+/* pgc_destroy - answer NULL to everything pending and free the client */
+static void
+pgc_destroy(struct pgc *p)
+{
+	struct pgc_txn	*t;
+
+	p->depth++;	/* callbacks below cannot start another destroy */
+	pgc_close(p);
+	pgc_unsend(p);
+	TAILQ_CONCAT(&p->failed, &p->queue, entry);
+	pgc_fail_all(p, &p->failed);
+	while ((t = TAILQ_FIRST(&p->txns)) != NULL) {
+		TAILQ_REMOVE(&p->txns, t, entry);
+		free(t);
+	}
+	event_free(p->ev_timer);
+	event_free(p->ev_defer);
+	free(p->conninfo);
+	if (p->password != NULL) {
+		explicit_bzero(p->password, strlen(p->password));
+		free(p->password);
+	}
+	free(p->name);
+	free(p);
+}
+
+/* pgc_free - close and free; from a callback, once the callback returns */
+void
+pgc_free(struct pgc *p)
+{
+	if (p == NULL || p->dying)
+		return;
+	p->dying = 1;
+	if (p->depth == 0)
+		pgc_destroy(p);
+}

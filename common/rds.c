@@ -1,0 +1,737 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * rds - a Redis connection on a libevent loop, over hiredis 0.14's async
+ * API and its libevent adapter.
+ *
+ * hiredis frees an async context itself after a failed connect or a lost
+ * connection, calling every pending reply callback with NULL first, and
+ * redisAsyncFree from inside a reply callback only takes effect once the
+ * callback returns.  So the rules here are:
+ *   - r->ac is the live context; it is cleared before anything that can
+ *     run user code, and every hiredis callback ignores a context that is
+ *     no longer r->ac;
+ *   - user code never runs from a NULL reply: failed commands are queued
+ *     and answered from ev_defer, off hiredis' stack;
+ *   - rds_free from inside a callback drops the context and leaves the
+ *     freeing of r to the next turn of the loop, when hiredis is done.
+ * hiredis 0.14 has no connect timeout: ev_timer provides it, and also
+ * waits out the backoff before the next attempt.
+ */
+#include <sys/queue.h>
+#include <sys/time.h>
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+#include <hiredis/hiredis.h>
+#include <hiredis/async.h>
+#include <hiredis/adapters/libevent.h>
+
+#include "backoff.h"
+#include "log.h"
+#include "rds.h"
+#include "util.h"
+
+#define RDS_CONNECT_TIMEOUT_MS	5000
+#define RDS_BACKOFF_BASE_MS	100
+#define RDS_BACKOFF_MAX_MS	10000
+#define RDS_BACKOFF_JITTER	20
+#define RDS_BLOCK_MS		5000
+#define RDS_COUNT		100
+
+enum rds_mode {
+	RDS_MODE_NONE = 0,
+	RDS_MODE_CMD,
+	RDS_MODE_SUB,
+	RDS_MODE_STREAM,
+};
+
+struct rds_cmd {
+	TAILQ_ENTRY(rds_cmd)	 entry;
+	struct rds		*rds;
+	rds_reply_cb		*cb;
+	void			*arg;
+};
+TAILQ_HEAD(rds_cmds, rds_cmd);
+
+struct rds_sub {
+	TAILQ_ENTRY(rds_sub)	 entry;
+	struct rds		*rds;
+	char			*name;
+	int			 pattern;
+	rds_message_cb		*cb;
+	void			*arg;
+};
+
+struct rds_stream {
+	char			*key;
+	char			 last[64];	/* id of the last entry seen */
+	unsigned		 block_ms;
+	unsigned		 count;
+	rds_entry_cb		*cb;
+	void			*arg;
+};
+
+struct rds {
+	struct event_base	*base;
+	char			*host;
+	int			 port;
+	char			*password;
+	char			*name;
+	rds_state_cb		*state_cb;
+	void			*state_arg;
+	enum rds_state		 state;
+	enum rds_mode		 mode;
+	redisAsyncContext	*ac;
+	struct event		*ev_timer;	/* connect timeout, or retry */
+	struct event		*ev_defer;	/* NULL replies, late free */
+	struct backoff		 backoff;
+	unsigned		 connect_timeout_ms;
+	struct rds_cmds		 failed;	/* to be answered NULL */
+	TAILQ_HEAD(, rds_sub)	 subs;
+	struct rds_stream	 stream;
+	int			 outage;	/* the outage was logged */
+	uint64_t		 down_since;
+	int			 depth;		/* our frames on the stack */
+	int			 dying;
+	char			 why[256];
+};
+
+static void	rds_on_connect(const redisAsyncContext *, int);
+static void	rds_on_disconnect(const redisAsyncContext *, int);
+static void	rds_on_hello(redisAsyncContext *, void *, void *);
+static void	rds_on_reply(redisAsyncContext *, void *, void *);
+static void	rds_on_message(redisAsyncContext *, void *, void *);
+static void	rds_on_tail(redisAsyncContext *, void *, void *);
+static void	rds_on_xread(redisAsyncContext *, void *, void *);
+static void	rds_on_timer(evutil_socket_t, short, void *);
+static void	rds_on_defer(evutil_socket_t, short, void *);
+
+/* rds_new - a client that starts connecting once the loop runs */
+struct rds *
+rds_new(struct event_base *base, const char *host, int port,
+    const char *password, rds_state_cb *cb, void *arg)
+{
+	struct rds	*r;
+
+	r = xcalloc(1, sizeof(*r));
+	r->base = base;
+	r->host = xstrdup(host);
+	r->port = port;
+	r->password = password != NULL ? xstrdup(password) : NULL;
+	r->name = host[0] == '/' ? xasprintf("redis %s", host) :
+	    xasprintf("redis %s:%d", host, port);
+	r->state_cb = cb;
+	r->state_arg = arg;
+	r->state = RDS_CONNECTING;
+	r->connect_timeout_ms = RDS_CONNECT_TIMEOUT_MS;
+	TAILQ_INIT(&r->failed);
+	TAILQ_INIT(&r->subs);
+	backoff_init(&r->backoff, RDS_BACKOFF_BASE_MS * 1000ULL,
+	    RDS_BACKOFF_MAX_MS * 1000ULL, RDS_BACKOFF_JITTER);
+	if ((r->ev_timer = evtimer_new(base, rds_on_timer, r)) == NULL ||
+	    (r->ev_defer = event_new(base, -1, 0, rds_on_defer, r)) == NULL)
+		fatalx("rds: event_new failed");
+	event_active(r->ev_timer, EV_TIMEOUT, 1);
+	return r;
+}
+
+void
+rds_set_connect_timeout(struct rds *r, unsigned ms)
+{
+	r->connect_timeout_ms = ms > 0 ? ms : 1;
+}
+
+void
+rds_set_backoff(struct rds *r, unsigned base_ms, unsigned max_ms)
+{
+	backoff_init(&r->backoff, base_ms * 1000ULL, max_ms * 1000ULL,
+	    RDS_BACKOFF_JITTER);
+}
+
+void
+rds_set_name(struct rds *r, const char *name)
+{
+	free(r->name);
+	r->name = xstrdup(name);
+}
+
+enum rds_state
+rds_state(const struct rds *r)
+{
+	return r->state;
+}
+
+const char *
+rds_state_name(enum rds_state s)
+{
+	switch (s) {
+	case RDS_DOWN:
+		return "down";
+	case RDS_CONNECTING:
+		return "connecting";
+	case RDS_UP:
+		return "up";
+	}
+	return "unknown";
+}
+
+const char *
+rds_name(const struct rds *r)
+{
+	return r->name;
+}
+
+const char *
+rds_stream_last_id(const struct rds *r)
+{
+	return r->stream.last;
+}
+
+/* rds_enter - note that one of our frames is on the stack */
+static void
+rds_enter(struct rds *r)
+{
+	r->depth++;
+}
+
+static void	rds_destroy(struct rds *);
+
+/* rds_leave - leave an event handler; the outermost ends a pending free */
+static void
+rds_leave(struct rds *r)
+{
+	if (--r->depth == 0 && r->dying)
+		rds_destroy(r);
+}
+
+/* rds_arm - run the timer in us microseconds */
+static void
+rds_arm(struct rds *r, uint64_t us)
+{
+	struct timeval	tv;
+
+	tv.tv_sec = (time_t)(us / 1000000);
+	tv.tv_usec = (suseconds_t)(us % 1000000);
+	evtimer_add(r->ev_timer, &tv);
+}
+
+/* rds_set_state - record a state change and tell the owner */
+static void
+rds_set_state(struct rds *r, enum rds_state s)
+{
+	if (r->state == s)
+		return;
+	r->state = s;
+	if (r->state_cb != NULL && !r->dying) {
+		r->depth++;
+		r->state_cb(r, s, r->state_arg);
+		r->depth--;
+	}
+}
+
+/* rds_down - the connection failed or broke: retry after the backoff */
+static void
+rds_down(struct rds *r, const char *why)
+{
+	if (r->outage)
+		log_debug("%s: %s", r->name, why);
+	else {
+		r->outage = 1;
+		r->down_since = now_mono_us();
+		log_warnx("%s: %s; will keep retrying", r->name, why);
+	}
+	if (!r->dying)
+		rds_arm(r, backoff_next(&r->backoff));
+	rds_set_state(r, RDS_DOWN);
+}
+
+/* rds_fail - drop the live context on purpose, saying why */
+static void __attribute__((format(printf, 2, 3)))
+rds_fail(struct rds *r, const char *fmt, ...)
+{
+	redisAsyncContext	*ac = r->ac;
+	va_list			 ap;
+
+	va_start(ap, fmt);
+	vsnprintf(r->why, sizeof(r->why), fmt, ap);
+	va_end(ap);
+	r->ac = NULL;
+	if (ac != NULL)
+		redisAsyncFree(ac);	/* deferred if in its callback */
+	rds_down(r, r->why);
+}
+
+/* rds_connect - start a connection attempt; AUTH or PING goes first */
+static void
+rds_connect(struct rds *r)
+{
+	redisAsyncContext	*ac;
+
+	rds_set_state(r, RDS_CONNECTING);
+	if (r->dying)
+		return;
+	if (r->host[0] == '/')
+		ac = redisAsyncConnectUnix(r->host);
+	else
+		ac = redisAsyncConnect(r->host, r->port);
+	if (ac == NULL)
+		fatalx("rds: out of memory");
+	if (ac->err) {
+		snprintf(r->why, sizeof(r->why), "%s", ac->errstr);
+		redisAsyncFree(ac);
+		rds_down(r, r->why);
+		return;
+	}
+	ac->data = r;
+	if (redisLibeventAttach(ac, r->base) != REDIS_OK)
+		fatalx("rds: cannot attach to the event loop");
+	redisAsyncSetConnectCallback(ac, rds_on_connect);
+	redisAsyncSetDisconnectCallback(ac, rds_on_disconnect);
+	r->ac = ac;
+	rds_arm(r, r->connect_timeout_ms * 1000ULL);
+	if (r->password != NULL)
+		redisAsyncCommand(ac, rds_on_hello, r, "AUTH %s", r->password);
+	else
+		redisAsyncCommand(ac, rds_on_hello, r, "PING");
+}
+
+/* rds_sub_send - (re)issue one subscription */
+static void
+rds_sub_send(struct rds *r, struct rds_sub *s)
+{
+	redisAsyncCommand(r->ac, rds_on_message, s,
+	    s->pattern ? "PSUBSCRIBE %s" : "SUBSCRIBE %s", s->name);
+}
+
+/* rds_stream_next - ask for the entries after the last one seen */
+static void
+rds_stream_next(struct rds *r)
+{
+	struct rds_stream	*st = &r->stream;
+
+	/* "$" is pinned to a real id first, or a reconnect could skip */
+	if (strcmp(st->last, "$") == 0)
+		redisAsyncCommand(r->ac, rds_on_tail, r,
+		    "XREVRANGE %s + - COUNT 1", st->key);
+	else
+		redisAsyncCommand(r->ac, rds_on_xread, r,
+		    "XREAD BLOCK %u COUNT %u STREAMS %s %s", st->block_ms,
+		    st->count, st->key, st->last);
+}
+
+/* rds_up - the server answered: resume the connection's work, report */
+static void
+rds_up(struct rds *r)
+{
+	struct rds_sub	*s;
+
+	evtimer_del(r->ev_timer);
+	backoff_reset(&r->backoff);
+	if (r->outage)
+		log_info("%s: up again after %.1f s", r->name,
+		    (double)(now_mono_us() - r->down_since) / 1e6);
+	else
+		log_debug("%s: up", r->name);
+	r->outage = 0;
+	TAILQ_FOREACH(s, &r->subs, entry)
+		rds_sub_send(r, s);
+	if (r->stream.key != NULL)
+		rds_stream_next(r);
+	rds_set_state(r, RDS_UP);
+}
+
+/* rds_on_connect - TCP connect done or failed; hiredis frees on failure */
+static void
+rds_on_connect(const redisAsyncContext *ac, int status)
+{
+	struct rds	*r = ac->data;
+
+	if (r == NULL || r->ac != ac)
+		return;
+	if (status == REDIS_OK) {
+		redisEnableKeepAlive((redisContext *)&ac->c);
+		return;
+	}
+	r->ac = NULL;
+	snprintf(r->why, sizeof(r->why), "%s", ac->c.errstr);
+	rds_down(r, r->why);
+}
+
+/* rds_on_disconnect - the connection broke; hiredis is freeing it */
+static void
+rds_on_disconnect(const redisAsyncContext *ac, int status)
+{
+	struct rds	*r = ac->data;
+
+	if (r == NULL || r->ac != ac)
+		return;
+	r->ac = NULL;
+	snprintf(r->why, sizeof(r->why), "%s", status == REDIS_OK ||
+	    ac->errstr == NULL ? "connection closed" : ac->errstr);
+	rds_down(r, r->why);
+}
+
+/* rds_on_hello - the answer to AUTH or PING: the server is usable */
+static void
+rds_on_hello(redisAsyncContext *ac, void *reply, void *privdata)
+{
+	struct rds	*r = privdata;
+	redisReply	*rep = reply;
+
+	if (rep == NULL || r->ac != ac)
+		return;
+	if (rep->type == REDIS_REPLY_ERROR)
+		rds_fail(r, "%s: %s", r->password ? "AUTH" : "PING", rep->str);
+	else
+		rds_up(r);
+}
+
+/* rds_cmd_failed - answer a command NULL from the loop */
+static void
+rds_cmd_failed(struct rds *r, struct rds_cmd *c)
+{
+	TAILQ_INSERT_TAIL(&r->failed, c, entry);
+	event_active(r->ev_defer, EV_TIMEOUT, 1);
+}
+
+/* rds_on_reply - a command's reply, or NULL as hiredis drops it */
+static void
+rds_on_reply(redisAsyncContext *ac, void *reply, void *privdata)
+{
+	struct rds_cmd	*c = privdata;
+	struct rds	*r = c->rds;
+
+	if (reply == NULL) {
+		rds_cmd_failed(r, c);
+		return;
+	}
+	if (c->cb != NULL) {
+		r->depth++;
+		c->cb(r, reply, c->arg);
+		r->depth--;
+	}
+	free(c);
+}
+
+/* rds_on_message - a pub/sub message; confirmations are ignored */
+static void
+rds_on_message(redisAsyncContext *ac, void *reply, void *privdata)
+{
+	struct rds_sub		*s = privdata;
+	struct rds		*r = s->rds;
+	redisReply		*m = reply;
+	const redisReply	*ch, *data;
+
+	if (m == NULL || r->ac != ac || r->dying ||
+	    m->type != REDIS_REPLY_ARRAY || m->elements < 3 ||
+	    m->element[0]->type != REDIS_REPLY_STRING)
+		return;
+	if (m->elements == 3 && strcmp(m->element[0]->str, "message") == 0)
+		ch = m->element[1], data = m->element[2];
+	else if (m->elements == 4 &&
+	    strcmp(m->element[0]->str, "pmessage") == 0)
+		ch = m->element[2], data = m->element[3];
+	else
+		return;
+	if (ch->type != REDIS_REPLY_STRING || data->type != REDIS_REPLY_STRING)
+		return;
+	r->depth++;
+	s->cb(r, ch->str, data->str, data->len, s->arg);
+	r->depth--;
+}
+
+/* rds_on_tail - the stream's last id, to start after it */
+static void
+rds_on_tail(redisAsyncContext *ac, void *reply, void *privdata)
+{
+	struct rds		*r = privdata;
+	redisReply		*rep = reply;
+	const redisReply	*e;
+
+	if (rep == NULL || r->ac != ac)
+		return;
+	if (rep->type != REDIS_REPLY_ARRAY) {
+		rds_fail(r, "XREVRANGE %s: %s", r->stream.key,
+		    rep->type == REDIS_REPLY_ERROR ? rep->str : "bad reply");
+		return;
+	}
+	snprintf(r->stream.last, sizeof(r->stream.last), "0-0");
+	if (rep->elements > 0 && (e = rep->element[0])->type ==
+	    REDIS_REPLY_ARRAY && e->elements > 0 &&
+	    e->element[0]->type == REDIS_REPLY_STRING)
+		snprintf(r->stream.last, sizeof(r->stream.last), "%s",
+		    e->element[0]->str);
+	rds_stream_next(r);
+}
+
+/* rds_stream_deliver - hand over each entry, remembering its id first */
+static void
+rds_stream_deliver(struct rds *r, const redisReply *rep)
+{
+	struct rds_stream	*st = &r->stream;
+	const redisReply	*entries, *e;
+	size_t			 i;
+
+	if (rep->elements < 1 || rep->element[0]->type != REDIS_REPLY_ARRAY ||
+	    rep->element[0]->elements < 2)
+		return;
+	entries = rep->element[0]->element[1];
+	if (entries->type != REDIS_REPLY_ARRAY)
+		return;
+	for (i = 0; i < entries->elements && !r->dying; i++) {
+		e = entries->element[i];
+		if (e->type != REDIS_REPLY_ARRAY || e->elements < 2 ||
+		    e->element[0]->type != REDIS_REPLY_STRING ||
+		    e->element[0]->len >= sizeof(st->last))
+			continue;
+		memcpy(st->last, e->element[0]->str, e->element[0]->len + 1);
+		r->depth++;
+		st->cb(r, st->last, e->element[1], st->arg);
+		r->depth--;
+	}
+}
+
+/* rds_on_xread - entries, or a timeout (nil): either way, read on */
+static void
+rds_on_xread(redisAsyncContext *ac, void *reply, void *privdata)
+{
+	struct rds	*r = privdata;
+	redisReply	*rep = reply;
+
+	if (rep == NULL || r->ac != ac)
+		return;
+	if (rep->type == REDIS_REPLY_ARRAY)
+		rds_stream_deliver(r, rep);
+	else if (rep->type != REDIS_REPLY_NIL) {
+		rds_fail(r, "XREAD %s: %s", r->stream.key,
+		    rep->type == REDIS_REPLY_ERROR ? rep->str : "bad reply");
+		return;
+	}
+	if (!r->dying && r->ac == ac)
+		rds_stream_next(r);
+}
+
+/* rds_on_timer - a connect attempt timed out, or it is time to retry */
+static void
+rds_on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct rds	*r = arg;
+
+	rds_enter(r);
+	if (r->ac != NULL)
+		rds_fail(r, "connect timed out after %u ms",
+		    r->connect_timeout_ms);
+	else
+		rds_connect(r);
+	rds_leave(r);
+}
+
+/* rds_fail_all - answer NULL to every command of a list, in order */
+static void
+rds_fail_all(struct rds *r, struct rds_cmds *list)
+{
+	struct rds_cmd	*c;
+
+	while ((c = TAILQ_FIRST(list)) != NULL) {
+		TAILQ_REMOVE(list, c, entry);
+		if (c->cb != NULL) {
+			r->depth++;
+			c->cb(r, NULL, c->arg);
+			r->depth--;
+		}
+		free(c);
+	}
+}
+
+/* rds_on_defer - answer failed commands; finish a free from a callback */
+static void
+rds_on_defer(evutil_socket_t fd, short what, void *arg)
+{
+	struct rds	*r = arg;
+	struct rds_cmds	 batch;
+
+	rds_enter(r);
+	/* only this batch: a caller retrying at once waits a loop turn */
+	TAILQ_INIT(&batch);
+	TAILQ_CONCAT(&batch, &r->failed, entry);
+	rds_fail_all(r, &batch);
+	rds_leave(r);
+}
+
+/* rds_use - claim the connection for one purpose; 0 if it has another */
+static int
+rds_use(struct rds *r, enum rds_mode mode)
+{
+	if (r->dying)
+		return 0;
+	if (r->mode == RDS_MODE_NONE)
+		r->mode = mode;
+	return r->mode == mode;
+}
+
+/* rds_cmd_new - the callback record of one command */
+static struct rds_cmd *
+rds_cmd_new(struct rds *r, rds_reply_cb *cb, void *arg)
+{
+	struct rds_cmd	*c;
+
+	c = xcalloc(1, sizeof(*c));
+	c->rds = r;
+	c->cb = cb;
+	c->arg = arg;
+	return c;
+}
+
+/* rds_command - send a command, or fail it from the loop when down */
+int
+rds_command(struct rds *r, rds_reply_cb *cb, void *arg, const char *fmt, ...)
+{
+	struct rds_cmd	*c;
+	va_list		 ap;
+	int		 rv = REDIS_ERR;
+
+	if (!rds_use(r, RDS_MODE_CMD))
+		return -1;
+	c = rds_cmd_new(r, cb, arg);
+	if (r->ac != NULL) {
+		va_start(ap, fmt);
+		rv = redisvAsyncCommand(r->ac, rds_on_reply, c, fmt, ap);
+		va_end(ap);
+	}
+	if (rv != REDIS_OK)
+		rds_cmd_failed(r, c);
+	return 0;
+}
+
+/* rds_command_argv - rds_command with an argument vector */
+int
+rds_command_argv(struct rds *r, rds_reply_cb *cb, void *arg, int argc,
+    const char **argv, const size_t *argvlen)
+{
+	struct rds_cmd	*c;
+
+	if (!rds_use(r, RDS_MODE_CMD))
+		return -1;
+	c = rds_cmd_new(r, cb, arg);
+	if (r->ac == NULL || redisAsyncCommandArgv(r->ac, rds_on_reply, c,
+	    argc, argv, argvlen) != REDIS_OK)
+		rds_cmd_failed(r, c);
+	return 0;
+}
+
+int
+rds_ping(struct rds *r, rds_reply_cb *cb, void *arg)
+{
+	return rds_command(r, cb, arg, "PING");
+}
+
+/* rds_sub_add - remember a subscription and send it if up */
+static int
+rds_sub_add(struct rds *r, const char *name, int pattern,
+    rds_message_cb *cb, void *arg)
+{
+	struct rds_sub	*s;
+
+	if (!rds_use(r, RDS_MODE_SUB))
+		return -1;
+	TAILQ_FOREACH(s, &r->subs, entry)
+		if (s->pattern == pattern && strcmp(s->name, name) == 0)
+			return -1;
+	s = xcalloc(1, sizeof(*s));
+	s->rds = r;
+	s->name = xstrdup(name);
+	s->pattern = pattern;
+	s->cb = cb;
+	s->arg = arg;
+	TAILQ_INSERT_TAIL(&r->subs, s, entry);
+	if (r->state == RDS_UP && r->ac != NULL)
+		rds_sub_send(r, s);
+	return 0;
+}
+
+int
+rds_subscribe(struct rds *r, const char *channel, rds_message_cb *cb,
+    void *arg)
+{
+	return rds_sub_add(r, channel, 0, cb, arg);
+}
+
+int
+rds_psubscribe(struct rds *r, const char *pattern, rds_message_cb *cb,
+    void *arg)
+{
+	return rds_sub_add(r, pattern, 1, cb, arg);
+}
+
+/* rds_stream_follow - start the XREAD loop on a dedicated connection */
+int
+rds_stream_follow(struct rds *r, const char *key, const char *start_id,
+    unsigned block_ms, unsigned count, rds_entry_cb *cb, void *arg)
+{
+	struct rds_stream	*st = &r->stream;
+
+	if (st->key != NULL || strlen(start_id) >= sizeof(st->last) ||
+	    !rds_use(r, RDS_MODE_STREAM))
+		return -1;
+	st->key = xstrdup(key);
+	snprintf(st->last, sizeof(st->last), "%s", start_id);
+	st->block_ms = block_ms > 0 ? block_ms : RDS_BLOCK_MS;
+	st->count = count > 0 ? count : RDS_COUNT;
+	st->cb = cb;
+	st->arg = arg;
+	if (r->state == RDS_UP && r->ac != NULL)
+		rds_stream_next(r);
+	return 0;
+}
+
+/* rds_destroy - answer NULL to pending commands and free everything */
+static void
+rds_destroy(struct rds *r)
+{
+	struct rds_sub	*s;
+
+	r->depth++;	/* callbacks below cannot start another destroy */
+	rds_fail_all(r, &r->failed);
+	while ((s = TAILQ_FIRST(&r->subs)) != NULL) {
+		TAILQ_REMOVE(&r->subs, s, entry);
+		free(s->name);
+		free(s);
+	}
+	event_free(r->ev_timer);
+	event_free(r->ev_defer);
+	free(r->stream.key);
+	if (r->password != NULL) {
+		explicit_bzero(r->password, strlen(r->password));
+		free(r->password);
+	}
+	free(r->host);
+	free(r->name);
+	free(r);
+}
+
+/*
+ * rds_free - close and free.  From inside a callback, hiredis may still
+ * hold the context, so r itself is freed on the next turn of the loop.
+ */
+void
+rds_free(struct rds *r)
+{
+	redisAsyncContext	*ac;
+
+	if (r == NULL || r->dying)
+		return;
+	r->dying = 1;
+	if ((ac = r->ac) != NULL) {
+		r->ac = NULL;
+		redisAsyncFree(ac);
+	}
+	if (r->depth == 0)
+		rds_destroy(r);
+	else
+		event_active(r->ev_defer, EV_TIMEOUT, 1);
+}

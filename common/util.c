@@ -1,0 +1,131 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * util - allocation helpers that abort on failure, clocks, small file reads.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "util.h"
+
+/* xmalloc - malloc that never returns NULL */
+void *
+xmalloc(size_t n)
+{
+	void	*p = malloc(n ? n : 1);
+
+	if (p == NULL)
+		fatal("malloc %zu", n);
+	return p;
+}
+
+/* xcalloc - calloc that never returns NULL */
+void *
+xcalloc(size_t n, size_t size)
+{
+	void	*p = calloc(n ? n : 1, size ? size : 1);
+
+	if (p == NULL)
+		fatal("calloc %zu*%zu", n, size);
+	return p;
+}
+
+/* xrealloc - realloc that never returns NULL */
+void *
+xrealloc(void *p, size_t n)
+{
+	void	*q = realloc(p, n ? n : 1);
+
+	if (q == NULL)
+		fatal("realloc %zu", n);
+	return q;
+}
+
+/* xstrdup - strdup that never returns NULL */
+char *
+xstrdup(const char *s)
+{
+	char	*p = strdup(s);
+
+	if (p == NULL)
+		fatal("strdup");
+	return p;
+}
+
+/* xasprintf - allocate a formatted string */
+char *
+xasprintf(const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*s;
+	int	 r;
+
+	va_start(ap, fmt);
+	r = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	if (r < 0)
+		fatal("vasprintf");
+	return s;
+}
+
+/* now_mono_us - monotonic clock, for timeouts and uptimes */
+uint64_t
+now_mono_us(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* now_wall_us - wall clock, for timestamps people read */
+uint64_t
+now_wall_us(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/*
+ * util_read_file - read a small file such as a secret.  Returns a NUL
+ * terminated copy without trailing newlines, or NULL with *err set to errno
+ * (EFBIG when the file is larger than max).
+ */
+char *
+util_read_file(const char *path, size_t max, int *err)
+{
+	char	*buf;
+	size_t	 len = 0;
+	ssize_t	 n;
+	int	 fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		*err = errno;
+		return NULL;
+	}
+	buf = xmalloc(max + 1);
+	while ((n = read(fd, buf + len, max + 1 - len)) > 0) {
+		len += (size_t)n;
+		if (len > max)
+			break;
+	}
+	if (n < 0 || len > max) {
+		*err = n < 0 ? errno : EFBIG;
+		close(fd);
+		free(buf);
+		return NULL;
+	}
+	close(fd);
+	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+		len--;
+	buf[len] = '\0';
+	return buf;
+}

@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * util - allocation helpers that abort on failure, clocks, small string
+ * helpers shared by every process.
+ */
+#ifndef TENANTD_UTIL_H
+#define TENANTD_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
+void	*xmalloc(size_t);
+void	*xcalloc(size_t, size_t);
+void	*xrealloc(void *, size_t);
+char	*xstrdup(const char *);
+char	*xasprintf(const char *, ...) __attribute__((format(printf, 1, 2)));
+
+/* Monotonic and wall clocks in microseconds. */
+uint64_t	 now_mono_us(void);
+uint64_t	 now_wall_us(void);
+
+/* Read a whole small file (secrets); trailing newlines are stripped. */
+char	*util_read_file(const char *path, size_t max, int *err);
+
+#endif

@@ -1,0 +1,88 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# devenv.sh BINARY CONFIG - the `make run` environment: a private PostgreSQL
+# and Redis for development (data under var/dev/ in the checkout, PostgreSQL
+# as the postgres user), the role and database the default configuration
+# names, then tenantd in the foreground.  Ctrl-C stops tenantd, then both
+# servers.
+set -eu
+
+bin=$1
+conf=$2
+top=$(cd "$(dirname "$0")/.." && pwd)
+dev="$top/var/dev"
+pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+pgport=5432
+redisport=6379
+
+as_postgres() {
+	if [ "$(id -u)" -eq 0 ]; then
+		runuser -u postgres -- "$@"
+	else
+		"$@"
+	fi
+}
+
+port_busy() {
+	(echo >"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+stop_all() {
+	trap - INT TERM EXIT
+	if [ -f "$dev/redis.pid" ]; then
+		kill "$(cat "$dev/redis.pid")" 2>/dev/null || true
+		rm -f "$dev/redis.pid"
+	fi
+	if [ -f "$dev/pg/postmaster.pid" ]; then
+		as_postgres "$pgbin/pg_ctl" -D "$dev/pg" -m fast -w stop \
+		    >/dev/null 2>&1 || true
+	fi
+	echo "devenv: stopped PostgreSQL and Redis"
+}
+
+start_pg() {
+	mkdir -p "$dev"
+	if [ ! -f "$dev/pg/PG_VERSION" ]; then
+		mkdir -p "$dev/pg"
+		[ "$(id -u)" -ne 0 ] || chown postgres: "$dev/pg"
+		chmod 700 "$dev/pg"
+		as_postgres "$pgbin/initdb" -D "$dev/pg" -A trust -U postgres \
+		    >"$dev/initdb.log" 2>&1
+	fi
+	if port_busy $pgport; then
+		echo "devenv: port $pgport is taken; stop the other" \
+		    "PostgreSQL or edit $conf" >&2
+		exit 1
+	fi
+	as_postgres "$pgbin/pg_ctl" -D "$dev/pg" -l "$dev/pg/server.log" -w \
+	    -o "-p $pgport -k $dev/pg -c listen_addresses=127.0.0.1" start \
+	    >/dev/null
+	psql="$pgbin/psql -h 127.0.0.1 -p $pgport -U postgres -qtA"
+	if [ -z "$($psql -c "select 1 from pg_roles where rolname='tenantd'")" ]
+	then
+		$psql -c "create role tenantd login"
+	fi
+	if [ -z "$($psql -c "select 1 from pg_database where datname='t100'")" ]
+	then
+		$psql -c "create database t100 owner tenantd"
+	fi
+}
+
+start_redis() {
+	if port_busy $redisport; then
+		echo "devenv: port $redisport is taken; stop the other Redis" \
+		    "or edit $conf" >&2
+		exit 1
+	fi
+	redis-server --port $redisport --bind 127.0.0.1 --daemonize yes \
+	    --pidfile "$dev/redis.pid" --logfile "$dev/redis.log" \
+	    --dir "$dev" >/dev/null
+}
+
+trap stop_all INT TERM EXIT
+start_pg
+start_redis
+echo "devenv: PostgreSQL on 127.0.0.1:$pgport, Redis on 127.0.0.1:$redisport"
+echo "devenv: running $bin -c $conf (Ctrl-C stops everything)"
+"$bin" -c "$conf" || true
