@@ -1,3 +1,0 @@
-build/asan/common/notify.o: common/notify.c common/log.h common/notify.h
-common/log.h:
-common/notify.h:

@@ -1,4 +1,0 @@
-build/asan/common/proctitle.o: common/proctitle.c common/proctitle.h \
- common/util.h
-common/proctitle.h:
-common/util.h:

@@ -1,2 +1,0 @@
-build/common/backoff.o: common/backoff.c common/backoff.h
-common/backoff.h:
