@@ -108,8 +108,14 @@ bench:
 
 install: $(BUILD)/tenantd
 	install -D -m 0755 $(BUILD)/tenantd $(DESTDIR)$(PREFIX)/sbin/tenantd
-	install -D -m 0640 conf/tenantd.conf $(DESTDIR)$(SYSCONFDIR)/tenantd/tenantd.conf
-	install -D -m 0644 packaging/systemd/tenantd.service \
+	# An existing configuration is the operator's: never overwritten.
+	test -e $(DESTDIR)$(SYSCONFDIR)/tenantd/tenantd.conf || \
+	    install -D -m 0640 conf/tenantd.conf \
+	    $(DESTDIR)$(SYSCONFDIR)/tenantd/tenantd.conf
+	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system
+	sed -e 's|/usr/sbin/tenantd|$(PREFIX)/sbin/tenantd|g' \
+	    -e 's|/etc/tenantd/|$(SYSCONFDIR)/tenantd/|g' \
+	    packaging/systemd/tenantd.service > \
 	    $(DESTDIR)$(PREFIX)/lib/systemd/system/tenantd.service
 	install -d $(DESTDIR)$(PREFIX)/share/doc/tenantd
 	install -m 0644 README.md LICENSE $(wildcard docs/*.md) \

@@ -15,9 +15,10 @@
 #include <strings.h>
 #include <sys/queue.h>
 #include <unistd.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 
@@ -28,7 +29,12 @@
 struct http_conn {
 	TAILQ_ENTRY(http_conn)	 entry;
 	struct http_server	*srv;
-	struct bufferevent	*bev;
+	int			 fd;
+	struct event		*ev_read;
+	struct event		*ev_write;
+	struct event		*ev_idle;
+	struct evbuffer		*in;
+	struct evbuffer		*out;
 	int			 busy;		/* a response is pending */
 	int			 keep_alive;	/* of the pending request */
 	int			 closing;	/* free once output drained */
@@ -48,6 +54,8 @@ struct http_server {
 };
 
 static void	conn_process(struct http_conn *);
+static void	conn_flush(struct http_conn *);
+static void	conn_lost(struct http_conn *);
 static void	conn_free(struct http_conn *);
 
 /* is_tchar - RFC 9110 token characters */
@@ -314,7 +322,8 @@ void
 http_respond(struct http_conn *c, int status, const char *ctype,
     const char *extra, const void *body, size_t len)
 {
-	struct evbuffer	*out;
+	char	head[512];
+	int	n;
 
 	if (!c->busy)
 		fatalx("http: response without a pending request");
@@ -323,26 +332,25 @@ http_respond(struct http_conn *c, int status, const char *ctype,
 		conn_free(c);
 		return;
 	}
-	out = bufferevent_get_output(c->bev);
-	evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nContent-Length: %zu\r\n"
-	    "%s%s%s%s%s\r\n", status, http_status_text(status), len,
+	n = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\nContent-Length: "
+	    "%zu\r\n%s%s%s%s", status, http_status_text(status), len,
 	    ctype ? "Content-Type: " : "", ctype ? ctype : "",
-	    ctype ? "\r\n" : "", c->keep_alive ? "" : "Connection: close\r\n",
-	    extra ? extra : "");
+	    ctype ? "\r\n" : "", c->keep_alive ? "" : "Connection: close\r\n");
+	evbuffer_add(c->out, head, (size_t)n);
+	if (extra != NULL)
+		evbuffer_add(c->out, extra, strlen(extra));
+	evbuffer_add(c->out, "\r\n", 2);
 	if (len > 0)
-		evbuffer_add(out, body, len);
-	if (evbuffer_get_length(out) >= c->srv->limits.max_output &&
-	    c->keep_alive) {
-		c->throttled = 1;
-		bufferevent_disable(c->bev, EV_READ);
-	}
+		evbuffer_add(c->out, body, len);
 	if (!c->keep_alive) {
 		c->closing = 1;
-		bufferevent_disable(c->bev, EV_READ);
-		return;
+		event_del(c->ev_read);
+	} else if (evbuffer_get_length(c->out) >= c->srv->limits.max_output) {
+		c->throttled = 1;
+		event_del(c->ev_read);
 	}
 	if (!c->in_process)
-		conn_process(c);
+		conn_flush(c);
 }
 
 /* respond_error - answer a request that could not be parsed, then close */
@@ -363,7 +371,6 @@ respond_error(struct http_conn *c, int status)
 static void
 conn_process(struct http_conn *c)
 {
-	struct evbuffer		*in = bufferevent_get_input(c->bev);
 	struct http_request	 r;
 	size_t			 len, used;
 	char			*p;
@@ -371,63 +378,119 @@ conn_process(struct http_conn *c)
 
 	c->in_process = 1;
 	while (!c->busy && !c->closing && !c->throttled &&
-	    (len = evbuffer_get_length(in)) > 0) {
-		p = (char *)evbuffer_pullup(in, -1);
+	    (len = evbuffer_get_length(c->in)) > 0) {
+		p = (char *)evbuffer_pullup(c->in, -1);
 		switch (http_parse_request(p, len, c->srv->limits.max_body, &r,
 		    &used, &status)) {
 		case HTTP_PARSE_MORE:
 			c->in_process = 0;
 			return;
 		case HTTP_PARSE_ERROR:
-			evbuffer_drain(in, len);
+			evbuffer_drain(c->in, len);
 			respond_error(c, status);
 			break;
 		case HTTP_PARSE_OK:
 			c->busy = 1;
 			c->keep_alive = r.keep_alive;
 			c->srv->handler(c, &r, c->srv->arg);
-			evbuffer_drain(in, used);
+			evbuffer_drain(c->in, used);
 			break;
 		}
 	}
 	c->in_process = 0;
 }
 
+/*
+ * conn_flush - write what is queued now, and wait for writability only
+ * when the socket is full: most answers leave in the same loop turn as
+ * their request, with no event changes at all.
+ */
 static void
-conn_read(struct bufferevent *bev, void *arg)
+conn_flush(struct http_conn *c)
 {
-	conn_process(arg);
-}
-
-/* conn_write - all output written (the low watermark is 0) */
-static void
-conn_write(struct bufferevent *bev, void *arg)
-{
-	struct http_conn	*c = arg;
-
+	if (evbuffer_get_length(c->out) > 0 &&
+	    evbuffer_write(c->out, c->fd) == -1 && errno != EAGAIN &&
+	    errno != EINTR) {
+		conn_lost(c);
+		return;
+	}
+	if (evbuffer_get_length(c->out) > 0) {
+		event_add(c->ev_write, NULL);
+		return;
+	}
 	if (c->closing) {
 		conn_free(c);
 		return;
 	}
 	if (c->throttled) {
 		c->throttled = 0;
-		bufferevent_enable(bev, EV_READ);
+		event_add(c->ev_read, NULL);
 		conn_process(c);
+		if (evbuffer_get_length(c->out) > 0)
+			conn_flush(c);
+	}
+}
+
+/* conn_lost - the peer is gone; keep c until a pending answer comes */
+static void
+conn_lost(struct http_conn *c)
+{
+	if (c->busy) {
+		c->gone = 1;
+		event_del(c->ev_read);
+		event_del(c->ev_write);
+		event_del(c->ev_idle);
+		return;
+	}
+	conn_free(c);
+}
+
+/* idle_arm - (re)start the idle timer */
+static void
+idle_arm(struct http_conn *c)
+{
+	struct timeval	tv;
+	double		t = c->srv->limits.idle_timeout;
+
+	tv.tv_sec = (time_t)t;
+	tv.tv_usec = (suseconds_t)((t - (double)tv.tv_sec) * 1e6);
+	event_add(c->ev_idle, &tv);
+}
+
+static void
+conn_read(evutil_socket_t fd, short what, void *arg)
+{
+	struct http_conn	*c = arg;
+	int			 n;
+
+	n = evbuffer_read(c->in, fd, 65536);
+	if (n == 0 || (n == -1 && errno != EAGAIN && errno != EINTR)) {
+		conn_lost(c);
+		return;
+	}
+	if (n > 0) {
+		idle_arm(c);
+		conn_process(c);
+		conn_flush(c);
 	}
 }
 
 static void
-conn_event(struct bufferevent *bev, short what, void *arg)
+conn_write(evutil_socket_t fd, short what, void *arg)
+{
+	conn_flush(arg);
+}
+
+/* conn_idle - close an idle connection, unless an answer is pending */
+static void
+conn_idle(evutil_socket_t fd, short what, void *arg)
 {
 	struct http_conn	*c = arg;
 
-	if (c->busy) {
-		/* The handler still owns the request; free at its answer. */
-		c->gone = 1;
-		bufferevent_disable(bev, EV_READ | EV_WRITE);
-		return;
-	}
-	conn_free(c);
+	if (c->busy)
+		idle_arm(c);
+	else
+		conn_free(c);
 }
 
 static void
@@ -435,20 +498,13 @@ conn_free(struct http_conn *c)
 {
 	TAILQ_REMOVE(&c->srv->conns, c, entry);
 	c->srv->nconns--;
-	bufferevent_free(c->bev);
+	event_free(c->ev_read);
+	event_free(c->ev_write);
+	event_free(c->ev_idle);
+	evbuffer_free(c->in);
+	evbuffer_free(c->out);
+	close(c->fd);
 	free(c);
-}
-
-/* set_timeouts - idle connections are closed after idle_timeout */
-static void
-set_timeouts(struct http_conn *c)
-{
-	struct timeval	tv;
-	double		t = c->srv->limits.idle_timeout;
-
-	tv.tv_sec = (time_t)t;
-	tv.tv_usec = (suseconds_t)((t - (double)tv.tv_sec) * 1e6);
-	bufferevent_set_timeouts(c->bev, &tv, &tv);
 }
 
 static void
@@ -459,6 +515,7 @@ server_accept(struct evconnlistener *l, evutil_socket_t fd,
 	    "Content-Length: 0\r\nConnection: close\r\n\r\n";
 	struct http_server	*srv = arg;
 	struct http_conn	*c;
+	int			 one = 1;
 
 	if (srv->nconns >= srv->limits.max_clients) {
 		if (write(fd, busy, sizeof(busy) - 1) < 0) {
@@ -467,16 +524,24 @@ server_accept(struct evconnlistener *l, evutil_socket_t fd,
 		close(fd);
 		return;
 	}
+	evutil_make_socket_nonblocking(fd);
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c = xcalloc(1, sizeof(*c));
 	c->srv = srv;
-	c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	if (c->bev == NULL)
-		fatalx("http: bufferevent_socket_new");
+	c->fd = fd;
+	c->in = evbuffer_new();
+	c->out = evbuffer_new();
+	c->ev_read = event_new(srv->base, fd, EV_READ | EV_PERSIST, conn_read,
+	    c);
+	c->ev_write = event_new(srv->base, fd, EV_WRITE, conn_write, c);
+	c->ev_idle = evtimer_new(srv->base, conn_idle, c);
+	if (c->in == NULL || c->out == NULL || c->ev_read == NULL ||
+	    c->ev_write == NULL || c->ev_idle == NULL)
+		fatalx("http: out of memory");
 	TAILQ_INSERT_TAIL(&srv->conns, c, entry);
 	srv->nconns++;
-	bufferevent_setcb(c->bev, conn_read, conn_write, conn_event, c);
-	set_timeouts(c);
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	event_add(c->ev_read, NULL);
+	idle_arm(c);
 }
 
 static void

@@ -30,7 +30,8 @@
 
 struct family {
 	char		 name[NAME_MAX_LEN];
-	char		 help[HELP_MAX_LEN];
+	char		 header[2 * NAME_MAX_LEN + 2 * HELP_MAX_LEN + 48];
+	uint32_t	 header_len;	/* "# HELP ...\n# TYPE ...\n" */
 	int		 type;
 	uint32_t	 first;		/* atomic */
 	uint32_t	 last;		/* under the lock */
@@ -56,8 +57,20 @@ struct region {
 	struct series		 series[];
 };
 
+/*
+ * The text of each value as last rendered, private to the rendering
+ * process: formatting a double costs a microsecond, and most values do
+ * not change between two scrapes.
+ */
+struct value_text {
+	uint64_t	 bits;
+	uint8_t		 len;
+	char		 text[31];
+};
+
 static struct region	*reg;
 static size_t		 reg_size;
+static struct value_text *render_cache;
 
 static int
 map_region(size_t max_series, int flags)
@@ -99,6 +112,8 @@ metrics_fini(void)
 	if (reg != NULL)
 		munmap(reg, reg_size);
 	reg = NULL;
+	free(render_cache);
+	render_cache = NULL;
 }
 
 struct metrics_status *
@@ -171,6 +186,36 @@ unlock(void)
 	pthread_mutex_unlock(&reg->lock);
 }
 
+static const char *
+type_text(int type)
+{
+	return type == METRIC_COUNTER ? "counter" : type == METRIC_GAUGE ?
+	    "gauge" : "histogram";
+}
+
+/*
+ * make_header - "# HELP name text\n# TYPE name type\n", rendered once at
+ * registration rather than at every scrape; help escapes \\ and newline.
+ */
+static void
+make_header(struct family *f, const char *name, const char *help)
+{
+	size_t	n, i;
+
+	n = (size_t)snprintf(f->header, sizeof(f->header), "# HELP %s ",
+	    name);
+	for (i = 0; help[i] != '\0' && i < HELP_MAX_LEN; i++) {
+		if (help[i] == '\\' || help[i] == '\n') {
+			f->header[n++] = '\\';
+			f->header[n++] = help[i] == '\n' ? 'n' : '\\';
+		} else
+			f->header[n++] = help[i];
+	}
+	n += (size_t)snprintf(f->header + n, sizeof(f->header) - n,
+	    "\n# TYPE %s %s\n", name, type_text(f->type));
+	f->header_len = (uint32_t)n;
+}
+
 /* family_get - find or create a family; NULL on a type clash or no room */
 static struct family *
 family_get(const char *name, const char *help, int type)
@@ -187,8 +232,8 @@ family_get(const char *name, const char *help, int type)
 		return NULL;
 	f = &reg->families[n];
 	snprintf(f->name, sizeof(f->name), "%s", name);
-	snprintf(f->help, sizeof(f->help), "%s", help);
 	f->type = type;
+	make_header(f, name, help);
 	f->first = f->last = NONE;
 	__atomic_store_n(&reg->nfamilies, n + 1, __ATOMIC_RELEASE);
 	return f;
@@ -453,32 +498,23 @@ put(char *buf, size_t cap, size_t *len, const char *s, size_t n)
 	*len += n;
 }
 
-static const char *
-type_text(int type)
-{
-	return type == METRIC_COUNTER ? "counter" : type == METRIC_GAUGE ?
-	    "gauge" : "histogram";
-}
 
-/* render_help - "# HELP name text", escaping backslash and newline */
-static void
-render_help(char *buf, size_t cap, size_t *len, const struct family *f)
+/* value_text - the text of series j's value, formatted only if changed */
+static const struct value_text *
+value_text(uint32_t j, const struct series *s)
 {
-	char		 line[NAME_MAX_LEN + 2 * HELP_MAX_LEN + 64];
-	const char	*h;
-	size_t		 n;
+	struct value_text	*vt = &render_cache[j];
+	uint64_t		 bits = __atomic_load_n(&s->value,
+				    __ATOMIC_RELAXED);
+	double			 d;
 
-	n = (size_t)snprintf(line, sizeof(line), "# HELP %s ", f->name);
-	for (h = f->help; *h != '\0'; h++) {
-		if (*h == '\\' || *h == '\n') {
-			line[n++] = '\\';
-			line[n++] = *h == '\n' ? 'n' : '\\';
-		} else
-			line[n++] = *h;
+	if (vt->len == 0 || vt->bits != bits) {
+		memcpy(&d, &bits, sizeof(d));
+		vt->bits = bits;
+		vt->len = (uint8_t)fmt_value(vt->text, d);
+		vt->text[vt->len++] = '\n';
 	}
-	n += (size_t)snprintf(line + n, sizeof(line) - n, "\n# TYPE %s %s\n",
-	    f->name, type_text(f->type));
-	put(buf, cap, len, line, n);
+	return vt;
 }
 
 /* metrics_render - the whole registry as Prometheus text */
@@ -487,25 +523,26 @@ metrics_render(char *buf, size_t cap)
 {
 	const struct family	*f;
 	const struct series	*s;
-	char			 val[40];
-	size_t			 len = 0, n;
+	const struct value_text	*vt;
+	size_t			 len = 0;
 	uint32_t		 i, nf, j;
 
 	if (reg == NULL)
 		return 0;
+	if (render_cache == NULL)
+		render_cache = xcalloc(reg->max_series, sizeof(*render_cache));
 	nf = __atomic_load_n(&reg->nfamilies, __ATOMIC_ACQUIRE);
 	for (i = 0; i < nf; i++) {
 		f = &reg->families[i];
 		if ((j = __atomic_load_n(&f->first, __ATOMIC_ACQUIRE)) == NONE)
 			continue;
-		render_help(buf, cap, &len, f);
+		put(buf, cap, &len, f->header, f->header_len);
 		for (; j != NONE; j = __atomic_load_n(&s->next,
 		    __ATOMIC_ACQUIRE)) {
 			s = &reg->series[j];
 			put(buf, cap, &len, s->prefix, s->prefix_len);
-			n = fmt_value(val, load_value(s));
-			val[n++] = '\n';
-			put(buf, cap, &len, val, n);
+			vt = value_text(j, s);
+			put(buf, cap, &len, vt->text, vt->len);
 		}
 	}
 	return len;

@@ -456,6 +456,15 @@ pgc_watch(struct pgc *p, short what)
 		fatalx("pgc: cannot watch fd %d", fd);
 }
 
+/* pgc_notice - server notices go to the log, not to stderr as libpq does */
+static void
+pgc_notice(void *arg, const char *msg)
+{
+	struct pgc	*p = arg;
+
+	log_debug("%s: %.*s", p->name, (int)strcspn(msg, "\n"), msg);
+}
+
 /* pgc_connect - start a connection attempt */
 static void
 pgc_connect(struct pgc *p)
@@ -471,6 +480,7 @@ pgc_connect(struct pgc *p)
 		return;
 	if ((p->conn = PQconnectStartParams(kw, val, 1)) == NULL)
 		fatalx("pgc: out of memory");
+	PQsetNoticeProcessor(p->conn, pgc_notice, p);
 	if (PQstatus(p->conn) == CONNECTION_BAD) {
 		pgc_lost(p, pgc_why(p));
 		return;

@@ -55,6 +55,8 @@ struct rds_cmd {
 	struct rds		*rds;
 	rds_reply_cb		*cb;
 	void			*arg;
+	char			*buf;		/* parked: the formatted command */
+	int			 len;
 };
 TAILQ_HEAD(rds_cmds, rds_cmd);
 
@@ -91,6 +93,7 @@ struct rds {
 	struct event		*ev_defer;	/* NULL replies, late free */
 	struct backoff		 backoff;
 	unsigned		 connect_timeout_ms;
+	struct rds_cmds		 parked;	/* for the first context */
 	struct rds_cmds		 failed;	/* to be answered NULL */
 	TAILQ_HEAD(, rds_sub)	 subs;
 	struct rds_stream	 stream;
@@ -129,6 +132,7 @@ rds_new(struct event_base *base, const char *host, int port,
 	r->state_arg = arg;
 	r->state = RDS_CONNECTING;
 	r->connect_timeout_ms = RDS_CONNECT_TIMEOUT_MS;
+	TAILQ_INIT(&r->parked);
 	TAILQ_INIT(&r->failed);
 	TAILQ_INIT(&r->subs);
 	backoff_init(&r->backoff, RDS_BACKOFF_BASE_MS * 1000ULL,
@@ -234,10 +238,13 @@ rds_set_state(struct rds *r, enum rds_state s)
 	}
 }
 
+static void	rds_unpark(struct rds *);
+
 /* rds_down - the connection failed or broke: retry after the backoff */
 static void
 rds_down(struct rds *r, const char *why)
 {
+	rds_unpark(r);
 	if (r->outage)
 		log_debug("%s: %s", r->name, why);
 	else {
@@ -298,6 +305,7 @@ rds_connect(struct rds *r)
 		redisAsyncCommand(ac, rds_on_hello, r, "AUTH %s", r->password);
 	else
 		redisAsyncCommand(ac, rds_on_hello, r, "PING");
+	rds_unpark(r);
 }
 
 /* rds_sub_send - (re)issue one subscription */
@@ -397,6 +405,49 @@ rds_cmd_failed(struct rds *r, struct rds_cmd *c)
 {
 	TAILQ_INSERT_TAIL(&r->failed, c, entry);
 	event_active(r->ev_defer, EV_TIMEOUT, 1);
+}
+
+/* rds_cmd_send - hand a formatted command to the context, or park it */
+static void
+rds_cmd_send(struct rds *r, struct rds_cmd *c, char *buf, int len)
+{
+	if (r->ac != NULL && redisAsyncFormattedCommand(r->ac, rds_on_reply,
+	    c, buf, (size_t)len) == REDIS_OK) {
+		redisFreeCommand(buf);
+		return;
+	}
+	if (r->ac == NULL && r->state == RDS_CONNECTING && !r->dying) {
+		/* queued before the first attempt started */
+		c->buf = buf;
+		c->len = len;
+		TAILQ_INSERT_TAIL(&r->parked, c, entry);
+		return;
+	}
+	redisFreeCommand(buf);
+	rds_cmd_failed(r, c);
+}
+
+/* rds_unpark - send parked commands to the new context, or fail them */
+static void
+rds_unpark(struct rds *r)
+{
+	struct rds_cmds	 list;
+	struct rds_cmd	*c;
+	char		*buf;
+
+	TAILQ_INIT(&list);
+	TAILQ_CONCAT(&list, &r->parked, entry);
+	while ((c = TAILQ_FIRST(&list)) != NULL) {
+		TAILQ_REMOVE(&list, c, entry);
+		buf = c->buf;
+		c->buf = NULL;
+		if (r->ac != NULL)
+			rds_cmd_send(r, c, buf, c->len);
+		else {
+			redisFreeCommand(buf);
+			rds_cmd_failed(r, c);
+		}
+	}
 }
 
 /* rds_on_reply - a command's reply, or NULL as hiredis drops it */
@@ -591,20 +642,18 @@ rds_cmd_new(struct rds *r, rds_reply_cb *cb, void *arg)
 int
 rds_command(struct rds *r, rds_reply_cb *cb, void *arg, const char *fmt, ...)
 {
-	struct rds_cmd	*c;
-	va_list		 ap;
-	int		 rv = REDIS_ERR;
+	va_list	 ap;
+	char	*buf;
+	int	 len;
 
 	if (!rds_use(r, RDS_MODE_CMD))
 		return -1;
-	c = rds_cmd_new(r, cb, arg);
-	if (r->ac != NULL) {
-		va_start(ap, fmt);
-		rv = redisvAsyncCommand(r->ac, rds_on_reply, c, fmt, ap);
-		va_end(ap);
-	}
-	if (rv != REDIS_OK)
-		rds_cmd_failed(r, c);
+	va_start(ap, fmt);
+	len = redisvFormatCommand(&buf, fmt, ap);
+	va_end(ap);
+	if (len < 0)
+		return -1;
+	rds_cmd_send(r, rds_cmd_new(r, cb, arg), buf, len);
 	return 0;
 }
 
@@ -613,14 +662,14 @@ int
 rds_command_argv(struct rds *r, rds_reply_cb *cb, void *arg, int argc,
     const char **argv, const size_t *argvlen)
 {
-	struct rds_cmd	*c;
+	char	*buf;
+	int	 len;
 
 	if (!rds_use(r, RDS_MODE_CMD))
 		return -1;
-	c = rds_cmd_new(r, cb, arg);
-	if (r->ac == NULL || redisAsyncCommandArgv(r->ac, rds_on_reply, c,
-	    argc, argv, argvlen) != REDIS_OK)
-		rds_cmd_failed(r, c);
+	if ((len = redisFormatCommandArgv(&buf, argc, argv, argvlen)) < 0)
+		return -1;
+	rds_cmd_send(r, rds_cmd_new(r, cb, arg), buf, len);
 	return 0;
 }
 
@@ -696,6 +745,7 @@ rds_destroy(struct rds *r)
 	struct rds_sub	*s;
 
 	r->depth++;	/* callbacks below cannot start another destroy */
+	rds_unpark(r);
 	rds_fail_all(r, &r->failed);
 	while ((s = TAILQ_FIRST(&r->subs)) != NULL) {
 		TAILQ_REMOVE(&r->subs, s, entry);

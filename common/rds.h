@@ -79,7 +79,8 @@ const char	*rds_name(const struct rds *);
  * A command in hiredis format ("SET %s %b", key, val, len): every %s or %b
  * is one argument, whatever it holds.  Returns 0 when accepted: cb (which
  * may be NULL) will be called exactly once.  Returns -1, and cb is never
- * called, on a pub/sub or stream connection or one being freed.
+ * called, for a bad format, on a pub/sub or stream connection, or on one
+ * being freed.  Commands given before the first attempt wait for it.
  */
 int		 rds_command(struct rds *, rds_reply_cb *, void *arg,
 		    const char *fmt, ...);

@@ -43,6 +43,7 @@
 #define SESS_MSG_MAX		512
 #define SESS_ACCEPT_RETRY_MS	100
 #define SESS_PEER_MAX		64
+#define SESS_TOKEN_MAX		4096
 #define SESS_READ_MIN		16384	/* input read ahead, at least */
 #define SESS_DECODE_FLAGS	(JSON_DECODE_ANY | JSON_REJECT_DUPLICATES)
 
@@ -462,11 +463,16 @@ sess_send_error(struct sess *s, json_int_t ref, const char *code,
 static void
 sess_linger(struct sess *s)
 {
+	struct evbuffer	*in = bufferevent_get_input(s->bev);
+
 	s->state = SESS_LINGER;
 	if (shutdown(bufferevent_getfd(s->bev), SHUT_WR) == -1) {
 		sess_kill(s, s->why);
 		return;
 	}
+	/* a full input would stop reading, and EOF would go unseen */
+	evbuffer_drain(in, evbuffer_get_length(in));
+	bufferevent_setwatermark(s->bev, EV_READ, 0, 0);
 	bufferevent_enable(s->bev, EV_READ);
 }
 
@@ -549,12 +555,12 @@ sess_opened(struct sess *s, json_t *extra)
 	if (srv->lim.idle_timeout_ms > 0)
 		bufferevent_set_timeouts(s->bev, &tv, NULL);
 	e = json_object();
-	if (extra != NULL)
-		json_object_update(e, extra);
 	json_object_set_new(e, "event", json_string("EventOpened"));
 	if (s->open_ref >= 0)
 		json_object_set_new(e, "ref", json_integer(s->open_ref));
 	json_object_set_new(e, "protocol", json_integer(SESS_PROTOCOL_VERSION));
+	if (extra != NULL)
+		json_object_update_missing(e, extra);
 	log_info("sess %llu: peer %s client %s opened",
 	    (unsigned long long)s->id, s->peer, s->client);
 	sess_send(s, e);
@@ -611,7 +617,8 @@ sess_do_open(struct sess *s, struct sess_request *rq)
 	enum sess_open		 r;
 
 	client = sess_open_string(rq->obj, "client", SESS_CLIENT_NAME_MAX);
-	if (sess_open_string(rq->obj, "token", 4096) == NULL || client == NULL) {
+	if (client == NULL ||
+	    sess_open_string(rq->obj, "token", SESS_TOKEN_MAX) == NULL) {
 		srv->st.protocol_errors++;
 		sess_send_error(s, rq->ref, SESS_ERR_BAD_REQUEST,
 		    "RequestOpen needs string \"token\" and \"client\" "
@@ -1026,42 +1033,49 @@ sess_server_free(struct sess_server *srv)
 	free(srv);
 }
 
+/* sess_server_stats - counters for the metrics registry */
 const struct sess_stats *
 sess_server_stats(const struct sess_server *srv)
 {
 	return &srv->st;
 }
 
+/* sess_is_open - RequestOpen accepted and not closing */
 int
 sess_is_open(const struct sess *s)
 {
 	return s->state == SESS_OPEN;
 }
 
+/* sess_set_data - attach the worker's state to a session */
 void
 sess_set_data(struct sess *s, void *data)
 {
 	s->data = data;
 }
 
+/* sess_data - the worker's state of a session */
 void *
 sess_data(const struct sess *s)
 {
 	return s->data;
 }
 
+/* sess_client_name - the "client" of RequestOpen, NULL before it */
 const char *
 sess_client_name(const struct sess *s)
 {
 	return s->client;
 }
 
+/* sess_peer - "addr:port" of the client, for logs */
 const char *
 sess_peer(const struct sess *s)
 {
 	return s->peer;
 }
 
+/* sess_id - a number unique within this server, for logs */
 uint64_t
 sess_id(const struct sess *s)
 {
@@ -1306,6 +1320,8 @@ sess_cl_line(struct sess_client *c, const char *line, size_t len)
 	else if (c->state != SESS_CL_UP)
 		log_debug("sess: %s:%s: %s before EventOpened ignored",
 		    c->conf.host, c->conf.port, ev.name);
+	else if (strcmp(ev.name, "EventPong") == 0)
+		;	/* last_rx_us is all a pong is for */
 	else if (ev.ref == SESS_NOREF || sess_cl_answer(c, &ev) == -1) {
 		if (c->h.event != NULL)
 			c->h.event(c, ev.obj, c->arg);
@@ -1388,8 +1404,9 @@ sess_cl_ping(struct sess_client *c)
 		sess_cl_fail(c, "no answer to RequestPing");
 		return;
 	}
-	req = json_pack("{s:s}", "request", "RequestPing");
-	sess_cl_send(c, req, NULL, NULL);
+	req = json_pack("{s:s, s:I}", "request", "RequestPing", "ref",
+	    (json_int_t)sess_cl_next_ref(c));
+	sess_cl_write(c, req);
 	json_decref(req);
 	sess_cl_arm(c, c->conf.ping_ms);
 }

@@ -34,7 +34,7 @@ struct sess_client;
 
 /* Defaults taken by the zero fields of struct sess_limits. */
 #define SESS_DEFAULT_MAX_LINE		65536
-#define SESS_DEFAULT_MAX_OUTPUT		(8u * 1024 * 1024)
+#define SESS_DEFAULT_MAX_OUTPUT		(4u * 1024 * 1024)
 #define SESS_DEFAULT_MAX_CLIENTS	1024
 #define SESS_DEFAULT_OPEN_TIMEOUT_MS	10000
 #define SESS_LINGER_MS			2000	/* flush + drain on close */
@@ -62,7 +62,7 @@ struct sess_client;
  * Pure framing and decoding.
  */
 enum sess_frame {
-	SESS_FRAME_LINE,	/* a line: buf[0..line_len), then skip consumed */
+	SESS_FRAME_LINE,	/* buf[0..line_len), then skip consumed */
 	SESS_FRAME_MORE,	/* no full line yet */
 	SESS_FRAME_TOO_LONG,	/* line over max_line: the stream is lost */
 };
@@ -106,7 +106,7 @@ struct sess_limits {
 	size_t		max_output;	/* queued bytes before a slow cut */
 	unsigned	max_clients;	/* sessions at once */
 	unsigned	open_timeout_ms; /* time to send RequestOpen */
-	unsigned	idle_timeout_ms; /* opened link with no input; 0 never */
+	unsigned	idle_timeout_ms; /* open link with no input; 0: never */
 };
 
 enum sess_open {
@@ -122,7 +122,7 @@ struct sess_handlers {
 	 */
 	enum sess_open	(*open)(struct sess *, json_t *req, json_t *reply_extra,
 			    void *arg, const char **why);
-	/* Every request after open but RequestOpen/RequestPing; req borrowed. */
+	/* Requests after open, but RequestOpen/Ping; req is borrowed. */
 	void		(*request)(struct sess *, const char *name,
 			    json_int_t ref, json_t *req, void *arg);
 	/*
@@ -171,8 +171,8 @@ int		sess_server_adopt(struct sess_server *, int fd,
 		    const char *peer);
 
 /* Finish a SESS_OPEN_PENDING open; reply_extra may be NULL (borrowed). */
-void		sess_open_done(struct sess *, enum sess_open, json_t *reply_extra,
-		    const char *why);
+void		sess_open_done(struct sess *, enum sess_open,
+		    json_t *reply_extra, const char *why);
 
 /*
  * Queue an event (borrowed).  -1 when the session is closing or gone, or

@@ -41,7 +41,14 @@ stage_files() {
 	    "$STAGE/usr/share/doc/tenantd"
 	install -m 0755 "$BUILD_DIR/tenantd" "$STAGE/usr/sbin/tenantd"
 	# 0640: the config may hold secrets; postinst gives it group tenantd.
-	install -m 0640 "$SRC/conf/tenantd.conf" "$STAGE/etc/tenantd/tenantd.conf"
+	# The package creates the tenantd user: its workers drop to it.
+	sed 's|^  # user = "tenantd";|  user = "tenantd";|' \
+	    "$SRC/conf/tenantd.conf" > "$STAGE/etc/tenantd/tenantd.conf"
+	grep -q '^  user = "tenantd";' "$STAGE/etc/tenantd/tenantd.conf" || {
+		echo "build-deb: conf/tenantd.conf lost its user line" >&2
+		exit 1
+	}
+	chmod 0640 "$STAGE/etc/tenantd/tenantd.conf"
 	install -m 0644 "$SRC/packaging/systemd/tenantd.service" \
 	    "$STAGE/lib/systemd/system/tenantd.service"
 	for doc in "$SRC/README.md" "$SRC"/docs/*.md; do

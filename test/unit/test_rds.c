@@ -299,7 +299,7 @@ on_msg(struct rds *c, const char *chan, const char *data, size_t len,
 	if (m->n >= 8)
 		return;
 	snprintf(m->chan[m->n], sizeof(m->chan[0]), "%s", chan);
-	snprintf(m->data[m->n], sizeof(m->data[0]), "%.*s", (int)len, data);
+	memcpy(m->data[m->n], data, len < 31 ? len : 31);
 	m->len[m->n++] = len;
 }
 
@@ -341,23 +341,25 @@ log_capture(void)
 	log_set_fd(logfd);
 }
 
-/* log_count - lines of the captured log holding both a and b */
+/* log_count - lines of the captured log about client name, holding what */
 static int
-log_count(const char *a, const char *b)
+log_count(const char *name, const char *what)
 {
 	struct stat	 st;
-	char		*buf, *line, *save = NULL;
+	char		*buf, *line, *save = NULL, *a;
 	int		 n = 0;
 
+	a = xasprintf("msg=\"%s: ", name);
 	assert_int_equal(fstat(logfd, &st), 0);
 	buf = xcalloc(1, (size_t)st.st_size + 1);
 	assert_int_equal(pread(logfd, buf, (size_t)st.st_size, 0),
 	    st.st_size);
 	for (line = strtok_r(buf, "\n", &save); line != NULL;
 	    line = strtok_r(NULL, "\n", &save))
-		if (strstr(line, a) != NULL && strstr(line, b) != NULL)
+		if (strstr(line, a) != NULL && strstr(line, what) != NULL)
 			n++;
 	free(buf);
+	free(a);
 	return n;
 }
 

@@ -50,6 +50,7 @@ frame(const char *s, size_t max, size_t *ll, size_t *used)
 	return sess_frame_next(s, strlen(s), max, ll, used);
 }
 
+/* test_frame_partial - no line until its newline has come */
 static void
 test_frame_partial(void **state)
 {
@@ -65,6 +66,7 @@ test_frame_partial(void **state)
 	assert_int_equal(used, 8);
 }
 
+/* test_frame_several - several lines in one buffer, one at a time */
 static void
 test_frame_several(void **state)
 {
@@ -85,6 +87,7 @@ test_frame_several(void **state)
 	    &used), SESS_FRAME_MORE);
 }
 
+/* test_frame_limits - exactly max_line passes, max_line + 1 does not */
 static void
 test_frame_limits(void **state)
 {
@@ -114,6 +117,7 @@ test_frame_limits(void **state)
 	assert_int_equal(ll, 1);
 }
 
+/* test_frame_crlf_empty - CRLF, lone CR, empty and blank lines */
 static void
 test_frame_crlf_empty(void **state)
 {
@@ -153,14 +157,16 @@ decode_err(const char *s, const char *want)
 	return rq.ref;
 }
 
+/* test_decode_ok - a good request, with and without ref */
 static void
 test_decode_ok(void **state)
 {
-	const char		*s = "{\"request\":\"RequestX\",\"ref\":7,\"a\":1}";
+	const char		*s;
 	struct sess_request	 rq;
 	const char		*code;
 	char			 msg[128];
 
+	s = "{\"request\":\"RequestX\",\"ref\":7,\"a\":1}";
 	assert_int_equal(sess_decode(s, strlen(s), &rq, &code, msg,
 	    sizeof(msg)), 0);
 	assert_string_equal(rq.name, "RequestX");
@@ -181,6 +187,7 @@ test_decode_ok(void **state)
 	sess_request_clear(&rq);
 }
 
+/* test_decode_missing_request - no usable "request": the ref is still echoed */
 static void
 test_decode_missing_request(void **state)
 {
@@ -193,6 +200,7 @@ test_decode_missing_request(void **state)
 	    SESS_ERR_BAD_REQUEST), 0);
 }
 
+/* test_decode_not_object - valid JSON that is not an object */
 static void
 test_decode_not_object(void **state)
 {
@@ -202,6 +210,7 @@ test_decode_not_object(void **state)
 	decode_err("null", SESS_ERR_NOT_OBJECT);
 }
 
+/* test_decode_bad_json - syntax, UTF-8, NUL, duplicate keys */
 static void
 test_decode_bad_json(void **state)
 {
@@ -223,6 +232,7 @@ test_decode_bad_json(void **state)
 	}
 }
 
+/* test_decode_bad_ref - ref of the wrong type or range */
 static void
 test_decode_bad_ref(void **state)
 {
@@ -239,6 +249,7 @@ test_decode_bad_ref(void **state)
 	    SESS_NOREF);
 }
 
+/* test_decode_huge_numbers - numbers jansson cannot hold, or refs too big */
 static void
 test_decode_huge_numbers(void **state)
 {
@@ -252,6 +263,7 @@ test_decode_huge_numbers(void **state)
 	    SESS_ERR_BAD_REF);
 }
 
+/* test_encode - one line, newline last, round trip */
 static void
 test_encode(void **state)
 {
@@ -277,6 +289,7 @@ test_encode(void **state)
 	json_decref(e);
 }
 
+/* test_error_new - EventError shape, bad UTF-8 in a message */
 static void
 test_error_new(void **state)
 {
@@ -423,6 +436,7 @@ fx_start(struct fx *fx)
 	assert_non_null(fx->srv);
 }
 
+/* setup - a loop and default limits; the server starts in each test */
 static int
 setup(void **state)
 {
@@ -437,6 +451,7 @@ setup(void **state)
 	return 0;
 }
 
+/* teardown - free all; no worker state may be left */
 static int
 teardown(void **state)
 {
@@ -646,6 +661,7 @@ cl_open(struct fx *fx, struct cl *c)
 	cl_ok(fx, c, "EventOpened", 1);
 }
 
+/* test_open_required - nothing before RequestOpen, then open, ping */
 static void
 test_open_required(void **state)
 {
@@ -677,6 +693,7 @@ test_open_required(void **state)
 	assert_int_equal(sess_server_stats(fx->srv)->current, 1);
 }
 
+/* test_open_refused - Unauthorized, then close, no closed hook */
 static void
 test_open_refused(void **state)
 {
@@ -700,6 +717,7 @@ test_open_refused(void **state)
 	assert_int_equal(fx->closed, 0);	/* never opened */
 }
 
+/* test_open_bad_fields - RequestOpen without token or client is retried */
 static void
 test_open_bad_fields(void **state)
 {
@@ -708,7 +726,8 @@ test_open_bad_fields(void **state)
 
 	fx_start(fx);
 	c = cl_connect(fx);
-	cl_send(c, "{\"request\":\"RequestOpen\",\"ref\":1,\"client\":\"x\"}\n");
+	cl_send(c, "{\"request\":\"RequestOpen\",\"ref\":1,"
+	    "\"client\":\"x\"}\n");
 	cl_error(fx, c, SESS_ERR_BAD_REQUEST, 1);
 	cl_send(c, "{\"request\":\"RequestOpen\",\"ref\":2,\"token\":\"good\","
 	    "\"client\":7}\n");
@@ -716,6 +735,7 @@ test_open_bad_fields(void **state)
 	cl_open(fx, c);
 }
 
+/* test_errors_keep_link - input errors echo the ref and keep the link */
 static void
 test_errors_keep_link(void **state)
 {
@@ -748,6 +768,7 @@ test_errors_keep_link(void **state)
 	assert_int_equal(sess_server_stats(fx->srv)->protocol_errors, 4);
 }
 
+/* test_partial_and_pipelined - a request in two pieces, three in one */
 static void
 test_partial_and_pipelined(void **state)
 {
@@ -770,7 +791,8 @@ test_partial_and_pipelined(void **state)
 static char *
 padded_ping(size_t len)
 {
-	const char	*head = "{\"request\":\"RequestPing\",\"ref\":3,\"p\":\"";
+	const char	*head = "{\"request\":\"RequestPing\",\"ref\":3,"
+			    "\"p\":\"";
 	char		*s = xmalloc(len + 2);
 	size_t		 h = strlen(head);
 
@@ -780,6 +802,7 @@ padded_ping(size_t len)
 	return s;
 }
 
+/* test_line_too_long - exactly max_line served, one more closes */
 static void
 test_line_too_long(void **state)
 {
@@ -806,22 +829,35 @@ test_line_too_long(void **state)
 	assert_int_equal(sess_server_stats(fx->srv)->protocol_errors, 1);
 }
 
+/* test_line_too_long_no_newline - a flood without newline closes early */
 static void
 test_line_too_long_no_newline(void **state)
 {
 	struct fx	*fx = *state;
 	struct cl	*c;
-	char		 big[MAX_LINE * 3];
+	char		*big;
+	size_t		 len = 64 * 1024;
+	uint64_t	 end;
 
+	/* the input fills to its high-water mark (16 KiB) before the error */
+	fx->lim.max_line = 16382;
 	fx_start(fx);
 	c = cl_connect(fx);
-	memset(big, 'x', sizeof(big) - 1);
-	big[sizeof(big) - 1] = '\0';
+	big = xmalloc(len + 1);
+	memset(big, 'x', len);
+	big[len] = '\0';
 	cl_send(c, big);	/* even before RequestOpen */
+	free(big);
 	cl_error(fx, c, SESS_ERR_LINE_TOO_LONG, -1);
 	assert_true(cl_eof(fx, c));
+	/* our close is seen at once, not when the linger time runs out */
+	end = now_mono_us() + SESS_LINGER_MS * 1000 / 2;
+	while (sess_server_stats(fx->srv)->current > 0 && now_mono_us() < end)
+		pump(fx, -1);
+	assert_int_equal(sess_server_stats(fx->srv)->current, 0);
 }
 
+/* test_half_close - a client that shuts down writing gets its answers */
 static void
 test_half_close(void **state)
 {
@@ -838,6 +874,7 @@ test_half_close(void **state)
 	assert_true(cl_eof(fx, c));
 }
 
+/* test_server_close - sess_close flushes answers queued before it */
 static void
 test_server_close(void **state)
 {
@@ -893,6 +930,7 @@ cl_drain(struct cl *c)
 	}
 }
 
+/* test_slow_client - a client that does not read is cut, others served */
 static void
 test_slow_client(void **state)
 {
@@ -939,6 +977,7 @@ test_slow_client(void **state)
 	assert_true(cl_eof(fx, slow));
 }
 
+/* test_max_clients - over max_clients: TooManyClients; a freed place serves */
 static void
 test_max_clients(void **state)
 {
@@ -965,6 +1004,7 @@ test_max_clients(void **state)
 	cl_ok(fx, b, "EventPong", 2);
 }
 
+/* test_open_timeout - no RequestOpen in time: OpenTimeout and close */
 static void
 test_open_timeout(void **state)
 {
@@ -985,6 +1025,7 @@ test_open_timeout(void **state)
 	cl_ok(fx, opened, "EventPong", 2);
 }
 
+/* test_idle_timeout - pings keep an open link, silence closes it */
 static void
 test_idle_timeout(void **state)
 {
@@ -1007,6 +1048,7 @@ test_idle_timeout(void **state)
 	assert_int_equal(sess_server_stats(fx->srv)->timed_out, 1);
 }
 
+/* test_open_pending - a late open serves what waited; a leaver is closed */
 static void
 test_open_pending(void **state)
 {
@@ -1039,6 +1081,7 @@ test_open_pending(void **state)
 	assert_null(fx->pending);
 }
 
+/* test_open_pending_refused - a late refusal closes */
 static void
 test_open_pending_refused(void **state)
 {
@@ -1056,6 +1099,7 @@ test_open_pending_refused(void **state)
 	WAIT_UNTIL(fx, fx->closed == 1);
 }
 
+/* test_close_all - graceful stop: error to all, close after flushing */
 static void
 test_close_all(void **state)
 {
@@ -1077,6 +1121,7 @@ test_close_all(void **state)
 	assert_int_equal(fx->closed, 1);
 }
 
+/* test_set_listener - a new listening socket keeps clients, drops the old */
 static void
 test_set_listener(void **state)
 {
@@ -1105,6 +1150,7 @@ test_set_listener(void **state)
 	close(fd);
 }
 
+/* test_free_with_sessions - freeing the server closes and reports all */
 static void
 test_free_with_sessions(void **state)
 {
@@ -1131,6 +1177,7 @@ struct clx {
 	char	 data[32];
 };
 
+/* x_up - client handler: EventOpened with the worker's fields */
 static void
 x_up(struct sess_client *c, json_t *opened, void *arg)
 {
@@ -1141,18 +1188,21 @@ x_up(struct sess_client *c, json_t *opened, void *arg)
 	x->up++;
 }
 
+/* x_event - client handler: count unsolicited events */
 static void
 x_event(struct sess_client *c, json_t *ev, void *arg)
 {
 	((struct clx *)arg)->events++;
 }
 
+/* x_down - client handler: count lost links */
 static void
 x_down(struct sess_client *c, const char *why, void *arg)
 {
 	((struct clx *)arg)->down++;
 }
 
+/* x_reply - client reply callback: count answers and NULLs */
 static void
 x_reply(struct sess_client *c, json_t *reply, void *arg)
 {
@@ -1178,6 +1228,7 @@ wait_for(struct fx *fx, int *v, int want)
 	assert_int_equal(*v, want);
 }
 
+/* test_client - request/answer, pings, loss and reconnect */
 static void
 test_client(void **state)
 {
@@ -1221,6 +1272,7 @@ test_client(void **state)
 	sess_client_free(c);
 }
 
+/* test_client_refused - a refused client keeps retrying, never up */
 static void
 test_client_refused(void **state)
 {

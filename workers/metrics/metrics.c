@@ -84,6 +84,7 @@ static long			 page_size;
 static void	handle(struct http_conn *, const struct http_request *,
 		    void *);
 static void	on_probe(evutil_socket_t, short, void *);
+static void	update_rss(void);
 
 /* http_limits_of - this worker's HTTP limits from the configuration */
 static struct http_limits
@@ -155,6 +156,41 @@ connect_deps(const struct conf *c)
 	return 0;
 }
 
+/*
+ * bench_series - TENANTD_BENCH_SERIES=N registers N extra series, so that
+ * test/bench can measure a scrape of a realistically large registry before
+ * the other workers exist to fill it.  Half are integer counters, half
+ * fractional gauges, in families of 50.  Not for production.
+ */
+static void
+bench_series(void)
+{
+	const char	*env = getenv("TENANTD_BENCH_SERIES");
+	char		 name[64], labels[64];
+	long		 n, i;
+
+	if (env == NULL || (n = strtol(env, NULL, 10)) <= 0)
+		return;
+	if (n > 5000)
+		n = 5000;
+	for (i = 0; i < n; i++) {
+		snprintf(labels, sizeof(labels), "queue=\"q%ld\",media=\"voice\"",
+		    i);
+		if (i % 2 == 0) {
+			snprintf(name, sizeof(name),
+			    "tenantd_bench_events_%ld_total", i / 100);
+			metric_add(metrics_counter(name, "Benchmark series.",
+			    labels), (double)(i * 7919 % 100000));
+		} else {
+			snprintf(name, sizeof(name),
+			    "tenantd_bench_level_%ld", i / 100);
+			metric_set(metrics_gauge(name, "Benchmark series.",
+			    labels), (double)i / 7.0);
+		}
+	}
+	log_info("registered %ld benchmark series", n);
+}
+
 /* metrics_start - listen, connect, and say we are ready */
 static int
 metrics_start(struct event_base *b, const struct conf *c, int fd)
@@ -179,6 +215,7 @@ metrics_start(struct event_base *b, const struct conf *c, int fd)
 	    "Requests for /metrics.", NULL);
 	m_clients = metrics_gauge("tenantd_metrics_clients",
 	    "Open connections to the metrics port.", NULL);
+	bench_series();
 	if (connect_deps(c) == -1)
 		return -2;
 	http = http_server_new(base, fd, &l, handle, NULL);
@@ -312,6 +349,7 @@ on_probe(evutil_socket_t fd, short what, void *arg)
 {
 	uint64_t	now = now_mono_us();
 
+	update_rss();
 	if (probe_due(&pg_probe, now) && pgc_ping(pg, pg_probe_cb, NULL) == -1)
 		pg_probe.in_flight = 0;
 	if (probe_due(&redis_probe, now) && rds_ping(redis, redis_probe_cb, NULL) ==
@@ -369,6 +407,21 @@ health_level(const struct metrics_status *s, uint64_t now)
 	return HEALTH_HEALTHY;
 }
 
+/*
+ * update_rss - resident memory of every process, once a second: reading
+ * /proc on every scrape would cost more than the rest of the scrape.
+ */
+static void
+update_rss(void)
+{
+	const struct metrics_status	*s = metrics_status();
+	int				 i;
+
+	for (i = 0; i < WORKER_MAX; i++)
+		metric_set(wseries[i].rss, rss_of(s->workers[i].pid));
+	metric_set(m_master_rss, rss_of(s->master.pid));
+}
+
 /* update_gauges - the values computed at scrape time */
 static void
 update_gauges(void)
@@ -384,11 +437,9 @@ update_gauges(void)
 		metric_set(wseries[i].up, up);
 		metric_set(wseries[i].uptime, w->pid > 0 ?
 		    (double)(now - w->started_us) / 1e6 : 0);
-		metric_set(wseries[i].rss, rss_of(w->pid));
 	}
 	metric_set(m_master_uptime, (double)(now - s->master.started_us) /
 	    1e6);
-	metric_set(m_master_rss, rss_of(s->master.pid));
 	metric_set(m_health, health_level(s, now));
 	metric_set(m_redis_state, redis_probe.up ? 2 : 0);
 	metric_set(m_pg_up, pg_probe.up);

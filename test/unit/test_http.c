@@ -1,0 +1,916 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * test_http - the HTTP/1.1 request parser (pure: every input is an exact
+ * size heap copy, so a sanitizer sees any read past it) and then the server
+ * on a real loopback socket, driven by client sockets in this process on
+ * the same event_base: keep-alive, pipelining in order, answers given
+ * later from a timer, Connection: close, max_clients, parse errors.
+ */
+#include <sys/socket.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <event2/event.h>
+
+#include "http.h"
+#include "log.h"
+#include "util.h"
+
+#define MAX_BODY	1024
+#define WAIT_MS		3000	/* generous: valgrind is slow */
+
+/*
+ * The parser.
+ */
+
+static char	*copy;		/* the input of the last parse, exact size */
+
+/* parse_n - http_parse_request over an exact-size copy of s[0..n) */
+static enum http_parse_rc
+parse_n(const char *s, size_t n, size_t max_body, struct http_request *r,
+    size_t *used, int *status)
+{
+	free(copy);
+	copy = xmalloc(n);
+	memcpy(copy, s, n);
+	return http_parse_request(copy, n, max_body, r, used, status);
+}
+
+/* ok - s parses whole as one request */
+static void
+ok(const char *s, struct http_request *r)
+{
+	size_t	used = 0;
+	int	status = 0;
+
+	if (parse_n(s, strlen(s), MAX_BODY, r, &used, &status) !=
+	    HTTP_PARSE_OK)
+		fail_msg("not OK (status %d): %s", status, s);
+	assert_int_equal(used, strlen(s));
+}
+
+/* bad - s is refused with status want */
+static void
+bad(const char *s, int want)
+{
+	struct http_request	r;
+	size_t			used;
+	int			status = 0;
+
+	if (parse_n(s, strlen(s), MAX_BODY, &r, &used, &status) !=
+	    HTTP_PARSE_ERROR)
+		fail_msg("not an error: %s", s);
+	if (status != want)
+		fail_msg("status %d, wanted %d: %s", status, want, s);
+}
+
+/* more - s is a partial request */
+static void
+more(const char *s, size_t n)
+{
+	struct http_request	r;
+	size_t			used = 12345;
+	int			status = 0;
+
+	if (parse_n(s, n, MAX_BODY, &r, &used, &status) != HTTP_PARSE_MORE)
+		fail_msg("not MORE at %zu of: %s", n, s);
+	assert_int_equal(used, 12345);
+}
+
+static int
+parser_teardown(void **state)
+{
+	free(copy);
+	copy = NULL;
+	return 0;
+}
+
+/* hdr_is - header name has value v */
+static void
+hdr_is(const struct http_request *r, const char *name, const char *v)
+{
+	const char	*p;
+	size_t		 len = 0;
+
+	if ((p = http_header(r, name, &len)) == NULL)
+		fail_msg("no header %s", name);
+	assert_int_equal(len, strlen(v));
+	assert_memory_equal(p, v, len);
+}
+
+static void
+test_simple_get(void **state)
+{
+	struct http_request	r;
+
+	ok("GET / HTTP/1.1\r\nHost: example\r\n\r\n", &r);
+	assert_int_equal(r.method_len, 3);
+	assert_memory_equal(r.method, "GET", 3);
+	assert_true(http_method_is(&r, "GET"));
+	assert_false(http_method_is(&r, "GE"));
+	assert_false(http_method_is(&r, "POST"));
+	assert_int_equal(r.target_len, 1);
+	assert_int_equal(r.path_len, 1);
+	assert_true(http_path_is(&r, "/"));
+	assert_int_equal(r.minor, 1);
+	assert_int_equal(r.keep_alive, 1);
+	assert_int_equal(r.nheaders, 1);
+	hdr_is(&r, "Host", "example");
+	assert_int_equal(r.body_len, 0);
+	/* Bare LF line ends and empty lines before the request are fine. */
+	ok("\r\n\r\nGET /x HTTP/1.0\nA: b\n\n", &r);
+	assert_true(http_path_is(&r, "/x"));
+	assert_int_equal(r.minor, 0);
+}
+
+/* keep_alive - the keep_alive flag of a request */
+static int
+keep_alive(const char *s)
+{
+	struct http_request	r;
+
+	ok(s, &r);
+	return r.keep_alive;
+}
+
+static void
+test_keep_alive(void **state)
+{
+	assert_int_equal(keep_alive("GET / HTTP/1.1\r\n\r\n"), 1);
+	assert_int_equal(keep_alive("GET / HTTP/1.1\r\n"
+	    "Connection: close\r\n\r\n"), 0);
+	assert_int_equal(keep_alive("GET / HTTP/1.1\r\n"
+	    "connection: Keep-Alive, CLOSE\r\n\r\n"), 0);
+	assert_int_equal(keep_alive("GET / HTTP/1.1\r\n"
+	    "Connection: closed\r\n\r\n"), 1);
+	assert_int_equal(keep_alive("GET / HTTP/1.0\r\n\r\n"), 0);
+	assert_int_equal(keep_alive("GET / HTTP/1.0\r\n"
+	    "Connection: keep-alive\r\n\r\n"), 1);
+	assert_int_equal(keep_alive("GET / HTTP/1.0\r\n"
+	    "Connection: Keep-Alive\r\n\r\n"), 1);
+	assert_int_equal(keep_alive("GET / HTTP/1.0\r\n"
+	    "Connection: upgrade\r\n\r\n"), 0);
+}
+
+static void
+test_path_query(void **state)
+{
+	struct http_request	r;
+
+	ok("GET /a/b?x=1&y=2 HTTP/1.1\r\n\r\n", &r);
+	assert_int_equal(r.target_len, 12);
+	assert_memory_equal(r.target, "/a/b?x=1&y=2", 12);
+	assert_int_equal(r.path_len, 4);
+	assert_true(http_path_is(&r, "/a/b"));
+	assert_false(http_path_is(&r, "/a/b?x=1&y=2"));
+	assert_false(http_path_is(&r, "/a"));
+	ok("GET /? HTTP/1.1\r\n\r\n", &r);
+	assert_int_equal(r.path_len, 1);
+	assert_int_equal(r.target_len, 2);
+	ok("GET /q?a?b HTTP/1.1\r\n\r\n", &r);
+	assert_int_equal(r.path_len, 2);
+	ok("OPTIONS * HTTP/1.1\r\n\r\n", &r);
+	assert_int_equal(r.target_len, 1);
+	assert_true(http_method_is(&r, "OPTIONS"));
+}
+
+static void
+test_headers(void **state)
+{
+	struct http_request	r;
+	size_t			len;
+
+	ok("POST /x HTTP/1.1\r\nHost: h\r\ncontent-TYPE:  application/json "
+	    "\t\r\nX-Empty:\r\nX-Dup: one\r\nX-Dup: two\r\n\r\n", &r);
+	assert_int_equal(r.nheaders, 5);
+	hdr_is(&r, "Content-Type", "application/json");
+	hdr_is(&r, "CONTENT-TYPE", "application/json");
+	hdr_is(&r, "host", "h");
+	hdr_is(&r, "x-empty", "");
+	hdr_is(&r, "X-Dup", "one");
+	assert_null(http_header(&r, "Content", &len));
+	assert_null(http_header(&r, "Content-Types", &len));
+	assert_null(http_header(&r, "Accept", &len));
+	assert_int_equal(r.headers[1].name_len, 12);
+	assert_memory_equal(r.headers[1].name, "content-TYPE", 12);
+}
+
+/* every_prefix - each proper prefix of s is MORE, then s is OK */
+static void
+every_prefix(const char *s)
+{
+	struct http_request	r;
+	size_t			n;
+
+	for (n = 0; n < strlen(s); n++)
+		more(s, n);
+	ok(s, &r);
+}
+
+static void
+test_partial(void **state)
+{
+	every_prefix("GET /partial?q=1 HTTP/1.1\r\nHost: h\r\n"
+	    "Accept: */*\r\n\r\n");
+	every_prefix("POST /p HTTP/1.1\r\nContent-Length: 11\r\n\r\n"
+	    "hello world");
+	every_prefix("\r\nGET / HTTP/1.0\n\n");
+}
+
+static void
+test_pipelined(void **state)
+{
+	static const char	two[] = "GET /one HTTP/1.1\r\nA: 1\r\n\r\n"
+	    "POST /two HTTP/1.1\r\nContent-Length: 3\r\n\r\nabcGET";
+	struct http_request	r;
+	size_t			used, used2;
+	int			status;
+
+	assert_int_equal(parse_n(two, sizeof(two) - 1, MAX_BODY, &r, &used,
+	    &status), HTTP_PARSE_OK);
+	assert_int_equal(used, 27);
+	assert_true(http_path_is(&r, "/one"));
+	assert_int_equal(http_parse_request(copy + used, sizeof(two) - 1 -
+	    used, MAX_BODY, &r, &used2, &status), HTTP_PARSE_OK);
+	assert_true(http_path_is(&r, "/two"));
+	assert_int_equal(r.body_len, 3);
+	assert_memory_equal(r.body, "abc", 3);
+	assert_int_equal(used + used2, sizeof(two) - 1 - 3);
+	assert_int_equal(http_parse_request(copy + used + used2, 3, MAX_BODY,
+	    &r, &used, &status), HTTP_PARSE_MORE);
+}
+
+static void
+test_body(void **state)
+{
+	static const char	req[] = "PUT /b HTTP/1.1\r\n"
+	    "Content-Length: 5\r\n\r\n12345";
+	char			full[MAX_BODY + 128];
+	struct http_request	r;
+	size_t			used, hl = sizeof(req) - 1 - 5;
+	int			status;
+
+	ok(req, &r);
+	assert_int_equal(r.body_len, 5);
+	assert_ptr_equal(r.body, copy + hl);
+	/* Headers complete, body partial: MORE at every length. */
+	for (used = hl; used < sizeof(req) - 1; used++)
+		more(req, used);
+	/* A body of exactly max_body is fine; the next request waits. */
+	snprintf(full, sizeof(full), "POST / HTTP/1.1\r\nContent-Length: "
+	    "%d\r\n\r\n%0*d", MAX_BODY, MAX_BODY, 0);
+	ok(full, &r);
+	assert_int_equal(r.body_len, MAX_BODY);
+	/* Identical duplicates agree; zero is a length. */
+	ok("POST / HTTP/1.1\r\nContent-Length: 2\r\ncontent-length: 2\r\n"
+	    "\r\nab", &r);
+	assert_int_equal(r.body_len, 2);
+	ok("POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\n", &r);
+	assert_int_equal(r.body_len, 0);
+	(void)status;
+}
+
+static void
+test_errors_body_length(void **state)
+{
+	char	req[128];
+
+	/* Refused on the header alone: the body is never waited for. */
+	snprintf(req, sizeof(req), "POST / HTTP/1.1\r\nContent-Length: %d\r\n"
+	    "\r\n", MAX_BODY + 1);
+	bad(req, 413);
+	bad("POST / HTTP/1.1\r\nContent-Length: 999999999999999\r\n\r\n", 413);
+	bad("POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n"
+	    "\r\nab", 400);
+	bad("POST / HTTP/1.1\r\nContent-Length: abc\r\n\r\n", 400);
+	bad("POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n", 400);
+	bad("POST / HTTP/1.1\r\nContent-Length: 1 2\r\n\r\n", 400);
+	bad("POST / HTTP/1.1\r\nContent-Length: 1,1\r\n\r\n", 400);
+	bad("POST / HTTP/1.1\r\nContent-Length:\r\n\r\n", 400);
+	bad("POST / HTTP/1.1\r\nContent-Length: 9999999999999999\r\n\r\n",
+	    400);
+	bad("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", 501);
+	bad("POST / HTTP/1.1\r\ntransfer-encoding: identity\r\n"
+	    "Content-Length: 1\r\n\r\nx", 501);
+}
+
+static void
+test_errors_request_line(void **state)
+{
+	bad("GET / HTTP/2.0\r\n\r\n", 505);
+	bad("GET / HTTP/1.2\r\n\r\n", 505);
+	bad("GET / HTTP/1.10\r\n\r\n", 505);
+	bad("GET / FTP/1.1\r\n\r\n", 400);
+	bad("GET / http/1.1\r\n\r\n", 400);
+	bad("GARBAGE\r\n\r\n", 400);
+	bad("\x16\x03\x01\x02\x01\x01\xfc\x03\x03\n", 400);
+	bad("GET\r\n\r\n", 400);
+	bad("GET /\r\n\r\n", 400);
+	bad(" GET / HTTP/1.1\r\n\r\n", 400);
+	bad("GET  / HTTP/1.1\r\n\r\n", 400);
+	bad("G(T / HTTP/1.1\r\n\r\n", 400);
+	bad("GET x HTTP/1.1\r\n\r\n", 400);
+	bad("GET http://h/ HTTP/1.1\r\n\r\n", 400);
+	bad("GET ** HTTP/1.1\r\n\r\n", 400);
+	bad("GET /a\x01 HTTP/1.1\r\n\r\n", 400);
+	bad("GET /a\x7f HTTP/1.1\r\n\r\n", 400);
+	bad("GET /a\tb HTTP/1.1\r\n\r\n", 400);
+	bad("GET /\xc3\xa9 HTTP/1.1\r\n\r\n", 400);
+}
+
+static void
+test_errors_headers(void **state)
+{
+	bad("GET / HTTP/1.1\r\nNoColon\r\n\r\n", 400);
+	bad("GET / HTTP/1.1\r\n: empty-name\r\n\r\n", 400);
+	bad("GET / HTTP/1.1\r\nBad Name: x\r\n\r\n", 400);
+	bad("GET / HTTP/1.1\r\nName : x\r\n\r\n", 400);
+	bad("GET / HTTP/1.1\r\nX: a\r\n  folded\r\n\r\n", 400);
+	bad("GET / HTTP/1.1\r\nX: a\r\n\tfolded\r\n\r\n", 400);
+	bad("GET / HTTP/1.1\r\n folded-first: x\r\n\r\n", 400);
+	bad("GET / HTTP/1.1\r\nX: a\rb\r\n\r\n", 400);
+}
+
+static void
+test_errors_nul_in_value(void **state)
+{
+	static const char	req[] = "GET / HTTP/1.1\r\nX: a\0b\r\n\r\n";
+	struct http_request	r;
+	size_t			used;
+	int			status = 0;
+
+	assert_int_equal(parse_n(req, sizeof(req) - 1, MAX_BODY, &r, &used,
+	    &status), HTTP_PARSE_ERROR);
+	assert_int_equal(status, 400);
+}
+
+/* many_headers - a request with n headers of vlen-byte values */
+static char *
+many_headers(int n, size_t vlen)
+{
+	char	*s = xmalloc(64 + (size_t)n * (vlen + 16));
+	size_t	 off;
+	int	 i;
+
+	off = (size_t)sprintf(s, "GET / HTTP/1.1\r\n");
+	for (i = 0; i < n; i++) {
+		off += (size_t)sprintf(s + off, "X-%03d: ", i);
+		memset(s + off, 'v', vlen);
+		off += vlen;
+		off += (size_t)sprintf(s + off, "\r\n");
+	}
+	sprintf(s + off, "\r\n");
+	return s;
+}
+
+static void
+test_errors_too_large(void **state)
+{
+	struct http_request	r;
+	char			*s;
+	size_t			 n;
+
+	s = many_headers(HTTP_HEADERS_MAX, 1);
+	ok(s, &r);
+	assert_int_equal(r.nheaders, HTTP_HEADERS_MAX);
+	free(s);
+	s = many_headers(HTTP_HEADERS_MAX + 1, 1);
+	bad(s, 431);
+	free(s);
+	/* 17 headers of 1000 bytes: complete, but over 16 KiB. */
+	s = many_headers(17, 1000);
+	bad(s, 431);
+	/* The same cut short: refused before the end arrives. */
+	n = strlen(s) - 100;
+	assert_true(n > HTTP_HEADER_BYTES_MAX);
+	assert_int_equal(parse_n(s, n, MAX_BODY, &r, &n, &(int){0}),
+	    HTTP_PARSE_ERROR);
+	free(s);
+	/* 15 of them fit. */
+	s = many_headers(15, 1000);
+	ok(s, &r);
+	free(s);
+	/* A request line that never ends. */
+	s = xmalloc(HTTP_HEADER_BYTES_MAX + 10);
+	memcpy(s, "GET /", 5);
+	memset(s + 5, 'a', HTTP_HEADER_BYTES_MAX + 4);
+	s[HTTP_HEADER_BYTES_MAX + 9] = '\0';
+	bad(s, 431);
+	free(s);
+}
+
+static void
+test_status_text(void **state)
+{
+	assert_string_equal(http_status_text(200), "OK");
+	assert_string_equal(http_status_text(404), "Not Found");
+	assert_string_equal(http_status_text(431),
+	    "Request Header Fields Too Large");
+	assert_string_equal(http_status_text(503), "Service Unavailable");
+	assert_string_equal(http_status_text(299), "Unknown");
+}
+
+/*
+ * The server on a loopback socket.
+ */
+
+enum mode { ANSWER_NOW, ANSWER_LATER };
+
+struct fx {
+	struct event_base	*base;
+	struct http_server	*srv;
+	int			 port;
+	enum mode		 mode;
+	int			 nreq;		/* handler calls */
+	struct http_conn	*pending[16];	/* ANSWER_LATER, oldest first */
+	char			*bodies[16];
+	int			 npending;
+	int			 nanswered;
+};
+
+struct cl {
+	int	fd;
+	char	buf[65536];
+	size_t	len;
+	int	eof;
+};
+
+/* pump - run the loop for up to 2 ms */
+static void
+pump(struct fx *fx)
+{
+	struct timeval	tv = { 0, 2000 };
+
+	event_base_loopexit(fx->base, &tv);
+	event_base_loop(fx->base, 0);
+}
+
+#define WAIT_UNTIL(fx, cond) do {					\
+	uint64_t _end = now_mono_us() + WAIT_MS * 1000;			\
+	while (!(cond) && now_mono_us() < _end)				\
+		pump(fx);						\
+	assert_true(cond);						\
+} while (0)
+
+/* echo - the body a request is answered with */
+static char *
+echo(const struct http_request *r)
+{
+	return xasprintf("%.*s %.*s %zu:%.*s", (int)r->method_len, r->method,
+	    (int)r->target_len, r->target, r->body_len, (int)r->body_len,
+	    r->body);
+}
+
+/* answer_one - answer the oldest deferred request (timer) */
+static void
+answer_one(evutil_socket_t fd, short what, void *arg)
+{
+	struct fx	*fx = arg;
+	char		*body = fx->bodies[0];
+
+	assert_true(fx->npending > 0);
+	http_respond(fx->pending[0], 200, "text/plain", "X-Later: 1\r\n",
+	    body, strlen(body));
+	free(body);
+	fx->npending--;
+	memmove(fx->pending, fx->pending + 1, sizeof(fx->pending[0]) *
+	    (size_t)fx->npending);
+	memmove(fx->bodies, fx->bodies + 1, sizeof(fx->bodies[0]) *
+	    (size_t)fx->npending);
+	fx->nanswered++;
+}
+
+static void
+handler(struct http_conn *c, const struct http_request *r, void *arg)
+{
+	struct fx	*fx = arg;
+	struct timeval	 tv = { 0, 20000 };
+	char		*body = echo(r);
+
+	fx->nreq++;
+	if (fx->mode == ANSWER_NOW) {
+		http_respond(c, 200, "text/plain", NULL, body, strlen(body));
+		free(body);
+		fx->nanswered++;
+		return;
+	}
+	assert_true(fx->npending < 16);
+	fx->pending[fx->npending] = c;
+	fx->bodies[fx->npending++] = body;
+	event_base_once(fx->base, -1, EV_TIMEOUT, answer_one, fx, &tv);
+}
+
+/* listen_any - a listening loopback socket on a free port */
+static int
+listen_any(int *port)
+{
+	struct sockaddr_in	sin;
+	socklen_t		len = sizeof(sin);
+	int			fd;
+
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	assert_int_equal(listen(fd, 16), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
+	*port = ntohs(sin.sin_port);
+	return fd;
+}
+
+static int
+server_setup(void **state)
+{
+	struct fx		*fx = xcalloc(1, sizeof(*fx));
+	struct http_limits	 lim = { MAX_BODY, 1 << 20, 3, 5.0 };
+	int			 fd;
+
+	fx->base = event_base_new();
+	assert_non_null(fx->base);
+	fd = listen_any(&fx->port);
+	fx->srv = http_server_new(fx->base, fd, &lim, handler, fx);
+	*state = fx;
+	return 0;
+}
+
+static int
+server_teardown(void **state)
+{
+	struct fx	*fx = *state;
+
+	while (fx->npending > 0)
+		free(fx->bodies[--fx->npending]);
+	http_server_free(fx->srv);
+	event_base_free(fx->base);
+	free(fx);
+	return 0;
+}
+
+static struct cl *
+cl_connect(struct fx *fx)
+{
+	struct sockaddr_in	 sin;
+	struct cl		*c = xcalloc(1, sizeof(*c));
+
+	c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(c->fd >= 0);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sin.sin_port = htons((uint16_t)fx->port);
+	assert_int_equal(connect(c->fd, (struct sockaddr *)&sin, sizeof(sin)),
+	    0);
+	assert_int_equal(fcntl(c->fd, F_SETFL, O_NONBLOCK), 0);
+	return c;
+}
+
+static void
+cl_close(struct cl *c)
+{
+	close(c->fd);
+	free(c);
+}
+
+static void
+cl_send(struct cl *c, const char *s)
+{
+	assert_int_equal(write(c->fd, s, strlen(s)), (ssize_t)strlen(s));
+}
+
+/* cl_poll - run the server a little, then take what arrived */
+static void
+cl_poll(struct fx *fx, struct cl *c)
+{
+	ssize_t	n = -1;
+
+	pump(fx);
+	while (!c->eof && c->len < sizeof(c->buf) &&
+	    (n = read(c->fd, c->buf + c->len, sizeof(c->buf) - c->len)) != 0) {
+		if (n < 0) {
+			if (errno == ECONNRESET)
+				c->eof = 1;
+			break;
+		}
+		c->len += (size_t)n;
+	}
+	if (n == 0)
+		c->eof = 1;
+}
+
+/* cl_expect - the next bytes from the server are exactly want */
+static void
+cl_expect(struct fx *fx, struct cl *c, const char *want)
+{
+	size_t		 n = strlen(want);
+	uint64_t	 end = now_mono_us() + WAIT_MS * 1000;
+
+	while (c->len < n && !c->eof && now_mono_us() < end)
+		cl_poll(fx, c);
+	if (c->len < n || memcmp(c->buf, want, n) != 0)
+		fail_msg("got \"%.*s\"%s\nwanted \"%s\"", (int)c->len, c->buf,
+		    c->eof ? " then EOF" : "", want);
+	memmove(c->buf, c->buf + n, c->len - n);
+	c->len -= n;
+}
+
+/* cl_expect_eof - the server closes, having sent nothing more */
+static void
+cl_expect_eof(struct fx *fx, struct cl *c)
+{
+	uint64_t	end = now_mono_us() + WAIT_MS * 1000;
+
+	while (!c->eof && now_mono_us() < end)
+		cl_poll(fx, c);
+	assert_true(c->eof);
+	assert_int_equal(c->len, 0);
+}
+
+/* cl_expect_quiet - for a while, nothing arrives and nothing closes */
+static void
+cl_expect_quiet(struct fx *fx, struct cl *c)
+{
+	int	i;
+
+	for (i = 0; i < 10; i++)
+		cl_poll(fx, c);
+	assert_int_equal(c->len, 0);
+	assert_false(c->eof);
+}
+
+/* response - the exact bytes of a 200 echo answer */
+static const char *
+response(const char *body, int close, int later)
+{
+	static char	buf[4][1024];
+	static int	i;
+
+	i = (i + 1) % 4;
+	snprintf(buf[i], sizeof(buf[i]), "HTTP/1.1 200 OK\r\n"
+	    "Content-Length: %zu\r\nContent-Type: text/plain\r\n%s%s\r\n%s",
+	    strlen(body), close ? "Connection: close\r\n" : "",
+	    later ? "X-Later: 1\r\n" : "", body);
+	return buf[i];
+}
+
+static void
+test_server_get(void **state)
+{
+	struct fx	*fx = *state;
+	struct cl	*c = cl_connect(fx);
+
+	cl_send(c, "GET /hello?x=1 HTTP/1.1\r\nHost: t\r\n\r\n");
+	cl_expect(fx, c, response("GET /hello?x=1 0:", 0, 0));
+	cl_expect_quiet(fx, c);
+	assert_int_equal(fx->nreq, 1);
+	assert_int_equal(http_server_clients(fx->srv), 1);
+	cl_close(c);
+	WAIT_UNTIL(fx, http_server_clients(fx->srv) == 0);
+}
+
+static void
+test_server_keep_alive(void **state)
+{
+	struct fx	*fx = *state;
+	struct cl	*c = cl_connect(fx);
+
+	cl_send(c, "GET /1 HTTP/1.1\r\n\r\n");
+	cl_expect(fx, c, response("GET /1 0:", 0, 0));
+	cl_send(c, "POST /2 HTTP/1.1\r\nContent-Length: 4\r\n\r\nbody");
+	cl_expect(fx, c, response("POST /2 4:body", 0, 0));
+	cl_send(c, "GET /3 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+	cl_expect(fx, c, response("GET /3 0:", 0, 0));
+	cl_expect_quiet(fx, c);
+	assert_int_equal(fx->nreq, 3);
+	assert_int_equal(http_server_clients(fx->srv), 1);
+	cl_close(c);
+}
+
+static void
+test_server_pipelined(void **state)
+{
+	struct fx	*fx = *state;
+	struct cl	*c = cl_connect(fx);
+
+	cl_send(c, "GET /a HTTP/1.1\r\n\r\n"
+	    "PUT /b HTTP/1.1\r\nContent-Length: 2\r\n\r\nxy"
+	    "GET /c HTTP/1.1\r\n\r\nGET /d HTTP/1.1\r\n");
+	cl_expect(fx, c, response("GET /a 0:", 0, 0));
+	cl_expect(fx, c, response("PUT /b 2:xy", 0, 0));
+	cl_expect(fx, c, response("GET /c 0:", 0, 0));
+	cl_expect_quiet(fx, c);
+	/* The rest of the fourth request arrives later. */
+	cl_send(c, "Host: h\r\n\r\n");
+	cl_expect(fx, c, response("GET /d 0:", 0, 0));
+	assert_int_equal(fx->nreq, 4);
+	cl_close(c);
+}
+
+static void
+test_server_deferred(void **state)
+{
+	struct fx	*fx = *state;
+	struct cl	*c = cl_connect(fx);
+
+	fx->mode = ANSWER_LATER;
+	cl_send(c, "GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\n"
+	    "GET /c HTTP/1.1\r\nConnection: close\r\n\r\n");
+	/* One request at a time: /b is not parsed while /a is pending. */
+	WAIT_UNTIL(fx, fx->nreq == 1);
+	assert_int_equal(fx->nanswered, 0);
+	assert_int_equal(c->len, 0);
+	cl_expect(fx, c, response("GET /a 0:", 0, 1));
+	cl_expect(fx, c, response("GET /b 0:", 0, 1));
+	cl_expect(fx, c, response("GET /c 0:", 1, 1));
+	cl_expect_eof(fx, c);
+	assert_int_equal(fx->nreq, 3);
+	WAIT_UNTIL(fx, http_server_clients(fx->srv) == 0);
+	cl_close(c);
+}
+
+static void
+test_server_deferred_client_gone(void **state)
+{
+	struct fx	*fx = *state;
+	struct cl	*c = cl_connect(fx);
+
+	/* The client leaves while its answer is pending: no crash, no leak. */
+	fx->mode = ANSWER_LATER;
+	cl_send(c, "GET /gone HTTP/1.1\r\n\r\n");
+	WAIT_UNTIL(fx, fx->nreq == 1);
+	cl_close(c);
+	WAIT_UNTIL(fx, fx->nanswered == 1);
+	WAIT_UNTIL(fx, http_server_clients(fx->srv) == 0);
+}
+
+static void
+test_server_connection_close(void **state)
+{
+	struct fx	*fx = *state;
+	struct cl	*c = cl_connect(fx), *c10 = cl_connect(fx);
+
+	cl_send(c, "GET /bye HTTP/1.1\r\nConnection: close\r\n\r\n"
+	    "GET /ignored HTTP/1.1\r\n\r\n");
+	cl_expect(fx, c, response("GET /bye 0:", 1, 0));
+	cl_expect_eof(fx, c);
+	/* HTTP/1.0 closes by default. */
+	cl_send(c10, "GET /old HTTP/1.0\r\n\r\n");
+	cl_expect(fx, c10, response("GET /old 0:", 1, 0));
+	cl_expect_eof(fx, c10);
+	assert_int_equal(fx->nreq, 2);
+	WAIT_UNTIL(fx, http_server_clients(fx->srv) == 0);
+	cl_close(c);
+	cl_close(c10);
+}
+
+static void
+test_server_max_clients(void **state)
+{
+	static const char	busy[] = "HTTP/1.1 503 Service Unavailable\r\n"
+	    "Content-Length: 0\r\nConnection: close\r\n\r\n";
+	struct fx		*fx = *state;
+	struct cl		*c[3], *extra;
+	int			 i;
+
+	/* The fixture allows 3 clients. */
+	for (i = 0; i < 3; i++)
+		c[i] = cl_connect(fx);
+	WAIT_UNTIL(fx, http_server_clients(fx->srv) == 3);
+	extra = cl_connect(fx);
+	cl_expect(fx, extra, busy);
+	cl_expect_eof(fx, extra);
+	cl_close(extra);
+	for (i = 0; i < 3; i++) {
+		cl_send(c[i], "GET /in HTTP/1.1\r\n\r\n");
+		cl_expect(fx, c[i], response("GET /in 0:", 0, 0));
+	}
+	/* One leaves: there is room again. */
+	cl_close(c[0]);
+	WAIT_UNTIL(fx, http_server_clients(fx->srv) == 2);
+	c[0] = cl_connect(fx);
+	cl_send(c[0], "GET /again HTTP/1.1\r\n\r\n");
+	cl_expect(fx, c[0], response("GET /again 0:", 0, 0));
+	for (i = 0; i < 3; i++)
+		cl_close(c[i]);
+}
+
+static void
+test_server_parse_error(void **state)
+{
+	static const char	e400[] = "HTTP/1.1 400 Bad Request\r\n"
+	    "Content-Length: 16\r\nContent-Type: text/plain\r\n"
+	    "Connection: close\r\n\r\n400 Bad Request\n";
+	struct fx		*fx = *state;
+	struct cl		*c = cl_connect(fx);
+
+	/* A good request is answered, then the bad one closes. */
+	cl_send(c, "GET /fine HTTP/1.1\r\n\r\nGET nope HTTP/1.1\r\n\r\n");
+	cl_expect(fx, c, response("GET /fine 0:", 0, 0));
+	cl_expect(fx, c, e400);
+	cl_expect_eof(fx, c);
+	assert_int_equal(fx->nreq, 1);
+	cl_close(c);
+	c = cl_connect(fx);
+	cl_send(c, "POST / HTTP/1.1\r\nContent-Length: 99999\r\n\r\n");
+	cl_expect(fx, c, "HTTP/1.1 413 Content Too Large\r\n"
+	    "Content-Length: 22\r\nContent-Type: text/plain\r\n"
+	    "Connection: close\r\n\r\n413 Content Too Large\n");
+	cl_expect_eof(fx, c);
+	cl_close(c);
+	WAIT_UNTIL(fx, http_server_clients(fx->srv) == 0);
+	assert_int_equal(fx->nreq, 1);
+}
+
+static void
+test_server_idle_timeout(void **state)
+{
+	struct fx		*fx = *state;
+	struct http_limits	 lim = { MAX_BODY, 1 << 20, 3, 0.05 };
+	struct cl		*c;
+
+	http_server_set_limits(fx->srv, &lim);
+	c = cl_connect(fx);
+	cl_send(c, "GET /half HTTP/1.1\r\n");
+	cl_expect_eof(fx, c);
+	assert_int_equal(fx->nreq, 0);
+	WAIT_UNTIL(fx, http_server_clients(fx->srv) == 0);
+	cl_close(c);
+}
+
+static void
+test_server_free_with_clients(void **state)
+{
+	struct fx	*fx = *state;
+	struct cl	*c = cl_connect(fx), *d = cl_connect(fx);
+
+	/* Teardown frees the server with open connections: no leak. */
+	cl_send(c, "GET /x HTTP/1.1\r\n\r\n");
+	cl_expect(fx, c, response("GET /x 0:", 0, 0));
+	WAIT_UNTIL(fx, http_server_clients(fx->srv) == 2);
+	cl_send(d, "GET /partial");
+	cl_poll(fx, d);
+	cl_close(c);
+	cl_close(d);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_teardown(test_simple_get, parser_teardown),
+		cmocka_unit_test_teardown(test_keep_alive, parser_teardown),
+		cmocka_unit_test_teardown(test_path_query, parser_teardown),
+		cmocka_unit_test_teardown(test_headers, parser_teardown),
+		cmocka_unit_test_teardown(test_partial, parser_teardown),
+		cmocka_unit_test_teardown(test_pipelined, parser_teardown),
+		cmocka_unit_test_teardown(test_body, parser_teardown),
+		cmocka_unit_test_teardown(test_errors_body_length,
+		    parser_teardown),
+		cmocka_unit_test_teardown(test_errors_request_line,
+		    parser_teardown),
+		cmocka_unit_test_teardown(test_errors_headers,
+		    parser_teardown),
+		cmocka_unit_test_teardown(test_errors_nul_in_value,
+		    parser_teardown),
+		cmocka_unit_test_teardown(test_errors_too_large,
+		    parser_teardown),
+		cmocka_unit_test(test_status_text),
+		cmocka_unit_test_setup_teardown(test_server_get, server_setup,
+		    server_teardown),
+		cmocka_unit_test_setup_teardown(test_server_keep_alive,
+		    server_setup, server_teardown),
+		cmocka_unit_test_setup_teardown(test_server_pipelined,
+		    server_setup, server_teardown),
+		cmocka_unit_test_setup_teardown(test_server_deferred,
+		    server_setup, server_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_server_deferred_client_gone, server_setup,
+		    server_teardown),
+		cmocka_unit_test_setup_teardown(test_server_connection_close,
+		    server_setup, server_teardown),
+		cmocka_unit_test_setup_teardown(test_server_max_clients,
+		    server_setup, server_teardown),
+		cmocka_unit_test_setup_teardown(test_server_parse_error,
+		    server_setup, server_teardown),
+		cmocka_unit_test_setup_teardown(test_server_idle_timeout,
+		    server_setup, server_teardown),
+		cmocka_unit_test_setup_teardown(test_server_free_with_clients,
+		    server_setup, server_teardown),
+	};
+
+	log_init("test", LOG_LVL_ERROR, LOG_FMT_LOGFMT);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
