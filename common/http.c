@@ -349,8 +349,11 @@ http_respond(struct http_conn *c, int status, const char *ctype,
 		c->throttled = 1;
 		event_del(c->ev_read);
 	}
-	if (!c->in_process)
+	if (!c->in_process) {
+		/* A late answer: serve what was pipelined behind it. */
+		conn_process(c);
 		conn_flush(c);
+	}
 }
 
 /* respond_error - answer a request that could not be parsed, then close */

@@ -180,12 +180,14 @@ pgc_new(struct event_base *base, const char *conninfo, const char *password,
 	return p;
 }
 
+/* pgc_set_connect_timeout - how long a connect attempt may take */
 void
 pgc_set_connect_timeout(struct pgc *p, unsigned ms)
 {
 	p->connect_timeout_ms = ms > 0 ? ms : 1;
 }
 
+/* pgc_set_backoff - the first and the largest delay between attempts */
 void
 pgc_set_backoff(struct pgc *p, unsigned base_ms, unsigned max_ms)
 {
@@ -193,18 +195,21 @@ pgc_set_backoff(struct pgc *p, unsigned base_ms, unsigned max_ms)
 	    PGC_BACKOFF_JITTER);
 }
 
+/* pgc_set_queue_limit - how many queries may wait or run; 0 for no limit */
 void
 pgc_set_queue_limit(struct pgc *p, size_t limit)
 {
 	p->queue_limit = limit;
 }
 
+/* pgc_state - down, connecting or up, for health and metrics */
 enum pgc_state
 pgc_state(const struct pgc *p)
 {
 	return p->state;
 }
 
+/* pgc_state_name - a state as health reports and logs spell it */
 const char *
 pgc_state_name(enum pgc_state s)
 {
@@ -219,6 +224,7 @@ pgc_state_name(enum pgc_state s)
 	return "unknown";
 }
 
+/* pgc_name - the name used in log lines */
 const char *
 pgc_name(const struct pgc *p)
 {
@@ -594,9 +600,30 @@ pgc_kick(struct pgc *p)
 }
 
 /*
- * pgc_complete - the running query has all its results.  An error that
- * comes with a broken connection is not the query's answer but the loss
- * of the connection, so the query gets NULL.
+ * pgc_ended - whether a result ends the session rather than answers the
+ * query: a FATAL or PANIC error (the server terminates the backend, as on
+ * shutdown or pg_terminate_backend), or any error on a broken connection.
+ */
+static int
+pgc_ended(struct pgc *p, const PGresult *res)
+{
+	const char	*sev;
+
+	if (res == NULL)
+		return PQstatus(p->conn) == CONNECTION_BAD;
+	if (PQresultStatus(res) != PGRES_FATAL_ERROR)
+		return 0;
+	if (PQstatus(p->conn) == CONNECTION_BAD)
+		return 1;
+	sev = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
+	return sev != NULL && (strcmp(sev, "FATAL") == 0 ||
+	    strcmp(sev, "PANIC") == 0);
+}
+
+/*
+ * pgc_complete - the running query has all its results.  When they say
+ * that the session ended, they are not the query's answer: whether it ran
+ * is unknown, so it gets NULL.
  */
 static void
 pgc_complete(struct pgc *p)
@@ -604,8 +631,7 @@ pgc_complete(struct pgc *p)
 	struct pgc_query	*q = p->inflight;
 	PGresult		*res = p->last;
 
-	if (PQstatus(p->conn) == CONNECTION_BAD && (res == NULL ||
-	    PQresultStatus(res) == PGRES_FATAL_ERROR)) {
+	if (pgc_ended(p, res)) {
 		pgc_lost(p, pgc_line(p, res != NULL ?
 		    PQresultErrorMessage(res) : PQerrorMessage(p->conn)));
 		return;
@@ -802,12 +828,14 @@ pgc_txn_end(struct pgc_txn *t, const char *sql, pgc_result_cb *cb,
 	    cb, arg));
 }
 
+/* pgc_commit - queue the COMMIT that ends a transaction */
 int
 pgc_commit(struct pgc_txn *t, pgc_result_cb *cb, void *arg)
 {
 	return pgc_txn_end(t, "COMMIT", cb, arg);
 }
 
+/* pgc_rollback - queue the ROLLBACK that ends a transaction */
 int
 pgc_rollback(struct pgc_txn *t, pgc_result_cb *cb, void *arg)
 {

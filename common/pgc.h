@@ -84,7 +84,8 @@ int		 pgc_ping(struct pgc *, pgc_result_cb *, void *arg);
 struct pgc_txn	*pgc_begin(struct pgc *);
 int		 pgc_txn_query(struct pgc_txn *, const char *sql, int nparams,
 		    const char *const *params, pgc_result_cb *, void *arg);
-/* End the transaction; -1 only if it was already ended. */
+/* End the transaction; its callback is its last, and frees it.  -1 if it
+ * was already ended or the client is being freed. */
 int		 pgc_commit(struct pgc_txn *, pgc_result_cb *, void *arg);
 int		 pgc_rollback(struct pgc_txn *, pgc_result_cb *, void *arg);
 

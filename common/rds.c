@@ -144,12 +144,14 @@ rds_new(struct event_base *base, const char *host, int port,
 	return r;
 }
 
+/* rds_set_connect_timeout - how long a connect and its AUTH or PING may take */
 void
 rds_set_connect_timeout(struct rds *r, unsigned ms)
 {
 	r->connect_timeout_ms = ms > 0 ? ms : 1;
 }
 
+/* rds_set_backoff - the first and the largest delay between attempts */
 void
 rds_set_backoff(struct rds *r, unsigned base_ms, unsigned max_ms)
 {
@@ -157,6 +159,7 @@ rds_set_backoff(struct rds *r, unsigned base_ms, unsigned max_ms)
 	    RDS_BACKOFF_JITTER);
 }
 
+/* rds_set_name - the name used in log lines, such as a region */
 void
 rds_set_name(struct rds *r, const char *name)
 {
@@ -164,12 +167,14 @@ rds_set_name(struct rds *r, const char *name)
 	r->name = xstrdup(name);
 }
 
+/* rds_state - down, connecting or up, for health and metrics */
 enum rds_state
 rds_state(const struct rds *r)
 {
 	return r->state;
 }
 
+/* rds_state_name - a state as health reports and logs spell it */
 const char *
 rds_state_name(enum rds_state s)
 {
@@ -184,12 +189,14 @@ rds_state_name(enum rds_state s)
 	return "unknown";
 }
 
+/* rds_name - the name used in log lines */
 const char *
 rds_name(const struct rds *r)
 {
 	return r->name;
 }
 
+/* rds_stream_last_id - where a stream follower would resume */
 const char *
 rds_stream_last_id(const struct rds *r)
 {
@@ -477,18 +484,22 @@ rds_on_message(redisAsyncContext *ac, void *reply, void *privdata)
 	struct rds		*r = s->rds;
 	redisReply		*m = reply;
 	const redisReply	*ch, *data;
+	size_t			 i;
 
 	if (m == NULL || r->ac != ac || r->dying ||
 	    m->type != REDIS_REPLY_ARRAY || m->elements < 3 ||
 	    m->element[0]->type != REDIS_REPLY_STRING)
 		return;
+	/* ["message", channel, data] or ["pmessage", pattern, channel, data] */
 	if (m->elements == 3 && strcmp(m->element[0]->str, "message") == 0)
-		ch = m->element[1], data = m->element[2];
+		i = 1;
 	else if (m->elements == 4 &&
 	    strcmp(m->element[0]->str, "pmessage") == 0)
-		ch = m->element[2], data = m->element[3];
+		i = 2;
 	else
 		return;
+	ch = m->element[i];
+	data = m->element[i + 1];
 	if (ch->type != REDIS_REPLY_STRING || data->type != REDIS_REPLY_STRING)
 		return;
 	r->depth++;
@@ -673,6 +684,7 @@ rds_command_argv(struct rds *r, rds_reply_cb *cb, void *arg, int argc,
 	return 0;
 }
 
+/* rds_ping - a health probe through the command queue */
 int
 rds_ping(struct rds *r, rds_reply_cb *cb, void *arg)
 {
@@ -703,6 +715,7 @@ rds_sub_add(struct rds *r, const char *name, int pattern,
 	return 0;
 }
 
+/* rds_subscribe - subscribe to a channel, again after each reconnect */
 int
 rds_subscribe(struct rds *r, const char *channel, rds_message_cb *cb,
     void *arg)
@@ -710,6 +723,7 @@ rds_subscribe(struct rds *r, const char *channel, rds_message_cb *cb,
 	return rds_sub_add(r, channel, 0, cb, arg);
 }
 
+/* rds_psubscribe - subscribe to a pattern, again after each reconnect */
 int
 rds_psubscribe(struct rds *r, const char *pattern, rds_message_cb *cb,
     void *arg)

@@ -196,3 +196,29 @@ def test_check_does_not_start(conf_file):
         assert s.connect_ex(("127.0.0.1", 15999)) != 0, "-t left something listening"
     finally:
         s.close()
+
+
+def test_start_with_invalid_config_exits_2(conf_file):
+    """Bad configuration at start: FILE:LINE: reason, exit 2 (the systemd unit
+    has RestartPreventExitStatus=2: restarting cannot fix a bad config)."""
+    path, text = conf_file({"log": {"colour": "red", "file": None}})
+    r = run_tenantd(["-c", path], timeout=10)
+    assert r.returncode == 2, f"start with a bad config exited {r.returncode}: {r.stderr!r}"
+    assert f"{path}:{line_of(text, 'colour')}:" in r.stderr, r.stderr
+
+
+def test_start_with_busy_port_fails(conf_file):
+    """The metrics address is taken: fail at once, saying which address."""
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen()
+    port = s.getsockname()[1]
+    try:
+        path, _ = conf_file({"log": {"file": None},
+                             "workers": {"metrics": {"listen": f"127.0.0.1:{port}"}}})
+        r = run_tenantd(["-c", path], timeout=10)
+    finally:
+        s.close()
+    assert r.returncode not in (0, None), "started although its port is taken"
+    assert f"127.0.0.1:{port}" in r.stderr, f"the error should name the address: {r.stderr!r}"

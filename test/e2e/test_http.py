@@ -146,3 +146,25 @@ def test_server_survives_garbage(ready):
     assert ready.worker_pid() in ready.worker_procs()
     assert ready.metric("tenantd_worker_restarts_total", worker="metrics") == 0, \
         "garbage requests made the metrics worker restart"
+
+
+def test_slow_clients_do_not_stall(ready):
+    """Clients that send half a request and stall must not block others."""
+    import socket
+    stalled = []
+    try:
+        for _ in range(40):
+            s = socket.create_connection(("127.0.0.1", ready.metrics_port), timeout=3)
+            s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+            stalled.append(s)
+        t0 = time.monotonic()
+        for _ in range(10):
+            st, _, _ = ready.get("/healthz", timeout=2)
+            assert st == 200
+        took = time.monotonic() - t0
+        assert took < 3, f"10 requests took {took:.1f}s beside 40 stalled clients"
+    finally:
+        for s in stalled:
+            s.close()
+    st, _, body = ready.get("/metrics")
+    assert st == 200 and "tenantd_worker_up" in body

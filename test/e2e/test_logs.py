@@ -55,3 +55,23 @@ def test_log_to_stderr_by_default(tenantd):
              what="master lines on stderr")
     assert re.search(r"role=metrics pid=%d " % d.worker_pid(), d.stderr_text()), \
         "no worker line on stderr"
+
+
+def test_hup_switches_to_json(tenantd):
+    import signal
+    from helpers import merge
+    d = tenantd().wait_ready()
+    off = d.log_size()
+    d.write_conf(merge(d.conf, {"log": {"format": "json"}}))
+    d.signal(signal.SIGHUP)
+    wpid = d.worker_pid()
+    wait_for(lambda: any('"role":"metrics"' in ln for ln in d.log_text()[off:].splitlines()),
+             5, what="a JSON line from the worker after the reload")
+    lines = d.log_text()[off:].splitlines()
+    # the reload's own first line may still be logfmt; everything after the
+    # first JSON line must be JSON
+    first = next(i for i, ln in enumerate(lines) if ln.startswith("{"))
+    for ln in lines[first:]:
+        j = json.loads(ln)
+        assert j["role"] in ("master", "metrics"), j
+    assert any(json.loads(ln)["pid"] == wpid for ln in lines[first:])

@@ -105,7 +105,7 @@ def test_notify_ready_reload_stopping(tenantd, notify):
 
 def test_notify_not_ready_while_worker_crashes(tenantd, notify):
     d = tenantd(env={"NOTIFY_SOCKET": notify.path,
-                     "TENANTD_FAULT": "crash_at_start:metrics"}, allow_errors=True)
+                     "TENANTD_FAULT": "crash_at_start:metrics"})
     time.sleep(2.5)
     assert d.alive()
     assert notify.find(r"^READY=1$") is None, \

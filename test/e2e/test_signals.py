@@ -62,7 +62,6 @@ def test_hup_listen_address_change(tenantd):
     assert d.metrics_port == new_port
 
 
-@pytest.mark.allow_errors
 def test_hup_invalid_config_keeps_running(tenantd):
     d = tenantd().wait_ready()
     wpid = d.worker_pid()
@@ -92,7 +91,6 @@ def test_hup_invalid_config_keeps_running(tenantd):
     d.wait_ready(10)
 
 
-@pytest.mark.allow_errors
 def test_hup_syntax_error_keeps_running(tenantd):
     d = tenantd().wait_ready()
     d.write_conf(text="tenant = {\n")

@@ -59,7 +59,6 @@ def worker_pids_from_log(text, master_pid):
     return pids
 
 
-@pytest.mark.allow_errors
 def test_crash_at_start_is_throttled(tenantd):
     d = tenantd(env={"TENANTD_FAULT": "crash_at_start:metrics"},
                 supervisor__throttle_delay=1.0, supervisor__restart_delay_max=30.0)
@@ -99,7 +98,6 @@ def worker_starts_from_log(text):
     return starts
 
 
-@pytest.mark.allow_errors
 def test_crash_at_start_delays_grow(tenantd):
     d = tenantd(env={"TENANTD_FAULT": "crash_at_start:metrics"},
                 supervisor__throttle_delay=0.3, supervisor__restart_delay_max=30.0)
@@ -113,7 +111,6 @@ def test_crash_at_start_delays_grow(tenantd):
     assert d.alive()
 
 
-@pytest.mark.allow_errors
 def test_exit2_not_respawned(tenantd):
     d = tenantd(env={"TENANTD_FAULT": "exit2_at_start:metrics"},
                 supervisor__throttle_delay=0.2)

@@ -2,9 +2,11 @@
 /*
  * test_pgc - the PostgreSQL client against a real PostgreSQL 15, created
  * here with initdb in a temporary directory and run on a free loopback
- * port (as the postgres user when the test runs as root).  TCP logins need
- * the password (scram-sha-256), so the tests also prove that conninfo and
- * a separate password combine.  Missing PostgreSQL binaries fail the test.
+ * port (as the postgres user when the test runs as root).  The role
+ * "secret" logs in over TCP with a password (scram-sha-256), which proves
+ * that conninfo and a separate password combine; the other tests use the
+ * trusted postgres role, as SCRAM is slow under valgrind.  Missing
+ * PostgreSQL binaries fail the test.
  */
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -72,7 +74,8 @@ static struct event		*tick;
 static unsigned			 ticks;
 static int			 logfd = -1;
 static int			 seq;		/* order of answers */
-static char			 conninfo[128];
+static char			 conninfo[128];	/* trusted */
+static char			 secret[128];	/* needs PG_PASSWORD */
 
 /* free_port - a loopback port nobody listens on right now */
 static int
@@ -117,31 +120,67 @@ spawn(char *const argv[], const char *log)
 	_exit(127);
 }
 
-/* pg_initdb - a fresh cluster: trust on the socket, a password on TCP */
+/* pg_hba_secret - make the role "secret" need its password over TCP */
+static int
+pg_hba_secret(void)
+{
+	const char	 line[] = "host all secret 127.0.0.1/32 scram-sha-256\n";
+	char		 path[96], old[8192];
+	ssize_t		 n;
+	int		 fd, rv = -1;
+
+	snprintf(path, sizeof(path), "%s/data/pg_hba.conf", pg_dir);
+	if ((fd = open(path, O_RDWR)) == -1)
+		return -1;
+	if ((n = read(fd, old, sizeof(old))) > 0 && n < (ssize_t)sizeof(old) &&
+	    pwrite(fd, line, sizeof(line) - 1, 0) == sizeof(line) - 1 &&
+	    pwrite(fd, old, (size_t)n, sizeof(line) - 1) == n)
+		rv = 0;
+	close(fd);
+	return rv;
+}
+
+/* pg_initdb - a fresh cluster, trusting local logins but "secret" */
 static int
 pg_initdb(void)
 {
-	char	 data[96], pw[96], log[96], pwopt[128];
+	char	 data[96], log[96];
 	char	*argv[] = { PG_BIN "/initdb", "-D", data, "-U", "postgres",
-		    "--auth-local=trust", "--auth-host=scram-sha-256", pwopt,
-		    "--no-sync", "-E", "UTF8", "--locale=C", NULL };
-	int	 fd, status;
+		    "-A", "trust", "--no-sync", "-E", "UTF8", "--locale=C",
+		    NULL };
+	pid_t	 pid;
+	int	 status;
 
 	snprintf(data, sizeof(data), "%s/data", pg_dir);
-	snprintf(pw, sizeof(pw), "%s/pw", pg_dir);
 	snprintf(log, sizeof(log), "%s/initdb.log", pg_dir);
-	snprintf(pwopt, sizeof(pwopt), "--pwfile=%s", pw);
-	if ((fd = open(pw, O_WRONLY | O_CREAT | O_TRUNC, 0600)) == -1 ||
-	    write(fd, PG_PASSWORD "\n", 7) != 7 ||
-	    (as_postgres && fchown(fd, pg_uid, pg_gid) == -1))
-		return -1;
-	close(fd);
-	if (waitpid(spawn(argv, log), &status, 0) == -1 ||
+	if ((pid = spawn(argv, log)) == -1 || waitpid(pid, &status, 0) == -1 ||
 	    !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		print_error("initdb failed, see %s\n", log);
 		return -1;
 	}
-	return 0;
+	return pg_hba_secret();
+}
+
+/* pg_role - create the role "secret" with its password */
+static int
+pg_role(void)
+{
+	char		 ci[160];
+	PGconn		*c;
+	PGresult	*r;
+	int		 ok;
+
+	snprintf(ci, sizeof(ci), "host=%s port=%d dbname=postgres "
+	    "user=postgres", pg_dir, pg_port);
+	c = PQconnectdb(ci);
+	r = PQexec(c, "CREATE ROLE secret LOGIN SUPERUSER PASSWORD '"
+	    PG_PASSWORD "'");
+	ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+	if (!ok)
+		print_error("CREATE ROLE: %s", PQerrorMessage(c));
+	PQclear(r);
+	PQfinish(c);
+	return ok ? 0 : -1;
 }
 
 /* pg_stop - an immediate shutdown, as pg_ctl stop -m immediate does */
@@ -187,6 +226,7 @@ pg_start(void)
 	return -1;
 }
 
+/* rm_one - nftw callback removing one file or directory */
 static int
 rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
@@ -236,11 +276,14 @@ pg_setup(void)
 	pg_port = free_port();
 	snprintf(conninfo, sizeof(conninfo), "host=127.0.0.1 port=%d "
 	    "dbname=postgres user=postgres", pg_port);
-	if (pg_initdb() == -1 || pg_start() == -1)
+	snprintf(secret, sizeof(secret), "postgresql://secret@127.0.0.1:%d/"
+	    "postgres?application_name=pgc-test", pg_port);
+	if (pg_initdb() == -1 || pg_start() == -1 || pg_role() == -1)
 		return -1;
 	return 0;
 }
 
+/* on_tick - a timer that only proves the loop keeps running */
 static void
 on_tick(evutil_socket_t fd, short what, void *arg)
 {
@@ -257,6 +300,7 @@ spin(unsigned ms)
 		event_base_loop(base, EVLOOP_ONCE);
 }
 
+/* on_state - count state changes and when attempts start */
 static void
 on_state(struct pgc *p, enum pgc_state s, void *arg)
 {
@@ -315,13 +359,14 @@ client(const char *ci, const char *password, struct watch *w)
 static struct pgc *
 up(struct watch *w)
 {
-	struct pgc	*p = client(conninfo, PG_PASSWORD, w);
+	struct pgc	*p = client(conninfo, NULL, w);
 
 	WAIT_FOR(w->state == PGC_UP, 10000);
 	assert_int_equal(w->state, PGC_UP);
 	return p;
 }
 
+/* log_capture - send log lines to a memory file from now on */
 static void
 log_capture(void)
 {
@@ -352,6 +397,7 @@ log_count(const char *name, const char *what)
 	return n;
 }
 
+/* log_release - log to stderr again */
 static void
 log_release(void)
 {
@@ -367,18 +413,20 @@ test_query(void **state)
 {
 	const char	*params[] = { "40", "2", "y", NULL };
 	struct watch	 w;
-	struct ans	 a = { 0 }, multi = { 0 }, ping = { 0 };
+	struct ans	 a = { 0 }, multi = { 0 }, who = { 0 }, ping = { 0 };
 	struct pgc	*p;
 
-	p = client(conninfo, PG_PASSWORD, &w);
+	p = client(secret, PG_PASSWORD, &w);
 	/* queued while connecting */
 	assert_int_equal(pgc_query(p, "SELECT $1::int + $2::int, 'x' || $3, "
 	    "$4::text IS NULL", 4, params, on_ans, &a), 0);
 	assert_int_equal(pgc_query(p, "CREATE TEMP TABLE m (a int); "
 	    "INSERT INTO m VALUES (1), (2); SELECT count(*) FROM m", 0, NULL,
 	    on_ans, &multi), 0);
+	assert_int_equal(pgc_query(p, "SELECT current_user, "
+	    "current_setting('application_name')", 0, NULL, on_ans, &who), 0);
 	assert_int_equal(pgc_ping(p, on_ans, &ping), 0);
-	assert_int_equal(pgc_queued(p), 3);
+	assert_int_equal(pgc_queued(p), 4);
 	assert_int_equal(a.calls, 0);
 	WAIT_FOR(ping.calls == 1, 10000);
 	assert_int_equal(w.state, PGC_UP);
@@ -387,6 +435,8 @@ test_query(void **state)
 	assert_string_equal(a.v[1], "xy");
 	assert_string_equal(a.v[2], "t");
 	assert_string_equal(multi.v[0], "2");
+	assert_string_equal(who.v[0], "secret");
+	assert_string_equal(who.v[1], "pgc-test");
 	assert_string_equal(ping.v[0], "1");
 	assert_true(a.seq < multi.seq && multi.seq < ping.seq);
 	assert_int_equal(pgc_query(p, "SELECT 1", -1, NULL, on_ans, &a), -1);
@@ -433,6 +483,7 @@ struct chain {
 	struct ans	 count, insert, commit;
 };
 
+/* on_chain_insert - commit once the dependent insert is done */
 static void
 on_chain_insert(struct pgc *p, const PGresult *res, void *arg)
 {
@@ -514,7 +565,7 @@ test_queue_limit(void **state)
 	int		 i;
 
 	memset(a, 0, sizeof(a));
-	p = client(conninfo, PG_PASSWORD, &w);
+	p = client(conninfo, NULL, &w);
 	pgc_set_queue_limit(p, 3);
 	for (i = 0; i < 3; i++)
 		assert_int_equal(pgc_ping(p, on_ans, &a[i]), 0);
@@ -584,6 +635,39 @@ test_outage(void **state)
 }
 
 /*
+ * test_terminated - the server ends the session under a running query
+ * (FATAL, the server stays up): the query gets NULL, and the client comes
+ * back up on its own.
+ */
+static void
+test_terminated(void **state)
+{
+	struct watch	 w, wk;
+	struct ans	 pid = { 0 }, sleep = { 0 }, kill = { 0 }, back = { 0 };
+	const char	*params[] = { pid.v[0] };
+	struct pgc	*p, *k;
+
+	p = up(&w);
+	k = up(&wk);
+	pgc_query(p, "SELECT pg_backend_pid()", 0, NULL, on_ans, &pid);
+	pgc_query(p, "SELECT pg_sleep(30)", 0, NULL, on_ans, &sleep);
+	WAIT_FOR(pid.calls == 1, 5000);
+	spin(50);
+	pgc_query(k, "SELECT pg_terminate_backend($1::int)", 1, params,
+	    on_ans, &kill);
+	WAIT_FOR(sleep.calls == 1 && kill.calls == 1, 5000);
+	assert_string_equal(kill.v[0], "t");
+	assert_int_equal(sleep.null, 1);
+	WAIT_FOR(w.ups == 2, 5000);
+	assert_int_equal(w.downs, 1);
+	pgc_ping(p, on_ans, &back);
+	WAIT_FOR(back.calls == 1, 5000);
+	assert_string_equal(back.v[0], "1");
+	pgc_free(p);
+	pgc_free(k);
+}
+
+/*
  * test_refused - nothing listens: down, retried with growing delays,
  * queries get NULL, and the loop keeps running all along.
  */
@@ -650,8 +734,8 @@ test_bad_password(void **state)
 	struct pgc	*p;
 
 	log_capture();
-	p = client(conninfo, "wrong", &w);
-	WAIT_FOR(w.downs >= 3, 5000);
+	p = client(secret, "wrong", &w);
+	WAIT_FOR(w.downs >= 2, 5000);
 	assert_int_equal(w.ups, 0);
 	assert_int_equal(log_count(pgc_name(p), "password authentication "
 	    "failed"), 1);
@@ -659,6 +743,7 @@ test_bad_password(void **state)
 	pgc_free(p);
 }
 
+/* on_free_me - free the client from inside a result callback */
 static void
 on_free_me(struct pgc *p, const PGresult *res, void *arg)
 {
@@ -666,6 +751,7 @@ on_free_me(struct pgc *p, const PGresult *res, void *arg)
 	pgc_free(p);
 }
 
+/* on_state_free - free the client from inside its state callback */
 static void
 on_state_free(struct pgc *p, enum pgc_state s, void *arg)
 {
@@ -706,6 +792,7 @@ test_pgc_free(void **state)
 	spin(20);
 }
 
+/* setup - make and start the cluster, and the loop */
 static int
 setup(void **state)
 {
@@ -718,6 +805,7 @@ setup(void **state)
 	return 0;
 }
 
+/* teardown - stop the cluster and remove it */
 static int
 teardown(void **state)
 {
@@ -729,6 +817,7 @@ teardown(void **state)
 	return 0;
 }
 
+/* main - run every test against one cluster */
 int
 main(void)
 {
@@ -738,6 +827,7 @@ main(void)
 		cmocka_unit_test(test_txn),
 		cmocka_unit_test(test_queue_limit),
 		cmocka_unit_test(test_outage),
+		cmocka_unit_test(test_terminated),
 		cmocka_unit_test(test_refused),
 		cmocka_unit_test(test_connect_timeout),
 		cmocka_unit_test(test_bad_password),

@@ -234,6 +234,7 @@ xadd(const char *key, int n, char *id, size_t idlen)
 	freeReplyObject(r);
 }
 
+/* on_tick - a timer that only proves the loop keeps running */
 static void
 on_tick(evutil_socket_t fd, short what, void *arg)
 {
@@ -250,6 +251,7 @@ spin(unsigned ms)
 		event_base_loop(base, EVLOOP_ONCE);
 }
 
+/* on_state - count state changes and when attempts start */
 static void
 on_state(struct rds *r, enum rds_state s, void *arg)
 {
@@ -290,6 +292,7 @@ on_rec(struct rds *c, const redisReply *r, void *arg)
 		    r->element[i]->str);
 }
 
+/* on_msg - keep up to 8 pub/sub messages */
 static void
 on_msg(struct rds *c, const char *chan, const char *data, size_t len,
     void *arg)
@@ -303,6 +306,7 @@ on_msg(struct rds *c, const char *chan, const char *data, size_t len,
 	m->len[m->n++] = len;
 }
 
+/* on_entry - keep the n field of each stream entry */
 static void
 on_entry(struct rds *c, const char *id, const redisReply *fields,
     void *arg)
@@ -363,6 +367,7 @@ log_count(const char *name, const char *what)
 	return n;
 }
 
+/* log_release - log to stderr again */
 static void
 log_release(void)
 {
@@ -372,6 +377,7 @@ log_release(void)
 	logfd = -1;
 }
 
+/* assert_seq - the entries seen are exactly 1..n, in order */
 static void
 assert_seq(const struct seen *s, int n)
 {
@@ -651,6 +657,7 @@ test_connect_timeout(void **state)
 	close(fd);
 }
 
+/* on_free_me - free the client from inside a reply callback */
 static void
 on_free_me(struct rds *c, const redisReply *r, void *arg)
 {
@@ -660,6 +667,7 @@ on_free_me(struct rds *c, const redisReply *r, void *arg)
 	rds_free(c);
 }
 
+/* on_state_free - free the client from inside its state callback */
 static void
 on_state_free(struct rds *c, enum rds_state s, void *arg)
 {
@@ -692,6 +700,7 @@ test_free_in_callback(void **state)
 	spin(20);
 }
 
+/* setup - start redis-server and the loop */
 static int
 setup(void **state)
 {
@@ -712,6 +721,7 @@ setup(void **state)
 	return 0;
 }
 
+/* teardown - kill redis-server */
 static int
 teardown(void **state)
 {
@@ -723,6 +733,7 @@ teardown(void **state)
 	return 0;
 }
 
+/* main - run every test against one redis-server */
 int
 main(void)
 {

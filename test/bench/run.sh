@@ -1,0 +1,114 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# run.sh /abs/path/to/tenantd - run every tenantd benchmark beside its
+# reference, measured in the same run, and print the ratios.
+#
+#   1. /metrics scrape throughput, ~1,000 series     vs nginx 1.22 (same bytes)
+#   2. kill -9 of a worker -> /readyz 200 again      vs nginx 1.22 worker respawn
+#
+# `make bench` installs what is missing (tools/deps.sh bench), builds, and
+# runs this.  Loopback only, free ports, temporary directories; the server
+# under test on core 0, the load generator on core 1.  Everything started is
+# stopped on exit, Ctrl-C or TERM.  Each benchmark has its own time limit;
+# the whole run takes about 2 minutes.  test/bench/README.md explains the
+# figures.
+#
+# Exit status: 1 when a benchmark could not run (missing tool, reference
+# not serving the same bytes, a server that died, a time limit); a missed
+# goal is reported but exits 0 unless BENCH_STRICT=1.
+set -uo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+py=/usr/bin/python3
+
+if [ $# -ne 1 ]; then
+	echo "usage: $0 /abs/path/to/tenantd" >&2
+	exit 2
+fi
+bin=$1
+case "$bin" in
+/*) ;;
+*) bin=$(pwd)/$bin ;;
+esac
+if [ ! -x "$bin" ]; then
+	echo "bench: $bin is not an executable (run make first)" >&2
+	exit 2
+fi
+
+missing=""
+for t in "$py" wrk taskset /usr/sbin/nginx redis-server runuser \
+	/usr/lib/postgresql/15/bin/initdb /usr/lib/postgresql/15/bin/pg_ctl; do
+	command -v "$t" >/dev/null 2>&1 || missing="$missing $t"
+done
+if [ -n "$missing" ]; then
+	echo "bench: missing:$missing (tools/deps.sh bench installs them)" >&2
+	exit 2
+fi
+if [ "$(nproc --all)" -lt 2 ]; then
+	echo "bench: needs 2 cores (server on core 0, load generator on core 1)" >&2
+	exit 2
+fi
+
+tmp=$(mktemp -d -t tenantd-bench.XXXXXX)
+child=""
+cleanup() {
+	if [ -n "$child" ] && kill -0 "$child" 2>/dev/null; then
+		kill -TERM "$child" 2>/dev/null
+		wait "$child" 2>/dev/null
+	fi
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'echo "bench: interrupted" >&2; exit 130' INT
+trap 'echo "bench: terminated" >&2; exit 143' TERM HUP
+
+export BENCH_RESULTS=$tmp/results
+: >"$BENCH_RESULTS"
+
+echo "tenantd benchmarks - $(date -u '+%Y-%m-%d %H:%M UTC') - $(uname -srm)"
+echo "binary: $bin ($("$bin" -V 2>/dev/null || echo "version unknown" ))"
+echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), $(nproc --all) cores;" \
+	"nginx $(/usr/sbin/nginx -v 2>&1 | sed 's|.*/||'), $(wrk --version 2>&1 | head -1 | awk '{print $1, $2}')"
+echo
+
+failed=""
+run() {
+	local name=$1
+	shift
+	# In the background, so that a trapped signal interrupts `wait` and
+	# is passed on; the Python side stops everything it started.
+	"$py" "$@" &
+	child=$!
+	wait "$child"
+	local rc=$?
+	child=""
+	[ $rc -eq 0 ] || failed="$failed $name"
+	echo
+}
+
+run metrics_scrape "$here/metrics_scrape.py" "$bin"
+run restart "$here/restart.py" "$bin"
+
+echo "== summary (medians of 3 rounds, measured in this run)"
+missed=0
+"$py" - "$BENCH_RESULTS" <<'PY' || missed=1
+import sys
+rows = [l.rstrip("\n").split("|") for l in open(sys.argv[1]) if l.strip()]
+hdr = ("benchmark", "tenantd", "reference", "ratio", "goal", "")
+w = [max([len(hdr[0])] + [len(r[0]) for r in rows]), 10, 10, 6, 9, 6]
+fmt = "  {:<%d}  {:>%d}  {:>%d}  {:>%d}  {:<%d}  {}" % tuple(w[:5])
+print(fmt.format(*hdr))
+for name, unit, t, ref, ratio, goal, ok in rows:
+    print(fmt.format(name, f"{t}", f"{ref}", ratio, goal, ok))
+sys.exit(1 if any(r[6] != "met" for r in rows) else 0)
+PY
+if [ -n "$failed" ]; then
+	echo "bench: FAILED to run:$failed" >&2
+	exit 1
+fi
+if [ $missed -ne 0 ]; then
+	echo "bench: a goal was missed (see above)"
+	[ "${BENCH_STRICT:-0}" = 1 ] && exit 1
+fi
+exit 0
