@@ -200,8 +200,9 @@ child_drop_privileges(void)
 static void
 child_main(struct proc *p, int chan_fd)
 {
-	static const int sigs[] = { SIGHUP, SIGTERM, SIGINT, SIGQUIT, SIGUSR1,
-	    SIGCHLD, SIGPIPE };
+	/* ^C in a terminal reaches every process: only the master acts. */
+	static const int ignored[] = { SIGHUP, SIGINT, SIGQUIT, SIGUSR1 };
+	static const int dfl[] = { SIGTERM, SIGCHLD, SIGPIPE };
 	sigset_t	 set;
 	size_t		 i;
 	int		 lfd;
@@ -213,8 +214,10 @@ child_main(struct proc *p, int chan_fd)
 	if (event_reinit(base) == 0)
 		event_base_free(base);
 	base = NULL;
-	for (i = 0; i < NELEM(sigs); i++)
-		signal(sigs[i], SIG_DFL);
+	for (i = 0; i < NELEM(ignored); i++)
+		signal(ignored[i], SIG_IGN);
+	for (i = 0; i < NELEM(dfl); i++)
+		signal(dfl[i], SIG_DFL);
 	sigemptyset(&set);
 	sigprocmask(SIG_SETMASK, &set, NULL);
 	lfd = p->listen_fd;
@@ -569,8 +572,11 @@ reload_commit(void)
 				set_state(p, PROC_STOPPING);
 				ipc_send(p->chan, IPC_SHUTDOWN, &d, sizeof(d),
 				    -1);
-			} else
+			} else {
 				set_state(p, PROC_STOPPED);
+				close(p->listen_fd);
+				p->listen_fd = -1;
+			}
 		} else if (enabled && (!p->wanted ||
 		    p->st->state == PROC_FAILED)) {
 			p->wanted = 1;
