@@ -42,10 +42,6 @@ notify_init(void)
 	wpid = getenv("WATCHDOG_PID");
 	if (wd != NULL && (wpid == NULL || atol(wpid) == (long)getpid()))
 		watchdog_usec = strtoull(wd, NULL, 10);
-	/* Workers must not inherit these and talk to systemd themselves. */
-	unsetenv("NOTIFY_SOCKET");
-	unsetenv("WATCHDOG_USEC");
-	unsetenv("WATCHDOG_PID");
 }
 
 int

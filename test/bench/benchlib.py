@@ -13,6 +13,7 @@ import ctypes
 import http.client
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -262,15 +263,21 @@ def busy_note():
 
 def wrk(port, path, duration=5, conns=50, cpu=LOADGEN_CPU, server_pid=None):
     """wrk -t1 -cN -dDs on cpu; returns dict(rps, requests, latency_avg,
-    non2xx, errors, cpu_us: server CPU time per request when server_pid is
-    given).  Raises BenchError when wrk fails or nothing got through."""
+    non2xx, errors; cpu_us: server CPU time per request and server_busy:
+    its share of one core, when server_pid is given; wrk_busy: wrk's share
+    of its core).  Raises BenchError when wrk fails or nothing got through."""
     argv = ["taskset", "-c", str(cpu), "wrk", "-t1", f"-c{conns}",
             f"-d{duration}s", "--timeout", "5s",
             f"http://127.0.0.1:{port}{path}"]
     c0 = proc_cpu_s(server_pid) if server_pid else 0
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.monotonic()
     r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                        timeout=duration + 30)
+    elapsed = time.monotonic() - t0
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     c1 = proc_cpu_s(server_pid) if server_pid else 0
+    wrk_cpu = ((ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime)) / elapsed
     out = r.stdout.decode(errors="replace")
     m = _WRK_RPS.search(out)
     if r.returncode != 0 or not m:
@@ -282,6 +289,7 @@ def wrk(port, path, duration=5, conns=50, cpu=LOADGEN_CPU, server_pid=None):
     reqs = int(_WRK_REQS.search(out).group(1)) if _WRK_REQS.search(out) else 0
     return {"rps": float(m.group(1)), "requests": reqs,
             "cpu_us": (c1 - c0) * 1e6 / reqs if reqs else 0.0,
+            "server_busy": (c1 - c0) / elapsed, "wrk_busy": wrk_cpu,
             "latency_avg": lat.group(1) if lat else "?",
             "non2xx": non2xx, "errors": errors, "raw": out}
 

@@ -148,6 +148,7 @@ def run(args):
         B.wrk(port, "/metrics", duration=1)
     res = {"nginx": [], "tenantd": []}
     cpu = {"nginx": [], "tenantd": []}
+    busy = {"nginx": [], "tenantd": [], "wrk": []}
     print(f"   {'round':<6}{'nginx req/s':>12}{'tenantd req/s':>15}"
           f"{'nginx lat':>11}{'tenantd lat':>13}{'nginx CPU/req':>15}"
           f"{'tenantd CPU/req':>17}", flush=True)
@@ -160,6 +161,8 @@ def run(args):
                                    f"{w['errors']} socket errors:\n{w['raw']}")
             res[name].append(w["rps"])
             cpu[name].append(w["cpu_us"])
+            busy[name].append(w["server_busy"])
+            busy["wrk"].append(w["wrk_busy"])
             row[name] = w
         print(f"   {r:<6}{row['nginx']['rps']:>12,.0f}{row['tenantd']['rps']:>15,.0f}"
               f"{row['nginx']['latency_avg']:>11}{row['tenantd']['latency_avg']:>13}"
@@ -176,6 +179,16 @@ def run(args):
               f"min {min(xs):>10,.0f}   max {max(xs):>10,.0f}   "
               f"server CPU {B.median(cpu[name]):.1f} us/request (median)",
               flush=True)
+    eff = B.median(cpu["nginx"]) / B.median(cpu["tenantd"])
+    print(f"   CPU busy (median share of a core): nginx "
+          f"{B.median(busy['nginx']):.0%}, tenantd {B.median(busy['tenantd']):.0%}, "
+          f"wrk {B.median(busy['wrk']):.0%}", flush=True)
+    if B.median(busy["wrk"]) > 0.9:
+        print("   NOTE: wrk saturates its core, so req/s is capped by the load "
+              "generator for the faster server; the CPU/request figures compare "
+              "the servers", flush=True)
+    print(f"   CPU efficiency nginx us/req / tenantd us/req: {eff:.2f} "
+          "(informative; insensitive to the load generator)", flush=True)
     ok = ratio >= 0.5
     print(f"   ratio tenantd/nginx (medians): {ratio:.2f}   goal >= 0.50: "
           f"{'met' if ok else 'MISSED'}", flush=True)

@@ -92,7 +92,8 @@ http_limits_of(const struct conf *c)
 {
 	struct http_limits	l;
 
-	l.max_body = 0;
+	/* Bodies are read (and refused with 405), not answered with 413. */
+	l.max_body = 65536;
 	l.max_output = 4 << 20;
 	l.max_clients = c->workers[WORKER_METRICS].max_clients;
 	l.idle_timeout = IDLE_TIMEOUT_S;
@@ -437,7 +438,12 @@ update_gauges(void)
 		metric_set(wseries[i].up, up);
 		metric_set(wseries[i].uptime, w->pid > 0 ?
 		    (double)(now - w->started_us) / 1e6 : 0);
+		/* A process the once-a-second update has not seen yet. */
+		if (w->pid > 0 && metric_get(wseries[i].rss) == 0)
+			metric_set(wseries[i].rss, rss_of(w->pid));
 	}
+	if (metric_get(m_master_rss) == 0)
+		metric_set(m_master_rss, rss_of(s->master.pid));
 	metric_set(m_master_uptime, (double)(now - s->master.started_us) /
 	    1e6);
 	metric_set(m_health, health_level(s, now));
