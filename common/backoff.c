@@ -28,7 +28,7 @@ backoff_peek(const struct backoff *b)
 	unsigned	i;
 
 	for (i = 0; i < b->attempt && d < b->max_us; i++)
-		d *= 2;
+		d = d > b->max_us / 2 ? b->max_us : d * 2;
 	return d > b->max_us ? b->max_us : d;
 }
 

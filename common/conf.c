@@ -10,7 +10,10 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <grp.h>
 #include <libconfig.h>
+#include <libpq-fe.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -207,7 +210,7 @@ struct loader {
 };
 
 static int	 set_value(struct loader *, const struct key *, void *,
-		    config_setting_t *);
+		    config_setting_t *, const char *);
 
 /* conf_worker_name - the section name of a worker class */
 const char *
@@ -294,8 +297,10 @@ conf_addr_parse(const char *s, struct conf_addr *a)
 	a->host[hlen] = '\0';
 	if (strcmp(a->host, "*") == 0)
 		strcpy(a->host, "0.0.0.0");
+	/* A name or an address literal: nothing that needs quoting. */
 	for (end = a->host; *end != '\0'; end++)
-		if (isspace((unsigned char)*end) || *end == '/')
+		if (!isalnum((unsigned char)*end) &&
+		    strchr(".-_:%", *end) == NULL)
 			return -1;
 	a->port = (int)port;
 	return 0;
@@ -313,6 +318,7 @@ parse_size(const char *s, size_t *out)
 {
 	char			*end;
 	unsigned long long	 v;
+	unsigned		 shift = 0;
 
 	errno = 0;
 	if (!isdigit((unsigned char)*s))
@@ -321,11 +327,14 @@ parse_size(const char *s, size_t *out)
 	if (errno)
 		return -1;
 	switch (tolower((unsigned char)*end)) {
-	case 'k': v <<= 10; end++; break;
-	case 'm': v <<= 20; end++; break;
-	case 'g': v <<= 30; end++; break;
+	case 'k': shift = 10; end++; break;
+	case 'm': shift = 20; end++; break;
+	case 'g': shift = 30; end++; break;
 	default: break;
 	}
+	if (v > (SIZE_MAX >> 1) >> shift)
+		return -1;
+	v <<= shift;
 	if (*end == 'b' || *end == 'B')
 		end++;
 	if (*end != '\0' || v == 0)
@@ -441,7 +450,7 @@ set_text(const struct key *k, void *base, const char *v, const char **why)
 /* set_value - apply one setting of the file to its key */
 static int
 set_value(struct loader *ld, const struct key *k, void *base,
-    config_setting_t *s)
+    config_setting_t *s, const char *section)
 {
 	char		 path[256], num[64];
 	const char	*why = NULL;
@@ -449,14 +458,7 @@ set_value(struct loader *ld, const struct key *k, void *base,
 	long long	 ll;
 	double		 d;
 
-	snprintf(path, sizeof(path), "%s", k->name);
-	{
-		config_setting_t *parent = config_setting_parent(s);
-
-		if (parent != NULL && config_setting_name(parent) != NULL)
-			snprintf(path, sizeof(path), "%s.%s",
-			    config_setting_name(parent), k->name);
-	}
+	snprintf(path, sizeof(path), "%s.%s", section, k->name);
 	switch (k->type) {
 	case K_STRING: case K_SECRET: case K_UUID: case K_LEVEL: case K_FORMAT:
 	case K_ADDR:
@@ -539,8 +541,8 @@ find_key(const struct key *keys, const char *name)
 
 /* read_secrets - read every *_file key of a section into its companion */
 static int
-read_secrets(struct loader *ld, config_setting_t *grp, const struct key *keys,
-    void *base)
+read_secrets(struct loader *ld, config_setting_t *grp, const char *section,
+    const struct key *keys, void *base)
 {
 	const struct key	*k;
 	char			*path, *data;
@@ -553,14 +555,14 @@ read_secrets(struct loader *ld, config_setting_t *grp, const struct key *keys,
 		if ((data = util_read_file(path, SECRET_MAX, &err)) == NULL)
 			return fail(ld, config_setting_get_member(grp, k->name),
 			    "%s.%s: cannot read secret file %s: %s",
-			    config_setting_name(grp), k->name, path,
+			    section, k->name, path,
 			    err == EFBIG ? "larger than 4096 bytes" :
 			    strerror(err));
 		if (data[0] == '\0') {
 			free(data);
 			return fail(ld, config_setting_get_member(grp, k->name),
 			    "%s.%s: secret file %s is empty",
-			    config_setting_name(grp), k->name, path);
+			    section, k->name, path);
 		}
 		free(*(char **)((char *)base + k->secret_off));
 		*(char **)((char *)base + k->secret_off) = data;
@@ -586,7 +588,7 @@ load_group(struct loader *ld, config_setting_t *grp, const char *path,
 		if ((k = find_key(keys, config_setting_name(s))) == NULL)
 			return fail(ld, s, "unknown key %s.%s", path,
 			    config_setting_name(s));
-		if (set_value(ld, k, base, s) == -1)
+		if (set_value(ld, k, base, s, path) == -1)
 			return -1;
 	}
 	for (k = keys; k->name != NULL; k++)
@@ -594,7 +596,7 @@ load_group(struct loader *ld, config_setting_t *grp, const char *path,
 		    NULL)
 			return fail(ld, grp, "missing required value %s.%s",
 			    path, k->name);
-	return read_secrets(ld, grp, keys, base);
+	return read_secrets(ld, grp, path, keys, base);
 }
 
 /* load_redis - the local Redis and the list of remote regions */
@@ -664,6 +666,8 @@ static int
 check_whole(struct loader *ld, struct conf *c, config_t *cf)
 {
 	config_setting_t	*root = config_root_setting(cf);
+	PQconninfoOption	*opts;
+	char			*perr = NULL;
 	int			 i, j;
 
 	if (c->workers[WORKER_OUTBOUND].enabled && c->kafka_brokers == NULL)
@@ -673,6 +677,25 @@ check_whole(struct loader *ld, struct conf *c, config_t *cf)
 	if (c->group != NULL && c->user == NULL)
 		return fail(ld, config_setting_get_member(root, "security"),
 		    "security.group needs security.user");
+	if (c->user != NULL && getpwnam(c->user) == NULL)
+		return fail(ld, config_setting_get_member(root, "security"),
+		    "security.user %s: no such user", c->user);
+	if (c->group != NULL && getgrnam(c->group) == NULL)
+		return fail(ld, config_setting_get_member(root, "security"),
+		    "security.group %s: no such group", c->group);
+	if (c->heartbeat_interval >= c->heartbeat_timeout)
+		return fail(ld, config_setting_get_member(root, "supervisor"),
+		    "supervisor.heartbeat_interval (%g s) must be shorter "
+		    "than supervisor.heartbeat_timeout (%g s)",
+		    c->heartbeat_interval, c->heartbeat_timeout);
+	if ((opts = PQconninfoParse(c->pg_conninfo, &perr)) == NULL) {
+		fail(ld, config_setting_get_member(root, "postgres"),
+		    "postgres.conninfo: %s", perr != NULL ?
+		    strtok(perr, "\n") : "does not parse");
+		PQfreemem(perr);
+		return -1;
+	}
+	PQconninfoFree(opts);
 	for (i = 0; i < WORKER_MAX; i++)
 		for (j = i + 1; j < WORKER_MAX; j++)
 			if (c->workers[i].enabled && c->workers[j].enabled &&
@@ -856,11 +879,31 @@ quote(FILE *f, const char *s)
 	fputc('"', f);
 }
 
+/* fmt_number - the shortest text that reads back as the same double */
+static const char *
+fmt_number(char *buf, size_t len, double d)
+{
+	int	prec;
+
+	for (prec = 6; prec < 17; prec++) {
+		snprintf(buf, len, "%.*g", prec, d);
+		if (strtod(buf, NULL) == d)
+			break;
+	}
+	if (prec == 17)
+		snprintf(buf, len, "%.17g", d);
+	/* libconfig reads "1" as an integer; keep it a float. */
+	if (strpbrk(buf, ".eEn") == NULL)
+		strncat(buf, ".0", len - strlen(buf) - 1);
+	return buf;
+}
+
 /* dump_keys - print one section's keys with their current values */
 static void
 dump_keys(FILE *f, const struct key *keys, const void *base, const char *ind)
 {
 	const char	*p;
+	char		 num[40];
 
 	for (; keys->name != NULL; keys++) {
 		p = (const char *)base + keys->off;
@@ -896,8 +939,8 @@ dump_keys(FILE *f, const struct key *keys, const void *base, const char *ind)
 			    *(const int *)p ? "true" : "false");
 			break;
 		case K_NUMBER:
-			fprintf(f, "%s%s = %g", ind, keys->name,
-			    *(const double *)p);
+			fprintf(f, "%s%s = %s", ind, keys->name,
+			    fmt_number(num, sizeof(num), *(const double *)p));
 			break;
 		case K_INT: case K_PORT:
 			fprintf(f, "%s%s = %d", ind, keys->name,

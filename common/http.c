@@ -109,7 +109,8 @@ parse_request_line(const char *p, size_t n, struct http_request *r)
 		}
 	if ((size_t)(p + n - (sp2 + 1)) != 8 ||
 	    memcmp(sp2 + 1, "HTTP/1.", 7) != 0)
-		return memcmp(sp2 + 1, "HTTP/", 5) == 0 ? 505 : 400;
+		return (size_t)(p + n - (sp2 + 1)) >= 5 &&
+		    memcmp(sp2 + 1, "HTTP/", 5) == 0 ? 505 : 400;
 	if (sp2[8] != '0' && sp2[8] != '1')
 		return 505;
 	r->minor = sp2[8] - '0';
@@ -238,6 +239,11 @@ http_parse_request(const char *buf, size_t len, size_t max_body,
 		}
 	}
 	off += (size_t)eol + 1;
+	/* The same limit whether the header section came in one piece or not. */
+	if (off > HTTP_HEADER_BYTES_MAX) {
+		st = 431;
+		goto error;
+	}
 	if ((st = body_length(r, max_body, &body)) != 0)
 		goto error;
 	if (len - off < body)

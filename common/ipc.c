@@ -398,7 +398,7 @@ chan_read(evutil_socket_t fd, short what, void *arg)
 	struct ipc_chan	*ch = arg;
 	ssize_t		 n = recv_some(ch);
 
-	if (n == 0)
+	if (n == 0 || (n < 0 && errno == ECONNRESET))
 		chan_close(ch, "peer closed the channel");
 	else if (n < 0 && errno != EAGAIN && errno != EINTR)
 		chan_close(ch, strerror(errno));

@@ -165,7 +165,7 @@ metrics_valid_labels(const char *s)
 			if (*p == '\\' && *++p == '\0')
 				return 0;
 		}
-		if (*++p == ',')
+		if (*++p == ',' && p[1] != '\0')
 			p++;
 		else if (*p != '\0')
 			return 0;
@@ -330,6 +330,25 @@ metrics_gauge(const char *name, const char *help, const char *labels)
 	return reg_plain(name, help, labels, METRIC_GAUGE);
 }
 
+/* hist_fits - does every line prefix of the histogram fit in a slot? */
+static int
+hist_fits(const char *name, const char *labels, const double *bounds,
+    size_t nb)
+{
+	char	p[PREFIX_MAX], le[32];
+	size_t	i;
+
+	for (i = 0; i <= nb; i++) {
+		if (i < nb)
+			snprintf(le, sizeof(le), "%.17g", bounds[i]);
+		else
+			snprintf(le, sizeof(le), "+Inf");
+		if (make_prefix(p, sizeof(p), name, "_bucket", labels, le) == -1)
+			return 0;
+	}
+	return make_prefix(p, sizeof(p), name, "_count", labels, NULL) == 0;
+}
+
 /* hist_add - the bucket, sum and count slots of one histogram series */
 static struct series *
 hist_add(struct family *f, const char *name, const char *labels,
@@ -339,7 +358,9 @@ hist_add(struct family *f, const char *name, const char *labels,
 	struct series	*head = NULL, *s;
 	size_t		 i;
 
-	if (reg->nseries + nb + 3 > reg->max_series)
+	/* All or nothing: a half-added histogram would be found again. */
+	if (reg->nseries + nb + 3 > reg->max_series ||
+	    !hist_fits(name, labels, bounds, nb))
 		return NULL;
 	for (i = 0; i <= nb; i++) {
 		if (i < nb)

@@ -190,7 +190,8 @@ child_drop_privileges(void)
 			fatalx("security.group %s: no such group", conf->group);
 		gid = gr->gr_gid;
 	}
-	if (setgroups(1, &gid) == -1 || setresgid(gid, gid, gid) == -1 ||
+	if (initgroups(pw->pw_name, gid) == -1 ||
+	    setresgid(gid, gid, gid) == -1 ||
 	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) == -1)
 		fatal("cannot drop privileges to %s", conf->user);
 	prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
@@ -316,7 +317,7 @@ proc_exited(struct proc *p, int status)
 	int		 code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 	int		 was_ready = p->st->state == PROC_READY ||
 			    (p->st->state == PROC_STOPPING && p->st->ready_us);
-	uint64_t	 now = now_mono_us(), delay;
+	uint64_t	 now = now_mono_us(), delay, ready_at = p->st->ready_us;
 	char		 how[64];
 
 	if (WIFSIGNALED(status))
@@ -348,7 +349,7 @@ proc_exited(struct proc *p, int status)
 	}
 	if (was_ready) {
 		p->early_deaths = 0;
-		if (now - p->st->started_us > STABLE_US) {
+		if (now - ready_at > STABLE_US) {
 			p->crashes = 0;
 			backoff_reset(&p->backoff);
 		}
@@ -480,6 +481,8 @@ reload_finish(void)
 {
 	reload_phase = RELOAD_IDLE;
 	evtimer_del(ev_reload_timeout);
+	if (stopping)
+		return;
 	notify_send("READY=1");
 	notify_status("serving");
 }
@@ -493,7 +496,7 @@ reload_abort(const char *why)
 	for (i = 0; i < WORKER_MAX; i++) {
 		struct proc *p = &procs[i];
 
-		if (p->awaiting_ack || (p->chan != NULL && next_conf != NULL))
+		if (p->chan != NULL && (p->awaiting_ack || next_conf != NULL))
 			ipc_send(p->chan, IPC_ABORT, NULL, 0, -1);
 		p->awaiting_ack = 0;
 		if (p->next_fd != -1)
@@ -539,7 +542,10 @@ reload_commit(void)
 	conf = next_conf;
 	next_conf = NULL;
 	apply_master_conf(old);
-	logfd = conf->log_file != NULL ? log_get_fd() : -1;
+	/* Workers follow the master to a new file, or back to stderr. */
+	logfd = (old->log_file == NULL) != (conf->log_file == NULL) ||
+	    (conf->log_file != NULL && strcmp(old->log_file,
+	    conf->log_file) != 0) ? log_get_fd() : -1;
 	for (i = 0; i < WORKER_MAX; i++) {
 		struct proc *p = &procs[i];
 		int enabled = conf->workers[i].enabled;
@@ -554,10 +560,10 @@ reload_commit(void)
 			p->listen_fd = p->next_fd;
 			p->next_fd = -1;
 		}
+		p->backoff.max_us = (uint64_t)(conf->restart_delay_max * 1e6);
 		if (p->chan != NULL && enabled) {
 			ipc_send(p->chan, IPC_COMMIT, NULL, 0, -1);
-			if (logfd != -1 && (old->log_file == NULL ||
-			    strcmp(old->log_file, conf->log_file) != 0))
+			if (logfd != -1)
 				ipc_send(p->chan, IPC_LOG_REOPEN, NULL, 0,
 				    logfd);
 		}

@@ -52,6 +52,7 @@ fi
 
 tmp=$(mktemp -d -t tenantd-bench.XXXXXX)
 child=""
+# shellcheck disable=SC2317  # called by the EXIT trap
 cleanup() {
 	if [ -n "$child" ] && kill -0 "$child" 2>/dev/null; then
 		kill -TERM "$child" 2>/dev/null
@@ -90,7 +91,7 @@ run() {
 run metrics_scrape "$here/metrics_scrape.py" "$bin"
 run restart "$here/restart.py" "$bin"
 
-echo "== summary (medians of 3 rounds, measured in this run)"
+echo "== summary (tenantd beside its reference, both measured in this run; medians)"
 missed=0
 "$py" - "$BENCH_RESULTS" <<'PY' || missed=1
 import sys
@@ -103,6 +104,7 @@ for name, unit, t, ref, ratio, goal, ok in rows:
     print(fmt.format(name, f"{t}", f"{ref}", ratio, goal, ok))
 sys.exit(1 if any(r[6] != "met" for r in rows) else 0)
 PY
+echo "(run.sh took ${SECONDS}s)"
 if [ -n "$failed" ]; then
 	echo "bench: FAILED to run:$failed" >&2
 	exit 1

@@ -183,3 +183,28 @@ def test_usr1_reopens_log(tenantd):
     time.sleep(1.0)
     assert os.path.getsize(rotated) == size, "lines still written to the rotated file"
     assert d.worker_pid() == wpid, "USR1 should not restart the worker"
+
+
+def test_worker_dying_during_reload_aborts_it(tenantd):
+    """A worker that dies while the master waits for its reload answer:
+    the reload is aborted, the master lives on and restarts the worker."""
+    d = tenantd(supervisor__heartbeat_timeout=30.0).wait_ready()
+    old = d.worker_pid()
+    os.kill(old, signal.SIGSTOP)  # it cannot answer the reload
+    off = d.log_size()
+    d.write_conf(merge(d.conf, {"log": {"level": "debug"}}))
+    d.signal(signal.SIGHUP)
+    d.wait_log(r"HUP: reloading", timeout=5, since=off)
+    os.kill(old, signal.SIGKILL)
+    d.wait_log(r"reload failed, keeping the running configuration: "
+               r"a worker died during the reload", timeout=5, since=off)
+    assert d.alive(), "master died when a worker died during a reload\n" + \
+        d.diagnostics()
+    d.wait_ready(10)
+    assert d.worker_pid() != old
+    assert d.metric("tenantd_reloads_total", result="failed") == 1
+    # The aborted reload changed nothing; a new HUP applies the file.
+    off = d.log_size()
+    d.signal(signal.SIGHUP)
+    d.wait_log(r"reload complete", timeout=5, since=off)
+    assert d.metric("tenantd_reloads_total", result="ok") == 1

@@ -32,11 +32,12 @@
 /* A minimal valid configuration, one section per line (lines 1-3). */
 #define TENANT	"tenant = { id = \"" UUID "\"; name = \"t1\"; };\n"
 #define PG	"postgres = { conninfo = \"dbname=t1\"; };\n"
-#define WORKERS	"workers = { metrics = { listen = \"127.0.0.1:15000\"; }; };\n"
+#define WORKERS	\
+	"workers = { metrics = { listen = \"127.0.0.1:15000\"; }; };\n"
 #define BASE	TENANT PG WORKERS
 
 static char	dir[] = "/tmp/test_conf.XXXXXX";
-static char	path[PATH_MAX];		/* the configuration under test */
+static char	path[PATH_MAX];	/* the configuration under test */
 static char	err[CONF_ERR_MAX];
 
 /* tmp - a path inside the temporary directory */
@@ -286,7 +287,7 @@ test_secrets(void **state)
 	write_file("redis.pw", "r3dis\r\n");
 	write_file("admin.tok", "tok\n\n");
 	snprintf(text, sizeof(text), TENANT WORKERS
-	    "postgres = { conninfo = \"x\"; password_file = \"%s\"; };\n"
+	    "postgres = { conninfo = \"dbname=x\"; password_file = \"%s\"; };\n"
 	    "redis = { password_file = \"%s\"; };\n"
 	    "security = { admin_token_file = \"%s\"; };\n",
 	    tmp("pg.pw"), tmp("redis.pw"), tmp("admin.tok"));
@@ -327,7 +328,7 @@ test_err_unknown_section(void **state)
 static void
 test_err_unknown_key(void **state)
 {
-	expect_error(TENANT "postgres = {\n  conninfo = \"x\";\n"
+	expect_error(TENANT "postgres = {\n  conninfo = \"dbname=x\";\n"
 	    "  hots = \"y\";\n};\n" WORKERS, 4, "unknown key postgres.hots");
 	expect_error(TENANT PG "workers = {\n  metrics = {\n"
 	    "    listen = \"127.0.0.1:1\";\n    max_body = 5;\n  };\n};\n", 6,
@@ -343,7 +344,8 @@ static void
 test_err_unknown_worker(void **state)
 {
 	expect_error_has(TENANT PG "workers = {\n  metrics = {};\n"
-	    "  mettrics = {};\n};\n", 5, "unknown worker class workers.mettrics");
+	    "  mettrics = {};\n};\n", 5,
+	    "unknown worker class workers.mettrics");
 }
 
 static void
@@ -474,7 +476,7 @@ secret_error(const char *file, const char *reason_fmt)
 {
 	char	text[1024], reason[PATH_MAX + 128];
 
-	snprintf(text, sizeof(text), TENANT "postgres = {\n  conninfo = \"x\";"
+	snprintf(text, sizeof(text), TENANT "postgres = {\n  conninfo = \"dbname=x\";"
 	    "\n  password_file = \"%s\";\n};\n" WORKERS, file);
 	snprintf(reason, sizeof(reason), reason_fmt, file);
 	expect_error(text, 4, reason);
@@ -601,7 +603,8 @@ test_disabled_worker_same_port(void **state)
 	    "  config = { enabled = false; listen = \"0.0.0.0:9000\"; };\n};\n"
 	    : TENANT PG "workers = {\n"
 	    "  metrics = { listen = \"127.0.0.1:9000\"; };\n"
-	    "  routing = { enabled = false; listen = \"0.0.0.0:9000\"; };\n};\n");
+	    "  routing = { enabled = false; listen = \"0.0.0.0:9000\"; };\n"
+	    "};\n");
 	conf_free(c);
 }
 
@@ -621,7 +624,7 @@ test_err_syntax(void **state)
 	expect_error(TENANT "postgres = {\n  conninfo = 1 2;\n};\n" WORKERS,
 	    3, "syntax error");
 	/* A group left open: the error is at the end of the file. */
-	expect_error(TENANT WORKERS "postgres = {\n  conninfo = \"x\";\n\n",
+	expect_error(TENANT WORKERS "postgres = {\n  conninfo = \"dbname=x\";\n\n",
 	    6, "syntax error");
 	expect_error(TENANT TENANT PG WORKERS, 2, "duplicate setting name");
 }
@@ -631,6 +634,24 @@ test_err_security_group(void **state)
 {
 	expect_error(BASE "\nsecurity = {\n  group = \"g\";\n};\n", 5,
 	    "security.group needs security.user");
+}
+
+/* test_err_cross_checks - values each valid alone, wrong together */
+static void
+test_err_cross_checks(void **state)
+{
+	expect_error(BASE "\nsecurity = {\n  user = \"no-such-user-x\";\n};\n",
+	    5, "security.user no-such-user-x: no such user");
+	expect_error(BASE "\nsecurity = {\n  user = \"nobody\";\n"
+	    "  group = \"no-such-group-x\";\n};\n", 5,
+	    "security.group no-such-group-x: no such group");
+	expect_error(BASE "supervisor = {\n  heartbeat_interval = 5.0;\n"
+	    "  heartbeat_timeout = 5.0;\n};\n", 4,
+	    "supervisor.heartbeat_interval (5 s) must be shorter than "
+	    "supervisor.heartbeat_timeout (5 s)");
+	expect_error(TENANT WORKERS "postgres = {\n  conninfo = \"x\";\n};\n",
+	    3, "postgres.conninfo: missing \"=\" after \"x\" in connection "
+	    "info string");
 }
 
 static void
@@ -787,9 +808,9 @@ round_trip(struct conf *c)
 static void
 test_dump_default_file(void **state)
 {
-	struct conf	*c = conf_load(default_conf_path(), err, sizeof(err));
+	struct conf	*c;
 
-	if (c == NULL)
+	if ((c = conf_load(default_conf_path(), err, sizeof(err))) == NULL)
 		fail_msg("%s", err);
 	round_trip(c);
 }
@@ -822,8 +843,8 @@ test_dump_everything(void **state)
 	    "  );\n};\n"
 	    "kafka = { brokers = \"a:1,b:2\"; sasl_username = \"ku\";\n"
 	    "  sasl_password_file = \"%s\"; };\n"
-	    "security = { admin_token_file = \"%s\"; user = \"u\";"
-	    " group = \"g\"; };\n"
+	    "security = { admin_token_file = \"%s\"; user = \"nobody\";"
+	    " group = \"nogroup\"; };\n"
 	    "supervisor = { heartbeat_interval = 0.25; heartbeat_timeout = 3;"
 	    " stop_timeout = 2.5; restart_delay_max = 120.0;"
 	    " throttle_delay = 0.5; };\n"
@@ -849,7 +870,7 @@ test_dump_content(void **state)
 	char		*d = conf_dump(c);
 
 	/* Defaults are spelled out; secrets themselves never are. */
-	assert_non_null(strstr(d, "\n  heartbeat_interval = 1;\n"));
+	assert_non_null(strstr(d, "\n  heartbeat_interval = 1.0;\n"));
 	assert_non_null(strstr(d, "\n  port = 6379;\n"));
 	assert_non_null(strstr(d, "\n  remote = (\n    {\n      name = \"eu\";"
 	    "\n      host = \"h\";\n      port = 6379;\n    }\n  );\n"));
@@ -872,7 +893,7 @@ test_dump_secret_not_printed(void **state)
 
 	write_file("hidden.pw", "TOPSECRET\n");
 	snprintf(text, sizeof(text), TENANT WORKERS "postgres = { conninfo = "
-	    "\"x\"; password_file = \"%s\"; };\n", tmp("hidden.pw"));
+	    "\"dbname=x\"; password_file = \"%s\"; };\n", tmp("hidden.pw"));
 	c = load_ok(text);
 	d = conf_dump(c);
 	assert_null(strstr(d, "TOPSECRET"));
@@ -996,6 +1017,7 @@ main(void)
 		cmocka_unit_test(test_err_worker_not_built),
 		cmocka_unit_test(test_err_no_worker),
 		cmocka_unit_test(test_err_same_port),
+		cmocka_unit_test(test_err_cross_checks),
 		cmocka_unit_test(test_disabled_worker_same_port),
 		cmocka_unit_test(test_err_log),
 		cmocka_unit_test(test_err_syntax),

@@ -35,7 +35,7 @@
  * The parser.
  */
 
-static char	*copy;		/* the input of the last parse, exact size */
+static char	*copy;	/* the input of the last parse, exact size */
 
 /* parse_n - http_parse_request over an exact-size copy of s[0..n) */
 static enum http_parse_rc
@@ -434,7 +434,7 @@ struct fx {
 	int			 port;
 	enum mode		 mode;
 	int			 nreq;		/* handler calls */
-	struct http_conn	*pending[16];	/* ANSWER_LATER, oldest first */
+	struct http_conn	*pending[16];	/* oldest first */
 	char			*bodies[16];
 	int			 npending;
 	int			 nanswered;

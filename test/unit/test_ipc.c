@@ -279,8 +279,10 @@ test_parse_garbage(void **state)
 			buf[i] = (uint8_t)x;
 		}
 		/* Make some headers plausible to reach the later checks. */
-		if (k % 2)
-			buf[0] = (uint8_t)(k % 12 + (k % 4 ? 0 : 63)), buf[1] = 0;
+		if (k % 2) {
+			buf[0] = (uint8_t)(k % 12 + (k % 4 ? 0 : 63));
+			buf[1] = 0;
+		}
 		rc = ipc_parse(buf, sizeof(buf), k % 3 ? IPC_TO_WORKER :
 		    IPC_TO_MASTER, &m, &used);
 		assert_in_range(rc, IPC_PARSE_OK, IPC_PARSE_BAD_FLAGS);
@@ -329,8 +331,8 @@ struct fx {
 	struct event_base	*base;
 	struct end		 master;	/* receives IPC_TO_MASTER */
 	struct end		 worker;	/* receives IPC_TO_WORKER */
-	int			 nfds;		/* open fds before the test */
-	int			 raw;		/* peer socket of a lone end */
+	int			 nfds;	/* open fds before the test */
+	int			 raw;	/* peer socket of a lone end */
 };
 
 /* count_fds - open descriptors of this process */

@@ -83,9 +83,9 @@ expect_render(const char *want)
 static void
 test_counter(void **state)
 {
-	struct metric	*m = metrics_counter("t_requests_total", "Requests.",
-	    NULL);
+	struct metric	*m;
 
+	m = metrics_counter("t_requests_total", "Requests.", NULL);
 	assert_non_null(m);
 	assert_true(metric_get(m) == 0);
 	metric_inc(m);
