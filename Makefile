@@ -41,12 +41,14 @@ PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
 COMMON_SRC	:= $(wildcard common/*.c)
 TENANTD_SRC	:= $(wildcard supervisor/*.c) $(wildcard workers/*/*.c)
 UNIT_SRC	:= $(wildcard test/unit/test_*.c)
+TESTLIB_SRC	:= $(wildcard test/unit/lib/*.c)
 FUZZ_SRC	:= $(wildcard test/fuzz/fuzz_*.c)
 
 COMMON_OBJ	:= $(COMMON_SRC:%.c=$(BUILD)/%.o)
 TENANTD_OBJ	:= $(TENANTD_SRC:%.c=$(BUILD)/%.o)
 UNIT_BIN	:= $(UNIT_SRC:test/unit/%.c=$(BUILD)/test/%)
 LIBCOMMON	:= $(BUILD)/libcommon.a
+TESTLIB_OBJ	:= $(TESTLIB_SRC:%.c=$(BUILD)/%.o)
 
 .PHONY: all run test unit valgrind-unit e2e deps install uninstall deb clean fuzz bench \
 	check-warnings
@@ -63,10 +65,11 @@ $(LIBCOMMON): $(COMMON_OBJ)
 $(BUILD)/tenantd: $(TENANTD_OBJ) $(LIBCOMMON)
 	$(CC) $(LDFLAGS) -o $@ $(TENANTD_OBJ) $(LIBCOMMON) $(PKG_LIBS) $(LDLIBS)
 
-$(BUILD)/test/%: test/unit/%.c $(LIBCOMMON)
+# Unit tests link the helpers under test/unit/lib/ and libcommon.
+$(BUILD)/test/%: test/unit/%.c $(TESTLIB_OBJ) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP $(LDFLAGS) -o $@ $< $(LIBCOMMON) \
-	    $(PKG_LIBS) -lcmocka $(LDLIBS)
+	$(CC) $(CFLAGS) -Itest/unit/lib $(PKG_CFLAGS) -MMD -MP $(LDFLAGS) -o $@ \
+	    $< $(TESTLIB_OBJ) $(LIBCOMMON) $(PKG_LIBS) -lcmocka $(LDLIBS)
 
 # Fuzz targets need clang's libFuzzer; each links the pure parsers only.
 $(BUILD)/fuzz/%: test/fuzz/%.c $(COMMON_SRC)
@@ -132,4 +135,5 @@ deb: $(BUILD)/tenantd
 clean:
 	rm -rf build
 
--include $(COMMON_OBJ:.o=.d) $(TENANTD_OBJ:.o=.d) $(UNIT_BIN:=.d)
+-include $(COMMON_OBJ:.o=.d) $(TENANTD_OBJ:.o=.d) $(TESTLIB_OBJ:.o=.d) \
+    $(UNIT_BIN:=.d)
