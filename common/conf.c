@@ -10,6 +10,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <grp.h>
 #include <libconfig.h>
 #include <libpq-fe.h>
@@ -138,6 +139,7 @@ static const struct key metrics_keys[] = {
 static const struct key config_keys[] = {
 	WORKER_KEYS("0.0.0.0:8888"),
 	HTTP_KEYS,
+	{ "history", K_UINT, W(history), 0, "100000", 0 },
 	END
 };
 
@@ -179,7 +181,7 @@ struct worker_info {
 
 static const struct worker_info worker_info[WORKER_MAX] = {
 	[WORKER_METRICS] = { "metrics", metrics_keys, 1 },
-	[WORKER_CONFIG] = { "config", config_keys, 0 },
+	[WORKER_CONFIG] = { "config", config_keys, 1 },
 	[WORKER_EVENTS] = { "events", events_keys, 0 },
 	[WORKER_STATS] = { "stats", stats_keys, 0 },
 	[WORKER_OUTBOUND] = { "outbound", outbound_keys, 0 },
@@ -539,6 +541,31 @@ find_key(const struct key *keys, const char *name)
 	return NULL;
 }
 
+/*
+ * resolve - a relative path names a file beside the configuration file,
+ * as "admin.token" in /etc/tenantd/tenantd.conf means
+ * /etc/tenantd/admin.token; *path is replaced by the absolute one.
+ */
+static void
+resolve(struct loader *ld, char **path)
+{
+	const char	*slash = strrchr(ld->name, '/');
+	char		*dir, *abs, *full;
+
+	if (*path == NULL || (*path)[0] == '/')
+		return;
+	/* Absolute, so that the normalized text means the same anywhere. */
+	dir = slash != NULL ? xasprintf("%.*s", (int)(slash - ld->name),
+	    ld->name) : xstrdup(".");
+	if ((abs = realpath(dir, NULL)) == NULL)
+		abs = xstrdup(dir);
+	full = xasprintf("%s/%s", abs, *path);
+	free(dir);
+	free(abs);
+	free(*path);
+	*path = full;
+}
+
 /* read_secrets - read every *_file key of a section into its companion */
 static int
 read_secrets(struct loader *ld, config_setting_t *grp, const char *section,
@@ -550,8 +577,10 @@ read_secrets(struct loader *ld, config_setting_t *grp, const char *section,
 
 	for (k = keys; k->name != NULL; k++) {
 		if (k->type != K_SECRET ||
-		    (path = *(char **)((char *)base + k->off)) == NULL)
+		    *(char **)((char *)base + k->off) == NULL)
 			continue;
+		resolve(ld, (char **)((char *)base + k->off));
+		path = *(char **)((char *)base + k->off);
 		if ((data = util_read_file(path, SECRET_MAX, &err)) == NULL)
 			return fail(ld, config_setting_get_member(grp, k->name),
 			    "%s.%s: cannot read secret file %s: %s",
@@ -670,6 +699,7 @@ check_whole(struct loader *ld, struct conf *c, config_t *cf)
 	char			*perr = NULL;
 	int			 i, j;
 
+	resolve(ld, &c->log_file);
 	if (c->workers[WORKER_OUTBOUND].enabled && c->kafka_brokers == NULL)
 		return fail(ld, config_setting_get_member(root, "workers"),
 		    "missing required value kafka.brokers (the outbound "

@@ -54,6 +54,7 @@ struct conf_worker {
 	size_t		 user_data_max;			/* events */
 	double		 logout_grace;			/* events */
 	double		 reservation_ttl;		/* routing */
+	unsigned	 history;			/* config */
 };
 
 struct conf {

@@ -41,6 +41,8 @@ struct http_conn {
 	int			 gone;		/* peer closed while busy */
 	int			 in_process;
 	int			 throttled;	/* reading off: output backlog */
+	int			 label;		/* of the pending request */
+	uint64_t		 started_us;	/* of the pending request */
 };
 
 struct http_server {
@@ -49,6 +51,8 @@ struct http_server {
 	struct http_limits		 limits;
 	http_handler			*handler;
 	void				*arg;
+	http_observer			*observer;
+	void				*observer_arg;
 	TAILQ_HEAD(, http_conn)		 conns;
 	unsigned			 nconns;
 };
@@ -289,6 +293,96 @@ http_method_is(const struct http_request *r, const char *m)
 	    r->method_len) == 0;
 }
 
+static int
+hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = tolower(c);
+	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* decode - percent-decode s[0..n) into out; -1 if malformed or too long */
+static int
+decode(const char *s, size_t n, char *out, size_t outlen)
+{
+	size_t	i, o = 0;
+	int	hi, lo;
+
+	for (i = 0; i < n; i++) {
+		if (o + 1 >= outlen)
+			return -1;
+		if (s[i] == '+')
+			out[o++] = ' ';
+		else if (s[i] != '%')
+			out[o++] = s[i];
+		else {
+			if (i + 2 >= n)
+				return -1;
+			if ((hi = hexval((unsigned char)s[i + 1])) < 0 ||
+			    (lo = hexval((unsigned char)s[i + 2])) < 0 ||
+			    (hi == 0 && lo == 0))
+				return -1;
+			out[o++] = (char)(hi << 4 | lo);
+			i += 2;
+		}
+	}
+	out[o] = '\0';
+	return 0;
+}
+
+/* http_query - one query parameter of the request target */
+int
+http_query(const struct http_request *r, const char *name, char *out,
+    size_t outlen)
+{
+	const char	*q = r->target + r->path_len, *end = r->target +
+			    r->target_len, *amp, *eq;
+	size_t		 nl = strlen(name);
+
+	if (q == end)
+		return 0;
+	for (q++; q < end; q = amp + 1) {
+		if ((amp = memchr(q, '&', (size_t)(end - q))) == NULL)
+			amp = end;
+		eq = memchr(q, '=', (size_t)(amp - q));
+		if ((size_t)((eq ? eq : amp) - q) == nl &&
+		    memcmp(q, name, nl) == 0) {
+			if (eq == NULL)
+				return decode("", 0, out, outlen) == 0 ? 1 : -1;
+			return decode(eq + 1, (size_t)(amp - eq - 1), out,
+			    outlen) == 0 ? 1 : -1;
+		}
+	}
+	return 0;
+}
+
+/* http_query_next - the parameter at *pos, and advance */
+int
+http_query_next(const struct http_request *r, size_t *pos, char *key,
+    size_t keylen, char *val, size_t vallen)
+{
+	const char	*q = r->target + r->path_len + 1, *end = r->target +
+			    r->target_len, *amp, *eq;
+
+	if (r->path_len == r->target_len)
+		return 0;
+	for (q += *pos; q < end && *q == '&'; q++)
+		;
+	if (q >= end)
+		return 0;
+	if ((amp = memchr(q, '&', (size_t)(end - q))) == NULL)
+		amp = end;
+	*pos = (size_t)(amp - (r->target + r->path_len + 1));
+	if ((eq = memchr(q, '=', (size_t)(amp - q))) == NULL)
+		eq = amp;
+	if (decode(q, (size_t)(eq - q), key, keylen) == -1 ||
+	    decode(eq == amp ? eq : eq + 1, eq == amp ? 0 :
+	    (size_t)(amp - eq - 1), val, vallen) == -1)
+		return -1;
+	return 1;
+}
+
 int
 http_path_is(const struct http_request *r, const char *p)
 {
@@ -334,6 +428,9 @@ http_respond(struct http_conn *c, int status, const char *ctype,
 	if (!c->busy)
 		fatalx("http: response without a pending request");
 	c->busy = 0;
+	if (c->srv->observer != NULL)
+		c->srv->observer(status, (double)(now_mono_us() -
+		    c->started_us) / 1e6, c->label, c->srv->observer_arg);
 	if (c->gone) {
 		conn_free(c);
 		return;
@@ -401,6 +498,9 @@ conn_process(struct http_conn *c)
 		case HTTP_PARSE_OK:
 			c->busy = 1;
 			c->keep_alive = r.keep_alive;
+			c->label = 0;
+			if (c->srv->observer != NULL)
+				c->started_us = now_mono_us();
 			c->srv->handler(c, &r, c->srv->arg);
 			evbuffer_drain(c->in, used);
 			break;
@@ -586,6 +686,20 @@ http_server_set_listener(struct http_server *srv, int fd)
 	if (srv->listener == NULL)
 		fatalx("http: evconnlistener_new");
 	evconnlistener_set_error_cb(srv->listener, server_error);
+}
+
+void
+http_server_set_observer(struct http_server *srv, http_observer *o,
+    void *arg)
+{
+	srv->observer = o;
+	srv->observer_arg = arg;
+}
+
+void
+http_conn_set_label(struct http_conn *c, int label)
+{
+	c->label = label;
 }
 
 void

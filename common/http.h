@@ -53,6 +53,18 @@ enum http_parse_rc http_parse_request(const char *buf, size_t len,
 const char	*http_header(const struct http_request *, const char *name,
 		    size_t *len);
 int		 http_method_is(const struct http_request *, const char *);
+/*
+ * The value of query parameter name, percent-decoded ('+' is a space),
+ * into out.  1 when found, 0 when absent, -1 when malformed or too long.
+ */
+int		 http_query(const struct http_request *, const char *name,
+		    char *out, size_t outlen);
+/*
+ * Walk the query parameters: *pos starts at 0.  1 with the next key and
+ * value decoded, 0 at the end, -1 when one is malformed or too long.
+ */
+int		 http_query_next(const struct http_request *, size_t *pos,
+		    char *key, size_t keylen, char *val, size_t vallen);
 int		 http_path_is(const struct http_request *, const char *);
 const char	*http_status_text(int);
 
@@ -76,6 +88,15 @@ struct http_server *http_server_new(struct event_base *, int listen_fd,
 void		 http_server_set_listener(struct http_server *, int fd);
 void		 http_server_set_limits(struct http_server *,
 		    const struct http_limits *);
+/*
+ * Called at every answer with its status, the seconds since its request
+ * was read, and the label its handler set (0 if none): for metrics.
+ */
+typedef void	 http_observer(int status, double seconds, int label, void *);
+void		 http_server_set_observer(struct http_server *,
+		    http_observer *, void *);
+/* Label the request being handled, for the observer (a route, say). */
+void		 http_conn_set_label(struct http_conn *, int);
 /* Stop accepting; existing connections finish their requests. */
 void		 http_server_pause(struct http_server *);
 unsigned	 http_server_clients(const struct http_server *);

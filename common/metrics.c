@@ -340,7 +340,7 @@ hist_fits(const char *name, const char *labels, const double *bounds,
 
 	for (i = 0; i <= nb; i++) {
 		if (i < nb)
-			snprintf(le, sizeof(le), "%.17g", bounds[i]);
+			snprintf(le, sizeof(le), "%.15g", bounds[i]);
 		else
 			snprintf(le, sizeof(le), "+Inf");
 		if (make_prefix(p, sizeof(p), name, "_bucket", labels, le) == -1)
@@ -364,7 +364,7 @@ hist_add(struct family *f, const char *name, const char *labels,
 		return NULL;
 	for (i = 0; i <= nb; i++) {
 		if (i < nb)
-			snprintf(le, sizeof(le), "%.17g", bounds[i]);
+			snprintf(le, sizeof(le), "%.15g", bounds[i]);
 		else
 			snprintf(le, sizeof(le), "+Inf");
 		if (make_prefix(p, sizeof(p), name, "_bucket", labels, le) == -1)
@@ -398,7 +398,7 @@ metrics_histogram(const char *name, const char *help, const char *labels,
 	if (reg == NULL || nb == 0 || !metrics_valid_name(name) ||
 	    (labels != NULL && !metrics_valid_labels(labels)))
 		return NULL;
-	snprintf(le, sizeof(le), "%.17g", bounds[0]);
+	snprintf(le, sizeof(le), "%.15g", bounds[0]);
 	if (make_prefix(p, sizeof(p), name, "_bucket", labels, le) == -1)
 		return NULL;
 	lock();

@@ -11,14 +11,14 @@
  * the queue, or while a transaction holds the connection, the next query
  * of that transaction.
  *
- * Failures are handed to callbacks from a deferred event (ev_defer), never
- * from the caller's stack, and pgc_free from a callback only marks the
- * client dying: the outermost event handler frees it on its way out.
+ * The reconnecting, the outage log lines and the freeing from a callback
+ * are link's (link.h): failures are handed to callbacks from its deferred
+ * event, never from the caller's stack, and pgc_free from a callback only
+ * marks the client dying: the outermost event handler frees it on its way
+ * out.
  */
 #include <sys/queue.h>
-#include <sys/time.h>
 
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,15 +26,11 @@
 #include <event2/event.h>
 #include <libpq-fe.h>
 
-#include "backoff.h"
+#include "link.h"
 #include "log.h"
 #include "pgc.h"
 #include "util.h"
 
-#define PGC_CONNECT_TIMEOUT_MS	5000
-#define PGC_BACKOFF_BASE_MS	100
-#define PGC_BACKOFF_MAX_MS	10000
-#define PGC_BACKOFF_JITTER	20
 #define PGC_QUEUE_LIMIT		10000
 #define PGC_MAX_PARAMS		65535
 
@@ -61,20 +57,15 @@ struct pgc_txn {
 };
 
 struct pgc {
+	struct link		 link;		/* name, state, retries */
 	struct event_base	*base;
 	char			*conninfo;
 	char			*password;
-	char			*name;
 	pgc_state_cb		*state_cb;
 	void			*state_arg;
-	enum pgc_state		 state;
 	PGconn			*conn;
 	struct event		*ev_io;		/* connect step, then reads */
 	struct event		*ev_wr;		/* output pending */
-	struct event		*ev_timer;	/* connect timeout, or retry */
-	struct event		*ev_defer;	/* failures and sends */
-	struct backoff		 backoff;
-	unsigned		 connect_timeout_ms;
 	struct pgc_queries	 queue;		/* not yet sent */
 	struct pgc_queries	 failed;	/* to be answered NULL */
 	size_t			 nqueue;
@@ -83,21 +74,25 @@ struct pgc {
 	PGresult		*last;		/* latest result of inflight */
 	struct pgc_txn		*txn;		/* holds the connection */
 	TAILQ_HEAD(, pgc_txn)	 txns;
-	int			 outage;	/* the outage was logged */
-	uint64_t		 down_since;
-	int			 depth;		/* our frames on the stack */
-	int			 dying;
 	char			 why[256];
 };
 
-static void	pgc_connect(struct pgc *);
+_Static_assert(PGC_DOWN == (int)LINK_DOWN && PGC_CONNECTING ==
+    (int)LINK_CONNECTING && PGC_UP == (int)LINK_UP, "pgc_state is link_state");
+
+static void	pgc_connect(void *);
 static void	pgc_kick(struct pgc *);
-static void	pgc_lost(struct pgc *, const char *);
+static void	pgc_lost(void *, const char *);
+static void	pgc_on_defer(void *);
+static void	pgc_destroy(void *);
+static void	pgc_on_state(void *, enum link_state);
 static void	pgc_on_connect(evutil_socket_t, short, void *);
-static void	pgc_on_read(evutil_socket_t, short, void *);
-static void	pgc_on_write(evutil_socket_t, short, void *);
-static void	pgc_on_timer(evutil_socket_t, short, void *);
-static void	pgc_on_defer(evutil_socket_t, short, void *);
+static void	pgc_on_io(evutil_socket_t, short, void *);
+
+static const struct link_ops pgc_link_ops = {
+	.connect = pgc_connect, .lost = pgc_lost, .defer = pgc_on_defer,
+	.destroy = pgc_destroy, .state = pgc_on_state,
+};
 
 /* pgc_line - the first line of a libpq message, for one log line */
 static const char *
@@ -162,21 +157,13 @@ pgc_new(struct event_base *base, const char *conninfo, const char *password,
 	p->base = base;
 	p->conninfo = xstrdup(conninfo);
 	p->password = password != NULL ? xstrdup(password) : NULL;
-	p->name = label;
 	p->state_cb = cb;
 	p->state_arg = arg;
-	p->state = PGC_CONNECTING;
-	p->connect_timeout_ms = PGC_CONNECT_TIMEOUT_MS;
 	p->queue_limit = PGC_QUEUE_LIMIT;
 	TAILQ_INIT(&p->queue);
 	TAILQ_INIT(&p->failed);
 	TAILQ_INIT(&p->txns);
-	backoff_init(&p->backoff, PGC_BACKOFF_BASE_MS * 1000ULL,
-	    PGC_BACKOFF_MAX_MS * 1000ULL, PGC_BACKOFF_JITTER);
-	if ((p->ev_timer = evtimer_new(base, pgc_on_timer, p)) == NULL ||
-	    (p->ev_defer = event_new(base, -1, 0, pgc_on_defer, p)) == NULL)
-		fatalx("pgc: event_new failed");
-	event_active(p->ev_timer, EV_TIMEOUT, 1);
+	link_init(&p->link, base, label, &pgc_link_ops, p);
 	return p;
 }
 
@@ -184,15 +171,7 @@ pgc_new(struct event_base *base, const char *conninfo, const char *password,
 void
 pgc_set_connect_timeout(struct pgc *p, unsigned ms)
 {
-	p->connect_timeout_ms = ms > 0 ? ms : 1;
-}
-
-/* pgc_set_backoff - the first and the largest delay between attempts */
-void
-pgc_set_backoff(struct pgc *p, unsigned base_ms, unsigned max_ms)
-{
-	backoff_init(&p->backoff, base_ms * 1000ULL, max_ms * 1000ULL,
-	    PGC_BACKOFF_JITTER);
+	link_set_connect_timeout(&p->link, ms);
 }
 
 /* pgc_set_queue_limit - how many queries may wait or run; 0 for no limit */
@@ -202,33 +181,32 @@ pgc_set_queue_limit(struct pgc *p, size_t limit)
 	p->queue_limit = limit;
 }
 
-/* pgc_state - down, connecting or up, for health and metrics */
-enum pgc_state
-pgc_state(const struct pgc *p)
+/* pgc_set_backoff - the first and the largest delay between attempts */
+void
+pgc_set_backoff(struct pgc *p, unsigned base_ms, unsigned max_ms)
 {
-	return p->state;
+	link_set_backoff(&p->link, base_ms, max_ms);
 }
 
 /* pgc_state_name - a state as health reports and logs spell it */
 const char *
 pgc_state_name(enum pgc_state s)
 {
-	switch (s) {
-	case PGC_DOWN:
-		return "down";
-	case PGC_CONNECTING:
-		return "connecting";
-	case PGC_UP:
-		return "up";
-	}
-	return "unknown";
+	return link_state_name((enum link_state)s);
+}
+
+/* pgc_state - down, connecting or up, for health and metrics */
+enum pgc_state
+pgc_state(const struct pgc *p)
+{
+	return (enum pgc_state)link_state(&p->link);
 }
 
 /* pgc_name - the name used in log lines */
 const char *
 pgc_name(const struct pgc *p)
 {
-	return p->name;
+	return link_name(&p->link);
 }
 
 /* pgc_queued - queries waiting or running */
@@ -238,54 +216,21 @@ pgc_queued(const struct pgc *p)
 	return p->nqueue + (p->inflight != NULL);
 }
 
-/* pgc_enter - note that one of our frames is on the stack */
-static void
-pgc_enter(struct pgc *p)
+/* pgc_up_now - whether the connection is up and the client not dying */
+static int
+pgc_up_now(const struct pgc *p)
 {
-	p->depth++;
+	return link_state(&p->link) == LINK_UP && !link_dying(&p->link);
 }
 
-static void	pgc_destroy(struct pgc *);
-
-/* pgc_leave - leave a frame; the outermost completes a pending pgc_free */
+/* pgc_on_state - tell the owner of a state change */
 static void
-pgc_leave(struct pgc *p)
+pgc_on_state(void *arg, enum link_state s)
 {
-	if (--p->depth == 0 && p->dying)
-		pgc_destroy(p);
-}
+	struct pgc	*p = arg;
 
-/* pgc_arm - run the timer in us microseconds */
-static void
-pgc_arm(struct pgc *p, uint64_t us)
-{
-	struct timeval	tv;
-
-	tv.tv_sec = (time_t)(us / 1000000);
-	tv.tv_usec = (suseconds_t)(us % 1000000);
-	evtimer_add(p->ev_timer, &tv);
-}
-
-/* pgc_defer - have the loop deliver failures and start the next query */
-static void
-pgc_defer(struct pgc *p)
-{
-	if (!p->dying)
-		event_active(p->ev_defer, EV_TIMEOUT, 1);
-}
-
-/* pgc_set_state - record a state change and tell the owner */
-static void
-pgc_set_state(struct pgc *p, enum pgc_state s)
-{
-	if (p->state == s)
-		return;
-	p->state = s;
-	if (p->state_cb != NULL && !p->dying) {
-		pgc_enter(p);
-		p->state_cb(p, s, p->state_arg);
-		p->depth--;
-	}
+	if (p->state_cb != NULL)
+		p->state_cb(p, (enum pgc_state)s, p->state_arg);
 }
 
 /* pgc_query_new - copy a query, its SQL and parameters */
@@ -341,7 +286,7 @@ pgc_txn_fail(struct pgc *p, struct pgc_txn *t)
 		p->nqueue--;
 		TAILQ_INSERT_TAIL(&p->failed, q, entry);
 	}
-	pgc_defer(p);
+	link_defer(&p->link);
 }
 
 /* pgc_deliver - hand a query its result, then forget it */
@@ -357,9 +302,9 @@ pgc_deliver(struct pgc *p, struct pgc_query *q, const PGresult *res)
 	if (t != NULL && (q->flags & PGCQ_END) && p->txn == t)
 		p->txn = NULL;
 	if (q->cb != NULL) {
-		pgc_enter(p);
+		link_enter(&p->link);
 		q->cb(p, res, q->arg);
-		p->depth--;
+		link_return(&p->link);
 	}
 	if (t != NULL && (q->flags & PGCQ_END)) {
 		TAILQ_REMOVE(&p->txns, t, entry);
@@ -389,7 +334,6 @@ pgc_close(struct pgc *p)
 	if (p->ev_wr != NULL)
 		event_free(p->ev_wr);
 	p->ev_io = p->ev_wr = NULL;
-	evtimer_del(p->ev_timer);
 	PQclear(p->last);
 	p->last = NULL;
 	if (p->conn != NULL)
@@ -408,30 +352,17 @@ pgc_unsend(struct pgc *p)
 	p->inflight = NULL;
 }
 
-/* pgc_outage - log the start of an outage once, later failures quietly */
-static void
-pgc_outage(struct pgc *p, const char *why)
-{
-	if (p->outage) {
-		log_debug("%s: %s", p->name, why);
-		return;
-	}
-	p->outage = 1;
-	p->down_since = now_mono_us();
-	log_warnx("%s: %s; will keep retrying", p->name, why);
-}
-
 /*
  * pgc_lost - the connection failed or broke.  Every query not answered yet
  * gets NULL, since whether it ran is unknown, and every open transaction is
  * void; a new connection is tried after the backoff delay.
  */
 static void
-pgc_lost(struct pgc *p, const char *why)
+pgc_lost(void *arg, const char *why)
 {
+	struct pgc	*p = arg;
 	struct pgc_txn	*t;
 
-	pgc_outage(p, why);
 	pgc_close(p);
 	pgc_unsend(p);
 	TAILQ_CONCAT(&p->failed, &p->queue, entry);
@@ -439,9 +370,8 @@ pgc_lost(struct pgc *p, const char *why)
 	p->txn = NULL;
 	TAILQ_FOREACH(t, &p->txns, entry)
 		t->failed = 1;
-	pgc_defer(p);
-	pgc_arm(p, backoff_next(&p->backoff));
-	pgc_set_state(p, PGC_DOWN);
+	link_defer(&p->link);
+	link_down(&p->link, why);
 }
 
 /* pgc_watch - wait for libpq's current socket to become ready for what */
@@ -468,22 +398,20 @@ pgc_notice(void *arg, const char *msg)
 {
 	struct pgc	*p = arg;
 
-	log_debug("%s: %.*s", p->name, (int)strcspn(msg, "\n"), msg);
+	log_debug("%s: %.*s", pgc_name(p), (int)strcspn(msg, "\n"), msg);
 }
 
 /* pgc_connect - start a connection attempt */
 static void
-pgc_connect(struct pgc *p)
+pgc_connect(void *arg)
 {
+	struct pgc	*p = arg;
 	/* later keywords win: conninfo overrides the application name, and
 	 * the password overrides conninfo; a NULL value is ignored */
 	const char	*kw[] = { "fallback_application_name", "dbname",
 			    "password", NULL };
 	const char	*val[] = { "tenantd", p->conninfo, p->password, NULL };
 
-	pgc_set_state(p, PGC_CONNECTING);
-	if (p->dying)
-		return;
 	if ((p->conn = PQconnectStartParams(kw, val, 1)) == NULL)
 		fatalx("pgc: out of memory");
 	PQsetNoticeProcessor(p->conn, pgc_notice, p);
@@ -491,7 +419,7 @@ pgc_connect(struct pgc *p)
 		pgc_lost(p, pgc_why(p));
 		return;
 	}
-	pgc_arm(p, p->connect_timeout_ms * 1000ULL);
+	link_attempt(&p->link);
 	pgc_watch(p, EV_WRITE);
 }
 
@@ -501,25 +429,17 @@ pgc_up(struct pgc *p)
 {
 	int	fd = PQsocket(p->conn);
 
-	evtimer_del(p->ev_timer);
 	if (PQsetnonblocking(p->conn, 1) != 0) {
 		pgc_lost(p, pgc_why(p));
 		return;
 	}
 	event_free(p->ev_io);
-	p->ev_io = event_new(p->base, fd, EV_READ | EV_PERSIST, pgc_on_read, p);
-	p->ev_wr = event_new(p->base, fd, EV_WRITE, pgc_on_write, p);
+	p->ev_io = event_new(p->base, fd, EV_READ | EV_PERSIST, pgc_on_io, p);
+	p->ev_wr = event_new(p->base, fd, EV_WRITE, pgc_on_io, p);
 	if (p->ev_io == NULL || p->ev_wr == NULL ||
 	    event_add(p->ev_io, NULL) == -1)
 		fatalx("pgc: cannot watch fd %d", fd);
-	backoff_reset(&p->backoff);
-	if (p->outage)
-		log_info("%s: up again after %.1f s", p->name,
-		    (double)(now_mono_us() - p->down_since) / 1e6);
-	else
-		log_debug("%s: up", p->name);
-	p->outage = 0;
-	pgc_set_state(p, PGC_UP);
+	link_up(&p->link);
 	pgc_kick(p);
 }
 
@@ -580,8 +500,7 @@ pgc_kick(struct pgc *p)
 	struct pgc_query	*q;
 	int			 ok;
 
-	if (p->state != PGC_UP || p->inflight != NULL || p->dying ||
-	    (q = pgc_next(p)) == NULL)
+	if (!pgc_up_now(p) || p->inflight != NULL || (q = pgc_next(p)) == NULL)
 		return;
 	TAILQ_REMOVE(&p->queue, q, entry);
 	p->nqueue--;
@@ -649,8 +568,7 @@ pgc_collect(struct pgc *p)
 {
 	PGresult	*res;
 
-	while (p->state == PGC_UP && !p->dying && p->inflight != NULL &&
-	    !PQisBusy(p->conn)) {
+	while (pgc_up_now(p) && p->inflight != NULL && !PQisBusy(p->conn)) {
 		if ((res = PQgetResult(p->conn)) == NULL) {
 			pgc_complete(p);
 			continue;
@@ -667,8 +585,7 @@ pgc_collect(struct pgc *p)
 			break;
 		}
 	}
-	if (p->state == PGC_UP && !p->dying &&
-	    PQstatus(p->conn) == CONNECTION_BAD)
+	if (pgc_up_now(p) && PQstatus(p->conn) == CONNECTION_BAD)
 		pgc_lost(p, pgc_why(p));
 }
 
@@ -678,73 +595,54 @@ pgc_on_connect(evutil_socket_t fd, short what, void *arg)
 {
 	struct pgc	*p = arg;
 
-	pgc_enter(p);
+	link_enter(&p->link);
 	pgc_step(p);
-	pgc_leave(p);
+	link_leave(&p->link);
 }
 
-/* pgc_on_read - input, or the server went away */
+/* pgc_read - input, or the server went away */
 static void
-pgc_on_read(evutil_socket_t fd, short what, void *arg)
+pgc_read(struct pgc *p)
 {
-	struct pgc	*p = arg;
 	PGnotify	*n;
 
-	pgc_enter(p);
 	if (!PQconsumeInput(p->conn)) {
 		pgc_lost(p, pgc_why(p));
-		goto out;
+		return;
 	}
 	while ((n = PQnotifies(p->conn)) != NULL)
 		PQfreemem(n);
 	if (event_pending(p->ev_wr, EV_WRITE, NULL) && pgc_flush(p) == -1)
-		goto out;
+		return;
 	pgc_collect(p);
-out:
-	pgc_leave(p);
 }
 
-/* pgc_on_write - the socket takes more of the pending output */
+/* pgc_on_io - the up connection has input, or room for pending output */
 static void
-pgc_on_write(evutil_socket_t fd, short what, void *arg)
+pgc_on_io(evutil_socket_t fd, short what, void *arg)
 {
 	struct pgc	*p = arg;
 
-	pgc_enter(p);
-	pgc_flush(p);
-	pgc_leave(p);
-}
-
-/* pgc_on_timer - a connect attempt timed out, or it is time to retry */
-static void
-pgc_on_timer(evutil_socket_t fd, short what, void *arg)
-{
-	struct pgc	*p = arg;
-
-	pgc_enter(p);
-	if (p->conn != NULL) {
-		snprintf(p->why, sizeof(p->why), "connect timed out after %u ms",
-		    p->connect_timeout_ms);
-		pgc_lost(p, p->why);
-	} else
-		pgc_connect(p);
-	pgc_leave(p);
+	link_enter(&p->link);
+	if (what & EV_READ)
+		pgc_read(p);
+	else
+		pgc_flush(p);
+	link_leave(&p->link);
 }
 
 /* pgc_on_defer - answer failed queries, then send what is queued */
 static void
-pgc_on_defer(evutil_socket_t fd, short what, void *arg)
+pgc_on_defer(void *arg)
 {
 	struct pgc		*p = arg;
 	struct pgc_queries	 batch;
 
-	pgc_enter(p);
 	/* only this batch: a caller retrying at once waits a loop turn */
 	TAILQ_INIT(&batch);
 	TAILQ_CONCAT(&batch, &p->failed, entry);
 	pgc_fail_all(p, &batch);
 	pgc_kick(p);
-	pgc_leave(p);
 }
 
 /* pgc_full - whether the queue is at its limit */
@@ -758,13 +656,14 @@ pgc_full(const struct pgc *p)
 static int
 pgc_enqueue(struct pgc *p, struct pgc_query *q)
 {
-	if (p->state == PGC_DOWN || (q->txn != NULL && q->txn->failed))
+	if (link_state(&p->link) == LINK_DOWN ||
+	    (q->txn != NULL && q->txn->failed))
 		TAILQ_INSERT_TAIL(&p->failed, q, entry);
 	else {
 		TAILQ_INSERT_TAIL(&p->queue, q, entry);
 		p->nqueue++;
 	}
-	pgc_defer(p);
+	link_defer(&p->link);
 	return 0;
 }
 
@@ -773,7 +672,7 @@ int
 pgc_query(struct pgc *p, const char *sql, int nparams,
     const char *const *params, pgc_result_cb *cb, void *arg)
 {
-	if (p->dying || pgc_full(p) || nparams < 0 ||
+	if (link_dying(&p->link) || pgc_full(p) || nparams < 0 ||
 	    nparams > PGC_MAX_PARAMS || (nparams > 0 && params == NULL))
 		return -1;
 	return pgc_enqueue(p, pgc_query_new(NULL, 0, sql, nparams, params,
@@ -793,11 +692,11 @@ pgc_begin(struct pgc *p)
 {
 	struct pgc_txn	*t;
 
-	if (p->dying || pgc_full(p))
+	if (link_dying(&p->link) || pgc_full(p))
 		return NULL;
 	t = xcalloc(1, sizeof(*t));
 	t->pgc = p;
-	t->failed = p->state == PGC_DOWN;
+	t->failed = link_state(&p->link) == LINK_DOWN;
 	TAILQ_INSERT_TAIL(&p->txns, t, entry);
 	pgc_enqueue(p, pgc_query_new(t, PGCQ_BEGIN, "BEGIN", 0, NULL, NULL,
 	    NULL));
@@ -809,7 +708,7 @@ int
 pgc_txn_query(struct pgc_txn *t, const char *sql, int nparams,
     const char *const *params, pgc_result_cb *cb, void *arg)
 {
-	if (t->ended || t->pgc->dying || nparams < 0 ||
+	if (t->ended || link_dying(&t->pgc->link) || nparams < 0 ||
 	    nparams > PGC_MAX_PARAMS || (nparams > 0 && params == NULL))
 		return -1;
 	return pgc_enqueue(t->pgc, pgc_query_new(t, 0, sql, nparams, params,
@@ -821,7 +720,7 @@ static int
 pgc_txn_end(struct pgc_txn *t, const char *sql, pgc_result_cb *cb,
     void *arg)
 {
-	if (t->ended || t->pgc->dying)
+	if (t->ended || link_dying(&t->pgc->link))
 		return -1;
 	t->ended = 1;
 	return pgc_enqueue(t->pgc, pgc_query_new(t, PGCQ_END, sql, 0, NULL,
@@ -844,11 +743,11 @@ pgc_rollback(struct pgc_txn *t, pgc_result_cb *cb, void *arg)
 
 /* pgc_destroy - answer NULL to everything pending and free the client */
 static void
-pgc_destroy(struct pgc *p)
+pgc_destroy(void *arg)
 {
+	struct pgc	*p = arg;
 	struct pgc_txn	*t;
 
-	p->depth++;	/* callbacks below cannot start another destroy */
 	pgc_close(p);
 	pgc_unsend(p);
 	TAILQ_CONCAT(&p->failed, &p->queue, entry);
@@ -857,14 +756,12 @@ pgc_destroy(struct pgc *p)
 		TAILQ_REMOVE(&p->txns, t, entry);
 		free(t);
 	}
-	event_free(p->ev_timer);
-	event_free(p->ev_defer);
+	link_free(&p->link);
 	free(p->conninfo);
 	if (p->password != NULL) {
 		explicit_bzero(p->password, strlen(p->password));
 		free(p->password);
 	}
-	free(p->name);
 	free(p);
 }
 
@@ -872,9 +769,6 @@ pgc_destroy(struct pgc *p)
 void
 pgc_free(struct pgc *p)
 {
-	if (p == NULL || p->dying)
-		return;
-	p->dying = 1;
-	if (p->depth == 0)
-		pgc_destroy(p);
+	if (p != NULL && link_kill(&p->link))
+		link_reap(&p->link);
 }

@@ -35,15 +35,15 @@
 
 #include <libpq-fe.h>
 
-struct event_base;
-struct pgc;
-struct pgc_txn;
-
 enum pgc_state {
 	PGC_DOWN = 0,		/* waiting to retry; queries get NULL */
 	PGC_CONNECTING,		/* queries are queued */
 	PGC_UP,
 };
+
+struct event_base;
+struct pgc;
+struct pgc_txn;
 
 /* res: the result, borrowed until return, or NULL (outcome unknown) */
 typedef void	 pgc_result_cb(struct pgc *, const PGresult *res, void *arg);

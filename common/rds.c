@@ -11,17 +11,15 @@
  *     run user code, and every hiredis callback ignores a context that is
  *     no longer r->ac;
  *   - user code never runs from a NULL reply: failed commands are queued
- *     and answered from ev_defer, off hiredis' stack;
+ *     and answered from link's deferred event, off hiredis' stack;
  *   - rds_free from inside a callback drops the context and leaves the
  *     freeing of r to the next turn of the loop, when hiredis is done.
- * hiredis 0.14 has no connect timeout: ev_timer provides it, and also
- * waits out the backoff before the next attempt.
+ * hiredis 0.14 has no connect timeout: link's timer provides it, and
+ * also waits out the backoff before the next attempt (link.h).
  */
 #include <sys/queue.h>
-#include <sys/time.h>
 
 #include <stdarg.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,15 +29,11 @@
 #include <hiredis/async.h>
 #include <hiredis/adapters/libevent.h>
 
-#include "backoff.h"
+#include "link.h"
 #include "log.h"
 #include "rds.h"
 #include "util.h"
 
-#define RDS_CONNECT_TIMEOUT_MS	5000
-#define RDS_BACKOFF_BASE_MS	100
-#define RDS_BACKOFF_MAX_MS	10000
-#define RDS_BACKOFF_JITTER	20
 #define RDS_BLOCK_MS		5000
 #define RDS_COUNT		100
 
@@ -79,31 +73,30 @@ struct rds_stream {
 };
 
 struct rds {
+	struct link		 link;		/* name, state, retries */
 	struct event_base	*base;
 	char			*host;
 	int			 port;
 	char			*password;
-	char			*name;
 	rds_state_cb		*state_cb;
 	void			*state_arg;
-	enum rds_state		 state;
 	enum rds_mode		 mode;
 	redisAsyncContext	*ac;
-	struct event		*ev_timer;	/* connect timeout, or retry */
-	struct event		*ev_defer;	/* NULL replies, late free */
-	struct backoff		 backoff;
-	unsigned		 connect_timeout_ms;
 	struct rds_cmds		 parked;	/* for the first context */
 	struct rds_cmds		 failed;	/* to be answered NULL */
 	TAILQ_HEAD(, rds_sub)	 subs;
 	struct rds_stream	 stream;
-	int			 outage;	/* the outage was logged */
-	uint64_t		 down_since;
-	int			 depth;		/* our frames on the stack */
-	int			 dying;
 	char			 why[256];
 };
 
+_Static_assert(RDS_DOWN == (int)LINK_DOWN && RDS_CONNECTING ==
+    (int)LINK_CONNECTING && RDS_UP == (int)LINK_UP, "rds_state is link_state");
+
+static void	rds_connect(void *);
+static void	rds_drop(void *, const char *);
+static void	rds_on_defer(void *);
+static void	rds_destroy(void *);
+static void	rds_on_state(void *, enum link_state);
 static void	rds_on_connect(const redisAsyncContext *, int);
 static void	rds_on_disconnect(const redisAsyncContext *, int);
 static void	rds_on_hello(redisAsyncContext *, void *, void *);
@@ -111,8 +104,11 @@ static void	rds_on_reply(redisAsyncContext *, void *, void *);
 static void	rds_on_message(redisAsyncContext *, void *, void *);
 static void	rds_on_tail(redisAsyncContext *, void *, void *);
 static void	rds_on_xread(redisAsyncContext *, void *, void *);
-static void	rds_on_timer(evutil_socket_t, short, void *);
-static void	rds_on_defer(evutil_socket_t, short, void *);
+
+static const struct link_ops rds_link_ops = {
+	.connect = rds_connect, .lost = rds_drop, .defer = rds_on_defer,
+	.destroy = rds_destroy, .state = rds_on_state,
+};
 
 /* rds_new - a client that starts connecting once the loop runs */
 struct rds *
@@ -126,21 +122,14 @@ rds_new(struct event_base *base, const char *host, int port,
 	r->host = xstrdup(host);
 	r->port = port;
 	r->password = password != NULL ? xstrdup(password) : NULL;
-	r->name = host[0] == '/' ? xasprintf("redis %s", host) :
-	    xasprintf("redis %s:%d", host, port);
 	r->state_cb = cb;
 	r->state_arg = arg;
-	r->state = RDS_CONNECTING;
-	r->connect_timeout_ms = RDS_CONNECT_TIMEOUT_MS;
 	TAILQ_INIT(&r->parked);
 	TAILQ_INIT(&r->failed);
 	TAILQ_INIT(&r->subs);
-	backoff_init(&r->backoff, RDS_BACKOFF_BASE_MS * 1000ULL,
-	    RDS_BACKOFF_MAX_MS * 1000ULL, RDS_BACKOFF_JITTER);
-	if ((r->ev_timer = evtimer_new(base, rds_on_timer, r)) == NULL ||
-	    (r->ev_defer = event_new(base, -1, 0, rds_on_defer, r)) == NULL)
-		fatalx("rds: event_new failed");
-	event_active(r->ev_timer, EV_TIMEOUT, 1);
+	link_init(&r->link, base, host[0] == '/' ?
+	    xasprintf("redis %s", host) : xasprintf("redis %s:%d", host, port),
+	    &rds_link_ops, r);
 	return r;
 }
 
@@ -148,52 +137,42 @@ rds_new(struct event_base *base, const char *host, int port,
 void
 rds_set_connect_timeout(struct rds *r, unsigned ms)
 {
-	r->connect_timeout_ms = ms > 0 ? ms : 1;
+	link_set_connect_timeout(&r->link, ms);
 }
 
 /* rds_set_backoff - the first and the largest delay between attempts */
 void
 rds_set_backoff(struct rds *r, unsigned base_ms, unsigned max_ms)
 {
-	backoff_init(&r->backoff, base_ms * 1000ULL, max_ms * 1000ULL,
-	    RDS_BACKOFF_JITTER);
+	link_set_backoff(&r->link, base_ms, max_ms);
 }
 
 /* rds_set_name - the name used in log lines, such as a region */
 void
 rds_set_name(struct rds *r, const char *name)
 {
-	free(r->name);
-	r->name = xstrdup(name);
+	link_set_name(&r->link, name);
 }
 
 /* rds_state - down, connecting or up, for health and metrics */
 enum rds_state
 rds_state(const struct rds *r)
 {
-	return r->state;
+	return (enum rds_state)link_state(&r->link);
 }
 
 /* rds_state_name - a state as health reports and logs spell it */
 const char *
 rds_state_name(enum rds_state s)
 {
-	switch (s) {
-	case RDS_DOWN:
-		return "down";
-	case RDS_CONNECTING:
-		return "connecting";
-	case RDS_UP:
-		return "up";
-	}
-	return "unknown";
+	return link_state_name((enum link_state)s);
 }
 
 /* rds_name - the name used in log lines */
 const char *
 rds_name(const struct rds *r)
 {
-	return r->name;
+	return link_name(&r->link);
 }
 
 /* rds_stream_last_id - where a stream follower would resume */
@@ -203,46 +182,14 @@ rds_stream_last_id(const struct rds *r)
 	return r->stream.last;
 }
 
-/* rds_enter - note that one of our frames is on the stack */
+/* rds_on_state - tell the owner of a state change */
 static void
-rds_enter(struct rds *r)
+rds_on_state(void *arg, enum link_state s)
 {
-	r->depth++;
-}
+	struct rds	*r = arg;
 
-static void	rds_destroy(struct rds *);
-
-/* rds_leave - leave an event handler; the outermost ends a pending free */
-static void
-rds_leave(struct rds *r)
-{
-	if (--r->depth == 0 && r->dying)
-		rds_destroy(r);
-}
-
-/* rds_arm - run the timer in us microseconds */
-static void
-rds_arm(struct rds *r, uint64_t us)
-{
-	struct timeval	tv;
-
-	tv.tv_sec = (time_t)(us / 1000000);
-	tv.tv_usec = (suseconds_t)(us % 1000000);
-	evtimer_add(r->ev_timer, &tv);
-}
-
-/* rds_set_state - record a state change and tell the owner */
-static void
-rds_set_state(struct rds *r, enum rds_state s)
-{
-	if (r->state == s)
-		return;
-	r->state = s;
-	if (r->state_cb != NULL && !r->dying) {
-		r->depth++;
-		r->state_cb(r, s, r->state_arg);
-		r->depth--;
-	}
+	if (r->state_cb != NULL)
+		r->state_cb(r, (enum rds_state)s, r->state_arg);
 }
 
 static void	rds_unpark(struct rds *);
@@ -252,43 +199,41 @@ static void
 rds_down(struct rds *r, const char *why)
 {
 	rds_unpark(r);
-	if (r->outage)
-		log_debug("%s: %s", r->name, why);
-	else {
-		r->outage = 1;
-		r->down_since = now_mono_us();
-		log_warnx("%s: %s; will keep retrying", r->name, why);
-	}
-	if (!r->dying)
-		rds_arm(r, backoff_next(&r->backoff));
-	rds_set_state(r, RDS_DOWN);
+	link_down(&r->link, why);
 }
 
-/* rds_fail - drop the live context on purpose, saying why */
+/* rds_drop - drop the live context on purpose, saying why */
+static void
+rds_drop(void *arg, const char *why)
+{
+	struct rds		*r = arg;
+	redisAsyncContext	*ac = r->ac;
+
+	r->ac = NULL;
+	if (ac != NULL)
+		redisAsyncFree(ac);	/* deferred if in its callback */
+	rds_down(r, why);
+}
+
+/* rds_fail - rds_drop with a formatted reason */
 static void __attribute__((format(printf, 2, 3)))
 rds_fail(struct rds *r, const char *fmt, ...)
 {
-	redisAsyncContext	*ac = r->ac;
-	va_list			 ap;
+	va_list	ap;
 
 	va_start(ap, fmt);
 	vsnprintf(r->why, sizeof(r->why), fmt, ap);
 	va_end(ap);
-	r->ac = NULL;
-	if (ac != NULL)
-		redisAsyncFree(ac);	/* deferred if in its callback */
-	rds_down(r, r->why);
+	rds_drop(r, r->why);
 }
 
 /* rds_connect - start a connection attempt; AUTH or PING goes first */
 static void
-rds_connect(struct rds *r)
+rds_connect(void *arg)
 {
+	struct rds		*r = arg;
 	redisAsyncContext	*ac;
 
-	rds_set_state(r, RDS_CONNECTING);
-	if (r->dying)
-		return;
 	if (r->host[0] == '/')
 		ac = redisAsyncConnectUnix(r->host);
 	else
@@ -307,7 +252,7 @@ rds_connect(struct rds *r)
 	redisAsyncSetConnectCallback(ac, rds_on_connect);
 	redisAsyncSetDisconnectCallback(ac, rds_on_disconnect);
 	r->ac = ac;
-	rds_arm(r, r->connect_timeout_ms * 1000ULL);
+	link_attempt(&r->link);
 	if (r->password != NULL)
 		redisAsyncCommand(ac, rds_on_hello, r, "AUTH %s", r->password);
 	else
@@ -345,19 +290,12 @@ rds_up(struct rds *r)
 {
 	struct rds_sub	*s;
 
-	evtimer_del(r->ev_timer);
-	backoff_reset(&r->backoff);
-	if (r->outage)
-		log_info("%s: up again after %.1f s", r->name,
-		    (double)(now_mono_us() - r->down_since) / 1e6);
-	else
-		log_debug("%s: up", r->name);
-	r->outage = 0;
+	/* before the state callback, which may add a subscription */
 	TAILQ_FOREACH(s, &r->subs, entry)
 		rds_sub_send(r, s);
 	if (r->stream.key != NULL)
 		rds_stream_next(r);
-	rds_set_state(r, RDS_UP);
+	link_up(&r->link);
 }
 
 /* rds_on_connect - TCP connect done or failed; hiredis frees on failure */
@@ -411,7 +349,7 @@ static void
 rds_cmd_failed(struct rds *r, struct rds_cmd *c)
 {
 	TAILQ_INSERT_TAIL(&r->failed, c, entry);
-	event_active(r->ev_defer, EV_TIMEOUT, 1);
+	link_defer(&r->link);
 }
 
 /* rds_cmd_send - hand a formatted command to the context, or park it */
@@ -423,7 +361,8 @@ rds_cmd_send(struct rds *r, struct rds_cmd *c, char *buf, int len)
 		redisFreeCommand(buf);
 		return;
 	}
-	if (r->ac == NULL && r->state == RDS_CONNECTING && !r->dying) {
+	if (r->ac == NULL && link_state(&r->link) == LINK_CONNECTING &&
+	    !link_dying(&r->link)) {
 		/* queued before the first attempt started */
 		c->buf = buf;
 		c->len = len;
@@ -457,23 +396,28 @@ rds_unpark(struct rds *r)
 	}
 }
 
+/* rds_cmd_done - hand a command its reply (NULL: unknown), then forget it */
+static void
+rds_cmd_done(struct rds *r, struct rds_cmd *c, const redisReply *reply)
+{
+	if (c->cb != NULL) {
+		link_enter(&r->link);
+		c->cb(r, reply, c->arg);
+		link_return(&r->link);
+	}
+	free(c);
+}
+
 /* rds_on_reply - a command's reply, or NULL as hiredis drops it */
 static void
 rds_on_reply(redisAsyncContext *ac, void *reply, void *privdata)
 {
 	struct rds_cmd	*c = privdata;
-	struct rds	*r = c->rds;
 
-	if (reply == NULL) {
-		rds_cmd_failed(r, c);
-		return;
-	}
-	if (c->cb != NULL) {
-		r->depth++;
-		c->cb(r, reply, c->arg);
-		r->depth--;
-	}
-	free(c);
+	if (reply == NULL)
+		rds_cmd_failed(c->rds, c);
+	else
+		rds_cmd_done(c->rds, c, reply);
 }
 
 /* rds_on_message - a pub/sub message; confirmations are ignored */
@@ -486,7 +430,7 @@ rds_on_message(redisAsyncContext *ac, void *reply, void *privdata)
 	const redisReply	*ch, *data;
 	size_t			 i;
 
-	if (m == NULL || r->ac != ac || r->dying ||
+	if (m == NULL || r->ac != ac || link_dying(&r->link) ||
 	    m->type != REDIS_REPLY_ARRAY || m->elements < 3 ||
 	    m->element[0]->type != REDIS_REPLY_STRING)
 		return;
@@ -502,9 +446,9 @@ rds_on_message(redisAsyncContext *ac, void *reply, void *privdata)
 	data = m->element[i + 1];
 	if (ch->type != REDIS_REPLY_STRING || data->type != REDIS_REPLY_STRING)
 		return;
-	r->depth++;
+	link_enter(&r->link);
 	s->cb(r, ch->str, data->str, data->len, s->arg);
-	r->depth--;
+	link_return(&r->link);
 }
 
 /* rds_on_tail - the stream's last id, to start after it */
@@ -545,16 +489,16 @@ rds_stream_deliver(struct rds *r, const redisReply *rep)
 	entries = rep->element[0]->element[1];
 	if (entries->type != REDIS_REPLY_ARRAY)
 		return;
-	for (i = 0; i < entries->elements && !r->dying; i++) {
+	for (i = 0; i < entries->elements && !link_dying(&r->link); i++) {
 		e = entries->element[i];
 		if (e->type != REDIS_REPLY_ARRAY || e->elements < 2 ||
 		    e->element[0]->type != REDIS_REPLY_STRING ||
 		    e->element[0]->len >= sizeof(st->last))
 			continue;
 		memcpy(st->last, e->element[0]->str, e->element[0]->len + 1);
-		r->depth++;
+		link_enter(&r->link);
 		st->cb(r, st->last, e->element[1], st->arg);
-		r->depth--;
+		link_return(&r->link);
 	}
 }
 
@@ -574,62 +518,33 @@ rds_on_xread(redisAsyncContext *ac, void *reply, void *privdata)
 		    rep->type == REDIS_REPLY_ERROR ? rep->str : "bad reply");
 		return;
 	}
-	if (!r->dying && r->ac == ac)
+	if (!link_dying(&r->link) && r->ac == ac)
 		rds_stream_next(r);
 }
 
-/* rds_on_timer - a connect attempt timed out, or it is time to retry */
+/* rds_on_defer - answer NULL to the commands that failed so far, in order */
 static void
-rds_on_timer(evutil_socket_t fd, short what, void *arg)
-{
-	struct rds	*r = arg;
-
-	rds_enter(r);
-	if (r->ac != NULL)
-		rds_fail(r, "connect timed out after %u ms",
-		    r->connect_timeout_ms);
-	else
-		rds_connect(r);
-	rds_leave(r);
-}
-
-/* rds_fail_all - answer NULL to every command of a list, in order */
-static void
-rds_fail_all(struct rds *r, struct rds_cmds *list)
-{
-	struct rds_cmd	*c;
-
-	while ((c = TAILQ_FIRST(list)) != NULL) {
-		TAILQ_REMOVE(list, c, entry);
-		if (c->cb != NULL) {
-			r->depth++;
-			c->cb(r, NULL, c->arg);
-			r->depth--;
-		}
-		free(c);
-	}
-}
-
-/* rds_on_defer - answer failed commands; finish a free from a callback */
-static void
-rds_on_defer(evutil_socket_t fd, short what, void *arg)
+rds_on_defer(void *arg)
 {
 	struct rds	*r = arg;
 	struct rds_cmds	 batch;
+	struct rds_cmd	*c;
 
-	rds_enter(r);
 	/* only this batch: a caller retrying at once waits a loop turn */
 	TAILQ_INIT(&batch);
 	TAILQ_CONCAT(&batch, &r->failed, entry);
-	rds_fail_all(r, &batch);
-	rds_leave(r);
+	while (!TAILQ_EMPTY(&batch)) {
+		c = TAILQ_FIRST(&batch);
+		TAILQ_REMOVE(&batch, c, entry);
+		rds_cmd_done(r, c, NULL);
+	}
 }
 
 /* rds_use - claim the connection for one purpose; 0 if it has another */
 static int
 rds_use(struct rds *r, enum rds_mode mode)
 {
-	if (r->dying)
+	if (link_dying(&r->link))
 		return 0;
 	if (r->mode == RDS_MODE_NONE)
 		r->mode = mode;
@@ -710,7 +625,7 @@ rds_sub_add(struct rds *r, const char *name, int pattern,
 	s->cb = cb;
 	s->arg = arg;
 	TAILQ_INSERT_TAIL(&r->subs, s, entry);
-	if (r->state == RDS_UP && r->ac != NULL)
+	if (link_state(&r->link) == LINK_UP && r->ac != NULL)
 		rds_sub_send(r, s);
 	return 0;
 }
@@ -747,34 +662,33 @@ rds_stream_follow(struct rds *r, const char *key, const char *start_id,
 	st->count = count > 0 ? count : RDS_COUNT;
 	st->cb = cb;
 	st->arg = arg;
-	if (r->state == RDS_UP && r->ac != NULL)
+	if (link_state(&r->link) == LINK_UP && r->ac != NULL)
 		rds_stream_next(r);
 	return 0;
 }
 
 /* rds_destroy - answer NULL to pending commands and free everything */
 static void
-rds_destroy(struct rds *r)
+rds_destroy(void *arg)
 {
+	struct rds	*r = arg;
 	struct rds_sub	*s;
 
-	r->depth++;	/* callbacks below cannot start another destroy */
 	rds_unpark(r);
-	rds_fail_all(r, &r->failed);
+	while (!TAILQ_EMPTY(&r->failed))
+		rds_on_defer(r);
 	while ((s = TAILQ_FIRST(&r->subs)) != NULL) {
 		TAILQ_REMOVE(&r->subs, s, entry);
 		free(s->name);
 		free(s);
 	}
-	event_free(r->ev_timer);
-	event_free(r->ev_defer);
+	link_free(&r->link);
 	free(r->stream.key);
 	if (r->password != NULL) {
 		explicit_bzero(r->password, strlen(r->password));
 		free(r->password);
 	}
 	free(r->host);
-	free(r->name);
 	free(r);
 }
 
@@ -787,15 +701,11 @@ rds_free(struct rds *r)
 {
 	redisAsyncContext	*ac;
 
-	if (r == NULL || r->dying)
+	if (r == NULL || !link_kill(&r->link))
 		return;
-	r->dying = 1;
 	if ((ac = r->ac) != NULL) {
 		r->ac = NULL;
 		redisAsyncFree(ac);
 	}
-	if (r->depth == 0)
-		rds_destroy(r);
-	else
-		event_active(r->ev_defer, EV_TIMEOUT, 1);
+	link_reap(&r->link);
 }

@@ -654,6 +654,36 @@ test_err_cross_checks(void **state)
 	    "info string");
 }
 
+/* test_relative_paths - secret and log files beside the config file */
+static void
+test_relative_paths(void **state)
+{
+	struct conf	*c;
+	char		 text[1024], *want, *d;
+
+	write_file("rel.pw", "s3cret\n");
+	snprintf(text, sizeof(text), TENANT WORKERS "postgres = { conninfo = "
+	    "\"dbname=x\"; password_file = \"rel.pw\"; };\n"
+	    "log = { file = \"t.log\"; };\n");
+	c = load_ok(text);
+	want = xasprintf("%s/rel.pw", dir);
+	assert_string_equal(c->pg_password_file, want);
+	assert_string_equal(c->pg_password, "s3cret");
+	free(want);
+	want = xasprintf("%s/t.log", dir);
+	assert_string_equal(c->log_file, want);
+	free(want);
+	/* The dump names absolute paths: loading it anywhere reads them. */
+	d = conf_dump(c);
+	assert_non_null(strstr(d, dir));
+	conf_free(c);
+	assert_non_null(c = conf_load_string(d, "elsewhere/x.conf", err,
+	    sizeof(err)));
+	assert_string_equal(c->pg_password, "s3cret");
+	conf_free(c);
+	free(d);
+}
+
 static void
 test_err_too_many_remotes(void **state)
 {
@@ -1018,6 +1048,7 @@ main(void)
 		cmocka_unit_test(test_err_no_worker),
 		cmocka_unit_test(test_err_same_port),
 		cmocka_unit_test(test_err_cross_checks),
+		cmocka_unit_test(test_relative_paths),
 		cmocka_unit_test(test_disabled_worker_same_port),
 		cmocka_unit_test(test_err_log),
 		cmocka_unit_test(test_err_syntax),

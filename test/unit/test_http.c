@@ -61,6 +61,56 @@ ok(const char *s, struct http_request *r)
 	assert_int_equal(used, strlen(s));
 }
 
+/* test_query - http_query and http_query_next decode the query string */
+static void
+test_query(void **state)
+{
+	struct http_request	 r;
+	char			 k[16], v[16];
+	size_t			 pos = 0;
+
+	ok("GET /v1/persons?name=J%C3%B6rg+K&limit=5&flag&x=%2F HTTP/1.1"
+	    "\r\n\r\n", &r);
+	assert_int_equal(http_query(&r, "name", v, sizeof(v)), 1);
+	assert_string_equal(v, "J\xc3\xb6rg K");
+	assert_int_equal(http_query(&r, "limit", v, sizeof(v)), 1);
+	assert_string_equal(v, "5");
+	assert_int_equal(http_query(&r, "flag", v, sizeof(v)), 1);
+	assert_string_equal(v, "");
+	assert_int_equal(http_query(&r, "nam", v, sizeof(v)), 0);
+	assert_int_equal(http_query(&r, "x", v, sizeof(v)), 1);
+	assert_string_equal(v, "/");
+	/* Too long for the buffer: refused, not cut. */
+	assert_int_equal(http_query(&r, "name", v, 4), -1);
+	assert_int_equal(http_query_next(&r, &pos, k, sizeof(k), v,
+	    sizeof(v)), 1);
+	assert_string_equal(k, "name");
+	assert_int_equal(http_query_next(&r, &pos, k, sizeof(k), v,
+	    sizeof(v)), 1);
+	assert_string_equal(k, "limit");
+	assert_string_equal(v, "5");
+	assert_int_equal(http_query_next(&r, &pos, k, sizeof(k), v,
+	    sizeof(v)), 1);
+	assert_string_equal(k, "flag");
+	assert_int_equal(http_query_next(&r, &pos, k, sizeof(k), v,
+	    sizeof(v)), 1);
+	assert_string_equal(k, "x");
+	assert_int_equal(http_query_next(&r, &pos, k, sizeof(k), v,
+	    sizeof(v)), 0);
+	/* Bad escapes and NUL are malformed; no query at all is empty. */
+	ok("GET /a?b=%zz HTTP/1.1\r\n\r\n", &r);
+	assert_int_equal(http_query(&r, "b", v, sizeof(v)), -1);
+	ok("GET /a?b=%00 HTTP/1.1\r\n\r\n", &r);
+	assert_int_equal(http_query(&r, "b", v, sizeof(v)), -1);
+	ok("GET /a?b=%4 HTTP/1.1\r\n\r\n", &r);
+	assert_int_equal(http_query(&r, "b", v, sizeof(v)), -1);
+	ok("GET /a HTTP/1.1\r\n\r\n", &r);
+	assert_int_equal(http_query(&r, "b", v, sizeof(v)), 0);
+	pos = 0;
+	assert_int_equal(http_query_next(&r, &pos, k, sizeof(k), v,
+	    sizeof(v)), 0);
+}
+
 /* bad - s is refused with status want */
 static void
 bad(const char *s, int want)
@@ -888,6 +938,7 @@ main(void)
 		cmocka_unit_test_teardown(test_errors_too_large,
 		    parser_teardown),
 		cmocka_unit_test(test_status_text),
+		cmocka_unit_test(test_query),
 		cmocka_unit_test_setup_teardown(test_server_get, server_setup,
 		    server_teardown),
 		cmocka_unit_test_setup_teardown(test_server_keep_alive,

@@ -5,16 +5,6 @@
  * a client sees when the server is killed and started again, or when its
  * connection is killed.  A missing redis-server fails the test.
  */
-#include <sys/mman.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <netinet/in.h>
-#include <arpa/inet.h>
-
-#include <errno.h>
-#include <fcntl.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -26,25 +16,12 @@
 #include <unistd.h>
 
 #include <cmocka.h>
-#include <event2/event.h>
 #include <hiredis/hiredis.h>
 
 #include "log.h"
 #include "rds.h"
+#include "testlib.h"
 #include "util.h"
-
-#define WAIT_FOR(cond, ms) do {						\
-	uint64_t dl_ = now_mono_us() + (uint64_t)(ms) * 1000;		\
-	while (!(cond) && now_mono_us() < dl_)				\
-		event_base_loop(base, EVLOOP_ONCE);			\
-} while (0)
-
-struct watch {
-	enum rds_state	 state;
-	int		 ups, downs, attempts;
-	uint64_t	 start, first_down;
-	uint64_t	 at[64];	/* when each attempt started */
-};
 
 struct rec {
 	int		 calls, nulls, type;
@@ -66,13 +43,9 @@ struct seen {
 	int		 vals[512];
 };
 
-static pid_t			 srv_pid = -1;
-static int			 srv_port;
-static redisContext		*ctl;
-static struct event_base	*base;
-static struct event		*tick;
-static unsigned			 ticks;
-static int			 logfd = -1;
+static pid_t		 srv_pid = -1;
+static int		 srv_port;
+static redisContext	*ctl;
 
 /* in_path - whether prog is an executable in $PATH */
 static int
@@ -91,25 +64,6 @@ in_path(const char *prog)
 	return found;
 }
 
-/* free_port - a loopback port nobody listens on right now */
-static int
-free_port(void)
-{
-	struct sockaddr_in	sin;
-	socklen_t		len = sizeof(sin);
-	int			fd, port = -1;
-
-	fd = socket(AF_INET, SOCK_STREAM, 0);
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (fd != -1 && bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&sin, &len) == 0)
-		port = ntohs(sin.sin_port);
-	close(fd);
-	return port;
-}
-
 /* srv_stop - kill the server like a crash would, and forget ctl */
 static void
 srv_stop(void)
@@ -117,65 +71,46 @@ srv_stop(void)
 	if (ctl != NULL)
 		redisFree(ctl);
 	ctl = NULL;
-	if (srv_pid > 0) {
-		kill(srv_pid, SIGKILL);
-		waitpid(srv_pid, NULL, 0);
-	}
-	srv_pid = -1;
+	tl_kill(&srv_pid, SIGKILL);
 }
 
-/* srv_exec - the child: die with the test, quiet, become redis-server */
-static void
-srv_exec(pid_t parent)
+/* srv_ready - whether the server answers PING: then ctl is connected */
+static int
+srv_ready(void *arg)
 {
-	char	 port[16];
-	char	*argv[] = { "redis-server", "--port", port, "--bind",
-		    "127.0.0.1", "--save", "", "--appendonly", "no", NULL };
-	int	 fd;
+	struct timeval	 tv = { 0, 200000 };
+	redisReply	*r;
 
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() != parent)
-		_exit(1);
-	if ((fd = open("/dev/null", O_RDWR)) != -1) {
-		dup2(fd, 1);
-		dup2(fd, 2);
+	if ((ctl = redisConnectWithTimeout("127.0.0.1", srv_port,
+	    tv)) != NULL && ctl->err == 0 &&
+	    (r = redisCommand(ctl, "PING")) != NULL) {
+		freeReplyObject(r);
+		return 1;
 	}
-	snprintf(port, sizeof(port), "%d", srv_port);
-	execvp(argv[0], argv);
-	_exit(127);
+	if (ctl != NULL)
+		redisFree(ctl);
+	ctl = NULL;
+	return 0;
 }
 
 /* srv_start - start redis-server on srv_port and connect ctl to it */
 static int
 srv_start(void)
 {
-	pid_t		 parent = getpid();
-	uint64_t	 dl = now_mono_us() + 10000000;
-	struct timeval	 tv = { 0, 200000 };
-	redisReply	*r;
+	char	 port[16];
+	char	*argv[] = { "redis-server", "--port", port, "--bind",
+		    "127.0.0.1", "--save", "", "--appendonly", "no", NULL };
 
-	if ((srv_pid = fork()) == -1)
+	snprintf(port, sizeof(port), "%d", srv_port);
+	if ((srv_pid = tl_spawn(argv, "/dev/null", (uid_t)-1, 0)) == -1)
 		return -1;
-	if (srv_pid == 0)
-		srv_exec(parent);
-	while (now_mono_us() < dl) {
-		if (waitpid(srv_pid, NULL, WNOHANG) == srv_pid) {
-			srv_pid = -1;
-			print_error("redis-server exited at once\n");
-			return -1;
-		}
-		if ((ctl = redisConnectWithTimeout("127.0.0.1", srv_port,
-		    tv)) != NULL && ctl->err == 0 &&
-		    (r = redisCommand(ctl, "PING")) != NULL) {
-			freeReplyObject(r);
-			return 0;
-		}
-		if (ctl != NULL)
-			redisFree(ctl);
-		ctl = NULL;
-		usleep(20000);
-	}
-	print_error("redis-server did not answer on port %d\n", srv_port);
+	if (tl_wait_ready(&srv_pid, 10000, srv_ready, NULL) == 0)
+		return 0;
+	if (srv_pid == -1)
+		print_error("redis-server exited at once\n");
+	else
+		print_error("redis-server did not answer on port %d\n",
+		    srv_port);
 	return -1;
 }
 
@@ -234,38 +169,6 @@ xadd(const char *key, int n, char *id, size_t idlen)
 	freeReplyObject(r);
 }
 
-/* on_tick - a timer that only proves the loop keeps running */
-static void
-on_tick(evutil_socket_t fd, short what, void *arg)
-{
-	ticks++;
-}
-
-/* spin - run the loop for ms milliseconds */
-static void
-spin(unsigned ms)
-{
-	uint64_t	dl = now_mono_us() + ms * 1000ULL;
-
-	while (now_mono_us() < dl)
-		event_base_loop(base, EVLOOP_ONCE);
-}
-
-/* on_state - count state changes and when attempts start */
-static void
-on_state(struct rds *r, enum rds_state s, void *arg)
-{
-	struct watch	*w = arg;
-
-	w->state = s;
-	if (s == RDS_UP)
-		w->ups++;
-	else if (s == RDS_DOWN && w->downs++ == 0)
-		w->first_down = now_mono_us();
-	else if (s == RDS_CONNECTING && w->attempts < 64)
-		w->at[w->attempts++] = now_mono_us();
-}
-
 /* on_rec - record a reply: scalars, or the first two array strings */
 static void
 on_rec(struct rds *c, const redisReply *r, void *arg)
@@ -320,61 +223,28 @@ on_entry(struct rds *c, const char *id, const redisReply *fields,
 		s->vals[s->n++] = atoi(fields->element[1]->str);
 }
 
+/* on_state - note a state change in the watch; free the client if told */
+static void
+on_state(struct rds *r, enum rds_state s, void *arg)
+{
+	if (tl_watch_note(arg, s, s == RDS_UP ? TL_UP : s == RDS_DOWN ?
+	    TL_DOWN : TL_ATTEMPT))
+		rds_free(r);
+}
+
 /* client - a client with a name, a fast backoff and a state watch */
 static struct rds *
-client(const char *name, int port, const char *password, struct watch *w)
+client(const char *name, int port, const char *password,
+    struct tl_watch *w)
 {
 	struct rds	*c;
 
-	memset(w, 0, sizeof(*w));
-	w->state = RDS_CONNECTING;
-	w->start = now_mono_us();
-	c = rds_new(base, "127.0.0.1", port, password, on_state, w);
+	tl_watch_init(w, RDS_CONNECTING);
+	c = rds_new(tl_base, "127.0.0.1", port, password, on_state, w);
 	rds_set_name(c, name);
 	rds_set_backoff(c, 20, 160);
 	rds_set_connect_timeout(c, 2000);
 	return c;
-}
-
-/* log_capture - send log lines to a memory file from now on */
-static void
-log_capture(void)
-{
-	logfd = memfd_create("log", 0);
-	assert_true(logfd != -1);
-	log_set_fd(logfd);
-}
-
-/* log_count - lines of the captured log about client name, holding what */
-static int
-log_count(const char *name, const char *what)
-{
-	struct stat	 st;
-	char		*buf, *line, *save = NULL, *a;
-	int		 n = 0;
-
-	a = xasprintf("msg=\"%s: ", name);
-	assert_int_equal(fstat(logfd, &st), 0);
-	buf = xcalloc(1, (size_t)st.st_size + 1);
-	assert_int_equal(pread(logfd, buf, (size_t)st.st_size, 0),
-	    st.st_size);
-	for (line = strtok_r(buf, "\n", &save); line != NULL;
-	    line = strtok_r(NULL, "\n", &save))
-		if (strstr(line, a) != NULL && strstr(line, what) != NULL)
-			n++;
-	free(buf);
-	free(a);
-	return n;
-}
-
-/* log_release - log to stderr again */
-static void
-log_release(void)
-{
-	log_set_fd(-1);
-	if (logfd != -1)
-		close(logfd);
-	logfd = -1;
 }
 
 /* assert_seq - the entries seen are exactly 1..n, in order */
@@ -392,7 +262,7 @@ assert_seq(const struct seen *s, int n)
 static void
 test_commands(void **state)
 {
-	struct watch	 w;
+	struct tl_watch	 w;
 	struct rec	 incr = { 0 }, list = { 0 }, err = { 0 }, bin = { 0 };
 	struct rec	 pong = { 0 }, pend = { 0 };
 	const char	*argv[] = { "SET", "bin", "a\0b" };
@@ -413,7 +283,7 @@ test_commands(void **state)
 	rds_command(c, on_rec, &bin, "GET bin");
 	rds_ping(c, on_rec, &pong);
 	assert_int_equal(incr.calls, 0);
-	WAIT_FOR(pong.calls == 1, 5000);
+	TL_WAIT_FOR(pong.calls == 1, 5000);
 	assert_int_equal(w.state, RDS_UP);
 	assert_int_equal(w.ups, 1);
 	assert_int_equal(incr.calls, 50);
@@ -433,7 +303,7 @@ test_commands(void **state)
 	    -1);
 	/* rds_free answers what is pending with NULL */
 	rds_command(c, on_rec, &pend, "BLPOP nothing 5");
-	spin(50);
+	tl_spin(50);
 	assert_int_equal(pend.calls, 0);
 	rds_free(c);
 	assert_int_equal(pend.calls, 1);
@@ -444,7 +314,7 @@ test_commands(void **state)
 static void
 test_auth(void **state)
 {
-	struct watch	 wg, wb, wn;
+	struct tl_watch	 wg, wb, wn;
 	struct rec	 ok = { 0 }, bad = { 0 };
 	struct rds	*good, *wrong, *none;
 
@@ -452,18 +322,18 @@ test_auth(void **state)
 	good = client("rds-good", srv_port, "s3cret", &wg);
 	wrong = client("rds-wrong", srv_port, "nope", &wb);
 	none = client("rds-none", srv_port, NULL, &wn);
-	WAIT_FOR(wg.ups == 1 && wb.downs >= 2 && wn.downs >= 2, 5000);
+	TL_WAIT_FOR(wg.ups == 1 && wb.downs >= 2 && wn.downs >= 2, 5000);
 	assert_int_equal(wg.state, RDS_UP);
 	assert_int_equal(wb.ups, 0);
 	assert_int_equal(wn.ups, 0);
 	rds_command(good, on_rec, &ok, "SET k v");
 	rds_command(wrong, on_rec, &bad, "SET k v");
-	WAIT_FOR(ok.calls == 1 && bad.calls == 1, 5000);
+	TL_WAIT_FOR(ok.calls == 1 && bad.calls == 1, 5000);
 	assert_string_equal(ok.str, "OK");
 	assert_int_equal(bad.nulls, 1);
 	/* the server no longer wants a password: the retry gets through */
 	freeReplyObject(ctl_cmd("CONFIG SET requirepass %s", ""));
-	WAIT_FOR(wn.ups == 1, 5000);
+	TL_WAIT_FOR(wn.ups == 1, 5000);
 	assert_int_equal(wn.state, RDS_UP);
 	rds_free(good);
 	rds_free(wrong);
@@ -474,7 +344,7 @@ test_auth(void **state)
 static void
 test_subscribe(void **state)
 {
-	struct watch	 w;
+	struct tl_watch	 w;
 	struct msgs	 m = { 0 }, pm = { 0 };
 	struct rds	*s;
 
@@ -483,11 +353,11 @@ test_subscribe(void **state)
 	assert_int_equal(rds_psubscribe(s, "pat.*", on_msg, &pm), 0);
 	assert_int_equal(rds_subscribe(s, "chan", on_msg, &m), -1);
 	assert_int_equal(rds_command(s, NULL, NULL, "PING"), -1);
-	WAIT_FOR(w.state == RDS_UP && numsub("chan") == 1 &&
+	TL_WAIT_FOR(w.state == RDS_UP && numsub("chan") == 1 &&
 	    ctl_int("PUBSUB NUMPAT") == 1, 5000);
 	assert_int_equal(ctl_int("PUBLISH chan %b", "he\0lo", (size_t)5), 1);
 	assert_int_equal(ctl_int("PUBLISH pat.x hi"), 1);
-	WAIT_FOR(m.n == 1 && pm.n == 1, 5000);
+	TL_WAIT_FOR(m.n == 1 && pm.n == 1, 5000);
 	assert_string_equal(m.chan[0], "chan");
 	assert_int_equal(m.len[0], 5);
 	assert_memory_equal(m.data[0], "he\0lo", 5);
@@ -507,7 +377,7 @@ static void
 test_server_restart(void **state)
 {
 	const char	*names[] = { "rds-c", "rds-s", "rds-f" };
-	struct watch	 wc, ws, wf;
+	struct tl_watch	 wc, ws, wf;
 	struct rec	 blocked = { 0 }, down = { 0 }, after = { 0 };
 	struct msgs	 m = { 0 };
 	struct seen	 seen = { 0 };
@@ -522,40 +392,40 @@ test_server_restart(void **state)
 	rds_stream_follow(f, "st", "0", 200, 0, on_entry, &seen);
 	for (i = 1; i <= 3; i++)
 		xadd("st", i, NULL, 0);
-	WAIT_FOR(seen.n == 3 && numsub("news") == 1 && wc.ups == 1, 5000);
+	TL_WAIT_FOR(seen.n == 3 && numsub("news") == 1 && wc.ups == 1, 5000);
 	assert_seq(&seen, 3);
 
-	log_capture();
+	tl_log_capture();
 	rds_command(c, on_rec, &blocked, "BLPOP nothing 30");
-	spin(50);
+	tl_spin(50);
 	srv_stop();
-	WAIT_FOR(wc.state == RDS_DOWN && ws.state == RDS_DOWN &&
+	TL_WAIT_FOR(wc.state == RDS_DOWN && ws.state == RDS_DOWN &&
 	    wf.state == RDS_DOWN && blocked.calls == 1, 5000);
 	assert_int_equal(blocked.nulls, 1);
 	assert_int_equal(rds_command(c, on_rec, &down, "PING"), 0);
 	assert_int_equal(down.calls, 0);
-	spin(600);	/* several failed attempts */
+	tl_spin(600);	/* several failed attempts */
 	assert_int_equal(down.nulls, 1);
 	assert_true(wc.downs >= 3);
 
 	assert_int_equal(srv_start(), 0);
-	WAIT_FOR(wc.ups == 2 && ws.ups == 2 && wf.ups == 2, 5000);
+	TL_WAIT_FOR(wc.ups == 2 && ws.ups == 2 && wf.ups == 2, 5000);
 	assert_int_equal(wc.state, RDS_UP);
-	WAIT_FOR(numsub("news") == 1, 5000);
+	TL_WAIT_FOR(numsub("news") == 1, 5000);
 	assert_int_equal(ctl_int("PUBLISH news again"), 1);
 	for (i = 4; i <= 6; i++)
 		xadd("st", i, NULL, 0);
 	rds_command(c, on_rec, &after, "PING");
-	WAIT_FOR(m.n == 1 && seen.n == 6 && after.calls == 1, 5000);
+	TL_WAIT_FOR(m.n == 1 && seen.n == 6 && after.calls == 1, 5000);
 	assert_string_equal(m.data[0], "again");
 	assert_string_equal(after.str, "PONG");
-	spin(300);	/* nothing more comes */
+	tl_spin(300);	/* nothing more comes */
 	assert_seq(&seen, 6);
 	for (i = 0; i < 3; i++) {
-		assert_int_equal(log_count(names[i], "level=warn"), 1);
-		assert_int_equal(log_count(names[i], "up again"), 1);
+		assert_int_equal(tl_log_count(names[i], "level=warn"), 1);
+		assert_int_equal(tl_log_count(names[i], "up again"), 1);
 	}
-	log_release();
+	tl_log_release();
 	rds_free(c);
 	rds_free(s);
 	rds_free(f);
@@ -570,7 +440,7 @@ test_server_restart(void **state)
 static void
 test_stream_client_kill(void **state)
 {
-	struct watch	 wf, wg;
+	struct tl_watch	 wf, wg;
 	struct seen	 seen = { 0 }, fresh = { 0 };
 	struct rds	*f, *g;
 	char		 id[64];
@@ -584,7 +454,7 @@ test_stream_client_kill(void **state)
 	rds_stream_follow(g, "st3", "$", 100, 0, on_entry, &fresh);
 	for (i = 1; i <= 3; i++)
 		xadd("st2", i, NULL, 0);
-	WAIT_FOR(seen.n == 3 && strcmp(rds_stream_last_id(g), "$") != 0,
+	TL_WAIT_FOR(seen.n == 3 && strcmp(rds_stream_last_id(g), "$") != 0,
 	    5000);
 	assert_seq(&seen, 3);
 
@@ -592,8 +462,8 @@ test_stream_client_kill(void **state)
 	for (i = 4; i <= 250; i++)
 		xadd("st2", i, id, sizeof(id));
 	xadd("st3", 1, NULL, 0);
-	WAIT_FOR(seen.n == 250 && fresh.n == 1, 5000);
-	spin(300);
+	TL_WAIT_FOR(seen.n == 250 && fresh.n == 1, 5000);
+	tl_spin(300);
 	assert_int_equal(wf.ups, 2);
 	assert_int_equal(wg.ups, 2);
 	assert_seq(&seen, 250);
@@ -610,22 +480,17 @@ test_stream_client_kill(void **state)
 static void
 test_refused(void **state)
 {
-	struct watch	 w;
+	struct tl_watch	 w;
 	struct rec	 r = { 0 };
 	struct rds	*c;
-	unsigned	 t0 = ticks;
+	unsigned	 t0 = tl_ticks;
 
-	c = client("rds-refused", free_port(), NULL, &w);
-	spin(1000);
-	assert_int_equal(w.ups, 0);
-	assert_int_equal(w.state == RDS_UP, 0);
-	assert_true(w.attempts >= 4);
-	assert_true(ticks - t0 >= 20);
-	/* each delay at least 1.6 times the one before, until the cap */
-	assert_true(w.at[2] - w.at[1] > w.at[1] - w.at[0]);
-	assert_true(w.at[w.attempts - 1] - w.at[w.attempts - 2] >= 100000);
+	c = client("rds-refused", tl_free_port(), NULL, &w);
+	tl_spin(1000);
+	tl_assert_retrying(&w, t0);
+	assert_int_not_equal(w.state, RDS_UP);
 	rds_command(c, on_rec, &r, "PING");
-	spin(50);
+	tl_spin(50);
 	assert_int_equal(r.nulls, 1);
 	rds_free(c);
 }
@@ -634,25 +499,15 @@ test_refused(void **state)
 static void
 test_connect_timeout(void **state)
 {
-	struct sockaddr_in	 sin;
-	socklen_t		 len = sizeof(sin);
-	struct watch		 w;
-	struct rds		*c;
-	int			 fd;
+	struct tl_watch	 w;
+	struct rds	*c;
+	int		 fd, port;
 
-	fd = socket(AF_INET, SOCK_STREAM, 0);
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	assert_int_equal(listen(fd, 16), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
-	c = client("rds-mute", ntohs(sin.sin_port), NULL, &w);
+	fd = tl_listen(&port);
+	c = client("rds-mute", port, NULL, &w);
 	rds_set_connect_timeout(c, 200);
-	WAIT_FOR(w.downs == 1, 3000);
-	assert_int_equal(w.ups, 0);
-	assert_true(w.first_down - w.start >= 190000);
-	assert_true(w.first_down - w.start < 1500000);
+	TL_WAIT_FOR(w.downs == 1, 3000);
+	tl_assert_timed_out(&w);
 	rds_free(c);
 	close(fd);
 }
@@ -667,42 +522,32 @@ on_free_me(struct rds *c, const redisReply *r, void *arg)
 	rds_free(c);
 }
 
-/* on_state_free - free the client from inside its state callback */
-static void
-on_state_free(struct rds *c, enum rds_state s, void *arg)
-{
-	if (s == RDS_DOWN) {
-		*(int *)arg = 1;
-		rds_free(c);
-	}
-}
-
 /* test_free_in_callback - rds_free from a reply or a state callback */
 static void
 test_free_in_callback(void **state)
 {
-	struct watch	 w;
 	struct rec	 first = { 0 }, second = { 0 };
+	struct tl_watch	 w;
 	struct rds	*c;
-	int		 freed = 0;
 
 	c = client("rds-free", srv_port, NULL, &w);
 	rds_command(c, on_free_me, &first, "PING");
 	rds_command(c, on_rec, &second, "PING");
-	WAIT_FOR(first.calls == 1 && second.calls == 1, 5000);
+	TL_WAIT_FOR(first.calls == 1 && second.calls == 1, 5000);
 	assert_int_equal(second.nulls, 1);
-	spin(20);
+	tl_spin(20);
 
-	c = rds_new(base, "127.0.0.1", free_port(), NULL, on_state_free,
-	    &freed);
-	WAIT_FOR(freed == 1, 5000);
-	assert_int_equal(freed, 1);
-	spin(20);
+	tl_watch_init(&w, RDS_CONNECTING);
+	w.free_on_down = 1;
+	c = rds_new(tl_base, "127.0.0.1", tl_free_port(), NULL, on_state, &w);
+	TL_WAIT_FOR(w.freed, 5000);
+	assert_int_equal(w.freed, 1);
+	tl_spin(20);
 }
 
-/* setup - start redis-server and the loop */
+/* srv_setup - start redis-server for every test */
 static int
-setup(void **state)
+srv_setup(void)
 {
 	if (!in_path("redis-server")) {
 		print_error("redis-server is not installed (apt-get install "
@@ -710,27 +555,9 @@ setup(void **state)
 		return -1;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	log_init("test", LOG_LVL_INFO, LOG_FMT_LOGFMT);
 	atexit(srv_stop);
-	srv_port = free_port();
-	if (srv_start() == -1)
-		return -1;
-	base = event_base_new();
-	tick = event_new(base, -1, EV_PERSIST, on_tick, NULL);
-	event_add(tick, &(struct timeval){ 0, 10000 });
-	return 0;
-}
-
-/* teardown - kill redis-server */
-static int
-teardown(void **state)
-{
-	srv_stop();
-	if (tick != NULL)
-		event_free(tick);
-	if (base != NULL)
-		event_base_free(base);
-	return 0;
+	srv_port = tl_free_port();
+	return srv_start();
 }
 
 /* main - run every test against one redis-server */
@@ -748,5 +575,6 @@ main(void)
 		cmocka_unit_test(test_free_in_callback),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	tl_server(srv_setup, srv_stop);
+	return cmocka_run_group_tests(tests, tl_setup, tl_teardown);
 }

@@ -1,0 +1,331 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * cfgfollow - snapshot, then follow the change log.
+ *
+ * Tables read (owned by the config worker's migrations):
+ *   cfg_object (dbid, type, data jsonb)       the objects
+ *   cfg_revision (revision)                   the last committed revision
+ *   cfg_change (revision, op, type, dbid, object jsonb)
+ * One query runs at a time; a poke while one runs asks for another after.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+#include <libpq-fe.h>
+
+#include "cfgfollow.h"
+#include "log.h"
+#include "pgc.h"
+#include "rds.h"
+#include "util.h"
+
+#define BATCH		"1000"
+#define BATCH_N		1000
+#define POLL_US		1000000
+
+struct cfgfollow {
+	struct event_base	*base;
+	struct pgc		*pg;
+	struct rds		*sub;
+	struct event		*ev_poll;
+	struct cfgfollow_cbs	 cbs;
+	void			*arg;
+	json_int_t		 revision;	/* -1: no snapshot yet */
+	int			 busy;		/* a query is out */
+	int			 again;		/* poked while busy */
+	int			 need_snapshot;
+	int			 dying;
+};
+
+static void	run(struct cfgfollow *);
+
+static const char *const op_names[] = { "snapshot", "created", "updated",
+    "deleted" };
+
+const char *
+cfg_op_name(enum cfg_op op)
+{
+	return op_names[op];
+}
+
+/* cfgfollow_channel - where writers announce a new revision */
+char *
+cfgfollow_channel(const char *tenant_id)
+{
+	return xasprintf("tenantd:{%s}:config", tenant_id);
+}
+
+static int
+op_parse(const char *s, enum cfg_op *op)
+{
+	int	i;
+
+	for (i = CFG_OP_CREATED; i <= CFG_OP_DELETED; i++)
+		if (strcmp(s, op_names[i]) == 0) {
+			*op = (enum cfg_op)i;
+			return 0;
+		}
+	return -1;
+}
+
+/*
+ * done - a query finished.  After a success, run again at once if there
+ * is more to read or someone poked meanwhile; after a failure (PostgreSQL
+ * away) leave it to the once-a-second timer, not a tight loop.
+ */
+static void
+done(struct cfgfollow *f, int ok, int more)
+{
+	f->busy = 0;
+	if (f->dying)
+		return;
+	if (ok && (more || f->again || f->need_snapshot)) {
+		f->again = 0;
+		run(f);
+	}
+}
+
+static int
+result_ok(const PGresult *res, const char *what)
+{
+	if (res == NULL)
+		return 0;
+	if (PQresultStatus(res) != PGRES_TUPLES_OK &&
+	    PQresultStatus(res) != PGRES_COMMAND_OK) {
+		log_warnx("config follow: %s: %s", what,
+		    PQresultErrorMessage(res));
+		return 0;
+	}
+	return 1;
+}
+
+/* emit - hand one row's object to the caller */
+static int
+emit(struct cfgfollow *f, struct cfg_change *c, const char *text)
+{
+	json_error_t	 e;
+
+	c->object = NULL;
+	if (text != NULL && (c->object = json_loads(text, 0, &e)) == NULL) {
+		log_warnx("config follow: revision %lld: bad object: %s",
+		    (long long)c->revision, e.text);
+		return -1;
+	}
+	f->cbs.change(c, f->arg);
+	json_decref(c->object);
+	return 0;
+}
+
+/* changes_cb - apply a batch of the change log */
+static void
+changes_cb(struct pgc *p, const PGresult *res, void *arg)
+{
+	struct cfgfollow	*f = arg;
+	struct cfg_change	 c;
+	int			 i, n;
+
+	if (!result_ok(res, "reading the change log")) {
+		done(f, 0, 0);
+		return;
+	}
+	n = PQntuples(res);
+	for (i = 0; i < n; i++) {
+		c.revision = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+		if (c.revision != f->revision + 1) {
+			log_warnx("config follow: revision %lld is no longer "
+			    "in the change log; loading a new snapshot",
+			    (long long)f->revision + 1);
+			f->need_snapshot = 1;
+			break;
+		}
+		if (op_parse(PQgetvalue(res, i, 1), &c.op) == -1)
+			fatalx("config follow: bad op at revision %lld",
+			    (long long)c.revision);
+		c.type = PQgetvalue(res, i, 2);
+		c.dbid = strtoll(PQgetvalue(res, i, 3), NULL, 10);
+		if (emit(f, &c, PQgetisnull(res, i, 4) ? NULL :
+		    PQgetvalue(res, i, 4)) == -1) {
+			f->need_snapshot = 1;
+			break;
+		}
+		f->revision = c.revision;
+	}
+	if (n > 0 && !f->need_snapshot)
+		f->cbs.synced(f->revision, f->arg);
+	done(f, 1, n == BATCH_N);
+}
+
+/* catch_up - read the change log after the last revision applied */
+static void
+catch_up(struct cfgfollow *f)
+{
+	char		 rev[24];
+	const char	*params[1] = { rev };
+
+	snprintf(rev, sizeof(rev), "%lld", (long long)f->revision);
+	if (pgc_query(f->pg, "SELECT revision, op, type, dbid, object::text "
+	    "FROM cfg_change WHERE revision > $1 ORDER BY revision LIMIT "
+	    BATCH, 1, params, changes_cb, f) == 0)
+		f->busy = 1;
+}
+
+/* snap_revision_cb - the revision the snapshot reflects */
+static void
+snap_revision_cb(struct pgc *p, const PGresult *res, void *arg)
+{
+	struct cfgfollow	*f = arg;
+
+	if (result_ok(res, "reading the revision") && PQntuples(res) == 1) {
+		f->revision = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+		f->cbs.reset(f->arg);
+	} else
+		f->revision = -2;	/* marks a failed snapshot */
+}
+
+/* snap_objects_cb - every object, at that same revision */
+static void
+snap_objects_cb(struct pgc *p, const PGresult *res, void *arg)
+{
+	struct cfgfollow	*f = arg;
+	struct cfg_change	 c;
+	int			 i, n;
+
+	if (f->revision == -2 || !result_ok(res, "reading the objects")) {
+		f->revision = -1;
+		return;
+	}
+	n = PQntuples(res);
+	for (i = 0; i < n; i++) {
+		c.revision = f->revision;
+		c.op = CFG_OP_SNAPSHOT;
+		c.type = PQgetvalue(res, i, 0);
+		c.dbid = strtoll(PQgetvalue(res, i, 1), NULL, 10);
+		emit(f, &c, PQgetvalue(res, i, 2));
+	}
+	log_info("config follow: snapshot of %d objects at revision %lld", n,
+	    (long long)f->revision);
+}
+
+/* snap_end_cb - the snapshot transaction ended */
+static void
+snap_end_cb(struct pgc *p, const PGresult *res, void *arg)
+{
+	struct cfgfollow	*f = arg;
+	int			 ok;
+
+	ok = f->revision >= 0 && result_ok(res, "ending the snapshot");
+	if (ok) {
+		f->need_snapshot = 0;
+		f->cbs.synced(f->revision, f->arg);
+	} else
+		f->revision = -1;
+	done(f, ok, 0);
+}
+
+/* snapshot - objects and revision from one REPEATABLE READ transaction */
+static void
+snapshot(struct cfgfollow *f)
+{
+	struct pgc_txn	*t;
+
+	if ((t = pgc_begin(f->pg)) == NULL)
+		return;
+	f->busy = 1;
+	pgc_txn_query(t, "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, "
+	    "READ ONLY", 0, NULL, NULL, NULL);
+	pgc_txn_query(t, "SELECT revision FROM cfg_revision", 0, NULL,
+	    snap_revision_cb, f);
+	pgc_txn_query(t, "SELECT type, dbid, data::text FROM cfg_object "
+	    "ORDER BY dbid", 0, NULL, snap_objects_cb, f);
+	pgc_commit(t, snap_end_cb, f);
+}
+
+/* run - the next query: a snapshot if needed, else the log */
+static void
+run(struct cfgfollow *f)
+{
+	if (f->busy) {
+		f->again = 1;
+		return;
+	}
+	if (f->revision < 0 || f->need_snapshot)
+		snapshot(f);
+	else
+		catch_up(f);
+}
+
+void
+cfgfollow_poke(struct cfgfollow *f)
+{
+	run(f);
+}
+
+json_int_t
+cfgfollow_revision(const struct cfgfollow *f)
+{
+	return f->need_snapshot ? -1 : f->revision;
+}
+
+/* on_message - a writer announced a revision; look if it is new */
+static void
+on_message(struct rds *r, const char *channel, const char *data, size_t len,
+    void *arg)
+{
+	struct cfgfollow	*f = arg;
+
+	if (strtoll(data, NULL, 10) > f->revision)
+		run(f);
+}
+
+/* on_redis - after a reconnect, messages may have been lost: look */
+static void
+on_redis(struct rds *r, enum rds_state st, void *arg)
+{
+	if (st == RDS_UP)
+		run(arg);
+}
+
+static void
+on_poll(evutil_socket_t fd, short what, void *arg)
+{
+	run(arg);
+}
+
+/* cfgfollow_new - start following; see cfgfollow.h */
+struct cfgfollow *
+cfgfollow_new(struct event_base *base, struct pgc *pg, const char *host,
+    int port, const char *password, const char *tenant_id,
+    const struct cfgfollow_cbs *cbs, void *arg)
+{
+	struct cfgfollow	*f = xcalloc(1, sizeof(*f));
+	struct timeval		 tv = { 0, POLL_US };
+	char			*channel = cfgfollow_channel(tenant_id);
+
+	f->base = base;
+	f->pg = pg;
+	f->cbs = *cbs;
+	f->arg = arg;
+	f->revision = -1;
+	f->sub = rds_new(base, host, port, password, on_redis, f);
+	rds_set_name(f->sub, "redis (config changes)");
+	rds_subscribe(f->sub, channel, on_message, f);
+	free(channel);
+	f->ev_poll = event_new(base, -1, EV_PERSIST, on_poll, f);
+	event_add(f->ev_poll, &tv);
+	run(f);
+	return f;
+}
+
+/* cfgfollow_free - stop; queries in flight find dying set */
+void
+cfgfollow_free(struct cfgfollow *f)
+{
+	if (f == NULL)
+		return;
+	f->dying = 1;
+	event_free(f->ev_poll);
+	rds_free(f->sub);
+	/* A query still queued on pg holds f: the caller frees pg first. */
+	free(f);
+}

@@ -1,0 +1,1312 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * config worker - the tenant's configuration on workers.config.listen,
+ * HTTP/1.1 JSON (docs/config-api.md):
+ *
+ *   GET    /v1/{collection}            list, with filters, limit, after
+ *   GET    /v1/{collection}/{dbid}     one object; ETag is its version
+ *   POST   /v1/{collection}            create: 201 and Location
+ *   PUT    /v1/{collection}/{dbid}     replace
+ *   PATCH  /v1/{collection}/{dbid}     JSON merge patch
+ *   DELETE /v1/{collection}/{dbid}     204; 409 when referenced, unless
+ *                                      ?cascade=true
+ *   GET    /v1/changes?since=R[&wait=S]  the change log after R
+ *
+ * PostgreSQL is the truth (store.c).  Reads are served from the cache
+ * (cache.c), which only the change follower (common/cfgfollow.c) feeds, in
+ * revision order, exactly as on every other instance.  A write commits,
+ * announces its revision on Redis, and answers once the cache has caught
+ * up with it, so a client always reads its own writes.
+ */
+#include <crypt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+
+#include <event2/event.h>
+#include <hiredis/hiredis.h>
+#include <libpq-fe.h>
+
+#include "cache.h"
+#include "cfgfollow.h"
+#include "config_worker.h"
+#include "http.h"
+#include "log.h"
+#include "metrics.h"
+#include "migrate.h"
+#include "pgc.h"
+#include "rds.h"
+#include "schema.h"
+#include "store.h"
+#include "util.h"
+
+#define LIST_LIMIT_DEFAULT	100
+#define LIST_LIMIT_MAX		10000
+#define CHANGES_LIMIT		1000
+#define WAIT_MAX_S		60
+#define WRITE_WAIT_S		5
+#define PRUNE_INTERVAL_S	60
+#define MIGRATE_RETRY_S		1
+#define IDLE_TIMEOUT_S		120.0
+
+/* Routes, as labels of tenantd_config_requests_total. */
+enum route {
+	R_OTHER = 0, R_LIST, R_GET, R_CREATE, R_REPLACE, R_PATCH, R_DELETE,
+	R_CHANGES, R_MAX
+};
+static const char *const route_names[R_MAX] = { "other", "list", "get",
+    "create", "replace", "patch", "delete", "changes" };
+
+/* One counter per route and status, registered on first use. */
+struct route_count {
+	int		 status;
+	struct metric	*m;
+};
+#define STATUSES_MAX	24
+
+/* A request parked until the cache reaches a revision. */
+struct parked {
+	TAILQ_ENTRY(parked)	 entry;
+	struct http_conn	*conn;
+	json_int_t		 revision;	/* write: wait for; poll: since */
+	json_int_t		 dbid;		/* write: the object answered */
+	int			 status;	/* write: 200, 201 or 204 */
+	int			 limit;		/* poll */
+	int			 is_poll;
+	struct event		*ev_timeout;
+};
+TAILQ_HEAD(parked_list, parked);
+
+/* What a write being committed needs when its answer comes. */
+struct write_ctx {
+	struct http_conn	*conn;
+	int			 status;	/* on success */
+	int			 if_match;	/* 412 rather than 409 */
+	json_int_t		 dbid;		/* update, delete */
+};
+
+static int	 config_start(struct event_base *, const struct conf *, int);
+static int	 config_reload_check(const struct conf *, char *, size_t);
+static void	 config_reload_apply(const struct conf *, const struct conf *);
+static void	 config_listen(int);
+static void	 config_stop(void);
+static void	 config_cleanup(void);
+
+const struct worker_ops config_worker_ops = {
+	config_start,
+	config_reload_check,
+	config_reload_apply,
+	config_listen,
+	config_stop,
+	config_cleanup,
+};
+
+static struct event_base	*base;
+static struct http_server	*http;
+static struct pgc		*pg;
+static struct rds		*pub;
+static struct cfgfollow		*follow;
+static struct event		*ev_migrate, *ev_prune;
+static struct parked_list	 parked = TAILQ_HEAD_INITIALIZER(parked);
+static char			*channel;
+static int			 migrated, loaded;
+static json_int_t		 revision = -1;	/* the cache's */
+static struct metric		*m_clients, *m_objects, *m_revision;
+static struct metric		*m_catchups, *m_latency;
+static struct route_count	 counts[R_MAX][STATUSES_MAX];
+
+static void	handle(struct http_conn *, const struct http_request *,
+		    void *);
+static void	migrate(evutil_socket_t, short, void *);
+static void	on_prune(evutil_socket_t, short, void *);
+
+/* ---- start and configuration ---- */
+
+static struct http_limits
+limits_of(const struct conf *c)
+{
+	struct http_limits	l;
+
+	l.max_body = c->workers[WORKER_CONFIG].max_body;
+	l.max_output = 16 << 20;
+	l.max_clients = c->workers[WORKER_CONFIG].max_clients;
+	l.idle_timeout = IDLE_TIMEOUT_S;
+	return l;
+}
+
+static void
+register_metrics(void)
+{
+	static const double buckets[] = { .0005, .001, .0025, .005, .01, .025,
+	    .05, .1, .25, .5, 1, 2.5 };
+
+	m_clients = metrics_gauge("tenant_cs_clients",
+	    "Clients connected to the configuration service.", NULL);
+	m_objects = metrics_gauge("tenantd_config_objects",
+	    "Configuration objects in the config worker's cache.", NULL);
+	m_revision = metrics_gauge("tenantd_config_revision",
+	    "The configuration revision the cache reflects.", NULL);
+	m_catchups = metrics_counter("tenantd_config_catchups_total",
+	    "Change-log reads that brought the cache forward.", NULL);
+	m_latency = metrics_histogram("tenantd_config_request_duration_seconds",
+	    "Time from a request to its answer.", NULL, buckets,
+	    NELEM(buckets));
+}
+
+/* observe - count every answer by route and status, and time it */
+static void
+observe(int status, double seconds, int label, void *arg)
+{
+	struct route_count	*rc = counts[label];
+	char			 labels[64];
+	int			 i;
+
+	metric_observe(m_latency, seconds);
+	for (i = 0; i < STATUSES_MAX && rc[i].m != NULL; i++)
+		if (rc[i].status == status) {
+			metric_inc(rc[i].m);
+			return;
+		}
+	if (i == STATUSES_MAX)
+		return;
+	snprintf(labels, sizeof(labels), "route=\"%s\",code=\"%d\"",
+	    route_names[label], status);
+	rc[i].status = status;
+	rc[i].m = metrics_counter("tenantd_config_requests_total",
+	    "Configuration API requests by route and status.", labels);
+	metric_inc(rc[i].m);
+}
+
+/* config_start - connect, migrate, load; serve 503 until loaded */
+static int
+config_start(struct event_base *b, const struct conf *c, int fd)
+{
+	struct http_limits	l = limits_of(c);
+	struct timeval		tv = { PRUNE_INTERVAL_S, 0 };
+
+	base = b;
+	register_metrics();
+	if ((pg = pgc_new(base, c->pg_conninfo, c->pg_password, NULL,
+	    NULL)) == NULL)
+		return -2;
+	pub = rds_new(base, c->redis.host, c->redis.port, c->redis.password,
+	    NULL, NULL);
+	rds_set_name(pub, "redis (config announcements)");
+	channel = cfgfollow_channel(c->tenant_id);
+	http = http_server_new(base, fd, &l, handle, NULL);
+	http_server_set_observer(http, observe, NULL);
+	ev_migrate = evtimer_new(base, migrate, NULL);
+	ev_prune = event_new(base, -1, EV_PERSIST, on_prune, NULL);
+	event_add(ev_prune, &tv);
+	migrate(-1, 0, NULL);
+	return 0;
+}
+
+static int
+config_reload_check(const struct conf *next, char *why, size_t len)
+{
+	if (strcmp(next->tenant_id, worker_conf()->tenant_id) != 0) {
+		snprintf(why, len, "tenant.id cannot change while running");
+		return -1;
+	}
+	return 0;
+}
+
+static void
+config_reload_apply(const struct conf *next, const struct conf *prev)
+{
+	struct http_limits	l = limits_of(next);
+
+	http_server_set_limits(http, &l);
+}
+
+static void
+config_listen(int fd)
+{
+	http_server_set_listener(http, fd);
+}
+
+static void
+config_stop(void)
+{
+	worker_exit(0);
+}
+
+static void
+parked_free(struct parked *p)
+{
+	TAILQ_REMOVE(&parked, p, entry);
+	event_free(p->ev_timeout);
+	free(p);
+}
+
+static void
+config_cleanup(void)
+{
+	struct parked	*p;
+
+	while ((p = TAILQ_FIRST(&parked)) != NULL)
+		parked_free(p);
+	http_server_free(http);
+	http = NULL;
+	pgc_free(pg);
+	pg = NULL;
+	cfgfollow_free(follow);
+	follow = NULL;
+	rds_free(pub);
+	pub = NULL;
+	if (ev_migrate != NULL)
+		event_free(ev_migrate);
+	if (ev_prune != NULL)
+		event_free(ev_prune);
+	ev_migrate = ev_prune = NULL;
+	cache_free();
+	free(channel);
+	channel = NULL;
+}
+
+/* ---- the cache, fed by the follower ---- */
+
+static void	wake(void);
+
+static void
+on_reset(void *arg)
+{
+	cache_reset();
+}
+
+/* on_change - one object of a snapshot, or one change, in order */
+static void
+on_change(const struct cfg_change *ch, void *arg)
+{
+	const struct cfg_type	*t = cfg_type_by_name(ch->type,
+				    strlen(ch->type));
+
+	if (t == NULL) {
+		log_warnx("revision %lld: unknown type %s; ignored",
+		    (long long)ch->revision, ch->type);
+		return;
+	}
+	if (ch->op == CFG_OP_DELETED)
+		cache_del(ch->dbid);
+	else
+		cache_put(cfg_type_kind(t), ch->dbid, json_incref(ch->object));
+}
+
+/* on_synced - the cache reflects rev: answer who waited for it */
+static void
+on_synced(json_int_t rev, void *arg)
+{
+	if (rev != revision)
+		metric_inc(m_catchups);
+	revision = rev;
+	metric_set(m_revision, (double)rev);
+	metric_set(m_objects, (double)cache_size());
+	if (!loaded) {
+		loaded = 1;
+		log_info("configuration loaded: %zu objects at revision %lld",
+		    cache_size(), (long long)rev);
+		worker_ready();
+	}
+	wake();
+}
+
+static void
+migrated_cb(int ok, int version, void *arg)
+{
+	struct timeval			tv = { MIGRATE_RETRY_S, 0 };
+	static const struct cfgfollow_cbs cbs = { on_reset, on_change,
+					    on_synced };
+	const struct conf		*c = worker_conf();
+
+	if (!ok) {
+		evtimer_add(ev_migrate, &tv);
+		return;
+	}
+	migrated = 1;
+	cache_init(CFG_NTYPES);
+	follow = cfgfollow_new(base, pg, c->redis.host, c->redis.port,
+	    c->redis.password, c->tenant_id, &cbs, NULL);
+}
+
+/* migrate - bring the tables up to date; retried while PostgreSQL is away */
+static void
+migrate(evutil_socket_t fd, short what, void *arg)
+{
+	struct timeval	tv = { MIGRATE_RETRY_S, 0 };
+
+	if (migrate_run(pg, "config", store_migrations, store_nmigrations,
+	    migrated_cb, NULL) == -1)
+		evtimer_add(ev_migrate, &tv);
+}
+
+static void
+on_prune(evutil_socket_t fd, short what, void *arg)
+{
+	if (migrated)
+		store_prune(pg, (json_int_t)worker_conf()->
+		    workers[WORKER_CONFIG].history);
+}
+
+/* ---- answers ---- */
+
+/* reply_json - an answer with a JSON body */
+static void
+reply_json(struct http_conn *c, int status, const char *extra,
+    const char *body, size_t len)
+{
+	http_respond(c, status, "application/json", extra, body, len);
+}
+
+/* reply_error - {"error": code, "message": ..., "field": ...} */
+static void
+reply_error(struct http_conn *c, int status, const char *code,
+    const char *field, const char *fmt, ...)
+{
+	char	 msg[512], *text;
+	va_list	 ap;
+	json_t	*j;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	j = json_pack("{s:s, s:s}", "error", code, "message", msg);
+	if (field != NULL)
+		json_object_set_new(j, "field", json_string(field));
+	text = json_dumps(j, JSON_COMPACT);
+	reply_json(c, status, status == 401 ?
+	    "WWW-Authenticate: Bearer realm=\"tenantd\"\r\n" : NULL, text,
+	    strlen(text));
+	free(text);
+	json_decref(j);
+}
+
+static void
+reply_cfg_error(struct http_conn *c, const struct cfg_error *e)
+{
+	reply_error(c, e->status, e->code, e->field[0] ? e->field : NULL,
+	    "%s", e->message);
+}
+
+/* reply_object - one cached object, with its version as ETag */
+static void
+reply_object(struct http_conn *c, int status, const struct cobj *o)
+{
+	char	extra[256];
+
+	if (status == 201)
+		snprintf(extra, sizeof(extra), "ETag: \"%lld\"\r\nLocation: "
+		    "/v1/%s/%lld\r\n", (long long)o->version,
+		    cfg_type_collection(cfg_type_at(o->kind)),
+		    (long long)o->dbid);
+	else
+		snprintf(extra, sizeof(extra), "ETag: \"%lld\"\r\n",
+		    (long long)o->version);
+	reply_json(c, status, extra, o->text, o->len);
+}
+
+/* ---- the change log ---- */
+
+struct changes_q {
+	struct http_conn	*conn;
+	json_int_t		 since;
+};
+
+/* changes_cb - {"revision": latest, "changes": [...]}, or 410 */
+static void
+changes_cb(struct pgc *p, const PGresult *res, void *arg)
+{
+	struct changes_q	*q = arg;
+	char			*buf = NULL;
+	size_t			 len = 0;
+	FILE			*f;
+	json_int_t		 oldest, latest;
+	int			 i, n;
+
+	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK ||
+	    PQntuples(res) < 1) {
+		reply_error(q->conn, 503, "Unavailable", NULL, "the change "
+		    "log cannot be read now: PostgreSQL is unavailable");
+		free(q);
+		return;
+	}
+	oldest = PQgetisnull(res, 0, 5) ? -1 :
+	    strtoll(PQgetvalue(res, 0, 5), NULL, 10);
+	latest = strtoll(PQgetvalue(res, 0, 6), NULL, 10);
+	if (q->since < latest && (oldest == -1 || q->since < oldest - 1)) {
+		char	body[160];
+		int	m;
+
+		m = snprintf(body, sizeof(body), "{\"error\":\"Gone\","
+		    "\"message\":\"revision %lld is no longer in the change "
+		    "log; reload and follow from the revision of the list\","
+		    "\"oldest\":%lld}", (long long)q->since + 1,
+		    (long long)(oldest == -1 ? latest : oldest));
+		reply_json(q->conn, 410, NULL, body, (size_t)m);
+		free(q);
+		return;
+	}
+	if ((f = open_memstream(&buf, &len)) == NULL)
+		fatal("open_memstream");
+	fprintf(f, "{\"revision\":%lld,\"changes\":[", (long long)latest);
+	n = PQntuples(res);
+	for (i = 0; i < n; i++) {
+		if (PQgetisnull(res, i, 0))
+			continue;
+		fprintf(f, "%s{\"revision\":%s,\"op\":\"%s\",\"type\":\"%s\","
+		    "\"dbid\":%s", i > 0 ? "," : "", PQgetvalue(res, i, 0),
+		    PQgetvalue(res, i, 1), PQgetvalue(res, i, 2),
+		    PQgetvalue(res, i, 3));
+		if (!PQgetisnull(res, i, 4))
+			fprintf(f, ",\"object\":%s", PQgetvalue(res, i, 4));
+		fputc('}', f);
+	}
+	fputs("]}", f);
+	if (fclose(f) != 0)
+		fatal("changes");
+	reply_json(q->conn, 200, NULL, buf, len);
+	free(buf);
+	free(q);
+}
+
+/* changes_query - read up to limit changes after since */
+static void
+changes_query(struct http_conn *c, json_int_t since, int limit)
+{
+	struct changes_q	*q = xcalloc(1, sizeof(*q));
+	char			 s[24], l[16];
+	const char		*params[2] = { s, l };
+
+	q->conn = c;
+	q->since = since;
+	snprintf(s, sizeof(s), "%lld", (long long)since);
+	snprintf(l, sizeof(l), "%d", limit);
+	if (pgc_query(pg, "SELECT c.revision, c.op, c.type, c.dbid, "
+	    "c.object::text, m.oldest, r.revision "
+	    "FROM (SELECT min(revision) AS oldest FROM cfg_change) m "
+	    "CROSS JOIN cfg_revision r LEFT JOIN LATERAL ("
+	    " SELECT * FROM cfg_change WHERE revision > $1::bigint"
+	    " ORDER BY revision LIMIT $2::integer) c ON true "
+	    "ORDER BY c.revision", 2, params, changes_cb, q) == -1) {
+		free(q);
+		reply_error(c, 503, "Unavailable", NULL, "too many queries "
+		    "waiting for PostgreSQL; retry later");
+	}
+}
+
+/* ---- parked requests ---- */
+
+static void
+on_parked_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct parked	*p = arg;
+	char		 body[96];
+	int		 n;
+
+	if (p->is_poll)
+		changes_query(p->conn, p->revision, p->limit);
+	else {
+		/* Committed, but the cache is behind: say so plainly. */
+		n = snprintf(body, sizeof(body), "{\"dbid\":%lld,"
+		    "\"revision\":%lld}", (long long)p->dbid,
+		    (long long)p->revision);
+		reply_json(p->conn, p->status == 204 ? 200 : p->status, NULL,
+		    body, (size_t)n);
+	}
+	parked_free(p);
+}
+
+/* park - answer c once the cache reaches (or, polling, passes) rev */
+static void
+park(struct http_conn *c, int is_poll, json_int_t rev, json_int_t dbid,
+    int status, int limit, int wait_s)
+{
+	struct parked	*p = xcalloc(1, sizeof(*p));
+	struct timeval	 tv = { wait_s, 0 };
+
+	p->conn = c;
+	p->is_poll = is_poll;
+	p->revision = rev;
+	p->dbid = dbid;
+	p->status = status;
+	p->limit = limit;
+	p->ev_timeout = evtimer_new(base, on_parked_timeout, p);
+	evtimer_add(p->ev_timeout, &tv);
+	TAILQ_INSERT_TAIL(&parked, p, entry);
+}
+
+/* wake - answer every parked request the cache now satisfies */
+static void
+wake(void)
+{
+	struct parked		*p, *next;
+	const struct cobj	*o;
+
+	for (p = TAILQ_FIRST(&parked); p != NULL; p = next) {
+		next = TAILQ_NEXT(p, entry);
+		if (p->is_poll ? revision <= p->revision :
+		    revision < p->revision)
+			continue;
+		if (p->is_poll)
+			changes_query(p->conn, p->revision, p->limit);
+		else if (p->status == 204)
+			http_respond(p->conn, 204, NULL, NULL, NULL, 0);
+		else if ((o = cache_get(p->dbid)) != NULL)
+			reply_object(p->conn, p->status, o);
+		else
+			reply_error(p->conn, 409, "Deleted", NULL, "object "
+			    "%lld was deleted by a later change",
+			    (long long)p->dbid);
+		parked_free(p);
+	}
+}
+
+/* ---- reads ---- */
+
+/* parse_dbid - a positive decimal dbid, or -1 */
+static json_int_t
+parse_dbid(const char *s, size_t n)
+{
+	json_int_t	v = 0;
+	size_t		i;
+
+	if (n == 0 || n > 16)
+		return -1;
+	for (i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	return v >= 1 && v <= CFG_DBID_MAX ? v : -1;
+}
+
+struct filter {
+	char	key[64];
+	char	val[256];
+};
+
+#define FILTERS_MAX	8
+
+/* list_params - limit, after and the filters of a list request */
+static int
+list_params(struct http_conn *c, const struct http_request *r,
+    const struct cfg_type *t, int *limit, json_int_t *after,
+    struct filter *fs, int *nf)
+{
+	struct cfg_error	e;
+	struct filter		f;
+	size_t			pos = 0;
+	int			rc;
+
+	*limit = LIST_LIMIT_DEFAULT;
+	*after = 0;
+	*nf = 0;
+	while ((rc = http_query_next(r, &pos, f.key, sizeof(f.key), f.val,
+	    sizeof(f.val))) == 1) {
+		if (strcmp(f.key, "limit") == 0) {
+			*limit = atoi(f.val);
+			if (*limit < 1 || *limit > LIST_LIMIT_MAX ||
+			    strspn(f.val, "0123456789") != strlen(f.val)) {
+				reply_error(c, 400, "BadParameter", "limit",
+				    "limit: must be an integer from 1 to %d",
+				    LIST_LIMIT_MAX);
+				return -1;
+			}
+		} else if (strcmp(f.key, "after") == 0) {
+			if ((*after = parse_dbid(f.val, strlen(f.val))) < 0) {
+				reply_error(c, 400, "BadParameter", "after",
+				    "after: must be a dbid");
+				return -1;
+			}
+		} else if (cfg_filter_check(t, f.key, f.val, &e) == -1) {
+			reply_cfg_error(c, &e);
+			return -1;
+		} else if (*nf == FILTERS_MAX) {
+			reply_error(c, 400, "BadParameter", NULL, "at most %d "
+			    "filters", FILTERS_MAX);
+			return -1;
+		} else
+			fs[(*nf)++] = f;
+	}
+	if (rc == -1) {
+		reply_error(c, 400, "BadParameter", NULL, "malformed query "
+		    "string");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+matches(const struct cfg_type *t, const struct cobj *o,
+    const struct filter *fs, int nf)
+{
+	int	i;
+
+	for (i = 0; i < nf; i++)
+		if (!cfg_filter_match(t, o->obj, fs[i].key, fs[i].val))
+			return 0;
+	return 1;
+}
+
+/*
+ * do_list - {"revision": R, "items": [...], "next": dbid}: objects in dbid
+ * order after the cursor; "next" is there when more may follow.
+ */
+static void
+do_list(struct http_conn *c, const struct http_request *r,
+    const struct cfg_type *t)
+{
+	const struct cobj *const	*v;
+	struct filter			 fs[FILTERS_MAX];
+	char				*buf = NULL;
+	size_t				 len = 0, n, i;
+	json_int_t			 after, last = 0;
+	int				 limit, nf, count = 0;
+	FILE				*f;
+
+	if (list_params(c, r, t, &limit, &after, fs, &nf) == -1)
+		return;
+	v = cache_list(cfg_type_kind(t), &n);
+	if ((f = open_memstream(&buf, &len)) == NULL)
+		fatal("open_memstream");
+	fprintf(f, "{\"revision\":%lld,\"items\":[", (long long)revision);
+	for (i = cache_after(cfg_type_kind(t), after); i < n; i++) {
+		if (!matches(t, v[i], fs, nf))
+			continue;
+		if (count == limit)
+			break;
+		if (count++ > 0)
+			fputc(',', f);
+		fwrite(v[i]->text, 1, v[i]->len, f);
+		last = v[i]->dbid;
+	}
+	fputc(']', f);
+	if (i < n)
+		fprintf(f, ",\"next\":%lld", (long long)last);
+	fputc('}', f);
+	if (fclose(f) != 0)
+		fatal("list");
+	reply_json(c, 200, NULL, buf, len);
+	free(buf);
+}
+
+/* lookup - the object at dbid if it is of type t, else answer 404 */
+static const struct cobj *
+lookup(struct http_conn *c, const struct cfg_type *t, json_int_t dbid)
+{
+	const struct cobj	*o = cache_get(dbid);
+
+	if (o == NULL || o->kind != (int)cfg_type_kind(t)) {
+		reply_error(c, 404, "NotFound", NULL, "no %s with dbid %lld",
+		    cfg_type_name(t), (long long)dbid);
+		return NULL;
+	}
+	return o;
+}
+
+/* do_changes - GET /v1/changes?since=R[&wait=S][&limit=N] */
+static void
+do_changes(struct http_conn *c, const struct http_request *r)
+{
+	char		 v[32];
+	json_int_t	 since = 0;
+	int		 wait_s = 0, limit = CHANGES_LIMIT;
+
+	if (http_query(r, "since", v, sizeof(v)) == 1) {
+		since = strtoll(v, NULL, 10);
+		if (strspn(v, "0123456789") != strlen(v) || since < 0) {
+			reply_error(c, 400, "BadParameter", "since", "since: "
+			    "must be a revision (an integer >= 0)");
+			return;
+		}
+	}
+	if (http_query(r, "wait", v, sizeof(v)) == 1) {
+		wait_s = atoi(v);
+		if (wait_s < 0 || wait_s > WAIT_MAX_S ||
+		    strspn(v, "0123456789") != strlen(v)) {
+			reply_error(c, 400, "BadParameter", "wait", "wait: must "
+			    "be a number of seconds from 0 to %d", WAIT_MAX_S);
+			return;
+		}
+	}
+	if (http_query(r, "limit", v, sizeof(v)) == 1) {
+		limit = atoi(v);
+		if (limit < 1 || limit > CHANGES_LIMIT) {
+			reply_error(c, 400, "BadParameter", "limit", "limit: "
+			    "must be an integer from 1 to %d", CHANGES_LIMIT);
+			return;
+		}
+	}
+	if (wait_s > 0 && since >= revision)
+		park(c, 1, since, 0, 200, limit, wait_s);
+	else
+		changes_query(c, since, limit);
+}
+
+/* ---- writes ---- */
+
+/* wrote - the write committed (or not): announce it and wait for it */
+static void
+wrote(enum store_rc rc, json_int_t rev, json_int_t dbid, const char *detail,
+    void *arg)
+{
+	struct write_ctx	*w = arg;
+	struct http_conn	*c = w->conn;
+	int			 status = w->status, if_match = w->if_match;
+
+	if (w->dbid != 0)
+		dbid = w->dbid;
+	free(w);
+	switch (rc) {
+	case STORE_OK:
+		rds_command(pub, NULL, NULL, "PUBLISH %s %lld", channel,
+		    (long long)rev);
+		park(c, 0, rev, dbid, status, 0, WRITE_WAIT_S);
+		cfgfollow_poke(follow);
+		return;
+	case STORE_DUPLICATE:
+		reply_error(c, 409, "Duplicate", NULL, "an object of this type "
+		    "with the same name (natural key) exists");
+		return;
+	case STORE_STALE:
+		reply_error(c, if_match ? 412 : 409, if_match ?
+		    "PreconditionFailed" : "VersionMismatch", NULL, "%s",
+		    detail);
+		return;
+	case STORE_REFERENCED:
+		reply_error(c, 409, "Referenced", NULL, "a reference changed "
+		    "meanwhile: %s", detail);
+		return;
+	case STORE_UNAVAILABLE:
+		reply_error(c, 503, "Unavailable", NULL, "PostgreSQL is "
+		    "unavailable; nothing was written, retry later");
+		return;
+	case STORE_FAILED:
+		log_warnx("write failed: %s", detail);
+		reply_error(c, 500, "Internal", NULL, "the write failed; "
+		    "nothing was written");
+		return;
+	}
+}
+
+/* parse_body - the request body as a JSON object, else answer 400 */
+static json_t *
+parse_body(struct http_conn *c, const struct http_request *r)
+{
+	json_error_t	 e;
+	json_t		*j;
+
+	j = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, &e);
+	if (j == NULL) {
+		reply_error(c, 400, "BadJson", NULL, "malformed JSON at line "
+		    "%d, column %d: %s", e.line, e.column, e.text);
+		return NULL;
+	}
+	if (!json_is_object(j)) {
+		json_decref(j);
+		reply_error(c, 400, "WrongType", NULL, "the body must be a "
+		    "JSON object");
+		return NULL;
+	}
+	return j;
+}
+
+struct refcheck {
+	json_int_t	*v;
+	size_t		 n;
+	char		 field[128];
+	int		 bad;
+	enum cfg_kind	 want;
+	json_int_t	 dbid;
+};
+
+static void
+refcheck_cb(const char *field, enum cfg_kind target, json_int_t dbid,
+    void *arg)
+{
+	struct refcheck		*rc = arg;
+	const struct cobj	*o = cache_get(dbid);
+
+	if (!rc->bad && (o == NULL || o->kind != (int)target)) {
+		rc->bad = 1;
+		snprintf(rc->field, sizeof(rc->field), "%s", field);
+		rc->want = target;
+		rc->dbid = dbid;
+	}
+	rc->v = xrealloc(rc->v, (rc->n + 1) * sizeof(*rc->v));
+	rc->v[rc->n++] = dbid;
+}
+
+/* hash_secret - yescrypt (crypt(3)) of a write-only value */
+static char *
+hash_secret(const char *value)
+{
+	struct crypt_data	*cd = xcalloc(1, sizeof(*cd));
+	char			 salt[CRYPT_GENSALT_OUTPUT_SIZE];
+	char			*h = NULL;
+
+	if (crypt_gensalt_rn("$y$", 0, NULL, 0, salt, sizeof(salt)) != NULL &&
+	    crypt_r(value, salt, cd) != NULL && cd->output[0] != '*')
+		h = xstrdup(cd->output);
+	free(cd);
+	return h;
+}
+
+struct prepared {
+	struct store_write	 w;
+	struct refcheck		 refs;
+	char			*key;
+	char			*fields[4];
+	char			*hashes[4];
+};
+
+static void
+prepared_clear(struct prepared *p)
+{
+	size_t	i;
+
+	free(p->refs.v);
+	free(p->key);
+	for (i = 0; i < p->w.nsecrets; i++) {
+		free(p->fields[i]);
+		free(p->hashes[i]);
+	}
+	json_decref(p->w.data);
+	memset(p, 0, sizeof(*p));
+}
+
+/* take_secrets - hash write-only fields and take them out of obj */
+static int
+take_secrets(struct http_conn *c, const struct cfg_type *t, json_t *obj,
+    struct prepared *p)
+{
+	const char	*k;
+	json_t		*v;
+	void		*tmp;
+
+	json_object_foreach_safe(obj, tmp, k, v) {
+		if (!cfg_is_write_only(t, k))
+			continue;
+		if (json_is_string(v) && p->w.nsecrets < NELEM(p->fields)) {
+			if ((p->hashes[p->w.nsecrets] =
+			    hash_secret(json_string_value(v))) == NULL) {
+				reply_error(c, 500, "Internal", k, "%s: cannot "
+				    "hash it", k);
+				return -1;
+			}
+			p->fields[p->w.nsecrets++] = xstrdup(k);
+		}
+		json_object_del(obj, k);
+	}
+	p->w.secret_fields = (const char **)p->fields;
+	p->w.secret_hashes = (const char **)p->hashes;
+	return 0;
+}
+
+/*
+ * prepare - the checks every create and update shares: the object is
+ * valid (validated by the caller), its references exist, its secrets are
+ * hashed; fills p for store_write.  Answers and returns -1 on failure.
+ */
+static int
+prepare(struct http_conn *c, const struct cfg_type *t, json_t *obj,
+    struct prepared *p)
+{
+	p->w.type = cfg_type_name(t);
+	p->w.data = obj;
+	cfg_refs(t, obj, refcheck_cb, &p->refs);
+	if (p->refs.bad) {
+		reply_error(c, 422, "BadReference", p->refs.field, "%s: no %s "
+		    "with dbid %lld", p->refs.field,
+		    cfg_type_name(cfg_type_at(p->refs.want)),
+		    (long long)p->refs.dbid);
+		return -1;
+	}
+	p->w.refs = p->refs.v;
+	p->w.nrefs = p->refs.n;
+	if (take_secrets(c, t, obj, p) == -1)
+		return -1;
+	if ((p->key = cfg_key(t, obj)) == NULL) {
+		reply_error(c, 422, "Missing", NULL, "the object has no name "
+		    "(natural key)");
+		return -1;
+	}
+	p->w.key = p->key;
+	return 0;
+}
+
+/* submit - hand the prepared write to the store */
+static void
+submit(struct http_conn *c, struct prepared *p, size_t n, int status,
+    int if_match, json_int_t dbid)
+{
+	struct write_ctx	*w = xcalloc(1, sizeof(*w));
+	struct store_write	 ops[64];
+	size_t			 i;
+
+	for (i = 0; i < n; i++)
+		ops[i] = p[i].w;
+	w->conn = c;
+	w->status = status;
+	w->if_match = if_match;
+	w->dbid = dbid;
+	if (store_write(pg, ops, n, wrote, w) == -1) {
+		free(w);
+		reply_error(c, 503, "Unavailable", NULL, "too many writes "
+		    "waiting for PostgreSQL; retry later");
+	}
+}
+
+/* do_create - POST /v1/{collection} */
+static void
+do_create(struct http_conn *c, const struct http_request *r,
+    const struct cfg_type *t)
+{
+	struct prepared		p;
+	struct cfg_error	e;
+	json_t			*obj;
+
+	memset(&p, 0, sizeof(p));
+	if (cfg_type_kind(t) == CFG_TENANT) {
+		reply_error(c, 405, "MethodNotAllowed", NULL, "the tenant "
+		    "object is created by tenantd itself");
+		return;
+	}
+	if ((obj = parse_body(c, r)) == NULL)
+		return;
+	if (cfg_validate(t, obj, 1, 0, 0, &e) == -1) {
+		json_decref(obj);
+		reply_cfg_error(c, &e);
+		return;
+	}
+	p.w.op = STORE_CREATE;
+	if (prepare(c, t, obj, &p) == 0)
+		submit(c, &p, 1, 201, 0, 0);
+	prepared_clear(&p);
+}
+
+/* if_match - the version an If-Match header asks for, 0 if none */
+static json_int_t
+if_match(const struct http_request *r)
+{
+	const char	*v;
+	size_t		 len;
+
+	if ((v = http_header(r, "If-Match", &len)) == NULL)
+		return 0;
+	if (len >= 2 && v[0] == '"' && v[len - 1] == '"') {
+		v++;
+		len -= 2;
+	}
+	return parse_dbid(v, len) > 0 ? parse_dbid(v, len) : -1;
+}
+
+/* do_update - PUT (replace) or PATCH (merge patch) of one object */
+static void
+do_update(struct http_conn *c, const struct http_request *r,
+    const struct cfg_type *t, json_int_t dbid, int patch)
+{
+	const struct cobj	*o;
+	struct prepared		 p;
+	struct cfg_error	 e;
+	json_t			*body, *obj;
+	json_int_t		 want = if_match(r);
+
+	memset(&p, 0, sizeof(p));
+	if ((o = lookup(c, t, dbid)) == NULL)
+		return;
+	if (want != 0 && want != o->version) {
+		reply_error(c, 412, "PreconditionFailed", NULL, "If-Match "
+		    "asks for version %lld; the object is at version %lld",
+		    (long long)want, (long long)o->version);
+		return;
+	}
+	if ((body = parse_body(c, r)) == NULL)
+		return;
+	if (patch) {
+		obj = cfg_merge_patch(o->obj, body, &e);
+		json_decref(body);
+	} else
+		obj = body;
+	if (obj == NULL || cfg_validate(t, obj, 0, dbid, o->version, &e) ==
+	    -1) {
+		json_decref(obj);
+		reply_cfg_error(c, &e);
+		return;
+	}
+	p.w.op = STORE_UPDATE;
+	p.w.dbid = dbid;
+	p.w.version = o->version;
+	if (prepare(c, t, obj, &p) == 0)
+		submit(c, &p, 1, 200, want != 0, dbid);
+	prepared_clear(&p);
+}
+
+/* ---- delete ---- */
+
+struct referrer {
+	const struct cobj	*o;
+	char			 field[128];
+};
+
+struct referrers {
+	struct referrer		*v;
+	size_t			 n;
+	json_int_t		 target;
+	int			 hit;
+	char			 field[128];
+};
+
+static void
+referrer_cb(const char *field, enum cfg_kind kind, json_int_t dbid,
+    void *arg)
+{
+	struct referrers	*rs = arg;
+
+	if (dbid == rs->target && !rs->hit) {
+		rs->hit = 1;
+		snprintf(rs->field, sizeof(rs->field), "%s", field);
+	}
+}
+
+/* find_referrers - every cached object that refers to target */
+static void
+find_referrers(const struct cobj *target, struct referrers *rs)
+{
+	const struct cobj *const	*v;
+	const struct cfg_type		*t;
+	size_t				 n, i;
+	int				 k;
+
+	rs->target = target->dbid;
+	for (k = 0; k < CFG_NTYPES; k++) {
+		t = cfg_type_at(k);
+		if (!cfg_type_refers(t, target->kind))
+			continue;
+		v = cache_list(k, &n);
+		for (i = 0; i < n; i++) {
+			rs->hit = 0;
+			cfg_refs(t, v[i]->obj, referrer_cb, rs);
+			if (!rs->hit)
+				continue;
+			rs->v = xrealloc(rs->v, (rs->n + 1) * sizeof(*rs->v));
+			rs->v[rs->n].o = v[i];
+			memcpy(rs->v[rs->n].field, rs->field,
+			    sizeof(rs->field));
+			rs->n++;
+		}
+	}
+}
+
+/* reply_referenced - 409 listing who refers to the object */
+static void
+reply_referenced(struct http_conn *c, const struct cobj *o,
+    const struct referrers *rs, const char *why)
+{
+	json_t	*j, *list = json_array();
+	char	*text;
+	size_t	 i;
+
+	for (i = 0; i < rs->n && i < 100; i++)
+		json_array_append_new(list, json_pack("{s:s, s:I, s:s}",
+		    "type", cfg_type_name(cfg_type_at(rs->v[i].o->kind)),
+		    "dbid", rs->v[i].o->dbid, "field", rs->v[i].field));
+	j = json_pack("{s:s, s:s, s:I, s:o}", "error", "Referenced",
+	    "message", why, "count", (json_int_t)rs->n, "referrers", list);
+	text = json_dumps(j, JSON_COMPACT);
+	reply_json(c, 409, NULL, text, strlen(text));
+	free(text);
+	json_decref(j);
+}
+
+/* cascade - updates that cut every reference to o, then its delete */
+static int
+cascade(struct http_conn *c, const struct cobj *o, struct referrers *rs,
+    struct prepared *p)
+{
+	const struct cfg_type	*t;
+	struct cfg_error	 e;
+	json_t			*obj;
+	size_t			 i;
+
+	for (i = 0; i < rs->n; i++) {
+		t = cfg_type_at(rs->v[i].o->kind);
+		obj = json_deep_copy(rs->v[i].o->obj);
+		if (cfg_unref(t, obj, o->kind, o->dbid, &e) == -1) {
+			json_decref(obj);
+			reply_error(c, 409, "RequiredRef", rs->v[i].field,
+			    "%s %lld needs this object in %s: delete or change "
+			    "it first", cfg_type_name(t),
+			    (long long)rs->v[i].o->dbid, rs->v[i].field);
+			return -1;
+		}
+		p[i].w.op = STORE_UPDATE;
+		p[i].w.dbid = rs->v[i].o->dbid;
+		p[i].w.version = rs->v[i].o->version;
+		if (prepare(c, t, obj, &p[i]) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/* do_delete - DELETE, refused while referenced unless ?cascade=true */
+static void
+do_delete(struct http_conn *c, const struct http_request *r,
+    const struct cfg_type *t, json_int_t dbid)
+{
+	const struct cobj	*o;
+	struct referrers	 rs;
+	struct prepared		*p;
+	char			 v[8];
+	json_int_t		 want = if_match(r);
+	int			 cas;
+	size_t			 i;
+
+	memset(&rs, 0, sizeof(rs));
+	if ((o = lookup(c, t, dbid)) == NULL)
+		return;
+	if (want != 0 && want != o->version) {
+		reply_error(c, 412, "PreconditionFailed", NULL, "If-Match "
+		    "asks for version %lld; the object is at version %lld",
+		    (long long)want, (long long)o->version);
+		return;
+	}
+	cas = http_query(r, "cascade", v, sizeof(v)) == 1 &&
+	    strcmp(v, "true") == 0;
+	find_referrers(o, &rs);
+	if (rs.n > 0 && !cas)
+		reply_referenced(c, o, &rs, "other objects refer to this one; "
+		    "change them first or delete with ?cascade=true");
+	else if (rs.n >= 63)
+		reply_referenced(c, o, &rs, "too many referrers for one "
+		    "cascade (at most 62); change some of them first");
+	else {
+		p = xcalloc(rs.n + 1, sizeof(*p));
+		if (cascade(c, o, &rs, p) == 0) {
+			p[rs.n].w.op = STORE_DELETE;
+			p[rs.n].w.type = cfg_type_name(t);
+			p[rs.n].w.dbid = dbid;
+			p[rs.n].w.version = o->version;
+			submit(c, p, rs.n + 1, 204, want != 0, dbid);
+		}
+		for (i = 0; i <= rs.n; i++)
+			prepared_clear(&p[i]);
+		free(p);
+	}
+	free(rs.v);
+}
+
+/* ---- routing ---- */
+
+/* authorized - the request carries the admin bearer token */
+static int
+authorized(struct http_conn *c, const struct http_request *r)
+{
+	const char	*tok = worker_conf()->admin_token, *v;
+	size_t		 len, i, tl;
+	unsigned char	 diff = 0;
+
+	v = http_header(r, "Authorization", &len);
+	if (v == NULL || len < 7 || strncasecmp(v, "Bearer ", 7) != 0) {
+		reply_error(c, 401, "Unauthorized", NULL, "send "
+		    "Authorization: Bearer <token>");
+		return 0;
+	}
+	v += 7;
+	len -= 7;
+	if (tok == NULL) {
+		reply_error(c, 401, "Unauthorized", NULL, "no token is "
+		    "accepted: set security.admin_token_file");
+		return 0;
+	}
+	tl = strlen(tok);
+	/* Constant time in the token's length: no early exit. */
+	for (i = 0; i < tl; i++)
+		diff |= (unsigned char)tok[i] ^ (unsigned char)(i < len ?
+		    v[i] : 0);
+	if (diff != 0 || len != tl) {
+		reply_error(c, 401, "Unauthorized", NULL, "invalid token");
+		return 0;
+	}
+	return 1;
+}
+
+/* route - /v1/{collection}[/{dbid}] */
+static void
+route(struct http_conn *c, const struct http_request *r)
+{
+	const struct cfg_type	*t;
+	const char		*p = r->target + 4, *end = r->target +
+				    r->path_len, *slash;
+	json_int_t		 dbid = 0;
+	const struct cobj	*o;
+
+	if ((slash = memchr(p, '/', (size_t)(end - p))) == NULL)
+		slash = end;
+	if ((t = cfg_type_by_collection(p, (size_t)(slash - p))) == NULL) {
+		reply_error(c, 404, "NotFound", NULL, "no such collection");
+		return;
+	}
+	if (slash != end && (dbid = parse_dbid(slash + 1,
+	    (size_t)(end - slash - 1))) < 0) {
+		reply_error(c, 404, "NotFound", NULL, "not a dbid");
+		return;
+	}
+	if (dbid == 0 && http_method_is(r, "GET")) {
+		http_conn_set_label(c, R_LIST);
+		do_list(c, r, t);
+	} else if (dbid == 0 && http_method_is(r, "POST")) {
+		http_conn_set_label(c, R_CREATE);
+		do_create(c, r, t);
+	} else if (dbid != 0 && http_method_is(r, "GET")) {
+		http_conn_set_label(c, R_GET);
+		if ((o = lookup(c, t, dbid)) != NULL)
+			reply_object(c, 200, o);
+	} else if (dbid != 0 && http_method_is(r, "PUT")) {
+		http_conn_set_label(c, R_REPLACE);
+		do_update(c, r, t, dbid, 0);
+	} else if (dbid != 0 && http_method_is(r, "PATCH")) {
+		http_conn_set_label(c, R_PATCH);
+		do_update(c, r, t, dbid, 1);
+	} else if (dbid != 0 && http_method_is(r, "DELETE")) {
+		http_conn_set_label(c, R_DELETE);
+		do_delete(c, r, t, dbid);
+	}
+	else {
+		static const char body[] = "{\"error\":\"MethodNotAllowed\","
+		    "\"message\":\"method not allowed here\"}";
+
+		http_respond(c, 405, "application/json", dbid == 0 ?
+		    "Allow: GET, POST\r\n" : "Allow: GET, PUT, PATCH, DELETE\r\n",
+		    body, sizeof(body) - 1);
+	}
+}
+
+/* handle - every request: loaded?  authorized?  then route */
+static void
+handle(struct http_conn *c, const struct http_request *r, void *arg)
+{
+	metric_set(m_clients, http_server_clients(http));
+	if (r->path_len < 4 || memcmp(r->target, "/v1/", 4) != 0) {
+		reply_error(c, 404, "NotFound", NULL, "the API lives under /v1/");
+		return;
+	}
+	if (!loaded) {
+		reply_error(c, 503, "Unavailable", NULL, "the configuration is "
+		    "not loaded yet (PostgreSQL unavailable?); retry later");
+		return;
+	}
+	if (!authorized(c, r))
+		return;
+	if (http_path_is(r, "/v1/changes")) {
+		http_conn_set_label(c, R_CHANGES);
+		if (http_method_is(r, "GET"))
+			do_changes(c, r);
+		else
+			reply_error(c, 405, "MethodNotAllowed", NULL, "GET only");
+		return;
+	}
+	route(c, r);
+}

@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * store - the config worker's tables in PostgreSQL and its writes.
+ *
+ * Every write runs as one transaction of one or more operations (a delete
+ * with cascade updates the referrers, then deletes).  Each operation bumps
+ * the tenant's single revision row and appends to the change log in the
+ * same statement, so revisions are gap-free and follow commit order: the
+ * revision row lock serializes writers across every instance.  References
+ * are rows of cfg_ref with foreign keys, so PostgreSQL itself refuses a
+ * dangling reference or the delete of a referenced object, even when two
+ * instances race.
+ */
+#ifndef TENANTD_CONFIG_STORE_H
+#define TENANTD_CONFIG_STORE_H
+
+#include <jansson.h>
+
+#include "migrate.h"
+
+struct pgc;
+
+enum store_op { STORE_CREATE, STORE_UPDATE, STORE_DELETE };
+
+enum store_rc {
+	STORE_OK = 0,
+	STORE_DUPLICATE,	/* natural key taken: 409 */
+	STORE_STALE,		/* version changed or object gone: 409/412 */
+	STORE_REFERENCED,	/* a reference is missing, or points here */
+	STORE_UNAVAILABLE,	/* PostgreSQL away: 503 */
+	STORE_FAILED,		/* anything else: 500 */
+};
+
+struct store_write {
+	enum store_op	 op;
+	const char	*type;		/* "Person" */
+	json_int_t	 dbid;		/* update, delete */
+	json_int_t	 version;	/* the version being replaced */
+	const char	*key;		/* natural key (create, update) */
+	json_t		*data;		/* the object (create, update) */
+	json_int_t	*refs;		/* dbids data refers to */
+	size_t		 nrefs;
+	const char	**secret_fields; /* write-only fields, hashed */
+	const char	**secret_hashes;
+	size_t		 nsecrets;
+};
+
+/*
+ * revision: the last revision written; dbid: the created object's (or the
+ * last operation's); detail: PostgreSQL's message on failure.
+ */
+typedef void	 store_cb(enum store_rc, json_int_t revision, json_int_t dbid,
+		    const char *detail, void *arg);
+
+extern const struct migration	store_migrations[];
+extern const int		store_nmigrations;
+
+/* Run ops in one transaction; 0 when queued (cb runs once), else -1. */
+int		 store_write(struct pgc *, const struct store_write *, size_t,
+		    store_cb *, void *);
+/* A secret's hash, for checking a password: cb gets NULL if none. */
+typedef void	 store_secret_cb(const char *hash, int ok, void *arg);
+int		 store_secret(struct pgc *, json_int_t dbid, const char *field,
+		    store_secret_cb *, void *);
+/* Drop change-log entries older than keep revisions. */
+int		 store_prune(struct pgc *, json_int_t keep);
+/* The oldest revision the change log still holds (cb gets -1 if none). */
+typedef void	 store_oldest_cb(json_int_t oldest, void *arg);
+int		 store_oldest(struct pgc *, store_oldest_cb *, void *);
+
+#endif
