@@ -140,6 +140,7 @@ static const struct key config_keys[] = {
 	WORKER_KEYS("0.0.0.0:8888"),
 	HTTP_KEYS,
 	{ "history", K_UINT, W(history), 0, "100000", 0 },
+	{ "token_ttl", K_UINT, W(token_ttl), 0, "3600", 0 },
 	END
 };
 

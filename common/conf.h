@@ -55,6 +55,7 @@ struct conf_worker {
 	double		 logout_grace;			/* events */
 	double		 reservation_ttl;		/* routing */
 	unsigned	 history;			/* config */
+	unsigned	 token_ttl;			/* config */
 };
 
 struct conf {

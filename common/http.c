@@ -270,6 +270,41 @@ error:
 	return HTTP_PARSE_ERROR;
 }
 
+/* http_request_copy - see http.h; pointers are rebased into the copy */
+struct http_request *
+http_request_copy(const struct http_request *r)
+{
+	struct http_request	*c;
+	size_t			 n = sizeof(*c) + r->method_len +
+				    r->target_len + r->body_len + 3;
+	char			*p;
+	int			 i;
+
+	for (i = 0; i < r->nheaders; i++)
+		n += r->headers[i].name_len + r->headers[i].value_len + 2;
+	c = xmalloc(n);
+	*c = *r;
+	p = (char *)(c + 1);
+#define COPY(dst, src, len) do {					\
+	if ((len) > 0)							\
+		memcpy(p, (src), (len));				\
+	p[len] = '\0';							\
+	(dst) = p;							\
+	p += (len) + 1;							\
+} while (0)
+	COPY(c->method, r->method, r->method_len);
+	COPY(c->target, r->target, r->target_len);
+	COPY(c->body, r->body, r->body_len);
+	for (i = 0; i < r->nheaders; i++) {
+		COPY(c->headers[i].name, r->headers[i].name,
+		    r->headers[i].name_len);
+		COPY(c->headers[i].value, r->headers[i].value,
+		    r->headers[i].value_len);
+	}
+#undef COPY
+	return c;
+}
+
 /* http_header - the first header called name */
 const char *
 http_header(const struct http_request *r, const char *name, size_t *len)

@@ -67,6 +67,12 @@ int		 http_query_next(const struct http_request *, size_t *pos,
 		    char *key, size_t keylen, char *val, size_t vallen);
 int		 http_path_is(const struct http_request *, const char *);
 const char	*http_status_text(int);
+/*
+ * A copy of a request that outlives its handler (one allocation, freed
+ * with free(3)), for a handler that must wait before it can decide, such
+ * as for a token check.
+ */
+struct http_request *http_request_copy(const struct http_request *);
 
 struct http_server;
 struct http_conn;

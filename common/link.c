@@ -4,15 +4,17 @@
  *
  * One timer serves two purposes: while an attempt runs (attempting) it is
  * the connect timeout, otherwise it waits out the backoff before the next
- * attempt.  The owner's hooks run only from the loop, between link_enter
- * and link_leave, so that a free asked for by the owner's user code is
- * finished by the outermost frame, once nothing of the owner is in use.
+ * attempt.  The link's events run the owner's hooks inside a frame
+ * (link_enter, link_leave), so that a free asked for by the owner's user
+ * code is finished by the outermost frame, once nothing of the owner is in
+ * use.
  */
 #include <sys/time.h>
 
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <event2/event.h>
 
@@ -34,6 +36,7 @@ void
 link_init(struct link *l, struct event_base *base, char *name,
     const struct link_ops *ops, void *owner)
 {
+	memset(l, 0, sizeof(*l));
 	l->ops = ops;
 	l->owner = owner;
 	l->name = name;

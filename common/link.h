@@ -9,12 +9,13 @@
  * recovery once with how long it took (info), retries in between at debug
  * level.
  *
- * A struct link is embedded in its owner, which supplies the hooks below.
- * The link calls them with the owner, always from the loop: connect when
- * it is time for an attempt, lost when an attempt took longer than the
- * connect timeout, defer after link_defer, destroy to finish a free, state
- * on every change of state.  The owner reports what happened to the
- * connection with link_attempt, link_up and link_down.
+ * A struct link is embedded in its owner, which supplies the hooks below
+ * and reports what happened to the connection with link_attempt, link_up
+ * and link_down.  The link calls the hooks with the owner: from the loop,
+ * connect when it is time for an attempt, lost when an attempt took longer
+ * than the connect timeout, and defer after link_defer; state on every
+ * change of state, unless the owner is dying; and destroy to finish a
+ * free, with a frame held so that nothing it calls can free again.
  */
 #ifndef TENANTD_LINK_H
 #define TENANTD_LINK_H

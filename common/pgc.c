@@ -223,7 +223,7 @@ pgc_up_now(const struct pgc *p)
 	return link_state(&p->link) == LINK_UP && !link_dying(&p->link);
 }
 
-/* pgc_on_state - tell the owner of a state change */
+/* pgc_on_state - report a state change to the creator of the client */
 static void
 pgc_on_state(void *arg, enum link_state s)
 {

@@ -182,7 +182,7 @@ rds_stream_last_id(const struct rds *r)
 	return r->stream.last;
 }
 
-/* rds_on_state - tell the owner of a state change */
+/* rds_on_state - report a state change to the creator of the client */
 static void
 rds_on_state(void *arg, enum link_state s)
 {

@@ -11,6 +11,12 @@
            template and starts $TENANTD_BIN -c FILE.  Overrides are a nested
            dict ({"log": {"level": "debug"}}) and/or keywords with "__" as
            the separator (log__level="debug"); None removes a key.
+           config_worker=True (or a dict of workers.config settings, e.g.
+           {"history": 5}) enables the config worker on a free loopback port
+           with an admin token file: d.admin_token, d.config_port, d.api().
+  config_api  one such tenantd with its configuration loaded; its
+           .api(method, path, body=None, token=..., headers=None) returns
+           (status, headers, parsed JSON or None).
 
 On teardown every daemon still running gets SIGTERM and must exit 0; no
 process it forked may be left; and its log and stderr must show no crash or
@@ -28,7 +34,8 @@ import pytest
 
 import helpers
 from helpers import (CRASH_PATTERNS, PgServer, RedisServer, Tenantd, base_conf,
-                     dotted, free_port, merge, pid_alive, proc_cmdline, tenantd_bin)
+                     config_api_ready, dotted, enable_config_worker, free_port, merge,
+                     pid_alive, proc_cmdline, tenantd_bin)
 
 
 def pytest_configure(config):
@@ -164,12 +171,21 @@ class TenantdFactory:
         return base_conf(d, self.pg.conninfo, self.redis.port, free_port())
 
     def __call__(self, overrides=None, *, env=None, allow_errors=None, start=True,
-                 args=None, argv_prefix=None, **dotted_overrides):
+                 args=None, argv_prefix=None, config_worker=False,
+                 admin_token=None, **dotted_overrides):
+        """config_worker=True (or a dict of workers.config settings) enables
+        the config worker on a free loopback port with an admin token file;
+        the daemon's .admin_token, .config_port and .api() use them."""
         n = len(self.daemons)
         name = "tenantd" if n == 0 else f"tenantd{n}"
         sub = str(self.tmp_path) if n == 0 else str(self.tmp_path / name)
         os.makedirs(sub, exist_ok=True)
         conf = self.base_conf(sub)
+        token = None
+        if config_worker:
+            settings = config_worker if isinstance(config_worker, dict) else {}
+            conf, token = enable_config_worker(conf, sub, token=admin_token,
+                                               **settings)
         if overrides:
             conf = merge(conf, overrides)
         if dotted_overrides:
@@ -178,6 +194,7 @@ class TenantdFactory:
             allow_errors = self.allow_errors_default
         d = Tenantd(sub, conf, env=env, allow_errors=allow_errors, args=args,
                     name="tenantd", argv_prefix=argv_prefix)
+        d.admin_token = token
         self.daemons.append(d)
         if start:
             d.start()
@@ -198,3 +215,11 @@ def tenantd(request, tmp_path, pg, redis, tenantd_binary):
         diag = "\n".join(d.diagnostics() for d in f.daemons if d.proc is not None)
         pytest.fail("tenantd teardown checks failed:\n  " + "\n  ".join(problems)
                     + "\n" + diag, pytrace=False)
+
+
+@pytest.fixture
+def config_api(tenantd):
+    """One tenantd with the config worker enabled and its configuration
+    loaded; use .api(method, path, body=None, token=..., headers=None)."""
+    d = tenantd(config_worker=True)
+    return config_api_ready(d)

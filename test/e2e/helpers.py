@@ -24,6 +24,7 @@ REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 PG_BIN = "/usr/lib/postgresql/15/bin"
 TENANT_ID = "7c9e6679-7425-40de-944b-e07fc1f90ae7"
 TENANT_NAME = "t100"
+_DEFAULT = object()   # "argument not given" (config API token)
 
 # Text that must never appear in a daemon's log or stderr.
 CRASH_PATTERNS = [
@@ -550,6 +551,21 @@ class Tenantd:
                                  + ", ".join(sorted({k[0] for k in m})))
         return m[key]
 
+    # -- config API (when the test enabled workers.config)
+    admin_token = None
+
+    @property
+    def config_port(self):
+        return int(self.conf["workers"]["config"]["listen"].rsplit(":", 1)[1])
+
+    def api(self, method, path, body=None, token=_DEFAULT, headers=None, timeout=10.0):
+        """One request to the config API; see ConfigClient."""
+        return ConfigClient(self.config_port, self.admin_token)(
+            method, path, body=body, token=token, headers=headers, timeout=timeout)
+
+    def api_client(self, keepalive=True):
+        return ConfigClient(self.config_port, self.admin_token, keepalive=keepalive)
+
     # -- logs
     def log_text(self):
         try:
@@ -629,3 +645,159 @@ def run_tenantd(args, timeout=15, env=None):
     return subprocess.run([tenantd_bin()] + list(args), stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, timeout=timeout, env=e,
                           stdin=subprocess.DEVNULL, text=True)
+
+
+# ---------------------------------------------------------------- config API
+
+ADMIN_TOKEN_FILE = "admin.token"
+
+
+def enable_config_worker(conf, tmpdir, port=None, token=None, **settings):
+    """Return (conf, token): conf with workers.config enabled on a free
+    loopback port (or port) and security.admin_token_file naming a token file
+    written in tmpdir.  settings go into workers.config (history=5, ...)."""
+    import secrets
+    token = token or ("tk-" + secrets.token_hex(20))
+    path = os.path.join(tmpdir, ADMIN_TOKEN_FILE)
+    with open(path, "w") as f:
+        f.write(token + "\n")
+    os.chmod(path, 0o600)
+    section = {"enabled": True, "listen": f"127.0.0.1:{port or free_port()}"}
+    section.update(settings)
+    conf = merge(conf, {"workers": {"config": section},
+                        "security": {"admin_token_file": path}})
+    return conf, token
+
+
+class Reply(tuple):
+    """(status, headers{lower-case: value}, parsed JSON or None); .text is
+    the raw body."""
+
+    def __new__(cls, status, headers, body, text):
+        r = super().__new__(cls, (status, headers, body))
+        r.text = text
+        return r
+
+    status = property(lambda self: self[0])
+    headers = property(lambda self: self[1])
+    json = property(lambda self: self[2])
+
+
+
+def _encode_body(body):
+    if body is None:
+        return None
+    if isinstance(body, bytes):
+        return body
+    if isinstance(body, str):
+        return body.encode()
+    return json.dumps(body).encode()
+
+
+def _reply(r):
+    data = r.read()
+    headers = {k.lower(): v for k, v in r.getheaders()}
+    text = data.decode("utf-8", "replace")
+    try:
+        parsed = json.loads(text) if data else None
+    except ValueError:
+        parsed = None
+    return Reply(r.status, headers, parsed, text)
+
+
+class ConfigClient:
+    """A client of the config API on 127.0.0.1:port.
+
+    client(method, path, body=None, token=..., headers=None, timeout=10)
+    returns a Reply.  body: a dict/list (sent as JSON), str or bytes (sent
+    as is).  token: the admin token by default; None sends no
+    Authorization header.  Each call uses a fresh connection, unless the
+    client was made with keepalive=True: then one connection per thread is
+    kept (for bulk loads from a thread pool)."""
+
+    def __init__(self, port, token, keepalive=False):
+        self.port = port
+        self.token = token
+        self.keepalive = keepalive
+        self._local = threading.local()
+
+    def _conn(self, timeout):
+        if not self.keepalive:
+            return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout), False
+        c = getattr(self._local, "conn", None)
+        if c is None:
+            c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+            self._local.conn = c
+            return c, False
+        c.timeout = timeout
+        if c.sock is not None:
+            c.sock.settimeout(timeout)
+        return c, True
+
+    def _drop(self):
+        c = getattr(self._local, "conn", None)
+        if c is not None:
+            c.close()
+            self._local.conn = None
+
+    def __call__(self, method, path, body=None, token=_DEFAULT, headers=None,
+                 timeout=10.0):
+        h = {}
+        tok = self.token if token is _DEFAULT else token
+        if tok is not None:
+            h["Authorization"] = f"Bearer {tok}"
+        data = _encode_body(body)
+        if data is not None:
+            h["Content-Type"] = "application/json"
+        h.update(headers or {})
+        for attempt in (0, 1):
+            c, reused = self._conn(timeout)
+            try:
+                c.request(method, path, body=data, headers=h)
+                r = c.getresponse()
+                rep = _reply(r)
+                if not self.keepalive or r.will_close:
+                    c.close()
+                    if self.keepalive:
+                        self._local.conn = None
+                return rep
+            except (http.client.RemoteDisconnected, BrokenPipeError,
+                    ConnectionResetError) as e:
+                # A kept connection the server closed meanwhile: once more
+                # on a fresh one.
+                if self.keepalive:
+                    self._drop()
+                else:
+                    c.close()
+                if not reused or attempt == 1:
+                    raise
+            except Exception:
+                if self.keepalive:
+                    self._drop()
+                else:
+                    c.close()
+                raise
+        raise AssertionError("unreachable")
+
+
+def config_api_ready(d, timeout=20.0):
+    """Wait until the config API of daemon d answers an authorized GET with
+    200 (the configuration is loaded); return d."""
+    last = [None]
+
+    def ok():
+        if not d.alive():
+            raise AssertionError(f"tenantd exited with {d.proc.returncode}\n"
+                                 + d.diagnostics())
+        try:
+            r = d.api("GET", "/v1/skills?limit=1", timeout=2)
+        except OSError as e:
+            last[0] = repr(e)
+            return False
+        last[0] = f"{r.status} {r.text[:200]}"
+        return r.status == 200
+    try:
+        wait_for(ok, timeout, interval=0.05, what="the config API to answer 200")
+    except AssertionError as e:
+        raise AssertionError(f"{e}; last answer: {last[0]}\n{d.diagnostics()}") from None
+    return d

@@ -85,7 +85,8 @@ pg_initdb(void)
 
 	snprintf(data, sizeof(data), "%s/data", pg_dir);
 	snprintf(log, sizeof(log), "%s/initdb.log", pg_dir);
-	if ((pid = tl_spawn(argv, log, pg_uid, pg_gid)) == -1 || waitpid(pid, &status, 0) == -1 ||
+	if ((pid = tl_spawn(argv, log, pg_uid, pg_gid)) == -1 ||
+	    waitpid(pid, &status, 0) == -1 ||
 	    !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		print_error("initdb failed, see %s\n", log);
 		return -1;

@@ -634,6 +634,9 @@ static const struct bad bad_creates[] = {
 	    "agentLogins[1].agentLogin", NULL },
 	{ CFG_AGENT_GROUP, "{'name': 'g', 'members': [3, 1, 2, 1, 3]}", 422,
 	    "Duplicate", "members[3]", "duplicate of members[1]" },
+	/* the first repeat in array order, whatever the values */
+	{ CFG_AGENT_GROUP, "{'name': 'g', 'members': [5, 1, 5, 1]}", 422,
+	    "Duplicate", "members[2]", "duplicate of members[0]" },
 	{ CFG_CAMPAIGN, "{'name': 'c', 'callingLists': [{'callingList': 1},"
 	    " {'callingList': 1}]}", 422, "Duplicate",
 	    "callingLists[1].callingList", NULL },
@@ -743,6 +746,15 @@ test_errors_strings(void **state)
 	assert_int_equal(cfg_validate(T(CFG_SKILL), o, 1, 0, 0, &err), -1);
 	assert_string_equal(err.code, "BadValue");
 	assert_string_equal(err.field, "name");
+	json_decref(o);
+	/* also in a secret, where no shape would catch it: crypt(3) would
+	 * hash "a" alone */
+	o = json_pack("{s:s}", "userName", "j");
+	json_object_set_new(o, "password", json_stringn("a\0b", 3));
+	assert_int_equal(cfg_validate(T(CFG_PERSON), o, 1, 0, 0, &err), -1);
+	assert_string_equal(err.code, "BadValue");
+	assert_string_equal(err.message,
+	    "password: must not hold a NUL character");
 	json_decref(o);
 
 	/* a key with a NUL is not the field its prefix names */

@@ -29,12 +29,15 @@
 #include <hiredis/hiredis.h>
 #include <libpq-fe.h>
 
+#include "access.h"
+#include "auth.h"
 #include "cache.h"
 #include "cfgfollow.h"
 #include "config_worker.h"
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
+#include "offload.h"
 #include "migrate.h"
 #include "pgc.h"
 #include "rds.h"
@@ -75,6 +78,7 @@ struct parked {
 	int			 status;	/* write: 200, 201 or 204 */
 	int			 limit;		/* poll */
 	int			 is_poll;
+	struct principal	 who;		/* poll */
 	struct event		*ev_timeout;
 };
 TAILQ_HEAD(parked_list, parked);
@@ -107,6 +111,7 @@ static struct event_base	*base;
 static struct http_server	*http;
 static struct pgc		*pg;
 static struct rds		*pub;
+static struct auth		*auth;
 static struct cfgfollow		*follow;
 static struct event		*ev_migrate, *ev_prune;
 static struct parked_list	 parked = TAILQ_HEAD_INITIALIZER(parked);
@@ -195,8 +200,12 @@ config_start(struct event_base *b, const struct conf *c, int fd)
 	    NULL, NULL);
 	rds_set_name(pub, "redis (config announcements)");
 	channel = cfgfollow_channel(c->tenant_id);
+	auth = auth_new(base, c->redis.host, c->redis.port, c->redis.password,
+	    c->tenant_id);
+	auth_set_admin_token(auth, c->admin_token);
 	http = http_server_new(base, fd, &l, handle, NULL);
 	http_server_set_observer(http, observe, NULL);
+	offload_init(base, 2);
 	ev_migrate = evtimer_new(base, migrate, NULL);
 	ev_prune = event_new(base, -1, EV_PERSIST, on_prune, NULL);
 	event_add(ev_prune, &tv);
@@ -220,6 +229,7 @@ config_reload_apply(const struct conf *next, const struct conf *prev)
 	struct http_limits	l = limits_of(next);
 
 	http_server_set_limits(http, &l);
+	auth_set_admin_token(auth, next->admin_token);
 }
 
 static void
@@ -247,6 +257,7 @@ config_cleanup(void)
 {
 	struct parked	*p;
 
+	offload_fini();
 	while ((p = TAILQ_FIRST(&parked)) != NULL)
 		parked_free(p);
 	http_server_free(http);
@@ -257,6 +268,8 @@ config_cleanup(void)
 	follow = NULL;
 	rds_free(pub);
 	pub = NULL;
+	auth_free(auth);
+	auth = NULL;
 	if (ev_migrate != NULL)
 		event_free(ev_migrate);
 	if (ev_prune != NULL)
@@ -407,23 +420,44 @@ reply_object(struct http_conn *c, int status, const struct cobj *o)
 	reply_json(c, status, extra, o->text, o->len);
 }
 
+/* forbidden - 403 naming what is missing */
+static void
+forbidden(struct http_conn *c, int right, const struct cfg_type *t)
+{
+	reply_error(c, 403, "Forbidden", NULL, "no %s right on %s",
+	    access_right_name(right), cfg_type_collection(t));
+}
+
 /* ---- the change log ---- */
 
 struct changes_q {
 	struct http_conn	*conn;
 	json_int_t		 since;
+	struct principal	 who;
 };
+
+/* readable - may the principal see change row i? */
+static int
+readable(const struct grants *g, const PGresult *res, int i)
+{
+	const char		*type = PQgetvalue(res, i, 2);
+	const struct cfg_type	*t = cfg_type_by_name(type, strlen(type));
+
+	return t != NULL && access_can(g, cfg_type_kind(t),
+	    strtoll(PQgetvalue(res, i, 3), NULL, 10), RIGHT_READ);
+}
 
 /* changes_cb - {"revision": latest, "changes": [...]}, or 410 */
 static void
 changes_cb(struct pgc *p, const PGresult *res, void *arg)
 {
 	struct changes_q	*q = arg;
+	struct grants		 g;
 	char			*buf = NULL;
 	size_t			 len = 0;
 	FILE			*f;
 	json_int_t		 oldest, latest;
-	int			 i, n;
+	int			 i, n, shown = 0;
 
 	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK ||
 	    PQntuples(res) < 1) {
@@ -450,13 +484,14 @@ changes_cb(struct pgc *p, const PGresult *res, void *arg)
 	}
 	if ((f = open_memstream(&buf, &len)) == NULL)
 		fatal("open_memstream");
+	access_grants(&q->who, &g);
 	fprintf(f, "{\"revision\":%lld,\"changes\":[", (long long)latest);
 	n = PQntuples(res);
 	for (i = 0; i < n; i++) {
-		if (PQgetisnull(res, i, 0))
+		if (PQgetisnull(res, i, 0) || !readable(&g, res, i))
 			continue;
 		fprintf(f, "%s{\"revision\":%s,\"op\":\"%s\",\"type\":\"%s\","
-		    "\"dbid\":%s", i > 0 ? "," : "", PQgetvalue(res, i, 0),
+		    "\"dbid\":%s", shown++ > 0 ? "," : "", PQgetvalue(res, i, 0),
 		    PQgetvalue(res, i, 1), PQgetvalue(res, i, 2),
 		    PQgetvalue(res, i, 3));
 		if (!PQgetisnull(res, i, 4))
@@ -464,6 +499,7 @@ changes_cb(struct pgc *p, const PGresult *res, void *arg)
 		fputc('}', f);
 	}
 	fputs("]}", f);
+	access_clear(&g);
 	if (fclose(f) != 0)
 		fatal("changes");
 	reply_json(q->conn, 200, NULL, buf, len);
@@ -473,7 +509,8 @@ changes_cb(struct pgc *p, const PGresult *res, void *arg)
 
 /* changes_query - read up to limit changes after since */
 static void
-changes_query(struct http_conn *c, json_int_t since, int limit)
+changes_query(struct http_conn *c, const struct principal *who,
+    json_int_t since, int limit)
 {
 	struct changes_q	*q = xcalloc(1, sizeof(*q));
 	char			 s[24], l[16];
@@ -481,6 +518,7 @@ changes_query(struct http_conn *c, json_int_t since, int limit)
 
 	q->conn = c;
 	q->since = since;
+	q->who = *who;
 	snprintf(s, sizeof(s), "%lld", (long long)since);
 	snprintf(l, sizeof(l), "%d", limit);
 	if (pgc_query(pg, "SELECT c.revision, c.op, c.type, c.dbid, "
@@ -506,7 +544,7 @@ on_parked_timeout(evutil_socket_t fd, short what, void *arg)
 	int		 n;
 
 	if (p->is_poll)
-		changes_query(p->conn, p->revision, p->limit);
+		changes_query(p->conn, &p->who, p->revision, p->limit);
 	else {
 		/* Committed, but the cache is behind: say so plainly. */
 		n = snprintf(body, sizeof(body), "{\"dbid\":%lld,"
@@ -521,11 +559,13 @@ on_parked_timeout(evutil_socket_t fd, short what, void *arg)
 /* park - answer c once the cache reaches (or, polling, passes) rev */
 static void
 park(struct http_conn *c, int is_poll, json_int_t rev, json_int_t dbid,
-    int status, int limit, int wait_s)
+    int status, int limit, int wait_s, const struct principal *who)
 {
 	struct parked	*p = xcalloc(1, sizeof(*p));
 	struct timeval	 tv = { wait_s, 0 };
 
+	if (who != NULL)
+		p->who = *who;
 	p->conn = c;
 	p->is_poll = is_poll;
 	p->revision = rev;
@@ -550,7 +590,7 @@ wake(void)
 		    revision < p->revision)
 			continue;
 		if (p->is_poll)
-			changes_query(p->conn, p->revision, p->limit);
+			changes_query(p->conn, &p->who, p->revision, p->limit);
 		else if (p->status == 204)
 			http_respond(p->conn, 204, NULL, NULL, NULL, 0);
 		else if ((o = cache_get(p->dbid)) != NULL)
@@ -656,7 +696,7 @@ matches(const struct cfg_type *t, const struct cobj *o,
  */
 static void
 do_list(struct http_conn *c, const struct http_request *r,
-    const struct cfg_type *t)
+    const struct cfg_type *t, const struct grants *g)
 {
 	const struct cobj *const	*v;
 	struct filter			 fs[FILTERS_MAX];
@@ -666,6 +706,10 @@ do_list(struct http_conn *c, const struct http_request *r,
 	int				 limit, nf, count = 0;
 	FILE				*f;
 
+	if (!access_any(g, cfg_type_kind(t), RIGHT_READ)) {
+		forbidden(c, RIGHT_READ, t);
+		return;
+	}
 	if (list_params(c, r, t, &limit, &after, fs, &nf) == -1)
 		return;
 	v = cache_list(cfg_type_kind(t), &n);
@@ -673,7 +717,8 @@ do_list(struct http_conn *c, const struct http_request *r,
 		fatal("open_memstream");
 	fprintf(f, "{\"revision\":%lld,\"items\":[", (long long)revision);
 	for (i = cache_after(cfg_type_kind(t), after); i < n; i++) {
-		if (!matches(t, v[i], fs, nf))
+		if (!matches(t, v[i], fs, nf) || !access_can(g,
+		    cfg_type_kind(t), v[i]->dbid, RIGHT_READ))
 			continue;
 		if (count == limit)
 			break;
@@ -708,7 +753,8 @@ lookup(struct http_conn *c, const struct cfg_type *t, json_int_t dbid)
 
 /* do_changes - GET /v1/changes?since=R[&wait=S][&limit=N] */
 static void
-do_changes(struct http_conn *c, const struct http_request *r)
+do_changes(struct http_conn *c, const struct http_request *r,
+    const struct principal *who)
 {
 	char		 v[32];
 	json_int_t	 since = 0;
@@ -740,9 +786,9 @@ do_changes(struct http_conn *c, const struct http_request *r)
 		}
 	}
 	if (wait_s > 0 && since >= revision)
-		park(c, 1, since, 0, 200, limit, wait_s);
+		park(c, 1, since, 0, 200, limit, wait_s, who);
 	else
-		changes_query(c, since, limit);
+		changes_query(c, who, since, limit);
 }
 
 /* ---- writes ---- */
@@ -763,7 +809,7 @@ wrote(enum store_rc rc, json_int_t rev, json_int_t dbid, const char *detail,
 	case STORE_OK:
 		rds_command(pub, NULL, NULL, "PUBLISH %s %lld", channel,
 		    (long long)rev);
-		park(c, 0, rev, dbid, status, 0, WRITE_WAIT_S);
+		park(c, 0, rev, dbid, status, 0, WRITE_WAIT_S, NULL);
 		cfgfollow_poke(follow);
 		return;
 	case STORE_DUPLICATE:
@@ -839,21 +885,6 @@ refcheck_cb(const char *field, enum cfg_kind target, json_int_t dbid,
 	rc->v[rc->n++] = dbid;
 }
 
-/* hash_secret - yescrypt (crypt(3)) of a write-only value */
-static char *
-hash_secret(const char *value)
-{
-	struct crypt_data	*cd = xcalloc(1, sizeof(*cd));
-	char			 salt[CRYPT_GENSALT_OUTPUT_SIZE];
-	char			*h = NULL;
-
-	if (crypt_gensalt_rn("$y$", 0, NULL, 0, salt, sizeof(salt)) != NULL &&
-	    crypt_r(value, salt, cd) != NULL && cd->output[0] != '*')
-		h = xstrdup(cd->output);
-	free(cd);
-	return h;
-}
-
 struct prepared {
 	struct store_write	 w;
 	struct refcheck		 refs;
@@ -871,13 +902,15 @@ prepared_clear(struct prepared *p)
 	free(p->key);
 	for (i = 0; i < p->w.nsecrets; i++) {
 		free(p->fields[i]);
+		if (p->hashes[i] != NULL)
+			explicit_bzero(p->hashes[i], strlen(p->hashes[i]));
 		free(p->hashes[i]);
 	}
 	json_decref(p->w.data);
 	memset(p, 0, sizeof(*p));
 }
 
-/* take_secrets - hash write-only fields and take them out of obj */
+/* take_secrets - take write-only fields out of obj, to be hashed */
 static int
 take_secrets(struct http_conn *c, const struct cfg_type *t, json_t *obj,
     struct prepared *p)
@@ -889,13 +922,9 @@ take_secrets(struct http_conn *c, const struct cfg_type *t, json_t *obj,
 	json_object_foreach_safe(obj, tmp, k, v) {
 		if (!cfg_is_write_only(t, k))
 			continue;
+		/* The plain value, hashed off the loop before the write. */
 		if (json_is_string(v) && p->w.nsecrets < NELEM(p->fields)) {
-			if ((p->hashes[p->w.nsecrets] =
-			    hash_secret(json_string_value(v))) == NULL) {
-				reply_error(c, 500, "Internal", k, "%s: cannot "
-				    "hash it", k);
-				return -1;
-			}
+			p->hashes[p->w.nsecrets] = xstrdup(json_string_value(v));
 			p->fields[p->w.nsecrets++] = xstrdup(k);
 		}
 		json_object_del(obj, k);
@@ -937,41 +966,128 @@ prepare(struct http_conn *c, const struct cfg_type *t, json_t *obj,
 	return 0;
 }
 
-/* submit - hand the prepared write to the store */
+/* A write being prepared: its operations, and how to answer. */
+struct job {
+	struct http_conn	*conn;
+	struct prepared		*p;
+	size_t			 n;
+	int			 status;
+	int			 if_match;
+	json_int_t		 dbid;
+	int			 hash_failed;
+};
+
+static struct job *
+job_new(struct http_conn *c, size_t n, int status, int if_match,
+    json_int_t dbid)
+{
+	struct job	*j = xcalloc(1, sizeof(*j));
+
+	j->conn = c;
+	j->p = xcalloc(n, sizeof(*j->p));
+	j->n = n;
+	j->status = status;
+	j->if_match = if_match;
+	j->dbid = dbid;
+	return j;
+}
+
 static void
-submit(struct http_conn *c, struct prepared *p, size_t n, int status,
-    int if_match, json_int_t dbid)
+job_free(struct job *j)
+{
+	size_t	i;
+
+	for (i = 0; i < j->n; i++)
+		prepared_clear(&j->p[i]);
+	free(j->p);
+	free(j);
+}
+
+/* job_store - hand the prepared operations to the store */
+static void
+job_store(struct job *j)
 {
 	struct write_ctx	*w = xcalloc(1, sizeof(*w));
-	struct store_write	 ops[64];
+	struct store_write	*ops = xcalloc(j->n, sizeof(*ops));
 	size_t			 i;
 
-	for (i = 0; i < n; i++)
-		ops[i] = p[i].w;
-	w->conn = c;
-	w->status = status;
-	w->if_match = if_match;
-	w->dbid = dbid;
-	if (store_write(pg, ops, n, wrote, w) == -1) {
+	for (i = 0; i < j->n; i++)
+		ops[i] = j->p[i].w;
+	w->conn = j->conn;
+	w->status = j->status;
+	w->if_match = j->if_match;
+	w->dbid = j->dbid;
+	if (store_write(pg, ops, j->n, wrote, w) == -1) {
 		free(w);
-		reply_error(c, 503, "Unavailable", NULL, "too many writes "
-		    "waiting for PostgreSQL; retry later");
+		reply_error(j->conn, 503, "Unavailable", NULL, "too many "
+		    "writes waiting for PostgreSQL; retry later");
 	}
+	free(ops);
+	job_free(j);
+}
+
+/* hash_job - on a pool thread: replace every plain secret by its hash */
+static void
+hash_job(void *arg)
+{
+	struct job	*j = arg;
+	size_t		 i, k;
+	char		*h;
+
+	for (i = 0; i < j->n; i++)
+		for (k = 0; k < j->p[i].w.nsecrets; k++) {
+			if ((h = auth_hash(j->p[i].hashes[k])) == NULL)
+				j->hash_failed = 1;
+			explicit_bzero(j->p[i].hashes[k],
+			    strlen(j->p[i].hashes[k]));
+			free(j->p[i].hashes[k]);
+			j->p[i].hashes[k] = h != NULL ? h : xstrdup("*");
+		}
+}
+
+static void
+hashed(void *arg)
+{
+	struct job	*j = arg;
+
+	if (j->hash_failed) {
+		reply_error(j->conn, 500, "Internal", NULL, "a secret could "
+		    "not be hashed; nothing was written");
+		job_free(j);
+	} else
+		job_store(j);
+}
+
+/* job_run - hash secrets off the loop if there are any, then store */
+static void
+job_run(struct job *j)
+{
+	size_t	i;
+
+	for (i = 0; i < j->n; i++)
+		if (j->p[i].w.nsecrets > 0) {
+			offload(hash_job, hashed, j);
+			return;
+		}
+	job_store(j);
 }
 
 /* do_create - POST /v1/{collection} */
 static void
 do_create(struct http_conn *c, const struct http_request *r,
-    const struct cfg_type *t)
+    const struct cfg_type *t, const struct grants *g)
 {
-	struct prepared		p;
-	struct cfg_error	e;
+	struct cfg_error	 e;
+	struct job		*j;
 	json_t			*obj;
 
-	memset(&p, 0, sizeof(p));
 	if (cfg_type_kind(t) == CFG_TENANT) {
 		reply_error(c, 405, "MethodNotAllowed", NULL, "the tenant "
 		    "object is created by tenantd itself");
+		return;
+	}
+	if (!access_can(g, cfg_type_kind(t), 0, RIGHT_CREATE)) {
+		forbidden(c, RIGHT_CREATE, t);
 		return;
 	}
 	if ((obj = parse_body(c, r)) == NULL)
@@ -981,10 +1097,12 @@ do_create(struct http_conn *c, const struct http_request *r,
 		reply_cfg_error(c, &e);
 		return;
 	}
-	p.w.op = STORE_CREATE;
-	if (prepare(c, t, obj, &p) == 0)
-		submit(c, &p, 1, 201, 0, 0);
-	prepared_clear(&p);
+	j = job_new(c, 1, 201, 0, 0);
+	j->p[0].w.op = STORE_CREATE;
+	if (prepare(c, t, obj, &j->p[0]) == 0)
+		job_run(j);
+	else
+		job_free(j);
 }
 
 /* if_match - the version an If-Match header asks for, 0 if none */
@@ -1006,17 +1124,21 @@ if_match(const struct http_request *r)
 /* do_update - PUT (replace) or PATCH (merge patch) of one object */
 static void
 do_update(struct http_conn *c, const struct http_request *r,
-    const struct cfg_type *t, json_int_t dbid, int patch)
+    const struct cfg_type *t, json_int_t dbid, int patch,
+    const struct grants *g)
 {
 	const struct cobj	*o;
-	struct prepared		 p;
 	struct cfg_error	 e;
+	struct job		*j;
 	json_t			*body, *obj;
 	json_int_t		 want = if_match(r);
 
-	memset(&p, 0, sizeof(p));
 	if ((o = lookup(c, t, dbid)) == NULL)
 		return;
+	if (!access_can(g, cfg_type_kind(t), dbid, RIGHT_UPDATE)) {
+		forbidden(c, RIGHT_UPDATE, t);
+		return;
+	}
 	if (want != 0 && want != o->version) {
 		reply_error(c, 412, "PreconditionFailed", NULL, "If-Match "
 		    "asks for version %lld; the object is at version %lld",
@@ -1036,12 +1158,14 @@ do_update(struct http_conn *c, const struct http_request *r,
 		reply_cfg_error(c, &e);
 		return;
 	}
-	p.w.op = STORE_UPDATE;
-	p.w.dbid = dbid;
-	p.w.version = o->version;
-	if (prepare(c, t, obj, &p) == 0)
-		submit(c, &p, 1, 200, want != 0, dbid);
-	prepared_clear(&p);
+	j = job_new(c, 1, 200, want != 0, dbid);
+	j->p[0].w.op = STORE_UPDATE;
+	j->p[0].w.dbid = dbid;
+	j->p[0].w.version = o->version;
+	if (prepare(c, t, obj, &j->p[0]) == 0)
+		job_run(j);
+	else
+		job_free(j);
 }
 
 /* ---- delete ---- */
@@ -1154,19 +1278,22 @@ cascade(struct http_conn *c, const struct cobj *o, struct referrers *rs,
 /* do_delete - DELETE, refused while referenced unless ?cascade=true */
 static void
 do_delete(struct http_conn *c, const struct http_request *r,
-    const struct cfg_type *t, json_int_t dbid)
+    const struct cfg_type *t, json_int_t dbid, const struct grants *g)
 {
 	const struct cobj	*o;
 	struct referrers	 rs;
-	struct prepared		*p;
+	struct job		*j;
 	char			 v[8];
 	json_int_t		 want = if_match(r);
 	int			 cas;
-	size_t			 i;
 
 	memset(&rs, 0, sizeof(rs));
 	if ((o = lookup(c, t, dbid)) == NULL)
 		return;
+	if (!access_can(g, cfg_type_kind(t), dbid, RIGHT_DELETE)) {
+		forbidden(c, RIGHT_DELETE, t);
+		return;
+	}
 	if (want != 0 && want != o->version) {
 		reply_error(c, 412, "PreconditionFailed", NULL, "If-Match "
 		    "asks for version %lld; the object is at version %lld",
@@ -1183,59 +1310,196 @@ do_delete(struct http_conn *c, const struct http_request *r,
 		reply_referenced(c, o, &rs, "too many referrers for one "
 		    "cascade (at most 62); change some of them first");
 	else {
-		p = xcalloc(rs.n + 1, sizeof(*p));
-		if (cascade(c, o, &rs, p) == 0) {
-			p[rs.n].w.op = STORE_DELETE;
-			p[rs.n].w.type = cfg_type_name(t);
-			p[rs.n].w.dbid = dbid;
-			p[rs.n].w.version = o->version;
-			submit(c, p, rs.n + 1, 204, want != 0, dbid);
-		}
-		for (i = 0; i <= rs.n; i++)
-			prepared_clear(&p[i]);
-		free(p);
+		j = job_new(c, rs.n + 1, 204, want != 0, dbid);
+		if (cascade(c, o, &rs, j->p) == 0) {
+			j->p[rs.n].w.op = STORE_DELETE;
+			j->p[rs.n].w.type = cfg_type_name(t);
+			j->p[rs.n].w.dbid = dbid;
+			j->p[rs.n].w.version = o->version;
+			job_run(j);
+		} else
+			job_free(j);
 	}
 	free(rs.v);
 }
 
-/* ---- routing ---- */
+/* ---- tokens ---- */
 
-/* authorized - the request carries the admin bearer token */
-static int
-authorized(struct http_conn *c, const struct http_request *r)
+struct token_req {
+	struct http_conn	*conn;
+	struct principal	 who;
+	char			*secret;
+	char			*hash;
+	int			 ok;
+	unsigned		 ttl;
+};
+
+static void
+token_req_free(struct token_req *t)
 {
-	const char	*tok = worker_conf()->admin_token, *v;
-	size_t		 len, i, tl;
-	unsigned char	 diff = 0;
-
-	v = http_header(r, "Authorization", &len);
-	if (v == NULL || len < 7 || strncasecmp(v, "Bearer ", 7) != 0) {
-		reply_error(c, 401, "Unauthorized", NULL, "send "
-		    "Authorization: Bearer <token>");
-		return 0;
+	if (t->secret != NULL) {
+		explicit_bzero(t->secret, strlen(t->secret));
+		free(t->secret);
 	}
-	v += 7;
-	len -= 7;
-	if (tok == NULL) {
-		reply_error(c, 401, "Unauthorized", NULL, "no token is "
-		    "accepted: set security.admin_token_file");
-		return 0;
-	}
-	tl = strlen(tok);
-	/* Constant time in the token's length: no early exit. */
-	for (i = 0; i < tl; i++)
-		diff |= (unsigned char)tok[i] ^ (unsigned char)(i < len ?
-		    v[i] : 0);
-	if (diff != 0 || len != tl) {
-		reply_error(c, 401, "Unauthorized", NULL, "invalid token");
-		return 0;
-	}
-	return 1;
+	free(t->hash);
+	free(t);
 }
+
+static void
+issued_cb(const char *token, void *arg)
+{
+	struct token_req	*t = arg;
+	json_t			*j;
+	char			*text;
+
+	if (token == NULL)
+		reply_error(t->conn, 503, "Unavailable", NULL, "the token "
+		    "cannot be stored now (Redis unavailable); retry later");
+	else {
+		j = json_pack("{s:s, s:s, s:i, s:{s:s, s:I, s:s}}", "token",
+		    token, "tokenType", "Bearer", "expiresIn", (int)t->ttl,
+		    "principal", "kind", t->who.kind == PRINCIPAL_PERSON ?
+		    "person" : "application", "dbid", t->who.dbid, "name",
+		    t->who.name);
+		text = json_dumps(j, JSON_COMPACT);
+		reply_json(t->conn, 200, "Cache-Control: no-store\r\n", text,
+		    strlen(text));
+		free(text);
+		json_decref(j);
+	}
+	token_req_free(t);
+}
+
+/* verify_job - on a pool thread: the slow hash comparison */
+static void
+verify_job(void *arg)
+{
+	struct token_req	*t = arg;
+
+	t->ok = t->hash != NULL && auth_verify(t->secret, t->hash);
+}
+
+static void
+verified(void *arg)
+{
+	struct token_req	*t = arg;
+
+	if (!t->ok) {
+		log_info("token refused for %s", t->who.name);
+		reply_error(t->conn, 401, "Unauthorized", NULL, "invalid "
+		    "credentials");
+		token_req_free(t);
+	} else
+		auth_issue(auth, &t->who, t->ttl, issued_cb, t);
+}
+
+/* hash_cb - the stored hash arrived: compare off the loop */
+static void
+hash_cb(const char *hash, int ok, void *arg)
+{
+	struct token_req	*t = arg;
+
+	if (!ok) {
+		reply_error(t->conn, 503, "Unavailable", NULL, "PostgreSQL is "
+		    "unavailable; retry later");
+		token_req_free(t);
+		return;
+	}
+	t->hash = hash != NULL ? xstrdup(hash) : NULL;
+	offload(verify_job, verified, t);
+}
+
+/* find_principal - an enabled Person by userName, or Application by name */
+static const struct cobj *
+find_principal(enum cfg_kind k, const char *field, const char *name)
+{
+	const struct cobj *const	*v;
+	const char			*s;
+	size_t				 n, i;
+
+	v = cache_list(k, &n);
+	for (i = 0; i < n; i++) {
+		s = json_string_value(json_object_get(v[i]->obj, field));
+		if (s != NULL && strcmp(s, name) == 0)
+			return strcmp(json_string_value(json_object_get(
+			    v[i]->obj, "state")), "enabled") == 0 ? v[i] : NULL;
+	}
+	return NULL;
+}
+
+/*
+ * do_token - POST /v1/auth/token with {"userName", "password"} or
+ * {"application", "secret"}: a bearer token with an expiry.
+ */
+static void
+do_token(struct http_conn *c, const struct http_request *r)
+{
+	const struct cobj	*o = NULL;
+	struct token_req	*t;
+	const char		*user = NULL, *app = NULL, *secret = NULL;
+	json_t			*body;
+	int			 person;
+
+	if ((body = parse_body(c, r)) == NULL)
+		return;
+	if (json_unpack(body, "{s:s, s:s !}", "userName", &user, "password",
+	    &secret) != 0 && json_unpack(body, "{s:s, s:s !}", "application",
+	    &app, "secret", &secret) != 0) {
+		json_decref(body);
+		reply_error(c, 422, "BadValue", NULL, "send {\"userName\", "
+		    "\"password\"} or {\"application\", \"secret\"}");
+		return;
+	}
+	person = user != NULL;
+	o = person ? find_principal(CFG_PERSON, "userName", user) :
+	    find_principal(CFG_APPLICATION, "name", app);
+	if (o == NULL) {
+		json_decref(body);
+		reply_error(c, 401, "Unauthorized", NULL, "invalid credentials");
+		return;
+	}
+	t = xcalloc(1, sizeof(*t));
+	t->conn = c;
+	t->who.kind = person ? PRINCIPAL_PERSON : PRINCIPAL_APPLICATION;
+	t->who.dbid = o->dbid;
+	snprintf(t->who.name, sizeof(t->who.name), "%s", person ? user : app);
+	t->secret = xstrdup(secret);
+	t->ttl = worker_conf()->workers[WORKER_CONFIG].token_ttl;
+	json_decref(body);
+	if (store_secret(pg, o->dbid, person ? "password" : "secret", hash_cb,
+	    t) == -1) {
+		reply_error(c, 503, "Unavailable", NULL, "PostgreSQL is busy; "
+		    "retry later");
+		token_req_free(t);
+	}
+}
+
+/* do_whoami - GET /v1/whoami: the principal and its permissions */
+static void
+do_whoami(struct http_conn *c, const struct principal *who,
+    const struct grants *g)
+{
+	static const char *const kinds[] = { "admin", "person",
+	    "application" };
+	json_t	*j;
+	char	*text;
+
+	j = json_pack("{s:s, s:s, s:o}", "kind", kinds[who->kind], "name",
+	    who->name, "permissions", access_describe(g));
+	if (who->kind != PRINCIPAL_ADMIN)
+		json_object_set_new(j, "dbid", json_integer(who->dbid));
+	text = json_dumps(j, JSON_COMPACT);
+	reply_json(c, 200, NULL, text, strlen(text));
+	free(text);
+	json_decref(j);
+}
+
+/* ---- routing ---- */
 
 /* route - /v1/{collection}[/{dbid}] */
 static void
-route(struct http_conn *c, const struct http_request *r)
+route(struct http_conn *c, const struct http_request *r,
+    const struct grants *g)
 {
 	const struct cfg_type	*t;
 	const char		*p = r->target + 4, *end = r->target +
@@ -1256,25 +1520,28 @@ route(struct http_conn *c, const struct http_request *r)
 	}
 	if (dbid == 0 && http_method_is(r, "GET")) {
 		http_conn_set_label(c, R_LIST);
-		do_list(c, r, t);
+		do_list(c, r, t, g);
 	} else if (dbid == 0 && http_method_is(r, "POST")) {
 		http_conn_set_label(c, R_CREATE);
-		do_create(c, r, t);
+		do_create(c, r, t, g);
 	} else if (dbid != 0 && http_method_is(r, "GET")) {
 		http_conn_set_label(c, R_GET);
-		if ((o = lookup(c, t, dbid)) != NULL)
+		if ((o = lookup(c, t, dbid)) == NULL)
+			return;
+		if (access_can(g, o->kind, dbid, RIGHT_READ))
 			reply_object(c, 200, o);
+		else
+			forbidden(c, RIGHT_READ, t);
 	} else if (dbid != 0 && http_method_is(r, "PUT")) {
 		http_conn_set_label(c, R_REPLACE);
-		do_update(c, r, t, dbid, 0);
+		do_update(c, r, t, dbid, 0, g);
 	} else if (dbid != 0 && http_method_is(r, "PATCH")) {
 		http_conn_set_label(c, R_PATCH);
-		do_update(c, r, t, dbid, 1);
+		do_update(c, r, t, dbid, 1, g);
 	} else if (dbid != 0 && http_method_is(r, "DELETE")) {
 		http_conn_set_label(c, R_DELETE);
-		do_delete(c, r, t, dbid);
-	}
-	else {
+		do_delete(c, r, t, dbid, g);
+	} else {
 		static const char body[] = "{\"error\":\"MethodNotAllowed\","
 		    "\"message\":\"method not allowed here\"}";
 
@@ -1284,10 +1551,58 @@ route(struct http_conn *c, const struct http_request *r)
 	}
 }
 
-/* handle - every request: loaded?  authorized?  then route */
+/* dispatch - an authenticated request */
+static void
+dispatch(struct http_conn *c, const struct http_request *r,
+    const struct principal *who)
+{
+	struct grants	g;
+
+	access_grants(who, &g);
+	if (http_path_is(r, "/v1/whoami"))
+		do_whoami(c, who, &g);
+	else if (http_path_is(r, "/v1/changes")) {
+		http_conn_set_label(c, R_CHANGES);
+		if (http_method_is(r, "GET"))
+			do_changes(c, r, who);
+		else
+			reply_error(c, 405, "MethodNotAllowed", NULL, "GET only");
+	} else
+		route(c, r, &g);
+	access_clear(&g);
+}
+
+struct authing {
+	struct http_conn	*conn;
+	struct http_request	*req;	/* a copy: the original is gone */
+};
+
+/* authed - the token check answered */
+static void
+authed(const struct principal *who, int unavailable, void *arg)
+{
+	struct authing	*a = arg;
+
+	if (who != NULL)
+		dispatch(a->conn, a->req, who);
+	else if (unavailable)
+		reply_error(a->conn, 503, "Unavailable", NULL, "tokens cannot "
+		    "be checked now (Redis unavailable); retry later");
+	else
+		reply_error(a->conn, 401, "Unauthorized", NULL, "invalid or "
+		    "expired token");
+	free(a->req);
+	free(a);
+}
+
+/* handle - every request: loaded?  authenticated?  then dispatch */
 static void
 handle(struct http_conn *c, const struct http_request *r, void *arg)
 {
+	struct authing	*a;
+	const char	*v;
+	size_t		 len;
+
 	metric_set(m_clients, http_server_clients(http));
 	if (r->path_len < 4 || memcmp(r->target, "/v1/", 4) != 0) {
 		reply_error(c, 404, "NotFound", NULL, "the API lives under /v1/");
@@ -1298,15 +1613,26 @@ handle(struct http_conn *c, const struct http_request *r, void *arg)
 		    "not loaded yet (PostgreSQL unavailable?); retry later");
 		return;
 	}
-	if (!authorized(c, r))
-		return;
-	if (http_path_is(r, "/v1/changes")) {
-		http_conn_set_label(c, R_CHANGES);
-		if (http_method_is(r, "GET"))
-			do_changes(c, r);
-		else
-			reply_error(c, 405, "MethodNotAllowed", NULL, "GET only");
+	if (http_path_is(r, "/v1/auth/token") && http_method_is(r, "POST")) {
+		do_token(c, r);
 		return;
 	}
-	route(c, r);
+	v = http_header(r, "Authorization", &len);
+	if (v == NULL || len < 8 || strncasecmp(v, "Bearer ", 7) != 0) {
+		reply_error(c, 401, "Unauthorized", NULL, "send "
+		    "Authorization: Bearer <token>");
+		return;
+	}
+	if (auth_is_admin(auth, v + 7, len - 7)) {
+		static const struct principal admin = { PRINCIPAL_ADMIN, 0,
+		    "admin" };
+
+		dispatch(c, r, &admin);
+		return;
+	}
+	a = xcalloc(1, sizeof(*a));
+	a->conn = c;
+	a->req = http_request_copy(r);
+	v = http_header(a->req, "Authorization", &len);
+	auth_check(auth, v + 7, len - 7, authed, a);
 }

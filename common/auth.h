@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * auth - bearer tokens shared by every worker and instance of a tenant.
+ *
+ * The config API issues a token when a Person's userName/password or an
+ * Application's name/secret is right; the token lives in Redis with an
+ * expiry (tenantd:{<tenant>}:token:<token>), so any worker of any instance
+ * accepts it, until it expires or is revoked.  The admin token from
+ * security.admin_token_file is always accepted.  Password hashes are
+ * crypt(3) strings (yescrypt), checked in constant time.
+ */
+#ifndef TENANTD_AUTH_H
+#define TENANTD_AUTH_H
+
+#include <jansson.h>
+
+struct event_base;
+struct auth;
+
+enum principal_kind {
+	PRINCIPAL_ADMIN = 0,
+	PRINCIPAL_PERSON,
+	PRINCIPAL_APPLICATION,
+};
+
+struct principal {
+	enum principal_kind	 kind;
+	json_int_t		 dbid;		/* 0 for the admin */
+	char			 name[256];
+};
+
+/* principal NULL: no such token (unavailable: Redis could not be asked) */
+typedef void	 auth_check_cb(const struct principal *, int unavailable,
+		    void *arg);
+/* token NULL: could not be stored (Redis away) */
+typedef void	 auth_issue_cb(const char *token, void *arg);
+
+struct auth	*auth_new(struct event_base *, const char *redis_host,
+		    int redis_port, const char *redis_password,
+		    const char *tenant_id);
+void		 auth_free(struct auth *);
+void		 auth_set_admin_token(struct auth *, const char *);
+/* Is token the admin token?  Constant time. */
+int		 auth_is_admin(const struct auth *, const char *token,
+		    size_t len);
+/* Look a token up (the admin token answers at once). */
+void		 auth_check(struct auth *, const char *token, size_t len,
+		    auth_check_cb *, void *arg);
+/* Issue a token for p, valid ttl seconds. */
+void		 auth_issue(struct auth *, const struct principal *,
+		    unsigned ttl, auth_issue_cb *, void *arg);
+/* crypt(3) hash of a secret with a fresh yescrypt salt; NULL on failure. */
+char		*auth_hash(const char *secret);
+/* Does secret match hash?  Constant time in the hash's length. */
+int		 auth_verify(const char *secret, const char *hash);
+
+#endif
