@@ -80,9 +80,21 @@ start_redis() {
 	    --dir "$dev" >/dev/null
 }
 
+# admin_token - the token conf/tenantd.conf names, made once
+admin_token() {
+	token="$(dirname "$conf")/admin.token"
+	if [ ! -s "$token" ]; then
+		(umask 077 && od -An -N32 -tx1 /dev/urandom | tr -d ' \n' \
+		    > "$token" && echo >> "$token")
+	fi
+	echo "devenv: admin token (in $token): $(cat "$token")"
+}
+
 trap stop_all INT TERM EXIT
+admin_token
 start_pg
 start_redis
 echo "devenv: PostgreSQL on 127.0.0.1:$pgport, Redis on 127.0.0.1:$redisport"
+echo "devenv: try: curl -H \"Authorization: Bearer \$(cat $(dirname "$conf")/admin.token)\" http://127.0.0.1:8888/v1/persons"
 echo "devenv: running $bin -c $conf (Ctrl-C stops everything)"
 "$bin" -c "$conf" || true

@@ -63,9 +63,17 @@ def test_check_valid_config(conf_file):
     assert r.returncode == 0, f"-t on a valid config exited {r.returncode}: {r.stderr}"
 
 
-def test_check_shipped_config(tenantd_binary):
-    path = os.path.join(os.path.dirname(__file__), "..", "..", "conf", "tenantd.conf")
-    r = run_tenantd(["-t", "-c", path])
+def test_check_shipped_config(tenantd_binary, tmp_path):
+    """conf/tenantd.conf passes -t once its admin token exists beside it
+    (make run and the Debian package create it), and names it clearly
+    when it does not."""
+    src = os.path.join(os.path.dirname(__file__), "..", "..", "conf", "tenantd.conf")
+    path = tmp_path / "tenantd.conf"
+    path.write_text(open(src).read())
+    r = run_tenantd(["-t", "-c", str(path)])
+    assert r.returncode == 1 and f"{tmp_path}/admin.token" in r.stderr, r.stderr
+    (tmp_path / "admin.token").write_text("t0ken\n")
+    r = run_tenantd(["-t", "-c", str(path)])
     assert r.returncode == 0, f"conf/tenantd.conf does not pass -t: {r.stderr}"
 
 

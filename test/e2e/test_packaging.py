@@ -20,6 +20,7 @@ Self-contained: standard library and pytest only.  Runs as root.
 """
 import hashlib
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -281,6 +282,11 @@ def test_deb_install_upgrade_remove(deb, scratch_root, dpkg):
     assert_mode(unit, 0o644, 0, 0)
     conf = root / "etc" / "tenantd" / "tenantd.conf"
     assert conf.read_text() == packaged
+    # The admin token the packaged config names, random, readable by the
+    # workers' group only.
+    token = root / "etc" / "tenantd" / "admin.token"
+    assert re.fullmatch(r"[0-9a-f]{64}\n", token.read_text()), token.read_text()
+    assert_mode(token, 0o640, 0, gid)
     assert_mode(conf, 0o640, 0, gid)
     assert_mode(conf.parent, 0o750, 0, gid)
     assert_mode(root / "var" / "lib" / "tenantd", 0o750, uid, gid)
@@ -318,6 +324,7 @@ def test_deb_install_upgrade_remove(deb, scratch_root, dpkg):
     res = run(["dpkg", f"--root={root}", "-s", "tenantd"])
     assert res.returncode != 0, output(res)
     assert not conf.exists()
+    assert not token.exists()
     assert not (root / "var" / "lib" / "tenantd").exists()
     assert not os.path.lexists(wants)
     assert account(root, "tenantd", "passwd")
