@@ -42,6 +42,8 @@ struct http_conn {
 	int			 in_process;
 	int			 throttled;	/* reading off: output backlog */
 	int			 label;		/* of the pending request */
+	http_stream_closed	*stream_closed;	/* set while streaming */
+	void			*stream_arg;
 	uint64_t		 started_us;	/* of the pending request */
 };
 
@@ -494,6 +496,59 @@ http_respond(struct http_conn *c, int status, const char *ctype,
 	}
 }
 
+/* http_stream_begin - the status line and headers of a chunked answer */
+void
+http_stream_begin(struct http_conn *c, int status, const char *ctype,
+    http_stream_closed *closed, void *arg)
+{
+	if (!c->busy || c->gone)
+		fatalx("http: stream without a live pending request");
+	if (c->srv->observer != NULL)
+		c->srv->observer(status, (double)(now_mono_us() -
+		    c->started_us) / 1e6, c->label, c->srv->observer_arg);
+	evbuffer_add_printf(c->out, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
+	    "Transfer-Encoding: chunked\r\nCache-Control: no-cache\r\n\r\n",
+	    status, http_status_text(status), ctype);
+	c->stream_closed = closed;
+	c->stream_arg = arg;
+	if (!c->in_process)
+		conn_flush(c);
+}
+
+/* http_stream_write - one chunk; -1 when the client was cut off */
+int
+http_stream_write(struct http_conn *c, const void *data, size_t len)
+{
+	if (len == 0)
+		return 0;
+	if (evbuffer_get_length(c->out) + len > c->srv->limits.max_output) {
+		/* It does not read: drop it rather than buffer forever. */
+		c->stream_closed = NULL;
+		c->busy = 0;
+		conn_free(c);
+		return -1;
+	}
+	evbuffer_add_printf(c->out, "%zx\r\n", len);
+	evbuffer_add(c->out, data, len);
+	evbuffer_add(c->out, "\r\n", 2);
+	if (!c->in_process)
+		conn_flush(c);
+	return 0;
+}
+
+/* http_stream_end - the last chunk; the connection serves on */
+void
+http_stream_end(struct http_conn *c)
+{
+	evbuffer_add(c->out, "0\r\n\r\n", 5);
+	c->stream_closed = NULL;
+	c->busy = 0;
+	if (!c->in_process) {
+		conn_process(c);
+		conn_flush(c);
+	}
+}
+
 /* respond_error - answer a request that could not be parsed, then close */
 static void
 respond_error(struct http_conn *c, int status)
@@ -579,6 +634,11 @@ conn_flush(struct http_conn *c)
 static void
 conn_lost(struct http_conn *c)
 {
+	if (c->stream_closed != NULL) {
+		c->stream_closed(c->stream_arg);
+		conn_free(c);
+		return;
+	}
 	if (c->busy) {
 		c->gone = 1;
 		event_del(c->ev_read);

@@ -103,6 +103,17 @@ void		 http_server_set_observer(struct http_server *,
 		    http_observer *, void *);
 /* Label the request being handled, for the observer (a route, say). */
 void		 http_conn_set_label(struct http_conn *, int);
+/*
+ * A streamed answer (chunked): begin, write any number of times, end.
+ * closed(arg) is called if the client goes away first; after it, and
+ * after http_stream_write returned -1 (the client does not read fast
+ * enough and was cut off), the connection must not be used again.
+ */
+typedef void	 http_stream_closed(void *);
+void		 http_stream_begin(struct http_conn *, int status,
+		    const char *content_type, http_stream_closed *, void *);
+int		 http_stream_write(struct http_conn *, const void *, size_t);
+void		 http_stream_end(struct http_conn *);
 /* Stop accepting; existing connections finish their requests. */
 void		 http_server_pause(struct http_server *);
 unsigned	 http_server_clients(const struct http_server *);

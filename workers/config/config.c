@@ -83,6 +83,25 @@ struct parked {
 };
 TAILQ_HEAD(parked_list, parked);
 
+/*
+ * A client following the change log forever: one JSON change per line.
+ * A stream is read in batches from PostgreSQL when the cache moves on;
+ * it may outlive its connection while a query is out (dead is then set).
+ */
+struct stream {
+	TAILQ_ENTRY(stream)	 entry;
+	struct http_conn	*conn;
+	struct principal	 who;
+	json_int_t		 sent;		/* last revision passed on */
+	int			 started;	/* headers sent */
+	int			 busy;		/* a query is out */
+	int			 again;
+	int			 dead;
+};
+TAILQ_HEAD(stream_list, stream);
+
+static struct stream_list	 streams = TAILQ_HEAD_INITIALIZER(streams);
+
 /* What a write being committed needs when its answer comes. */
 struct write_ctx {
 	struct http_conn	*conn;
@@ -124,6 +143,7 @@ static struct route_count	 counts[R_MAX][STATUSES_MAX];
 
 static void	handle(struct http_conn *, const struct http_request *,
 		    void *);
+static void	stream_free(struct stream *);
 static void	migrate(evutil_socket_t, short, void *);
 static void	on_prune(evutil_socket_t, short, void *);
 
@@ -260,6 +280,8 @@ config_cleanup(void)
 	offload_fini();
 	while ((p = TAILQ_FIRST(&parked)) != NULL)
 		parked_free(p);
+	while (TAILQ_FIRST(&streams) != NULL)
+		stream_free(TAILQ_FIRST(&streams));
 	http_server_free(http);
 	http = NULL;
 	pgc_free(pg);
@@ -430,6 +452,16 @@ forbidden(struct http_conn *c, int right, const struct cfg_type *t)
 
 /* ---- the change log ---- */
 
+/* Changes after $1, at most $2, with the oldest and latest revisions. */
+static const char changes_sql[] =
+    "SELECT c.revision, c.op, c.type, c.dbid, c.object::text, m.oldest,"
+    " r.revision "
+    "FROM (SELECT min(revision) AS oldest FROM cfg_change) m "
+    "CROSS JOIN cfg_revision r LEFT JOIN LATERAL ("
+    " SELECT * FROM cfg_change WHERE revision > $1::bigint"
+    " ORDER BY revision LIMIT $2::integer) c ON true "
+    "ORDER BY c.revision";
+
 struct changes_q {
 	struct http_conn	*conn;
 	json_int_t		 since;
@@ -447,6 +479,46 @@ readable(const struct grants *g, const PGresult *res, int i)
 	    strtoll(PQgetvalue(res, i, 3), NULL, 10), RIGHT_READ);
 }
 
+/* print_change - change row i as one JSON object */
+static void
+print_change(FILE *f, const PGresult *res, int i)
+{
+	fprintf(f, "{\"revision\":%s,\"op\":\"%s\",\"type\":\"%s\","
+	    "\"dbid\":%s", PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
+	    PQgetvalue(res, i, 2), PQgetvalue(res, i, 3));
+	if (!PQgetisnull(res, i, 4))
+		fprintf(f, ",\"object\":%s", PQgetvalue(res, i, 4));
+	fputc('}', f);
+}
+
+/* gone - answer 410 if since is older than the change log keeps */
+static int
+gone(struct http_conn *c, const PGresult *res, json_int_t since)
+{
+	json_int_t	oldest, latest;
+	char		body[200];
+	int		m;
+
+	oldest = PQgetisnull(res, 0, 5) ? -1 :
+	    strtoll(PQgetvalue(res, 0, 5), NULL, 10);
+	latest = strtoll(PQgetvalue(res, 0, 6), NULL, 10);
+	if (since >= latest || (oldest != -1 && since >= oldest - 1))
+		return 0;
+	m = snprintf(body, sizeof(body), "{\"error\":\"Gone\",\"message\":"
+	    "\"revision %lld is no longer in the change log; reload and follow "
+	    "from the revision of the list\",\"oldest\":%lld}",
+	    (long long)since + 1, (long long)(oldest == -1 ? latest : oldest));
+	reply_json(c, 410, NULL, body, (size_t)m);
+	return 1;
+}
+
+static int
+result_rows(const PGresult *res)
+{
+	return res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK &&
+	    PQntuples(res) >= 1;
+}
+
 /* changes_cb - {"revision": latest, "changes": [...]}, or 410 */
 static void
 changes_cb(struct pgc *p, const PGresult *res, void *arg)
@@ -456,32 +528,20 @@ changes_cb(struct pgc *p, const PGresult *res, void *arg)
 	char			*buf = NULL;
 	size_t			 len = 0;
 	FILE			*f;
-	json_int_t		 oldest, latest;
+	json_int_t		 latest;
 	int			 i, n, shown = 0;
 
-	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK ||
-	    PQntuples(res) < 1) {
+	if (!result_rows(res)) {
 		reply_error(q->conn, 503, "Unavailable", NULL, "the change "
 		    "log cannot be read now: PostgreSQL is unavailable");
 		free(q);
 		return;
 	}
-	oldest = PQgetisnull(res, 0, 5) ? -1 :
-	    strtoll(PQgetvalue(res, 0, 5), NULL, 10);
-	latest = strtoll(PQgetvalue(res, 0, 6), NULL, 10);
-	if (q->since < latest && (oldest == -1 || q->since < oldest - 1)) {
-		char	body[160];
-		int	m;
-
-		m = snprintf(body, sizeof(body), "{\"error\":\"Gone\","
-		    "\"message\":\"revision %lld is no longer in the change "
-		    "log; reload and follow from the revision of the list\","
-		    "\"oldest\":%lld}", (long long)q->since + 1,
-		    (long long)(oldest == -1 ? latest : oldest));
-		reply_json(q->conn, 410, NULL, body, (size_t)m);
+	if (gone(q->conn, res, q->since)) {
 		free(q);
 		return;
 	}
+	latest = strtoll(PQgetvalue(res, 0, 6), NULL, 10);
 	if ((f = open_memstream(&buf, &len)) == NULL)
 		fatal("open_memstream");
 	access_grants(&q->who, &g);
@@ -490,13 +550,9 @@ changes_cb(struct pgc *p, const PGresult *res, void *arg)
 	for (i = 0; i < n; i++) {
 		if (PQgetisnull(res, i, 0) || !readable(&g, res, i))
 			continue;
-		fprintf(f, "%s{\"revision\":%s,\"op\":\"%s\",\"type\":\"%s\","
-		    "\"dbid\":%s", shown++ > 0 ? "," : "", PQgetvalue(res, i, 0),
-		    PQgetvalue(res, i, 1), PQgetvalue(res, i, 2),
-		    PQgetvalue(res, i, 3));
-		if (!PQgetisnull(res, i, 4))
-			fprintf(f, ",\"object\":%s", PQgetvalue(res, i, 4));
-		fputc('}', f);
+		if (shown++ > 0)
+			fputc(',', f);
+		print_change(f, res, i);
 	}
 	fputs("]}", f);
 	access_clear(&g);
@@ -521,16 +577,159 @@ changes_query(struct http_conn *c, const struct principal *who,
 	q->who = *who;
 	snprintf(s, sizeof(s), "%lld", (long long)since);
 	snprintf(l, sizeof(l), "%d", limit);
-	if (pgc_query(pg, "SELECT c.revision, c.op, c.type, c.dbid, "
-	    "c.object::text, m.oldest, r.revision "
-	    "FROM (SELECT min(revision) AS oldest FROM cfg_change) m "
-	    "CROSS JOIN cfg_revision r LEFT JOIN LATERAL ("
-	    " SELECT * FROM cfg_change WHERE revision > $1::bigint"
-	    " ORDER BY revision LIMIT $2::integer) c ON true "
-	    "ORDER BY c.revision", 2, params, changes_cb, q) == -1) {
+	if (pgc_query(pg, changes_sql, 2, params, changes_cb, q) == -1) {
 		free(q);
 		reply_error(c, 503, "Unavailable", NULL, "too many queries "
 		    "waiting for PostgreSQL; retry later");
+	}
+}
+
+/* ---- streams: Accept: application/x-ndjson ---- */
+
+static void	stream_pump(struct stream *);
+static void	stream_free(struct stream *);
+
+static void
+stream_free(struct stream *st)
+{
+	TAILQ_REMOVE(&streams, st, entry);
+	free(st);
+}
+
+/* stream_closed - the client went away */
+static void
+stream_closed(void *arg)
+{
+	struct stream	*st = arg;
+
+	st->dead = 1;
+	st->conn = NULL;
+	if (!st->busy)
+		stream_free(st);
+}
+
+/* stream_rows - pass a batch on; -1 if the client was cut off */
+static int
+stream_rows(struct stream *st, const PGresult *res)
+{
+	struct grants	 g;
+	char		*line = NULL;
+	size_t		 len = 0;
+	FILE		*f;
+	int		 i, n = PQntuples(res), rc = 0;
+
+	access_grants(&st->who, &g);
+	for (i = 0; i < n && rc == 0 && !st->dead; i++) {
+		if (PQgetisnull(res, i, 0))
+			continue;
+		st->sent = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+		if (!readable(&g, res, i))
+			continue;
+		if ((f = open_memstream(&line, &len)) == NULL)
+			fatal("open_memstream");
+		print_change(f, res, i);
+		fputc('\n', f);
+		if (fclose(f) != 0)
+			fatal("stream");
+		rc = http_stream_write(st->conn, line, len);
+		free(line);
+		line = NULL;
+	}
+	access_clear(&g);
+	return rc;
+}
+
+/* stream_cb - a batch of the change log arrived */
+static void
+stream_cb(struct pgc *p, const PGresult *res, void *arg)
+{
+	struct stream	*st = arg;
+	int		 full;
+
+	st->busy = 0;
+	if (st->dead) {
+		stream_free(st);
+		return;
+	}
+	if (!result_rows(res)) {
+		if (!st->started) {
+			reply_error(st->conn, 503, "Unavailable", NULL, "the "
+			    "change log cannot be read now");
+			stream_free(st);
+		}
+		return;	/* a started stream waits for the next change */
+	}
+	if (!st->started) {
+		if (gone(st->conn, res, st->sent)) {
+			stream_free(st);
+			return;
+		}
+		st->started = 1;
+		http_stream_begin(st->conn, 200, "application/x-ndjson",
+		    stream_closed, st);
+		if (st->dead) {
+			stream_free(st);
+			return;
+		}
+	}
+	full = PQntuples(res) >= CHANGES_LIMIT;
+	if (stream_rows(st, res) == -1 || st->dead) {
+		st->dead = 1;
+		stream_free(st);
+		return;
+	}
+	if (full || st->again) {
+		st->again = 0;
+		stream_pump(st);
+	}
+}
+
+/* stream_pump - read what the stream has not passed on yet */
+static void
+stream_pump(struct stream *st)
+{
+	char		 s[24], l[16];
+	const char	*params[2] = { s, l };
+
+	if (st->busy) {
+		st->again = 1;
+		return;
+	}
+	snprintf(s, sizeof(s), "%lld", (long long)st->sent);
+	snprintf(l, sizeof(l), "%d", CHANGES_LIMIT);
+	if (pgc_query(pg, changes_sql, 2, params, stream_cb, st) == 0)
+		st->busy = 1;
+	else if (!st->started) {
+		reply_error(st->conn, 503, "Unavailable", NULL, "too many "
+		    "queries waiting for PostgreSQL; retry later");
+		stream_free(st);
+	}
+}
+
+/* stream_start - GET /v1/changes with Accept: application/x-ndjson */
+static void
+stream_start(struct http_conn *c, const struct principal *who,
+    json_int_t since)
+{
+	struct stream	*st = xcalloc(1, sizeof(*st));
+
+	st->conn = c;
+	st->who = *who;
+	st->sent = since;
+	TAILQ_INSERT_TAIL(&streams, st, entry);
+	stream_pump(st);
+}
+
+/* wake_streams - the cache moved on: so may the streams */
+static void
+wake_streams(void)
+{
+	struct stream	*st, *next;
+
+	for (st = TAILQ_FIRST(&streams); st != NULL; st = next) {
+		next = TAILQ_NEXT(st, entry);
+		if (st->started && !st->dead && st->sent < revision)
+			stream_pump(st);
 	}
 }
 
@@ -581,6 +780,7 @@ park(struct http_conn *c, int is_poll, json_int_t rev, json_int_t dbid,
 static void
 wake(void)
 {
+	wake_streams();
 	struct parked		*p, *next;
 	const struct cobj	*o;
 
@@ -757,6 +957,8 @@ do_changes(struct http_conn *c, const struct http_request *r,
     const struct principal *who)
 {
 	char		 v[32];
+	const char	*v2;
+	size_t		 alen;
 	json_int_t	 since = 0;
 	int		 wait_s = 0, limit = CHANGES_LIMIT;
 
@@ -785,7 +987,10 @@ do_changes(struct http_conn *c, const struct http_request *r,
 			return;
 		}
 	}
-	if (wait_s > 0 && since >= revision)
+	if ((v2 = http_header(r, "Accept", &alen)) != NULL && alen >= 20 &&
+	    memmem(v2, alen, "application/x-ndjson", 20) != NULL)
+		stream_start(c, who, since);
+	else if (wait_s > 0 && since >= revision)
 		park(c, 1, since, 0, 200, limit, wait_s, who);
 	else
 		changes_query(c, who, since, limit);

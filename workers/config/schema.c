@@ -1581,6 +1581,8 @@ filter_value(const struct field *f, const char *value, json_int_t *n)
 static const char *
 filter_what(const struct field *f, char *buf, size_t size)
 {
+	char	ref[96];
+
 	switch (f->type) {
 	case FT_STRING:
 		return "a string";
@@ -1591,7 +1593,7 @@ filter_what(const struct field *f, char *buf, size_t size)
 	case FT_REF:
 		if (!(f->flags & F_REQ)) {
 			snprintf(buf, size, "null or %s",
-			    ref_what(f, buf + size / 2, size / 2));
+			    ref_what(f, ref, sizeof(ref)));
 			return buf;
 		}
 		/* FALLTHROUGH */
