@@ -1528,6 +1528,46 @@ do_delete(struct http_conn *c, const struct http_request *r,
 	free(rs.v);
 }
 
+/* ---- export ---- */
+
+/*
+ * do_export - GET /v1/export: every object the principal may read, by
+ * collection, at one revision: {"revision": R, "objects": {...}}.
+ */
+static void
+do_export(struct http_conn *c, const struct grants *g)
+{
+	const struct cobj *const	*v;
+	char				*buf = NULL;
+	size_t				 len = 0, n, i;
+	int				 k, first;
+	FILE				*f;
+
+	if ((f = open_memstream(&buf, &len)) == NULL)
+		fatal("open_memstream");
+	fprintf(f, "{\"revision\":%lld,\"objects\":{", (long long)revision);
+	for (k = 0; k < CFG_NTYPES; k++) {
+		fprintf(f, "%s\"%s\":[", k > 0 ? "," : "",
+		    cfg_type_collection(cfg_type_at(k)));
+		v = cache_list(k, &n);
+		for (i = 0, first = 1; i < n; i++) {
+			if (!access_can(g, k, v[i]->dbid, RIGHT_READ))
+				continue;
+			if (!first)
+				fputc(',', f);
+			first = 0;
+			fwrite(v[i]->text, 1, v[i]->len, f);
+		}
+		fputc(']', f);
+	}
+	fputs("}}", f);
+	if (fclose(f) != 0)
+		fatal("export");
+	reply_json(c, 200, "Content-Disposition: attachment; "
+	    "filename=\"tenant-export.json\"\r\n", buf, len);
+	free(buf);
+}
+
 /* ---- tokens ---- */
 
 struct token_req {
@@ -1766,6 +1806,12 @@ dispatch(struct http_conn *c, const struct http_request *r,
 	access_grants(who, &g);
 	if (http_path_is(r, "/v1/whoami"))
 		do_whoami(c, who, &g);
+	else if (http_path_is(r, "/v1/export")) {
+		if (http_method_is(r, "GET"))
+			do_export(c, &g);
+		else
+			reply_error(c, 405, "MethodNotAllowed", NULL, "GET only");
+	}
 	else if (http_path_is(r, "/v1/changes")) {
 		http_conn_set_label(c, R_CHANGES);
 		if (http_method_is(r, "GET"))
