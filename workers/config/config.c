@@ -1326,6 +1326,32 @@ if_match(const struct http_request *r)
 	return parse_dbid(v, len) > 0 ? parse_dbid(v, len) : -1;
 }
 
+/*
+ * target - the object a change or delete is for, if it exists, the
+ * principal has the right, and If-Match (want, 0 if absent) agrees;
+ * else answer and return NULL.
+ */
+static const struct cobj *
+target(struct http_conn *c, const struct cfg_type *t, json_int_t dbid,
+    json_int_t want, int right, const struct grants *g)
+{
+	const struct cobj	*o;
+
+	if ((o = lookup(c, t, dbid)) == NULL)
+		return NULL;
+	if (!access_can(g, cfg_type_kind(t), dbid, right)) {
+		forbidden(c, right, t);
+		return NULL;
+	}
+	if (want != 0 && want != o->version) {
+		reply_error(c, 412, "PreconditionFailed", NULL, "If-Match "
+		    "asks for version %lld; the object is at version %lld",
+		    (long long)want, (long long)o->version);
+		return NULL;
+	}
+	return o;
+}
+
 /* do_update - PUT (replace) or PATCH (merge patch) of one object */
 static void
 do_update(struct http_conn *c, const struct http_request *r,
@@ -1338,18 +1364,8 @@ do_update(struct http_conn *c, const struct http_request *r,
 	json_t			*body, *obj;
 	json_int_t		 want = if_match(r);
 
-	if ((o = lookup(c, t, dbid)) == NULL)
+	if ((o = target(c, t, dbid, want, RIGHT_UPDATE, g)) == NULL)
 		return;
-	if (!access_can(g, cfg_type_kind(t), dbid, RIGHT_UPDATE)) {
-		forbidden(c, RIGHT_UPDATE, t);
-		return;
-	}
-	if (want != 0 && want != o->version) {
-		reply_error(c, 412, "PreconditionFailed", NULL, "If-Match "
-		    "asks for version %lld; the object is at version %lld",
-		    (long long)want, (long long)o->version);
-		return;
-	}
 	if ((body = parse_body(c, r)) == NULL)
 		return;
 	if (patch) {
@@ -1493,18 +1509,8 @@ do_delete(struct http_conn *c, const struct http_request *r,
 	int			 cas;
 
 	memset(&rs, 0, sizeof(rs));
-	if ((o = lookup(c, t, dbid)) == NULL)
+	if ((o = target(c, t, dbid, want, RIGHT_DELETE, g)) == NULL)
 		return;
-	if (!access_can(g, cfg_type_kind(t), dbid, RIGHT_DELETE)) {
-		forbidden(c, RIGHT_DELETE, t);
-		return;
-	}
-	if (want != 0 && want != o->version) {
-		reply_error(c, 412, "PreconditionFailed", NULL, "If-Match "
-		    "asks for version %lld; the object is at version %lld",
-		    (long long)want, (long long)o->version);
-		return;
-	}
 	cas = http_query(r, "cascade", v, sizeof(v)) == 1 &&
 	    strcmp(v, "true") == 0;
 	find_referrers(o, &rs);
