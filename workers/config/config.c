@@ -132,7 +132,7 @@ static struct pgc		*pg;
 static struct rds		*pub;
 static struct auth		*auth;
 static struct cfgfollow		*follow;
-static struct event		*ev_migrate, *ev_prune;
+static struct event		*ev_migrate, *ev_prune, *ev_drain;
 static struct parked_list	 parked = TAILQ_HEAD_INITIALIZER(parked);
 static char			*channel;
 static int			 migrated, loaded;
@@ -144,6 +144,7 @@ static struct route_count	 counts[R_MAX][STATUSES_MAX];
 static void	handle(struct http_conn *, const struct http_request *,
 		    void *);
 static void	stream_free(struct stream *);
+static void	on_parked_timeout(evutil_socket_t, short, void *);
 static void	migrate(evutil_socket_t, short, void *);
 static void	on_prune(evutil_socket_t, short, void *);
 
@@ -258,10 +259,51 @@ config_listen(int fd)
 	http_server_set_listener(http, fd);
 }
 
+/*
+ * on_drain - during a graceful stop: exit once no write is in flight and
+ * no answer waits (the runtime's deadline ends it otherwise).
+ */
+static void
+on_drain(evutil_socket_t fd, short what, void *arg)
+{
+	struct parked	*p;
+	int		 writes = 0;
+
+	TAILQ_FOREACH(p, &parked, entry)
+		writes += !p->is_poll;
+	if (writes == 0 && (pg == NULL || pgc_queued(pg) == 0))
+		worker_exit(0);
+}
+
+/*
+ * config_stop - stop taking requests; end the streams and long polls
+ * with what there is; let committed writes get their answers.
+ */
 static void
 config_stop(void)
 {
-	worker_exit(0);
+	struct timeval	 tv = { 0, 50000 };
+	struct stream	*st, *nst;
+	struct parked	*p, *np;
+
+	http_server_pause(http);
+	for (st = TAILQ_FIRST(&streams); st != NULL; st = nst) {
+		nst = TAILQ_NEXT(st, entry);
+		if (st->started && !st->dead && !st->busy) {
+			http_stream_end(st->conn);
+			stream_free(st);
+		}
+	}
+	for (p = TAILQ_FIRST(&parked); p != NULL; p = np) {
+		np = TAILQ_NEXT(p, entry);
+		if (p->is_poll) {
+			event_del(p->ev_timeout);
+			on_parked_timeout(-1, 0, p);
+		}
+	}
+	ev_drain = event_new(base, -1, EV_PERSIST, on_drain, NULL);
+	event_add(ev_drain, &tv);
+	on_drain(-1, 0, NULL);
 }
 
 static void
@@ -296,7 +338,9 @@ config_cleanup(void)
 		event_free(ev_migrate);
 	if (ev_prune != NULL)
 		event_free(ev_prune);
-	ev_migrate = ev_prune = NULL;
+	if (ev_drain != NULL)
+		event_free(ev_drain);
+	ev_migrate = ev_prune = ev_drain = NULL;
 	cache_free();
 	free(channel);
 	channel = NULL;
