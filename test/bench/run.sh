@@ -6,6 +6,7 @@
 #
 #   1. /metrics scrape throughput, ~1,000 series     vs nginx 1.22 (same bytes)
 #   2. kill -9 of a worker -> /readyz 200 again      vs nginx 1.22 worker respawn
+#   3. config worker: GET, PATCH, change propagation vs nginx, pgbench, Redis pub/sub
 #
 # `make bench` installs what is missing (tools/deps.sh bench), builds, and
 # runs this.  Loopback only, free ports, temporary directories; the server
@@ -90,6 +91,7 @@ run() {
 
 run metrics_scrape "$here/metrics_scrape.py" "$bin"
 run restart "$here/restart.py" "$bin"
+run config_bench "$here/config_bench.py" "$bin"
 
 echo "== summary (tenantd beside its reference, both measured in this run; medians)"
 missed=0

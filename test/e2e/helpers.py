@@ -790,12 +790,13 @@ def config_api_ready(d, timeout=20.0):
             raise AssertionError(f"tenantd exited with {d.proc.returncode}\n"
                                  + d.diagnostics())
         try:
-            r = d.api("GET", "/v1/skills?limit=1", timeout=2)
+            r = d.api("GET", "/v1/tenants", timeout=2)
         except OSError as e:
             last[0] = repr(e)
             return False
         last[0] = f"{r.status} {r.text[:200]}"
-        return r.status == 200
+        # Loaded, and the tenant object made on the first start exists.
+        return r.status == 200 and len(r.json.get("items", [])) == 1
     try:
         wait_for(ok, timeout, interval=0.05, what="the config API to answer 200")
     except AssertionError as e:

@@ -5,6 +5,7 @@ validation and integrity errors, optimistic concurrency, write-only fields,
 SQL metacharacters, filters and paging over 10,000 objects, and the change
 log (order, long poll, list-then-watch, 410 on expired history)."""
 
+import os
 import socket
 import threading
 import time
@@ -346,6 +347,7 @@ def test_bad_bodies(config_api):
         for raw in ('{"userName": "x"', "{'userName': 'x'}", "nope", "", "{} {}",
                     '{"userName": "a", "userName": "b"}', b"\xff\xfe{}"):
             expect(api(method, path, raw), 400, "BadJson")
+        expect(api(method, path, '{"userProperties":' + "[" * 100000), 400, "BadJson")
         for raw in ("[]", '"x"', "1", "null", "true", '[{"userName": "x"}]'):
             r = api(method, path, raw)
             expect(r, 400)
@@ -610,6 +612,118 @@ def test_required_reference_blocks_cascade(config_api):
     assert api("DELETE", f"/v1/campaigns/{w.campaign}").status == 204
 
 
+def test_folder_cycle(config_api):
+    """Folders nest by parent; a cycle (a folder inside its own subtree) is
+    refused (schema.h leaves "folder cycles" to the store)."""
+    api = config_api.api
+    f1 = create(api, "folders", {"name": "f1"})["dbid"]
+    f2 = create(api, "folders", {"name": "f2", "parent": f1})["dbid"]
+    f3 = create(api, "folders", {"name": "f3", "parent": f2})["dbid"]
+    rev = revision(api)
+    expect(api("PATCH", f"/v1/folders/{f1}", {"parent": f1}), 422, "BadValue", "parent")
+    for parent in (f2, f3):
+        r = api("PATCH", f"/v1/folders/{f1}", {"parent": parent})
+        assert r.status == 422 and r.json.get("field") == "parent", \
+            f"folder {f1} moved under its own descendant {parent}: {show(r)}"
+    assert_unchanged(api, rev)
+
+
+def test_pipelined_read_your_write(config_api):
+    """A GET pipelined behind a POST on one connection answers after it and
+    sees the object."""
+    d = config_api
+    body = b'{"name": "pipelined"}'
+    auth = f"Authorization: Bearer {d.admin_token}\r\n"
+    req = (f"POST /v1/skills HTTP/1.1\r\nHost: x\r\n{auth}Content-Length: {len(body)}"
+           f"\r\n\r\n").encode() + body
+    req += f"GET /v1/skills?name=pipelined HTTP/1.1\r\nHost: x\r\n{auth}\r\n".encode()
+    req += (f"GET /v1/skills HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n"
+            "\r\n").encode()
+    with socket.create_connection(("127.0.0.1", d.config_port), timeout=10) as so:
+        so.sendall(req)
+        data = b""
+        while True:
+            c = so.recv(65536)
+            if not c:
+                break
+            data += c
+    parts = data.decode().split("HTTP/1.1 ")[1:]
+    assert [p[:3] for p in parts] == ["201", "200", "200"], data
+    assert '"name":"pipelined"' in parts[1].replace(" ", ""), parts[1]
+    assert '"name":"pipelined"' in parts[2].replace(" ", ""), parts[2]
+
+
+def test_clients_leaving_early(config_api):
+    """Clients that hang up while their long poll or write is pending harm
+    nothing: the worker keeps running and serving."""
+    d = config_api
+    pid = d.worker_pid("config")
+    auth = f"Authorization: Bearer {d.admin_token}\r\n"
+    rev = revision(d.api)
+    for i in range(5):
+        with socket.create_connection(("127.0.0.1", d.config_port)) as so:
+            so.sendall(f"GET /v1/changes?since={rev}&wait=1 HTTP/1.1\r\nHost: x\r\n{auth}"
+                       "\r\n".encode())
+            time.sleep(0.02)
+    for i in range(20):
+        b = f'{{"name": "gone-{i}"}}'.encode()
+        with socket.create_connection(("127.0.0.1", d.config_port)) as so:
+            so.sendall(f"POST /v1/skills HTTP/1.1\r\nHost: x\r\n{auth}Content-Length: "
+                       f"{len(b)}\r\n\r\n".encode() + b)
+    create(d.api, "skills", {"name": "wake the pollers"})
+    time.sleep(1.5)
+    expect(d.api("GET", "/v1/skills?limit=1"), 200)
+    assert d.worker_pid("config") == pid, "the config worker restarted"
+    names = {o["name"] for o in list_all(d.api, "skills")}
+    assert "wake the pollers" in names
+    # every write that committed is in the log exactly once
+    latest, ch = changes(d.api, rev)
+    assert len({c["dbid"] for c in ch}) == len(ch) == len(names)
+
+
+def test_metrics(config_api):
+    d = config_api
+    api = d.api
+    keys = {"create201": ("create", "201"), "create422": ("create", "422"),
+            "patch200": ("patch", "200"), "delete204": ("delete", "204"),
+            "get404": ("get", "404"), "list200": ("list", "200")}
+
+    def counts():
+        m = d.metrics()
+        out = {k: m.get(("tenantd_config_requests_total",
+                         frozenset({("route", r), ("code", c)})), 0)
+               for k, (r, c) in keys.items()}
+        out["latency"] = m.get(("tenantd_config_request_duration_seconds_count",
+                                frozenset()), 0)
+        return m, out
+    _, before = counts()
+    for i in range(7):
+        create(api, "skills", {"name": f"m{i}"})
+    s = create(api, "skills", {"name": "m-last"})
+    expect(api("PATCH", f"/v1/skills/{s['dbid']}", {"state": "disabled"}), 200)
+    assert api("DELETE", f"/v1/skills/{s['dbid']}").status == 204
+    expect(api("GET", f"/v1/skills/{s['dbid']}"), 404)
+    for i in range(3):
+        expect(api("GET", "/v1/skills"), 200)
+    expect(api("POST", "/v1/skills", {"bogus": 1}), 422)
+    rev = revision(api)
+    want = {"create201": 8, "create422": 1, "patch200": 1, "delete204": 1,
+            "get404": 1, "list200": 3, "latency": 16}
+    delta = {}
+
+    def done():
+        m, after = counts()
+        delta.update({k: after[k] - before[k] for k in after})
+        return m if delta == want else None
+    try:
+        m = wait_for(done, 2, what="the request counters")
+    except AssertionError:
+        assert delta == want
+    assert m.get(("tenantd_config_objects", frozenset())) == 8  # + tenant
+    assert m.get(("tenantd_config_revision", frozenset())) == rev
+    assert ("tenant_cs_clients", frozenset()) in m
+
+
 def test_not_found_and_methods(config_api):
     api = config_api.api
     s = create(api, "skills", {"name": "m"})["dbid"]
@@ -671,7 +785,6 @@ def test_body_too_large(config_api):
     expect(d.api("GET", "/v1/skills"), 200)
 
 
-@pytest.mark.allow_errors
 def test_unavailable_before_loaded(tenantd, pg):
     """Until the configuration is loaded the API answers 503, then serves."""
     pg.stop()
@@ -950,6 +1063,7 @@ def test_filters(config_api):
 
 def test_bad_filters_and_params(config_api):
     api = config_api.api
+    wrong = []
     for path, code in (
             ("/v1/persons?bogus=1", "UnknownFilter"),
             ("/v1/skills?switch=1", "UnknownFilter"),
@@ -973,41 +1087,69 @@ def test_bad_filters_and_params(config_api):
             ("/v1/changes?wait=x", None), ("/v1/changes?limit=0", None),
             ("/v1/changes?limit=1001", None), ("/v1/changes?limit=x", None)):
         r = api("GET", path)
-        expect(r, 400, code)
-        assert r.json.get("error"), show(r)
+        if r.status != 400 or not r.json or not r.json.get("error") or \
+                (code and r.json["error"] != code):
+            wrong.append(f"GET {path} -> {show(r)}")
+    assert not wrong, "not refused with 400:\n" + "\n".join(wrong)
     expect(api("GET", "/v1/skills?limit=1"), 200)
     expect(api("GET", "/v1/skills?limit=10000"), 200)
 
 
 # ---------------------------------------------------------------- change log
 
+def test_changes_params_strict(config_api):
+    """limit and since are whole numbers: anything else is refused (400),
+    never read as a prefix nor silently ignored."""
+    api = config_api.api
+    for i in range(3):
+        create(api, "skills", {"name": f"p{i}"})
+    wrong = []
+    for path, ok_revs in (("/v1/changes?limit=2x", None),
+                          ("/v1/changes?since=1x", None),
+                          ("/v1/changes?since=" + "0" * 39 + "1", [2, 3]),  # 1
+                          ("/v1/changes?since=" + "9" * 40, []),
+                          ("/v1/changes?since=99999999999999999999", [])):
+        r = api("GET", path)
+        if r.status == 400:
+            continue
+        if r.status == 200 and ok_revs is not None and \
+                [c["revision"] for c in r.json["changes"]] == ok_revs:
+            continue
+        wrong.append(f"GET {path} -> {show(r)[:200]}")
+    assert not wrong, "neither refused nor answered right:\n" + "\n".join(wrong)
+
+
 def test_changes_shape(config_api):
     api = config_api.api
-    j = expect(api("GET", "/v1/changes?since=0"), 200)
-    assert j == {"revision": 0, "changes": []}, j
+    # Revision 1 is the tenant object, made by the first start.
+    j = expect(api("GET", "/v1/changes?since=1"), 200)
+    assert j == {"revision": 1, "changes": []}, j
+    first = expect(api("GET", "/v1/changes?since=0"), 200)["changes"]
+    assert [(c["revision"], c["op"], c["type"]) for c in first] == \
+        [(1, "created", "Tenant")], first
     s = create(api, "skills", {"name": "c1"})
     s2 = expect(api("PATCH", f"/v1/skills/{s['dbid']}", {"state": "disabled"}), 200)
     assert api("DELETE", f"/v1/skills/{s['dbid']}").status == 204
-    j = expect(api("GET", "/v1/changes?since=0"), 200)
-    assert j["revision"] == 3
+    j = expect(api("GET", "/v1/changes?since=1"), 200)
+    assert j["revision"] == 4
     assert j["changes"] == [
-        {"revision": 1, "op": "created", "type": "Skill", "dbid": s["dbid"], "object": s},
-        {"revision": 2, "op": "updated", "type": "Skill", "dbid": s["dbid"], "object": s2},
-        {"revision": 3, "op": "deleted", "type": "Skill", "dbid": s["dbid"]},
+        {"revision": 2, "op": "created", "type": "Skill", "dbid": s["dbid"], "object": s},
+        {"revision": 3, "op": "updated", "type": "Skill", "dbid": s["dbid"], "object": s2},
+        {"revision": 4, "op": "deleted", "type": "Skill", "dbid": s["dbid"]},
     ], j
     # resume from anywhere; limit pages
-    assert [c["revision"] for c in expect(api("GET", "/v1/changes?since=1"), 200)["changes"]] \
-        == [2, 3]
-    j = expect(api("GET", "/v1/changes?since=0&limit=2"), 200)
-    assert j["revision"] == 3 and [c["revision"] for c in j["changes"]] == [1, 2]
-    assert expect(api("GET", "/v1/changes?since=3"), 200) == {"revision": 3, "changes": []}
+    assert [c["revision"] for c in expect(api("GET", "/v1/changes?since=2"), 200)["changes"]] \
+        == [3, 4]
+    j = expect(api("GET", "/v1/changes?since=1&limit=2"), 200)
+    assert j["revision"] == 4 and [c["revision"] for c in j["changes"]] == [2, 3]
+    assert expect(api("GET", "/v1/changes?since=4"), 200) == {"revision": 4, "changes": []}
     # without since: from the start
-    assert len(expect(api("GET", "/v1/changes"), 200)["changes"]) == 3
+    assert len(expect(api("GET", "/v1/changes"), 200)["changes"]) == 4
     # a since ahead of the log: nothing yet
     assert expect(api("GET", "/v1/changes?since=1000"), 200)["changes"] == []
     # refused writes log nothing
     expect(api("POST", "/v1/skills", {"name": 1}), 422)
-    assert revision(api) == 3
+    assert revision(api) == 4
 
 
 def test_long_poll(config_api):
@@ -1048,7 +1190,7 @@ def test_long_poll(config_api):
     # a poll from behind answers at once
     t0 = time.monotonic()
     j = expect(api("GET", "/v1/changes?since=0&wait=30"), 200)
-    assert time.monotonic() - t0 < 1 and len(j["changes"]) == 5
+    assert time.monotonic() - t0 < 1 and len(j["changes"]) == 6  # + tenant
 
 
 def test_list_then_watch(config_api):
@@ -1131,26 +1273,26 @@ def test_history_gone(tenantd, pg):
     s = create(api, "skills", {"name": "h"})
     for i in range(11):
         expect(api("PATCH", f"/v1/skills/{s['dbid']}", {"name": f"h{i}"}), 200)
-    assert revision(api) == 12
+    assert revision(api) == 13  # 1 is the tenant object
     pg.psql("DELETE FROM cfg_change WHERE revision <= "
             "(SELECT revision FROM cfg_revision) - 5", db="t100")
-    for since in (0, 1, 6):
+    for since in (0, 1, 7):
         r = api("GET", f"/v1/changes?since={since}")
         j = expect(r, 410, "Gone")
-        assert j.get("oldest") == 8, show(r)
-    j = expect(api("GET", "/v1/changes?since=7"), 200)
-    assert [c["revision"] for c in j["changes"]] == [8, 9, 10, 11, 12]
-    expect(api("GET", "/v1/changes?since=12"), 200)
+        assert j.get("oldest") == 9, show(r)
+    j = expect(api("GET", "/v1/changes?since=8"), 200)
+    assert [c["revision"] for c in j["changes"]] == [9, 10, 11, 12, 13]
+    expect(api("GET", "/v1/changes?since=13"), 200)
     # a long poll from too far back is refused at once too
     t0 = time.monotonic()
     expect(api("GET", "/v1/changes?since=2&wait=5"), 410, "Gone")
     assert time.monotonic() - t0 < 2
     # the API goes on
     expect(api("PATCH", f"/v1/skills/{s['dbid']}", {"name": "h-last"}), 200)
-    assert [c["revision"] for c in changes(api, 7)[1]] == [8, 9, 10, 11, 12, 13]
+    assert [c["revision"] for c in changes(api, 8)[1]] == [9, 10, 11, 12, 13, 14]
 
 
-@pytest.mark.skipif(not __import__("os").environ.get("TENANTD_E2E_SLOW"),
+@pytest.mark.skipif(not os.environ.get("TENANTD_E2E_SLOW"),
                     reason="waits for the worker's own 60 s prune; set TENANTD_E2E_SLOW=1")
 def test_history_pruned_by_worker(tenantd):
     d = config_api_ready(tenantd(config_worker={"history": 5}))
@@ -1160,5 +1302,6 @@ def test_history_pruned_by_worker(tenantd):
     wait_for(lambda: d.api("GET", "/v1/changes?since=0").status == 410, 75, interval=1,
              what="the worker's prune")
     expect(d.api("GET", "/v1/changes?since=0"), 410, "Gone")
-    assert d.api("GET", "/v1/changes?since=0").json["oldest"] == 6
-    assert [c["revision"] for c in changes(d.api, 5)[1]] == [6, 7, 8, 9, 10]
+    # 11 revisions: the tenant object, the create, 9 patches
+    assert d.api("GET", "/v1/changes?since=0").json["oldest"] == 7
+    assert [c["revision"] for c in changes(d.api, 6)[1]] == [7, 8, 9, 10, 11]

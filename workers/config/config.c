@@ -374,6 +374,44 @@ on_change(const struct cfg_change *ch, void *arg)
 		cache_put(cfg_type_kind(t), ch->dbid, json_incref(ch->object));
 }
 
+static void
+tenant_created(enum store_rc rc, json_int_t rev, json_int_t dbid,
+    const char *detail, void *arg)
+{
+	/* Another instance may have made it first: that is as good. */
+	if (rc == STORE_OK)
+		cfgfollow_poke(follow);
+	else if (rc != STORE_DUPLICATE)
+		log_warnx("cannot create the tenant object: %s", detail);
+}
+
+/*
+ * ensure_tenant - the served tenant is an object like any other, made
+ * from tenant.name the first time an instance loads an empty tenant.
+ */
+static void
+ensure_tenant(void)
+{
+	struct store_write	 w;
+	char			*key;
+	size_t			 n;
+
+	cache_list(CFG_TENANT, &n);
+	if (n > 0)
+		return;
+	memset(&w, 0, sizeof(w));
+	w.op = STORE_CREATE;
+	w.type = cfg_type_name(cfg_type_at(CFG_TENANT));
+	w.data = json_pack("{s:s}", "name", worker_conf()->tenant_name);
+	if (cfg_validate(cfg_type_at(CFG_TENANT), w.data, 1, 0, 0, NULL) == 0 &&
+	    (key = cfg_key(cfg_type_at(CFG_TENANT), w.data)) != NULL) {
+		w.key = key;
+		store_write(pg, &w, 1, tenant_created, NULL);
+		free(key);
+	}
+	json_decref(w.data);
+}
+
 /* on_synced - the cache reflects rev: answer who waited for it */
 static void
 on_synced(json_int_t rev, void *arg)
@@ -387,6 +425,7 @@ on_synced(json_int_t rev, void *arg)
 		loaded = 1;
 		log_info("configuration loaded: %zu objects at revision %lld",
 		    cache_size(), (long long)rev);
+		ensure_tenant();
 		worker_ready();
 	}
 	wake();
@@ -484,6 +523,19 @@ reply_object(struct http_conn *c, int status, const struct cobj *o)
 		snprintf(extra, sizeof(extra), "ETag: \"%lld\"\r\n",
 		    (long long)o->version);
 	reply_json(c, status, extra, o->text, o->len);
+}
+
+/* not_allowed - 405 with the methods that are */
+static void
+not_allowed(struct http_conn *c, const char *allow)
+{
+	char	extra[64], body[128];
+	int	n;
+
+	snprintf(extra, sizeof(extra), "Allow: %s\r\n", allow);
+	n = snprintf(body, sizeof(body), "{\"error\":\"MethodNotAllowed\","
+	    "\"message\":\"allowed here: %s\"}", allow);
+	reply_json(c, 405, extra, body, (size_t)n);
 }
 
 /* forbidden - 403 naming what is missing */
@@ -995,42 +1047,54 @@ lookup(struct http_conn *c, const struct cfg_type *t, json_int_t dbid)
 	return o;
 }
 
+/*
+ * number_param - an optional integer parameter from min to max, left as
+ * it was when absent; answers 400 and returns -1 when it is not one.
+ */
+static int
+number_param(struct http_conn *c, const struct http_request *r,
+    const char *name, json_int_t min, json_int_t max, json_int_t *out)
+{
+	char		v[24];
+	json_int_t	n = 0;
+	size_t		i;
+	int		rc = http_query(r, name, v, sizeof(v));
+
+	if (rc == 0)
+		return 0;
+	for (i = 0; rc == 1 && v[i] != '\0' && n <= max; i++)
+		if (v[i] >= '0' && v[i] <= '9')
+			n = n * 10 + (v[i] - '0');
+		else
+			rc = -1;
+	if (rc == -1 || i == 0 || n < min || n > max) {
+		reply_error(c, 400, "BadParameter", name, "%s: must be an "
+		    "integer from %lld to %lld", name, (long long)min,
+		    (long long)max);
+		return -1;
+	}
+	*out = n;
+	return 0;
+}
+
 /* do_changes - GET /v1/changes?since=R[&wait=S][&limit=N] */
 static void
 do_changes(struct http_conn *c, const struct http_request *r,
     const struct principal *who)
 {
-	char		 v[32];
 	const char	*v2;
 	size_t		 alen;
-	json_int_t	 since = 0;
-	int		 wait_s = 0, limit = CHANGES_LIMIT;
+	json_int_t	 since = 0, n = 0;
+	int		 wait_s, limit;
 
-	if (http_query(r, "since", v, sizeof(v)) == 1) {
-		since = strtoll(v, NULL, 10);
-		if (strspn(v, "0123456789") != strlen(v) || since < 0) {
-			reply_error(c, 400, "BadParameter", "since", "since: "
-			    "must be a revision (an integer >= 0)");
-			return;
-		}
-	}
-	if (http_query(r, "wait", v, sizeof(v)) == 1) {
-		wait_s = atoi(v);
-		if (wait_s < 0 || wait_s > WAIT_MAX_S ||
-		    strspn(v, "0123456789") != strlen(v)) {
-			reply_error(c, 400, "BadParameter", "wait", "wait: must "
-			    "be a number of seconds from 0 to %d", WAIT_MAX_S);
-			return;
-		}
-	}
-	if (http_query(r, "limit", v, sizeof(v)) == 1) {
-		limit = atoi(v);
-		if (limit < 1 || limit > CHANGES_LIMIT) {
-			reply_error(c, 400, "BadParameter", "limit", "limit: "
-			    "must be an integer from 1 to %d", CHANGES_LIMIT);
-			return;
-		}
-	}
+	if (number_param(c, r, "since", 0, CFG_DBID_MAX, &since) == -1 ||
+	    number_param(c, r, "wait", 0, WAIT_MAX_S, &n) == -1)
+		return;
+	wait_s = (int)n;
+	n = CHANGES_LIMIT;
+	if (number_param(c, r, "limit", 1, CHANGES_LIMIT, &n) == -1)
+		return;
+	limit = (int)n;
 	if ((v2 = http_header(r, "Accept", &alen)) != NULL && alen >= 20 &&
 	    memmem(v2, alen, "application/x-ndjson", 20) != NULL)
 		stream_start(c, who, since);
@@ -1331,8 +1395,7 @@ do_create(struct http_conn *c, const struct http_request *r,
 	json_t			*obj;
 
 	if (cfg_type_kind(t) == CFG_TENANT) {
-		reply_error(c, 405, "MethodNotAllowed", NULL, "the tenant "
-		    "object is created by tenantd itself");
+		not_allowed(c, "GET");
 		return;
 	}
 	if (!access_can(g, cfg_type_kind(t), 0, RIGHT_CREATE)) {
@@ -1363,6 +1426,8 @@ if_match(const struct http_request *r)
 
 	if ((v = http_header(r, "If-Match", &len)) == NULL)
 		return 0;
+	if (len == 1 && v[0] == '*')
+		return 0;	/* any version of an object that exists */
 	if (len >= 2 && v[0] == '"' && v[len - 1] == '"') {
 		v++;
 		len -= 2;
@@ -1396,6 +1461,25 @@ target(struct http_conn *c, const struct cfg_type *t, json_int_t dbid,
 	return o;
 }
 
+/* folder_cycle - would folder dbid, placed under obj's parent, loop? */
+static int
+folder_cycle(json_int_t dbid, const json_t *obj)
+{
+	const struct cobj	*o;
+	json_int_t		 p;
+	size_t			 steps = cache_size();
+
+	p = json_integer_value(json_object_get(obj, "parent"));
+	while (p != 0 && steps-- > 0) {
+		if (p == dbid)
+			return 1;
+		if ((o = cache_get(p)) == NULL)
+			return 0;
+		p = json_integer_value(json_object_get(o->obj, "parent"));
+	}
+	return 0;
+}
+
 /* do_update - PUT (replace) or PATCH (merge patch) of one object */
 static void
 do_update(struct http_conn *c, const struct http_request *r,
@@ -1421,6 +1505,12 @@ do_update(struct http_conn *c, const struct http_request *r,
 	    -1) {
 		json_decref(obj);
 		reply_cfg_error(c, &e);
+		return;
+	}
+	if (cfg_type_kind(t) == CFG_FOLDER && folder_cycle(dbid, obj)) {
+		json_decref(obj);
+		reply_error(c, 422, "BadValue", "parent", "parent: a folder "
+		    "cannot be placed inside itself or its own subfolders");
 		return;
 	}
 	j = job_new(c, 1, 200, want != 0, dbid);
@@ -1836,14 +1926,9 @@ route(struct http_conn *c, const struct http_request *r,
 	} else if (dbid != 0 && http_method_is(r, "DELETE")) {
 		http_conn_set_label(c, R_DELETE);
 		do_delete(c, r, t, dbid, g);
-	} else {
-		static const char body[] = "{\"error\":\"MethodNotAllowed\","
-		    "\"message\":\"method not allowed here\"}";
-
-		http_respond(c, 405, "application/json", dbid == 0 ?
-		    "Allow: GET, POST\r\n" : "Allow: GET, PUT, PATCH, DELETE\r\n",
-		    body, sizeof(body) - 1);
-	}
+	} else
+		not_allowed(c, dbid == 0 ? "GET, POST" :
+		    "GET, PUT, PATCH, DELETE");
 }
 
 /* dispatch - an authenticated request */
@@ -1860,14 +1945,14 @@ dispatch(struct http_conn *c, const struct http_request *r,
 		if (http_method_is(r, "GET"))
 			do_export(c, &g);
 		else
-			reply_error(c, 405, "MethodNotAllowed", NULL, "GET only");
+			not_allowed(c, "GET");
 	}
 	else if (http_path_is(r, "/v1/changes")) {
 		http_conn_set_label(c, R_CHANGES);
 		if (http_method_is(r, "GET"))
 			do_changes(c, r, who);
 		else
-			reply_error(c, 405, "MethodNotAllowed", NULL, "GET only");
+			not_allowed(c, "GET");
 	} else
 		route(c, r, &g);
 	access_clear(&g);
