@@ -407,8 +407,9 @@ def bench_get(args, a, token, dbid):
 
 # ------------------------------------------------------------ 3b. PATCH beside pgbench
 
-# The CTE of update_sql and LOG_CHANGE("updated") in workers/config/store.c,
-# with its parameters ($1 type, $2 key, $3 data, $4 refs, $5/$6 secrets,
+# The CTE of update_sql and LOG_CHANGE("updated") in workers/config/store.c
+# (read from the source when it is beside this script, so that the reference
+# follows the SQL; this copy is the fallback), with its parameters ($1 type, $2 key, $3 data, $4 refs, $5/$6 secrets,
 # $7 dbid, $8 version) as pgbench values.  A Person patched through the API
 # has no references and no secrets, so $4..$6 are empty arrays; $3 is the
 # whole object as tenantd sends it (the merged object), built around a new
@@ -456,9 +457,10 @@ def store_c_update_sql():
     return strings(body).replace("@LOG@", log).replace("\\'", "'")
 
 
-def pgbench_script(tmp, lo, n, sample):
-    """The pgbench script: a random one of the n persons (dbid lo + i,
-    userName bench.agent.<i>), its object with firstName x<random>."""
+def pgbench_script(tmp, update_sql, lo, n, sample):
+    """The pgbench script: update_sql for a random one of the n persons
+    (dbid lo + i, userName bench.agent.<i>), its object with firstName
+    x<random>."""
     obj = dict(sample)
     for k in ("dbid", "version"):
         obj.pop(k, None)
@@ -475,9 +477,12 @@ def pgbench_script(tmp, lo, n, sample):
     params = {"$1": "'Person'", "$2": "('bench.agent.' || :i)",
               "$3": data_sql, "$4": "'{}'", "$5": "'{}'", "$6": "'{}'",
               "$7": f"({lo} + :i)"}
-    sql = STORE_UPDATE_SQL.replace(" AND version = $8", "")
+    sql = update_sql.replace(" AND version = $8", "")
     for k in sorted(params, reverse=True):      # $7 before $1...
         sql = sql.replace(k, params[k])
+    if re.search(r"\$\d", sql):
+        raise B.BenchError("update_sql has a parameter this script does not "
+                           f"know: {sql}")
     path = os.path.join(tmp, "patch.sql")
     with open(path, "w") as f:
         f.write(f"\\set i random(0, {n - 1})\n\\set n random(1, 1000000000)\n"
@@ -524,21 +529,19 @@ def bench_patch(args, a, pg, token, ids, tmp):
           "pgbench -n -c 8 -j 1 running the same UPDATE + revision + change-log "
           "INSERT as one statement", flush=True)
     print(B.busy_note(), flush=True)
-    now = store_c_update_sql()
-    if now is None:
-        print("   NOTE: workers/config/store.c not found: using the copy of "
-              "update_sql in this script", flush=True)
-    elif now != STORE_UPDATE_SQL:
-        print("   WARNING: update_sql in workers/config/store.c differs from the "
-              "copy in config_bench.py: the reference may no longer be the same "
-              "work; update STORE_UPDATE_SQL", flush=True)
+    update_sql = store_c_update_sql()
+    if update_sql is None:
+        update_sql = STORE_UPDATE_SQL
+        print("   reference SQL: workers/config/store.c not found: the copy of "
+              "update_sql in this script, without `AND version = $8`", flush=True)
     else:
-        print("   reference SQL: update_sql of workers/config/store.c (checked "
-              "against the source), without `AND version = $8`", flush=True)
+        print("   reference SQL: update_sql as workers/config/store.c has it now"
+              f"{'' if update_sql == STORE_UPDATE_SQL else ' (newer than the copy in this script)'}"
+              ", without `AND version = $8`", flush=True)
     api = Api(a.api_port, token)
     sample = api.json("GET", f"/v1/persons/{ids[0]}")
     api.close()
-    script = pgbench_script(tmp, ids[0], len(ids), sample)
+    script = pgbench_script(tmp, update_sql, ids[0], len(ids), sample)
     ids_file = os.path.join(tmp, "ids")
     with open(ids_file, "w") as f:
         f.write("".join(f"{i}\n" for i in ids))

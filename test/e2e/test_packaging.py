@@ -147,8 +147,10 @@ def deb():
         if shutil.which(tool) is None:
             pytest.skip(f"{tool} is not installed")
     build = build_dir()
-    res = run(["make", "--no-print-directory", "-C", REPO, "deb",
-               f"BUILD={build}"], timeout=1800)
+    # The sanitizer build must be remade with its own flags, if at all.
+    flags = ["SANITIZE=1"] if build == Path("build/asan") else [f"BUILD={build}"]
+    res = run(["make", "--no-print-directory", "-C", REPO, "deb"] + flags,
+              timeout=1800)
     assert res.returncode == 0, output(res)
     debs = [line for line in res.stdout.splitlines() if line.endswith(".deb")]
     assert debs, output(res)

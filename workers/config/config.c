@@ -1236,8 +1236,11 @@ take_secrets(struct http_conn *c, const struct cfg_type *t, json_t *obj,
 		if (!cfg_is_write_only(t, k))
 			continue;
 		/* The plain value, hashed off the loop before the write. */
-		if (json_is_string(v) && p->w.nsecrets < NELEM(p->fields)) {
-			p->hashes[p->w.nsecrets] = xstrdup(json_string_value(v));
+		/* null clears the secret: a NULL hash tells the store. */
+		if ((json_is_string(v) || json_is_null(v)) &&
+		    p->w.nsecrets < NELEM(p->fields)) {
+			p->hashes[p->w.nsecrets] = json_is_null(v) ? NULL :
+			    xstrdup(json_string_value(v));
 			p->fields[p->w.nsecrets++] = xstrdup(k);
 		}
 		json_object_del(obj, k);
@@ -1349,6 +1352,8 @@ hash_job(void *arg)
 
 	for (i = 0; i < j->n; i++)
 		for (k = 0; k < j->p[i].w.nsecrets; k++) {
+			if (j->p[i].hashes[k] == NULL)
+				continue;	/* a secret being cleared */
 			if ((h = auth_hash(j->p[i].hashes[k])) == NULL)
 				j->hash_failed = 1;
 			explicit_bzero(j->p[i].hashes[k],
@@ -1377,11 +1382,14 @@ job_run(struct job *j)
 {
 	size_t	i;
 
+	size_t	k;
+
 	for (i = 0; i < j->n; i++)
-		if (j->p[i].w.nsecrets > 0) {
-			offload(hash_job, hashed, j);
-			return;
-		}
+		for (k = 0; k < j->p[i].w.nsecrets; k++)
+			if (j->p[i].hashes[k] != NULL) {
+				offload(hash_job, hashed, j);
+				return;
+			}
 	job_store(j);
 }
 
@@ -1461,6 +1469,24 @@ target(struct http_conn *c, const struct cfg_type *t, json_int_t dbid,
 	return o;
 }
 
+/*
+ * keep_cleared_secrets - a merge patch drops null members, but a null
+ * write-only field in a PATCH means "clear it": put it back for the store.
+ */
+static void
+keep_cleared_secrets(const struct cfg_type *t, const json_t *patch,
+    json_t *obj)
+{
+	const char	*k;
+	json_t		*v;
+
+	if (obj == NULL)
+		return;
+	json_object_foreach((json_t *)patch, k, v)
+		if (json_is_null(v) && cfg_is_write_only(t, k))
+			json_object_set_new(obj, k, json_null());
+}
+
 /* folder_cycle - would folder dbid, placed under obj's parent, loop? */
 static int
 folder_cycle(json_int_t dbid, const json_t *obj)
@@ -1498,6 +1524,7 @@ do_update(struct http_conn *c, const struct http_request *r,
 		return;
 	if (patch) {
 		obj = cfg_merge_patch(o->obj, body, &e);
+		keep_cleared_secrets(t, body, obj);
 		json_decref(body);
 	} else
 		obj = body;
@@ -1600,10 +1627,13 @@ reply_referenced(struct http_conn *c, const struct cobj *o,
 	json_decref(j);
 }
 
-/* cascade - updates that cut every reference to o, then its delete */
+/*
+ * cascade - updates that cut every reference to o, then its delete; the
+ * principal needs the update right on every referrer.
+ */
 static int
 cascade(struct http_conn *c, const struct cobj *o, struct referrers *rs,
-    struct prepared *p)
+    struct prepared *p, const struct grants *g)
 {
 	const struct cfg_type	*t;
 	struct cfg_error	 e;
@@ -1612,6 +1642,11 @@ cascade(struct http_conn *c, const struct cobj *o, struct referrers *rs,
 
 	for (i = 0; i < rs->n; i++) {
 		t = cfg_type_at(rs->v[i].o->kind);
+		if (!access_can(g, rs->v[i].o->kind, rs->v[i].o->dbid,
+		    RIGHT_UPDATE)) {
+			forbidden(c, RIGHT_UPDATE, t);
+			return -1;
+		}
 		obj = json_deep_copy(rs->v[i].o->obj);
 		if (cfg_unref(t, obj, o->kind, o->dbid, &e) == -1) {
 			json_decref(obj);
@@ -1643,6 +1678,10 @@ do_delete(struct http_conn *c, const struct http_request *r,
 	int			 cas;
 
 	memset(&rs, 0, sizeof(rs));
+	if (cfg_type_kind(t) == CFG_TENANT) {
+		not_allowed(c, "GET, PUT, PATCH");
+		return;
+	}
 	if ((o = target(c, t, dbid, want, RIGHT_DELETE, g)) == NULL)
 		return;
 	cas = http_query(r, "cascade", v, sizeof(v)) == 1 &&
@@ -1656,7 +1695,7 @@ do_delete(struct http_conn *c, const struct http_request *r,
 		    "cascade (at most 62); change some of them first");
 	else {
 		j = job_new(c, rs.n + 1, 204, want != 0, dbid);
-		if (cascade(c, o, &rs, j->p) == 0) {
+		if (cascade(c, o, &rs, j->p, g) == 0) {
 			j->p[rs.n].w.op = STORE_DELETE;
 			j->p[rs.n].w.type = cfg_type_name(t);
 			j->p[rs.n].w.dbid = dbid;
@@ -1939,8 +1978,12 @@ dispatch(struct http_conn *c, const struct http_request *r,
 	struct grants	g;
 
 	access_grants(who, &g);
-	if (http_path_is(r, "/v1/whoami"))
-		do_whoami(c, who, &g);
+	if (http_path_is(r, "/v1/whoami")) {
+		if (http_method_is(r, "GET"))
+			do_whoami(c, who, &g);
+		else
+			not_allowed(c, "GET");
+	}
 	else if (http_path_is(r, "/v1/export")) {
 		if (http_method_is(r, "GET"))
 			do_export(c, &g);

@@ -79,7 +79,7 @@ static const char create_sql[] =
     "  SELECT obj.dbid, unnest($4::bigint[]) FROM obj),"
     " sec AS (INSERT INTO cfg_secret (dbid, field, hash)"
     "  SELECT obj.dbid, s.f, s.h FROM obj,"
-    "   unnest($5::text[], $6::text[]) AS s (f, h)),"
+    "   unnest($5::text[], $6::text[]) AS s (f, h) WHERE s.h IS NOT NULL),"
     LOG_CHANGE("created");
 
 /* ... and $7 dbid, $8 the version replaced */
@@ -94,8 +94,11 @@ static const char update_sql[] =
     "  SELECT obj.dbid, unnest($4::bigint[]) FROM obj),"
     " sec AS (INSERT INTO cfg_secret (dbid, field, hash)"
     "  SELECT obj.dbid, s.f, s.h FROM obj,"
-    "   unnest($5::text[], $6::text[]) AS s (f, h)"
+    "   unnest($5::text[], $6::text[]) AS s (f, h) WHERE s.h IS NOT NULL"
     "  ON CONFLICT (dbid, field) DO UPDATE SET hash = EXCLUDED.hash),"
+    " clr AS (DELETE FROM cfg_secret WHERE dbid IN (SELECT dbid FROM obj)"
+    "  AND field IN (SELECT s.f FROM unnest($5::text[], $6::text[])"
+    "   AS s (f, h) WHERE s.h IS NULL)),"
     LOG_CHANGE("updated");
 
 /* $1 type, $7 dbid, $8 version */
@@ -131,6 +134,10 @@ pg_array(const json_int_t *ints, const char **strs, size_t n)
 			fputc(',', f);
 		if (ints != NULL) {
 			fprintf(f, "%lld", (long long)ints[i]);
+			continue;
+		}
+		if (strs[i] == NULL) {
+			fputs("NULL", f);
 			continue;
 		}
 		fputc('"', f);

@@ -41,7 +41,7 @@ struct store_write {
 	json_int_t	*refs;		/* dbids data refers to */
 	size_t		 nrefs;
 	const char	**secret_fields; /* write-only fields, hashed */
-	const char	**secret_hashes;
+	const char	**secret_hashes;	/* NULL: clear that secret */
 	size_t		 nsecrets;
 };
 

@@ -1,0 +1,185 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Tokens, whoami and permissions of the config API: a Person or an
+Application exchanges its password or secret for a bearer token kept in
+Redis; access groups decide what each principal may read and change."""
+
+import time
+
+import pytest
+
+from helpers import config_api_ready, wait_for
+
+
+def expect(r, status, code=None):
+    assert r.status == status, f"expected {status} {code or ''}, got " \
+        f"{r.status} {r.text[:300]}"
+    if code is not None:
+        assert r.json.get("error") == code, r.text
+    return r.json
+
+
+def token(api, **creds):
+    return expect(api("POST", "/v1/auth/token", creds, token=None), 200)
+
+
+@pytest.fixture
+def world(config_api):
+    """Two skills, an agent in a read-only group, a supervisor allowed to
+    manage skills and to update one person, an application."""
+    api = config_api.api
+    s1 = expect(api("POST", "/v1/skills", {"name": "Sales"}), 201)
+    s2 = expect(api("POST", "/v1/skills", {"name": "Billing"}), 201)
+    agent = expect(api("POST", "/v1/persons", {
+        "userName": "agent1", "password": "agent-pw", "isAgent": True}), 201)
+    sup = expect(api("POST", "/v1/persons", {
+        "userName": "sup1", "password": "sup-pw"}), 201)
+    app = expect(api("POST", "/v1/applications", {
+        "name": "wfm", "type": "WFM", "secret": "app-secret"}), 201)
+    expect(api("POST", "/v1/access-groups", {
+        "name": "readers", "members": [agent["dbid"]],
+        "applications": [app["dbid"]],
+        "permissions": [{"collection": "skills", "rights": ["read"]}]}), 201)
+    expect(api("POST", "/v1/access-groups", {
+        "name": "supervisors", "members": [sup["dbid"]],
+        "permissions": [
+            {"collection": "skills", "rights": ["read", "create", "update",
+                                                "delete"]},
+            {"collection": "persons", "rights": ["read", "update"],
+             "dbid": agent["dbid"]}]}), 201)
+    return config_api, dict(s1=s1, s2=s2, agent=agent, sup=sup, app=app)
+
+
+def test_token_exchange_and_whoami(world):
+    d, w = world
+    api = d.api
+    t = token(api, userName="agent1", password="agent-pw")
+    assert len(t["token"]) == 64 and t["tokenType"] == "Bearer"
+    assert t["expiresIn"] == 3600
+    assert t["principal"] == {"kind": "person", "dbid": w["agent"]["dbid"],
+                              "name": "agent1"}
+    me = expect(api("GET", "/v1/whoami", token=t["token"]), 200)
+    assert me["kind"] == "person" and me["dbid"] == w["agent"]["dbid"]
+    assert me["permissions"] == [{"collection": "skills", "rights": ["read"]}]
+    a = token(api, application="wfm", secret="app-secret")
+    assert a["principal"]["kind"] == "application"
+    me = expect(api("GET", "/v1/whoami", token=a["token"]), 200)
+    assert me["permissions"] == [{"collection": "skills", "rights": ["read"]}]
+    admin = expect(api("GET", "/v1/whoami"), 200)
+    assert admin["kind"] == "admin" and len(admin["permissions"]) == 21
+
+
+def test_bad_credentials(world):
+    d, w = world
+    api = d.api
+    for creds in ({"userName": "agent1", "password": "wrong"},
+                  {"userName": "nobody", "password": "agent-pw"},
+                  {"application": "wfm", "secret": "agent-pw"},
+                  {"userName": "sup1", "password": "agent-pw"}):
+        expect(api("POST", "/v1/auth/token", creds, token=None), 401,
+               "Unauthorized")
+    expect(api("POST", "/v1/auth/token", {"userName": "agent1"}, token=None),
+           422)
+    expect(api("POST", "/v1/auth/token", {"userName": "agent1",
+           "password": "agent-pw", "extra": 1}, token=None), 422)
+    # a disabled person gets no token
+    expect(api("PATCH", f"/v1/persons/{w['agent']['dbid']}",
+               {"state": "disabled"}), 200)
+    expect(api("POST", "/v1/auth/token", {"userName": "agent1",
+           "password": "agent-pw"}, token=None), 401)
+    # a made-up token of the right shape
+    expect(api("GET", "/v1/skills", token="ab" * 32), 401, "Unauthorized")
+
+
+def test_permissions(world):
+    d, w = world
+    api = d.api
+    ag = token(api, userName="agent1", password="agent-pw")["token"]
+    sp = token(api, userName="sup1", password="sup-pw")["token"]
+    # the agent reads skills, and nothing else
+    names = [s["name"] for s in expect(api("GET", "/v1/skills", token=ag),
+                                       200)["items"]]
+    assert names == ["Sales", "Billing"]
+    expect(api("GET", f"/v1/skills/{w['s1']['dbid']}", token=ag), 200)
+    expect(api("GET", "/v1/persons", token=ag), 403, "Forbidden")
+    expect(api("GET", f"/v1/persons/{w['agent']['dbid']}", token=ag), 403)
+    expect(api("POST", "/v1/skills", {"name": "x"}, token=ag), 403)
+    expect(api("PATCH", f"/v1/skills/{w['s1']['dbid']}", {"name": "y"},
+               token=ag), 403)
+    expect(api("DELETE", f"/v1/skills/{w['s2']['dbid']}", token=ag), 403)
+    # the supervisor manages skills and may update one person only
+    s3 = expect(api("POST", "/v1/skills", {"name": "Support"}, token=sp), 201)
+    expect(api("DELETE", f"/v1/skills/{s3['dbid']}", token=sp), 204)
+    people = expect(api("GET", "/v1/persons", token=sp), 200)["items"]
+    assert [p["userName"] for p in people] == ["agent1"]
+    expect(api("PATCH", f"/v1/persons/{w['agent']['dbid']}",
+               {"lastName": "Doe"}, token=sp), 200)
+    expect(api("PATCH", f"/v1/persons/{w['sup']['dbid']}",
+               {"lastName": "Me"}, token=sp), 403)
+    expect(api("POST", "/v1/persons", {"userName": "new"}, token=sp), 403)
+    # the change log shows each principal only what it may read
+    types = {c["type"] for c in expect(api(
+        "GET", "/v1/changes?since=0", token=ag), 200)["changes"]}
+    assert types == {"Skill"}, types
+    seen = [(c["type"], c["dbid"]) for c in expect(api(
+        "GET", "/v1/changes?since=0", token=sp), 200)["changes"]
+        if c["type"] == "Person"]
+    assert set(seen) == {("Person", w["agent"]["dbid"])}, seen
+    # a change to the access group applies at once
+    grp = [g for g in expect(api("GET", "/v1/access-groups"), 200)["items"]
+           if g["name"] == "readers"][0]
+    expect(api("PATCH", f"/v1/access-groups/{grp['dbid']}",
+               {"permissions": []}), 200)
+    expect(api("GET", "/v1/skills", token=ag), 403)
+
+
+def test_secrets_set_kept_and_cleared(world):
+    d, w = world
+    api = d.api
+    dbid = w["agent"]["dbid"]
+    # PUT without the password keeps it
+    cur = expect(api("GET", f"/v1/persons/{dbid}"), 200)
+    expect(api("PUT", f"/v1/persons/{dbid}", dict(cur, firstName="A")), 200)
+    token(api, userName="agent1", password="agent-pw")
+    # PATCH sets a new one; the old one stops working
+    expect(api("PATCH", f"/v1/persons/{dbid}", {"password": "n3w"}), 200)
+    expect(api("POST", "/v1/auth/token", {"userName": "agent1",
+           "password": "agent-pw"}, token=None), 401)
+    token(api, userName="agent1", password="n3w")
+    # PATCH null clears it: no password, no token
+    expect(api("PATCH", f"/v1/persons/{dbid}", {"password": None}), 200)
+    expect(api("POST", "/v1/auth/token", {"userName": "agent1",
+           "password": "n3w"}, token=None), 401)
+
+
+def test_token_expiry(tenantd):
+    d = config_api_ready(tenantd(config_worker={"token_ttl": 1}))
+    api = d.api
+    expect(api("POST", "/v1/persons", {"userName": "u", "password": "p"}), 201)
+    t = token(api, userName="u", password="p")
+    assert t["expiresIn"] == 1
+    expect(api("GET", "/v1/whoami", token=t["token"]), 200)
+    wait_for(lambda: api("GET", "/v1/whoami", token=t["token"]).status == 401,
+             5, interval=0.2, what="the token to expire")
+
+
+def test_tokens_need_redis(tenantd, redis):
+    d = config_api_ready(tenantd(config_worker=True))
+    api = d.api
+    expect(api("POST", "/v1/persons", {"userName": "u", "password": "p"}), 201)
+    t = token(api, userName="u", password="p")["token"]
+    redis.stop()
+    try:
+        # the admin token needs no Redis; a person's token cannot be checked
+        expect(api("GET", "/v1/whoami"), 200)
+        wait_for(lambda: api("GET", "/v1/whoami", token=t).status == 503, 10,
+                 interval=0.2, what="503 for a token check without Redis")
+        r = api("POST", "/v1/auth/token", {"userName": "u", "password": "p"},
+                token=None)
+        assert r.status == 503, r.text
+    finally:
+        redis.start()
+    # Redis kept nothing (no persistence): the old token is gone, a new
+    # one works once the worker has reconnected
+    wait_for(lambda: api("POST", "/v1/auth/token", {"userName": "u",
+             "password": "p"}, token=None).status == 200, 10, interval=0.3,
+             what="tokens again after Redis is back")
