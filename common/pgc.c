@@ -406,11 +406,16 @@ static void
 pgc_connect(void *arg)
 {
 	struct pgc	*p = arg;
-	/* later keywords win: conninfo overrides the application name, and
-	 * the password overrides conninfo; a NULL value is ignored */
-	const char	*kw[] = { "fallback_application_name", "dbname",
-			    "password", NULL };
-	const char	*val[] = { "tenantd", p->conninfo, p->password, NULL };
+	/*
+	 * Later keywords win: conninfo overrides the application name and
+	 * the options, and the password overrides conninfo; a NULL value is
+	 * ignored.  JIT is off by default: tenantd's queries are short, and
+	 * a misestimated plan must not cost a 10 ms compile per query.
+	 */
+	const char	*kw[] = { "fallback_application_name", "options",
+			    "dbname", "password", NULL };
+	const char	*val[] = { "tenantd", "-c jit=off", p->conninfo,
+			    p->password, NULL };
 
 	if ((p->conn = PQconnectStartParams(kw, val, 1)) == NULL)
 		fatalx("pgc: out of memory");

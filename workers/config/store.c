@@ -215,10 +215,15 @@ end_cb(struct pgc *p, const PGresult *res, void *arg)
 	free(b);
 }
 
-/* queue_op - one operation's statement with its eight parameters */
-static void
-queue_op(struct pgc_txn *t, const struct store_write *w, struct batch *b)
+/*
+ * queue_op - one operation's statement with its eight parameters, alone
+ * on pg or inside transaction t; -1 if it could not be queued.
+ */
+static int
+queue_op(struct pgc *pg, struct pgc_txn *t, const struct store_write *w,
+    struct batch *b, pgc_result_cb *cb)
 {
+	int		 rc;
 	const char	*params[8];
 	char		*data = NULL, *refs, *fields, *hashes, dbid[24], ver[24];
 	const char	*sql = w->op == STORE_CREATE ? create_sql :
@@ -240,29 +245,57 @@ queue_op(struct pgc_txn *t, const struct store_write *w, struct batch *b)
 	params[6] = dbid;
 	params[7] = ver;
 	/* create_sql uses six parameters; PostgreSQL wants exactly those. */
-	pgc_txn_query(t, sql, w->op == STORE_CREATE ? 6 : 8, params, op_cb, b);
+	if (t != NULL)
+		rc = pgc_txn_query(t, sql, w->op == STORE_CREATE ? 6 : 8,
+		    params, cb, b);
+	else
+		rc = pgc_query(pg, sql, w->op == STORE_CREATE ? 6 : 8, params,
+		    cb, b);
 	free(data);
 	free(refs);
 	free(fields);
 	free(hashes);
+	return rc;
 }
 
-/* store_write - run ops as one transaction */
+/* one_cb - a lone operation ran as its own transaction */
+static void
+one_cb(struct pgc *p, const PGresult *res, void *arg)
+{
+	struct batch	*b = arg;
+
+	op_cb(p, res, b);
+	b->cb(b->rc, b->revision, b->dbid, b->detail, b->arg);
+	free(b);
+}
+
+/*
+ * store_write - run ops as one transaction.  A single statement is a
+ * transaction by itself: it goes without BEGIN and COMMIT, two round
+ * trips fewer for the common write.
+ */
 int
 store_write(struct pgc *pg, const struct store_write *ops, size_t n,
     store_cb *cb, void *arg)
 {
-	struct pgc_txn	*t;
+	struct pgc_txn	*t = NULL;
 	struct batch	*b;
 	size_t		 i;
 
-	if ((t = pgc_begin(pg)) == NULL)
+	if (n > 1 && (t = pgc_begin(pg)) == NULL)
 		return -1;
 	b = xcalloc(1, sizeof(*b));
 	b->cb = cb;
 	b->arg = arg;
+	if (n == 1) {
+		if (queue_op(pg, NULL, &ops[0], b, one_cb) == -1) {
+			free(b);
+			return -1;
+		}
+		return 0;
+	}
 	for (i = 0; i < n; i++)
-		queue_op(t, &ops[i], b);
+		queue_op(NULL, t, &ops[i], b, op_cb);
 	pgc_commit(t, end_cb, b);
 	return 0;
 }
