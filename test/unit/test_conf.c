@@ -142,9 +142,9 @@ group_teardown(void **state)
  * Loading what ships, defaults and secrets.
  */
 
-/* default_conf_path - conf/tenantd.conf from the tree's top, wherever run */
+/* shipped_path - conf/tenantd.conf from the tree's top, wherever run */
 static const char *
-default_conf_path(void)
+shipped_path(void)
 {
 	static char	p[PATH_MAX + 32];
 	char		exe[PATH_MAX], *slash;
@@ -165,6 +165,25 @@ default_conf_path(void)
 	return NULL;
 }
 
+/*
+ * default_conf_path - a copy of the shipped file in the test directory,
+ * beside the admin.token it names (make run and the package create it;
+ * a clean checkout has none).
+ */
+static const char *
+default_conf_path(void)
+{
+	char	*text;
+	int	 e;
+
+	if ((text = util_read_file(shipped_path(), 1 << 20, &e)) == NULL)
+		fail_msg("cannot read conf/tenantd.conf: %s", strerror(e));
+	write_file("shipped.conf", text);
+	write_file("admin.token", "shipped-test-token\n");
+	free(text);
+	return tmp("shipped.conf");
+}
+
 static void
 test_load_default_file(void **state)
 {
@@ -180,6 +199,7 @@ test_load_default_file(void **state)
 	assert_string_equal(c->pg_conninfo,
 	    "host=127.0.0.1 port=5432 dbname=t100 user=tenantd");
 	assert_string_equal(c->kafka_brokers, "127.0.0.1:9092");
+	assert_string_equal(c->admin_token, "shipped-test-token");
 	assert_int_equal(c->log_level, LOG_LVL_INFO);
 	assert_true(c->workers[WORKER_METRICS].enabled);
 	assert_string_equal(c->workers[WORKER_METRICS].listen.host,
