@@ -1123,7 +1123,7 @@ def test_changes_shape(config_api):
     api = config_api.api
     # Revision 1 is the tenant object, made by the first start.
     j = expect(api("GET", "/v1/changes?since=1"), 200)
-    assert j == {"revision": 1, "changes": []}, j
+    assert j == {"revision": 1, "changes": [], "next": 1}, j
     first = expect(api("GET", "/v1/changes?since=0"), 200)["changes"]
     assert [(c["revision"], c["op"], c["type"]) for c in first] == \
         [(1, "created", "Tenant")], first
@@ -1142,7 +1142,9 @@ def test_changes_shape(config_api):
         == [3, 4]
     j = expect(api("GET", "/v1/changes?since=1&limit=2"), 200)
     assert j["revision"] == 4 and [c["revision"] for c in j["changes"]] == [2, 3]
-    assert expect(api("GET", "/v1/changes?since=4"), 200) == {"revision": 4, "changes": []}
+    assert j["next"] == 3, j  # a full page: go on after its last change
+    assert expect(api("GET", "/v1/changes?since=4"), 200) == \
+        {"revision": 4, "changes": [], "next": 4}
     # without since: from the start
     assert len(expect(api("GET", "/v1/changes"), 200)["changes"]) == 4
     # a since ahead of the log: nothing yet
@@ -1159,7 +1161,7 @@ def test_long_poll(config_api):
     t0 = time.monotonic()
     j = expect(api("GET", f"/v1/changes?since={rev}&wait=1"), 200)
     took = time.monotonic() - t0
-    assert j == {"revision": rev, "changes": []}, j
+    assert j == {"revision": rev, "changes": [], "next": rev}, j
     assert 0.9 <= took <= 2.5, f"wait=1 answered after {took:.2f} s"
     # a write wakes it at once
     lat = []

@@ -117,9 +117,16 @@ def test_permissions(world):
                {"lastName": "Me"}, token=sp), 403)
     expect(api("POST", "/v1/persons", {"userName": "new"}, token=sp), 403)
     # the change log shows each principal only what it may read
-    types = {c["type"] for c in expect(api(
-        "GET", "/v1/changes?since=0", token=ag), 200)["changes"]}
+    j = expect(api("GET", "/v1/changes?since=0", token=ag), 200)
+    types = {c["type"] for c in j["changes"]}
     assert types == {"Skill"}, types
+    # a page of changes it may not read still says where to go on
+    rev = j["revision"]
+    # (revisions 4 to 6 are the two persons and the application)
+    j = expect(api("GET", "/v1/changes?since=3&limit=3", token=ag), 200)
+    assert j["changes"] == [] and j["next"] == 6, j
+    assert expect(api("GET", "/v1/changes?since=6", token=ag),
+                  200)["next"] == rev
     seen = [(c["type"], c["dbid"]) for c in expect(api(
         "GET", "/v1/changes?since=0", token=sp), 200)["changes"]
         if c["type"] == "Person"]
@@ -149,6 +156,23 @@ def test_secrets_set_kept_and_cleared(world):
     expect(api("PATCH", f"/v1/persons/{dbid}", {"password": None}), 200)
     expect(api("POST", "/v1/auth/token", {"userName": "agent1",
            "password": "n3w"}, token=None), 401)
+
+
+def test_disabled_or_deleted_principal_loses_its_tokens(world):
+    d, w = world
+    api = d.api
+    t = token(api, userName="agent1", password="agent-pw")["token"]
+    expect(api("GET", "/v1/whoami", token=t), 200)
+    expect(api("PATCH", f"/v1/persons/{w['agent']['dbid']}",
+               {"state": "disabled"}), 200)
+    expect(api("GET", "/v1/whoami", token=t), 401, "Unauthorized")
+    expect(api("PATCH", f"/v1/persons/{w['agent']['dbid']}",
+               {"state": "enabled"}), 200)
+    expect(api("GET", "/v1/whoami", token=t), 200)
+    a = token(api, application="wfm", secret="app-secret")["token"]
+    expect(api("DELETE", f"/v1/applications/{w['app']['dbid']}?cascade=true"),
+           204)
+    expect(api("GET", "/v1/skills", token=a), 401, "Unauthorized")
 
 
 def test_token_expiry(tenantd):

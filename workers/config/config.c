@@ -566,6 +566,7 @@ static const char changes_sql[] =
 struct changes_q {
 	struct http_conn	*conn;
 	json_int_t		 since;
+	int			 limit;
 	struct principal	 who;
 };
 
@@ -655,7 +656,13 @@ changes_cb(struct pgc *p, const PGresult *res, void *arg)
 			fputc(',', f);
 		print_change(f, res, i);
 	}
-	fputs("]}", f);
+	/*
+	 * Where to go on from, even when none of these changes was readable:
+	 * the last one read if the page was full, else the latest revision.
+	 */
+	fprintf(f, "],\"next\":%lld}", (long long)(n >= q->limit &&
+	    !PQgetisnull(res, n - 1, 0) ? strtoll(PQgetvalue(res, n - 1, 0),
+	    NULL, 10) : q->since > latest ? q->since : latest));
 	access_clear(&g);
 	if (fclose(f) != 0)
 		fatal("changes");
@@ -675,6 +682,7 @@ changes_query(struct http_conn *c, const struct principal *who,
 
 	q->conn = c;
 	q->since = since;
+	q->limit = limit;
 	q->who = *who;
 	snprintf(s, sizeof(s), "%lld", (long long)since);
 	snprintf(l, sizeof(l), "%d", limit);
@@ -2011,13 +2019,34 @@ struct authing {
 	struct http_request	*req;	/* a copy: the original is gone */
 };
 
+/*
+ * still_valid - the principal behind a token must still exist and be
+ * enabled: disabling or deleting a person ends its tokens at once.
+ */
+static int
+still_valid(const struct principal *who)
+{
+	const struct cobj	*o = cache_get(who->dbid);
+	const char		*st;
+
+	if (o == NULL || o->kind != (who->kind == PRINCIPAL_PERSON ?
+	    CFG_PERSON : CFG_APPLICATION))
+		return 0;
+	st = json_string_value(json_object_get(o->obj, "state"));
+	return st != NULL && strcmp(st, "enabled") == 0;
+}
+
 /* authed - the token check answered */
 static void
 authed(const struct principal *who, int unavailable, void *arg)
 {
 	struct authing	*a = arg;
 
-	if (who != NULL)
+	if (who != NULL && !still_valid(who))
+		reply_error(a->conn, 401, "Unauthorized", NULL, "the token's "
+		    "%s is disabled or deleted", who->kind == PRINCIPAL_PERSON ?
+		    "person" : "application");
+	else if (who != NULL)
 		dispatch(a->conn, a->req, who);
 	else if (unavailable)
 		reply_error(a->conn, 503, "Unavailable", NULL, "tokens cannot "
