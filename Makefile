@@ -65,7 +65,9 @@ $(LIBCOMMON): $(COMMON_OBJ)
 $(BUILD)/tenantd: $(TENANTD_OBJ) $(LIBCOMMON)
 	$(CC) $(LDFLAGS) -o $@ $(TENANTD_OBJ) $(LIBCOMMON) $(PKG_LIBS) $(LDLIBS)
 
-# Unit tests link the helpers under test/unit/lib/ and libcommon.
+# Unit tests link the helpers under test/unit/lib/ and libcommon; their
+# objects are kept, not removed as intermediates.
+.SECONDARY: $(TESTLIB_OBJ)
 $(BUILD)/test/%: test/unit/%.c $(TESTLIB_OBJ) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itest/unit/lib $(PKG_CFLAGS) -MMD -MP $(LDFLAGS) -o $@ \
