@@ -392,6 +392,14 @@ dispatch(struct ipc_chan *ch)
 	}
 }
 
+/* ipc_drain - read and dispatch what is buffered, until none is left */
+void
+ipc_drain(struct ipc_chan *ch)
+{
+	while (!ch->closed && recv_some(ch) > 0)
+		dispatch(ch);
+}
+
 static void
 chan_read(evutil_socket_t fd, short what, void *arg)
 {

@@ -81,6 +81,8 @@ void		 ipc_chan_free(struct ipc_chan *);
 /* Queue a frame; fd (or -1) is duplicated, the caller keeps its own. */
 int		 ipc_send(struct ipc_chan *, uint16_t type, const void *,
 		    size_t, int fd);
+/* Handle frames already received, without waiting: a dead peer's last. */
+void		 ipc_drain(struct ipc_chan *);
 /* Write queued frames synchronously, for the last word before exit. */
 void		 ipc_flush(struct ipc_chan *);
 

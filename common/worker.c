@@ -11,6 +11,7 @@
  * with status 2 (bad configuration).  docs/testing.md describes it.
  */
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,19 +76,16 @@ worker_run(enum worker_class cls, const struct worker_ops *o, struct conf *c,
 
 		snprintf(want, sizeof(want), "crash_at_start:%s",
 		    conf_worker_name(cls));
-		if (f != NULL && strcmp(f, want) == 0) {
-			log_warnx("fault injection: exiting before ready");
-			worker_exit(1);
-		}
+		if (f != NULL && strcmp(f, want) == 0)
+			worker_fatalx(1, "fault injection: exiting before ready");
 		snprintf(want, sizeof(want), "exit2_at_start:%s",
 		    conf_worker_name(cls));
-		if (f != NULL && strcmp(f, want) == 0) {
-			log_warnx("fault injection: exiting with status 2");
-			worker_exit(2);
-		}
+		if (f != NULL && strcmp(f, want) == 0)
+			worker_fatalx(2, "fault injection: exiting with status 2");
 	}
 	if ((rc = ops->start(base, conf, listen_fd)) < 0)
-		worker_exit(rc == -2 ? 2 : 1);
+		worker_fatalx(rc == -2 ? 2 : 1, "could not start%s",
+		    rc == -2 ? ": bad configuration" : "");
 	event_base_dispatch(base);
 	worker_exit(0);
 }
@@ -133,6 +131,22 @@ worker_exit(int code)
 	conf_free(pending);
 	conf_free(conf);
 	exit(code);
+}
+
+/* worker_fatalx - say why to the log and the master, then exit */
+void
+worker_fatalx(int code, const char *fmt, ...)
+{
+	char	why[1024];
+	va_list	ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	log_warnx("%s", why);
+	if (chan != NULL)
+		ipc_send(chan, IPC_FATAL, why, strlen(why), -1);
+	worker_exit(code);
 }
 
 static void

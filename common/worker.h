@@ -44,5 +44,11 @@ void		 worker_ready(void);
 const struct conf *worker_conf(void);
 struct event_base *worker_base(void);
 void		 worker_exit(int code) __attribute__((noreturn));
+/*
+ * Give up: log why, tell the master (IPC_FATAL: it logs the reason
+ * beside the exit), and exit with code (2: bad configuration).
+ */
+void		 worker_fatalx(int code, const char *, ...)
+		    __attribute__((format(printf, 2, 3), noreturn));
 
 #endif

@@ -327,6 +327,8 @@ proc_exited(struct proc *p, int status)
 		    WTERMSIG(status));
 	else
 		snprintf(how, sizeof(how), "exited with status %d", code);
+	/* Its last words (a fatal reason) may still wait in the channel. */
+	ipc_drain(p->chan);
 	ipc_chan_free(p->chan);
 	p->chan = NULL;
 	p->pid = 0;

@@ -116,6 +116,9 @@ def test_exit2_not_respawned(tenantd):
                 supervisor__throttle_delay=0.2)
     d.watcher.interval = 0.005
     d.wait_log(r"(?i)(gave up|give up|giving up|not restart|will not|won't)", timeout=5)
+    # the worker said why, through its channel (IPC_FATAL), before exiting
+    d.wait_log(r"role=master .*worker metrics reports: fault injection: "
+               r"exiting with status 2", timeout=5)
     time.sleep(3.0)
     pids = set(d.watcher.seen) | worker_pids_from_log(d.log_text(), d.pid)
     assert len(pids) <= 1, (f"a worker exiting with 2 was started {len(pids)} times: "

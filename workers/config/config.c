@@ -216,7 +216,7 @@ config_start(struct event_base *b, const struct conf *c, int fd)
 	register_metrics();
 	if ((pg = pgc_new(base, c->pg_conninfo, c->pg_password, NULL,
 	    NULL)) == NULL)
-		return -2;
+		worker_fatalx(2, "postgres.conninfo does not parse");
 	pub = rds_new(base, c->redis.host, c->redis.port, c->redis.password,
 	    NULL, NULL);
 	rds_set_name(pub, "redis (config announcements)");

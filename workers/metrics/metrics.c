@@ -140,21 +140,18 @@ redis_state(struct rds *r, enum rds_state st, void *arg)
 }
 
 /* connect_deps - this worker's own PostgreSQL and Redis connections */
-static int
+static void
 connect_deps(const struct conf *c)
 {
 	pg = pgc_new(base, c->pg_conninfo, c->pg_password, pg_state, NULL);
-	if (pg == NULL) {
-		log_warnx("postgres.conninfo does not parse");
-		return -1;
-	}
+	if (pg == NULL)
+		worker_fatalx(2, "postgres.conninfo does not parse");
 	pgc_set_connect_timeout(pg, 2000);
 	pgc_set_backoff(pg, 100, 2000);
 	redis = rds_new(base, c->redis.host, c->redis.port, c->redis.password,
 	    redis_state, NULL);
 	rds_set_connect_timeout(redis, 2000);
 	rds_set_backoff(redis, 100, 2000);
-	return 0;
 }
 
 /*
@@ -217,8 +214,7 @@ metrics_start(struct event_base *b, const struct conf *c, int fd)
 	m_clients = metrics_gauge("tenantd_metrics_clients",
 	    "Open connections to the metrics port.", NULL);
 	bench_series();
-	if (connect_deps(c) == -1)
-		return -2;
+	connect_deps(c);
 	http = http_server_new(base, fd, &l, handle, NULL);
 	ev_probe = event_new(base, -1, EV_PERSIST, on_probe, NULL);
 	tv.tv_usec = PROBE_INTERVAL_US;
