@@ -32,6 +32,7 @@ struct cfgfollow {
 	struct cfgfollow_cbs	 cbs;
 	void			*arg;
 	json_int_t		 revision;	/* -1: no snapshot yet */
+	json_int_t		 snap_revision;	/* of the snapshot being read */
 	int			 busy;		/* a query is out */
 	int			 again;		/* poked while busy */
 	int			 need_snapshot;
@@ -176,11 +177,10 @@ snap_revision_cb(struct pgc *p, const PGresult *res, void *arg)
 {
 	struct cfgfollow	*f = arg;
 
-	if (result_ok(res, "reading the revision") && PQntuples(res) == 1) {
-		f->revision = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-		f->cbs.reset(f->arg);
-	} else
-		f->revision = -2;	/* marks a failed snapshot */
+	if (result_ok(res, "reading the revision") && PQntuples(res) == 1)
+		f->snap_revision = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	else
+		f->snap_revision = -1;	/* marks a failed snapshot */
 }
 
 /* snap_objects_cb - every object, at that same revision */
@@ -191,10 +191,14 @@ snap_objects_cb(struct pgc *p, const PGresult *res, void *arg)
 	struct cfg_change	 c;
 	int			 i, n;
 
-	if (f->revision == -2 || !result_ok(res, "reading the objects")) {
-		f->revision = -1;
+	/* A failed snapshot keeps the copy held so far. */
+	if (f->snap_revision < 0 || !result_ok(res, "reading the objects")) {
+		f->snap_revision = -1;
 		return;
 	}
+	/* Reset and refill in one callback: nobody sees an empty copy. */
+	f->revision = f->snap_revision;
+	f->cbs.reset(f->arg);
 	n = PQntuples(res);
 	for (i = 0; i < n; i++) {
 		c.revision = f->revision;
@@ -214,12 +218,12 @@ snap_end_cb(struct pgc *p, const PGresult *res, void *arg)
 	struct cfgfollow	*f = arg;
 	int			 ok;
 
-	ok = f->revision >= 0 && result_ok(res, "ending the snapshot");
+	ok = f->snap_revision >= 0 && f->revision == f->snap_revision &&
+	    result_ok(res, "ending the snapshot");
 	if (ok) {
 		f->need_snapshot = 0;
 		f->cbs.synced(f->revision, f->arg);
-	} else
-		f->revision = -1;
+	}
 	done(f, ok, 0);
 }
 
@@ -232,6 +236,7 @@ snapshot(struct cfgfollow *f)
 	if ((t = pgc_begin(f->pg)) == NULL)
 		return;
 	f->busy = 1;
+	f->snap_revision = -1;
 	pgc_txn_query(t, "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, "
 	    "READ ONLY", 0, NULL, NULL, NULL);
 	pgc_txn_query(t, "SELECT revision FROM cfg_revision", 0, NULL,

@@ -141,6 +141,7 @@ static const struct key config_keys[] = {
 	HTTP_KEYS,
 	{ "history", K_UINT, W(history), 0, "100000", 0 },
 	{ "token_ttl", K_UINT, W(token_ttl), 0, "3600", 0 },
+	{ "max_import", K_SIZE, W(max_import), 0, "268435456", 0 },
 	END
 };
 

@@ -56,6 +56,7 @@ struct conf_worker {
 	double		 reservation_ttl;		/* routing */
 	unsigned	 history;			/* config */
 	unsigned	 token_ttl;			/* config */
+	size_t		 max_import;			/* config */
 };
 
 struct conf {

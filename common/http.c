@@ -42,6 +42,7 @@ struct http_conn {
 	int			 in_process;
 	int			 throttled;	/* reading off: output backlog */
 	int			 label;		/* of the pending request */
+	size_t			 need;		/* bytes the request needs */
 	http_stream_closed	*stream_closed;	/* set while streaming */
 	void			*stream_arg;
 	uint64_t		 started_us;	/* of the pending request */
@@ -252,8 +253,10 @@ http_parse_request(const char *buf, size_t len, size_t max_body,
 	}
 	if ((st = body_length(r, max_body, &body)) != 0)
 		goto error;
-	if (len - off < body)
+	if (len - off < body) {
+		*used = off + body;	/* what the whole request needs */
 		return HTTP_PARSE_MORE;
+	}
 	r->body = buf + off;
 	r->body_len = body;
 	v = http_header(r, "Connection", &vlen);
@@ -262,6 +265,7 @@ http_parse_request(const char *buf, size_t len, size_t max_body,
 	*used = off + body;
 	return HTTP_PARSE_OK;
 more:
+	*used = 0;		/* the headers are not all here */
 	if (len > HTTP_HEADER_BYTES_MAX) {
 		*status = 431;
 		return HTTP_PARSE_ERROR;
@@ -498,12 +502,17 @@ http_respond(struct http_conn *c, int status, const char *ctype,
 }
 
 /* http_stream_begin - the status line and headers of a chunked answer */
-void
+int
 http_stream_begin(struct http_conn *c, int status, const char *ctype,
     http_stream_closed *closed, void *arg)
 {
-	if (!c->busy || c->gone)
-		fatalx("http: stream without a live pending request");
+	if (!c->busy)
+		fatalx("http: stream without a pending request");
+	if (c->gone) {
+		/* The client left while the stream was being prepared. */
+		conn_free(c);
+		return -1;
+	}
 	if (c->srv->observer != NULL)
 		c->srv->observer(status, (double)(now_mono_us() -
 		    c->started_us) / 1e6, c->label, c->srv->observer_arg);
@@ -514,6 +523,7 @@ http_stream_begin(struct http_conn *c, int status, const char *ctype,
 	c->stream_arg = arg;
 	if (!c->in_process)
 		conn_flush(c);
+	return 0;
 }
 
 /* http_stream_write - one chunk; -1 when the client was cut off */
@@ -575,11 +585,18 @@ conn_process(struct http_conn *c)
 
 	c->in_process = 1;
 	while (!c->busy && !c->closing && !c->throttled &&
-	    (len = evbuffer_get_length(c->in)) > 0) {
+	    (len = evbuffer_get_length(c->in)) > 0 && len >= c->need) {
+		c->need = 0;
+		used = 0;
 		p = (char *)evbuffer_pullup(c->in, -1);
 		switch (http_parse_request(p, len, c->srv->limits.max_body, &r,
 		    &used, &status)) {
 		case HTTP_PARSE_MORE:
+			/*
+			 * Do not parse (and copy together) a large body again
+			 * at every read: wait until all of it is here.
+			 */
+			c->need = used;
 			c->in_process = 0;
 			return;
 		case HTTP_PARSE_ERROR:

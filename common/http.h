@@ -46,6 +46,11 @@ enum http_parse_rc {
 	HTTP_PARSE_ERROR,	/* *status says which: 400, 413, 431, 501, 505 */
 };
 
+/*
+ * On HTTP_PARSE_OK *used is the request's length; on HTTP_PARSE_MORE it
+ * is the length the whole request will have once its headers are in
+ * (0 before), so a caller need not parse again until it has that much.
+ */
 enum http_parse_rc http_parse_request(const char *buf, size_t len,
 		    size_t max_body, struct http_request *, size_t *used,
 		    int *status);
@@ -110,7 +115,8 @@ void		 http_conn_set_label(struct http_conn *, int);
  * enough and was cut off), the connection must not be used again.
  */
 typedef void	 http_stream_closed(void *);
-void		 http_stream_begin(struct http_conn *, int status,
+/* -1 (and the connection is gone) if the client left already. */
+int		 http_stream_begin(struct http_conn *, int status,
 		    const char *content_type, http_stream_closed *, void *);
 int		 http_stream_write(struct http_conn *, const void *, size_t);
 void		 http_stream_end(struct http_conn *);

@@ -136,7 +136,10 @@ more(const char *s, size_t n)
 
 	if (parse_n(s, n, MAX_BODY, &r, &used, &status) != HTTP_PARSE_MORE)
 		fail_msg("not MORE at %zu of: %s", n, s);
-	assert_int_equal(used, 12345);
+	/* 0 before the headers are in, else what the whole will need */
+	if (used != 0 && used <= n)
+		fail_msg("MORE says %zu bytes are needed, %zu are here: %s",
+		    used, n, s);
 }
 
 static int

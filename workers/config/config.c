@@ -35,6 +35,7 @@
 #include "cfgfollow.h"
 #include "config_worker.h"
 #include "http.h"
+#include "import.h"
 #include "log.h"
 #include "metrics.h"
 #include "offload.h"
@@ -78,6 +79,7 @@ struct parked {
 	int			 status;	/* write: 200, 201 or 204 */
 	int			 limit;		/* poll */
 	int			 is_poll;
+	char			*answer;	/* write: a body of its own */
 	struct principal	 who;		/* poll */
 	struct event		*ev_timeout;
 };
@@ -135,7 +137,7 @@ static struct cfgfollow		*follow;
 static struct event		*ev_migrate, *ev_prune, *ev_drain;
 static struct parked_list	 parked = TAILQ_HEAD_INITIALIZER(parked);
 static char			*channel;
-static int			 migrated, loaded;
+static int			 migrated, loaded, dying;
 static json_int_t		 revision = -1;	/* the cache's */
 static struct metric		*m_clients, *m_objects, *m_revision;
 static struct metric		*m_catchups, *m_latency;
@@ -155,7 +157,10 @@ limits_of(const struct conf *c)
 {
 	struct http_limits	l;
 
+	/* Imports may be larger; other requests are held to max_body. */
 	l.max_body = c->workers[WORKER_CONFIG].max_body;
+	if (c->workers[WORKER_CONFIG].max_import > l.max_body)
+		l.max_body = c->workers[WORKER_CONFIG].max_import;
 	l.max_output = 16 << 20;
 	l.max_clients = c->workers[WORKER_CONFIG].max_clients;
 	l.idle_timeout = IDLE_TIMEOUT_S;
@@ -311,6 +316,7 @@ parked_free(struct parked *p)
 {
 	TAILQ_REMOVE(&parked, p, entry);
 	event_free(p->ev_timeout);
+	free(p->answer);
 	free(p);
 }
 
@@ -318,22 +324,30 @@ static void
 config_cleanup(void)
 {
 	struct parked	*p;
+	struct pgc	*old = pg;
 
+	/*
+	 * Order matters: the clients' pending callbacks still answer HTTP
+	 * requests, so they go first, while the connections exist; dying
+	 * makes any request they would start answer 503 instead.
+	 */
+	dying = 1;
 	offload_fini();
+	pgc_free(old);
+	pg = NULL;
+	cfgfollow_free(follow);
+	follow = NULL;
+	auth_free(auth);
+	auth = NULL;
+	rds_free(pub);
+	pub = NULL;
+	import_abort();
 	while ((p = TAILQ_FIRST(&parked)) != NULL)
 		parked_free(p);
 	while (TAILQ_FIRST(&streams) != NULL)
 		stream_free(TAILQ_FIRST(&streams));
 	http_server_free(http);
 	http = NULL;
-	pgc_free(pg);
-	pg = NULL;
-	cfgfollow_free(follow);
-	follow = NULL;
-	rds_free(pub);
-	pub = NULL;
-	auth_free(auth);
-	auth = NULL;
 	if (ev_migrate != NULL)
 		event_free(ev_migrate);
 	if (ev_prune != NULL)
@@ -774,8 +788,9 @@ stream_cb(struct pgc *p, const PGresult *res, void *arg)
 			return;
 		}
 		st->started = 1;
-		http_stream_begin(st->conn, 200, "application/x-ndjson",
-		    stream_closed, st);
+		if (http_stream_begin(st->conn, 200, "application/x-ndjson",
+		    stream_closed, st) == -1)
+			st->dead = 1;
 		if (st->dead) {
 			stream_free(st);
 			return;
@@ -853,6 +868,9 @@ on_parked_timeout(evutil_socket_t fd, short what, void *arg)
 
 	if (p->is_poll)
 		changes_query(p->conn, &p->who, p->revision, p->limit);
+	else if (p->answer != NULL)
+		reply_json(p->conn, p->status, NULL, p->answer,
+		    strlen(p->answer));
 	else {
 		/* Committed, but the cache is behind: say so plainly. */
 		n = snprintf(body, sizeof(body), "{\"dbid\":%lld,"
@@ -900,6 +918,9 @@ wake(void)
 			continue;
 		if (p->is_poll)
 			changes_query(p->conn, &p->who, p->revision, p->limit);
+		else if (p->answer != NULL)
+			reply_json(p->conn, p->status, NULL, p->answer,
+			    strlen(p->answer));
 		else if (p->status == 204)
 			http_respond(p->conn, 204, NULL, NULL, NULL, 0);
 		else if ((o = cache_get(p->dbid)) != NULL)
@@ -1720,6 +1741,43 @@ do_delete(struct http_conn *c, const struct http_request *r,
 	free(rs.v);
 }
 
+/* ---- import ---- */
+
+/* imported - the import ended: answer once the cache holds it */
+static void
+imported(int status, json_t *answer, json_int_t rev, void *arg)
+{
+	struct http_conn	*c = arg;
+	struct parked		*p;
+	char			*text = json_dumps(answer, JSON_COMPACT);
+
+	json_decref(answer);
+	if (status != 200 || dying) {
+		reply_json(c, dying ? 503 : status, NULL, text, strlen(text));
+		free(text);
+		return;
+	}
+	rds_command(pub, NULL, NULL, "PUBLISH %s %lld", channel,
+	    (long long)rev);
+	park(c, 0, rev, 0, 200, 0, WRITE_WAIT_S, NULL);
+	p = TAILQ_LAST(&parked, parked_list);
+	p->answer = text;
+	cfgfollow_poke(follow);
+}
+
+/* do_import - POST /v1/import (import.c) */
+static void
+do_import(struct http_conn *c, const struct http_request *r,
+    const struct principal *who)
+{
+	const struct conf	*cf = worker_conf();
+
+	if (import_start(base, cf->pg_conninfo, cf->pg_password, r->body,
+	    r->body_len, who, imported, c) == -1)
+		reply_error(c, 409, "ImportRunning", NULL, "an import is "
+		    "running on this worker; retry when it is done");
+}
+
 /* ---- export ---- */
 
 /*
@@ -1997,7 +2055,12 @@ dispatch(struct http_conn *c, const struct http_request *r,
 		else
 			not_allowed(c, "GET");
 	}
-	else if (http_path_is(r, "/v1/export")) {
+	else if (http_path_is(r, "/v1/import")) {
+		if (http_method_is(r, "POST"))
+			do_import(c, r, who);
+		else
+			not_allowed(c, "POST");
+	} else if (http_path_is(r, "/v1/export")) {
 		if (http_method_is(r, "GET"))
 			do_export(c, &g);
 		else
@@ -2042,7 +2105,9 @@ authed(const struct principal *who, int unavailable, void *arg)
 {
 	struct authing	*a = arg;
 
-	if (who != NULL && !still_valid(who))
+	if (dying)
+		reply_error(a->conn, 503, "Unavailable", NULL, "stopping");
+	else if (who != NULL && !still_valid(who))
 		reply_error(a->conn, 401, "Unauthorized", NULL, "the token's "
 		    "%s is disabled or deleted", who->kind == PRINCIPAL_PERSON ?
 		    "person" : "application");
@@ -2074,6 +2139,13 @@ handle(struct http_conn *c, const struct http_request *r, void *arg)
 	if (!loaded) {
 		reply_error(c, 503, "Unavailable", NULL, "the configuration is "
 		    "not loaded yet (PostgreSQL unavailable?); retry later");
+		return;
+	}
+	if (r->body_len > worker_conf()->workers[WORKER_CONFIG].max_body &&
+	    !http_path_is(r, "/v1/import")) {
+		reply_error(c, 413, "TooLarge", NULL, "the body is larger than "
+		    "workers.config.max_body (%zu bytes)",
+		    worker_conf()->workers[WORKER_CONFIG].max_body);
 		return;
 	}
 	if (http_path_is(r, "/v1/auth/token") && http_method_is(r, "POST")) {

@@ -54,6 +54,12 @@ const struct migration store_migrations[] = {
 	  " dbid bigint NOT NULL,"
 	  " object jsonb,"
 	  " at timestamptz NOT NULL DEFAULT now());" },
+	/* Imports check references at commit, in any order of objects. */
+	{ 2,
+	  "ALTER TABLE cfg_ref ALTER CONSTRAINT cfg_ref_to_dbid_fkey"
+	  " DEFERRABLE INITIALLY IMMEDIATE;"
+	  "ALTER TABLE cfg_ref ALTER CONSTRAINT cfg_ref_from_dbid_fkey"
+	  " DEFERRABLE INITIALLY IMMEDIATE;" },
 };
 const int store_nmigrations = NELEM(store_migrations);
 
@@ -110,6 +116,8 @@ static const char delete_sql[] =
     LOG_CHANGE("deleted");
 
 struct batch {
+	struct pgc_txn	*txn;		/* several operations */
+	size_t		 left;		/* operations not answered yet */
 	enum store_rc	 rc;
 	json_int_t	 revision;
 	json_int_t	 dbid;
@@ -197,6 +205,28 @@ op_cb(struct pgc *p, const PGresult *res, void *arg)
 	}
 	b->revision = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 	b->dbid = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+}
+
+static void	end_cb(struct pgc *, const PGresult *, void *);
+
+/*
+ * txn_op_cb - an operation of a transaction answered; after the last,
+ * commit only if every one did what it was for: an update that found its
+ * object changed raises no error in PostgreSQL, so COMMIT would keep the
+ * others (half a cascade).
+ */
+static void
+txn_op_cb(struct pgc *p, const PGresult *res, void *arg)
+{
+	struct batch	*b = arg;
+
+	op_cb(p, res, b);
+	if (--b->left > 0)
+		return;
+	if (b->rc == STORE_OK)
+		pgc_commit(b->txn, end_cb, b);
+	else
+		pgc_rollback(b->txn, end_cb, b);
 }
 
 /* end_cb - COMMIT or ROLLBACK ran: report the batch */
@@ -294,9 +324,19 @@ store_write(struct pgc *pg, const struct store_write *ops, size_t n,
 		}
 		return 0;
 	}
+	b->txn = t;
+	b->left = n;
 	for (i = 0; i < n; i++)
-		queue_op(NULL, t, &ops[i], b, op_cb);
-	pgc_commit(t, end_cb, b);
+		if (queue_op(NULL, t, &ops[i], b, txn_op_cb) == -1) {
+			/* Those queued still answer; this one counts failed. */
+			b->rc = STORE_UNAVAILABLE;
+			snprintf(b->detail, sizeof(b->detail), "too many "
+			    "queries waiting for PostgreSQL");
+			b->left -= n - i;
+			if (b->left == 0)
+				pgc_rollback(t, end_cb, b);
+			break;
+		}
 	return 0;
 }
 
