@@ -56,6 +56,8 @@ struct http_server {
 	void				*arg;
 	http_observer			*observer;
 	void				*observer_arg;
+	http_body_limit			*body_limit;
+	void				*body_limit_arg;
 	TAILQ_HEAD(, http_conn)		 conns;
 	unsigned			 nconns;
 };
@@ -574,6 +576,21 @@ respond_error(struct http_conn *c, int status)
 	http_respond(c, status, "text/plain", NULL, body, (size_t)n);
 }
 
+/* too_large - is the request's body over its own limit? */
+static int
+too_large(struct http_conn *c, const struct http_request *r)
+{
+	const char	*v;
+	size_t		 len, body = 0, i;
+
+	if (c->srv->body_limit == NULL ||
+	    (v = http_header(r, "Content-Length", &len)) == NULL)
+		return 0;
+	for (i = 0; i < len; i++)
+		body = body * 10 + (size_t)(v[i] - '0');
+	return body > c->srv->body_limit(r, c->srv->body_limit_arg);
+}
+
 /* conn_process - parse and dispatch requests while not waiting on one */
 static void
 conn_process(struct http_conn *c)
@@ -592,6 +609,11 @@ conn_process(struct http_conn *c)
 		switch (http_parse_request(p, len, c->srv->limits.max_body, &r,
 		    &used, &status)) {
 		case HTTP_PARSE_MORE:
+			if (used > 0 && too_large(c, &r)) {
+				evbuffer_drain(c->in, len);
+				respond_error(c, 413);
+				break;
+			}
 			/*
 			 * Do not parse (and copy together) a large body again
 			 * at every read: wait until all of it is here.
@@ -604,6 +626,11 @@ conn_process(struct http_conn *c)
 			respond_error(c, status);
 			break;
 		case HTTP_PARSE_OK:
+			if (too_large(c, &r)) {
+				evbuffer_drain(c->in, len);
+				respond_error(c, 413);
+				break;
+			}
 			c->busy = 1;
 			c->keep_alive = r.keep_alive;
 			c->label = 0;
@@ -807,6 +834,14 @@ http_server_set_observer(struct http_server *srv, http_observer *o,
 {
 	srv->observer = o;
 	srv->observer_arg = arg;
+}
+
+void
+http_server_set_body_limit(struct http_server *srv, http_body_limit *fn,
+    void *arg)
+{
+	srv->body_limit = fn;
+	srv->body_limit_arg = arg;
 }
 
 void

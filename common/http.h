@@ -106,6 +106,13 @@ void		 http_server_set_limits(struct http_server *,
 typedef void	 http_observer(int status, double seconds, int label, void *);
 void		 http_server_set_observer(struct http_server *,
 		    http_observer *, void *);
+/*
+ * A smaller body limit for some requests, decided from the headers
+ * before the body is read: 413 at once when Content-Length exceeds it.
+ */
+typedef size_t	 http_body_limit(const struct http_request *, void *);
+void		 http_server_set_body_limit(struct http_server *,
+		    http_body_limit *, void *);
 /* Label the request being handled, for the observer (a route, say). */
 void		 http_conn_set_label(struct http_conn *, int);
 /*

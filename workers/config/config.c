@@ -186,6 +186,15 @@ register_metrics(void)
 	    NELEM(buckets));
 }
 
+/* body_limit - imports may be up to max_import, the rest max_body */
+static size_t
+body_limit(const struct http_request *r, void *arg)
+{
+	const struct conf_worker	*w = &worker_conf()->workers[WORKER_CONFIG];
+
+	return http_path_is(r, "/v1/import") ? w->max_import : w->max_body;
+}
+
 /* observe - count every answer by route and status, and time it */
 static void
 observe(int status, double seconds, int label, void *arg)
@@ -231,6 +240,7 @@ config_start(struct event_base *b, const struct conf *c, int fd)
 	auth_set_admin_token(auth, c->admin_token);
 	http = http_server_new(base, fd, &l, handle, NULL);
 	http_server_set_observer(http, observe, NULL);
+	http_server_set_body_limit(http, body_limit, NULL);
 	offload_init(base, 2);
 	ev_migrate = evtimer_new(base, migrate, NULL);
 	ev_prune = event_new(base, -1, EV_PERSIST, on_prune, NULL);
@@ -2141,13 +2151,7 @@ handle(struct http_conn *c, const struct http_request *r, void *arg)
 		    "not loaded yet (PostgreSQL unavailable?); retry later");
 		return;
 	}
-	if (r->body_len > worker_conf()->workers[WORKER_CONFIG].max_body &&
-	    !http_path_is(r, "/v1/import")) {
-		reply_error(c, 413, "TooLarge", NULL, "the body is larger than "
-		    "workers.config.max_body (%zu bytes)",
-		    worker_conf()->workers[WORKER_CONFIG].max_body);
-		return;
-	}
+
 	if (http_path_is(r, "/v1/auth/token") && http_method_is(r, "POST")) {
 		do_token(c, r);
 		return;
