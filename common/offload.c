@@ -29,7 +29,7 @@ static pthread_mutex_t	 lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t	 cond = PTHREAD_COND_INITIALIZER;
 static struct job	*head, *tail;
 static pthread_t	 threads[THREADS_MAX];
-static int		 nthreads, stopping;
+static int		 nthreads, stopping, cancelled;
 static int		 pipefd[2] = { -1, -1 };
 static struct event	*ev_done;
 
@@ -106,6 +106,12 @@ offload(offload_fn *fn, offload_done_fn *done, void *arg)
 	pthread_mutex_unlock(&lock);
 }
 
+int
+offload_cancelled(void)
+{
+	return cancelled;
+}
+
 void
 offload_fini(void)
 {
@@ -123,10 +129,14 @@ offload_fini(void)
 	nthreads = 0;
 	/* Finished work still gets its answer. */
 	on_done(pipefd[0], EV_READ, NULL);
+	/* Work that did not start goes back undone, so its owner frees it. */
+	cancelled = 1;
 	while ((j = head) != NULL) {
 		head = j->next;
+		j->done(j->arg);
 		free(j);
 	}
+	cancelled = 0;
 	tail = NULL;
 	event_free(ev_done);
 	ev_done = NULL;

@@ -15,7 +15,13 @@ typedef void	 offload_done_fn(void *arg);	/* on the loop, after */
 void	 offload_init(struct event_base *, int nthreads);
 /* Queue fn(arg), then done(arg) on the loop. */
 void	 offload(offload_fn *, offload_done_fn *, void *arg);
-/* Stop the threads; queued work that did not start is dropped. */
+/*
+ * Stop the threads.  Finished work gets its done call; so does queued work
+ * that did not start, with offload_cancelled() true: fn did not run, and
+ * done only frees what arg holds.
+ */
 void	 offload_fini(void);
+/* In a done function: whether fn did not run (offload_fini gave it back). */
+int	 offload_cancelled(void);
 
 #endif

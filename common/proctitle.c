@@ -16,6 +16,12 @@ extern char	**environ;
 
 static char	*title_start;
 static size_t	 title_len;
+/*
+ * The environment copy.  environ points to it too, but glibc's exit-time
+ * cleanup (run by valgrind) sets environ to NULL: without a reference of
+ * our own the copy would be reported lost.  "used" keeps the store.
+ */
+static char	**env_copy __attribute__((used));
 
 /* proctitle_init - move environ away and claim argv's memory */
 void
@@ -34,7 +40,7 @@ proctitle_init(int argc, char **argv)
 	env = xcalloc((size_t)n + 1, sizeof(char *));
 	for (i = 0; i < n; i++)
 		env[i] = xstrdup(environ[i]);
-	environ = env;
+	environ = env_copy = env;
 	for (i = 1; i < argc; i++)
 		argv[i] = xstrdup(argv[i]);
 	title_start = argv[0];

@@ -207,3 +207,37 @@ def test_tokens_need_redis(tenantd, redis):
     wait_for(lambda: api("POST", "/v1/auth/token", {"userName": "u",
              "password": "p"}, token=None).status == 200, 10, interval=0.3,
              what="tokens again after Redis is back")
+
+
+def test_stop_answers_work_in_flight(tenantd):
+    """TERM while passwords are hashed and tokens issued: every request
+    gets an answer (done, or 503), and the worker exits cleanly."""
+    import signal
+    import threading
+    d = config_api_ready(tenantd(config_worker=True))
+    api = d.api
+    expect(api("POST", "/v1/persons", {"userName": "u", "password": "p"}), 201)
+    results = []
+
+    def one(i):
+        try:
+            if i % 2:
+                r = api("POST", "/v1/auth/token", {"userName": "u",
+                        "password": "p"}, token=None, timeout=15)
+            else:
+                r = api("POST", "/v1/persons", {"userName": f"n{i}",
+                        "password": "pw"}, timeout=15)
+            results.append(r.status)
+        except OSError as e:
+            results.append(repr(e))
+    ths = [threading.Thread(target=one, args=(i,)) for i in range(8)]
+    for t in ths:
+        t.start()
+    time.sleep(0.05)
+    d.signal(signal.SIGTERM)
+    for t in ths:
+        t.join(20)
+    assert all(s in (200, 201, 503) for s in results), results
+    assert len(results) == 8, results
+    rc = d.wait(10)
+    assert rc == 0, f"exit {rc}\n{d.diagnostics()}"

@@ -136,6 +136,8 @@ static struct auth		*auth;
 static struct cfgfollow		*follow;
 static struct event		*ev_migrate, *ev_prune, *ev_drain;
 static struct parked_list	 parked = TAILQ_HEAD_INITIALIZER(parked);
+/* Secrets being hashed or compared on the pool, tokens being stored. */
+static int			 busy_jobs;
 static char			*channel;
 static int			 migrated, loaded, dying;
 static json_int_t		 revision = -1;	/* the cache's */
@@ -286,7 +288,8 @@ on_drain(evutil_socket_t fd, short what, void *arg)
 
 	TAILQ_FOREACH(p, &parked, entry)
 		writes += !p->is_poll;
-	if (writes == 0 && (pg == NULL || pgc_queued(pg) == 0))
+	if (writes == 0 && busy_jobs == 0 && !import_running() &&
+	    (pg == NULL || pgc_queued(pg) == 0))
 		worker_exit(0);
 }
 
@@ -1412,7 +1415,12 @@ hashed(void *arg)
 {
 	struct job	*j = arg;
 
-	if (j->hash_failed) {
+	busy_jobs--;
+	if (offload_cancelled()) {
+		reply_error(j->conn, 503, "Unavailable", NULL, "the worker is "
+		    "stopping; nothing was written, retry later");
+		job_free(j);
+	} else if (j->hash_failed) {
 		reply_error(j->conn, 500, "Internal", NULL, "a secret could "
 		    "not be hashed; nothing was written");
 		job_free(j);
@@ -1431,6 +1439,7 @@ job_run(struct job *j)
 	for (i = 0; i < j->n; i++)
 		for (k = 0; k < j->p[i].w.nsecrets; k++)
 			if (j->p[i].hashes[k] != NULL) {
+				busy_jobs++;
 				offload(hash_job, hashed, j);
 				return;
 			}
@@ -1857,6 +1866,7 @@ issued_cb(const char *token, void *arg)
 	json_t			*j;
 	char			*text;
 
+	busy_jobs--;
 	if (token == NULL)
 		reply_error(t->conn, 503, "Unavailable", NULL, "the token "
 		    "cannot be stored now (Redis unavailable); retry later");
@@ -1889,13 +1899,20 @@ verified(void *arg)
 {
 	struct token_req	*t = arg;
 
-	if (!t->ok) {
+	busy_jobs--;
+	if (offload_cancelled()) {
+		reply_error(t->conn, 503, "Unavailable", NULL, "the worker is "
+		    "stopping; retry later");
+		token_req_free(t);
+	} else if (!t->ok) {
 		log_info("token refused for %s", t->who.name);
 		reply_error(t->conn, 401, "Unauthorized", NULL, "invalid "
 		    "credentials");
 		token_req_free(t);
-	} else
+	} else {
+		busy_jobs++;
 		auth_issue(auth, &t->who, t->ttl, issued_cb, t);
+	}
 }
 
 /* hash_cb - the stored hash arrived: compare off the loop */
@@ -1911,6 +1928,7 @@ hash_cb(const char *hash, int ok, void *arg)
 		return;
 	}
 	t->hash = hash != NULL ? xstrdup(hash) : NULL;
+	busy_jobs++;
 	offload(verify_job, verified, t);
 }
 
@@ -2144,6 +2162,11 @@ handle(struct http_conn *c, const struct http_request *r, void *arg)
 	metric_set(m_clients, http_server_clients(http));
 	if (r->path_len < 4 || memcmp(r->target, "/v1/", 4) != 0) {
 		reply_error(c, 404, "NotFound", NULL, "the API lives under /v1/");
+		return;
+	}
+	if (dying) {
+		reply_error(c, 503, "Unavailable", NULL, "the worker is "
+		    "stopping; retry later");
 		return;
 	}
 	if (!loaded) {

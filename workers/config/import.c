@@ -693,7 +693,9 @@ hashed(void *arg)
 	struct import	*im = arg;
 
 	im->hash_pending = 0;
-	if (cur != im) {		/* aborted meanwhile */
+	if (cur != im || offload_cancelled()) {	/* aborted meanwhile */
+		if (cur == im)
+			cur = NULL;
 		import_free(im);
 		return;
 	}
