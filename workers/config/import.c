@@ -44,6 +44,7 @@ enum phase { P_SCAN, P_INDEX, P_PREPARE, P_WRITE };
 
 struct placeholder {
 	json_int_t	 neg;		/* as written: -7 */
+	size_t		 line;		/* where it is declared */
 	json_int_t	 real;
 	enum cfg_kind	 kind;
 };
@@ -85,15 +86,19 @@ struct import {
 	size_t			 index_pos;
 	struct principal	 who;
 	struct grants		 g;
-	struct placeholder	*ph;
+	struct placeholder	*ph;		/* by neg */
+	struct placeholder	*by_real;
 	size_t			 nph;
+	size_t			 phcap;
 	struct keyslot		*keys;
 	size_t			 nkeys;
 	size_t			 keycap;
 	struct row		*rows;
 	size_t			 nrows;
+	size_t			 rowcap;
 	struct secret		*secrets;
 	size_t			 nsecrets;
+	size_t			 secretcap;
 	int			 hash_failed;
 	int			 hash_pending;
 	int			 quiet;		/* parsing again: no new errors */
@@ -188,6 +193,7 @@ import_free(struct import *im)
 	free(im->rows);
 	free(im->secrets);
 	free(im->ph);
+	free(im->by_real);
 	free(im->body);
 	json_decref(im->errors);
 	access_clear(&im->g);
@@ -313,15 +319,54 @@ parse_line(struct import *im, const char *s, size_t len,
 
 /* ---- placeholders ---- */
 
+static int
+ph_cmp(const void *a, const void *b)
+{
+	json_int_t	x = ((const struct placeholder *)a)->neg;
+	json_int_t	y = ((const struct placeholder *)b)->neg;
+
+	return x < y ? -1 : x > y;
+}
+
+static int
+real_cmp(const void *a, const void *b)
+{
+	json_int_t	x = ((const struct placeholder *)a)->real;
+	json_int_t	y = ((const struct placeholder *)b)->real;
+
+	return x < y ? -1 : x > y;
+}
+
+/* ph_find - a placeholder, once ph_sort has run */
 static struct placeholder *
 ph_find(struct import *im, json_int_t neg)
 {
+	struct placeholder	key;
+
+	if (im->nph == 0)
+		return NULL;
+	key.neg = neg;
+	return bsearch(&key, im->ph, im->nph, sizeof(*im->ph), ph_cmp);
+}
+
+/*
+ * ph_sort - order the placeholders for lookups; one declared twice is
+ * an error at its later line.
+ */
+static void
+ph_sort(struct import *im)
+{
 	size_t	i;
 
-	for (i = 0; i < im->nph; i++)
-		if (im->ph[i].neg == neg)
-			return &im->ph[i];
-	return NULL;
+	if (im->nph > 1)
+		qsort(im->ph, im->nph, sizeof(*im->ph), ph_cmp);
+	for (i = 1; i < im->nph; i++)
+		if (im->ph[i].neg == im->ph[i - 1].neg) {
+			im->line = im->ph[i].line > im->ph[i - 1].line ?
+			    im->ph[i].line : im->ph[i - 1].line;
+			line_error(im, "Duplicate", "dbid", "dbid: placeholder "
+			    "%lld is declared twice", (long long)im->ph[i].neg);
+		}
 }
 
 /* scan_line - count placeholder declarations */
@@ -336,13 +381,14 @@ scan_line(struct import *im, const char *s, size_t len)
 		return;
 	d = json_object_get(obj, "dbid");
 	if (json_is_integer(d) && (v = json_integer_value(d)) < 0) {
-		if (ph_find(im, v) != NULL)
-			line_error(im, "Duplicate", "dbid", "dbid: placeholder "
-			    "%lld is declared twice", (long long)v);
-		else {
-			im->ph = xrealloc(im->ph, (im->nph + 1) *
-			    sizeof(*im->ph));
+		{
+			if (im->nph == im->phcap) {
+				im->phcap = im->phcap ? im->phcap * 2 : 64;
+				im->ph = xrealloc(im->ph, im->phcap *
+				    sizeof(*im->ph));
+			}
 			im->ph[im->nph].neg = v;
+			im->ph[im->nph].line = im->line;
 			im->ph[im->nph].real = 0;
 			im->ph[im->nph].kind = cfg_type_kind(t);
 			im->nph++;
@@ -496,11 +542,16 @@ ref_cb(const char *field, enum cfg_kind target, json_int_t dbid, void *arg)
 {
 	struct refs		*r = arg;
 	const struct cobj	*o = cache_get(dbid);
-	size_t			 i;
 	int			 ok = o != NULL && o->kind == (int)target;
 
-	for (i = 0; !ok && i < r->im->nph; i++)
-		ok = r->im->ph[i].real == dbid && r->im->ph[i].kind == target;
+	if (!ok) {
+		struct placeholder	 key, *p;
+
+		key.real = dbid;
+		p = r->im->nph == 0 ? NULL : bsearch(&key, r->im->by_real,
+		    r->im->nph, sizeof(*r->im->by_real), real_cmp);
+		ok = p != NULL && p->kind == target;
+	}
 	if (!ok && !r->bad) {
 		r->bad = 1;
 		line_error(r->im, "BadReference", field, "%s: no %s with dbid "
@@ -522,8 +573,12 @@ take_secrets(struct import *im, const struct cfg_type *t, json_t *obj)
 		if (!cfg_is_write_only(t, k))
 			continue;
 		if (json_is_string(v) || json_is_null(v)) {
-			im->secrets = xrealloc(im->secrets, (im->nsecrets + 1) *
-			    sizeof(*im->secrets));
+			if (im->nsecrets == im->secretcap) {
+				im->secretcap = im->secretcap ?
+				    im->secretcap * 2 : 256;
+				im->secrets = xrealloc(im->secrets,
+				    im->secretcap * sizeof(*im->secrets));
+			}
 			im->secrets[im->nsecrets].row = im->nrows;
 			im->secrets[im->nsecrets].field = xstrdup(k);
 			im->secrets[im->nsecrets].plain = json_is_null(v) ?
@@ -655,7 +710,10 @@ prepare_line(struct import *im, const char *s, size_t len)
 	row.refs = r.text;
 	row.data = json_dumps(obj, JSON_COMPACT);
 	json_decref(obj);
-	im->rows = xrealloc(im->rows, (im->nrows + 1) * sizeof(*im->rows));
+	if (im->nrows == im->rowcap) {
+		im->rowcap = im->rowcap ? im->rowcap * 2 : 1024;
+		im->rows = xrealloc(im->rows, im->rowcap * sizeof(*im->rows));
+	}
 	im->rows[im->nrows++] = row;
 	if (row.update)
 		im->updated++;
@@ -981,8 +1039,13 @@ dbids_cb(struct pgc *p, const PGresult *res, void *arg)
 	}
 	for (i = 0; i < im->nph; i++)
 		im->ph[i].real = strtoll(PQgetvalue(res, (int)i, 0), NULL, 10);
+	/* The same placeholders by real dbid, to check references. */
+	im->by_real = xcalloc(im->nph + 1, sizeof(*im->by_real));
+	if (im->nph > 0)
+		memcpy(im->by_real, im->ph, im->nph * sizeof(*im->ph));
+	if (im->nph > 1)
+		qsort(im->by_real, im->nph, sizeof(*im->by_real), real_cmp);
 	im->phase = P_INDEX;
-	im->lines = im->line;
 	im->pos = 0;
 	im->line = 0;
 	index_start(im);
@@ -996,6 +1059,8 @@ scanned(struct import *im)
 	char		 n[24];
 	const char	*params[1] = { n };
 
+	im->lines = im->line;
+	ph_sort(im);
 	/* Go on after errors too: the answer lists every bad line. */
 	snprintf(n, sizeof(n), "%zu", im->nph);
 	if (pgc_query(im->pg, "SELECT nextval('cfg_dbid_seq') FROM "
