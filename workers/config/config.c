@@ -775,6 +775,18 @@ stream_rows(struct stream *st, const PGresult *res)
 	return rc;
 }
 
+/* stream_fell_behind - has pruning passed what the stream sent? */
+static int
+stream_fell_behind(const struct stream *st, const PGresult *res)
+{
+	json_int_t	oldest;
+
+	if (PQgetisnull(res, 0, 5))
+		return 0;
+	oldest = strtoll(PQgetvalue(res, 0, 5), NULL, 10);
+	return st->sent < oldest - 1;
+}
+
 /* stream_cb - a batch of the change log arrived */
 static void
 stream_cb(struct pgc *p, const PGresult *res, void *arg)
@@ -808,6 +820,12 @@ stream_cb(struct pgc *p, const PGresult *res, void *arg)
 			stream_free(st);
 			return;
 		}
+	}
+	if (stream_fell_behind(st, res)) {
+		/* It would skip pruned changes: end it; a new one gets 410. */
+		http_stream_end(st->conn);
+		stream_free(st);
+		return;
 	}
 	full = PQntuples(res) >= CHANGES_LIMIT;
 	if (stream_rows(st, res) == -1 || st->dead) {
