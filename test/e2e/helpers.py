@@ -45,11 +45,21 @@ def tenantd_bin():
     return os.path.abspath(b)
 
 
+_ports_given = set()
+
+
 def free_port():
-    """A loopback TCP port nobody listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback TCP port nobody listens on right now, and not one this
+    test run handed out before: two calls in a row (the metrics and config
+    ports of one daemon) must not get the same port from the kernel."""
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _ports_given:
+            _ports_given.add(port)
+            return port
+    raise RuntimeError("no fresh free port")
 
 
 def port_open(port, host="127.0.0.1", timeout=0.5):

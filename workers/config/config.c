@@ -794,49 +794,45 @@ stream_cb(struct pgc *p, const PGresult *res, void *arg)
 	struct stream	*st = arg;
 	int		 full;
 
-	st->busy = 0;
-	if (st->dead) {
-		stream_free(st);
-		return;
-	}
+	/*
+	 * busy stays set until the end: a write may find the client gone,
+	 * and stream_closed must then only mark the stream, not free it.
+	 */
+	if (st->dead)
+		goto drop;
 	if (!result_rows(res)) {
-		if (!st->started) {
-			reply_error(st->conn, 503, "Unavailable", NULL, "the "
-			    "change log cannot be read now");
-			stream_free(st);
+		if (st->started) {
+			st->busy = 0;	/* waits for the next change */
+			return;
 		}
-		return;	/* a started stream waits for the next change */
+		reply_error(st->conn, 503, "Unavailable", NULL, "the change "
+		    "log cannot be read now");
+		goto drop;
 	}
 	if (!st->started) {
-		if (gone(st->conn, res, st->sent)) {
-			stream_free(st);
-			return;
-		}
+		if (gone(st->conn, res, st->sent))
+			goto drop;
 		st->started = 1;
 		if (http_stream_begin(st->conn, 200, "application/x-ndjson",
-		    stream_closed, st) == -1)
-			st->dead = 1;
-		if (st->dead) {
-			stream_free(st);
-			return;
-		}
+		    stream_closed, st) == -1 || st->dead)
+			goto drop;
 	}
 	if (stream_fell_behind(st, res)) {
 		/* It would skip pruned changes: end it; a new one gets 410. */
 		http_stream_end(st->conn);
-		stream_free(st);
-		return;
+		goto drop;
 	}
 	full = PQntuples(res) >= CHANGES_LIMIT;
-	if (stream_rows(st, res) == -1 || st->dead) {
-		st->dead = 1;
-		stream_free(st);
-		return;
-	}
+	if (stream_rows(st, res) == -1 || st->dead)
+		goto drop;
+	st->busy = 0;
 	if (full || st->again) {
 		st->again = 0;
 		stream_pump(st);
 	}
+	return;
+drop:
+	stream_free(st);
 }
 
 /* stream_pump - read what the stream has not passed on yet */
