@@ -255,6 +255,7 @@ http_parse_request(const char *buf, size_t len, size_t max_body,
 	}
 	if ((st = body_length(r, max_body, &body)) != 0)
 		goto error;
+	r->body_len = body;		/* known before the body is here */
 	if (len - off < body) {
 		*used = off + body;	/* what the whole request needs */
 		return HTTP_PARSE_MORE;
@@ -580,15 +581,8 @@ respond_error(struct http_conn *c, int status)
 static int
 too_large(struct http_conn *c, const struct http_request *r)
 {
-	const char	*v;
-	size_t		 len, body = 0, i;
-
-	if (c->srv->body_limit == NULL ||
-	    (v = http_header(r, "Content-Length", &len)) == NULL)
-		return 0;
-	for (i = 0; i < len; i++)
-		body = body * 10 + (size_t)(v[i] - '0');
-	return body > c->srv->body_limit(r, c->srv->body_limit_arg);
+	return c->srv->body_limit != NULL &&
+	    r->body_len > c->srv->body_limit(r, c->srv->body_limit_arg);
 }
 
 /* conn_process - parse and dispatch requests while not waiting on one */

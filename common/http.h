@@ -36,8 +36,8 @@ struct http_request {
 	int			 keep_alive;
 	struct http_header	 headers[HTTP_HEADERS_MAX];
 	int			 nheaders;
-	const char		*body;
-	size_t			 body_len;
+	const char		*body;		/* NULL until all is read */
+	size_t			 body_len;	/* from Content-Length */
 };
 
 enum http_parse_rc {

@@ -979,6 +979,36 @@ parse_dbid(const char *s, size_t n)
 	return v >= 1 && v <= CFG_DBID_MAX ? v : -1;
 }
 
+/*
+ * number_param - an optional integer parameter from min to max, left as
+ * it was when absent; answers 400 and returns -1 when it is not one.
+ */
+static int
+number_param(struct http_conn *c, const struct http_request *r,
+    const char *name, json_int_t min, json_int_t max, json_int_t *out)
+{
+	char		v[24];
+	json_int_t	n = 0;
+	size_t		i;
+	int		rc = http_query(r, name, v, sizeof(v));
+
+	if (rc == 0)
+		return 0;
+	for (i = 0; rc == 1 && v[i] != '\0' && n <= max; i++)
+		if (v[i] >= '0' && v[i] <= '9')
+			n = n * 10 + (v[i] - '0');
+		else
+			rc = -1;
+	if (rc == -1 || i == 0 || n < min || n > max) {
+		reply_error(c, 400, "BadParameter", name, "%s: must be an "
+		    "integer from %lld to %lld", name, (long long)min,
+		    (long long)max);
+		return -1;
+	}
+	*out = n;
+	return 0;
+}
+
 struct filter {
 	char	key[64];
 	char	val[256];
@@ -997,21 +1027,18 @@ list_params(struct http_conn *c, const struct http_request *r,
 	size_t			pos = 0;
 	int			rc;
 
-	*limit = LIST_LIMIT_DEFAULT;
+	json_int_t		n = LIST_LIMIT_DEFAULT;
+
+	if (number_param(c, r, "limit", 1, LIST_LIMIT_MAX, &n) == -1)
+		return -1;
+	*limit = (int)n;
 	*after = 0;
 	*nf = 0;
 	while ((rc = http_query_next(r, &pos, f.key, sizeof(f.key), f.val,
 	    sizeof(f.val))) == 1) {
-		if (strcmp(f.key, "limit") == 0) {
-			*limit = atoi(f.val);
-			if (*limit < 1 || *limit > LIST_LIMIT_MAX ||
-			    strspn(f.val, "0123456789") != strlen(f.val)) {
-				reply_error(c, 400, "BadParameter", "limit",
-				    "limit: must be an integer from 1 to %d",
-				    LIST_LIMIT_MAX);
-				return -1;
-			}
-		} else if (strcmp(f.key, "after") == 0) {
+		if (strcmp(f.key, "limit") == 0)
+			continue;
+		else if (strcmp(f.key, "after") == 0) {
 			if ((*after = parse_dbid(f.val, strlen(f.val))) < 0) {
 				reply_error(c, 400, "BadParameter", "after",
 				    "after: must be a dbid");
@@ -1106,36 +1133,6 @@ lookup(struct http_conn *c, const struct cfg_type *t, json_int_t dbid)
 		return NULL;
 	}
 	return o;
-}
-
-/*
- * number_param - an optional integer parameter from min to max, left as
- * it was when absent; answers 400 and returns -1 when it is not one.
- */
-static int
-number_param(struct http_conn *c, const struct http_request *r,
-    const char *name, json_int_t min, json_int_t max, json_int_t *out)
-{
-	char		v[24];
-	json_int_t	n = 0;
-	size_t		i;
-	int		rc = http_query(r, name, v, sizeof(v));
-
-	if (rc == 0)
-		return 0;
-	for (i = 0; rc == 1 && v[i] != '\0' && n <= max; i++)
-		if (v[i] >= '0' && v[i] <= '9')
-			n = n * 10 + (v[i] - '0');
-		else
-			rc = -1;
-	if (rc == -1 || i == 0 || n < min || n > max) {
-		reply_error(c, 400, "BadParameter", name, "%s: must be an "
-		    "integer from %lld to %lld", name, (long long)min,
-		    (long long)max);
-		return -1;
-	}
-	*out = n;
-	return 0;
 }
 
 /* do_changes - GET /v1/changes?since=R[&wait=S][&limit=N] */
