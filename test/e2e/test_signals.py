@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from helpers import free_port, merge, pid_alive, port_open, wait_for
+from helpers import free_port, merge, pid_alive, port_open, proc_stat, wait_for
 
 
 def assert_no_children_left(d):
@@ -191,10 +191,17 @@ def test_worker_dying_during_reload_aborts_it(tenantd):
     d = tenantd(supervisor__heartbeat_timeout=30.0).wait_ready()
     old = d.worker_pid()
     os.kill(old, signal.SIGSTOP)  # it cannot answer the reload
+    # SIGSTOP takes effect asynchronously: only reload once it has
+    wait_for(lambda: (proc_stat(old) or ("?",))[0] == "T", 5,
+             interval=0.005, what="the worker to be stopped")
     off = d.log_size()
     d.write_conf(merge(d.conf, {"log": {"level": "debug"}}))
     d.signal(signal.SIGHUP)
     d.wait_log(r"HUP: reloading", timeout=5, since=off)
+    # The master logs that line before it sends the configuration; a
+    # worker killed before the send is simply not asked (the reload then
+    # commits, which is right too).  Let the send happen first.
+    time.sleep(0.3)
     os.kill(old, signal.SIGKILL)
     d.wait_log(r"reload failed, keeping the running configuration: "
                r"a worker died during the reload", timeout=5, since=off)
