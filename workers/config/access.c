@@ -92,11 +92,11 @@ access_grants(const struct principal *p, struct grants *g)
 	list = p->kind == PRINCIPAL_PERSON ? "members" : "applications";
 	v = cache_list(CFG_ACCESS_GROUP, &n);
 	for (i = 0; i < n; i++) {
-		if (!member(json_object_get(v[i]->obj, list), p->dbid) ||
-		    strcmp(json_string_value(json_object_get(v[i]->obj,
+		if (!member(json_object_get(v[i]->tree, list), p->dbid) ||
+		    strcmp(json_string_value(json_object_get(v[i]->tree,
 		    "state")), "enabled") != 0)
 			continue;
-		json_array_foreach(json_object_get(v[i]->obj, "permissions"),
+		json_array_foreach(json_object_get(v[i]->tree, "permissions"),
 		    j, perm)
 			add_permission(g, perm);
 	}

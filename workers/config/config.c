@@ -1062,16 +1062,20 @@ list_params(struct http_conn *c, const struct http_request *r,
 	return 0;
 }
 
+/* matches - o passes every filter; only the fields they name are parsed */
 static int
 matches(const struct cfg_type *t, const struct cobj *o,
     const struct filter *fs, int nf)
 {
-	int	i;
+	json_t	*v;
+	int	 i, ok = 1;
 
-	for (i = 0; i < nf; i++)
-		if (!cfg_filter_match(t, o->obj, fs[i].key, fs[i].val))
-			return 0;
-	return 1;
+	for (i = 0; i < nf && ok; i++) {
+		v = cobj_get(o, cfg_filter_field(t, fs[i].key));
+		ok = cfg_filter_match_value(t, v, fs[i].key, fs[i].val);
+		json_decref(v);
+	}
+	return ok;
 }
 
 /*
@@ -1565,7 +1569,7 @@ folder_cycle(json_int_t dbid, const json_t *obj)
 			return 1;
 		if ((o = cache_get(p)) == NULL)
 			return 0;
-		p = json_integer_value(json_object_get(o->obj, "parent"));
+		p = json_integer_value(json_object_get(o->tree, "parent"));
 	}
 	return 0;
 }
@@ -1587,7 +1591,10 @@ do_update(struct http_conn *c, const struct http_request *r,
 	if ((body = parse_body(c, r)) == NULL)
 		return;
 	if (patch) {
-		obj = cfg_merge_patch(o->obj, body, &e);
+		json_t	*cur = cobj_json(o);
+
+		obj = cfg_merge_patch(cur, body, &e);
+		json_decref(cur);
 		keep_cleared_secrets(t, body, obj);
 		json_decref(body);
 	} else
@@ -1647,6 +1654,7 @@ find_referrers(const struct cobj *target, struct referrers *rs)
 {
 	const struct cobj *const	*v;
 	const struct cfg_type		*t;
+	json_t				*obj;
 	size_t				 n, i;
 	int				 k;
 
@@ -1657,10 +1665,13 @@ find_referrers(const struct cobj *target, struct referrers *rs)
 			continue;
 		v = cache_list(k, &n);
 		for (i = 0; i < n; i++) {
-			rs->hit = 0;
-			cfg_refs(t, v[i]->obj, referrer_cb, rs);
-			if (!rs->hit)
+			if (!cobj_refers(v[i], target->dbid))
 				continue;
+			/* Which field: parsed for the few that refer. */
+			obj = cobj_json(v[i]);
+			rs->hit = 0;
+			cfg_refs(t, obj, referrer_cb, rs);
+			json_decref(obj);
 			rs->v = xrealloc(rs->v, (rs->n + 1) * sizeof(*rs->v));
 			rs->v[rs->n].o = v[i];
 			memcpy(rs->v[rs->n].field, rs->field,
@@ -1711,7 +1722,7 @@ cascade(struct http_conn *c, const struct cobj *o, struct referrers *rs,
 			forbidden(c, RIGHT_UPDATE, t);
 			return -1;
 		}
-		obj = json_deep_copy(rs->v[i].o->obj);
+		obj = cobj_json(rs->v[i].o);
 		if (cfg_unref(t, obj, o->kind, o->dbid, &e) == -1) {
 			json_decref(obj);
 			reply_error(c, 409, "RequiredRef", rs->v[i].field,
@@ -1943,22 +1954,16 @@ hash_cb(const char *hash, int ok, void *arg)
 	offload(verify_job, verified, t);
 }
 
-/* find_principal - an enabled Person by userName, or Application by name */
+/*
+ * find_principal - an enabled Person by userName, or Application by name:
+ * the natural keys of their types.
+ */
 static const struct cobj *
-find_principal(enum cfg_kind k, const char *field, const char *name)
+find_principal(enum cfg_kind k, const char *name)
 {
-	const struct cobj *const	*v;
-	const char			*s;
-	size_t				 n, i;
+	const struct cobj	*o = cache_find(k, name);
 
-	v = cache_list(k, &n);
-	for (i = 0; i < n; i++) {
-		s = json_string_value(json_object_get(v[i]->obj, field));
-		if (s != NULL && strcmp(s, name) == 0)
-			return strcmp(json_string_value(json_object_get(
-			    v[i]->obj, "state")), "enabled") == 0 ? v[i] : NULL;
-	}
-	return NULL;
+	return o != NULL && o->enabled ? o : NULL;
 }
 
 /*
@@ -1985,8 +1990,8 @@ do_token(struct http_conn *c, const struct http_request *r)
 		return;
 	}
 	person = user != NULL;
-	o = person ? find_principal(CFG_PERSON, "userName", user) :
-	    find_principal(CFG_APPLICATION, "name", app);
+	o = find_principal(person ? CFG_PERSON : CFG_APPLICATION,
+	    person ? user : app);
 	if (o == NULL) {
 		json_decref(body);
 		reply_error(c, 401, "Unauthorized", NULL, "invalid credentials");
@@ -2129,13 +2134,9 @@ static int
 still_valid(const struct principal *who)
 {
 	const struct cobj	*o = cache_get(who->dbid);
-	const char		*st;
 
-	if (o == NULL || o->kind != (who->kind == PRINCIPAL_PERSON ?
-	    CFG_PERSON : CFG_APPLICATION))
-		return 0;
-	st = json_string_value(json_object_get(o->obj, "state"));
-	return st != NULL && strcmp(st, "enabled") == 0;
+	return o != NULL && o->enabled && o->kind == (who->kind ==
+	    PRINCIPAL_PERSON ? CFG_PERSON : CFG_APPLICATION);
 }
 
 /* authed - the token check answered */

@@ -6,8 +6,9 @@
  *            once each); a slice of lines per loop turn
  *   dbids    one query draws real dbids for the placeholders
  *   prepare  parse again: placeholders replaced, each object validated,
- *            permissions, references, keys (existing: update; new:
- *            create; twice in the import: refused), secrets taken out
+ *            permissions, references, keys (existing in the cache:
+ *            update; new: create; twice in the import: refused),
+ *            secrets taken out
  *   hash     secrets hashed on the thread pool
  *   write    on a connection of its own, in one transaction: rows staged
  *            into a temporary table in batches, then one statement
@@ -40,7 +41,7 @@
 #define BATCH		1000	/* rows per staging statement */
 #define ERRORS_MAX	100
 
-enum phase { P_SCAN, P_INDEX, P_PREPARE, P_WRITE };
+enum phase { P_SCAN, P_PREPARE, P_WRITE };
 
 struct placeholder {
 	json_int_t	 neg;		/* as written: -7 */
@@ -66,11 +67,9 @@ struct row {
 	char		*refs;		/* "[1,2]" */
 };
 
+/* The natural keys the import has used so far. */
 struct keyslot {
 	char		*key;		/* "<kind>/<natural key>" */
-	json_int_t	 dbid;
-	json_int_t	 version;
-	int		 in_import;
 };
 
 struct import {
@@ -82,8 +81,6 @@ struct import {
 	size_t			 pos;
 	size_t			 line;
 	size_t			 lines;		/* counted by the scan */
-	int			 index_kind;	/* P_INDEX: where it is */
-	size_t			 index_pos;
 	struct principal	 who;
 	struct grants		 g;
 	struct placeholder	*ph;		/* by neg */
@@ -425,7 +422,7 @@ rewrite(struct import *im, json_t *j)
 	}
 }
 
-/* ---- natural keys: the cache's and the import's ---- */
+/* ---- natural keys used in the import ---- */
 
 static size_t
 key_hash(const char *s)
@@ -463,67 +460,14 @@ key_grow(struct import *im)
 	free(old);
 }
 
+/* key_put - note a key (not there yet) as used; takes key */
 static void
-key_put(struct import *im, char *key, json_int_t dbid, json_int_t version,
-    int in_import)
+key_put(struct import *im, char *key)
 {
-	struct keyslot	*s;
-
 	if (2 * (im->nkeys + 1) > im->keycap)
 		key_grow(im);
-	s = key_slot(im, key);
-	if (s->key != NULL) {
-		free(key);
-		s->in_import |= in_import;
-		return;
-	}
-	s->key = key;
-	s->dbid = dbid;
-	s->version = version;
-	s->in_import = in_import;
+	key_slot(im, key)->key = key;
 	im->nkeys++;
-}
-
-/* index_start - size the key table for the cache and the import */
-static void
-index_start(struct import *im)
-{
-	for (im->keycap = 1024; im->keycap < 2 * (cache_size() + 1 +
-	    im->lines); im->keycap *= 2)
-		;
-	im->keys = xcalloc(im->keycap, sizeof(*im->keys));
-	im->index_kind = 0;
-	im->index_pos = 0;
-}
-
-/*
- * index_slice - "<kind>/<key>" of up to n cached objects; 1 when every
- * object is indexed.  In slices: a large tenant takes a second.
- */
-static int
-index_slice(struct import *im, size_t n)
-{
-	const struct cobj *const	*v;
-	size_t				 count;
-	char				*k;
-
-	for (; im->index_kind < CFG_NTYPES; im->index_kind++,
-	    im->index_pos = 0) {
-		v = cache_list(im->index_kind, &count);
-		for (; im->index_pos < count; im->index_pos++) {
-			if (n-- == 0)
-				return 0;
-			k = cfg_key(cfg_type_at(im->index_kind),
-			    v[im->index_pos]->obj);
-			if (k == NULL)
-				continue;
-			key_put(im, xasprintf("%d/%s", im->index_kind, k),
-			    v[im->index_pos]->dbid, v[im->index_pos]->version,
-			    0);
-			free(k);
-		}
-	}
-	return 1;
 }
 
 /* ---- prepare ---- */
@@ -600,7 +544,6 @@ validate(struct import *im, const struct cfg_type *t, json_t *obj,
 {
 	struct cfg_error	 e;
 	const struct cobj	*o;
-	struct keyslot		*slot;
 	json_t			*d = json_object_get(obj, "dbid");
 	char			*k, *kk;
 
@@ -628,31 +571,31 @@ validate(struct import *im, const struct cfg_type *t, json_t *obj,
 		return -1;
 	}
 	kk = xasprintf("%d/%s", cfg_type_kind(t), k);
-	slot = key_slot(im, kk);
-	if (slot->key != NULL && slot->in_import) {
+	if (key_slot(im, kk)->key != NULL) {
 		line_error(im, "Duplicate", NULL, "%s %s is in the import "
 		    "twice", cfg_type_name(t), k);
 		free(kk);
 		free(k);
 		return -1;
 	}
-	if (slot->key != NULL && !row->update) {
+	o = cache_find(cfg_type_kind(t), k);
+	if (o != NULL && !row->update) {
 		if (ph != 0) {
 			line_error(im, "Duplicate", "dbid", "placeholder %lld: "
 			    "%s %s exists already (dbid %lld); refer to it by "
 			    "its dbid", (long long)ph, cfg_type_name(t), k,
-			    (long long)slot->dbid);
+			    (long long)o->dbid);
 			free(kk);
 			free(k);
 			return -1;
 		}
 		row->update = 1;
-		row->dbid = slot->dbid;
-		row->version = slot->version;
+		row->dbid = o->dbid;
+		row->version = o->version;
 		json_object_del(obj, "version");
 	}
 	row->key = k;
-	key_put(im, kk, row->dbid, row->version, 1);
+	key_put(im, kk);
 	return 0;
 }
 
@@ -1045,10 +988,13 @@ dbids_cb(struct pgc *p, const PGresult *res, void *arg)
 		memcpy(im->by_real, im->ph, im->nph * sizeof(*im->ph));
 	if (im->nph > 1)
 		qsort(im->by_real, im->nph, sizeof(*im->by_real), real_cmp);
-	im->phase = P_INDEX;
+	im->phase = P_PREPARE;
 	im->pos = 0;
 	im->line = 0;
-	index_start(im);
+	for (im->keycap = 1024; im->keycap < 2 * (im->lines + 1);
+	    im->keycap *= 2)
+		;
+	im->keys = xcalloc(im->keycap, sizeof(*im->keys));
 	next_slice(im);
 }
 
@@ -1100,12 +1046,6 @@ step(evutil_socket_t fd, short what, void *arg)
 	size_t		 len;
 	int		 n;
 
-	if (im->phase == P_INDEX) {
-		if (index_slice(im, 10 * SLICE))
-			im->phase = P_PREPARE;
-		next_slice(im);
-		return;
-	}
 	for (n = 0; n < SLICE; n++) {
 		if ((s = next_line(im, &len)) == NULL)
 			break;

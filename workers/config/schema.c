@@ -1889,24 +1889,44 @@ cfg_filter_check(const struct cfg_type *t, const char *key,
 	return 0;
 }
 
+/* cfg_filter_field - the top-level field a filter looks at */
+const char *
+cfg_filter_field(const struct cfg_type *t, const char *key)
+{
+	const struct filter	*fl = filter_find(t, key);
+
+	return fl != NULL ? fl->field : NULL;
+}
+
 /* cfg_filter_match - obj passes the filter key=value */
 int
 cfg_filter_match(const struct cfg_type *t, const json_t *obj,
     const char *key, const char *value)
 {
+	const char	*field = cfg_filter_field(t, key);
+
+	if (field == NULL || !json_is_object(obj))
+		return 0;
+	return cfg_filter_match_value(t, json_object_get(obj, field), key,
+	    value);
+}
+
+/* cfg_filter_match_value - the field's value v passes key=value */
+int
+cfg_filter_match_value(const struct cfg_type *t, const json_t *v,
+    const char *key, const char *value)
+{
 	const struct filter	*fl;
 	const struct field	*f, *list;
-	const json_t		*v, *e;
+	const json_t		*e;
 	json_int_t		 n;
 	size_t			 i;
 
-	if ((fl = filter_find(t, key)) == NULL || value == NULL ||
-	    !json_is_object(obj))
+	if ((fl = filter_find(t, key)) == NULL || value == NULL)
 		return 0;
 	f = filter_field(t, fl, &list);
 	if (filter_value(f, value, &n) == -1)
 		return 0;
-	v = json_object_get(obj, fl->field);
 	if (list == NULL && f->type != FT_REFS)
 		return filter_eq(f, v, value, n);
 	json_array_foreach(v, i, e) {

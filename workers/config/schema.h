@@ -130,5 +130,10 @@ int	 cfg_filter_check(const struct cfg_type *, const char *key,
 	    const char *value, struct cfg_error *);
 int	 cfg_filter_match(const struct cfg_type *, const json_t *,
 	    const char *key, const char *value);
+/* The same, given only the value of the field the filter looks at
+ * (cfg_filter_field; NULL when obj lacks it). */
+const char *cfg_filter_field(const struct cfg_type *, const char *key);
+int	 cfg_filter_match_value(const struct cfg_type *, const json_t *v,
+	    const char *key, const char *value);
 
 #endif
