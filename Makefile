@@ -43,16 +43,19 @@ TENANTD_SRC	:= $(wildcard supervisor/*.c) $(wildcard workers/*/*.c)
 UNIT_SRC	:= $(wildcard test/unit/test_*.c)
 TESTLIB_SRC	:= $(wildcard test/unit/lib/*.c)
 FUZZ_SRC	:= $(wildcard test/fuzz/fuzz_*.c)
+VOICESIM_SRC	:= $(wildcard tools/voicesim/*.c)
 
 COMMON_OBJ	:= $(COMMON_SRC:%.c=$(BUILD)/%.o)
 TENANTD_OBJ	:= $(TENANTD_SRC:%.c=$(BUILD)/%.o)
 UNIT_BIN	:= $(UNIT_SRC:test/unit/%.c=$(BUILD)/test/%)
 LIBCOMMON	:= $(BUILD)/libcommon.a
 TESTLIB_OBJ	:= $(TESTLIB_SRC:%.c=$(BUILD)/%.o)
+VOICESIM_OBJ	:= $(VOICESIM_SRC:%.c=$(BUILD)/%.o)
+PROGRAMS	:= $(BUILD)/tenantd $(if $(VOICESIM_SRC),$(BUILD)/voicesim)
 
 .PHONY: all run test unit valgrind-unit e2e deps install uninstall deb clean fuzz bench \
 	check-warnings
-all: $(BUILD)/tenantd
+all: $(PROGRAMS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -64,6 +67,10 @@ $(LIBCOMMON): $(COMMON_OBJ)
 
 $(BUILD)/tenantd: $(TENANTD_OBJ) $(LIBCOMMON)
 	$(CC) $(LDFLAGS) -o $@ $(TENANTD_OBJ) $(LIBCOMMON) $(PKG_LIBS) $(LDLIBS)
+
+# The voice simulator (tools/voicesim, docs/voice-redis.md).
+$(BUILD)/voicesim: $(VOICESIM_OBJ) $(LIBCOMMON)
+	$(CC) $(LDFLAGS) -o $@ $(VOICESIM_OBJ) $(LIBCOMMON) $(PKG_LIBS) $(LDLIBS)
 
 # Unit tests link the helpers under test/unit/lib/ and libcommon; their
 # objects are kept, not removed as intermediates.
@@ -99,8 +106,9 @@ valgrind-unit: $(UNIT_BIN)
 	    --errors-for-leak-kinds=definite,indirect $$t || fail=1; done; \
 	    exit $$fail
 
-e2e: $(BUILD)/tenantd
-	TENANTD_BIN=$(abspath $(BUILD)/tenantd) $(PYTHON) -m pytest -q test/e2e
+e2e: $(PROGRAMS)
+	TENANTD_BIN=$(abspath $(BUILD)/tenantd) \
+	    VOICESIM_BIN=$(abspath $(BUILD)/voicesim) $(PYTHON) -m pytest -q test/e2e
 
 test: deps
 	@$(MAKE) --no-print-directory all unit
@@ -138,4 +146,5 @@ clean:
 	rm -rf build
 
 -include $(COMMON_OBJ:.o=.d) $(TENANTD_OBJ:.o=.d) $(TESTLIB_OBJ:.o=.d) \
+    $(VOICESIM_OBJ:.o=.d) \
     $(UNIT_BIN:=.d)
