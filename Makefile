@@ -80,12 +80,14 @@ $(BUILD)/test/%: test/unit/%.c $(TESTLIB_OBJ) $(LIBCOMMON)
 	$(CC) $(CFLAGS) -Itest/unit/lib $(PKG_CFLAGS) -MMD -MP $(LDFLAGS) -o $@ \
 	    $< $(TESTLIB_OBJ) $(LIBCOMMON) $(PKG_LIBS) -lcmocka $(LDLIBS)
 
-# Fuzz targets need clang's libFuzzer; each links the pure parsers only.
+# Fuzz targets need clang's libFuzzer.  They link common/, but for a file
+# a target includes whole (#include "../../common/x.c").
+fuzz_own = $(patsubst ../../%,%,$(shell sed -n 's/^\#include "\(.*\.c\)"/\1/p' $(1)))
 $(BUILD)/fuzz/%: test/fuzz/%.c $(COMMON_SRC)
 	@mkdir -p $(dir $@)
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -std=gnu11 -D_GNU_SOURCE \
 	    -DTENANTD_VERSION='"$(VERSION)"' -Icommon $(PKG_CFLAGS) -o $@ $< \
-	    $(COMMON_SRC) $(PKG_LIBS) $(LDLIBS)
+	    $(filter-out $(call fuzz_own,$<),$(COMMON_SRC)) $(PKG_LIBS) $(LDLIBS)
 fuzz: $(FUZZ_SRC:test/fuzz/%.c=$(BUILD)/fuzz/%)
 
 deps:

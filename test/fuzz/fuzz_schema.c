@@ -11,7 +11,7 @@
  * reference to the cut object is left, and a refusal changes nothing;
  * cfg_public never shows a write-only field.
  */
-#include "../../workers/config/schema.c"
+#include "../../common/schema.c"
 
 #include <stddef.h>
 #include <stdint.h>

@@ -7,8 +7,8 @@
  * read from the text exactly as a full parse would read it; references
  * and state are noted; the trees of the small types are kept.
  */
-#include "../../workers/config/schema.c"
-#include "../../workers/config/cache.c"
+#include "../../common/schema.c"
+#include "../../common/cache.c"
 
 #include <setjmp.h>
 #include <stdarg.h>

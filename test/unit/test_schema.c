@@ -6,7 +6,7 @@
  * RFC 7396, references are listed and cut, keys and filters work.  The
  * module is included whole, so the tables themselves are checked too.
  */
-#include "../../workers/config/schema.c"
+#include "../../common/schema.c"
 
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,17 +1,19 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * cache - the config worker's in-memory copy of the whole tenant: every
+ * cache - a worker's in-memory copy of the tenant's configuration: every
  * object by dbid, by natural key, and per type in dbid order for lists.
+ * The config worker serves reads from it; the events worker looks DNs,
+ * agent logins and access groups up in it.
  * An object is kept as the text it is served as (serialized once, when
  * it arrives), with what the hot paths need beside it: its version, state,
  * natural key and outgoing references.  The JSON tree is kept only for
  * the few small types read on every request (access groups, folders, the
  * tenant); any other is parsed when asked for (cobj_json).  A person
  * costs about 500 bytes instead of 3 KB as a tree.  Fed only by the change
- * follower (common/cfgfollow.c), in revision order.
+ * follower (common/cfgfollow.c), in revision order.  One per process.
  */
-#ifndef TENANTD_CONFIG_CACHE_H
-#define TENANTD_CONFIG_CACHE_H
+#ifndef TENANTD_CACHE_H
+#define TENANTD_CACHE_H
 
 #include <stddef.h>
 

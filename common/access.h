@@ -8,8 +8,8 @@
  * principal's rights are the union over the groups it belongs to.  The
  * admin token may do everything.
  */
-#ifndef TENANTD_CONFIG_ACCESS_H
-#define TENANTD_CONFIG_ACCESS_H
+#ifndef TENANTD_ACCESS_H
+#define TENANTD_ACCESS_H
 
 #include <jansson.h>
 
