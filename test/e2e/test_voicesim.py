@@ -1,0 +1,602 @@
+# SPDX-License-Identifier: Apache-2.0
+"""tools/voicesim, the voice-platform simulator (docs/voicesim.md), against
+real PostgreSQL, Redis and tenantd's config worker: the tenant is created
+through the config API, voicesim follows it, and the test speaks the
+contract of docs/voice-redis.md through redis-py only: requests written to
+voice:requests, events read from voice:events, voice:state and the
+heartbeat checked.
+
+Skipped when $VOICESIM_BIN is not set (make e2e sets it)."""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+
+import pytest
+
+from helpers import CRASH_PATTERNS, TENANT_ID, ConfigClient, wait_for
+
+P = f"tenantd:{{{TENANT_ID}}}:voice:"
+EVENTS, REQUESTS, STATE, HEARTBEAT = (P + "events", P + "requests", P + "state",
+                                      P + "heartbeat")
+HEX16 = re.compile(r"^[0-9a-f]{16}$")
+
+# The test tenant: one switch, phones 5001-5006 with agents 7001-7006 on
+# places, a queue 6000, a routing point 6100, a trunk 8000 (not dialable).
+PHONES = [f"500{i}" for i in range(1, 7)]
+
+
+def tenant_lines():
+    lines = [{"type": "Switch", "object": {"dbid": -1, "name": "sw1"}},
+             {"type": "DN", "object": {"dbid": -2, "number": "6000",
+                                       "type": "ACDQueue", "switch": -1}},
+             {"type": "DN", "object": {"dbid": -3, "number": "6100",
+                                       "type": "RoutingPoint", "switch": -1}},
+             {"type": "DN", "object": {"dbid": -4, "number": "8000",
+                                       "type": "Trunk", "switch": -1}}]
+    for i, dn in enumerate(PHONES):
+        d, lg, pl = -(10 + 3 * i), -(11 + 3 * i), -(12 + 3 * i)
+        lines += [
+            {"type": "DN", "object": {"dbid": d, "number": dn,
+                                      "type": "Extension", "switch": -1}},
+            {"type": "AgentLogin", "object": {"dbid": lg,
+                                              "loginCode": f"700{i + 1}",
+                                              "switch": -1}},
+            {"type": "Place", "object": {"dbid": pl, "name": f"place{dn}",
+                                         "dns": [d]}},
+            {"type": "Person", "object": {"userName": f"agent{i + 1}",
+                                          "isAgent": True, "place": pl,
+                                          "agentLogins": [{"agentLogin": lg}]}},
+        ]
+    return "".join(json.dumps(x) + "\n" for x in lines)
+
+
+@pytest.fixture
+def voicesim_bin():
+    b = os.environ.get("VOICESIM_BIN")
+    if not b:
+        pytest.skip("VOICESIM_BIN is not set")
+    if not os.access(b, os.X_OK):
+        pytest.fail(f"VOICESIM_BIN {b} is not an executable")
+    return b
+
+
+@pytest.fixture
+def rc(redis):
+    import redis as redislib
+    c = redislib.Redis(host="127.0.0.1", port=redis.port, decode_responses=True)
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def tenant(config_api):
+    """tenantd with the config worker and the test tenant imported."""
+    r = ConfigClient(config_api.config_port, config_api.admin_token)(
+        "POST", "/v1/import", tenant_lines().encode(), timeout=60)
+    assert r.status == 200, r.text
+    return config_api
+
+
+class Voicesim:
+    """One voicesim process; stopped and checked at teardown."""
+
+    def __init__(self, binary, conf_path, tmpdir, args, name):
+        self.log_path = os.path.join(tmpdir, f"{name}.log")
+        self._log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([binary, "-c", conf_path] + list(args),
+                                     stdin=subprocess.DEVNULL, stdout=self._log,
+                                     stderr=self._log, cwd=tmpdir)
+
+    def log(self):
+        with open(self.log_path, errors="replace") as f:
+            return f.read()
+
+    def stop(self, timeout=10):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+                raise AssertionError("voicesim did not stop on SIGTERM")
+        return self.proc.returncode
+
+    def problems(self, allow_errors=False):
+        out = []
+        for line in self.log().splitlines():
+            if any(p.lower() in line.lower() if p == "assertion" else p in line
+                   for p in CRASH_PATTERNS):
+                out.append(line)
+            elif not allow_errors and "level=error" in line:
+                out.append(line)
+        return out
+
+
+@pytest.fixture
+def voicesim(voicesim_bin, tenant, tmp_path):
+    """Factory: voicesim(*args) starts one on the tenant's tenantd.conf."""
+    sims = []
+
+    def start(*args, wait_group=True):
+        v = Voicesim(voicesim_bin, tenant.conf_path, str(tmp_path), args,
+                     f"voicesim{len(sims)}")
+        sims.append(v)
+        return v
+    yield start
+    bad = []
+    for v in sims:
+        rc = v.stop()
+        if rc != 0:
+            bad.append(f"voicesim exited {rc}")
+        bad += v.problems()
+    assert not bad, "\n".join(bad) + "\n" + "\n".join(v.log()[-3000:] for v in sims)
+
+
+class Voice:
+    """The client side of docs/voice-redis.md over redis-py."""
+
+    def __init__(self, rc):
+        self.rc = rc
+        self.seen = []          # every event read, in stream order
+        self.pos = 0            # expect() looks from here on
+        self.last = "0-0"
+        self.n = 0
+
+    def ready(self, timeout=15):
+        """voicesim is up: heartbeat set and the consumer group there."""
+        wait_for(lambda: self.rc.get(HEARTBEAT), timeout, what="voice heartbeat")
+
+        def group():
+            return any(g["name"] == "voice" for g in self.rc.xinfo_groups(REQUESTS))
+        wait_for(group, timeout, what="consumer group voice")
+        return self
+
+    def send(self, request, raw=None, **fields):
+        self.n += 1
+        rid = f"t-{self.n}"
+        body = dict(fields, request=request, requestId=rid)
+        self.rc.xadd(REQUESTS, {"request": raw if raw is not None else
+                                json.dumps(body)}, maxlen=100000, approximate=True)
+        return rid
+
+    def poll(self):
+        for eid, f in self.rc.xrange(EVENTS, min="(" + self.last if
+                                     self.last != "0-0" else "-"):
+            self.last = eid
+            self.seen.append(json.loads(f["event"]))
+
+    def expect(self, event, dn=None, timeout=8, **match):
+        """The next event (after the last one expected) named event on dn
+        whose fields include match; waits for it.  Enforces order."""
+        def find():
+            self.poll()
+            for i in range(self.pos, len(self.seen)):
+                e = self.seen[i]
+                if e.get("event") != event or (dn is not None and e.get("thisDN") != dn):
+                    continue
+                if all(e.get(k) == v for k, v in match.items()):
+                    self.pos = i + 1
+                    return e
+            return None
+        try:
+            return wait_for(find, timeout, interval=0.02,
+                            what=f"{event} on {dn} with {match}")
+        except AssertionError:
+            tail = "\n".join(json.dumps(e) for e in self.seen[self.pos:][-20:])
+            raise AssertionError(f"no {event} on {dn} with {match} after "
+                                 f"position {self.pos}; events since:\n{tail}")
+
+    def answer(self, rid, timeout=8):
+        """The event carrying requestId rid (there is exactly one)."""
+        e = self.expect_any(lambda e: e.get("requestId") == rid, timeout)
+        return e
+
+    def expect_any(self, pred, timeout=8):
+        def find():
+            self.poll()
+            for i in range(self.pos, len(self.seen)):
+                if pred(self.seen[i]):
+                    self.pos = i + 1
+                    return self.seen[i]
+            return None
+        return wait_for(find, timeout, interval=0.02, what="event")
+
+    def error(self, rid, code):
+        e = self.answer(rid)
+        assert e["event"] == "EventError", e
+        assert e["code"] == code, e
+        assert e.get("message"), e
+        return e
+
+    def state(self, dn):
+        v = self.rc.hget(STATE, dn)
+        return json.loads(v) if v is not None else None
+
+    def call_state(self, dn, conn):
+        st = self.state(dn)
+        assert st is not None, f"no state for {dn}"
+        for c in st["calls"]:
+            if c["connId"] == conn:
+                return c
+        raise AssertionError(f"call {conn} not in state of {dn}: {st}")
+
+
+@pytest.fixture
+def voice(rc):
+    return Voice(rc)
+
+
+def check_common(e):
+    assert e["eventId"] and len(e["eventId"]) <= 128, e
+    assert e["region"] == "local", e
+    assert abs(e["time"] - time.time() * 1000) < 60000, e
+    if "connId" in e:
+        assert HEX16.match(e["connId"]), e
+        for k in ("callId", "callThreadId", "thisDNRole", "callType"):
+            assert k in e, (k, e)
+        assert isinstance(e["userData"], dict), e
+
+
+# ---------------------------------------------------------------- tests
+
+def test_heartbeat_group_and_event_shape(voicesim, voice, rc):
+    voicesim()
+    voice.ready()
+    boot = rc.get(HEARTBEAT)
+    assert HEX16.match(boot), boot
+    assert 0 < rc.pttl(HEARTBEAT) <= 3000
+    # refreshed every second: the expiry goes back up
+    t = rc.pttl(HEARTBEAT)
+    wait_for(lambda: rc.pttl(HEARTBEAT) > t, 3, what="heartbeat refreshed")
+    rid = voice.send("RequestMakeCall", dn="5001", destination="5002")
+    e = voice.expect("EventDialing", "5001", requestId=rid)
+    check_common(e)
+    assert e["eventId"].startswith("local:" + boot + ":"), e
+    r = voice.expect("EventRinging", "5002", connId=e["connId"])
+    check_common(r)
+    assert r["eventId"] != e["eventId"]
+    assert "requestId" not in r
+    # the stream entry is one field named event, trimmed by MAXLEN ~
+    entry = rc.xrange(EVENTS, count=1)[0][1]
+    assert list(entry) == ["event"]
+    # every request was acknowledged
+    wait_for(lambda: rc.xpending(REQUESTS, "voice")["pending"] == 0, 5,
+             what="no pending requests")
+
+
+def test_call_hold_transfer_release(voicesim, voice):
+    voicesim()
+    voice.ready()
+    rid = voice.send("RequestMakeCall", dn="5001", destination="5002")
+    d = voice.expect("EventDialing", "5001", requestId=rid, otherDN="5002",
+                     thisDNRole="Origination", callType="Internal")
+    c1 = d["connId"]
+    assert d["callThreadId"] == d["callId"]
+    r = voice.expect("EventRinging", "5002", connId=c1, otherDN="5001",
+                     thisDNRole="Destination", otherDNRole="Origination")
+    assert voice.call_state("5001", c1)["state"] == "Dialing"
+    assert voice.call_state("5002", c1)["state"] == "Ringing"
+
+    rid = voice.send("RequestAnswerCall", dn="5002", connId=c1)
+    voice.expect("EventEstablished", "5002", requestId=rid, connId=c1)
+    voice.expect("EventEstablished", "5001", connId=c1)
+    assert voice.call_state("5001", c1)["state"] == "Established"
+    assert voice.call_state("5002", c1)["parties"] == ["5001", "5002"]
+
+    rid = voice.send("RequestHoldCall", dn="5001", connId=c1)
+    voice.expect("EventHeld", "5001", requestId=rid, connId=c1)
+    assert voice.call_state("5001", c1)["state"] == "Held"
+    assert voice.call_state("5002", c1)["state"] == "Established"
+    rid = voice.send("RequestRetrieveCall", dn="5001", connId=c1)
+    voice.expect("EventRetrieved", "5001", requestId=rid, connId=c1)
+    assert voice.call_state("5001", c1)["state"] == "Established"
+
+    # two-step transfer to 5003
+    rid = voice.send("RequestInitiateTransfer", dn="5001", connId=c1,
+                     destination="5003")
+    voice.expect("EventHeld", "5001", requestId=rid, connId=c1)
+    d2 = voice.expect("EventDialing", "5001", callType="Consult", otherDN="5003")
+    c2 = d2["connId"]
+    assert c2 != c1 and d2["callThreadId"] == r["callThreadId"]
+    voice.expect("EventRinging", "5003", connId=c2, callType="Consult")
+    rid = voice.send("RequestAnswerCall", dn="5003", connId=c2)
+    voice.expect("EventEstablished", "5003", requestId=rid, connId=c2)
+    voice.expect("EventEstablished", "5001", connId=c2)
+    rid = voice.send("RequestCompleteTransfer", dn="5001", connId=c1,
+                     consultConnId=c2)
+    voice.expect("EventReleased", "5001", requestId=rid, connId=c1,
+                 cause="Transferred")
+    voice.expect("EventReleased", "5001", connId=c2, cause="Transferred")
+    voice.expect("EventPartyChanged", "5002", connId=c1, otherDN="5003",
+                 thirdDN="5001")
+    voice.expect("EventPartyChanged", "5003", connId=c1, otherDN="5002",
+                 thirdDN="5001", previousConnId=c2)
+    assert voice.state("5001") is None
+    assert voice.call_state("5003", c1)["state"] == "Established"
+    assert voice.call_state("5002", c1)["parties"] == ["5002", "5003"]
+
+    rid = voice.send("RequestReleaseCall", dn="5003", connId=c1)
+    voice.expect("EventReleased", "5003", requestId=rid, connId=c1, cause="Normal")
+    voice.expect("EventReleased", "5002", connId=c1)
+    assert voice.state("5002") is None and voice.state("5003") is None
+
+
+def test_single_step_transfer_and_conference(voicesim, voice):
+    voicesim()
+    voice.ready()
+    voice.send("RequestMakeCall", dn="5001", destination="5002")
+    c1 = voice.expect("EventRinging", "5002")["connId"]
+    voice.send("RequestAnswerCall", dn="5002", connId=c1)
+    voice.expect("EventEstablished", "5001", connId=c1)
+
+    # conference in 5003
+    rid = voice.send("RequestInitiateConference", dn="5001", connId=c1,
+                     destination="5003")
+    voice.expect("EventHeld", "5001", requestId=rid, connId=c1)
+    c2 = voice.expect("EventRinging", "5003")["connId"]
+    rid = voice.send("RequestCompleteConference", dn="5001", connId=c1,
+                     consultConnId=c2)
+    voice.error(rid, "InvalidState")        # the consult call rings yet
+    voice.send("RequestAnswerCall", dn="5003", connId=c2)
+    voice.expect("EventEstablished", "5001", connId=c2)
+    rid = voice.send("RequestCompleteConference", dn="5001", connId=c1,
+                     consultConnId=c2)
+    voice.expect("EventReleased", "5001", requestId=rid, connId=c2)
+    voice.expect("EventRetrieved", "5001", connId=c1)
+    for dn in ("5001", "5002", "5003"):
+        voice.expect("EventPartyAdded", dn, connId=c1, thirdDN="5003",
+                     thisDNRole="ConferenceMember")
+    assert sorted(voice.call_state("5002", c1)["parties"]) == ["5001", "5002", "5003"]
+    # one member leaves: the others are told, the call goes on
+    voice.send("RequestReleaseCall", dn="5003", connId=c1)
+    voice.expect("EventReleased", "5003", connId=c1)
+    voice.expect("EventPartyDeleted", "5001", connId=c1, thirdDN="5003")
+    voice.expect("EventPartyDeleted", "5002", connId=c1, thirdDN="5003")
+
+    # single-step transfer of 5002's caller to 5004
+    rid = voice.send("RequestSingleStepTransfer", dn="5002", connId=c1,
+                     destination="5004")
+    voice.expect("EventReleased", "5002", requestId=rid, connId=c1,
+                 cause="Transferred")
+    voice.expect("EventPartyChanged", "5001", connId=c1, thirdDN="5002")
+    voice.expect("EventRinging", "5004", connId=c1, otherDN="5001", thirdDN="5002")
+    voice.send("RequestAnswerCall", dn="5004", connId=c1)
+    voice.expect("EventEstablished", "5004", connId=c1)
+    voice.send("RequestReleaseCall", dn="5001", connId=c1)
+    voice.expect("EventReleased", "5004", connId=c1)
+
+
+def test_errors(voicesim, voice):
+    voicesim("--busy-suffix", "0199")
+    voice.ready()
+    voice.error(voice.send("RequestMakeCall", dn="9999", destination="5002"),
+                "UnknownDN")
+    e = voice.error(voice.send("RequestMakeCall", dn="5001", destination="4242"),
+                    "UnknownDN")
+    assert e["thisDN"] == "5001"
+    voice.error(voice.send("RequestMakeCall", dn="5001", destination="8000"),
+                "UnknownDN")
+    voice.error(voice.send("RequestMakeCall", dn="5001"), "BadRequest")
+    voice.error(voice.send("RequestMakeCall", dn="5001", destination=5002),
+                "BadRequest")
+    voice.error(voice.send("RequestMakeCall", dn="5001", destination="5002",
+                           userData="x"), "BadRequest")
+    voice.error(voice.send("RequestAnswerCall", dn="5001",
+                           connId="00000000000000ff"), "NoSuchCall")
+    voice.error(voice.send("RequestAnswerCall", dn="5001"), "BadRequest")
+    voice.error(voice.send("RequestFrobnicate", dn="5001"), "BadRequest")
+    voice.error(voice.send("RequestMakeCall", dn="5001",
+                           destination="+15550199"), "Busy")
+    # not JSON: answered without a requestId
+    voice.send("RequestMakeCall", raw="{not json")
+    e = voice.expect("EventError", code="BadRequest")
+    assert "requestId" not in e
+
+    voice.send("RequestMakeCall", dn="5001", destination="5002")
+    c = voice.expect("EventRinging", "5002")["connId"]
+    voice.error(voice.send("RequestMakeCall", dn="5003", destination="5002"), "Busy")
+    voice.error(voice.send("RequestAnswerCall", dn="5001", connId=c), "InvalidState")
+    voice.error(voice.send("RequestHoldCall", dn="5002", connId=c), "InvalidState")
+    voice.error(voice.send("RequestAnswerCall", dn="5003", connId=c), "NoSuchCall")
+    voice.error(voice.send("RequestMakeCall", dn="5001", destination="5003"),
+                "InvalidState")
+    # a failed request changed nothing
+    assert voice.call_state("5002", c)["state"] == "Ringing"
+    assert voice.state("5003") is None
+    # the destination rejects: both released
+    rid = voice.send("RequestReleaseCall", dn="5002", connId=c)
+    voice.expect("EventReleased", "5002", requestId=rid, connId=c)
+    voice.expect("EventReleased", "5001", connId=c)
+
+
+def test_user_data(voicesim, voice):
+    voicesim()
+    voice.ready()
+    rid = voice.send("RequestMakeCall", dn="5001", destination="5002",
+                     userData={"a": 1, "n": {"x": "y"}})
+    c = voice.expect("EventDialing", "5001", requestId=rid)["connId"]
+    voice.expect("EventRinging", "5002", userData={"a": 1, "n": {"x": "y"}})
+    rid = voice.send("RequestAttachUserData", dn="5001", connId=c,
+                     userData={"a": 2, "b": "x"})
+    voice.expect("EventAttachedDataChanged", "5001", requestId=rid,
+                 userData={"a": 1, "n": {"x": "y"}, "b": "x"})
+    voice.expect("EventAttachedDataChanged", "5002",
+                 userData={"a": 1, "n": {"x": "y"}, "b": "x"})
+    rid = voice.send("RequestUpdateUserData", dn="5002", connId=c,
+                     userData={"a": 3})
+    voice.expect("EventAttachedDataChanged", "5002", requestId=rid,
+                 userData={"a": 3, "n": {"x": "y"}, "b": "x"})
+    rid = voice.send("RequestDeleteUserData", dn="5002", connId=c, keys=["b", "n"])
+    voice.expect("EventAttachedDataChanged", "5002", requestId=rid, userData={"a": 3})
+    voice.error(voice.send("RequestDeleteUserData", dn="5002", connId=c,
+                           keys=[1]), "BadRequest")
+    voice.error(voice.send("RequestAttachUserData", dn="5002", connId=c),
+                "BadRequest")
+    # later events carry it, and so does the state
+    voice.send("RequestAnswerCall", dn="5002", connId=c)
+    voice.expect("EventEstablished", "5002", userData={"a": 3})
+    voice.expect("EventEstablished", "5001", userData={"a": 3})
+    assert voice.call_state("5001", c)["userData"] == {"a": 3}
+    rid = voice.send("RequestDeleteUserData", dn="5001", connId=c)
+    voice.expect("EventAttachedDataChanged", "5001", requestId=rid, userData={})
+    rid = voice.send("RequestSendUserEvent", dn="5003", userData={"k": "v"})
+    voice.expect("EventUserEvent", "5003", requestId=rid, userData={"k": "v"})
+    voice.error(voice.send("RequestSendUserEvent", dn="5003"), "BadRequest")
+
+
+def test_agent_flow(voicesim, voice):
+    voicesim()
+    voice.ready()
+    voice.error(voice.send("RequestAgentLogin", dn="5001", agentId="9999"),
+                "UnknownAgent")
+    voice.error(voice.send("RequestAgentReady", dn="5001"), "AgentNotLoggedIn")
+    rid = voice.send("RequestAgentLogin", dn="5001", agentId="7001")
+    e = voice.expect("EventAgentLogin", "5001", requestId=rid, agentId="7001")
+    assert e["workMode"] == "Unknown"
+    voice.expect("EventAgentNotReady", "5001", agentId="7001")
+    st = voice.state("5001")
+    assert st["agent"]["agentId"] == "7001" and st["agent"]["state"] == "NotReady"
+    voice.error(voice.send("RequestAgentLogin", dn="5001", agentId="7002"),
+                "AgentAlreadyLoggedIn")
+    voice.error(voice.send("RequestAgentLogin", dn="5002", agentId="7001"),
+                "AgentAlreadyLoggedIn")
+    voice.error(voice.send("RequestAgentReady", dn="5001", workMode="Lazy"),
+                "BadRequest")
+    rid = voice.send("RequestAgentReady", dn="5001")
+    voice.expect("EventAgentReady", "5001", requestId=rid, workMode="ManualIn")
+    assert voice.state("5001")["agent"]["state"] == "Ready"
+    rid = voice.send("RequestAgentNotReady", dn="5001", workMode="AuxWork",
+                     reason="Lunch")
+    voice.expect("EventAgentNotReady", "5001", requestId=rid, workMode="AuxWork",
+                 reason="Lunch")
+    assert voice.state("5001")["agent"]["reason"] == "Lunch"
+    # agentId on call events of that DN
+    voice.send("RequestMakeCall", dn="5001", destination="5002")
+    voice.expect("EventDialing", "5001", agentId="7001")
+    voice.error(voice.send("RequestAgentLogout", dn="5001", agentId="7002"),
+                "AgentNotLoggedIn")
+    rid = voice.send("RequestAgentLogout", dn="5001", agentId="7001")
+    voice.expect("EventAgentLogout", "5001", requestId=rid, agentId="7001")
+    assert voice.state("5001")["agent"]["state"] == "LoggedOut"
+    rid = voice.send("RequestAgentLogin", dn="5003", agentId="7001",
+                     workMode="AutoIn")
+    voice.expect("EventAgentLogin", "5003", requestId=rid, workMode="AutoIn")
+    voice.expect("EventAgentReady", "5003", workMode="AutoIn")
+
+
+def login_ready(voice, dn, agent):
+    voice.send("RequestAgentLogin", dn=dn, agentId=agent, workMode="ManualIn")
+    voice.expect("EventAgentReady", dn, agentId=agent)
+
+
+def test_inbound_queue_and_routing_point(voicesim, voice):
+    voicesim()
+    voice.ready()
+    login_ready(voice, "5002", "7002")
+    login_ready(voice, "5001", "7001")      # 5002 has been idle longer
+    rid = voice.send("SimInboundCall", **{"from": "+15550123", "to": "6100",
+                                          "userData": {"Segment": "Gold"}})
+    r = voice.expect("EventRinging", "6100", requestId=rid, thisDNRole="RoutingPoint",
+                     otherDN="+15550123", callType="Inbound")
+    c = r["connId"]
+    voice.expect("EventDiverted", "6100", connId=c, thirdDN="6000")
+    voice.expect("EventQueued", "6000", connId=c, thisDNRole="Queue",
+                 otherDN="+15550123", userData={"Segment": "Gold"})
+    voice.expect("EventDiverted", "6000", connId=c, thirdDN="5002")
+    voice.expect("EventRinging", "5002", connId=c, otherDN="+15550123",
+                 callType="Inbound", agentId="7002", thirdDN="6000",
+                 userData={"Segment": "Gold"})
+    assert voice.state("6000") is None and voice.state("6100") is None
+    rid = voice.send("RequestAnswerCall", dn="5002", connId=c)
+    voice.expect("EventEstablished", "5002", requestId=rid, connId=c)
+    # a second call goes to the other ready agent, straight into the queue
+    rid = voice.send("SimInboundCall", to="6000")
+    c2 = voice.expect("EventQueued", "6000", requestId=rid)["connId"]
+    voice.expect("EventRinging", "5001", connId=c2)
+    # a third waits: nobody is free; then the caller gives up
+    rid = voice.send("SimInboundCall", to="6000", patience=0.5)
+    c3 = voice.expect("EventQueued", "6000", requestId=rid)["connId"]
+    assert voice.call_state("6000", c3)["state"] == "Queued"
+    voice.expect("EventAbandoned", "6000", connId=c3, cause="Abandoned")
+    assert voice.state("6000") is None
+    # the far end hangs up
+    rid = voice.send("SimRelease", connId=c)
+    voice.expect("EventReleased", "5002", requestId=rid, connId=c)
+    voice.error(voice.send("SimRelease", connId=c), "NoSuchCall")
+    voice.error(voice.send("SimInboundCall", to="4242"), "UnknownDN")
+    voice.error(voice.send("SimInboundCall"), "BadRequest")
+    # an agent who becomes Ready takes the oldest queued call
+    voice.send("RequestAgentNotReady", dn="5002")
+    voice.expect("EventAgentNotReady", "5002")
+    c4 = voice.expect("EventQueued", "6000", requestId=voice.send(
+        "SimInboundCall", to="6000"))["connId"]
+    voice.send("RequestAgentReady", dn="5002")
+    voice.expect("EventRinging", "5002", connId=c4)
+
+
+def test_external_calls(voicesim, voice):
+    voicesim("--ring", "0.3", "--busy-suffix", "0199")
+    voice.ready()
+    rid = voice.send("RequestMakeCall", dn="5001", destination="+15550100")
+    d = voice.expect("EventDialing", "5001", requestId=rid, callType="Outbound",
+                     otherDN="+15550100")
+    t0 = time.monotonic()
+    voice.expect("EventEstablished", "5001", connId=d["connId"])
+    assert time.monotonic() - t0 < 5
+    rid = voice.send("SimRelease", connId=d["connId"])
+    voice.expect("EventReleased", "5001", requestId=rid, connId=d["connId"])
+    voice.error(voice.send("RequestMakeCall", dn="5001", destination="+15550199"),
+                "Busy")
+
+
+def event_trace(rc):
+    return [(e["event"], e.get("thisDN"))
+            for e in (json.loads(f["event"]) for _, f in rc.xrange(EVENTS))]
+
+
+def test_traffic_is_deterministic_with_a_seed(voicesim, rc):
+    args = ("--seed", "42", "--agents", "4", "--rate", "6", "--ring", "0.1",
+            "--talk", "0.4", "--wrap", "0.2", "--break", "0.3",
+            "--notready", "0.3", "--patience", "2", "--duration", "3")
+    traces = []
+    for _ in range(2):
+        v = voicesim(*args)
+        v.proc.wait(20)
+        assert v.proc.returncode == 0, v.log()
+        traces.append(event_trace(rc))
+        rc.delete(EVENTS, STATE)
+    a, b = traces
+    names = {n for n, _ in a}
+    assert {"EventAgentLogin", "EventRinging", "EventQueued", "EventEstablished",
+            "EventReleased", "EventAgentNotReady", "EventAgentReady"} <= names, a
+    n = min(len(a), len(b))
+    assert n >= 40, (len(a), len(b))
+    # the end may be cut at a slightly different moment
+    assert a[:n - 10] == b[:n - 10]
+    logins = [dn for ev, dn in a if ev == "EventAgentLogin"]
+    assert logins == ["5001", "5002", "5003", "5004"]
+
+
+def test_redis_restart(voicesim, voice, redis, rc):
+    v = voicesim()
+    voice.ready()
+    login_ready(voice, "5001", "7001")
+    boot = rc.get(HEARTBEAT)
+    redis.stop()
+    time.sleep(0.5)
+    redis.start()
+    # the heartbeat, the group and the state come back without a restart
+    wait_for(lambda: rc.get(HEARTBEAT) == boot, 15, what="heartbeat after restart")
+    wait_for(lambda: voice.state("5001") is not None, 5, what="state rewritten")
+    assert voice.state("5001")["agent"]["state"] == "Ready"
+    voice.last = "0-0"
+    voice.seen, voice.pos = [], 0
+    rid = voice.send("RequestMakeCall", dn="5001", destination="5002")
+    voice.expect("EventDialing", "5001", requestId=rid, timeout=15)
+    voice.expect("EventRinging", "5002")
+    assert v.proc.poll() is None

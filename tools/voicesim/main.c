@@ -1,0 +1,735 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * voicesim - a voice platform for development, demos, tests and
+ * benchmarks, speaking docs/voice-redis.md (docs/voicesim.md).
+ *
+ * It reads tenantd's configuration file, follows the tenant's
+ * configuration in PostgreSQL as workers do (cfgfollow), and on the Redis
+ * of its region: writes each event of the model (model.c) with the state
+ * of the DN it changed in one MULTI/EXEC, sets the heartbeat every second,
+ * and reads requests with the consumer group "voice" on a connection of
+ * its own, acknowledging each once its events are queued.  rds reconnects
+ * after an outage; the state hash is written again in full each time the
+ * connection comes up, and a lost consumer group is created again.
+ */
+#include <sys/random.h>
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+#include <hiredis/hiredis.h>
+
+#include "cfgfollow.h"
+#include "conf.h"
+#include "dir.h"
+#include "flood.h"
+#include "log.h"
+#include "model.h"
+#include "pgc.h"
+#include "rds.h"
+#include "util.h"
+
+#define GROUP		"voice"
+#define READ_BLOCK_MS	1000
+#define READ_COUNT	100
+#define STOP_WAIT_S	2
+
+struct region {
+	const char	*name;
+	struct rds	*rds;
+	int		 home;
+	int		 losing;	/* events are being lost; said once */
+};
+
+static void	usage(void) __attribute__((noreturn));
+static void	parse_args(int, char **);
+static void	setup_redis(void);
+static void	setup_config(void);
+static void	on_region_state(struct rds *, enum rds_state, void *);
+static void	on_req_state(struct rds *, enum rds_state, void *);
+static void	read_requests(void);
+static void	on_read(struct rds *, const struct redisReply *, void *);
+static void	on_emit(const struct vs_out *, void *);
+static void	arm(void);
+static void	stop(const char *);
+static int	finish(void);
+
+static struct {
+	const char	*conf_path;
+	const char	*region;
+	int		 mirror;
+	double		 duration;
+	uint64_t	 flood;
+	int		 flood_on;
+	int		 seeded;
+	const char	*log_level;
+	struct vs_params p;
+} opt = {
+	.region = "local",
+	.p = {
+		.ring_ms = 1000, .patience_ms = 60000, .talk_ms = 20000,
+		.wrap_ms = 5000, .break_ms = 30000, .notready = 0.1,
+		.external_min = 7,
+	},
+};
+
+static struct conf		*conf;
+static struct event_base	*base;
+static struct pgc		*pg;
+static struct cfgfollow		*follow;
+static struct dir		*dir;
+static struct vs		*vs;
+static struct flood		*flood;
+static struct region		 regions[CONF_REMOTE_MAX + 1];
+static int			 nregions;
+static struct region		*home;
+static struct rds		*mirrors[CONF_REMOTE_MAX + 1];
+static int			 nmirrors;
+static struct rds		*reqs;		/* XREADGROUP only */
+static struct event		*ev_model, *ev_beat, *ev_end, *ev_term,
+				*ev_int, *ev_bye;
+static char			 boot[17], consumer[64];
+static char			*k_events, *k_requests, *k_state, *k_beat;
+static const char		*group_start = "$";
+static int			 group_ok, reading, stopping, loaded;
+
+/* now_ms - the wall clock in milliseconds: event times, model clock */
+static uint64_t
+now_ms(void)
+{
+	return now_wall_us() / 1000;
+}
+
+static void
+usage(void)
+{
+	fprintf(stderr,
+"usage: voicesim -c FILE [options]\n"
+"  -c FILE             tenantd's configuration file\n"
+"  --region NAME       write to this region's Redis (local: redis)\n"
+"  --mirror            copy every event to every other region's stream\n"
+"  --agents N          log N agents in and let them work calls\n"
+"  --rate R            R inbound calls per second to routing points/queues\n"
+"  --to NUMBER         send the generated calls to this DN instead\n"
+"  --queue NUMBER      routing points divert to this queue (default: the\n"
+"                      first queue of their switch)\n"
+"  --talk S --wrap S --break S   mean talk, after call work, break (s)\n"
+"  --dist exp|fixed|uniform      distribution of talk and break times\n"
+"  --notready P        chance of a break after a call (0.1)\n"
+"  --ring S            outside numbers and agents answer after S s (1)\n"
+"  --patience S        inbound callers give up after S s (60)\n"
+"  --external-busy     every outside number is busy\n"
+"  --busy-suffix D     outside numbers ending in D are busy\n"
+"  --external-min N    unknown numbers shorter than N are UnknownDN (7)\n"
+"  --seed N            same seed, same run\n"
+"  --duration S        stop after S seconds\n"
+"  --flood N           write N synthetic events as fast as Redis takes\n"
+"                      them (0: until stopped), print the rate, exit\n"
+"  --log-level LEVEL   error, warn, info, debug\n");
+	exit(2);
+}
+
+/* num - a non-negative number option, or usage */
+static double
+num(const char *name, const char *s)
+{
+	char	*end;
+	double	 v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno != 0 || end == s || *end != '\0' || v < 0) {
+		fprintf(stderr, "voicesim: --%s: not a number: %s\n", name, s);
+		usage();
+	}
+	return v;
+}
+
+enum {
+	O_REGION = 256, O_MIRROR, O_AGENTS, O_RATE, O_TO, O_QUEUE, O_TALK,
+	O_WRAP, O_BREAK, O_DIST, O_NOTREADY, O_RING, O_PATIENCE, O_EXTBUSY,
+	O_BUSYSUF, O_EXTMIN, O_SEED, O_DURATION, O_FLOOD, O_LOGLEVEL,
+};
+
+/* option - one long option */
+static void
+option(int o, const char *name, const char *a)
+{
+	switch (o) {
+	case O_REGION:	opt.region = a; break;
+	case O_MIRROR:	opt.mirror = 1; break;
+	case O_AGENTS:	opt.p.agents = (unsigned)num(name, a); break;
+	case O_RATE:	opt.p.rate = num(name, a); break;
+	case O_TO:	opt.p.target = a; break;
+	case O_QUEUE:	opt.p.queue = a; break;
+	case O_TALK:	opt.p.talk_ms = (uint64_t)(num(name, a) * 1000); break;
+	case O_WRAP:	opt.p.wrap_ms = (uint64_t)(num(name, a) * 1000); break;
+	case O_BREAK:	opt.p.break_ms = (uint64_t)(num(name, a) * 1000); break;
+	case O_RING:	opt.p.ring_ms = (uint64_t)(num(name, a) * 1000); break;
+	case O_PATIENCE:
+		opt.p.patience_ms = (uint64_t)(num(name, a) * 1000);
+		break;
+	case O_NOTREADY: opt.p.notready = num(name, a); break;
+	case O_EXTBUSY:	opt.p.external_busy = 1; break;
+	case O_BUSYSUF:	opt.p.busy_suffix = a; break;
+	case O_EXTMIN:	opt.p.external_min = (size_t)num(name, a); break;
+	case O_SEED:
+		opt.p.seed = strtoull(a, NULL, 0);
+		opt.seeded = 1;
+		break;
+	case O_DURATION: opt.duration = num(name, a); break;
+	case O_FLOOD:
+		opt.flood = (uint64_t)num(name, a);
+		opt.flood_on = 1;
+		break;
+	case O_LOGLEVEL: opt.log_level = a; break;
+	case O_DIST:
+		if (strcmp(a, "exp") == 0)
+			opt.p.dist = VS_DIST_EXP;
+		else if (strcmp(a, "fixed") == 0)
+			opt.p.dist = VS_DIST_FIXED;
+		else if (strcmp(a, "uniform") == 0)
+			opt.p.dist = VS_DIST_UNIFORM;
+		else
+			usage();
+		break;
+	default:
+		usage();
+	}
+}
+
+static void
+parse_args(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "region", 1, NULL, O_REGION }, { "mirror", 0, NULL, O_MIRROR },
+		{ "agents", 1, NULL, O_AGENTS }, { "rate", 1, NULL, O_RATE },
+		{ "to", 1, NULL, O_TO }, { "queue", 1, NULL, O_QUEUE },
+		{ "talk", 1, NULL, O_TALK }, { "wrap", 1, NULL, O_WRAP },
+		{ "break", 1, NULL, O_BREAK }, { "dist", 1, NULL, O_DIST },
+		{ "notready", 1, NULL, O_NOTREADY }, { "ring", 1, NULL, O_RING },
+		{ "patience", 1, NULL, O_PATIENCE },
+		{ "external-busy", 0, NULL, O_EXTBUSY },
+		{ "busy-suffix", 1, NULL, O_BUSYSUF },
+		{ "external-min", 1, NULL, O_EXTMIN },
+		{ "seed", 1, NULL, O_SEED }, { "duration", 1, NULL, O_DURATION },
+		{ "flood", 1, NULL, O_FLOOD },
+		{ "log-level", 1, NULL, O_LOGLEVEL },
+		{ "help", 0, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	int	o, idx = 0;
+
+	while ((o = getopt_long(argc, argv, "c:h", lo, &idx)) != -1) {
+		if (o == 'c')
+			opt.conf_path = optarg;
+		else if (o == 'h' || o == '?')
+			usage();
+		else
+			option(o, lo[idx].name, optarg);
+	}
+	if (optind != argc || opt.conf_path == NULL)
+		usage();
+}
+
+/* random_bytes - from the kernel, or fatal */
+static void
+random_bytes(void *buf, size_t len)
+{
+	if (getrandom(buf, len, 0) != (ssize_t)len)
+		fatal("getrandom");
+}
+
+/* ---- Redis: regions, heartbeat, state ---- */
+
+/* add_region - a command connection to one region's Redis */
+static void
+add_region(const struct conf_redis *cr)
+{
+	struct region	*g = &regions[nregions++];
+	char		*name;
+
+	g->name = cr->name;
+	g->home = strcmp(cr->name, opt.region) == 0;
+	g->rds = rds_new(base, cr->host, cr->port, cr->password,
+	    on_region_state, g);
+	name = xasprintf("redis %s (%s:%d)", cr->name, cr->host, cr->port);
+	rds_set_name(g->rds, name);
+	free(name);
+	if (g->home)
+		home = g;
+	else if (opt.mirror)
+		mirrors[nmirrors++] = g->rds;
+}
+
+static void	on_beat(evutil_socket_t, short, void *);
+static void	on_model(evutil_socket_t, short, void *);
+static void	on_end(evutil_socket_t, short, void *);
+static void	on_signal(evutil_socket_t, short, void *);
+static void	on_bye(evutil_socket_t, short, void *);
+static void	on_flood_done(void *);
+static void	on_bye_reply(struct rds *, const struct redisReply *, void *);
+
+/* setup_redis - connections to every region, timers and signals */
+static void
+setup_redis(void)
+{
+	struct timeval	 sec = { 1, 0 };
+	const struct conf_redis *cr = &conf->redis;
+	int		 i;
+
+	add_region(&conf->redis);
+	for (i = 0; i < conf->nremotes; i++)
+		add_region(&conf->remotes[i]);
+	if (home == NULL)
+		fatalx("--region %s: no such region in %s (local, or a "
+		    "redis.remote name)", opt.region, opt.conf_path);
+	for (i = 0; i < conf->nremotes; i++)
+		if (strcmp(conf->remotes[i].name, opt.region) == 0)
+			cr = &conf->remotes[i];
+	ev_model = evtimer_new(base, on_model, NULL);
+	ev_end = evtimer_new(base, on_end, NULL);
+	ev_bye = evtimer_new(base, on_bye, NULL);
+	ev_term = evsignal_new(base, SIGTERM, on_signal, NULL);
+	ev_int = evsignal_new(base, SIGINT, on_signal, NULL);
+	evsignal_add(ev_term, NULL);
+	evsignal_add(ev_int, NULL);
+	if (opt.flood_on) {
+		flood = flood_new(home->rds, mirrors, nmirrors, k_events,
+		    opt.region, boot, opt.flood, on_flood_done, NULL);
+		return;
+	}
+	reqs = rds_new(base, cr->host, cr->port, cr->password, on_req_state,
+	    NULL);
+	rds_set_name(reqs, "redis requests");
+	ev_beat = event_new(base, -1, EV_PERSIST, on_beat, NULL);
+	evtimer_add(ev_beat, &sec);
+}
+
+/* state_one - one DN's field, inside the MULTI of resync_state */
+static void
+state_one(const char *dn, json_t *st, void *arg)
+{
+	char	*text = json_dumps(st, JSON_COMPACT);
+
+	rds_command(home->rds, NULL, NULL, "HSET %s %s %s", k_state, dn, text);
+	free(text);
+}
+
+/* resync_state - the state hash holds what the model holds, no more */
+static void
+resync_state(void)
+{
+	rds_command(home->rds, NULL, NULL, "MULTI");
+	rds_command(home->rds, NULL, NULL, "DEL %s", k_state);
+	vs_each_state(vs, state_one, NULL);
+	rds_command(home->rds, NULL, NULL, "EXEC");
+}
+
+/* beat - SET the heartbeat, 3 s expiry */
+static void
+beat(void)
+{
+	rds_command(home->rds, NULL, NULL, "SET %s %s PX 3000", k_beat, boot);
+}
+
+/* on_region_state - the home Redis is back: state, heartbeat, work */
+static void
+on_region_state(struct rds *r, enum rds_state st, void *arg)
+{
+	struct region	*g = arg;
+
+	if (!g->home || st != RDS_UP || stopping)
+		return;
+	g->losing = 0;
+	if (flood != NULL) {
+		flood_kick(flood);
+		return;
+	}
+	resync_state();
+	beat();
+}
+
+/* on_beat - every second: heartbeat, and reading requests if stalled */
+static void
+on_beat(evutil_socket_t fd, short what, void *arg)
+{
+	if (stopping)
+		return;
+	if (rds_state(home->rds) == RDS_UP)
+		beat();
+	read_requests();
+}
+
+/* ---- Redis: events ---- */
+
+/* on_written - an event's EXEC (or XADD) was answered */
+static void
+on_written(struct rds *r, const struct redisReply *rep, void *arg)
+{
+	struct region	*g = arg;
+
+	if (rep != NULL && rep->type != REDIS_REPLY_ERROR)
+		return;
+	if (!g->losing && !stopping)
+		log_warnx("events are being lost: %s: %s", rds_name(r),
+		    rep != NULL ? rep->str : "not connected");
+	g->losing = 1;
+}
+
+/* on_emit - write one event, with its DN's state in the same MULTI/EXEC */
+static void
+on_emit(const struct vs_out *o, void *arg)
+{
+	char	*ev, *st = NULL;
+	int	 i;
+
+	ev = json_dumps(o->event, JSON_COMPACT);
+	if (o->dn != NULL) {
+		rds_command(home->rds, NULL, NULL, "MULTI");
+		rds_command(home->rds, NULL, NULL,
+		    "XADD %s MAXLEN ~ 1000000 * event %s", k_events, ev);
+		if (o->state != NULL) {
+			st = json_dumps(o->state, JSON_COMPACT);
+			rds_command(home->rds, NULL, NULL, "HSET %s %s %s",
+			    k_state, o->dn, st);
+		} else
+			rds_command(home->rds, NULL, NULL, "HDEL %s %s",
+			    k_state, o->dn);
+		rds_command(home->rds, on_written, home, "EXEC");
+	} else
+		rds_command(home->rds, on_written, home,
+		    "XADD %s MAXLEN ~ 1000000 * event %s", k_events, ev);
+	for (i = 0; i < nregions; i++)
+		if (!regions[i].home && opt.mirror)
+			rds_command(regions[i].rds, on_written, &regions[i],
+			    "XADD %s MAXLEN ~ 1000000 * event %s", k_events,
+			    ev);
+	log_debug("event %s", ev);
+	free(st);
+	free(ev);
+}
+
+/* ---- Redis: requests ---- */
+
+/* on_group - XGROUP CREATE answered; BUSYGROUP means it is there */
+static void
+on_group(struct rds *r, const struct redisReply *rep, void *arg)
+{
+	reading = 0;
+	if (rep == NULL)
+		return;		/* on_beat tries again */
+	if (rep->type == REDIS_REPLY_ERROR &&
+	    strncmp(rep->str, "BUSYGROUP", 9) != 0) {
+		log_warnx("cannot create consumer group %s on %s: %s", GROUP,
+		    k_requests, rep->str);
+		return;
+	}
+	group_ok = 1;
+	read_requests();
+}
+
+/* read_requests - the next XREADGROUP, once the group is there */
+static void
+read_requests(void)
+{
+	if (reading || stopping || rds_state(reqs) != RDS_UP)
+		return;
+	reading = 1;
+	if (!group_ok) {
+		if (rds_command(reqs, on_group, NULL, "XGROUP CREATE %s %s %s "
+		    "MKSTREAM", k_requests, GROUP, group_start) == -1)
+			reading = 0;
+		return;
+	}
+	if (rds_command(reqs, on_read, NULL, "XREADGROUP GROUP %s %s COUNT %d "
+	    "BLOCK %d STREAMS %s >", GROUP, consumer, READ_COUNT,
+	    READ_BLOCK_MS, k_requests) == -1)
+		reading = 0;
+}
+
+/* on_req_state - the requests connection is up: read */
+static void
+on_req_state(struct rds *r, enum rds_state st, void *arg)
+{
+	if (st == RDS_UP)
+		read_requests();
+}
+
+/* handle - one request entry: answer it, then XACK it */
+static void
+handle(const char *id, const redisReply *fields)
+{
+	const redisReply	*v = NULL;
+	json_error_t		 je;
+	json_t			*req;
+	size_t			 i;
+
+	for (i = 0; i + 1 < fields->elements; i += 2)
+		if (fields->element[i]->type == REDIS_REPLY_STRING &&
+		    strcmp(fields->element[i]->str, "request") == 0)
+			v = fields->element[i + 1];
+	if (v == NULL || v->type != REDIS_REPLY_STRING)
+		vs_bad_request(vs, NULL, "entry has no request field", now_ms());
+	else if ((req = json_loadb(v->str, v->len, 0, &je)) == NULL)
+		vs_bad_request(vs, NULL, "request is not JSON", now_ms());
+	else {
+		log_debug("request %s", v->str);
+		vs_request(vs, req, now_ms());
+		json_decref(req);
+	}
+	rds_command(home->rds, NULL, NULL, "XACK %s %s %s", k_requests, GROUP,
+	    id);
+}
+
+/* on_read - requests arrived (or the block timed out): handle, read on */
+static void
+on_read(struct rds *r, const struct redisReply *rep, void *arg)
+{
+	const redisReply	*s, *e;
+	size_t			 i, j;
+
+	reading = 0;
+	if (rep == NULL)
+		return;		/* reconnecting: on_req_state reads again */
+	if (rep->type == REDIS_REPLY_ERROR) {
+		if (strncmp(rep->str, "NOGROUP", 7) == 0) {
+			/* Redis lost it: anything in the stream is new */
+			log_warnx("consumer group %s is gone; creating it "
+			    "again", GROUP);
+			group_ok = 0;
+			group_start = "0";
+			read_requests();
+		} else
+			log_warnx("XREADGROUP: %s", rep->str);
+		return;
+	}
+	for (i = 0; rep->type == REDIS_REPLY_ARRAY && i < rep->elements; i++) {
+		s = rep->element[i];
+		if (s->type != REDIS_REPLY_ARRAY || s->elements != 2 ||
+		    s->element[1]->type != REDIS_REPLY_ARRAY)
+			continue;
+		for (j = 0; j < s->element[1]->elements; j++) {
+			e = s->element[1]->element[j];
+			if (e->type == REDIS_REPLY_ARRAY && e->elements == 2 &&
+			    e->element[0]->type == REDIS_REPLY_STRING &&
+			    e->element[1]->type == REDIS_REPLY_ARRAY)
+				handle(e->element[0]->str, e->element[1]);
+		}
+	}
+	arm();
+	read_requests();
+}
+
+/* ---- the model ---- */
+
+/* arm - wake up when the model's next timer is due */
+static void
+arm(void)
+{
+	uint64_t	due = vs_next_due(vs), now = now_ms(), ms;
+	struct timeval	tv;
+
+	if (due == 0 || stopping) {
+		evtimer_del(ev_model);
+		return;
+	}
+	ms = due > now ? due - now : 0;
+	tv.tv_sec = (time_t)(ms / 1000);
+	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+	evtimer_add(ev_model, &tv);
+}
+
+static void
+on_model(evutil_socket_t fd, short what, void *arg)
+{
+	vs_run(vs, now_ms());
+	arm();
+}
+
+static void
+on_reset(void *arg)
+{
+	dir_reset(dir);
+}
+
+static void
+on_change(const struct cfg_change *c, void *arg)
+{
+	dir_apply(dir, c->type, c->dbid, c->object);
+}
+
+/* on_synced - the configuration is there: the generator may start */
+static void
+on_synced(json_int_t rev, void *arg)
+{
+	if (!loaded)
+		log_info("configuration loaded at revision %lld: %zu phones, "
+		    "%zu routing points, %zu queues", (long long)rev,
+		    dir_count(dir, DIR_DN_PHONE), dir_count(dir, DIR_DN_RP),
+		    dir_count(dir, DIR_DN_QUEUE));
+	loaded = 1;
+	vs_synced(vs, now_ms());
+	arm();
+}
+
+/* setup_config - follow the tenant's configuration; the model reads it */
+static void
+setup_config(void)
+{
+	static const struct cfgfollow_cbs cbs = { on_reset, on_change,
+					    on_synced };
+
+	dir = dir_new();
+	vs = vs_new(&opt.p, dir, on_emit, NULL);
+	if ((pg = pgc_new(base, conf->pg_conninfo, conf->pg_password, NULL,
+	    NULL)) == NULL)
+		fatalx("postgres.conninfo does not parse");
+	follow = cfgfollow_new(base, pg, conf->redis.host, conf->redis.port,
+	    conf->redis.password, conf->tenant_id, &cbs, NULL);
+}
+
+/* ---- stopping ---- */
+
+static void
+stop(const char *why)
+{
+	struct timeval	tv = { STOP_WAIT_S, 0 };
+
+	if (stopping) {
+		event_base_loopbreak(base);
+		return;
+	}
+	stopping = 1;
+	log_info("stopping: %s", why);
+	if (flood != NULL)
+		flood_report(flood);
+	evtimer_del(ev_model);
+	if (ev_beat != NULL)
+		evtimer_del(ev_beat);
+	/* the events worker sees the link down at once */
+	if (flood == NULL && rds_state(home->rds) == RDS_UP &&
+	    rds_command(home->rds, NULL, NULL, "DEL %s", k_beat) == 0 &&
+	    rds_ping(home->rds, on_bye_reply, NULL) == 0) {
+		evtimer_add(ev_bye, &tv);
+		return;
+	}
+	event_base_loopexit(base, NULL);
+}
+
+/* on_bye_reply - what was written before the stop has been answered */
+static void
+on_bye_reply(struct rds *r, const struct redisReply *rep, void *arg)
+{
+	event_base_loopexit(base, NULL);
+}
+
+/* on_bye - Redis did not answer in time: stop anyway */
+static void
+on_bye(evutil_socket_t fd, short what, void *arg)
+{
+	event_base_loopexit(base, NULL);
+}
+
+static void
+on_end(evutil_socket_t fd, short what, void *arg)
+{
+	stop("--duration is over");
+}
+
+static void
+on_signal(evutil_socket_t fd, short what, void *arg)
+{
+	stop(fd == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+static void
+on_flood_done(void *arg)
+{
+	stop("flood done");
+}
+
+/* finish - free everything; pg before the follower that it calls back */
+static int
+finish(void)
+{
+	struct event	*evs[] = { ev_model, ev_beat, ev_end, ev_term, ev_int,
+			    ev_bye };
+	size_t		 i;
+	int		 k;
+
+	stopping = 1;
+	pgc_free(pg);
+	cfgfollow_free(follow);
+	rds_free(reqs);
+	for (k = 0; k < nregions; k++)
+		rds_free(regions[k].rds);
+	/* let the freed connections finish off */
+	event_base_loop(base, EVLOOP_NONBLOCK);
+	for (i = 0; i < NELEM(evs); i++)
+		if (evs[i] != NULL)
+			event_free(evs[i]);
+	flood_free(flood);
+	vs_free(vs);
+	dir_free(dir);
+	free(k_events);
+	free(k_requests);
+	free(k_state);
+	free(k_beat);
+	conf_free(conf);
+	event_base_free(base);
+	log_info("stopped");
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	char		 err[CONF_ERR_MAX];
+	enum log_level	 lvl;
+	uint64_t	 r;
+
+	parse_args(argc, argv);
+	log_init("voicesim", LOG_LVL_INFO, LOG_FMT_LOGFMT);
+	if ((conf = conf_load(opt.conf_path, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "voicesim: %s\n", err);
+		return 2;
+	}
+	lvl = conf->log_level;
+	if (opt.log_level != NULL && log_level_parse(opt.log_level, &lvl) == -1)
+		usage();
+	log_init("voicesim", lvl, conf->log_format);
+	signal(SIGPIPE, SIG_IGN);
+	random_bytes(&r, sizeof(r));
+	snprintf(boot, sizeof(boot), "%016" PRIx64, r);
+	snprintf(consumer, sizeof(consumer), "voicesim-%s", boot);
+	if (!opt.seeded)
+		random_bytes(&opt.p.seed, sizeof(opt.p.seed));
+	opt.p.region = opt.region;
+	opt.p.boot = boot;
+	k_events = xasprintf("tenantd:{%s}:voice:events", conf->tenant_id);
+	k_requests = xasprintf("tenantd:{%s}:voice:requests", conf->tenant_id);
+	k_state = xasprintf("tenantd:{%s}:voice:state", conf->tenant_id);
+	k_beat = xasprintf("tenantd:{%s}:voice:heartbeat", conf->tenant_id);
+	if ((base = event_base_new()) == NULL)
+		fatalx("event_base_new failed");
+	setup_redis();
+	if (!opt.flood_on)
+		setup_config();
+	if (opt.duration > 0) {
+		struct timeval tv = { (time_t)opt.duration, (suseconds_t)
+		    ((opt.duration - (time_t)opt.duration) * 1e6) };
+		evtimer_add(ev_end, &tv);
+	}
+	log_info("voicesim started: region %s, boot %s, seed %" PRIu64
+	    ", %u agents, %.2f calls/s%s", opt.region, boot, opt.p.seed,
+	    opt.p.agents, opt.p.rate, opt.mirror ? ", mirrored" : "");
+	event_base_dispatch(base);
+	return finish();
+}
