@@ -150,6 +150,7 @@ static const struct key events_keys[] = {
 	SESSION_KEYS,
 	{ "user_data_max", K_SIZE, W(user_data_max), 0, "16384", 0 },
 	{ "logout_grace", K_NUMBER, W(logout_grace), 0, "60.0", 0 },
+	{ "max_registrations", K_UINT, W(max_registrations), 0, "1000", 0 },
 	END
 };
 
@@ -184,7 +185,7 @@ struct worker_info {
 static const struct worker_info worker_info[WORKER_MAX] = {
 	[WORKER_METRICS] = { "metrics", metrics_keys, 1 },
 	[WORKER_CONFIG] = { "config", config_keys, 1 },
-	[WORKER_EVENTS] = { "events", events_keys, 0 },
+	[WORKER_EVENTS] = { "events", events_keys, 1 },
 	[WORKER_STATS] = { "stats", stats_keys, 0 },
 	[WORKER_OUTBOUND] = { "outbound", outbound_keys, 0 },
 	[WORKER_ROUTING] = { "routing", routing_keys, 0 },

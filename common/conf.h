@@ -53,6 +53,7 @@ struct conf_worker {
 	char		*kafka_topic;			/* outbound */
 	size_t		 user_data_max;			/* events */
 	double		 logout_grace;			/* events */
+	unsigned	 max_registrations;		/* events */
 	double		 reservation_ttl;		/* routing */
 	unsigned	 history;			/* config */
 	unsigned	 token_ttl;			/* config */

@@ -1,0 +1,1340 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * events worker - real-time call control on workers.events.listen, in the
+ * session protocol (docs/protocol.md, "The events worker").
+ *
+ * Clients (agent desktops, dashboards, WFM) open a session with a token,
+ * register the DNs they follow, and get every event of those DNs in the
+ * order the voice side produced it.  They send call and agent requests,
+ * which go to the voice side over Redis (voice.c, docs/voice-redis.md);
+ * the event that answers a request comes back to its sender with the
+ * request's ref.  Every event carries its position in its region's
+ * stream; a client that lost its connection opens again with the last
+ * positions it saw, registers its DNs, and RequestResume replays what it
+ * missed, then the live events follow: nothing lost, nothing twice.
+ *
+ * What it may touch: the voice keys in Redis (through voice.c), tokens in
+ * Redis (common/auth.c), the configuration read from PostgreSQL into the
+ * process's cache (common/cfgfollow.c, common/cache.c), and the metrics
+ * registry.  It writes nothing to PostgreSQL.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "access.h"
+#include "auth.h"
+#include "cache.h"
+#include "cfgfollow.h"
+#include "events_worker.h"
+#include "log.h"
+#include "metrics.h"
+#include "pgc.h"
+#include "schema.h"
+#include "seen.h"
+#include "sess.h"
+#include "util.h"
+#include "voice.h"
+
+#define SEEN_MAX		65536	/* event ids remembered for de-dup */
+#define RESUME_SEEN_MAX		8192	/* per resumed client */
+#define REPLAY_BATCH		500
+#define REQUEST_TIMEOUT_S	10
+#define SWEEP_MS		1000
+#define DN_MAX			64	/* bytes of a DN number */
+
+/* Something that waits for Redis on behalf of a client. */
+enum op_kind { OP_OPEN, OP_SEND, OP_QUERY, OP_REPLAY };
+
+struct op {
+	enum op_kind		 kind;
+	struct client		*c;		/* NULL once the client left */
+	json_int_t		 ref;
+	char			 dn[DN_MAX];
+	/* OP_SEND: the request, then waiting for the answering event */
+	char			 request_id[48];
+	char			*name;
+	uint64_t		 deadline_us;
+	int			 sent;
+	TAILQ_ENTRY(op)		 client_entry;
+	TAILQ_ENTRY(op)		 pending_entry;	/* OP_SEND once sent */
+};
+TAILQ_HEAD(op_list, op);
+
+/* An agent a client logged in, logged out for it if it goes away. */
+struct login {
+	char		 dn[DN_MAX];
+	char		 agent[128];
+};
+
+struct client {
+	struct sess		*s;
+	struct principal	 who;
+	struct grants		 g;
+	int			 open;
+	int			 held;		/* waits for RequestResume */
+	int			 replaying;
+	int			 region;	/* replaying this one */
+	json_int_t		 resume_ref;
+	size_t			 replayed;
+	int			 lost[VOICE_REGIONS_MAX];
+	struct sid		 cursor[VOICE_REGIONS_MAX];
+	int			 has_cursor[VOICE_REGIONS_MAX];
+	struct seen		*resumed;	/* ids replayed, for de-dup */
+	char			**dns;		/* registered */
+	size_t			 ndns;
+	struct login		*logins;
+	size_t			 nlogins;
+	struct op_list		 ops;
+	TAILQ_ENTRY(client)	 entry;
+};
+TAILQ_HEAD(client_list, client);
+
+/* The clients registered on one DN. */
+struct reg {
+	char		*dn;
+	struct client	**v;
+	size_t		  n;
+	struct reg	 *next;		/* hash chain */
+};
+
+/* An agent whose client left without logging it out. */
+struct ghost {
+	struct login		 l;
+	struct principal	 who;
+	struct event		*timer;
+	TAILQ_ENTRY(ghost)	 entry;
+};
+TAILQ_HEAD(ghost_list, ghost);
+
+static int	 events_start(struct event_base *, const struct conf *, int);
+static int	 events_reload_check(const struct conf *, char *, size_t);
+static void	 events_reload_apply(const struct conf *, const struct conf *);
+static void	 events_listen(int);
+static void	 events_stop(void);
+static void	 events_cleanup(void);
+
+const struct worker_ops events_worker_ops = {
+	.start = events_start,
+	.reload_check = events_reload_check,
+	.reload_apply = events_reload_apply,
+	.listen = events_listen,
+	.stop = events_stop,
+	.cleanup = events_cleanup,
+};
+
+static struct event_base	*base;
+static struct sess_server	*srv;
+static struct pgc		*pg;
+static struct cfgfollow		*follow;
+static struct auth		*auth;
+static struct seen		*seen;
+static struct client_list	 clients = TAILQ_HEAD_INITIALIZER(clients);
+static struct op_list		 pending = TAILQ_HEAD_INITIALIZER(pending);
+static struct ghost_list	 ghosts = TAILQ_HEAD_INITIALIZER(ghosts);
+static struct reg		**regs;
+static size_t			  nregs_slots, nregs;
+static struct event		*ev_sweep, *ev_drain;
+static char			 instance[24];
+static uint64_t			 next_request;
+static int			 ready;
+
+static struct metric	*m_clients, *m_received, *m_delivered, *m_dups,
+			*m_requests, *m_errors, *m_link, *m_slow, *m_lag,
+			*m_ghosts, *m_replayed;
+
+static void	on_session_request(struct sess *, const char *, json_int_t,
+		    json_t *, void *);
+static enum sess_open on_open(struct sess *, json_t *, json_t *, void *,
+		    const char **);
+static void	on_closed(struct sess *, void *);
+static void	on_voice_event(const struct voice_event *, void *);
+static void	on_link(int, void *);
+static void	replay_next(struct client *);
+
+/* ---- start, reload, stop ---- */
+
+static struct sess_limits
+limits_of(const struct conf *c)
+{
+	const struct conf_worker	*w = &c->workers[WORKER_EVENTS];
+	struct sess_limits		 l;
+
+	memset(&l, 0, sizeof(l));
+	l.max_line = w->max_line;
+	l.max_output = w->max_output;
+	l.max_clients = w->max_clients;
+	l.open_timeout_ms = (unsigned)(w->open_timeout * 1000);
+	return l;
+}
+
+static void
+register_metrics(void)
+{
+	m_clients = metrics_gauge("tenant_events_clients",
+	    "Sessions open on the events port.", NULL);
+	m_received = metrics_counter("tenantd_events_received_total",
+	    "Voice events read from the streams (duplicates included).", NULL);
+	m_dups = metrics_counter("tenantd_events_duplicates_total",
+	    "Voice events dropped as already delivered (same eventId).", NULL);
+	m_delivered = metrics_counter("tenantd_events_delivered_total",
+	    "Events sent to clients, one per client.", NULL);
+	m_requests = metrics_counter("tenantd_events_requests_total",
+	    "Call and agent requests written to the voice side.", NULL);
+	m_errors = metrics_counter("tenantd_events_request_errors_total",
+	    "Requests answered with EventError by the events worker.", NULL);
+	m_link = metrics_gauge("tenantd_events_voice_link_up",
+	    "1 while the voice side is reachable (local Redis and heartbeat).",
+	    NULL);
+	m_slow = metrics_counter("tenantd_events_slow_clients_total",
+	    "Clients cut because they did not read their events.", NULL);
+	m_lag = metrics_gauge("tenantd_events_lag_seconds",
+	    "Age of the last live event when it was read (its time field).",
+	    NULL);
+	m_ghosts = metrics_counter("tenantd_events_ghost_logouts_total",
+	    "Agents logged out because their client left without doing so.",
+	    NULL);
+	m_replayed = metrics_counter("tenantd_events_replayed_total",
+	    "Events sent again to clients that resumed.", NULL);
+}
+
+static void
+on_reset(void *arg)
+{
+	cache_reset();
+}
+
+/* on_change - the configuration cache, in revision order */
+static void
+on_change(const struct cfg_change *ch, void *arg)
+{
+	const struct cfg_type	*t = cfg_type_by_name(ch->type,
+				    strlen(ch->type));
+
+	if (t == NULL)
+		return;
+	if (ch->op == CFG_OP_DELETED)
+		cache_del(ch->dbid);
+	else
+		cache_put(cfg_type_kind(t), ch->dbid, json_incref(ch->object));
+}
+
+/* on_synced - the configuration is loaded: clients may come */
+static void
+on_synced(json_int_t rev, void *arg)
+{
+	if (ready)
+		return;
+	ready = 1;
+	log_info("configuration loaded at revision %lld; serving",
+	    (long long)rev);
+	worker_ready();
+}
+
+/* on_sweep - requests the voice side did not answer in time; metrics */
+static void
+on_sweep(evutil_socket_t fd, short what, void *arg)
+{
+	const struct sess_stats	*st = sess_server_stats(srv);
+	uint64_t		 now = now_mono_us();
+	struct op		*op;
+
+	while ((op = TAILQ_FIRST(&pending)) != NULL && op->deadline_us < now) {
+		TAILQ_REMOVE(&pending, op, pending_entry);
+		if (op->c != NULL) {
+			sess_send_error(op->c->s, op->ref, "Timeout", "the voice "
+			    "side did not answer %s within %d s", op->name,
+			    REQUEST_TIMEOUT_S);
+			metric_inc(m_errors);
+			TAILQ_REMOVE(&op->c->ops, op, client_entry);
+		}
+		free(op->name);
+		free(op);
+	}
+	metric_set(m_clients, (double)st->current);
+	metric_set(m_slow, (double)st->slow_cut);
+}
+
+static int
+events_start(struct event_base *b, const struct conf *c, int fd)
+{
+	struct sess_limits	 l = limits_of(c);
+	struct sess_handlers	 h = { on_open, on_session_request, on_closed };
+	struct cfgfollow_cbs	 fc = { on_reset, on_change, on_synced };
+	struct voice_cbs	 vc = { on_voice_event, on_link };
+	struct timeval		 tv = { SWEEP_MS / 1000, 0 };
+
+	base = b;
+	register_metrics();
+	snprintf(instance, sizeof(instance), "%lx.%x",
+	    (unsigned long)(now_wall_us() / 1000), (unsigned)getpid());
+	seen = seen_new(SEEN_MAX);
+	nregs_slots = 1024;
+	regs = xcalloc(nregs_slots, sizeof(*regs));
+	cache_init(CFG_NTYPES);
+	if ((pg = pgc_new(base, c->pg_conninfo, c->pg_password, NULL,
+	    NULL)) == NULL)
+		worker_fatalx(2, "postgres.conninfo does not parse");
+	follow = cfgfollow_new(base, pg, c->redis.host, c->redis.port,
+	    c->redis.password, c->tenant_id, &fc, NULL);
+	auth = auth_new(base, c->redis.host, c->redis.port, c->redis.password,
+	    c->tenant_id);
+	auth_set_admin_token(auth, c->admin_token);
+	voice_start(base, c, &vc, NULL);
+	if ((srv = sess_server_new(base, fd, &l, &h, NULL)) == NULL)
+		return -1;
+	ev_sweep = event_new(base, -1, EV_PERSIST, on_sweep, NULL);
+	event_add(ev_sweep, &tv);
+	return 0;
+}
+
+/* same_redis - two Redis settings that reach the same server */
+static int
+same_redis(const struct conf_redis *a, const struct conf_redis *b)
+{
+	return strcmp(a->name, b->name) == 0 && strcmp(a->host, b->host) ==
+	    0 && a->port == b->port && ((a->password == NULL) ==
+	    (b->password == NULL)) && (a->password == NULL ||
+	    strcmp(a->password, b->password) == 0);
+}
+
+static int
+events_reload_check(const struct conf *next, char *why, size_t len)
+{
+	const struct conf	*cur = worker_conf();
+	int			 i;
+
+	if (strcmp(next->tenant_id, cur->tenant_id) != 0) {
+		snprintf(why, len, "tenant.id cannot change while running");
+		return -1;
+	}
+	if (next->nremotes != cur->nremotes ||
+	    !same_redis(&next->redis, &cur->redis))
+		goto regions;
+	for (i = 0; i < next->nremotes; i++)
+		if (!same_redis(&next->remotes[i], &cur->remotes[i]))
+			goto regions;
+	return 0;
+regions:
+	snprintf(why, len, "the events worker follows the voice streams of "
+	    "redis and redis.remote from where it is: restart tenantd to "
+	    "change them");
+	return -1;
+}
+
+static void
+events_reload_apply(const struct conf *next, const struct conf *prev)
+{
+	struct sess_limits	l = limits_of(next);
+
+	sess_server_set_limits(srv, &l);
+	auth_set_admin_token(auth, next->admin_token);
+}
+
+static void
+events_listen(int fd)
+{
+	sess_server_set_listener(srv, fd);
+}
+
+static void
+on_drain(evutil_socket_t fd, short what, void *arg)
+{
+	if (sess_server_stats(srv)->current == 0)
+		worker_exit(0);
+}
+
+/*
+ * events_stop - stop accepting; every client gets EventError Shutdown
+ * after what is queued for it, and is closed.  An agent its client logged
+ * in stays logged in: the client comes back to the next worker.
+ */
+static void
+events_stop(void)
+{
+	struct timeval	tv = { 0, 50000 };
+
+	sess_server_pause(srv);
+	sess_server_close_all(srv, "Shutdown", "tenantd is stopping; "
+	    "reconnect and resume");
+	ev_drain = event_new(base, -1, EV_PERSIST, on_drain, NULL);
+	event_add(ev_drain, &tv);
+}
+
+static void
+ghost_free(struct ghost *gh)
+{
+	TAILQ_REMOVE(&ghosts, gh, entry);
+	event_free(gh->timer);
+	free(gh);
+}
+
+static void
+events_cleanup(void)
+{
+	struct op	*op;
+	size_t		 i;
+	struct reg	*r, *nr;
+
+	if (srv != NULL)
+		sess_server_free(srv);	/* closes every client */
+	srv = NULL;
+	while ((op = TAILQ_FIRST(&pending)) != NULL) {
+		TAILQ_REMOVE(&pending, op, pending_entry);
+		free(op->name);
+		free(op);
+	}
+	while (!TAILQ_EMPTY(&ghosts))
+		ghost_free(TAILQ_FIRST(&ghosts));
+	voice_stop();
+	auth_free(auth);
+	pgc_free(pg);
+	cfgfollow_free(follow);
+	cache_free();
+	seen_free(seen);
+	for (i = 0; i < nregs_slots; i++)
+		for (r = regs[i]; r != NULL; r = nr) {
+			nr = r->next;
+			free(r->dn);
+			free(r->v);
+			free(r);
+		}
+	free(regs);
+	if (ev_sweep != NULL)
+		event_free(ev_sweep);
+	if (ev_drain != NULL)
+		event_free(ev_drain);
+}
+
+/* ---- configuration lookups ---- */
+
+/* dn_find - a DN by number, on any switch of the tenant */
+static const struct cobj *
+dn_find(const char *number)
+{
+	const struct cobj *const	*sw;
+	const struct cobj		*o;
+	char				 key[DN_MAX + 32];
+	size_t				 n, i;
+
+	sw = cache_list(CFG_SWITCH, &n);
+	for (i = 0; i < n; i++) {
+		snprintf(key, sizeof(key), "%lld/%s", (long long)sw[i]->dbid,
+		    number);
+		if ((o = cache_find(CFG_DN, key)) != NULL)
+			return o;
+	}
+	return NULL;
+}
+
+/* login_find - an agent login by code, on the switch of dn */
+static const struct cobj *
+login_find(const struct cobj *dn, const char *code)
+{
+	json_t		*sw = cobj_get(dn, "switch");
+	char		 key[300];
+
+	snprintf(key, sizeof(key), "%lld/%s",
+	    (long long)json_integer_value(sw), code);
+	json_decref(sw);
+	return cache_find(CFG_AGENT_LOGIN, key);
+}
+
+/* principal_valid - the person or application behind a token still is */
+static int
+principal_valid(const struct principal *who)
+{
+	const struct cobj	*o;
+
+	if (who->kind == PRINCIPAL_ADMIN)
+		return 1;
+	o = cache_get(who->dbid);
+	return o != NULL && o->enabled && o->kind == (who->kind ==
+	    PRINCIPAL_PERSON ? CFG_PERSON : CFG_APPLICATION);
+}
+
+/* ---- registrations: DN -> clients ---- */
+
+static size_t
+dn_hash(const char *s)
+{
+	size_t	h = 5381;
+
+	while (*s != '\0')
+		h = h * 33 + (unsigned char)*s++;
+	return h;
+}
+
+static struct reg *
+reg_get(const char *dn, int create)
+{
+	struct reg	**head = &regs[dn_hash(dn) & (nregs_slots - 1)], *r;
+
+	for (r = *head; r != NULL; r = r->next)
+		if (strcmp(r->dn, dn) == 0)
+			return r;
+	if (!create)
+		return NULL;
+	r = xcalloc(1, sizeof(*r));
+	r->dn = xstrdup(dn);
+	r->next = *head;
+	*head = r;
+	nregs++;
+	return r;
+}
+
+static int
+registered(const struct client *c, const char *dn)
+{
+	size_t	i;
+
+	for (i = 0; i < c->ndns; i++)
+		if (strcmp(c->dns[i], dn) == 0)
+			return 1;
+	return 0;
+}
+
+static void
+reg_add(struct client *c, const char *dn)
+{
+	struct reg	*r = reg_get(dn, 1);
+
+	r->v = xrealloc(r->v, (r->n + 1) * sizeof(*r->v));
+	r->v[r->n++] = c;
+	c->dns = xrealloc(c->dns, (c->ndns + 1) * sizeof(*c->dns));
+	c->dns[c->ndns++] = xstrdup(dn);
+}
+
+static void
+reg_remove(struct client *c, const char *dn)
+{
+	struct reg	*r = reg_get(dn, 0);
+	size_t		 i;
+
+	for (i = 0; r != NULL && i < r->n; i++)
+		if (r->v[i] == c) {
+			r->v[i] = r->v[--r->n];
+			break;
+		}
+	for (i = 0; i < c->ndns; i++)
+		if (strcmp(c->dns[i], dn) == 0) {
+			free(c->dns[i]);
+			c->dns[i] = c->dns[--c->ndns];
+			break;
+		}
+}
+
+/* ---- agents logged in by a client; ghosts ---- */
+
+static void
+login_forget(const char *dn, const char *agent)
+{
+	struct client	*c;
+	struct ghost	*gh, *ngh;
+	size_t		 i;
+
+	TAILQ_FOREACH(c, &clients, entry)
+		for (i = 0; i < c->nlogins; i++)
+			if (strcmp(c->logins[i].dn, dn) == 0 && (agent == NULL ||
+			    strcmp(c->logins[i].agent, agent) == 0))
+				c->logins[i--] = c->logins[--c->nlogins];
+	for (gh = TAILQ_FIRST(&ghosts); gh != NULL; gh = ngh) {
+		ngh = TAILQ_NEXT(gh, entry);
+		if (strcmp(gh->l.dn, dn) == 0)
+			ghost_free(gh);
+	}
+}
+
+static void
+login_note(struct client *c, const char *dn, const char *agent)
+{
+	login_forget(dn, NULL);
+	c->logins = xrealloc(c->logins, (c->nlogins + 1) * sizeof(*c->logins));
+	snprintf(c->logins[c->nlogins].dn, DN_MAX, "%s", dn);
+	snprintf(c->logins[c->nlogins].agent, 128, "%s", agent);
+	c->nlogins++;
+}
+
+static void
+ghost_sent(int ok, void *arg)
+{
+	if (!ok)
+		log_warnx("could not ask the voice side for a ghost logout: "
+		    "Redis is unreachable");
+}
+
+/* on_ghost - the grace period is over: log the agent out */
+static void
+on_ghost(evutil_socket_t fd, short what, void *arg)
+{
+	struct ghost	*gh = arg;
+	json_t		*req;
+	char		 id[64];
+
+	snprintf(id, sizeof(id), "%s-g%llu", instance,
+	    (unsigned long long)++next_request);
+	log_info("agent %s on DN %s: its client left %.0f s ago without "
+	    "logging out; logging it out", gh->l.agent, gh->l.dn,
+	    worker_conf()->workers[WORKER_EVENTS].logout_grace);
+	req = json_pack("{s:s, s:s, s:s, s:s, s:s}", "request",
+	    "RequestAgentLogout", "requestId", id, "dn", gh->l.dn, "agentId",
+	    gh->l.agent, "reason", "ClientGone");
+	voice_send(req, ghost_sent, NULL);
+	json_decref(req);
+	metric_inc(m_ghosts);
+	ghost_free(gh);
+}
+
+/* haunt - c left: its agents get logged out unless someone takes them */
+static void
+haunt(struct client *c)
+{
+	double		 grace = worker_conf()->workers[WORKER_EVENTS].logout_grace;
+	struct timeval	 tv;
+	struct ghost	*gh;
+	size_t		 i;
+
+	tv.tv_sec = (time_t)grace;
+	tv.tv_usec = (suseconds_t)((grace - (double)tv.tv_sec) * 1e6);
+	for (i = 0; i < c->nlogins; i++) {
+		gh = xcalloc(1, sizeof(*gh));
+		gh->l = c->logins[i];
+		gh->who = c->who;
+		gh->timer = evtimer_new(base, on_ghost, gh);
+		evtimer_add(gh->timer, &tv);
+		TAILQ_INSERT_TAIL(&ghosts, gh, entry);
+	}
+}
+
+/* adopt - a client of the same principal registers the DN: it is back */
+static void
+adopt(struct client *c, const char *dn)
+{
+	struct ghost	*gh, *ngh;
+
+	for (gh = TAILQ_FIRST(&ghosts); gh != NULL; gh = ngh) {
+		ngh = TAILQ_NEXT(gh, entry);
+		if (strcmp(gh->l.dn, dn) != 0 || gh->who.kind != c->who.kind ||
+		    gh->who.dbid != c->who.dbid)
+			continue;
+		c->logins = xrealloc(c->logins, (c->nlogins + 1) *
+		    sizeof(*c->logins));
+		c->logins[c->nlogins++] = gh->l;
+		ghost_free(gh);
+	}
+}
+
+/* ---- sessions ---- */
+
+static struct op *
+op_new(struct client *c, enum op_kind kind, json_int_t ref)
+{
+	struct op	*op = xcalloc(1, sizeof(*op));
+
+	op->kind = kind;
+	op->c = c;
+	op->ref = ref;
+	TAILQ_INSERT_TAIL(&c->ops, op, client_entry);
+	return op;
+}
+
+/* op_done - the op's client no longer waits for it */
+static void
+op_done(struct op *op)
+{
+	if (op->c != NULL)
+		TAILQ_REMOVE(&op->c->ops, op, client_entry);
+	op->c = NULL;
+}
+
+static void
+authed(const struct principal *who, int unavailable, void *arg)
+{
+	struct op	*op = arg;
+	struct client	*c = op->c;
+	json_t		*extra;
+	int		 i;
+
+	op_done(op);
+	free(op);
+	if (c == NULL)
+		return;
+	if (who == NULL || !principal_valid(who)) {
+		sess_open_done(c->s, SESS_OPEN_REFUSE, NULL, unavailable ?
+		    "the token cannot be checked now (Redis is unreachable); "
+		    "retry" : "the token is not valid");
+		return;
+	}
+	c->who = *who;
+	access_grants(who, &c->g);
+	c->open = 1;
+	TAILQ_INSERT_TAIL(&clients, c, entry);
+	extra = json_pack("{s:s, s:[]}", "link", voice_link_up() ?
+	    "connected" : "disconnected", "regions");
+	for (i = 0; i < voice_nregions(); i++)
+		json_array_append_new(json_object_get(extra, "regions"),
+		    json_string(voice_region_name(i)));
+	json_object_set_new(extra, "resume", json_boolean(c->held));
+	sess_open_done(c->s, SESS_OPEN_ACCEPT, extra, NULL);
+	json_decref(extra);
+}
+
+/*
+ * on_open - RequestOpen: the token is checked in Redis.  "resume": the
+ * last position seen per region, from a previous session; events then
+ * wait until RequestResume has replayed what was missed.
+ */
+static enum sess_open
+on_open(struct sess *s, json_t *req, json_t *extra, void *arg,
+    const char **why)
+{
+	json_t		*resume = json_object_get(req, "resume"), *v;
+	const char	*token = json_string_value(json_object_get(req,
+			    "token")), *k;
+	struct client	*c;
+	struct op	*op;
+	struct sid	 id;
+	int		 i;
+
+	if (!ready) {
+		*why = "the configuration is not loaded yet; retry";
+		return SESS_OPEN_REFUSE;
+	}
+	if (resume != NULL && !json_is_object(resume)) {
+		*why = "resume: must be an object of region: stream id";
+		return SESS_OPEN_REFUSE;
+	}
+	c = xcalloc(1, sizeof(*c));
+	c->s = s;
+	TAILQ_INIT(&c->ops);
+	json_object_foreach(resume, k, v) {
+		if ((i = voice_region_index(k)) == -1 ||
+		    sid_parse(json_string_value(v), &id) == -1) {
+			free(c);
+			*why = i == -1 ? "resume: no such region" :
+			    "resume: a position is a stream id like "
+			    "\"1764140000000-0\"";
+			return SESS_OPEN_REFUSE;
+		}
+		c->cursor[i] = id;
+		c->has_cursor[i] = 1;
+		c->held = 1;
+	}
+	sess_set_data(s, c);
+	op = op_new(c, OP_OPEN, SESS_NOREF);
+	auth_check(auth, token, strlen(token), authed, op);
+	return SESS_OPEN_PENDING;
+}
+
+static void
+on_closed(struct sess *s, void *arg)
+{
+	struct client	*c = sess_data(s);
+	struct op	*op;
+
+	if (c == NULL)
+		return;
+	while ((op = TAILQ_FIRST(&c->ops)) != NULL)
+		op_done(op);	/* freed when Redis answers */
+	if (c->open) {
+		TAILQ_REMOVE(&clients, c, entry);
+		haunt(c);
+	}
+	while (c->ndns > 0)
+		reg_remove(c, c->dns[c->ndns - 1]);
+	free(c->dns);
+	free(c->logins);
+	seen_free(c->resumed);
+	access_clear(&c->g);
+	free(c);
+}
+
+/* ---- events from the voice side ---- */
+
+/* position - {"<region>": "<id>"}: where the event is in its stream */
+static json_t *
+position(const struct voice_event *ev)
+{
+	return json_pack("{s:s}", voice_region_name(ev->region), ev->id_text);
+}
+
+/* cap_user_data - a userData over the limit is dropped, and said so */
+static void
+cap_user_data(json_t *e, size_t raw_len)
+{
+	size_t	 max = worker_conf()->workers[WORKER_EVENTS].user_data_max;
+	json_t	*ud;
+	char	*t;
+
+	if (raw_len <= max || (ud = json_object_get(e, "userData")) == NULL)
+		return;
+	t = json_dumps(ud, JSON_COMPACT | JSON_ENCODE_ANY);
+	if (t != NULL && strlen(t) > max) {
+		json_object_set_new(e, "userData", json_object());
+		json_object_set_new(e, "userDataTruncated", json_true());
+	}
+	free(t);
+}
+
+/* pending_find - the request an event answers */
+static struct op *
+pending_find(const char *request_id)
+{
+	struct op	*op;
+
+	if (request_id == NULL)
+		return NULL;
+	TAILQ_FOREACH(op, &pending, pending_entry)
+		if (strcmp(op->request_id, request_id) == 0)
+			return op;
+	return NULL;
+}
+
+/* deliver - one line to c, unless c has had this position already */
+static void
+deliver(struct client *c, const struct voice_event *ev, const char *line,
+    size_t len)
+{
+	if (c->held || sid_cmp(&ev->id, &c->cursor[ev->region]) <= 0)
+		return;
+	if (c->resumed != NULL && !seen_add(c->resumed, json_string_value(
+	    json_object_get(ev->obj, "eventId"))))
+		return;
+	c->cursor[ev->region] = ev->id;
+	if (sess_send_line(c->s, line, len) == 0)
+		metric_inc(m_delivered);
+}
+
+static void
+on_voice_event(const struct voice_event *ev, void *arg)
+{
+	json_t		*e = ev->obj;
+	const char	*name = json_string_value(json_object_get(e, "event"));
+	const char	*dn = json_string_value(json_object_get(e, "thisDN"));
+	const char	*rid = json_string_value(json_object_get(e,
+			    "requestId"));
+	const char	*agent;
+	struct client	*asker = NULL;
+	struct reg	*r;
+	struct op	*op;
+	json_t		*t;
+	char		*line;
+	size_t		 len, i;
+
+	metric_inc(m_received);
+	if (!seen_add(seen, json_string_value(json_object_get(e,
+	    "eventId")))) {
+		metric_inc(m_dups);
+		return;
+	}
+	if ((t = json_object_get(e, "time")) != NULL && json_is_integer(t))
+		metric_set(m_lag, (double)((json_int_t)(now_wall_us() / 1000) -
+		    json_integer_value(t)) / 1000.0);
+	op = pending_find(rid);
+	cap_user_data(e, ev->raw_len);
+	json_object_set_new(e, "position", position(ev));
+	json_object_del(e, "requestId");	/* rid is gone */
+
+	/* The answer to a request: to its sender, with the ref. */
+	if (op != NULL) {
+		TAILQ_REMOVE(&pending, op, pending_entry);
+		if ((asker = op->c) != NULL) {
+			if (strcmp(name, "EventAgentLogin") == 0 && dn != NULL &&
+			    (agent = json_string_value(json_object_get(e,
+			    "agentId"))) != NULL)
+				login_note(asker, dn, agent);
+			sess_reply(asker->s, op->ref, e);
+			json_object_del(e, "ref");
+			/* Not again, live or replayed. */
+			if (!asker->held)
+				asker->cursor[ev->region] = ev->id;
+			if (asker->resumed != NULL)
+				seen_add(asker->resumed, json_string_value(
+				    json_object_get(e, "eventId")));
+			metric_inc(m_delivered);
+		}
+		op_done(op);
+		free(op->name);
+		free(op);
+	}
+	if (strcmp(name, "EventError") == 0 || dn == NULL)
+		return;		/* only the sender's business */
+	if (strcmp(name, "EventAgentLogout") == 0)
+		login_forget(dn, NULL);
+	if ((r = reg_get(dn, 0)) == NULL || r->n == 0)
+		return;
+	if ((line = sess_encode(e, &len)) == NULL)
+		return;
+	for (i = 0; i < r->n; i++)
+		if (r->v[i] != asker)
+			deliver(r->v[i], ev, line, len);
+	free(line);
+}
+
+/* on_link - every client hears that the voice link went up or down */
+static void
+on_link(int up, void *arg)
+{
+	struct client	*c;
+	json_t		*e;
+	char		*line;
+	size_t		 len;
+
+	metric_set(m_link, up);
+	e = json_pack("{s:s, s:I}", "event", up ? "EventLinkConnected" :
+	    "EventLinkDisconnected", "time", (json_int_t)(now_wall_us() /
+	    1000));
+	line = sess_encode(e, &len);
+	json_decref(e);
+	TAILQ_FOREACH(c, &clients, entry)
+		sess_send_line(c->s, line, len);
+	free(line);
+}
+
+/* ---- resuming ---- */
+
+static void
+replayed_cb(int ok, int lost, struct voice_event *v, size_t n, void *arg)
+{
+	struct op	*op = arg;
+	struct client	*c = op->c;
+	const char	*dn, *name;
+	char		*line;
+	size_t		 i, len;
+
+	op_done(op);
+	free(op);
+	if (c == NULL)
+		return;
+	if (!ok) {
+		sess_send_error(c->s, c->resume_ref, SESS_ERR_UNAVAILABLE,
+		    "Redis of region %s is unreachable; resume again later",
+		    voice_region_name(c->region));
+		c->replaying = 0;	/* still held: it may try again */
+		return;
+	}
+	c->lost[c->region] |= lost;
+	for (i = 0; i < n; i++) {
+		c->cursor[c->region] = v[i].id;
+		if (v[i].obj == NULL)
+			continue;
+		name = json_string_value(json_object_get(v[i].obj, "event"));
+		dn = json_string_value(json_object_get(v[i].obj, "thisDN"));
+		if (!seen_add(c->resumed, json_string_value(json_object_get(
+		    v[i].obj, "eventId"))) || strcmp(name, "EventError") == 0 ||
+		    dn == NULL || !registered(c, dn))
+			continue;
+		cap_user_data(v[i].obj, v[i].raw_len);
+		json_object_set_new(v[i].obj, "position", position(&v[i]));
+		json_object_del(v[i].obj, "requestId");
+		if ((line = sess_encode(v[i].obj, &len)) == NULL)
+			continue;
+		if (sess_send_line(c->s, line, len) == 0) {
+			c->replayed++;
+			metric_inc(m_replayed);
+		}
+		free(line);
+	}
+	if (n < REPLAY_BATCH)
+		c->region++;
+	replay_next(c);
+}
+
+/* replay_next - the next batch, or live once every region is done */
+static void
+replay_next(struct client *c)
+{
+	struct op	*op;
+	json_t		*e, *lost;
+	int		 i;
+
+	while (c->region < voice_nregions() && !c->has_cursor[c->region])
+		c->region++;
+	if (c->region < voice_nregions()) {
+		op = op_new(c, OP_REPLAY, c->resume_ref);
+		voice_range(c->region, &c->cursor[c->region], REPLAY_BATCH,
+		    replayed_cb, op);
+		return;
+	}
+	/* Regions it had no position for: from now on. */
+	lost = json_array();
+	for (i = 0; i < voice_nregions(); i++) {
+		if (!c->has_cursor[i])
+			c->cursor[i] = *voice_region_position(i);
+		if (c->lost[i])
+			json_array_append_new(lost, json_string(
+			    voice_region_name(i)));
+	}
+	c->held = c->replaying = 0;
+	e = json_pack("{s:s, s:I, s:o}", "event", "EventResumed", "replayed",
+	    (json_int_t)c->replayed, "lost", lost);
+	sess_reply(c->s, c->resume_ref, e);
+	json_decref(e);
+}
+
+static void
+do_resume(struct client *c, json_int_t ref)
+{
+	if (!c->held || c->replaying) {
+		sess_send_error(c->s, ref, "InvalidState", c->replaying ?
+		    "a resume is running" : "RequestResume follows a "
+		    "RequestOpen with \"resume\" positions, once");
+		return;
+	}
+	c->replaying = 1;
+	c->resume_ref = ref;
+	c->region = 0;
+	c->replayed = 0;
+	memset(c->lost, 0, sizeof(c->lost));
+	if (c->resumed == NULL)
+		c->resumed = seen_new(RESUME_SEEN_MAX);
+	replay_next(c);
+}
+
+/* ---- requests ---- */
+
+/* Fields a request needs beside "dn". */
+#define N_CONN		0x01	/* connId */
+#define N_DEST		0x02	/* destination */
+#define N_AGENT		0x04	/* agentId */
+#define N_DATA		0x08	/* userData */
+#define N_CONSULT	0x10	/* consultConnId */
+
+static const struct request_def {
+	const char	*name;
+	unsigned	 need;
+} requests[] = {
+	{ "RequestAgentLogin",		N_AGENT },
+	{ "RequestAgentLogout",		0 },
+	{ "RequestAgentReady",		0 },
+	{ "RequestAgentNotReady",	0 },
+	{ "RequestMakeCall",		N_DEST },
+	{ "RequestAnswerCall",		N_CONN },
+	{ "RequestReleaseCall",		N_CONN },
+	{ "RequestHoldCall",		N_CONN },
+	{ "RequestRetrieveCall",	N_CONN },
+	{ "RequestInitiateTransfer",	N_CONN | N_DEST },
+	{ "RequestCompleteTransfer",	N_CONN | N_CONSULT },
+	{ "RequestSingleStepTransfer",	N_CONN | N_DEST },
+	{ "RequestInitiateConference",	N_CONN | N_DEST },
+	{ "RequestCompleteConference",	N_CONN | N_CONSULT },
+	{ "RequestAttachUserData",	N_CONN | N_DATA },
+	{ "RequestUpdateUserData",	N_CONN | N_DATA },
+	{ "RequestDeleteUserData",	N_CONN },
+	{ "RequestSendUserEvent",	N_DATA },
+};
+
+static const char *const work_modes[] = { "Unknown", "AutoIn", "ManualIn",
+    "AfterCallWork", "AuxWork", NULL };
+
+/* string_field - a string of 1..max bytes, or absent when optional */
+static int
+string_field(struct client *c, json_int_t ref, json_t *req, const char *key,
+    int required, size_t max)
+{
+	json_t	*v = json_object_get(req, key);
+
+	if (v == NULL && !required)
+		return 0;
+	if (!json_is_string(v) || json_string_length(v) == 0 ||
+	    json_string_length(v) > max) {
+		sess_send_error(c->s, ref, SESS_ERR_BAD_ARGUMENT, "%s: %s a "
+		    "string of 1 to %zu bytes", key, v == NULL ? "needs" :
+		    "must be", max);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * usable_dn - the DN of a request: it exists in the configuration and the
+ * principal may use it (read right on it).  NULL after an EventError.
+ */
+static const struct cobj *
+usable_dn(struct client *c, json_int_t ref, json_t *req)
+{
+	const struct cobj	*o;
+	const char		*dn;
+
+	if (string_field(c, ref, req, "dn", 1, DN_MAX - 1) == -1)
+		return NULL;
+	dn = json_string_value(json_object_get(req, "dn"));
+	if ((o = dn_find(dn)) == NULL) {
+		sess_send_error(c->s, ref, "UnknownDN", "dn: no DN %s in the "
+		    "tenant's configuration", dn);
+		return NULL;
+	}
+	if (!access_can(&c->g, CFG_DN, o->dbid, RIGHT_READ)) {
+		sess_send_error(c->s, ref, SESS_ERR_FORBIDDEN, "dn: %s may "
+		    "not use DN %s (no read right on it)", c->who.name, dn);
+		return NULL;
+	}
+	return o;
+}
+
+/* check_request - the fields of a call or agent request, as defined */
+static int
+check_request(struct client *c, json_int_t ref, json_t *req,
+    const struct request_def *d, const struct cobj *dn)
+{
+	size_t		 max = worker_conf()->workers[WORKER_EVENTS].user_data_max;
+	json_t		*v;
+	const char	*s;
+	char		*t;
+	size_t		 i;
+
+	if (string_field(c, ref, req, "connId", d->need & N_CONN, 64) == -1 ||
+	    string_field(c, ref, req, "consultConnId", d->need & N_CONSULT,
+	    64) == -1 ||
+	    string_field(c, ref, req, "destination", d->need & N_DEST, 64) ==
+	    -1 ||
+	    string_field(c, ref, req, "agentId", d->need & N_AGENT, 127) == -1 ||
+	    string_field(c, ref, req, "otherDN", 0, 64) == -1 ||
+	    string_field(c, ref, req, "reason", 0, 128) == -1 ||
+	    string_field(c, ref, req, "password", 0, 256) == -1 ||
+	    string_field(c, ref, req, "workMode", 0, 32) == -1)
+		return -1;
+	if ((s = json_string_value(json_object_get(req, "workMode"))) != NULL) {
+		for (i = 0; work_modes[i] != NULL; i++)
+			if (strcmp(work_modes[i], s) == 0)
+				break;
+		if (work_modes[i] == NULL) {
+			sess_send_error(c->s, ref, SESS_ERR_BAD_ARGUMENT,
+			    "workMode: one of Unknown, AutoIn, ManualIn, "
+			    "AfterCallWork, AuxWork");
+			return -1;
+		}
+	}
+	v = json_object_get(req, "userData");
+	if ((d->need & N_DATA) && !json_is_object(v)) {
+		sess_send_error(c->s, ref, SESS_ERR_BAD_ARGUMENT, "userData: "
+		    "%s an object", v == NULL ? "needs" : "must be");
+		return -1;
+	}
+	if (v != NULL) {
+		if (!json_is_object(v)) {
+			sess_send_error(c->s, ref, SESS_ERR_BAD_ARGUMENT,
+			    "userData: must be an object");
+			return -1;
+		}
+		t = json_dumps(v, JSON_COMPACT);
+		i = t != NULL ? strlen(t) : 0;
+		free(t);
+		if (i > max) {
+			sess_send_error(c->s, ref, "UserDataTooLarge", "userData: "
+			    "%zu bytes, more than the %zu allowed", i, max);
+			return -1;
+		}
+	}
+	v = json_object_get(req, "keys");
+	if (v != NULL && !json_is_array(v)) {
+		sess_send_error(c->s, ref, SESS_ERR_BAD_ARGUMENT, "keys: must "
+		    "be an array of strings");
+		return -1;
+	}
+	if ((d->need & N_AGENT) && login_find(dn, json_string_value(
+	    json_object_get(req, "agentId"))) == NULL) {
+		sess_send_error(c->s, ref, "UnknownAgent", "agentId: no agent "
+		    "login %s on the switch of DN %s",
+		    json_string_value(json_object_get(req, "agentId")),
+		    json_string_value(json_object_get(req, "dn")));
+		return -1;
+	}
+	return 0;
+}
+
+static void
+sent(int ok, void *arg)
+{
+	struct op	*op = arg;
+
+	if (!ok) {
+		if (op->c != NULL) {
+			sess_send_error(op->c->s, op->ref, SESS_ERR_UNAVAILABLE,
+			    "the voice side cannot be reached (Redis); %s was "
+			    "not sent", op->name);
+			metric_inc(m_errors);
+		}
+		op_done(op);
+		free(op->name);
+		free(op);
+		return;
+	}
+	/* Waits for its answer, unless the client left. */
+	if (op->c == NULL) {
+		free(op->name);
+		free(op);
+		return;
+	}
+	op->sent = 1;
+	op->deadline_us = now_mono_us() + REQUEST_TIMEOUT_S * 1000000ULL;
+	TAILQ_INSERT_TAIL(&pending, op, pending_entry);
+}
+
+/* forward - a checked request goes to the voice side */
+static void
+forward(struct client *c, json_int_t ref, const char *name, json_t *req)
+{
+	struct op	*op;
+	json_t		*out;
+
+	if (!voice_link_up()) {
+		sess_send_error(c->s, ref, "LinkDown", "the voice side is "
+		    "unreachable; %s was not sent", name);
+		metric_inc(m_errors);
+		return;
+	}
+	op = op_new(c, OP_SEND, ref);
+	op->name = xstrdup(name);
+	snprintf(op->request_id, sizeof(op->request_id), "%s-%llu", instance,
+	    (unsigned long long)++next_request);
+	out = json_deep_copy(req);
+	json_object_del(out, "ref");
+	json_object_del(out, "token");
+	json_object_set_new(out, "requestId", json_string(op->request_id));
+	metric_inc(m_requests);
+	voice_send(out, sent, op);
+	json_decref(out);
+}
+
+static void
+queried(int ok, json_t *state, void *arg)
+{
+	struct op		*op = arg;
+	struct client		*c = op->c;
+	const struct cobj	*o;
+	json_t			*e, *type;
+
+	op_done(op);
+	if (c == NULL) {
+		free(op);
+		return;
+	}
+	if (!ok) {
+		sess_send_error(c->s, op->ref, SESS_ERR_UNAVAILABLE, "the voice "
+		    "state cannot be read (Redis is unreachable)");
+		free(op);
+		return;
+	}
+	o = dn_find(op->dn);
+	type = o != NULL ? cobj_get(o, "type") : NULL;
+	e = json_pack("{s:s, s:s, s:b}", "event", "EventAddressInfo", "dn",
+	    op->dn, "link", voice_link_up());
+	if (type != NULL)
+		json_object_set_new(e, "type", type);
+	if (json_is_object(json_object_get(state, "agent")))
+		json_object_set(e, "agent", json_object_get(state, "agent"));
+	else
+		json_object_set_new(e, "agent", json_pack("{s:s}", "state",
+		    "LoggedOut"));
+	if (json_is_array(json_object_get(state, "calls")))
+		json_object_set(e, "calls", json_object_get(state, "calls"));
+	else
+		json_object_set_new(e, "calls", json_array());
+	sess_reply(c->s, op->ref, e);
+	json_decref(e);
+	free(op);
+}
+
+static void
+do_register(struct client *c, json_int_t ref, json_t *req)
+{
+	unsigned	 max = worker_conf()->workers[WORKER_EVENTS].max_registrations;
+	const char	*dn;
+	json_t		*e;
+
+	if (usable_dn(c, ref, req) == NULL)
+		return;
+	dn = json_string_value(json_object_get(req, "dn"));
+	if (!registered(c, dn)) {
+		if (c->ndns >= max) {
+			sess_send_error(c->s, ref, "TooManyRegistrations",
+			    "at most %u DNs per client", max);
+			return;
+		}
+		reg_add(c, dn);
+		adopt(c, dn);
+	}
+	e = json_pack("{s:s, s:s, s:s}", "event", "EventRegistered", "dn", dn,
+	    "link", voice_link_up() ? "connected" : "disconnected");
+	sess_reply(c->s, ref, e);
+	json_decref(e);
+}
+
+static void
+do_unregister(struct client *c, json_int_t ref, json_t *req)
+{
+	const char	*dn;
+	json_t		*e;
+
+	if (string_field(c, ref, req, "dn", 1, DN_MAX - 1) == -1)
+		return;
+	dn = json_string_value(json_object_get(req, "dn"));
+	if (!registered(c, dn)) {
+		sess_send_error(c->s, ref, "NotRegistered", "dn: %s is not "
+		    "registered on this session", dn);
+		return;
+	}
+	reg_remove(c, dn);
+	e = json_pack("{s:s, s:s}", "event", "EventUnregistered", "dn", dn);
+	sess_reply(c->s, ref, e);
+	json_decref(e);
+}
+
+static void
+do_query(struct client *c, json_int_t ref, json_t *req)
+{
+	struct op	*op;
+
+	if (usable_dn(c, ref, req) == NULL)
+		return;
+	op = op_new(c, OP_QUERY, ref);
+	snprintf(op->dn, sizeof(op->dn), "%s", json_string_value(
+	    json_object_get(req, "dn")));
+	voice_query(op->dn, queried, op);
+}
+
+/* on_session_request - every request after RequestOpen */
+static void
+on_session_request(struct sess *s, const char *name, json_int_t ref,
+    json_t *req, void *arg)
+{
+	struct client		*c = sess_data(s);
+	const struct cobj	*dn;
+	size_t			 i;
+
+	if (!principal_valid(&c->who)) {
+		sess_send_error(s, ref, SESS_ERR_UNAUTHORIZED, "%s is disabled "
+		    "or deleted", c->who.name);
+		sess_close(s);
+		return;
+	}
+	if (strcmp(name, "RequestRegisterAddress") == 0)
+		do_register(c, ref, req);
+	else if (strcmp(name, "RequestUnregisterAddress") == 0)
+		do_unregister(c, ref, req);
+	else if (strcmp(name, "RequestQueryAddress") == 0)
+		do_query(c, ref, req);
+	else if (strcmp(name, "RequestResume") == 0)
+		do_resume(c, ref);
+	else {
+		for (i = 0; i < NELEM(requests); i++)
+			if (strcmp(requests[i].name, name) == 0)
+				break;
+		if (i == NELEM(requests)) {
+			sess_send_error(s, ref, SESS_ERR_UNKNOWN, "no request "
+			    "%s in the events protocol", name);
+			return;
+		}
+		if ((dn = usable_dn(c, ref, req)) == NULL ||
+		    check_request(c, ref, req, &requests[i], dn) == -1) {
+			metric_inc(m_errors);
+			return;
+		}
+		forward(c, ref, name, req);
+	}
+}

@@ -1,0 +1,453 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * voice - each region has two Redis connections: one follows its event
+ * stream (XREAD from the last entry read, also across reconnects, so
+ * nothing is lost or read twice), one carries commands (ranges for
+ * resuming clients; for the local region also requests, state queries
+ * and the heartbeat).  The link is up while the local command connection
+ * is up and the heartbeat key is there.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+#include <hiredis/hiredis.h>
+
+#include "conf.h"
+#include "log.h"
+#include "rds.h"
+#include "util.h"
+#include "voice.h"
+
+#define HEARTBEAT_CHECK_MS	1000
+#define READ_BLOCK_MS		1000
+#define READ_COUNT		500
+#define REQUESTS_MAXLEN		"100000"
+
+struct region {
+	char		*name;
+	struct rds	*stream;
+	struct rds	*cmd;
+	struct sid	 position;	/* last live entry read */
+	int		 index;
+};
+
+static struct region	 regions[VOICE_REGIONS_MAX];
+static int		 nregions;
+static char		*k_events, *k_requests, *k_state, *k_heartbeat;
+static struct event	*ev_beat;
+static int		 link_up;
+static int		 beat_pending;
+static struct voice_cbs	 cbs;
+static void		*cbs_arg;
+
+/* ---- stream ids ---- */
+
+int
+sid_parse(const char *s, struct sid *id)
+{
+	char	*end;
+
+	if (s == NULL || *s < '0' || *s > '9')
+		return -1;
+	id->ms = strtoull(s, &end, 10);
+	id->seq = 0;
+	if (*end == '\0')
+		return 0;
+	if (*end != '-' || end[1] < '0' || end[1] > '9')
+		return -1;
+	id->seq = strtoull(end + 1, &end, 10);
+	return *end == '\0' ? 0 : -1;
+}
+
+int
+sid_cmp(const struct sid *a, const struct sid *b)
+{
+	if (a->ms != b->ms)
+		return a->ms < b->ms ? -1 : 1;
+	if (a->seq != b->seq)
+		return a->seq < b->seq ? -1 : 1;
+	return 0;
+}
+
+void
+sid_format(const struct sid *id, char *buf, size_t len)
+{
+	snprintf(buf, len, "%" PRIu64 "-%" PRIu64, id->ms, id->seq);
+}
+
+/* ---- the link ---- */
+
+static void
+set_link(int up)
+{
+	if (up == link_up)
+		return;
+	link_up = up;
+	log_info("voice link %s", up ? "up" : "down (no heartbeat from the "
+	    "voice side, or the local Redis is unreachable)");
+	cbs.link(up, cbs_arg);
+}
+
+static void
+beat_cb(struct rds *r, const redisReply *rep, void *arg)
+{
+	beat_pending = 0;
+	set_link(rep != NULL && rep->type == REDIS_REPLY_STRING);
+}
+
+static void
+on_beat(evutil_socket_t fd, short what, void *arg)
+{
+	struct timeval	tv = { HEARTBEAT_CHECK_MS / 1000,
+			    (HEARTBEAT_CHECK_MS % 1000) * 1000 };
+
+	evtimer_add(ev_beat, &tv);
+	if (beat_pending)
+		return;
+	if (rds_state(regions[0].cmd) != RDS_UP) {
+		set_link(0);
+		return;
+	}
+	if (rds_command(regions[0].cmd, beat_cb, NULL, "GET %s",
+	    k_heartbeat) == 0)
+		beat_pending = 1;
+}
+
+static void
+on_cmd_state(struct rds *r, enum rds_state st, void *arg)
+{
+	struct region	*rg = arg;
+
+	if (rg->index == 0 && st == RDS_DOWN)
+		set_link(0);
+	else if (rg->index == 0 && st == RDS_UP)
+		on_beat(-1, 0, NULL);	/* up again: look at once */
+}
+
+/* ---- the live streams ---- */
+
+/* voice_parse_entry - the event held by an entry's "event" field */
+json_t *
+voice_parse_entry(const void *fields, size_t *raw_len, const char **why)
+{
+	const redisReply	*f = fields;
+	json_t			*j;
+	size_t			 i;
+
+	*why = "the entry has no \"event\" field";
+	if (f == NULL || f->type != REDIS_REPLY_ARRAY)
+		return NULL;
+	for (i = 0; i + 1 < f->elements; i += 2) {
+		if (f->element[i]->type != REDIS_REPLY_STRING ||
+		    strcmp(f->element[i]->str, "event") != 0 ||
+		    f->element[i + 1]->type != REDIS_REPLY_STRING)
+			continue;
+		j = json_loadb(f->element[i + 1]->str,
+		    f->element[i + 1]->len, JSON_REJECT_DUPLICATES, NULL);
+		if (!json_is_object(j) ||
+		    !json_is_string(json_object_get(j, "event")) ||
+		    !json_is_string(json_object_get(j, "eventId"))) {
+			json_decref(j);
+			*why = "the event is not a JSON object with string "
+			    "\"event\" and \"eventId\"";
+			return NULL;
+		}
+		*raw_len = f->element[i + 1]->len;
+		return j;
+	}
+	return NULL;
+}
+
+static void
+on_entry(struct rds *r, const char *id, const redisReply *fields, void *arg)
+{
+	struct region		*rg = arg;
+	struct voice_event	 ev;
+	const char		*why;
+
+	memset(&ev, 0, sizeof(ev));
+	if (sid_parse(id, &ev.id) == -1)
+		return;
+	rg->position = ev.id;
+	if ((ev.obj = voice_parse_entry(fields, &ev.raw_len, &why)) == NULL) {
+		log_warnx("voice: %s entry %s dropped: %s", rg->name, id, why);
+		return;
+	}
+	ev.region = rg->index;
+	ev.id_text = id;
+	cbs.event(&ev, cbs_arg);
+	json_decref(ev.obj);
+}
+
+static void
+region_open(struct event_base *base, struct region *rg,
+    const struct conf_redis *rc)
+{
+	char	name[300];
+
+	rg->name = xstrdup(rc->name);
+	rg->cmd = rds_new(base, rc->host, rc->port, rc->password, on_cmd_state,
+	    rg);
+	rg->stream = rds_new(base, rc->host, rc->port, rc->password, NULL,
+	    NULL);
+	snprintf(name, sizeof(name), "redis %s (voice commands)", rc->name);
+	rds_set_name(rg->cmd, name);
+	snprintf(name, sizeof(name), "redis %s (voice events)", rc->name);
+	rds_set_name(rg->stream, name);
+	/* From the end: a client that was away resumes with its own ids. */
+	rds_stream_follow(rg->stream, k_events, "$", READ_BLOCK_MS,
+	    READ_COUNT, on_entry, rg);
+}
+
+void
+voice_start(struct event_base *base, const struct conf *c,
+    const struct voice_cbs *cb, void *arg)
+{
+	int	i;
+
+	cbs = *cb;
+	cbs_arg = arg;
+	k_events = xasprintf("tenantd:{%s}:voice:events", c->tenant_id);
+	k_requests = xasprintf("tenantd:{%s}:voice:requests", c->tenant_id);
+	k_state = xasprintf("tenantd:{%s}:voice:state", c->tenant_id);
+	k_heartbeat = xasprintf("tenantd:{%s}:voice:heartbeat", c->tenant_id);
+	nregions = 1 + c->nremotes;
+	for (i = 0; i < nregions; i++) {
+		regions[i].index = i;
+		region_open(base, &regions[i], i == 0 ? &c->redis :
+		    &c->remotes[i - 1]);
+	}
+	ev_beat = evtimer_new(base, on_beat, NULL);
+	on_beat(-1, 0, NULL);
+}
+
+void
+voice_stop(void)
+{
+	int	i;
+
+	for (i = 0; i < nregions; i++) {
+		rds_free(regions[i].stream);
+		rds_free(regions[i].cmd);
+		free(regions[i].name);
+	}
+	nregions = 0;
+	if (ev_beat != NULL)
+		event_free(ev_beat);
+	ev_beat = NULL;
+	free(k_events);
+	free(k_requests);
+	free(k_state);
+	free(k_heartbeat);
+	k_events = k_requests = k_state = k_heartbeat = NULL;
+	link_up = 0;
+	beat_pending = 0;
+}
+
+int
+voice_link_up(void)
+{
+	return link_up;
+}
+
+int
+voice_nregions(void)
+{
+	return nregions;
+}
+
+const char *
+voice_region_name(int i)
+{
+	return regions[i].name;
+}
+
+int
+voice_region_index(const char *name)
+{
+	int	i;
+
+	for (i = 0; i < nregions; i++)
+		if (strcmp(regions[i].name, name) == 0)
+			return i;
+	return -1;
+}
+
+const struct sid *
+voice_region_position(int i)
+{
+	return &regions[i].position;
+}
+
+/* ---- requests and queries ---- */
+
+struct done {
+	voice_done_cb	*cb;
+	void		*arg;
+};
+
+static void
+sent_cb(struct rds *r, const redisReply *rep, void *arg)
+{
+	struct done	*d = arg;
+
+	d->cb(rep != NULL && rep->type == REDIS_REPLY_STRING, d->arg);
+	free(d);
+}
+
+/* voice_send - XADD the request to the local request stream */
+void
+voice_send(const json_t *req, voice_done_cb *cb, void *arg)
+{
+	struct done	*d = xmalloc(sizeof(*d));
+	char		*text = json_dumps(req, JSON_COMPACT);
+
+	d->cb = cb;
+	d->arg = arg;
+	if (text == NULL || rds_command(regions[0].cmd, sent_cb, d,
+	    "XADD %s MAXLEN ~ " REQUESTS_MAXLEN " * request %s", k_requests,
+	    text) == -1) {
+		free(d);
+		cb(0, arg);
+	}
+	free(text);
+}
+
+struct query {
+	voice_state_cb	*cb;
+	void		*arg;
+};
+
+static void
+query_cb(struct rds *r, const redisReply *rep, void *arg)
+{
+	struct query	*q = arg;
+	json_t		*j = NULL;
+
+	if (rep == NULL || (rep->type != REDIS_REPLY_STRING &&
+	    rep->type != REDIS_REPLY_NIL)) {
+		q->cb(0, NULL, q->arg);
+		free(q);
+		return;
+	}
+	if (rep->type == REDIS_REPLY_STRING)
+		j = json_loadb(rep->str, rep->len, 0, NULL);
+	q->cb(1, json_is_object(j) ? j : NULL, q->arg);
+	json_decref(j);
+	free(q);
+}
+
+/* voice_query - HGET the DN's field of the state hash */
+void
+voice_query(const char *dn, voice_state_cb *cb, void *arg)
+{
+	struct query	*q = xmalloc(sizeof(*q));
+
+	q->cb = cb;
+	q->arg = arg;
+	if (rds_command(regions[0].cmd, query_cb, q, "HGET %s %s", k_state,
+	    dn) == -1) {
+		free(q);
+		cb(0, NULL, arg);
+	}
+}
+
+/* ---- ranges, for clients that resume ---- */
+
+struct range {
+	voice_range_cb	*cb;
+	void		*arg;
+	int		 region;
+	struct sid	 after;
+	int		 lost;
+	int		 failed;
+};
+
+/* first_cb - the oldest entry kept: is the client's last one still there? */
+static void
+first_cb(struct rds *r, const redisReply *rep, void *arg)
+{
+	struct range	*rg = arg;
+	struct sid	 first, zero = { 0, 0 };
+
+	if (rg->failed == 2) {		/* the range was never asked */
+		rg->cb(0, 0, NULL, 0, rg->arg);
+		free(rg);
+		return;
+	}
+	if (rep == NULL || rep->type != REDIS_REPLY_ARRAY) {
+		rg->failed = 1;
+		return;
+	}
+	if (rep->elements == 0)		/* nothing kept at all */
+		rg->lost = sid_cmp(&rg->after, &zero) > 0;
+	else if (rep->element[0]->type == REDIS_REPLY_ARRAY &&
+	    rep->element[0]->elements == 2 &&
+	    sid_parse(rep->element[0]->element[0]->str, &first) == 0)
+		rg->lost = sid_cmp(&first, &rg->after) > 0 &&
+		    sid_cmp(&rg->after, &zero) > 0;
+}
+
+static void
+range_cb(struct rds *r, const redisReply *rep, void *arg)
+{
+	struct range		*rg = arg;
+	struct voice_event	*v = NULL;
+	const redisReply	*e;
+	const char		*why;
+	size_t			 i, n = 0;
+
+	if (rg->failed || rep == NULL || rep->type != REDIS_REPLY_ARRAY) {
+		rg->cb(0, 0, NULL, 0, rg->arg);
+		free(rg);
+		return;
+	}
+	v = xcalloc(rep->elements + 1, sizeof(*v));
+	for (i = 0; i < rep->elements; i++) {
+		e = rep->element[i];
+		if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
+		    e->element[0]->type != REDIS_REPLY_STRING ||
+		    sid_parse(e->element[0]->str, &v[n].id) == -1)
+			continue;
+		v[n].region = rg->region;
+		v[n].id_text = e->element[0]->str;
+		v[n].obj = voice_parse_entry(e->element[1], &v[n].raw_len,
+		    &why);
+		n++;
+	}
+	rg->cb(1, rg->lost, v, n, rg->arg);
+	for (i = 0; i < n; i++)
+		json_decref(v[i].obj);
+	free(v);
+	free(rg);
+}
+
+void
+voice_range(int region, const struct sid *after, unsigned count,
+    voice_range_cb *cb, void *arg)
+{
+	struct range	*rg = xcalloc(1, sizeof(*rg));
+	struct rds	*r = regions[region].cmd;
+	char		 from[64], n[16];
+
+	rg->cb = cb;
+	rg->arg = arg;
+	rg->region = region;
+	rg->after = *after;
+	sid_format(after, from + 1, sizeof(from) - 1);
+	from[0] = '(';
+	snprintf(n, sizeof(n), "%u", count);
+	/* Both on one connection: the replies come in this order. */
+	if (rds_command(r, first_cb, rg, "XRANGE %s - + COUNT 1",
+	    k_events) == -1) {
+		free(rg);
+		cb(0, 0, NULL, 0, arg);
+		return;
+	}
+	if (rds_command(r, range_cb, rg, "XRANGE %s %s + COUNT %s", k_events,
+	    from, n) == -1)
+		rg->failed = 2;		/* first_cb answers */
+}

@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * voice - the events worker's side of the Redis contract with the voice
+ * platform (docs/voice-redis.md): the event stream of every region,
+ * followed from the last entry read; the voice link (local Redis up and
+ * the voice side's heartbeat present); requests written to the local
+ * request stream; the state hash read for RequestQueryAddress; and ranges
+ * of a region's stream read again for a client that resumes.
+ */
+#ifndef TENANTD_EVENTS_VOICE_H
+#define TENANTD_EVENTS_VOICE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+struct event_base;
+struct conf;
+
+#define VOICE_REGIONS_MAX	9	/* local + 8 remotes */
+
+/* A stream entry id, "<ms>-<seq>", as two numbers to compare. */
+struct sid {
+	uint64_t	ms;
+	uint64_t	seq;
+};
+
+int	 sid_parse(const char *, struct sid *);
+int	 sid_cmp(const struct sid *, const struct sid *);
+void	 sid_format(const struct sid *, char *, size_t);
+
+/* One event read from a region's stream. */
+struct voice_event {
+	int		 region;	/* index */
+	struct sid	 id;
+	const char	*id_text;
+	json_t		*obj;		/* borrowed: the event */
+	size_t		 raw_len;	/* length of its JSON text */
+};
+
+struct voice_cbs {
+	/* An entry of a region's live stream, in stream order. */
+	void	(*event)(const struct voice_event *, void *arg);
+	/* The voice link went up or down. */
+	void	(*link)(int up, void *arg);
+};
+
+/* Start following every region of conf; the link starts down. */
+void		 voice_start(struct event_base *, const struct conf *,
+		    const struct voice_cbs *, void *arg);
+void		 voice_stop(void);
+int		 voice_link_up(void);
+int		 voice_nregions(void);
+const char	*voice_region_name(int);
+int		 voice_region_index(const char *name);
+/* The id of the last live entry read from a region. */
+const struct sid *voice_region_position(int);
+
+/* Parse the "event" field of an entry; NULL when it is not an event. */
+json_t		*voice_parse_entry(const void *fields, size_t *raw_len,
+		    const char **why);
+
+/*
+ * Write a request to the local request stream.  done gets 1 once Redis
+ * took it, 0 when it could not be written.
+ */
+typedef void	 voice_done_cb(int ok, void *arg);
+void		 voice_send(const json_t *req, voice_done_cb *, void *arg);
+
+/* The state of dn from the state hash: json NULL when there is none;
+ * ok 0 when Redis could not be asked. */
+typedef void	 voice_state_cb(int ok, json_t *state, void *arg);
+void		 voice_query(const char *dn, voice_state_cb *, void *arg);
+
+/*
+ * Up to count entries of a region after id (exclusive), in order; ok 0
+ * when Redis could not be asked; lost 1 when entries after id have been
+ * trimmed away.  The array holds n parsed events (NULL where an entry was
+ * not one), borrowed until return.
+ */
+typedef void	 voice_range_cb(int ok, int lost, struct voice_event *v,
+		    size_t n, void *arg);
+void		 voice_range(int region, const struct sid *after,
+		    unsigned count, voice_range_cb *, void *arg);
+
+#endif
