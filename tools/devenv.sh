@@ -4,8 +4,11 @@
 # devenv.sh BINARY CONFIG - the `make run` environment: a private PostgreSQL
 # and Redis for development (data under var/dev/ in the checkout, PostgreSQL
 # as the postgres user), the role and database the default configuration
-# names, then tenantd in the foreground.  Ctrl-C stops tenantd, then both
-# servers.
+# names, then tenantd in the foreground.  Once its config API answers, the
+# demo tenant (conf/demo-tenant.ndjson) is imported if it is not there yet,
+# and the voice simulator (voicesim beside BINARY) runs in the background
+# with generated agents and calls.  Ctrl-C stops the simulator and tenantd,
+# then both servers.
 set -eu
 
 bin=$1
@@ -15,6 +18,11 @@ dev="$top/var/dev"
 pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
 pgport=5432
 redisport=6379
+apiport=8888
+demo="$top/conf/demo-tenant.ndjson"
+voicesim="$(dirname "$bin")/voicesim"
+tenantd_pid=
+voicesim_pid=
 
 as_postgres() {
 	if [ "$(id -u)" -eq 0 ]; then
@@ -30,6 +38,12 @@ port_busy() {
 
 stop_all() {
 	trap - INT TERM EXIT
+	for pid in $voicesim_pid $tenantd_pid; do
+		kill "$pid" 2>/dev/null || true
+	done
+	for pid in $voicesim_pid $tenantd_pid; do
+		wait "$pid" 2>/dev/null || true
+	done
 	if [ -f "$dev/redis.pid" ]; then
 		kill "$(cat "$dev/redis.pid")" 2>/dev/null || true
 		rm -f "$dev/redis.pid"
@@ -90,6 +104,42 @@ admin_token() {
 	echo "devenv: admin token (in $token): $(cat "$token")"
 }
 
+# api - curl the config API with the admin token; prints the body
+api() {
+	curl -s -H "Authorization: Bearer $(cat "$token")" "$@"
+}
+
+# demo_tenant - import the demo tenant once the config API answers, unless
+# its switch is there already
+demo_tenant() {
+	local i
+	for i in $(seq 1 60); do
+		if api -o /dev/null -f "http://127.0.0.1:$apiport/v1/switches"; then
+			break
+		fi
+		kill -0 "$tenantd_pid" 2>/dev/null || return 1
+		sleep 0.5
+	done
+	if api "http://127.0.0.1:$apiport/v1/switches?name=demo-switch" |
+	    grep -q '"dbid"'; then
+		echo "devenv: demo tenant already imported"
+		return 0
+	fi
+	echo "devenv: importing $demo: $(api -H 'Content-Type: application/x-ndjson' \
+	    --data-binary "@$demo" "http://127.0.0.1:$apiport/v1/import")"
+}
+
+# start_voicesim - the voice simulator with generated agents and calls
+start_voicesim() {
+	if [ ! -x "$voicesim" ]; then
+		echo "devenv: $voicesim not built; no simulated calls" >&2
+		return 0
+	fi
+	setsid "$voicesim" -c "$conf" --agents 8 --rate 0.5 &
+	voicesim_pid=$!
+	echo "devenv: voicesim running (pid $voicesim_pid): 8 agents, 0.5 calls/s"
+}
+
 trap stop_all INT TERM EXIT
 admin_token
 start_pg
@@ -97,4 +147,14 @@ start_redis
 echo "devenv: PostgreSQL on 127.0.0.1:$pgport, Redis on 127.0.0.1:$redisport"
 echo "devenv: try: curl -H \"Authorization: Bearer \$(cat $(dirname "$conf")/admin.token)\" http://127.0.0.1:8888/v1/persons"
 echo "devenv: running $bin -c $conf (Ctrl-C stops everything)"
-"$bin" -c "$conf" || true
+# A session of its own: Ctrl-C reaches the script only, which stops each
+# process with one SIGTERM (a graceful stop, not a second, fast one).
+setsid "$bin" -c "$conf" &
+tenantd_pid=$!
+if demo_tenant; then
+	start_voicesim
+else
+	echo "devenv: the config API did not answer; no demo tenant" >&2
+fi
+wait "$tenantd_pid" || true
+tenantd_pid=""

@@ -600,3 +600,103 @@ def test_redis_restart(voicesim, voice, redis, rc):
     voice.expect("EventDialing", "5001", requestId=rid, timeout=15)
     voice.expect("EventRinging", "5002")
     assert v.proc.poll() is None
+
+
+@pytest.fixture
+def remote_redis():
+    from helpers import RedisServer
+    srv = RedisServer()
+    yield srv
+    srv.destroy()
+
+
+def conf_with_remote(tenant, tmp_path, remote):
+    """tenant's configuration with remote as region eu-west; its path."""
+    from helpers import merge, render_conf
+    conf = merge(tenant.conf, {"redis": {"remote": [
+        {"name": "eu-west", "host": "127.0.0.1", "port": remote.port}]}})
+    path = os.path.join(str(tmp_path), "regions.conf")
+    with open(path, "w") as f:
+        f.write(render_conf(conf))
+    return path
+
+
+def test_mirror_and_region(voicesim_bin, tenant, tmp_path, rc, remote_redis, voice):
+    import redis as redislib
+    rr = redislib.Redis(host="127.0.0.1", port=remote_redis.port,
+                        decode_responses=True)
+    path = conf_with_remote(tenant, tmp_path, remote_redis)
+    v = Voicesim(voicesim_bin, path, str(tmp_path), ["--mirror"], "mirror")
+    try:
+        voice.ready()
+        rid = voice.send("RequestMakeCall", dn="5001", destination="5002")
+        d = voice.expect("EventDialing", "5001", requestId=rid)
+        voice.expect("EventRinging", "5002")
+
+        def copies():
+            return [json.loads(f["event"]) for _, f in rr.xrange(EVENTS)]
+        wait_for(lambda: len(copies()) >= 2, 5, what="mirrored events")
+        assert [e["eventId"] for e in copies()] == \
+            [e["eventId"] for e in voice.seen[:2]]
+        assert copies()[0]["eventId"] == d["eventId"]
+        # state, heartbeat and requests stay in the home region
+        assert rr.exists(STATE, HEARTBEAT, REQUESTS) == 0
+    finally:
+        assert v.stop() == 0
+        assert not v.problems(), v.log()
+    # a voice platform of region eu-west writes there, region eu-west
+    v = Voicesim(voicesim_bin, path, str(tmp_path), ["--region", "eu-west"],
+                 "euwest")
+    try:
+        wait_for(lambda: rr.get(HEARTBEAT), 15, what="eu-west heartbeat")
+        rr.xadd(REQUESTS, {"request": json.dumps({
+            "request": "RequestMakeCall", "requestId": "eu-1", "dn": "5003",
+            "destination": "5004"})})
+
+        def answered():
+            for _, f in rr.xrange(EVENTS):
+                e = json.loads(f["event"])
+                if e.get("requestId") == "eu-1":
+                    return e
+        e = wait_for(answered, 10, what="answer in eu-west")
+        assert e["region"] == "eu-west" and e["eventId"].startswith("eu-west:")
+        assert json.loads(rr.hget(STATE, "5003"))["calls"][0]["state"] == "Dialing"
+    finally:
+        assert v.stop() == 0
+        assert not v.problems(), v.log()
+
+
+def test_flood(voicesim_bin, tenant, tmp_path, rc):
+    v = Voicesim(voicesim_bin, tenant.conf_path, str(tmp_path),
+                 ["--flood", "20000"], "flood")
+    assert v.proc.wait(60) == 0, v.log()
+    assert re.search(r"flood: 20000 events in [0-9.]+ s: [0-9]+ events/s", v.log()), v.log()
+    assert rc.xlen(EVENTS) == 20000
+    e = json.loads(rc.xrange(EVENTS, count=1)[0][1]["event"])
+    assert e["event"] == "EventRinging" and HEX16.match(e["connId"])
+    assert not v.problems(), v.log()
+
+
+def test_demo_tenant_with_traffic(voicesim_bin, config_api, tmp_path, rc):
+    """conf/demo-tenant.ndjson imports as make run does, and the generator
+    logs its agents in and sends calls through the routing point."""
+    from helpers import REPO_ROOT
+    with open(os.path.join(REPO_ROOT, "conf", "demo-tenant.ndjson"), "rb") as f:
+        r = ConfigClient(config_api.config_port, config_api.admin_token)(
+            "POST", "/v1/import", f.read(), timeout=60)
+    assert r.status == 200 and r.json["created"] == 43, r.text
+    v = Voicesim(voicesim_bin, config_api.conf_path, str(tmp_path),
+                 ["--agents", "8", "--rate", "8", "--ring", "0.1", "--talk",
+                  "0.3", "--wrap", "0.1", "--duration", "2.5"], "demo")
+    assert v.proc.wait(20) == 0, v.log()
+    assert not v.problems(), v.log()
+    ev = [json.loads(f["event"]) for _, f in rc.xrange(EVENTS)]
+    logins = [e["thisDN"] for e in ev if e["event"] == "EventAgentLogin"]
+    assert logins == [f"10{n:02d}" for n in range(1, 9)]
+    assert any(e["event"] == "EventRinging" and e["thisDN"] == "3000" for e in ev)
+    assert any(e["event"] == "EventQueued" and e["thisDN"] == "2000" for e in ev)
+    est = [e for e in ev if e["event"] == "EventEstablished"]
+    assert est and all(e["callType"] == "Inbound" and e["otherDN"].startswith("+1555")
+                       and "Segment" in e["userData"] for e in est)
+    # the stop deleted the heartbeat
+    assert rc.get(HEARTBEAT) is None
