@@ -52,6 +52,7 @@ J(const char *text)
 	return v;
 }
 
+/* sink_emit - keep a copy of each event and the state written with it */
 static void
 sink_emit(const struct vs_out *o, void *arg)
 {
@@ -108,6 +109,7 @@ static const struct vs_params params = {
 	.external_min = 7, .busy_suffix = "0199",
 };
 
+/* setup_with - the test tenant and a model with p */
 static int
 setup_with(const struct vs_params *p)
 {
@@ -120,12 +122,14 @@ setup_with(const struct vs_params *p)
 	return 0;
 }
 
+/* setup - the test tenant and a model with the default params */
 static int
 setup(void **st)
 {
 	return setup_with(&params);
 }
 
+/* teardown - free the model, the tenant and the events */
 static int
 teardown(void **st)
 {
@@ -149,7 +153,7 @@ req(const char *text)
 	return rid;
 }
 
-/* trace - "EventX@dn ..." of the events from index from on; then clear */
+/* trace - "EventX@dn ..." of the events seen so far */
 static char *
 trace(void)
 {
@@ -160,12 +164,14 @@ trace(void)
 	buf[0] = '\0';
 	json_array_foreach(S.events, i, e)
 		n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s%s@%s",
-		    i ? " " : "", json_string_value(json_object_get(e, "event")),
+		    i ? " " : "",
+		    json_string_value(json_object_get(e, "event")),
 		    json_string_value(json_object_get(e, "thisDN")) ?
 		    json_string_value(json_object_get(e, "thisDN")) : "-");
 	return buf;
 }
 
+/* clear - forget the events seen so far */
 static void
 clear(void)
 {
@@ -173,6 +179,7 @@ clear(void)
 	json_array_clear(S.states);
 }
 
+/* ev - event i, or fail */
 static json_t *
 ev(size_t i)
 {
@@ -183,6 +190,7 @@ ev(size_t i)
 	return e;
 }
 
+/* f - string member name of event i */
 static const char *
 f(size_t i, const char *name)
 {
@@ -201,7 +209,7 @@ expect(const char *want, const char *r)
 		assert_null(f(i, "requestId"));
 }
 
-/* error - the request got exactly one EventError with code */
+/* error_is - the request got exactly one EventError with code */
 static void
 error_is(const char *r, const char *code)
 {
@@ -214,7 +222,7 @@ error_is(const char *r, const char *code)
 	clear();
 }
 
-/* call_state - the state written with event i: the call's state there */
+/* state_of - the state written with event i: the call's state there */
 static const char *
 state_of(size_t i)
 {
@@ -252,6 +260,7 @@ connect(void)
 	return conn;
 }
 
+/* test_dir - lookups, disabled and deleted objects, the agents */
 static void
 test_dir(void **st)
 {
@@ -282,6 +291,7 @@ test_dir(void **st)
 	assert_null(dir_dn(D, "5001"));
 }
 
+/* test_make_answer_hold_release - a call's life: events, ids, roles, state */
 static void
 test_make_answer_hold_release(void **st)
 {
@@ -331,6 +341,7 @@ test_make_answer_hold_release(void **st)
 	assert_int_equal(vs_calls(M), 0);
 }
 
+/* test_errors - every error code; a failed request changes nothing */
 static void
 test_errors(void **st)
 {
@@ -382,6 +393,7 @@ test_errors(void **st)
 	assert_int_equal(vs_calls(M), 1);
 }
 
+/* test_transfer - two-step and single-step transfers */
 static void
 test_transfer(void **st)
 {
@@ -424,6 +436,7 @@ test_transfer(void **st)
 	    "EventDiverted@6000 EventRinging@5004", r);
 }
 
+/* test_conference - a conference with an outside party that answers by timer */
 static void
 test_conference(void **st)
 {
@@ -460,6 +473,7 @@ test_conference(void **st)
 	assert_int_equal(vs_calls(M), 0);
 }
 
+/* test_user_data - attach keeps, update replaces, delete removes */
 static void
 test_user_data(void **st)
 {
@@ -498,6 +512,7 @@ test_user_data(void **st)
 	    0)));
 }
 
+/* test_agents - login, ready, not ready, logout and their errors */
 static void
 test_agents(void **st)
 {
@@ -537,6 +552,7 @@ test_agents(void **st)
 	    1)));
 }
 
+/* test_inbound - routing point, queue, longest idle agent, patience */
 static void
 test_inbound(void **st)
 {
@@ -606,6 +622,7 @@ run_traffic(uint64_t step)
 	return out;
 }
 
+/* test_traffic_deterministic - same seed, same run, however stepped */
 static void
 test_traffic_deterministic(void **st)
 {
@@ -623,6 +640,7 @@ test_traffic_deterministic(void **st)
 	free(b);
 }
 
+/* test_ln - the logarithm behind exponential draws */
 static void
 test_ln(void **st)
 {
@@ -635,6 +653,7 @@ test_ln(void **st)
 	    ln(0.9) + 0.10536051565782628 > -1e-12);
 }
 
+/* main - set up, run the loop, clean up */
 int
 main(void)
 {
@@ -646,7 +665,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_transfer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_conference, setup,
 		    teardown),
-		cmocka_unit_test_setup_teardown(test_user_data, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_user_data, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_agents, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_inbound, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_traffic_deterministic,

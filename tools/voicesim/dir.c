@@ -145,7 +145,8 @@ table_put(struct table *t, json_int_t dbid, void *e)
 			t->v[i] = e;
 			return;
 		}
-		memmove(&t->v[i], &t->v[i + 1], (t->n - i - 1) * sizeof(void *));
+		memmove(&t->v[i], &t->v[i + 1],
+		    (t->n - i - 1) * sizeof(void *));
 		t->n--;
 		return;
 	}
@@ -160,6 +161,7 @@ table_put(struct table *t, json_int_t dbid, void *e)
 	t->n++;
 }
 
+/* dn_free - free a DN entry */
 static void
 dn_free(void *p)
 {
@@ -169,6 +171,7 @@ dn_free(void *p)
 	free(dn);
 }
 
+/* login_free - free an agent login entry */
 static void
 login_free(void *p)
 {
@@ -178,6 +181,7 @@ login_free(void *p)
 	free(l);
 }
 
+/* person_free - free a person entry */
 static void
 person_free(void *p)
 {
@@ -187,6 +191,7 @@ person_free(void *p)
 	free(pe);
 }
 
+/* place_free - free a place entry */
 static void
 place_free(void *p)
 {
@@ -250,9 +255,9 @@ static void *
 make_dn(json_int_t dbid, const json_t *obj)
 {
 	struct dir_dn	*dn;
-	const char	*num = json_string_value(json_object_get(obj, "number"));
+	const char	*num;
 
-	if (num == NULL)
+	if ((num = json_string_value(json_object_get(obj, "number"))) == NULL)
 		return NULL;
 	dn = xcalloc(1, sizeof(*dn));
 	dn->dbid = dbid;
@@ -262,6 +267,7 @@ make_dn(json_int_t dbid, const json_t *obj)
 	return dn;
 }
 
+/* make_login - an agent login entry from its object, or NULL without a code */
 static void *
 make_login(json_int_t dbid, const json_t *obj)
 {
@@ -278,6 +284,7 @@ make_login(json_int_t dbid, const json_t *obj)
 	return l;
 }
 
+/* make_person - a person entry from its object */
 static void *
 make_person(json_int_t dbid, const json_t *obj)
 {
@@ -291,6 +298,7 @@ make_person(json_int_t dbid, const json_t *obj)
 	return p;
 }
 
+/* make_place - a place entry from its object */
 static void *
 make_place(json_int_t dbid, const json_t *obj)
 {

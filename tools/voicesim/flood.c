@@ -54,6 +54,7 @@ flood_new(struct rds *r, struct rds **mirrors, int nmirror, const char *key,
 	return f;
 }
 
+/* flood_free - free the flood; NULL does nothing */
 void
 flood_free(struct flood *f)
 {

@@ -106,6 +106,7 @@ now_ms(void)
 	return now_wall_us() / 1000;
 }
 
+/* usage - say how to call voicesim and exit 2 */
 static void
 usage(void)
 {
@@ -204,21 +205,25 @@ option(int o, const char *name, const char *a)
 	}
 }
 
+/* parse_args - the command line into opt */
 static void
 parse_args(int argc, char **argv)
 {
 	static const struct option lo[] = {
-		{ "region", 1, NULL, O_REGION }, { "mirror", 0, NULL, O_MIRROR },
+		{ "region", 1, NULL, O_REGION },
+		{ "mirror", 0, NULL, O_MIRROR },
 		{ "agents", 1, NULL, O_AGENTS }, { "rate", 1, NULL, O_RATE },
 		{ "to", 1, NULL, O_TO }, { "queue", 1, NULL, O_QUEUE },
 		{ "talk", 1, NULL, O_TALK }, { "wrap", 1, NULL, O_WRAP },
 		{ "break", 1, NULL, O_BREAK }, { "dist", 1, NULL, O_DIST },
-		{ "notready", 1, NULL, O_NOTREADY }, { "ring", 1, NULL, O_RING },
+		{ "notready", 1, NULL, O_NOTREADY },
+		{ "ring", 1, NULL, O_RING },
 		{ "patience", 1, NULL, O_PATIENCE },
 		{ "external-busy", 0, NULL, O_EXTBUSY },
 		{ "busy-suffix", 1, NULL, O_BUSYSUF },
 		{ "external-min", 1, NULL, O_EXTMIN },
-		{ "seed", 1, NULL, O_SEED }, { "duration", 1, NULL, O_DURATION },
+		{ "seed", 1, NULL, O_SEED },
+		{ "duration", 1, NULL, O_DURATION },
 		{ "flood", 1, NULL, O_FLOOD },
 		{ "log-level", 1, NULL, O_LOGLEVEL },
 		{ "help", 0, NULL, 'h' },
@@ -476,7 +481,8 @@ handle(const char *id, const redisReply *fields)
 		    strcmp(fields->element[i]->str, "request") == 0)
 			v = fields->element[i + 1];
 	if (v == NULL || v->type != REDIS_REPLY_STRING)
-		vs_bad_request(vs, NULL, "entry has no request field", now_ms());
+		vs_bad_request(vs, NULL, "entry has no request field",
+		    now_ms());
 	else if ((req = json_loadb(v->str, v->len, 0, &je)) == NULL)
 		vs_bad_request(vs, NULL, "request is not JSON", now_ms());
 	else {
@@ -546,6 +552,7 @@ arm(void)
 	evtimer_add(ev_model, &tv);
 }
 
+/* on_model - the model's next timer is due */
 static void
 on_model(evutil_socket_t fd, short what, void *arg)
 {
@@ -553,12 +560,14 @@ on_model(evutil_socket_t fd, short what, void *arg)
 	arm();
 }
 
+/* on_reset - a configuration snapshot begins */
 static void
 on_reset(void *arg)
 {
 	dir_reset(dir);
 }
 
+/* on_change - one configuration object or change */
 static void
 on_change(const struct cfg_change *c, void *arg)
 {
@@ -597,6 +606,7 @@ setup_config(void)
 
 /* ---- stopping ---- */
 
+/* stop - stop once what was written is answered; a second call stops at once */
 static void
 stop(const char *why)
 {
@@ -637,18 +647,21 @@ on_bye(evutil_socket_t fd, short what, void *arg)
 	event_base_loopexit(base, NULL);
 }
 
+/* on_end - --duration is over */
 static void
 on_end(evutil_socket_t fd, short what, void *arg)
 {
 	stop("--duration is over");
 }
 
+/* on_signal - SIGTERM or SIGINT: stop */
 static void
 on_signal(evutil_socket_t fd, short what, void *arg)
 {
 	stop(fd == SIGTERM ? "SIGTERM" : "SIGINT");
 }
 
+/* on_flood_done - every flood event is answered: stop */
 static void
 on_flood_done(void *arg)
 {
@@ -688,6 +701,7 @@ finish(void)
 	return 0;
 }
 
+/* main - set up, run the loop, clean up */
 int
 main(int argc, char **argv)
 {

@@ -169,12 +169,14 @@ vs_free(struct vs *m)
 	free(m);
 }
 
+/* vs_events - how many events were emitted */
 uint64_t
 vs_events(const struct vs *m)
 {
 	return m->nevents;
 }
 
+/* vs_calls - how many calls are up */
 size_t
 vs_calls(const struct vs *m)
 {
@@ -183,6 +185,7 @@ vs_calls(const struct vs *m)
 
 /* ---- random numbers: splitmix64, so a seed fixes the run ---- */
 
+/* rnd - the next 64 random bits */
 static uint64_t
 rnd(struct vs *m)
 {
@@ -238,12 +241,14 @@ draw(struct vs *m, uint64_t mean, enum vs_dist dist)
 
 /* ---- timers: a binary heap on (due, seq) ---- */
 
+/* t_less - does timer a run before b */
 static int
 t_less(const struct timer *a, const struct timer *b)
 {
 	return a->due < b->due || (a->due == b->due && a->seq < b->seq);
 }
 
+/* t_swap - swap two heap slots */
 static void
 t_swap(struct timer *a, struct timer *b)
 {
@@ -394,6 +399,7 @@ call_new(struct vs *m, enum ctype type, const json_t *ud)
 	return c;
 }
 
+/* call_free - forget call c */
 static void
 call_free(struct vs *m, struct call *c)
 {
@@ -404,6 +410,7 @@ call_free(struct vs *m, struct call *c)
 	m->ncalls--;
 }
 
+/* call_by_connid - the call with that connId, or NULL */
 static struct call *
 call_by_connid(const struct vs *m, const char *connid)
 {
@@ -415,6 +422,7 @@ call_by_connid(const struct vs *m, const char *connid)
 	return NULL;
 }
 
+/* call_by_id - the call with that internal id, or NULL */
 static struct call *
 call_by_id(const struct vs *m, uint64_t id)
 {
@@ -447,6 +455,7 @@ party_add(struct vs *m, struct call *c, const char *dn, enum pstate state,
 	return c->np++;
 }
 
+/* party_del - party i leaves c's list */
 static void
 party_del(struct call *c, size_t i)
 {
@@ -494,6 +503,7 @@ dn_busy(const struct vs *m, const char *dn, int active)
 
 /* ---- state: the value of a DN's field in voice:state ---- */
 
+/* call_state - one call as a DN's state shows it */
 static json_t *
 call_state(const struct call *c, size_t i)
 {
@@ -515,6 +525,7 @@ call_state(const struct call *c, size_t i)
 	return j;
 }
 
+/* agent_state - the agent object of a DN's state */
 static json_t *
 agent_state(const struct line *l)
 {
@@ -1126,6 +1137,7 @@ need_phone(struct vs *m, const struct ctx *x)
 
 /* ---- call requests ---- */
 
+/* req_make_call - RequestMakeCall: dial destination from dn */
 static void
 req_make_call(struct vs *m, const json_t *req)
 {
@@ -1152,6 +1164,7 @@ req_make_call(struct vs *m, const json_t *req)
 	deliver(m, c, j, NULL);
 }
 
+/* req_answer - RequestAnswerCall: dn answers its ringing call */
 static void
 req_answer(struct vs *m, const json_t *req)
 {
@@ -1163,6 +1176,7 @@ req_answer(struct vs *m, const json_t *req)
 	answer(m, x.c, x.i);
 }
 
+/* req_release - RequestReleaseCall: dn leaves the call */
 static void
 req_release(struct vs *m, const json_t *req)
 {
@@ -1173,6 +1187,7 @@ req_release(struct vs *m, const json_t *req)
 	hang_up(m, x.c, x.i, "Normal");
 }
 
+/* req_hold - RequestHoldCall: dn holds an established call */
 static void
 req_hold(struct vs *m, const json_t *req)
 {
@@ -1185,6 +1200,7 @@ req_hold(struct vs *m, const json_t *req)
 	out_call(m, "EventHeld", x.c, x.i, NULL, NULL);
 }
 
+/* req_retrieve - RequestRetrieveCall: dn takes a held call back */
 static void
 req_retrieve(struct vs *m, const json_t *req)
 {
@@ -1258,6 +1274,7 @@ release_quietly(struct vs *m, struct call *c, size_t i, const char *cause)
 	out(m, ev, dn);
 }
 
+/* req_complete_transfer - dn leaves both calls; its parties meet */
 static void
 req_complete_transfer(struct vs *m, const json_t *req)
 {
@@ -1289,6 +1306,7 @@ req_complete_transfer(struct vs *m, const json_t *req)
 	}
 }
 
+/* req_single_step - dn leaves; destination takes its place */
 static void
 req_single_step(struct vs *m, const json_t *req)
 {
@@ -1314,6 +1332,7 @@ req_single_step(struct vs *m, const json_t *req)
 	deliver(m, x.c, j, dn);
 }
 
+/* req_complete_conference - the consulted party joins the first call */
 static void
 req_complete_conference(struct vs *m, const json_t *req)
 {
@@ -1384,18 +1403,21 @@ attach(struct vs *m, const json_t *req, int replace)
 	data_changed(m, x.c, x.i);
 }
 
+/* req_attach - RequestAttachUserData */
 static void
 req_attach(struct vs *m, const json_t *req)
 {
 	attach(m, req, 0);
 }
 
+/* req_update - RequestUpdateUserData */
 static void
 req_update(struct vs *m, const json_t *req)
 {
 	attach(m, req, 1);
 }
 
+/* req_delete_data - RequestDeleteUserData: some keys, or all */
 static void
 req_delete_data(struct vs *m, const json_t *req)
 {
@@ -1422,6 +1444,7 @@ req_delete_data(struct vs *m, const json_t *req)
 	data_changed(m, x.c, x.i);
 }
 
+/* req_user_event - RequestSendUserEvent: EventUserEvent on dn */
 static void
 req_user_event(struct vs *m, const json_t *req)
 {
@@ -1489,6 +1512,7 @@ login(struct vs *m, const char *dn, const char *agent, const char *mode)
 	return l;
 }
 
+/* req_login - RequestAgentLogin */
 static void
 req_login(struct vs *m, const json_t *req)
 {
@@ -1513,6 +1537,7 @@ req_login(struct vs *m, const json_t *req)
 	login(m, x.dn, agent, mode);
 }
 
+/* req_logout - RequestAgentLogout */
 static void
 req_logout(struct vs *m, const json_t *req)
 {
@@ -1535,6 +1560,7 @@ req_logout(struct vs *m, const json_t *req)
 	out(m, ev, x.dn);
 }
 
+/* req_ready - RequestAgentReady; the generator lets go of the agent */
 static void
 req_ready(struct vs *m, const json_t *req)
 {
@@ -1550,6 +1576,7 @@ req_ready(struct vs *m, const json_t *req)
 	set_ready(m, l, mode);
 }
 
+/* req_not_ready - RequestAgentNotReady; the generator lets go of the agent */
 static void
 req_not_ready(struct vs *m, const json_t *req)
 {
@@ -1592,6 +1619,7 @@ inbound(struct vs *m, const char *from, const char *to, const json_t *ud,
 		schedule(m, patience, T_PATIENCE, c->id, NULL);
 }
 
+/* req_sim_inbound - SimInboundCall: an outside caller calls a DN */
 static void
 req_sim_inbound(struct vs *m, const json_t *req)
 {
@@ -1608,7 +1636,8 @@ req_sim_inbound(struct vs *m, const json_t *req)
 	if (from == NULL)
 		from = "+15550100";
 	pat = json_object_get(req, "patience");
-	if (pat != NULL && (!json_is_number(pat) || json_number_value(pat) < 0)) {
+	if (pat != NULL && (!json_is_number(pat) ||
+	    json_number_value(pat) < 0)) {
 		error(m, to, "BadRequest", "patience must be a number of "
 		    "seconds");
 		return;
@@ -1657,6 +1686,7 @@ need_sim_call(struct vs *m, const json_t *req, struct ctx *x)
 	return 0;
 }
 
+/* req_sim_release - SimRelease: a party (the outside one) hangs up */
 static void
 req_sim_release(struct vs *m, const json_t *req)
 {
@@ -1667,6 +1697,7 @@ req_sim_release(struct vs *m, const json_t *req)
 	hang_up(m, x.c, x.i, "Normal");
 }
 
+/* req_sim_answer - SimAnswer: a ringing party (the outside one) answers now */
 static void
 req_sim_answer(struct vs *m, const json_t *req)
 {

@@ -46,7 +46,7 @@ struct vs_params {
 	const char	*busy_suffix;	/* external numbers ending so: busy */
 	size_t		 external_min;	/* shorter unknown numbers: UnknownDN */
 	const char	*queue;		/* where routing points send calls */
-	const char	*target;	/* traffic goes here (else RPs/queues) */
+	const char	*target;	/* traffic goes here, not to RPs */
 };
 
 /* One event to write; the DN's state goes in the same MULTI/EXEC. */
