@@ -34,6 +34,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "pgc.h"
+#include "request.h"
 #include "schema.h"
 #include "seen.h"
 #include "sess.h"
@@ -45,7 +46,7 @@
 #define REPLAY_BATCH		500
 #define REQUEST_TIMEOUT_S	10
 #define SWEEP_MS		1000
-#define DN_MAX			64	/* bytes of a DN number */
+#define DN_MAX			(EVREQ_DN_MAX + 1)
 
 /* Something that waits for Redis on behalf of a client. */
 enum op_kind { OP_OPEN, OP_SEND, OP_QUERY, OP_REPLAY };
@@ -997,57 +998,12 @@ do_resume(struct client *c, json_int_t ref)
 
 /* ---- requests ---- */
 
-/* Fields a request needs beside "dn". */
-#define N_CONN		0x01	/* connId */
-#define N_DEST		0x02	/* destination */
-#define N_AGENT		0x04	/* agentId */
-#define N_DATA		0x08	/* userData */
-#define N_CONSULT	0x10	/* consultConnId */
-
-static const struct request_def {
-	const char	*name;
-	unsigned	 need;
-} requests[] = {
-	{ "RequestAgentLogin",		N_AGENT },
-	{ "RequestAgentLogout",		0 },
-	{ "RequestAgentReady",		0 },
-	{ "RequestAgentNotReady",	0 },
-	{ "RequestMakeCall",		N_DEST },
-	{ "RequestAnswerCall",		N_CONN },
-	{ "RequestReleaseCall",		N_CONN },
-	{ "RequestHoldCall",		N_CONN },
-	{ "RequestRetrieveCall",	N_CONN },
-	{ "RequestInitiateTransfer",	N_CONN | N_DEST },
-	{ "RequestCompleteTransfer",	N_CONN | N_CONSULT },
-	{ "RequestSingleStepTransfer",	N_CONN | N_DEST },
-	{ "RequestInitiateConference",	N_CONN | N_DEST },
-	{ "RequestCompleteConference",	N_CONN | N_CONSULT },
-	{ "RequestAttachUserData",	N_CONN | N_DATA },
-	{ "RequestUpdateUserData",	N_CONN | N_DATA },
-	{ "RequestDeleteUserData",	N_CONN },
-	{ "RequestSendUserEvent",	N_DATA },
-};
-
-static const char *const work_modes[] = { "Unknown", "AutoIn", "ManualIn",
-    "AfterCallWork", "AuxWork", NULL };
-
-/* string_field - a string of 1..max bytes, or absent when optional */
-static int
-string_field(struct client *c, json_int_t ref, json_t *req, const char *key,
-    int required, size_t max)
+/* refuse - an EventError for a request that did not pass */
+static void
+refuse(struct client *c, json_int_t ref, const struct evreq_error *err)
 {
-	json_t	*v = json_object_get(req, key);
-
-	if (v == NULL && !required)
-		return 0;
-	if (!json_is_string(v) || json_string_length(v) == 0 ||
-	    json_string_length(v) > max) {
-		sess_send_error(c->s, ref, SESS_ERR_BAD_ARGUMENT, "%s: %s a "
-		    "string of 1 to %zu bytes", key, v == NULL ? "needs" :
-		    "must be", max);
-		return -1;
-	}
-	return 0;
+	sess_send_error(c->s, ref, err->code, "%s", err->message);
+	metric_inc(m_errors);
 }
 
 /*
@@ -1057,11 +1013,14 @@ string_field(struct client *c, json_int_t ref, json_t *req, const char *key,
 static const struct cobj *
 usable_dn(struct client *c, json_int_t ref, json_t *req)
 {
+	struct evreq_error	 err;
 	const struct cobj	*o;
 	const char		*dn;
 
-	if (string_field(c, ref, req, "dn", 1, DN_MAX - 1) == -1)
+	if (evreq_check_dn(req, &err) == -1) {
+		refuse(c, ref, &err);
 		return NULL;
+	}
 	dn = json_string_value(json_object_get(req, "dn"));
 	if ((o = dn_find(dn)) == NULL) {
 		sess_send_error(c->s, ref, "UnknownDN", "dn: no DN %s in the "
@@ -1076,71 +1035,23 @@ usable_dn(struct client *c, json_int_t ref, json_t *req)
 	return o;
 }
 
-/* check_request - the fields of a call or agent request, as defined */
+/* check_request - the fields as defined, then what the cache knows */
 static int
 check_request(struct client *c, json_int_t ref, json_t *req,
     const struct request_def *d, const struct cobj *dn)
 {
-	size_t		 max = worker_conf()->workers[WORKER_EVENTS].user_data_max;
-	json_t		*v;
-	const char	*s;
-	char		*t;
-	size_t		 i;
+	struct evreq_error	 err;
+	const char		*agent;
 
-	if (string_field(c, ref, req, "connId", d->need & N_CONN, 64) == -1 ||
-	    string_field(c, ref, req, "consultConnId", d->need & N_CONSULT,
-	    64) == -1 ||
-	    string_field(c, ref, req, "destination", d->need & N_DEST, 64) ==
-	    -1 ||
-	    string_field(c, ref, req, "agentId", d->need & N_AGENT, 127) == -1 ||
-	    string_field(c, ref, req, "otherDN", 0, 64) == -1 ||
-	    string_field(c, ref, req, "reason", 0, 128) == -1 ||
-	    string_field(c, ref, req, "password", 0, 256) == -1 ||
-	    string_field(c, ref, req, "workMode", 0, 32) == -1)
-		return -1;
-	if ((s = json_string_value(json_object_get(req, "workMode"))) != NULL) {
-		for (i = 0; work_modes[i] != NULL; i++)
-			if (strcmp(work_modes[i], s) == 0)
-				break;
-		if (work_modes[i] == NULL) {
-			sess_send_error(c->s, ref, SESS_ERR_BAD_ARGUMENT,
-			    "workMode: one of Unknown, AutoIn, ManualIn, "
-			    "AfterCallWork, AuxWork");
-			return -1;
-		}
-	}
-	v = json_object_get(req, "userData");
-	if ((d->need & N_DATA) && !json_is_object(v)) {
-		sess_send_error(c->s, ref, SESS_ERR_BAD_ARGUMENT, "userData: "
-		    "%s an object", v == NULL ? "needs" : "must be");
+	if (evreq_check(d, req, worker_conf()->workers[WORKER_EVENTS].
+	    user_data_max, &err) == -1) {
+		refuse(c, ref, &err);
 		return -1;
 	}
-	if (v != NULL) {
-		if (!json_is_object(v)) {
-			sess_send_error(c->s, ref, SESS_ERR_BAD_ARGUMENT,
-			    "userData: must be an object");
-			return -1;
-		}
-		t = json_dumps(v, JSON_COMPACT);
-		i = t != NULL ? strlen(t) : 0;
-		free(t);
-		if (i > max) {
-			sess_send_error(c->s, ref, "UserDataTooLarge", "userData: "
-			    "%zu bytes, more than the %zu allowed", i, max);
-			return -1;
-		}
-	}
-	v = json_object_get(req, "keys");
-	if (v != NULL && !json_is_array(v)) {
-		sess_send_error(c->s, ref, SESS_ERR_BAD_ARGUMENT, "keys: must "
-		    "be an array of strings");
-		return -1;
-	}
-	if ((d->need & N_AGENT) && login_find(dn, json_string_value(
-	    json_object_get(req, "agentId"))) == NULL) {
+	agent = json_string_value(json_object_get(req, "agentId"));
+	if ((d->need & N_AGENT) && login_find(dn, agent) == NULL) {
 		sess_send_error(c->s, ref, "UnknownAgent", "agentId: no agent "
-		    "login %s on the switch of DN %s",
-		    json_string_value(json_object_get(req, "agentId")),
+		    "login %s on the switch of DN %s", agent,
 		    json_string_value(json_object_get(req, "dn")));
 		return -1;
 	}
@@ -1268,11 +1179,14 @@ do_register(struct client *c, json_int_t ref, json_t *req)
 static void
 do_unregister(struct client *c, json_int_t ref, json_t *req)
 {
-	const char	*dn;
-	json_t		*e;
+	struct evreq_error	 err;
+	const char		*dn;
+	json_t			*e;
 
-	if (string_field(c, ref, req, "dn", 1, DN_MAX - 1) == -1)
+	if (evreq_check_dn(req, &err) == -1) {
+		refuse(c, ref, &err);
 		return;
+	}
 	dn = json_string_value(json_object_get(req, "dn"));
 	if (!registered(c, dn)) {
 		sess_send_error(c->s, ref, "NotRegistered", "dn: %s is not "
@@ -1304,8 +1218,8 @@ on_session_request(struct sess *s, const char *name, json_int_t ref,
     json_t *req, void *arg)
 {
 	struct client		*c = sess_data(s);
+	const struct request_def *d;
 	const struct cobj	*dn;
-	size_t			 i;
 
 	if (!principal_valid(&c->who)) {
 		sess_send_error(s, ref, SESS_ERR_UNAUTHORIZED, "%s is disabled "
@@ -1321,20 +1235,10 @@ on_session_request(struct sess *s, const char *name, json_int_t ref,
 		do_query(c, ref, req);
 	else if (strcmp(name, "RequestResume") == 0)
 		do_resume(c, ref);
-	else {
-		for (i = 0; i < NELEM(requests); i++)
-			if (strcmp(requests[i].name, name) == 0)
-				break;
-		if (i == NELEM(requests)) {
-			sess_send_error(s, ref, SESS_ERR_UNKNOWN, "no request "
-			    "%s in the events protocol", name);
-			return;
-		}
-		if ((dn = usable_dn(c, ref, req)) == NULL ||
-		    check_request(c, ref, req, &requests[i], dn) == -1) {
-			metric_inc(m_errors);
-			return;
-		}
+	else if ((d = evreq_find(name)) == NULL)
+		sess_send_error(s, ref, SESS_ERR_UNKNOWN, "no request %s in "
+		    "the events protocol", name);
+	else if ((dn = usable_dn(c, ref, req)) != NULL &&
+	    check_request(c, ref, req, d, dn) == 0)
 		forward(c, ref, name, req);
-	}
 }
