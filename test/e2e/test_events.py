@@ -493,3 +493,30 @@ def test_agent_taken_back_in_time_stays(ev):
     b = ev.session(ev.token_of("agent1"), "desktop")
     b.call("RequestRegisterAddress", dn="5002")
     ev.voice.no_request(1.5)        # no logout: the agent's desktop is back
+
+
+def test_oversized_user_data_in_an_event_is_cut(ev):
+    a = ev.session()
+    a.call("RequestRegisterAddress", dn="5001")
+    ev.voice.event("EventRinging", **call_fields("5001", userData={"big": "z" * 3000}))
+    ev.voice.event("EventRinging", **call_fields("5001", userData={"small": "ok"}))
+    big = a.event("EventRinging")
+    assert big["userData"] == {} and big["userDataTruncated"] is True
+    small = a.event("EventRinging")
+    assert small["userData"] == {"small": "ok"} and "userDataTruncated" not in small
+
+
+def test_metrics(ev):
+    a = ev.session()
+    a.call("RequestRegisterAddress", dn="5001")
+    ev.voice.event("EventRinging", **call_fields("5001"))
+    a.event("EventRinging")
+    a.call("RequestFly", dn="5001")
+
+    def seen():
+        m = ev.d.metrics()
+        return (m.get(("tenant_events_clients", frozenset())) >= 1 and
+                m.get(("tenantd_events_received_total", frozenset())) >= 1 and
+                m.get(("tenantd_events_delivered_total", frozenset())) >= 1 and
+                m.get(("tenantd_events_voice_link_up", frozenset())) == 1)
+    wait_for(seen, 5, what="the events worker's metrics")

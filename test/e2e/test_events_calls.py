@@ -15,7 +15,7 @@ import subprocess
 
 import pytest
 
-from evclient import Session, key, merge_position
+from evclient import Session, key, merge_position, wait_link
 from helpers import CRASH_PATTERNS, wait_for
 from test_events import Tenant
 
@@ -85,7 +85,8 @@ def test_inbound_call_transfer_and_release(sim_tenant):
     t.start_sim("--ring", "0.2", "--seed", "1")
     a, b, board = t.session(client="desk-a"), t.session(client="desk-b"), \
         t.session(client="wallboard")
-    for s, dns in ((a, ["5001"]), (b, ["5002"]), (board, ["5001", "5002"])):
+    for s, dns in ((a, ["5001"]), (b, ["5002"]),
+                   (board, ["5001", "5002", "8000", "8100"])):
         for dn in dns:
             assert s.call("RequestRegisterAddress", dn=dn)["event"] == "EventRegistered"
 
@@ -158,6 +159,14 @@ def test_inbound_call_transfer_and_release(sim_tenant):
     assert names(m for m in wall if m["thisDN"] == "5001") == a_names
     assert names(m for m in wall if m["thisDN"] == "5002") == b_names
 
+    # The routing point and the queue, as the wallboard saw them.
+    rp = [m for m in board.seen if m.get("thisDN") == "8000"]
+    assert names(rp)[:2] == ["EventRinging", "EventDiverted"], names(rp)
+    assert rp[1]["thirdDN"] == "8100"
+    queue = [m for m in board.seen if m.get("thisDN") == "8100"]
+    assert names(queue)[:2] == ["EventQueued", "EventDiverted"], names(queue)
+    assert queue[1]["thirdDN"] == "5001" and queue[0]["connId"] == call1
+
     # The state, from the voice side.
     q = board.call("RequestQueryAddress", dn="5002")
     assert q["agent"]["agentId"] == "7002" and q["calls"] == []
@@ -222,3 +231,37 @@ def test_worker_killed_while_voicesim_generates_traffic(sim_tenant):
         if m.get("thisDN") == "5004":
             got.append(m["eventId"])
     assert got == want
+
+
+def test_user_data_carried_and_link_recovery(sim_tenant):
+    t = sim_tenant
+    sim = t.start_sim("--ring", "0.2")
+    a = t.session()
+    b = t.session()
+    a.call("RequestRegisterAddress", dn="5001")
+    b.call("RequestRegisterAddress", dn="5002")
+    r = a.call("RequestMakeCall", dn="5001", destination="5002",
+               userData={"Lang": "fr", "Tier": "1"})
+    conn = r["connId"]
+    b.event("EventRinging")
+    r = a.call("RequestUpdateUserData", dn="5001", connId=conn,
+               userData={"Tier": "2", "Case": "9"})
+    assert r["userData"] == {"Lang": "fr", "Tier": "2", "Case": "9"}
+    r = a.call("RequestDeleteUserData", dn="5001", connId=conn, keys=["Lang"])
+    assert r["userData"] == {"Tier": "2", "Case": "9"}
+    assert b.event("EventAttachedDataChanged")["userData"]["Tier"] == "2"
+    assert b.event("EventAttachedDataChanged")["userData"] == {"Tier": "2", "Case": "9"}
+    est = b.call("RequestAnswerCall", dn="5002", connId=conn)
+    assert est["userData"] == {"Tier": "2", "Case": "9"}      # carried on
+    assert a.call("RequestQueryAddress", dn="5002")["calls"][0]["connId"] == conn
+
+    # The voice side goes away and comes back having forgotten its calls:
+    # the link events say so, and the query shows the switch's truth.
+    sim.stop()
+    wait_link(a, False)
+    r = a.call("RequestMakeCall", dn="5003", destination="5004")
+    assert r["event"] == "EventError" and r["code"] == "LinkDown"
+    t.start_sim("--ring", "0.2")
+    wait_link(a, True)
+    q = a.call("RequestQueryAddress", dn="5002")
+    assert q["calls"] == [] and q["link"] is True
