@@ -5,8 +5,8 @@
  * model, with eviction of the oldest), stream ids as numbers, and the
  * reading of a stream entry's "event" field.
  */
-#include "../../workers/events/seen.c"
-#include "../../workers/events/voice.c"
+#include "../../common/seen.c"
+#include "../../common/voice.c"
 
 #include <setjmp.h>
 #include <stdarg.h>

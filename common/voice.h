@@ -1,14 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * voice - the events worker's side of the Redis contract with the voice
- * platform (docs/voice-redis.md): the event stream of every region,
- * followed from the last entry read; the voice link (local Redis up and
- * the voice side's heartbeat present); requests written to the local
- * request stream; the state hash read for RequestQueryAddress; and ranges
- * of a region's stream read again for a client that resumes.
+ * voice - a worker's side of the Redis contract with the voice platform
+ * (docs/voice-redis.md), for the events and stats workers: the event
+ * stream of every region, followed from the last entry read; the voice
+ * link (local Redis up and the voice side's heartbeat present); requests
+ * written to the local request stream; the state hash read for
+ * RequestQueryAddress; and ranges of a region's stream read again for a
+ * client that resumes.  One per process.
  */
-#ifndef TENANTD_EVENTS_VOICE_H
-#define TENANTD_EVENTS_VOICE_H
+#ifndef TENANTD_VOICE_H
+#define TENANTD_VOICE_H
 
 #include <stddef.h>
 #include <stdint.h>

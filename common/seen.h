@@ -5,8 +5,8 @@
  * ring of ids and an open-addressing index over it: the oldest id is
  * forgotten when a new one comes and the ring is full.
  */
-#ifndef TENANTD_EVENTS_SEEN_H
-#define TENANTD_EVENTS_SEEN_H
+#ifndef TENANTD_SEEN_H
+#define TENANTD_SEEN_H
 
 #include <stddef.h>
 
