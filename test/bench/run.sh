@@ -7,12 +7,14 @@
 #   1. /metrics scrape throughput, ~1,000 series     vs nginx 1.22 (same bytes)
 #   2. kill -9 of a worker -> /readyz 200 again      vs nginx 1.22 worker respawn
 #   3. config worker: GET, PATCH, change propagation vs nginx, pgbench, Redis pub/sub
+#   4. events worker: fan-out to 50 clients, latency, memory per client
+#                                                    vs redis-server pub/sub fan-out
 #
 # `make bench` installs what is missing (tools/deps.sh bench), builds, and
 # runs this.  Loopback only, free ports, temporary directories; the server
 # under test on core 0, the load generator on core 1.  Everything started is
 # stopped on exit, Ctrl-C or TERM.  Each benchmark has its own time limit;
-# the whole run takes about 2 minutes.  test/bench/README.md explains the
+# the whole run takes about 7 minutes.  test/bench/README.md explains the
 # figures.
 #
 # Exit status: 1 when a benchmark could not run (missing tool, reference
@@ -38,7 +40,7 @@ if [ ! -x "$bin" ]; then
 fi
 
 missing=""
-for t in "$py" wrk taskset /usr/sbin/nginx redis-server runuser \
+for t in "$py" wrk taskset cc /usr/sbin/nginx redis-server runuser \
 	/usr/lib/postgresql/15/bin/initdb /usr/lib/postgresql/15/bin/pg_ctl; do
 	command -v "$t" >/dev/null 2>&1 || missing="$missing $t"
 done
@@ -92,6 +94,7 @@ run() {
 run metrics_scrape "$here/metrics_scrape.py" "$bin"
 run restart "$here/restart.py" "$bin"
 run config_bench "$here/config_bench.py" "$bin"
+run events_bench "$here/events_bench.py" "$bin"
 
 echo "== summary (tenantd beside its reference, both measured in this run; medians)"
 missed=0
