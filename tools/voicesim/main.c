@@ -337,10 +337,16 @@ resync_state(void)
 	rds_command(home->rds, NULL, NULL, "EXEC");
 }
 
-/* beat - SET the heartbeat, 3 s expiry */
+/*
+ * beat - SET the heartbeat, 3 s expiry; not before the configuration is
+ * loaded: until then the switch knows no DN, and a link that says up
+ * would have every request fail with UnknownDN.
+ */
 static void
 beat(void)
 {
+	if (!loaded && flood == NULL)
+		return;
 	rds_command(home->rds, NULL, NULL, "SET %s %s PX 3000", k_beat, boot);
 }
 
@@ -583,7 +589,11 @@ on_synced(json_int_t rev, void *arg)
 		    "%zu routing points, %zu queues", (long long)rev,
 		    dir_count(dir, DIR_DN_PHONE), dir_count(dir, DIR_DN_RP),
 		    dir_count(dir, DIR_DN_QUEUE));
-	loaded = 1;
+	if (!loaded) {
+		loaded = 1;
+		if (rds_state(home->rds) == RDS_UP)
+			beat();		/* the switch is ready: say so */
+	}
 	vs_synced(vs, now_ms());
 	arm();
 }
