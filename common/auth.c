@@ -4,13 +4,27 @@
  *
  * A token is 32 random bytes in hex.  Its Redis value is the principal as
  * JSON: {"kind": "person"|"application", "dbid": n, "name": "..."}.
+ *
+ * Beside it, the principal's sorted set tenantd:{<tenant>}:tokens:<dbid>
+ * holds the token, scored by the Unix time it expires.  One Lua script
+ * stores both, drops the members that expired, and makes the set live at
+ * least as long as its longest token; another deletes every token of the
+ * set, and the set.  Scripts run atomically, so a token is never stored
+ * without its entry, nor left behind by a revocation that saw the entry.
+ * Every key of a tenant has the same hash tag ({<tenant>}), so a script
+ * stays within one hash slot, the token keys it derives included.  The
+ * issuing script reads the server's clock (TIME) before it writes, which
+ * needs Redis 5 or later.
  */
+#include <sys/queue.h>
+
 #include <crypt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 
+#include <event2/event.h>
 #include <hiredis/hiredis.h>
 
 #include "auth.h"
@@ -18,13 +32,54 @@
 #include "rds.h"
 #include "util.h"
 
-#define TOKEN_BYTES	32
+#define TOKEN_BYTES	(AUTH_TOKEN_LEN / 2)
 #define TOKEN_MAX	128
+#define REVOKE_RETRY_S	1
+
+/* KEYS: token, set; ARGV: principal, ttl, token.  OK, or nil if taken. */
+static const char issue_lua[] =
+    "local ttl = tonumber(ARGV[2]) "
+    "if not redis.call('SET', KEYS[1], ARGV[1], 'EX', ttl, 'NX') then "
+    " return false end "
+    "local now = tonumber(redis.call('TIME')[1]) "
+    "redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now) "
+    "redis.call('ZADD', KEYS[2], now + ttl, ARGV[3]) "
+    "if redis.call('TTL', KEYS[2]) < ttl then "
+    " redis.call('EXPIRE', KEYS[2], ttl) end "
+    "return redis.status_reply('OK')";
+
+/* KEYS: set; ARGV: the token key prefix.  The number of tokens revoked. */
+static const char revoke_lua[] =
+    "local tokens = redis.call('ZRANGE', KEYS[1], 0, -1) "
+    "for _, t in ipairs(tokens) do redis.call('DEL', ARGV[1] .. t) end "
+    "redis.call('DEL', KEYS[1]) "
+    "return #tokens";
+
+/* KEYS: token, set; ARGV: token. */
+static const char drop_lua[] =
+    "redis.call('ZREM', KEYS[2], ARGV[1]) "
+    "return redis.call('DEL', KEYS[1])";
+
+/* A revocation: answered once, tried until it succeeds or is moot. */
+struct revocation {
+	TAILQ_ENTRY(revocation)	 entry;
+	struct auth		*a;		/* NULL: the auth is gone */
+	json_int_t		 dbid;
+	uint64_t		 until_us;	/* older tokens are expired */
+	int			 out;		/* a command is out */
+	int			 warned;
+	auth_revoke_cb		*cb;		/* NULL once called */
+	void			*arg;
+};
+TAILQ_HEAD(revocation_list, revocation);
 
 struct auth {
-	struct rds	*redis;
-	char		*prefix;	/* tenantd:{<tenant>}:token: */
-	char		*admin;
+	struct rds		*redis;
+	char			*prefix;	/* tenantd:{<tenant>}:token: */
+	char			*set_prefix;	/* tenantd:{<tenant>}:tokens: */
+	char			*admin;
+	struct event		*ev_revoke;	/* tries failed revocations */
+	struct revocation_list	 revocations;
 };
 
 struct check {
@@ -41,6 +96,9 @@ struct issue {
 
 static const char *const kinds[] = { "admin", "person", "application" };
 
+static void	revoke_again(evutil_socket_t, short, void *);
+static void	revocation_end(struct revocation *, int);
+
 /* auth_new - tokens of one tenant, on a Redis command connection */
 struct auth *
 auth_new(struct event_base *base, const char *host, int port,
@@ -51,16 +109,34 @@ auth_new(struct event_base *base, const char *host, int port,
 	a->redis = rds_new(base, host, port, password, NULL, NULL);
 	rds_set_name(a->redis, "redis (tokens)");
 	a->prefix = xasprintf("tenantd:{%s}:token:", tenant_id);
+	a->set_prefix = xasprintf("tenantd:{%s}:tokens:", tenant_id);
+	TAILQ_INIT(&a->revocations);
+	if ((a->ev_revoke = evtimer_new(base, revoke_again, a)) == NULL)
+		fatalx("auth: cannot make a timer");
 	return a;
 }
 
+/*
+ * auth_free - close the Redis connection (its pending commands are
+ * answered) and drop the revocations still to be tried.
+ */
 void
 auth_free(struct auth *a)
 {
+	struct revocation	*rv;
+
 	if (a == NULL)
 		return;
+	while ((rv = TAILQ_FIRST(&a->revocations)) != NULL) {
+		TAILQ_REMOVE(&a->revocations, rv, entry);
+		rv->a = NULL;
+		if (!rv->out)
+			revocation_end(rv, 0);
+	}
 	rds_free(a->redis);
+	event_free(a->ev_revoke);
 	free(a->prefix);
+	free(a->set_prefix);
 	free(a->admin);
 	free(a);
 }
@@ -173,7 +249,10 @@ issue_cb(struct rds *r, const redisReply *reply, void *arg)
 	free(is);
 }
 
-/* auth_issue - a new random token for p, stored with its expiry */
+/*
+ * auth_issue - a new random token for p, stored with its expiry, and
+ * entered in p's set of tokens
+ */
 void
 auth_issue(struct auth *a, const struct principal *p, unsigned ttl,
     auth_issue_cb *cb, void *arg)
@@ -195,12 +274,120 @@ auth_issue(struct auth *a, const struct principal *p, unsigned ttl,
 	    p->dbid, "name", p->name);
 	value = json_dumps(j, JSON_COMPACT);
 	json_decref(j);
-	if (rds_command(a->redis, issue_cb, is, "SET %s%s %s EX %u NX",
-	    a->prefix, is->token, value, ttl) == -1) {
+	if (rds_command(a->redis, issue_cb, is, "EVAL %s 2 %s%s %s%lld %s %u %s",
+	    issue_lua, a->prefix, is->token, a->set_prefix, (long long)p->dbid,
+	    value, ttl, is->token) == -1) {
 		free(is);
 		cb(NULL, arg);
 	}
 	free(value);
+}
+
+/* revocation_end - answer the caller if not done yet, and forget it */
+static void
+revocation_end(struct revocation *rv, int ok)
+{
+	if (rv->cb != NULL)
+		rv->cb(ok, rv->arg);
+	free(rv);
+}
+
+/*
+ * revoke_cb - Redis ran the revocation, or could not be asked: then the
+ * caller is answered all the same (the write it made is committed), and
+ * the revocation waits for the next try.
+ */
+static void
+revoke_cb(struct rds *r, const redisReply *reply, void *arg)
+{
+	struct revocation	*rv = arg;
+	struct timeval		 tv = { REVOKE_RETRY_S, 0 };
+	int			 ok = reply != NULL &&
+				    reply->type == REDIS_REPLY_INTEGER;
+
+	rv->out = 0;
+	if (rv->a == NULL) {
+		revocation_end(rv, ok);
+		return;
+	}
+	if (ok) {
+		log_debug("revoked %lld token(s) of principal %lld",
+		    (long long)reply->integer, (long long)rv->dbid);
+		TAILQ_REMOVE(&rv->a->revocations, rv, entry);
+		revocation_end(rv, 1);
+		return;
+	}
+	if (!rv->warned)
+		log_warnx("cannot revoke the tokens of principal %lld now (%s); "
+		    "trying again", (long long)rv->dbid, reply == NULL ?
+		    "Redis unavailable" : reply->type == REDIS_REPLY_ERROR ?
+		    reply->str : "unexpected reply");
+	rv->warned = 1;
+	if (rv->cb != NULL) {
+		rv->cb(0, rv->arg);
+		rv->cb = NULL;
+	}
+	if (!evtimer_pending(rv->a->ev_revoke, NULL))
+		evtimer_add(rv->a->ev_revoke, &tv);
+}
+
+/* revoke_send - run the revocation script for rv */
+static void
+revoke_send(struct auth *a, struct revocation *rv)
+{
+	rv->out = 1;
+	if (rds_command(a->redis, revoke_cb, rv, "EVAL %s 1 %s%lld %s",
+	    revoke_lua, a->set_prefix, (long long)rv->dbid, a->prefix) == -1)
+		revoke_cb(a->redis, NULL, rv);
+}
+
+/*
+ * revoke_again - every second while some revocation failed: try each
+ * again, or give it up once every token it was for has expired anyway.
+ */
+static void
+revoke_again(evutil_socket_t fd, short what, void *arg)
+{
+	struct auth		*a = arg;
+	struct revocation	*rv, *next;
+	uint64_t		 now = now_wall_us();
+
+	for (rv = TAILQ_FIRST(&a->revocations); rv != NULL; rv = next) {
+		next = TAILQ_NEXT(rv, entry);
+		if (rv->out)
+			continue;
+		if (now >= rv->until_us) {
+			log_info("tokens of principal %lld not revoked; they "
+			    "have expired by now", (long long)rv->dbid);
+			TAILQ_REMOVE(&a->revocations, rv, entry);
+			revocation_end(rv, 0);
+		} else
+			revoke_send(a, rv);
+	}
+}
+
+/* auth_revoke - end every token of principal dbid */
+void
+auth_revoke(struct auth *a, json_int_t dbid, unsigned ttl,
+    auth_revoke_cb *cb, void *arg)
+{
+	struct revocation	*rv = xcalloc(1, sizeof(*rv));
+
+	rv->a = a;
+	rv->dbid = dbid;
+	rv->until_us = now_wall_us() + (uint64_t)ttl * 1000000;
+	rv->cb = cb;
+	rv->arg = arg;
+	TAILQ_INSERT_TAIL(&a->revocations, rv, entry);
+	revoke_send(a, rv);
+}
+
+/* auth_drop - delete one token and its entry in its principal's set */
+void
+auth_drop(struct auth *a, json_int_t dbid, const char *token)
+{
+	rds_command(a->redis, NULL, NULL, "EVAL %s 2 %s%s %s%lld %s", drop_lua,
+	    a->prefix, token, a->set_prefix, (long long)dbid, token);
 }
 
 /* auth_hash - a fresh yescrypt hash */

@@ -5,7 +5,11 @@
  * The config API issues a token when a Person's userName/password or an
  * Application's name/secret is right; the token lives in Redis with an
  * expiry (tenantd:{<tenant>}:token:<token>), so any worker of any instance
- * accepts it, until it expires or is revoked.  The admin token from
+ * accepts it, until it expires or is revoked.  Each principal's live tokens
+ * are also kept in a sorted set (tenantd:{<tenant>}:tokens:<dbid>, each
+ * token scored by its expiry), added in the same atomic step as the token,
+ * so that all of them can be revoked at once when its password or secret
+ * changes.  The admin token from
  * security.admin_token_file is always accepted.  Password hashes are
  * crypt(3) strings (yescrypt), checked in constant time.
  */
@@ -13,6 +17,9 @@
 #define TENANTD_AUTH_H
 
 #include <jansson.h>
+
+/* An issued token: 32 random bytes, in lowercase hex. */
+#define AUTH_TOKEN_LEN	64
 
 struct event_base;
 struct auth;
@@ -34,6 +41,8 @@ typedef void	 auth_check_cb(const struct principal *, int unavailable,
 		    void *arg);
 /* token NULL: could not be stored (Redis away) */
 typedef void	 auth_issue_cb(const char *token, void *arg);
+/* ok 0: Redis could not be asked now; it is asked again in the background */
+typedef void	 auth_revoke_cb(int ok, void *arg);
 
 struct auth	*auth_new(struct event_base *, const char *redis_host,
 		    int redis_port, const char *redis_password,
@@ -49,6 +58,16 @@ void		 auth_check(struct auth *, const char *token, size_t len,
 /* Issue a token for p, valid ttl seconds. */
 void		 auth_issue(struct auth *, const struct principal *,
 		    unsigned ttl, auth_issue_cb *, void *arg);
+/*
+ * Revoke every token of principal dbid, in one atomic step.  cb (which
+ * may be NULL) is called once Redis has answered, or failed to: a failed
+ * revocation is tried again every second, for ttl seconds (the longest
+ * life of a token issued before), while the auth lives.
+ */
+void		 auth_revoke(struct auth *, json_int_t dbid, unsigned ttl,
+		    auth_revoke_cb *, void *arg);
+/* Drop one token of principal dbid (no answer is awaited). */
+void		 auth_drop(struct auth *, json_int_t dbid, const char *token);
 /* crypt(3) hash of a secret with a fresh yescrypt salt; NULL on failure. */
 char		*auth_hash(const char *secret);
 /* Does secret match hash?  Constant time in the hash's length. */

@@ -4,7 +4,9 @@
 stream at once; the caches converge through a Redis restart; a PostgreSQL
 outage refuses writes (503) but keeps reads served from the cache, and
 writes come back without a restart; a killed config worker comes back with
-the same data; concurrent writers on both instances never both win."""
+the same data; concurrent writers on both instances never both win; a write
+that PostgreSQL aborts as a deadlock victim is run again, never answered
+500."""
 
 import os
 import signal
@@ -473,3 +475,195 @@ def test_start_with_redis_down(tenantd, redis):
         return statistics.median(lat) < 0.1
     wait_for(fast, 15, interval=0.2, what="notifications once Redis is up")
     wait_converged(a, b)
+
+
+# ------------------------------------------------ deadlocks and serialization
+
+def pg_connect(pg, autocommit=False):
+    """A superuser session on the tenant's database, beside tenantd's."""
+    import psycopg
+    return psycopg.connect(f"host=127.0.0.1 port={pg.port} user=postgres "
+                           "dbname=t100 connect_timeout=10", autocommit=autocommit)
+
+
+def lock_waiters(mon):
+    """Pids of tenantd's PostgreSQL sessions that wait for a lock now."""
+    return [r[0] for r in mon.execute(
+        "SELECT pid FROM pg_stat_activity WHERE datname = 't100' AND "
+        "application_name = 'tenantd' AND wait_event_type = 'Lock'").fetchall()]
+
+
+class Call(threading.Thread):
+    """One API request on a thread: .join() and read .reply."""
+
+    def __init__(self, d, method, path, body=None):
+        super().__init__(daemon=True)
+        self.d, self.args, self.reply = d, (method, path, body), None
+        self.start()
+
+    def run(self):
+        try:
+            self.reply = self.d.api(*self.args, timeout=30)
+        except OSError as e:
+            self.reply = e
+
+    def result(self, timeout=30):
+        self.join(timeout)
+        assert not self.is_alive(), f"{self.args} did not answer"
+        assert not isinstance(self.reply, OSError), f"{self.args}: {self.reply!r}"
+        return self.reply
+
+
+def retries(d):
+    return d.metric("tenantd_config_write_retries_total")
+
+
+def test_deadlocked_write_is_retried(tenantd, pg):
+    """A lone write that PostgreSQL picks as a deadlock victim (40P01) is
+    run again, and succeeds: the client sees 200, not 500.  The deadlock
+    is made on purpose: a session of the test holds the revision row, the
+    write takes its object's row and waits for the revision row, then the
+    test's session asks for the object's row.  The write waited first, so
+    its deadlock check (deadlock_timeout, 1 s) finds the cycle and aborts
+    it; the test's session waits 20 s before it would look."""
+    d = config_api_ready(tenantd(config_worker=True))
+    p = create(d, "persons", {"userName": "dl", "firstName": "Old"})
+    before = retries(d)
+    with pg_connect(pg, autocommit=True) as mon, pg_connect(pg) as holder:
+        holder.execute("SET LOCAL deadlock_timeout = '20s'")
+        holder.execute("SELECT 1 FROM cfg_revision WHERE id = 1 FOR UPDATE")
+        call = Call(d, "PATCH", f"/v1/persons/{p['dbid']}", {"firstName": "New"})
+        wait_for(lambda: lock_waiters(mon), 5, interval=0.005,
+                 what="the write to wait for the revision row")
+        holder.execute("SELECT 1 FROM cfg_object WHERE dbid = %s FOR UPDATE",
+                       (p["dbid"],))
+        holder.rollback()
+        r = call.result()
+    assert r.status == 200, show(r)
+    assert r.json["firstName"] == "New" and r.json["version"] == 2, show(r)
+    assert retries(d) == before + 1
+    rev, ch = changes(d, 0)
+    assert [c["revision"] for c in ch] == list(range(1, rev + 1))
+    assert ch[-1]["op"] == "updated" and ch[-1]["object"]["firstName"] == "New"
+
+
+def test_deadlocked_cascade_is_retried(tenantd, pg):
+    """A cascade (BEGIN, one update per referrer, the delete, COMMIT) that
+    is the deadlock victim is run again whole: 204, every reference cut,
+    the skill gone, one change per operation and no gap."""
+    d = config_api_ready(tenantd(config_worker=True))
+    s = create(d, "skills", {"name": "doomed"})
+    p1 = create(d, "persons", {"userName": "r1", "skills": [{"skill": s["dbid"], "level": 1}]})
+    p2 = create(d, "persons", {"userName": "r2", "skills": [{"skill": s["dbid"], "level": 2}]})
+    rev0 = changes(d, 0)[0]
+    before = retries(d)
+    with pg_connect(pg, autocommit=True) as mon, pg_connect(pg) as holder:
+        holder.execute("SET LOCAL deadlock_timeout = '20s'")
+        # The cascade updates r1 (and takes the revision row), then waits
+        # for r2; then the test's session asks for the revision row.
+        holder.execute("SELECT 1 FROM cfg_object WHERE dbid = %s FOR UPDATE",
+                       (p2["dbid"],))
+        call = Call(d, "DELETE", f"/v1/skills/{s['dbid']}?cascade=true")
+        wait_for(lambda: lock_waiters(mon), 5, interval=0.005,
+                 what="the cascade to wait for the second referrer")
+        holder.execute("SELECT 1 FROM cfg_revision WHERE id = 1 FOR UPDATE")
+        holder.rollback()
+        r = call.result()
+    assert r.status == 204, show(r)
+    assert retries(d) == before + 1
+    expect(d.api("GET", f"/v1/skills/{s['dbid']}"), 404)
+    for p in (p1, p2):
+        o = expect(d.api("GET", f"/v1/persons/{p['dbid']}"), 200)
+        assert o["skills"] == [] and o["version"] == 2, o
+    rev, ch = changes(d, rev0)
+    assert rev == rev0 + 3
+    assert [(c["op"], c["dbid"]) for c in ch] == [
+        ("updated", p1["dbid"]), ("updated", p2["dbid"]), ("deleted", s["dbid"])]
+
+
+def test_write_that_keeps_deadlocking_gets_503(tenantd, pg):
+    """A write is run 6 times in all; if PostgreSQL aborts every try, the
+    client gets 503 Conflict and nothing is written.  The test's session
+    makes the same deadlock again for each try: it keeps the revision row,
+    and takes the person's row in a savepoint that it rolls back once the
+    try was aborted."""
+    d = config_api_ready(tenantd(config_worker=True))
+    p = create(d, "persons", {"userName": "dl", "firstName": "Old"})
+    rev0 = changes(d, 0)[0]
+    before = retries(d)
+    cycles = 0
+    with pg_connect(pg, autocommit=True) as mon, pg_connect(pg) as holder:
+        holder.execute("SET LOCAL deadlock_timeout = '20s'")
+        holder.execute("SELECT 1 FROM cfg_revision WHERE id = 1 FOR UPDATE")
+        call = Call(d, "PATCH", f"/v1/persons/{p['dbid']}", {"firstName": "New"})
+        while True:
+            wait_for(lambda: lock_waiters(mon) or not call.is_alive(), 5,
+                     interval=0.005, what="the next try to wait, or the answer")
+            if not call.is_alive():
+                break
+            holder.execute("SAVEPOINT s")
+            holder.execute("SELECT 1 FROM cfg_object WHERE dbid = %s FOR UPDATE",
+                           (p["dbid"],))
+            holder.execute("ROLLBACK TO SAVEPOINT s")
+            cycles += 1
+            assert cycles <= 6, "the write was tried more than 6 times"
+        holder.rollback()
+    r = call.result()
+    assert r.status == 503 and r.json["error"] == "Conflict", show(r)
+    assert "nothing was written" in r.json["message"]
+    assert cycles == 6 and retries(d) == before + 5
+    o = expect(d.api("GET", f"/v1/persons/{p['dbid']}"), 200)
+    assert o["firstName"] == "Old" and o["version"] == 1
+    assert changes(d, 0)[0] == rev0
+    # and the next write goes through
+    expect(d.api("PATCH", f"/v1/persons/{p['dbid']}", {"firstName": "New"}), 200)
+
+
+def test_cascades_race_referrer_patches(pair):
+    """Real contention across two instances: A deletes skills with
+    ?cascade=true while B patches the persons that refer to them.  The
+    cascade holds the revision row from its first update to its commit,
+    and a PATCH holds its person's row while it waits for the revision
+    row, so PostgreSQL finds deadlocks and aborts one side.  No client
+    ever gets a 500: a victim is run again (and may then find its object
+    changed: 409), and the two caches end identical and consistent."""
+    a, b = pair
+    rounds, fan, patched = 4, 24, 8
+    statuses = []
+    for rnd in range(rounds):
+        s = create(a, "skills", {"name": f"race-{rnd}"})
+        ps = [create(a, "persons", {"userName": f"race-{rnd}-{i}", "skills": [
+            {"skill": s["dbid"], "level": 1}]}) for i in range(fan)]
+        for p in ps:
+            seen_on(b, "persons", p["dbid"], 1, 3)
+        barrier = threading.Barrier(patched + 1)
+        res = []
+
+        def go(d, *args):
+            barrier.wait()
+            res.append((args, d.api(*args, timeout=30)))
+        ths = [threading.Thread(target=go, args=(a, "DELETE",
+               f"/v1/skills/{s['dbid']}?cascade=true"))]
+        ths += [threading.Thread(target=go, args=(b, "PATCH", f"/v1/persons/{p['dbid']}",
+                {"lastName": f"L{rnd}"})) for p in reversed(ps[-patched:])]
+        for t in ths:
+            t.start()
+        for t in ths:
+            t.join(60)
+        assert len(res) == patched + 1, f"round {rnd}: a request got no answer"
+        for args, r in res:
+            statuses.append(r.status)
+            assert r.status in (200, 204, 409), f"round {rnd}: {args[:2]} {show(r)}"
+            if r.status == 409:
+                assert r.json["error"] == "VersionMismatch", show(r)
+    print(f"\nstatuses: { {s: statuses.count(s) for s in set(statuses)} }, "
+          f"retries: A {retries(a)}, B {retries(b)}")
+    wait_converged(a, b, colls=("skills", "persons"))
+    _, skills = snapshot(a, "skills")
+    _, persons = snapshot(a, "persons")
+    live = {x["dbid"] for x in skills}
+    for p in persons:
+        for e in p["skills"]:
+            assert e["skill"] in live, f"{p['userName']} refers to a deleted skill"
+    ca, cb = changes(a, 0), changes(b, 0)
+    assert ca == cb and [c["revision"] for c in ca[1]] == list(range(1, ca[0] + 1))

@@ -110,6 +110,15 @@ struct write_ctx {
 	int			 status;	/* on success */
 	int			 if_match;	/* 412 rather than 409 */
 	json_int_t		 dbid;		/* update, delete */
+	json_int_t		 revoke;	/* principal whose tokens end */
+};
+
+/* A committed write whose answer waits for a token revocation. */
+struct revoking {
+	struct http_conn	*conn;
+	json_int_t		 revision;
+	json_int_t		 dbid;
+	int			 status;
 };
 
 static int	 config_start(struct event_base *, const struct conf *, int);
@@ -244,6 +253,7 @@ config_start(struct event_base *b, const struct conf *c, int fd)
 	http_server_set_observer(http, observe, NULL);
 	http_server_set_body_limit(http, body_limit, NULL);
 	offload_init(base, 2);
+	store_init(base);
 	ev_migrate = evtimer_new(base, migrate, NULL);
 	ev_prune = event_new(base, -1, EV_PERSIST, on_prune, NULL);
 	event_add(ev_prune, &tv);
@@ -289,7 +299,7 @@ on_drain(evutil_socket_t fd, short what, void *arg)
 	TAILQ_FOREACH(p, &parked, entry)
 		writes += !p->is_poll;
 	if (writes == 0 && busy_jobs == 0 && !import_running() &&
-	    (pg == NULL || pgc_queued(pg) == 0))
+	    store_pending() == 0 && (pg == NULL || pgc_queued(pg) == 0))
 		worker_exit(0);
 }
 
@@ -348,6 +358,7 @@ config_cleanup(void)
 	offload_fini();
 	pgc_free(old);
 	pg = NULL;
+	store_fini();
 	cfgfollow_free(follow);
 	follow = NULL;
 	auth_free(auth);
@@ -1168,6 +1179,43 @@ do_changes(struct http_conn *c, const struct http_request *r,
 
 /* ---- writes ---- */
 
+/* revoked - the principal's tokens are gone: answer once cached */
+static void
+revoked(int ok, void *arg)
+{
+	struct revoking	*r = arg;
+
+	busy_jobs--;
+	park(r->conn, 0, r->revision, r->dbid, r->status, 0, WRITE_WAIT_S,
+	    NULL);
+	/* The cache may have caught up meanwhile. */
+	if (!dying)
+		wake();
+	free(r);
+}
+
+/*
+ * revoke_tokens - a committed write changed or cleared the password or
+ * secret of a principal, or deleted it: end its tokens before answering,
+ * so that once the client has its answer no instance takes the old ones.
+ * If Redis cannot be asked, the answer goes anyway (the write is
+ * committed), and auth tries again in the background.
+ */
+static void
+revoke_tokens(struct http_conn *c, json_int_t rev, json_int_t dbid,
+    int status, json_int_t principal)
+{
+	struct revoking	*r = xcalloc(1, sizeof(*r));
+
+	r->conn = c;
+	r->revision = rev;
+	r->dbid = dbid;
+	r->status = status;
+	busy_jobs++;
+	auth_revoke(auth, principal, worker_conf()->workers[WORKER_CONFIG].
+	    token_ttl, revoked, r);
+}
+
 /* wrote - the write committed (or not): announce it and wait for it */
 static void
 wrote(enum store_rc rc, json_int_t rev, json_int_t dbid, const char *detail,
@@ -1176,6 +1224,7 @@ wrote(enum store_rc rc, json_int_t rev, json_int_t dbid, const char *detail,
 	struct write_ctx	*w = arg;
 	struct http_conn	*c = w->conn;
 	int			 status = w->status, if_match = w->if_match;
+	json_int_t		 revoke = w->revoke;
 
 	if (w->dbid != 0)
 		dbid = w->dbid;
@@ -1184,7 +1233,10 @@ wrote(enum store_rc rc, json_int_t rev, json_int_t dbid, const char *detail,
 	case STORE_OK:
 		rds_command(pub, NULL, NULL, "PUBLISH %s %lld", channel,
 		    (long long)rev);
-		park(c, 0, rev, dbid, status, 0, WRITE_WAIT_S, NULL);
+		if (revoke != 0)
+			revoke_tokens(c, rev, dbid, status, revoke);
+		else
+			park(c, 0, rev, dbid, status, 0, WRITE_WAIT_S, NULL);
 		cfgfollow_poke(follow);
 		return;
 	case STORE_DUPLICATE:
@@ -1203,6 +1255,14 @@ wrote(enum store_rc rc, json_int_t rev, json_int_t dbid, const char *detail,
 	case STORE_UNAVAILABLE:
 		reply_error(c, 503, "Unavailable", NULL, "PostgreSQL is "
 		    "unavailable; nothing was written, retry later");
+		return;
+	case STORE_CONFLICT:
+		log_warnx("write aborted on all %d tries (%s); answering 503",
+		    STORE_TRIES, detail);
+		reply_error(c, 503, "Conflict", NULL, "the write collided with "
+		    "concurrent writes: PostgreSQL aborted each of its %d tries "
+		    "(deadlock or serialization failure); nothing was written, "
+		    "retry later", STORE_TRIES);
 		return;
 	case STORE_FAILED:
 		log_warnx("write failed: %s", detail);
@@ -1381,6 +1441,26 @@ job_free(struct job *j)
 	free(j);
 }
 
+/*
+ * ends_tokens - whether an operation ends its object's tokens: it sets or
+ * clears a write-only field (only a Person's password and an
+ * Application's secret are), or deletes a Person or an Application.  At
+ * most one operation of a write does: the update, or the delete at the
+ * end of a cascade (the referrers it changes keep their secrets).
+ */
+static int
+ends_tokens(const struct store_write *w)
+{
+	const struct cfg_type	*t = cfg_type_by_name(w->type,
+				    strlen(w->type));
+	int			 k = t != NULL ? (int)cfg_type_kind(t) : -1;
+
+	if (k != CFG_PERSON && k != CFG_APPLICATION)
+		return 0;
+	return (w->op == STORE_UPDATE && w->nsecrets > 0) ||
+	    w->op == STORE_DELETE;
+}
+
 /* job_store - hand the prepared operations to the store */
 static void
 job_store(struct job *j)
@@ -1389,8 +1469,11 @@ job_store(struct job *j)
 	struct store_write	*ops = xcalloc(j->n, sizeof(*ops));
 	size_t			 i;
 
-	for (i = 0; i < j->n; i++)
+	for (i = 0; i < j->n; i++) {
 		ops[i] = j->p[i].w;
+		if (ends_tokens(&ops[i]))
+			w->revoke = ops[i].dbid;
+	}
 	w->conn = j->conn;
 	w->status = j->status;
 	w->if_match = j->if_match;
@@ -1868,6 +1951,7 @@ struct token_req {
 	char			*hash;
 	int			 ok;
 	unsigned		 ttl;
+	char			 token[AUTH_TOKEN_LEN + 1];
 };
 
 static void
@@ -1878,33 +1962,88 @@ token_req_free(struct token_req *t)
 		free(t->secret);
 	}
 	free(t->hash);
+	explicit_bzero(t->token, sizeof(t->token));
 	free(t);
 }
 
+/* secret_field - the write-only field a principal logs in with */
+static const char *
+secret_field(const struct principal *who)
+{
+	return who->kind == PRINCIPAL_PERSON ? "password" : "secret";
+}
+
+/* token_answer - 200 with the token that was issued */
+static void
+token_answer(struct token_req *t)
+{
+	json_t	*j;
+	char	*text;
+
+	j = json_pack("{s:s, s:s, s:i, s:{s:s, s:I, s:s}}", "token",
+	    t->token, "tokenType", "Bearer", "expiresIn", (int)t->ttl,
+	    "principal", "kind", t->who.kind == PRINCIPAL_PERSON ?
+	    "person" : "application", "dbid", t->who.dbid, "name",
+	    t->who.name);
+	text = json_dumps(j, JSON_COMPACT);
+	reply_json(t->conn, 200, "Cache-Control: no-store\r\n", text,
+	    strlen(text));
+	free(text);
+	json_decref(j);
+}
+
+/*
+ * rechecked - the hash read again after the token was stored.  If the
+ * password changed since it was checked, the change's revocation may have
+ * run before the token was stored, and missed it: drop it here.  Either
+ * the revocation saw the token, or this read sees the new hash.
+ */
+static void
+rechecked(const char *hash, int ok, void *arg)
+{
+	struct token_req	*t = arg;
+
+	busy_jobs--;
+	if (ok && hash != NULL && strcmp(hash, t->hash) == 0) {
+		token_answer(t);
+		token_req_free(t);
+		return;
+	}
+	auth_drop(auth, t->who.dbid, t->token);
+	if (!ok)
+		reply_error(t->conn, 503, "Unavailable", NULL, "PostgreSQL is "
+		    "unavailable; retry later");
+	else {
+		log_info("token refused for %s: its %s changed meanwhile",
+		    t->who.name, secret_field(&t->who));
+		reply_error(t->conn, 401, "Unauthorized", NULL, "invalid "
+		    "credentials");
+	}
+	token_req_free(t);
+}
+
+/* issued_cb - the token is stored: check the secret did not change */
 static void
 issued_cb(const char *token, void *arg)
 {
 	struct token_req	*t = arg;
-	json_t			*j;
-	char			*text;
 
-	busy_jobs--;
-	if (token == NULL)
+	if (token == NULL) {
+		busy_jobs--;
 		reply_error(t->conn, 503, "Unavailable", NULL, "the token "
 		    "cannot be stored now (Redis unavailable); retry later");
-	else {
-		j = json_pack("{s:s, s:s, s:i, s:{s:s, s:I, s:s}}", "token",
-		    token, "tokenType", "Bearer", "expiresIn", (int)t->ttl,
-		    "principal", "kind", t->who.kind == PRINCIPAL_PERSON ?
-		    "person" : "application", "dbid", t->who.dbid, "name",
-		    t->who.name);
-		text = json_dumps(j, JSON_COMPACT);
-		reply_json(t->conn, 200, "Cache-Control: no-store\r\n", text,
-		    strlen(text));
-		free(text);
-		json_decref(j);
+		token_req_free(t);
+		return;
 	}
-	token_req_free(t);
+	snprintf(t->token, sizeof(t->token), "%s", token);
+	if (dying || store_secret(pg, t->who.dbid, secret_field(&t->who),
+	    rechecked, t) == -1) {
+		busy_jobs--;
+		auth_drop(auth, t->who.dbid, t->token);
+		reply_error(t->conn, 503, "Unavailable", NULL, "PostgreSQL is "
+		    "busy; retry later");
+		token_req_free(t);
+	}
 }
 
 /* verify_job - on a pool thread: the slow hash comparison */
@@ -2005,7 +2144,7 @@ do_token(struct http_conn *c, const struct http_request *r)
 	t->secret = xstrdup(secret);
 	t->ttl = worker_conf()->workers[WORKER_CONFIG].token_ttl;
 	json_decref(body);
-	if (store_secret(pg, o->dbid, person ? "password" : "secret", hash_cb,
+	if (store_secret(pg, o->dbid, secret_field(&t->who), hash_cb,
 	    t) == -1) {
 		reply_error(c, 503, "Unavailable", NULL, "PostgreSQL is busy; "
 		    "retry later");

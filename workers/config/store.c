@@ -9,14 +9,23 @@
  *   cfg_secret    password and secret hashes, never in cfg_object or the log
  *   cfg_revision  the one row holding the last revision
  *   cfg_change    the change log: revision, op, type, dbid, object after
+ *
+ * A write keeps its statements as text until it is answered, so that a
+ * deadlock victim (40P01) or a serialization failure (40001) can be run
+ * again whole, from a timer.
  */
+#include <sys/queue.h>
+
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/event.h>
 #include <libpq-fe.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "pgc.h"
 #include "store.h"
 #include "util.h"
@@ -115,16 +124,59 @@ static const char delete_sql[] =
     " unused AS (SELECT $2::text, $3::text, $4::text, $5::text, $6::text),"
     LOG_CHANGE("deleted");
 
-struct batch {
-	struct pgc_txn	*txn;		/* several operations */
-	size_t		 left;		/* operations not answered yet */
-	enum store_rc	 rc;
-	json_int_t	 revision;
-	json_int_t	 dbid;
-	char		 detail[512];
-	store_cb	*cb;
-	void		*arg;
+/* The first retry waits 10 to 20 ms; each next one twice as long. */
+#define RETRY_BASE_US	20000
+
+/* One operation's statement and parameters, kept to run it again. */
+struct stmt {
+	const char	*sql;
+	int		 nparams;
+	char		*params[8];
 };
+
+/*
+ * A write, from store_write until its callback has run: its statements,
+ * and how the current try goes.
+ */
+struct batch {
+	TAILQ_ENTRY(batch)	 entry;
+	struct pgc		*pg;
+	struct stmt		*stmts;
+	size_t			 n;
+	int			 tries;		/* runs started */
+	struct event		*ev_retry;	/* waiting to run again */
+	struct pgc_txn		*txn;		/* several operations */
+	size_t			 left;		/* operations not answered yet */
+	enum store_rc		 rc;
+	json_int_t		 revision;
+	json_int_t		 dbid;
+	char			 detail[512];
+	store_cb		*cb;
+	void			*arg;
+};
+TAILQ_HEAD(batch_list, batch);
+
+static struct event_base	*base;
+static struct batch_list	 batches = TAILQ_HEAD_INITIALIZER(batches);
+static size_t			 nbatches;
+static struct metric		*m_retries;
+
+/* store_init - the loop that retry timers run on, and the retry counter */
+void
+store_init(struct event_base *b)
+{
+	base = b;
+	m_retries = metrics_counter("tenantd_config_write_retries_total",
+	    "Writes run again after a deadlock or a serialization failure.",
+	    NULL);
+}
+
+/* store_pending - writes whose callback has not run yet */
+size_t
+store_pending(void)
+{
+	return nbatches;
+}
 
 /* pg_array - a PostgreSQL array literal of integers or quoted strings */
 static char *
@@ -162,6 +214,65 @@ pg_array(const json_int_t *ints, const char **strs, size_t n)
 	return buf;
 }
 
+/*
+ * stmt_fill - one operation's statement with its eight parameters, as
+ * text of its own: the caller's operation may be gone when it runs again.
+ */
+static void
+stmt_fill(struct stmt *st, const struct store_write *w)
+{
+	st->sql = w->op == STORE_CREATE ? create_sql :
+	    w->op == STORE_UPDATE ? update_sql : delete_sql;
+	/* create_sql uses six parameters; PostgreSQL wants exactly those. */
+	st->nparams = w->op == STORE_CREATE ? 6 : 8;
+	st->params[0] = xstrdup(w->type);
+	st->params[1] = xstrdup(w->key != NULL ? w->key : "");
+	st->params[2] = w->data != NULL ? json_dumps(w->data, JSON_COMPACT) :
+	    xstrdup("{}");
+	if (st->params[2] == NULL)
+		fatalx("store: cannot encode an object");
+	st->params[3] = pg_array(w->refs, NULL, w->nrefs);
+	st->params[4] = pg_array(NULL, w->secret_fields, w->nsecrets);
+	st->params[5] = pg_array(NULL, w->secret_hashes, w->nsecrets);
+	st->params[6] = xasprintf("%lld", (long long)w->dbid);
+	st->params[7] = xasprintf("%lld", (long long)w->version);
+}
+
+/* stmt_clear - free a statement's parameters; hashes are wiped first */
+static void
+stmt_clear(struct stmt *st)
+{
+	size_t	i;
+
+	explicit_bzero(st->params[5], strlen(st->params[5]));
+	for (i = 0; i < NELEM(st->params); i++)
+		free(st->params[i]);
+}
+
+/* batch_free - forget a write whose callback has run */
+static void
+batch_free(struct batch *b)
+{
+	size_t	i;
+
+	TAILQ_REMOVE(&batches, b, entry);
+	nbatches--;
+	for (i = 0; i < b->n; i++)
+		stmt_clear(&b->stmts[i]);
+	free(b->stmts);
+	if (b->ev_retry != NULL)
+		event_free(b->ev_retry);
+	free(b);
+}
+
+/* batch_report - call back with the outcome, then forget the write */
+static void
+batch_report(struct batch *b)
+{
+	b->cb(b->rc, b->revision, b->dbid, b->detail, b->arg);
+	batch_free(b);
+}
+
 /* classify - what a failed statement means to a client */
 static enum store_rc
 classify(const PGresult *res)
@@ -179,7 +290,20 @@ classify(const PGresult *res)
 		return STORE_REFERENCED;
 	if (strncmp(state, "08", 2) == 0 || strcmp(state, "57P01") == 0)
 		return STORE_UNAVAILABLE;
+	/* deadlock_detected, serialization_failure: rolled back whole */
+	if (strcmp(state, "40P01") == 0 || strcmp(state, "40001") == 0)
+		return STORE_CONFLICT;
 	return STORE_FAILED;
+}
+
+/* failed - note why a statement of the write failed */
+static void
+failed(struct batch *b, const PGresult *res)
+{
+	b->rc = classify(res);
+	snprintf(b->detail, sizeof(b->detail), "%s", res == NULL ?
+	    "PostgreSQL is unavailable" : PQresultErrorMessage(res));
+	b->detail[strcspn(b->detail, "\n")] = '\0';
 }
 
 /* op_cb - one operation ran: note its revision or its failure */
@@ -191,10 +315,7 @@ op_cb(struct pgc *p, const PGresult *res, void *arg)
 	if (b->rc != STORE_OK)
 		return;
 	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-		b->rc = classify(res);
-		snprintf(b->detail, sizeof(b->detail), "%s", res == NULL ?
-		    "PostgreSQL is unavailable" : PQresultErrorMessage(res));
-		b->detail[strcspn(b->detail, "\n")] = '\0';
+		failed(b, res);
 		return;
 	}
 	if (PQntuples(res) != 1) {
@@ -207,7 +328,91 @@ op_cb(struct pgc *p, const PGresult *res, void *arg)
 	b->dbid = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
 }
 
-static void	end_cb(struct pgc *, const PGresult *, void *);
+static int	batch_run(struct batch *);
+
+/* on_retry - the delay after a conflict is over: run the write again */
+static void
+on_retry(evutil_socket_t fd, short what, void *arg)
+{
+	struct batch	*b = arg;
+
+	if (batch_run(b) == -1) {
+		b->rc = STORE_UNAVAILABLE;
+		snprintf(b->detail, sizeof(b->detail), "too many queries "
+		    "waiting for PostgreSQL");
+		batch_report(b);
+	}
+}
+
+/*
+ * batch_done - a try ended.  PostgreSQL rolled a deadlock victim or a
+ * serialization failure back whole, so it is run again, after a random
+ * delay that grows with each try: the writers it met get out of the way,
+ * and two victims of one deadlock do not meet again in step.
+ */
+static void
+batch_done(struct batch *b)
+{
+	struct timeval	tv;
+	uint32_t	d;
+
+	if (b->rc != STORE_CONFLICT || b->tries >= STORE_TRIES ||
+	    base == NULL) {
+		batch_report(b);
+		return;
+	}
+	d = RETRY_BASE_US << (b->tries - 1);
+	d = d / 2 + arc4random_uniform(d / 2 + 1);
+	log_debug("write: %s; running it again in %u ms (try %d of %d)",
+	    b->detail, d / 1000, b->tries + 1, STORE_TRIES);
+	metric_inc(m_retries);
+	if (b->ev_retry == NULL)
+		b->ev_retry = evtimer_new(base, on_retry, b);
+	tv.tv_sec = 0;
+	tv.tv_usec = d;
+	evtimer_add(b->ev_retry, &tv);
+}
+
+/* end_cb - COMMIT or ROLLBACK ran: the try is over */
+static void
+end_cb(struct pgc *p, const PGresult *res, void *arg)
+{
+	struct batch	*b = arg;
+
+	b->txn = NULL;
+	if (b->rc == STORE_OK && (res == NULL ||
+	    PQresultStatus(res) != PGRES_COMMAND_OK)) {
+		/* Under SERIALIZABLE, COMMIT itself may be refused (40001). */
+		failed(b, res);
+	} else if (b->rc == STORE_OK &&
+	    strcmp(PQcmdStatus((PGresult *)res), "COMMIT") != 0) {
+		b->rc = STORE_FAILED;
+		snprintf(b->detail, sizeof(b->detail), "commit failed");
+	}
+	batch_done(b);
+}
+
+/* txn_end - queue the COMMIT or ROLLBACK; if it cannot be, end the try */
+static void
+txn_end(struct batch *b)
+{
+	int	rc;
+
+	if (b->rc == STORE_OK)
+		rc = pgc_commit(b->txn, end_cb, b);
+	else
+		rc = pgc_rollback(b->txn, end_cb, b);
+	if (rc == -1) {
+		/* The client is being freed: nothing was committed. */
+		b->txn = NULL;
+		if (b->rc == STORE_OK || b->rc == STORE_CONFLICT) {
+			b->rc = STORE_UNAVAILABLE;
+			snprintf(b->detail, sizeof(b->detail), "PostgreSQL "
+			    "client stopped");
+		}
+		batch_report(b);
+	}
+}
 
 /*
  * txn_op_cb - an operation of a transaction answered; after the last,
@@ -221,71 +426,8 @@ txn_op_cb(struct pgc *p, const PGresult *res, void *arg)
 	struct batch	*b = arg;
 
 	op_cb(p, res, b);
-	if (--b->left > 0)
-		return;
-	if (b->rc == STORE_OK)
-		pgc_commit(b->txn, end_cb, b);
-	else
-		pgc_rollback(b->txn, end_cb, b);
-}
-
-/* end_cb - COMMIT or ROLLBACK ran: report the batch */
-static void
-end_cb(struct pgc *p, const PGresult *res, void *arg)
-{
-	struct batch	*b = arg;
-
-	if (b->rc == STORE_OK && (res == NULL ||
-	    PQresultStatus(res) != PGRES_COMMAND_OK ||
-	    strcmp(PQcmdStatus((PGresult *)res), "COMMIT") != 0)) {
-		b->rc = res == NULL ? STORE_UNAVAILABLE : STORE_FAILED;
-		snprintf(b->detail, sizeof(b->detail), "commit failed");
-	}
-	b->cb(b->rc, b->revision, b->dbid, b->detail, b->arg);
-	free(b);
-}
-
-/*
- * queue_op - one operation's statement with its eight parameters, alone
- * on pg or inside transaction t; -1 if it could not be queued.
- */
-static int
-queue_op(struct pgc *pg, struct pgc_txn *t, const struct store_write *w,
-    struct batch *b, pgc_result_cb *cb)
-{
-	int		 rc;
-	const char	*params[8];
-	char		*data = NULL, *refs, *fields, *hashes, dbid[24], ver[24];
-	const char	*sql = w->op == STORE_CREATE ? create_sql :
-			    w->op == STORE_UPDATE ? update_sql : delete_sql;
-
-	if (w->data != NULL)
-		data = json_dumps(w->data, JSON_COMPACT);
-	refs = pg_array(w->refs, NULL, w->nrefs);
-	fields = pg_array(NULL, w->secret_fields, w->nsecrets);
-	hashes = pg_array(NULL, w->secret_hashes, w->nsecrets);
-	snprintf(dbid, sizeof(dbid), "%lld", (long long)w->dbid);
-	snprintf(ver, sizeof(ver), "%lld", (long long)w->version);
-	params[0] = w->type;
-	params[1] = w->key != NULL ? w->key : "";
-	params[2] = data != NULL ? data : "{}";
-	params[3] = refs;
-	params[4] = fields;
-	params[5] = hashes;
-	params[6] = dbid;
-	params[7] = ver;
-	/* create_sql uses six parameters; PostgreSQL wants exactly those. */
-	if (t != NULL)
-		rc = pgc_txn_query(t, sql, w->op == STORE_CREATE ? 6 : 8,
-		    params, cb, b);
-	else
-		rc = pgc_query(pg, sql, w->op == STORE_CREATE ? 6 : 8, params,
-		    cb, b);
-	free(data);
-	free(refs);
-	free(fields);
-	free(hashes);
-	return rc;
+	if (--b->left == 0)
+		txn_end(b);
 }
 
 /* one_cb - a lone operation ran as its own transaction */
@@ -295,49 +437,91 @@ one_cb(struct pgc *p, const PGresult *res, void *arg)
 	struct batch	*b = arg;
 
 	op_cb(p, res, b);
-	b->cb(b->rc, b->revision, b->dbid, b->detail, b->arg);
-	free(b);
+	batch_done(b);
 }
 
 /*
- * store_write - run ops as one transaction.  A single statement is a
- * transaction by itself: it goes without BEGIN and COMMIT, two round
- * trips fewer for the common write.
+ * batch_run - one try of the write: a single statement is a transaction
+ * by itself, and goes without BEGIN and COMMIT, two round trips fewer for
+ * the common write; several go between BEGIN and COMMIT.  -1 if nothing
+ * could be queued (the callback is then not called).
  */
-int
-store_write(struct pgc *pg, const struct store_write *ops, size_t n,
-    store_cb *cb, void *arg)
+static int
+batch_run(struct batch *b)
 {
-	struct pgc_txn	*t = NULL;
-	struct batch	*b;
-	size_t		 i;
+	size_t	i;
 
-	if (n > 1 && (t = pgc_begin(pg)) == NULL)
+	b->tries++;
+	b->rc = STORE_OK;
+	b->revision = b->dbid = 0;
+	b->detail[0] = '\0';
+	if (b->n == 1)
+		return pgc_query(b->pg, b->stmts[0].sql, b->stmts[0].nparams,
+		    (const char *const *)b->stmts[0].params, one_cb, b);
+	if ((b->txn = pgc_begin(b->pg)) == NULL)
 		return -1;
-	b = xcalloc(1, sizeof(*b));
-	b->cb = cb;
-	b->arg = arg;
-	if (n == 1) {
-		if (queue_op(pg, NULL, &ops[0], b, one_cb) == -1) {
-			free(b);
-			return -1;
-		}
-		return 0;
-	}
-	b->txn = t;
-	b->left = n;
-	for (i = 0; i < n; i++)
-		if (queue_op(NULL, t, &ops[i], b, txn_op_cb) == -1) {
+	b->left = b->n;
+	for (i = 0; i < b->n; i++)
+		if (pgc_txn_query(b->txn, b->stmts[i].sql,
+		    b->stmts[i].nparams, (const char *const *)b->stmts[i].params,
+		    txn_op_cb, b) == -1) {
 			/* Those queued still answer; this one counts failed. */
 			b->rc = STORE_UNAVAILABLE;
 			snprintf(b->detail, sizeof(b->detail), "too many "
 			    "queries waiting for PostgreSQL");
-			b->left -= n - i;
+			b->left -= b->n - i;
 			if (b->left == 0)
-				pgc_rollback(t, end_cb, b);
+				txn_end(b);
 			break;
 		}
 	return 0;
+}
+
+/* store_write - run ops as one transaction, again if it conflicts */
+int
+store_write(struct pgc *pg, const struct store_write *ops, size_t n,
+    store_cb *cb, void *arg)
+{
+	struct batch	*b;
+	size_t		 i;
+
+	b = xcalloc(1, sizeof(*b));
+	b->pg = pg;
+	b->n = n;
+	b->stmts = xcalloc(n, sizeof(*b->stmts));
+	for (i = 0; i < n; i++)
+		stmt_fill(&b->stmts[i], &ops[i]);
+	b->cb = cb;
+	b->arg = arg;
+	TAILQ_INSERT_TAIL(&batches, b, entry);
+	nbatches++;
+	if (batch_run(b) == -1) {
+		batch_free(b);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * store_fini - at exit: writes waiting to run again are answered as if
+ * PostgreSQL were away (nothing of them is committed).  Those running are
+ * answered by the PostgreSQL client when it is freed.
+ */
+void
+store_fini(void)
+{
+	struct batch	*b, *next;
+
+	for (b = TAILQ_FIRST(&batches); b != NULL; b = next) {
+		next = TAILQ_NEXT(b, entry);
+		if (b->ev_retry == NULL ||
+		    !evtimer_pending(b->ev_retry, NULL))
+			continue;
+		b->rc = STORE_UNAVAILABLE;
+		snprintf(b->detail, sizeof(b->detail), "the worker is stopping");
+		batch_report(b);
+	}
+	base = NULL;
 }
 
 struct secret_q {

@@ -10,6 +10,13 @@
  * are rows of cfg_ref with foreign keys, so PostgreSQL itself refuses a
  * dangling reference or the delete of a referenced object, even when two
  * instances race.
+ *
+ * Writers that race on several rows can deadlock (SQLSTATE 40P01), and
+ * under SERIALIZABLE a transaction can be refused (40001).  PostgreSQL has
+ * then rolled the whole unit back, so the store runs it again, whole, after
+ * a short random delay on a timer (never blocking the loop); only when
+ * every try failed so does the write (STORE_CONFLICT).  A write whose
+ * outcome is unknown (the connection was lost) is never run again.
  */
 #ifndef TENANTD_CONFIG_STORE_H
 #define TENANTD_CONFIG_STORE_H
@@ -18,6 +25,7 @@
 
 #include "migrate.h"
 
+struct event_base;
 struct pgc;
 
 enum store_op { STORE_CREATE, STORE_UPDATE, STORE_DELETE };
@@ -28,8 +36,13 @@ enum store_rc {
 	STORE_STALE,		/* version changed or object gone: 409/412 */
 	STORE_REFERENCED,	/* a reference is missing, or points here */
 	STORE_UNAVAILABLE,	/* PostgreSQL away: 503 */
+	STORE_CONFLICT,		/* deadlock or serialization failure on every
+				   try: 503 */
 	STORE_FAILED,		/* anything else: 500 */
 };
+
+/* How many times a write that keeps conflicting is run in all. */
+#define STORE_TRIES	6
 
 struct store_write {
 	enum store_op	 op;
@@ -55,7 +68,16 @@ typedef void	 store_cb(enum store_rc, json_int_t revision, json_int_t dbid,
 extern const struct migration	store_migrations[];
 extern const int		store_nmigrations;
 
-/* Run ops in one transaction; 0 when queued (cb runs once), else -1. */
+/* The loop retries wait on; call once, before the first write. */
+void		 store_init(struct event_base *);
+/* Answer every write waiting to be run again (STORE_UNAVAILABLE). */
+void		 store_fini(void);
+/* Writes not answered yet: running, or waiting to be run again. */
+size_t		 store_pending(void);
+/*
+ * Run ops in one transaction; 0 when queued (cb runs once), else -1.  The
+ * store keeps its own copy of ops: the caller may free them at once.
+ */
 int		 store_write(struct pgc *, const struct store_write *, size_t,
 		    store_cb *, void *);
 /* A secret's hash, for checking a password: cb gets NULL if none. */
