@@ -1,0 +1,1209 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * model - agents by login code, DNs by number (each with its calls, or
+ * for a queue the calls waiting), and the calls that entered a routing
+ * point or queue (to time their answer).  Every instance in progress is
+ * also on one list, to go through them.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+
+#include "model.h"
+#include "util.h"
+
+enum mode { M_NONE = 0, M_READY, M_NOT_READY, M_ACW };
+enum cstate { C_RINGING, C_DIALING, C_TALKING, C_HELD };
+
+struct ninst {
+	struct inst		 i;
+	char			*agent;
+	char			*dn;
+	json_t			*ud;
+	LIST_ENTRY(ninst)	 entry;
+};
+
+struct call {
+	char		*conn;
+	enum cstate	 state;
+	char		*type;
+	json_t		*ud;
+	double		 since;
+	struct ninst	*ring, *dial, *talk, *typed, *hold;
+};
+
+struct qcall {
+	char		*conn;
+	double		 start;
+	json_t		*ud;
+	struct ninst	*wait;
+};
+
+struct dn {
+	char		*number;
+	char		*agent;		/* login code, or NULL */
+	struct call	**calls;
+	size_t		  ncalls;
+	struct qcall	**waiting;
+	size_t		  nwaiting;
+};
+
+struct agent {
+	char		*id;
+	char		*dn;		/* NULL when logged out */
+	int		 logged_in;
+	enum mode	 mode;
+	char		*work_mode;
+	char		*reason;
+	const char	*state;		/* derived, a static string */
+	double		 since;
+	char		*conn;		/* the call the state is about */
+	struct ninst	*login;
+	struct ninst	*mode_inst;
+};
+
+/* A call that entered a routing point or a queue, until answered. */
+struct entry {
+	char		*conn;
+	char		*rp;
+	char		*queue;
+	double		 t;
+};
+
+/* A string map: chained, grown by doubling. */
+struct smap {
+	struct sent	**b;
+	size_t		  nb;
+	size_t		  n;
+};
+struct sent {
+	char		*key;
+	void		*val;
+	struct sent	*next;
+};
+
+struct model {
+	struct model_cbs	 cbs;
+	void			*arg;
+	struct smap		 agents, dns, entries;
+	LIST_HEAD(, ninst)	 live;
+	uint64_t		 next_id;
+	size_t			 ncalls;
+};
+
+static const char *const action_names[A_COUNT] = {
+	"LoggedIn", "Ready", "NotReady", "AfterCallWork", "Ringing",
+	"Dialing", "Talking", "CallInbound", "CallOutbound", "CallInternal",
+	"CallConsult", "OnHold", "CallAnswered", "CallWaiting", "CallEntered",
+	"CallDistributed", "CallAbandoned",
+};
+
+const char *
+action_name(enum action a)
+{
+	return (unsigned)a < A_COUNT ? action_names[a] : "?";
+}
+
+int
+action_by_name(const char *s)
+{
+	int	i;
+
+	for (i = 0; i < A_COUNT; i++)
+		if (strcmp(action_names[i], s) == 0)
+			return i;
+	return -1;
+}
+
+int
+action_is_instant(enum action a)
+{
+	return a == A_ANSWERED || a == A_ENTERED || a == A_DISTRIBUTED ||
+	    a == A_ABANDONED;
+}
+
+/* ---- string maps ---- */
+
+static size_t
+shash(const char *s)
+{
+	size_t	h = 5381;
+
+	while (*s != '\0')
+		h = h * 33 + (unsigned char)*s++;
+	return h;
+}
+
+static void *
+smap_get(const struct smap *m, const char *key)
+{
+	struct sent	*e;
+
+	if (m->nb == 0)
+		return NULL;
+	for (e = m->b[shash(key) & (m->nb - 1)]; e != NULL; e = e->next)
+		if (strcmp(e->key, key) == 0)
+			return e->val;
+	return NULL;
+}
+
+static void
+smap_put(struct smap *m, const char *key, void *val)
+{
+	struct sent	*e, *next, **nb;
+	size_t		 i, n;
+
+	if (m->n + 1 > m->nb) {
+		n = m->nb ? m->nb * 2 : 64;
+		nb = xcalloc(n, sizeof(*nb));
+		for (i = 0; i < m->nb; i++)
+			for (e = m->b[i]; e != NULL; e = next) {
+				next = e->next;
+				e->next = nb[shash(e->key) & (n - 1)];
+				nb[shash(e->key) & (n - 1)] = e;
+			}
+		free(m->b);
+		m->b = nb;
+		m->nb = n;
+	}
+	e = xmalloc(sizeof(*e));
+	e->key = xstrdup(key);
+	e->val = val;
+	e->next = m->b[shash(key) & (m->nb - 1)];
+	m->b[shash(key) & (m->nb - 1)] = e;
+	m->n++;
+}
+
+static void *
+smap_del(struct smap *m, const char *key)
+{
+	struct sent	**p, *e;
+	void		*v;
+
+	if (m->nb == 0)
+		return NULL;
+	for (p = &m->b[shash(key) & (m->nb - 1)]; (e = *p) != NULL;
+	    p = &e->next)
+		if (strcmp(e->key, key) == 0) {
+			*p = e->next;
+			v = e->val;
+			free(e->key);
+			free(e);
+			m->n--;
+			return v;
+		}
+	return NULL;
+}
+
+static void
+smap_each(const struct smap *m, void (*f)(void *, void *), void *arg)
+{
+	struct sent	*e, *next;
+	size_t		 i;
+
+	for (i = 0; i < m->nb; i++)
+		for (e = m->b[i]; e != NULL; e = next) {
+			next = e->next;
+			f(e->val, arg);
+		}
+}
+
+static void
+smap_clear(struct smap *m)
+{
+	struct sent	*e, *next;
+	size_t		 i;
+
+	for (i = 0; i < m->nb; i++)
+		for (e = m->b[i]; e != NULL; e = next) {
+			next = e->next;
+			free(e->key);
+			free(e);
+		}
+	free(m->b);
+	memset(m, 0, sizeof(*m));
+}
+
+/* ---- instances ---- */
+
+static struct ninst *
+inst_new(struct model *m, enum action a, int of_agent, const char *agent,
+    const char *dn, double t, json_t *ud)
+{
+	struct ninst	*n = xcalloc(1, sizeof(*n));
+
+	n->agent = agent != NULL ? xstrdup(agent) : NULL;
+	n->dn = dn != NULL ? xstrdup(dn) : NULL;
+	n->ud = json_incref(ud);
+	n->i.id = ++m->next_id;
+	n->i.a = a;
+	n->i.of_agent = of_agent;
+	n->i.agent = n->agent;
+	n->i.dn = n->dn;
+	n->i.start = t;
+	n->i.user_data = n->ud;
+	return n;
+}
+
+static void
+inst_free(struct ninst *n)
+{
+	free(n->agent);
+	free(n->dn);
+	json_decref(n->ud);
+	free(n);
+}
+
+/* start - an action begins; quiet: restoring, no callback */
+static struct ninst *
+start(struct model *m, enum action a, int of_agent, const char *agent,
+    const char *dn, double t, json_t *ud, int quiet)
+{
+	struct ninst	*n = inst_new(m, a, of_agent, agent, dn, t, ud);
+
+	LIST_INSERT_HEAD(&m->live, n, entry);
+	if (!quiet && m->cbs.start != NULL)
+		m->cbs.start(&n->i, m->arg);
+	return n;
+}
+
+static void
+end(struct model *m, struct ninst **np, double t)
+{
+	struct ninst	*n = *np;
+
+	if (n == NULL)
+		return;
+	*np = NULL;
+	LIST_REMOVE(n, entry);
+	if (m->cbs.end != NULL)
+		m->cbs.end(&n->i, t < n->i.start ? n->i.start : t, m->arg);
+	inst_free(n);
+}
+
+static void
+instant(struct model *m, enum action a, int of_agent, const char *agent,
+    const char *dn, double t, double duration, json_t *ud)
+{
+	struct ninst	*n = inst_new(m, a, of_agent, agent, dn, t, ud);
+
+	if (m->cbs.instant != NULL)
+		m->cbs.instant(&n->i, duration < 0 ? 0 : duration, m->arg);
+	inst_free(n);
+}
+
+/* ---- lookups ---- */
+
+static struct dn *
+dn_get(struct model *m, const char *number)
+{
+	struct dn	*d = smap_get(&m->dns, number);
+
+	if (d == NULL) {
+		d = xcalloc(1, sizeof(*d));
+		d->number = xstrdup(number);
+		smap_put(&m->dns, number, d);
+	}
+	return d;
+}
+
+static struct agent *
+agent_get(struct model *m, const char *id)
+{
+	struct agent	*a = smap_get(&m->agents, id);
+
+	if (a == NULL) {
+		a = xcalloc(1, sizeof(*a));
+		a->id = xstrdup(id);
+		a->state = "LoggedOut";
+		smap_put(&m->agents, id, a);
+	}
+	return a;
+}
+
+static struct call *
+call_find(struct dn *d, const char *conn, size_t *at)
+{
+	size_t	i;
+
+	for (i = 0; i < d->ncalls; i++)
+		if (strcmp(d->calls[i]->conn, conn) == 0) {
+			if (at != NULL)
+				*at = i;
+			return d->calls[i];
+		}
+	return NULL;
+}
+
+static struct call *
+call_get(struct model *m, struct dn *d, const char *conn, double t)
+{
+	struct call	*c = call_find(d, conn, NULL);
+
+	if (c == NULL) {
+		c = xcalloc(1, sizeof(*c));
+		c->conn = xstrdup(conn);
+		c->since = t;
+		c->state = C_RINGING;
+		d->calls = xrealloc(d->calls, (d->ncalls + 1) *
+		    sizeof(*d->calls));
+		d->calls[d->ncalls++] = c;
+		m->ncalls++;
+	}
+	return c;
+}
+
+static const char *
+dn_agent_id(const struct dn *d)
+{
+	return d->agent;
+}
+
+/* ---- agents ---- */
+
+static const char *
+state_of_call(const struct call *c)
+{
+	switch (c->state) {
+	case C_RINGING:	return "Ringing";
+	case C_DIALING:	return "Dialing";
+	case C_TALKING:	return "Talking";
+	default:	return "OnHold";
+	}
+}
+
+/* derive - the agent's state: its most active call, else its mode */
+static const char *
+derive(struct model *m, const struct agent *a, const char **conn)
+{
+	static const enum cstate order[] = { C_TALKING, C_DIALING, C_RINGING,
+	    C_HELD };
+	struct dn	*d;
+	size_t		 i, k;
+
+	*conn = NULL;
+	if (!a->logged_in)
+		return "LoggedOut";
+	if ((d = smap_get(&m->dns, a->dn)) != NULL)
+		for (k = 0; k < NELEM(order); k++)
+			for (i = 0; i < d->ncalls; i++)
+				if (d->calls[i]->state == order[k]) {
+					*conn = d->calls[i]->conn;
+					return state_of_call(d->calls[i]);
+				}
+	switch (a->mode) {
+	case M_READY:		return "Ready";
+	case M_ACW:		return "AfterCallWork";
+	default:		return "NotReady";
+	}
+}
+
+/*
+ * refresh - the agent's mode instance and derived state, after a change;
+ * 1 when the state callback was told
+ */
+static int
+refresh(struct model *m, struct agent *a, double t)
+{
+	enum action	 want = A_COUNT;
+	struct dn	*d = a->dn != NULL ? smap_get(&m->dns, a->dn) : NULL;
+	const char	*st, *conn;
+
+	if (a->logged_in) {
+		if (a->mode == M_READY && (d == NULL || d->ncalls == 0))
+			want = A_READY;
+		else if (a->mode == M_NOT_READY)
+			want = A_NOT_READY;
+		else if (a->mode == M_ACW)
+			want = A_ACW;
+	}
+	if (a->mode_inst != NULL && a->mode_inst->i.a != want)
+		end(m, &a->mode_inst, t);
+	if (a->mode_inst == NULL && want != A_COUNT)
+		a->mode_inst = start(m, want, 1, a->id, a->dn, t, NULL, 0);
+	st = derive(m, a, &conn);
+	if (st != a->state || (conn == NULL) != (a->conn == NULL) ||
+	    (conn != NULL && strcmp(conn, a->conn) != 0)) {
+		if (st != a->state)
+			a->since = t;
+		a->state = st;
+		free(a->conn);
+		a->conn = conn != NULL ? xstrdup(conn) : NULL;
+		if (m->cbs.state != NULL)
+			m->cbs.state(a->id, m->arg);
+		return 1;
+	}
+	return 0;
+}
+
+static void
+set_str(char **dst, const char *s)
+{
+	free(*dst);
+	*dst = s != NULL ? xstrdup(s) : NULL;
+}
+
+/* same - two strings, either NULL, equal */
+static int
+same(const char *x, const char *y)
+{
+	return x == NULL || y == NULL ? x == y : strcmp(x, y) == 0;
+}
+
+static void
+agent_logout(struct model *m, struct agent *a, double t)
+{
+	struct dn	*d;
+
+	if (!a->logged_in)
+		return;
+	a->logged_in = 0;
+	a->mode = M_NONE;
+	refresh(m, a, t);
+	end(m, &a->login, t);
+	if ((d = smap_get(&m->dns, a->dn)) != NULL && d->agent != NULL &&
+	    strcmp(d->agent, a->id) == 0)
+		set_str(&d->agent, NULL);
+	set_str(&a->dn, NULL);
+}
+
+/* A new login starts with its own workMode and no reason of the last. */
+static void
+agent_login(struct model *m, struct agent *a, const char *dn, const char *wm,
+    double t)
+{
+	struct dn	*d = dn_get(m, dn);
+
+	if (a->logged_in && strcmp(a->dn, dn) == 0)
+		return;
+	agent_logout(m, a, t);
+	if (d->agent != NULL && strcmp(d->agent, a->id) != 0)
+		agent_logout(m, agent_get(m, d->agent), t);
+	set_str(&d->agent, a->id);
+	set_str(&a->dn, dn);
+	set_str(&a->work_mode, wm);
+	set_str(&a->reason, NULL);
+	a->logged_in = 1;
+	a->mode = M_NOT_READY;
+	a->login = start(m, A_LOGGED_IN, 1, a->id, dn, t, NULL, 0);
+	refresh(m, a, t);
+}
+
+static void
+on_agent_event(struct model *m, const char *name, const json_t *e,
+    const char *dn, double t)
+{
+	const char	*id = json_string_value(json_object_get(e, "agentId"));
+	const char	*wm = json_string_value(json_object_get(e, "workMode"));
+	const char	*reason = json_string_value(json_object_get(e,
+			    "reason"));
+	const char	*why = NULL;
+	struct agent	*a;
+	int		 changed;
+
+	if (id == NULL) {
+		struct dn	*d = smap_get(&m->dns, dn);
+
+		if (d == NULL || (id = d->agent) == NULL)
+			return;
+	}
+	a = agent_get(m, id);
+	if (strcmp(name, "EventAgentLogout") == 0) {
+		agent_logout(m, a, t);
+		return;
+	}
+	/* A state without a login seen: the agent was there already. */
+	agent_login(m, a, dn, wm, t);
+	if (strcmp(name, "EventAgentReady") == 0)
+		a->mode = M_READY;
+	else if (strcmp(name, "EventAgentNotReady") == 0) {
+		a->mode = wm != NULL && strcmp(wm, "AfterCallWork") == 0 ?
+		    M_ACW : M_NOT_READY;
+		why = reason;
+	} else
+		return;
+	/* A new reason or workMode in the same state is a new value too. */
+	changed = !same(a->reason, why) || !same(a->work_mode, wm);
+	set_str(&a->reason, why);
+	set_str(&a->work_mode, wm);
+	if (!refresh(m, a, t) && changed && m->cbs.state != NULL)
+		m->cbs.state(a->id, m->arg);
+}
+
+/* ---- calls on phones ---- */
+
+static struct entry *
+entry_get(struct model *m, const char *conn, double t)
+{
+	struct entry	*en = smap_get(&m->entries, conn);
+
+	if (en == NULL) {
+		en = xcalloc(1, sizeof(*en));
+		en->conn = xstrdup(conn);
+		en->t = t;
+		smap_put(&m->entries, conn, en);
+	}
+	return en;
+}
+
+static void
+entry_drop(struct model *m, const char *conn)
+{
+	struct entry	*en = smap_del(&m->entries, conn);
+
+	if (en == NULL)
+		return;
+	free(en->conn);
+	free(en->rp);
+	free(en->queue);
+	free(en);
+}
+
+static void
+call_free(struct model *m, struct call *c, double t)
+{
+	end(m, &c->hold, t);
+	end(m, &c->ring, t);
+	end(m, &c->dial, t);
+	end(m, &c->typed, t);
+	end(m, &c->talk, t);
+	free(c->conn);
+	free(c->type);
+	json_decref(c->ud);
+	free(c);
+	m->ncalls--;
+}
+
+static void
+call_remove(struct model *m, struct dn *d, size_t at, double t)
+{
+	struct call	*c = d->calls[at];
+
+	d->calls[at] = d->calls[--d->ncalls];
+	call_free(m, c, t);
+}
+
+static enum action
+typed_action(const char *type)
+{
+	if (type == NULL)
+		return A_INTERNAL;
+	if (strcmp(type, "Inbound") == 0)
+		return A_INBOUND;
+	if (strcmp(type, "Outbound") == 0)
+		return A_OUTBOUND;
+	if (strcmp(type, "Consult") == 0)
+		return A_CONSULT;
+	return A_INTERNAL;
+}
+
+/* answered - an inbound call was answered at an agent's phone */
+static void
+answered(struct model *m, struct dn *d, struct call *c, double t)
+{
+	struct entry	*en = smap_get(&m->entries, c->conn);
+	double		 since = en != NULL ? en->t : c->since;
+
+	instant(m, A_ANSWERED, 1, dn_agent_id(d), d->number, t, t - since,
+	    c->ud);
+	if (en != NULL && en->queue != NULL)
+		instant(m, A_ANSWERED, 0, NULL, en->queue, t, t - since, c->ud);
+	if (en != NULL && en->rp != NULL)
+		instant(m, A_ANSWERED, 0, NULL, en->rp, t, t - since, c->ud);
+	entry_drop(m, c->conn);
+}
+
+static void
+on_phone_event(struct model *m, const char *name, const json_t *e,
+    struct dn *d, double t)
+{
+	const char	*conn = json_string_value(json_object_get(e, "connId"));
+	const char	*prev = json_string_value(json_object_get(e,
+			    "previousConnId"));
+	const char	*type = json_string_value(json_object_get(e,
+			    "callType"));
+	json_t		*ud = json_object_get(e, "userData");
+	const char	*agent = dn_agent_id(d);
+	struct call	*c, *p;
+	size_t		 at;
+	int		 had_call = d->ncalls > 0;
+
+	if (conn == NULL)
+		return;
+	if (prev != NULL && strcmp(prev, conn) != 0 &&
+	    (p = call_find(d, prev, &at)) != NULL) {
+		if (call_find(d, conn, NULL) != NULL)
+			call_remove(m, d, at, t);
+		else
+			set_str(&p->conn, conn);	/* merged into conn */
+	}
+	if (strcmp(name, "EventReleased") == 0 ||
+	    strcmp(name, "EventAbandoned") == 0) {
+		if (call_find(d, conn, &at) != NULL)
+			call_remove(m, d, at, t);
+		entry_drop(m, conn);
+		goto done;
+	}
+	if (strcmp(name, "EventRinging") != 0 &&
+	    strcmp(name, "EventDialing") != 0 &&
+	    call_find(d, conn, NULL) == NULL &&
+	    strcmp(name, "EventEstablished") != 0)
+		return;		/* about a call we do not follow */
+	c = call_get(m, d, conn, t);
+	if (json_is_object(ud)) {
+		json_decref(c->ud);
+		c->ud = json_deep_copy(ud);
+	}
+	if (type != NULL && c->type == NULL)
+		set_str(&c->type, type);
+	if (strcmp(name, "EventRinging") == 0) {
+		if (c->ring == NULL && c->talk == NULL)
+			c->ring = start(m, A_RINGING, 1, agent, d->number, t,
+			    c->ud, 0);
+		c->state = C_RINGING;
+	} else if (strcmp(name, "EventDialing") == 0) {
+		if (c->dial == NULL && c->talk == NULL)
+			c->dial = start(m, A_DIALING, 1, agent, d->number, t,
+			    c->ud, 0);
+		c->state = C_DIALING;
+	} else if (strcmp(name, "EventEstablished") == 0) {
+		int	rang = c->ring != NULL;
+
+		end(m, &c->ring, t);
+		end(m, &c->dial, t);
+		if (c->talk == NULL) {
+			c->talk = start(m, A_TALKING, 1, agent, d->number, t,
+			    c->ud, 0);
+			c->typed = start(m, typed_action(c->type), 1, agent,
+			    d->number, t, c->ud, 0);
+			if (c->type != NULL && strcmp(c->type, "Inbound") == 0 &&
+			    (rang || smap_get(&m->entries, conn) != NULL))
+				answered(m, d, c, t);
+		}
+		c->state = C_TALKING;
+	} else if (strcmp(name, "EventHeld") == 0) {
+		if (c->hold == NULL)
+			c->hold = start(m, A_ON_HOLD, 1, agent, d->number, t,
+			    c->ud, 0);
+		c->state = C_HELD;
+	} else if (strcmp(name, "EventRetrieved") == 0) {
+		end(m, &c->hold, t);
+		c->state = c->talk != NULL ? C_TALKING : c->state;
+	}
+done:
+	if (agent != NULL && (had_call || d->ncalls > 0))
+		refresh(m, agent_get(m, agent), t);
+}
+
+/* ---- queues and routing points ---- */
+
+static struct qcall *
+qcall_find(struct dn *d, const char *conn, size_t *at)
+{
+	size_t	i;
+
+	for (i = 0; i < d->nwaiting; i++)
+		if (strcmp(d->waiting[i]->conn, conn) == 0) {
+			*at = i;
+			return d->waiting[i];
+		}
+	return NULL;
+}
+
+static void
+qcall_remove(struct model *m, struct dn *d, size_t at, double t)
+{
+	struct qcall	*q = d->waiting[at];
+
+	d->waiting[at] = d->waiting[--d->nwaiting];
+	end(m, &q->wait, t);
+	free(q->conn);
+	json_decref(q->ud);
+	free(q);
+}
+
+static void
+on_queue_event(struct model *m, const char *name, const json_t *e,
+    struct dn *d, int rp, double t)
+{
+	const char	*conn = json_string_value(json_object_get(e, "connId"));
+	json_t		*ud = json_object_get(e, "userData");
+	struct entry	*en;
+	struct qcall	*q;
+	size_t		 at;
+	double		 since;
+
+	if (conn == NULL)
+		return;
+	if (!json_is_object(ud))
+		ud = NULL;
+	if (rp) {
+		en = smap_get(&m->entries, conn);
+		since = en != NULL ? en->t : t;
+		if (strcmp(name, "EventRinging") == 0) {
+			en = entry_get(m, conn, t);
+			if (en->rp == NULL)
+				en->rp = xstrdup(d->number);
+			instant(m, A_ENTERED, 0, NULL, d->number, t, 0, ud);
+		} else if (strcmp(name, "EventDiverted") == 0)
+			instant(m, A_DISTRIBUTED, 0, NULL, d->number, t,
+			    t - since, ud);
+		else if (strcmp(name, "EventAbandoned") == 0) {
+			instant(m, A_ABANDONED, 0, NULL, d->number, t,
+			    t - since, ud);
+			entry_drop(m, conn);
+		} else if (strcmp(name, "EventReleased") == 0)
+			entry_drop(m, conn);	/* gone: never answered */
+		return;
+	}
+	q = qcall_find(d, conn, &at);
+	if (strcmp(name, "EventQueued") == 0) {
+		if (q != NULL)
+			return;
+		en = entry_get(m, conn, t);
+		if (en->queue == NULL)
+			en->queue = xstrdup(d->number);
+		q = xcalloc(1, sizeof(*q));
+		q->conn = xstrdup(conn);
+		q->start = t;
+		q->ud = json_deep_copy(ud);
+		q->wait = start(m, A_WAITING, 0, NULL, d->number, t, q->ud, 0);
+		d->waiting = xrealloc(d->waiting, (d->nwaiting + 1) *
+		    sizeof(*d->waiting));
+		d->waiting[d->nwaiting++] = q;
+		instant(m, A_ENTERED, 0, NULL, d->number, t, 0, q->ud);
+		return;
+	}
+	if (q == NULL)
+		return;
+	if (strcmp(name, "EventDiverted") == 0) {
+		instant(m, A_DISTRIBUTED, 0, NULL, d->number, t, t - q->start,
+		    q->ud);
+		qcall_remove(m, d, at, t);
+	} else if (strcmp(name, "EventAbandoned") == 0) {
+		instant(m, A_ABANDONED, 0, NULL, d->number, t, t - q->start,
+		    q->ud);
+		qcall_remove(m, d, at, t);
+		entry_drop(m, conn);
+	} else if (strcmp(name, "EventReleased") == 0) {
+		qcall_remove(m, d, at, t);
+		entry_drop(m, conn);
+	} else if (strcmp(name, "EventAttachedDataChanged") == 0 &&
+	    ud != NULL) {
+		json_decref(q->ud);
+		q->ud = json_deep_copy(ud);
+	}
+}
+
+/* ---- the model ---- */
+
+struct model *
+model_new(const struct model_cbs *cbs, void *arg)
+{
+	struct model	*m = xcalloc(1, sizeof(*m));
+
+	m->cbs = *cbs;
+	m->arg = arg;
+	LIST_INIT(&m->live);
+	return m;
+}
+
+void
+model_apply(struct model *m, const json_t *e, double t)
+{
+	const char	*name = json_string_value(json_object_get(e, "event"));
+	const char	*dn = json_string_value(json_object_get(e, "thisDN"));
+	const json_t	*tm = json_object_get(e, "time");
+	enum dn_kind	 k;
+
+	if (name == NULL || dn == NULL)
+		return;
+	if (json_is_integer(tm))
+		t = (double)json_integer_value(tm) / 1000.0;
+	if (strncmp(name, "EventAgent", 10) == 0) {
+		on_agent_event(m, name, e, dn, t);
+		return;
+	}
+	k = m->cbs.dn_kind != NULL ? m->cbs.dn_kind(dn, m->arg) : DNK_PHONE;
+	if (k == DNK_QUEUE || k == DNK_RP)
+		on_queue_event(m, name, e, dn_get(m, dn), k == DNK_RP, t);
+	else
+		on_phone_event(m, name, e, dn_get(m, dn), t);
+}
+
+struct clear_arg {
+	struct model	*m;
+	double		 t;
+};
+
+static void
+clear_dn(void *v, void *arg)
+{
+	struct clear_arg	*ca = arg;
+	struct dn		*d = v;
+	int			 had = d->ncalls > 0;
+
+	while (d->ncalls > 0)
+		call_remove(ca->m, d, d->ncalls - 1, ca->t);
+	while (d->nwaiting > 0)
+		qcall_remove(ca->m, d, d->nwaiting - 1, ca->t);
+	if (had && d->agent != NULL)
+		refresh(ca->m, agent_get(ca->m, d->agent), ca->t);
+}
+
+static void
+drop_entry(void *v, void *arg)
+{
+	struct entry	*en = v;
+
+	free(en->conn);
+	free(en->rp);
+	free(en->queue);
+	free(en);
+}
+
+void
+model_clear_calls(struct model *m, double t)
+{
+	struct clear_arg	ca = { m, t };
+
+	smap_each(&m->dns, clear_dn, &ca);
+	smap_each(&m->entries, drop_entry, NULL);
+	smap_clear(&m->entries);
+}
+
+static void
+free_dn(void *v, void *arg)
+{
+	struct dn	*d = v;
+	struct model	*m = arg;
+
+	while (d->ncalls > 0)
+		call_remove(m, d, d->ncalls - 1, 0);
+	while (d->nwaiting > 0)
+		qcall_remove(m, d, d->nwaiting - 1, 0);
+	free(d->calls);
+	free(d->waiting);
+	free(d->agent);
+	free(d->number);
+	free(d);
+}
+
+static void
+free_agent(void *v, void *arg)
+{
+	struct agent	*a = v;
+
+	free(a->id);
+	free(a->dn);
+	free(a->work_mode);
+	free(a->reason);
+	free(a->conn);
+	free(a);
+}
+
+void
+model_free(struct model *m)
+{
+	struct ninst	*n;
+
+	if (m == NULL)
+		return;
+	m->cbs.end = NULL;
+	m->cbs.state = NULL;
+	smap_each(&m->dns, free_dn, m);
+	smap_each(&m->entries, drop_entry, NULL);
+	while ((n = LIST_FIRST(&m->live)) != NULL) {	/* agents' */
+		LIST_REMOVE(n, entry);
+		inst_free(n);
+	}
+	smap_each(&m->agents, free_agent, NULL);
+	smap_clear(&m->dns);
+	smap_clear(&m->entries);
+	smap_clear(&m->agents);
+	free(m);
+}
+
+int
+model_agent_state(const struct model *m, const char *id,
+    struct agent_state *st)
+{
+	const struct agent	*a = smap_get(&m->agents, id);
+
+	memset(st, 0, sizeof(*st));
+	st->state = "LoggedOut";
+	if (a == NULL)
+		return -1;
+	st->state = a->state;
+	st->since = a->since;
+	st->reason = a->logged_in ? a->reason : NULL;
+	st->work_mode = a->logged_in ? a->work_mode : NULL;
+	st->dn = a->dn;
+	st->conn_id = a->conn;
+	return 0;
+}
+
+const char *
+model_dn_agent(const struct model *m, const char *dn)
+{
+	const struct dn	*d = smap_get(&m->dns, dn);
+
+	return d != NULL ? d->agent : NULL;
+}
+
+void
+model_each_of_agent(const struct model *m, const char *agent,
+    void (*f)(const struct inst *, void *), void *arg)
+{
+	const struct agent	*a = smap_get(&m->agents, agent);
+	const struct dn		*d;
+	const struct call	*c;
+	size_t			 i;
+
+	if (a == NULL || !a->logged_in)
+		return;
+	if (a->login != NULL)
+		f(&a->login->i, arg);
+	if (a->mode_inst != NULL)
+		f(&a->mode_inst->i, arg);
+	if ((d = smap_get(&m->dns, a->dn)) == NULL)
+		return;
+	for (i = 0; i < d->ncalls; i++) {
+		c = d->calls[i];
+		if (c->ring != NULL)
+			f(&c->ring->i, arg);
+		if (c->dial != NULL)
+			f(&c->dial->i, arg);
+		if (c->talk != NULL)
+			f(&c->talk->i, arg);
+		if (c->typed != NULL)
+			f(&c->typed->i, arg);
+		if (c->hold != NULL)
+			f(&c->hold->i, arg);
+	}
+}
+
+void
+model_each_of_dn(const struct model *m, const char *dn,
+    void (*f)(const struct inst *, void *), void *arg)
+{
+	const struct dn	*d = smap_get(&m->dns, dn);
+	size_t		 i;
+
+	for (i = 0; d != NULL && i < d->nwaiting; i++)
+		if (d->waiting[i]->wait != NULL)
+			f(&d->waiting[i]->wait->i, arg);
+}
+
+void
+model_each(const struct model *m, void (*f)(const struct inst *, void *),
+    void *arg)
+{
+	struct ninst	*n;
+
+	LIST_FOREACH(n, &m->live, entry)
+		f(&n->i, arg);
+}
+
+size_t
+model_count(const struct model *m, size_t *agents, size_t *calls)
+{
+	if (agents != NULL)
+		*agents = m->agents.n;
+	if (calls != NULL)
+		*calls = m->ncalls;
+	return m->dns.n;
+}
+
+/* ---- snapshots ---- */
+
+static json_t *
+inst_start_json(const struct ninst *n)
+{
+	return n != NULL ? json_real(n->i.start) : json_null();
+}
+
+static double
+num(const json_t *o, const char *k)
+{
+	return json_number_value(json_object_get(o, k));
+}
+
+static void
+dump_agent(void *v, void *arg)
+{
+	const struct agent	*a = v;
+	json_t			*out = arg;
+
+	if (!a->logged_in)
+		return;
+	json_array_append_new(json_object_get(out, "agents"), json_pack(
+	    "{s:s, s:s, s:i, s:s?, s:s?, s:o, s:o, s:f}", "id", a->id, "dn",
+	    a->dn, "mode", a->mode, "workMode", a->work_mode, "reason",
+	    a->reason, "login", inst_start_json(a->login), "modeSince",
+	    inst_start_json(a->mode_inst), "since", a->since));
+}
+
+static void
+dump_dn(void *v, void *arg)
+{
+	const struct dn	*d = v;
+	json_t		*out = arg, *calls, *waiting;
+	struct call	*c;
+	size_t		 i;
+
+	if (d->ncalls == 0 && d->nwaiting == 0)
+		return;
+	calls = json_array();
+	for (i = 0; i < d->ncalls; i++) {
+		c = d->calls[i];
+		json_array_append_new(calls, json_pack("{s:s, s:i, s:s?, s:O?,"
+		    " s:f, s:o, s:o, s:o, s:o}", "conn", c->conn, "state",
+		    c->state, "type", c->type, "ud", c->ud, "since", c->since,
+		    "ring", inst_start_json(c->ring), "dial",
+		    inst_start_json(c->dial), "talk", inst_start_json(c->talk),
+		    "hold", inst_start_json(c->hold)));
+	}
+	waiting = json_array();
+	for (i = 0; i < d->nwaiting; i++)
+		json_array_append_new(waiting, json_pack("{s:s, s:f, s:O?}",
+		    "conn", d->waiting[i]->conn, "start", d->waiting[i]->start,
+		    "ud", d->waiting[i]->ud));
+	json_array_append_new(json_object_get(out, "dns"), json_pack(
+	    "{s:s, s:o, s:o}", "dn", d->number, "calls", calls, "waiting",
+	    waiting));
+}
+
+static void
+dump_entry(void *v, void *arg)
+{
+	const struct entry	*en = v;
+
+	json_array_append_new(json_object_get(arg, "entries"), json_pack(
+	    "{s:s, s:s?, s:s?, s:f}", "conn", en->conn, "rp", en->rp,
+	    "queue", en->queue, "t", en->t));
+}
+
+json_t *
+model_dump(const struct model *m)
+{
+	json_t	*out = json_pack("{s:[], s:[], s:[]}", "agents", "dns",
+		    "entries");
+
+	smap_each(&m->agents, dump_agent, out);
+	smap_each(&m->dns, dump_dn, out);
+	smap_each(&m->entries, dump_entry, out);
+	return out;
+}
+
+/* again - an instance restored with its start, or none */
+static struct ninst *
+again(struct model *m, const json_t *start_at, enum action a, int of_agent,
+    const char *agent, const char *dn, json_t *ud)
+{
+	if (!json_is_number(start_at))
+		return NULL;
+	return start(m, a, of_agent, agent, dn, json_number_value(start_at),
+	    ud, 1);
+}
+
+int
+model_restore(struct model *m, const json_t *snap)
+{
+	const json_t	*v, *cv;
+	struct agent	*a;
+	struct dn	*d;
+	struct call	*c;
+	struct qcall	*q;
+	struct entry	*en;
+	size_t		 i, j;
+	const char	*s;
+
+	if (!json_is_object(snap))
+		return -1;
+	json_array_foreach(json_object_get(snap, "agents"), i, v) {
+		if ((s = json_string_value(json_object_get(v, "id"))) == NULL ||
+		    json_string_value(json_object_get(v, "dn")) == NULL)
+			continue;
+		a = agent_get(m, s);
+		set_str(&a->dn, json_string_value(json_object_get(v, "dn")));
+		set_str(&dn_get(m, a->dn)->agent, a->id);
+		a->logged_in = 1;
+		a->mode = (enum mode)json_integer_value(json_object_get(v,
+		    "mode"));
+		set_str(&a->work_mode, json_string_value(json_object_get(v,
+		    "workMode")));
+		set_str(&a->reason, json_string_value(json_object_get(v,
+		    "reason")));
+		a->since = num(v, "since");
+		a->login = again(m, json_object_get(v, "login"), A_LOGGED_IN,
+		    1, a->id, a->dn, NULL);
+		a->mode_inst = again(m, json_object_get(v, "modeSince"),
+		    a->mode == M_READY ? A_READY : a->mode == M_ACW ? A_ACW :
+		    A_NOT_READY, 1, a->id, a->dn, NULL);
+	}
+	json_array_foreach(json_object_get(snap, "dns"), i, v) {
+		if ((s = json_string_value(json_object_get(v, "dn"))) == NULL)
+			continue;
+		d = dn_get(m, s);
+		json_array_foreach(json_object_get(v, "calls"), j, cv) {
+			if ((s = json_string_value(json_object_get(cv,
+			    "conn"))) == NULL)
+				continue;
+			c = call_get(m, d, s, num(cv, "since"));
+			c->state = (enum cstate)json_integer_value(
+			    json_object_get(cv, "state"));
+			set_str(&c->type, json_string_value(json_object_get(cv,
+			    "type")));
+			if (json_is_object(json_object_get(cv, "ud")))
+				c->ud = json_deep_copy(json_object_get(cv,
+				    "ud"));
+			c->ring = again(m, json_object_get(cv, "ring"),
+			    A_RINGING, 1, d->agent, d->number, c->ud);
+			c->dial = again(m, json_object_get(cv, "dial"),
+			    A_DIALING, 1, d->agent, d->number, c->ud);
+			c->talk = again(m, json_object_get(cv, "talk"),
+			    A_TALKING, 1, d->agent, d->number, c->ud);
+			c->typed = again(m, json_object_get(cv, "talk"),
+			    typed_action(c->type), 1, d->agent, d->number,
+			    c->ud);
+			c->hold = again(m, json_object_get(cv, "hold"),
+			    A_ON_HOLD, 1, d->agent, d->number, c->ud);
+		}
+		json_array_foreach(json_object_get(v, "waiting"), j, cv) {
+			if ((s = json_string_value(json_object_get(cv,
+			    "conn"))) == NULL)
+				continue;
+			q = xcalloc(1, sizeof(*q));
+			q->conn = xstrdup(s);
+			q->start = num(cv, "start");
+			if (json_is_object(json_object_get(cv, "ud")))
+				q->ud = json_deep_copy(json_object_get(cv,
+				    "ud"));
+			q->wait = start(m, A_WAITING, 0, NULL, d->number,
+			    q->start, q->ud, 1);
+			d->waiting = xrealloc(d->waiting, (d->nwaiting + 1) *
+			    sizeof(*d->waiting));
+			d->waiting[d->nwaiting++] = q;
+		}
+	}
+	json_array_foreach(json_object_get(snap, "entries"), i, v) {
+		if ((s = json_string_value(json_object_get(v, "conn"))) == NULL)
+			continue;
+		en = entry_get(m, s, num(v, "t"));
+		set_str(&en->rp, json_string_value(json_object_get(v, "rp")));
+		set_str(&en->queue, json_string_value(json_object_get(v,
+		    "queue")));
+	}
+	/* Derived states and their conns, as they were. */
+	json_array_foreach(json_object_get(snap, "agents"), i, v) {
+		const char	*conn;
+
+		if ((s = json_string_value(json_object_get(v, "id"))) == NULL ||
+		    (a = smap_get(&m->agents, s)) == NULL)
+			continue;
+		a->state = derive(m, a, &conn);
+		set_str(&a->conn, conn);
+	}
+	return 0;
+}
