@@ -23,7 +23,7 @@ CFLAGS	?= $(OPT) -g
 CFLAGS	+= -std=gnu11 -Wall -Wextra -Wshadow -Wno-unused-parameter \
 	   -fno-strict-aliasing -D_GNU_SOURCE -DTENANTD_VERSION='"$(VERSION)"' \
 	   -Icommon
-LDLIBS	+= -lpthread
+LDLIBS	+= -lpthread -lm
 
 ifeq ($(SANITIZE),1)
 BUILD	?= build/asan

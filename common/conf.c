@@ -157,6 +157,11 @@ static const struct key events_keys[] = {
 static const struct key stats_keys[] = {
 	WORKER_KEYS("0.0.0.0:2060"),
 	SESSION_KEYS,
+	{ "application", K_STRING, W(application), 0, "StatServer", 0 },
+	{ "max_statistics", K_UINT, W(max_statistics), 0, "100000", 0 },
+	{ "max_client_statistics", K_UINT, W(max_client_statistics), 0,
+	    "50000", 0 },
+	{ "max_lag", K_NUMBER, W(max_lag), 0, "5.0", 0 },
 	END
 };
 
@@ -186,7 +191,7 @@ static const struct worker_info worker_info[WORKER_MAX] = {
 	[WORKER_METRICS] = { "metrics", metrics_keys, 1 },
 	[WORKER_CONFIG] = { "config", config_keys, 1 },
 	[WORKER_EVENTS] = { "events", events_keys, 1 },
-	[WORKER_STATS] = { "stats", stats_keys, 0 },
+	[WORKER_STATS] = { "stats", stats_keys, 1 },
 	[WORKER_OUTBOUND] = { "outbound", outbound_keys, 0 },
 	[WORKER_ROUTING] = { "routing", routing_keys, 0 },
 };

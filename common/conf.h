@@ -54,6 +54,10 @@ struct conf_worker {
 	size_t		 user_data_max;			/* events */
 	double		 logout_grace;			/* events */
 	unsigned	 max_registrations;		/* events */
+	char		*application;			/* stats */
+	unsigned	 max_statistics;		/* stats */
+	unsigned	 max_client_statistics;		/* stats */
+	double		 max_lag;			/* stats */
 	double		 reservation_ttl;		/* routing */
 	unsigned	 history;			/* config */
 	unsigned	 token_ttl;			/* config */

@@ -184,7 +184,7 @@ on_entry(struct rds *r, const char *id, const redisReply *fields, void *arg)
 
 static void
 region_open(struct event_base *base, struct region *rg,
-    const struct conf_redis *rc)
+    const struct conf_redis *rc, const char *from)
 {
 	char	name[300];
 
@@ -197,14 +197,24 @@ region_open(struct event_base *base, struct region *rg,
 	rds_set_name(rg->cmd, name);
 	snprintf(name, sizeof(name), "redis %s (voice events)", rc->name);
 	rds_set_name(rg->stream, name);
-	/* From the end: a client that was away resumes with its own ids. */
-	rds_stream_follow(rg->stream, k_events, "$", READ_BLOCK_MS,
-	    READ_COUNT, on_entry, rg);
+	/* By default from the end: a client of the events worker that was
+	 * away resumes with its own ids. */
+	if (from != NULL)
+		sid_parse(from, &rg->position);
+	rds_stream_follow(rg->stream, k_events, from != NULL ? from : "$",
+	    READ_BLOCK_MS, READ_COUNT, on_entry, rg);
 }
 
 void
 voice_start(struct event_base *base, const struct conf *c,
     const struct voice_cbs *cb, void *arg)
+{
+	voice_start_from(base, c, NULL, cb, arg);
+}
+
+void
+voice_start_from(struct event_base *base, const struct conf *c,
+    char *const *from, const struct voice_cbs *cb, void *arg)
 {
 	int	i;
 
@@ -218,7 +228,7 @@ voice_start(struct event_base *base, const struct conf *c,
 	for (i = 0; i < nregions; i++) {
 		regions[i].index = i;
 		region_open(base, &regions[i], i == 0 ? &c->redis :
-		    &c->remotes[i - 1]);
+		    &c->remotes[i - 1], from != NULL ? from[i] : NULL);
 	}
 	ev_beat = evtimer_new(base, on_beat, NULL);
 	on_beat(-1, 0, NULL);

@@ -50,6 +50,10 @@ struct voice_cbs {
 /* Start following every region of conf; the link starts down. */
 void		 voice_start(struct event_base *, const struct conf *,
 		    const struct voice_cbs *, void *arg);
+/* The same from given positions: from[i] is region i's stream id to read
+ * after, or NULL for the end (regions in configuration order). */
+void		 voice_start_from(struct event_base *, const struct conf *,
+		    char *const *from, const struct voice_cbs *, void *arg);
 void		 voice_stop(void);
 int		 voice_link_up(void);
 int		 voice_nregions(void);

@@ -46,6 +46,7 @@
 #include "worker.h"
 #include "../workers/config/config_worker.h"
 #include "../workers/events/events_worker.h"
+#include "../workers/stats/stats_worker.h"
 #include "../workers/metrics/metrics_worker.h"
 
 #define STABLE_US		(10 * 1000000ULL)
@@ -77,6 +78,7 @@ static const struct worker_ops *const worker_ops[WORKER_MAX] = {
 	[WORKER_METRICS] = &metrics_worker_ops,
 	[WORKER_CONFIG] = &config_worker_ops,
 	[WORKER_EVENTS] = &events_worker_ops,
+	[WORKER_STATS] = &stats_worker_ops,
 };
 
 static struct event_base	*base;

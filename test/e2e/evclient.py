@@ -93,6 +93,17 @@ class Session:
     def event(self, name, timeout=5.0):
         return self.wait(lambda m: m.get("event") == name, timeout, name)
 
+    def collect(self, seconds):
+        """Everything that arrives within the next seconds."""
+        out, deadline = [], time.monotonic() + seconds
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return out
+            msg = self.read(left)
+            if msg is not None:
+                out.append(msg)
+
     def quiet(self, seconds=0.3):
         """Everything that arrives within seconds."""
         out = []

@@ -1,0 +1,329 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The stats worker (port 2060) end to end, with the voice side scripted
+through Redis (docs/voice-redis.md) and every value worked out by hand:
+agent states, group counts, queue waits, totals and averages, service
+factor, profiles, notification modes, validity on voice link loss,
+restart of the worker keeping states and totals, multimedia capacity,
+bad requests."""
+
+import json
+import os
+import signal
+import time
+
+import pytest
+
+from evclient import Session, Voice
+from helpers import config_api_ready, free_port, wait_for
+
+
+class StatsTenant:
+    """tenantd with config and stats workers; a switch, phones 5001-5003
+    on places P1-P3, agent logins 7001-7003, persons E1-E3 (agents), agent
+    group G1 {E1, E2}, queue 6000, routing point 6100, DN group Q {6000}."""
+
+    def __init__(self, tenantd, stats=None):
+        self.port = free_port()
+        section = {"enabled": True, "listen": f"127.0.0.1:{self.port}"}
+        section.update(stats or {})
+        self.d = tenantd({"workers": {"stats": section}}, config_worker=True)
+        self.token = self.d.admin_token
+        config_api_ready(self.d)
+        api = self.d.api
+
+        def c(coll, obj):
+            r = api("POST", f"/v1/{coll}", obj)
+            assert r.status == 201, r.text
+            return r.json["dbid"]
+        sw = c("switches", {"name": "sw1"})
+        self.persons = {}
+        for i in (1, 2, 3):
+            dn = c("dns", {"number": f"500{i}", "type": "Extension", "switch": sw})
+            place = c("places", {"name": f"P{i}", "dns": [dn]})
+            login = c("agent-logins", {"loginCode": f"700{i}", "switch": sw})
+            self.persons[i] = c("persons", {
+                "userName": f"agent{i}", "employeeId": f"E{i}", "isAgent": True,
+                "place": place, "agentLogins": [{"agentLogin": login}]})
+        c("agent-groups", {"name": "G1", "members": [self.persons[1], self.persons[2]]})
+        q = c("dns", {"number": "6000", "type": "ACDQueue", "switch": sw})
+        c("dns", {"number": "6100", "type": "RoutingPoint", "switch": sw})
+        c("dn-groups", {"name": "Q", "members": [q]})
+        wait_for(self.up, 20, what="the stats port")
+
+    def up(self):
+        try:
+            s = Session(self.port, timeout=1)
+        except OSError:
+            return False
+        try:
+            s.send("RequestOpen", token=self.token, client="probe")
+            m = s.read(2)
+            return m is not None and m.get("event") == "EventOpened"
+        except (OSError, EOFError):
+            return False
+        finally:
+            s.close()
+
+    def session(self):
+        s = Session(self.port)
+        s.open(self.token, "wallboard")
+        return s
+
+
+@pytest.fixture
+def st(tenantd, redis):
+    t = StatsTenant(tenantd)
+    t.voice = Voice(redis.port)
+    t.voice.beat()
+    yield t
+    Voice.stop_all()
+
+
+T0 = 1_800_000_000_000      # event times in ms: far from "now", all explicit
+
+
+def ev(t, name, dn, at, **fields):
+    """One voice event at T0 + at seconds."""
+    return t.voice.event(name, thisDN=dn, time=T0 + int(at * 1000), **fields)
+
+
+def open_stat(s, typ, oid, stat, **kw):
+    r = s.call("RequestOpenStatistic", object={"type": typ, "id": oid},
+               statistic=stat, **kw)
+    assert r["event"] == "EventStatisticOpened", r
+    return r["statisticId"]
+
+
+def peek(s, sid):
+    r = s.call("RequestPeekStatistic", statisticId=sid)
+    assert r["event"] == "EventInfo", r
+    return r["value"]
+
+
+def wait_value(s, sid, want, timeout=5):
+    def ok():
+        v = peek(s, sid)
+        return v == want or (isinstance(want, dict) and isinstance(v, dict)
+                             and all(v.get(k) == w for k, w in want.items()))
+    wait_for(ok, timeout, what=f"statistic {sid} to be {want}")
+
+
+def test_agent_state_and_group_counts(st):
+    s = st.session()
+    state = open_stat(s, "Agent", "E1", "CurrentAgentState")
+    ready = open_stat(s, "GroupAgents", "G1", "CurrentNumberReadyAgents")
+    logged = open_stat(s, "GroupAgents", "G1", "CurrentNumberLoggedInAgents")
+    place = open_stat(s, "Place", "P1", "CurrentAgentState")
+    assert peek(s, state)["state"] == "LoggedOut"
+    ev(st, "EventAgentLogin", "5001", 0, agentId="7001")
+    ev(st, "EventAgentReady", "5001", 1, agentId="7001", workMode="ManualIn")
+    ev(st, "EventAgentLogin", "5002", 2, agentId="7002")
+    ev(st, "EventAgentReady", "5002", 3, agentId="7002")
+    ev(st, "EventAgentLogin", "5003", 4, agentId="7003")   # not in G1
+    ev(st, "EventAgentReady", "5003", 5, agentId="7003")
+    wait_value(s, ready, 2)
+    assert peek(s, logged) == 2
+    v = peek(s, state)
+    assert v["state"] == "Ready" and v["agentId"] == "7001" and v["dn"] == "5001"
+    assert v["since"] == T0 + 1000 and v["workMode"] == "ManualIn"
+    assert peek(s, place)["agentId"] == "7001"
+    # A call: E1 rings, talks; Ready count drops while it does.
+    ev(st, "EventRinging", "5001", 10, connId="c1", callType="Inbound",
+       otherDN="+1555", userData={})
+    wait_value(s, ready, 1)
+    assert peek(s, state)["state"] == "Ringing"
+    ev(st, "EventEstablished", "5001", 12, connId="c1", callType="Inbound")
+    wait_value(s, state, {"state": "Talking", "connId": "c1"})
+    ev(st, "EventReleased", "5001", 40, connId="c1", callType="Inbound")
+    ev(st, "EventAgentNotReady", "5001", 40, agentId="7001", workMode="AfterCallWork")
+    wait_value(s, state, {"state": "AfterCallWork"})
+    assert peek(s, ready) == 1
+    ev(st, "EventAgentLogout", "5002", 50, agentId="7002")
+    wait_value(s, logged, 1)
+
+
+def test_queue_service_factor_and_averages(st):
+    """Calls 1-4 enter queue 6000 at t=0,10,20,30.  1: answered by E1 after
+    5 s; 2: answered by E2 after 25 s; 3: abandoned after 8 s (within 20:
+    not counted against); 4: abandoned after 30 s.  ServiceFactor(20) =
+    100 * 1 within / (2 answered + 1 late abandoned) = 33.333."""
+    s = st.session()
+    sf = open_stat(s, "Queue", "6000", "ServiceFactor")
+    entered = open_stat(s, "Queue", "6000", "TotalNumberInboundCalls")
+    answered = open_stat(s, "Queue", "6000", "TotalNumberAnsweredCalls")
+    abandoned = open_stat(s, "Queue", "6000", "TotalNumberAbandonedCalls")
+    asa = open_stat(s, "Queue", "6000", "AverageSpeedOfAnswer")
+    waiting = open_stat(s, "GroupQueues", "Q", "CurrentNumberWaitingCalls")
+    aht = open_stat(s, "Agent", "E1", "AverageHandlingTime")
+    talk = open_stat(s, "Agent", "E1", "TotalTalkTime")
+    for i, at in enumerate((0, 10, 20, 30), 1):
+        ev(st, "EventQueued", "6000", at, connId=f"q{i}", otherDN="+1555")
+    wait_value(s, waiting, 4)
+    # 1: to E1 at 5 s, talks 60 s, 10 s wrap-up.
+    ev(st, "EventAgentLogin", "5001", 0, agentId="7001")
+    ev(st, "EventDiverted", "6000", 5, connId="q1", thirdDN="5001")
+    ev(st, "EventRinging", "5001", 5, connId="q1", callType="Inbound")
+    ev(st, "EventEstablished", "5001", 5, connId="q1", callType="Inbound")
+    ev(st, "EventReleased", "5001", 65, connId="q1", callType="Inbound")
+    ev(st, "EventAgentNotReady", "5001", 65, agentId="7001", workMode="AfterCallWork")
+    ev(st, "EventAgentReady", "5001", 75, agentId="7001")
+    # 3: abandoned at 28 (waited 8); 2: to E2 at 35 (waited 25).
+    ev(st, "EventAbandoned", "6000", 28, connId="q3")
+    ev(st, "EventAgentLogin", "5002", 0, agentId="7002")
+    ev(st, "EventDiverted", "6000", 35, connId="q2", thirdDN="5002")
+    ev(st, "EventRinging", "5002", 35, connId="q2", callType="Inbound")
+    ev(st, "EventEstablished", "5002", 35, connId="q2", callType="Inbound")
+    # 4: abandoned at 60 (waited 30).
+    ev(st, "EventAbandoned", "6000", 60, connId="q4")
+    wait_value(s, waiting, 0)
+    assert peek(s, entered) == 4
+    assert peek(s, answered) == 2
+    assert peek(s, abandoned) == 2
+    assert peek(s, sf) == pytest.approx(33.333, abs=0.01)
+    assert peek(s, asa) == pytest.approx(15.0)          # (5 + 25) / 2
+    assert peek(s, aht) == pytest.approx(70.0)          # (60 + 10) / 1
+    assert peek(s, talk) == pytest.approx(60.0)
+
+
+def test_notification_modes(st):
+    s = st.session()
+    ch = open_stat(s, "GroupAgents", "G1", "CurrentNumberLoggedInAgents")
+    none = open_stat(s, "GroupAgents", "G1", "CurrentNumberReadyAgents",
+                     notify={"mode": "none"})
+    per = open_stat(s, "Tenant", "t", "CurrentNumberLoggedInAgents",
+                    notify={"mode": "periodic", "interval": 0.3})
+    ev(st, "EventAgentLogin", "5001", 0, agentId="7001")
+    info = s.wait(lambda m: m.get("event") == "EventInfo" and m["statisticId"] == ch)
+    assert info["value"] == 1
+    ticks = [m for m in s.collect(1.2) if m.get("statisticId") == per]
+    assert len(ticks) >= 2 and all(m["value"] == 1 for m in ticks)
+    assert not [m for m in s.seen if m.get("statisticId") == none
+                and m.get("event") == "EventInfo" and "ref" not in m]
+
+
+def test_insensitivity(st):
+    s = st.session()
+    sid = open_stat(s, "Queue", "6000", "TotalNumberInboundCalls",
+                    notify={"mode": "changes", "insensitivity": 50})
+    got = []
+    for i in range(1, 7):
+        ev(st, "EventQueued", "6000", i, connId=f"x{i}")
+    wait_value(s, sid, 6)
+    got = [m["value"] for m in s.seen if m.get("statisticId") == sid
+           and m.get("event") == "EventInfo" and "ref" not in m]
+    # From 0 every change counts; then only a change of more than 50 %.
+    assert got[0] == 1 and all(b > a * 1.5 for a, b in zip(got, got[1:])), got
+
+
+def test_validity_follows_the_voice_link(st):
+    s = st.session()
+    wait_for(lambda: open_stat(s, "Agent", "E1", "CurrentAgentState") and
+             s.seen[-1].get("valid") is True, 5, what="a valid statistic")
+    sid = s.seen[-1]["statisticId"]
+    st.voice.stop_beat()
+    m = s.wait(lambda m: m.get("event") == "EventStatisticInvalid"
+               and m["statisticId"] == sid, 8)
+    assert "voice" in m["reason"]
+    st.voice.beat()
+    s.wait(lambda m: m.get("event") == "EventStatisticValid" and m["statisticId"] == sid, 8)
+
+
+def test_bad_requests(st):
+    s = st.session()
+    cases = [
+        ({"object": {"type": "Agent", "id": "nobody"}, "statistic": "CurrentAgentState"},
+         "UnknownObject"),
+        ({"object": {"type": "Planet", "id": "x"}, "statistic": "CurrentAgentState"},
+         "UnknownObject"),
+        ({"object": {"type": "Agent", "id": "E1"}, "statistic": "NoSuchType"},
+         "UnknownStatistic"),
+        ({"object": {"type": "Queue", "id": "6000"}, "statistic": "CurrentAgentState"},
+         "NotApplicable"),
+        ({"object": {"type": "Agent", "id": "E1"}, "statistic": "TotalTalkTime",
+          "profile": {"type": "Sliding", "window": 5, "step": 10}}, "BadProfile"),
+        ({"object": {"type": "Queue", "id": "6000"}, "statistic": "TotalNumberInboundCalls",
+          "profile": {"type": "SinceLogin"}}, "BadProfile"),
+        ({"object": {"type": "Agent", "id": "E1"}, "statistic": "TotalTalkTime",
+          "notify": {"mode": "sometimes"}}, "BadNotify"),
+        ({"object": {"type": "Agent", "id": "E1"},
+          "statistic": {"category": "TotalTime", "actions": "Flying"}}, "BadArgument"),
+    ]
+    for fields, code in cases:
+        r = s.call("RequestOpenStatistic", **fields)
+        assert r["event"] == "EventError" and r["code"] == code, (fields, r)
+    r = s.call("RequestPeekStatistic", statisticId=999)
+    assert r["code"] == "NoSuchStatistic"
+    r = s.call("RequestFly")
+    assert r["code"] == "UnknownRequest"
+
+
+def test_sliding_window_and_inline_type(st):
+    s = st.session()
+    sid = open_stat(s, "Queue", "6000",
+                    {"category": "TotalNumber", "actions": ["CallEntered"],
+                     "filter": "userData.Segment=Gold"},
+                    profile={"type": "Sliding", "window": 2, "step": 1})
+    now = int(time.time() * 1000)
+    st.voice.event("EventQueued", thisDN="6000", connId="s1", time=now,
+                   userData={"Segment": "Gold"})
+    st.voice.event("EventQueued", thisDN="6000", connId="s2", time=now,
+                   userData={"Segment": "Silver"})
+    wait_value(s, sid, 1)
+    wait_value(s, sid, 0, timeout=5)        # out of the 2 s window
+
+
+def test_restart_keeps_states_and_totals(st):
+    s = st.session()
+    talk = open_stat(s, "Queue", "6000", "TotalNumberInboundCalls")
+    ev(st, "EventAgentLogin", "5001", 0, agentId="7001")
+    ev(st, "EventAgentReady", "5001", 1, agentId="7001")
+    for i in range(3):
+        ev(st, "EventQueued", "6000", 2 + i, connId=f"r{i}")
+    wait_value(s, talk, 3)
+    time.sleep(6)       # a snapshot (2 s) and a save of the totals (5 s)
+    old = st.d.worker_pid("stats")
+    os.kill(old, signal.SIGKILL)
+    ev(st, "EventQueued", "6000", 9, connId="r9")   # while it is down
+    wait_for(lambda: st.d.worker_pid("stats") not in (None, old), 10,
+             what="a new stats worker")
+    wait_for(st.up, 10, what="the new stats worker")
+    s = st.session()
+    state = open_stat(s, "Agent", "E1", "CurrentAgentState")
+    assert peek(s, state)["state"] == "Ready"
+    total = open_stat(s, "Queue", "6000", "TotalNumberInboundCalls")
+    wait_value(s, total, 4)
+
+
+def test_multimedia_capacity(st):
+    api = st.d.api
+    r = api("POST", "/v1/applications", {
+        "name": "StatServer", "type": "StatServer",
+        "options": {"capacity:blended": {"voice": 1, "chat": 3, "email": 1,
+                                         "exclusive": "voice"}}})
+    assert r.status == 201, r.text
+    r = api("PATCH", f"/v1/persons/{st.persons[1]}",
+            {"userProperties": {"stats": {"capacityRule": "blended"}}})
+    assert r.status == 200, r.text
+    time.sleep(0.5)
+    s = st.session()
+    sid = open_stat(s, "Agent", "E1", "CurrentAgentStatus")
+    ev(st, "EventAgentLogin", "5001", 0, agentId="7001")
+    ev(st, "EventAgentReady", "5001", 1, agentId="7001")
+    for media, n in (("chat", 2), ("email", 0)):
+        r = s.call("RequestAgentMediaState", agent="E1", media=media, state="Ready",
+                   interactions=n)
+        assert r["event"] == "EventAck", r
+    # Chats in progress: voice (exclusive) cannot come; chat 1 more; email 1.
+    wait_value(s, sid, {"canTake": ["chat", "email"]})
+    v = peek(s, sid)
+    assert v["media"]["chat"] == {"state": "Ready", "interactions": 2,
+                                  "capacity": 3, "available": 1}
+    s.call("RequestAgentMediaState", agent="E1", media="chat", state="Ready",
+           interactions=0)
+    wait_value(s, sid, {"canTake": ["voice", "chat", "email"]})
+    # A voice call: everything else stops.
+    ev(st, "EventRinging", "5001", 5, connId="v1", callType="Inbound")
+    ev(st, "EventEstablished", "5001", 6, connId="v1", callType="Inbound")
+    wait_value(s, sid, {"canTake": []})
+    r = s.call("RequestAgentMediaState", agent="E1", media="voice", state="Ready")
+    assert r["code"] == "BadArgument"

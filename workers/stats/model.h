@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * model - what happens on the tenant's DNs, from the voice events: each
+ * agent's state, the calls on each DN, the calls waiting in each queue;
+ * told as instances of actions that start and end (an agent Ready, a call
+ * Talking, a call waiting in a queue) or happen at once (a call answered,
+ * abandoned).  docs/stats.md lists the actions.  Pure: no I/O; the caller
+ * says what kind each DN is, and gets the actions through callbacks.
+ */
+#ifndef TENANTD_STATS_MODEL_H
+#define TENANTD_STATS_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+enum action {
+	A_LOGGED_IN = 0,
+	A_READY,
+	A_NOT_READY,
+	A_ACW,
+	A_RINGING,
+	A_DIALING,
+	A_TALKING,
+	A_INBOUND,
+	A_OUTBOUND,
+	A_INTERNAL,
+	A_CONSULT,
+	A_ON_HOLD,
+	A_ANSWERED,
+	A_WAITING,
+	A_ENTERED,
+	A_DISTRIBUTED,
+	A_ABANDONED,
+	A_COUNT
+};
+
+enum dn_kind { DNK_UNKNOWN = 0, DNK_PHONE, DNK_QUEUE, DNK_RP };
+
+/* One instance of an action. */
+struct inst {
+	uint64_t	 id;
+	enum action	 a;
+	int		 of_agent;	/* subject: the agent (else the DN) */
+	const char	*agent;		/* login code, when known */
+	const char	*dn;		/* the agent's DN, or the queue */
+	double		 start;		/* seconds since the epoch */
+	const json_t	*user_data;	/* the call's, or NULL */
+};
+
+struct agent_state {
+	const char	*state;		/* LoggedOut, Ready, NotReady, ... */
+	double		 since;
+	const char	*reason;	/* or NULL */
+	const char	*work_mode;	/* or NULL */
+	const char	*dn;		/* or NULL */
+	const char	*conn_id;	/* or NULL */
+};
+
+struct model_cbs {
+	enum dn_kind (*dn_kind)(const char *dn, void *arg);
+	void	(*start)(const struct inst *, void *arg);
+	void	(*end)(const struct inst *, double end, void *arg);
+	/* inst->start is when; duration: how long the call waited */
+	void	(*instant)(const struct inst *, double duration, void *arg);
+	/* the derived state of an agent changed */
+	void	(*state)(const char *agent, void *arg);
+};
+
+struct model;
+
+struct model	*model_new(const struct model_cbs *, void *arg);
+void		 model_free(struct model *);
+/* One voice event (borrowed); t: its time when it has none. */
+void		 model_apply(struct model *, const json_t *event, double t);
+/* Every call and queue forgotten (the voice side restarted). */
+void		 model_clear_calls(struct model *, double t);
+
+int		 model_agent_state(const struct model *, const char *agent,
+		    struct agent_state *);
+/* The agent on a DN, or NULL. */
+const char	*model_dn_agent(const struct model *, const char *dn);
+/* The instances in progress of one agent, or on one DN (queue). */
+void		 model_each_of_agent(const struct model *, const char *agent,
+		    void (*)(const struct inst *, void *), void *arg);
+void		 model_each_of_dn(const struct model *, const char *dn,
+		    void (*)(const struct inst *, void *), void *arg);
+void		 model_each(const struct model *,
+		    void (*)(const struct inst *, void *), void *arg);
+size_t		 model_count(const struct model *, size_t *agents,
+		    size_t *calls);
+
+/* The whole state as JSON, to snapshot; and back (no callbacks). */
+json_t		*model_dump(const struct model *);
+int		 model_restore(struct model *, const json_t *);
+
+const char	*action_name(enum action);
+int		 action_by_name(const char *);
+int		 action_is_instant(enum action);
+
+#endif

@@ -1,0 +1,1879 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * stats worker - real-time statistics on workers.stats.listen, in the
+ * session protocol (docs/stats.md).
+ *
+ * The voice events of every region (common/voice.c) feed the model
+ * (model.c: agents, calls, queues), which tells what starts, ends and
+ * happens.  A statistic is an object, a type, a profile and an
+ * accumulator (stat.c); clients that open the same one share it.  An
+ * action reaches the statistics of every object it counts for (an
+ * agent's: the agent, its place, its groups, the tenant); statistics that
+ * changed notify their subscribers once the events at hand are applied.
+ *
+ * What it may touch: the voice streams (read), its own keys in Redis
+ * (tenantd:{<tenant>}:stats:*: the model's snapshot with the stream
+ * positions it reflects, and the Growing totals), tokens, the
+ * configuration cache, the metrics registry.  Nothing in PostgreSQL but
+ * reading the configuration.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <hiredis/hiredis.h>
+
+#include "access.h"
+#include "auth.h"
+#include "cache.h"
+#include "cfgfollow.h"
+#include "log.h"
+#include "metrics.h"
+#include "model.h"
+#include "pgc.h"
+#include "rds.h"
+#include "schema.h"
+#include "seen.h"
+#include "sess.h"
+#include "stat.h"
+#include "stats_worker.h"
+#include "strmap.h"
+#include "util.h"
+#include "voice.h"
+
+#define TICK_MS			1000
+#define SNAPSHOT_EVERY_S	2
+#define SAVE_EVERY_S		5
+#define MEDIA_MAX		8
+
+struct client;
+
+/* One client's interest in a metric. */
+struct sub {
+	struct client		*c;
+	struct statistic		*m;
+	json_int_t		 id;		/* statisticId */
+	enum { N_CHANGES, N_PERIODIC, N_RESET, N_NONE } mode;
+	double			 insensitivity;	/* percent */
+	double			 interval;
+	json_t			*last;		/* value last sent */
+	struct event		*timer;		/* periodic */
+	LIST_ENTRY(sub)		 m_entry;
+	LIST_ENTRY(sub)		 c_entry;
+};
+
+struct statistic {
+	char			*key;
+	enum object_kind	 kind;
+	json_int_t		 dbid;		/* 0: the tenant */
+	char			*id;		/* as the client named it */
+	struct stype		 t;
+	struct profile		 p;
+	struct acc		*acc;
+	double			 next_reset;
+	int			 dirty;
+	int			 saved_dirty;
+	int			 valid;
+	LIST_HEAD(, sub)	 subs;
+	TAILQ_ENTRY(statistic)	 dirty_entry;
+};
+
+struct client {
+	struct sess		*s;
+	struct principal	 who;
+	struct grants		 g;
+	int			 open;
+	size_t			 nsubs;
+	LIST_HEAD(, sub)	 subs;
+	int			*gone;		/* set when freed mid-call */
+};
+
+/* Another medium of an agent, as the interaction server reports it. */
+struct media {
+	char	 name[32];
+	char	 state[16];
+	int	 interactions;
+};
+
+struct media_state {
+	struct media	 v[MEDIA_MAX];
+	int		 n;
+};
+
+static int	 stats_start(struct event_base *, const struct conf *, int);
+static int	 stats_reload_check(const struct conf *, char *, size_t);
+static void	 stats_reload_apply(const struct conf *, const struct conf *);
+static void	 stats_listen(int);
+static void	 stats_stop(void);
+static void	 stats_cleanup(void);
+
+const struct worker_ops stats_worker_ops = {
+	.start = stats_start,
+	.reload_check = stats_reload_check,
+	.reload_apply = stats_reload_apply,
+	.listen = stats_listen,
+	.stop = stats_stop,
+	.cleanup = stats_cleanup,
+};
+
+static struct event_base	*base;
+static struct sess_server	*srv;
+static struct pgc		*pg;
+static struct cfgfollow		*follow;
+static struct auth		*auth;
+static struct rds		*kv;		/* snapshots, totals */
+static struct model		*model;
+static struct seen		*seen;
+static struct strmap		 metrics;	/* key -> metric */
+static struct strmap		 by_object;	/* "kind/dbid" -> metric[] */
+static struct strmap		 media;		/* person dbid -> media_state */
+static TAILQ_HEAD(, statistic)	 dirty = TAILQ_HEAD_INITIALIZER(dirty);
+static struct event		*ev_tick, *ev_flush, *ev_drain, *ev_load;
+static char			*k_model, *k_growing;
+static json_int_t		 next_stat_id;
+static size_t			 nsubs;
+static int			 ready, voice_started, model_dirty, link_up;
+static int			 index_stale = 1;
+static double			 lag;
+static uint64_t			 last_snapshot_us, last_save_us;
+
+/* Configuration indexes, rebuilt when the configuration changes. */
+static struct strmap	 ix_login;	/* login code -> person dbid */
+static struct strmap	 ix_employee;	/* employeeId/userName -> person */
+static struct strmap	 ix_groups;	/* "p<dbid>"/"l<dbid>"/"d<dbid>" ->
+					 * json array of group dbids */
+static struct strmap	 ix_place;	/* DN number -> place dbid */
+static struct strmap	 ix_dn;		/* DN number -> DN dbid */
+
+static struct metric	*m_open, *m_notified, *m_events, *m_refused,
+			*m_lag, *m_clients;
+
+static void	on_request(struct sess *, const char *, json_int_t, json_t *,
+		    void *);
+static enum sess_open on_open(struct sess *, json_t *, json_t *, void *,
+		    const char **);
+static void	on_closed(struct sess *, void *);
+static void	on_voice_event(const struct voice_event *, void *);
+static void	on_link(int, void *);
+static void	schedule_flush(void);
+
+/* ---- configuration indexes ---- */
+
+static void
+free_json(const char *k, void *v, void *arg)
+{
+	json_decref(v);
+}
+
+static void
+free_plain(const char *k, void *v, void *arg)
+{
+	free(v);
+}
+
+static void
+ix_clear(void)
+{
+	strmap_each(&ix_groups, free_json, NULL);
+	strmap_each(&ix_login, free_plain, NULL);
+	strmap_each(&ix_employee, free_plain, NULL);
+	strmap_each(&ix_place, free_plain, NULL);
+	strmap_each(&ix_dn, free_plain, NULL);
+	strmap_clear(&ix_groups);
+	strmap_clear(&ix_login);
+	strmap_clear(&ix_employee);
+	strmap_clear(&ix_place);
+	strmap_clear(&ix_dn);
+}
+
+static void
+ix_put_dbid(struct strmap *m, const char *key, json_int_t dbid)
+{
+	json_int_t	*v = xmalloc(sizeof(*v));
+
+	*v = dbid;
+	free(strmap_put(m, key, v));
+}
+
+static json_int_t
+ix_get_dbid(const struct strmap *m, const char *key)
+{
+	json_int_t	*v = strmap_get(m, key);
+
+	return v != NULL ? *v : 0;
+}
+
+/* ix_member - member (prefix + dbid) is in group */
+static void
+ix_member(char prefix, json_int_t member, json_int_t group)
+{
+	char	 k[32];
+	json_t	*a;
+
+	snprintf(k, sizeof(k), "%c%lld", prefix, (long long)member);
+	if ((a = strmap_get(&ix_groups, k)) == NULL) {
+		a = json_array();
+		strmap_put(&ix_groups, k, a);
+	}
+	json_array_append_new(a, json_integer(group));
+}
+
+static void
+index_groups(enum cfg_kind kind, char prefix)
+{
+	const struct cobj *const	*v;
+	size_t				 n, i, j;
+	json_t				*members, *e;
+
+	v = cache_list(kind, &n);
+	for (i = 0; i < n; i++) {
+		if (!v[i]->enabled)
+			continue;
+		members = cobj_get(v[i], "members");
+		json_array_foreach(members, j, e)
+			ix_member(prefix, json_integer_value(e), v[i]->dbid);
+		json_decref(members);
+	}
+}
+
+/* index_build - who is in which group, whose login, which DN where */
+static void
+index_build(void)
+{
+	const struct cobj *const	*v;
+	const struct cobj		*o;
+	size_t				 n, i, j;
+	json_t				*x, *e;
+	const char			*s;
+
+	ix_clear();
+	v = cache_list(CFG_PERSON, &n);
+	for (i = 0; i < n; i++) {
+		x = cobj_get(v[i], "employeeId");
+		s = json_string_value(x);
+		if (s == NULL) {
+			json_decref(x);
+			x = cobj_get(v[i], "userName");
+			s = json_string_value(x);
+		}
+		if (s != NULL)
+			ix_put_dbid(&ix_employee, s, v[i]->dbid);
+		json_decref(x);
+		for (j = 0; j < v[i]->nrefs; j++) {
+			if ((o = cache_get(v[i]->refs[j])) == NULL ||
+			    o->kind != CFG_AGENT_LOGIN)
+				continue;
+			x = cobj_get(o, "loginCode");
+			if (json_string_value(x) != NULL)
+				ix_put_dbid(&ix_login, json_string_value(x),
+				    v[i]->dbid);
+			json_decref(x);
+		}
+	}
+	v = cache_list(CFG_DN, &n);
+	for (i = 0; i < n; i++) {
+		x = cobj_get(v[i], "number");
+		if (json_string_value(x) != NULL)
+			ix_put_dbid(&ix_dn, json_string_value(x), v[i]->dbid);
+		json_decref(x);
+	}
+	v = cache_list(CFG_PLACE, &n);
+	for (i = 0; i < n; i++) {
+		x = cobj_get(v[i], "dns");
+		json_array_foreach(x, j, e) {
+			json_t	*num;
+
+			if ((o = cache_get(json_integer_value(e))) == NULL)
+				continue;
+			num = cobj_get(o, "number");
+			if (json_string_value(num) != NULL)
+				ix_put_dbid(&ix_place, json_string_value(num),
+				    v[i]->dbid);
+			json_decref(num);
+		}
+		json_decref(x);
+	}
+	index_groups(CFG_AGENT_GROUP, 'p');
+	index_groups(CFG_PLACE_GROUP, 'l');
+	index_groups(CFG_DN_GROUP, 'd');
+	index_stale = 0;
+}
+
+static void
+index_fresh(void)
+{
+	if (index_stale)
+		index_build();
+}
+
+/* dn_kind - what the configuration says a DN number is */
+static enum dn_kind
+dn_kind(const char *number, void *arg)
+{
+	const struct cobj	*o;
+	json_t			*t;
+	const char		*s;
+	enum dn_kind		 k = DNK_PHONE;
+
+	index_fresh();
+	if ((o = cache_get(ix_get_dbid(&ix_dn, number))) == NULL)
+		return DNK_UNKNOWN;
+	t = cobj_get(o, "type");
+	if ((s = json_string_value(t)) != NULL) {
+		if (strcmp(s, "ACDQueue") == 0 || strcmp(s, "VirtualQueue") ==
+		    0 || strcmp(s, "RoutingQueue") == 0)
+			k = DNK_QUEUE;
+		else if (strcmp(s, "RoutingPoint") == 0 ||
+		    strcmp(s, "VirtualRoutingPoint") == 0)
+			k = DNK_RP;
+	}
+	json_decref(t);
+	return k;
+}
+
+/* ---- objects ---- */
+
+/* object_find - (type, id) as a client names it; dbid 0 for the tenant */
+static int
+object_find(enum object_kind k, const char *id, json_int_t *dbid)
+{
+	const struct cobj	*o;
+	enum dn_kind		 dk;
+
+	index_fresh();
+	*dbid = 0;
+	switch (k) {
+	case OBJ_AGENT:
+		*dbid = ix_get_dbid(&ix_employee, id);
+		break;
+	case OBJ_PLACE:
+		o = cache_find(CFG_PLACE, id);
+		*dbid = o != NULL ? o->dbid : 0;
+		break;
+	case OBJ_AGENT_GROUP:
+		o = cache_find(CFG_AGENT_GROUP, id);
+		*dbid = o != NULL ? o->dbid : 0;
+		break;
+	case OBJ_PLACE_GROUP:
+		o = cache_find(CFG_PLACE_GROUP, id);
+		*dbid = o != NULL ? o->dbid : 0;
+		break;
+	case OBJ_DN_GROUP:
+		o = cache_find(CFG_DN_GROUP, id);
+		*dbid = o != NULL ? o->dbid : 0;
+		break;
+	case OBJ_QUEUE:
+	case OBJ_RP:
+		dk = dn_kind(id, NULL);
+		if (dk == (k == OBJ_QUEUE ? DNK_QUEUE : DNK_RP))
+			*dbid = ix_get_dbid(&ix_dn, id);
+		break;
+	case OBJ_TENANT:
+		return 0;
+	default:
+		break;
+	}
+	return *dbid > 0 ? 0 : -1;
+}
+
+/* metrics_of - the metrics open on one object */
+static json_t *
+metrics_of(enum object_kind k, json_int_t dbid)
+{
+	char	key[48];
+
+	snprintf(key, sizeof(key), "%d/%lld", (int)k, (long long)dbid);
+	return strmap_get(&by_object, key);
+}
+
+/* The objects an instance counts for. */
+struct targets {
+	enum object_kind	 k[64];
+	json_int_t		 dbid[64];
+	int			 n;
+};
+
+static void
+target(struct targets *t, enum object_kind k, json_int_t dbid)
+{
+	if (t->n < (int)NELEM(t->k)) {
+		t->k[t->n] = k;
+		t->dbid[t->n] = dbid;
+		t->n++;
+	}
+}
+
+static void
+groups_of(struct targets *t, char prefix, json_int_t member,
+    enum object_kind k)
+{
+	char	 key[32];
+	json_t	*a, *e;
+	size_t	 i;
+
+	snprintf(key, sizeof(key), "%c%lld", prefix, (long long)member);
+	a = strmap_get(&ix_groups, key);
+	json_array_foreach(a, i, e)
+		target(t, k, json_integer_value(e));
+}
+
+static void
+targets_of(const struct inst *i, struct targets *t)
+{
+	json_int_t	person, place, dn;
+
+	index_fresh();
+	t->n = 0;
+	target(t, OBJ_TENANT, 0);
+	if (i->of_agent) {
+		person = i->agent != NULL ? ix_get_dbid(&ix_login, i->agent) :
+		    0;
+		place = i->dn != NULL ? ix_get_dbid(&ix_place, i->dn) : 0;
+		if (person > 0) {
+			target(t, OBJ_AGENT, person);
+			groups_of(t, 'p', person, OBJ_AGENT_GROUP);
+		}
+		if (place > 0) {
+			target(t, OBJ_PLACE, place);
+			groups_of(t, 'l', place, OBJ_PLACE_GROUP);
+		}
+		return;
+	}
+	if (i->dn == NULL || (dn = ix_get_dbid(&ix_dn, i->dn)) == 0)
+		return;
+	target(t, dn_kind(i->dn, NULL) == DNK_RP ? OBJ_RP : OBJ_QUEUE, dn);
+	groups_of(t, 'd', dn, OBJ_DN_GROUP);
+}
+
+/* ---- the model's news reaches the metrics ---- */
+
+static void
+mark(struct statistic *m)
+{
+	m->saved_dirty = 1;
+	if (m->dirty)
+		return;
+	m->dirty = 1;
+	TAILQ_INSERT_TAIL(&dirty, m, dirty_entry);
+	schedule_flush();
+}
+
+enum feed { F_START, F_END, F_INSTANT };
+
+static void
+feed(const struct inst *i, enum feed how, double arg)
+{
+	struct targets	 t;
+	struct statistic	*m;
+	json_t		*list, *e;
+	size_t		 k;
+	int		 n;
+
+	targets_of(i, &t);
+	for (n = 0; n < t.n; n++) {
+		list = metrics_of(t.k[n], t.dbid[n]);
+		json_array_foreach(list, k, e) {
+			m = (struct statistic *)(uintptr_t)json_integer_value(e);
+			if (!acc_wants(m->acc, i))
+				continue;
+			if (how == F_START)
+				acc_start(m->acc, i);
+			else if (how == F_END)
+				acc_end(m->acc, i, arg);
+			else
+				acc_instant(m->acc, i, arg);
+			mark(m);
+		}
+	}
+}
+
+static void
+on_start(const struct inst *i, void *arg)
+{
+	feed(i, F_START, 0);
+}
+
+static void
+on_end(const struct inst *i, double end, void *arg)
+{
+	feed(i, F_END, end);
+}
+
+static void
+on_instant(const struct inst *i, double duration, void *arg)
+{
+	feed(i, F_INSTANT, duration);
+}
+
+/* on_state - an agent's state changed: its CurrentState metrics */
+static void
+on_state(const char *agent, void *arg)
+{
+	struct agent_state	 st;
+	struct statistic		*m;
+	json_t			*list, *e;
+	json_int_t		 person, place;
+	size_t			 k;
+
+	index_fresh();
+	model_dirty = 1;
+	person = ix_get_dbid(&ix_login, agent);
+	model_agent_state(model, agent, &st);
+	place = st.dn != NULL ? ix_get_dbid(&ix_place, st.dn) : 0;
+	list = metrics_of(OBJ_AGENT, person);
+	json_array_foreach(list, k, e) {
+		m = (struct statistic *)(uintptr_t)json_integer_value(e);
+		if (m->t.cat == CAT_CURRENT_STATE ||
+		    m->t.cat == CAT_AGENT_STATUS)
+			mark(m);
+	}
+	list = metrics_of(OBJ_PLACE, place);
+	json_array_foreach(list, k, e) {
+		m = (struct statistic *)(uintptr_t)json_integer_value(e);
+		if (m->t.cat == CAT_CURRENT_STATE)
+			mark(m);
+	}
+}
+
+/* ---- values ---- */
+
+static double
+now_s(void)
+{
+	return (double)now_wall_us() / 1e6;
+}
+
+/* agent_login_of - the login code a person is logged in with, if any */
+static const char *
+agent_login_of(json_int_t person, struct agent_state *st)
+{
+	const struct cobj	*o = cache_get(person), *l;
+	const char		*code;
+	json_t			*x;
+	size_t			 j;
+	static char		 buf[128];
+
+	if (o == NULL)
+		return NULL;
+	for (j = 0; j < o->nrefs; j++) {
+		if ((l = cache_get(o->refs[j])) == NULL ||
+		    l->kind != CFG_AGENT_LOGIN)
+			continue;
+		x = cobj_get(l, "loginCode");
+		code = json_string_value(x);
+		if (code != NULL && model_agent_state(model, code, st) == 0 &&
+		    strcmp(st->state, "LoggedOut") != 0) {
+			snprintf(buf, sizeof(buf), "%s", code);
+			json_decref(x);
+			return buf;
+		}
+		json_decref(x);
+	}
+	return NULL;
+}
+
+static json_t *
+state_json(const struct agent_state *st, const char *agent)
+{
+	json_t	*j = json_pack("{s:s, s:I}", "state", st->state, "since",
+		    (json_int_t)llround(st->since * 1000));
+
+	if (agent != NULL)
+		json_object_set_new(j, "agentId", json_string(agent));
+	if (st->reason != NULL)
+		json_object_set_new(j, "reason", json_string(st->reason));
+	if (st->work_mode != NULL)
+		json_object_set_new(j, "workMode", json_string(st->work_mode));
+	if (st->dn != NULL)
+		json_object_set_new(j, "dn", json_string(st->dn));
+	if (st->conn_id != NULL)
+		json_object_set_new(j, "connId", json_string(st->conn_id));
+	return j;
+}
+
+/* current_state - CurrentState of an agent or a place */
+static json_t *
+current_state(const struct statistic *m)
+{
+	struct agent_state	 st;
+	const struct cobj	*o;
+	const char		*agent = NULL, *num;
+	json_t			*dns, *e, *n;
+	size_t			 i;
+
+	memset(&st, 0, sizeof(st));
+	st.state = "LoggedOut";
+	if (m->kind == OBJ_AGENT)
+		agent = agent_login_of(m->dbid, &st);
+	else if ((o = cache_get(m->dbid)) != NULL) {
+		dns = cobj_get(o, "dns");
+		json_array_foreach(dns, i, e) {
+			const struct cobj	*d = cache_get(json_integer_value(e));
+
+			if (d == NULL)
+				continue;
+			n = cobj_get(d, "number");
+			num = json_string_value(n);
+			if (num != NULL && (agent = model_dn_agent(model, num)) !=
+			    NULL) {
+				model_agent_state(model, agent, &st);
+				json_decref(n);
+				break;
+			}
+			json_decref(n);
+		}
+		json_decref(dns);
+	}
+	return state_json(&st, agent);
+}
+
+/* capacity - the person's capacity rule, from the stats Application */
+static json_t *
+capacity_rule(json_int_t person)
+{
+	const struct cobj	*app, *o;
+	json_t			*opts, *up, *rule, *name;
+	const char		*rn = "default";
+	char			 sec[160];
+
+	o = cache_get(person);
+	up = o != NULL ? cobj_get(o, "userProperties") : NULL;
+	name = json_object_get(json_object_get(up, "stats"), "capacityRule");
+	if (json_is_string(name))
+		rn = json_string_value(name);
+	snprintf(sec, sizeof(sec), "capacity:%s", rn);
+	app = cache_find(CFG_APPLICATION,
+	    worker_conf()->workers[WORKER_STATS].application);
+	opts = app != NULL ? cobj_get(app, "options") : NULL;
+	rule = json_incref(json_object_get(opts, sec));
+	json_decref(opts);
+	json_decref(up);
+	if (rule == NULL)
+		rule = json_pack("{s:i}", "voice", 1);
+	return rule;
+}
+
+static int
+limit_of(const json_t *rule, const char *medium)
+{
+	const json_t	*v = json_object_get(rule, medium);
+
+	if (json_is_integer(v))
+		return (int)json_integer_value(v);
+	if (json_is_string(v))
+		return atoi(json_string_value(v));
+	return 0;
+}
+
+/* agent_status - CurrentAgentStatus: what each medium can take more of */
+static json_t *
+agent_status(const struct statistic *m)
+{
+	struct media_state	*ms;
+	struct agent_state	 st;
+	json_t			*rule = capacity_rule(m->dbid), *out, *med, *can;
+	const char		*ex = json_string_value(json_object_get(rule,
+				    "exclusive")), *k;
+	char			 key[32];
+	struct media		 all[MEDIA_MAX + 1];
+	int			 n = 0, i, busy_ex = 0, busy_other = 0;
+	json_t			*v;
+
+	memset(&st, 0, sizeof(st));
+	st.state = "LoggedOut";
+	agent_login_of(m->dbid, &st);
+	snprintf(all[0].name, sizeof(all[0].name), "voice");
+	snprintf(all[0].state, sizeof(all[0].state), "%s",
+	    strcmp(st.state, "LoggedOut") == 0 ? "LoggedOut" :
+	    strcmp(st.state, "Ready") == 0 || st.conn_id != NULL ? "Ready" :
+	    "NotReady");
+	all[0].interactions = st.conn_id != NULL ? 1 : 0;
+	n = 1;
+	snprintf(key, sizeof(key), "%lld", (long long)m->dbid);
+	if ((ms = strmap_get(&media, key)) != NULL)
+		for (i = 0; i < ms->n && n < MEDIA_MAX + 1; i++)
+			all[n++] = ms->v[i];
+	/* Rules may name media nobody reported: they are logged out. */
+	json_object_foreach(rule, k, v) {
+		if (strcmp(k, "exclusive") == 0)
+			continue;
+		for (i = 0; i < n; i++)
+			if (strcmp(all[i].name, k) == 0)
+				break;
+		if (i == n && n < MEDIA_MAX + 1) {
+			snprintf(all[n].name, sizeof(all[n].name), "%s", k);
+			snprintf(all[n].state, sizeof(all[n].state),
+			    "LoggedOut");
+			all[n++].interactions = 0;
+		}
+	}
+	for (i = 0; i < n; i++)
+		if (all[i].interactions > 0) {
+			if (ex != NULL && strcmp(all[i].name, ex) == 0)
+				busy_ex = 1;
+			else
+				busy_other = 1;
+		}
+	out = json_object();
+	med = json_object();
+	can = json_array();
+	for (i = 0; i < n; i++) {
+		int	cap = limit_of(rule, all[i].name);
+		int	avail = cap - all[i].interactions;
+		int	is_ex = ex != NULL && strcmp(all[i].name, ex) == 0;
+
+		if (avail < 0)
+			avail = 0;
+		if (strcmp(all[i].state, "Ready") != 0 || busy_ex ||
+		    (is_ex && busy_other))
+			avail = 0;
+		json_object_set_new(med, all[i].name, json_pack("{s:s, s:i, "
+		    "s:i, s:i}", "state", all[i].state, "interactions",
+		    all[i].interactions, "capacity", cap, "available", avail));
+		if (avail > 0)
+			json_array_append_new(can, json_string(all[i].name));
+	}
+	json_object_set_new(out, "media", med);
+	json_object_set_new(out, "canTake", can);
+	json_decref(rule);
+	return out;
+}
+
+static json_t *
+value_of(const struct statistic *m, double now)
+{
+	double	v;
+
+	if (m->t.cat == CAT_CURRENT_STATE)
+		return current_state(m);
+	if (m->t.cat == CAT_AGENT_STATUS)
+		return agent_status(m);
+	v = acc_value(m->acc, now);
+	if (m->t.cat == CAT_CURRENT_NUMBER || m->t.cat == CAT_TOTAL_NUMBER)
+		return json_integer((json_int_t)llround(v));
+	return json_real(round(v * 1000) / 1000);
+}
+
+/* ---- notifications ---- */
+
+static void
+send_info(struct sub *s, json_t *value, json_int_t ref)
+{
+	json_t	*e;
+
+	e = json_pack("{s:s, s:I, s:O, s:I}", "event", "EventInfo",
+	    "statisticId", s->id, "value", value, "time",
+	    (json_int_t)(now_wall_us() / 1000));
+	if (ref >= 0)
+		sess_reply(s->c->s, ref, e);
+	else
+		sess_send(s->c->s, e);
+	json_decref(e);
+	json_decref(s->last);
+	s->last = json_incref(value);
+	metric_inc(m_notified);
+}
+
+/* changed - far enough from what the client last got */
+static int
+changed(const struct sub *s, const json_t *v)
+{
+	double	a, b;
+
+	if (s->last == NULL)
+		return 1;
+	if (!json_is_number(v) || !json_is_number(s->last))
+		return !json_equal(v, s->last);
+	a = json_number_value(s->last);
+	b = json_number_value(v);
+	if (a == b)
+		return 0;
+	if (s->insensitivity <= 0 || a == 0)
+		return 1;
+	return fabs(b - a) * 100.0 / fabs(a) > s->insensitivity;
+}
+
+static void
+on_flush(evutil_socket_t fd, short what, void *arg)
+{
+	struct statistic	*m;
+	struct sub	*s;
+	json_t		*v;
+	double		 now = now_s();
+
+	while ((m = TAILQ_FIRST(&dirty)) != NULL) {
+		TAILQ_REMOVE(&dirty, m, dirty_entry);
+		m->dirty = 0;
+		if (!m->valid || LIST_EMPTY(&m->subs))
+			continue;
+		v = value_of(m, now);
+		LIST_FOREACH(s, &m->subs, m_entry)
+			if (s->mode == N_CHANGES && changed(s, v))
+				send_info(s, v, SESS_NOREF);
+		json_decref(v);
+	}
+}
+
+static void
+schedule_flush(void)
+{
+	struct timeval	zero = { 0, 0 };
+
+	if (ev_flush != NULL && !evtimer_pending(ev_flush, NULL))
+		evtimer_add(ev_flush, &zero);
+}
+
+static void
+on_periodic(evutil_socket_t fd, short what, void *arg)
+{
+	struct sub	*s = arg;
+	json_t		*v;
+
+	if (!s->m->valid)
+		return;
+	v = value_of(s->m, now_s());
+	send_info(s, v, SESS_NOREF);
+	json_decref(v);
+}
+
+/* ---- Growing totals kept over a restart ---- */
+
+static void
+loaded_cb(struct rds *r, const redisReply *rep, void *arg)
+{
+	char		*key = arg;
+	struct statistic	*m = strmap_get(&metrics, key);
+	json_t		*j;
+
+	free(key);
+	if (m == NULL || rep == NULL || rep->type != REDIS_REPLY_STRING)
+		return;
+	j = json_loadb(rep->str, rep->len, 0, NULL);
+	/* The same period only: the reset it was heading for. */
+	if (j != NULL && json_number_value(json_object_get(j, "nextReset")) ==
+	    m->next_reset && acc_load(m->acc, json_object_get(j, "acc")) == 0)
+		mark(m);
+	json_decref(j);
+}
+
+static void
+save_growing(const char *key, void *v, void *arg)
+{
+	struct statistic	*m = v;
+	json_t		*j;
+	char		*text;
+
+	if (m->p.kind != PROF_GROWING || !m->saved_dirty ||
+	    m->t.cat == CAT_CURRENT_STATE || m->t.cat == CAT_AGENT_STATUS)
+		return;
+	m->saved_dirty = 0;
+	j = json_pack("{s:f, s:o}", "nextReset", m->next_reset, "acc",
+	    acc_save(m->acc));
+	text = json_dumps(j, JSON_COMPACT);
+	rds_command(kv, NULL, NULL, "HSET %s %s %s", k_growing, key, text);
+	free(text);
+	json_decref(j);
+}
+
+/* ---- the model's snapshot ---- */
+
+static void
+snapshot(void)
+{
+	json_t	*j, *pos;
+	char	*text, id[64];
+	int	 i;
+
+	if (!voice_started || !model_dirty || rds_state(kv) != RDS_UP)
+		return;
+	model_dirty = 0;
+	j = json_pack("{s:o}", "model", model_dump(model));
+	pos = json_object();
+	for (i = 0; i < voice_nregions(); i++) {
+		sid_format(voice_region_position(i), id, sizeof(id));
+		json_object_set_new(pos, voice_region_name(i), json_string(id));
+	}
+	json_object_set_new(j, "positions", pos);
+	text = json_dumps(j, JSON_COMPACT);
+	rds_command(kv, NULL, NULL, "SET %s %s", k_model, text);
+	free(text);
+	json_decref(j);
+}
+
+static void
+restored(struct rds *r, const redisReply *rep, void *arg)
+{
+	struct voice_cbs	 vc = { on_voice_event, on_link };
+	char			*from[VOICE_REGIONS_MAX];
+	const struct conf	*c = worker_conf();
+	json_t			*j = NULL, *pos;
+	int			 i, n = 1 + c->nremotes;
+
+	if (rep == NULL || (rep->type != REDIS_REPLY_STRING &&
+	    rep->type != REDIS_REPLY_NIL)) {
+		struct timeval	tv = { 1, 0 };
+
+		evtimer_add(ev_load, &tv);	/* Redis away: again */
+		return;
+	}
+	memset(from, 0, sizeof(from));
+	if (rep->type == REDIS_REPLY_STRING &&
+	    (j = json_loadb(rep->str, rep->len, 0, NULL)) != NULL &&
+	    model_restore(model, json_object_get(j, "model")) == 0) {
+		pos = json_object_get(j, "positions");
+		for (i = 0; i < n; i++) {
+			const char *p = json_string_value(json_object_get(pos,
+			    i == 0 ? c->redis.name : c->remotes[i - 1].name));
+
+			from[i] = p != NULL ? xstrdup(p) : NULL;
+		}
+		log_info("agent states restored from the snapshot; reading "
+		    "the voice events since");
+	}
+	json_decref(j);
+	voice_start_from(base, c, from, &vc, NULL);
+	voice_started = 1;
+	for (i = 0; i < n; i++)
+		free(from[i]);
+}
+
+static void
+on_load(evutil_socket_t fd, short what, void *arg)
+{
+	if (rds_command(kv, restored, NULL, "GET %s", k_model) == -1) {
+		struct timeval	tv = { 1, 0 };
+
+		evtimer_add(ev_load, &tv);
+	}
+}
+
+/* ---- the tick: resets, snapshots, lag ---- */
+
+static long
+gmtoff_at(double t)
+{
+	struct tm	tm;
+	time_t		tt = (time_t)t;
+
+	localtime_r(&tt, &tm);
+	return tm.tm_gmtoff;
+}
+
+static void
+reset_due(const char *key, void *v, void *arg)
+{
+	struct statistic	*m = v;
+	double		 now = *(double *)arg;
+	struct sub	*s;
+	json_t		*val;
+
+	if (m->p.kind != PROF_GROWING || m->next_reset == 0 ||
+	    now < m->next_reset)
+		return;
+	val = value_of(m, now);
+	LIST_FOREACH(s, &m->subs, m_entry)
+		if (s->mode == N_RESET && m->valid)
+			send_info(s, val, SESS_NOREF);
+	json_decref(val);
+	acc_reset(m->acc, m->next_reset);
+	m->next_reset = profile_next_reset(&m->p, now, gmtoff_at(now));
+	mark(m);
+}
+
+static void
+on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	const struct sess_stats	*st = sess_server_stats(srv);
+	uint64_t		 us = now_wall_us();
+	double			 now = (double)us / 1e6;
+
+	strmap_each(&metrics, reset_due, &now);
+	if (us - last_snapshot_us >= SNAPSHOT_EVERY_S * 1000000ULL) {
+		last_snapshot_us = us;
+		snapshot();
+	}
+	if (us - last_save_us >= SAVE_EVERY_S * 1000000ULL &&
+	    rds_state(kv) == RDS_UP) {
+		last_save_us = us;
+		strmap_each(&metrics, save_growing, NULL);
+	}
+	lag *= 0.5;		/* no events for a while: no lag */
+	metric_set(m_lag, lag);
+	metric_set(m_open, (double)nsubs);
+	metric_set(m_clients, (double)st->current);
+}
+
+/* ---- voice ---- */
+
+static void
+on_voice_event(const struct voice_event *ev, void *arg)
+{
+	const json_t	*t = json_object_get(ev->obj, "time");
+	double		 now = now_s();
+
+	if (!seen_add(seen, json_string_value(json_object_get(ev->obj,
+	    "eventId"))))
+		return;
+	metric_inc(m_events);
+	if (json_is_integer(t))
+		lag = now - (double)json_integer_value(t) / 1000.0;
+	if (lag < 0)
+		lag = 0;
+	model_dirty = 1;
+	model_apply(model, ev->obj, now);
+}
+
+static void
+validity(const char *key, void *v, void *arg)
+{
+	struct statistic	*m = v;
+	int		 up = *(int *)arg;
+	struct sub	*s;
+	json_t		*e, *val;
+
+	if (m->valid == up)
+		return;
+	m->valid = up;
+	val = up ? value_of(m, now_s()) : NULL;
+	LIST_FOREACH(s, &m->subs, m_entry) {
+		e = json_pack("{s:s, s:I}", "event", up ?
+		    "EventStatisticValid" : "EventStatisticInvalid",
+		    "statisticId", s->id);
+		if (!up)
+			json_object_set_new(e, "reason", json_string(
+			    "the voice link is down"));
+		sess_send(s->c->s, e);
+		json_decref(e);
+		if (up && s->mode != N_NONE)
+			send_info(s, val, SESS_NOREF);
+	}
+	json_decref(val);
+}
+
+static void
+on_link(int up, void *arg)
+{
+	link_up = up;
+	strmap_each(&metrics, validity, &up);
+}
+
+/* ---- configuration ---- */
+
+static void
+on_reset(void *arg)
+{
+	cache_reset();
+	index_stale = 1;
+}
+
+static void
+on_change(const struct cfg_change *ch, void *arg)
+{
+	const struct cfg_type	*t = cfg_type_by_name(ch->type,
+				    strlen(ch->type));
+
+	if (t == NULL)
+		return;
+	if (ch->op == CFG_OP_DELETED)
+		cache_del(ch->dbid);
+	else
+		cache_put(cfg_type_kind(t), ch->dbid, json_incref(ch->object));
+	index_stale = 1;
+}
+
+static void
+tz_follow(void)
+{
+	const struct cobj *const	*v;
+	const struct cobj		*z;
+	json_t				*ref, *name;
+	size_t				 n;
+	static char			 cur[128];
+	const char			*tz = "UTC";
+
+	v = cache_list(CFG_TENANT, &n);
+	if (n > 0) {
+		ref = cobj_get(v[0], "timeZone");
+		if ((z = cache_get(json_integer_value(ref))) != NULL) {
+			name = cobj_get(z, "tzName");
+			if (json_string_value(name) != NULL) {
+				snprintf(cur, sizeof(cur), "%s",
+				    json_string_value(name));
+				tz = cur;
+			}
+			json_decref(name);
+		}
+		json_decref(ref);
+	}
+	if (getenv("TZ") == NULL || strcmp(getenv("TZ"), tz) != 0) {
+		setenv("TZ", tz, 1);
+		tzset();
+	}
+}
+
+static void
+on_synced(json_int_t rev, void *arg)
+{
+	tz_follow();
+	if (ready)
+		return;
+	ready = 1;
+	log_info("configuration loaded at revision %lld; serving",
+	    (long long)rev);
+	worker_ready();
+}
+
+/* ---- start, reload, stop ---- */
+
+static struct sess_limits
+limits_of(const struct conf *c)
+{
+	const struct conf_worker	*w = &c->workers[WORKER_STATS];
+	struct sess_limits		 l;
+
+	memset(&l, 0, sizeof(l));
+	l.max_line = w->max_line;
+	l.max_output = w->max_output;
+	l.max_clients = w->max_clients;
+	l.open_timeout_ms = (unsigned)(w->open_timeout * 1000);
+	return l;
+}
+
+static void
+register_metrics(void)
+{
+	m_clients = metrics_gauge("tenant_stats_clients",
+	    "Sessions open on the statistics port.", NULL);
+	m_open = metrics_gauge("tenantd_stats_open_statistics",
+	    "Statistics open (one per client and statisticId).", NULL);
+	m_notified = metrics_counter("tenantd_stats_notifications_total",
+	    "EventInfo sent.", NULL);
+	m_events = metrics_counter("tenantd_stats_voice_events_total",
+	    "Voice events applied to the model.", NULL);
+	m_refused = metrics_counter("tenantd_stats_refused_total",
+	    "RequestOpenStatistic refused for the worker's limits or lag.",
+	    NULL);
+	m_lag = metrics_gauge("tenantd_stats_lag_seconds",
+	    "How old the last voice event was when it was applied.", NULL);
+}
+
+static int
+stats_start(struct event_base *b, const struct conf *c, int fd)
+{
+	struct sess_limits	 l = limits_of(c);
+	struct sess_handlers	 h = { on_open, on_request, on_closed };
+	struct cfgfollow_cbs	 fc = { on_reset, on_change, on_synced };
+	struct model_cbs	 mc = { dn_kind, on_start, on_end, on_instant,
+				    on_state };
+	struct timeval		 tv = { TICK_MS / 1000, 0 };
+
+	base = b;
+	register_metrics();
+	seen = seen_new(65536);
+	model = model_new(&mc, NULL);
+	cache_init(CFG_NTYPES);
+	k_model = xasprintf("tenantd:{%s}:stats:model", c->tenant_id);
+	k_growing = xasprintf("tenantd:{%s}:stats:growing", c->tenant_id);
+	if ((pg = pgc_new(base, c->pg_conninfo, c->pg_password, NULL,
+	    NULL)) == NULL)
+		worker_fatalx(2, "postgres.conninfo does not parse");
+	follow = cfgfollow_new(base, pg, c->redis.host, c->redis.port,
+	    c->redis.password, c->tenant_id, &fc, NULL);
+	auth = auth_new(base, c->redis.host, c->redis.port, c->redis.password,
+	    c->tenant_id);
+	auth_set_admin_token(auth, c->admin_token);
+	kv = rds_new(base, c->redis.host, c->redis.port, c->redis.password,
+	    NULL, NULL);
+	rds_set_name(kv, "redis (statistics state)");
+	if ((srv = sess_server_new(base, fd, &l, &h, NULL)) == NULL)
+		return -1;
+	ev_flush = evtimer_new(base, on_flush, NULL);
+	ev_load = evtimer_new(base, on_load, NULL);
+	ev_tick = event_new(base, -1, EV_PERSIST, on_tick, NULL);
+	event_add(ev_tick, &tv);
+	on_load(-1, 0, NULL);
+	return 0;
+}
+
+static int
+stats_reload_check(const struct conf *next, char *why, size_t len)
+{
+	const struct conf	*cur = worker_conf();
+	int			 i;
+
+	if (strcmp(next->tenant_id, cur->tenant_id) != 0) {
+		snprintf(why, len, "tenant.id cannot change while running");
+		return -1;
+	}
+	if (next->nremotes != cur->nremotes ||
+	    strcmp(next->redis.host, cur->redis.host) != 0 ||
+	    next->redis.port != cur->redis.port)
+		goto regions;
+	for (i = 0; i < next->nremotes; i++)
+		if (strcmp(next->remotes[i].name, cur->remotes[i].name) != 0 ||
+		    strcmp(next->remotes[i].host, cur->remotes[i].host) != 0 ||
+		    next->remotes[i].port != cur->remotes[i].port)
+			goto regions;
+	return 0;
+regions:
+	snprintf(why, len, "the stats worker follows the voice streams of "
+	    "redis and redis.remote from where it is: restart tenantd to "
+	    "change them");
+	return -1;
+}
+
+static void
+stats_reload_apply(const struct conf *next, const struct conf *prev)
+{
+	struct sess_limits	l = limits_of(next);
+
+	sess_server_set_limits(srv, &l);
+	auth_set_admin_token(auth, next->admin_token);
+}
+
+static void
+stats_listen(int fd)
+{
+	sess_server_set_listener(srv, fd);
+}
+
+static void
+on_drain(evutil_socket_t fd, short what, void *arg)
+{
+	if (sess_server_stats(srv)->current == 0 && rds_state(kv) != RDS_CONNECTING)
+		worker_exit(0);
+}
+
+/* stats_stop - keep the state for the next worker, then close sessions */
+static void
+stats_stop(void)
+{
+	struct timeval	tv = { 0, 50000 };
+
+	model_dirty = 1;
+	snapshot();
+	strmap_each(&metrics, save_growing, NULL);
+	sess_server_pause(srv);
+	sess_server_close_all(srv, "Shutdown", "tenantd is stopping; "
+	    "reconnect and open the statistics again");
+	ev_drain = event_new(base, -1, EV_PERSIST, on_drain, NULL);
+	event_add(ev_drain, &tv);
+}
+
+static void
+statistic_free(struct statistic *m)
+{
+	free(m->key);
+	free(m->id);
+	acc_free(m->acc);
+	free(m);
+}
+
+static void
+free_statistic(const char *k, void *v, void *arg)
+{
+	statistic_free(v);
+}
+
+static void
+stats_cleanup(void)
+{
+	if (srv != NULL)
+		sess_server_free(srv);
+	srv = NULL;
+	voice_stop();
+	auth_free(auth);
+	rds_free(kv);
+	pgc_free(pg);
+	cfgfollow_free(follow);
+	model_free(model);
+	strmap_each(&metrics, free_statistic, NULL);
+	strmap_clear(&metrics);
+	strmap_each(&by_object, free_json, NULL);
+	strmap_clear(&by_object);
+	strmap_each(&media, free_plain, NULL);
+	strmap_clear(&media);
+	ix_clear();
+	cache_free();
+	seen_free(seen);
+	free(k_model);
+	free(k_growing);
+	if (ev_tick != NULL)
+		event_free(ev_tick);
+	if (ev_flush != NULL)
+		event_free(ev_flush);
+	if (ev_load != NULL)
+		event_free(ev_load);
+	if (ev_drain != NULL)
+		event_free(ev_drain);
+}
+
+/* ---- sessions ---- */
+
+static void
+authed(const struct principal *who, int unavailable, void *arg)
+{
+	struct sess	*s = arg;
+	struct client	*c = sess_data(s);
+
+	if (c == NULL)		/* gone meanwhile */
+		return;
+	if (who == NULL) {
+		sess_open_done(s, SESS_OPEN_REFUSE, NULL, unavailable ?
+		    "the token cannot be checked now (Redis is unreachable); "
+		    "retry" : "the token is not valid");
+		return;
+	}
+	c->who = *who;
+	access_grants(who, &c->g);
+	c->open = 1;
+	sess_open_done(s, SESS_OPEN_ACCEPT, NULL, NULL);
+}
+
+/* A pending token check keeps the session, not the client. */
+struct pending_open {
+	struct sess	*s;
+	int		 alive;
+};
+
+static void
+authed_pending(const struct principal *who, int unavailable, void *arg)
+{
+	struct pending_open	*po = arg;
+
+	if (po->alive)
+		authed(who, unavailable, po->s);
+	if (po->alive)
+		((struct client *)sess_data(po->s))->gone = NULL;
+	free(po);
+}
+
+static enum sess_open
+on_open(struct sess *s, json_t *req, json_t *extra, void *arg,
+    const char **why)
+{
+	const char		*token = json_string_value(json_object_get(req,
+				    "token"));
+	struct client		*c;
+	struct pending_open	*po;
+
+	if (!ready) {
+		*why = "the configuration is not loaded yet; retry";
+		return SESS_OPEN_REFUSE;
+	}
+	c = xcalloc(1, sizeof(*c));
+	c->s = s;
+	LIST_INIT(&c->subs);
+	sess_set_data(s, c);
+	po = xcalloc(1, sizeof(*po));
+	po->s = s;
+	po->alive = 1;
+	c->gone = &po->alive;
+	auth_check(auth, token, strlen(token), authed_pending, po);
+	return SESS_OPEN_PENDING;
+}
+
+static void
+sub_free(struct sub *s)
+{
+	char		 key[48];
+	json_t		*list, *e;
+	struct statistic	*m = s->m;
+	size_t		 i;
+
+	LIST_REMOVE(s, m_entry);
+	LIST_REMOVE(s, c_entry);
+	s->c->nsubs--;
+	nsubs--;
+	if (s->timer != NULL)
+		event_free(s->timer);
+	json_decref(s->last);
+	free(s);
+	if (!LIST_EMPTY(&m->subs))
+		return;
+	/* The last one: the metric goes, its Growing totals stay saved. */
+	if (m->saved_dirty && m->p.kind == PROF_GROWING &&
+	    rds_state(kv) == RDS_UP)
+		save_growing(m->key, m, NULL);
+	snprintf(key, sizeof(key), "%d/%lld", (int)m->kind, (long long)m->dbid);
+	list = strmap_get(&by_object, key);
+	json_array_foreach(list, i, e)
+		if ((struct statistic *)(uintptr_t)json_integer_value(e) == m) {
+			json_array_remove(list, i);
+			break;
+		}
+	if (json_array_size(list) == 0) {
+		strmap_del(&by_object, key);
+		json_decref(list);
+	}
+	if (m->dirty)
+		TAILQ_REMOVE(&dirty, m, dirty_entry);
+	strmap_del(&metrics, m->key);
+	statistic_free(m);
+}
+
+static void
+on_closed(struct sess *s, void *arg)
+{
+	struct client	*c = sess_data(s);
+
+	if (c == NULL)
+		return;
+	if (c->gone != NULL)
+		*c->gone = 0;
+	while (!LIST_EMPTY(&c->subs))
+		sub_free(LIST_FIRST(&c->subs));
+	access_clear(&c->g);
+	sess_set_data(s, NULL);
+	free(c);
+}
+
+/* ---- opening a statistic ---- */
+
+/* seed - an instance in progress that the new metric counts */
+static void
+seed(const struct inst *i, void *arg)
+{
+	struct statistic	*m = arg;
+	struct targets	 t;
+	int		 n;
+
+	if (!acc_wants(m->acc, i))
+		return;
+	targets_of(i, &t);
+	for (n = 0; n < t.n; n++)
+		if (t.k[n] == m->kind && t.dbid[n] == m->dbid) {
+			acc_start(m->acc, i);
+			return;
+		}
+}
+
+static void
+seed_person(json_int_t person, struct statistic *m)
+{
+	const struct cobj	*o = cache_get(person), *l;
+	json_t			*x;
+	size_t			 j;
+
+	if (o == NULL)
+		return;
+	for (j = 0; j < o->nrefs; j++) {
+		if ((l = cache_get(o->refs[j])) == NULL ||
+		    l->kind != CFG_AGENT_LOGIN)
+			continue;
+		x = cobj_get(l, "loginCode");
+		if (json_string_value(x) != NULL)
+			model_each_of_agent(model, json_string_value(x), seed,
+			    m);
+		json_decref(x);
+	}
+}
+
+/* seed_metric - what is in progress now, for a new metric */
+static void
+seed_metric(struct statistic *m)
+{
+	const struct cobj	*o;
+	json_t			*members, *e;
+	size_t			 i;
+
+	if (m->kind == OBJ_AGENT) {
+		seed_person(m->dbid, m);
+		return;
+	}
+	if (m->kind == OBJ_AGENT_GROUP && (o = cache_get(m->dbid)) != NULL) {
+		members = cobj_get(o, "members");
+		json_array_foreach(members, i, e)
+			seed_person(json_integer_value(e), m);
+		json_decref(members);
+		return;
+	}
+	/* Places, queues, DN groups, the tenant: fewer, so everything. */
+	model_each(model, seed, m);
+}
+
+static struct statistic *
+statistic_get(enum object_kind k, json_int_t dbid, const char *id,
+    const struct stype *t, const struct profile *p, int *created)
+{
+	struct statistic	*m;
+	char		 pk[64], *key, okey[48];
+	json_t		*list, *tj;
+	char		*tdef;
+	double		 now = now_s();
+
+	profile_key(p, pk, sizeof(pk));
+	tj = stype_json(t);
+	tdef = json_dumps(tj, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(tj);
+	key = xasprintf("%d/%lld/%s/%s/%s", (int)k, (long long)dbid, t->name,
+	    pk, tdef);
+	free(tdef);
+	*created = 0;
+	if ((m = strmap_get(&metrics, key)) != NULL) {
+		free(key);
+		return m;
+	}
+	*created = 1;
+	m = xcalloc(1, sizeof(*m));
+	m->key = key;
+	m->kind = k;
+	m->dbid = dbid;
+	m->id = xstrdup(id);
+	m->t = *t;
+	m->p = *p;
+	m->acc = acc_new(t, p, now);
+	m->next_reset = profile_next_reset(p, now, gmtoff_at(now));
+	m->valid = link_up;
+	LIST_INIT(&m->subs);
+	strmap_put(&metrics, key, m);
+	snprintf(okey, sizeof(okey), "%d/%lld", (int)k, (long long)dbid);
+	if ((list = strmap_get(&by_object, okey)) == NULL) {
+		list = json_array();
+		strmap_put(&by_object, okey, list);
+	}
+	json_array_append_new(list, json_integer((json_int_t)(uintptr_t)m));
+	seed_metric(m);
+	if (p->kind == PROF_GROWING && t->cat != CAT_CURRENT_STATE &&
+	    t->cat != CAT_AGENT_STATUS)
+		rds_command(kv, loaded_cb, xstrdup(key), "HGET %s %s",
+		    k_growing, key);
+	return m;
+}
+
+/* find_type - a shipped type, one from the Application's options, or inline */
+static int
+find_type(const json_t *st, struct stype *t, char *why, size_t len)
+{
+	const struct cobj	*app;
+	const struct stype	*b;
+	json_t			*opts, *sec;
+	char			 name[96];
+	int			 rc;
+
+	if (json_is_object(st))
+		return stype_parse(st, "inline", t, why, len);
+	if (!json_is_string(st)) {
+		snprintf(why, len, "statistic: a type's name or a definition");
+		return -1;
+	}
+	snprintf(name, sizeof(name), "stat:%s", json_string_value(st));
+	app = cache_find(CFG_APPLICATION,
+	    worker_conf()->workers[WORKER_STATS].application);
+	opts = app != NULL ? cobj_get(app, "options") : NULL;
+	if ((sec = json_object_get(opts, name)) != NULL) {
+		rc = stype_parse(sec, json_string_value(st), t, why, len);
+		json_decref(opts);
+		return rc;
+	}
+	json_decref(opts);
+	if ((b = stype_builtin(json_string_value(st))) == NULL) {
+		snprintf(why, len, "statistic: no type %s",
+		    json_string_value(st));
+		return 1;
+	}
+	*t = *b;
+	return 0;
+}
+
+static int
+parse_notify(const json_t *v, struct sub *s, char *why, size_t len)
+{
+	const char	*mode;
+
+	s->mode = N_CHANGES;
+	if (v == NULL)
+		return 0;
+	if (!json_is_object(v) || (mode = json_string_value(json_object_get(v,
+	    "mode"))) == NULL)
+		goto bad;
+	if (strcmp(mode, "changes") == 0) {
+		s->insensitivity = json_number_value(json_object_get(v,
+		    "insensitivity"));
+		if (s->insensitivity < 0 || s->insensitivity > 100)
+			goto bad;
+	} else if (strcmp(mode, "periodic") == 0) {
+		s->mode = N_PERIODIC;
+		s->interval = json_number_value(json_object_get(v,
+		    "interval"));
+		if (!(s->interval >= 0.1 && s->interval <= 86400))
+			goto bad;
+	} else if (strcmp(mode, "reset") == 0)
+		s->mode = N_RESET;
+	else if (strcmp(mode, "none") == 0)
+		s->mode = N_NONE;
+	else
+		goto bad;
+	return 0;
+bad:
+	snprintf(why, len, "notify: {\"mode\": \"changes\", \"insensitivity\": "
+	    "P} | {\"mode\": \"periodic\", \"interval\": S (0.1 to 86400)} | "
+	    "{\"mode\": \"reset\"} | {\"mode\": \"none\"}");
+	return -1;
+}
+
+static void
+do_open_statistic(struct client *c, json_int_t ref, json_t *req)
+{
+	const struct conf_worker *w = &worker_conf()->workers[WORKER_STATS];
+	json_t			*obj = json_object_get(req, "object");
+	const char		*otype = json_string_value(json_object_get(obj,
+				    "type"));
+	const char		*oid = json_string_value(json_object_get(obj,
+				    "id"));
+	struct stype		 t;
+	struct profile		 p;
+	struct sub		 tmpl, *s;
+	struct statistic		*m;
+	json_int_t		 dbid;
+	json_t			*e, *v;
+	char			 why[256];
+	int			 k, created, rc;
+
+	if (otype == NULL || (k = object_kind_by_name(otype)) == -1) {
+		sess_send_error(c->s, ref, "UnknownObject", "object: "
+		    "{\"type\": \"Agent\" | \"Place\" | \"GroupAgents\" | "
+		    "\"GroupPlaces\" | \"Queue\" | \"RoutingPoint\" | "
+		    "\"GroupQueues\" | \"Tenant\", \"id\": \"...\"}");
+		return;
+	}
+	if (oid == NULL && k != OBJ_TENANT) {
+		sess_send_error(c->s, ref, "UnknownObject", "object.id: "
+		    "required for %s", otype);
+		return;
+	}
+	if (object_find(k, oid, &dbid) == -1) {
+		sess_send_error(c->s, ref, "UnknownObject", "no %s %s in the "
+		    "tenant's configuration", otype, oid);
+		return;
+	}
+	if ((rc = find_type(json_object_get(req, "statistic"), &t, why,
+	    sizeof(why))) != 0) {
+		sess_send_error(c->s, ref, rc == 1 ? "UnknownStatistic" :
+		    SESS_ERR_BAD_ARGUMENT, "%s", why);
+		return;
+	}
+	if (!(t.objects & OB(k))) {
+		sess_send_error(c->s, ref, "NotApplicable", "%s is not a "
+		    "statistic of a %s", t.name, otype);
+		return;
+	}
+	if (profile_parse(json_object_get(req, "profile"), &p, why,
+	    sizeof(why)) == -1 || (p.kind == PROF_SINCE_LOGIN &&
+	    k != OBJ_AGENT)) {
+		sess_send_error(c->s, ref, "BadProfile", "%s", p.kind ==
+		    PROF_SINCE_LOGIN ? "profile: SinceLogin is for an Agent" :
+		    why);
+		return;
+	}
+	memset(&tmpl, 0, sizeof(tmpl));
+	if (parse_notify(json_object_get(req, "notify"), &tmpl, why,
+	    sizeof(why)) == -1) {
+		sess_send_error(c->s, ref, "BadNotify", "%s", why);
+		return;
+	}
+	if (nsubs >= w->max_statistics || c->nsubs >=
+	    w->max_client_statistics || lag > w->max_lag) {
+		metric_inc(m_refused);
+		if (lag > w->max_lag)
+			sess_send_error(c->s, ref, "TooManyStatistics", "the "
+			    "worker is %.1f s behind the voice events; no new "
+			    "statistic until it catches up", lag);
+		else
+			sess_send_error(c->s, ref, "TooManyStatistics", "at "
+			    "most %u statistics (%u per client) are open",
+			    w->max_statistics, w->max_client_statistics);
+		return;
+	}
+	m = statistic_get(k, dbid, oid != NULL ? oid : "", &t, &p, &created);
+	s = xcalloc(1, sizeof(*s));
+	*s = tmpl;
+	s->c = c;
+	s->m = m;
+	s->id = ++next_stat_id;
+	LIST_INSERT_HEAD(&m->subs, s, m_entry);
+	LIST_INSERT_HEAD(&c->subs, s, c_entry);
+	c->nsubs++;
+	nsubs++;
+	v = value_of(m, now_s());
+	e = json_pack("{s:s, s:I, s:O, s:b}", "event", "EventStatisticOpened",
+	    "statisticId", s->id, "value", v, "valid", m->valid);
+	sess_reply(c->s, ref, e);
+	json_decref(e);
+	s->last = v;
+	if (s->mode == N_PERIODIC) {
+		struct timeval	tv;
+
+		tv.tv_sec = (time_t)s->interval;
+		tv.tv_usec = (suseconds_t)((s->interval - (double)tv.tv_sec) *
+		    1e6);
+		s->timer = event_new(base, -1, EV_PERSIST, on_periodic, s);
+		event_add(s->timer, &tv);
+	}
+}
+
+static struct sub *
+sub_find(struct client *c, json_int_t ref, json_t *req)
+{
+	json_t		*id = json_object_get(req, "statisticId");
+	struct sub	*s;
+
+	if (!json_is_integer(id)) {
+		sess_send_error(c->s, ref, SESS_ERR_BAD_ARGUMENT, "statisticId: "
+		    "the id EventStatisticOpened gave");
+		return NULL;
+	}
+	LIST_FOREACH(s, &c->subs, c_entry)
+		if (s->id == json_integer_value(id))
+			return s;
+	sess_send_error(c->s, ref, "NoSuchStatistic", "statistic %lld is not "
+	    "open on this session", (long long)json_integer_value(id));
+	return NULL;
+}
+
+static void
+do_peek(struct client *c, json_int_t ref, json_t *req)
+{
+	struct sub	*s = sub_find(c, ref, req);
+	json_t		*v;
+
+	if (s == NULL)
+		return;
+	v = value_of(s->m, now_s());
+	send_info(s, v, ref);
+	json_decref(v);
+}
+
+static void
+do_close(struct client *c, json_int_t ref, json_t *req)
+{
+	struct sub	*s = sub_find(c, ref, req);
+	json_t		*e;
+
+	if (s == NULL)
+		return;
+	e = json_pack("{s:s, s:I}", "event", "EventStatisticClosed",
+	    "statisticId", s->id);
+	sub_free(s);
+	sess_reply(c->s, ref, e);
+	json_decref(e);
+}
+
+static void
+do_types(struct client *c, json_int_t ref)
+{
+	const struct stype	*b;
+	const struct cobj	*app;
+	struct stype		 t;
+	json_t			*types = json_object(), *opts, *sec, *e;
+	const char		*k;
+	char			 why[256];
+	size_t			 n, i;
+
+	n = stype_builtins(&b);
+	for (i = 0; i < n; i++)
+		json_object_set_new(types, b[i].name, stype_json(&b[i]));
+	app = cache_find(CFG_APPLICATION,
+	    worker_conf()->workers[WORKER_STATS].application);
+	opts = app != NULL ? cobj_get(app, "options") : NULL;
+	json_object_foreach(opts, k, sec)
+		if (strncmp(k, "stat:", 5) == 0 &&
+		    stype_parse(sec, k + 5, &t, why, sizeof(why)) == 0)
+			json_object_set_new(types, k + 5, stype_json(&t));
+	json_decref(opts);
+	e = json_pack("{s:s, s:o}", "event", "EventStatisticTypes", "types",
+	    types);
+	sess_reply(c->s, ref, e);
+	json_decref(e);
+}
+
+/* do_media - the interaction server reports an agent's medium */
+static void
+do_media(struct client *c, json_int_t ref, json_t *req)
+{
+	const char		*agent = json_string_value(json_object_get(req,
+				    "agent"));
+	const char		*med = json_string_value(json_object_get(req,
+				    "media"));
+	const char		*state = json_string_value(json_object_get(req,
+				    "state"));
+	json_t			*n = json_object_get(req, "interactions");
+	struct media_state	*ms;
+	struct statistic		*m;
+	json_int_t		 person;
+	json_t			*list, *e;
+	char			 key[32];
+	size_t			 k;
+	int			 i;
+
+	if (agent == NULL || med == NULL || strlen(med) >= 32 ||
+	    strcmp(med, "voice") == 0 || state == NULL ||
+	    (strcmp(state, "LoggedOut") != 0 && strcmp(state, "Ready") != 0 &&
+	    strcmp(state, "NotReady") != 0) || (n != NULL &&
+	    (!json_is_integer(n) || json_integer_value(n) < 0 ||
+	    json_integer_value(n) > 1000))) {
+		sess_send_error(c->s, ref, SESS_ERR_BAD_ARGUMENT, "agent "
+		    "(employeeId), media (not voice: it comes from the voice "
+		    "events), state (LoggedOut, Ready, NotReady), "
+		    "interactions (0 to 1000)");
+		return;
+	}
+	if (object_find(OBJ_AGENT, agent, &person) == -1) {
+		sess_send_error(c->s, ref, "UnknownObject", "no agent %s",
+		    agent);
+		return;
+	}
+	snprintf(key, sizeof(key), "%lld", (long long)person);
+	if ((ms = strmap_get(&media, key)) == NULL) {
+		ms = xcalloc(1, sizeof(*ms));
+		strmap_put(&media, key, ms);
+	}
+	for (i = 0; i < ms->n; i++)
+		if (strcmp(ms->v[i].name, med) == 0)
+			break;
+	if (i == ms->n) {
+		if (ms->n == MEDIA_MAX) {
+			sess_send_error(c->s, ref, SESS_ERR_BAD_ARGUMENT, "at "
+			    "most %d media per agent", MEDIA_MAX);
+			return;
+		}
+		snprintf(ms->v[ms->n++].name, sizeof(ms->v[0].name), "%s", med);
+	}
+	snprintf(ms->v[i].state, sizeof(ms->v[i].state), "%s", state);
+	ms->v[i].interactions = n != NULL ? (int)json_integer_value(n) : 0;
+	list = metrics_of(OBJ_AGENT, person);
+	json_array_foreach(list, k, e) {
+		m = (struct statistic *)(uintptr_t)json_integer_value(e);
+		if (m->t.cat == CAT_AGENT_STATUS)
+			mark(m);
+	}
+	e = json_pack("{s:s}", "event", "EventAck");
+	sess_reply(c->s, ref, e);
+	json_decref(e);
+}
+
+static void
+on_request(struct sess *s, const char *name, json_int_t ref, json_t *req,
+    void *arg)
+{
+	struct client	*c = sess_data(s);
+
+	if (strcmp(name, "RequestOpenStatistic") == 0)
+		do_open_statistic(c, ref, req);
+	else if (strcmp(name, "RequestPeekStatistic") == 0)
+		do_peek(c, ref, req);
+	else if (strcmp(name, "RequestCloseStatistic") == 0)
+		do_close(c, ref, req);
+	else if (strcmp(name, "RequestGetStatisticTypes") == 0)
+		do_types(c, ref);
+	else if (strcmp(name, "RequestAgentMediaState") == 0)
+		do_media(c, ref, req);
+	else
+		sess_send_error(s, ref, SESS_ERR_UNKNOWN, "no request %s in the "
+		    "statistics protocol", name);
+}
