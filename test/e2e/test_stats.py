@@ -64,6 +64,15 @@ class StatsTenant:
         finally:
             s.close()
 
+    def link_up(self):
+        s = self.session()
+        try:
+            r = s.call("RequestOpenStatistic", object={"type": "Tenant", "id": "t"},
+                       statistic="CurrentNumberLoggedInAgents", notify={"mode": "none"})
+            return r.get("valid") is True
+        finally:
+            s.close()
+
     def session(self):
         s = Session(self.port)
         s.open(self.token, "wallboard")
@@ -75,6 +84,7 @@ def st(tenantd, redis):
     t = StatsTenant(tenantd)
     t.voice = Voice(redis.port)
     t.voice.beat()
+    wait_for(t.link_up, 10, what="the voice link, as the stats worker sees it")
     yield t
     Voice.stop_all()
 

@@ -89,6 +89,7 @@ struct model {
 	LIST_HEAD(, ninst)	 live;
 	uint64_t		 next_id;
 	size_t			 ncalls;
+	int			 repeat;	/* for the next instant */
 };
 
 static const char *const action_names[A_COUNT] = {
@@ -286,6 +287,9 @@ instant(struct model *m, enum action a, int of_agent, const char *agent,
     const char *dn, double t, double duration, json_t *ud)
 {
 	struct ninst	*n = inst_new(m, a, of_agent, agent, dn, t, ud);
+
+	n->i.repeat = m->repeat;
+	m->repeat = 0;
 
 	if (m->cbs.instant != NULL)
 		m->cbs.instant(&n->i, duration < 0 ? 0 : duration, m->arg);
@@ -606,10 +610,15 @@ answered(struct model *m, struct dn *d, struct call *c, double t)
 
 	instant(m, A_ANSWERED, 1, dn_agent_id(d), d->number, t, t - since,
 	    c->ud);
-	if (en != NULL && en->queue != NULL)
+	/* The queue's and the routing point's copies: counted already. */
+	if (en != NULL && en->queue != NULL) {
+		m->repeat = 1;
 		instant(m, A_ANSWERED, 0, NULL, en->queue, t, t - since, c->ud);
-	if (en != NULL && en->rp != NULL)
+	}
+	if (en != NULL && en->rp != NULL) {
+		m->repeat = 1;
 		instant(m, A_ANSWERED, 0, NULL, en->rp, t, t - since, c->ud);
+	}
 	entry_drop(m, c->conn);
 }
 
@@ -741,6 +750,7 @@ on_queue_event(struct model *m, const char *name, const json_t *e,
 		en = smap_get(&m->entries, conn);
 		since = en != NULL ? en->t : t;
 		if (strcmp(name, "EventRinging") == 0) {
+			m->repeat = en != NULL;		/* entered before */
 			en = entry_get(m, conn, t);
 			if (en->rp == NULL)
 				en->rp = xstrdup(d->number);
@@ -760,6 +770,7 @@ on_queue_event(struct model *m, const char *name, const json_t *e,
 	if (strcmp(name, "EventQueued") == 0) {
 		if (q != NULL)
 			return;
+		m->repeat = smap_get(&m->entries, conn) != NULL;
 		en = entry_get(m, conn, t);
 		if (en->queue == NULL)
 			en->queue = xstrdup(d->number);

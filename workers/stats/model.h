@@ -47,6 +47,9 @@ struct inst {
 	const char	*dn;		/* the agent's DN, or the queue */
 	double		 start;		/* seconds since the epoch */
 	const json_t	*user_data;	/* the call's, or NULL */
+	int		 repeat;	/* the same call counted before (it
+					 * entered a routing point, then a
+					 * queue; answered: the queue's copy) */
 };
 
 struct agent_state {

@@ -410,6 +410,27 @@ profile_key(const struct profile *p, char *buf, size_t len)
 	}
 }
 
+json_t *
+profile_json(const struct profile *p)
+{
+	json_t	*r;
+	int	 i;
+
+	switch (p->kind) {
+	case PROF_SLIDING:
+		return json_pack("{s:s, s:f, s:f}", "type", "Sliding", "window",
+		    p->window, "step", p->step);
+	case PROF_SINCE_LOGIN:
+		return json_pack("{s:s}", "type", "SinceLogin");
+	default:
+		r = json_array();
+		for (i = 0; i < p->nresets; i++)
+			json_array_append_new(r, json_sprintf("%02d:%02d",
+			    p->resets[i] / 60, p->resets[i] % 60));
+		return json_pack("{s:s, s:o}", "type", "Growing", "reset", r);
+	}
+}
+
 double
 profile_next_reset(const struct profile *p, double t, long gmtoff)
 {

@@ -89,6 +89,8 @@ int		 profile_parse(const json_t *, struct profile *, char *why,
 		    size_t);
 /* A short text naming the profile: equal profiles, equal text. */
 void		 profile_key(const struct profile *, char *, size_t);
+/* The profile as profile_parse takes it. */
+json_t		*profile_json(const struct profile *);
 /* The next reset of a Growing profile after t; gmtoff: the time zone's
  * offset from UTC at t, in seconds.  0 when it never resets. */
 double		 profile_next_reset(const struct profile *, double t,

@@ -162,6 +162,21 @@ static void	on_voice_event(const struct voice_event *, void *);
 static void	on_link(int, void *);
 static void	schedule_flush(void);
 
+static void	statistic_drop(struct statistic *);
+static void	on_load(evutil_socket_t, short, void *);
+static long	gmtoff_at(double);
+static struct statistic *statistic_get(enum object_kind, json_int_t,
+		    const char *, const struct stype *, const struct profile *,
+		    int, int *);
+
+/* keeps_counting - a Growing total lives on without subscribers */
+static int
+keeps_counting(const struct statistic *m)
+{
+	return m->p.kind == PROF_GROWING && m->t.cat != CAT_CURRENT_STATE &&
+	    m->t.cat != CAT_AGENT_STATUS;
+}
+
 /* ---- configuration indexes ---- */
 
 static void
@@ -429,7 +444,8 @@ targets_of(const struct inst *i, struct targets *t)
 
 	index_fresh();
 	t->n = 0;
-	target(t, OBJ_TENANT, 0);
+	if (i->of_agent || !i->repeat)	/* the tenant counts a call once */
+		target(t, OBJ_TENANT, 0);
 	if (i->of_agent) {
 		person = i->agent != NULL ? ix_get_dbid(&ix_login, i->agent) :
 		    0;
@@ -769,13 +785,14 @@ send_info(struct sub *s, json_t *value, json_int_t ref)
 	e = json_pack("{s:s, s:I, s:O, s:I}", "event", "EventInfo",
 	    "statisticId", s->id, "value", value, "time",
 	    (json_int_t)(now_wall_us() / 1000));
-	if (ref >= 0)
+	if (ref >= 0)			/* a peek: no new baseline */
 		sess_reply(s->c->s, ref, e);
-	else
+	else {
 		sess_send(s->c->s, e);
+		json_decref(s->last);
+		s->last = json_incref(value);
+	}
 	json_decref(e);
-	json_decref(s->last);
-	s->last = json_incref(value);
 	metric_inc(m_notified);
 }
 
@@ -868,12 +885,13 @@ save_growing(const char *key, void *v, void *arg)
 	json_t		*j;
 	char		*text;
 
-	if (m->p.kind != PROF_GROWING || !m->saved_dirty ||
-	    m->t.cat == CAT_CURRENT_STATE || m->t.cat == CAT_AGENT_STATUS)
+	if (!keeps_counting(m) || !m->saved_dirty)
 		return;
 	m->saved_dirty = 0;
-	j = json_pack("{s:f, s:o}", "nextReset", m->next_reset, "acc",
-	    acc_save(m->acc));
+	j = json_pack("{s:f, s:o, s:i, s:I, s:s, s:s, s:o, s:o}", "nextReset",
+	    m->next_reset, "acc", acc_save(m->acc), "kind", (int)m->kind,
+	    "dbid", m->dbid, "id", m->id, "name", m->t.name, "type",
+	    stype_json(&m->t), "profile", profile_json(&m->p));
 	text = json_dumps(j, JSON_COMPACT);
 	rds_command(kv, NULL, NULL, "HSET %s %s %s", k_growing, key, text);
 	free(text);
@@ -905,11 +923,74 @@ snapshot(void)
 	json_decref(j);
 }
 
+/* Where each region's stream is read from after a restart. */
+static char	*resume_from[VOICE_REGIONS_MAX];
+
+/* start_voice - the model and totals are back: read the events since */
+static void
+start_voice(void)
+{
+	struct voice_cbs	vc = { on_voice_event, on_link };
+	int			i;
+
+	voice_start_from(base, worker_conf(), resume_from, &vc, NULL);
+	voice_started = 1;
+	for (i = 0; i < VOICE_REGIONS_MAX; i++) {
+		free(resume_from[i]);
+		resume_from[i] = NULL;
+	}
+}
+
+/*
+ * totals_restored - the Growing totals of the last worker come back as
+ * statistics, before the events since the snapshot are read again, so
+ * that those events count in them.
+ */
+static void
+totals_restored(struct rds *r, const redisReply *rep, void *arg)
+{
+	struct statistic	*m;
+	struct stype		 t;
+	struct profile		 p;
+	json_t			*j;
+	char			 why[256];
+	double			 now = now_s();
+	size_t			 i, n = 0;
+	int			 created;
+
+	for (i = 0; rep != NULL && rep->type == REDIS_REPLY_ARRAY &&
+	    i + 1 < rep->elements; i += 2) {
+		j = json_loadb(rep->element[i + 1]->str,
+		    rep->element[i + 1]->len, 0, NULL);
+		if (j == NULL || stype_parse(json_object_get(j, "type"),
+		    json_string_value(json_object_get(j, "name")), &t, why,
+		    sizeof(why)) == -1 || profile_parse(json_object_get(j,
+		    "profile"), &p, why, sizeof(why)) == -1 ||
+		    json_string_value(json_object_get(j, "id")) == NULL ||
+		    json_number_value(json_object_get(j, "nextReset")) !=
+		    profile_next_reset(&p, now, gmtoff_at(now))) {
+			/* Of an older period, or unreadable: gone. */
+			rds_command(kv, NULL, NULL, "HDEL %s %s", k_growing,
+			    rep->element[i]->str);
+			json_decref(j);
+			continue;
+		}
+		m = statistic_get((enum object_kind)json_integer_value(
+		    json_object_get(j, "kind")), json_integer_value(
+		    json_object_get(j, "dbid")), json_string_value(
+		    json_object_get(j, "id")), &t, &p, 0, &created);
+		acc_load(m->acc, json_object_get(j, "acc"));
+		n++;
+		json_decref(j);
+	}
+	if (n > 0)
+		log_info("%zu Growing totals restored", n);
+	start_voice();
+}
+
 static void
 restored(struct rds *r, const redisReply *rep, void *arg)
 {
-	struct voice_cbs	 vc = { on_voice_event, on_link };
-	char			*from[VOICE_REGIONS_MAX];
 	const struct conf	*c = worker_conf();
 	json_t			*j = NULL, *pos;
 	int			 i, n = 1 + c->nremotes;
@@ -921,7 +1002,6 @@ restored(struct rds *r, const redisReply *rep, void *arg)
 		evtimer_add(ev_load, &tv);	/* Redis away: again */
 		return;
 	}
-	memset(from, 0, sizeof(from));
 	if (rep->type == REDIS_REPLY_STRING &&
 	    (j = json_loadb(rep->str, rep->len, 0, NULL)) != NULL &&
 	    model_restore(model, json_object_get(j, "model")) == 0) {
@@ -930,16 +1010,16 @@ restored(struct rds *r, const redisReply *rep, void *arg)
 			const char *p = json_string_value(json_object_get(pos,
 			    i == 0 ? c->redis.name : c->remotes[i - 1].name));
 
-			from[i] = p != NULL ? xstrdup(p) : NULL;
+			resume_from[i] = p != NULL ? xstrdup(p) : NULL;
 		}
 		log_info("agent states restored from the snapshot; reading "
 		    "the voice events since");
 	}
 	json_decref(j);
-	voice_start_from(base, c, from, &vc, NULL);
-	voice_started = 1;
-	for (i = 0; i < n; i++)
-		free(from[i]);
+	index_fresh();
+	if (rds_command(kv, totals_restored, NULL, "HGETALL %s",
+	    k_growing) == -1)
+		start_voice();
 }
 
 static void
@@ -982,6 +1062,11 @@ reset_due(const char *key, void *v, void *arg)
 	json_decref(val);
 	acc_reset(m->acc, m->next_reset);
 	m->next_reset = profile_next_reset(&m->p, now, gmtoff_at(now));
+	if (LIST_EMPTY(&m->subs)) {	/* kept for its total: done */
+		rds_command(kv, NULL, NULL, "HDEL %s %s", k_growing, m->key);
+		statistic_drop(m);
+		return;
+	}
 	mark(m);
 }
 
@@ -1126,6 +1211,7 @@ on_synced(json_int_t rev, void *arg)
 	log_info("configuration loaded at revision %lld; serving",
 	    (long long)rev);
 	worker_ready();
+	on_load(-1, 0, NULL);	/* the model and totals of the last worker */
 }
 
 /* ---- start, reload, stop ---- */
@@ -1196,7 +1282,6 @@ stats_start(struct event_base *b, const struct conf *c, int fd)
 	ev_load = evtimer_new(base, on_load, NULL);
 	ev_tick = event_new(base, -1, EV_PERSIST, on_tick, NULL);
 	event_add(ev_tick, &tv);
-	on_load(-1, 0, NULL);
 	return 0;
 }
 
@@ -1381,10 +1466,7 @@ on_open(struct sess *s, json_t *req, json_t *extra, void *arg,
 static void
 sub_free(struct sub *s)
 {
-	char		 key[48];
-	json_t		*list, *e;
 	struct statistic	*m = s->m;
-	size_t		 i;
 
 	LIST_REMOVE(s, m_entry);
 	LIST_REMOVE(s, c_entry);
@@ -1394,12 +1476,20 @@ sub_free(struct sub *s)
 		event_free(s->timer);
 	json_decref(s->last);
 	free(s);
-	if (!LIST_EMPTY(&m->subs))
-		return;
-	/* The last one: the metric goes, its Growing totals stay saved. */
-	if (m->saved_dirty && m->p.kind == PROF_GROWING &&
-	    rds_state(kv) == RDS_UP)
-		save_growing(m->key, m, NULL);
+	/* A Growing total nobody watches goes on counting until its reset:
+	 * a wallboard that comes back finds it right. */
+	if (LIST_EMPTY(&m->subs) && !keeps_counting(m))
+		statistic_drop(m);
+}
+
+/* statistic_drop - forget a statistic nobody has open */
+static void
+statistic_drop(struct statistic *m)
+{
+	char		 key[48];
+	json_t		*list, *e;
+	size_t		 i;
+
 	snprintf(key, sizeof(key), "%d/%lld", (int)m->kind, (long long)m->dbid);
 	list = strmap_get(&by_object, key);
 	json_array_foreach(list, i, e)
@@ -1499,7 +1589,7 @@ seed_metric(struct statistic *m)
 
 static struct statistic *
 statistic_get(enum object_kind k, json_int_t dbid, const char *id,
-    const struct stype *t, const struct profile *p, int *created)
+    const struct stype *t, const struct profile *p, int load, int *created)
 {
 	struct statistic	*m;
 	char		 pk[64], *key, okey[48];
@@ -1507,8 +1597,12 @@ statistic_get(enum object_kind k, json_int_t dbid, const char *id,
 	char		*tdef;
 	double		 now = now_s();
 
+	struct stype	 kt = *t;
+
+	/* Which objects a type applies to is not part of its identity. */
+	kt.objects = 0;
 	profile_key(p, pk, sizeof(pk));
-	tj = stype_json(t);
+	tj = stype_json(&kt);
 	tdef = json_dumps(tj, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(tj);
 	key = xasprintf("%d/%lld/%s/%s/%s", (int)k, (long long)dbid, t->name,
@@ -1539,8 +1633,7 @@ statistic_get(enum object_kind k, json_int_t dbid, const char *id,
 	}
 	json_array_append_new(list, json_integer((json_int_t)(uintptr_t)m));
 	seed_metric(m);
-	if (p->kind == PROF_GROWING && t->cat != CAT_CURRENT_STATE &&
-	    t->cat != CAT_AGENT_STATUS)
+	if (load && keeps_counting(m))
 		rds_command(kv, loaded_cb, xstrdup(key), "HGET %s %s",
 		    k_growing, key);
 	return m;
@@ -1690,7 +1783,8 @@ do_open_statistic(struct client *c, json_int_t ref, json_t *req)
 			    w->max_statistics, w->max_client_statistics);
 		return;
 	}
-	m = statistic_get(k, dbid, oid != NULL ? oid : "", &t, &p, &created);
+	m = statistic_get(k, dbid, oid != NULL ? oid : "", &t, &p, 1,
+	    &created);
 	s = xcalloc(1, sizeof(*s));
 	*s = tmpl;
 	s->c = c;
