@@ -131,7 +131,8 @@ on_cmd_state(struct rds *r, enum rds_state st, void *arg)
 
 /* voice_parse_entry - the event held by an entry's "event" field */
 json_t *
-voice_parse_entry(const void *fields, size_t *raw_len, const char **why)
+voice_parse_entry(const void *fields, const char **raw, size_t *raw_len,
+    const char **why)
 {
 	const redisReply	*f = fields;
 	json_t			*j;
@@ -155,6 +156,7 @@ voice_parse_entry(const void *fields, size_t *raw_len, const char **why)
 			    "\"event\" and \"eventId\"";
 			return NULL;
 		}
+		*raw = f->element[i + 1]->str;
 		*raw_len = f->element[i + 1]->len;
 		return j;
 	}
@@ -172,7 +174,8 @@ on_entry(struct rds *r, const char *id, const redisReply *fields, void *arg)
 	if (sid_parse(id, &ev.id) == -1)
 		return;
 	rg->position = ev.id;
-	if ((ev.obj = voice_parse_entry(fields, &ev.raw_len, &why)) == NULL) {
+	if ((ev.obj = voice_parse_entry(fields, &ev.raw, &ev.raw_len,
+	    &why)) == NULL) {
 		log_warnx("voice: %s entry %s dropped: %s", rg->name, id, why);
 		return;
 	}
@@ -424,7 +427,8 @@ range_cb(struct rds *r, const redisReply *rep, void *arg)
 			continue;
 		v[n].region = rg->region;
 		v[n].id_text = e->element[0]->str;
-		v[n].obj = voice_parse_entry(e->element[1], &v[n].raw_len,
+		v[n].obj = voice_parse_entry(e->element[1], &v[n].raw,
+		    &v[n].raw_len,
 		    &why);
 		n++;
 	}

@@ -37,7 +37,8 @@ struct voice_event {
 	struct sid	 id;
 	const char	*id_text;
 	json_t		*obj;		/* borrowed: the event */
-	size_t		 raw_len;	/* length of its JSON text */
+	const char	*raw;		/* its JSON text, as read */
+	size_t		 raw_len;
 };
 
 struct voice_cbs {
@@ -63,8 +64,8 @@ int		 voice_region_index(const char *name);
 const struct sid *voice_region_position(int);
 
 /* Parse the "event" field of an entry; NULL when it is not an event. */
-json_t		*voice_parse_entry(const void *fields, size_t *raw_len,
-		    const char **why);
+json_t		*voice_parse_entry(const void *fields, const char **raw,
+		    size_t *raw_len, const char **why);
 
 /*
  * Write a request to the local request stream.  done gets 1 once Redis

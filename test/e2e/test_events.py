@@ -520,3 +520,17 @@ def test_metrics(ev):
                 m.get(("tenantd_events_delivered_total", frozenset())) >= 1 and
                 m.get(("tenantd_events_voice_link_up", frozenset())) == 1)
     wait_for(seen, 5, what="the events worker's metrics")
+
+
+def test_event_text_from_the_voice_side_is_one_line(ev):
+    """Events are passed on as the voice side wrote them; one written with
+    line breaks between its tokens still reaches the client as one line."""
+    a = ev.session()
+    a.call("RequestRegisterAddress", dn="5001")
+    ev_ = {"event": "EventUserEvent", "eventId": "pretty-1", "region": "local",
+           "thisDN": "5001", "userData": {"a": "x"}}
+    ev.voice.r.xadd(key("events"), {"event": json.dumps(ev_, indent=2)})
+    ev.voice.event("EventUserEvent", thisDN="5001", userData={"b": "y"})
+    m1, m2 = a.event("EventUserEvent"), a.event("EventUserEvent")
+    assert m1["eventId"] == "pretty-1" and m1["userData"] == {"a": "x"}
+    assert list(m1["position"]) == ["local"] and m2["userData"] == {"b": "y"}

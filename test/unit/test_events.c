@@ -127,34 +127,35 @@ entry_free(redisReply *f)
 static void
 test_parse_entry(void **state)
 {
-	const char	*why;
+	const char	*why, *raw;
 	redisReply	*f;
 	json_t		*j;
 	size_t		 len;
 
 	f = entry("event", "{\"event\":\"EventRinging\",\"eventId\":\"x-1\"}");
-	j = voice_parse_entry(f, &len, &why);
+	j = voice_parse_entry(f, &raw, &len, &why);
 	assert_non_null(j);
 	assert_int_equal(len, strlen(f->element[1]->str));
+	assert_ptr_equal(raw, f->element[1]->str);
 	json_decref(j);
 	entry_free(f);
 	f = entry("event", "{\"event\":\"EventRinging\"}");	/* no eventId */
-	assert_null(voice_parse_entry(f, &len, &why));
+	assert_null(voice_parse_entry(f, &raw, &len, &why));
 	entry_free(f);
 	f = entry("event", "{\"event\":1,\"eventId\":\"x\"}");
-	assert_null(voice_parse_entry(f, &len, &why));
+	assert_null(voice_parse_entry(f, &raw, &len, &why));
 	entry_free(f);
 	f = entry("event", "[1]");
-	assert_null(voice_parse_entry(f, &len, &why));
+	assert_null(voice_parse_entry(f, &raw, &len, &why));
 	entry_free(f);
 	f = entry("event", "{\"event\":\"E\",\"eventId\":\"a\",\"eventId\":\"b\"}");
-	assert_null(voice_parse_entry(f, &len, &why));	/* duplicate key */
+	assert_null(voice_parse_entry(f, &raw, &len, &why));	/* duplicate key */
 	entry_free(f);
 	f = entry("data", "{\"event\":\"E\",\"eventId\":\"a\"}");
-	assert_null(voice_parse_entry(f, &len, &why));
+	assert_null(voice_parse_entry(f, &raw, &len, &why));
 	assert_non_null(strstr(why, "no \"event\" field"));
 	entry_free(f);
-	assert_null(voice_parse_entry(NULL, &len, &why));
+	assert_null(voice_parse_entry(NULL, &raw, &len, &why));
 }
 
 int

@@ -763,6 +763,46 @@ position(const struct voice_event *ev)
 	return json_pack("{s:s}", voice_region_name(ev->region), ev->id_text);
 }
 
+/* plain - a region name that needs no escaping in JSON */
+static int
+plain(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if (*s == '"' || *s == '\\' || (unsigned char)*s < 0x20)
+			return 0;
+	return 1;
+}
+
+/*
+ * splice - the event's text as the voice side wrote it, with its
+ * position added before the closing brace: the line every registered
+ * client gets, without parsing it into a new encoding.  NULL when the
+ * text does not lend itself (the encoder does it then).
+ */
+static char *
+splice(const struct voice_event *ev, size_t *len)
+{
+	const char	*end = ev->raw + ev->raw_len;
+	const char	*region = voice_region_name(ev->region);
+	char		*buf;
+	size_t		 n, cap;
+
+	while (end > ev->raw && end[-1] != '}')
+		end--;
+	/* A line break between tokens would end the line early. */
+	if (end - ev->raw < 3 || !plain(region) || memchr(ev->raw, '\n',
+	    ev->raw_len) != NULL || memchr(ev->raw, '\r', ev->raw_len) !=
+	    NULL)
+		return NULL;
+	n = (size_t)(end - 1 - ev->raw);
+	cap = n + strlen(region) + strlen(ev->id_text) + 32;
+	buf = xmalloc(cap);
+	memcpy(buf, ev->raw, n);
+	*len = n + (size_t)snprintf(buf + n, cap - n,
+	    ",\"position\":{\"%s\":\"%s\"}}\n", region, ev->id_text);
+	return buf;
+}
+
 /* cap_user_data - a userData over the limit is dropped, and said so */
 static void
 cap_user_data(json_t *e, size_t raw_len)
@@ -868,8 +908,12 @@ on_voice_event(const struct voice_event *ev, void *arg)
 		login_forget(dn, NULL);
 	if ((r = reg_get(dn, 0)) == NULL || r->n == 0)
 		return;
-	if ((line = sess_encode(e, &len)) == NULL)
-		return;
+	/* As read, with its position: no new encoding, unless changed. */
+	if (rid != NULL || ev->raw_len > worker_conf()->workers[WORKER_EVENTS].
+	    user_data_max || (line = splice(ev, &len)) == NULL) {
+		if ((line = sess_encode(e, &len)) == NULL)
+			return;
+	}
 	for (i = 0; i < r->n; i++)
 		if (r->v[i] != asker)
 			deliver(r->v[i], ev, line, len);
