@@ -16,6 +16,7 @@
 #include <hiredis/hiredis.h>
 
 #include "conf.h"
+#include "jscan.h"
 #include "log.h"
 #include "rds.h"
 #include "util.h"
@@ -129,38 +130,125 @@ on_cmd_state(struct rds *r, enum rds_state st, void *arg)
 
 /* ---- the live streams ---- */
 
-/* voice_parse_entry - the event held by an entry's "event" field */
-json_t *
-voice_parse_entry(const void *fields, const char **raw, size_t *raw_len,
+/* copy_field - a plain string member into buf; -1 if it does not fit */
+static int
+copy_field(const struct jscan_field *f, char *buf, size_t len, int required)
+{
+	if (f->type == JSCAN_ABSENT && !required) {
+		buf[0] = '\0';
+		return 0;
+	}
+	if (f->type != JSCAN_STRING || f->len == 0 || f->len >= len ||
+	    memchr(f->val, '\0', f->len) != NULL)
+		return -1;
+	memcpy(buf, f->val, f->len);
+	buf[f->len] = '\0';
+	return 0;
+}
+
+/* from_tree - the fields, from a parsed event (their text had escapes) */
+static int
+from_tree(struct voice_event *ev)
+{
+	const json_t	*t;
+	const char	*v;
+	size_t		 i;
+	struct { const char *k; char *buf; size_t len; int req; } f[] = {
+		{ "event", ev->name, sizeof(ev->name), 1 },
+		{ "eventId", ev->event_id, sizeof(ev->event_id), 1 },
+		{ "thisDN", ev->dn, sizeof(ev->dn), 0 },
+		{ "requestId", ev->request_id, sizeof(ev->request_id), 0 },
+	};
+
+	for (i = 0; i < NELEM(f); i++) {
+		t = json_object_get(ev->obj, f[i].k);
+		if (t == NULL && !f[i].req) {
+			f[i].buf[0] = '\0';
+			continue;
+		}
+		if ((v = json_string_value(t)) == NULL || *v == '\0' ||
+		    json_string_length(t) >= f[i].len)
+			return -1;
+		memcpy(f[i].buf, v, json_string_length(t) + 1);
+	}
+	t = json_object_get(ev->obj, "time");
+	ev->has_time = json_is_integer(t);
+	ev->time_ms = ev->has_time ? json_integer_value(t) : 0;
+	return 0;
+}
+
+/*
+ * voice_read_entry - the event held by an entry's "event" field: its text
+ * checked in one pass and the members the workers route by copied out;
+ * parsed into a tree only when one of those has escapes.
+ */
+int
+voice_read_entry(const void *fields, struct voice_event *ev,
     const char **why)
 {
 	const redisReply	*f = fields;
-	json_t			*j;
-	size_t			 i;
+	struct jscan_field	 jf[] = { { "event", 0, NULL, 0 },
+				    { "eventId", 0, NULL, 0 },
+				    { "thisDN", 0, NULL, 0 },
+				    { "requestId", 0, NULL, 0 },
+				    { "time", 0, NULL, 0 } };
+	const char		*text;
+	size_t			 i, len;
+	char			*end;
 
 	*why = "the entry has no \"event\" field";
+	ev->obj = NULL;
+	ev->name[0] = '\0';
 	if (f == NULL || f->type != REDIS_REPLY_ARRAY)
-		return NULL;
-	for (i = 0; i + 1 < f->elements; i += 2) {
-		if (f->element[i]->type != REDIS_REPLY_STRING ||
-		    strcmp(f->element[i]->str, "event") != 0 ||
-		    f->element[i + 1]->type != REDIS_REPLY_STRING)
-			continue;
-		j = json_loadb(f->element[i + 1]->str,
-		    f->element[i + 1]->len, JSON_REJECT_DUPLICATES, NULL);
-		if (!json_is_object(j) ||
-		    !json_is_string(json_object_get(j, "event")) ||
-		    !json_is_string(json_object_get(j, "eventId"))) {
-			json_decref(j);
-			*why = "the event is not a JSON object with string "
-			    "\"event\" and \"eventId\"";
-			return NULL;
-		}
-		*raw = f->element[i + 1]->str;
-		*raw_len = f->element[i + 1]->len;
-		return j;
+		return -1;
+	for (i = 0; i + 1 < f->elements; i += 2)
+		if (f->element[i]->type == REDIS_REPLY_STRING &&
+		    strcmp(f->element[i]->str, "event") == 0 &&
+		    f->element[i + 1]->type == REDIS_REPLY_STRING)
+			break;
+	if (i + 1 >= f->elements)
+		return -1;
+	text = f->element[i + 1]->str;
+	len = f->element[i + 1]->len;
+	*why = "the event is not a JSON object with string \"event\" and "
+	    "\"eventId\"";
+	if (jscan_object(text, len, jf, NELEM(jf)) == -1)
+		return -1;
+	ev->raw = text;
+	ev->raw_len = len;
+	if (copy_field(&jf[0], ev->name, sizeof(ev->name), 1) == 0 &&
+	    copy_field(&jf[1], ev->event_id, sizeof(ev->event_id), 1) == 0 &&
+	    copy_field(&jf[2], ev->dn, sizeof(ev->dn), 0) == 0 &&
+	    copy_field(&jf[3], ev->request_id, sizeof(ev->request_id),
+	    0) == 0) {
+		ev->has_time = jf[4].type == JSCAN_NUMBER;
+		ev->time_ms = ev->has_time ? strtoll(jf[4].val, &end, 10) : 0;
+		if (ev->has_time && end != jf[4].val + jf[4].len)
+			ev->has_time = 0;	/* not an integer */
+		return 0;
 	}
-	return NULL;
+	/* Escapes, or too long: the tree decides. */
+	if ((ev->obj = json_loadb(text, len, JSON_REJECT_DUPLICATES,
+	    NULL)) == NULL || from_tree(ev) == -1) {
+		json_decref(ev->obj);
+		ev->obj = NULL;
+		ev->name[0] = '\0';
+		return -1;
+	}
+	return 0;
+}
+
+/* voice_event_json - the event as a tree, parsed once when first asked */
+json_t *
+voice_event_json(struct voice_event *ev)
+{
+	json_error_t	e;
+
+	if (ev->obj == NULL && ev->raw != NULL &&
+	    (ev->obj = json_loadb(ev->raw, ev->raw_len, 0, &e)) == NULL)
+		fatalx("voice: event %s was checked valid but does not parse: "
+		    "%s", ev->event_id, e.text);
+	return ev->obj;
 }
 
 static void
@@ -174,8 +262,7 @@ on_entry(struct rds *r, const char *id, const redisReply *fields, void *arg)
 	if (sid_parse(id, &ev.id) == -1)
 		return;
 	rg->position = ev.id;
-	if ((ev.obj = voice_parse_entry(fields, &ev.raw, &ev.raw_len,
-	    &why)) == NULL) {
+	if (voice_read_entry(fields, &ev, &why) == -1) {
 		log_warnx("voice: %s entry %s dropped: %s", rg->name, id, why);
 		return;
 	}
@@ -427,9 +514,7 @@ range_cb(struct rds *r, const redisReply *rep, void *arg)
 			continue;
 		v[n].region = rg->region;
 		v[n].id_text = e->element[0]->str;
-		v[n].obj = voice_parse_entry(e->element[1], &v[n].raw,
-		    &v[n].raw_len,
-		    &why);
+		voice_read_entry(e->element[1], &v[n], &why);
 		n++;
 	}
 	rg->cb(1, rg->lost, v, n, rg->arg);

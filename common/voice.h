@@ -31,19 +31,29 @@ int	 sid_parse(const char *, struct sid *);
 int	 sid_cmp(const struct sid *, const struct sid *);
 void	 sid_format(const struct sid *, char *, size_t);
 
-/* One event read from a region's stream. */
+/*
+ * One event read from a region's stream: its text, checked valid, and the
+ * members workers route by.  The tree (voice_event_json) is built only
+ * when a worker needs more; it is freed after the callback.
+ */
 struct voice_event {
 	int		 region;	/* index */
 	struct sid	 id;
 	const char	*id_text;
-	json_t		*obj;		/* borrowed: the event */
 	const char	*raw;		/* its JSON text, as read */
 	size_t		 raw_len;
+	char		 name[64];	/* "": not an event (ranges) */
+	char		 event_id[129];
+	char		 dn[64];	/* thisDN, or "" */
+	char		 request_id[64]; /* or "" */
+	long long	 time_ms;
+	int		 has_time;
+	json_t		*obj;		/* NULL until asked for */
 };
 
 struct voice_cbs {
 	/* An entry of a region's live stream, in stream order. */
-	void	(*event)(const struct voice_event *, void *arg);
+	void	(*event)(struct voice_event *, void *arg);
 	/* The voice link went up or down. */
 	void	(*link)(int up, void *arg);
 };
@@ -63,9 +73,11 @@ int		 voice_region_index(const char *name);
 /* The id of the last live entry read from a region. */
 const struct sid *voice_region_position(int);
 
-/* Parse the "event" field of an entry; NULL when it is not an event. */
-json_t		*voice_parse_entry(const void *fields, const char **raw,
-		    size_t *raw_len, const char **why);
+/* Read the "event" field of an entry (a redisReply of its fields) into
+ * ev; -1 and why when it is not an event. */
+int		 voice_read_entry(const void *fields, struct voice_event *ev,
+		    const char **why);
+json_t		*voice_event_json(struct voice_event *);
 
 /*
  * Write a request to the local request stream.  done gets 1 once Redis

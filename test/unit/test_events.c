@@ -7,6 +7,7 @@
  */
 #include "../../common/seen.c"
 #include "../../common/voice.c"
+#include "../../common/jscan.c"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -125,37 +126,108 @@ entry_free(redisReply *f)
 }
 
 static void
-test_parse_entry(void **state)
+test_read_entry(void **state)
 {
-	const char	*why, *raw;
-	redisReply	*f;
-	json_t		*j;
-	size_t		 len;
+	struct voice_event	 ev;
+	const char		*why;
+	redisReply		*f;
 
-	f = entry("event", "{\"event\":\"EventRinging\",\"eventId\":\"x-1\"}");
-	j = voice_parse_entry(f, &raw, &len, &why);
-	assert_non_null(j);
-	assert_int_equal(len, strlen(f->element[1]->str));
-	assert_ptr_equal(raw, f->element[1]->str);
-	json_decref(j);
+	memset(&ev, 0, sizeof(ev));
+	f = entry("event", "{\"event\":\"EventRinging\",\"eventId\":\"x-1\","
+	    "\"thisDN\":\"5001\",\"time\":1764140000123,\"userData\":{\"a\":[1,"
+	    "{\"b\":null}]}}");
+	assert_int_equal(voice_read_entry(f, &ev, &why), 0);
+	assert_null(ev.obj);			/* no tree needed */
+	assert_string_equal(ev.name, "EventRinging");
+	assert_string_equal(ev.event_id, "x-1");
+	assert_string_equal(ev.dn, "5001");
+	assert_string_equal(ev.request_id, "");
+	assert_true(ev.has_time && ev.time_ms == 1764140000123LL);
+	assert_ptr_equal(ev.raw, f->element[1]->str);
+	assert_int_equal(ev.raw_len, strlen(f->element[1]->str));
+	assert_non_null(voice_event_json(&ev));
+	assert_string_equal(json_string_value(json_object_get(ev.obj,
+	    "thisDN")), "5001");
+	json_decref(ev.obj);
 	entry_free(f);
-	f = entry("event", "{\"event\":\"EventRinging\"}");	/* no eventId */
-	assert_null(voice_parse_entry(f, &raw, &len, &why));
+
+	/* Escapes: the tree decides, and the fields come out unescaped. */
+	memset(&ev, 0, sizeof(ev));
+	f = entry("event", "{ \"event\" : \"EventUserEvent\", \"eventId\": "
+	    "\"a\\u0041\", \"thisDN\": \"50\\\"1\", \"requestId\": \"r-1\" }");
+	assert_int_equal(voice_read_entry(f, &ev, &why), 0);
+	assert_non_null(ev.obj);
+	assert_string_equal(ev.event_id, "aA");
+	assert_string_equal(ev.dn, "50\"1");
+	assert_string_equal(ev.request_id, "r-1");
+	assert_false(ev.has_time);
+	json_decref(ev.obj);
 	entry_free(f);
-	f = entry("event", "{\"event\":1,\"eventId\":\"x\"}");
-	assert_null(voice_parse_entry(f, &raw, &len, &why));
-	entry_free(f);
-	f = entry("event", "[1]");
-	assert_null(voice_parse_entry(f, &raw, &len, &why));
-	entry_free(f);
-	f = entry("event", "{\"event\":\"E\",\"eventId\":\"a\",\"eventId\":\"b\"}");
-	assert_null(voice_parse_entry(f, &raw, &len, &why));	/* duplicate key */
-	entry_free(f);
+
+	/* Not events. */
+	{
+		static const char *const bad[] = {
+			"{\"event\":\"EventRinging\"}",		/* no eventId */
+			"{\"event\":1,\"eventId\":\"x\"}",
+			"[1]",
+			"{\"event\":\"E\",\"eventId\":\"a\",\"eventId\":\"b\"}",
+			"{\"event\":\"E\",\"eventId\":\"a\"",	/* cut */
+			"{\"event\":\"E\",\"eventId\":\"a\",}",
+			"{\"event\":\"E\",\"eventId\":\"\"}",
+			"{\"event\":\"E\",\"eventId\":\"a\",\"x\":01}",
+			"{\"event\":\"E\",\"eventId\":\"a\\u0000\"}",
+			"{\"event\":\"E\",\"eventId\":\"\xc3\x28\"}", /* UTF-8 */
+			"{\"event\":\"E\",\"eventId\":\"a\"} x",
+			NULL
+		};
+		size_t	i;
+
+		for (i = 0; bad[i] != NULL; i++) {
+			memset(&ev, 0, sizeof(ev));
+			f = entry("event", bad[i]);
+			if (voice_read_entry(f, &ev, &why) != -1)
+				fail_msg("accepted: %s", bad[i]);
+			assert_null(ev.obj);
+			entry_free(f);
+		}
+	}
 	f = entry("data", "{\"event\":\"E\",\"eventId\":\"a\"}");
-	assert_null(voice_parse_entry(f, &raw, &len, &why));
+	assert_int_equal(voice_read_entry(f, &ev, &why), -1);
 	assert_non_null(strstr(why, "no \"event\" field"));
 	entry_free(f);
-	assert_null(voice_parse_entry(NULL, &raw, &len, &why));
+	assert_int_equal(voice_read_entry(NULL, &ev, &why), -1);
+}
+
+/* jscan agrees with jansson on what is a JSON object, member by member */
+static void
+test_jscan(void **state)
+{
+	static const char *const texts[] = {
+		"{}", " { \"a\" : [ 1 , 2.5e-3 , -0 , true , false , null ] } ",
+		"{\"k\":\"\\ud83d\\ude00\"}", "{\"k\":\"\xf0\x9f\x98\x80\"}",
+		"{\"k\":\"\\ud83d\"}", "{\"k\":1.}", "{\"k\":.5}",
+		"{\"k\":\"\t\"}", "{\"k\":[}", "{\"k\":{\"k\":{}}}", "{\"k\"}",
+		"{\"k\":tru}", "{\"k\":\"\xe0\x80\x80\"}", "{\"k\":-}",
+		"{\"k\":1e+}", "{\"k\":\"\\x\"}", "{,}", "{\"a\":1,,\"b\":2}", NULL
+	};
+	struct jscan_field	 f[] = { { "a", 0, NULL, 0 } };
+	json_t			*j;
+	size_t			 i;
+	int			 ok;
+
+	for (i = 0; texts[i] != NULL; i++) {
+		j = json_loads(texts[i], 0, NULL);
+		ok = jscan_object(texts[i], strlen(texts[i]), f, 1) == 0;
+		if (ok != (j != NULL && json_is_object(j)))
+			fail_msg("jscan %s, jansson %s: %s", ok ? "takes" :
+			    "refuses", j != NULL ? "takes" : "refuses", texts[i]);
+		json_decref(j);
+	}
+	assert_int_equal(jscan_object("{\"a\":\"x\",\"b\":{\"a\":1}}", 21, f,
+	    1), 0);
+	assert_int_equal(f[0].type, JSCAN_STRING);
+	assert_int_equal(f[0].len, 1);
+	assert_int_equal(f[0].val[0], 'x');
 }
 
 int
@@ -165,7 +237,8 @@ main(void)
 		cmocka_unit_test(test_seen_basic),
 		cmocka_unit_test(test_seen_model),
 		cmocka_unit_test(test_sid),
-		cmocka_unit_test(test_parse_entry),
+		cmocka_unit_test(test_read_entry),
+		cmocka_unit_test(test_jscan),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

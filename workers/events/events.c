@@ -153,7 +153,7 @@ static void	on_session_request(struct sess *, const char *, json_int_t,
 static enum sess_open on_open(struct sess *, json_t *, json_t *, void *,
 		    const char **);
 static void	on_closed(struct sess *, void *);
-static void	on_voice_event(const struct voice_event *, void *);
+static void	on_voice_event(struct voice_event *, void *);
 static void	on_link(int, void *);
 static void	replay_next(struct client *);
 
@@ -835,55 +835,67 @@ pending_find(const char *request_id)
 	return NULL;
 }
 
-/* deliver - one line to c, unless c has had this position already */
-static void
+/* deliver - one line to c, unless c has had this position already: 1 if sent */
+static int
 deliver(struct client *c, const struct voice_event *ev, const char *line,
     size_t len)
 {
 	if (c->held || sid_cmp(&ev->id, &c->cursor[ev->region]) <= 0)
-		return;
-	if (c->resumed != NULL && !seen_add(c->resumed, json_string_value(
-	    json_object_get(ev->obj, "eventId"))))
-		return;
+		return 0;
+	if (c->resumed != NULL && !seen_add(c->resumed, ev->event_id))
+		return 0;
 	c->cursor[ev->region] = ev->id;
-	if (sess_send_line(c->s, line, len) == 0)
-		metric_inc(m_delivered);
+	return sess_send_line(c->s, line, len) == 0;
+}
+
+/*
+ * prepared - the event as a tree, as clients get it: userData capped,
+ * its position added, the voice side's requestId gone.  Built once, when
+ * the text cannot be passed on as it is.
+ */
+static json_t *
+prepared(struct voice_event *ev, int *done)
+{
+	json_t	*e = voice_event_json(ev);
+
+	if (!*done) {
+		cap_user_data(e, ev->raw_len);
+		json_object_set_new(e, "position", position(ev));
+		json_object_del(e, "requestId");
+		*done = 1;
+	}
+	return e;
 }
 
 static void
-on_voice_event(const struct voice_event *ev, void *arg)
+on_voice_event(struct voice_event *ev, void *arg)
 {
-	json_t		*e = ev->obj;
-	const char	*name = json_string_value(json_object_get(e, "event"));
-	const char	*dn = json_string_value(json_object_get(e, "thisDN"));
-	const char	*rid = json_string_value(json_object_get(e,
-			    "requestId"));
+	const char	*name = ev->name;
+	const char	*dn = ev->dn[0] != '\0' ? ev->dn : NULL;
 	const char	*agent;
 	struct client	*asker = NULL;
 	struct reg	*r;
 	struct op	*op;
-	json_t		*t;
+	json_t		*e;
 	char		*line;
-	size_t		 len, i;
+	size_t		 len, i, sent;
+	int		 done = 0;
 
 	metric_inc(m_received);
-	if (!seen_add(seen, json_string_value(json_object_get(e,
-	    "eventId")))) {
+	if (!seen_add(seen, ev->event_id)) {
 		metric_inc(m_dups);
 		return;
 	}
-	if ((t = json_object_get(e, "time")) != NULL && json_is_integer(t))
-		metric_set(m_lag, (double)((json_int_t)(now_wall_us() / 1000) -
-		    json_integer_value(t)) / 1000.0);
-	op = pending_find(rid);
-	cap_user_data(e, ev->raw_len);
-	json_object_set_new(e, "position", position(ev));
-	json_object_del(e, "requestId");	/* rid is gone */
+	if (ev->has_time)
+		metric_set(m_lag, (double)((long long)(now_wall_us() / 1000) -
+		    ev->time_ms) / 1000.0);
+	op = pending_find(ev->request_id[0] != '\0' ? ev->request_id : NULL);
 
 	/* The answer to a request: to its sender, with the ref. */
 	if (op != NULL) {
 		TAILQ_REMOVE(&pending, op, pending_entry);
 		if ((asker = op->c) != NULL) {
+			e = prepared(ev, &done);
 			if (strcmp(name, "EventAgentLogin") == 0 && dn != NULL &&
 			    (agent = json_string_value(json_object_get(e,
 			    "agentId"))) != NULL)
@@ -894,8 +906,7 @@ on_voice_event(const struct voice_event *ev, void *arg)
 			if (!asker->held)
 				asker->cursor[ev->region] = ev->id;
 			if (asker->resumed != NULL)
-				seen_add(asker->resumed, json_string_value(
-				    json_object_get(e, "eventId")));
+				seen_add(asker->resumed, ev->event_id);
 			metric_inc(m_delivered);
 		}
 		op_done(op);
@@ -909,14 +920,16 @@ on_voice_event(const struct voice_event *ev, void *arg)
 	if ((r = reg_get(dn, 0)) == NULL || r->n == 0)
 		return;
 	/* As read, with its position: no new encoding, unless changed. */
-	if (rid != NULL || ev->raw_len > worker_conf()->workers[WORKER_EVENTS].
-	    user_data_max || (line = splice(ev, &len)) == NULL) {
-		if ((line = sess_encode(e, &len)) == NULL)
+	if (ev->request_id[0] != '\0' || ev->raw_len > worker_conf()->
+	    workers[WORKER_EVENTS].user_data_max ||
+	    (line = splice(ev, &len)) == NULL) {
+		if ((line = sess_encode(prepared(ev, &done), &len)) == NULL)
 			return;
 	}
-	for (i = 0; i < r->n; i++)
+	for (i = 0, sent = 0; i < r->n; i++)
 		if (r->v[i] != asker)
-			deliver(r->v[i], ev, line, len);
+			sent += deliver(r->v[i], ev, line, len);
+	metric_add(m_delivered, (double)sent);	/* once: it is atomic */
 	free(line);
 }
 
@@ -947,9 +960,9 @@ replayed_cb(int ok, int lost, struct voice_event *v, size_t n, void *arg)
 {
 	struct op	*op = arg;
 	struct client	*c = op->c;
-	const char	*dn, *name;
 	char		*line;
 	size_t		 i, len;
+	int		 done;
 
 	op_done(op);
 	free(op);
@@ -965,18 +978,14 @@ replayed_cb(int ok, int lost, struct voice_event *v, size_t n, void *arg)
 	c->lost[c->region] |= lost;
 	for (i = 0; i < n; i++) {
 		c->cursor[c->region] = v[i].id;
-		if (v[i].obj == NULL)
+		if (v[i].name[0] == '\0')	/* not an event */
 			continue;
-		name = json_string_value(json_object_get(v[i].obj, "event"));
-		dn = json_string_value(json_object_get(v[i].obj, "thisDN"));
-		if (!seen_add(c->resumed, json_string_value(json_object_get(
-		    v[i].obj, "eventId"))) || strcmp(name, "EventError") == 0 ||
-		    dn == NULL || !registered(c, dn))
+		if (!seen_add(c->resumed, v[i].event_id) ||
+		    strcmp(v[i].name, "EventError") == 0 ||
+		    v[i].dn[0] == '\0' || !registered(c, v[i].dn))
 			continue;
-		cap_user_data(v[i].obj, v[i].raw_len);
-		json_object_set_new(v[i].obj, "position", position(&v[i]));
-		json_object_del(v[i].obj, "requestId");
-		if ((line = sess_encode(v[i].obj, &len)) == NULL)
+		done = 0;
+		if ((line = sess_encode(prepared(&v[i], &done), &len)) == NULL)
 			continue;
 		if (sess_send_line(c->s, line, len) == 0) {
 			c->replayed++;

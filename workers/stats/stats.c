@@ -158,7 +158,7 @@ static void	on_request(struct sess *, const char *, json_int_t, json_t *,
 static enum sess_open on_open(struct sess *, json_t *, json_t *, void *,
 		    const char **);
 static void	on_closed(struct sess *, void *);
-static void	on_voice_event(const struct voice_event *, void *);
+static void	on_voice_event(struct voice_event *, void *);
 static void	on_link(int, void *);
 static void	schedule_flush(void);
 
@@ -1096,21 +1096,19 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 /* ---- voice ---- */
 
 static void
-on_voice_event(const struct voice_event *ev, void *arg)
+on_voice_event(struct voice_event *ev, void *arg)
 {
-	const json_t	*t = json_object_get(ev->obj, "time");
-	double		 now = now_s();
+	double	now = now_s();
 
-	if (!seen_add(seen, json_string_value(json_object_get(ev->obj,
-	    "eventId"))))
+	if (!seen_add(seen, ev->event_id))
 		return;
 	metric_inc(m_events);
-	if (json_is_integer(t))
-		lag = now - (double)json_integer_value(t) / 1000.0;
+	if (ev->has_time)
+		lag = now - (double)ev->time_ms / 1000.0;
 	if (lag < 0)
 		lag = 0;
 	model_dirty = 1;
-	model_apply(model, ev->obj, now);
+	model_apply(model, voice_event_json(ev), now);
 }
 
 static void
