@@ -9,12 +9,14 @@
 #   3. config worker: GET, PATCH, change propagation vs nginx, pgbench, Redis pub/sub
 #   4. events worker: fan-out to 50 clients, latency, memory per client
 #                                                    vs redis-server pub/sub fan-out
+#   5. stats worker: events/s with 10,000 agents and 50,000 statistics,
+#      latency to EventInfo, memory per statistic     vs a plain stream reader
 #
 # `make bench` installs what is missing (tools/deps.sh bench), builds, and
 # runs this.  Loopback only, free ports, temporary directories; the server
 # under test on core 0, the load generator on core 1.  Everything started is
 # stopped on exit, Ctrl-C or TERM.  Each benchmark has its own time limit;
-# the whole run takes about 7 minutes.  test/bench/README.md explains the
+# the whole run takes about 10 minutes.  test/bench/README.md explains the
 # figures.
 #
 # Exit status: 1 when a benchmark could not run (missing tool, reference
@@ -95,6 +97,7 @@ run metrics_scrape "$here/metrics_scrape.py" "$bin"
 run restart "$here/restart.py" "$bin"
 run config_bench "$here/config_bench.py" "$bin"
 run events_bench "$here/events_bench.py" "$bin"
+run stats_bench "$here/stats_bench.py" "$bin"
 
 echo "== summary (tenantd beside its reference, both measured in this run; medians)"
 missed=0
