@@ -78,6 +78,7 @@ struct client {
 	struct grants		 g;
 	int			 open;
 	int			 held;		/* waits for RequestResume */
+	int			 live[VOICE_REGIONS_MAX]; /* replayed: live */
 	int			 replaying;
 	int			 region;	/* replaying this one */
 	json_int_t		 resume_ref;
@@ -840,7 +841,8 @@ static int
 deliver(struct client *c, const struct voice_event *ev, const char *line,
     size_t len)
 {
-	if (c->held || sid_cmp(&ev->id, &c->cursor[ev->region]) <= 0)
+	if ((c->held && !c->live[ev->region]) ||
+	    sid_cmp(&ev->id, &c->cursor[ev->region]) <= 0)
 		return 0;
 	if (c->resumed != NULL && !seen_add(c->resumed, ev->event_id))
 		return 0;
@@ -903,7 +905,7 @@ on_voice_event(struct voice_event *ev, void *arg)
 			sess_reply(asker->s, op->ref, e);
 			json_object_del(e, "ref");
 			/* Not again, live or replayed. */
-			if (!asker->held)
+			if (!asker->held || asker->live[ev->region])
 				asker->cursor[ev->region] = ev->id;
 			if (asker->resumed != NULL)
 				seen_add(asker->resumed, ev->event_id);
@@ -993,8 +995,16 @@ replayed_cb(int ok, int lost, struct voice_event *v, size_t n, void *arg)
 		}
 		free(line);
 	}
-	if (n < REPLAY_BATCH)
+	/*
+	 * Done with the region once a short batch leaves nothing between it
+	 * and the live reader: an entry the live reader passed while this
+	 * client was held must come in a batch, or it would be lost.
+	 */
+	if (n < REPLAY_BATCH && sid_cmp(voice_region_position(c->region),
+	    &c->cursor[c->region]) <= 0) {
+		c->live[c->region] = 1;
 		c->region++;
+	}
 	replay_next(c);
 }
 
@@ -1044,6 +1054,7 @@ do_resume(struct client *c, json_int_t ref)
 	c->region = 0;
 	c->replayed = 0;
 	memset(c->lost, 0, sizeof(c->lost));
+	memset(c->live, 0, sizeof(c->live));
 	if (c->resumed == NULL)
 		c->resumed = seen_new(RESUME_SEEN_MAX);
 	replay_next(c);
