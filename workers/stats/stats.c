@@ -495,6 +495,13 @@ feed(const struct inst *i, enum feed how, double arg)
 		list = metrics_of(t.k[n], t.dbid[n]);
 		json_array_foreach(list, k, e) {
 			m = (struct statistic *)(uintptr_t)json_integer_value(e);
+			/* A login starts the agent's SinceLogin period. */
+			if (how == F_START && i->a == A_LOGGED_IN &&
+			    t.k[n] == OBJ_AGENT && m->p.kind ==
+			    PROF_SINCE_LOGIN) {
+				acc_reset(m->acc, i->start);
+				mark(m);
+			}
 			if (!acc_wants(m->acc, i))
 				continue;
 			if (how == F_START)
