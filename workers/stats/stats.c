@@ -13,7 +13,8 @@
  *
  * What it may touch: the voice streams (read), its own keys in Redis
  * (tenantd:{<tenant>}:stats:*: the model's snapshot with the stream
- * positions it reflects, and the Growing totals), tokens, the
+ * positions it reflects, and the Growing totals, written every 2 s by a
+ * short-lived forked child so that the loop never waits), tokens, the
  * configuration cache, the metrics registry.  Nothing in PostgreSQL but
  * reading the configuration.
  */
@@ -22,6 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
+#include <sys/wait.h>
+#include <errno.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -47,8 +50,7 @@
 #include "voice.h"
 
 #define TICK_MS			1000
-#define SNAPSHOT_EVERY_S	2
-#define SAVE_EVERY_S		5
+#define SAVE_EVERY_S		2	/* model snapshot and totals */
 #define MEDIA_MAX		8
 
 struct client;
@@ -140,7 +142,9 @@ static size_t			 nsubs;
 static int			 ready, voice_started, model_dirty, link_up;
 static int			 index_stale = 1;
 static double			 lag;
-static uint64_t			 last_snapshot_us, last_save_us;
+static uint64_t			 last_save_us;
+static pid_t			 saver;		/* the saving child */
+static int			 saver_model;	/* it saves the model too */
 
 /* Configuration indexes, rebuilt when the configuration changes. */
 static struct strmap	 ix_login;	/* login code -> person dbid */
@@ -885,38 +889,32 @@ loaded_cb(struct rds *r, const redisReply *rep, void *arg)
 	json_decref(j);
 }
 
-static void
-save_growing(const char *key, void *v, void *arg)
-{
-	struct statistic	*m = v;
-	json_t		*j;
-	char		*text;
+/* ---- saving: the model's snapshot and the Growing totals ---- */
 
-	if (!keeps_counting(m) || !m->saved_dirty)
-		return;
-	m->saved_dirty = 0;
+/* saved_text - what is kept of a Growing statistic: enough to remake it */
+static char *
+saved_text(const struct statistic *m)
+{
+	json_t	*j;
+	char	*text;
+
 	j = json_pack("{s:f, s:o, s:i, s:I, s:s, s:s, s:o, s:o}", "nextReset",
 	    m->next_reset, "acc", acc_save(m->acc), "kind", (int)m->kind,
 	    "dbid", m->dbid, "id", m->id, "name", m->t.name, "type",
 	    stype_json(&m->t), "profile", profile_json(&m->p));
 	text = json_dumps(j, JSON_COMPACT);
-	rds_command(kv, NULL, NULL, "HSET %s %s %s", k_growing, key, text);
-	free(text);
 	json_decref(j);
+	return text;
 }
 
-/* ---- the model's snapshot ---- */
-
-static void
-snapshot(void)
+/* snapshot_text - the model with the stream positions it reflects */
+static char *
+snapshot_text(void)
 {
 	json_t	*j, *pos;
 	char	*text, id[64];
 	int	 i;
 
-	if (!voice_started || !model_dirty || rds_state(kv) != RDS_UP)
-		return;
-	model_dirty = 0;
 	j = json_pack("{s:o}", "model", model_dump(model));
 	pos = json_object();
 	for (i = 0; i < voice_nregions(); i++) {
@@ -925,9 +923,134 @@ snapshot(void)
 	}
 	json_object_set_new(j, "positions", pos);
 	text = json_dumps(j, JSON_COMPACT);
-	rds_command(kv, NULL, NULL, "SET %s %s", k_model, text);
-	free(text);
 	json_decref(j);
+	return text;
+}
+
+struct child_save {
+	redisContext	*rc;
+	int		 n;		/* commands sent */
+};
+
+static void
+child_total(const char *key, void *v, void *arg)
+{
+	struct statistic	*m = v;
+	struct child_save	*cs = arg;
+	char			*text;
+
+	if (!keeps_counting(m) || !m->saved_dirty)
+		return;
+	text = saved_text(m);
+	redisAppendCommand(cs->rc, "HSET %s %s %s", k_growing, key, text);
+	free(text);
+	cs->n++;
+}
+
+/*
+ * child_save - in the child: serialize and write, blocking, then exit.
+ * It touches nothing of the parent's but memory it reads.
+ */
+static void __attribute__((noreturn))
+child_save(int model_too)
+{
+	const struct conf	*c = worker_conf();
+	struct timeval		 tv = { 5, 0 };
+	struct child_save	 cs;
+	redisReply		*rep;
+	char			*text;
+	int			 ok = 1;
+
+	cs.n = 0;
+	cs.rc = c->redis.host[0] == '/' ? redisConnectUnixWithTimeout(
+	    c->redis.host, tv) : redisConnectWithTimeout(c->redis.host,
+	    c->redis.port, tv);
+	if (cs.rc == NULL || cs.rc->err)
+		_exit(1);
+	redisSetTimeout(cs.rc, tv);
+	if (c->redis.password != NULL) {
+		redisAppendCommand(cs.rc, "AUTH %s", c->redis.password);
+		cs.n++;
+	}
+	if (model_too) {
+		text = snapshot_text();
+		redisAppendCommand(cs.rc, "SET %s %s", k_model, text);
+		free(text);
+		cs.n++;
+	}
+	strmap_each(&metrics, child_total, &cs);
+	while (cs.n-- > 0) {
+		if (redisGetReply(cs.rc, (void **)&rep) != REDIS_OK) {
+			ok = 0;
+			break;
+		}
+		if (rep->type == REDIS_REPLY_ERROR)
+			ok = 0;
+		freeReplyObject(rep);
+	}
+	_exit(ok ? 0 : 1);
+}
+
+static void
+clean_total(const char *key, void *v, void *arg)
+{
+	((struct statistic *)v)->saved_dirty = *(int *)arg;
+}
+
+/*
+ * persist - save what changed from a forked child: the fork hands it the
+ * state as it is now (pages shared until written), and the loop goes on
+ * while it serializes 10,000 agents and the totals, which would stall the
+ * loop for a good part of a second.  One child at a time; reaped by
+ * the tick.  wait: for a stop, block until it is done.
+ */
+static void
+persist(int wait)
+{
+	int	model_too = model_dirty && voice_started, zero = 0;
+	pid_t	pid;
+
+	if (saver > 0 || rds_state(kv) != RDS_UP)
+		return;
+	if ((pid = fork()) == -1) {
+		log_warn("stats: fork to save the state");
+		return;
+	}
+	if (pid == 0)
+		child_save(model_too);
+	saver = pid;
+	saver_model = model_too;
+	if (model_too)
+		model_dirty = 0;
+	strmap_each(&metrics, clean_total, &zero);
+	if (wait) {
+		int	status;
+
+		while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
+			;
+		saver = 0;
+	}
+}
+
+/* reap - the saving child is done: if it failed, save all again */
+static void
+reap(void)
+{
+	int	status, one = 1;
+	pid_t	r;
+
+	if (saver <= 0)
+		return;
+	if ((r = waitpid(saver, &status, WNOHANG)) == 0)
+		return;
+	if (r == saver && (!WIFEXITED(status) || WEXITSTATUS(status) != 0)) {
+		log_warnx("stats: saving the state to Redis failed; again at "
+		    "the next tick");
+		if (saver_model)
+			model_dirty = 1;
+		strmap_each(&metrics, clean_total, &one);
+	}
+	saver = 0;
 }
 
 /* Where each region's stream is read from after a restart. */
@@ -1085,14 +1208,10 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 	double			 now = (double)us / 1e6;
 
 	strmap_each(&metrics, reset_due, &now);
-	if (us - last_snapshot_us >= SNAPSHOT_EVERY_S * 1000000ULL) {
-		last_snapshot_us = us;
-		snapshot();
-	}
-	if (us - last_save_us >= SAVE_EVERY_S * 1000000ULL &&
-	    rds_state(kv) == RDS_UP) {
+	reap();
+	if (us - last_save_us >= SAVE_EVERY_S * 1000000ULL) {
 		last_save_us = us;
-		strmap_each(&metrics, save_growing, NULL);
+		persist(0);
 	}
 	lag *= 0.5;		/* no events for a while: no lag */
 	metric_set(m_lag, lag);
@@ -1345,9 +1464,16 @@ stats_stop(void)
 {
 	struct timeval	tv = { 0, 50000 };
 
+	/* The next worker starts from here: wait for the last save. */
+	reap();
+	if (saver > 0) {
+		int	status;
+
+		waitpid(saver, &status, 0);
+		saver = 0;
+	}
 	model_dirty = 1;
-	snapshot();
-	strmap_each(&metrics, save_growing, NULL);
+	persist(1);
 	sess_server_pause(srv);
 	sess_server_close_all(srv, "Shutdown", "tenantd is stopping; "
 	    "reconnect and open the statistics again");
