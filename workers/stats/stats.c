@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <errno.h>
 #include <time.h>
@@ -167,6 +168,7 @@ static void	on_link(int, void *);
 static void	schedule_flush(void);
 
 static void	statistic_drop(struct statistic *);
+static void	index_fresh(void);
 static void	on_load(evutil_socket_t, short, void *);
 static long	gmtoff_at(double);
 static struct statistic *statistic_get(enum object_kind, json_int_t,
@@ -225,6 +227,33 @@ ix_get_dbid(const struct strmap *m, const char *key)
 	json_int_t	*v = strmap_get(m, key);
 
 	return v != NULL ? *v : 0;
+}
+
+/* ix_list - add v to the list under prefix + dbid (a person's login
+ * codes, a place's DN numbers) */
+static void
+ix_list(char prefix, json_int_t dbid, json_t *v)
+{
+	char	 k[32];
+	json_t	*a;
+
+	snprintf(k, sizeof(k), "%c%lld", prefix, (long long)dbid);
+	if ((a = strmap_get(&ix_groups, k)) == NULL) {
+		a = json_array();
+		strmap_put(&ix_groups, k, a);
+	}
+	json_array_append(a, v);
+}
+
+/* ix_lookup - the list under prefix + dbid, or NULL */
+static const json_t *
+ix_lookup(char prefix, json_int_t dbid)
+{
+	char	k[32];
+
+	index_fresh();
+	snprintf(k, sizeof(k), "%c%lld", prefix, (long long)dbid);
+	return strmap_get(&ix_groups, k);
 }
 
 /* ix_member - member (prefix + dbid) is in group */
@@ -288,9 +317,11 @@ index_build(void)
 			    o->kind != CFG_AGENT_LOGIN)
 				continue;
 			x = cobj_get(o, "loginCode");
-			if (json_string_value(x) != NULL)
+			if (json_string_value(x) != NULL) {
 				ix_put_dbid(&ix_login, json_string_value(x),
 				    v[i]->dbid);
+				ix_list('P', v[i]->dbid, x);
+			}
 			json_decref(x);
 		}
 	}
@@ -310,9 +341,11 @@ index_build(void)
 			if ((o = cache_get(json_integer_value(e))) == NULL)
 				continue;
 			num = cobj_get(o, "number");
-			if (json_string_value(num) != NULL)
+			if (json_string_value(num) != NULL) {
 				ix_put_dbid(&ix_place, json_string_value(num),
 				    v[i]->dbid);
+				ix_list('L', v[i]->dbid, num);
+			}
 			json_decref(num);
 		}
 		json_decref(x);
@@ -579,27 +612,15 @@ now_s(void)
 static const char *
 agent_login_of(json_int_t person, struct agent_state *st)
 {
-	const struct cobj	*o = cache_get(person), *l;
-	const char		*code;
-	json_t			*x;
-	size_t			 j;
-	static char		 buf[128];
+	const json_t	*codes = ix_lookup('P', person), *e;
+	const char	*code;
+	size_t		 i;
 
-	if (o == NULL)
-		return NULL;
-	for (j = 0; j < o->nrefs; j++) {
-		if ((l = cache_get(o->refs[j])) == NULL ||
-		    l->kind != CFG_AGENT_LOGIN)
-			continue;
-		x = cobj_get(l, "loginCode");
-		code = json_string_value(x);
-		if (code != NULL && model_agent_state(model, code, st) == 0 &&
-		    strcmp(st->state, "LoggedOut") != 0) {
-			snprintf(buf, sizeof(buf), "%s", code);
-			json_decref(x);
-			return buf;
-		}
-		json_decref(x);
+	json_array_foreach(codes, i, e) {
+		code = json_string_value(e);
+		if (model_agent_state(model, code, st) == 0 &&
+		    strcmp(st->state, "LoggedOut") != 0)
+			return code;
 	}
 	return NULL;
 }
@@ -628,33 +649,23 @@ static json_t *
 current_state(const struct statistic *m)
 {
 	struct agent_state	 st;
-	const struct cobj	*o;
 	const char		*agent = NULL, *num;
-	json_t			*dns, *e, *n;
+	const json_t		*dns, *e;
 	size_t			 i;
 
 	memset(&st, 0, sizeof(st));
 	st.state = "LoggedOut";
 	if (m->kind == OBJ_AGENT)
 		agent = agent_login_of(m->dbid, &st);
-	else if ((o = cache_get(m->dbid)) != NULL) {
-		dns = cobj_get(o, "dns");
+	else {
+		dns = ix_lookup('L', m->dbid);
 		json_array_foreach(dns, i, e) {
-			const struct cobj	*d = cache_get(json_integer_value(e));
-
-			if (d == NULL)
-				continue;
-			n = cobj_get(d, "number");
-			num = json_string_value(n);
-			if (num != NULL && (agent = model_dn_agent(model, num)) !=
-			    NULL) {
+			num = json_string_value(e);
+			if ((agent = model_dn_agent(model, num)) != NULL) {
 				model_agent_state(model, agent, &st);
-				json_decref(n);
 				break;
 			}
-			json_decref(n);
 		}
-		json_decref(dns);
 	}
 	return state_json(&st, agent);
 }
@@ -961,6 +972,8 @@ child_save(int model_too)
 	char			*text;
 	int			 ok = 1;
 
+	/* The parent serves clients meanwhile: let it go first. */
+	(void)setpriority(PRIO_PROCESS, 0, 19);
 	cs.n = 0;
 	cs.rc = c->redis.host[0] == '/' ? redisConnectUnixWithTimeout(
 	    c->redis.host, tv) : redisConnectWithTimeout(c->redis.host,
@@ -1677,22 +1690,11 @@ seed(const struct inst *i, void *arg)
 static void
 seed_person(json_int_t person, struct statistic *m)
 {
-	const struct cobj	*o = cache_get(person), *l;
-	json_t			*x;
-	size_t			 j;
+	const json_t	*codes = ix_lookup('P', person), *e;
+	size_t		 i;
 
-	if (o == NULL)
-		return;
-	for (j = 0; j < o->nrefs; j++) {
-		if ((l = cache_get(o->refs[j])) == NULL ||
-		    l->kind != CFG_AGENT_LOGIN)
-			continue;
-		x = cobj_get(l, "loginCode");
-		if (json_string_value(x) != NULL)
-			model_each_of_agent(model, json_string_value(x), seed,
-			    m);
-		json_decref(x);
-	}
+	json_array_foreach(codes, i, e)
+		model_each_of_agent(model, json_string_value(e), seed, m);
 }
 
 /* seed_metric - what is in progress now, for a new metric */
