@@ -337,3 +337,20 @@ def test_multimedia_capacity(st):
     wait_value(s, sid, {"canTake": []})
     r = s.call("RequestAgentMediaState", agent="E1", media="voice", state="Ready")
     assert r["code"] == "BadArgument"
+
+
+def test_deleted_object_makes_its_statistics_invalid(st):
+    api = st.d.api
+    r = api("POST", "/v1/agent-groups", {"name": "G9", "members": [st.persons[3]]})
+    assert r.status == 201, r.text
+    gid = r.json["dbid"]
+    s = st.session()
+    wait_for(lambda: s.call("RequestOpenStatistic",
+                            object={"type": "GroupAgents", "id": "G9"},
+                            statistic="CurrentNumberLoggedInAgents").get("event") ==
+             "EventStatisticOpened", 5, what="G9 known to the stats worker")
+    sid = s.seen[-1]["statisticId"]
+    assert api("DELETE", f"/v1/agent-groups/{gid}").status == 204
+    m = s.wait(lambda m: m.get("event") == "EventStatisticInvalid"
+               and m["statisticId"] == sid, 8)
+    assert "deleted" in m["reason"]

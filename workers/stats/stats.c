@@ -1250,13 +1250,36 @@ on_voice_event(struct voice_event *ev, void *arg)
 	model_apply(model, voice_event_json(ev), now);
 }
 
+/* object_exists - the statistic's object is still in the configuration */
+static int
+object_exists(const struct statistic *m)
+{
+	static const enum cfg_kind kinds[OBJ_COUNT] = {
+		[OBJ_AGENT] = CFG_PERSON, [OBJ_PLACE] = CFG_PLACE,
+		[OBJ_AGENT_GROUP] = CFG_AGENT_GROUP,
+		[OBJ_PLACE_GROUP] = CFG_PLACE_GROUP, [OBJ_QUEUE] = CFG_DN,
+		[OBJ_RP] = CFG_DN, [OBJ_DN_GROUP] = CFG_DN_GROUP,
+	};
+	const struct cobj	*o;
+
+	if (m->kind == OBJ_TENANT)
+		return 1;
+	return (o = cache_get(m->dbid)) != NULL && o->kind ==
+	    (int)kinds[m->kind];
+}
+
+/*
+ * validity - a statistic's value can be known while the voice link is up
+ * and its object exists; subscribers hear when that changes.
+ */
 static void
 validity(const char *key, void *v, void *arg)
 {
 	struct statistic	*m = v;
-	int		 up = *(int *)arg;
-	struct sub	*s;
-	json_t		*e, *val;
+	int			 exists = object_exists(m);
+	int			 up = link_up && exists;
+	struct sub		*s;
+	json_t			*e, *val;
 
 	if (m->valid == up)
 		return;
@@ -1267,7 +1290,8 @@ validity(const char *key, void *v, void *arg)
 		    "EventStatisticValid" : "EventStatisticInvalid",
 		    "statisticId", s->id);
 		if (!up)
-			json_object_set_new(e, "reason", json_string(
+			json_object_set_new(e, "reason", json_string(!exists ?
+			    "the object was deleted from the configuration" :
 			    "the voice link is down"));
 		sess_send(s->c->s, e);
 		json_decref(e);
@@ -1281,7 +1305,7 @@ static void
 on_link(int up, void *arg)
 {
 	link_up = up;
-	strmap_each(&metrics, validity, &up);
+	strmap_each(&metrics, validity, NULL);
 }
 
 /* ---- configuration ---- */
@@ -1342,6 +1366,8 @@ static void
 on_synced(json_int_t rev, void *arg)
 {
 	tz_follow();
+	if (index_stale)	/* objects may have gone, or come back */
+		strmap_each(&metrics, validity, NULL);
 	if (ready)
 		return;
 	ready = 1;
