@@ -64,7 +64,10 @@ struct sub {
 	enum { N_CHANGES, N_PERIODIC, N_RESET, N_NONE } mode;
 	double			 insensitivity;	/* percent */
 	double			 interval;
-	json_t			*last;		/* value last sent */
+	int			 has_last;	/* a value was sent */
+	int			 last_is_num;
+	double			 last_num;	/* the value last sent */
+	char			*last_text;	/* the same, when not a number */
 	struct event		*timer;		/* periodic */
 	LIST_ENTRY(sub)		 m_entry;
 	LIST_ENTRY(sub)		 c_entry;
@@ -799,37 +802,91 @@ value_of(const struct statistic *m, double now)
 
 /* ---- notifications ---- */
 
-static void
-send_info(struct sub *s, json_t *value, json_int_t ref)
-{
-	json_t	*e;
+/* A value as sent: a number, or an object's compact JSON text. */
+struct value {
+	int	 is_num;
+	double	 num;
+	char	*text;
+	char	 buf[48];
+};
 
-	e = json_pack("{s:s, s:I, s:O, s:I}", "event", "EventInfo",
-	    "statisticId", s->id, "value", value, "time",
-	    (json_int_t)(now_wall_us() / 1000));
-	if (ref >= 0)			/* a peek: no new baseline */
-		sess_reply(s->c->s, ref, e);
-	else {
-		sess_send(s->c->s, e);
-		json_decref(s->last);
-		s->last = json_incref(value);
+/* value_get - the statistic's value, formatted once for every subscriber */
+static void
+value_get(const struct statistic *m, double now, struct value *v)
+{
+	json_t	*j;
+
+	if (m->t.cat == CAT_CURRENT_STATE || m->t.cat == CAT_AGENT_STATUS) {
+		j = value_of(m, now);
+		v->is_num = 0;
+		if ((v->text = json_dumps(j, JSON_COMPACT)) == NULL)
+			fatalx("stats: a value cannot be encoded");
+		json_decref(j);
+		return;
 	}
-	json_decref(e);
+	v->is_num = 1;
+	v->num = acc_value(m->acc, now);
+	if (m->t.cat == CAT_CURRENT_NUMBER || m->t.cat == CAT_TOTAL_NUMBER) {
+		v->num = (double)llround(v->num);
+		snprintf(v->buf, sizeof(v->buf), "%lld", (long long)v->num);
+	} else {
+		v->num = round(v->num * 1000) / 1000;
+		snprintf(v->buf, sizeof(v->buf), "%.3f", v->num);
+	}
+	v->text = v->buf;
+}
+
+static void
+value_free(struct value *v)
+{
+	if (v->text != v->buf)
+		free(v->text);
+}
+
+/* send_info - EventInfo, written straight as its line */
+static void
+send_info(struct sub *s, const struct value *v, json_int_t ref)
+{
+	char	 buf[512], *line = buf, ref_text[32] = "";
+	int	 n;
+
+	if (ref >= 0)
+		snprintf(ref_text, sizeof(ref_text), ",\"ref\":%lld",
+		    (long long)ref);
+	n = snprintf(buf, sizeof(buf), "{\"event\":\"EventInfo\","
+	    "\"statisticId\":%lld,\"value\":%s,\"time\":%lld%s}\n",
+	    (long long)s->id, v->text, (long long)(now_wall_us() / 1000),
+	    ref_text);
+	if (n >= (int)sizeof(buf)) {
+		line = xmalloc((size_t)n + 1);
+		snprintf(line, (size_t)n + 1, "{\"event\":\"EventInfo\","
+		    "\"statisticId\":%lld,\"value\":%s,\"time\":%lld%s}\n",
+		    (long long)s->id, v->text, (long long)(now_wall_us() /
+		    1000), ref_text);
+	}
+	sess_send_line(s->c->s, line, (size_t)n);
+	if (line != buf)
+		free(line);
+	if (ref < 0) {			/* a peek sets no new baseline */
+		s->has_last = 1;
+		s->last_is_num = v->is_num;
+		s->last_num = v->num;
+		free(s->last_text);
+		s->last_text = v->is_num ? NULL : xstrdup(v->text);
+	}
 	metric_inc(m_notified);
 }
 
 /* changed - far enough from what the client last got */
 static int
-changed(const struct sub *s, const json_t *v)
+changed(const struct sub *s, const struct value *v)
 {
-	double	a, b;
+	double	a = s->last_num, b = v->num;
 
-	if (s->last == NULL)
+	if (!s->has_last || v->is_num != s->last_is_num)
 		return 1;
-	if (!json_is_number(v) || !json_is_number(s->last))
-		return !json_equal(v, s->last);
-	a = json_number_value(s->last);
-	b = json_number_value(v);
+	if (!v->is_num)
+		return strcmp(v->text, s->last_text) != 0;
 	if (a == b)
 		return 0;
 	if (s->insensitivity <= 0 || a == 0)
@@ -841,20 +898,20 @@ static void
 on_flush(evutil_socket_t fd, short what, void *arg)
 {
 	struct statistic	*m;
-	struct sub	*s;
-	json_t		*v;
-	double		 now = now_s();
+	struct sub		*s;
+	struct value		 v;
+	double			 now = now_s();
 
 	while ((m = TAILQ_FIRST(&dirty)) != NULL) {
 		TAILQ_REMOVE(&dirty, m, dirty_entry);
 		m->dirty = 0;
 		if (!m->valid || LIST_EMPTY(&m->subs))
 			continue;
-		v = value_of(m, now);
+		value_get(m, now, &v);
 		LIST_FOREACH(s, &m->subs, m_entry)
-			if (s->mode == N_CHANGES && changed(s, v))
-				send_info(s, v, SESS_NOREF);
-		json_decref(v);
+			if (s->mode == N_CHANGES && changed(s, &v))
+				send_info(s, &v, SESS_NOREF);
+		value_free(&v);
 	}
 }
 
@@ -871,13 +928,13 @@ static void
 on_periodic(evutil_socket_t fd, short what, void *arg)
 {
 	struct sub	*s = arg;
-	json_t		*v;
+	struct value	 v;
 
 	if (!s->m->valid)
 		return;
-	v = value_of(s->m, now_s());
-	send_info(s, v, SESS_NOREF);
-	json_decref(v);
+	value_get(s->m, now_s(), &v);
+	send_info(s, &v, SESS_NOREF);
+	value_free(&v);
 }
 
 /* ---- Growing totals kept over a restart ---- */
@@ -1193,16 +1250,16 @@ reset_due(const char *key, void *v, void *arg)
 	struct statistic	*m = v;
 	double		 now = *(double *)arg;
 	struct sub	*s;
-	json_t		*val;
+	struct value	 val;
 
 	if (m->p.kind != PROF_GROWING || m->next_reset == 0 ||
 	    now < m->next_reset)
 		return;
-	val = value_of(m, now);
+	value_get(m, now, &val);
 	LIST_FOREACH(s, &m->subs, m_entry)
 		if (s->mode == N_RESET && m->valid)
-			send_info(s, val, SESS_NOREF);
-	json_decref(val);
+			send_info(s, &val, SESS_NOREF);
+	value_free(&val);
 	acc_reset(m->acc, m->next_reset);
 	m->next_reset = profile_next_reset(&m->p, now, gmtoff_at(now));
 	if (LIST_EMPTY(&m->subs)) {	/* kept for its total: done */
@@ -1279,12 +1336,14 @@ validity(const char *key, void *v, void *arg)
 	int			 exists = object_exists(m);
 	int			 up = link_up && exists;
 	struct sub		*s;
-	json_t			*e, *val;
+	struct value		 val;
+	json_t			*e;
 
 	if (m->valid == up)
 		return;
 	m->valid = up;
-	val = up ? value_of(m, now_s()) : NULL;
+	if (up)
+		value_get(m, now_s(), &val);
 	LIST_FOREACH(s, &m->subs, m_entry) {
 		e = json_pack("{s:s, s:I}", "event", up ?
 		    "EventStatisticValid" : "EventStatisticInvalid",
@@ -1296,9 +1355,10 @@ validity(const char *key, void *v, void *arg)
 		sess_send(s->c->s, e);
 		json_decref(e);
 		if (up && s->mode != N_NONE)
-			send_info(s, val, SESS_NOREF);
+			send_info(s, &val, SESS_NOREF);
 	}
-	json_decref(val);
+	if (up)
+		value_free(&val);
 }
 
 static void
@@ -1644,7 +1704,7 @@ sub_free(struct sub *s)
 	nsubs--;
 	if (s->timer != NULL)
 		event_free(s->timer);
-	json_decref(s->last);
+	free(s->last_text);
 	free(s);
 	/* A Growing total nobody watches goes on counting until its reset:
 	 * a wallboard that comes back finds it right. */
@@ -1958,7 +2018,12 @@ do_open_statistic(struct client *c, json_int_t ref, json_t *req)
 	    "statisticId", s->id, "value", v, "valid", m->valid);
 	sess_reply(c->s, ref, e);
 	json_decref(e);
-	s->last = v;
+	/* The baseline of changes: what the client just got. */
+	s->has_last = 1;
+	s->last_is_num = json_is_number(v);
+	s->last_num = json_number_value(v);
+	s->last_text = s->last_is_num ? NULL : json_dumps(v, JSON_COMPACT);
+	json_decref(v);
 	if (s->mode == N_PERIODIC) {
 		struct timeval	tv;
 
@@ -1993,13 +2058,13 @@ static void
 do_peek(struct client *c, json_int_t ref, json_t *req)
 {
 	struct sub	*s = sub_find(c, ref, req);
-	json_t		*v;
+	struct value	 v;
 
 	if (s == NULL)
 		return;
-	v = value_of(s->m, now_s());
-	send_info(s, v, ref);
-	json_decref(v);
+	value_get(s->m, now_s(), &v);
+	send_info(s, &v, ref);
+	value_free(&v);
 }
 
 static void
