@@ -13,7 +13,7 @@
  *
  * What it may touch: the voice streams (read), its own keys in Redis
  * (tenantd:{<tenant>}:stats:*: the model's snapshot with the stream
- * positions it reflects, and the Growing totals, written every 2 s by a
+ * positions it reflects, and the Growing totals, written every 5 s by a
  * short-lived forked child so that the loop never waits), tokens, the
  * configuration cache, the metrics registry.  Nothing in PostgreSQL but
  * reading the configuration.
@@ -51,7 +51,7 @@
 #include "voice.h"
 
 #define TICK_MS			1000
-#define SAVE_EVERY_S		2	/* model snapshot and totals */
+#define SAVE_EVERY_S		5	/* model snapshot and totals */
 #define MEDIA_MAX		8
 
 struct client;
@@ -83,7 +83,7 @@ struct statistic {
 	struct acc		*acc;
 	double			 next_reset;
 	int			 dirty;
-	int			 saved_dirty;
+	uint64_t		 changed;	/* save epoch of the last change */
 	int			 valid;
 	LIST_HEAD(, sub)	 subs;
 	TAILQ_ENTRY(statistic)	 dirty_entry;
@@ -148,6 +148,10 @@ static int			 index_stale = 1;
 static double			 lag;
 static uint64_t			 last_save_us;
 static pid_t			 saver;		/* the saving child */
+/* Saves by epoch: a statistic changed in epoch save_from or later is
+ * not saved yet; a save takes those, and the epoch moves on. */
+static uint64_t			 save_epoch = 1, save_from = 1, saver_from;
+static double			 reset_min;	/* the next reset of any */
 static int			 saver_model;	/* it saves the model too */
 
 /* Configuration indexes, rebuilt when the configuration changes. */
@@ -172,6 +176,7 @@ static void	schedule_flush(void);
 
 static void	statistic_drop(struct statistic *);
 static void	index_fresh(void);
+static void	note_reset(double);
 static void	on_load(evutil_socket_t, short, void *);
 static long	gmtoff_at(double);
 static struct statistic *statistic_get(enum object_kind, json_int_t,
@@ -511,7 +516,7 @@ targets_of(const struct inst *i, struct targets *t)
 static void
 mark(struct statistic *m)
 {
-	m->saved_dirty = 1;
+	m->changed = save_epoch;
 	if (m->dirty)
 		return;
 	m->dirty = 1;
@@ -1007,7 +1012,7 @@ child_total(const char *key, void *v, void *arg)
 	struct child_save	*cs = arg;
 	char			*text;
 
-	if (!keeps_counting(m) || !m->saved_dirty)
+	if (!keeps_counting(m) || m->changed < save_from)
 		return;
 	text = saved_text(m);
 	redisAppendCommand(cs->rc, "HSET %s %s %s", k_growing, key, text);
@@ -1061,12 +1066,6 @@ child_save(int model_too)
 	_exit(ok ? 0 : 1);
 }
 
-static void
-clean_total(const char *key, void *v, void *arg)
-{
-	((struct statistic *)v)->saved_dirty = *(int *)arg;
-}
-
 /*
  * persist - save what changed from a forked child: the fork hands it the
  * state as it is now (pages shared until written), and the loop goes on
@@ -1077,7 +1076,7 @@ clean_total(const char *key, void *v, void *arg)
 static void
 persist(int wait)
 {
-	int	model_too = model_dirty && voice_started, zero = 0;
+	int	model_too = model_dirty && voice_started;
 	pid_t	pid;
 
 	if (saver > 0 || rds_state(kv) != RDS_UP)
@@ -1092,7 +1091,9 @@ persist(int wait)
 	saver_model = model_too;
 	if (model_too)
 		model_dirty = 0;
-	strmap_each(&metrics, clean_total, &zero);
+	/* What changes from now on goes in the next save. */
+	saver_from = save_from;
+	save_from = ++save_epoch;
 	if (wait) {
 		int	status;
 
@@ -1106,7 +1107,7 @@ persist(int wait)
 static void
 reap(void)
 {
-	int	status, one = 1;
+	int	status;
 	pid_t	r;
 
 	if (saver <= 0)
@@ -1118,7 +1119,7 @@ reap(void)
 		    "the next tick");
 		if (saver_model)
 			model_dirty = 1;
-		strmap_each(&metrics, clean_total, &one);
+		save_from = saver_from;		/* those changes again */
 	}
 	saver = 0;
 }
@@ -1244,6 +1245,14 @@ gmtoff_at(double t)
 	return tm.tm_gmtoff;
 }
 
+/* note_reset - the tick walks the statistics only when one is due */
+static void
+note_reset(double t)
+{
+	if (t > 0 && (reset_min == 0 || t < reset_min))
+		reset_min = t;
+}
+
 static void
 reset_due(const char *key, void *v, void *arg)
 {
@@ -1252,9 +1261,12 @@ reset_due(const char *key, void *v, void *arg)
 	struct sub	*s;
 	struct value	 val;
 
-	if (m->p.kind != PROF_GROWING || m->next_reset == 0 ||
-	    now < m->next_reset)
+	if (m->p.kind != PROF_GROWING || m->next_reset == 0)
 		return;
+	if (now < m->next_reset) {
+		note_reset(m->next_reset);
+		return;
+	}
 	value_get(m, now, &val);
 	LIST_FOREACH(s, &m->subs, m_entry)
 		if (s->mode == N_RESET && m->valid)
@@ -1262,6 +1274,7 @@ reset_due(const char *key, void *v, void *arg)
 	value_free(&val);
 	acc_reset(m->acc, m->next_reset);
 	m->next_reset = profile_next_reset(&m->p, now, gmtoff_at(now));
+	note_reset(m->next_reset);
 	if (LIST_EMPTY(&m->subs)) {	/* kept for its total: done */
 		rds_command(kv, NULL, NULL, "HDEL %s %s", k_growing, m->key);
 		statistic_drop(m);
@@ -1277,7 +1290,10 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 	uint64_t		 us = now_wall_us();
 	double			 now = (double)us / 1e6;
 
-	strmap_each(&metrics, reset_due, &now);
+	if (reset_min > 0 && now >= reset_min) {
+		reset_min = 0;		/* reset_due finds the next one */
+		strmap_each(&metrics, reset_due, &now);
+	}
 	reap();
 	if (us - last_save_us >= SAVE_EVERY_S * 1000000ULL) {
 		last_save_us = us;
@@ -1842,6 +1858,7 @@ statistic_get(enum object_kind k, json_int_t dbid, const char *id,
 	m->p = *p;
 	m->acc = acc_new(t, p, now);
 	m->next_reset = profile_next_reset(p, now, gmtoff_at(now));
+	note_reset(m->next_reset);
 	m->valid = link_up;
 	LIST_INIT(&m->subs);
 	strmap_put(&metrics, key, m);
