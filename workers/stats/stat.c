@@ -30,6 +30,7 @@ struct running {
 	uint64_t	 id;
 	enum action	 a;
 	double		 start;
+	double		 c;		/* start, or the period's if later */
 };
 
 struct acc {
@@ -40,8 +41,13 @@ struct acc {
 	struct tot	 tot;		/* Growing, SinceLogin */
 	struct tot	*b;		/* Sliding */
 	size_t		 nb;
-	struct running	*run;
+	struct running	*run;		/* in progress; by id through ix */
 	size_t		 nrun;
+	size_t		 runcap;
+	uint32_t	*ix;		/* open addressing: run index + 1 */
+	size_t		 nix;
+	double		 sum_c;		/* of run[].c: TotalTime in O(1) */
+	double		 max_c;		/* an upper bound of run[].c */
 };
 
 static const char *const category_names[CAT_COUNT] = {
@@ -478,6 +484,7 @@ acc_free(struct acc *a)
 		return;
 	free(a->b);
 	free(a->run);
+	free(a->ix);
 	free(a);
 }
 
@@ -517,21 +524,105 @@ bucket(struct acc *a, double t)
 	return b;
 }
 
-void
-acc_start(struct acc *a, const struct inst *i)
+/* ---- the instances in progress: an array, and a hash of it by id ---- */
+
+static size_t
+ix_home(uint64_t id, size_t n)
+{
+	return (size_t)((id * 0x9e3779b97f4a7c15ULL) >> 32) & (n - 1);
+}
+
+/* ix_slot - the slot of id, or the empty one where it goes */
+static size_t
+ix_slot(const struct acc *a, uint64_t id)
+{
+	size_t	i = ix_home(id, a->nix);
+
+	while (a->ix[i] != 0 && a->run[a->ix[i] - 1].id != id)
+		i = (i + 1) & (a->nix - 1);
+	return i;
+}
+
+static void
+ix_rebuild(struct acc *a, size_t n)
 {
 	size_t	k;
 
+	free(a->ix);
+	a->nix = n;
+	a->ix = xcalloc(n, sizeof(*a->ix));
+	for (k = 0; k < a->nrun; k++)
+		a->ix[ix_slot(a, a->run[k].id)] = (uint32_t)k + 1;
+}
+
+/* ix_remove - empty slot i; backward shift keeps probes unbroken */
+static void
+ix_remove(struct acc *a, size_t i)
+{
+	size_t	j, k, mask = a->nix - 1;
+
+	a->ix[i] = 0;
+	for (j = (i + 1) & mask; a->ix[j] != 0; j = (j + 1) & mask) {
+		k = ix_home(a->run[a->ix[j] - 1].id, a->nix);
+		if ((j > i && (k <= i || k > j)) || (j < i && k <= i && k > j)) {
+			a->ix[i] = a->ix[j];
+			a->ix[j] = 0;
+			i = j;
+		}
+	}
+}
+
+/* clamp - where an instance's time in the period starts */
+static double
+clamp(const struct acc *a, double start)
+{
+	return a->b == NULL && start < a->period ? a->period : start;
+}
+
+void
+acc_start(struct acc *a, const struct inst *i)
+{
+	struct running	*r;
+
 	if (action_is_instant(i->a) || !(a->t.actions & A(i->a)))
 		return;
-	for (k = 0; k < a->nrun; k++)
-		if (a->run[k].id == i->id)
-			return;
-	a->run = xrealloc(a->run, (a->nrun + 1) * sizeof(*a->run));
-	a->run[a->nrun].id = i->id;
-	a->run[a->nrun].a = i->a;
-	a->run[a->nrun].start = i->start;
-	a->nrun++;
+	if (2 * (a->nrun + 1) > a->nix)
+		ix_rebuild(a, a->nix ? a->nix * 2 : 16);
+	if (a->ix[ix_slot(a, i->id)] != 0)
+		return;			/* seeded already */
+	if (a->nrun == a->runcap) {
+		a->runcap = a->runcap ? a->runcap * 2 : 8;
+		a->run = xrealloc(a->run, a->runcap * sizeof(*a->run));
+	}
+	r = &a->run[a->nrun];
+	r->id = i->id;
+	r->a = i->a;
+	r->start = i->start;
+	r->c = clamp(a, i->start);
+	a->sum_c += r->c;
+	if (r->c > a->max_c)
+		a->max_c = r->c;
+	a->ix[ix_slot(a, i->id)] = (uint32_t)++a->nrun;
+}
+
+/* run_remove - an instance in progress ends */
+static void
+run_remove(struct acc *a, uint64_t id)
+{
+	size_t	i, k, last;
+
+	if (a->nix == 0 || a->ix[i = ix_slot(a, id)] == 0)
+		return;
+	k = a->ix[i] - 1;
+	a->sum_c -= a->run[k].c;
+	ix_remove(a, i);
+	last = --a->nrun;
+	if (k != last) {		/* the last one takes its place */
+		a->run[k] = a->run[last];
+		a->ix[ix_slot(a, a->run[k].id)] = (uint32_t)k + 1;
+	}
+	if (a->nrun == 0)
+		a->sum_c = a->max_c = 0;
 }
 
 static void
@@ -560,13 +651,8 @@ void
 acc_end(struct acc *a, const struct inst *i, double end)
 {
 	double	from;
-	size_t	k;
 
-	for (k = 0; k < a->nrun; k++)
-		if (a->run[k].id == i->id) {
-			a->run[k] = a->run[--a->nrun];
-			break;
-		}
+	run_remove(a, i->id);
 	/* Only the part in the period (Sliding: the window) counts. */
 	from = i->start > a->period ? i->start : a->period;
 	if (a->b != NULL && from < end - a->p.window)
@@ -628,6 +714,8 @@ acc_value(const struct acc *a, double now)
 	case CAT_TOTAL_NUMBER:
 		return s.count;
 	case CAT_TOTAL_TIME:
+		if (a->b == NULL && a->max_c <= now)	/* O(1) */
+			return s.time + (double)a->nrun * now - a->sum_c;
 		lo = a->b != NULL ? now - a->p.window : a->period;
 		for (k = 0; k < a->nrun; k++) {
 			from = a->run[k].start > lo ? a->run[k].start : lo;
@@ -649,6 +737,21 @@ acc_value(const struct acc *a, double now)
 	}
 }
 
+/* reclamp - the period moved: what runs counts from its start */
+static void
+reclamp(struct acc *a)
+{
+	size_t	k;
+
+	a->sum_c = a->max_c = 0;
+	for (k = 0; k < a->nrun; k++) {
+		a->run[k].c = clamp(a, a->run[k].start);
+		a->sum_c += a->run[k].c;
+		if (a->run[k].c > a->max_c)
+			a->max_c = a->run[k].c;
+	}
+}
+
 void
 acc_reset(struct acc *a, double now)
 {
@@ -656,6 +759,7 @@ acc_reset(struct acc *a, double now)
 	if (a->b != NULL)
 		memset(a->b, 0, a->nb * sizeof(*a->b));
 	a->period = now;
+	reclamp(a);
 }
 
 double
@@ -692,5 +796,6 @@ acc_load(struct acc *a, const json_t *j)
 	a->tot.answered = json_number_value(json_object_get(j, "answered"));
 	a->tot.within = json_number_value(json_object_get(j, "within"));
 	a->tot.late = json_number_value(json_object_get(j, "late"));
+	reclamp(a);
 	return 0;
 }
