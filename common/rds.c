@@ -509,41 +509,15 @@ rds_on_xread(redisAsyncContext *ac, void *reply, void *privdata)
 	struct rds	*r = privdata;
 	redisReply	*rep = reply;
 
-	const redisReply	*entries, *e;
-	struct rds_stream	*st = &r->stream;
-	char			 seen[sizeof(st->last)];
-
 	if (rep == NULL || r->ac != ac)
 		return;
-	if (rep->type != REDIS_REPLY_ARRAY && rep->type != REDIS_REPLY_NIL) {
+	if (rep->type == REDIS_REPLY_ARRAY)
+		rds_stream_deliver(r, rep);
+	else if (rep->type != REDIS_REPLY_NIL) {
 		rds_fail(r, "XREAD %s: %s", r->stream.key,
 		    rep->type == REDIS_REPLY_ERROR ? rep->str : "bad reply");
 		return;
 	}
-	/*
-	 * Ask for the entries after this batch before handing it over, so
-	 * that Redis prepares the next while the caller works on this one.
-	 * st->last stays the last entry handed over: a reconnect resumes
-	 * from there, whatever was asked ahead.
-	 */
-	if (rep->type == REDIS_REPLY_ARRAY && rep->elements >= 1 &&
-	    rep->element[0]->type == REDIS_REPLY_ARRAY &&
-	    rep->element[0]->elements >= 2 &&
-	    (entries = rep->element[0]->element[1])->type ==
-	    REDIS_REPLY_ARRAY && entries->elements > 0 &&
-	    (e = entries->element[entries->elements - 1])->type ==
-	    REDIS_REPLY_ARRAY && e->elements >= 2 &&
-	    e->element[0]->type == REDIS_REPLY_STRING &&
-	    e->element[0]->len < sizeof(st->last)) {
-		memcpy(seen, st->last, sizeof(seen));
-		memcpy(st->last, e->element[0]->str, e->element[0]->len + 1);
-		rds_stream_next(r);
-		memcpy(st->last, seen, sizeof(seen));
-		rds_stream_deliver(r, rep);
-		return;
-	}
-	if (rep->type == REDIS_REPLY_ARRAY)
-		rds_stream_deliver(r, rep);
 	if (!link_dying(&r->link) && r->ac == ac)
 		rds_stream_next(r);
 }
