@@ -24,7 +24,7 @@
 
 #define HEARTBEAT_CHECK_MS	1000
 #define READ_BLOCK_MS		1000
-#define READ_COUNT		500
+#define READ_COUNT		100
 #define REQUESTS_MAXLEN		"100000"
 
 struct region {
