@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "cache.h"
+#include "cfgfollow.h"
 #include "log.h"
 #include "schema.h"
 #include "util.h"
@@ -291,6 +292,25 @@ cache_put(int kind, json_int_t dbid, json_t *obj)
 		table_add(&by_key, o);
 	}
 	list_insert(&kinds[kind], o);
+}
+
+/* cache_apply - a change from the follower, applied */
+int
+cache_apply(const struct cfg_change *ch)
+{
+	const struct cfg_type	*t = cfg_type_by_name(ch->type,
+				    strlen(ch->type));
+
+	if (t == NULL) {
+		log_warnx("revision %lld: unknown type %s; ignored",
+		    (long long)ch->revision, ch->type);
+		return -1;
+	}
+	if (ch->op == CFG_OP_DELETED)
+		cache_del(ch->dbid);
+	else
+		cache_put(cfg_type_kind(t), ch->dbid, json_incref(ch->object));
+	return 0;
 }
 
 /* cache_del - remove an object */

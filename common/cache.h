@@ -35,6 +35,15 @@ struct cobj {
 void		 cache_init(int nkinds);
 void		 cache_reset(void);
 void		 cache_free(void);
+struct cfg_change;
+
+/*
+ * One object of a snapshot, or one change, as the follower hands it over
+ * (common/cfgfollow.h): put or deleted.  -1 for a type this version does
+ * not know (logged, ignored).  Every worker that caches configuration
+ * feeds its cache with this.
+ */
+int		 cache_apply(const struct cfg_change *);
 /* Insert or replace; takes the reference to obj. */
 void		 cache_put(int kind, json_int_t dbid, json_t *obj);
 void		 cache_del(json_int_t dbid);

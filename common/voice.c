@@ -347,6 +347,33 @@ voice_stop(void)
 	beat_pending = 0;
 }
 
+/* same_redis - two Redis settings that reach the same server alike */
+static int
+same_redis(const struct conf_redis *a, const struct conf_redis *b)
+{
+	return strcmp(a->name, b->name) == 0 && strcmp(a->host, b->host) ==
+	    0 && a->port == b->port && ((a->password == NULL) ==
+	    (b->password == NULL)) && (a->password == NULL ||
+	    strcmp(a->password, b->password) == 0);
+}
+
+int
+voice_reload_check(const struct conf *cur, const struct conf *next,
+    const char *worker, char *why, size_t len)
+{
+	int	i, same = next->nremotes == cur->nremotes &&
+		    same_redis(&next->redis, &cur->redis);
+
+	for (i = 0; same && i < next->nremotes; i++)
+		same = same_redis(&next->remotes[i], &cur->remotes[i]);
+	if (same)
+		return 0;
+	snprintf(why, len, "the %s worker follows the voice streams of redis "
+	    "and redis.remote from where it is: restart tenantd to change "
+	    "them", worker);
+	return -1;
+}
+
 int
 voice_link_up(void)
 {

@@ -66,6 +66,14 @@ void		 voice_start(struct event_base *, const struct conf *,
 void		 voice_start_from(struct event_base *, const struct conf *,
 		    char *const *from, const struct voice_cbs *, void *arg);
 void		 voice_stop(void);
+/*
+ * Could a reload apply next?  The streams are followed from where they
+ * are, on connections to redis and redis.remote: those cannot change
+ * without a restart.  0, or -1 and why (naming worker).
+ */
+int		 voice_reload_check(const struct conf *cur,
+		    const struct conf *next, const char *worker, char *why,
+		    size_t len);
 int		 voice_link_up(void);
 int		 voice_nregions(void);
 const char	*voice_region_name(int);

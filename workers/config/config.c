@@ -398,18 +398,7 @@ on_reset(void *arg)
 static void
 on_change(const struct cfg_change *ch, void *arg)
 {
-	const struct cfg_type	*t = cfg_type_by_name(ch->type,
-				    strlen(ch->type));
-
-	if (t == NULL) {
-		log_warnx("revision %lld: unknown type %s; ignored",
-		    (long long)ch->revision, ch->type);
-		return;
-	}
-	if (ch->op == CFG_OP_DELETED)
-		cache_del(ch->dbid);
-	else
-		cache_put(cfg_type_kind(t), ch->dbid, json_incref(ch->object));
+	cache_apply(ch);
 }
 
 static void

@@ -38,6 +38,7 @@
 #include "schema.h"
 #include "seen.h"
 #include "sess.h"
+#include "strmap.h"
 #include "util.h"
 #include "voice.h"
 
@@ -96,13 +97,21 @@ struct client {
 };
 TAILQ_HEAD(client_list, client);
 
-/* The clients registered on one DN. */
+/* The clients registered on one DN (regs: DN number -> reg). */
 struct reg {
-	char		*dn;
 	struct client	**v;
 	size_t		  n;
-	struct reg	 *next;		/* hash chain */
 };
+
+/* reg_free - one DN's registrations, at exit */
+static void
+reg_free(const char *dn, void *v, void *arg)
+{
+	struct reg	*r = v;
+
+	free(r->v);
+	free(r);
+}
 
 /* An agent whose client left without logging it out. */
 struct ghost {
@@ -138,8 +147,7 @@ static struct seen		*seen;
 static struct client_list	 clients = TAILQ_HEAD_INITIALIZER(clients);
 static struct op_list		 pending = TAILQ_HEAD_INITIALIZER(pending);
 static struct ghost_list	 ghosts = TAILQ_HEAD_INITIALIZER(ghosts);
-static struct reg		**regs;
-static size_t			  nregs_slots, nregs;
+static struct strmap		 regs;
 static struct event		*ev_sweep, *ev_drain;
 static char			 instance[24];
 static uint64_t			 next_request;
@@ -214,15 +222,7 @@ on_reset(void *arg)
 static void
 on_change(const struct cfg_change *ch, void *arg)
 {
-	const struct cfg_type	*t = cfg_type_by_name(ch->type,
-				    strlen(ch->type));
-
-	if (t == NULL)
-		return;
-	if (ch->op == CFG_OP_DELETED)
-		cache_del(ch->dbid);
-	else
-		cache_put(cfg_type_kind(t), ch->dbid, json_incref(ch->object));
+	cache_apply(ch);
 }
 
 /* on_synced - the configuration is loaded: clients may come */
@@ -275,8 +275,6 @@ events_start(struct event_base *b, const struct conf *c, int fd)
 	snprintf(instance, sizeof(instance), "%lx.%x",
 	    (unsigned long)(now_wall_us() / 1000), (unsigned)getpid());
 	seen = seen_new(SEEN_MAX);
-	nregs_slots = 1024;
-	regs = xcalloc(nregs_slots, sizeof(*regs));
 	cache_init(CFG_NTYPES);
 	if ((pg = pgc_new(base, c->pg_conninfo, c->pg_password, NULL,
 	    NULL)) == NULL)
@@ -294,38 +292,16 @@ events_start(struct event_base *b, const struct conf *c, int fd)
 	return 0;
 }
 
-/* same_redis - two Redis settings that reach the same server */
-static int
-same_redis(const struct conf_redis *a, const struct conf_redis *b)
-{
-	return strcmp(a->name, b->name) == 0 && strcmp(a->host, b->host) ==
-	    0 && a->port == b->port && ((a->password == NULL) ==
-	    (b->password == NULL)) && (a->password == NULL ||
-	    strcmp(a->password, b->password) == 0);
-}
-
 static int
 events_reload_check(const struct conf *next, char *why, size_t len)
 {
 	const struct conf	*cur = worker_conf();
-	int			 i;
 
 	if (strcmp(next->tenant_id, cur->tenant_id) != 0) {
 		snprintf(why, len, "tenant.id cannot change while running");
 		return -1;
 	}
-	if (next->nremotes != cur->nremotes ||
-	    !same_redis(&next->redis, &cur->redis))
-		goto regions;
-	for (i = 0; i < next->nremotes; i++)
-		if (!same_redis(&next->remotes[i], &cur->remotes[i]))
-			goto regions;
-	return 0;
-regions:
-	snprintf(why, len, "the events worker follows the voice streams of "
-	    "redis and redis.remote from where it is: restart tenantd to "
-	    "change them");
-	return -1;
+	return voice_reload_check(cur, next, "events", why, len);
 }
 
 static void
@@ -379,8 +355,6 @@ static void
 events_cleanup(void)
 {
 	struct op	*op;
-	size_t		 i;
-	struct reg	*r, *nr;
 
 	if (srv != NULL)
 		sess_server_free(srv);	/* closes every client */
@@ -398,14 +372,8 @@ events_cleanup(void)
 	cfgfollow_free(follow);
 	cache_free();
 	seen_free(seen);
-	for (i = 0; i < nregs_slots; i++)
-		for (r = regs[i]; r != NULL; r = nr) {
-			nr = r->next;
-			free(r->dn);
-			free(r->v);
-			free(r);
-		}
-	free(regs);
+	strmap_each(&regs, reg_free, NULL);
+	strmap_clear(&regs);
 	if (ev_sweep != NULL)
 		event_free(ev_sweep);
 	if (ev_drain != NULL)
@@ -461,31 +429,15 @@ principal_valid(const struct principal *who)
 
 /* ---- registrations: DN -> clients ---- */
 
-static size_t
-dn_hash(const char *s)
-{
-	size_t	h = 5381;
-
-	while (*s != '\0')
-		h = h * 33 + (unsigned char)*s++;
-	return h;
-}
-
 static struct reg *
 reg_get(const char *dn, int create)
 {
-	struct reg	**head = &regs[dn_hash(dn) & (nregs_slots - 1)], *r;
+	struct reg	*r = strmap_get(&regs, dn);
 
-	for (r = *head; r != NULL; r = r->next)
-		if (strcmp(r->dn, dn) == 0)
-			return r;
-	if (!create)
-		return NULL;
-	r = xcalloc(1, sizeof(*r));
-	r->dn = xstrdup(dn);
-	r->next = *head;
-	*head = r;
-	nregs++;
+	if (r == NULL && create) {
+		r = xcalloc(1, sizeof(*r));
+		strmap_put(&regs, dn, r);
+	}
 	return r;
 }
 

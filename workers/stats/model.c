@@ -10,6 +10,7 @@
 #include <sys/queue.h>
 
 #include "model.h"
+#include "strmap.h"
 #include "util.h"
 
 enum mode { M_NONE = 0, M_READY, M_NOT_READY, M_ACW };
@@ -70,22 +71,10 @@ struct entry {
 	double		 t;
 };
 
-/* A string map: chained, grown by doubling. */
-struct smap {
-	struct sent	**b;
-	size_t		  nb;
-	size_t		  n;
-};
-struct sent {
-	char		*key;
-	void		*val;
-	struct sent	*next;
-};
-
 struct model {
 	struct model_cbs	 cbs;
 	void			*arg;
-	struct smap		 agents, dns, entries;
+	struct strmap		 agents, dns, entries;
 	LIST_HEAD(, ninst)	 live;
 	uint64_t		 next_id;
 	size_t			 ncalls;
@@ -121,108 +110,6 @@ action_is_instant(enum action a)
 {
 	return a == A_ANSWERED || a == A_ENTERED || a == A_DISTRIBUTED ||
 	    a == A_ABANDONED;
-}
-
-/* ---- string maps ---- */
-
-static size_t
-shash(const char *s)
-{
-	size_t	h = 5381;
-
-	while (*s != '\0')
-		h = h * 33 + (unsigned char)*s++;
-	return h;
-}
-
-static void *
-smap_get(const struct smap *m, const char *key)
-{
-	struct sent	*e;
-
-	if (m->nb == 0)
-		return NULL;
-	for (e = m->b[shash(key) & (m->nb - 1)]; e != NULL; e = e->next)
-		if (strcmp(e->key, key) == 0)
-			return e->val;
-	return NULL;
-}
-
-static void
-smap_put(struct smap *m, const char *key, void *val)
-{
-	struct sent	*e, *next, **nb;
-	size_t		 i, n;
-
-	if (m->n + 1 > m->nb) {
-		n = m->nb ? m->nb * 2 : 64;
-		nb = xcalloc(n, sizeof(*nb));
-		for (i = 0; i < m->nb; i++)
-			for (e = m->b[i]; e != NULL; e = next) {
-				next = e->next;
-				e->next = nb[shash(e->key) & (n - 1)];
-				nb[shash(e->key) & (n - 1)] = e;
-			}
-		free(m->b);
-		m->b = nb;
-		m->nb = n;
-	}
-	e = xmalloc(sizeof(*e));
-	e->key = xstrdup(key);
-	e->val = val;
-	e->next = m->b[shash(key) & (m->nb - 1)];
-	m->b[shash(key) & (m->nb - 1)] = e;
-	m->n++;
-}
-
-static void *
-smap_del(struct smap *m, const char *key)
-{
-	struct sent	**p, *e;
-	void		*v;
-
-	if (m->nb == 0)
-		return NULL;
-	for (p = &m->b[shash(key) & (m->nb - 1)]; (e = *p) != NULL;
-	    p = &e->next)
-		if (strcmp(e->key, key) == 0) {
-			*p = e->next;
-			v = e->val;
-			free(e->key);
-			free(e);
-			m->n--;
-			return v;
-		}
-	return NULL;
-}
-
-static void
-smap_each(const struct smap *m, void (*f)(void *, void *), void *arg)
-{
-	struct sent	*e, *next;
-	size_t		 i;
-
-	for (i = 0; i < m->nb; i++)
-		for (e = m->b[i]; e != NULL; e = next) {
-			next = e->next;
-			f(e->val, arg);
-		}
-}
-
-static void
-smap_clear(struct smap *m)
-{
-	struct sent	*e, *next;
-	size_t		 i;
-
-	for (i = 0; i < m->nb; i++)
-		for (e = m->b[i]; e != NULL; e = next) {
-			next = e->next;
-			free(e->key);
-			free(e);
-		}
-	free(m->b);
-	memset(m, 0, sizeof(*m));
 }
 
 /* ---- instances ---- */
@@ -301,12 +188,12 @@ instant(struct model *m, enum action a, int of_agent, const char *agent,
 static struct dn *
 dn_get(struct model *m, const char *number)
 {
-	struct dn	*d = smap_get(&m->dns, number);
+	struct dn	*d = strmap_get(&m->dns, number);
 
 	if (d == NULL) {
 		d = xcalloc(1, sizeof(*d));
 		d->number = xstrdup(number);
-		smap_put(&m->dns, number, d);
+		strmap_put(&m->dns, number, d);
 	}
 	return d;
 }
@@ -314,13 +201,13 @@ dn_get(struct model *m, const char *number)
 static struct agent *
 agent_get(struct model *m, const char *id)
 {
-	struct agent	*a = smap_get(&m->agents, id);
+	struct agent	*a = strmap_get(&m->agents, id);
 
 	if (a == NULL) {
 		a = xcalloc(1, sizeof(*a));
 		a->id = xstrdup(id);
 		a->state = "LoggedOut";
-		smap_put(&m->agents, id, a);
+		strmap_put(&m->agents, id, a);
 	}
 	return a;
 }
@@ -388,7 +275,7 @@ derive(struct model *m, const struct agent *a, const char **conn)
 	*conn = NULL;
 	if (!a->logged_in)
 		return "LoggedOut";
-	if ((d = smap_get(&m->dns, a->dn)) != NULL)
+	if ((d = strmap_get(&m->dns, a->dn)) != NULL)
 		for (k = 0; k < NELEM(order); k++)
 			for (i = 0; i < d->ncalls; i++)
 				if (d->calls[i]->state == order[k]) {
@@ -410,7 +297,7 @@ static int
 refresh(struct model *m, struct agent *a, double t)
 {
 	enum action	 want = A_COUNT;
-	struct dn	*d = a->dn != NULL ? smap_get(&m->dns, a->dn) : NULL;
+	struct dn	*d = a->dn != NULL ? strmap_get(&m->dns, a->dn) : NULL;
 	const char	*st, *conn;
 
 	if (a->logged_in) {
@@ -465,7 +352,7 @@ agent_logout(struct model *m, struct agent *a, double t)
 	a->mode = M_NONE;
 	refresh(m, a, t);
 	end(m, &a->login, t);
-	if ((d = smap_get(&m->dns, a->dn)) != NULL && d->agent != NULL &&
+	if ((d = strmap_get(&m->dns, a->dn)) != NULL && d->agent != NULL &&
 	    strcmp(d->agent, a->id) == 0)
 		set_str(&d->agent, NULL);
 	set_str(&a->dn, NULL);
@@ -506,7 +393,7 @@ on_agent_event(struct model *m, const char *name, const json_t *e,
 	int		 changed;
 
 	if (id == NULL) {
-		struct dn	*d = smap_get(&m->dns, dn);
+		struct dn	*d = strmap_get(&m->dns, dn);
 
 		if (d == NULL || (id = d->agent) == NULL)
 			return;
@@ -539,13 +426,13 @@ on_agent_event(struct model *m, const char *name, const json_t *e,
 static struct entry *
 entry_get(struct model *m, const char *conn, double t)
 {
-	struct entry	*en = smap_get(&m->entries, conn);
+	struct entry	*en = strmap_get(&m->entries, conn);
 
 	if (en == NULL) {
 		en = xcalloc(1, sizeof(*en));
 		en->conn = xstrdup(conn);
 		en->t = t;
-		smap_put(&m->entries, conn, en);
+		strmap_put(&m->entries, conn, en);
 	}
 	return en;
 }
@@ -553,7 +440,7 @@ entry_get(struct model *m, const char *conn, double t)
 static void
 entry_drop(struct model *m, const char *conn)
 {
-	struct entry	*en = smap_del(&m->entries, conn);
+	struct entry	*en = strmap_del(&m->entries, conn);
 
 	if (en == NULL)
 		return;
@@ -605,7 +492,7 @@ typed_action(const char *type)
 static void
 answered(struct model *m, struct dn *d, struct call *c, double t)
 {
-	struct entry	*en = smap_get(&m->entries, c->conn);
+	struct entry	*en = strmap_get(&m->entries, c->conn);
 	double		 since = en != NULL ? en->t : c->since;
 
 	instant(m, A_ANSWERED, 1, dn_agent_id(d), d->number, t, t - since,
@@ -686,7 +573,7 @@ on_phone_event(struct model *m, const char *name, const json_t *e,
 			c->typed = start(m, typed_action(c->type), 1, agent,
 			    d->number, t, c->ud, 0);
 			if (c->type != NULL && strcmp(c->type, "Inbound") == 0 &&
-			    (rang || smap_get(&m->entries, conn) != NULL))
+			    (rang || strmap_get(&m->entries, conn) != NULL))
 				answered(m, d, c, t);
 		}
 		c->state = C_TALKING;
@@ -747,7 +634,7 @@ on_queue_event(struct model *m, const char *name, const json_t *e,
 	if (!json_is_object(ud))
 		ud = NULL;
 	if (rp) {
-		en = smap_get(&m->entries, conn);
+		en = strmap_get(&m->entries, conn);
 		since = en != NULL ? en->t : t;
 		if (strcmp(name, "EventRinging") == 0) {
 			m->repeat = en != NULL;		/* entered before */
@@ -770,7 +657,7 @@ on_queue_event(struct model *m, const char *name, const json_t *e,
 	if (strcmp(name, "EventQueued") == 0) {
 		if (q != NULL)
 			return;
-		m->repeat = smap_get(&m->entries, conn) != NULL;
+		m->repeat = strmap_get(&m->entries, conn) != NULL;
 		en = entry_get(m, conn, t);
 		if (en->queue == NULL)
 			en->queue = xstrdup(d->number);
@@ -848,7 +735,7 @@ struct clear_arg {
 };
 
 static void
-clear_dn(void *v, void *arg)
+clear_dn(const char *key, void *v, void *arg)
 {
 	struct clear_arg	*ca = arg;
 	struct dn		*d = v;
@@ -863,7 +750,7 @@ clear_dn(void *v, void *arg)
 }
 
 static void
-drop_entry(void *v, void *arg)
+drop_entry(const char *key, void *v, void *arg)
 {
 	struct entry	*en = v;
 
@@ -878,13 +765,13 @@ model_clear_calls(struct model *m, double t)
 {
 	struct clear_arg	ca = { m, t };
 
-	smap_each(&m->dns, clear_dn, &ca);
-	smap_each(&m->entries, drop_entry, NULL);
-	smap_clear(&m->entries);
+	strmap_each(&m->dns, clear_dn, &ca);
+	strmap_each(&m->entries, drop_entry, NULL);
+	strmap_clear(&m->entries);
 }
 
 static void
-free_dn(void *v, void *arg)
+free_dn(const char *key, void *v, void *arg)
 {
 	struct dn	*d = v;
 	struct model	*m = arg;
@@ -901,7 +788,7 @@ free_dn(void *v, void *arg)
 }
 
 static void
-free_agent(void *v, void *arg)
+free_agent(const char *key, void *v, void *arg)
 {
 	struct agent	*a = v;
 
@@ -922,16 +809,16 @@ model_free(struct model *m)
 		return;
 	m->cbs.end = NULL;
 	m->cbs.state = NULL;
-	smap_each(&m->dns, free_dn, m);
-	smap_each(&m->entries, drop_entry, NULL);
+	strmap_each(&m->dns, free_dn, m);
+	strmap_each(&m->entries, drop_entry, NULL);
 	while ((n = LIST_FIRST(&m->live)) != NULL) {	/* agents' */
 		LIST_REMOVE(n, entry);
 		inst_free(n);
 	}
-	smap_each(&m->agents, free_agent, NULL);
-	smap_clear(&m->dns);
-	smap_clear(&m->entries);
-	smap_clear(&m->agents);
+	strmap_each(&m->agents, free_agent, NULL);
+	strmap_clear(&m->dns);
+	strmap_clear(&m->entries);
+	strmap_clear(&m->agents);
 	free(m);
 }
 
@@ -939,7 +826,7 @@ int
 model_agent_state(const struct model *m, const char *id,
     struct agent_state *st)
 {
-	const struct agent	*a = smap_get(&m->agents, id);
+	const struct agent	*a = strmap_get(&m->agents, id);
 
 	memset(st, 0, sizeof(*st));
 	st->state = "LoggedOut";
@@ -957,7 +844,7 @@ model_agent_state(const struct model *m, const char *id,
 const char *
 model_dn_agent(const struct model *m, const char *dn)
 {
-	const struct dn	*d = smap_get(&m->dns, dn);
+	const struct dn	*d = strmap_get(&m->dns, dn);
 
 	return d != NULL ? d->agent : NULL;
 }
@@ -966,7 +853,7 @@ void
 model_each_of_agent(const struct model *m, const char *agent,
     void (*f)(const struct inst *, void *), void *arg)
 {
-	const struct agent	*a = smap_get(&m->agents, agent);
+	const struct agent	*a = strmap_get(&m->agents, agent);
 	const struct dn		*d;
 	const struct call	*c;
 	size_t			 i;
@@ -977,7 +864,7 @@ model_each_of_agent(const struct model *m, const char *agent,
 		f(&a->login->i, arg);
 	if (a->mode_inst != NULL)
 		f(&a->mode_inst->i, arg);
-	if ((d = smap_get(&m->dns, a->dn)) == NULL)
+	if ((d = strmap_get(&m->dns, a->dn)) == NULL)
 		return;
 	for (i = 0; i < d->ncalls; i++) {
 		c = d->calls[i];
@@ -998,7 +885,7 @@ void
 model_each_of_dn(const struct model *m, const char *dn,
     void (*f)(const struct inst *, void *), void *arg)
 {
-	const struct dn	*d = smap_get(&m->dns, dn);
+	const struct dn	*d = strmap_get(&m->dns, dn);
 	size_t		 i;
 
 	for (i = 0; d != NULL && i < d->nwaiting; i++)
@@ -1041,7 +928,7 @@ num(const json_t *o, const char *k)
 }
 
 static void
-dump_agent(void *v, void *arg)
+dump_agent(const char *key, void *v, void *arg)
 {
 	const struct agent	*a = v;
 	json_t			*out = arg;
@@ -1056,7 +943,7 @@ dump_agent(void *v, void *arg)
 }
 
 static void
-dump_dn(void *v, void *arg)
+dump_dn(const char *key, void *v, void *arg)
 {
 	const struct dn	*d = v;
 	json_t		*out = arg, *calls, *waiting;
@@ -1086,7 +973,7 @@ dump_dn(void *v, void *arg)
 }
 
 static void
-dump_entry(void *v, void *arg)
+dump_entry(const char *key, void *v, void *arg)
 {
 	const struct entry	*en = v;
 
@@ -1101,9 +988,9 @@ model_dump(const struct model *m)
 	json_t	*out = json_pack("{s:[], s:[], s:[]}", "agents", "dns",
 		    "entries");
 
-	smap_each(&m->agents, dump_agent, out);
-	smap_each(&m->dns, dump_dn, out);
-	smap_each(&m->entries, dump_entry, out);
+	strmap_each(&m->agents, dump_agent, out);
+	strmap_each(&m->dns, dump_dn, out);
+	strmap_each(&m->entries, dump_entry, out);
 	return out;
 }
 
@@ -1211,7 +1098,7 @@ model_restore(struct model *m, const json_t *snap)
 		const char	*conn;
 
 		if ((s = json_string_value(json_object_get(v, "id"))) == NULL ||
-		    (a = smap_get(&m->agents, s)) == NULL)
+		    (a = strmap_get(&m->agents, s)) == NULL)
 			continue;
 		a->state = derive(m, a, &conn);
 		set_str(&a->conn, conn);

@@ -1396,16 +1396,8 @@ on_reset(void *arg)
 static void
 on_change(const struct cfg_change *ch, void *arg)
 {
-	const struct cfg_type	*t = cfg_type_by_name(ch->type,
-				    strlen(ch->type));
-
-	if (t == NULL)
-		return;
-	if (ch->op == CFG_OP_DELETED)
-		cache_del(ch->dbid);
-	else
-		cache_put(cfg_type_kind(t), ch->dbid, json_incref(ch->object));
-	index_stale = 1;
+	if (cache_apply(ch) == 0)
+		index_stale = 1;
 }
 
 static void
@@ -1528,27 +1520,12 @@ static int
 stats_reload_check(const struct conf *next, char *why, size_t len)
 {
 	const struct conf	*cur = worker_conf();
-	int			 i;
 
 	if (strcmp(next->tenant_id, cur->tenant_id) != 0) {
 		snprintf(why, len, "tenant.id cannot change while running");
 		return -1;
 	}
-	if (next->nremotes != cur->nremotes ||
-	    strcmp(next->redis.host, cur->redis.host) != 0 ||
-	    next->redis.port != cur->redis.port)
-		goto regions;
-	for (i = 0; i < next->nremotes; i++)
-		if (strcmp(next->remotes[i].name, cur->remotes[i].name) != 0 ||
-		    strcmp(next->remotes[i].host, cur->remotes[i].host) != 0 ||
-		    next->remotes[i].port != cur->remotes[i].port)
-			goto regions;
-	return 0;
-regions:
-	snprintf(why, len, "the stats worker follows the voice streams of "
-	    "redis and redis.remote from where it is: restart tenantd to "
-	    "change them");
-	return -1;
+	return voice_reload_check(cur, next, "stats", why, len);
 }
 
 static void
