@@ -381,13 +381,12 @@ agent_login(struct model *m, struct agent *a, const char *dn, const char *wm,
 }
 
 static void
-on_agent_event(struct model *m, const char *name, const json_t *e,
-    const char *dn, double t)
+on_agent_event(struct model *m, const char *name,
+    const struct model_event *e, const char *dn, double t)
 {
-	const char	*id = json_string_value(json_object_get(e, "agentId"));
-	const char	*wm = json_string_value(json_object_get(e, "workMode"));
-	const char	*reason = json_string_value(json_object_get(e,
-			    "reason"));
+	const char	*id = e->agent_id;
+	const char	*wm = e->work_mode;
+	const char	*reason = e->reason;
 	const char	*why = NULL;
 	struct agent	*a;
 	int		 changed;
@@ -510,15 +509,13 @@ answered(struct model *m, struct dn *d, struct call *c, double t)
 }
 
 static void
-on_phone_event(struct model *m, const char *name, const json_t *e,
-    struct dn *d, double t)
+on_phone_event(struct model *m, const char *name,
+    const struct model_event *e, struct dn *d, double t)
 {
-	const char	*conn = json_string_value(json_object_get(e, "connId"));
-	const char	*prev = json_string_value(json_object_get(e,
-			    "previousConnId"));
-	const char	*type = json_string_value(json_object_get(e,
-			    "callType"));
-	json_t		*ud = json_object_get(e, "userData");
+	const char	*conn = e->conn_id;
+	const char	*prev = e->prev_conn_id;
+	const char	*type = e->call_type;
+	const json_t	*ud = e->user_data;
 	const char	*agent = dn_agent_id(d);
 	struct call	*c, *p;
 	size_t		 at;
@@ -546,7 +543,7 @@ on_phone_event(struct model *m, const char *name, const json_t *e,
 	    strcmp(name, "EventEstablished") != 0)
 		return;		/* about a call we do not follow */
 	c = call_get(m, d, conn, t);
-	if (json_is_object(ud)) {
+	if (ud != NULL) {
 		json_decref(c->ud);
 		c->ud = json_deep_copy(ud);
 	}
@@ -619,11 +616,11 @@ qcall_remove(struct model *m, struct dn *d, size_t at, double t)
 }
 
 static void
-on_queue_event(struct model *m, const char *name, const json_t *e,
-    struct dn *d, int rp, double t)
+on_queue_event(struct model *m, const char *name,
+    const struct model_event *e, struct dn *d, int rp, double t)
 {
-	const char	*conn = json_string_value(json_object_get(e, "connId"));
-	json_t		*ud = json_object_get(e, "userData");
+	const char	*conn = e->conn_id;
+	json_t		*ud = (json_t *)e->user_data;
 	struct entry	*en;
 	struct qcall	*q;
 	size_t		 at;
@@ -631,8 +628,6 @@ on_queue_event(struct model *m, const char *name, const json_t *e,
 
 	if (conn == NULL)
 		return;
-	if (!json_is_object(ud))
-		ud = NULL;
 	if (rp) {
 		en = strmap_get(&m->entries, conn);
 		since = en != NULL ? en->t : t;
@@ -706,18 +701,49 @@ model_new(const struct model_cbs *cbs, void *arg)
 	return m;
 }
 
+/* model_event_of - the members the model reads, from an event's tree */
+void
+model_event_of(const json_t *e, struct model_event *ev)
+{
+	const json_t	*tm = json_object_get(e, "time");
+	const json_t	*ud = json_object_get(e, "userData");
+
+	ev->name = json_string_value(json_object_get(e, "event"));
+	ev->dn = json_string_value(json_object_get(e, "thisDN"));
+	ev->has_time = json_is_integer(tm);
+	ev->time_ms = ev->has_time ? json_integer_value(tm) : 0;
+	ev->agent_id = json_string_value(json_object_get(e, "agentId"));
+	ev->work_mode = json_string_value(json_object_get(e, "workMode"));
+	ev->reason = json_string_value(json_object_get(e, "reason"));
+	ev->conn_id = json_string_value(json_object_get(e, "connId"));
+	ev->prev_conn_id = json_string_value(json_object_get(e,
+	    "previousConnId"));
+	ev->call_type = json_string_value(json_object_get(e, "callType"));
+	ev->user_data = json_is_object(ud) ? ud : NULL;
+}
+
+/* model_apply - one event, from its tree */
 void
 model_apply(struct model *m, const json_t *e, double t)
 {
-	const char	*name = json_string_value(json_object_get(e, "event"));
-	const char	*dn = json_string_value(json_object_get(e, "thisDN"));
-	const json_t	*tm = json_object_get(e, "time");
+	struct model_event	ev;
+
+	model_event_of(e, &ev);
+	model_apply_event(m, &ev, t);
+}
+
+/* model_apply_event - one event: what it starts, ends and changes */
+void
+model_apply_event(struct model *m, const struct model_event *e, double t)
+{
+	const char	*name = e->name;
+	const char	*dn = e->dn;
 	enum dn_kind	 k;
 
 	if (name == NULL || dn == NULL)
 		return;
-	if (json_is_integer(tm))
-		t = (double)json_integer_value(tm) / 1000.0;
+	if (e->has_time)
+		t = (double)e->time_ms / 1000.0;
 	if (strncmp(name, "EventAgent", 10) == 0) {
 		on_agent_event(m, name, e, dn, t);
 		return;

@@ -75,7 +75,27 @@ struct model;
 
 struct model	*model_new(const struct model_cbs *, void *arg);
 void		 model_free(struct model *);
-/* One voice event (borrowed); t: its time when it has none. */
+/* The members of a voice event that the model reads (borrowed). */
+struct model_event {
+	const char	*name;		/* "event" */
+	const char	*dn;		/* "thisDN" */
+	int		 has_time;
+	long long	 time_ms;	/* "time" */
+	const char	*agent_id;
+	const char	*work_mode;
+	const char	*reason;
+	const char	*conn_id;
+	const char	*prev_conn_id;	/* "previousConnId" */
+	const char	*call_type;
+	const json_t	*user_data;	/* an object, or NULL */
+};
+
+/* The members of an event's tree. */
+void		 model_event_of(const json_t *event, struct model_event *);
+/* One voice event; t: its time when it has none. */
+void		 model_apply_event(struct model *, const struct model_event *,
+		    double t);
+/* The same from its tree (borrowed). */
 void		 model_apply(struct model *, const json_t *event, double t);
 /* Every call and queue forgotten (the voice side restarted). */
 void		 model_clear_calls(struct model *, double t);

@@ -36,6 +36,8 @@
 #include "auth.h"
 #include "cache.h"
 #include "cfgfollow.h"
+#include "idmap.h"
+#include "jscan.h"
 #include "log.h"
 #include "metrics.h"
 #include "model.h"
@@ -89,6 +91,12 @@ struct statistic {
 	TAILQ_ENTRY(statistic)	 dirty_entry;
 };
 
+/* The statistics open on one object. */
+struct node {
+	struct statistic	**v;
+	size_t			  n, cap;
+};
+
 struct client {
 	struct sess		*s;
 	struct principal	 who;
@@ -136,8 +144,8 @@ static struct rds		*kv;		/* snapshots, totals */
 static struct model		*model;
 static struct seen		*seen;
 static struct strmap		 metrics;	/* key -> metric */
-static struct strmap		 by_object;	/* "kind/dbid" -> metric[] */
-static struct strmap		 media;		/* person dbid -> media_state */
+static struct idmap		 by_object;	/* okey(kind, dbid) -> node */
+static struct idmap		 media;		/* person dbid -> media_state */
 static TAILQ_HEAD(, statistic)	 dirty = TAILQ_HEAD_INITIALIZER(dirty);
 static struct event		*ev_tick, *ev_flush, *ev_drain, *ev_load;
 static char			*k_model, *k_growing;
@@ -157,10 +165,8 @@ static int			 saver_model;	/* it saves the model too */
 /* Configuration indexes, rebuilt when the configuration changes. */
 static struct strmap	 ix_login;	/* login code -> person dbid */
 static struct strmap	 ix_employee;	/* employeeId/userName -> person */
-static struct strmap	 ix_groups;	/* "p<dbid>"/"l<dbid>"/"d<dbid>" ->
-					 * json array of group dbids */
-static struct strmap	 ix_place;	/* DN number -> place dbid */
-static struct strmap	 ix_dn;		/* DN number -> DN dbid */
+static struct strmap	 ix_dn;		/* DN number -> dninfo */
+static struct idmap	 ix_lists;	/* lkey(prefix, dbid) -> json array */
 
 static struct metric	*m_open, *m_notified, *m_events, *m_refused,
 			*m_lag, *m_clients;
@@ -193,8 +199,22 @@ keeps_counting(const struct statistic *m)
 
 /* ---- configuration indexes ---- */
 
+/* A DN number as the configuration has it. */
+struct dninfo {
+	json_int_t	 dbid;
+	json_int_t	 place;		/* the place it is in, or 0 */
+	enum dn_kind	 kind;
+};
+
+/* lkey - the key of a list of the index (prefix: which list) */
+static uint64_t
+lkey(char prefix, json_int_t dbid)
+{
+	return (uint64_t)(unsigned char)prefix << 56 | (uint64_t)dbid;
+}
+
 static void
-free_json(const char *k, void *v, void *arg)
+free_json(uint64_t k, void *v, void *arg)
 {
 	json_decref(v);
 }
@@ -205,18 +225,33 @@ free_plain(const char *k, void *v, void *arg)
 	free(v);
 }
 
+/* free_media - for idmap_each */
+static void
+free_media(uint64_t k, void *v, void *arg)
+{
+	free(v);
+}
+
+/* node_free - a node of by_object, for idmap_each */
+static void
+node_free(uint64_t k, void *v, void *arg)
+{
+	struct node	*nd = v;
+
+	free(nd->v);
+	free(nd);
+}
+
 static void
 ix_clear(void)
 {
-	strmap_each(&ix_groups, free_json, NULL);
+	idmap_each(&ix_lists, free_json, NULL);
+	idmap_clear(&ix_lists);
 	strmap_each(&ix_login, free_plain, NULL);
 	strmap_each(&ix_employee, free_plain, NULL);
-	strmap_each(&ix_place, free_plain, NULL);
 	strmap_each(&ix_dn, free_plain, NULL);
-	strmap_clear(&ix_groups);
 	strmap_clear(&ix_login);
 	strmap_clear(&ix_employee);
-	strmap_clear(&ix_place);
 	strmap_clear(&ix_dn);
 }
 
@@ -237,46 +272,27 @@ ix_get_dbid(const struct strmap *m, const char *key)
 	return v != NULL ? *v : 0;
 }
 
-/* ix_list - add v to the list under prefix + dbid (a person's login
- * codes, a place's DN numbers) */
+/* ix_list - add v to the list under prefix + dbid: a person's login codes
+ * ('P'), a place's DN numbers ('L'), the groups a person ('p'), a place
+ * ('l') or a DN ('d') is in */
 static void
 ix_list(char prefix, json_int_t dbid, json_t *v)
 {
-	char	 k[32];
 	json_t	*a;
 
-	snprintf(k, sizeof(k), "%c%lld", prefix, (long long)dbid);
-	if ((a = strmap_get(&ix_groups, k)) == NULL) {
+	if ((a = idmap_get(&ix_lists, lkey(prefix, dbid))) == NULL) {
 		a = json_array();
-		strmap_put(&ix_groups, k, a);
+		idmap_put(&ix_lists, lkey(prefix, dbid), a);
 	}
-	json_array_append(a, v);
+	json_array_append_new(a, v);
 }
 
 /* ix_lookup - the list under prefix + dbid, or NULL */
 static const json_t *
 ix_lookup(char prefix, json_int_t dbid)
 {
-	char	k[32];
-
 	index_fresh();
-	snprintf(k, sizeof(k), "%c%lld", prefix, (long long)dbid);
-	return strmap_get(&ix_groups, k);
-}
-
-/* ix_member - member (prefix + dbid) is in group */
-static void
-ix_member(char prefix, json_int_t member, json_int_t group)
-{
-	char	 k[32];
-	json_t	*a;
-
-	snprintf(k, sizeof(k), "%c%lld", prefix, (long long)member);
-	if ((a = strmap_get(&ix_groups, k)) == NULL) {
-		a = json_array();
-		strmap_put(&ix_groups, k, a);
-	}
-	json_array_append_new(a, json_integer(group));
+	return idmap_get(&ix_lists, lkey(prefix, dbid));
 }
 
 static void
@@ -292,9 +308,25 @@ index_groups(enum cfg_kind kind, char prefix)
 			continue;
 		members = cobj_get(v[i], "members");
 		json_array_foreach(members, j, e)
-			ix_member(prefix, json_integer_value(e), v[i]->dbid);
+			ix_list(prefix, json_integer_value(e),
+			    json_integer(v[i]->dbid));
 		json_decref(members);
 	}
+}
+
+/* kind_of - what a DN's type makes it for the model */
+static enum dn_kind
+kind_of(const char *type)
+{
+	if (type == NULL)
+		return DNK_PHONE;
+	if (strcmp(type, "ACDQueue") == 0 || strcmp(type, "VirtualQueue") ==
+	    0 || strcmp(type, "RoutingQueue") == 0)
+		return DNK_QUEUE;
+	if (strcmp(type, "RoutingPoint") == 0 ||
+	    strcmp(type, "VirtualRoutingPoint") == 0)
+		return DNK_RP;
+	return DNK_PHONE;
 }
 
 /* index_build - who is in which group, whose login, which DN where */
@@ -303,6 +335,7 @@ index_build(void)
 {
 	const struct cobj *const	*v;
 	const struct cobj		*o;
+	struct dninfo			*d;
 	size_t				 n, i, j;
 	json_t				*x, *e;
 	const char			*s;
@@ -328,7 +361,7 @@ index_build(void)
 			if (json_string_value(x) != NULL) {
 				ix_put_dbid(&ix_login, json_string_value(x),
 				    v[i]->dbid);
-				ix_list('P', v[i]->dbid, x);
+				ix_list('P', v[i]->dbid, json_incref(x));
 			}
 			json_decref(x);
 		}
@@ -336,8 +369,14 @@ index_build(void)
 	v = cache_list(CFG_DN, &n);
 	for (i = 0; i < n; i++) {
 		x = cobj_get(v[i], "number");
-		if (json_string_value(x) != NULL)
-			ix_put_dbid(&ix_dn, json_string_value(x), v[i]->dbid);
+		e = cobj_get(v[i], "type");
+		if (json_string_value(x) != NULL) {
+			d = xcalloc(1, sizeof(*d));
+			d->dbid = v[i]->dbid;
+			d->kind = kind_of(json_string_value(e));
+			free(strmap_put(&ix_dn, json_string_value(x), d));
+		}
+		json_decref(e);
 		json_decref(x);
 	}
 	v = cache_list(CFG_PLACE, &n);
@@ -349,10 +388,10 @@ index_build(void)
 			if ((o = cache_get(json_integer_value(e))) == NULL)
 				continue;
 			num = cobj_get(o, "number");
-			if (json_string_value(num) != NULL) {
-				ix_put_dbid(&ix_place, json_string_value(num),
-				    v[i]->dbid);
-				ix_list('L', v[i]->dbid, num);
+			if ((d = strmap_get(&ix_dn, json_string_value(num) ?
+			    json_string_value(num) : "")) != NULL) {
+				d->place = v[i]->dbid;
+				ix_list('L', v[i]->dbid, json_incref(num));
 			}
 			json_decref(num);
 		}
@@ -371,29 +410,21 @@ index_fresh(void)
 		index_build();
 }
 
+/* dn_info - what the configuration says of a DN number, or NULL */
+static const struct dninfo *
+dn_info(const char *number)
+{
+	index_fresh();
+	return strmap_get(&ix_dn, number);
+}
+
 /* dn_kind - what the configuration says a DN number is */
 static enum dn_kind
 dn_kind(const char *number, void *arg)
 {
-	const struct cobj	*o;
-	json_t			*t;
-	const char		*s;
-	enum dn_kind		 k = DNK_PHONE;
+	const struct dninfo	*d = dn_info(number);
 
-	index_fresh();
-	if ((o = cache_get(ix_get_dbid(&ix_dn, number))) == NULL)
-		return DNK_UNKNOWN;
-	t = cobj_get(o, "type");
-	if ((s = json_string_value(t)) != NULL) {
-		if (strcmp(s, "ACDQueue") == 0 || strcmp(s, "VirtualQueue") ==
-		    0 || strcmp(s, "RoutingQueue") == 0)
-			k = DNK_QUEUE;
-		else if (strcmp(s, "RoutingPoint") == 0 ||
-		    strcmp(s, "VirtualRoutingPoint") == 0)
-			k = DNK_RP;
-	}
-	json_decref(t);
-	return k;
+	return d != NULL ? d->kind : DNK_UNKNOWN;
 }
 
 /* ---- objects ---- */
@@ -403,7 +434,7 @@ static int
 object_find(enum object_kind k, const char *id, json_int_t *dbid)
 {
 	const struct cobj	*o;
-	enum dn_kind		 dk;
+	const struct dninfo	*d;
 
 	index_fresh();
 	*dbid = 0;
@@ -429,9 +460,9 @@ object_find(enum object_kind k, const char *id, json_int_t *dbid)
 		break;
 	case OBJ_QUEUE:
 	case OBJ_RP:
-		dk = dn_kind(id, NULL);
-		if (dk == (k == OBJ_QUEUE ? DNK_QUEUE : DNK_RP))
-			*dbid = ix_get_dbid(&ix_dn, id);
+		if ((d = dn_info(id)) != NULL && d->kind == (k == OBJ_QUEUE ?
+		    DNK_QUEUE : DNK_RP))
+			*dbid = d->dbid;
 		break;
 	case OBJ_TENANT:
 		return 0;
@@ -441,14 +472,18 @@ object_find(enum object_kind k, const char *id, json_int_t *dbid)
 	return *dbid > 0 ? 0 : -1;
 }
 
-/* metrics_of - the metrics open on one object */
-static json_t *
+/* okey - the key of an object in by_object */
+static uint64_t
+okey(enum object_kind k, json_int_t dbid)
+{
+	return (uint64_t)(k + 1) << 56 | (uint64_t)dbid;
+}
+
+/* metrics_of - the statistics open on one object, or NULL */
+static const struct node *
 metrics_of(enum object_kind k, json_int_t dbid)
 {
-	char	key[48];
-
-	snprintf(key, sizeof(key), "%d/%lld", (int)k, (long long)dbid);
-	return strmap_get(&by_object, key);
+	return idmap_get(&by_object, okey(k, dbid));
 }
 
 /* The objects an instance counts for. */
@@ -472,12 +507,9 @@ static void
 groups_of(struct targets *t, char prefix, json_int_t member,
     enum object_kind k)
 {
-	char	 key[32];
-	json_t	*a, *e;
-	size_t	 i;
+	const json_t	*a = idmap_get(&ix_lists, lkey(prefix, member)), *e;
+	size_t		 i;
 
-	snprintf(key, sizeof(key), "%c%lld", prefix, (long long)member);
-	a = strmap_get(&ix_groups, key);
 	json_array_foreach(a, i, e)
 		target(t, k, json_integer_value(e));
 }
@@ -485,30 +517,31 @@ groups_of(struct targets *t, char prefix, json_int_t member,
 static void
 targets_of(const struct inst *i, struct targets *t)
 {
-	json_int_t	person, place, dn;
+	const struct dninfo	*d;
+	json_int_t		 person;
 
 	index_fresh();
 	t->n = 0;
 	if (i->of_agent || !i->repeat)	/* the tenant counts a call once */
 		target(t, OBJ_TENANT, 0);
+	d = i->dn != NULL ? strmap_get(&ix_dn, i->dn) : NULL;
 	if (i->of_agent) {
 		person = i->agent != NULL ? ix_get_dbid(&ix_login, i->agent) :
 		    0;
-		place = i->dn != NULL ? ix_get_dbid(&ix_place, i->dn) : 0;
 		if (person > 0) {
 			target(t, OBJ_AGENT, person);
 			groups_of(t, 'p', person, OBJ_AGENT_GROUP);
 		}
-		if (place > 0) {
-			target(t, OBJ_PLACE, place);
-			groups_of(t, 'l', place, OBJ_PLACE_GROUP);
+		if (d != NULL && d->place > 0) {
+			target(t, OBJ_PLACE, d->place);
+			groups_of(t, 'l', d->place, OBJ_PLACE_GROUP);
 		}
 		return;
 	}
-	if (i->dn == NULL || (dn = ix_get_dbid(&ix_dn, i->dn)) == 0)
+	if (d == NULL)
 		return;
-	target(t, dn_kind(i->dn, NULL) == DNK_RP ? OBJ_RP : OBJ_QUEUE, dn);
-	groups_of(t, 'd', dn, OBJ_DN_GROUP);
+	target(t, d->kind == DNK_RP ? OBJ_RP : OBJ_QUEUE, d->dbid);
+	groups_of(t, 'd', d->dbid, OBJ_DN_GROUP);
 }
 
 /* ---- the model's news reaches the metrics ---- */
@@ -529,17 +562,18 @@ enum feed { F_START, F_END, F_INSTANT };
 static void
 feed(const struct inst *i, enum feed how, double arg)
 {
-	struct targets	 t;
+	struct targets		 t;
 	struct statistic	*m;
-	json_t		*list, *e;
-	size_t		 k;
-	int		 n;
+	const struct node	*nd;
+	size_t			 k;
+	int			 n;
 
 	targets_of(i, &t);
 	for (n = 0; n < t.n; n++) {
-		list = metrics_of(t.k[n], t.dbid[n]);
-		json_array_foreach(list, k, e) {
-			m = (struct statistic *)(uintptr_t)json_integer_value(e);
+		if ((nd = metrics_of(t.k[n], t.dbid[n])) == NULL)
+			continue;
+		for (k = 0; k < nd->n; k++) {
+			m = nd->v[k];
 			/* A login starts the agent's SinceLogin period. */
 			if (how == F_START && i->a == A_LOGGED_IN &&
 			    t.k[n] == OBJ_AGENT && m->p.kind ==
@@ -583,29 +617,24 @@ static void
 on_state(const char *agent, void *arg)
 {
 	struct agent_state	 st;
-	struct statistic		*m;
-	json_t			*list, *e;
-	json_int_t		 person, place;
+	const struct dninfo	*d;
+	const struct node	*nd;
 	size_t			 k;
 
 	index_fresh();
 	model_dirty = 1;
-	person = ix_get_dbid(&ix_login, agent);
 	model_agent_state(model, agent, &st);
-	place = st.dn != NULL ? ix_get_dbid(&ix_place, st.dn) : 0;
-	list = metrics_of(OBJ_AGENT, person);
-	json_array_foreach(list, k, e) {
-		m = (struct statistic *)(uintptr_t)json_integer_value(e);
-		if (m->t.cat == CAT_CURRENT_STATE ||
-		    m->t.cat == CAT_AGENT_STATUS)
-			mark(m);
-	}
-	list = metrics_of(OBJ_PLACE, place);
-	json_array_foreach(list, k, e) {
-		m = (struct statistic *)(uintptr_t)json_integer_value(e);
-		if (m->t.cat == CAT_CURRENT_STATE)
-			mark(m);
-	}
+	if ((nd = metrics_of(OBJ_AGENT, ix_get_dbid(&ix_login, agent))) !=
+	    NULL)
+		for (k = 0; k < nd->n; k++)
+			if (nd->v[k]->t.cat == CAT_CURRENT_STATE ||
+			    nd->v[k]->t.cat == CAT_AGENT_STATUS)
+				mark(nd->v[k]);
+	if (st.dn != NULL && (d = strmap_get(&ix_dn, st.dn)) != NULL &&
+	    (nd = metrics_of(OBJ_PLACE, d->place)) != NULL)
+		for (k = 0; k < nd->n; k++)
+			if (nd->v[k]->t.cat == CAT_CURRENT_STATE)
+				mark(nd->v[k]);
 }
 
 /* ---- values ---- */
@@ -725,7 +754,6 @@ agent_status(const struct statistic *m)
 	json_t			*rule = capacity_rule(m->dbid), *out, *med, *can;
 	const char		*ex = json_string_value(json_object_get(rule,
 				    "exclusive")), *k;
-	char			 key[32];
 	struct media		 all[MEDIA_MAX + 1];
 	int			 n = 0, i, busy_ex = 0, busy_other = 0;
 	json_t			*v;
@@ -740,8 +768,7 @@ agent_status(const struct statistic *m)
 	    "NotReady");
 	all[0].interactions = st.conn_id != NULL ? 1 : 0;
 	n = 1;
-	snprintf(key, sizeof(key), "%lld", (long long)m->dbid);
-	if ((ms = strmap_get(&media, key)) != NULL)
+	if ((ms = idmap_get(&media, (uint64_t)m->dbid)) != NULL)
 		for (i = 0; i < ms->n && n < MEDIA_MAX + 1; i++)
 			all[n++] = ms->v[i];
 	/* Rules may name media nobody reported: they are logged out. */
@@ -1307,10 +1334,63 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 
 /* ---- voice ---- */
 
+/*
+ * event_of - the members the model reads, found in the event's text in
+ * one pass (no tree); -1 when one of them has escapes or is too long,
+ * and the tree must tell.  *ud: the userData parsed, to free after.
+ */
+static int
+event_of(const struct voice_event *ev, struct model_event *me, char *buf,
+    size_t len, json_t **ud)
+{
+	struct jscan_field	 f[] = { { "agentId", 0, NULL, 0 },
+				    { "workMode", 0, NULL, 0 },
+				    { "reason", 0, NULL, 0 },
+				    { "connId", 0, NULL, 0 },
+				    { "previousConnId", 0, NULL, 0 },
+				    { "callType", 0, NULL, 0 },
+				    { "userData", 0, NULL, 0 } };
+	const char		**to[] = { &me->agent_id, &me->work_mode,
+				    &me->reason, &me->conn_id,
+				    &me->prev_conn_id, &me->call_type };
+	size_t			 i, used = 0;
+
+	*ud = NULL;
+	if (ev->obj != NULL || jscan_object(ev->raw, ev->raw_len, f,
+	    NELEM(f)) == -1)
+		return -1;
+	me->name = ev->name;
+	me->dn = ev->dn[0] != '\0' ? ev->dn : NULL;
+	me->has_time = ev->has_time;
+	me->time_ms = ev->time_ms;
+	for (i = 0; i < NELEM(to); i++) {
+		*to[i] = NULL;
+		if (f[i].type == JSCAN_STRING_ESCAPED ||
+		    (f[i].type == JSCAN_STRING && used + f[i].len >= len))
+			return -1;
+		if (f[i].type != JSCAN_STRING)
+			continue;
+		memcpy(buf + used, f[i].val, f[i].len);
+		buf[used + f[i].len] = '\0';
+		*to[i] = buf + used;
+		used += f[i].len + 1;
+	}
+	me->user_data = NULL;
+	if (f[6].type == JSCAN_OTHER && f[6].val[0] == '{') {
+		if ((*ud = json_loadb(f[6].val, f[6].len, 0, NULL)) == NULL)
+			return -1;
+		me->user_data = *ud;
+	}
+	return 0;
+}
+
 static void
 on_voice_event(struct voice_event *ev, void *arg)
 {
-	double	now = now_s();
+	struct model_event	 me;
+	json_t			*ud;
+	char			 buf[1024];
+	double			 now = now_s();
 
 	if (!seen_add(seen, ev->event_id))
 		return;
@@ -1320,7 +1400,13 @@ on_voice_event(struct voice_event *ev, void *arg)
 	if (lag < 0)
 		lag = 0;
 	model_dirty = 1;
-	model_apply(model, voice_event_json(ev), now);
+	if (event_of(ev, &me, buf, sizeof(buf), &ud) == -1) {
+		json_decref(ud);
+		ud = NULL;
+		model_event_of(voice_event_json(ev), &me);
+	}
+	model_apply_event(model, &me, now);
+	json_decref(ud);
 }
 
 /* object_exists - the statistic's object is still in the configuration */
@@ -1602,10 +1688,10 @@ stats_cleanup(void)
 	model_free(model);
 	strmap_each(&metrics, free_statistic, NULL);
 	strmap_clear(&metrics);
-	strmap_each(&by_object, free_json, NULL);
-	strmap_clear(&by_object);
-	strmap_each(&media, free_plain, NULL);
-	strmap_clear(&media);
+	idmap_each(&by_object, node_free, NULL);
+	idmap_clear(&by_object);
+	idmap_each(&media, free_media, NULL);
+	idmap_clear(&media);
 	ix_clear();
 	cache_free();
 	seen_free(seen);
@@ -1709,20 +1795,17 @@ sub_free(struct sub *s)
 static void
 statistic_drop(struct statistic *m)
 {
-	char		 key[48];
-	json_t		*list, *e;
+	struct node	*nd = idmap_get(&by_object, okey(m->kind, m->dbid));
 	size_t		 i;
 
-	snprintf(key, sizeof(key), "%d/%lld", (int)m->kind, (long long)m->dbid);
-	list = strmap_get(&by_object, key);
-	json_array_foreach(list, i, e)
-		if ((struct statistic *)(uintptr_t)json_integer_value(e) == m) {
-			json_array_remove(list, i);
+	for (i = 0; nd != NULL && i < nd->n; i++)
+		if (nd->v[i] == m) {
+			nd->v[i] = nd->v[--nd->n];
 			break;
 		}
-	if (json_array_size(list) == 0) {
-		strmap_del(&by_object, key);
-		json_decref(list);
+	if (nd != NULL && nd->n == 0) {
+		idmap_del(&by_object, okey(m->kind, m->dbid));
+		node_free(0, nd, NULL);
 	}
 	if (m->dirty)
 		TAILQ_REMOVE(&dirty, m, dirty_entry);
@@ -1804,8 +1887,9 @@ statistic_get(enum object_kind k, json_int_t dbid, const char *id,
     const struct stype *t, const struct profile *p, int load, int *created)
 {
 	struct statistic	*m;
-	char		 pk[64], *key, okey[48];
-	json_t		*list, *tj;
+	struct node		*nd;
+	char		 pk[64], *key;
+	json_t		*tj;
 	char		*tdef;
 	double		 now = now_s();
 
@@ -1839,12 +1923,15 @@ statistic_get(enum object_kind k, json_int_t dbid, const char *id,
 	m->valid = link_up;
 	LIST_INIT(&m->subs);
 	strmap_put(&metrics, key, m);
-	snprintf(okey, sizeof(okey), "%d/%lld", (int)k, (long long)dbid);
-	if ((list = strmap_get(&by_object, okey)) == NULL) {
-		list = json_array();
-		strmap_put(&by_object, okey, list);
+	if ((nd = idmap_get(&by_object, okey(k, dbid))) == NULL) {
+		nd = xcalloc(1, sizeof(*nd));
+		idmap_put(&by_object, okey(k, dbid), nd);
 	}
-	json_array_append_new(list, json_integer((json_int_t)(uintptr_t)m));
+	if (nd->n == nd->cap) {
+		nd->cap = nd->cap ? nd->cap * 2 : 4;
+		nd->v = xrealloc(nd->v, nd->cap * sizeof(*nd->v));
+	}
+	nd->v[nd->n++] = m;
 	seed_metric(m);
 	if (load && keeps_counting(m))
 		rds_command(kv, loaded_cb, xstrdup(key), "HGET %s %s",
@@ -2116,10 +2203,9 @@ do_media(struct client *c, json_int_t ref, json_t *req)
 				    "state"));
 	json_t			*n = json_object_get(req, "interactions");
 	struct media_state	*ms;
-	struct statistic		*m;
+	const struct node	*nd;
 	json_int_t		 person;
-	json_t			*list, *e;
-	char			 key[32];
+	json_t			*e;
 	size_t			 k;
 	int			 i;
 
@@ -2140,10 +2226,9 @@ do_media(struct client *c, json_int_t ref, json_t *req)
 		    agent);
 		return;
 	}
-	snprintf(key, sizeof(key), "%lld", (long long)person);
-	if ((ms = strmap_get(&media, key)) == NULL) {
+	if ((ms = idmap_get(&media, (uint64_t)person)) == NULL) {
 		ms = xcalloc(1, sizeof(*ms));
-		strmap_put(&media, key, ms);
+		idmap_put(&media, (uint64_t)person, ms);
 	}
 	for (i = 0; i < ms->n; i++)
 		if (strcmp(ms->v[i].name, med) == 0)
@@ -2158,12 +2243,10 @@ do_media(struct client *c, json_int_t ref, json_t *req)
 	}
 	snprintf(ms->v[i].state, sizeof(ms->v[i].state), "%s", state);
 	ms->v[i].interactions = n != NULL ? (int)json_integer_value(n) : 0;
-	list = metrics_of(OBJ_AGENT, person);
-	json_array_foreach(list, k, e) {
-		m = (struct statistic *)(uintptr_t)json_integer_value(e);
-		if (m->t.cat == CAT_AGENT_STATUS)
-			mark(m);
-	}
+	if ((nd = metrics_of(OBJ_AGENT, person)) != NULL)
+		for (k = 0; k < nd->n; k++)
+			if (nd->v[k]->t.cat == CAT_AGENT_STATUS)
+				mark(nd->v[k]);
 	e = json_pack("{s:s}", "event", "EventAck");
 	sess_reply(c->s, ref, e);
 	json_decref(e);
