@@ -1,30 +1,35 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * strmap - djb2 over the key picks a bucket; a bucket is a list.
+ * strmap - FNV-1a over the key, its high half folded into the low,
+ * picks a bucket; a bucket is a list.
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "strmap.h"
 #include "util.h"
 
+/* hash - of a key */
 static size_t
 hash(const char *s)
 {
-	size_t	h = 5381;
+	uint64_t	h = 1469598103934665603ULL;
 
 	while (*s != '\0')
-		h = h * 33 + (unsigned char)*s++;
-	return h;
+		h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
+	return (size_t)(h ^ (h >> 32));
 }
 
+/* slot - the link that points at key's entry, or the NULL ending its
+ * bucket */
 static struct strmap_entry **
-slot(const struct strmap *m, const char *key)
+slot(const struct strmap *m, const char *key, size_t h)
 {
 	struct strmap_entry	**p;
 
-	for (p = &m->b[hash(key) & (m->nb - 1)]; *p != NULL; p = &(*p)->next)
-		if (strcmp((*p)->key, key) == 0)
+	for (p = &m->b[h & (m->nb - 1)]; *p != NULL; p = &(*p)->next)
+		if ((*p)->hash == h && strcmp((*p)->key, key) == 0)
 			break;
 	return p;
 }
@@ -36,7 +41,7 @@ strmap_get(const struct strmap *m, const char *key)
 
 	if (m->nb == 0)
 		return NULL;
-	e = *slot(m, key);
+	e = *slot(m, key, hash(key));
 	return e != NULL ? e->val : NULL;
 }
 
@@ -50,7 +55,7 @@ grow(struct strmap *m)
 	for (i = 0; i < m->nb; i++)
 		for (e = m->b[i]; e != NULL; e = next) {
 			next = e->next;
-			h = hash(e->key) & (n - 1);
+			h = e->hash & (n - 1);
 			e->next = nb[h];
 			nb[h] = e;
 		}
@@ -64,17 +69,20 @@ strmap_put(struct strmap *m, const char *key, void *val)
 {
 	struct strmap_entry	**p, *e;
 	void			 *old;
+	size_t			  h = hash(key), len;
 
 	if (m->n + 1 > m->nb)
 		grow(m);
-	p = slot(m, key);
+	p = slot(m, key, h);
 	if ((e = *p) != NULL) {
 		old = e->val;
 		e->val = val;
 		return old;
 	}
-	e = xmalloc(sizeof(*e));
-	e->key = xstrdup(key);
+	len = strlen(key) + 1;
+	e = xmalloc(sizeof(*e) + len);
+	memcpy(e->key, key, len);
+	e->hash = h;
 	e->val = val;
 	e->next = NULL;
 	*p = e;
@@ -88,11 +96,10 @@ strmap_del(struct strmap *m, const char *key)
 	struct strmap_entry	**p, *e;
 	void			 *v;
 
-	if (m->nb == 0 || (e = *(p = slot(m, key))) == NULL)
+	if (m->nb == 0 || (e = *(p = slot(m, key, hash(key)))) == NULL)
 		return NULL;
 	*p = e->next;
 	v = e->val;
-	free(e->key);
 	free(e);
 	m->n--;
 	return v;
@@ -121,7 +128,6 @@ strmap_clear(struct strmap *m)
 	for (i = 0; i < m->nb; i++)
 		for (e = m->b[i]; e != NULL; e = next) {
 			next = e->next;
-			free(e->key);
 			free(e);
 		}
 	free(m->b);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * strmap - a map from strings to pointers: chained hashing, doubled when
- * as many entries as buckets.  The map copies keys; values are the
+ * as many entries as buckets; an entry keeps its key's hash, compared
+ * before the key.  The map copies keys; values are the
  * caller's.
  */
 #ifndef TENANTD_STRMAP_H
@@ -10,9 +11,10 @@
 #include <stddef.h>
 
 struct strmap_entry {
-	char			*key;
 	void			*val;
 	struct strmap_entry	*next;
+	size_t			 hash;
+	char			 key[];
 };
 
 struct strmap {

@@ -3,7 +3,8 @@
  * model - agents by login code, DNs by number (each with its calls, or
  * for a queue the calls waiting), and the calls that entered a routing
  * point or queue (to time their answer).  Every instance in progress is
- * also on one list, to go through them.
+ * also on one list, to go through them.  A call waiting in a queue is
+ * found by its connId, and a queue holds hundreds of them.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,9 @@ struct qcall {
 	double		 start;
 	json_t		*ud;
 	struct ninst	*wait;
+	struct dn	*d;		/* the queue */
+	size_t		 at;		/* in d->waiting */
+	struct qcall	*next;		/* the same call in another queue */
 };
 
 struct dn {
@@ -75,6 +79,7 @@ struct model {
 	struct model_cbs	 cbs;
 	void			*arg;
 	struct strmap		 agents, dns, entries;
+	struct strmap		 waiting;	/* connId -> qcall list */
 	LIST_HEAD(, ninst)	 live;
 	uint64_t		 next_id;
 	size_t			 ncalls;
@@ -590,25 +595,58 @@ done:
 
 /* ---- queues and routing points ---- */
 
+/* qcall_find - the call conn waiting in queue d, or NULL */
 static struct qcall *
-qcall_find(struct dn *d, const char *conn, size_t *at)
+qcall_find(const struct model *m, const struct dn *d, const char *conn)
 {
-	size_t	i;
+	struct qcall	*q;
 
-	for (i = 0; i < d->nwaiting; i++)
-		if (strcmp(d->waiting[i]->conn, conn) == 0) {
-			*at = i;
-			return d->waiting[i];
-		}
+	for (q = strmap_get(&m->waiting, conn); q != NULL; q = q->next)
+		if (q->d == d)
+			return q;
 	return NULL;
 }
 
-static void
-qcall_remove(struct model *m, struct dn *d, size_t at, double t)
+/* qcall_add - the call conn waits in queue d from t; quiet: restoring */
+static struct qcall *
+qcall_add(struct model *m, struct dn *d, const char *conn, double t,
+    const json_t *ud, int quiet)
 {
-	struct qcall	*q = d->waiting[at];
+	struct qcall	*q = xcalloc(1, sizeof(*q));
 
-	d->waiting[at] = d->waiting[--d->nwaiting];
+	q->conn = xstrdup(conn);
+	q->start = t;
+	q->ud = ud != NULL ? json_deep_copy(ud) : NULL;
+	q->d = d;
+	q->wait = start(m, A_WAITING, 0, NULL, d->number, t, q->ud, quiet);
+	d->waiting = xrealloc(d->waiting, (d->nwaiting + 1) *
+	    sizeof(*d->waiting));
+	q->at = d->nwaiting;
+	d->waiting[d->nwaiting++] = q;
+	q->next = strmap_get(&m->waiting, conn);
+	strmap_put(&m->waiting, conn, q);
+	return q;
+}
+
+/* qcall_remove - the call leaves its queue at t */
+static void
+qcall_remove(struct model *m, struct qcall *q, double t)
+{
+	struct dn	*d = q->d;
+	struct qcall	*p = strmap_get(&m->waiting, q->conn);
+
+	d->waiting[q->at] = d->waiting[--d->nwaiting];
+	d->waiting[q->at]->at = q->at;
+	if (p == q) {
+		if (q->next != NULL)
+			strmap_put(&m->waiting, q->conn, q->next);
+		else
+			strmap_del(&m->waiting, q->conn);
+	} else {
+		while (p->next != q)
+			p = p->next;
+		p->next = q->next;
+	}
 	end(m, &q->wait, t);
 	free(q->conn);
 	json_decref(q->ud);
@@ -623,7 +661,6 @@ on_queue_event(struct model *m, const char *name,
 	json_t		*ud = (json_t *)e->user_data;
 	struct entry	*en;
 	struct qcall	*q;
-	size_t		 at;
 	double		 since;
 
 	if (conn == NULL)
@@ -648,7 +685,7 @@ on_queue_event(struct model *m, const char *name,
 			entry_drop(m, conn);	/* gone: never answered */
 		return;
 	}
-	q = qcall_find(d, conn, &at);
+	q = qcall_find(m, d, conn);
 	if (strcmp(name, "EventQueued") == 0) {
 		if (q != NULL)
 			return;
@@ -656,14 +693,7 @@ on_queue_event(struct model *m, const char *name,
 		en = entry_get(m, conn, t);
 		if (en->queue == NULL)
 			en->queue = xstrdup(d->number);
-		q = xcalloc(1, sizeof(*q));
-		q->conn = xstrdup(conn);
-		q->start = t;
-		q->ud = json_deep_copy(ud);
-		q->wait = start(m, A_WAITING, 0, NULL, d->number, t, q->ud, 0);
-		d->waiting = xrealloc(d->waiting, (d->nwaiting + 1) *
-		    sizeof(*d->waiting));
-		d->waiting[d->nwaiting++] = q;
+		q = qcall_add(m, d, conn, t, ud, 0);
 		instant(m, A_ENTERED, 0, NULL, d->number, t, 0, q->ud);
 		return;
 	}
@@ -672,14 +702,14 @@ on_queue_event(struct model *m, const char *name,
 	if (strcmp(name, "EventDiverted") == 0) {
 		instant(m, A_DISTRIBUTED, 0, NULL, d->number, t, t - q->start,
 		    q->ud);
-		qcall_remove(m, d, at, t);
+		qcall_remove(m, q, t);
 	} else if (strcmp(name, "EventAbandoned") == 0) {
 		instant(m, A_ABANDONED, 0, NULL, d->number, t, t - q->start,
 		    q->ud);
-		qcall_remove(m, d, at, t);
+		qcall_remove(m, q, t);
 		entry_drop(m, conn);
 	} else if (strcmp(name, "EventReleased") == 0) {
-		qcall_remove(m, d, at, t);
+		qcall_remove(m, q, t);
 		entry_drop(m, conn);
 	} else if (strcmp(name, "EventAttachedDataChanged") == 0 &&
 	    ud != NULL) {
@@ -770,7 +800,7 @@ clear_dn(const char *key, void *v, void *arg)
 	while (d->ncalls > 0)
 		call_remove(ca->m, d, d->ncalls - 1, ca->t);
 	while (d->nwaiting > 0)
-		qcall_remove(ca->m, d, d->nwaiting - 1, ca->t);
+		qcall_remove(ca->m, d->waiting[d->nwaiting - 1], ca->t);
 	if (had && d->agent != NULL)
 		refresh(ca->m, agent_get(ca->m, d->agent), ca->t);
 }
@@ -805,7 +835,7 @@ free_dn(const char *key, void *v, void *arg)
 	while (d->ncalls > 0)
 		call_remove(m, d, d->ncalls - 1, 0);
 	while (d->nwaiting > 0)
-		qcall_remove(m, d, d->nwaiting - 1, 0);
+		qcall_remove(m, d->waiting[d->nwaiting - 1], 0);
 	free(d->calls);
 	free(d->waiting);
 	free(d->agent);
@@ -845,6 +875,7 @@ model_free(struct model *m)
 	strmap_clear(&m->dns);
 	strmap_clear(&m->entries);
 	strmap_clear(&m->agents);
+	strmap_clear(&m->waiting);
 	free(m);
 }
 
@@ -1038,7 +1069,7 @@ model_restore(struct model *m, const json_t *snap)
 	struct agent	*a;
 	struct dn	*d;
 	struct call	*c;
-	struct qcall	*q;
+	const json_t	*ud;
 	struct entry	*en;
 	size_t		 i, j;
 	const char	*s;
@@ -1098,17 +1129,10 @@ model_restore(struct model *m, const json_t *snap)
 			if ((s = json_string_value(json_object_get(cv,
 			    "conn"))) == NULL)
 				continue;
-			q = xcalloc(1, sizeof(*q));
-			q->conn = xstrdup(s);
-			q->start = num(cv, "start");
-			if (json_is_object(json_object_get(cv, "ud")))
-				q->ud = json_deep_copy(json_object_get(cv,
-				    "ud"));
-			q->wait = start(m, A_WAITING, 0, NULL, d->number,
-			    q->start, q->ud, 1);
-			d->waiting = xrealloc(d->waiting, (d->nwaiting + 1) *
-			    sizeof(*d->waiting));
-			d->waiting[d->nwaiting++] = q;
+			ud = json_object_get(cv, "ud");
+			if (qcall_find(m, d, s) == NULL)
+				qcall_add(m, d, s, num(cv, "start"),
+				    json_is_object(ud) ? ud : NULL, 1);
 		}
 	}
 	json_array_foreach(json_object_get(snap, "entries"), i, v) {

@@ -38,6 +38,7 @@
 #include "cfgfollow.h"
 #include "idmap.h"
 #include "jscan.h"
+#include "jwrite.h"
 #include "log.h"
 #include "metrics.h"
 #include "model.h"
@@ -662,28 +663,40 @@ agent_login_of(json_int_t person, struct agent_state *st)
 	return NULL;
 }
 
-static json_t *
-state_json(const struct agent_state *st, const char *agent)
+/* state_text - an agent's state as the JSON object of its value */
+static void
+state_text(struct jw *w, const struct agent_state *st, const char *agent)
 {
-	json_t	*j = json_pack("{s:s, s:I}", "state", st->state, "since",
-		    (json_int_t)llround(st->since * 1000));
-
-	if (agent != NULL)
-		json_object_set_new(j, "agentId", json_string(agent));
-	if (st->reason != NULL)
-		json_object_set_new(j, "reason", json_string(st->reason));
-	if (st->work_mode != NULL)
-		json_object_set_new(j, "workMode", json_string(st->work_mode));
-	if (st->dn != NULL)
-		json_object_set_new(j, "dn", json_string(st->dn));
-	if (st->conn_id != NULL)
-		json_object_set_new(j, "connId", json_string(st->conn_id));
-	return j;
+	jw_lit(w, "{\"state\":");
+	jw_str(w, st->state);
+	jw_lit(w, ",\"since\":");
+	jw_int(w, llround(st->since * 1000));
+	if (agent != NULL) {
+		jw_lit(w, ",\"agentId\":");
+		jw_str(w, agent);
+	}
+	if (st->reason != NULL) {
+		jw_lit(w, ",\"reason\":");
+		jw_str(w, st->reason);
+	}
+	if (st->work_mode != NULL) {
+		jw_lit(w, ",\"workMode\":");
+		jw_str(w, st->work_mode);
+	}
+	if (st->dn != NULL) {
+		jw_lit(w, ",\"dn\":");
+		jw_str(w, st->dn);
+	}
+	if (st->conn_id != NULL) {
+		jw_lit(w, ",\"connId\":");
+		jw_str(w, st->conn_id);
+	}
+	jw_lit(w, "}");
 }
 
 /* current_state - CurrentState of an agent or a place */
-static json_t *
-current_state(const struct statistic *m)
+static void
+current_state(const struct statistic *m, struct jw *w)
 {
 	struct agent_state	 st;
 	const char		*agent = NULL, *num;
@@ -704,7 +717,7 @@ current_state(const struct statistic *m)
 			}
 		}
 	}
-	return state_json(&st, agent);
+	state_text(w, &st, agent);
 }
 
 /* capacity - the person's capacity rule, from the stats Application */
@@ -817,29 +830,15 @@ agent_status(const struct statistic *m)
 	return out;
 }
 
-static json_t *
-value_of(const struct statistic *m, double now)
-{
-	double	v;
-
-	if (m->t.cat == CAT_CURRENT_STATE)
-		return current_state(m);
-	if (m->t.cat == CAT_AGENT_STATUS)
-		return agent_status(m);
-	v = acc_value(m->acc, now);
-	if (m->t.cat == CAT_CURRENT_NUMBER || m->t.cat == CAT_TOTAL_NUMBER)
-		return json_integer((json_int_t)llround(v));
-	return json_real(round(v * 1000) / 1000);
-}
-
 /* ---- notifications ---- */
 
 /* A value as sent: a number, or an object's compact JSON text. */
 struct value {
-	int	 is_num;
-	double	 num;
-	char	*text;
-	char	 buf[48];
+	int		 is_num;
+	double		 num;
+	const char	*text;
+	struct jw	 w;
+	char		 buf[256];
 };
 
 /* value_get - the statistic's value, formatted once for every subscriber */
@@ -847,58 +846,81 @@ static void
 value_get(const struct statistic *m, double now, struct value *v)
 {
 	json_t	*j;
+	char	*text;
 
-	if (m->t.cat == CAT_CURRENT_STATE || m->t.cat == CAT_AGENT_STATUS) {
-		j = value_of(m, now);
-		v->is_num = 0;
-		if ((v->text = json_dumps(j, JSON_COMPACT)) == NULL)
+	jw_init(&v->w, v->buf, sizeof(v->buf));
+	v->text = v->buf;
+	v->is_num = 0;
+	v->num = 0;
+	if (m->t.cat == CAT_CURRENT_STATE) {
+		current_state(m, &v->w);
+		v->text = v->w.p;
+		return;
+	}
+	if (m->t.cat == CAT_AGENT_STATUS) {
+		j = agent_status(m);
+		if ((text = json_dumps(j, JSON_COMPACT)) == NULL)
 			fatalx("stats: a value cannot be encoded");
+		jw_raw(&v->w, text, strlen(text));
+		free(text);
 		json_decref(j);
+		v->text = v->w.p;
 		return;
 	}
 	v->is_num = 1;
 	v->num = acc_value(m->acc, now);
 	if (m->t.cat == CAT_CURRENT_NUMBER || m->t.cat == CAT_TOTAL_NUMBER) {
 		v->num = (double)llround(v->num);
-		snprintf(v->buf, sizeof(v->buf), "%lld", (long long)v->num);
+		jw_int(&v->w, (long long)v->num);
 	} else {
 		v->num = round(v->num * 1000) / 1000;
 		snprintf(v->buf, sizeof(v->buf), "%.3f", v->num);
 	}
-	v->text = v->buf;
 }
 
 static void
 value_free(struct value *v)
 {
-	if (v->text != v->buf)
-		free(v->text);
+	jw_free(&v->w);
+}
+
+/* value_json - the value as a tree, for a reply built as one */
+static json_t *
+value_json(const struct value *v, const struct statistic *m)
+{
+	json_t	*j;
+
+	if (!v->is_num) {
+		if ((j = json_loads(v->text, 0, NULL)) == NULL)
+			fatalx("stats: a value does not parse: %s", v->text);
+		return j;
+	}
+	if (m->t.cat == CAT_CURRENT_NUMBER || m->t.cat == CAT_TOTAL_NUMBER)
+		return json_integer((json_int_t)v->num);
+	return json_real(v->num);
 }
 
 /* send_info - EventInfo, written straight as its line */
 static void
 send_info(struct sub *s, const struct value *v, json_int_t ref)
 {
-	char	 buf[512], *line = buf, ref_text[32] = "";
-	int	 n;
+	struct jw	 w;
+	char		 buf[512];
 
-	if (ref >= 0)
-		snprintf(ref_text, sizeof(ref_text), ",\"ref\":%lld",
-		    (long long)ref);
-	n = snprintf(buf, sizeof(buf), "{\"event\":\"EventInfo\","
-	    "\"statisticId\":%lld,\"value\":%s,\"time\":%lld%s}\n",
-	    (long long)s->id, v->text, (long long)(now_wall_us() / 1000),
-	    ref_text);
-	if (n >= (int)sizeof(buf)) {
-		line = xmalloc((size_t)n + 1);
-		snprintf(line, (size_t)n + 1, "{\"event\":\"EventInfo\","
-		    "\"statisticId\":%lld,\"value\":%s,\"time\":%lld%s}\n",
-		    (long long)s->id, v->text, (long long)(now_wall_us() /
-		    1000), ref_text);
+	jw_init(&w, buf, sizeof(buf));
+	jw_lit(&w, "{\"event\":\"EventInfo\",\"statisticId\":");
+	jw_int(&w, s->id);
+	jw_lit(&w, ",\"value\":");
+	jw_raw(&w, v->text, strlen(v->text));
+	jw_lit(&w, ",\"time\":");
+	jw_int(&w, (long long)(now_wall_us() / 1000));
+	if (ref >= 0) {
+		jw_lit(&w, ",\"ref\":");
+		jw_int(&w, ref);
 	}
-	sess_send_line(s->c->s, line, (size_t)n);
-	if (line != buf)
-		free(line);
+	jw_lit(&w, "}\n");
+	sess_send_line(s->c->s, w.p, w.n);
+	jw_free(&w);
 	if (ref < 0) {			/* a peek sets no new baseline */
 		s->has_last = 1;
 		s->last_is_num = v->is_num;
@@ -2024,7 +2046,8 @@ do_open_statistic(struct client *c, json_int_t ref, json_t *req)
 	struct sub		 tmpl, *s;
 	struct statistic		*m;
 	json_int_t		 dbid;
-	json_t			*e, *v;
+	json_t			*e;
+	struct value		 val;
 	char			 why[256];
 	int			 k, created, rc;
 
@@ -2094,17 +2117,18 @@ do_open_statistic(struct client *c, json_int_t ref, json_t *req)
 	LIST_INSERT_HEAD(&c->subs, s, c_entry);
 	c->nsubs++;
 	nsubs++;
-	v = value_of(m, now_s());
-	e = json_pack("{s:s, s:I, s:O, s:b}", "event", "EventStatisticOpened",
-	    "statisticId", s->id, "value", v, "valid", m->valid);
+	value_get(m, now_s(), &val);
+	e = json_pack("{s:s, s:I, s:o, s:b}", "event", "EventStatisticOpened",
+	    "statisticId", s->id, "value", value_json(&val, m), "valid",
+	    m->valid);
 	sess_reply(c->s, ref, e);
 	json_decref(e);
 	/* The baseline of changes: what the client just got. */
 	s->has_last = 1;
-	s->last_is_num = json_is_number(v);
-	s->last_num = json_number_value(v);
-	s->last_text = s->last_is_num ? NULL : json_dumps(v, JSON_COMPACT);
-	json_decref(v);
+	s->last_is_num = val.is_num;
+	s->last_num = val.num;
+	s->last_text = val.is_num ? NULL : xstrdup(val.text);
+	value_free(&val);
 	if (s->mode == N_PERIODIC) {
 		struct timeval	tv;
 
