@@ -20,7 +20,8 @@ from helpers import config_api_ready, free_port, wait_for
 class StatsTenant:
     """tenantd with config and stats workers; a switch, phones 5001-5003
     on places P1-P3, agent logins 7001-7003, persons E1-E3 (agents), agent
-    group G1 {E1, E2}, queue 6000, routing point 6100, DN group Q {6000}."""
+    group G1 {E1, E2}, queue 6000, routing point 6100, DN groups Q {6000}
+    and QR {6000, 6100}."""
 
     def __init__(self, tenantd, stats=None):
         self.port = free_port()
@@ -46,8 +47,9 @@ class StatsTenant:
                 "place": place, "agentLogins": [{"agentLogin": login}]})
         c("agent-groups", {"name": "G1", "members": [self.persons[1], self.persons[2]]})
         q = c("dns", {"number": "6000", "type": "ACDQueue", "switch": sw})
-        c("dns", {"number": "6100", "type": "RoutingPoint", "switch": sw})
+        rp = c("dns", {"number": "6100", "type": "RoutingPoint", "switch": sw})
         c("dn-groups", {"name": "Q", "members": [q]})
+        c("dn-groups", {"name": "QR", "members": [q, rp]})
         wait_for(self.up, 20, what="the stats port")
 
     def up(self):
@@ -193,6 +195,30 @@ def test_queue_service_factor_and_averages(st):
     assert peek(s, asa) == pytest.approx(15.0)          # (5 + 25) / 2
     assert peek(s, aht) == pytest.approx(70.0)          # (60 + 10) / 1
     assert peek(s, talk) == pytest.approx(60.0)
+
+
+def test_a_call_through_a_routing_point_and_a_queue_counts_once(st):
+    """A call rings at routing point 6100, is diverted to queue 6000 and
+    answered by E1: the routing point and the queue count it each, and so
+    once the DN group QR that holds both, the DN group Q and the tenant."""
+    s = st.session()
+    counts = {}
+    for typ, oid in (("RoutingPoint", "6100"), ("Queue", "6000"),
+                     ("GroupQueues", "QR"), ("GroupQueues", "Q"),
+                     ("Tenant", "t")):
+        for stat in ("TotalNumberInboundCalls", "TotalNumberAnsweredCalls"):
+            counts[(oid, stat)] = open_stat(s, typ, oid, stat)
+    ev(st, "EventAgentLogin", "5001", 0, agentId="7001")
+    ev(st, "EventAgentReady", "5001", 0, agentId="7001")
+    ev(st, "EventRinging", "6100", 1, connId="r1", otherDN="+1555")
+    ev(st, "EventDiverted", "6100", 2, connId="r1", thirdDN="6000")
+    ev(st, "EventQueued", "6000", 2, connId="r1", otherDN="+1555")
+    ev(st, "EventDiverted", "6000", 4, connId="r1", thirdDN="5001")
+    ev(st, "EventRinging", "5001", 4, connId="r1", callType="Inbound")
+    ev(st, "EventEstablished", "5001", 6, connId="r1", callType="Inbound")
+    wait_value(s, counts[("t", "TotalNumberAnsweredCalls")], 1)
+    got = {k: peek(s, sid) for k, sid in counts.items()}
+    assert got == {k: 1 for k in counts}, got
 
 
 def test_notification_modes(st):

@@ -1356,7 +1356,8 @@ test_acc_service_factor(void **state)
 
 /*
  * test_acc_sliding - Sliding windows: values leave as time passes, buckets
- * are reused, a duration counts no more than the window
+ * are reused, a late event older than the window is dropped, a duration
+ * counts no more than the window
  */
 static void
 test_acc_sliding(void **state)
@@ -1382,6 +1383,13 @@ test_acc_sliding(void **state)
 	/* 125 reuses that bucket again: the 65 is not in it. */
 	acc_instant(a, mk(&i, 4, A_ANSWERED, 125, NULL), 1);
 	assert_near(acc_value(a, BASE + 125), 1);
+	/* An event of 62 that comes late belongs to the bucket 125 holds:
+	 * it is out of the window and must not wipe the newer one. */
+	acc_instant(a, mk(&i, 5, A_ANSWERED, 62, NULL), 1);
+	assert_near(acc_value(a, BASE + 125), 1);
+	/* One of 100, late but in the window, counts. */
+	acc_instant(a, mk(&i, 6, A_ANSWERED, 100, NULL), 1);
+	assert_near(acc_value(a, BASE + 125), 2);
 	/* Nothing of a Sliding one is kept. */
 	j = acc_save(a);
 	assert_int_equal(acc_load(a, j), -1);

@@ -84,6 +84,7 @@ struct model {
 	uint64_t		 next_id;
 	size_t			 ncalls;
 	int			 repeat;	/* for the next instant */
+	const char		*prior;		/* the same */
 };
 
 static const char *const action_names[A_COUNT] = {
@@ -181,7 +182,9 @@ instant(struct model *m, enum action a, int of_agent, const char *agent,
 	struct ninst	*n = inst_new(m, a, of_agent, agent, dn, t, ud);
 
 	n->i.repeat = m->repeat;
+	n->i.prior = m->prior;
 	m->repeat = 0;
+	m->prior = NULL;
 
 	if (m->cbs.instant != NULL)
 		m->cbs.instant(&n->i, duration < 0 ? 0 : duration, m->arg);
@@ -508,6 +511,7 @@ answered(struct model *m, struct dn *d, struct call *c, double t)
 	}
 	if (en != NULL && en->rp != NULL) {
 		m->repeat = 1;
+		m->prior = en->queue;
 		instant(m, A_ANSWERED, 0, NULL, en->rp, t, t - since, c->ud);
 	}
 	entry_drop(m, c->conn);
@@ -670,6 +674,8 @@ on_queue_event(struct model *m, const char *name,
 		since = en != NULL ? en->t : t;
 		if (strcmp(name, "EventRinging") == 0) {
 			m->repeat = en != NULL;		/* entered before */
+			m->prior = en != NULL ? (en->rp != NULL ? en->rp :
+			    en->queue) : NULL;
 			en = entry_get(m, conn, t);
 			if (en->rp == NULL)
 				en->rp = xstrdup(d->number);
@@ -689,7 +695,10 @@ on_queue_event(struct model *m, const char *name,
 	if (strcmp(name, "EventQueued") == 0) {
 		if (q != NULL)
 			return;
-		m->repeat = strmap_get(&m->entries, conn) != NULL;
+		en = strmap_get(&m->entries, conn);
+		m->repeat = en != NULL;
+		m->prior = en != NULL ? (en->queue != NULL ? en->queue :
+		    en->rp) : NULL;
 		en = entry_get(m, conn, t);
 		if (en->queue == NULL)
 			en->queue = xstrdup(d->number);

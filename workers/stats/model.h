@@ -50,6 +50,9 @@ struct inst {
 	int		 repeat;	/* the same call counted before (it
 					 * entered a routing point, then a
 					 * queue; answered: the queue's copy) */
+	const char	*prior;		/* a repeat: the routing point or
+					 * queue that counted it before, if
+					 * one did (during the callback) */
 };
 
 struct agent_state {

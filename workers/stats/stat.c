@@ -506,7 +506,11 @@ acc_wants(const struct acc *a, const struct inst *i)
 	    strcmp(s, a->t.filter_val) == 0;
 }
 
-/* bucket - the totals that an instance completed at t goes into */
+/*
+ * bucket - the totals that an instance completed at t goes into; NULL
+ * when t is older than the window its bucket now holds (an event that
+ * came late must not wipe newer totals)
+ */
 static struct tot *
 bucket(struct acc *a, double t)
 {
@@ -517,6 +521,8 @@ bucket(struct acc *a, double t)
 		return &a->tot;
 	e = (int64_t)floor(t / a->p.step);
 	b = &a->b[(size_t)(e % (int64_t)a->nb)];
+	if (b->epoch > e)
+		return NULL;
 	if (b->epoch != e) {
 		memset(b, 0, sizeof(*b));
 		b->epoch = e;
@@ -629,6 +635,8 @@ static void
 add(struct acc *a, struct tot *b, enum action act, double counted,
     double whole, double duration)
 {
+	if (b == NULL)
+		return;
 	if (a->t.actions & A(act)) {
 		b->count++;
 		b->time += counted;

@@ -518,8 +518,10 @@ groups_of(struct targets *t, char prefix, json_int_t member,
 static void
 targets_of(const struct inst *i, struct targets *t)
 {
-	const struct dninfo	*d;
+	const struct dninfo	*d, *prior;
+	const json_t		*groups, *had, *g, *e;
 	json_int_t		 person;
+	size_t			 k, n;
 
 	index_fresh();
 	t->n = 0;
@@ -542,7 +544,20 @@ targets_of(const struct inst *i, struct targets *t)
 	if (d == NULL)
 		return;
 	target(t, d->kind == DNK_RP ? OBJ_RP : OBJ_QUEUE, d->dbid);
-	groups_of(t, 'd', d->dbid, OBJ_DN_GROUP);
+	/* A DN group counts a call once, like the tenant: not again at a
+	 * queue of the group it reached through a routing point of it. */
+	prior = i->repeat && i->prior != NULL ? strmap_get(&ix_dn, i->prior) :
+	    NULL;
+	had = prior != NULL ? idmap_get(&ix_lists, lkey('d', prior->dbid)) :
+	    NULL;
+	groups = idmap_get(&ix_lists, lkey('d', d->dbid));
+	json_array_foreach(groups, k, g) {
+		json_array_foreach(had, n, e)
+			if (json_integer_value(e) == json_integer_value(g))
+				break;
+		if (n == json_array_size(had))
+			target(t, OBJ_DN_GROUP, json_integer_value(g));
+	}
 }
 
 /* ---- the model's news reaches the metrics ---- */
@@ -1083,8 +1098,11 @@ child_save(int model_too)
 	char			*text;
 	int			 ok = 1;
 
-	/* The parent serves clients meanwhile: let it go first. */
+	/* The parent serves clients meanwhile: let it go first.  Its
+	 * sockets are the parent's: a client that leaves, or a worker that
+	 * dies, must not find them held open by the child. */
 	(void)setpriority(PRIO_PROCESS, 0, 19);
+	closefrom(3);
 	cs.n = 0;
 	cs.rc = c->redis.host[0] == '/' ? redisConnectUnixWithTimeout(
 	    c->redis.host, tv) : redisConnectWithTimeout(c->redis.host,
