@@ -14,7 +14,7 @@ import time
 import pytest
 
 from evclient import Session, Voice
-from helpers import config_api_ready, free_port, wait_for
+from helpers import TENANT_ID, config_api_ready, free_port, wait_for
 
 
 class StatsTenant:
@@ -328,6 +328,41 @@ def test_restart_keeps_states_and_totals(st):
     assert peek(s, state)["state"] == "Ready"
     total = open_stat(s, "Queue", "6000", "TotalNumberInboundCalls")
     wait_value(s, total, 4)
+
+
+AGENTS_KEY = f"tenantd:{{{TENANT_ID}}}:stats:agents"
+
+
+def agents_hash(st):
+    return {k: json.loads(v) for k, v in st.voice.r.hgetall(AGENTS_KEY).items()}
+
+
+def test_agent_states_in_redis(st, redis):
+    """stats:agents holds every agent's CurrentAgentState by employeeId,
+    written as it changes, and whole again when Redis comes back empty."""
+    wait_for(lambda: set(agents_hash(st)) == {"E1", "E2", "E3"}, 10,
+             what="every agent in stats:agents")
+    assert agents_hash(st)["E2"]["state"] == "LoggedOut"
+    ev(st, "EventAgentLogin", "5001", 0, agentId="7001")
+    ev(st, "EventAgentReady", "5001", 1, agentId="7001")
+    wait_for(lambda: agents_hash(st)["E1"].get("state") == "Ready", 5,
+             what="E1 Ready in stats:agents")
+    e1 = agents_hash(st)["E1"]
+    assert e1["since"] == T0 + 1000 and e1["agentId"] == "7001" and e1["dn"] == "5001"
+    # Redis restarts empty: the worker writes every agent again.
+    redis.proc.send_signal(signal.SIGKILL)
+    redis.proc.wait()
+    redis.proc = None
+    redis.start()
+    st.voice = Voice(redis.port)
+    st.voice.beat()
+    wait_for(st.link_up, 10, what="the voice link back")
+    ev(st, "EventAgentNotReady", "5001", 5, agentId="7001", reason="Lunch")
+    wait_for(lambda: agents_hash(st).get("E1", {}).get("state") == "NotReady", 10,
+             what="E1 NotReady in stats:agents after the restart")
+    got = agents_hash(st)
+    assert set(got) == {"E1", "E2", "E3"}, got
+    assert got["E1"]["reason"] == "Lunch"
 
 
 def test_multimedia_capacity(st):

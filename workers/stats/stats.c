@@ -168,6 +168,14 @@ static struct strmap	 ix_login;	/* login code -> person dbid */
 static struct strmap	 ix_employee;	/* employeeId/userName -> person */
 static struct strmap	 ix_dn;		/* DN number -> dninfo */
 static struct idmap	 ix_lists;	/* lkey(prefix, dbid) -> json array */
+static struct idmap	 ix_eid;	/* person dbid -> its employeeId */
+
+/* Agent states to write to Redis (stats:agents). */
+static struct idmap	 st_dirty;	/* person dbid -> its st_list slot */
+static json_int_t	*st_list;
+static size_t		 st_n, st_cap;
+static int		 st_inflight, st_resync = 1;
+static char		*k_agents;
 
 static struct metric	*m_open, *m_notified, *m_events, *m_refused,
 			*m_lag, *m_clients;
@@ -182,6 +190,8 @@ static void	on_link(int, void *);
 static void	schedule_flush(void);
 
 static void	statistic_drop(struct statistic *);
+static void	agent_changed(json_int_t);
+static void	states_write(void);
 static void	index_fresh(void);
 static void	note_reset(double);
 static void	on_load(evutil_socket_t, short, void *);
@@ -226,7 +236,7 @@ free_plain(const char *k, void *v, void *arg)
 	free(v);
 }
 
-/* free_media - for idmap_each */
+/* free_media - a plain value, for idmap_each */
 static void
 free_media(uint64_t k, void *v, void *arg)
 {
@@ -248,6 +258,8 @@ ix_clear(void)
 {
 	idmap_each(&ix_lists, free_json, NULL);
 	idmap_clear(&ix_lists);
+	idmap_each(&ix_eid, free_media, NULL);
+	idmap_clear(&ix_eid);
 	strmap_each(&ix_login, free_plain, NULL);
 	strmap_each(&ix_employee, free_plain, NULL);
 	strmap_each(&ix_dn, free_plain, NULL);
@@ -351,8 +363,10 @@ index_build(void)
 			x = cobj_get(v[i], "userName");
 			s = json_string_value(x);
 		}
-		if (s != NULL)
+		if (s != NULL) {
 			ix_put_dbid(&ix_employee, s, v[i]->dbid);
+			idmap_put(&ix_eid, (uint64_t)v[i]->dbid, xstrdup(s));
+		}
 		json_decref(x);
 		for (j = 0; j < v[i]->nrefs; j++) {
 			if ((o = cache_get(v[i]->refs[j])) == NULL ||
@@ -635,13 +649,15 @@ on_state(const char *agent, void *arg)
 	struct agent_state	 st;
 	const struct dninfo	*d;
 	const struct node	*nd;
+	json_int_t		 person;
 	size_t			 k;
 
 	index_fresh();
 	model_dirty = 1;
 	model_agent_state(model, agent, &st);
-	if ((nd = metrics_of(OBJ_AGENT, ix_get_dbid(&ix_login, agent))) !=
-	    NULL)
+	person = ix_get_dbid(&ix_login, agent);
+	agent_changed(person);
+	if ((nd = metrics_of(OBJ_AGENT, person)) != NULL)
 		for (k = 0; k < nd->n; k++)
 			if (nd->v[k]->t.cat == CAT_CURRENT_STATE ||
 			    nd->v[k]->t.cat == CAT_AGENT_STATUS)
@@ -709,6 +725,19 @@ state_text(struct jw *w, const struct agent_state *st, const char *agent)
 	jw_lit(w, "}");
 }
 
+/* person_state - CurrentState of a person */
+static void
+person_state(json_int_t person, struct jw *w)
+{
+	struct agent_state	 st;
+	const char		*agent;
+
+	memset(&st, 0, sizeof(st));
+	st.state = "LoggedOut";
+	agent = agent_login_of(person, &st);
+	state_text(w, &st, agent);
+}
+
 /* current_state - CurrentState of an agent or a place */
 static void
 current_state(const struct statistic *m, struct jw *w)
@@ -718,18 +747,18 @@ current_state(const struct statistic *m, struct jw *w)
 	const json_t		*dns, *e;
 	size_t			 i;
 
+	if (m->kind == OBJ_AGENT) {
+		person_state(m->dbid, w);
+		return;
+	}
 	memset(&st, 0, sizeof(st));
 	st.state = "LoggedOut";
-	if (m->kind == OBJ_AGENT)
-		agent = agent_login_of(m->dbid, &st);
-	else {
-		dns = ix_lookup('L', m->dbid);
-		json_array_foreach(dns, i, e) {
-			num = json_string_value(e);
-			if ((agent = model_dn_agent(model, num)) != NULL) {
-				model_agent_state(model, agent, &st);
-				break;
-			}
+	dns = ix_lookup('L', m->dbid);
+	json_array_foreach(dns, i, e) {
+		num = json_string_value(e);
+		if ((agent = model_dn_agent(model, num)) != NULL) {
+			model_agent_state(model, agent, &st);
+			break;
 		}
 	}
 	state_text(w, &st, agent);
@@ -982,6 +1011,7 @@ on_flush(evutil_socket_t fd, short what, void *arg)
 				send_info(s, &v, SESS_NOREF);
 		value_free(&v);
 	}
+	states_write();
 }
 
 static void
@@ -1004,6 +1034,123 @@ on_periodic(evutil_socket_t fd, short what, void *arg)
 	value_get(s->m, now_s(), &v);
 	send_info(s, &v, SESS_NOREF);
 	value_free(&v);
+}
+
+/* ---- agent states in Redis ---- */
+
+/*
+ * stats:agents holds every agent's CurrentAgentState by employeeId, for
+ * the routing worker and other instances.  A changed state is written
+ * once the events at hand are applied; while a write is out, changes
+ * gather for the next.  After a failed write, and at start, the whole
+ * hash is written again.
+ */
+
+/* agent_changed - person's state is to be written */
+static void
+agent_changed(json_int_t person)
+{
+	if (person <= 0 || idmap_get(&st_dirty, (uint64_t)person) != NULL)
+		return;
+	idmap_put(&st_dirty, (uint64_t)person, &st_dirty);
+	if (st_n == st_cap) {
+		st_cap = st_cap ? st_cap * 2 : 256;
+		st_list = xrealloc(st_list, st_cap * sizeof(*st_list));
+	}
+	st_list[st_n++] = person;
+	schedule_flush();
+}
+
+static void
+states_written(struct rds *r, const redisReply *rep, void *arg)
+{
+	st_inflight = 0;
+	if (rep == NULL || rep->type == REDIS_REPLY_ERROR) {
+		if (!st_resync)
+			log_warnx("stats: agent states not written to Redis "
+			    "(%s); all of them will be, once it answers",
+			    rep != NULL ? rep->str : "no connection");
+		st_resync = 1;
+	} else if (st_n > 0 || st_resync)
+		schedule_flush();
+}
+
+/* on_kv_state - a Redis that comes back may have lost the hash */
+static void
+on_kv_state(struct rds *r, enum rds_state state, void *arg)
+{
+	if (state == RDS_UP) {
+		st_resync = 1;
+		schedule_flush();
+	}
+}
+
+/* every_agent - for strmap_each over the login codes */
+static void
+every_agent(const char *code, void *v, void *arg)
+{
+	agent_changed(*(json_int_t *)v);
+}
+
+/* states_write - the changed agent states to Redis, in one command */
+static void
+states_write(void)
+{
+	const char	**argv;
+	size_t		 *len, i, n = 0;
+	struct jw	  w;
+	char		  buf[256];
+	const char	 *eid;
+	char		**texts;
+	int		  ok;
+
+	if (st_inflight || !voice_started || rds_state(kv) != RDS_UP)
+		return;
+	if (st_resync) {
+		index_fresh();
+		strmap_each(&ix_login, every_agent, NULL);
+	}
+	if (st_n == 0)
+		return;
+	argv = xcalloc(2 + 2 * st_n, sizeof(*argv));
+	len = xcalloc(2 + 2 * st_n, sizeof(*len));
+	texts = xcalloc(st_n, sizeof(*texts));
+	argv[0] = "HSET";
+	argv[1] = k_agents;
+	for (i = 0; i < st_n; i++) {
+		idmap_del(&st_dirty, (uint64_t)st_list[i]);
+		if ((eid = idmap_get(&ix_eid, (uint64_t)st_list[i])) == NULL)
+			continue;
+		jw_init(&w, buf, sizeof(buf));
+		person_state(st_list[i], &w);
+		texts[n] = xstrdup(w.p);
+		jw_free(&w);
+		argv[2 + 2 * n] = eid;
+		argv[3 + 2 * n] = texts[n];
+		n++;
+	}
+	st_n = 0;
+	for (i = 0; i < 2 + 2 * n; i++)
+		len[i] = strlen(argv[i]);
+	if (n > 0) {
+		/* All of them: the hash is replaced, at once for a reader. */
+		if (st_resync) {
+			rds_command(kv, NULL, NULL, "MULTI");
+			rds_command(kv, NULL, NULL, "DEL %s", k_agents);
+		}
+		ok = rds_command_argv(kv, st_resync ? NULL : states_written,
+		    NULL, 2 + 2 * (int)n, argv, len) == 0;
+		if (st_resync)
+			rds_command(kv, ok ? states_written : NULL, NULL,
+			    ok ? "EXEC" : "DISCARD");
+		st_inflight = ok;
+		st_resync = !ok;
+	}
+	for (i = 0; i < n; i++)
+		free(texts[i]);
+	free(texts);
+	free(argv);
+	free(len);
 }
 
 /* ---- Growing totals kept over a restart ---- */
@@ -1362,6 +1509,7 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 		strmap_each(&metrics, reset_due, &now);
 	}
 	reap();
+	states_write();		/* Redis back after a failed write */
 	if (us - last_save_us >= SAVE_EVERY_S * 1000000ULL) {
 		last_save_us = us;
 		persist(0);
@@ -1622,6 +1770,7 @@ stats_start(struct event_base *b, const struct conf *c, int fd)
 	cache_init(CFG_NTYPES);
 	k_model = xasprintf("tenantd:{%s}:stats:model", c->tenant_id);
 	k_growing = xasprintf("tenantd:{%s}:stats:growing", c->tenant_id);
+	k_agents = xasprintf("tenantd:{%s}:stats:agents", c->tenant_id);
 	if ((pg = pgc_new(base, c->pg_conninfo, c->pg_password, NULL,
 	    NULL)) == NULL)
 		worker_fatalx(2, "postgres.conninfo does not parse");
@@ -1631,7 +1780,7 @@ stats_start(struct event_base *b, const struct conf *c, int fd)
 	    c->tenant_id);
 	auth_set_admin_token(auth, c->admin_token);
 	kv = rds_new(base, c->redis.host, c->redis.port, c->redis.password,
-	    NULL, NULL);
+	    on_kv_state, NULL);
 	rds_set_name(kv, "redis (statistics state)");
 	if ((srv = sess_server_new(base, fd, &l, &h, NULL)) == NULL)
 		return -1;
@@ -1737,6 +1886,11 @@ stats_cleanup(void)
 	seen_free(seen);
 	free(k_model);
 	free(k_growing);
+	free(k_agents);
+	idmap_clear(&st_dirty);
+	free(st_list);
+	st_list = NULL;
+	st_n = st_cap = 0;
 	if (ev_tick != NULL)
 		event_free(ev_tick);
 	if (ev_flush != NULL)
