@@ -5,11 +5,14 @@
  * Growing or SinceLogin profile, a ring of buckets of `step` seconds for
  * a Sliding one.
  */
+#include <sys/types.h>
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "idmap.h"
 #include "stat.h"
 #include "util.h"
 
@@ -41,11 +44,10 @@ struct acc {
 	struct tot	 tot;		/* Growing, SinceLogin */
 	struct tot	*b;		/* Sliding */
 	size_t		 nb;
-	struct running	*run;		/* in progress; by id through ix */
+	struct running	*run;		/* in progress */
 	size_t		 nrun;
 	size_t		 runcap;
-	uint32_t	*ix;		/* open addressing: run index + 1 */
-	size_t		 nix;
+	struct idmap	 ix;		/* id -> its index in run + 1 */
 	double		 sum_c;		/* of run[].c: TotalTime in O(1) */
 	double		 max_c;		/* an upper bound of run[].c */
 };
@@ -484,7 +486,7 @@ acc_free(struct acc *a)
 		return;
 	free(a->b);
 	free(a->run);
-	free(a->ix);
+	idmap_clear(&a->ix);
 	free(a);
 }
 
@@ -532,50 +534,18 @@ bucket(struct acc *a, double t)
 
 /* ---- the instances in progress: an array, and a hash of it by id ---- */
 
-static size_t
-ix_home(uint64_t id, size_t n)
+/* run_at - where id is in run, or -1 */
+static ssize_t
+run_at(const struct acc *a, uint64_t id)
 {
-	return (size_t)((id * 0x9e3779b97f4a7c15ULL) >> 32) & (n - 1);
+	return (ssize_t)(uintptr_t)idmap_get(&a->ix, id) - 1;
 }
 
-/* ix_slot - the slot of id, or the empty one where it goes */
-static size_t
-ix_slot(const struct acc *a, uint64_t id)
-{
-	size_t	i = ix_home(id, a->nix);
-
-	while (a->ix[i] != 0 && a->run[a->ix[i] - 1].id != id)
-		i = (i + 1) & (a->nix - 1);
-	return i;
-}
-
+/* run_index - id is at k in run */
 static void
-ix_rebuild(struct acc *a, size_t n)
+run_index(struct acc *a, uint64_t id, size_t k)
 {
-	size_t	k;
-
-	free(a->ix);
-	a->nix = n;
-	a->ix = xcalloc(n, sizeof(*a->ix));
-	for (k = 0; k < a->nrun; k++)
-		a->ix[ix_slot(a, a->run[k].id)] = (uint32_t)k + 1;
-}
-
-/* ix_remove - empty slot i; backward shift keeps probes unbroken */
-static void
-ix_remove(struct acc *a, size_t i)
-{
-	size_t	j, k, mask = a->nix - 1;
-
-	a->ix[i] = 0;
-	for (j = (i + 1) & mask; a->ix[j] != 0; j = (j + 1) & mask) {
-		k = ix_home(a->run[a->ix[j] - 1].id, a->nix);
-		if ((j > i && (k <= i || k > j)) || (j < i && k <= i && k > j)) {
-			a->ix[i] = a->ix[j];
-			a->ix[j] = 0;
-			i = j;
-		}
-	}
+	idmap_put(&a->ix, id, (void *)(uintptr_t)(k + 1));
 }
 
 /* clamp - where an instance's time in the period starts */
@@ -592,9 +562,7 @@ acc_start(struct acc *a, const struct inst *i)
 
 	if (action_is_instant(i->a) || !(a->t.actions & A(i->a)))
 		return;
-	if (2 * (a->nrun + 1) > a->nix)
-		ix_rebuild(a, a->nix ? a->nix * 2 : 16);
-	if (a->ix[ix_slot(a, i->id)] != 0)
+	if (run_at(a, i->id) >= 0)
 		return;			/* seeded already */
 	if (a->nrun == a->runcap) {
 		a->runcap = a->runcap ? a->runcap * 2 : 8;
@@ -608,24 +576,24 @@ acc_start(struct acc *a, const struct inst *i)
 	a->sum_c += r->c;
 	if (r->c > a->max_c)
 		a->max_c = r->c;
-	a->ix[ix_slot(a, i->id)] = (uint32_t)++a->nrun;
+	run_index(a, i->id, a->nrun++);
 }
 
 /* run_remove - an instance in progress ends */
 static void
 run_remove(struct acc *a, uint64_t id)
 {
-	size_t	i, k, last;
+	ssize_t	k;
+	size_t	last;
 
-	if (a->nix == 0 || a->ix[i = ix_slot(a, id)] == 0)
+	if ((k = run_at(a, id)) < 0)
 		return;
-	k = a->ix[i] - 1;
 	a->sum_c -= a->run[k].c;
-	ix_remove(a, i);
+	idmap_del(&a->ix, id);
 	last = --a->nrun;
-	if (k != last) {		/* the last one takes its place */
+	if ((size_t)k != last) {	/* the last one takes its place */
 		a->run[k] = a->run[last];
-		a->ix[ix_slot(a, a->run[k].id)] = (uint32_t)k + 1;
+		run_index(a, a->run[k].id, (size_t)k);
 	}
 	if (a->nrun == 0)
 		a->sum_c = a->max_c = 0;
