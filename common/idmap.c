@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * idmap - Fibonacci hashing picks the home slot; a key lives at its home
- * or after it, with no empty slot between.  Removal shifts back the keys
- * after the hole that could sit in it, so that stays true.
+ * idmap - Fibonacci hashing (the top bits of key * 2^64/phi) picks the
+ * home slot; a key lives at its home or after it, with no empty slot
+ * between.  Removal shifts back the keys after the hole that could sit in
+ * it, so that stays true.
  */
 #include <stdlib.h>
 
@@ -10,11 +11,13 @@
 #include "log.h"
 #include "util.h"
 
-/* home - where key would sit with no collision */
+/* home - where key would sit with no collision: the top bits of the
+ * product, which every bit of the key reaches */
 static size_t
 home(const struct idmap *m, uint64_t key)
 {
-	return (size_t)((key * 0x9e3779b97f4a7c15ULL) >> 32) & (m->cap - 1);
+	return (size_t)((key * 0x9e3779b97f4a7c15ULL) >>
+	    (64 - __builtin_ctzll((unsigned long long)m->cap)));
 }
 
 /* find - the slot holding key, or the empty slot where it would go */
@@ -61,18 +64,18 @@ idmap_put(struct idmap *m, uint64_t key, void *val)
 
 	if (key == 0)
 		fatalx("idmap: key 0");
+	if (m->cap > 0 && m->s[i = find(m, key)].key != 0) {
+		prev = m->s[i].val;
+		m->s[i].val = val;
+		return prev;
+	}
 	if (2 * (m->n + 1) > m->cap)
 		grow(m);
 	i = find(m, key);
-	if (m->s[i].key == 0) {
-		m->s[i].key = key;
-		m->s[i].val = val;
-		m->n++;
-		return NULL;
-	}
-	prev = m->s[i].val;
+	m->s[i].key = key;
 	m->s[i].val = val;
-	return prev;
+	m->n++;
+	return NULL;
 }
 
 /* idmap_del - key maps to nothing */

@@ -14,7 +14,7 @@ void
 jw_init(struct jw *w, char *buf, size_t cap)
 {
 	w->p = w->own = buf;
-	w->cap = cap;
+	w->cap = w->owncap = cap;
 	w->n = 0;
 	w->p[0] = '\0';
 }
@@ -26,6 +26,7 @@ jw_free(struct jw *w)
 	if (w->p != w->own)
 		free(w->p);
 	w->p = w->own;
+	w->cap = w->owncap;
 	w->n = 0;
 	w->p[0] = '\0';
 }
@@ -63,7 +64,7 @@ jw_raw(struct jw *w, const char *s, size_t n)
 void
 jw_str(struct jw *w, const char *s)
 {
-	static const char	 hex[] = "0123456789abcdef";
+	static const char	 hex[] = "0123456789ABCDEF";
 	const char		*run;
 	char			 esc[7];
 	unsigned char		 c;

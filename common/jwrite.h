@@ -15,11 +15,13 @@ struct jw {
 	size_t	 n;
 	size_t	 cap;
 	char	*own;		/* the caller's buffer */
+	size_t	 owncap;
 };
 
 /* Start writing into buf (cap bytes, at least 1). */
 void	jw_init(struct jw *, char *buf, size_t cap);
-/* The heap copy, if the text outgrew the caller's buffer. */
+/* Free the heap copy, if the text outgrew the caller's buffer; the
+ * writer is empty again, on the caller's buffer. */
 void	jw_free(struct jw *);
 void	jw_raw(struct jw *, const char *, size_t);
 /* A literal: jw_lit(w, "{\"a\":") */

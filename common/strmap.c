@@ -34,6 +34,7 @@ slot(const struct strmap *m, const char *key, size_t h)
 	return p;
 }
 
+/* strmap_get - the value under key, or NULL */
 void *
 strmap_get(const struct strmap *m, const char *key)
 {
@@ -45,6 +46,7 @@ strmap_get(const struct strmap *m, const char *key)
 	return e != NULL ? e->val : NULL;
 }
 
+/* grow - twice the buckets, every entry relinked */
 static void
 grow(struct strmap *m)
 {
@@ -64,6 +66,7 @@ grow(struct strmap *m)
 	m->nb = n;
 }
 
+/* strmap_put - key now maps to val */
 void *
 strmap_put(struct strmap *m, const char *key, void *val)
 {
@@ -71,14 +74,14 @@ strmap_put(struct strmap *m, const char *key, void *val)
 	void			 *old;
 	size_t			  h = hash(key), len;
 
-	if (m->n + 1 > m->nb)
-		grow(m);
-	p = slot(m, key, h);
-	if ((e = *p) != NULL) {
+	if (m->nb > 0 && (e = *slot(m, key, h)) != NULL) {
 		old = e->val;
 		e->val = val;
 		return old;
 	}
+	if (m->n + 1 > m->nb)
+		grow(m);
+	p = slot(m, key, h);
 	len = strlen(key) + 1;
 	e = xmalloc(sizeof(*e) + len);
 	memcpy(e->key, key, len);
@@ -90,6 +93,7 @@ strmap_put(struct strmap *m, const char *key, void *val)
 	return NULL;
 }
 
+/* strmap_del - key maps to nothing */
 void *
 strmap_del(struct strmap *m, const char *key)
 {
@@ -105,6 +109,7 @@ strmap_del(struct strmap *m, const char *key)
 	return v;
 }
 
+/* strmap_each - f on every key and value, in no order */
 void
 strmap_each(const struct strmap *m, void (*f)(const char *, void *, void *),
     void *arg)
@@ -119,6 +124,7 @@ strmap_each(const struct strmap *m, void (*f)(const char *, void *, void *),
 		}
 }
 
+/* strmap_clear - an empty map */
 void
 strmap_clear(struct strmap *m)
 {
