@@ -2,7 +2,8 @@
 /*
  * seen - ring[] holds the ids in arrival order; slot[] maps a hash of an
  * id to its ring position + 1 (0: empty), linear probing, backward-shift
- * deletion, kept at most half full.
+ * deletion, kept at most half full.  A slot keeps the id's hash too: a
+ * probe compares it before the id, and a shift needs no id at all.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -11,23 +12,29 @@
 #include "seen.h"
 #include "util.h"
 
+struct slot {
+	uint32_t	 at;		/* ring position + 1; 0: empty */
+	uint32_t	 hash;
+};
+
 struct seen {
 	char		**ring;
 	size_t		  cap;
 	size_t		  next;		/* where the next id goes */
 	size_t		  count;
-	uint32_t	 *slot;
+	struct slot	 *slot;
 	size_t		  nslots;
 };
 
-static size_t
+/* hash - of an id */
+static uint32_t
 hash(const char *s)
 {
 	uint64_t	h = 1469598103934665603ULL;
 
 	while (*s != '\0')
 		h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
-	return (size_t)(h ^ (h >> 32));
+	return (uint32_t)(h ^ (h >> 32));
 }
 
 struct seen *
@@ -57,13 +64,14 @@ seen_free(struct seen *s)
 	free(s);
 }
 
-/* find - the slot of id, or the empty slot where it would go */
+/* find - the slot of id (hash h), or the empty slot where it would go */
 static size_t
-find(const struct seen *s, const char *id)
+find(const struct seen *s, const char *id, uint32_t h)
 {
-	size_t	i = hash(id) & (s->nslots - 1);
+	size_t	i = h & (s->nslots - 1);
 
-	while (s->slot[i] != 0 && strcmp(s->ring[s->slot[i] - 1], id) != 0)
+	while (s->slot[i].at != 0 && (s->slot[i].hash != h ||
+	    strcmp(s->ring[s->slot[i].at - 1], id) != 0))
 		i = (i + 1) & (s->nslots - 1);
 	return i;
 }
@@ -74,12 +82,12 @@ forget(struct seen *s, size_t i)
 {
 	size_t	j, k, mask = s->nslots - 1;
 
-	s->slot[i] = 0;
-	for (j = (i + 1) & mask; s->slot[j] != 0; j = (j + 1) & mask) {
-		k = hash(s->ring[s->slot[j] - 1]) & mask;
+	s->slot[i].at = 0;
+	for (j = (i + 1) & mask; s->slot[j].at != 0; j = (j + 1) & mask) {
+		k = s->slot[j].hash & mask;
 		if ((j > i && (k <= i || k > j)) || (j < i && k <= i && k > j)) {
 			s->slot[i] = s->slot[j];
-			s->slot[j] = 0;
+			s->slot[j].at = 0;
 			i = j;
 		}
 	}
@@ -88,24 +96,26 @@ forget(struct seen *s, size_t i)
 int
 seen_has(const struct seen *s, const char *id)
 {
-	return s->slot[find(s, id)] != 0;
+	return s->slot[find(s, id, hash(id))].at != 0;
 }
 
 int
 seen_add(struct seen *s, const char *id)
 {
-	size_t	i = find(s, id);
+	uint32_t	h = hash(id);
+	size_t		i = find(s, id, h);
 
-	if (s->slot[i] != 0)
+	if (s->slot[i].at != 0)
 		return 0;
 	if (s->ring[s->next] != NULL) {		/* full: drop the oldest */
-		forget(s, find(s, s->ring[s->next]));
+		forget(s, find(s, s->ring[s->next], hash(s->ring[s->next])));
 		free(s->ring[s->next]);
-		i = find(s, id);
+		i = find(s, id, h);
 	} else
 		s->count++;
 	s->ring[s->next] = xstrdup(id);
-	s->slot[i] = (uint32_t)s->next + 1;
+	s->slot[i].at = (uint32_t)s->next + 1;
+	s->slot[i].hash = h;
 	s->next = (s->next + 1) % s->cap;
 	return 1;
 }

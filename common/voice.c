@@ -42,6 +42,8 @@ static struct event	*ev_beat;
 static int		 link_up;
 static int		 beat_pending;
 static struct voice_cbs	 cbs;
+static const char	*more[VOICE_MORE_MAX];	/* voice_read_also */
+static size_t		 nmore;
 static void		*cbs_arg;
 
 /* ---- stream ids ---- */
@@ -177,6 +179,17 @@ from_tree(struct voice_event *ev)
 	return 0;
 }
 
+/* voice_read_also - members a worker wants of every event, found in the
+ * pass that checks its text */
+void
+voice_read_also(const char *const *names, size_t n)
+{
+	if (n > VOICE_MORE_MAX)
+		fatalx("voice: at most %d more members", VOICE_MORE_MAX);
+	memcpy(more, names, n * sizeof(*names));
+	nmore = n;
+}
+
 /*
  * voice_read_entry - the event held by an entry's "event" field: its text
  * checked in one pass and the members the workers route by copied out;
@@ -187,7 +200,8 @@ voice_read_entry(const void *fields, struct voice_event *ev,
     const char **why)
 {
 	const redisReply	*f = fields;
-	struct jscan_field	 jf[] = { { "event", 0, NULL, 0 },
+	struct jscan_field	 jf[5 + VOICE_MORE_MAX] = {
+				    { "event", 0, NULL, 0 },
 				    { "eventId", 0, NULL, 0 },
 				    { "thisDN", 0, NULL, 0 },
 				    { "requestId", 0, NULL, 0 },
@@ -212,8 +226,14 @@ voice_read_entry(const void *fields, struct voice_event *ev,
 	len = f->element[i + 1]->len;
 	*why = "the event is not a JSON object with string \"event\" and "
 	    "\"eventId\"";
-	if (jscan_object(text, len, jf, NELEM(jf)) == -1)
+	for (i = 0; i < nmore; i++)
+		jf[5 + i].key = more[i];
+	if (jscan_object(text, len, jf, 5 + nmore) == 0)
+		memcpy(ev->more, jf + 5, nmore * sizeof(*jf));
+	else if (nmore == 0 || jscan_object(text, len, jf, 5) == -1)
 		return -1;
+	else if ((ev->obj = json_loadb(text, len, 0, NULL)) == NULL)
+		return -1;	/* one of the others twice: the tree says */
 	ev->raw = text;
 	ev->raw_len = len;
 	if (copy_field(&jf[0], ev->name, sizeof(ev->name), 1) == 0 &&
@@ -228,6 +248,7 @@ voice_read_entry(const void *fields, struct voice_event *ev,
 		return 0;
 	}
 	/* Escapes, or too long: the tree decides. */
+	json_decref(ev->obj);
 	if ((ev->obj = json_loadb(text, len, JSON_REJECT_DUPLICATES,
 	    NULL)) == NULL || from_tree(ev) == -1) {
 		json_decref(ev->obj);

@@ -16,10 +16,13 @@
 
 #include <jansson.h>
 
+#include "jscan.h"
+
 struct event_base;
 struct conf;
 
 #define VOICE_REGIONS_MAX	9	/* local + 8 remotes */
+#define VOICE_MORE_MAX		8	/* members a worker also asks for */
 
 /* A stream entry id, "<ms>-<seq>", as two numbers to compare. */
 struct sid {
@@ -48,6 +51,10 @@ struct voice_event {
 	char		 request_id[64]; /* or "" */
 	long long	 time_ms;
 	int		 has_time;
+	/* The members named to voice_read_also, in that order, found in the
+	 * same pass (their types and spans; meaningless when obj was built
+	 * because of escapes in the members above). */
+	struct jscan_field more[VOICE_MORE_MAX];
 	json_t		*obj;		/* NULL until asked for */
 };
 
@@ -81,6 +88,9 @@ int		 voice_region_index(const char *name);
 /* The id of the last live entry read from a region. */
 const struct sid *voice_region_position(int);
 
+/* Also find these members of every event (at most VOICE_MORE_MAX; the
+ * strings are the caller's, kept until voice_stop). */
+void		 voice_read_also(const char *const *names, size_t n);
 /* Read the "event" field of an entry (a redisReply of its fields) into
  * ev; -1 and why when it is not an event. */
 int		 voice_read_entry(const void *fields, struct voice_event *ev,

@@ -175,20 +175,27 @@ end(struct model *m, struct ninst **np, double t)
 	inst_free(n);
 }
 
+/* instant - an action happens at t; nothing of it is kept */
 static void
 instant(struct model *m, enum action a, int of_agent, const char *agent,
     const char *dn, double t, double duration, json_t *ud)
 {
-	struct ninst	*n = inst_new(m, a, of_agent, agent, dn, t, ud);
+	struct inst	i;
 
-	n->i.repeat = m->repeat;
-	n->i.prior = m->prior;
+	memset(&i, 0, sizeof(i));
+	i.id = ++m->next_id;
+	i.a = a;
+	i.of_agent = of_agent;
+	i.agent = agent;
+	i.dn = dn;
+	i.start = t;
+	i.user_data = ud;
+	i.repeat = m->repeat;
+	i.prior = m->prior;
 	m->repeat = 0;
 	m->prior = NULL;
-
 	if (m->cbs.instant != NULL)
-		m->cbs.instant(&n->i, duration < 0 ? 0 : duration, m->arg);
-	inst_free(n);
+		m->cbs.instant(&i, duration < 0 ? 0 : duration, m->arg);
 }
 
 /* ---- lookups ---- */

@@ -163,6 +163,11 @@ static uint64_t			 save_epoch = 1, save_from = 1, saver_from;
 static double			 reset_min;	/* the next reset of any */
 static int			 saver_model;	/* it saves the model too */
 
+/* The members of an event the model reads, beyond those every worker
+ * routes by: voice_read_also finds them in the pass that checks it. */
+static const char *const model_members[] = { "agentId", "workMode",
+    "reason", "connId", "previousConnId", "callType", "userData" };
+
 /* Configuration indexes, rebuilt when the configuration changes. */
 static struct strmap	 ix_login;	/* login code -> person dbid */
 static struct strmap	 ix_employee;	/* employeeId/userName -> person */
@@ -1348,6 +1353,7 @@ start_voice(void)
 	struct voice_cbs	vc = { on_voice_event, on_link };
 	int			i;
 
+	voice_read_also(model_members, NELEM(model_members));
 	voice_start_from(base, worker_conf(), resume_from, &vc, NULL);
 	voice_started = 1;
 	for (i = 0; i < VOICE_REGIONS_MAX; i++) {
@@ -1523,29 +1529,22 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 /* ---- voice ---- */
 
 /*
- * event_of - the members the model reads, found in the event's text in
- * one pass (no tree); -1 when one of them has escapes or is too long,
- * and the tree must tell.  *ud: the userData parsed, to free after.
+ * event_of - the members the model reads, from that pass (no tree); -1
+ * when one of them has escapes or is too long, and the tree must tell.
+ * *ud: the userData parsed, to free after.
  */
 static int
 event_of(const struct voice_event *ev, struct model_event *me, char *buf,
     size_t len, json_t **ud)
 {
-	struct jscan_field	 f[] = { { "agentId", 0, NULL, 0 },
-				    { "workMode", 0, NULL, 0 },
-				    { "reason", 0, NULL, 0 },
-				    { "connId", 0, NULL, 0 },
-				    { "previousConnId", 0, NULL, 0 },
-				    { "callType", 0, NULL, 0 },
-				    { "userData", 0, NULL, 0 } };
+	const struct jscan_field *f = ev->more;
 	const char		**to[] = { &me->agent_id, &me->work_mode,
 				    &me->reason, &me->conn_id,
 				    &me->prev_conn_id, &me->call_type };
 	size_t			 i, used = 0;
 
 	*ud = NULL;
-	if (ev->obj != NULL || jscan_object(ev->raw, ev->raw_len, f,
-	    NELEM(f)) == -1)
+	if (ev->obj != NULL)
 		return -1;
 	me->name = ev->name;
 	me->dn = ev->dn[0] != '\0' ? ev->dn : NULL;
@@ -1564,7 +1563,10 @@ event_of(const struct voice_event *ev, struct model_event *me, char *buf,
 		used += f[i].len + 1;
 	}
 	me->user_data = NULL;
-	if (f[6].type == JSCAN_OTHER && f[6].val[0] == '{') {
+	/* Agents' events and a call's release do not look at it. */
+	if (f[6].type == JSCAN_OTHER && f[6].val[0] == '{' &&
+	    strncmp(me->name, "EventAgent", 10) != 0 &&
+	    strcmp(me->name, "EventReleased") != 0) {
 		if ((*ud = json_loadb(f[6].val, f[6].len, 0, NULL)) == NULL)
 			return -1;
 		me->user_data = *ud;
