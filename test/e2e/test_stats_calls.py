@@ -366,3 +366,41 @@ def test_growing_reset_notify_mode_reset(sim):
     call_on(sw, "5001", done)
     wait_for(lambda: peek(s, reset) == 1, 5, what="1 after the reset")
     assert not [m for m in s.quiet(0.5) if m.get("statisticId") == reset]
+
+
+def test_voice_side_restart_forgets_its_calls(tenantd, redis, voicesim_bin, tmp_path):
+    """voicesim is killed while E1 talks and a call waits in the queue; a
+    new voicesim (a new boot) knows none of it.  It releases those calls and
+    logs out those agents on the stream before anything else, so the stats
+    worker, which reads only the stream, does not show E1 talking forever."""
+    t = StatsTenant(tenantd)
+    old = Sim(voicesim_bin, t.d.conf_path, str(tmp_path))
+    wait_for(t.link_up, 15, what="voicesim's heartbeat seen by the stats worker")
+    sw = Switch(redis.port)
+    s = t.session()
+    state = open_stat(s, "Agent", "E1", "CurrentAgentState")
+    logged = open_stat(s, "GroupAgents", "G1", "CurrentNumberLoggedInAgents")
+    waiting = open_stat(s, "Queue", "6000", "CurrentNumberWaitingCalls")
+    sw.do("RequestAgentLogin", dn="5001", agentId="7001", workMode="ManualIn")
+    sw.do("SimInboundCall", to="6000", patience=0)
+    c1 = sw.event("EventRinging", "5001")["connId"]
+    sw.do("RequestAnswerCall", dn="5001", connId=c1)
+    sw.do("SimInboundCall", to="6000", patience=0)      # nobody Ready: it waits
+    wait_for(lambda: peek(s, waiting) == 1, 5, what="a call waiting")
+    assert peek(s, state)["state"] == "Talking"
+    old.proc.send_signal(signal.SIGKILL)
+    old.proc.wait()
+    old._log.close()
+    new = Sim(voicesim_bin, t.d.conf_path, str(tmp_path))
+    try:
+        wait_for(lambda: peek(s, state)["state"] == "LoggedOut", 15,
+                 what="E1 logged out by the new voice side")
+        assert peek(s, logged) == 0
+        assert peek(s, waiting) == 0
+        rel = sw.event("EventReleased", "5001", conn=c1)
+        assert rel["cause"] == "VoiceRestart"
+        # The new start works as usual.
+        sw.do("RequestAgentLogin", dn="5001", agentId="7001")
+        wait_for(lambda: peek(s, state)["state"] == "NotReady", 5, what="E1 back")
+    finally:
+        new.stop()

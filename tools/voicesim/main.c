@@ -56,6 +56,8 @@ static void	on_req_state(struct rds *, enum rds_state, void *);
 static void	read_requests(void);
 static void	on_read(struct rds *, const struct redisReply *, void *);
 static void	on_emit(const struct vs_out *, void *);
+static void	on_old_state(struct rds *, const struct redisReply *, void *);
+static void	synced(json_int_t);
 static void	arm(void);
 static void	stop(const char *);
 static int	finish(void);
@@ -98,6 +100,11 @@ static char			 boot[17], consumer[64];
 static char			*k_events, *k_requests, *k_state, *k_beat;
 static const char		*group_start = "$";
 static int			 group_ok, reading, stopping, loaded;
+/* The calls and agents of the last start: 0 not looked at, 1 asking,
+ * 2 released and logged out on the stream. */
+static int			 farewell;
+static int			 synced_seen;
+static json_int_t		 synced_rev;
 
 /* now_ms - the wall clock in milliseconds: event times, model clock */
 static uint64_t
@@ -345,9 +352,76 @@ resync_state(void)
 static void
 beat(void)
 {
-	if (!loaded && flood == NULL)
+	if ((!loaded || farewell != 2) && flood == NULL)
 		return;
 	rds_command(home->rds, NULL, NULL, "SET %s %s PX 3000", k_beat, boot);
+}
+
+/* farewell_event - one event about the last start's calls or agents */
+static void
+farewell_event(json_t *ev, const char *dn, unsigned *n)
+{
+	struct vs_out	o = { ev, NULL, NULL };
+	char		id[96];
+
+	snprintf(id, sizeof(id), "%s:%s:last-%u", opt.region, boot, (*n)++);
+	json_object_set_new(ev, "eventId", json_string(id));
+	json_object_set_new(ev, "region", json_string(opt.region));
+	json_object_set_new(ev, "time", json_integer((json_int_t)now_ms()));
+	json_object_set_new(ev, "thisDN", json_string(dn));
+	on_emit(&o, NULL);
+	json_decref(ev);
+}
+
+/*
+ * on_old_state - what the last start left in the state hash.  This start
+ * knows none of it: its calls are released and its agents logged out on
+ * the stream, before any event of this start, so that a reader of the
+ * stream alone (the stats worker) forgets them too.  Then the hash is
+ * written anew and the switch says it is up.
+ */
+static void
+on_old_state(struct rds *r, const struct redisReply *rep, void *arg)
+{
+	json_t		*st, *c, *a;
+	const char	*dn;
+	unsigned	 n = 0, calls = 0, agents = 0;
+	size_t		 i, k;
+
+	if (rep == NULL || rep->type != REDIS_REPLY_ARRAY) {
+		farewell = 0;		/* asked again when Redis is back */
+		return;
+	}
+	for (i = 0; i + 1 < rep->elements; i += 2) {
+		dn = rep->element[i]->str;
+		if ((st = json_loads(rep->element[i + 1]->str, 0, NULL)) ==
+		    NULL)
+			continue;
+		json_array_foreach(json_object_get(st, "calls"), k, c) {
+			farewell_event(json_pack("{s:s, s:O?, s:O?, s:O?, "
+			    "s:s}", "event", "EventReleased", "connId",
+			    json_object_get(c, "connId"), "callId",
+			    json_object_get(c, "callId"), "callType",
+			    json_object_get(c, "callType"), "cause",
+			    "VoiceRestart"), dn, &n);
+			calls++;
+		}
+		a = json_object_get(json_object_get(st, "agent"), "agentId");
+		if (json_is_string(a)) {
+			farewell_event(json_pack("{s:s, s:O}", "event",
+			    "EventAgentLogout", "agentId", a), dn, &n);
+			agents++;
+		}
+		json_decref(st);
+	}
+	if (n > 0)
+		log_info("the last start left %u calls and %u agents: "
+		    "released and logged out", calls, agents);
+	farewell = 2;
+	resync_state();
+	if (synced_seen)
+		synced(synced_rev);
+	beat();
 }
 
 /* on_region_state - the home Redis is back: state, heartbeat, work */
@@ -363,8 +437,17 @@ on_region_state(struct rds *r, enum rds_state st, void *arg)
 		flood_kick(flood);
 		return;
 	}
-	resync_state();
-	beat();
+	if (farewell == 0) {
+		farewell = 1;
+		if (rds_command(home->rds, on_old_state, NULL, "HGETALL %s",
+		    k_state) == -1)
+			farewell = 0;
+		return;
+	}
+	if (farewell == 2) {
+		resync_state();
+		beat();
+	}
 }
 
 /* on_beat - every second: heartbeat, and reading requests if stalled */
@@ -580,9 +663,20 @@ on_change(const struct cfg_change *c, void *arg)
 	dir_apply(dir, c->type, c->dbid, c->object);
 }
 
-/* on_synced - the configuration is there: the generator may start */
+/* on_synced - the configuration is there: the generator may start, once
+ * the last start's calls are gone */
 static void
 on_synced(json_int_t rev, void *arg)
+{
+	synced_seen = 1;
+	synced_rev = rev;
+	if (farewell == 2 || flood != NULL)
+		synced(rev);
+}
+
+/* synced - the model and the generator follow the configuration */
+static void
+synced(json_int_t rev)
 {
 	if (!loaded)
 		log_info("configuration loaded at revision %lld: %zu phones, "
