@@ -1066,6 +1066,7 @@ agent_changed(json_int_t person)
 	schedule_flush();
 }
 
+/* states_written - a write of agent states answered */
 static void
 states_written(struct rds *r, const redisReply *rep, void *arg)
 {
@@ -1115,11 +1116,11 @@ states_write(void)
 		index_fresh();
 		strmap_each(&ix_login, every_agent, NULL);
 	}
-	if (st_n == 0)
+	if (st_n == 0 && !st_resync)
 		return;
 	argv = xcalloc(2 + 2 * st_n, sizeof(*argv));
 	len = xcalloc(2 + 2 * st_n, sizeof(*len));
-	texts = xcalloc(st_n, sizeof(*texts));
+	texts = xcalloc(st_n + 1, sizeof(*texts));
 	argv[0] = "HSET";
 	argv[1] = k_agents;
 	for (i = 0; i < st_n; i++) {
@@ -1137,7 +1138,12 @@ states_write(void)
 	st_n = 0;
 	for (i = 0; i < 2 + 2 * n; i++)
 		len[i] = strlen(argv[i]);
-	if (n > 0) {
+	if (n == 0) {
+		/* A whole write of no agent at all: none in the hash. */
+		if (st_resync && rds_command(kv, NULL, NULL, "DEL %s",
+		    k_agents) == 0)
+			st_resync = 0;
+	} else {
 		/* All of them: the hash is replaced, at once for a reader. */
 		if (st_resync) {
 			rds_command(kv, NULL, NULL, "MULTI");
