@@ -41,6 +41,7 @@ static char		*k_events, *k_requests, *k_state, *k_heartbeat;
 static struct event	*ev_beat;
 static int		 link_up;
 static int		 beat_pending;
+static char		 boot_seen[65];	/* the heartbeat's last value */
 static struct voice_cbs	 cbs;
 static const char	*more[VOICE_MORE_MAX];	/* voice_read_also */
 static size_t		 nmore;
@@ -94,11 +95,18 @@ set_link(int up)
 	cbs.link(up, cbs_arg);
 }
 
+/* beat_cb - the heartbeat's value: the link, and the voice side's boot */
 static void
 beat_cb(struct rds *r, const redisReply *rep, void *arg)
 {
 	beat_pending = 0;
 	set_link(rep != NULL && rep->type == REDIS_REPLY_STRING);
+	if (rep == NULL || rep->type != REDIS_REPLY_STRING ||
+	    strncmp(rep->str, boot_seen, sizeof(boot_seen) - 1) == 0)
+		return;
+	snprintf(boot_seen, sizeof(boot_seen), "%s", rep->str);
+	if (cbs.boot != NULL)
+		cbs.boot(boot_seen, cbs_arg);
 }
 
 static void
@@ -366,6 +374,7 @@ voice_stop(void)
 	k_events = k_requests = k_state = k_heartbeat = NULL;
 	link_up = 0;
 	beat_pending = 0;
+	boot_seen[0] = '\0';
 }
 
 /* same_redis - two Redis settings that reach the same server alike */
@@ -501,6 +510,90 @@ voice_query(const char *dn, voice_state_cb *cb, void *arg)
 		free(q);
 		cb(0, NULL, arg);
 	}
+}
+
+/* ---- the state hash at a point of the stream ---- */
+
+struct cut {
+	voice_cut_cb	*cb;
+	void		*arg;
+};
+
+/* cut_cb - EXEC answered: [HGETALL, XREVRANGE] */
+static void
+cut_cb(struct rds *r, const redisReply *rep, void *arg)
+{
+	struct cut		*c = arg;
+	const redisReply	*h, *x;
+	json_t			*state;
+	struct sid		 at = { 0, 0 };
+	size_t			 i;
+
+	if (rep == NULL || rep->type != REDIS_REPLY_ARRAY ||
+	    rep->elements != 2 || (h = rep->element[0])->type !=
+	    REDIS_REPLY_ARRAY || (x = rep->element[1])->type !=
+	    REDIS_REPLY_ARRAY) {
+		c->cb(0, NULL, NULL, c->arg);
+		free(c);
+		return;
+	}
+	if (x->elements > 0 && x->element[0]->type == REDIS_REPLY_ARRAY &&
+	    x->element[0]->elements > 0 &&
+	    x->element[0]->element[0]->type == REDIS_REPLY_STRING)
+		sid_parse(x->element[0]->element[0]->str, &at);
+	state = json_object();
+	for (i = 0; i + 1 < h->elements; i += 2) {
+		json_t	*v;
+
+		if (h->element[i]->type != REDIS_REPLY_STRING ||
+		    h->element[i + 1]->type != REDIS_REPLY_STRING)
+			continue;
+		if ((v = json_loadb(h->element[i + 1]->str,
+		    h->element[i + 1]->len, 0, NULL)) == NULL) {
+			log_warnx("voice: the state of DN %s is not JSON",
+			    h->element[i]->str);
+			continue;
+		}
+		json_object_set_new(state, h->element[i]->str, v);
+	}
+	c->cb(1, state, &at, c->arg);
+	json_decref(state);
+	free(c);
+}
+
+/* voice_state_cut - HGETALL of the state hash and the stream's last id */
+void
+voice_state_cut(voice_cut_cb *cb, void *arg)
+{
+	struct cut	*c = xmalloc(sizeof(*c));
+
+	c->cb = cb;
+	c->arg = arg;
+	if (nregions == 0 || rds_command(regions[0].cmd, NULL, NULL,
+	    "MULTI") == -1) {
+		free(c);
+		cb(0, NULL, NULL, arg);
+		return;
+	}
+	rds_command(regions[0].cmd, NULL, NULL, "HGETALL %s", k_state);
+	rds_command(regions[0].cmd, NULL, NULL, "XREVRANGE %s + - COUNT 1",
+	    k_events);
+	if (rds_command(regions[0].cmd, cut_cb, c, "EXEC") == -1) {
+		free(c);
+		cb(0, NULL, NULL, arg);
+	}
+}
+
+/* voice_read_upto - where the local live reader is */
+int
+voice_read_upto(struct sid *at)
+{
+	const char	*last;
+
+	if (nregions == 0 || (last = rds_stream_last_id(regions[0].stream)) ==
+	    NULL || strcmp(last, "$") == 0)
+		return -1;
+	return sid_parse(last, at);
 }
 
 /* ---- ranges, for clients that resume ---- */

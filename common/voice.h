@@ -63,6 +63,10 @@ struct voice_cbs {
 	void	(*event)(struct voice_event *, void *arg);
 	/* The voice link went up or down. */
 	void	(*link)(int up, void *arg);
+	/* The voice side's boot id (the heartbeat's value), when first seen
+	 * and whenever it changes: a new one has forgotten its calls.  May
+	 * be NULL. */
+	void	(*boot)(const char *boot, void *arg);
 };
 
 /* Start following every region of conf; the link starts down. */
@@ -91,6 +95,17 @@ const struct sid *voice_region_position(int);
 /* Also find these members of every event (at most VOICE_MORE_MAX; the
  * strings are the caller's, kept until voice_stop). */
 void		 voice_read_also(const char *const *names, size_t n);
+/*
+ * The local region's state hash as a JSON object (DN -> its state), and
+ * the id of the last entry of its event stream when the hash was so: one
+ * MULTI, so the two agree.  ok 0: Redis did not answer (state NULL).
+ */
+typedef void	 voice_cut_cb(int ok, json_t *state, const struct sid *at,
+		    void *arg);
+void		 voice_state_cut(voice_cut_cb *, void *arg);
+/* The id of the last entry the local region's live reader has passed
+ * (also when it started at the stream's end and read none yet). */
+int		 voice_read_upto(struct sid *);
 /* Read the "event" field of an entry (a redisReply of its fields) into
  * ev; -1 and why when it is not an event. */
 int		 voice_read_entry(const void *fields, struct voice_event *ev,

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from evclient import Session, Voice
+from evclient import Session, Voice, key
 from helpers import TENANT_ID, config_api_ready, free_port, wait_for
 
 
@@ -357,12 +357,54 @@ def test_agent_states_in_redis(st, redis):
     st.voice = Voice(redis.port)
     st.voice.beat()
     wait_for(st.link_up, 10, what="the voice link back")
-    ev(st, "EventAgentNotReady", "5001", 5, agentId="7001", reason="Lunch")
+    # A new voice side (a new boot): it tells its state in the hash too.
+    ev(st, "EventAgentNotReady", "5001", 5, agentId="7001", reason="Lunch",
+       state={"dn": "5001", "calls": [], "agent": {
+           "agentId": "7001", "state": "NotReady", "reason": "Lunch"}})
     wait_for(lambda: agents_hash(st).get("E1", {}).get("state") == "NotReady", 10,
              what="E1 NotReady in stats:agents after the restart")
     got = agents_hash(st)
     assert set(got) == {"E1", "E2", "E3"}, got
     assert got["E1"]["reason"] == "Lunch"
+
+
+def test_voice_side_restart_that_only_clears_its_state(st, redis):
+    """A voice side restarts (a new boot id) and only rewrites its state
+    hash, as docs/voice-redis.md allows: the stats worker drops the calls
+    and agents the hash no longer lists, and keeps those it lists."""
+    s = st.session()
+    e1 = open_stat(s, "Agent", "E1", "CurrentAgentState")
+    e2 = open_stat(s, "Agent", "E2", "CurrentAgentState")
+    waiting = open_stat(s, "Queue", "6000", "CurrentNumberWaitingCalls")
+    a1 = {"agentId": "7001", "state": "Ready"}
+    a2 = {"agentId": "7002", "state": "Ready"}
+    call = {"connId": "k1", "state": "Established", "callType": "Inbound"}
+    ev(st, "EventAgentLogin", "5001", 0, agentId="7001",
+       state={"dn": "5001", "agent": a1, "calls": []})
+    ev(st, "EventAgentLogin", "5002", 0, agentId="7002",
+       state={"dn": "5002", "agent": a2, "calls": []})
+    ev(st, "EventQueued", "6000", 1, connId="k2",
+       state={"dn": "6000", "calls": [{"connId": "k2", "state": "Queued"}]})
+    ev(st, "EventRinging", "5001", 1, connId="k1", callType="Inbound",
+       state={"dn": "5001", "agent": a1, "calls": [call]})
+    ev(st, "EventEstablished", "5001", 2, connId="k1", callType="Inbound",
+       state={"dn": "5001", "agent": a1, "calls": [call]})
+    wait_for(lambda: peek(s, e1)["state"] == "Talking", 5, what="E1 talking")
+    assert peek(s, waiting) == 1
+    # The new start knows E2 only: no event about E1, k1 or k2.
+    st.voice.stop_beat()
+    r = st.voice.r
+    p = r.pipeline(transaction=True)
+    p.delete(key("state"))
+    p.hset(key("state"), "5002", json.dumps({"dn": "5002", "agent": a2, "calls": []}))
+    p.execute()
+    st.voice = Voice(redis.port)
+    st.voice.boot = "local-new-boot"
+    st.voice.beat()
+    wait_for(lambda: peek(s, e1)["state"] == "LoggedOut", 10,
+             what="E1 dropped with the voice side's restart")
+    assert peek(s, waiting) == 0
+    assert peek(s, e2)["state"] == "NotReady"     # kept: still logged in
 
 
 def test_multimedia_capacity(st):

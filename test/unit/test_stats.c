@@ -678,6 +678,65 @@ test_model_user_data(void **state)
 }
 
 /*
+ * test_model_reconcile - against the voice side's state hash: what it
+ * lists stays (agent, call, waiting call), what it does not list ends,
+ * agents it names otherwise are logged out
+ */
+static void
+test_model_reconcile(void **state)
+{
+	struct rec	 r = { .len = 0 };
+	struct model	*m = model_new(&rec_cbs, &r);
+	size_t		 calls, agents;
+	json_t		*st;
+
+	agent(m, 0, "EventAgentLogin", "5001", "A1", NULL);
+	agent(m, 0, "EventAgentReady", "5001", "A1", NULL);
+	agent(m, 0, "EventAgentLogin", "5002", "A2", NULL);
+	agent(m, 0, "EventAgentLogin", "5003", "A3", NULL);
+	call(m, 10, "EventRinging", "5001", "c1", ",'callType':'Inbound'");
+	call(m, 12, "EventEstablished", "5001", "c1", NULL);
+	call(m, 11, "EventRinging", "5002", "c3", ",'callType':'Inbound'");
+	call(m, 20, "EventQueued", "7000", "c2", NULL);
+	call(m, 21, "EventQueued", "7000", "c4", NULL);
+	r.len = 0;
+	r.log[0] = '\0';
+
+	/* A1 and its call stay; A2 stays without c3; A3 is on 5003 for the
+	 * model but another agent for the voice side; c4 waits, c2 not. */
+	st = json_pack("{s:{s:{s:s}, s:[{s:s}]}, s:{s:{s:s}, s:[]}, "
+	    "s:{s:{s:s}}, s:{s:[{s:s}]}}",
+	    "5001", "agent", "agentId", "A1", "calls", "connId", "c1",
+	    "5002", "agent", "agentId", "A2", "calls",
+	    "5003", "agent", "agentId", "A9",
+	    "7000", "calls", "connId", "c4");
+	model_reconcile(m, st, BASE + 50, &calls, &agents);
+	json_decref(st);
+	assert_int_equal(calls, 2);
+	assert_int_equal(agents, 1);
+	expect_set(&r, "end Ringing A2 5002 11..50\n"
+	    "state A2\n"
+	    "end NotReady A3 5003 0..50\n"
+	    "state A3\n"
+	    "end LoggedIn A3 5003 0..50\n"
+	    "end CallWaiting - 7000 20..50\n");
+	model_count(m, NULL, &calls);
+	assert_int_equal(calls, 1);
+	check_state(m, "A1", "Talking", 12, NULL, NULL, "5001", "c1");
+	check_state(m, "A2", "NotReady", 50, NULL, NULL, "5002", NULL);
+	check_state(m, "A3", "LoggedOut", 50, NULL, NULL, NULL, NULL);
+
+	/* Again: nothing more to drop. */
+	st = json_pack("{s:{s:{s:s}, s:[{s:s}]}, s:{s:{s:s}}, s:{s:[{s:s}]}}",
+	    "5001", "agent", "agentId", "A1", "calls", "connId", "c1",
+	    "5002", "agent", "agentId", "A2", "7000", "calls", "connId", "c4");
+	model_reconcile(m, st, BASE + 60, &calls, &agents);
+	json_decref(st);
+	assert_int_equal(calls + agents, 0);
+	model_free(m);
+}
+
+/*
  * test_model_clear_calls - the voice side restarted: every call and wait
  * ends, the agent is Ready again, entries are forgotten
  */
@@ -1825,6 +1884,7 @@ main(void)
 		cmocka_unit_test(test_model_party_changed),
 		cmocka_unit_test(test_model_user_data),
 		cmocka_unit_test(test_model_clear_calls),
+		cmocka_unit_test(test_model_reconcile),
 		cmocka_unit_test(test_model_dump_restore),
 		cmocka_unit_test(test_stype_builtin),
 		cmocka_unit_test(test_stype_parse),

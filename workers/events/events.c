@@ -267,7 +267,7 @@ events_start(struct event_base *b, const struct conf *c, int fd)
 	struct sess_limits	 l = limits_of(c);
 	struct sess_handlers	 h = { on_open, on_session_request, on_closed };
 	struct cfgfollow_cbs	 fc = { on_reset, on_change, on_synced };
-	struct voice_cbs	 vc = { on_voice_event, on_link };
+	struct voice_cbs	 vc = { on_voice_event, on_link, NULL };
 	struct timeval		 tv = { SWEEP_MS / 1000, 0 };
 
 	base = b;

@@ -842,6 +842,80 @@ model_clear_calls(struct model *m, double t)
 	strmap_clear(&m->entries);
 }
 
+struct recon {
+	struct model	*m;
+	const json_t	*state;
+	double		 t;
+	size_t		 calls, agents;
+};
+
+/* listed - the DN's state lists call conn */
+static int
+listed(const json_t *dn_state, const char *conn)
+{
+	const json_t	*c;
+	size_t		 i;
+
+	json_array_foreach(json_object_get(dn_state, "calls"), i, c)
+		if (same(json_string_value(json_object_get(c, "connId")),
+		    conn))
+			return 1;
+	return 0;
+}
+
+/* recon_dn - one DN's calls and waiting calls against its state */
+static void
+recon_dn(const char *key, void *v, void *arg)
+{
+	struct recon	*rc = arg;
+	struct dn	*d = v;
+	const json_t	*st = json_object_get(rc->state, d->number);
+	size_t		 i, before = rc->calls;
+
+	for (i = d->ncalls; i-- > 0; )
+		if (!listed(st, d->calls[i]->conn)) {
+			call_remove(rc->m, d, i, rc->t);
+			rc->calls++;
+		}
+	for (i = d->nwaiting; i-- > 0; )
+		if (!listed(st, d->waiting[i]->conn)) {
+			qcall_remove(rc->m, d->waiting[i], rc->t);
+			rc->calls++;
+		}
+	if (rc->calls > before && d->agent != NULL)
+		refresh(rc->m, agent_get(rc->m, d->agent), rc->t);
+}
+
+/* recon_agent - a logged-in agent its DN's state does not name: out */
+static void
+recon_agent(const char *key, void *v, void *arg)
+{
+	struct recon	*rc = arg;
+	struct agent	*a = v;
+	const json_t	*ag;
+
+	if (!a->logged_in)
+		return;
+	ag = json_object_get(json_object_get(rc->state, a->dn), "agent");
+	if (!same(json_string_value(json_object_get(ag, "agentId")), a->id)) {
+		agent_logout(rc->m, a, rc->t);
+		rc->agents++;
+	}
+}
+
+/* model_reconcile - what the voice side does not know of ends */
+void
+model_reconcile(struct model *m, const json_t *state, double t,
+    size_t *calls, size_t *agents)
+{
+	struct recon	rc = { m, state, t, 0, 0 };
+
+	strmap_each(&m->dns, recon_dn, &rc);
+	strmap_each(&m->agents, recon_agent, &rc);
+	*calls = rc.calls;
+	*agents = rc.agents;
+}
+
 static void
 free_dn(const char *key, void *v, void *arg)
 {

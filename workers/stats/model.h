@@ -102,6 +102,14 @@ void		 model_apply_event(struct model *, const struct model_event *,
 void		 model_apply(struct model *, const json_t *event, double t);
 /* Every call and queue forgotten (the voice side restarted). */
 void		 model_clear_calls(struct model *, double t);
+/*
+ * Make the model agree with the voice side's state hash (DN -> {"agent",
+ * "calls"}, docs/voice-redis.md) taken at the stream position the model
+ * has reached: the calls, waiting calls and logged-in agents it does not
+ * list end at t.  *calls and *agents: how many.
+ */
+void		 model_reconcile(struct model *, const json_t *state, double t,
+		    size_t *calls, size_t *agents);
 
 int		 model_agent_state(const struct model *, const char *agent,
 		    struct agent_state *);

@@ -182,6 +182,13 @@ static size_t		 st_n, st_cap;
 static int		 st_inflight, st_resync = 1;
 static char		*k_agents;
 
+/* The voice side's state hash, to make the model agree with once the
+ * live reader is where it was taken (a new boot of the voice side). */
+static json_t		*cut_state;
+static struct sid	 cut_at;
+static int		 cut_tries;
+static char		 boot_known[65];	/* the voice side's, the model's */
+
 static struct metric	*m_open, *m_notified, *m_events, *m_refused,
 			*m_lag, *m_clients;
 
@@ -192,6 +199,8 @@ static enum sess_open on_open(struct sess *, json_t *, json_t *, void *,
 static void	on_closed(struct sess *, void *);
 static void	on_voice_event(struct voice_event *, void *);
 static void	on_link(int, void *);
+static void	on_boot(const char *, void *);
+static void	cut_reached(const struct sid *);
 static void	schedule_flush(void);
 
 static void	statistic_drop(struct statistic *);
@@ -1217,6 +1226,8 @@ snapshot_text(void)
 		json_object_set_new(pos, voice_region_name(i), json_string(id));
 	}
 	json_object_set_new(j, "positions", pos);
+	if (boot_known[0] != '\0')
+		json_object_set_new(j, "boot", json_string(boot_known));
 	text = json_dumps(j, JSON_COMPACT);
 	json_decref(j);
 	return text;
@@ -1356,7 +1367,7 @@ static char	*resume_from[VOICE_REGIONS_MAX];
 static void
 start_voice(void)
 {
-	struct voice_cbs	vc = { on_voice_event, on_link };
+	struct voice_cbs	vc = { on_voice_event, on_link, on_boot };
 	int			i;
 
 	voice_read_also(model_members, NELEM(model_members));
@@ -1441,6 +1452,9 @@ restored(struct rds *r, const redisReply *rep, void *arg)
 		}
 		log_info("agent states restored from the snapshot; reading "
 		    "the voice events since");
+		snprintf(boot_known, sizeof(boot_known), "%s",
+		    json_string_value(json_object_get(j, "boot")) != NULL ?
+		    json_string_value(json_object_get(j, "boot")) : "");
 	}
 	json_decref(j);
 	index_fresh();
@@ -1603,6 +1617,85 @@ on_voice_event(struct voice_event *ev, void *arg)
 	}
 	model_apply_event(model, &me, now);
 	json_decref(ud);
+	if (cut_state != NULL && ev->region == 0)
+		cut_reached(&ev->id);
+}
+
+/* ---- a new boot of the voice side ---- */
+
+/*
+ * A voice side that restarts forgets its calls and agents; it may say so
+ * on the stream (EventReleased, EventAgentLogout) or only in its state
+ * hash.  When the boot id is another than the model's (the last one
+ * seen, or the snapshot's), the worker takes the hash and the stream's
+ * last id in one MULTI, and once its live
+ * reader is at that id the model drops what the hash does not list.
+ * Only with one region: a remote region's calls are not in the local
+ * hash.
+ */
+
+static void	cut_taken(int, json_t *, const struct sid *, void *);
+
+/* cut_apply - the model agrees with the hash */
+static void
+cut_apply(void)
+{
+	size_t	calls, agents;
+
+	model_reconcile(model, cut_state, now_s(), &calls, &agents);
+	if (calls > 0 || agents > 0)
+		log_info("stats: the voice side knows nothing of %zu calls and "
+		    "%zu agents: they end now", calls, agents);
+	json_decref(cut_state);
+	cut_state = NULL;
+}
+
+/* cut_reached - the live reader read the entry id */
+static void
+cut_reached(const struct sid *id)
+{
+	int	c = sid_cmp(id, &cut_at);
+
+	if (c == 0)
+		cut_apply();
+	else if (c > 0) {		/* passed it unseen: take another */
+		json_decref(cut_state);
+		cut_state = NULL;
+		if (++cut_tries < 5)
+			voice_state_cut(cut_taken, NULL);
+	}
+}
+
+/* cut_taken - the hash and the stream id it goes with */
+static void
+cut_taken(int ok, json_t *state, const struct sid *at, void *arg)
+{
+	struct sid	upto;
+
+	if (!ok || model == NULL)
+		return;		/* the next boot change, or restart, tries */
+	json_decref(cut_state);
+	cut_state = json_incref(state);
+	cut_at = *at;
+	if (voice_read_upto(&upto) == -1)
+		return;		/* not reading yet: the entries will tell */
+	if (sid_cmp(&upto, at) >= 0)
+		cut_reached(&upto);
+}
+
+/* on_boot - the voice side's boot id, new or first seen: another than
+ * the one the model knows, from this life or from the snapshot */
+static void
+on_boot(const char *boot, void *arg)
+{
+	if (boot_known[0] != '\0' && strcmp(boot_known, boot) != 0 &&
+	    voice_nregions() == 1) {
+		log_info("stats: the voice side restarted (boot %s, was %s)",
+		    boot, boot_known);
+		cut_tries = 0;
+		voice_state_cut(cut_taken, NULL);
+	}
+	snprintf(boot_known, sizeof(boot_known), "%s", boot);
 }
 
 /* object_exists - the statistic's object is still in the configuration */
@@ -1895,6 +1988,9 @@ stats_cleanup(void)
 	free(k_model);
 	free(k_growing);
 	free(k_agents);
+	json_decref(cut_state);
+	cut_state = NULL;
+	boot_known[0] = '\0';
 	idmap_clear(&st_dirty);
 	free(st_list);
 	st_list = NULL;
