@@ -7,8 +7,7 @@
  * clusters and chains form, grow, wrap and are cut in the middle.
  * jwrite's strings are checked against jansson's own text, its integers
  * against printf, and its buffer as it moves from the caller's to the
- * heap and back.  seen (the ids of the last N events) is checked against
- * a plain ring as ids come again, leave it and come back.
+ * heap and back.  (seen is checked against a plain ring in test_events.)
  */
 #include <limits.h>
 #include <stdio.h>
@@ -25,7 +24,6 @@
 
 #include "idmap.h"
 #include "jwrite.h"
-#include "seen.h"
 #include "strmap.h"
 
 #define NELEM(a)	(sizeof(a) / sizeof((a)[0]))
@@ -1042,43 +1040,6 @@ test_jw_grow(void **state)
 	grow_with(16);
 }
 
-/*
- * test_seen_random - seen_add and seen_has against a plain ring of the
- * last N ids: an id is new unless it is among them; the oldest leaves
- * when a new one comes and the ring is full.  Ids from a small set, so
- * they come again while remembered and after they left.
- */
-static void
-test_seen_random(void **state)
-{
-	enum { CAP = 97, IDS = 300, OPS = 100000 };
-	static char	 ring[CAP][32];
-	struct seen	*s = seen_new(CAP);
-	char		 id[32];
-	size_t		 n = 0, next = 0, i, k;
-	int		 in;
-
-	for (k = 0; k < OPS; k++) {
-		snprintf(id, sizeof(id), "local:%zu", rnd_below(IDS));
-		for (i = 0, in = 0; i < n && !in; i++)
-			in = strcmp(ring[i], id) == 0;
-		assert_int_equal(seen_has(s, id), in);
-		assert_int_equal(seen_add(s, id), !in);
-		if (!in) {
-			snprintf(ring[next], sizeof(ring[next]), "%s", id);
-			next = (next + 1) % CAP;
-			if (n < CAP)
-				n++;
-		}
-		assert_true(seen_has(s, id));
-		/* Every remembered id is still found. */
-		if (k % 1000 == 0)
-			for (i = 0; i < n; i++)
-				assert_true(seen_has(s, ring[i]));
-	}
-	seen_free(s);
-}
-
 int
 main(void)
 {
@@ -1097,7 +1058,6 @@ main(void)
 		cmocka_unit_test_teardown(test_jw_int, teardown),
 		cmocka_unit_test_teardown(test_jw_lit, teardown),
 		cmocka_unit_test_teardown(test_jw_grow, teardown),
-		cmocka_unit_test_teardown(test_seen_random, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
