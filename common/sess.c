@@ -36,6 +36,7 @@
 #include <event2/util.h>
 
 #include "backoff.h"
+#include "conf.h"
 #include "log.h"
 #include "sess.h"
 #include "util.h"
@@ -951,6 +952,20 @@ sess_server_set_listener(struct sess_server *srv, int listen_fd)
 	}
 	evconnlistener_set_error_cb(srv->lev, sess_accept_error_cb);
 	return 0;
+}
+
+/* sess_limits_of - the session protocol keys of a worker's section */
+struct sess_limits
+sess_limits_of(const struct conf_worker *w)
+{
+	struct sess_limits	l;
+
+	memset(&l, 0, sizeof(l));
+	l.max_line = w->max_line;
+	l.max_output = w->max_output;
+	l.max_clients = w->max_clients;
+	l.open_timeout_ms = (unsigned)(w->open_timeout * 1000);
+	return l;
 }
 
 /* sess_server_set_limits - new limits; sessions keep their connection */

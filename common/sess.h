@@ -155,6 +155,10 @@ struct sess_server *sess_server_new(struct event_base *, int listen_fd,
 		    void *arg);
 /* Replace the listening socket (reload, new generation); keeps clients. */
 int		sess_server_set_listener(struct sess_server *, int listen_fd);
+/* A worker's session protocol keys (max_line, max_output, max_clients,
+ * open_timeout: docs/configuration.md) as limits. */
+struct conf_worker;
+struct sess_limits sess_limits_of(const struct conf_worker *);
 /* New limits for new lines and sends; max_clients/open for new links. */
 void		sess_server_set_limits(struct sess_server *,
 		    const struct sess_limits *);

@@ -394,6 +394,11 @@ voice_reload_check(const struct conf *cur, const struct conf *next,
 	int	i, same = next->nremotes == cur->nremotes &&
 		    same_redis(&next->redis, &cur->redis);
 
+	/* The streams' keys hold the tenant's id. */
+	if (strcmp(next->tenant_id, cur->tenant_id) != 0) {
+		snprintf(why, len, "tenant.id cannot change while running");
+		return -1;
+	}
 	for (i = 0; same && i < next->nremotes; i++)
 		same = same_redis(&next->remotes[i], &cur->remotes[i]);
 	if (same)

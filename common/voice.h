@@ -78,9 +78,10 @@ void		 voice_start_from(struct event_base *, const struct conf *,
 		    char *const *from, const struct voice_cbs *, void *arg);
 void		 voice_stop(void);
 /*
- * Could a reload apply next?  The streams are followed from where they
- * are, on connections to redis and redis.remote: those cannot change
- * without a restart.  0, or -1 and why (naming worker).
+ * Could a reload apply next?  The tenant's streams are followed from
+ * where they are, on connections to redis and redis.remote: those and
+ * tenant.id cannot change without a restart.  0, or -1 and why (naming
+ * worker).
  */
 int		 voice_reload_check(const struct conf *cur,
 		    const struct conf *next, const char *worker, char *why,

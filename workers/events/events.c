@@ -168,20 +168,6 @@ static void	replay_next(struct client *);
 
 /* ---- start, reload, stop ---- */
 
-static struct sess_limits
-limits_of(const struct conf *c)
-{
-	const struct conf_worker	*w = &c->workers[WORKER_EVENTS];
-	struct sess_limits		 l;
-
-	memset(&l, 0, sizeof(l));
-	l.max_line = w->max_line;
-	l.max_output = w->max_output;
-	l.max_clients = w->max_clients;
-	l.open_timeout_ms = (unsigned)(w->open_timeout * 1000);
-	return l;
-}
-
 static void
 register_metrics(void)
 {
@@ -264,7 +250,7 @@ on_sweep(evutil_socket_t fd, short what, void *arg)
 static int
 events_start(struct event_base *b, const struct conf *c, int fd)
 {
-	struct sess_limits	 l = limits_of(c);
+	struct sess_limits	 l = sess_limits_of(&c->workers[WORKER_EVENTS]);
 	struct sess_handlers	 h = { on_open, on_session_request, on_closed };
 	struct cfgfollow_cbs	 fc = { on_reset, on_change, on_synced };
 	struct voice_cbs	 vc = { on_voice_event, on_link, NULL };
@@ -295,19 +281,13 @@ events_start(struct event_base *b, const struct conf *c, int fd)
 static int
 events_reload_check(const struct conf *next, char *why, size_t len)
 {
-	const struct conf	*cur = worker_conf();
-
-	if (strcmp(next->tenant_id, cur->tenant_id) != 0) {
-		snprintf(why, len, "tenant.id cannot change while running");
-		return -1;
-	}
-	return voice_reload_check(cur, next, "events", why, len);
+	return voice_reload_check(worker_conf(), next, "events", why, len);
 }
 
 static void
 events_reload_apply(const struct conf *next, const struct conf *prev)
 {
-	struct sess_limits	l = limits_of(next);
+	struct sess_limits	l = sess_limits_of(&next->workers[WORKER_EVENTS]);
 
 	sess_server_set_limits(srv, &l);
 	auth_set_admin_token(auth, next->admin_token);

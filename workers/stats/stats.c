@@ -250,9 +250,9 @@ free_plain(const char *k, void *v, void *arg)
 	free(v);
 }
 
-/* free_media - a plain value, for idmap_each */
+/* free_value - a value the map owns, for idmap_each */
 static void
-free_media(uint64_t k, void *v, void *arg)
+free_value(uint64_t k, void *v, void *arg)
 {
 	free(v);
 }
@@ -272,7 +272,7 @@ ix_clear(void)
 {
 	idmap_each(&ix_lists, free_json, NULL);
 	idmap_clear(&ix_lists);
-	idmap_each(&ix_eid, free_media, NULL);
+	idmap_each(&ix_eid, free_value, NULL);
 	idmap_clear(&ix_eid);
 	strmap_each(&ix_login, free_plain, NULL);
 	strmap_each(&ix_employee, free_plain, NULL);
@@ -1822,20 +1822,6 @@ on_synced(json_int_t rev, void *arg)
 
 /* ---- start, reload, stop ---- */
 
-static struct sess_limits
-limits_of(const struct conf *c)
-{
-	const struct conf_worker	*w = &c->workers[WORKER_STATS];
-	struct sess_limits		 l;
-
-	memset(&l, 0, sizeof(l));
-	l.max_line = w->max_line;
-	l.max_output = w->max_output;
-	l.max_clients = w->max_clients;
-	l.open_timeout_ms = (unsigned)(w->open_timeout * 1000);
-	return l;
-}
-
 static void
 register_metrics(void)
 {
@@ -1857,7 +1843,7 @@ register_metrics(void)
 static int
 stats_start(struct event_base *b, const struct conf *c, int fd)
 {
-	struct sess_limits	 l = limits_of(c);
+	struct sess_limits	 l = sess_limits_of(&c->workers[WORKER_STATS]);
 	struct sess_handlers	 h = { on_open, on_request, on_closed };
 	struct cfgfollow_cbs	 fc = { on_reset, on_change, on_synced };
 	struct model_cbs	 mc = { dn_kind, on_start, on_end, on_instant,
@@ -1895,19 +1881,13 @@ stats_start(struct event_base *b, const struct conf *c, int fd)
 static int
 stats_reload_check(const struct conf *next, char *why, size_t len)
 {
-	const struct conf	*cur = worker_conf();
-
-	if (strcmp(next->tenant_id, cur->tenant_id) != 0) {
-		snprintf(why, len, "tenant.id cannot change while running");
-		return -1;
-	}
-	return voice_reload_check(cur, next, "stats", why, len);
+	return voice_reload_check(worker_conf(), next, "stats", why, len);
 }
 
 static void
 stats_reload_apply(const struct conf *next, const struct conf *prev)
 {
-	struct sess_limits	l = limits_of(next);
+	struct sess_limits	l = sess_limits_of(&next->workers[WORKER_STATS]);
 
 	sess_server_set_limits(srv, &l);
 	auth_set_admin_token(auth, next->admin_token);
@@ -1980,7 +1960,7 @@ stats_cleanup(void)
 	strmap_clear(&metrics);
 	idmap_each(&by_object, node_free, NULL);
 	idmap_clear(&by_object);
-	idmap_each(&media, free_media, NULL);
+	idmap_each(&media, free_value, NULL);
 	idmap_clear(&media);
 	ix_clear();
 	cache_free();
