@@ -15,6 +15,10 @@
  * stays within one hash slot, the token keys it derives included.  The
  * issuing script reads the server's clock (TIME) before it writes, which
  * needs Redis 5 or later.
+ *
+ * Both scripts that end tokens publish the principal's dbid on
+ * tenantd:{<tenant>}:auth in the same step, so that every session of it,
+ * on any instance, looks at its token again (common/rights.c).
  */
 #include <sys/queue.h>
 
@@ -48,17 +52,28 @@ static const char issue_lua[] =
     " redis.call('EXPIRE', KEYS[2], ttl) end "
     "return redis.status_reply('OK')";
 
-/* KEYS: set; ARGV: the token key prefix.  The number of tokens revoked. */
+/*
+ * KEYS: set; ARGV: the token key prefix, the channel, the dbid.  The
+ * number of tokens revoked.  The message goes out in the same atomic step,
+ * so a session that hears it finds the tokens gone.
+ */
 static const char revoke_lua[] =
     "local tokens = redis.call('ZRANGE', KEYS[1], 0, -1) "
     "for _, t in ipairs(tokens) do redis.call('DEL', ARGV[1] .. t) end "
     "redis.call('DEL', KEYS[1]) "
+    "redis.call('PUBLISH', ARGV[2], ARGV[3]) "
     "return #tokens";
 
-/* KEYS: token, set; ARGV: token. */
+/* KEYS: token, set; ARGV: token, the channel, the dbid. */
 static const char drop_lua[] =
     "redis.call('ZREM', KEYS[2], ARGV[1]) "
-    "return redis.call('DEL', KEYS[1])";
+    "local n = redis.call('DEL', KEYS[1]) "
+    "redis.call('PUBLISH', ARGV[2], ARGV[3]) "
+    "return n";
+
+/* KEYS: token.  {value or false, milliseconds to live}. */
+static const char check_lua[] =
+    "return {redis.call('GET', KEYS[1]), redis.call('PTTL', KEYS[1])}";
 
 /* A revocation: answered once, tried until it succeeds or is moot. */
 struct revocation {
@@ -77,6 +92,7 @@ struct auth {
 	struct rds		*redis;
 	char			*prefix;	/* tenantd:{<tenant>}:token: */
 	char			*set_prefix;	/* tenantd:{<tenant>}:tokens: */
+	char			*channel;	/* tenantd:{<tenant>}:auth */
 	char			*admin;
 	struct event		*ev_revoke;	/* tries failed revocations */
 	struct revocation_list	 revocations;
@@ -85,6 +101,7 @@ struct auth {
 struct check {
 	struct auth	*a;
 	auth_check_cb	*cb;
+	auth_expiry_cb	*ecb;		/* or this, with the token's life */
 	void		*arg;
 };
 
@@ -110,6 +127,7 @@ auth_new(struct event_base *base, const char *host, int port,
 	rds_set_name(a->redis, "redis (tokens)");
 	a->prefix = xasprintf("tenantd:{%s}:token:", tenant_id);
 	a->set_prefix = xasprintf("tenantd:{%s}:tokens:", tenant_id);
+	a->channel = auth_channel(tenant_id);
 	TAILQ_INIT(&a->revocations);
 	if ((a->ev_revoke = evtimer_new(base, revoke_again, a)) == NULL)
 		fatalx("auth: cannot make a timer");
@@ -137,6 +155,7 @@ auth_free(struct auth *a)
 	event_free(a->ev_revoke);
 	free(a->prefix);
 	free(a->set_prefix);
+	free(a->channel);
 	free(a->admin);
 	free(a);
 }
@@ -188,36 +207,67 @@ parse_principal(const char *s, size_t len, struct principal *p)
 	return rc;
 }
 
+/* auth_channel - where revocations are announced: free(3) it */
+char *
+auth_channel(const char *tenant_id)
+{
+	return xasprintf("tenantd:{%s}:auth", tenant_id);
+}
+
+/* check_answer - the caller's callback, whichever kind it gave */
+static void
+check_answer(struct check *c, const struct principal *p, uint64_t expires_us,
+    int unavailable)
+{
+	if (c->ecb != NULL)
+		c->ecb(p, expires_us, unavailable, c->arg);
+	else
+		c->cb(p, unavailable, c->arg);
+}
+
 static void
 check_cb(struct rds *r, const redisReply *reply, void *arg)
 {
 	struct check		*c = arg;
+	const redisReply	*value = reply, *pttl = NULL;
 	struct principal	 p;
+	uint64_t		 expires_us = 0;
 
-	if (reply == NULL || reply->type == REDIS_REPLY_ERROR)
-		c->cb(NULL, 1, c->arg);
-	else if (reply->type != REDIS_REPLY_STRING ||
-	    parse_principal(reply->str, reply->len, &p) == -1)
-		c->cb(NULL, 0, c->arg);
-	else
-		c->cb(&p, 0, c->arg);
+	if (c->ecb != NULL && reply != NULL &&
+	    reply->type == REDIS_REPLY_ARRAY && reply->elements == 2) {
+		value = reply->element[0];
+		pttl = reply->element[1];
+	}
+	if (reply == NULL || reply->type == REDIS_REPLY_ERROR ||
+	    (c->ecb != NULL && pttl == NULL))
+		check_answer(c, NULL, 0, 1);
+	else if (value->type != REDIS_REPLY_STRING ||
+	    parse_principal(value->str, value->len, &p) == -1)
+		check_answer(c, NULL, 0, 0);
+	else {
+		if (pttl != NULL && pttl->type == REDIS_REPLY_INTEGER &&
+		    pttl->integer > 0)
+			expires_us = now_wall_us() +
+			    (uint64_t)pttl->integer * 1000;
+		check_answer(c, &p, expires_us, 0);
+	}
 	free(c);
 }
 
-/* auth_check - who a token stands for */
-void
-auth_check(struct auth *a, const char *token, size_t len, auth_check_cb *cb,
-    void *arg)
+/* check - who a token stands for, for either kind of callback */
+static void
+check(struct auth *a, const char *token, size_t len, struct check *c)
 {
 	struct principal	 admin;
-	struct check		*c;
 	size_t			 i;
+	int			 rc;
 
 	if (auth_is_admin(a, token, len)) {
 		memset(&admin, 0, sizeof(admin));
 		admin.kind = PRINCIPAL_ADMIN;
 		snprintf(admin.name, sizeof(admin.name), "admin");
-		cb(&admin, 0, arg);
+		check_answer(c, &admin, 0, 0);
+		free(c);
 		return;
 	}
 	for (i = 0; i < len; i++)
@@ -225,18 +275,45 @@ auth_check(struct auth *a, const char *token, size_t len, auth_check_cb *cb,
 		    (token[i] >= 'a' && token[i] <= 'f')))
 			break;
 	if (len != 2 * TOKEN_BYTES || i != len) {
-		cb(NULL, 0, arg);
+		check_answer(c, NULL, 0, 0);
+		free(c);
 		return;
 	}
-	c = xcalloc(1, sizeof(*c));
 	c->a = a;
+	if (c->ecb != NULL)
+		rc = rds_command(a->redis, check_cb, c, "EVAL %s 1 %s%b",
+		    check_lua, a->prefix, token, len);
+	else
+		rc = rds_command(a->redis, check_cb, c, "GET %s%b", a->prefix,
+		    token, len);
+	if (rc == -1) {
+		check_answer(c, NULL, 0, 1);
+		free(c);
+	}
+}
+
+/* auth_check - who a token stands for */
+void
+auth_check(struct auth *a, const char *token, size_t len, auth_check_cb *cb,
+    void *arg)
+{
+	struct check	*c = xcalloc(1, sizeof(*c));
+
 	c->cb = cb;
 	c->arg = arg;
-	if (rds_command(a->redis, check_cb, c, "GET %s%b", a->prefix, token,
-	    len) == -1) {
-		free(c);
-		cb(NULL, 1, arg);
-	}
+	check(a, token, len, c);
+}
+
+/* auth_check_expiry - the same, with the time the token expires */
+void
+auth_check_expiry(struct auth *a, const char *token, size_t len,
+    auth_expiry_cb *cb, void *arg)
+{
+	struct check	*c = xcalloc(1, sizeof(*c));
+
+	c->ecb = cb;
+	c->arg = arg;
+	check(a, token, len, c);
 }
 
 static void
@@ -336,8 +413,9 @@ static void
 revoke_send(struct auth *a, struct revocation *rv)
 {
 	rv->out = 1;
-	if (rds_command(a->redis, revoke_cb, rv, "EVAL %s 1 %s%lld %s",
-	    revoke_lua, a->set_prefix, (long long)rv->dbid, a->prefix) == -1)
+	if (rds_command(a->redis, revoke_cb, rv, "EVAL %s 1 %s%lld %s %s %lld",
+	    revoke_lua, a->set_prefix, (long long)rv->dbid, a->prefix,
+	    a->channel, (long long)rv->dbid) == -1)
 		revoke_cb(a->redis, NULL, rv);
 }
 
@@ -386,8 +464,9 @@ auth_revoke(struct auth *a, json_int_t dbid, unsigned ttl,
 void
 auth_drop(struct auth *a, json_int_t dbid, const char *token)
 {
-	rds_command(a->redis, NULL, NULL, "EVAL %s 2 %s%s %s%lld %s", drop_lua,
-	    a->prefix, token, a->set_prefix, (long long)dbid, token);
+	rds_command(a->redis, NULL, NULL, "EVAL %s 2 %s%s %s%lld %s %s %lld",
+	    drop_lua, a->prefix, token, a->set_prefix, (long long)dbid, token,
+	    a->channel, (long long)dbid);
 }
 
 /* auth_hash - a fresh yescrypt hash */

@@ -16,6 +16,8 @@
 #ifndef TENANTD_AUTH_H
 #define TENANTD_AUTH_H
 
+#include <stdint.h>
+
 #include <jansson.h>
 
 /* An issued token: 32 random bytes, in lowercase hex. */
@@ -55,6 +57,19 @@ int		 auth_is_admin(const struct auth *, const char *token,
 /* Look a token up (the admin token answers at once). */
 void		 auth_check(struct auth *, const char *token, size_t len,
 		    auth_check_cb *, void *arg);
+/*
+ * The same, with the wall-clock time the token expires (0: never, the
+ * admin token), for sessions, which outlive a check.
+ */
+typedef void	 auth_expiry_cb(const struct principal *, uint64_t expires_us,
+		    int unavailable, void *arg);
+void		 auth_check_expiry(struct auth *, const char *token,
+		    size_t len, auth_expiry_cb *, void *arg);
+/*
+ * The channel on which a revocation or a dropped token is announced, in
+ * the same atomic step: its message is the principal's dbid.  free(3) it.
+ */
+char		*auth_channel(const char *tenant_id);
 /* Issue a token for p, valid ttl seconds. */
 void		 auth_issue(struct auth *, const struct principal *,
 		    unsigned ttl, auth_issue_cb *, void *arg);

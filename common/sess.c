@@ -564,16 +564,32 @@ sess_opened(struct sess *s, json_t *extra)
 	json_decref(e);
 }
 
-/* sess_refused - refuse the open: EventError Unauthorized, then close */
+/*
+ * sess_refused - refuse the open.  Credentials refused: Unauthorized, then
+ * close.  Otherwise the link waits for another RequestOpen (within the
+ * open timeout, which still runs).
+ */
 static void
-sess_refused(struct sess *s, const char *why)
+sess_refused(struct sess *s, enum sess_open r, const char *why)
 {
+	const char	*code = r == SESS_OPEN_UNAVAILABLE ?
+			    SESS_ERR_UNAVAILABLE : r == SESS_OPEN_BAD_REQUEST ?
+			    SESS_ERR_BAD_REQUEST : SESS_ERR_UNAUTHORIZED;
+
 	s->srv->st.refused++;
-	log_info("sess %llu: peer %s client %s refused: %s",
-	    (unsigned long long)s->id, s->peer, s->client,
-	    why ? why : "invalid credentials");
-	sess_send_error(s, s->open_ref, SESS_ERR_UNAUTHORIZED, "%s",
-	    why ? why : "invalid credentials");
+	if (why == NULL)
+		why = "invalid credentials";
+	log_info("sess %llu: peer %s client %s refused (%s): %s",
+	    (unsigned long long)s->id, s->peer, s->client, code, why);
+	sess_send_error(s, s->open_ref, code, "%s", why);
+	if (r == SESS_OPEN_UNAVAILABLE || r == SESS_OPEN_BAD_REQUEST) {
+		s->state = SESS_NEW;
+		free(s->client);
+		s->client = NULL;
+		/* what came behind the refused open is served now */
+		event_active(s->wake, EV_TIMEOUT, 1);
+		return;
+	}
 	sess_close_why(s, "unauthorized");
 }
 
@@ -589,7 +605,7 @@ sess_open_done(struct sess *s, enum sess_open r, json_t *extra,
 		/* requests that came behind RequestOpen wait in the input */
 		event_active(s->wake, EV_TIMEOUT, 1);
 	} else
-		sess_refused(s, why);
+		sess_refused(s, r, why);
 }
 
 /* sess_open_string - a string field of RequestOpen, or NULL */
@@ -633,7 +649,7 @@ sess_do_open(struct sess *s, struct sess_request *rq)
 		if (r == SESS_OPEN_ACCEPT)
 			sess_opened(s, extra);
 		else
-			sess_refused(s, why);
+			sess_refused(s, r, why);
 	}
 	json_decref(extra);
 }
@@ -790,7 +806,7 @@ sess_wake_cb(evutil_socket_t fd, short what, void *arg)
 
 	if (s->state == SESS_DEAD)
 		sess_destroy(s);
-	else if (s->state == SESS_OPEN)
+	else if (s->state == SESS_OPEN || s->state == SESS_NEW)
 		sess_process(s);
 }
 

@@ -109,16 +109,26 @@ struct sess_limits {
 	unsigned	idle_timeout_ms; /* open link with no input; 0: never */
 };
 
+/*
+ * What the worker says of a RequestOpen.  Only credentials refused close
+ * the link (a desktop then drops them); a backend that cannot check them
+ * now, or a bad field, leave it waiting for another RequestOpen.  After
+ * those two, the worker's data stays set on the session: the next open
+ * finds it with sess_data.
+ */
 enum sess_open {
 	SESS_OPEN_REFUSE = -1,	/* EventError Unauthorized, then close */
 	SESS_OPEN_ACCEPT = 0,	/* EventOpened */
 	SESS_OPEN_PENDING = 1,	/* the worker calls sess_open_done later */
+	SESS_OPEN_UNAVAILABLE = 2, /* EventError Unavailable: retry later */
+	SESS_OPEN_BAD_REQUEST = 3, /* EventError BadRequest: a bad field */
 };
 
 struct sess_handlers {
 	/*
 	 * RequestOpen with string "token" and "client".  Fields added to
 	 * reply_extra go into EventOpened; *why is the refusal message.
+	 * The session's data may be left from an open not accepted.
 	 */
 	enum sess_open	(*open)(struct sess *, json_t *req, json_t *reply_extra,
 			    void *arg, const char **why);

@@ -267,4 +267,4 @@ def test_user_data_carried_and_link_recovery(sim_tenant):
     t.start_sim("--ring", "0.2")
     wait_link(a, True)
     q = a.call("RequestQueryAddress", dn="5002")
-    assert q["calls"] == [] and q["link"] is True
+    assert q["calls"] == [] and q["link"] == "connected"

@@ -35,6 +35,7 @@
 #include "metrics.h"
 #include "pgc.h"
 #include "request.h"
+#include "rights.h"
 #include "schema.h"
 #include "seen.h"
 #include "sess.h"
@@ -50,7 +51,7 @@
 #define DN_MAX			(EVREQ_DN_MAX + 1)
 
 /* Something that waits for Redis on behalf of a client. */
-enum op_kind { OP_OPEN, OP_SEND, OP_QUERY, OP_REPLAY };
+enum op_kind { OP_SEND, OP_QUERY, OP_REPLAY };
 
 struct op {
 	enum op_kind		 kind;
@@ -75,8 +76,7 @@ struct login {
 
 struct client {
 	struct sess		*s;
-	struct principal	 who;
-	struct grants		 g;
+	struct rights_sess	 rs;		/* who, and what it may do */
 	int			 open;
 	int			 held;		/* waits for RequestResume */
 	int			 live[VOICE_REGIONS_MAX]; /* replayed: live */
@@ -143,6 +143,7 @@ static struct sess_server	*srv;
 static struct pgc		*pg;
 static struct cfgfollow		*follow;
 static struct auth		*auth;
+static struct rights		*rights;
 static struct seen		*seen;
 static struct client_list	 clients = TAILQ_HEAD_INITIALIZER(clients);
 static struct op_list		 pending = TAILQ_HEAD_INITIALIZER(pending);
@@ -162,9 +163,13 @@ static void	on_session_request(struct sess *, const char *, json_int_t,
 static enum sess_open on_open(struct sess *, json_t *, json_t *, void *,
 		    const char **);
 static void	on_closed(struct sess *, void *);
+static void	on_opened(struct rights_sess *, enum sess_open, const char *,
+		    void *);
+static void	on_rights_changed(struct rights_sess *, void *);
 static void	on_voice_event(struct voice_event *, void *);
 static void	on_link(int, void *);
 static void	replay_next(struct client *);
+static int	readable(struct client *, const char *);
 
 /* ---- start, reload, stop ---- */
 
@@ -202,6 +207,7 @@ static void
 on_reset(void *arg)
 {
 	cache_reset();
+	rights_change(rights, NULL);
 }
 
 /* on_change - the configuration cache, in revision order */
@@ -209,6 +215,7 @@ static void
 on_change(const struct cfg_change *ch, void *arg)
 {
 	cache_apply(ch);
+	rights_change(rights, ch);
 }
 
 /* on_synced - the configuration is loaded: clients may come */
@@ -218,6 +225,7 @@ on_synced(json_int_t rev, void *arg)
 	if (ready)
 		return;
 	ready = 1;
+	rights_synced(rights);
 	log_info("configuration loaded at revision %lld; serving",
 	    (long long)rev);
 	worker_ready();
@@ -254,6 +262,7 @@ events_start(struct event_base *b, const struct conf *c, int fd)
 	struct sess_handlers	 h = { on_open, on_session_request, on_closed };
 	struct cfgfollow_cbs	 fc = { on_reset, on_change, on_synced };
 	struct voice_cbs	 vc = { on_voice_event, on_link, NULL };
+	struct rights_cbs	 rc = { on_opened, on_rights_changed };
 	struct timeval		 tv = { SWEEP_MS / 1000, 0 };
 
 	base = b;
@@ -270,6 +279,8 @@ events_start(struct event_base *b, const struct conf *c, int fd)
 	auth = auth_new(base, c->redis.host, c->redis.port, c->redis.password,
 	    c->tenant_id);
 	auth_set_admin_token(auth, c->admin_token);
+	rights = rights_new(base, auth, c->redis.host, c->redis.port,
+	    c->redis.password, c->tenant_id, &rc, NULL);
 	voice_start(base, c, &vc, NULL);
 	if ((srv = sess_server_new(base, fd, &l, &h, NULL)) == NULL)
 		return -1;
@@ -291,6 +302,8 @@ events_reload_apply(const struct conf *next, const struct conf *prev)
 
 	sess_server_set_limits(srv, &l);
 	auth_set_admin_token(auth, next->admin_token);
+	if (strcmp(next->admin_token, prev->admin_token) != 0)
+		rights_recheck_all(rights);
 }
 
 static void
@@ -347,6 +360,7 @@ events_cleanup(void)
 	while (!TAILQ_EMPTY(&ghosts))
 		ghost_free(TAILQ_FIRST(&ghosts));
 	voice_stop();
+	rights_free(rights);
 	auth_free(auth);
 	pgc_free(pg);
 	cfgfollow_free(follow);
@@ -392,19 +406,6 @@ login_find(const struct cobj *dn, const char *code)
 	    (long long)json_integer_value(sw), code);
 	json_decref(sw);
 	return cache_find(CFG_AGENT_LOGIN, key);
-}
-
-/* principal_valid - the person or application behind a token still is */
-static int
-principal_valid(const struct principal *who)
-{
-	const struct cobj	*o;
-
-	if (who->kind == PRINCIPAL_ADMIN)
-		return 1;
-	o = cache_get(who->dbid);
-	return o != NULL && o->enabled && o->kind == (who->kind ==
-	    PRINCIPAL_PERSON ? CFG_PERSON : CFG_APPLICATION);
 }
 
 /* ---- registrations: DN -> clients ---- */
@@ -537,7 +538,7 @@ haunt(struct client *c)
 	for (i = 0; i < c->nlogins; i++) {
 		gh = xcalloc(1, sizeof(*gh));
 		gh->l = c->logins[i];
-		gh->who = c->who;
+		gh->who = c->rs.who;
 		gh->timer = evtimer_new(base, on_ghost, gh);
 		evtimer_add(gh->timer, &tv);
 		TAILQ_INSERT_TAIL(&ghosts, gh, entry);
@@ -552,8 +553,8 @@ adopt(struct client *c, const char *dn)
 
 	for (gh = TAILQ_FIRST(&ghosts); gh != NULL; gh = ngh) {
 		ngh = TAILQ_NEXT(gh, entry);
-		if (strcmp(gh->l.dn, dn) != 0 || gh->who.kind != c->who.kind ||
-		    gh->who.dbid != c->who.dbid)
+		if (strcmp(gh->l.dn, dn) != 0 || gh->who.kind != c->rs.who.kind ||
+		    gh->who.dbid != c->rs.who.dbid)
 			continue;
 		c->logins = xrealloc(c->logins, (c->nlogins + 1) *
 		    sizeof(*c->logins));
@@ -585,26 +586,19 @@ op_done(struct op *op)
 	op->c = NULL;
 }
 
+/* on_opened - the token is looked up: open, or refuse */
 static void
-authed(const struct principal *who, int unavailable, void *arg)
+on_opened(struct rights_sess *rs, enum sess_open res, const char *why,
+    void *arg)
 {
-	struct op	*op = arg;
-	struct client	*c = op->c;
+	struct client	*c = sess_data(rs->s);
 	json_t		*extra;
 	int		 i;
 
-	op_done(op);
-	free(op);
-	if (c == NULL)
-		return;
-	if (who == NULL || !principal_valid(who)) {
-		sess_open_done(c->s, SESS_OPEN_REFUSE, NULL, unavailable ?
-		    "the token cannot be checked now (Redis is unreachable); "
-		    "retry" : "the token is not valid");
+	if (res != SESS_OPEN_ACCEPT) {
+		sess_open_done(c->s, res, NULL, why);
 		return;
 	}
-	c->who = *who;
-	access_grants(who, &c->g);
 	c->open = 1;
 	TAILQ_INSERT_TAIL(&clients, c, entry);
 	extra = json_pack("{s:s, s:[]}", "link", voice_link_up() ?
@@ -618,50 +612,65 @@ authed(const struct principal *who, int unavailable, void *arg)
 }
 
 /*
- * on_open - RequestOpen: the token is checked in Redis.  "resume": the
- * last position seen per region, from a previous session; events then
- * wait until RequestResume has replayed what was missed.
+ * resume_parse - the "resume" positions of a RequestOpen into c (held
+ * until RequestResume); -1 and *why for a malformed one.
  */
-static enum sess_open
-on_open(struct sess *s, json_t *req, json_t *extra, void *arg,
-    const char **why)
+static int
+resume_parse(struct client *c, json_t *resume, const char **why)
 {
-	json_t		*resume = json_object_get(req, "resume"), *v;
-	const char	*token = json_string_value(json_object_get(req,
-			    "token")), *k;
-	struct client	*c;
-	struct op	*op;
+	const char	*k;
+	json_t		*v;
 	struct sid	 id;
 	int		 i;
 
-	if (!ready) {
-		*why = "the configuration is not loaded yet; retry";
-		return SESS_OPEN_REFUSE;
-	}
 	if (resume != NULL && !json_is_object(resume)) {
 		*why = "resume: must be an object of region: stream id";
-		return SESS_OPEN_REFUSE;
+		return -1;
 	}
-	c = xcalloc(1, sizeof(*c));
-	c->s = s;
-	TAILQ_INIT(&c->ops);
 	json_object_foreach(resume, k, v) {
 		if ((i = voice_region_index(k)) == -1 ||
 		    sid_parse(json_string_value(v), &id) == -1) {
-			free(c);
 			*why = i == -1 ? "resume: no such region" :
 			    "resume: a position is a stream id like "
 			    "\"1764140000000-0\"";
-			return SESS_OPEN_REFUSE;
+			return -1;
 		}
 		c->cursor[i] = id;
 		c->has_cursor[i] = 1;
 		c->held = 1;
 	}
+	return 0;
+}
+
+/*
+ * on_open - RequestOpen: the token is looked up (common/rights.c).
+ * "resume": the last position seen per region, from a previous session;
+ * events then wait until RequestResume has replayed what was missed.  A
+ * session whose open was not accepted keeps its client for the next try.
+ */
+static enum sess_open
+on_open(struct sess *s, json_t *req, json_t *extra, void *arg,
+    const char **why)
+{
+	const char	*token = json_string_value(json_object_get(req,
+			    "token"));
+	struct client	*c = sess_data(s);
+
+	if (c == NULL) {
+		c = xcalloc(1, sizeof(*c));
+		c->s = s;
+		TAILQ_INIT(&c->ops);
+	}
+	memset(c->cursor, 0, sizeof(c->cursor));
+	memset(c->has_cursor, 0, sizeof(c->has_cursor));
+	c->held = 0;
+	if (resume_parse(c, json_object_get(req, "resume"), why) == -1) {
+		if (sess_data(s) == NULL)
+			free(c);
+		return SESS_OPEN_BAD_REQUEST;
+	}
 	sess_set_data(s, c);
-	op = op_new(c, OP_OPEN, SESS_NOREF);
-	auth_check(auth, token, strlen(token), authed, op);
-	return SESS_OPEN_PENDING;
+	return rights_open(rights, &c->rs, s, token, why);
 }
 
 static void
@@ -683,8 +692,37 @@ on_closed(struct sess *s, void *arg)
 	free(c->dns);
 	free(c->logins);
 	seen_free(c->resumed);
-	access_clear(&c->g);
+	rights_close(rights, &c->rs);
 	free(c);
+}
+
+/*
+ * on_rights_changed - the access groups changed: a DN the session may no
+ * longer read is unregistered, and the session told why, so that it gets
+ * none of its events from now on.
+ */
+static void
+on_rights_changed(struct rights_sess *rs, void *arg)
+{
+	struct client	*c = sess_data(rs->s);
+	const char	*dn;
+	json_t		*e;
+	size_t		 i = c->ndns;
+
+	while (i-- > 0) {
+		dn = c->dns[i];
+		if (readable(c, dn))
+			continue;
+		e = json_pack("{s:s, s:s, s:s, s:s}", "event",
+		    "EventUnregistered", "dn", dn, "reason", "Forbidden",
+		    "message", "no read right on this DN any more");
+		sess_send(c->s, e);
+		json_decref(e);
+		log_info("sess %llu: %s may no longer read DN %s; "
+		    "unregistered", (unsigned long long)sess_id(c->s),
+		    c->rs.who.name, dn);
+		reg_remove(c, dn);
+	}
 }
 
 /* ---- events from the voice side ---- */
@@ -1002,6 +1040,16 @@ refuse(struct client *c, json_int_t ref, const struct evreq_error *err)
 	metric_inc(m_errors);
 }
 
+/* readable - may the client read dn (one no longer configured: yes)? */
+static int
+readable(struct client *c, const char *dn)
+{
+	const struct cobj	*o = dn_find(dn);
+
+	return o == NULL || rights_can(rights, &c->rs, CFG_DN, o->dbid,
+	    RIGHT_READ);
+}
+
 /*
  * usable_dn - the DN of a request: it exists in the configuration and the
  * principal may use it (read right on it).  NULL after an EventError.
@@ -1023,9 +1071,9 @@ usable_dn(struct client *c, json_int_t ref, json_t *req)
 		    "tenant's configuration", dn);
 		return NULL;
 	}
-	if (!access_can(&c->g, CFG_DN, o->dbid, RIGHT_READ)) {
+	if (!rights_can(rights, &c->rs, CFG_DN, o->dbid, RIGHT_READ)) {
 		sess_send_error(c->s, ref, SESS_ERR_FORBIDDEN, "dn: %s may "
-		    "not use DN %s (no read right on it)", c->who.name, dn);
+		    "not use DN %s (no read right on it)", c->rs.who.name, dn);
 		return NULL;
 	}
 	return o;
@@ -1129,8 +1177,8 @@ queried(int ok, json_t *state, void *arg)
 	}
 	o = dn_find(op->dn);
 	type = o != NULL ? cobj_get(o, "type") : NULL;
-	e = json_pack("{s:s, s:s, s:b}", "event", "EventAddressInfo", "dn",
-	    op->dn, "link", voice_link_up());
+	e = json_pack("{s:s, s:s, s:s}", "event", "EventAddressInfo", "dn",
+	    op->dn, "link", voice_link_up() ? "connected" : "disconnected");
 	if (type != NULL)
 		json_object_set_new(e, "type", type);
 	if (json_is_object(json_object_get(state, "agent")))
@@ -1217,9 +1265,9 @@ on_session_request(struct sess *s, const char *name, json_int_t ref,
 	const struct request_def *d;
 	const struct cobj	*dn;
 
-	if (!principal_valid(&c->who)) {
+	if (!rights_principal_valid(&c->rs.who)) {
 		sess_send_error(s, ref, SESS_ERR_UNAUTHORIZED, "%s is disabled "
-		    "or deleted", c->who.name);
+		    "or deleted", c->rs.who.name);
 		sess_close(s);
 		return;
 	}

@@ -1,0 +1,205 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Rights on the session ports are the principal's rights now (DESIGN §3,
+docs/protocol.md "Rights while a session lasts"): on the events port, a
+person taken out of the access group that lets it read a DN loses that DN
+at once, told with EventUnregistered; a password change, a disable or a
+delete ends its sessions, told with EventError Unauthorized naming why, on
+every instance; and RequestOpen says Unavailable or BadRequest, not
+Unauthorized, when the credentials were not what was wrong."""
+
+import time
+
+import pytest
+
+from evclient import Session, Voice, wait_link
+import redis as redis_py
+
+from helpers import TENANT_ID, config_api_ready, free_port, wait_for
+from test_events import Tenant, call_fields
+
+
+@pytest.fixture
+def ev(tenantd, redis):
+    t = Tenant(tenantd)
+    t.voice = Voice(redis.port)
+    t.voice.beat()
+    wait_for(t.link_up, 5, what="the voice link")
+    yield t
+    Voice.stop_all()
+
+
+def group(ev, name="desk"):
+    r = ev.d.api("GET", "/v1/access-groups")
+    return [g for g in r.json["items"] if g["name"] == name][0]
+
+
+def agent_session(ev, client="desktop"):
+    token = ev.token_of("agent1")
+    s = ev.session(token, client)
+    s.token = token
+    assert s.call("RequestRegisterAddress", dn="5001")["event"] == "EventRegistered"
+    assert s.call("RequestRegisterAddress", dn="5002")["event"] == "EventRegistered"
+    return s
+
+
+def ended(s, reason, within=1.5):
+    """The session is told why within `within` seconds, then closed."""
+    t0 = time.monotonic()
+    m = s.wait(lambda m: m.get("event") == "EventError", within, "EventError")
+    assert m["code"] == "Unauthorized" and m["reason"] == reason, m
+    assert "ref" not in m
+    with pytest.raises(EOFError):
+        s.read(3)
+    return time.monotonic() - t0
+
+
+def test_withdrawn_right_unregisters_the_dn(ev):
+    s = agent_session(ev)
+    g = group(ev)
+    keep = [p for p in g["permissions"] if p.get("dbid") != ev.dns["5001"]]
+    r = ev.d.api("PATCH", f"/v1/access-groups/{g['dbid']}", {"permissions": keep})
+    assert r.status == 200, r.text
+    m = s.wait(lambda m: m.get("event") == "EventUnregistered", 1.5,
+               "EventUnregistered")
+    assert m["dn"] == "5001" and m["reason"] == "Forbidden" and "ref" not in m
+    # Nothing more of 5001; 5002 still flows.
+    ev.voice.event("EventRinging", **call_fields("5001"))
+    ev.voice.event("EventRinging", **call_fields("5002", conn="00a1b2c3d4e5f602"))
+    got = s.event("EventRinging")
+    assert got["thisDN"] == "5002"
+    assert [m for m in s.quiet(0.5) if m.get("thisDN") == "5001"] == []
+    # Every request on 5001 is refused now.
+    for req in ("RequestRegisterAddress", "RequestQueryAddress"):
+        r = s.call(req, dn="5001")
+        assert r["event"] == "EventError" and r["code"] == "Forbidden", r
+    r = s.call("RequestMakeCall", dn="5001", destination="5002")
+    assert r["code"] == "Forbidden"
+    # Given back: usable again.
+    r = ev.d.api("PATCH", f"/v1/access-groups/{g['dbid']}",
+                 {"permissions": g["permissions"]})
+    assert r.status == 200
+    wait_for(lambda: s.call("RequestQueryAddress", dn="5001")["event"] ==
+             "EventAddressInfo", 2, what="5001 readable again")
+
+
+def test_removed_member_loses_every_dn(ev):
+    s = agent_session(ev)
+    g = group(ev)
+    assert ev.d.api("PATCH", f"/v1/access-groups/{g['dbid']}",
+                    {"members": []}).status == 200
+    gone = set()
+    while len(gone) < 2:
+        m = s.wait(lambda m: m.get("event") == "EventUnregistered", 1.5,
+                   "EventUnregistered")
+        gone.add(m["dn"])
+    assert gone == {"5001", "5002"}
+    assert s.call("RequestPing")["event"] == "EventPong"   # the session stays
+
+
+def test_password_change_ends_the_session(ev):
+    s = agent_session(ev)
+    admin = ev.session(client="dashboard")
+    assert admin.call("RequestRegisterAddress", dn="5001")["event"] == "EventRegistered"
+    r = ev.d.api("PATCH", f"/v1/persons/{ev.agent}", {"password": "n3w-pw-123"})
+    assert r.status == 200, r.text
+    assert ended(s, "TokenRevoked") < 1.5
+    # Others are not touched.
+    ev.voice.event("EventRinging", **call_fields("5001"))
+    assert admin.event("EventRinging")["thisDN"] == "5001"
+    # The old token cannot open again.
+    s2 = Session(ev.port)
+    s2.send("RequestOpen", token=s.token, client="again")
+    assert s2.event("EventError")["code"] == "Unauthorized"
+
+
+@pytest.mark.parametrize("change", ["disable", "delete"])
+def test_disabled_or_deleted_principal_ends_the_session(ev, change):
+    s = agent_session(ev)
+    if change == "disable":
+        r = ev.d.api("PATCH", f"/v1/persons/{ev.agent}", {"state": "disabled"})
+    else:
+        r = ev.d.api("DELETE", f"/v1/persons/{ev.agent}?cascade=true")
+    assert r.status in (200, 204), r.text
+    # A delete also revokes the tokens: whichever is heard first ends it.
+    m = s.wait(lambda m: m.get("event") == "EventError", 1.5, "EventError")
+    assert m["code"] == "Unauthorized", m
+    want = {"PrincipalGone"} if change == "disable" else {"PrincipalGone",
+                                                           "TokenRevoked"}
+    assert m["reason"] in want, m
+    with pytest.raises(EOFError):
+        s.read(3)
+
+
+def test_revocation_reaches_every_instance(ev, tenantd):
+    port = free_port()
+    b = tenantd({"workers": {"events": {"enabled": True,
+                                        "listen": f"127.0.0.1:{port}"}}},
+                config_worker=True, admin_token=ev.token)
+    config_api_ready(b)
+    token = ev.token_of("agent1")
+
+    def opened():
+        try:
+            s = Session(port, timeout=1)
+            s.open(token, "desk-b")
+            return s
+        except (OSError, AssertionError, EOFError):
+            return None
+    s = None
+    deadline = time.monotonic() + 20
+    while s is None and time.monotonic() < deadline:
+        s = opened()
+        if s is None:
+            time.sleep(0.2)
+    assert s is not None, "instance B never opened a session"
+    assert s.call("RequestRegisterAddress", dn="5001")["event"] == "EventRegistered"
+    r = ev.d.api("PATCH", f"/v1/persons/{ev.agent}", {"password": "n3w-pw-123"})
+    assert r.status == 200
+    assert ended(s, "TokenRevoked") < 1.5
+
+
+def test_revocation_missed_while_unsubscribed_is_made_up(ev, redis):
+    """Tokens deleted with no message heard (as when the subscription was
+    down): a new subscription looks every session's token up again."""
+    s = agent_session(ev)
+    s2 = ev.session(s.token, "second")
+    r = redis_py.Redis(port=redis.port)
+    prefix = f"tenantd:{{{TENANT_ID}}}:"
+    for t in r.zrange(f"{prefix}tokens:{ev.agent}", 0, -1):
+        r.delete(prefix.encode() + b"token:" + t)
+    assert s.quiet(0.5) == []           # nobody said so yet
+    r.client_kill_filter(_type="pubsub")
+    ended(s, "TokenRevoked", within=5)
+    ended(s2, "TokenRevoked", within=3)
+
+
+# ---------------------------------------------------------------- open errors
+
+def test_open_errors_say_what_was_wrong(ev, redis):
+    s = Session(ev.port)
+    s.send("RequestOpen", token=ev.token, client="x", resume={"local": "nope"})
+    m = s.event("EventError")
+    assert m["code"] == "BadRequest" and "resume" in m["message"]
+    s.send("RequestOpen", token=ev.token, client="x", resume={"mars": "1-0"})
+    assert s.event("EventError")["code"] == "BadRequest"
+    # The connection stayed open: a good open works on it.
+    s.open(ev.token, "x")
+    # Redis away: a person's token cannot be checked -> Unavailable, and
+    # the connection stays open for another try.
+    token = ev.token_of("agent1")
+    redis.stop()
+    try:
+        s3 = Session(ev.port)
+        s3.send("RequestOpen", token=token, client="y")
+        m = s3.event("EventError", timeout=8)
+        assert m["code"] == "Unavailable", m
+        assert s3.call("RequestPing")["code"] == "NotOpened"
+    finally:
+        redis.start()
+
+
+def test_address_info_link_is_a_word(ev):
+    s = ev.session()
+    r = s.call("RequestQueryAddress", dn="5001")
+    assert r["event"] == "EventAddressInfo"
+    assert r["link"] in ("connected", "disconnected")
