@@ -353,6 +353,15 @@ h_open(struct sess *s, json_t *req, json_t *extra, void *arg,
 	struct fx	*fx = arg;
 	const char	*tok = json_string_value(json_object_get(req, "token"));
 
+	if (sess_data(s) != NULL) {	/* left by an open not accepted */
+		free(sess_data(s));
+		sess_set_data(s, NULL);
+		fx->live--;
+	}
+	if (strcmp(tok, "malformed") == 0) {
+		*why = "bad field";
+		return SESS_OPEN_BAD_REQUEST;
+	}
 	if (strcmp(tok, "later") == 0) {
 		fx->pending = s;
 		sess_set_data(s, xstrdup("pending"));
@@ -1099,6 +1108,35 @@ test_open_pending_refused(void **state)
 	WAIT_UNTIL(fx, fx->closed == 1);
 }
 
+/*
+ * test_open_not_now - Unavailable and BadRequest leave the link waiting
+ * for another RequestOpen, which may then succeed on it
+ */
+static void
+test_open_not_now(void **state)
+{
+	struct fx	*fx = *state;
+	struct cl	*c;
+
+	fx_start(fx);
+	c = cl_connect(fx);
+	cl_send(c, "{\"request\":\"RequestOpen\",\"ref\":1,\"token\":\"later\","
+	    "\"client\":\"wfm\"}\n{\"request\":\"RequestPing\",\"ref\":2}\n");
+	WAIT_UNTIL(fx, fx->pending != NULL);
+	sess_open_done(fx->pending, SESS_OPEN_UNAVAILABLE, NULL, "Redis away");
+	cl_error(fx, c, SESS_ERR_UNAVAILABLE, 1);
+	cl_error(fx, c, SESS_ERR_NOT_OPENED, 2);	/* served, not dropped */
+	cl_send(c, "{\"request\":\"RequestOpen\",\"ref\":3,\"token\":"
+	    "\"malformed\",\"client\":\"wfm\"}\n");
+	cl_error(fx, c, SESS_ERR_BAD_REQUEST, 3);
+	cl_send(c, "{\"request\":\"RequestOpen\",\"ref\":4,\"token\":\"good\","
+	    "\"client\":\"wfm\"}\n");
+	json_decref(cl_expect(fx, c, "EventOpened", 4));
+	cl_send(c, "{\"request\":\"RequestPing\",\"ref\":5}\n");
+	cl_ok(fx, c, "EventPong", 5);
+	assert_int_equal(fx->closed, 0);
+}
+
 /* test_close_all - graceful stop: error to all, close after flushing */
 static void
 test_close_all(void **state)
@@ -1329,6 +1367,7 @@ main(void)
 		T(test_idle_timeout),
 		T(test_open_pending),
 		T(test_open_pending_refused),
+		T(test_open_not_now),
 		T(test_close_all),
 		T(test_set_listener),
 		T(test_free_with_sessions),
