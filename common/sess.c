@@ -643,9 +643,11 @@ sess_do_open(struct sess *s, struct sess_request *rq)
 	s->state = SESS_PENDING;	/* the hook may call sess_open_done */
 	extra = json_object();
 	r = srv->h.open(s, rq->obj, extra, srv->arg, &why);
-	if (r == SESS_OPEN_PENDING)
+	/* the worker may keep its data for another open: it hears the end */
+	if (r == SESS_OPEN_PENDING || r == SESS_OPEN_UNAVAILABLE ||
+	    r == SESS_OPEN_BAD_REQUEST)
 		s->owed = 1;
-	else if (s->state == SESS_PENDING) {
+	if (r != SESS_OPEN_PENDING && s->state == SESS_PENDING) {
 		if (r == SESS_OPEN_ACCEPT)
 			sess_opened(s, extra);
 		else

@@ -136,7 +136,8 @@ struct sess_handlers {
 	void		(*request)(struct sess *, const char *name,
 			    json_int_t ref, json_t *req, void *arg);
 	/*
-	 * Once for every session whose open was accepted or left pending,
+	 * Once for every session whose open was accepted, left pending or
+	 * answered Unavailable or BadRequest (not for one refused at once),
 	 * from the event loop (never from inside a sess_ call of the
 	 * worker) or from sess_server_free.  The session is gone after it.
 	 */
