@@ -203,3 +203,17 @@ def test_address_info_link_is_a_word(ev):
     r = s.call("RequestQueryAddress", dn="5001")
     assert r["event"] == "EventAddressInfo"
     assert r["link"] in ("connected", "disconnected")
+
+
+def test_reloaded_admin_token_ends_sessions_opened_with_the_old_one(ev):
+    import os
+    import signal
+    old = ev.session(client="old-admin")
+    agent = agent_session(ev)
+    path = ev.d.conf["security"]["admin_token_file"]
+    with open(path, "w") as f:
+        f.write("tk-" + "b" * 40 + "\n")
+    os.kill(ev.d.pid, signal.SIGHUP)
+    ended(old, "TokenRevoked", within=5)
+    assert agent.call("RequestPing")["event"] == "EventPong"
+    ev.session("tk-" + "b" * 40, "new-admin")
