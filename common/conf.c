@@ -128,7 +128,9 @@ static const struct key supervisor_keys[] = {
 
 #define HTTP_KEYS							\
 	{ "max_body", K_SIZE, W(max_body), 0, "1048576", 0 },		\
-	{ "max_clients", K_UINT, W(max_clients), 0, "1024", 0 }
+	{ "max_clients", K_UINT, W(max_clients), 0, "1024", 0 },	\
+	{ "header_timeout", K_NUMBER, W(header_timeout), 0, "10.0", 0 },	\
+	{ "body_timeout", K_NUMBER, W(body_timeout), 0, "10.0", 0 }
 
 static const struct key metrics_keys[] = {
 	WORKER_KEYS("127.0.0.1:15000"),

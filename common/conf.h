@@ -48,6 +48,8 @@ struct conf_worker {
 	size_t		 max_body;
 	unsigned	 max_clients;
 	double		 open_timeout;
+	double		 header_timeout;	/* HTTP: a request's head */
+	double		 body_timeout;		/* HTTP: grace for its body */
 	/* class specific */
 	struct conf_addr interaction_server;	/* outbound */
 	char		*kafka_topic;			/* outbound */

@@ -6,6 +6,17 @@
  * (the handler answers later) no further pipelined request is parsed, so
  * answers always leave in order.  A client that does not read its answers
  * stops being read once its output backlog passes max_output.
+ *
+ * One timer per connection holds the deadline of what it waits for: a
+ * head (fixed from its first byte, not moved by each byte, or a slow
+ * client could hold it forever), a body (a grace plus a minimum rate),
+ * the next request (idle), or the end of a lingering close.  An answer
+ * that closes without reading all the client sent shuts down the write
+ * side and drains input for a moment, so the client reads the answer
+ * rather than a reset.
+ *
+ * Out of descriptors, accept is paused with a growing delay instead of
+ * being retried at once (which would spin), and logged once a minute.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -14,6 +25,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/queue.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -26,13 +38,20 @@
 #include "log.h"
 #include "util.h"
 
+#define HEADER_TIMEOUT_S	10.0	/* when the limits give 0 */
+#define BODY_TIMEOUT_S		10.0
+#define LINGER_US		2000000
+#define ACCEPT_PAUSE_MIN_US	100000
+#define ACCEPT_PAUSE_MAX_US	1000000
+#define ACCEPT_LOG_EVERY_US	60000000
+
 struct http_conn {
 	TAILQ_ENTRY(http_conn)	 entry;
 	struct http_server	*srv;
 	int			 fd;
 	struct event		*ev_read;
 	struct event		*ev_write;
-	struct event		*ev_idle;
+	struct event		*ev_timer;	/* see conn_deadline */
 	struct evbuffer		*in;
 	struct evbuffer		*out;
 	int			 busy;		/* a response is pending */
@@ -42,7 +61,17 @@ struct http_conn {
 	int			 in_process;
 	int			 throttled;	/* reading off: output backlog */
 	int			 label;		/* of the pending request */
+	int			 fresh;		/* no head complete yet */
+	int			 trusted;	/* see http_conn_trust */
+	int			 deciding;	/* the head hook has it */
+	int			 in_body;	/* head accepted, body coming */
+	int			 expect;	/* wants 100 Continue */
+	int			 head_only;	/* answering HEAD */
+	int			 linger;	/* drain input after the answer */
+	int			 lingering;
+	size_t			 head_len;	/* of the body being read */
 	size_t			 need;		/* bytes the request needs */
+	uint64_t		 since_us;	/* start of the current wait */
 	http_stream_closed	*stream_closed;	/* set while streaming */
 	void			*stream_arg;
 	uint64_t		 started_us;	/* of the pending request */
@@ -58,11 +87,21 @@ struct http_server {
 	void				*observer_arg;
 	http_body_limit			*body_limit;
 	void				*body_limit_arg;
+	http_head_hook			*head_hook;
+	void				*head_arg;
 	TAILQ_HEAD(, http_conn)		 conns;
 	unsigned			 nconns;
+	struct event			*ev_accept;	/* accept again */
+	uint64_t			 accept_pause_us; /* 0: accepting */
+	uint64_t			 accept_failed_us;
+	uint64_t			 accept_log_us;	/* next warning */
+	int				 accept_logged;
+	int				 paused;
+	unsigned			 evicted;	/* while full */
 };
 
 static void	conn_process(struct http_conn *);
+static void	conn_timer(struct http_conn *);
 static void	conn_flush(struct http_conn *);
 static void	conn_lost(struct http_conn *);
 static void	conn_free(struct http_conn *);
@@ -284,8 +323,9 @@ struct http_request *
 http_request_copy(const struct http_request *r)
 {
 	struct http_request	*c;
+	size_t			 body = r->body != NULL ? r->body_len : 0;
 	size_t			 n = sizeof(*c) + r->method_len +
-				    r->target_len + r->body_len + 3;
+				    r->target_len + body + 3;
 	char			*p;
 	int			 i;
 
@@ -303,7 +343,8 @@ http_request_copy(const struct http_request *r)
 } while (0)
 	COPY(c->method, r->method, r->method_len);
 	COPY(c->target, r->target, r->target_len);
-	COPY(c->body, r->body, r->body_len);
+	if (r->body != NULL)
+		COPY(c->body, r->body, r->body_len);
 	for (i = 0; i < r->nheaders; i++) {
 		COPY(c->headers[i].name, r->headers[i].name,
 		    r->headers[i].name_len);
@@ -447,6 +488,7 @@ http_status_text(int status)
 	case 403: return "Forbidden";
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
+	case 408: return "Request Timeout";
 	case 409: return "Conflict";
 	case 410: return "Gone";
 	case 412: return "Precondition Failed";
@@ -462,6 +504,13 @@ http_status_text(int status)
 	}
 }
 
+/* us - seconds as microseconds */
+static uint64_t
+us(double seconds)
+{
+	return (uint64_t)(seconds * 1e6);
+}
+
 /* http_respond - queue the answer to the pending request */
 void
 http_respond(struct http_conn *c, int status, const char *ctype,
@@ -473,6 +522,14 @@ http_respond(struct http_conn *c, int status, const char *ctype,
 	if (!c->busy)
 		fatalx("http: response without a pending request");
 	c->busy = 0;
+	if (c->deciding) {
+		/* Refused from its head: its body is never read. */
+		c->deciding = 0;
+		c->keep_alive = 0;
+		c->linger = 1;
+		c->need = 0;
+		evbuffer_drain(c->in, evbuffer_get_length(c->in));
+	}
 	if (c->srv->observer != NULL)
 		c->srv->observer(status, (double)(now_mono_us() -
 		    c->started_us) / 1e6, c->label, c->srv->observer_arg);
@@ -488,8 +545,10 @@ http_respond(struct http_conn *c, int status, const char *ctype,
 	if (extra != NULL)
 		evbuffer_add(c->out, extra, strlen(extra));
 	evbuffer_add(c->out, "\r\n", 2);
-	if (len > 0)
+	if (len > 0 && !c->head_only)
 		evbuffer_add(c->out, body, len);
+	c->head_only = 0;
+	c->since_us = now_mono_us();
 	if (!c->keep_alive) {
 		c->closing = 1;
 		event_del(c->ev_read);
@@ -500,6 +559,7 @@ http_respond(struct http_conn *c, int status, const char *ctype,
 	if (!c->in_process) {
 		/* A late answer: serve what was pipelined behind it. */
 		conn_process(c);
+		conn_timer(c);
 		conn_flush(c);
 	}
 }
@@ -522,6 +582,18 @@ http_stream_begin(struct http_conn *c, int status, const char *ctype,
 	evbuffer_add_printf(c->out, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
 	    "Transfer-Encoding: chunked\r\nCache-Control: no-cache\r\n\r\n",
 	    status, http_status_text(status), ctype);
+	if (c->head_only) {
+		/* HEAD: the headers were the answer; serve the next one. */
+		c->head_only = 0;
+		c->busy = 0;
+		c->since_us = now_mono_us();
+		if (!c->in_process) {
+			conn_process(c);
+			conn_timer(c);
+			conn_flush(c);
+		}
+		return -1;
+	}
 	c->stream_closed = closed;
 	c->stream_arg = arg;
 	if (!c->in_process)
@@ -557,23 +629,35 @@ http_stream_end(struct http_conn *c)
 	evbuffer_add(c->out, "0\r\n\r\n", 5);
 	c->stream_closed = NULL;
 	c->busy = 0;
+	c->since_us = now_mono_us();
 	if (!c->in_process) {
 		conn_process(c);
+		conn_timer(c);
 		conn_flush(c);
 	}
 }
 
-/* respond_error - answer a request that could not be parsed, then close */
+/*
+ * fail - answer a request that could not be parsed or came too slowly,
+ * then close, draining what the client still sends meanwhile
+ */
 static void
-respond_error(struct http_conn *c, int status)
+fail(struct http_conn *c, int status)
 {
 	char	body[128];
 	int	n;
 
+	evbuffer_drain(c->in, evbuffer_get_length(c->in));
 	n = snprintf(body, sizeof(body), "%d %s\n", status,
 	    http_status_text(status));
 	c->busy = 1;
 	c->keep_alive = 0;
+	c->linger = 1;
+	c->in_body = 0;
+	c->head_only = 0;
+	c->need = 0;
+	c->label = 0;
+	c->started_us = now_mono_us();
 	http_respond(c, status, "text/plain", NULL, body, (size_t)n);
 }
 
@@ -583,6 +667,109 @@ too_large(struct http_conn *c, const struct http_request *r)
 {
 	return c->srv->body_limit != NULL &&
 	    r->body_len > c->srv->body_limit(r, c->srv->body_limit_arg);
+}
+
+/* head_as_get - handlers see HEAD as GET; http_respond drops the body */
+static void
+head_as_get(struct http_conn *c, struct http_request *r)
+{
+	c->head_only = http_method_is(r, "HEAD");
+	if (c->head_only) {
+		r->method = "GET";
+		r->method_len = 3;
+	}
+}
+
+/* wants_continue - did an HTTP/1.1 client send Expect: 100-continue? */
+static int
+wants_continue(const struct http_request *r)
+{
+	const char	*v;
+	size_t		 len;
+
+	return r->minor == 1 && (v = http_header(r, "Expect", &len)) != NULL &&
+	    len == 12 && strncasecmp(v, "100-continue", 12) == 0;
+}
+
+/* body_begin - the head is accepted: read its body, against a deadline */
+static void
+body_begin(struct http_conn *c)
+{
+	static const char	go[] = "HTTP/1.1 100 Continue\r\n\r\n";
+
+	c->in_body = 1;
+	c->since_us = now_mono_us();
+	/* A client that sent some body already is not waiting for it. */
+	if (c->expect && evbuffer_get_length(c->in) <= c->head_len)
+		evbuffer_add(c->out, go, sizeof(go) - 1);
+	c->expect = 0;
+}
+
+/*
+ * head_arrived - a head whose body is still to come: show it to the
+ * head hook, reading nothing more until it decides.  0 when the body is
+ * to be read now.
+ */
+static int
+head_arrived(struct http_conn *c, struct http_request *r, size_t used)
+{
+	if (too_large(c, r)) {
+		fail(c, 413);
+		return -1;
+	}
+	c->fresh = 0;
+	c->head_len = used - r->body_len;
+	c->expect = wants_continue(r);
+	if (c->srv->head_hook == NULL) {
+		body_begin(c);
+		return 0;
+	}
+	c->busy = 1;
+	c->deciding = 1;
+	c->label = 0;
+	c->started_us = now_mono_us();
+	event_del(c->ev_read);
+	head_as_get(c, r);
+	c->srv->head_hook(c, r, c->srv->head_arg);
+	return c->in_body ? 0 : -1;
+}
+
+/* http_continue - the head hook lets the body come */
+void
+http_continue(struct http_conn *c)
+{
+	if (!c->deciding)
+		fatalx("http: continue without a head to decide on");
+	c->deciding = 0;
+	c->busy = 0;
+	c->head_only = 0;
+	if (c->gone) {
+		conn_free(c);
+		return;
+	}
+	body_begin(c);
+	event_add(c->ev_read, NULL);
+	if (!c->in_process) {
+		conn_process(c);
+		conn_timer(c);
+		conn_flush(c);
+	}
+}
+
+/* dispatch - hand a whole request to the handler */
+static void
+dispatch(struct http_conn *c, struct http_request *r, size_t used)
+{
+	c->busy = 1;
+	c->fresh = 0;
+	c->in_body = 0;
+	c->keep_alive = r->keep_alive;
+	c->label = 0;
+	if (c->srv->observer != NULL)
+		c->started_us = now_mono_us();
+	head_as_get(c, r);
+	c->srv->handler(c, r, c->srv->arg);
+	evbuffer_drain(c->in, used);
 }
 
 /* conn_process - parse and dispatch requests while not waiting on one */
@@ -595,7 +782,7 @@ conn_process(struct http_conn *c)
 	int			 status;
 
 	c->in_process = 1;
-	while (!c->busy && !c->closing && !c->throttled &&
+	while (!c->busy && !c->closing && !c->throttled && !c->lingering &&
 	    (len = evbuffer_get_length(c->in)) > 0 && len >= c->need) {
 		c->need = 0;
 		used = 0;
@@ -603,11 +790,9 @@ conn_process(struct http_conn *c)
 		switch (http_parse_request(p, len, c->srv->limits.max_body, &r,
 		    &used, &status)) {
 		case HTTP_PARSE_MORE:
-			if (used > 0 && too_large(c, &r)) {
-				evbuffer_drain(c->in, len);
-				respond_error(c, 413);
+			if (used > 0 && !c->in_body &&
+			    head_arrived(c, &r, used) == -1)
 				break;
-			}
 			/*
 			 * Do not parse (and copy together) a large body again
 			 * at every read: wait until all of it is here.
@@ -616,26 +801,100 @@ conn_process(struct http_conn *c)
 			c->in_process = 0;
 			return;
 		case HTTP_PARSE_ERROR:
-			evbuffer_drain(c->in, len);
-			respond_error(c, status);
+			fail(c, status);
 			break;
 		case HTTP_PARSE_OK:
-			if (too_large(c, &r)) {
-				evbuffer_drain(c->in, len);
-				respond_error(c, 413);
-				break;
-			}
-			c->busy = 1;
-			c->keep_alive = r.keep_alive;
-			c->label = 0;
-			if (c->srv->observer != NULL)
-				c->started_us = now_mono_us();
-			c->srv->handler(c, &r, c->srv->arg);
-			evbuffer_drain(c->in, used);
+			if (too_large(c, &r))
+				fail(c, 413);
+			else
+				dispatch(c, &r, used);
 			break;
 		}
 	}
 	c->in_process = 0;
+}
+
+/*
+ * conn_deadline - when what c waits for is overdue (monotonic µs), or
+ * UINT64_MAX while its handler has the request.
+ */
+static uint64_t
+conn_deadline(const struct http_conn *c)
+{
+	const struct http_limits	*l = &c->srv->limits;
+	size_t				 have = evbuffer_get_length(c->in);
+	uint64_t			 got;
+
+	if (c->lingering)
+		return c->since_us + LINGER_US;
+	if (c->busy)
+		return UINT64_MAX;
+	if (c->closing || c->throttled)
+		return c->since_us + us(l->idle_timeout);
+	if (c->in_body) {
+		got = have > c->head_len ? have - c->head_len : 0;
+		return c->since_us + us(l->body_timeout > 0 ? l->body_timeout :
+		    BODY_TIMEOUT_S) + got * 1000000 / HTTP_BODY_MIN_RATE;
+	}
+	if (c->fresh || have > 0)
+		return c->since_us + us(l->header_timeout > 0 ?
+		    l->header_timeout : HEADER_TIMEOUT_S);
+	return c->since_us + us(l->idle_timeout);
+}
+
+/* conn_timer - (re)arm the timer for the current deadline */
+static void
+conn_timer(struct http_conn *c)
+{
+	uint64_t	now = now_mono_us(), at = conn_deadline(c);
+	struct timeval	tv;
+
+	if (at == UINT64_MAX) {
+		event_del(c->ev_timer);
+		return;
+	}
+	at = at > now ? at - now : 0;
+	tv.tv_sec = (time_t)(at / 1000000);
+	tv.tv_usec = (suseconds_t)(at % 1000000);
+	event_add(c->ev_timer, &tv);
+}
+
+/*
+ * conn_timeout - a deadline passed (or moved on: a body that kept
+ * coming earns time).  A request begun and not finished gets 408; a
+ * silent or idle connection is just closed.
+ */
+static void
+conn_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct http_conn	*c = arg;
+
+	if (conn_deadline(c) > now_mono_us()) {
+		conn_timer(c);
+		return;
+	}
+	if (!c->closing && !c->throttled && !c->lingering &&
+	    (c->in_body || evbuffer_get_length(c->in) > 0))
+		fail(c, 408);
+	else
+		conn_free(c);
+}
+
+/*
+ * linger_begin - the answer is out; shut down writing and drain input
+ * for a moment, so that closing with unread input (which sends a reset)
+ * does not destroy the answer before the client reads it.
+ */
+static void
+linger_begin(struct http_conn *c)
+{
+	c->closing = 0;
+	c->lingering = 1;
+	c->since_us = now_mono_us();
+	shutdown(c->fd, SHUT_WR);
+	evbuffer_drain(c->in, evbuffer_get_length(c->in));
+	event_add(c->ev_read, NULL);
+	conn_timer(c);
 }
 
 /*
@@ -657,13 +916,17 @@ conn_flush(struct http_conn *c)
 		return;
 	}
 	if (c->closing) {
-		conn_free(c);
+		if (c->linger)
+			linger_begin(c);
+		else
+			conn_free(c);
 		return;
 	}
 	if (c->throttled) {
 		c->throttled = 0;
 		event_add(c->ev_read, NULL);
 		conn_process(c);
+		conn_timer(c);
 		if (evbuffer_get_length(c->out) > 0)
 			conn_flush(c);
 	}
@@ -682,58 +945,54 @@ conn_lost(struct http_conn *c)
 		c->gone = 1;
 		event_del(c->ev_read);
 		event_del(c->ev_write);
-		event_del(c->ev_idle);
+		event_del(c->ev_timer);
 		return;
 	}
 	conn_free(c);
 }
 
-/* idle_arm - (re)start the idle timer */
+/* linger_read - drain what a closing client still sends, unbuffered */
 static void
-idle_arm(struct http_conn *c)
+linger_read(struct http_conn *c)
 {
-	struct timeval	tv;
-	double		t = c->srv->limits.idle_timeout;
+	static char	sink[65536];
+	ssize_t		n;
 
-	tv.tv_sec = (time_t)t;
-	tv.tv_usec = (suseconds_t)((t - (double)tv.tv_sec) * 1e6);
-	event_add(c->ev_idle, &tv);
+	n = read(c->fd, sink, sizeof(sink));
+	if (n == 0 || (n == -1 && errno != EAGAIN && errno != EINTR))
+		conn_free(c);
 }
 
 static void
 conn_read(evutil_socket_t fd, short what, void *arg)
 {
 	struct http_conn	*c = arg;
+	int			 was_empty = evbuffer_get_length(c->in) == 0;
 	int			 n;
 
+	if (c->lingering) {
+		linger_read(c);
+		return;
+	}
 	n = evbuffer_read(c->in, fd, 65536);
 	if (n == 0 || (n == -1 && errno != EAGAIN && errno != EINTR)) {
 		conn_lost(c);
 		return;
 	}
-	if (n > 0) {
-		idle_arm(c);
-		conn_process(c);
-		conn_flush(c);
-	}
+	if (n <= 0)
+		return;
+	/* The first byte of a new request starts its head's deadline. */
+	if (was_empty && !c->fresh && !c->busy && !c->in_body)
+		c->since_us = now_mono_us();
+	conn_process(c);
+	conn_timer(c);
+	conn_flush(c);
 }
 
 static void
 conn_write(evutil_socket_t fd, short what, void *arg)
 {
 	conn_flush(arg);
-}
-
-/* conn_idle - close an idle connection, unless an answer is pending */
-static void
-conn_idle(evutil_socket_t fd, short what, void *arg)
-{
-	struct http_conn	*c = arg;
-
-	if (c->busy)
-		idle_arm(c);
-	else
-		conn_free(c);
 }
 
 static void
@@ -743,11 +1002,48 @@ conn_free(struct http_conn *c)
 	c->srv->nconns--;
 	event_free(c->ev_read);
 	event_free(c->ev_write);
-	event_free(c->ev_idle);
+	event_free(c->ev_timer);
 	evbuffer_free(c->in);
 	evbuffer_free(c->out);
 	close(c->fd);
 	free(c);
+}
+
+/*
+ * make_room - at max_clients, close the connection that has waited
+ * longest with no request in hand and no proof of who its client is (see
+ * http_conn_trust).  Connections that send nothing, or a head a byte at
+ * a time, then cannot keep new clients out: a new one pushes the oldest
+ * of them out.  0 when every connection is busy or trusted.
+ */
+static int
+make_room(struct http_server *srv)
+{
+	struct http_conn	*c, *victim = NULL;
+
+	TAILQ_FOREACH(c, &srv->conns, entry)
+		if ((c->lingering || (!c->busy && !c->trusted)) &&
+		    (victim == NULL || c->since_us < victim->since_us))
+			victim = c;
+	if (victim == NULL)
+		return 0;
+	if (srv->evicted++ == 0)
+		log_warnx("http: %u connections (max_clients): closing those "
+		    "that waited longest without a request, or without a "
+		    "trusted one, to make room", srv->nconns);
+	conn_free(victim);
+	return 1;
+}
+
+/* accept_recovered - accept works again after running out of descriptors */
+static void
+accept_recovered(struct http_server *srv)
+{
+	if (srv->accept_logged)
+		log_info("http: accepting connections again after %.1f s",
+		    (double)(now_mono_us() - srv->accept_failed_us) / 1e6);
+	srv->accept_pause_us = 0;
+	srv->accept_logged = 0;
 }
 
 static void
@@ -760,7 +1056,14 @@ server_accept(struct evconnlistener *l, evutil_socket_t fd,
 	struct http_conn	*c;
 	int			 one = 1;
 
-	if (srv->nconns >= srv->limits.max_clients) {
+	if (srv->accept_pause_us > 0)
+		accept_recovered(srv);
+	if (srv->nconns < srv->limits.max_clients && srv->evicted > 0) {
+		log_info("http: below max_clients again; %u connections were "
+		    "closed to make room", srv->evicted);
+		srv->evicted = 0;
+	}
+	if (srv->nconns >= srv->limits.max_clients && !make_room(srv)) {
 		if (write(fd, busy, sizeof(busy) - 1) < 0) {
 			/* the client will see the close */
 		}
@@ -772,25 +1075,63 @@ server_accept(struct evconnlistener *l, evutil_socket_t fd,
 	c = xcalloc(1, sizeof(*c));
 	c->srv = srv;
 	c->fd = fd;
+	c->fresh = 1;
+	c->since_us = now_mono_us();
 	c->in = evbuffer_new();
 	c->out = evbuffer_new();
 	c->ev_read = event_new(srv->base, fd, EV_READ | EV_PERSIST, conn_read,
 	    c);
 	c->ev_write = event_new(srv->base, fd, EV_WRITE, conn_write, c);
-	c->ev_idle = evtimer_new(srv->base, conn_idle, c);
+	c->ev_timer = evtimer_new(srv->base, conn_timeout, c);
 	if (c->in == NULL || c->out == NULL || c->ev_read == NULL ||
-	    c->ev_write == NULL || c->ev_idle == NULL)
+	    c->ev_write == NULL || c->ev_timer == NULL)
 		fatalx("http: out of memory");
 	TAILQ_INSERT_TAIL(&srv->conns, c, entry);
 	srv->nconns++;
 	event_add(c->ev_read, NULL);
-	idle_arm(c);
+	conn_timer(c);
 }
 
+/*
+ * server_error - accept failed for want of descriptors or memory: stop
+ * accepting for a while (100 ms, doubling to 1 s) rather than spin on a
+ * listener that stays readable, and warn at most once a minute.
+ */
 static void
 server_error(struct evconnlistener *l, void *arg)
 {
-	log_warn("http: accept");
+	struct http_server	*srv = arg;
+	int			 err = EVUTIL_SOCKET_ERROR();
+	uint64_t		 now = now_mono_us(), p;
+	struct timeval		 tv;
+
+	if (srv->accept_pause_us == 0) {
+		srv->accept_pause_us = ACCEPT_PAUSE_MIN_US;
+		srv->accept_failed_us = now;
+		if (now >= srv->accept_log_us) {
+			log_warnx("http: accept: %s, with %u connections "
+			    "open; accepting again in a moment (not logged "
+			    "again for a minute)", strerror(err), srv->nconns);
+			srv->accept_log_us = now + ACCEPT_LOG_EVERY_US;
+			srv->accept_logged = 1;
+		}
+	} else if ((srv->accept_pause_us *= 2) > ACCEPT_PAUSE_MAX_US)
+		srv->accept_pause_us = ACCEPT_PAUSE_MAX_US;
+	evconnlistener_disable(l);
+	p = srv->accept_pause_us;
+	tv.tv_sec = (time_t)(p / 1000000);
+	tv.tv_usec = (suseconds_t)(p % 1000000);
+	evtimer_add(srv->ev_accept, &tv);
+}
+
+/* accept_again - the pause after a failed accept is over */
+static void
+accept_again(evutil_socket_t fd, short what, void *arg)
+{
+	struct http_server	*srv = arg;
+
+	if (srv->listener != NULL && !srv->paused)
+		evconnlistener_enable(srv->listener);
 }
 
 /* http_server_new - serve on listen_fd, which the server now owns */
@@ -805,6 +1146,8 @@ http_server_new(struct event_base *base, int fd, const struct http_limits *lim,
 	srv->handler = handler;
 	srv->arg = arg;
 	TAILQ_INIT(&srv->conns);
+	if ((srv->ev_accept = evtimer_new(base, accept_again, srv)) == NULL)
+		fatalx("http: evtimer_new");
 	http_server_set_listener(srv, fd);
 	return srv;
 }
@@ -813,10 +1156,16 @@ http_server_new(struct event_base *base, int fd, const struct http_limits *lim,
 void
 http_server_set_listener(struct http_server *srv, int fd)
 {
+	unsigned	flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC;
+
 	if (srv->listener != NULL)
 		evconnlistener_free(srv->listener);
+	evtimer_del(srv->ev_accept);
+	srv->accept_pause_us = 0;
+	if (srv->paused)
+		flags |= LEV_OPT_DISABLED;
 	srv->listener = evconnlistener_new(srv->base, server_accept, srv,
-	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
+	    flags, -1, fd);
 	if (srv->listener == NULL)
 		fatalx("http: evconnlistener_new");
 	evconnlistener_set_error_cb(srv->listener, server_error);
@@ -839,9 +1188,23 @@ http_server_set_body_limit(struct http_server *srv, http_body_limit *fn,
 }
 
 void
+http_server_set_head_hook(struct http_server *srv, http_head_hook *fn,
+    void *arg)
+{
+	srv->head_hook = fn;
+	srv->head_arg = arg;
+}
+
+void
 http_conn_set_label(struct http_conn *c, int label)
 {
 	c->label = label;
+}
+
+void
+http_conn_trust(struct http_conn *c)
+{
+	c->trusted = 1;
 }
 
 void
@@ -853,6 +1216,8 @@ http_server_set_limits(struct http_server *srv, const struct http_limits *lim)
 void
 http_server_pause(struct http_server *srv)
 {
+	srv->paused = 1;
+	evtimer_del(srv->ev_accept);
 	if (srv->listener != NULL)
 		evconnlistener_disable(srv->listener);
 }
@@ -875,5 +1240,6 @@ http_server_free(struct http_server *srv)
 		conn_free(c);
 	if (srv->listener != NULL)
 		evconnlistener_free(srv->listener);
+	event_free(srv->ev_accept);
 	free(srv);
 }

@@ -2,8 +2,19 @@
 /*
  * http - a small HTTP/1.1 server on libevent for the metrics, config and
  * routing workers: keep-alive, pipelining (answered in order), bodies by
- * Content-Length, limits on header and body size, idle timeouts, and
- * handlers that may answer later (after a database round trip).
+ * Content-Length, limits on header and body size, deadlines for a
+ * request's head and body, idle timeouts, HEAD served as GET without the
+ * body, handlers that may answer later (after a database round trip), and
+ * a hook that may refuse a request from its head before its body is read.
+ *
+ * Against clients that hold connections without finishing requests
+ * (slowloris): a head must arrive within header_timeout of its first
+ * byte (of the accept, for a new connection), a body within body_timeout
+ * plus a second per HTTP_BODY_MIN_RATE bytes, else 408 and close; and at
+ * max_clients a new connection takes the place of the one that has waited
+ * longest without a request in hand and without being trusted
+ * (http_conn_trust), so only trusted or busy connections can fill the
+ * server.
  *
  * The request parser is a pure function over a buffer, for unit tests and
  * fuzzing.
@@ -39,6 +50,9 @@ struct http_request {
 	const char		*body;		/* NULL until all is read */
 	size_t			 body_len;	/* from Content-Length */
 };
+
+/* A body must arrive at this rate (bytes/s) on average, after a grace. */
+#define HTTP_BODY_MIN_RATE	1024
 
 enum http_parse_rc {
 	HTTP_PARSE_OK = 0,
@@ -89,7 +103,9 @@ struct http_limits {
 	size_t		 max_body;
 	size_t		 max_output;	/* stop reading above this backlog */
 	unsigned	 max_clients;
-	double		 idle_timeout;	/* seconds */
+	double		 idle_timeout;	/* seconds between requests */
+	double		 header_timeout; /* seconds for a head; 0: 10 */
+	double		 body_timeout;	/* seconds of grace for a body; 0: 10 */
 };
 
 /* The server owns listen_fd and closes it on http_server_free. */
@@ -113,8 +129,28 @@ void		 http_server_set_observer(struct http_server *,
 typedef size_t	 http_body_limit(const struct http_request *, void *);
 void		 http_server_set_body_limit(struct http_server *,
 		    http_body_limit *, void *);
+/*
+ * A request whose body has not all arrived with its head is first shown
+ * to the head hook (body NULL, body_len set, keep_alive not yet known),
+ * and reading stops.  The hook, at once or later, either calls
+ * http_continue, and the handler gets the whole request once its body is
+ * in, or answers it with http_respond: the body is then never read, the
+ * connection closes, and the handler never sees the request.  A client
+ * that sent "Expect: 100-continue" gets "100 Continue" at http_continue.
+ * Without a hook every body is read.
+ */
+typedef void	 http_head_hook(struct http_conn *, const struct http_request *,
+		    void *);
+void		 http_server_set_head_hook(struct http_server *,
+		    http_head_hook *, void *);
+void		 http_continue(struct http_conn *);
 /* Label the request being handled, for the observer (a route, say). */
 void		 http_conn_set_label(struct http_conn *, int);
+/*
+ * The client proved who it is (an authenticated request): its connection
+ * is never closed to make room for a new one at max_clients.
+ */
+void		 http_conn_trust(struct http_conn *);
 /*
  * A streamed answer (chunked): begin, write any number of times, end.
  * closed(arg) is called if the client goes away first; after it, and
@@ -122,7 +158,11 @@ void		 http_conn_set_label(struct http_conn *, int);
  * enough and was cut off), the connection must not be used again.
  */
 typedef void	 http_stream_closed(void *);
-/* -1 (and the connection is gone) if the client left already. */
+/*
+ * -1 when the stream must not be written, and the connection must not be
+ * used again: the client left, or it asked with HEAD (the status and
+ * headers were its whole answer).
+ */
 int		 http_stream_begin(struct http_conn *, int status,
 		    const char *content_type, http_stream_closed *, void *);
 int		 http_stream_write(struct http_conn *, const void *, size_t);
@@ -135,7 +175,9 @@ void		 http_server_free(struct http_server *);
 /*
  * Answer the request being handled.  Exactly one response per request;
  * it may be sent after the handler returned.  extra_headers is NULL or
- * "Name: value\r\n" lines.
+ * "Name: value\r\n" lines.  Handlers see a HEAD request as a GET; its
+ * answer keeps the status and headers, Content-Length included, and
+ * leaves the body out.
  */
 void		 http_respond(struct http_conn *, int status,
 		    const char *content_type, const char *extra_headers,

@@ -4,7 +4,9 @@
  * size heap copy, so a sanitizer sees any read past it) and then the server
  * on a real loopback socket, driven by client sockets in this process on
  * the same event_base: keep-alive, pipelining in order, answers given
- * later from a timer, Connection: close, max_clients, parse errors.
+ * later from a timer, Connection: close, max_clients and who makes room,
+ * parse errors, HEAD, the head hook and 100 Continue, head and body
+ * deadlines against clients that trickle.
  */
 #include <sys/socket.h>
 
@@ -480,6 +482,8 @@ test_status_text(void **state)
  */
 
 enum mode { ANSWER_NOW, ANSWER_LATER };
+/* What the head hook does with a head whose body is to come. */
+enum verdict { GO_ON, REFUSE, DECIDE_LATER };
 
 struct fx {
 	struct event_base	*base;
@@ -491,6 +495,9 @@ struct fx {
 	char			*bodies[16];
 	int			 npending;
 	int			 nanswered;
+	enum verdict		 verdict;
+	int			 nheads;	/* head hook calls */
+	struct http_conn	*deciding;
 };
 
 struct cl {
@@ -553,6 +560,9 @@ handler(struct http_conn *c, const struct http_request *r, void *arg)
 	char		*body = echo(r);
 
 	fx->nreq++;
+	/* A client "proves itself" by asking for /trust... */
+	if (r->target_len >= 6 && memcmp(r->target, "/trust", 6) == 0)
+		http_conn_trust(c);
 	if (fx->mode == ANSWER_NOW) {
 		http_respond(c, 200, "text/plain", NULL, body, strlen(body));
 		free(body);
@@ -563,6 +573,34 @@ handler(struct http_conn *c, const struct http_request *r, void *arg)
 	fx->pending[fx->npending] = c;
 	fx->bodies[fx->npending++] = body;
 	event_base_once(fx->base, -1, EV_TIMEOUT, answer_one, fx, &tv);
+}
+
+/* decide_now - the late decision of the head hook: let the body come */
+static void
+decide_now(evutil_socket_t fd, short what, void *arg)
+{
+	struct fx	*fx = arg;
+
+	http_continue(fx->deciding);
+	fx->deciding = NULL;
+}
+
+static void
+head_hook(struct http_conn *c, const struct http_request *r, void *arg)
+{
+	struct fx	*fx = arg;
+	struct timeval	 tv = { 0, 20000 };
+
+	fx->nheads++;
+	assert_null(r->body);
+	if (fx->verdict == GO_ON)
+		http_continue(c);
+	else if (fx->verdict == REFUSE)
+		http_respond(c, 401, "text/plain", NULL, "no\n", 3);
+	else {
+		fx->deciding = c;
+		event_base_once(fx->base, -1, EV_TIMEOUT, decide_now, fx, &tv);
+	}
 }
 
 /* listen_any - a listening loopback socket on a free port */
@@ -589,7 +627,7 @@ static int
 server_setup(void **state)
 {
 	struct fx		*fx = xcalloc(1, sizeof(*fx));
-	struct http_limits	 lim = { MAX_BODY, 1 << 20, 3, 5.0 };
+	struct http_limits	 lim = { MAX_BODY, 1 << 20, 3, 5.0, 0, 0 };
 	int			 fd;
 
 	fx->base = event_base_new();
@@ -838,9 +876,12 @@ test_server_max_clients(void **state)
 	struct cl		*c[3], *extra;
 	int			 i;
 
-	/* The fixture allows 3 clients. */
-	for (i = 0; i < 3; i++)
+	/* The fixture allows 3 clients; these prove themselves. */
+	for (i = 0; i < 3; i++) {
 		c[i] = cl_connect(fx);
+		cl_send(c[i], "GET /trust HTTP/1.1\r\n\r\n");
+		cl_expect(fx, c[i], response("GET /trust 0:", 0, 0));
+	}
 	WAIT_UNTIL(fx, http_server_clients(fx->srv) == 3);
 	extra = cl_connect(fx);
 	cl_expect(fx, extra, busy);
@@ -858,6 +899,50 @@ test_server_max_clients(void **state)
 	cl_expect(fx, c[0], response("GET /again 0:", 0, 0));
 	for (i = 0; i < 3; i++)
 		cl_close(c[i]);
+}
+
+static void
+test_server_make_room(void **state)
+{
+	struct fx	*fx = *state;
+	struct cl	*c[3], *extra;
+	int		 i;
+
+	/*
+	 * Full of connections that sent nothing, half a head, or only
+	 * untrusted requests: a new one takes the place of the one that
+	 * waited longest, and is served.
+	 */
+	c[0] = cl_connect(fx);
+	WAIT_UNTIL(fx, http_server_clients(fx->srv) == 1);
+	c[1] = cl_connect(fx);
+	cl_send(c[1], "GET /half HTTP/1.1\r\n");
+	c[2] = cl_connect(fx);
+	cl_send(c[2], "GET /plain HTTP/1.1\r\n\r\n");
+	cl_expect(fx, c[2], response("GET /plain 0:", 0, 0));
+	WAIT_UNTIL(fx, http_server_clients(fx->srv) == 3);
+	extra = cl_connect(fx);
+	cl_send(extra, "GET /new HTTP/1.1\r\n\r\n");
+	cl_expect(fx, extra, response("GET /new 0:", 0, 0));
+	cl_expect_eof(fx, c[0]);
+	/* The next one pushes out the half head, then the idle one. */
+	cl_close(c[0]);
+	c[0] = cl_connect(fx);
+	cl_expect_eof(fx, c[1]);
+	assert_int_equal(http_server_clients(fx->srv), 3);
+	/* A connection with a request in hand is never pushed out. */
+	fx->mode = ANSWER_LATER;
+	cl_send(extra, "GET /slow HTTP/1.1\r\n\r\n");
+	cl_send(c[0], "GET /slow2 HTTP/1.1\r\n\r\n");
+	WAIT_UNTIL(fx, fx->nreq == 4);
+	cl_close(c[1]);
+	c[1] = cl_connect(fx);
+	cl_expect_eof(fx, c[2]);
+	cl_expect(fx, extra, response("GET /slow 0:", 0, 1));
+	cl_expect(fx, c[0], response("GET /slow2 0:", 0, 1));
+	for (i = 0; i < 3; i++)
+		cl_close(c[i]);
+	cl_close(extra);
 }
 
 static void
@@ -891,15 +976,157 @@ static void
 test_server_idle_timeout(void **state)
 {
 	struct fx		*fx = *state;
-	struct http_limits	 lim = { MAX_BODY, 1 << 20, 3, 0.05 };
+	struct http_limits	 lim = { MAX_BODY, 1 << 20, 3, 0.05, 0, 0 };
 	struct cl		*c;
 
+	/* Between requests, idle_timeout: closed without a word. */
 	http_server_set_limits(fx->srv, &lim);
 	c = cl_connect(fx);
-	cl_send(c, "GET /half HTTP/1.1\r\n");
+	cl_send(c, "GET /one HTTP/1.1\r\n\r\n");
+	cl_expect(fx, c, response("GET /one 0:", 0, 0));
 	cl_expect_eof(fx, c);
+	assert_int_equal(fx->nreq, 1);
+	WAIT_UNTIL(fx, http_server_clients(fx->srv) == 0);
+	cl_close(c);
+}
+
+/* cl_trickle - send a byte every 20 ms until an answer or EOF comes */
+static void
+cl_trickle(struct fx *fx, struct cl *c)
+{
+	uint64_t	end = now_mono_us() + WAIT_MS * 1000, next = 0;
+
+	while (c->len == 0 && !c->eof && now_mono_us() < end) {
+		if (now_mono_us() >= next) {
+			/* The server may be gone: no SIGPIPE, no check. */
+			(void)send(c->fd, "x", 1, MSG_NOSIGNAL);
+			next = now_mono_us() + 20000;
+		}
+		cl_poll(fx, c);
+	}
+}
+
+static void
+test_server_header_deadline(void **state)
+{
+	static const char	e408[] = "HTTP/1.1 408 Request Timeout\r\n"
+	    "Content-Length: 20\r\nContent-Type: text/plain\r\n"
+	    "Connection: close\r\n\r\n408 Request Timeout\n";
+	struct fx		*fx = *state;
+	struct http_limits	 lim = { MAX_BODY, 1 << 20, 3, 60, 0.2, 0 };
+	struct cl		*c, *quiet;
+	uint64_t		 t0;
+
+	/* A byte every 20 ms does not move the head's deadline. */
+	http_server_set_limits(fx->srv, &lim);
+	t0 = now_mono_us();
+	quiet = cl_connect(fx);
+	c = cl_connect(fx);
+	cl_send(c, "GET /slowloris HTTP/1.1\r\nX-A: ");
+	cl_trickle(fx, c);
+	assert_true(now_mono_us() - t0 < 1000000);
+	cl_expect(fx, c, e408);
+	cl_expect_eof(fx, c);
+	/* One that sent nothing at all is closed without a word. */
+	cl_expect_eof(fx, quiet);
 	assert_int_equal(fx->nreq, 0);
 	WAIT_UNTIL(fx, http_server_clients(fx->srv) == 0);
+	cl_close(c);
+	cl_close(quiet);
+}
+
+static void
+test_server_body_deadline(void **state)
+{
+	struct fx		*fx = *state;
+	struct http_limits	 lim = { MAX_BODY, 1 << 20, 3, 60, 60, 0.2 };
+	struct cl		*c;
+	uint64_t		 t0 = now_mono_us();
+
+	/* A body trickled far below HTTP_BODY_MIN_RATE gets 408. */
+	http_server_set_limits(fx->srv, &lim);
+	c = cl_connect(fx);
+	cl_send(c, "PUT /b HTTP/1.1\r\nContent-Length: 1000\r\n\r\nab");
+	cl_trickle(fx, c);
+	assert_true(now_mono_us() - t0 < 1000000);
+	cl_expect(fx, c, "HTTP/1.1 408 Request Timeout\r\n");
+	assert_int_equal(fx->nreq, 0);
+	cl_close(c);
+}
+
+static void
+test_server_head(void **state)
+{
+	struct fx	*fx = *state;
+	struct cl	*c = cl_connect(fx);
+
+	/* The handler sees GET; the answer has its headers, no body. */
+	cl_send(c, "HEAD /h?x HTTP/1.1\r\n\r\nGET /after HTTP/1.1\r\n\r\n");
+	cl_expect(fx, c, "HTTP/1.1 200 OK\r\nContent-Length: 11\r\n"
+	    "Content-Type: text/plain\r\n\r\n");
+	cl_expect(fx, c, response("GET /after 0:", 0, 0));
+	cl_expect_quiet(fx, c);
+	assert_int_equal(fx->nreq, 2);
+	/* Answered later, and as the last of a connection. */
+	fx->mode = ANSWER_LATER;
+	cl_send(c, "HEAD /late HTTP/1.1\r\nConnection: close\r\n\r\n");
+	cl_expect(fx, c, "HTTP/1.1 200 OK\r\nContent-Length: 12\r\n"
+	    "Content-Type: text/plain\r\nConnection: close\r\n"
+	    "X-Later: 1\r\n\r\n");
+	cl_expect_eof(fx, c);
+	cl_close(c);
+}
+
+static void
+test_server_hook_refuses(void **state)
+{
+	struct fx	*fx = *state;
+	struct cl	*c = cl_connect(fx);
+
+	/* Refused from the head: no 100 Continue, no body read, closed. */
+	http_server_set_head_hook(fx->srv, head_hook, fx);
+	fx->verdict = REFUSE;
+	cl_send(c, "POST /up HTTP/1.1\r\nContent-Length: 1000\r\n"
+	    "Expect: 100-continue\r\n\r\n");
+	cl_expect(fx, c, "HTTP/1.1 401 Unauthorized\r\nContent-Length: 3\r\n"
+	    "Content-Type: text/plain\r\nConnection: close\r\n\r\nno\n");
+	/* What it sends anyway is drained, then the connection closes. */
+	cl_send(c, "0123456789");
+	cl_expect_eof(fx, c);
+	assert_int_equal(fx->nheads, 1);
+	assert_int_equal(fx->nreq, 0);
+	cl_close(c);
+	/* A body that came with its head is not shown to the hook. */
+	c = cl_connect(fx);
+	cl_send(c, "POST /whole HTTP/1.1\r\nContent-Length: 2\r\n\r\nok");
+	cl_expect(fx, c, response("POST /whole 2:ok", 0, 0));
+	assert_int_equal(fx->nheads, 1);
+	cl_close(c);
+}
+
+static void
+test_server_hook_continues(void **state)
+{
+	struct fx	*fx = *state;
+	struct cl	*c = cl_connect(fx);
+
+	/* Decided later: 100 Continue, then the body, then the answer. */
+	http_server_set_head_hook(fx->srv, head_hook, fx);
+	fx->verdict = DECIDE_LATER;
+	cl_send(c, "PUT /up HTTP/1.1\r\nContent-Length: 4\r\n"
+	    "Expect: 100-continue\r\n\r\n");
+	WAIT_UNTIL(fx, fx->nheads == 1);
+	assert_int_equal(c->len, 0);
+	cl_expect(fx, c, "HTTP/1.1 100 Continue\r\n\r\n");
+	cl_send(c, "body");
+	cl_expect(fx, c, response("PUT /up 4:body", 0, 0));
+	/* Without Expect, part of the body first: no 100 Continue. */
+	fx->verdict = GO_ON;
+	cl_send(c, "PUT /more HTTP/1.1\r\nContent-Length: 4\r\n\r\nbo");
+	WAIT_UNTIL(fx, fx->nheads == 2);
+	cl_send(c, "dy");
+	cl_expect(fx, c, response("PUT /more 4:body", 0, 0));
+	cl_expect_quiet(fx, c);
 	cl_close(c);
 }
 
@@ -957,9 +1184,21 @@ main(void)
 		    server_setup, server_teardown),
 		cmocka_unit_test_setup_teardown(test_server_max_clients,
 		    server_setup, server_teardown),
+		cmocka_unit_test_setup_teardown(test_server_make_room,
+		    server_setup, server_teardown),
 		cmocka_unit_test_setup_teardown(test_server_parse_error,
 		    server_setup, server_teardown),
 		cmocka_unit_test_setup_teardown(test_server_idle_timeout,
+		    server_setup, server_teardown),
+		cmocka_unit_test_setup_teardown(test_server_header_deadline,
+		    server_setup, server_teardown),
+		cmocka_unit_test_setup_teardown(test_server_body_deadline,
+		    server_setup, server_teardown),
+		cmocka_unit_test_setup_teardown(test_server_head,
+		    server_setup, server_teardown),
+		cmocka_unit_test_setup_teardown(test_server_hook_refuses,
+		    server_setup, server_teardown),
+		cmocka_unit_test_setup_teardown(test_server_hook_continues,
 		    server_setup, server_teardown),
 		cmocka_unit_test_setup_teardown(test_server_free_with_clients,
 		    server_setup, server_teardown),

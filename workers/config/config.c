@@ -54,6 +54,7 @@
 #define PRUNE_INTERVAL_S	60
 #define MIGRATE_RETRY_S		1
 #define IDLE_TIMEOUT_S		120.0
+#define TOKEN_BODY_MAX		8192
 
 /* Routes, as labels of tenantd_config_requests_total. */
 enum route {
@@ -156,6 +157,8 @@ static struct route_count	 counts[R_MAX][STATUSES_MAX];
 
 static void	handle(struct http_conn *, const struct http_request *,
 		    void *);
+static void	head(struct http_conn *, const struct http_request *,
+		    void *);
 static void	stream_free(struct stream *);
 static void	on_parked_timeout(evutil_socket_t, short, void *);
 static void	migrate(evutil_socket_t, short, void *);
@@ -175,6 +178,8 @@ limits_of(const struct conf *c)
 	l.max_output = 16 << 20;
 	l.max_clients = c->workers[WORKER_CONFIG].max_clients;
 	l.idle_timeout = IDLE_TIMEOUT_S;
+	l.header_timeout = c->workers[WORKER_CONFIG].header_timeout;
+	l.body_timeout = c->workers[WORKER_CONFIG].body_timeout;
 	return l;
 }
 
@@ -197,12 +202,19 @@ register_metrics(void)
 	    NELEM(buckets));
 }
 
-/* body_limit - imports may be up to max_import, the rest max_body */
+/*
+ * body_limit - imports may be up to max_import, the rest max_body; a
+ * token request, the one body read before any token, holds a name and a
+ * password, so a few KiB are all anyone unauthenticated can make us read.
+ */
 static size_t
 body_limit(const struct http_request *r, void *arg)
 {
 	const struct conf_worker	*w = &worker_conf()->workers[WORKER_CONFIG];
 
+	if (http_path_is(r, "/v1/auth/token"))
+		return w->max_body < TOKEN_BODY_MAX ? w->max_body :
+		    TOKEN_BODY_MAX;
 	return http_path_is(r, "/v1/import") ? w->max_import : w->max_body;
 }
 
@@ -252,6 +264,7 @@ config_start(struct event_base *b, const struct conf *c, int fd)
 	http = http_server_new(base, fd, &l, handle, NULL);
 	http_server_set_observer(http, observe, NULL);
 	http_server_set_body_limit(http, body_limit, NULL);
+	http_server_set_head_hook(http, head, NULL);
 	offload_init(base, 2);
 	store_init(base);
 	ev_migrate = evtimer_new(base, migrate, NULL);
@@ -2220,6 +2233,8 @@ dispatch(struct http_conn *c, const struct http_request *r,
 {
 	struct grants	g;
 
+	/* Authenticated: never pushed out to make room for a stranger. */
+	http_conn_trust(c);
 	access_grants(who, &g);
 	if (http_path_is(r, "/v1/whoami")) {
 		if (http_method_is(r, "GET"))
@@ -2249,9 +2264,14 @@ dispatch(struct http_conn *c, const struct http_request *r,
 	access_clear(&g);
 }
 
+/* What to do with a request once its token is good. */
+typedef void	 authed_fn(struct http_conn *, const struct http_request *,
+		    const struct principal *);
+
 struct authing {
 	struct http_conn	*conn;
 	struct http_request	*req;	/* a copy: the original is gone */
+	authed_fn		*then;
 };
 
 /*
@@ -2280,7 +2300,7 @@ authed(const struct principal *who, int unavailable, void *arg)
 		    "%s is disabled or deleted", who->kind == PRINCIPAL_PERSON ?
 		    "person" : "application");
 	else if (who != NULL)
-		dispatch(a->conn, a->req, who);
+		a->then(a->conn, a->req, who);
 	else if (unavailable)
 		reply_error(a->conn, 503, "Unavailable", NULL, "tokens cannot "
 		    "be checked now (Redis unavailable); retry later");
@@ -2291,34 +2311,41 @@ authed(const struct principal *who, int unavailable, void *arg)
 	free(a);
 }
 
-/* handle - every request: loaded?  authenticated?  then dispatch */
-static void
-handle(struct http_conn *c, const struct http_request *r, void *arg)
+/*
+ * admit - what every request passes before its token is looked at;
+ * 0 when it was answered
+ */
+static int
+admit(struct http_conn *c, const struct http_request *r)
 {
-	struct authing	*a;
-	const char	*v;
-	size_t		 len;
-
 	metric_set(m_clients, http_server_clients(http));
 	if (r->path_len < 4 || memcmp(r->target, "/v1/", 4) != 0) {
 		reply_error(c, 404, "NotFound", NULL, "the API lives under /v1/");
-		return;
+		return 0;
 	}
 	if (dying) {
 		reply_error(c, 503, "Unavailable", NULL, "the worker is "
 		    "stopping; retry later");
-		return;
+		return 0;
 	}
 	if (!loaded) {
 		reply_error(c, 503, "Unavailable", NULL, "the configuration is "
 		    "not loaded yet (PostgreSQL unavailable?); retry later");
-		return;
+		return 0;
 	}
+	return 1;
+}
 
-	if (http_path_is(r, "/v1/auth/token") && http_method_is(r, "POST")) {
-		do_token(c, r);
-		return;
-	}
+/* authenticate - check the bearer token, then call then */
+static void
+authenticate(struct http_conn *c, const struct http_request *r,
+    authed_fn *then)
+{
+	static const struct principal admin = { PRINCIPAL_ADMIN, 0, "admin" };
+	struct authing	*a;
+	const char	*v;
+	size_t		 len;
+
 	v = http_header(r, "Authorization", &len);
 	if (v == NULL || len < 8 || strncasecmp(v, "Bearer ", 7) != 0) {
 		reply_error(c, 401, "Unauthorized", NULL, "send "
@@ -2326,15 +2353,77 @@ handle(struct http_conn *c, const struct http_request *r, void *arg)
 		return;
 	}
 	if (auth_is_admin(auth, v + 7, len - 7)) {
-		static const struct principal admin = { PRINCIPAL_ADMIN, 0,
-		    "admin" };
-
-		dispatch(c, r, &admin);
+		then(c, r, &admin);
 		return;
 	}
 	a = xcalloc(1, sizeof(*a));
 	a->conn = c;
 	a->req = http_request_copy(r);
+	a->then = then;
 	v = http_header(a->req, "Authorization", &len);
 	auth_check(auth, v + 7, len - 7, authed, a);
+}
+
+/* may_import - has the principal a right an import could use? */
+static int
+may_import(const struct principal *who)
+{
+	struct grants	g;
+	int		k, ok = 0;
+
+	access_grants(who, &g);
+	for (k = 0; k < CFG_NTYPES && !ok; k++)
+		ok = access_any(&g, k, RIGHT_CREATE) ||
+		    access_any(&g, k, RIGHT_UPDATE);
+	access_clear(&g);
+	return ok;
+}
+
+/*
+ * head_authed - the head of a request with a body has a good token: let
+ * the body come.  The whole request is checked again once it is in
+ * (rights are those of that moment, and a long upload may outlive a
+ * token).
+ */
+static void
+head_authed(struct http_conn *c, const struct http_request *r,
+    const struct principal *who)
+{
+	if (http_path_is(r, "/v1/import") && http_method_is(r, "POST") &&
+	    !may_import(who)) {
+		reply_error(c, 403, "Forbidden", NULL, "no create or update "
+		    "right on any collection: nothing to import");
+		return;
+	}
+	http_conn_trust(c);
+	http_continue(c);
+}
+
+/*
+ * head - a request whose body is still to come: nothing unauthenticated
+ * may make the worker read and hold a body (an import may be 256 MiB),
+ * so its token, and for an import its right, are checked first.  Only a
+ * token request, which has no token, is read at once, within max_body.
+ */
+static void
+head(struct http_conn *c, const struct http_request *r, void *arg)
+{
+	if (!admit(c, r))
+		return;
+	if (http_path_is(r, "/v1/auth/token") && http_method_is(r, "POST"))
+		http_continue(c);
+	else
+		authenticate(c, r, head_authed);
+}
+
+/* handle - every whole request: loaded?  authenticated?  then dispatch */
+static void
+handle(struct http_conn *c, const struct http_request *r, void *arg)
+{
+	if (!admit(c, r))
+		return;
+	if (http_path_is(r, "/v1/auth/token") && http_method_is(r, "POST"))
+		do_token(c, r);
+	else
+		authenticate(c, r, dispatch);
 }

@@ -83,6 +83,8 @@ static long			 page_size;
 
 static void	handle(struct http_conn *, const struct http_request *,
 		    void *);
+static void	head_seen(struct http_conn *, const struct http_request *,
+		    void *);
 static void	on_probe(evutil_socket_t, short, void *);
 static void	update_rss(void);
 
@@ -90,9 +92,13 @@ static void	update_rss(void);
 static struct http_limits
 http_limits_of(const struct conf *c)
 {
-	struct http_limits	l;
+	struct http_limits	l = { 0 };
 
-	/* Bodies are read (and refused with 405), not answered with 413. */
+	/*
+	 * A body up to this is read with its head (and refused with 405);
+	 * one that comes later is refused from the head (head_seen).  The
+	 * head and body deadlines are http.c's defaults.
+	 */
 	l.max_body = 65536;
 	l.max_output = 4 << 20;
 	l.max_clients = c->workers[WORKER_METRICS].max_clients;
@@ -216,6 +222,7 @@ metrics_start(struct event_base *b, const struct conf *c, int fd)
 	bench_series();
 	connect_deps(c);
 	http = http_server_new(base, fd, &l, handle, NULL);
+	http_server_set_head_hook(http, head_seen, NULL);
 	ev_probe = event_new(base, -1, EV_PERSIST, on_probe, NULL);
 	tv.tv_usec = PROBE_INTERVAL_US;
 	event_add(ev_probe, &tv);
@@ -570,7 +577,28 @@ serve_health(struct http_conn *c)
 	json_decref(j);
 }
 
-/* handle - route one request */
+/* not_allowed - 405: only GET (and so HEAD) is served here */
+static void
+not_allowed(struct http_conn *c)
+{
+	http_respond(c, 405, "text/plain", "Allow: GET, HEAD\r\n",
+	    "method not allowed\n", 19);
+}
+
+/*
+ * head_seen - a body is still to come: no route here takes one, so only
+ * a GET's is read (and ignored); anything else is refused unread
+ */
+static void
+head_seen(struct http_conn *c, const struct http_request *r, void *arg)
+{
+	if (http_method_is(r, "GET"))
+		http_continue(c);
+	else
+		not_allowed(c);
+}
+
+/* handle - route one request (HEAD arrives as GET) */
 static void
 handle(struct http_conn *c, const struct http_request *r, void *arg)
 {
@@ -578,8 +606,7 @@ handle(struct http_conn *c, const struct http_request *r, void *arg)
 	    "/readyz or /tenant/health\n";
 
 	if (!http_method_is(r, "GET")) {
-		http_respond(c, 405, "text/plain", "Allow: GET\r\n",
-		    "method not allowed\n", 19);
+		not_allowed(c);
 		return;
 	}
 	if (http_path_is(r, "/metrics"))
