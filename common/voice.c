@@ -5,7 +5,10 @@
  * nothing is lost or read twice), one carries commands (ranges for
  * resuming clients; for the local region also requests, state queries
  * and the heartbeat).  The link is up while the local command connection
- * is up and the heartbeat key is there.
+ * is up and the heartbeat key is there.  Reading on from the last id
+ * loses nothing only while Redis keeps the stream: for a worker that
+ * asks (voice_on_gap), a reader that reconnects, or a stream trimmed
+ * past it (XINFO STREAM every second), is told as a possible gap.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -33,6 +36,13 @@ struct region {
 	struct rds	*cmd;
 	struct sid	 position;	/* last live entry read */
 	int		 index;
+	int		 was_up;	/* the reader was connected before */
+	int		 checking;	/* an XINFO STREAM is out */
+	int		 has_mark;
+	struct sid	 mark;		/* the reader's position at the last
+					 * check */
+	struct sid	 check_from;	/* the same, for the check out */
+	struct sid	 gap_told;	/* the deleted id last reported */
 };
 
 static struct region	 regions[VOICE_REGIONS_MAX];
@@ -46,6 +56,9 @@ static struct voice_cbs	 cbs;
 static const char	*more[VOICE_MORE_MAX];	/* voice_read_also */
 static size_t		 nmore;
 static void		*cbs_arg;
+static voice_gap_cb	*gap_cb;	/* voice_on_gap */
+
+static void	check_trim(struct region *);
 
 /* ---- stream ids ---- */
 
@@ -114,8 +127,11 @@ on_beat(evutil_socket_t fd, short what, void *arg)
 {
 	struct timeval	tv = { HEARTBEAT_CHECK_MS / 1000,
 			    (HEARTBEAT_CHECK_MS % 1000) * 1000 };
+	int		i;
 
 	evtimer_add(ev_beat, &tv);
+	for (i = 0; i < nregions; i++)
+		check_trim(&regions[i]);
 	if (beat_pending)
 		return;
 	if (rds_state(regions[0].cmd) != RDS_UP) {
@@ -301,6 +317,130 @@ on_entry(struct rds *r, const char *id, const redisReply *fields, void *arg)
 	json_decref(ev.obj);
 }
 
+/* ---- entries the reader may have missed ---- */
+
+/* voice_on_gap - a worker that wants to hear of gaps */
+void
+voice_on_gap(voice_gap_cb *cb)
+{
+	gap_cb = cb;
+}
+
+/* reader_at - the id of the last entry the reader passed; -1 before it
+ * knows where it starts */
+static int
+reader_at(const struct region *rg, struct sid *at)
+{
+	const char	*last = rds_stream_last_id(rg->stream);
+
+	if (last == NULL || strcmp(last, "$") == 0)
+		return -1;
+	return sid_parse(last, at);
+}
+
+/*
+ * on_stream_state - a reader that connects again reads on from its last
+ * id, which loses nothing while the server keeps its stream; but a Redis
+ * that restarted without persistence lost the entries it had not handed
+ * over, and nothing in the new stream says so.
+ */
+static void
+on_stream_state(struct rds *r, enum rds_state st, void *arg)
+{
+	struct region	*rg = arg;
+
+	if (st != RDS_UP)
+		return;
+	if (rg->was_up && gap_cb != NULL)
+		gap_cb(rg->index, "the voice events reader reconnected",
+		    cbs_arg);
+	rg->was_up = 1;
+}
+
+/* field_of - a member of a reply of field/value pairs, or NULL */
+static const redisReply *
+field_of(const redisReply *rep, const char *name)
+{
+	size_t	i;
+
+	for (i = 0; i + 1 < rep->elements; i += 2)
+		if (rep->element[i]->type == REDIS_REPLY_STRING &&
+		    strcmp(rep->element[i]->str, name) == 0)
+			return rep->element[i + 1];
+	return NULL;
+}
+
+/*
+ * deleted_of - from XINFO STREAM, the newest id that may have been
+ * deleted: the one before the oldest entry left, or, when none is left,
+ * the last one added.  (Redis 7.0's max-deleted-entry-id does not move
+ * on a trim.)  -1 when the reply says neither.
+ */
+static int
+deleted_of(const redisReply *rep, struct sid *gone)
+{
+	const redisReply	*first = field_of(rep, "first-entry");
+	const redisReply	*last = field_of(rep, "last-generated-id");
+
+	if (first != NULL && first->type == REDIS_REPLY_ARRAY &&
+	    first->elements > 0 && first->element[0]->type ==
+	    REDIS_REPLY_STRING && sid_parse(first->element[0]->str,
+	    gone) == 0) {
+		if (gone->seq-- == 0)
+			gone->ms--;
+		return 0;
+	}
+	if (last != NULL && last->type == REDIS_REPLY_STRING)
+		return sid_parse(last->str, gone);
+	return -1;
+}
+
+/*
+ * trim_cb - entries after the position the reader had at the check
+ * before may have been deleted: the reader may have gone past them
+ * unseen.  Checked against that older position, so that a reader which
+ * skipped them since is still caught; told once per deleted id.  A
+ * reader that started on an empty stream (position 0-0) is not judged:
+ * it cannot be told from one that missed the first entries.
+ */
+static void
+trim_cb(struct rds *r, const redisReply *rep, void *arg)
+{
+	struct region	*rg = arg;
+	struct sid	 gone, zero = { 0, 0 };
+
+	rg->checking = 0;
+	if (rep == NULL || rep->type != REDIS_REPLY_ARRAY || gap_cb == NULL ||
+	    deleted_of(rep, &gone) == -1 || sid_cmp(&gone,
+	    &rg->check_from) <= 0 || sid_cmp(&gone, &rg->gap_told) == 0 ||
+	    sid_cmp(&rg->check_from, &zero) == 0)
+		return;
+	rg->gap_told = gone;
+	gap_cb(rg->index, "entries after the reader's position were "
+	    "deleted from the stream (trimmed)", cbs_arg);
+}
+
+/* check_trim - every second, when a worker listens for gaps */
+static void
+check_trim(struct region *rg)
+{
+	struct sid	at;
+
+	if (gap_cb == NULL || rg->checking || rds_state(rg->cmd) != RDS_UP ||
+	    reader_at(rg, &at) == -1)
+		return;
+	if (!rg->has_mark) {
+		rg->mark = at;
+		rg->has_mark = 1;
+	}
+	if (rds_command(rg->cmd, trim_cb, rg, "XINFO STREAM %s",
+	    k_events) == -1)
+		return;
+	rg->checking = 1;
+	rg->check_from = rg->mark;
+	rg->mark = at;
+}
+
 static void
 region_open(struct event_base *base, struct region *rg,
     const struct conf_redis *rc, const char *from)
@@ -310,16 +450,20 @@ region_open(struct event_base *base, struct region *rg,
 	rg->name = xstrdup(rc->name);
 	rg->cmd = rds_new(base, rc->host, rc->port, rc->password, on_cmd_state,
 	    rg);
-	rg->stream = rds_new(base, rc->host, rc->port, rc->password, NULL,
-	    NULL);
+	rg->stream = rds_new(base, rc->host, rc->port, rc->password,
+	    on_stream_state, rg);
+	rg->was_up = rg->checking = rg->has_mark = 0;
+	memset(&rg->gap_told, 0, sizeof(rg->gap_told));
 	snprintf(name, sizeof(name), "redis %s (voice commands)", rc->name);
 	rds_set_name(rg->cmd, name);
 	snprintf(name, sizeof(name), "redis %s (voice events)", rc->name);
 	rds_set_name(rg->stream, name);
 	/* By default from the end: a client of the events worker that was
 	 * away resumes with its own ids. */
-	if (from != NULL)
-		sid_parse(from, &rg->position);
+	if (from != NULL && sid_parse(from, &rg->position) == 0) {
+		rg->mark = rg->position;	/* a trim while away shows */
+		rg->has_mark = 1;
+	}
 	rds_stream_follow(rg->stream, k_events, from != NULL ? from : "$",
 	    READ_BLOCK_MS, READ_COUNT, on_entry, rg);
 }
@@ -375,6 +519,7 @@ voice_stop(void)
 	link_up = 0;
 	beat_pending = 0;
 	boot_seen[0] = '\0';
+	gap_cb = NULL;
 }
 
 /* same_redis - two Redis settings that reach the same server alike */
@@ -593,12 +738,9 @@ voice_state_cut(voice_cut_cb *cb, void *arg)
 int
 voice_read_upto(struct sid *at)
 {
-	const char	*last;
-
-	if (nregions == 0 || (last = rds_stream_last_id(regions[0].stream)) ==
-	    NULL || strcmp(last, "$") == 0)
+	if (nregions == 0)
 		return -1;
-	return sid_parse(last, at);
+	return reader_at(&regions[0], at);
 }
 
 /* ---- ranges, for clients that resume ---- */

@@ -5,8 +5,9 @@
  * stream of every region, followed from the last entry read; the voice
  * link (local Redis up and the voice side's heartbeat present); requests
  * written to the local request stream; the state hash read for
- * RequestQueryAddress; and ranges of a region's stream read again for a
- * client that resumes.  One per process.
+ * RequestQueryAddress; ranges of a region's stream read again for a
+ * client that resumes; and, for a worker that asks, when a reader may
+ * have missed entries.  One per process.
  */
 #ifndef TENANTD_VOICE_H
 #define TENANTD_VOICE_H
@@ -68,6 +69,18 @@ struct voice_cbs {
 	 * be NULL. */
 	void	(*boot)(const char *boot, void *arg);
 };
+
+/*
+ * Be told when the live reader of a region may have missed entries: its
+ * connection came back (a Redis that restarted without persistence lost
+ * what it had not handed over), or entries after its position were
+ * deleted (the stream trimmed past it: XINFO STREAM every second, the
+ * oldest entry left, or the last one added when none is left, past the
+ * position it had a second before).  Set before voice_start; arg is
+ * voice_start's.  Without it nothing is checked.
+ */
+typedef void	 voice_gap_cb(int region, const char *why, void *arg);
+void		 voice_on_gap(voice_gap_cb *);
 
 /* Start following every region of conf; the link starts down. */
 void		 voice_start(struct event_base *, const struct conf *,

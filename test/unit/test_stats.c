@@ -737,6 +737,70 @@ test_model_reconcile(void **state)
 }
 
 /*
+ * test_model_adopt - after missed events, what the state hash lists is
+ * taken in, from its own "since": an agent the model did not have, an
+ * agent in another mode, a call on a phone in another state or new, a
+ * call waiting in a queue; routing points and what agrees are left alone
+ */
+static void
+test_model_adopt(void **state)
+{
+	struct rec	 r = { .len = 0 };
+	struct model	*m = model_new(&rec_cbs, &r);
+	size_t		 calls, agents;
+	json_t		*st;
+	double		 ms = BASE * 1000;
+
+	agent(m, 0, "EventAgentLogin", "5001", "A1", NULL);
+	agent(m, 0, "EventAgentReady", "5001", "A1", NULL);
+	call(m, 10, "EventRinging", "5001", "c1", ",'callType':'Inbound'");
+	agent(m, 0, "EventAgentLogin", "5002", "A2", NULL);
+	r.len = 0;
+	r.log[0] = '\0';
+
+	st = json_pack("{s:{s:{s:s, s:s, s:s, s:f}, s:[{s:s, s:s, s:s, "
+	    "s:f}]}, s:{s:{s:s, s:s, s:f}}, s:{s:{s:s, s:s, s:s, s:s, s:f}},"
+	    " s:{s:[{s:s, s:s, s:f}]}, s:{s:[{s:s, s:s}]}}",
+	    "5001", "agent", "agentId", "A1", "state", "Ready", "workMode",
+	    "AutoIn", "since", ms, "calls", "connId", "c1", "state",
+	    "Established", "callType", "Inbound", "since", ms + 30000,
+	    "5002", "agent", "agentId", "A2", "state", "Ready", "since",
+	    ms + 35000,
+	    "5003", "agent", "agentId", "A3", "state", "NotReady", "workMode",
+	    "AuxWork", "reason", "Break", "since", ms + 20000,
+	    "7000", "calls", "connId", "c6", "state", "Queued", "since",
+	    ms + 45000,
+	    "8000", "calls", "connId", "c7", "state", "Ringing");
+	model_adopt(m, st, BASE + 50, &calls, &agents);
+	assert_int_equal(calls, 2);		/* c1 answered, c6 waits */
+	assert_int_equal(agents, 3);		/* A1's workMode, A2, A3 */
+	expect_set(&r, "state A1\n"
+	    "end Ringing A1 5001 10..30\n"
+	    "start Talking A1 5001 30\n"
+	    "start CallInbound A1 5001 30\n"
+	    "state A1\n"
+	    "end NotReady A2 5002 0..35\n"
+	    "start Ready A2 5002 35\n"
+	    "state A2\n"
+	    "start LoggedIn A3 5003 20\n"
+	    "start NotReady A3 5003 20\n"
+	    "state A3\n"
+	    "state A3\n"		/* its reason */
+	    "start CallWaiting - 7000 45\n");
+	check_state(m, "A1", "Talking", 50, NULL, "AutoIn", "5001", "c1");
+	check_state(m, "A2", "Ready", 35, NULL, NULL, "5002", NULL);
+	check_state(m, "A3", "NotReady", 20, "Break", "AuxWork", "5003",
+	    NULL);
+
+	/* Again: it all agrees now. */
+	model_adopt(m, st, BASE + 60, &calls, &agents);
+	assert_int_equal(calls + agents, 0);
+	expect(&r, "");
+	json_decref(st);
+	model_free(m);
+}
+
+/*
  * test_model_clear_calls - the voice side restarted: every call and wait
  * ends, the agent is Ready again, entries are forgotten
  */
@@ -1213,6 +1277,36 @@ test_profile_next_reset(void **state)
 	assert_near(profile_next_reset(&p, BASE, 0), 0);
 	prof("{'type':'SinceLogin'}", &p, why, sizeof(why));
 	assert_near(profile_next_reset(&p, BASE, 0), 0);
+}
+
+/* test_profile_period_start - where a Growing period began: its last reset */
+static void
+test_profile_period_start(void **state)
+{
+	struct profile	 p;
+	char		 why[256];
+
+	profile_parse(NULL, &p, why, sizeof(why));
+	assert_near(profile_period_start(&p, BASE, 0), DAY0);
+	/* At a reset, that reset. */
+	assert_near(profile_period_start(&p, DAY0, 0), DAY0);
+	assert_near(profile_period_start(&p, DAY0 + 86399, 0), DAY0);
+	/* UTC+2: 08:53:20 local; local midnight was 22:00 UTC the day
+	 * before.  UTC-5 at 03:00 UTC: 22:00 local, midnight 05:00 UTC the
+	 * day before. */
+	assert_near(profile_period_start(&p, BASE, 7200), DAY0 - 7200);
+	assert_near(profile_period_start(&p, DAY0 + 3 * 3600, -18000),
+	    DAY0 - 86400 + 5 * 3600);
+	prof("{'type':'Growing','reset':['12:30','00:00']}", &p, why,
+	    sizeof(why));
+	assert_near(profile_period_start(&p, BASE, 0), DAY0);
+	assert_near(profile_period_start(&p, DAY0 + 50000, 0), DAY0 + 45000);
+	prof("{'type':'Growing','reset':[]}", &p, why, sizeof(why));
+	assert_near(profile_period_start(&p, BASE, 0), 0);
+	prof("{'type':'Sliding','window':60}", &p, why, sizeof(why));
+	assert_near(profile_period_start(&p, BASE, 0), BASE);
+	prof("{'type':'SinceLogin'}", &p, why, sizeof(why));
+	assert_near(profile_period_start(&p, BASE, 0), BASE);
 }
 
 /* ---- accumulators ---- */
@@ -1885,11 +1979,13 @@ main(void)
 		cmocka_unit_test(test_model_user_data),
 		cmocka_unit_test(test_model_clear_calls),
 		cmocka_unit_test(test_model_reconcile),
+		cmocka_unit_test(test_model_adopt),
 		cmocka_unit_test(test_model_dump_restore),
 		cmocka_unit_test(test_stype_builtin),
 		cmocka_unit_test(test_stype_parse),
 		cmocka_unit_test(test_profile_parse),
 		cmocka_unit_test(test_profile_next_reset),
+		cmocka_unit_test(test_profile_period_start),
 		cmocka_unit_test(test_acc_current),
 		cmocka_unit_test(test_acc_total),
 		cmocka_unit_test(test_acc_average_max),

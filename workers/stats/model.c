@@ -916,6 +916,202 @@ model_reconcile(struct model *m, const json_t *state, double t,
 	*agents = rc.agents;
 }
 
+/* ---- taking in what the state hash lists ---- */
+
+struct adopt {
+	struct model	*m;
+	double		 t;
+	size_t		 calls, agents;
+};
+
+/* since_of - a state's "since" (ms) in seconds; t when it has none, or
+ * one later than t */
+static double
+since_of(const json_t *o, double t)
+{
+	const json_t	*v = json_object_get(o, "since");
+	double		 s;
+
+	if (!json_is_number(v))
+		return t;
+	s = json_number_value(v) / 1000.0;
+	return s > 0 && s < t ? s : t;
+}
+
+/* cstate_of - a call's state as the hash names it; -1: not a phone's */
+static int
+cstate_of(const char *name, enum cstate *cs)
+{
+	static const char *const names[] = { "Ringing", "Dialing",
+	    "Established", "Held" };
+	static const enum cstate v[] = { C_RINGING, C_DIALING, C_TALKING,
+	    C_HELD };
+	size_t	i;
+
+	for (i = 0; name != NULL && i < NELEM(names); i++)
+		if (strcmp(name, names[i]) == 0) {
+			*cs = v[i];
+			return 0;
+		}
+	return -1;
+}
+
+/* adopt_agent - the agent the DN's state names, logged in there, in the
+ * mode it says, since its "since" (a login's own time is not in the
+ * hash: the last change of mode is the nearest known) */
+static void
+adopt_agent(struct adopt *ad, const char *dn, const json_t *ag)
+{
+	const char	*id = json_string_value(json_object_get(ag, "agentId"));
+	const char	*st = json_string_value(json_object_get(ag, "state"));
+	const char	*wm = json_string_value(json_object_get(ag, "workMode"));
+	const char	*why = json_string_value(json_object_get(ag, "reason"));
+	double		 since = since_of(ag, ad->t);
+	struct agent	*a;
+	enum mode	 mode;
+
+	if (id == NULL || st == NULL || strcmp(st, "LoggedOut") == 0)
+		return;
+	mode = strcmp(st, "Ready") == 0 ? M_READY : wm != NULL &&
+	    strcmp(wm, "AfterCallWork") == 0 ? M_ACW : M_NOT_READY;
+	if (mode == M_READY)
+		why = NULL;
+	a = agent_get(ad->m, id);
+	if (a->logged_in && strcmp(a->dn, dn) == 0 && a->mode == mode &&
+	    same(a->work_mode, wm) && same(a->reason, why))
+		return;
+	ad->agents++;
+	agent_login(ad->m, a, dn, wm, since);
+	a->mode = mode;
+	set_str(&a->work_mode, wm);
+	set_str(&a->reason, why);
+	if (!refresh(ad->m, a, since) && ad->m->cbs.state != NULL)
+		ad->m->cbs.state(a->id, ad->m->arg);
+}
+
+/* call_to - a call's instances as its state wants them, from t */
+static void
+call_to(struct model *m, struct dn *d, struct call *c, enum cstate want,
+    double t)
+{
+	const char	*agent = dn_agent_id(d);
+
+	if (want != C_RINGING)
+		end(m, &c->ring, t);
+	if (want != C_DIALING)
+		end(m, &c->dial, t);
+	if (want != C_HELD)
+		end(m, &c->hold, t);
+	if (want == C_RINGING && c->ring == NULL && c->talk == NULL)
+		c->ring = start(m, A_RINGING, 1, agent, d->number, t, c->ud, 0);
+	if (want == C_DIALING && c->dial == NULL && c->talk == NULL)
+		c->dial = start(m, A_DIALING, 1, agent, d->number, t, c->ud, 0);
+	if ((want == C_TALKING || want == C_HELD) && c->talk == NULL) {
+		c->talk = start(m, A_TALKING, 1, agent, d->number, t, c->ud, 0);
+		c->typed = start(m, typed_action(c->type), 1, agent,
+		    d->number, t, c->ud, 0);
+	}
+	if (want == C_HELD && c->hold == NULL)
+		c->hold = start(m, A_ON_HOLD, 1, agent, d->number, t, c->ud, 0);
+	c->state = want;
+}
+
+/* adopt_call - a call on a phone, in the state the hash says */
+static void
+adopt_call(struct adopt *ad, struct dn *d, const json_t *cs)
+{
+	const char	*conn = json_string_value(json_object_get(cs, "connId"));
+	const json_t	*ud = json_object_get(cs, "userData");
+	struct call	*c;
+	enum cstate	 want;
+
+	if (conn == NULL || cstate_of(json_string_value(json_object_get(cs,
+	    "state")), &want) == -1)
+		return;
+	if ((c = call_find(d, conn, NULL)) != NULL && c->state == want)
+		return;
+	ad->calls++;
+	if (c == NULL) {
+		c = call_get(ad->m, d, conn, since_of(cs, ad->t));
+		set_str(&c->type, json_string_value(json_object_get(cs,
+		    "callType")));
+		if (json_is_object(ud))
+			c->ud = json_deep_copy(ud);
+	}
+	call_to(ad->m, d, c, want, since_of(cs, ad->t));
+}
+
+/* adopt_queue - the calls the hash has waiting in queue d */
+static void
+adopt_queue(struct adopt *ad, struct dn *d, const json_t *calls)
+{
+	const json_t	*cs, *ud;
+	const char	*conn;
+	struct entry	*en;
+	size_t		 i;
+	double		 since;
+
+	json_array_foreach(calls, i, cs) {
+		conn = json_string_value(json_object_get(cs, "connId"));
+		if (conn == NULL || !same(json_string_value(json_object_get(cs,
+		    "state")), "Queued") || qcall_find(ad->m, d, conn) != NULL)
+			continue;
+		since = since_of(cs, ad->t);
+		ud = json_object_get(cs, "userData");
+		en = entry_get(ad->m, conn, since);
+		if (en->queue == NULL)
+			en->queue = xstrdup(d->number);
+		qcall_add(ad->m, d, conn, since, json_is_object(ud) ? ud : NULL,
+		    0);
+		ad->calls++;
+	}
+}
+
+/* adopt_dn - one DN of the hash: its agent and calls, or its queue */
+static void
+adopt_dn(struct adopt *ad, const char *number, const json_t *st)
+{
+	struct model	*m = ad->m;
+	enum dn_kind	 k = m->cbs.dn_kind != NULL ? m->cbs.dn_kind(number,
+			    m->arg) : DNK_PHONE;
+	const json_t	*calls = json_object_get(st, "calls"), *cs;
+	struct dn	*d;
+	size_t		 i, before = ad->calls;
+
+	if (k == DNK_RP)		/* it keeps no calls here */
+		return;
+	d = dn_get(m, number);
+	if (k == DNK_QUEUE) {
+		adopt_queue(ad, d, calls);
+		return;
+	}
+	adopt_agent(ad, number, json_object_get(st, "agent"));
+	json_array_foreach(calls, i, cs)
+		adopt_call(ad, d, cs);
+	if (ad->calls > before && d->agent != NULL)
+		refresh(m, agent_get(m, d->agent), ad->t);
+}
+
+/*
+ * model_adopt - after events were missed, the model holds what the hash
+ * lists: what it lacked starts (told through the callbacks, so that the
+ * statistics count it), what it held in another state changes.  Instants
+ * missed (a call answered, abandoned) are not made up.
+ */
+void
+model_adopt(struct model *m, const json_t *state, double t, size_t *calls,
+    size_t *agents)
+{
+	struct adopt	 ad = { m, t, 0, 0 };
+	const char	*dn;
+	const json_t	*st;
+
+	json_object_foreach((json_t *)state, dn, st)
+		adopt_dn(&ad, dn, st);
+	*calls = ad.calls;
+	*agents = ad.agents;
+}
+
 static void
 free_dn(const char *key, void *v, void *arg)
 {

@@ -111,6 +111,16 @@ void		 model_clear_calls(struct model *, double t);
 void		 model_reconcile(struct model *, const json_t *state, double t,
 		    size_t *calls, size_t *agents);
 
+/*
+ * After events were missed (a gap): take in what the same hash lists and
+ * the model lacks or holds otherwise: agents logged in and their mode,
+ * calls on phones and their state, calls waiting in queues, each started
+ * at its "since" in the hash (or t), through the callbacks.  *calls and
+ * *agents: how many were taken in or changed.
+ */
+void		 model_adopt(struct model *, const json_t *state, double t,
+		    size_t *calls, size_t *agents);
+
 int		 model_agent_state(const struct model *, const char *agent,
 		    struct agent_state *);
 /* The agent on a DN, or NULL. */

@@ -457,6 +457,33 @@ profile_next_reset(const struct profile *p, double t, long gmtoff)
 	return best - (double)gmtoff;
 }
 
+/*
+ * profile_period_start - when the period holding t began: the last reset
+ * of a Growing profile at or before t (0 when it never resets), else t.
+ * A Growing statistic made now counts what is in progress from there, so
+ * its value does not depend on when it was made (a worker that restarts
+ * makes it again).
+ */
+double
+profile_period_start(const struct profile *p, double t, long gmtoff)
+{
+	double	 day, local = t + (double)gmtoff, best = -1, r;
+	int	 i, k;
+
+	if (p->kind != PROF_GROWING)
+		return t;
+	if (p->nresets == 0)
+		return 0;
+	day = floor(local / 86400) * 86400;
+	for (k = -1; k < 1; k++)
+		for (i = 0; i < p->nresets; i++) {
+			r = day + k * 86400 + p->resets[i] * 60.0;
+			if (r <= local && r > best)
+				best = r;
+		}
+	return best - (double)gmtoff;
+}
+
 /* ---- accumulators ---- */
 
 struct acc *

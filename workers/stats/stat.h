@@ -95,6 +95,10 @@ json_t		*profile_json(const struct profile *);
  * offset from UTC at t, in seconds.  0 when it never resets. */
 double		 profile_next_reset(const struct profile *, double t,
 		    long gmtoff);
+/* When the period holding t began: a Growing profile's last reset at or
+ * before t (0: it never resets); t for the others. */
+double		 profile_period_start(const struct profile *, double t,
+		    long gmtoff);
 
 struct acc;
 

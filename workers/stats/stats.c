@@ -183,10 +183,17 @@ static int		 st_inflight, st_resync = 1;
 static char		*k_agents;
 
 /* The voice side's state hash, to make the model agree with once the
- * live reader is where it was taken (a new boot of the voice side). */
+ * live reader is where it was taken (a new boot of the voice side, or
+ * events the reader may have missed). */
+#define CUT_BOOT	0x1	/* drop what the hash does not list */
+#define CUT_GAP		0x2	/* and take in what it lists */
 static json_t		*cut_state;
 static struct sid	 cut_at;
-static int		 cut_tries;
+static int		 cut_tries, cut_busy;
+static int		 cut_want;	/* CUT_*: a cut is due */
+static int		 cut_doing;	/* what the cut under way is for */
+static int		 gap_fresh;	/* no event applied since the gap */
+static int		 start_gap;	/* no snapshot: the stream's start unread */
 static char		 boot_known[65];	/* the voice side's, the model's */
 
 static struct metric	*m_open, *m_notified, *m_events, *m_refused,
@@ -200,10 +207,14 @@ static void	on_closed(struct sess *, void *);
 static void	on_voice_event(struct voice_event *, void *);
 static void	on_link(int, void *);
 static void	on_boot(const char *, void *);
+static void	on_gap(int, const char *, void *);
+static void	cut_begin(void);
+static void	cut_check(void);
 static void	cut_reached(const struct sid *);
 static void	schedule_flush(void);
 
 static void	statistic_drop(struct statistic *);
+static void	seed_metric(struct statistic *);
 static void	agent_changed(json_int_t);
 static void	states_write(void);
 static void	index_fresh(void);
@@ -1363,7 +1374,12 @@ reap(void)
 /* Where each region's stream is read from after a restart. */
 static char	*resume_from[VOICE_REGIONS_MAX];
 
-/* start_voice - the model and totals are back: read the events since */
+/*
+ * start_voice - the model and totals are back: read the events since.
+ * Without a snapshot the reader starts at the stream's end, and what
+ * came before (agents logged in, calls up) is known only from the state
+ * hash: that is a gap too.
+ */
 static void
 start_voice(void)
 {
@@ -1371,12 +1387,32 @@ start_voice(void)
 	int			i;
 
 	voice_read_also(model_members, NELEM(model_members));
+	voice_on_gap(on_gap);
 	voice_start_from(base, worker_conf(), resume_from, &vc, NULL);
 	voice_started = 1;
 	for (i = 0; i < VOICE_REGIONS_MAX; i++) {
 		free(resume_from[i]);
 		resume_from[i] = NULL;
 	}
+	if (start_gap)
+		on_gap(0, "no snapshot of the model: the events before the "
+		    "stream's end were not read", NULL);
+}
+
+/*
+ * reseed - a statistic opened before the model was restored was seeded
+ * from an empty model, and a restore tells no one what it starts: it
+ * counts what the restored model holds in progress now.  (It is not
+ * valid yet: the voice link comes up only after the restore, and then
+ * its subscribers get EventStatisticValid with this value.)
+ */
+static void
+reseed(const char *key, void *v, void *arg)
+{
+	struct statistic	*m = v;
+
+	seed_metric(m);
+	mark(m);
 }
 
 /*
@@ -1426,6 +1462,13 @@ totals_restored(struct rds *r, const redisReply *rep, void *arg)
 	start_voice();
 }
 
+/*
+ * restored - the last worker's model, with the stream positions it
+ * reflects: the reader goes on from there, so no event is applied twice
+ * or missed.  Statistics opened meanwhile are seeded again (reseed).  No
+ * snapshot: the worker starts at the stream's end and takes what is going
+ * on from the state hash (start_gap).
+ */
 static void
 restored(struct rds *r, const redisReply *rep, void *arg)
 {
@@ -1455,7 +1498,9 @@ restored(struct rds *r, const redisReply *rep, void *arg)
 		snprintf(boot_known, sizeof(boot_known), "%s",
 		    json_string_value(json_object_get(j, "boot")) != NULL ?
 		    json_string_value(json_object_get(j, "boot")) : "");
-	}
+		strmap_each(&metrics, reseed, NULL);
+	} else
+		start_gap = 1;
 	json_decref(j);
 	index_fresh();
 	if (rds_command(kv, totals_restored, NULL, "HGETALL %s",
@@ -1536,6 +1581,11 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 	}
 	reap();
 	states_write();		/* Redis back after a failed write */
+	cut_check();		/* the reader was not placed yet */
+	if (cut_want != 0) {	/* a cut failed, or the reader kept passing */
+		cut_tries = 0;
+		cut_begin();
+	}
 	if (us - last_save_us >= SAVE_EVERY_S * 1000000ULL) {
 		last_save_us = us;
 		persist(0);
@@ -1594,16 +1644,15 @@ event_of(const struct voice_event *ev, struct model_event *me, char *buf,
 	return 0;
 }
 
+/* apply - one new event to the model */
 static void
-on_voice_event(struct voice_event *ev, void *arg)
+apply(struct voice_event *ev)
 {
 	struct model_event	 me;
 	json_t			*ud;
 	char			 buf[1024];
 	double			 now = now_s();
 
-	if (!seen_add(seen, ev->event_id))
-		return;
 	metric_inc(m_events);
 	if (ev->has_time)
 		lag = now - (double)ev->time_ms / 1000.0;
@@ -1617,37 +1666,90 @@ on_voice_event(struct voice_event *ev, void *arg)
 	}
 	model_apply_event(model, &me, now);
 	json_decref(ud);
+}
+
+/* on_voice_event - an entry of a region's stream; a cut of the local
+ * region waits for its id (one seen before was applied already) */
+static void
+on_voice_event(struct voice_event *ev, void *arg)
+{
+	if (seen_add(seen, ev->event_id)) {
+		apply(ev);
+		if (ev->region == 0)
+			gap_fresh = 0;
+	}
 	if (cut_state != NULL && ev->region == 0)
 		cut_reached(&ev->id);
 }
 
-/* ---- a new boot of the voice side ---- */
+/* ---- the model agrees with the voice side's state hash ---- */
 
 /*
- * A voice side that restarts forgets its calls and agents; it may say so
- * on the stream (EventReleased, EventAgentLogout) or only in its state
- * hash.  When the boot id is another than the model's (the last one
- * seen, or the snapshot's), the worker takes the hash and the stream's
- * last id in one MULTI, and once its live
- * reader is at that id the model drops what the hash does not list.
- * Only with one region: a remote region's calls are not in the local
- * hash.
+ * The model follows the stream.  When the worker may have missed part of
+ * it (a gap: the reader reconnected, and a Redis that restarted empty
+ * lost what it had not handed over; the stream was trimmed past the
+ * reader; the worker started without a snapshot), or the voice side may
+ * have forgotten what the stream told (a new boot id, another than the
+ * model's, from this life or the snapshot), the state hash is the truth.
+ * The worker takes the hash and the stream's last id in one MULTI (a
+ * cut); once its live reader has applied the events up to that id, the
+ * calls, waiting calls and logged-in agents the hash does not list end,
+ * and after a gap those it lists are taken in, with their modes and
+ * states.  A gap waits for the voice link: a voice side that comes back
+ * to an empty Redis writes its hash before its heartbeat, so a hash read
+ * earlier would be empty.  Only with one region: a remote region's calls
+ * are not in the local hash.
  */
 
 static void	cut_taken(int, json_t *, const struct sid *, void *);
 
-/* cut_apply - the model agrees with the hash */
+/* cut_apply - the model agrees with the hash, as of the cut */
 static void
 cut_apply(void)
 {
-	size_t	calls, agents;
+	size_t	calls, agents, tcalls = 0, tagents = 0;
+	double	now = now_s();
 
-	model_reconcile(model, cut_state, now_s(), &calls, &agents);
+	model_reconcile(model, cut_state, now, &calls, &agents);
+	if (cut_doing & CUT_GAP)
+		model_adopt(model, cut_state, now, &tcalls, &tagents);
 	if (calls > 0 || agents > 0)
 		log_info("stats: the voice side knows nothing of %zu calls and "
 		    "%zu agents: they end now", calls, agents);
+	if (tcalls > 0 || tagents > 0)
+		log_info("stats: %zu calls and %zu agents taken from the voice "
+		    "side's state (new, or in another state)", tcalls,
+		    tagents);
 	json_decref(cut_state);
 	cut_state = NULL;
+	cut_doing = 0;
+}
+
+/* cut_begin - take the hash and the stream id it goes with, if one is
+ * due and none is under way (a gap: once the voice link is up) */
+static void
+cut_begin(void)
+{
+	if (cut_busy || cut_state != NULL || cut_want == 0 ||
+	    ((cut_want & CUT_GAP) && !link_up))
+		return;
+	cut_doing = cut_want;
+	cut_want = 0;
+	cut_busy = 1;
+	voice_state_cut(cut_taken, NULL);
+}
+
+/* cut_again - the reader went past the cut unseen: a new one, a few
+ * times at once, then on the tick */
+static void
+cut_again(void)
+{
+	json_decref(cut_state);
+	cut_state = NULL;
+	cut_want |= cut_doing;
+	cut_doing = 0;
+	if (++cut_tries < 5)
+		cut_begin();
 }
 
 /* cut_reached - the live reader read the entry id */
@@ -1658,29 +1760,50 @@ cut_reached(const struct sid *id)
 
 	if (c == 0)
 		cut_apply();
-	else if (c > 0) {		/* passed it unseen: take another */
-		json_decref(cut_state);
-		cut_state = NULL;
-		if (++cut_tries < 5)
-			voice_state_cut(cut_taken, NULL);
+	else if (c > 0)
+		cut_again();
+}
+
+/*
+ * cut_check - is the reader where the cut was taken?  The model agrees
+ * with the hash when the reader is at that id; also when the stream was
+ * empty, and when the reader applied nothing since a gap (what it holds
+ * came before the hash was written).  Behind it: the entries will tell.
+ */
+static void
+cut_check(void)
+{
+	struct sid	upto, zero = { 0, 0 };
+	int		c;
+
+	if (cut_state == NULL)
+		return;
+	if (sid_cmp(&cut_at, &zero) == 0) {
+		cut_apply();
+		return;
 	}
+	if (voice_read_upto(&upto) == -1)
+		return;		/* not placed yet: the tick looks again */
+	c = sid_cmp(&upto, &cut_at);
+	if (c > 0 && (cut_doing & CUT_GAP) && gap_fresh)
+		cut_apply();
+	else if (c >= 0)
+		cut_reached(&upto);
 }
 
 /* cut_taken - the hash and the stream id it goes with */
 static void
 cut_taken(int ok, json_t *state, const struct sid *at, void *arg)
 {
-	struct sid	upto;
-
-	if (!ok || model == NULL)
-		return;		/* the next boot change, or restart, tries */
-	json_decref(cut_state);
+	cut_busy = 0;
+	if (!ok || model == NULL) {
+		cut_want |= cut_doing;	/* the tick tries again */
+		cut_doing = 0;
+		return;
+	}
 	cut_state = json_incref(state);
 	cut_at = *at;
-	if (voice_read_upto(&upto) == -1)
-		return;		/* not reading yet: the entries will tell */
-	if (sid_cmp(&upto, at) >= 0)
-		cut_reached(&upto);
+	cut_check();
 }
 
 /* on_boot - the voice side's boot id, new or first seen: another than
@@ -1693,9 +1816,29 @@ on_boot(const char *boot, void *arg)
 		log_info("stats: the voice side restarted (boot %s, was %s)",
 		    boot, boot_known);
 		cut_tries = 0;
-		voice_state_cut(cut_taken, NULL);
+		cut_want |= CUT_BOOT;
+		cut_begin();
 	}
 	snprintf(boot_known, sizeof(boot_known), "%s", boot);
+}
+
+/* on_gap - the reader of a region may have missed events */
+static void
+on_gap(int region, const char *why, void *arg)
+{
+	if (voice_nregions() != 1) {
+		log_warnx("stats: voice events of region %s may have been "
+		    "missed (%s); with remote regions the model cannot be "
+		    "checked against the local state hash",
+		    voice_region_name(region), why);
+		return;
+	}
+	log_info("stats: voice events may have been missed (%s); the model "
+	    "will agree with the voice side's state hash", why);
+	gap_fresh = 1;
+	cut_tries = 0;
+	cut_want |= CUT_GAP;
+	cut_begin();
 }
 
 /* object_exists - the statistic's object is still in the configuration */
@@ -1757,6 +1900,7 @@ on_link(int up, void *arg)
 {
 	link_up = up;
 	strmap_each(&metrics, validity, NULL);
+	cut_begin();		/* a gap waits for the link */
 }
 
 /* ---- configuration ---- */
@@ -1970,6 +2114,7 @@ stats_cleanup(void)
 	free(k_agents);
 	json_decref(cut_state);
 	cut_state = NULL;
+	cut_want = cut_doing = cut_busy = gap_fresh = start_gap = 0;
 	boot_known[0] = '\0';
 	idmap_clear(&st_dirty);
 	free(st_list);
@@ -2195,7 +2340,10 @@ statistic_get(enum object_kind k, json_int_t dbid, const char *id,
 	m->id = xstrdup(id);
 	m->t = *t;
 	m->p = *p;
-	m->acc = acc_new(t, p, now);
+	/* A Growing period began at its last reset, not now: what is in
+	 * progress counts from its own start, also in a statistic made
+	 * again by a worker that restarted. */
+	m->acc = acc_new(t, p, profile_period_start(p, now, gmtoff_at(now)));
 	m->next_reset = profile_next_reset(p, now, gmtoff_at(now));
 	note_reset(m->next_reset);
 	m->valid = link_up;
