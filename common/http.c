@@ -36,14 +36,12 @@
 
 #include "http.h"
 #include "log.h"
+#include "net.h"
 #include "util.h"
 
 #define HEADER_TIMEOUT_S	10.0	/* when the limits give 0 */
 #define BODY_TIMEOUT_S		10.0
 #define LINGER_US		2000000
-#define ACCEPT_PAUSE_MIN_US	100000
-#define ACCEPT_PAUSE_MAX_US	1000000
-#define ACCEPT_LOG_EVERY_US	60000000
 
 struct http_conn {
 	TAILQ_ENTRY(http_conn)	 entry;
@@ -92,10 +90,7 @@ struct http_server {
 	TAILQ_HEAD(, http_conn)		 conns;
 	unsigned			 nconns;
 	struct event			*ev_accept;	/* accept again */
-	uint64_t			 accept_pause_us; /* 0: accepting */
-	uint64_t			 accept_failed_us;
-	uint64_t			 accept_log_us;	/* next warning */
-	int				 accept_logged;
+	struct net_pause		 accept_pause;
 	int				 paused;
 	unsigned			 evicted;	/* while full */
 };
@@ -1035,17 +1030,6 @@ make_room(struct http_server *srv)
 	return 1;
 }
 
-/* accept_recovered - accept works again after running out of descriptors */
-static void
-accept_recovered(struct http_server *srv)
-{
-	if (srv->accept_logged)
-		log_info("http: accepting connections again after %.1f s",
-		    (double)(now_mono_us() - srv->accept_failed_us) / 1e6);
-	srv->accept_pause_us = 0;
-	srv->accept_logged = 0;
-}
-
 static void
 server_accept(struct evconnlistener *l, evutil_socket_t fd,
     struct sockaddr *sa, int salen, void *arg)
@@ -1056,8 +1040,7 @@ server_accept(struct evconnlistener *l, evutil_socket_t fd,
 	struct http_conn	*c;
 	int			 one = 1;
 
-	if (srv->accept_pause_us > 0)
-		accept_recovered(srv);
+	net_pause_ok(&srv->accept_pause, "http");
 	if (srv->nconns < srv->limits.max_clients && srv->evicted > 0) {
 		log_info("http: below max_clients again; %u connections were "
 		    "closed to make room", srv->evicted);
@@ -1101,26 +1084,11 @@ static void
 server_error(struct evconnlistener *l, void *arg)
 {
 	struct http_server	*srv = arg;
-	int			 err = EVUTIL_SOCKET_ERROR();
-	uint64_t		 now = now_mono_us(), p;
 	struct timeval		 tv;
 
-	if (srv->accept_pause_us == 0) {
-		srv->accept_pause_us = ACCEPT_PAUSE_MIN_US;
-		srv->accept_failed_us = now;
-		if (now >= srv->accept_log_us) {
-			log_warnx("http: accept: %s, with %u connections "
-			    "open; accepting again in a moment (not logged "
-			    "again for a minute)", strerror(err), srv->nconns);
-			srv->accept_log_us = now + ACCEPT_LOG_EVERY_US;
-			srv->accept_logged = 1;
-		}
-	} else if ((srv->accept_pause_us *= 2) > ACCEPT_PAUSE_MAX_US)
-		srv->accept_pause_us = ACCEPT_PAUSE_MAX_US;
+	tv = net_pause_failed(&srv->accept_pause, "http", EVUTIL_SOCKET_ERROR(),
+	    srv->nconns);
 	evconnlistener_disable(l);
-	p = srv->accept_pause_us;
-	tv.tv_sec = (time_t)(p / 1000000);
-	tv.tv_usec = (suseconds_t)(p % 1000000);
 	evtimer_add(srv->ev_accept, &tv);
 }
 
@@ -1161,7 +1129,7 @@ http_server_set_listener(struct http_server *srv, int fd)
 	if (srv->listener != NULL)
 		evconnlistener_free(srv->listener);
 	evtimer_del(srv->ev_accept);
-	srv->accept_pause_us = 0;
+	srv->accept_pause.pause_us = 0;
 	if (srv->paused)
 		flags |= LEV_OPT_DISABLED;
 	srv->listener = evconnlistener_new(srv->base, server_accept, srv,

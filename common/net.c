@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * net - resolve a configured address and listen on it.
+ * net - resolve a configured address and listen on it; pause accept out
+ * of descriptors.
  */
 #include <errno.h>
 #include <netdb.h>
@@ -9,7 +10,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "net.h"
+#include "util.h"
+
+#define PAUSE_MIN_US	100000
+#define PAUSE_MAX_US	1000000
+#define PAUSE_LOG_US	60000000	/* one warning a minute at most */
 
 /* net_listen - bind and listen on addr with SO_REUSEADDR */
 int
@@ -47,4 +54,42 @@ net_listen(const struct conf_addr *addr, int backlog)
 	if (fd == -1)
 		errno = err;
 	return fd;
+}
+
+/* net_pause_failed - begin or lengthen the pause; warn once a minute */
+struct timeval
+net_pause_failed(struct net_pause *p, const char *who, int err,
+    unsigned nconns)
+{
+	uint64_t	now = now_mono_us();
+	struct timeval	tv;
+
+	if (p->pause_us == 0) {
+		p->pause_us = PAUSE_MIN_US;
+		p->failed_us = now;
+		if (now >= p->log_us) {
+			log_warnx("%s: accept: %s, with %u connections open; "
+			    "accepting again in a moment (not logged again "
+			    "for a minute)", who, strerror(err), nconns);
+			p->log_us = now + PAUSE_LOG_US;
+			p->logged = 1;
+		}
+	} else if ((p->pause_us *= 2) > PAUSE_MAX_US)
+		p->pause_us = PAUSE_MAX_US;
+	tv.tv_sec = (time_t)(p->pause_us / 1000000);
+	tv.tv_usec = (suseconds_t)(p->pause_us % 1000000);
+	return tv;
+}
+
+/* net_pause_ok - accept works (again) */
+void
+net_pause_ok(struct net_pause *p, const char *who)
+{
+	if (p->pause_us == 0)
+		return;
+	if (p->logged)
+		log_info("%s: accepting connections again after %.1f s", who,
+		    (double)(now_mono_us() - p->failed_us) / 1e6);
+	p->pause_us = 0;
+	p->logged = 0;
 }

@@ -38,11 +38,11 @@
 #include "backoff.h"
 #include "conf.h"
 #include "log.h"
+#include "net.h"
 #include "sess.h"
 #include "util.h"
 
 #define SESS_MSG_MAX		512
-#define SESS_ACCEPT_RETRY_MS	100
 #define SESS_PEER_MAX		64
 #define SESS_TOKEN_MAX		4096
 #define SESS_READ_MIN		16384	/* input read ahead, at least */
@@ -79,6 +79,7 @@ struct sess_server {
 	struct event_base	*base;
 	struct evconnlistener	*lev;
 	struct event		*retry;	/* accept again after EMFILE */
+	struct net_pause	 pause;
 	struct sess_limits	 lim;
 	struct sess_handlers	 h;
 	void			*arg;
@@ -888,8 +889,10 @@ static void
 sess_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
     struct sockaddr *sa, int salen, void *arg)
 {
-	char	peer[SESS_PEER_MAX];
+	struct sess_server	*srv = arg;
+	char			 peer[SESS_PEER_MAX];
 
+	net_pause_ok(&srv->pause, "sess");
 	sess_peer_name(sa, salen, peer, sizeof(peer));
 	sess_start(arg, fd, peer);
 }
@@ -899,11 +902,10 @@ static void
 sess_accept_error_cb(struct evconnlistener *lev, void *arg)
 {
 	struct sess_server	*srv = arg;
-	struct timeval		 tv = sess_tv(SESS_ACCEPT_RETRY_MS);
+	struct timeval		 tv;
 
-	log_warnx("sess: accept: %s; retrying in %d ms",
-	    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()),
-	    SESS_ACCEPT_RETRY_MS);
+	tv = net_pause_failed(&srv->pause, "sess", EVUTIL_SOCKET_ERROR(),
+	    (unsigned)srv->st.current);
 	evconnlistener_disable(lev);
 	evtimer_add(srv->retry, &tv);
 }
