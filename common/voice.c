@@ -751,32 +751,49 @@ struct range {
 	int		 region;
 	struct sid	 after;
 	int		 lost;
+	int		 past;
 	int		 failed;
 };
 
-/* first_cb - the oldest entry kept: is the client's last one still there? */
+/*
+ * info_cb - the stream's ends: is the client's last entry still there
+ * (the oldest kept is not after it), and was it ever there (the last
+ * added is not before it)?  A stream not there at all holds nothing.
+ */
 static void
-first_cb(struct rds *r, const redisReply *rep, void *arg)
+info_cb(struct rds *r, const redisReply *rep, void *arg)
 {
-	struct range	*rg = arg;
-	struct sid	 first, zero = { 0, 0 };
+	struct range		*rg = arg;
+	const redisReply	*first, *last;
+	struct sid		 id, zero = { 0, 0 };
 
 	if (rg->failed == 2) {		/* the range was never asked */
-		rg->cb(0, 0, NULL, 0, rg->arg);
+		rg->cb(0, 0, 0, NULL, 0, rg->arg);
 		free(rg);
+		return;
+	}
+	if (rep != NULL && rep->type == REDIS_REPLY_ERROR &&
+	    strstr(rep->str, "no such key") != NULL) {
+		rg->lost = sid_cmp(&rg->after, &zero) > 0;
+		rg->past = rg->lost;
 		return;
 	}
 	if (rep == NULL || rep->type != REDIS_REPLY_ARRAY) {
 		rg->failed = 1;
 		return;
 	}
-	if (rep->elements == 0)		/* nothing kept at all */
-		rg->lost = sid_cmp(&rg->after, &zero) > 0;
-	else if (rep->element[0]->type == REDIS_REPLY_ARRAY &&
-	    rep->element[0]->elements == 2 &&
-	    sid_parse(rep->element[0]->element[0]->str, &first) == 0)
-		rg->lost = sid_cmp(&first, &rg->after) > 0 &&
+	first = field_of(rep, "first-entry");
+	last = field_of(rep, "last-generated-id");
+	if (last != NULL && last->type == REDIS_REPLY_STRING &&
+	    sid_parse(last->str, &id) == 0)
+		rg->past = sid_cmp(&rg->after, &id) > 0;
+	if (first != NULL && first->type == REDIS_REPLY_ARRAY &&
+	    first->elements == 2 && first->element[0]->type ==
+	    REDIS_REPLY_STRING && sid_parse(first->element[0]->str, &id) == 0)
+		rg->lost = sid_cmp(&id, &rg->after) > 0 &&
 		    sid_cmp(&rg->after, &zero) > 0;
+	else				/* nothing kept at all */
+		rg->lost = sid_cmp(&rg->after, &zero) > 0;
 }
 
 static void
@@ -788,8 +805,13 @@ range_cb(struct rds *r, const redisReply *rep, void *arg)
 	const char		*why;
 	size_t			 i, n = 0;
 
+	if (rg->past) {			/* whatever the range said */
+		rg->cb(1, 0, 1, NULL, 0, rg->arg);
+		free(rg);
+		return;
+	}
 	if (rg->failed || rep == NULL || rep->type != REDIS_REPLY_ARRAY) {
-		rg->cb(0, 0, NULL, 0, rg->arg);
+		rg->cb(0, 0, 0, NULL, 0, rg->arg);
 		free(rg);
 		return;
 	}
@@ -805,7 +827,7 @@ range_cb(struct rds *r, const redisReply *rep, void *arg)
 		voice_read_entry(e->element[1], &v[n], &why);
 		n++;
 	}
-	rg->cb(1, rg->lost, v, n, rg->arg);
+	rg->cb(1, rg->lost, 0, v, n, rg->arg);
 	for (i = 0; i < n; i++)
 		json_decref(v[i].obj);
 	free(v);
@@ -828,13 +850,12 @@ voice_range(int region, const struct sid *after, unsigned count,
 	from[0] = '(';
 	snprintf(n, sizeof(n), "%u", count);
 	/* Both on one connection: the replies come in this order. */
-	if (rds_command(r, first_cb, rg, "XRANGE %s - + COUNT 1",
-	    k_events) == -1) {
+	if (rds_command(r, info_cb, rg, "XINFO STREAM %s", k_events) == -1) {
 		free(rg);
-		cb(0, 0, NULL, 0, arg);
+		cb(0, 0, 0, NULL, 0, arg);
 		return;
 	}
 	if (rds_command(r, range_cb, rg, "XRANGE %s %s + COUNT %s", k_events,
 	    from, n) == -1)
-		rg->failed = 2;		/* first_cb answers */
+		rg->failed = 2;		/* info_cb answers */
 }

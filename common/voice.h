@@ -141,11 +141,13 @@ void		 voice_query(const char *dn, voice_state_cb *, void *arg);
 /*
  * Up to count entries of a region after id (exclusive), in order; ok 0
  * when Redis could not be asked; lost 1 when entries after id have been
- * trimmed away.  The array holds n parsed events (NULL where an entry was
- * not one), borrowed until return.
+ * trimmed away; past 1 (and no entry) when id is after the last entry
+ * ever added to the stream, so it cannot be a position it gave.  The
+ * array holds n parsed events (NULL where an entry was not one),
+ * borrowed until return.
  */
-typedef void	 voice_range_cb(int ok, int lost, struct voice_event *v,
-		    size_t n, void *arg);
+typedef void	 voice_range_cb(int ok, int lost, int past,
+		    struct voice_event *v, size_t n, void *arg);
 void		 voice_range(int region, const struct sid *after,
 		    unsigned count, voice_range_cb *, void *arg);
 

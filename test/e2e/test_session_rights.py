@@ -198,6 +198,26 @@ def test_open_errors_say_what_was_wrong(ev, redis):
         redis.start()
 
 
+@pytest.mark.parametrize("pos", ["99999999999999-0",
+                                 "18446744073709551615-18446744073709551615"])
+def test_resume_past_the_end_is_a_bad_request(ev, pos):
+    """A position after the last entry ever added was given by no server:
+    BadRequest, not "Redis unreachable", and not a silent resume that then
+    drops every live event as already seen."""
+    ev.voice.event("EventRinging", **call_fields("5003"))    # the stream is
+    s = Session(ev.port)
+    s.open(ev.token, "x", resume={"local": pos})
+    assert s.call("RequestRegisterAddress", dn="5001")["event"] == "EventRegistered"
+    r = s.call("RequestResume")
+    assert r["event"] == "EventError" and r["code"] == "BadRequest", r
+    assert "past the end" in r["message"]
+    # Going on without it: the region is reported lost, live events flow.
+    r = s.call("RequestResume")
+    assert r["event"] == "EventResumed" and r["lost"] == ["local"], r
+    ev.voice.event("EventRinging", **call_fields("5001", conn="00a1b2c3d4e5f6ff"))
+    assert s.event("EventRinging")["thisDN"] == "5001"
+
+
 def test_address_info_link_is_a_word(ev):
     s = ev.session()
     r = s.call("RequestQueryAddress", dn="5001")

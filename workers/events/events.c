@@ -169,6 +169,7 @@ static void	on_rights_changed(struct rights_sess *, void *);
 static void	on_voice_event(struct voice_event *, void *);
 static void	on_link(int, void *);
 static void	replay_next(struct client *);
+static void	resume_past(struct client *);
 static int	readable(struct client *, const char *);
 
 /* ---- start, reload, stop ---- */
@@ -928,7 +929,8 @@ on_link(int up, void *arg)
 /* ---- resuming ---- */
 
 static void
-replayed_cb(int ok, int lost, struct voice_event *v, size_t n, void *arg)
+replayed_cb(int ok, int lost, int past, struct voice_event *v, size_t n,
+    void *arg)
 {
 	struct op	*op = arg;
 	struct client	*c = op->c;
@@ -945,6 +947,10 @@ replayed_cb(int ok, int lost, struct voice_event *v, size_t n, void *arg)
 		    "Redis of region %s is unreachable; resume again later",
 		    voice_region_name(c->region));
 		c->replaying = 0;	/* still held: it may try again */
+		return;
+	}
+	if (past) {
+		resume_past(c);
 		return;
 	}
 	c->lost[c->region] |= lost;
@@ -1010,9 +1016,31 @@ replay_next(struct client *c)
 	json_decref(e);
 }
 
+/*
+ * resume_past - the position given for a region is after the last entry
+ * its stream ever had: no server gave it.  The client is told; a
+ * RequestResume again goes on without it, that region counted as lost.
+ */
+static void
+resume_past(struct client *c)
+{
+	char	pos[48];
+
+	sid_format(&c->cursor[c->region], pos, sizeof(pos));
+	sess_send_error(c->s, c->resume_ref, SESS_ERR_BAD_REQUEST, "resume: "
+	    "%s is past the end of the stream of region %s; RequestResume "
+	    "again goes on without it (that region reported lost)", pos,
+	    voice_region_name(c->region));
+	c->has_cursor[c->region] = 0;
+	c->lost[c->region] = 1;
+	c->replaying = 0;
+}
+
 static void
 do_resume(struct client *c, json_int_t ref)
 {
+	int	i;
+
 	if (!c->held || c->replaying) {
 		sess_send_error(c->s, ref, "InvalidState", c->replaying ?
 		    "a resume is running" : "RequestResume follows a "
@@ -1023,7 +1051,9 @@ do_resume(struct client *c, json_int_t ref)
 	c->resume_ref = ref;
 	c->region = 0;
 	c->replayed = 0;
-	memset(c->lost, 0, sizeof(c->lost));
+	for (i = 0; i < voice_nregions(); i++)
+		if (c->has_cursor[i])	/* kept: a position refused before */
+			c->lost[i] = 0;
 	memset(c->live, 0, sizeof(c->live));
 	if (c->resumed == NULL)
 		c->resumed = seen_new(RESUME_SEEN_MAX);
