@@ -237,3 +237,108 @@ def test_reloaded_admin_token_ends_sessions_opened_with_the_old_one(ev):
     ended(old, "TokenRevoked", within=5)
     assert agent.call("RequestPing")["event"] == "EventPong"
     ev.session("tk-" + "b" * 40, "new-admin")
+
+
+# ---------------------------------------------------------------- stats port
+
+@pytest.fixture
+def st(tenantd, redis):
+    from test_stats import StatsTenant
+    t = StatsTenant(tenantd)
+    t.voice = Voice(redis.port)
+    t.voice.beat()
+    wait_for(t.link_up, 10, what="the stats worker's voice link")
+    api = t.d.api
+
+    def c(coll, obj):
+        r = api("POST", f"/v1/{coll}", obj)
+        assert r.status == 201, r.text
+        return r.json["dbid"]
+    # A supervisor: reads agent1 and the queue 6000, updates agent1 only.
+    t.sup = c("persons", {"userName": "sup", "password": "s3cret-pw"})
+    q = api("GET", "/v1/dns?number=6000").json["items"][0]["dbid"]
+    t.group = c("access-groups", {"name": "team", "members": [t.sup], "permissions": [
+        {"collection": "persons", "rights": ["read", "update"], "dbid": t.persons[1]},
+        {"collection": "persons", "rights": ["read"], "dbid": t.persons[2]},
+        {"collection": "dns", "rights": ["read"], "dbid": q}]})
+    r = api("POST", "/v1/auth/token", {"userName": "sup", "password": "s3cret-pw"},
+            token=None)
+    t.sup_token = r.json["token"]
+    yield t
+    Voice.stop_all()
+
+
+def sup_session(st):
+    s = Session(st.port)
+    s.open(st.sup_token, "supervisor")
+    return s
+
+
+def stat_open(s, typ, oid, stat="CurrentAgentState"):
+    return s.call("RequestOpenStatistic", object={"type": typ, "id": oid},
+                  statistic=stat)
+
+
+def test_stats_open_needs_read_on_the_object(st):
+    s = sup_session(st)
+    assert stat_open(s, "Agent", "E1")["event"] == "EventStatisticOpened"
+    assert stat_open(s, "Queue", "6000", "CurrentNumberWaitingCalls")[
+        "event"] == "EventStatisticOpened"
+    for typ, oid, stat in (("Agent", "E3", "CurrentAgentState"),
+                           ("GroupAgents", "G1", "CurrentNumberReadyAgents"),
+                           ("RoutingPoint", "6100", "CurrentNumberWaitingCalls"),
+                           ("GroupQueues", "Q", "CurrentNumberWaitingCalls"),
+                           ("Tenant", "t", "CurrentNumberLoggedInAgents")):
+        r = stat_open(s, typ, oid, stat)
+        assert r["event"] == "EventError" and r["code"] == "Forbidden", (typ, r)
+    # The admin token may open everything.
+    a = st.session()
+    assert stat_open(a, "Agent", "E3")["event"] == "EventStatisticOpened"
+
+
+def test_media_state_needs_update_on_the_person(st):
+    s = sup_session(st)
+    r = s.call("RequestAgentMediaState", agent="E2", media="chat", state="Ready")
+    assert r["event"] == "EventError" and r["code"] == "Forbidden", r
+    r = s.call("RequestAgentMediaState", agent="E1", media="chat", state="Ready")
+    assert r["event"] == "EventAck", r
+
+
+def test_stats_withdrawn_right_closes_the_statistic(st):
+    s = sup_session(st)
+    e1 = stat_open(s, "Agent", "E1")["statisticId"]
+    e2 = stat_open(s, "Agent", "E2")["statisticId"]
+    g = st.d.api("GET", f"/v1/access-groups/{st.group}").json
+    keep = [p for p in g["permissions"] if p.get("dbid") != st.persons[2]]
+    assert st.d.api("PATCH", f"/v1/access-groups/{st.group}",
+                    {"permissions": keep}).status == 200
+    m = s.wait(lambda m: m.get("event") == "EventStatisticClosed", 1.5,
+               "EventStatisticClosed")
+    assert m["statisticId"] == e2 and m["reason"] == "Forbidden" and "ref" not in m
+    # Nothing more of E2; E1 is still served.
+    r = s.call("RequestPeekStatistic", statisticId=e2)
+    assert r["code"] == "NoSuchStatistic"
+    assert s.call("RequestPeekStatistic", statisticId=e1)["event"] == "EventInfo"
+
+
+def test_stats_password_change_ends_the_session(st):
+    s = sup_session(st)
+    stat_open(s, "Agent", "E1")
+    r = st.d.api("PATCH", f"/v1/persons/{st.sup}", {"password": "n3w-pw-123"})
+    assert r.status == 200
+    assert ended(s, "TokenRevoked") < 1.5
+
+
+def test_stats_open_errors_say_what_was_wrong(st, redis):
+    redis.stop()
+    try:
+        s = Session(st.port)
+        s.send("RequestOpen", token=st.sup_token, client="y")
+        m = s.event("EventError", timeout=8)
+        assert m["code"] == "Unavailable", m
+    finally:
+        redis.start()
+    # The connection stayed open; Redis came back empty (no persistence):
+    # the token is gone now, which is a refusal of the credentials.
+    m = s.call("RequestOpen", token=st.sup_token, client="y", timeout=8)
+    assert m["event"] == "EventError" and m["code"] == "Unauthorized", m

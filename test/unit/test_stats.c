@@ -1967,6 +1967,22 @@ test_together(void **state)
 }
 
 /* main - every test; growing: the default profile */
+/* test_object_rights - the type whose read right opens each object kind */
+static void
+test_object_rights(void **state)
+{
+	assert_int_equal(object_cfg_kind(OBJ_AGENT), CFG_PERSON);
+	assert_int_equal(object_cfg_kind(OBJ_PLACE), CFG_PLACE);
+	assert_int_equal(object_cfg_kind(OBJ_AGENT_GROUP), CFG_AGENT_GROUP);
+	assert_int_equal(object_cfg_kind(OBJ_PLACE_GROUP), CFG_PLACE_GROUP);
+	assert_int_equal(object_cfg_kind(OBJ_QUEUE), CFG_DN);
+	assert_int_equal(object_cfg_kind(OBJ_RP), CFG_DN);
+	assert_int_equal(object_cfg_kind(OBJ_DN_GROUP), CFG_DN_GROUP);
+	assert_int_equal(object_cfg_kind(OBJ_TENANT), CFG_TENANT);
+	assert_int_equal(object_cfg_kind(OBJ_COUNT), -1);
+	assert_int_equal(object_cfg_kind((enum object_kind)-1), -1);
+}
+
 int
 main(void)
 {
@@ -1994,6 +2010,7 @@ main(void)
 		cmocka_unit_test(test_acc_filter),
 		cmocka_unit_test(test_acc_save_load),
 		cmocka_unit_test(test_together),
+		cmocka_unit_test(test_object_rights),
 	};
 
 	profile_parse(NULL, &growing, NULL, 0);

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "idmap.h"
+#include "schema.h"
 #include "stat.h"
 #include "util.h"
 
@@ -73,6 +74,25 @@ const char *
 object_kind_name(enum object_kind k)
 {
 	return (unsigned)k < OBJ_COUNT ? object_names[k] : "?";
+}
+
+/*
+ * object_cfg_kind - the configuration type whose read right lets a
+ * principal open statistics of an object kind (an agent is a Person, a
+ * queue or routing point a DN); the tenant's are read on the Tenant.
+ */
+int
+object_cfg_kind(enum object_kind k)
+{
+	static const int	kinds[OBJ_COUNT] = {
+		[OBJ_AGENT] = CFG_PERSON, [OBJ_PLACE] = CFG_PLACE,
+		[OBJ_AGENT_GROUP] = CFG_AGENT_GROUP,
+		[OBJ_PLACE_GROUP] = CFG_PLACE_GROUP, [OBJ_QUEUE] = CFG_DN,
+		[OBJ_RP] = CFG_DN, [OBJ_DN_GROUP] = CFG_DN_GROUP,
+		[OBJ_TENANT] = CFG_TENANT,
+	};
+
+	return (unsigned)k < OBJ_COUNT ? kinds[k] : -1;
 }
 
 int

@@ -73,6 +73,8 @@ struct profile {
 const char	*category_name(enum category);
 const char	*object_kind_name(enum object_kind);
 int		 object_kind_by_name(const char *);
+/* The enum cfg_kind read to open its statistics; -1 for no such kind. */
+int		 object_cfg_kind(enum object_kind);
 
 /* The shipped types. */
 size_t		 stype_builtins(const struct stype **);

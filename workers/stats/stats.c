@@ -44,6 +44,7 @@
 #include "model.h"
 #include "pgc.h"
 #include "rds.h"
+#include "rights.h"
 #include "schema.h"
 #include "seen.h"
 #include "sess.h"
@@ -100,12 +101,9 @@ struct node {
 
 struct client {
 	struct sess		*s;
-	struct principal	 who;
-	struct grants		 g;
-	int			 open;
+	struct rights_sess	 rs;		/* who, and what it may do */
 	size_t			 nsubs;
 	LIST_HEAD(, sub)	 subs;
-	int			*gone;		/* set when freed mid-call */
 };
 
 /* Another medium of an agent, as the interaction server reports it. */
@@ -141,6 +139,7 @@ static struct sess_server	*srv;
 static struct pgc		*pg;
 static struct cfgfollow		*follow;
 static struct auth		*auth;
+static struct rights		*rights;
 static struct rds		*kv;		/* snapshots, totals */
 static struct model		*model;
 static struct seen		*seen;
@@ -204,6 +203,9 @@ static void	on_request(struct sess *, const char *, json_int_t, json_t *,
 static enum sess_open on_open(struct sess *, json_t *, json_t *, void *,
 		    const char **);
 static void	on_closed(struct sess *, void *);
+static void	on_opened(struct rights_sess *, enum sess_open, const char *,
+		    void *);
+static void	on_rights_changed(struct rights_sess *, void *);
 static void	on_voice_event(struct voice_event *, void *);
 static void	on_link(int, void *);
 static void	on_boot(const char *, void *);
@@ -1909,6 +1911,7 @@ static void
 on_reset(void *arg)
 {
 	cache_reset();
+	rights_change(rights, NULL);
 	index_stale = 1;
 }
 
@@ -1917,6 +1920,7 @@ on_change(const struct cfg_change *ch, void *arg)
 {
 	if (cache_apply(ch) == 0)
 		index_stale = 1;
+	rights_change(rights, ch);
 }
 
 static void
@@ -1958,6 +1962,7 @@ on_synced(json_int_t rev, void *arg)
 	if (ready)
 		return;
 	ready = 1;
+	rights_synced(rights);
 	log_info("configuration loaded at revision %lld; serving",
 	    (long long)rev);
 	worker_ready();
@@ -1990,6 +1995,7 @@ stats_start(struct event_base *b, const struct conf *c, int fd)
 	struct sess_limits	 l = sess_limits_of(&c->workers[WORKER_STATS]);
 	struct sess_handlers	 h = { on_open, on_request, on_closed };
 	struct cfgfollow_cbs	 fc = { on_reset, on_change, on_synced };
+	struct rights_cbs	 rc = { on_opened, on_rights_changed };
 	struct model_cbs	 mc = { dn_kind, on_start, on_end, on_instant,
 				    on_state };
 	struct timeval		 tv = { TICK_MS / 1000, 0 };
@@ -2010,6 +2016,8 @@ stats_start(struct event_base *b, const struct conf *c, int fd)
 	auth = auth_new(base, c->redis.host, c->redis.port, c->redis.password,
 	    c->tenant_id);
 	auth_set_admin_token(auth, c->admin_token);
+	rights = rights_new(base, auth, c->redis.host, c->redis.port,
+	    c->redis.password, c->tenant_id, &rc, NULL);
 	kv = rds_new(base, c->redis.host, c->redis.port, c->redis.password,
 	    on_kv_state, NULL);
 	rds_set_name(kv, "redis (statistics state)");
@@ -2035,6 +2043,8 @@ stats_reload_apply(const struct conf *next, const struct conf *prev)
 
 	sess_server_set_limits(srv, &l);
 	auth_set_admin_token(auth, next->admin_token);
+	if (strcmp(next->admin_token, prev->admin_token) != 0)
+		rights_recheck_all(rights);
 }
 
 static void
@@ -2095,6 +2105,7 @@ stats_cleanup(void)
 		sess_server_free(srv);
 	srv = NULL;
 	voice_stop();
+	rights_free(rights);
 	auth_free(auth);
 	rds_free(kv);
 	pgc_free(pg);
@@ -2132,67 +2143,33 @@ stats_cleanup(void)
 
 /* ---- sessions ---- */
 
+/* on_opened - the token is looked up: open, or refuse */
 static void
-authed(const struct principal *who, int unavailable, void *arg)
+on_opened(struct rights_sess *rs, enum sess_open res, const char *why,
+    void *arg)
 {
-	struct sess	*s = arg;
-	struct client	*c = sess_data(s);
-
-	if (c == NULL)		/* gone meanwhile */
-		return;
-	if (who == NULL) {
-		sess_open_done(s, SESS_OPEN_REFUSE, NULL, unavailable ?
-		    "the token cannot be checked now (Redis is unreachable); "
-		    "retry" : "the token is not valid");
-		return;
-	}
-	c->who = *who;
-	access_grants(who, &c->g);
-	c->open = 1;
-	sess_open_done(s, SESS_OPEN_ACCEPT, NULL, NULL);
+	sess_open_done(rs->s, res, NULL, why);
 }
 
-/* A pending token check keeps the session, not the client. */
-struct pending_open {
-	struct sess	*s;
-	int		 alive;
-};
-
-static void
-authed_pending(const struct principal *who, int unavailable, void *arg)
-{
-	struct pending_open	*po = arg;
-
-	if (po->alive)
-		authed(who, unavailable, po->s);
-	if (po->alive)
-		((struct client *)sess_data(po->s))->gone = NULL;
-	free(po);
-}
-
+/*
+ * on_open - RequestOpen: the token is looked up (common/rights.c).  A
+ * session whose open was not accepted keeps its client for the next try.
+ */
 static enum sess_open
 on_open(struct sess *s, json_t *req, json_t *extra, void *arg,
     const char **why)
 {
-	const char		*token = json_string_value(json_object_get(req,
-				    "token"));
-	struct client		*c;
-	struct pending_open	*po;
+	const char	*token = json_string_value(json_object_get(req,
+			    "token"));
+	struct client	*c = sess_data(s);
 
-	if (!ready) {
-		*why = "the configuration is not loaded yet; retry";
-		return SESS_OPEN_REFUSE;
+	if (c == NULL) {
+		c = xcalloc(1, sizeof(*c));
+		c->s = s;
+		LIST_INIT(&c->subs);
+		sess_set_data(s, c);
 	}
-	c = xcalloc(1, sizeof(*c));
-	c->s = s;
-	LIST_INIT(&c->subs);
-	sess_set_data(s, c);
-	po = xcalloc(1, sizeof(*po));
-	po->s = s;
-	po->alive = 1;
-	c->gone = &po->alive;
-	auth_check(auth, token, strlen(token), authed_pending, po);
-	return SESS_OPEN_PENDING;
+	return rights_open(rights, &c->rs, s, token, why);
 }
 
 static void
@@ -2243,13 +2220,55 @@ on_closed(struct sess *s, void *arg)
 
 	if (c == NULL)
 		return;
-	if (c->gone != NULL)
-		*c->gone = 0;
 	while (!LIST_EMPTY(&c->subs))
 		sub_free(LIST_FIRST(&c->subs));
-	access_clear(&c->g);
+	rights_close(rights, &c->rs);
 	sess_set_data(s, NULL);
 	free(c);
+}
+
+/*
+ * may_read - may the client read the object of a statistic now?  The
+ * tenant's statistics need read on the Tenant object (or on all tenants).
+ */
+static int
+may_read(struct client *c, enum object_kind k, json_int_t dbid)
+{
+	const struct cobj *const	*t;
+	size_t				 n;
+
+	if (k == OBJ_TENANT) {
+		t = cache_list(CFG_TENANT, &n);
+		dbid = n > 0 ? t[0]->dbid : 0;
+	}
+	return rights_can(rights, &c->rs, object_cfg_kind(k), dbid,
+	    RIGHT_READ);
+}
+
+/*
+ * on_rights_changed - the access groups changed: a statistic whose object
+ * the session may no longer read is closed, and the session told why,
+ * so that none of its values reach it from now on.
+ */
+static void
+on_rights_changed(struct rights_sess *rs, void *arg)
+{
+	struct client	*c = sess_data(rs->s);
+	struct sub	*s, *next;
+	json_t		*e;
+
+	for (s = LIST_FIRST(&c->subs); s != NULL; s = next) {
+		next = LIST_NEXT(s, c_entry);
+		if (may_read(c, s->m->kind, s->m->dbid))
+			continue;
+		e = json_pack("{s:s, s:I, s:s, s:s}", "event",
+		    "EventStatisticClosed", "statisticId", s->id, "reason",
+		    "Forbidden", "message", "no read right on its object any "
+		    "more");
+		sess_send(c->s, e);
+		json_decref(e);
+		sub_free(s);
+	}
 }
 
 /* ---- opening a statistic ---- */
@@ -2472,6 +2491,12 @@ do_open_statistic(struct client *c, json_int_t ref, json_t *req)
 		    "tenant's configuration", otype, oid);
 		return;
 	}
+	if (!may_read(c, k, dbid)) {
+		sess_send_error(c->s, ref, SESS_ERR_FORBIDDEN, "object: %s may "
+		    "not read %s %s (no read right on it)", c->rs.who.name,
+		    otype, oid != NULL ? oid : "");
+		return;
+	}
 	if ((rc = find_type(json_object_get(req, "statistic"), &t, why,
 	    sizeof(why))) != 0) {
 		sess_send_error(c->s, ref, rc == 1 ? "UnknownStatistic" :
@@ -2652,6 +2677,12 @@ do_media(struct client *c, json_int_t ref, json_t *req)
 	if (object_find(OBJ_AGENT, agent, &person) == -1) {
 		sess_send_error(c->s, ref, "UnknownObject", "no agent %s",
 		    agent);
+		return;
+	}
+	if (!rights_can(rights, &c->rs, CFG_PERSON, person, RIGHT_UPDATE)) {
+		sess_send_error(c->s, ref, SESS_ERR_FORBIDDEN, "agent: %s may "
+		    "not change the state of agent %s (no update right on "
+		    "that person)", c->rs.who.name, agent);
 		return;
 	}
 	if ((ms = idmap_get(&media, (uint64_t)person)) == NULL) {
