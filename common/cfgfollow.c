@@ -15,6 +15,7 @@
 #include <libpq-fe.h>
 
 #include "cfgfollow.h"
+#include "conf.h"
 #include "log.h"
 #include "pgc.h"
 #include "rds.h"
@@ -37,6 +38,7 @@ struct cfgfollow {
 	int			 again;		/* poked while busy */
 	int			 need_snapshot;
 	int			 dying;
+	int			 owns_pg;	/* cfgfollow_open made it */
 };
 
 static void	run(struct cfgfollow *);
@@ -322,12 +324,43 @@ cfgfollow_new(struct event_base *base, struct pgc *pg, const char *host,
 	return f;
 }
 
+/*
+ * cfgfollow_open - a PostgreSQL connection of its own, from the
+ * configuration's postgres and redis sections, and the follower on it
+ */
+struct cfgfollow *
+cfgfollow_open(struct event_base *base, const struct conf *c,
+    const struct cfgfollow_cbs *cbs, void *arg)
+{
+	struct cfgfollow	*f;
+	struct pgc		*pg;
+
+	if ((pg = pgc_new(base, c->pg_conninfo, c->pg_password, NULL,
+	    NULL)) == NULL)
+		return NULL;
+	f = cfgfollow_new(base, pg, c->redis.host, c->redis.port,
+	    c->redis.password, c->tenant_id, cbs, arg);
+	f->owns_pg = 1;
+	return f;
+}
+
+/* cfgfollow_pg - the connection it reads from */
+struct pgc *
+cfgfollow_pg(const struct cfgfollow *f)
+{
+	return f->pg;
+}
+
 /* cfgfollow_free - stop; queries in flight find dying set */
 void
 cfgfollow_free(struct cfgfollow *f)
 {
 	if (f == NULL)
 		return;
+	if (f->owns_pg) {
+		f->owns_pg = 0;
+		pgc_free(f->pg);	/* its callbacks still need f */
+	}
 	f->dying = 1;
 	event_free(f->ev_poll);
 	rds_free(f->sub);

@@ -52,7 +52,20 @@ struct cfgfollow *cfgfollow_new(struct event_base *, struct pgc *,
 		    const char *redis_host, int redis_port,
 		    const char *redis_password, const char *tenant_id,
 		    const struct cfgfollow_cbs *, void *arg);
-/* Free pg first: its pending callbacks still need the follower. */
+/*
+ * The same on a PostgreSQL connection of its own, made from the
+ * configuration (postgres.conninfo, postgres.password_file; redis;
+ * tenant.id), and freed with the follower.  NULL when the conninfo does
+ * not parse.
+ */
+struct conf;
+struct cfgfollow *cfgfollow_open(struct event_base *, const struct conf *,
+		    const struct cfgfollow_cbs *, void *arg);
+struct pgc	*cfgfollow_pg(const struct cfgfollow *);
+/*
+ * Stop.  A follower made with cfgfollow_new: free its pg first, since the
+ * pending callbacks still need the follower.
+ */
 void		 cfgfollow_free(struct cfgfollow *);
 /* Look for new changes now (after a commit of our own, say). */
 void		 cfgfollow_poke(struct cfgfollow *);

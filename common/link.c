@@ -181,10 +181,8 @@ link_defer(struct link *l)
 static void
 link_arm(struct link *l, uint64_t us)
 {
-	struct timeval	tv;
+	struct timeval	tv = util_tv_us(us);
 
-	tv.tv_sec = (time_t)(us / 1000000);
-	tv.tv_usec = (suseconds_t)(us % 1000000);
 	evtimer_add(l->ev_timer, &tv);
 }
 

@@ -62,7 +62,6 @@ net_pause_failed(struct net_pause *p, const char *who, int err,
     unsigned nconns)
 {
 	uint64_t	now = now_mono_us();
-	struct timeval	tv;
 
 	if (p->pause_us == 0) {
 		p->pause_us = PAUSE_MIN_US;
@@ -76,9 +75,7 @@ net_pause_failed(struct net_pause *p, const char *who, int err,
 		}
 	} else if ((p->pause_us *= 2) > PAUSE_MAX_US)
 		p->pause_us = PAUSE_MAX_US;
-	tv.tv_sec = (time_t)(p->pause_us / 1000000);
-	tv.tv_usec = (suseconds_t)(p->pause_us % 1000000);
-	return tv;
+	return util_tv_us(p->pause_us);
 }
 
 /* net_pause_ok - accept works (again) */

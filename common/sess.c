@@ -358,17 +358,6 @@ sess_limits_fix(struct sess_limits *dst, const struct sess_limits *src)
 		dst->open_timeout_ms = SESS_DEFAULT_OPEN_TIMEOUT_MS;
 }
 
-/* sess_tv - milliseconds as a timeval */
-static struct timeval
-sess_tv(unsigned ms)
-{
-	struct timeval	tv;
-
-	tv.tv_sec = ms / 1000;
-	tv.tv_usec = (ms % 1000) * 1000;
-	return tv;
-}
-
 /*
  * Sessions.
  */
@@ -478,7 +467,7 @@ sess_linger(struct sess *s)
 static void
 sess_close_why(struct sess *s, const char *why)
 {
-	struct timeval	tv = sess_tv(SESS_LINGER_MS);
+	struct timeval	tv = util_tv(SESS_LINGER_MS / 1000.0);
 
 	if (s->state >= SESS_CLOSING)
 		return;
@@ -543,7 +532,7 @@ static void
 sess_opened(struct sess *s, json_t *extra)
 {
 	struct sess_server	*srv = s->srv;
-	struct timeval		 tv = sess_tv(srv->lim.idle_timeout_ms);
+	struct timeval		 tv = util_tv(srv->lim.idle_timeout_ms / 1000.0);
 	json_t			*e;
 
 	s->state = SESS_OPEN;
@@ -836,7 +825,7 @@ sess_turn_away(struct sess_server *srv, int fd)
 static int
 sess_start(struct sess_server *srv, int fd, const char *peer)
 {
-	struct timeval	 tv = sess_tv(srv->lim.open_timeout_ms);
+	struct timeval	 tv = util_tv(srv->lim.open_timeout_ms / 1000.0);
 	struct sess	*s;
 
 	if (srv->st.current >= srv->lim.max_clients) {
@@ -996,7 +985,7 @@ sess_server_set_limits(struct sess_server *srv, const struct sess_limits *lim)
 	struct timeval	 tv;
 
 	sess_limits_fix(&srv->lim, lim);
-	tv = sess_tv(srv->lim.idle_timeout_ms);
+	tv = util_tv(srv->lim.idle_timeout_ms / 1000.0);
 	TAILQ_FOREACH(s, &srv->list, entry) {
 		sess_watermark(s);
 		if (s->state == SESS_OPEN)
@@ -1165,7 +1154,7 @@ static void	sess_cl_connect(struct sess_client *);
 static void
 sess_cl_arm(struct sess_client *c, unsigned ms)
 {
-	struct timeval	tv = sess_tv(ms);
+	struct timeval	tv = util_tv(ms / 1000.0);
 
 	evtimer_add(c->timer, &tv);
 }

@@ -129,3 +129,21 @@ util_read_file(const char *path, size_t max, int *err)
 	buf[len] = '\0';
 	return buf;
 }
+
+/* util_tv - seconds (not negative) as a timeval */
+struct timeval
+util_tv(double seconds)
+{
+	return util_tv_us(seconds > 0 ? (uint64_t)(seconds * 1e6 + 0.5) : 0);
+}
+
+/* util_tv_us - microseconds as a timeval */
+struct timeval
+util_tv_us(uint64_t us)
+{
+	struct timeval	tv;
+
+	tv.tv_sec = (time_t)(us / 1000000);
+	tv.tv_usec = (suseconds_t)(us % 1000000);
+	return tv;
+}

@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/time.h>
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -20,6 +21,10 @@ char	*xasprintf(const char *, ...) __attribute__((format(printf, 1, 2)));
 /* Monotonic and wall clocks in microseconds. */
 uint64_t	 now_mono_us(void);
 uint64_t	 now_wall_us(void);
+
+/* A duration as libevent wants it: from seconds, or from microseconds. */
+struct timeval	 util_tv(double seconds);
+struct timeval	 util_tv_us(uint64_t us);
 
 /* Read a whole small file (secrets); trailing newlines are stripped. */
 char	*util_read_file(const char *path, size_t max, int *err);

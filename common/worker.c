@@ -65,9 +65,7 @@ worker_run(enum worker_class cls, const struct worker_ops *o, struct conf *c,
 	ev_term = evsignal_new(base, SIGTERM, on_term, NULL);
 	evsignal_add(ev_term, NULL);
 	ev_heartbeat = event_new(base, -1, EV_PERSIST, on_heartbeat, NULL);
-	tv.tv_sec = (time_t)conf->heartbeat_interval;
-	tv.tv_usec = (suseconds_t)((conf->heartbeat_interval -
-	    (double)tv.tv_sec) * 1e6);
+	tv = util_tv(conf->heartbeat_interval);
 	event_add(ev_heartbeat, &tv);
 	ipc_send(chan, IPC_HEARTBEAT, NULL, 0, -1);
 	{
@@ -234,8 +232,7 @@ shutdown_worker(uint32_t deadline_ms)
 		return;
 	stopping = 1;
 	log_info("stopping");
-	tv.tv_sec = deadline_ms / 1000;
-	tv.tv_usec = (suseconds_t)(deadline_ms % 1000) * 1000;
+	tv = util_tv_us((uint64_t)deadline_ms * 1000);
 	ev_deadline = evtimer_new(base, on_deadline, NULL);
 	evtimer_add(ev_deadline, &tv);
 	ops->stop();

@@ -97,21 +97,6 @@ static void	proc_schedule(struct proc *, uint64_t delay_us);
 static void	reload_abort(const char *why);
 static void	maybe_finish_stop(void);
 
-static struct timeval
-tv_us(uint64_t us)
-{
-	struct timeval	tv;
-
-	tv.tv_sec = (time_t)(us / 1000000);
-	tv.tv_usec = (suseconds_t)(us % 1000000);
-	return tv;
-}
-
-static struct timeval
-tv_sec(double s)
-{
-	return tv_us((uint64_t)(s * 1e6));
-}
 
 static const char *
 pname(const struct proc *p)
@@ -290,7 +275,7 @@ on_start_timer(evutil_socket_t fd, short what, void *arg)
 static void
 proc_schedule(struct proc *p, uint64_t delay_us)
 {
-	struct timeval	tv = tv_us(delay_us);
+	struct timeval	tv = util_tv_us(delay_us);
 
 	set_state(p, PROC_BACKOFF);
 	evtimer_add(p->ev_start, &tv);
@@ -428,7 +413,7 @@ stop_all(int fast)
 			ipc_send(p->chan, IPC_SHUTDOWN, &deadline,
 			    sizeof(deadline), -1);
 	}
-	tv = fast ? tv_sec(FAST_STOP_KILL_S) : tv_sec(conf->stop_timeout + 1);
+	tv = fast ? util_tv(FAST_STOP_KILL_S) : util_tv(conf->stop_timeout + 1);
 	evtimer_add(ev_kill, &tv);
 	maybe_finish_stop();
 }
@@ -640,7 +625,7 @@ on_reload_timeout(evutil_socket_t fd, short what, void *arg)
 static void
 reload(void)
 {
-	struct timeval	 tv = tv_sec(RELOAD_TIMEOUT_S);
+	struct timeval	 tv = util_tv(RELOAD_TIMEOUT_S);
 	char		 err[CONF_ERR_MAX], *text;
 	int		 i, waiting = 0;
 
@@ -872,14 +857,14 @@ setup(void)
 		    (uint64_t)(conf->restart_delay_max * 1e6), 20);
 	}
 	ev_tick = event_new(base, -1, EV_PERSIST, on_tick, NULL);
-	tv = tv_sec(0.25);
+	tv = util_tv(0.25);
 	event_add(ev_tick, &tv);
 	ev_reload_timeout = evtimer_new(base, on_reload_timeout, NULL);
 	ev_kill = evtimer_new(base, on_kill, NULL);
 	if (notify_watchdog_usec() > 0) {
 		ev_watchdog = event_new(base, -1, EV_PERSIST, on_watchdog,
 		    NULL);
-		tv = tv_us(notify_watchdog_usec() / 2);
+		tv = util_tv_us(notify_watchdog_usec() / 2);
 		event_add(ev_watchdog, &tv);
 	}
 	return open_listeners();

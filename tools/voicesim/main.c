@@ -31,7 +31,6 @@
 #include "flood.h"
 #include "log.h"
 #include "model.h"
-#include "pgc.h"
 #include "rds.h"
 #include "util.h"
 
@@ -83,7 +82,6 @@ static struct {
 
 static struct conf		*conf;
 static struct event_base	*base;
-static struct pgc		*pg;
 static struct cfgfollow		*follow;
 static struct dir		*dir;
 static struct vs		*vs;
@@ -636,8 +634,7 @@ arm(void)
 		return;
 	}
 	ms = due > now ? due - now : 0;
-	tv.tv_sec = (time_t)(ms / 1000);
-	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+	tv = util_tv_us((uint64_t)ms * 1000);
 	evtimer_add(ev_model, &tv);
 }
 
@@ -701,11 +698,8 @@ setup_config(void)
 
 	dir = dir_new();
 	vs = vs_new(&opt.p, dir, on_emit, NULL);
-	if ((pg = pgc_new(base, conf->pg_conninfo, conf->pg_password, NULL,
-	    NULL)) == NULL)
+	if ((follow = cfgfollow_open(base, conf, &cbs, NULL)) == NULL)
 		fatalx("postgres.conninfo does not parse");
-	follow = cfgfollow_new(base, pg, conf->redis.host, conf->redis.port,
-	    conf->redis.password, conf->tenant_id, &cbs, NULL);
 }
 
 /* ---- stopping ---- */
@@ -772,7 +766,7 @@ on_flood_done(void *arg)
 	stop("flood done");
 }
 
-/* finish - free everything; pg before the follower that it calls back */
+/* finish - free everything */
 static int
 finish(void)
 {
@@ -782,8 +776,7 @@ finish(void)
 	int		 k;
 
 	stopping = 1;
-	pgc_free(pg);
-	cfgfollow_free(follow);
+	cfgfollow_free(follow);		/* and its PostgreSQL connection */
 	rds_free(reqs);
 	for (k = 0; k < nregions; k++)
 		rds_free(regions[k].rds);

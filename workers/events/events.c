@@ -13,9 +13,15 @@
  * positions it saw, registers its DNs, and RequestResume replays what it
  * missed, then the live events follow: nothing lost, nothing twice.
  *
+ * The frame every session worker shares (common/svc.c) follows the
+ * configuration, answers RequestOpen, keeps each session's rights true,
+ * and reloads, drains and stops; this file holds what is the events
+ * worker's own: resuming, registrations, requests, the fan-out of events,
+ * agents left logged in.
+ *
  * What it may touch: the voice keys in Redis (through voice.c), tokens in
- * Redis (common/auth.c), the configuration read from PostgreSQL into the
- * process's cache (common/cfgfollow.c, common/cache.c), and the metrics
+ * Redis (common/auth.c, through svc), the configuration read from
+ * PostgreSQL into the process's cache (through svc), and the metrics
  * registry.  It writes nothing to PostgreSQL.
  */
 #include <stdio.h>
@@ -29,17 +35,15 @@
 #include "access.h"
 #include "auth.h"
 #include "cache.h"
-#include "cfgfollow.h"
 #include "events_worker.h"
 #include "log.h"
 #include "metrics.h"
-#include "pgc.h"
 #include "request.h"
-#include "rights.h"
 #include "schema.h"
 #include "seen.h"
 #include "sess.h"
 #include "strmap.h"
+#include "svc.h"
 #include "util.h"
 #include "voice.h"
 
@@ -76,7 +80,6 @@ struct login {
 
 struct client {
 	struct sess		*s;
-	struct rights_sess	 rs;		/* who, and what it may do */
 	int			 open;
 	int			 held;		/* waits for RequestResume */
 	int			 live[VOICE_REGIONS_MAX]; /* replayed: live */
@@ -124,48 +127,36 @@ TAILQ_HEAD(ghost_list, ghost);
 
 static int	 events_start(struct event_base *, const struct conf *, int);
 static int	 events_reload_check(const struct conf *, char *, size_t);
-static void	 events_reload_apply(const struct conf *, const struct conf *);
-static void	 events_listen(int);
-static void	 events_stop(void);
 static void	 events_cleanup(void);
 
 const struct worker_ops events_worker_ops = {
 	.start = events_start,
 	.reload_check = events_reload_check,
-	.reload_apply = events_reload_apply,
-	.listen = events_listen,
-	.stop = events_stop,
-	.cleanup = events_cleanup,
+	.reload_apply = svc_reload,
+	.listen = svc_listen,
+	.stop = svc_stop,
+	.cleanup = svc_cleanup,
 };
 
 static struct event_base	*base;
-static struct sess_server	*srv;
-static struct pgc		*pg;
-static struct cfgfollow		*follow;
-static struct auth		*auth;
-static struct rights		*rights;
 static struct seen		*seen;
 static struct client_list	 clients = TAILQ_HEAD_INITIALIZER(clients);
 static struct op_list		 pending = TAILQ_HEAD_INITIALIZER(pending);
 static struct ghost_list	 ghosts = TAILQ_HEAD_INITIALIZER(ghosts);
 static struct strmap		 regs;
-static struct event		*ev_sweep, *ev_drain;
+static struct event		*ev_sweep;
 static char			 instance[24];
 static uint64_t			 next_request;
-static int			 ready;
 
-static struct metric	*m_clients, *m_received, *m_delivered, *m_dups,
-			*m_requests, *m_errors, *m_link, *m_slow, *m_lag,
-			*m_ghosts, *m_replayed;
+static struct metric	*m_received, *m_delivered, *m_dups, *m_requests,
+			*m_errors, *m_link, *m_lag, *m_ghosts, *m_replayed;
 
+static enum sess_open on_open(struct sess *, json_t *, const char **);
+static void	on_opened(struct sess *, json_t *);
 static void	on_session_request(struct sess *, const char *, json_int_t,
-		    json_t *, void *);
-static enum sess_open on_open(struct sess *, json_t *, json_t *, void *,
-		    const char **);
-static void	on_closed(struct sess *, void *);
-static void	on_opened(struct rights_sess *, enum sess_open, const char *,
-		    void *);
-static void	on_rights_changed(struct rights_sess *, void *);
+		    json_t *);
+static void	on_closed(struct sess *);
+static void	on_rights_changed(struct sess *);
 static void	on_voice_event(struct voice_event *, void *);
 static void	on_link(int, void *);
 static void	replay_next(struct client *);
@@ -177,8 +168,6 @@ static int	readable(struct client *, const char *);
 static void
 register_metrics(void)
 {
-	m_clients = metrics_gauge("tenant_events_clients",
-	    "Sessions open on the events port.", NULL);
 	m_received = metrics_counter("tenantd_events_received_total",
 	    "Voice events read from the streams (duplicates included).", NULL);
 	m_dups = metrics_counter("tenantd_events_duplicates_total",
@@ -192,8 +181,6 @@ register_metrics(void)
 	m_link = metrics_gauge("tenantd_events_voice_link_up",
 	    "1 while the voice side is reachable (local Redis and heartbeat).",
 	    NULL);
-	m_slow = metrics_counter("tenantd_events_slow_clients_total",
-	    "Clients cut because they did not read their events.", NULL);
 	m_lag = metrics_gauge("tenantd_events_lag_seconds",
 	    "Age of the last live event when it was read (its time field).",
 	    NULL);
@@ -204,39 +191,10 @@ register_metrics(void)
 	    "Events sent again to clients that resumed.", NULL);
 }
 
-static void
-on_reset(void *arg)
-{
-	cache_reset();
-	rights_change(rights, NULL);
-}
-
-/* on_change - the configuration cache, in revision order */
-static void
-on_change(const struct cfg_change *ch, void *arg)
-{
-	cache_apply(ch);
-	rights_change(rights, ch);
-}
-
-/* on_synced - the configuration is loaded: clients may come */
-static void
-on_synced(json_int_t rev, void *arg)
-{
-	if (ready)
-		return;
-	ready = 1;
-	rights_synced(rights);
-	log_info("configuration loaded at revision %lld; serving",
-	    (long long)rev);
-	worker_ready();
-}
-
-/* on_sweep - requests the voice side did not answer in time; metrics */
+/* on_sweep - requests the voice side did not answer in time */
 static void
 on_sweep(evutil_socket_t fd, short what, void *arg)
 {
-	const struct sess_stats	*st = sess_server_stats(srv);
 	uint64_t		 now = now_mono_us();
 	struct op		*op;
 
@@ -252,38 +210,33 @@ on_sweep(evutil_socket_t fd, short what, void *arg)
 		free(op->name);
 		free(op);
 	}
-	metric_set(m_clients, (double)st->current);
-	metric_set(m_slow, (double)st->slow_cut);
 }
 
+static const struct svc_ops ops = {
+	.open = on_open,
+	.opened = on_opened,
+	.request = on_session_request,
+	.closed = on_closed,
+	.rights_changed = on_rights_changed,
+	.cleanup = events_cleanup,
+	/* An agent its client logged in stays: the client comes back. */
+	.stop_message = "tenantd is stopping; reconnect and resume",
+};
+
+/* events_start - the voice streams, then the session frame (common/svc) */
 static int
 events_start(struct event_base *b, const struct conf *c, int fd)
 {
-	struct sess_limits	 l = sess_limits_of(&c->workers[WORKER_EVENTS]);
-	struct sess_handlers	 h = { on_open, on_session_request, on_closed };
-	struct cfgfollow_cbs	 fc = { on_reset, on_change, on_synced };
 	struct voice_cbs	 vc = { on_voice_event, on_link, NULL };
-	struct rights_cbs	 rc = { on_opened, on_rights_changed };
-	struct timeval		 tv = { SWEEP_MS / 1000, 0 };
+	struct timeval		 tv = util_tv(SWEEP_MS / 1000.0);
 
 	base = b;
 	register_metrics();
 	snprintf(instance, sizeof(instance), "%lx.%x",
 	    (unsigned long)(now_wall_us() / 1000), (unsigned)getpid());
 	seen = seen_new(SEEN_MAX);
-	cache_init(CFG_NTYPES);
-	if ((pg = pgc_new(base, c->pg_conninfo, c->pg_password, NULL,
-	    NULL)) == NULL)
-		worker_fatalx(2, "postgres.conninfo does not parse");
-	follow = cfgfollow_new(base, pg, c->redis.host, c->redis.port,
-	    c->redis.password, c->tenant_id, &fc, NULL);
-	auth = auth_new(base, c->redis.host, c->redis.port, c->redis.password,
-	    c->tenant_id);
-	auth_set_admin_token(auth, c->admin_token);
-	rights = rights_new(base, auth, c->redis.host, c->redis.port,
-	    c->redis.password, c->tenant_id, &rc, NULL);
 	voice_start(base, c, &vc, NULL);
-	if ((srv = sess_server_new(base, fd, &l, &h, NULL)) == NULL)
+	if (svc_start(base, c, WORKER_EVENTS, fd, &ops) == -1)
 		return -1;
 	ev_sweep = event_new(base, -1, EV_PERSIST, on_sweep, NULL);
 	event_add(ev_sweep, &tv);
@@ -297,47 +250,6 @@ events_reload_check(const struct conf *next, char *why, size_t len)
 }
 
 static void
-events_reload_apply(const struct conf *next, const struct conf *prev)
-{
-	struct sess_limits	l = sess_limits_of(&next->workers[WORKER_EVENTS]);
-
-	sess_server_set_limits(srv, &l);
-	auth_set_admin_token(auth, next->admin_token);
-	if (strcmp(next->admin_token, prev->admin_token) != 0)
-		rights_recheck_all(rights);
-}
-
-static void
-events_listen(int fd)
-{
-	sess_server_set_listener(srv, fd);
-}
-
-static void
-on_drain(evutil_socket_t fd, short what, void *arg)
-{
-	if (sess_server_stats(srv)->current == 0)
-		worker_exit(0);
-}
-
-/*
- * events_stop - stop accepting; every client gets EventError Shutdown
- * after what is queued for it, and is closed.  An agent its client logged
- * in stays logged in: the client comes back to the next worker.
- */
-static void
-events_stop(void)
-{
-	struct timeval	tv = { 0, 50000 };
-
-	sess_server_pause(srv);
-	sess_server_close_all(srv, "Shutdown", "tenantd is stopping; "
-	    "reconnect and resume");
-	ev_drain = event_new(base, -1, EV_PERSIST, on_drain, NULL);
-	event_add(ev_drain, &tv);
-}
-
-static void
 ghost_free(struct ghost *gh)
 {
 	TAILQ_REMOVE(&ghosts, gh, entry);
@@ -345,14 +257,12 @@ ghost_free(struct ghost *gh)
 	free(gh);
 }
 
+/* events_cleanup - after the sessions are closed (common/svc) */
 static void
 events_cleanup(void)
 {
 	struct op	*op;
 
-	if (srv != NULL)
-		sess_server_free(srv);	/* closes every client */
-	srv = NULL;
 	while ((op = TAILQ_FIRST(&pending)) != NULL) {
 		TAILQ_REMOVE(&pending, op, pending_entry);
 		free(op->name);
@@ -361,18 +271,11 @@ events_cleanup(void)
 	while (!TAILQ_EMPTY(&ghosts))
 		ghost_free(TAILQ_FIRST(&ghosts));
 	voice_stop();
-	rights_free(rights);
-	auth_free(auth);
-	pgc_free(pg);
-	cfgfollow_free(follow);
-	cache_free();
 	seen_free(seen);
 	strmap_each(&regs, reg_free, NULL);
 	strmap_clear(&regs);
 	if (ev_sweep != NULL)
 		event_free(ev_sweep);
-	if (ev_drain != NULL)
-		event_free(ev_drain);
 }
 
 /* ---- configuration lookups ---- */
@@ -539,7 +442,7 @@ haunt(struct client *c)
 	for (i = 0; i < c->nlogins; i++) {
 		gh = xcalloc(1, sizeof(*gh));
 		gh->l = c->logins[i];
-		gh->who = c->rs.who;
+		gh->who = *svc_who(c->s);
 		gh->timer = evtimer_new(base, on_ghost, gh);
 		evtimer_add(gh->timer, &tv);
 		TAILQ_INSERT_TAIL(&ghosts, gh, entry);
@@ -554,8 +457,8 @@ adopt(struct client *c, const char *dn)
 
 	for (gh = TAILQ_FIRST(&ghosts); gh != NULL; gh = ngh) {
 		ngh = TAILQ_NEXT(gh, entry);
-		if (strcmp(gh->l.dn, dn) != 0 || gh->who.kind != c->rs.who.kind ||
-		    gh->who.dbid != c->rs.who.dbid)
+		if (strcmp(gh->l.dn, dn) != 0 || gh->who.kind != svc_who(c->s)->kind ||
+		    gh->who.dbid != svc_who(c->s)->dbid)
 			continue;
 		c->logins = xrealloc(c->logins, (c->nlogins + 1) *
 		    sizeof(*c->logins));
@@ -587,29 +490,23 @@ op_done(struct op *op)
 	op->c = NULL;
 }
 
-/* on_opened - the token is looked up: open, or refuse */
+/* on_opened - the token is good: the client is served from now on */
 static void
-on_opened(struct rights_sess *rs, enum sess_open res, const char *why,
-    void *arg)
+on_opened(struct sess *s, json_t *extra)
 {
-	struct client	*c = sess_data(rs->s);
-	json_t		*extra;
+	struct client	*c = svc_data(s);
+	json_t		*regions = json_array();
 	int		 i;
 
-	if (res != SESS_OPEN_ACCEPT) {
-		sess_open_done(c->s, res, NULL, why);
-		return;
-	}
 	c->open = 1;
 	TAILQ_INSERT_TAIL(&clients, c, entry);
-	extra = json_pack("{s:s, s:[]}", "link", voice_link_up() ?
-	    "connected" : "disconnected", "regions");
 	for (i = 0; i < voice_nregions(); i++)
-		json_array_append_new(json_object_get(extra, "regions"),
-		    json_string(voice_region_name(i)));
+		json_array_append_new(regions, json_string(
+		    voice_region_name(i)));
+	json_object_set_new(extra, "link", json_string(voice_link_up() ?
+	    "connected" : "disconnected"));
+	json_object_set_new(extra, "regions", regions);
 	json_object_set_new(extra, "resume", json_boolean(c->held));
-	sess_open_done(c->s, SESS_OPEN_ACCEPT, extra, NULL);
-	json_decref(extra);
 }
 
 /*
@@ -644,40 +541,34 @@ resume_parse(struct client *c, json_t *resume, const char **why)
 }
 
 /*
- * on_open - RequestOpen: the token is looked up (common/rights.c).
- * "resume": the last position seen per region, from a previous session;
- * events then wait until RequestResume has replayed what was missed.  A
- * session whose open was not accepted keeps its client for the next try.
+ * on_open - RequestOpen's own field: "resume", the last position seen per
+ * region, from a previous session; events then wait until RequestResume
+ * has replayed what was missed.  The token is common/svc's.  A session
+ * whose open was not accepted keeps its client for the next try.
  */
 static enum sess_open
-on_open(struct sess *s, json_t *req, json_t *extra, void *arg,
-    const char **why)
+on_open(struct sess *s, json_t *req, const char **why)
 {
-	const char	*token = json_string_value(json_object_get(req,
-			    "token"));
-	struct client	*c = sess_data(s);
+	struct client	*c = svc_data(s);
 
 	if (c == NULL) {
 		c = xcalloc(1, sizeof(*c));
 		c->s = s;
 		TAILQ_INIT(&c->ops);
+		svc_set_data(s, c);
 	}
 	memset(c->cursor, 0, sizeof(c->cursor));
 	memset(c->has_cursor, 0, sizeof(c->has_cursor));
 	c->held = 0;
-	if (resume_parse(c, json_object_get(req, "resume"), why) == -1) {
-		if (sess_data(s) == NULL)
-			free(c);
+	if (resume_parse(c, json_object_get(req, "resume"), why) == -1)
 		return SESS_OPEN_BAD_REQUEST;
-	}
-	sess_set_data(s, c);
-	return rights_open(rights, &c->rs, s, token, why);
+	return SESS_OPEN_ACCEPT;
 }
 
 static void
-on_closed(struct sess *s, void *arg)
+on_closed(struct sess *s)
 {
-	struct client	*c = sess_data(s);
+	struct client	*c = svc_data(s);
 	struct op	*op;
 
 	if (c == NULL)
@@ -693,7 +584,6 @@ on_closed(struct sess *s, void *arg)
 	free(c->dns);
 	free(c->logins);
 	seen_free(c->resumed);
-	rights_close(rights, &c->rs);
 	free(c);
 }
 
@@ -703,9 +593,9 @@ on_closed(struct sess *s, void *arg)
  * none of its events from now on.
  */
 static void
-on_rights_changed(struct rights_sess *rs, void *arg)
+on_rights_changed(struct sess *s)
 {
-	struct client	*c = sess_data(rs->s);
+	struct client	*c = svc_data(s);
 	const char	*dn;
 	json_t		*e;
 	size_t		 i = c->ndns;
@@ -721,7 +611,7 @@ on_rights_changed(struct rights_sess *rs, void *arg)
 		json_decref(e);
 		log_info("sess %llu: %s may no longer read DN %s; "
 		    "unregistered", (unsigned long long)sess_id(c->s),
-		    c->rs.who.name, dn);
+		    svc_who(c->s)->name, dn);
 		reg_remove(c, dn);
 	}
 }
@@ -1076,8 +966,7 @@ readable(struct client *c, const char *dn)
 {
 	const struct cobj	*o = dn_find(dn);
 
-	return o == NULL || rights_can(rights, &c->rs, CFG_DN, o->dbid,
-	    RIGHT_READ);
+	return o == NULL || svc_can(c->s, CFG_DN, o->dbid, RIGHT_READ);
 }
 
 /*
@@ -1101,9 +990,10 @@ usable_dn(struct client *c, json_int_t ref, json_t *req)
 		    "tenant's configuration", dn);
 		return NULL;
 	}
-	if (!rights_can(rights, &c->rs, CFG_DN, o->dbid, RIGHT_READ)) {
+	if (!svc_can(c->s, CFG_DN, o->dbid, RIGHT_READ)) {
 		sess_send_error(c->s, ref, SESS_ERR_FORBIDDEN, "dn: %s may "
-		    "not use DN %s (no read right on it)", c->rs.who.name, dn);
+		    "not use DN %s (no read right on it)", svc_who(c->s)->name,
+		    dn);
 		return NULL;
 	}
 	return o;
@@ -1289,15 +1179,15 @@ do_query(struct client *c, json_int_t ref, json_t *req)
 /* on_session_request - every request after RequestOpen */
 static void
 on_session_request(struct sess *s, const char *name, json_int_t ref,
-    json_t *req, void *arg)
+    json_t *req)
 {
-	struct client		*c = sess_data(s);
+	struct client		*c = svc_data(s);
 	const struct request_def *d;
 	const struct cobj	*dn;
 
-	if (!rights_principal_valid(&c->rs.who)) {
+	if (!svc_valid(s)) {
 		sess_send_error(s, ref, SESS_ERR_UNAUTHORIZED, "%s is disabled "
-		    "or deleted", c->rs.who.name);
+		    "or deleted", svc_who(s)->name);
 		sess_close(s);
 		return;
 	}
