@@ -2,10 +2,12 @@
 /*
  * test_events - the pure parts of the events worker: the set of event
  * ids that drops an event delivered already (checked against a plain
- * model, with eviction of the oldest), stream ids as numbers, and the
- * reading of a stream entry's "event" field.
+ * model, with eviction of the oldest), stream ids as numbers, the
+ * reading of a stream entry's "event" field, and the checking of call and
+ * agent requests (workers/events/request.c).
  */
 #include "../../common/seen.c"
+#include "../../workers/events/request.c"
 #include "../../common/voice.c"
 #include "../../common/jscan.c"
 
@@ -230,6 +232,123 @@ test_jscan(void **state)
 	assert_int_equal(f[0].val[0], 'x');
 }
 
+/* req - a request from JSON text (the test's own, always valid) */
+static json_t *
+req(const char *text)
+{
+	json_t	*j = json_loads(text, JSON_ALLOW_NUL, NULL);
+
+	assert_non_null(j);
+	return j;
+}
+
+/* check - evreq_check of name on text: the code, or NULL when it passes */
+static const char *
+check(const char *name, const char *text, struct evreq_error *err)
+{
+	const struct request_def	*d = evreq_find(name);
+	json_t				*j = req(text);
+	int				 rc;
+
+	assert_non_null(d);
+	rc = evreq_check(d, j, 64, err);
+	json_decref(j);
+	return rc == 0 ? NULL : err->code;
+}
+
+/* test_request_needs - every request: what it needs, and nothing more */
+static void
+test_request_needs(void **state)
+{
+	static const struct {
+		const char	*name, *good, *missing;
+	} t[] = {
+		{ "RequestAgentLogin", "{\"dn\":\"1\",\"agentId\":\"a\"}",
+		    "agentId" },
+		{ "RequestAgentLogout", "{\"dn\":\"1\"}", NULL },
+		{ "RequestMakeCall", "{\"dn\":\"1\",\"destination\":\"2\"}",
+		    "destination" },
+		{ "RequestAnswerCall", "{\"dn\":\"1\",\"connId\":\"c\"}",
+		    "connId" },
+		{ "RequestCompleteTransfer", "{\"dn\":\"1\",\"connId\":\"c\","
+		    "\"consultConnId\":\"k\"}", "consultConnId" },
+		{ "RequestAttachUserData", "{\"dn\":\"1\",\"connId\":\"c\","
+		    "\"userData\":{}}", "userData" },
+		{ "RequestSendUserEvent", "{\"dn\":\"1\",\"userData\":{}}",
+		    "userData" },
+	};
+	struct evreq_error	 err;
+	json_t			*j;
+	size_t			 i;
+
+	for (i = 0; i < NELEM(t); i++) {
+		if (check(t[i].name, t[i].good, &err) != NULL)
+			fail_msg("%s refused: %s", t[i].name, err.message);
+		if (t[i].missing == NULL)
+			continue;
+		j = req(t[i].good);
+		json_object_del(j, t[i].missing);
+		assert_int_equal(evreq_check(evreq_find(t[i].name), j, 64,
+		    &err), -1);
+		assert_string_equal(err.code, SESS_ERR_BAD_ARGUMENT);
+		assert_non_null(strstr(err.message, t[i].missing));
+		json_decref(j);
+	}
+	assert_null(evreq_find("RequestNothing"));
+	assert_null(evreq_find("RequestRegisterAddress"));	/* not sent on */
+}
+
+/* test_request_fields - the shape of every field, and the limits */
+static void
+test_request_fields(void **state)
+{
+	static const struct {
+		const char	*text, *code, *names;
+	} t[] = {
+		{ "{}", SESS_ERR_BAD_ARGUMENT, "dn" },
+		{ "{\"dn\":\"\"}", SESS_ERR_BAD_ARGUMENT, "dn" },
+		{ "{\"dn\":5001}", SESS_ERR_BAD_ARGUMENT, "dn" },
+		{ "{\"dn\":\"1234567890123456789012345678901234567890123456"
+		    "789012345678901234\"}", SESS_ERR_BAD_ARGUMENT, "dn" },
+		{ "{\"dn\":\"a\\u0000b\"}", SESS_ERR_BAD_ARGUMENT, "dn" },
+		{ "{\"dn\":\"1\",\"workMode\":\"Lunch\"}",
+		    SESS_ERR_BAD_ARGUMENT, "workMode" },
+		{ "{\"dn\":\"1\",\"reason\":[]}", SESS_ERR_BAD_ARGUMENT,
+		    "reason" },
+		{ "{\"dn\":\"1\",\"userData\":[1]}", SESS_ERR_BAD_ARGUMENT,
+		    "userData" },
+		{ "{\"dn\":\"1\",\"userData\":{\"k\":\"0123456789012345678"
+		    "901234567890123456789012345678901234567890\"}}",
+		    "UserDataTooLarge", "userData" },
+		{ "{\"dn\":\"1\",\"keys\":\"k\"}", SESS_ERR_BAD_ARGUMENT,
+		    "keys" },
+		{ "{\"dn\":\"1\",\"keys\":[\"a\",2]}", SESS_ERR_BAD_ARGUMENT,
+		    "keys" },
+		{ "{\"dn\":\"1\",\"workMode\":\"AfterCallWork\","
+		    "\"reason\":\"r\",\"keys\":[\"a\"],\"userData\":{}}",
+		    NULL, NULL },
+	};
+	struct evreq_error	 err;
+	const char		*code;
+	size_t			 i;
+
+	for (i = 0; i < NELEM(t); i++) {
+		code = check("RequestAgentLogout", t[i].text, &err);
+		if (t[i].code == NULL) {
+			if (code != NULL)
+				fail_msg("%s refused: %s", t[i].text,
+				    err.message);
+			continue;
+		}
+		if (code == NULL || strcmp(code, t[i].code) != 0)
+			fail_msg("%s: want %s, got %s", t[i].text, t[i].code,
+			    code != NULL ? code : "a pass");
+		if (strstr(err.message, t[i].names) == NULL)
+			fail_msg("%s: the message does not name %s: %s",
+			    t[i].text, t[i].names, err.message);
+	}
+}
+
 int
 main(void)
 {
@@ -239,6 +358,8 @@ main(void)
 		cmocka_unit_test(test_sid),
 		cmocka_unit_test(test_read_entry),
 		cmocka_unit_test(test_jscan),
+		cmocka_unit_test(test_request_needs),
+		cmocka_unit_test(test_request_fields),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -48,7 +48,7 @@ evreq_find(const char *name)
 }
 
 static int
-fail(struct evreq_error *err, const char *code, const char *fmt, ...)
+req_fail(struct evreq_error *err, const char *code, const char *fmt, ...)
 {
 	va_list	ap;
 
@@ -59,9 +59,9 @@ fail(struct evreq_error *err, const char *code, const char *fmt, ...)
 	return -1;
 }
 
-/* string - a string of 1..max bytes, or absent when optional */
+/* req_string - a string of 1..max bytes, or absent when optional */
 static int
-string(const json_t *req, const char *key, int required, size_t max,
+req_string(const json_t *req, const char *key, int required, size_t max,
     struct evreq_error *err)
 {
 	const json_t	*v = json_object_get(req, key);
@@ -71,7 +71,7 @@ string(const json_t *req, const char *key, int required, size_t max,
 	if (!json_is_string(v) || json_string_length(v) == 0 ||
 	    json_string_length(v) > max ||
 	    strlen(json_string_value(v)) != json_string_length(v))
-		return fail(err, SESS_ERR_BAD_ARGUMENT, "%s: %s a string of 1 "
+		return req_fail(err, SESS_ERR_BAD_ARGUMENT, "%s: %s a string of 1 "
 		    "to %zu bytes", key, v == NULL ? "needs" : "must be", max);
 	return 0;
 }
@@ -79,7 +79,7 @@ string(const json_t *req, const char *key, int required, size_t max,
 int
 evreq_check_dn(const json_t *req, struct evreq_error *err)
 {
-	return string(req, "dn", 1, EVREQ_DN_MAX, err);
+	return req_string(req, "dn", 1, EVREQ_DN_MAX, err);
 }
 
 int
@@ -92,47 +92,47 @@ evreq_check(const struct request_def *d, const json_t *req,
 	size_t		 i, len;
 
 	if (evreq_check_dn(req, err) == -1 ||
-	    string(req, "connId", d->need & N_CONN, 64, err) == -1 ||
-	    string(req, "consultConnId", d->need & N_CONSULT, 64, err) == -1 ||
-	    string(req, "destination", d->need & N_DEST, 64, err) == -1 ||
-	    string(req, "agentId", d->need & N_AGENT, 127, err) == -1 ||
-	    string(req, "otherDN", 0, 64, err) == -1 ||
-	    string(req, "reason", 0, 128, err) == -1 ||
-	    string(req, "password", 0, 256, err) == -1 ||
-	    string(req, "workMode", 0, 32, err) == -1)
+	    req_string(req, "connId", d->need & N_CONN, 64, err) == -1 ||
+	    req_string(req, "consultConnId", d->need & N_CONSULT, 64, err) == -1 ||
+	    req_string(req, "destination", d->need & N_DEST, 64, err) == -1 ||
+	    req_string(req, "agentId", d->need & N_AGENT, 127, err) == -1 ||
+	    req_string(req, "otherDN", 0, 64, err) == -1 ||
+	    req_string(req, "reason", 0, 128, err) == -1 ||
+	    req_string(req, "password", 0, 256, err) == -1 ||
+	    req_string(req, "workMode", 0, 32, err) == -1)
 		return -1;
 	if ((s = json_string_value(json_object_get(req, "workMode"))) != NULL) {
 		for (i = 0; work_modes[i] != NULL; i++)
 			if (strcmp(work_modes[i], s) == 0)
 				break;
 		if (work_modes[i] == NULL)
-			return fail(err, SESS_ERR_BAD_ARGUMENT, "workMode: one of "
+			return req_fail(err, SESS_ERR_BAD_ARGUMENT, "workMode: one of "
 			    "Unknown, AutoIn, ManualIn, AfterCallWork, AuxWork");
 	}
 	v = json_object_get(req, "userData");
 	if ((d->need & N_DATA) && v == NULL)
-		return fail(err, SESS_ERR_BAD_ARGUMENT, "userData: needs an "
+		return req_fail(err, SESS_ERR_BAD_ARGUMENT, "userData: needs an "
 		    "object");
 	if (v != NULL) {
 		if (!json_is_object(v))
-			return fail(err, SESS_ERR_BAD_ARGUMENT, "userData: must "
+			return req_fail(err, SESS_ERR_BAD_ARGUMENT, "userData: must "
 			    "be an object");
 		t = json_dumps(v, JSON_COMPACT);
 		len = t != NULL ? strlen(t) : 0;
 		free(t);
 		if (len > user_data_max)
-			return fail(err, "UserDataTooLarge", "userData: %zu "
+			return req_fail(err, "UserDataTooLarge", "userData: %zu "
 			    "bytes, more than the %zu allowed", len,
 			    user_data_max);
 	}
 	v = json_object_get(req, "keys");
 	if (v != NULL) {
 		if (!json_is_array(v))
-			return fail(err, SESS_ERR_BAD_ARGUMENT, "keys: must be "
+			return req_fail(err, SESS_ERR_BAD_ARGUMENT, "keys: must be "
 			    "an array of strings");
 		json_array_foreach(v, i, k)
 			if (!json_is_string(k))
-				return fail(err, SESS_ERR_BAD_ARGUMENT, "keys: "
+				return req_fail(err, SESS_ERR_BAD_ARGUMENT, "keys: "
 				    "must be an array of strings");
 	}
 	return 0;
