@@ -46,12 +46,6 @@ static void	run(struct cfgfollow *);
 static const char *const op_names[] = { "snapshot", "created", "updated",
     "deleted" };
 
-const char *
-cfg_op_name(enum cfg_op op)
-{
-	return op_names[op];
-}
-
 /* cfgfollow_channel - where writers announce a new revision */
 char *
 cfgfollow_channel(const char *tenant_id)
@@ -268,12 +262,6 @@ cfgfollow_poke(struct cfgfollow *f)
 	run(f);
 }
 
-json_int_t
-cfgfollow_revision(const struct cfgfollow *f)
-{
-	return f->need_snapshot ? -1 : f->revision;
-}
-
 /* on_message - a writer announced a revision; look if it is new */
 static void
 on_message(struct rds *r, const char *channel, const char *data, size_t len,
@@ -342,13 +330,6 @@ cfgfollow_open(struct event_base *base, const struct conf *c,
 	    c->redis.password, c->tenant_id, cbs, arg);
 	f->owns_pg = 1;
 	return f;
-}
-
-/* cfgfollow_pg - the connection it reads from */
-struct pgc *
-cfgfollow_pg(const struct cfgfollow *f)
-{
-	return f->pg;
 }
 
 /* cfgfollow_free - stop; queries in flight find dying set */

@@ -61,7 +61,6 @@ struct cfgfollow *cfgfollow_new(struct event_base *, struct pgc *,
 struct conf;
 struct cfgfollow *cfgfollow_open(struct event_base *, const struct conf *,
 		    const struct cfgfollow_cbs *, void *arg);
-struct pgc	*cfgfollow_pg(const struct cfgfollow *);
 /*
  * Stop.  A follower made with cfgfollow_new: free its pg first, since the
  * pending callbacks still need the follower.
@@ -69,10 +68,7 @@ struct pgc	*cfgfollow_pg(const struct cfgfollow *);
 void		 cfgfollow_free(struct cfgfollow *);
 /* Look for new changes now (after a commit of our own, say). */
 void		 cfgfollow_poke(struct cfgfollow *);
-/* The last revision applied; -1 before the first snapshot. */
-json_int_t	 cfgfollow_revision(const struct cfgfollow *);
 /* The Redis channel changes are announced on; malloc'ed. */
 char		*cfgfollow_channel(const char *tenant_id);
-const char	*cfg_op_name(enum cfg_op);
 
 #endif

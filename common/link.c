@@ -88,21 +88,6 @@ link_state(const struct link *l)
 	return l->state;
 }
 
-/* link_state_name - a state as health reports and logs spell it */
-const char *
-link_state_name(enum link_state s)
-{
-	switch (s) {
-	case LINK_DOWN:
-		return "down";
-	case LINK_CONNECTING:
-		return "connecting";
-	case LINK_UP:
-		return "up";
-	}
-	return "unknown";
-}
-
 /* link_name - the name used in log lines */
 const char *
 link_name(const struct link *l)

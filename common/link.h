@@ -73,7 +73,6 @@ void		 link_set_backoff(struct link *, unsigned base_ms,
 void		 link_set_name(struct link *, const char *);
 
 enum link_state	 link_state(const struct link *);
-const char	*link_state_name(enum link_state);
 const char	*link_name(const struct link *);
 
 /* An attempt started, an attempt or the connection failed, or it is up. */

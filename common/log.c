@@ -52,12 +52,6 @@ log_set_format(enum log_format format)
 	log_format = format;
 }
 
-enum log_level
-log_get_level(void)
-{
-	return log_level;
-}
-
 /* log_set_fd - log to a copy of fd from now on; -1 returns to stderr */
 void
 log_set_fd(int fd)
@@ -145,7 +139,7 @@ escape(char *out, size_t cap, const char *s)
 }
 
 /* log_msg - format and write one line */
-void
+static void
 log_msg(enum log_level level, const char *fmt, va_list ap)
 {
 	char		 msg[LOG_LINE_MAX], line[LOG_LINE_MAX * 2], ts[40];

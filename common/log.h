@@ -25,7 +25,6 @@ void	 log_init(const char *role, enum log_level, enum log_format);
 void	 log_set_role(const char *role);
 void	 log_set_level(enum log_level);
 void	 log_set_format(enum log_format);
-enum log_level log_get_level(void);
 /* Make fd the log destination (dup'ed); -1 means stderr. */
 void	 log_set_fd(int fd);
 int	 log_get_fd(void);
@@ -45,6 +44,5 @@ void	 fatal(const char *, ...)
 	    __attribute__((format(printf, 1, 2), noreturn));
 void	 fatalx(const char *, ...)
 	    __attribute__((format(printf, 1, 2), noreturn));
-void	 log_msg(enum log_level, const char *, va_list);
 
 #endif

@@ -44,12 +44,6 @@ notify_init(void)
 		watchdog_usec = strtoull(wd, NULL, 10);
 }
 
-int
-notify_enabled(void)
-{
-	return notify_len != 0;
-}
-
 uint64_t
 notify_watchdog_usec(void)
 {

@@ -11,7 +11,6 @@
 
 /* Read NOTIFY_SOCKET and WATCHDOG_USEC; call once in the master. */
 void		 notify_init(void);
-int		 notify_enabled(void);
 /* Send "KEY=value\n..." text as given; 0 on success or when disabled. */
 int		 notify_send(const char *fmt, ...)
 		    __attribute__((format(printf, 1, 2)));

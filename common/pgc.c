@@ -188,13 +188,6 @@ pgc_set_backoff(struct pgc *p, unsigned base_ms, unsigned max_ms)
 	link_set_backoff(&p->link, base_ms, max_ms);
 }
 
-/* pgc_state_name - a state as health reports and logs spell it */
-const char *
-pgc_state_name(enum pgc_state s)
-{
-	return link_state_name((enum link_state)s);
-}
-
 /* pgc_state - down, connecting or up, for health and metrics */
 enum pgc_state
 pgc_state(const struct pgc *p)

@@ -65,7 +65,6 @@ void		 pgc_set_backoff(struct pgc *, unsigned base_ms, unsigned max_ms);
 void		 pgc_set_queue_limit(struct pgc *, size_t);	/* 0: none */
 
 enum pgc_state	 pgc_state(const struct pgc *);
-const char	*pgc_state_name(enum pgc_state);
 const char	*pgc_name(const struct pgc *);	/* "postgres host:port/db" */
 size_t		 pgc_queued(const struct pgc *);
 

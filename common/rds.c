@@ -161,13 +161,6 @@ rds_state(const struct rds *r)
 	return (enum rds_state)link_state(&r->link);
 }
 
-/* rds_state_name - a state as health reports and logs spell it */
-const char *
-rds_state_name(enum rds_state s)
-{
-	return link_state_name((enum link_state)s);
-}
-
 /* rds_name - the name used in log lines */
 const char *
 rds_name(const struct rds *r)

@@ -72,7 +72,6 @@ void		 rds_set_backoff(struct rds *, unsigned base_ms, unsigned max_ms);
 void		 rds_set_name(struct rds *, const char *);
 
 enum rds_state	 rds_state(const struct rds *);
-const char	*rds_state_name(enum rds_state);
 const char	*rds_name(const struct rds *);
 
 /*

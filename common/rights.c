@@ -369,7 +369,7 @@ rights_close(struct rights *r, struct rights_sess *rs)
 	rs->token = NULL;
 }
 
-const struct grants *
+static const struct grants *
 rights_grants(struct rights *r, struct rights_sess *rs)
 {
 	if (rs->attached)

@@ -96,8 +96,6 @@ void		 rights_close(struct rights *, struct rights_sess *);
 /* May the session exercise right on (kind, dbid), now? */
 int		 rights_can(struct rights *, struct rights_sess *,
 		    enum cfg_kind, json_int_t dbid, int right);
-/* Its grants now (recomputed if the access groups changed). */
-const struct grants *rights_grants(struct rights *, struct rights_sess *);
 /* Does the person or application behind a principal still exist, enabled? */
 int		 rights_principal_valid(const struct principal *);
 

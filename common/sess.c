@@ -1004,15 +1004,6 @@ sess_server_pause(struct sess_server *srv)
 		evconnlistener_disable(srv->lev);
 }
 
-/* sess_server_resume - accept again */
-void
-sess_server_resume(struct sess_server *srv)
-{
-	srv->paused = 0;
-	if (srv->lev != NULL)
-		evconnlistener_enable(srv->lev);
-}
-
 /* sess_server_close_all - close every session after flushing */
 void
 sess_server_close_all(struct sess_server *srv, const char *code,
@@ -1060,13 +1051,6 @@ sess_server_stats(const struct sess_server *srv)
 	return &srv->st;
 }
 
-/* sess_is_open - RequestOpen accepted and not closing */
-int
-sess_is_open(const struct sess *s)
-{
-	return s->state == SESS_OPEN;
-}
-
 /* sess_set_data - attach the worker's state to a session */
 void
 sess_set_data(struct sess *s, void *data)
@@ -1086,13 +1070,6 @@ const char *
 sess_client_name(const struct sess *s)
 {
 	return s->client;
-}
-
-/* sess_peer - "addr:port" of the client, for logs */
-const char *
-sess_peer(const struct sess *s)
-{
-	return s->peer;
 }
 
 /* sess_id - a number unique within this server, for logs */

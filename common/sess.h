@@ -174,7 +174,6 @@ struct sess_limits sess_limits_of(const struct conf_worker *);
 void		sess_server_set_limits(struct sess_server *,
 		    const struct sess_limits *);
 void		sess_server_pause(struct sess_server *);  /* stop accepting */
-void		sess_server_resume(struct sess_server *);
 /* Close every session after flushing, with an EventError if code. */
 void		sess_server_close_all(struct sess_server *, const char *code,
 		    const char *message);
@@ -202,12 +201,10 @@ void		sess_send_error(struct sess *, json_int_t ref, const char *code,
 		    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 /* Stop reading, flush what is queued, then close. */
 void		sess_close(struct sess *);
-int		sess_is_open(const struct sess *);
 
 void		 sess_set_data(struct sess *, void *);
 void		*sess_data(const struct sess *);
 const char	*sess_client_name(const struct sess *);	/* NULL before open */
-const char	*sess_peer(const struct sess *);
 uint64_t	 sess_id(const struct sess *);
 
 /*

@@ -102,12 +102,6 @@ worker_conf(void)
 	return conf;
 }
 
-struct event_base *
-worker_base(void)
-{
-	return base;
-}
-
 /* worker_exit - free everything and exit */
 void
 worker_exit(int code)

@@ -42,7 +42,6 @@ void		 worker_run(enum worker_class, const struct worker_ops *,
 void		 worker_ready(void);
 /* The configuration in force; replaced whole on reload. */
 const struct conf *worker_conf(void);
-struct event_base *worker_base(void);
 void		 worker_exit(int code) __attribute__((noreturn));
 /*
  * Give up: log why, tell the master (IPC_FATAL: it logs the reason

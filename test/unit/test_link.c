@@ -275,16 +275,6 @@ test_free_in_foreign_frame(void **state)
 	assert_int_equal(o.w.attempts, attempts);
 }
 
-/* test_state_name - as health reports and logs spell states */
-static void
-test_state_name(void **state)
-{
-	assert_string_equal(link_state_name(LINK_DOWN), "down");
-	assert_string_equal(link_state_name(LINK_CONNECTING), "connecting");
-	assert_string_equal(link_state_name(LINK_UP), "up");
-	assert_string_equal(link_state_name((enum link_state)3), "unknown");
-}
-
 /* main - every test on one loop */
 int
 main(void)
@@ -297,7 +287,6 @@ main(void)
 		cmocka_unit_test(test_defer),
 		cmocka_unit_test(test_free_in_state),
 		cmocka_unit_test(test_free_in_foreign_frame),
-		cmocka_unit_test(test_state_name),
 	};
 
 	return cmocka_run_group_tests(tests, tl_setup, tl_teardown);
