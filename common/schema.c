@@ -1,221 +1,29 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * schema - the configuration object model (docs/config-api.md, "Object
- * types").  Every type is a row of one table: its name, its REST
- * collection, its fields, its list filters, its natural key and, for the
- * few rules that span fields, a check hook.  Every field is a row of a
- * field table: JSON type, limits, default, flags.  The functions below
- * only read those tables, so adding a field is one line.
+ * types"), as every worker that caches configuration needs it: one table
+ * of object types (name, REST collection, fields, natural key), the field
+ * tables (JSON type, limits, default, flags, what a reference points to),
+ * and the few functions every cache needs over them: a type by kind, name
+ * or collection, an object's references, its natural key.
  *
- * Validation is two passes over a client's object: check everything
- * without touching it (first error wins, in table order, unknown keys
- * first), then fill defaults.  The type's check hook runs last, on the
- * normalized object, since its rules need the defaults.
+ * The rules a client's object must follow (validation, merge patch, list
+ * filters) are the config worker's: workers/config/validate.c reads the
+ * same tables.  Adding a field is one line of a table here.
  */
-#include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
 
-#include "log.h"
 #include "schema.h"
 #include "util.h"
 
-#define LEN_NAME	255	/* names, keys and most strings, in bytes */
-#define LEN_TEXT	4096	/* descriptions, expressions, option values */
-#define LEN_SECRET	1024	/* passwords, secrets, before hashing */
-#define LEN_DIAL	64	/* DN numbers, caller ids */
-#define LEN_IDENT	63	/* SQL identifiers (PostgreSQL NAMEDATALEN - 1) */
-#define LEN_TZ		64
-#define DAY_LAST	86399	/* seconds since midnight */
-#define PATH_LEN	sizeof(((struct cfg_error *)0)->field)
-
-enum ftype {
-	FT_ID,		/* dbid, version: server-managed integers */
-	FT_STRING,
-	FT_INT,
-	FT_BOOL,
-	FT_ENUM,
-	FT_ENUMS,	/* array of distinct enum values, at least min */
-	FT_REF,		/* dbid of an object of kind target, or null */
-	FT_REFS,	/* array of distinct references */
-	FT_OPTIONS,	/* section -> key -> string | number */
-	FT_LIST,	/* array of objects, each of fields sub */
-};
-
-#define F_REQ	0x01	/* present and not null */
-#define F_WO	0x02	/* write-only: never output */
-#define F_DEF	0x04	/* idef or sdef is the default */
-#define F_DYN	0x08	/* FT_REF: the sibling "collection" names the kind */
-
-struct shape {
-	int		(*ok)(const char *, size_t);
-	const char	*what;
-};
-
-struct field {
-	const char		*name;
-	enum ftype		 type;
-	unsigned		 flags;
-	json_int_t		 min, max;	/* integer range, string bytes */
-	const char *const	*values;	/* FT_ENUM, FT_ENUMS */
-	enum cfg_kind		 target;	/* FT_REF, FT_REFS */
-	const struct shape	*shape;		/* FT_STRING */
-	const struct field	*sub;		/* FT_LIST entries */
-	const char		*uniq;		/* FT_LIST: the ref keying an entry */
-	json_int_t		(*uniq_fn)(const json_t *);
-	int			(*entry_check)(const json_t *, const char *,
-				    struct cfg_error *);
-	json_int_t		 idef;
-	const char		*sdef;
-};
-
-struct filter {
-	const char	*key;
-	const char	*field;
-	const char	*sub;		/* compared in the entries of a list */
-};
-
-struct cfg_type {
-	enum cfg_kind		 kind;
-	const char		*name;
-	const char		*collection;
-	const struct field	*fields;
-	const struct filter	*filters;
-	const char		*key;		/* natural key; default of name */
-	const char		*scope;		/* key unique within this ref */
-	int			(*check)(json_t *, int, json_int_t,
-				    struct cfg_error *);
-};
-
-struct entry {
-	json_int_t	key;
-	size_t		idx;
-};
-
-static int	check_object(const struct field *, const json_t *,
-		    const char *, const char *, struct cfg_error *);
-
-/*
- * String shapes.
- */
-
-/* ctl - a C0 control character or DEL */
-static int
-ctl(unsigned char c)
-{
-	return c < 0x20 || c == 0x7f;
-}
-
-/* shape_line - no control characters */
-static int
-shape_line(const char *s, size_t n)
-{
-	size_t	i;
-
-	for (i = 0; i < n; i++)
-		if (ctl(s[i]))
-			return 0;
-	return 1;
-}
-
-/* shape_name - one line, not starting or ending with a space */
-static int
-shape_name(const char *s, size_t n)
-{
-	return shape_line(s, n) && (n == 0 || (s[0] != ' ' && s[n - 1] != ' '));
-}
-
-/* shape_text - several lines: tab, CR and LF allowed */
-static int
-shape_text(const char *s, size_t n)
-{
-	size_t	i;
-
-	for (i = 0; i < n; i++)
-		if (ctl(s[i]) && s[i] != '\t' && s[i] != '\n' && s[i] != '\r')
-			return 0;
-	return 1;
-}
-
-/* shape_any - secrets: anything but NUL, checked by the caller */
-static int
-shape_any(const char *s, size_t n)
-{
-	return 1;
-}
-
-/* shape_dial - what a phone or DN number holds */
-static int
-shape_dial(const char *s, size_t n)
-{
-	return strspn(s, "0123456789+*#") == n;
-}
-
-/* shape_ident - a lowercase SQL identifier outside pg_ */
-static int
-shape_ident(const char *s, size_t n)
-{
-	if (n == 0 || !((s[0] >= 'a' && s[0] <= 'z') || s[0] == '_'))
-		return 0;
-	if (strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_") != n)
-		return 0;
-	return strncmp(s, "pg_", 3) != 0;
-}
-
-/* shape_tz - an IANA zone name; never a path that leaves the zone tree */
-static int
-shape_tz(const char *s, size_t n)
-{
-	static const char	 ok[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	    "abcdefghijklmnopqrstuvwxyz0123456789_+-/";
-
-	if (n == 0 || strspn(s, ok) != n)
-		return 0;
-	return s[0] != '/' && s[0] != '-' && s[n - 1] != '/' &&
-	    strstr(s, "//") == NULL;
-}
-
-/* shape_email - local@domain, one line, no spaces */
-static int
-shape_email(const char *s, size_t n)
-{
-	const char	*at = memchr(s, '@', n);
-
-	if (!shape_line(s, n) || memchr(s, ' ', n) != NULL || at == NULL)
-		return 0;
-	return at != s && at != s + n - 1 &&
-	    memchr(at + 1, '@', n - (at + 1 - s)) == NULL;
-}
-
-/* shape_collection - one of the REST collection names */
-static int
-shape_collection(const char *s, size_t n)
-{
-	return cfg_type_by_collection(s, n) != NULL;
-}
-
-static const struct shape sh_line = { shape_line,
-    "must not hold control characters" };
-static const struct shape sh_name = { shape_name,
-    "must not hold control characters nor start or end with a space" };
-static const struct shape sh_text = { shape_text,
-    "must not hold control characters other than tab and newline" };
-static const struct shape sh_any = { shape_any, "" };
-static const struct shape sh_dial = { shape_dial,
-    "must hold only digits, +, * and #" };
-static const struct shape sh_ident = { shape_ident,
-    "must be a lowercase SQL identifier ([a-z_][a-z0-9_]*) "
-    "not starting with pg_" };
-static const struct shape sh_tz = { shape_tz,
-    "must be an IANA time zone name such as Europe/Paris" };
-static const struct shape sh_email = { shape_email,
-    "must be an email address such as jdoe@example.com" };
-static const struct shape sh_collection = { shape_collection,
-    "must be a collection name such as persons or dns" };
+static void	path_put(char *, size_t *, const char *, size_t);
+static void	walk_refs(const struct cfg_field *, const json_t *,
+		    const char *, cfg_ref_cb *, void *);
+static int	fields_refer(const struct cfg_field *, enum cfg_kind);
 
 /*
  * Enumerations.
@@ -258,1379 +66,291 @@ static const char *const field_types[] = { "Custom", "RecordId",
 
 #define FEND		{ .name = NULL }
 #define FSTR(n, fl, lo, hi, sh)						\
-	{ .name = (n), .type = FT_STRING, .flags = (fl), .min = (lo),	\
-	  .max = (hi), .shape = &(sh) }
+	{ .name = (n), .type = CFG_FT_STRING, .flags = (fl), .min = (lo),	\
+	  .max = (hi), .shape = (sh) }
 #define FINT(n, fl, lo, hi)						\
-	{ .name = (n), .type = FT_INT, .flags = (fl), .min = (lo),	\
+	{ .name = (n), .type = CFG_FT_INT, .flags = (fl), .min = (lo),	\
 	  .max = (hi) }
 #define FINTD(n, lo, hi, d)						\
-	{ .name = (n), .type = FT_INT, .flags = F_DEF, .min = (lo),	\
+	{ .name = (n), .type = CFG_FT_INT, .flags = CFG_F_DEF, .min = (lo),	\
 	  .max = (hi), .idef = (d) }
 #define FBOOL(n, d)							\
-	{ .name = (n), .type = FT_BOOL, .flags = F_DEF, .idef = (d) }
+	{ .name = (n), .type = CFG_FT_BOOL, .flags = CFG_F_DEF, .idef = (d) }
 #define FENUM(n, fl, v)							\
-	{ .name = (n), .type = FT_ENUM, .flags = (fl), .values = (v) }
+	{ .name = (n), .type = CFG_FT_ENUM, .flags = (fl), .values = (v) }
 #define FENUMD(n, v, d)							\
-	{ .name = (n), .type = FT_ENUM, .flags = F_DEF, .values = (v),	\
+	{ .name = (n), .type = CFG_FT_ENUM, .flags = CFG_F_DEF, .values = (v),	\
 	  .sdef = (d) }
 #define FREF(n, fl, k)							\
-	{ .name = (n), .type = FT_REF, .flags = (fl), .target = (k) }
+	{ .name = (n), .type = CFG_FT_REF, .flags = (fl), .target = (k) }
 #define FREFS(n, k)							\
-	{ .name = (n), .type = FT_REFS, .target = (k) }
+	{ .name = (n), .type = CFG_FT_REFS, .target = (k) }
 #define FOPTS(n)							\
-	{ .name = (n), .type = FT_OPTIONS }
+	{ .name = (n), .type = CFG_FT_OPTIONS }
 #define FLIST(n, s, u)							\
-	{ .name = (n), .type = FT_LIST, .sub = (s), .uniq = (u) }
-#define FNAME(fl)	FSTR("name", (fl), 1, LEN_NAME, sh_name)
+	{ .name = (n), .type = CFG_FT_LIST, .sub = (s), .uniq = (u) }
+#define FNAME(fl)	FSTR("name", (fl), 1, CFG_LEN_NAME, CFG_SH_NAME)
 
 /* Every type starts with these, then its name. */
 #define COMMON								\
-	{ .name = "dbid", .type = FT_ID, .min = 1, .max = CFG_DBID_MAX }, \
-	{ .name = "version", .type = FT_ID, .min = 0,			\
+	{ .name = "dbid", .type = CFG_FT_ID, .min = 1, .max = CFG_DBID_MAX }, \
+	{ .name = "version", .type = CFG_FT_ID, .min = 0,			\
 	  .max = CFG_DBID_MAX },					\
 	FENUMD("state", state_values, "enabled"),			\
 	FREF("folder", 0, CFG_FOLDER),					\
 	FOPTS("userProperties")
 
-static json_int_t	permission_key(const json_t *);
-static int		permission_check(const json_t *, const char *,
-			    struct cfg_error *);
-
-static const struct field tenant_fields[] = {
-	COMMON, FNAME(F_REQ),
+static const struct cfg_field tenant_fields[] = {
+	COMMON, FNAME(CFG_F_REQ),
 	FREF("timeZone", 0, CFG_TIME_ZONE),
 	FEND
 };
 
-static const struct field person_skill_fields[] = {
-	FREF("skill", F_REQ, CFG_SKILL),
-	FINT("level", F_REQ, 0, 10),
+static const struct cfg_field person_skill_fields[] = {
+	FREF("skill", CFG_F_REQ, CFG_SKILL),
+	FINT("level", CFG_F_REQ, 0, 10),
 	FEND
 };
 
-static const struct field person_login_fields[] = {
-	FREF("agentLogin", F_REQ, CFG_AGENT_LOGIN),
+static const struct cfg_field person_login_fields[] = {
+	FREF("agentLogin", CFG_F_REQ, CFG_AGENT_LOGIN),
 	FEND
 };
 
-static const struct field person_fields[] = {
+static const struct cfg_field person_fields[] = {
 	COMMON, FNAME(0),
-	FSTR("userName", F_REQ, 1, LEN_NAME, sh_name),
-	FSTR("firstName", 0, 0, LEN_NAME, sh_line),
-	FSTR("lastName", 0, 0, LEN_NAME, sh_line),
-	FSTR("employeeId", 0, 1, LEN_NAME, sh_name),
-	FSTR("externalId", 0, 1, LEN_NAME, sh_name),
-	FSTR("emailAddress", 0, 3, LEN_NAME, sh_email),
+	FSTR("userName", CFG_F_REQ, 1, CFG_LEN_NAME, CFG_SH_NAME),
+	FSTR("firstName", 0, 0, CFG_LEN_NAME, CFG_SH_LINE),
+	FSTR("lastName", 0, 0, CFG_LEN_NAME, CFG_SH_LINE),
+	FSTR("employeeId", 0, 1, CFG_LEN_NAME, CFG_SH_NAME),
+	FSTR("externalId", 0, 1, CFG_LEN_NAME, CFG_SH_NAME),
+	FSTR("emailAddress", 0, 3, CFG_LEN_NAME, CFG_SH_EMAIL),
 	FBOOL("isAgent", 0),
-	FSTR("password", F_WO, 1, LEN_SECRET, sh_any),
+	FSTR("password", CFG_F_WO, 1, CFG_LEN_SECRET, CFG_SH_ANY),
 	FLIST("skills", person_skill_fields, "skill"),
 	FLIST("agentLogins", person_login_fields, "agentLogin"),
 	FREF("place", 0, CFG_PLACE),
 	FEND
 };
 
-static const struct field agent_login_fields[] = {
+static const struct cfg_field agent_login_fields[] = {
 	COMMON, FNAME(0),
-	FSTR("loginCode", F_REQ, 1, LEN_NAME, sh_name),
-	FREF("switch", F_REQ, CFG_SWITCH),
+	FSTR("loginCode", CFG_F_REQ, 1, CFG_LEN_NAME, CFG_SH_NAME),
+	FREF("switch", CFG_F_REQ, CFG_SWITCH),
 	FEND
 };
 
-static const struct field switch_fields[] = {
-	COMMON, FNAME(F_REQ),
-	FSTR("type", 0, 1, LEN_NAME, sh_name),
+static const struct cfg_field switch_fields[] = {
+	COMMON, FNAME(CFG_F_REQ),
+	FSTR("type", 0, 1, CFG_LEN_NAME, CFG_SH_NAME),
 	FEND
 };
 
-static const struct field dn_fields[] = {
+static const struct cfg_field dn_fields[] = {
 	COMMON, FNAME(0),
-	FSTR("number", F_REQ, 1, LEN_DIAL, sh_dial),
-	FENUM("type", F_REQ, dn_types),
-	FREF("switch", F_REQ, CFG_SWITCH),
-	FSTR("association", 0, 1, LEN_NAME, sh_name),
+	FSTR("number", CFG_F_REQ, 1, CFG_LEN_DIAL, CFG_SH_DIAL),
+	FENUM("type", CFG_F_REQ, dn_types),
+	FREF("switch", CFG_F_REQ, CFG_SWITCH),
+	FSTR("association", 0, 1, CFG_LEN_NAME, CFG_SH_NAME),
 	FEND
 };
 
-static const struct field place_fields[] = {
-	COMMON, FNAME(F_REQ),
+static const struct cfg_field place_fields[] = {
+	COMMON, FNAME(CFG_F_REQ),
 	FREFS("dns", CFG_DN),
 	FEND
 };
 
-static const struct field skill_fields[] = {
-	COMMON, FNAME(F_REQ),
+static const struct cfg_field skill_fields[] = {
+	COMMON, FNAME(CFG_F_REQ),
 	FEND
 };
 
-static const struct field agent_group_fields[] = {
-	COMMON, FNAME(F_REQ),
+static const struct cfg_field agent_group_fields[] = {
+	COMMON, FNAME(CFG_F_REQ),
 	FREFS("members", CFG_PERSON),
 	FREFS("supervisors", CFG_PERSON),
-	FSTR("skillExpression", 0, 1, LEN_TEXT, sh_line),
+	FSTR("skillExpression", 0, 1, CFG_LEN_TEXT, CFG_SH_LINE),
 	FEND
 };
 
-static const struct field place_group_fields[] = {
-	COMMON, FNAME(F_REQ),
+static const struct cfg_field place_group_fields[] = {
+	COMMON, FNAME(CFG_F_REQ),
 	FREFS("members", CFG_PLACE),
 	FEND
 };
 
-static const struct field dn_group_fields[] = {
-	COMMON, FNAME(F_REQ),
+static const struct cfg_field dn_group_fields[] = {
+	COMMON, FNAME(CFG_F_REQ),
 	FREFS("members", CFG_DN),
 	FEND
 };
 
-static const struct field application_fields[] = {
-	COMMON, FNAME(F_REQ),
-	FSTR("type", F_REQ, 1, LEN_NAME, sh_name),
+static const struct cfg_field application_fields[] = {
+	COMMON, FNAME(CFG_F_REQ),
+	FSTR("type", CFG_F_REQ, 1, CFG_LEN_NAME, CFG_SH_NAME),
 	FOPTS("options"),
-	FSTR("secret", F_WO, 1, LEN_SECRET, sh_any),
+	FSTR("secret", CFG_F_WO, 1, CFG_LEN_SECRET, CFG_SH_ANY),
 	FEND
 };
 
-static const struct field transaction_fields[] = {
-	COMMON, FNAME(F_REQ),
-	FENUM("type", F_REQ, transaction_types),
-	FSTR("alias", 0, 1, LEN_NAME, sh_name),
-	FSTR("description", 0, 0, LEN_TEXT, sh_text),
+static const struct cfg_field transaction_fields[] = {
+	COMMON, FNAME(CFG_F_REQ),
+	FENUM("type", CFG_F_REQ, transaction_types),
+	FSTR("alias", 0, 1, CFG_LEN_NAME, CFG_SH_NAME),
+	FSTR("description", 0, 0, CFG_LEN_TEXT, CFG_SH_TEXT),
 	FOPTS("options"),
 	FEND
 };
 
-static const struct field permission_fields[] = {
-	FSTR("collection", F_REQ, 1, LEN_NAME, sh_collection),
-	{ .name = "rights", .type = FT_ENUMS, .flags = F_REQ, .min = 1,
+static const struct cfg_field permission_fields[] = {
+	FSTR("collection", CFG_F_REQ, 1, CFG_LEN_NAME, CFG_SH_COLLECTION),
+	{ .name = "rights", .type = CFG_FT_ENUMS, .flags = CFG_F_REQ, .min = 1,
 	  .values = rights },
-	{ .name = "dbid", .type = FT_REF, .flags = F_DYN },
+	{ .name = "dbid", .type = CFG_FT_REF, .flags = CFG_F_DYN },
 	FEND
 };
 
-static const struct field access_group_fields[] = {
-	COMMON, FNAME(F_REQ),
+static const struct cfg_field access_group_fields[] = {
+	COMMON, FNAME(CFG_F_REQ),
 	FREFS("members", CFG_PERSON),
 	FREFS("applications", CFG_APPLICATION),
-	{ .name = "permissions", .type = FT_LIST, .sub = permission_fields,
-	  .uniq_fn = permission_key, .entry_check = permission_check },
+	{ .name = "permissions", .type = CFG_FT_LIST, .sub = permission_fields,
+	  .rule = CFG_RULE_PERMISSION },
 	FEND
 };
 
-static const struct field folder_fields[] = {
-	COMMON, FNAME(F_REQ),
+static const struct cfg_field folder_fields[] = {
+	COMMON, FNAME(CFG_F_REQ),
 	FREF("parent", 0, CFG_FOLDER),
 	FEND
 };
 
-static const struct field time_zone_fields[] = {
-	COMMON, FNAME(F_REQ),
-	FSTR("tzName", F_REQ, 1, LEN_TZ, sh_tz),
+static const struct cfg_field time_zone_fields[] = {
+	COMMON, FNAME(CFG_F_REQ),
+	FSTR("tzName", CFG_F_REQ, 1, CFG_LEN_TZ, CFG_SH_TZ),
 	FEND
 };
 
-static const struct field campaign_list_fields[] = {
-	FREF("callingList", F_REQ, CFG_CALLING_LIST),
+static const struct cfg_field campaign_list_fields[] = {
+	FREF("callingList", CFG_F_REQ, CFG_CALLING_LIST),
 	FINTD("share", 1, 100, 10),
 	FBOOL("isActive", 1),
 	FEND
 };
 
-static const struct field campaign_fields[] = {
-	COMMON, FNAME(F_REQ),
+static const struct cfg_field campaign_fields[] = {
+	COMMON, FNAME(CFG_F_REQ),
 	FLIST("callingLists", campaign_list_fields, "callingList"),
-	FSTR("description", 0, 0, LEN_TEXT, sh_text),
+	FSTR("description", 0, 0, CFG_LEN_TEXT, CFG_SH_TEXT),
 	FEND
 };
 
-static const struct field campaign_group_fields[] = {
-	COMMON, FNAME(F_REQ),
-	FREF("campaign", F_REQ, CFG_CAMPAIGN),
-	FREF("group", F_REQ, CFG_AGENT_GROUP),
+static const struct cfg_field campaign_group_fields[] = {
+	COMMON, FNAME(CFG_F_REQ),
+	FREF("campaign", CFG_F_REQ, CFG_CAMPAIGN),
+	FREF("group", CFG_F_REQ, CFG_AGENT_GROUP),
 	FENUMD("dialMode", dial_modes, "Preview"),
 	FINTD("maxQueueSize", 0, 100000, 0),
 	FINTD("numOfChannels", 0, 10000, 10),
 	FENUMD("optimizeBy", optimize_methods, "OverdialRate"),
 	FINT("optimizeGoal", 0, 1, 3600),
 	FREF("origDN", 0, CFG_DN),
-	FSTR("callerId", 0, 1, LEN_DIAL, sh_dial),
+	FSTR("callerId", 0, 1, CFG_LEN_DIAL, CFG_SH_DIAL),
 	FEND
 };
 
-static const struct field calling_list_fields[] = {
-	COMMON, FNAME(F_REQ),
-	FREF("format", F_REQ, CFG_FORMAT),
-	FSTR("tableName", F_REQ, 1, LEN_IDENT, sh_ident),
-	FINTD("timeFrom", 0, DAY_LAST, 28800),
-	FINTD("timeUntil", 0, DAY_LAST, 72000),
+static const struct cfg_field calling_list_fields[] = {
+	COMMON, FNAME(CFG_F_REQ),
+	FREF("format", CFG_F_REQ, CFG_FORMAT),
+	FSTR("tableName", CFG_F_REQ, 1, CFG_LEN_IDENT, CFG_SH_IDENT),
+	FINTD("timeFrom", 0, CFG_DAY_LAST, 28800),
+	FINTD("timeUntil", 0, CFG_DAY_LAST, 72000),
 	FREFS("treatments", CFG_TREATMENT),
 	FINTD("maxAttempts", 1, 100, 10),
 	FREF("timeZone", 0, CFG_TIME_ZONE),
-	FSTR("description", 0, 0, LEN_TEXT, sh_text),
+	FSTR("description", 0, 0, CFG_LEN_TEXT, CFG_SH_TEXT),
 	FEND
 };
 
-static const struct field treatment_fields[] = {
-	COMMON, FNAME(F_REQ),
-	FENUM("callResult", F_REQ, call_results),
-	FENUM("action", F_REQ, treatment_actions),
+static const struct cfg_field treatment_fields[] = {
+	COMMON, FNAME(CFG_F_REQ),
+	FENUM("callResult", CFG_F_REQ, call_results),
+	FENUM("action", CFG_F_REQ, treatment_actions),
 	FINTD("interval", 0, 31536000, 0),
 	FINTD("attempts", 1, 1000, 1),
 	FEND
 };
 
-static const struct field format_fields[] = {
-	COMMON, FNAME(F_REQ),
+static const struct cfg_field format_fields[] = {
+	COMMON, FNAME(CFG_F_REQ),
 	FREFS("fields", CFG_FIELD),
-	FSTR("description", 0, 0, LEN_TEXT, sh_text),
+	FSTR("description", 0, 0, CFG_LEN_TEXT, CFG_SH_TEXT),
 	FEND
 };
 
-static const struct field field_fields[] = {
-	COMMON, FSTR("name", F_REQ, 1, LEN_IDENT, sh_ident),
-	FENUM("dataType", F_REQ, data_types),
+static const struct cfg_field field_fields[] = {
+	COMMON, FSTR("name", CFG_F_REQ, 1, CFG_LEN_IDENT, CFG_SH_IDENT),
+	FENUM("dataType", CFG_F_REQ, data_types),
 	FINT("length", 0, 1, 4000),
 	FENUMD("fieldType", field_types, "Custom"),
-	FSTR("defaultValue", 0, 0, LEN_NAME, sh_line),
+	FSTR("defaultValue", 0, 0, CFG_LEN_NAME, CFG_SH_LINE),
 	FBOOL("isNullable", 1),
 	FBOOL("isPrimaryKey", 0),
 	FBOOL("isUnique", 0),
-	FSTR("description", 0, 0, LEN_TEXT, sh_text),
+	FSTR("description", 0, 0, CFG_LEN_TEXT, CFG_SH_TEXT),
 	FEND
 };
 
-/*
- * List filters: every type has name, state and folder, then these.
- */
-
-static const struct filter common_filters[] = {
-	{ "name", "name", NULL }, { "state", "state", NULL },
-	{ "folder", "folder", NULL }, { NULL, NULL, NULL }
-};
-static const struct filter no_filters[] = { { NULL, NULL, NULL } };
-static const struct filter tenant_filters[] = {
-	{ "timeZone", "timeZone", NULL }, { NULL, NULL, NULL }
-};
-static const struct filter person_filters[] = {
-	{ "userName", "userName", NULL }, { "firstName", "firstName", NULL },
-	{ "lastName", "lastName", NULL }, { "employeeId", "employeeId", NULL },
-	{ "externalId", "externalId", NULL },
-	{ "emailAddress", "emailAddress", NULL },
-	{ "isAgent", "isAgent", NULL }, { "skill", "skills", "skill" },
-	{ "agentLogin", "agentLogins", "agentLogin" },
-	{ "place", "place", NULL }, { NULL, NULL, NULL }
-};
-static const struct filter agent_login_filters[] = {
-	{ "switch", "switch", NULL }, { "loginCode", "loginCode", NULL },
-	{ NULL, NULL, NULL }
-};
-static const struct filter switch_filters[] = {
-	{ "type", "type", NULL }, { NULL, NULL, NULL }
-};
-static const struct filter dn_filters[] = {
-	{ "switch", "switch", NULL }, { "number", "number", NULL },
-	{ "type", "type", NULL }, { "association", "association", NULL },
-	{ NULL, NULL, NULL }
-};
-static const struct filter place_filters[] = {
-	{ "dn", "dns", NULL }, { NULL, NULL, NULL }
-};
-static const struct filter agent_group_filters[] = {
-	{ "member", "members", NULL }, { "supervisor", "supervisors", NULL },
-	{ NULL, NULL, NULL }
-};
-static const struct filter member_filters[] = {
-	{ "member", "members", NULL }, { NULL, NULL, NULL }
-};
-static const struct filter typed_filters[] = {
-	{ "type", "type", NULL }, { NULL, NULL, NULL }
-};
-static const struct filter access_group_filters[] = {
-	{ "member", "members", NULL },
-	{ "application", "applications", NULL }, { NULL, NULL, NULL }
-};
-static const struct filter folder_filters[] = {
-	{ "parent", "parent", NULL }, { NULL, NULL, NULL }
-};
-static const struct filter time_zone_filters[] = {
-	{ "tzName", "tzName", NULL }, { NULL, NULL, NULL }
-};
-static const struct filter campaign_filters[] = {
-	{ "callingList", "callingLists", "callingList" }, { NULL, NULL, NULL }
-};
-static const struct filter campaign_group_filters[] = {
-	{ "campaign", "campaign", NULL }, { "group", "group", NULL },
-	{ "dialMode", "dialMode", NULL }, { "origDN", "origDN", NULL },
-	{ NULL, NULL, NULL }
-};
-static const struct filter calling_list_filters[] = {
-	{ "format", "format", NULL }, { "treatment", "treatments", NULL },
-	{ "timeZone", "timeZone", NULL }, { "tableName", "tableName", NULL },
-	{ NULL, NULL, NULL }
-};
-static const struct filter treatment_filters[] = {
-	{ "callResult", "callResult", NULL }, { "action", "action", NULL },
-	{ NULL, NULL, NULL }
-};
-static const struct filter format_filters[] = {
-	{ "field", "fields", NULL }, { NULL, NULL, NULL }
-};
-static const struct filter field_filters[] = {
-	{ "dataType", "dataType", NULL }, { "fieldType", "fieldType", NULL },
-	{ NULL, NULL, NULL }
-};
-
-/*
- * Small helpers.
- */
-
-/* jok - jansson allocation that never fails quietly */
-static json_t *
-jok(json_t *v)
-{
-	if (v == NULL)
-		fatalx("jansson: out of memory");
-	return v;
-}
-
-/* fail - fill err (when given) and return -1 */
-static int __attribute__((format(printf, 5, 6)))
-fail(struct cfg_error *err, int status, const char *code, const char *field,
-    const char *fmt, ...)
-{
-	va_list	 ap;
-	char	 what[sizeof(err->message)];
-
-	if (err == NULL)
-		return -1;
-	va_start(ap, fmt);
-	vsnprintf(what, sizeof(what), fmt, ap);
-	va_end(ap);
-	err->status = status;
-	snprintf(err->code, sizeof(err->code), "%s", code);
-	snprintf(err->field, sizeof(err->field), "%s", field);
-	if (snprintf(err->message, sizeof(err->message), "%s: %s",
-	    field[0] != '\0' ? field : "body", what) >=
-	    (int)sizeof(err->message))
-		memcpy(err->message + sizeof(err->message) - 4, "...", 4);
-	return -1;
-}
-
-/* path_put - append len bytes of s to the path of length *n, cut to fit */
-static void
-path_put(char *dst, size_t *n, const char *s, size_t len)
-{
-	if (len > PATH_LEN - 1 - *n)
-		len = PATH_LEN - 1 - *n;
-	memcpy(dst + *n, s, len);
-	*n += len;
-	dst[*n] = '\0';
-}
-
-/* path_key - parent.key, or key at the top; dst may be parent */
-static void
-path_key(char *dst, const char *parent, const char *key, size_t len)
-{
-	size_t	n = strlen(parent);
-
-	memmove(dst, parent, n + 1);
-	if (n > 0)
-		path_put(dst, &n, ".", 1);
-	path_put(dst, &n, key, len);
-}
-
-/* path_idx - parent[i] */
-static void
-path_idx(char *dst, const char *parent, size_t i)
-{
-	char	num[32];
-	size_t	n = strlen(parent);
-
-	memmove(dst, parent, n + 1);
-	path_put(dst, &n, num, snprintf(num, sizeof(num), "[%zu]", i));
-}
-
-/* field_find - a field of the table by name (key may hold NUL bytes) */
-static const struct field *
-field_find(const struct field *fs, const char *key, size_t len)
-{
-	for (; fs->name != NULL; fs++)
-		if (strlen(fs->name) == len && memcmp(fs->name, key, len) == 0)
-			return fs;
-	return NULL;
-}
-
-/* absent - a key that is missing or null */
-static int
-absent(const json_t *v)
-{
-	return v == NULL || json_is_null(v);
-}
-
-/* ref_id - a value that is a valid dbid */
-static int
-ref_id(const json_t *v, json_int_t *id)
-{
-	if (!json_is_integer(v))
-		return -1;
-	*id = json_integer_value(v);
-	return *id >= 1 && *id <= CFG_DBID_MAX ? 0 : -1;
-}
-
-/* ref_target - the kind a reference field points to in obj */
-static int
-ref_target(const struct field *f, const json_t *obj, enum cfg_kind *kind)
-{
-	const struct cfg_type	*t;
-	const json_t		*c;
-
-	if (!(f->flags & F_DYN)) {
-		*kind = f->target;
-		return 0;
-	}
-	c = json_object_get(obj, "collection");
-	if (!json_is_string(c) || (t = cfg_type_by_collection(
-	    json_string_value(c), json_string_length(c))) == NULL)
-		return -1;
-	*kind = t->kind;
-	return 0;
-}
-
-/* ref_what - how a reference is described in errors */
-static const char *
-ref_what(const struct field *f, char *buf, size_t size)
-{
-	const char	*tn = cfg_type_name(cfg_type_at(f->target));
-
-	if (f->flags & F_DYN)
-		snprintf(buf, size, "a dbid (an integer from 1 to 2^53-1)");
-	else
-		snprintf(buf, size, "%s %s dbid (an integer from 1 to 2^53-1)",
-		    strchr("AEIOU", tn[0]) != NULL ? "an" : "a", tn);
-	return buf;
-}
-
-/* enum_what - "one of a, b, c" as far as it fits */
-static const char *
-enum_what(const char *const *values, char *buf, size_t size)
-{
-	size_t	i, n;
-
-	n = snprintf(buf, size, "one of");
-	for (i = 0; values[i] != NULL; i++) {
-		if (n + strlen(values[i]) + 8 > size) {
-			snprintf(buf + n, size - n, " ...");
-			break;
-		}
-		n += snprintf(buf + n, size - n, "%s %s", i ? "," : "",
-		    values[i]);
-	}
-	return buf;
-}
-
-/* enum_index - position of s (len bytes) in values, or -1 */
-static int
-enum_index(const char *const *values, const char *s, size_t len)
-{
-	int	i;
-
-	for (i = 0; values[i] != NULL; i++)
-		if (strlen(values[i]) == len && memcmp(values[i], s, len) == 0)
-			return i;
-	return -1;
-}
-
-/* enum_of - position of a JSON string in values, or -1 */
-static int
-enum_of(const char *const *values, const json_t *v)
-{
-	return enum_index(values, json_string_value(v), json_string_length(v));
-}
-
-/*
- * Rules that span fields, run on the normalized object.
- */
-
-/* folder_check - folders nest by parent, never in themselves */
-static int
-folder_check(json_t *obj, int creating, json_int_t dbid,
-    struct cfg_error *err)
-{
-	const json_t	*parent = json_object_get(obj, "parent");
-	const json_t	*folder = json_object_get(obj, "folder");
-
-	if (folder != NULL && !json_is_null(folder))
-		return fail(err, 422, "BadValue", "folder",
-		    "must be null: a Folder is placed by its parent");
-	if (!creating && json_is_integer(parent) &&
-	    json_integer_value(parent) == dbid)
-		return fail(err, 422, "BadValue", "parent",
-		    "must not be the folder itself");
-	return 0;
-}
-
-/* field_check - varchar and char need a length, other types have none */
-static int
-field_check(json_t *obj, int creating, json_int_t dbid, struct cfg_error *err)
-{
-	const char	*dt = json_string_value(json_object_get(obj, "dataType"));
-	int		 sized, has;
-
-	sized = strcmp(dt, "varchar") == 0 || strcmp(dt, "char") == 0;
-	has = json_object_get(obj, "length") != NULL;
-	if (sized && !has)
-		return fail(err, 422, "Missing", "length",
-		    "is required for %s: an integer from 1 to 4000", dt);
-	if (!sized && has)
-		return fail(err, 422, "BadValue", "length",
-		    "must be absent: only varchar and char have a length");
-	return 0;
-}
-
-/* calling_list_check - the dialing window does not cross midnight */
-static int
-calling_list_check(json_t *obj, int creating, json_int_t dbid,
-    struct cfg_error *err)
-{
-	json_int_t	from, until;
-
-	from = json_integer_value(json_object_get(obj, "timeFrom"));
-	until = json_integer_value(json_object_get(obj, "timeUntil"));
-	if (from >= until)
-		return fail(err, 422, "BadValue", "timeUntil",
-		    "must be after timeFrom (%lld): a window cannot cross "
-		    "midnight", (long long)from);
-	return 0;
-}
-
-/* treatment_check - RetryAt takes a time of day */
-static int
-treatment_check(json_t *obj, int creating, json_int_t dbid,
-    struct cfg_error *err)
-{
-	const char	*action;
-
-	action = json_string_value(json_object_get(obj, "action"));
-	if (strcmp(action, "RetryAt") == 0 &&
-	    json_integer_value(json_object_get(obj, "interval")) > DAY_LAST)
-		return fail(err, 422, "OutOfRange", "interval",
-		    "with RetryAt, must be a time of day in seconds from 0 "
-		    "to %d", DAY_LAST);
-	return 0;
-}
-
-/* The dialer's goal per optimization method: its default and bound. */
-static const struct optimize {
-	const char	*method;
-	json_int_t	 def, max;
-	const char	*unit;
-} optimizations[] = {
-	{ "BusyFactor", 80, 100, "a percentage" },
-	{ "OverdialRate", 3, 100, "a percentage" },
-	{ "AverageWaitTime", 10, 3600, "seconds" },
-};
-
-/* campaign_group_check - optimizeGoal defaults and bounds per method */
-static int
-campaign_group_check(json_t *obj, int creating, json_int_t dbid,
-    struct cfg_error *err)
-{
-	const char	*by;
-	const json_t	*goal;
-	size_t		 i;
-
-	by = json_string_value(json_object_get(obj, "optimizeBy"));
-	goal = json_object_get(obj, "optimizeGoal");
-	for (i = 0; i < NELEM(optimizations); i++) {
-		if (strcmp(by, optimizations[i].method) != 0)
-			continue;
-		if (goal == NULL)
-			json_object_set_new(obj, "optimizeGoal",
-			    json_integer(optimizations[i].def));
-		else if (json_integer_value(goal) > optimizations[i].max)
-			return fail(err, 422, "OutOfRange", "optimizeGoal",
-			    "with %s, must be %s from 1 to %lld", by,
-			    optimizations[i].unit,
-			    (long long)optimizations[i].max);
-	}
-	return 0;
-}
-
-/* permission_key - one permission per collection and object */
-static json_int_t
-permission_key(const json_t *entry)
-{
-	enum cfg_kind	kind;
-	json_int_t	id = 0;
-
-	if (ref_target(&permission_fields[2], entry, &kind) == -1)
-		return -1;
-	if (ref_id(json_object_get(entry, "dbid"), &id) == -1)
-		id = 0;
-	return (json_int_t)kind * (CFG_DBID_MAX + 1) + id;
-}
-
-/* permission_check - creating cannot be granted on one existing object */
-static int
-permission_check(const json_t *entry, const char *path,
-    struct cfg_error *err)
-{
-	const json_t	*id = json_object_get(entry, "dbid");
-	const json_t	*r;
-	char		 p[PATH_LEN];
-	size_t		 i;
-
-	if (id == NULL || json_is_null(id))
-		return 0;
-	json_array_foreach(json_object_get(entry, "rights"), i, r) {
-		if (strcmp(json_string_value(r), "create") == 0) {
-			snprintf(p, sizeof(p), "%s.dbid", path);
-			return fail(err, 422, "BadValue", p, "must be absent "
-			    "when rights hold create: there is no object yet");
-		}
-	}
-	return 0;
-}
-
 static const struct cfg_type types[CFG_NTYPES] = {
 	[CFG_TENANT] = { CFG_TENANT, "Tenant", "tenants",
-	    tenant_fields, tenant_filters, "name", NULL, NULL },
+	    tenant_fields, "name", NULL },
 	[CFG_PERSON] = { CFG_PERSON, "Person", "persons",
-	    person_fields, person_filters, "userName", NULL, NULL },
+	    person_fields, "userName", NULL },
 	[CFG_AGENT_LOGIN] = { CFG_AGENT_LOGIN, "AgentLogin", "agent-logins",
-	    agent_login_fields, agent_login_filters, "loginCode", "switch",
-	    NULL },
+	    agent_login_fields, "loginCode", "switch" },
 	[CFG_SWITCH] = { CFG_SWITCH, "Switch", "switches",
-	    switch_fields, switch_filters, "name", NULL, NULL },
+	    switch_fields, "name", NULL },
 	[CFG_DN] = { CFG_DN, "DN", "dns",
-	    dn_fields, dn_filters, "number", "switch", NULL },
+	    dn_fields, "number", "switch" },
 	[CFG_PLACE] = { CFG_PLACE, "Place", "places",
-	    place_fields, place_filters, "name", NULL, NULL },
+	    place_fields, "name", NULL },
 	[CFG_SKILL] = { CFG_SKILL, "Skill", "skills",
-	    skill_fields, no_filters, "name", NULL, NULL },
+	    skill_fields, "name", NULL },
 	[CFG_AGENT_GROUP] = { CFG_AGENT_GROUP, "AgentGroup", "agent-groups",
-	    agent_group_fields, agent_group_filters, "name", NULL, NULL },
+	    agent_group_fields, "name", NULL },
 	[CFG_PLACE_GROUP] = { CFG_PLACE_GROUP, "PlaceGroup", "place-groups",
-	    place_group_fields, member_filters, "name", NULL, NULL },
+	    place_group_fields, "name", NULL },
 	[CFG_DN_GROUP] = { CFG_DN_GROUP, "DNGroup", "dn-groups",
-	    dn_group_fields, member_filters, "name", NULL, NULL },
+	    dn_group_fields, "name", NULL },
 	[CFG_APPLICATION] = { CFG_APPLICATION, "Application", "applications",
-	    application_fields, typed_filters, "name", NULL, NULL },
+	    application_fields, "name", NULL },
 	[CFG_TRANSACTION] = { CFG_TRANSACTION, "Transaction", "transactions",
-	    transaction_fields, typed_filters, "name", NULL, NULL },
-	[CFG_ACCESS_GROUP] = { CFG_ACCESS_GROUP, "AccessGroup",
-	    "access-groups", access_group_fields, access_group_filters,
-	    "name", NULL, NULL },
+	    transaction_fields, "name", NULL },
+	[CFG_ACCESS_GROUP] = { CFG_ACCESS_GROUP, "AccessGroup", "access-groups",
+	    access_group_fields, "name", NULL },
 	[CFG_FOLDER] = { CFG_FOLDER, "Folder", "folders",
-	    folder_fields, folder_filters, "name", NULL, folder_check },
+	    folder_fields, "name", NULL },
 	[CFG_TIME_ZONE] = { CFG_TIME_ZONE, "TimeZone", "time-zones",
-	    time_zone_fields, time_zone_filters, "name", NULL, NULL },
+	    time_zone_fields, "name", NULL },
 	[CFG_CAMPAIGN] = { CFG_CAMPAIGN, "Campaign", "campaigns",
-	    campaign_fields, campaign_filters, "name", NULL, NULL },
-	[CFG_CAMPAIGN_GROUP] = { CFG_CAMPAIGN_GROUP, "CampaignGroup",
-	    "campaign-groups", campaign_group_fields, campaign_group_filters,
-	    "name", NULL, campaign_group_check },
-	[CFG_CALLING_LIST] = { CFG_CALLING_LIST, "CallingList",
-	    "calling-lists", calling_list_fields, calling_list_filters,
-	    "name", NULL, calling_list_check },
+	    campaign_fields, "name", NULL },
+	[CFG_CAMPAIGN_GROUP] = { CFG_CAMPAIGN_GROUP, "CampaignGroup", "campaign-groups",
+	    campaign_group_fields, "name", NULL },
+	[CFG_CALLING_LIST] = { CFG_CALLING_LIST, "CallingList", "calling-lists",
+	    calling_list_fields, "name", NULL },
 	[CFG_TREATMENT] = { CFG_TREATMENT, "Treatment", "treatments",
-	    treatment_fields, treatment_filters, "name", NULL,
-	    treatment_check },
+	    treatment_fields, "name", NULL },
 	[CFG_FORMAT] = { CFG_FORMAT, "Format", "formats",
-	    format_fields, format_filters, "name", NULL, NULL },
+	    format_fields, "name", NULL },
 	[CFG_FIELD] = { CFG_FIELD, "Field", "fields",
-	    field_fields, field_filters, "name", NULL, field_check },
+	    field_fields, "name", NULL },
 };
-
-/*
- * Validation: checks of one value.
- */
-
-/* check_int - an integer within the field's range */
-static int
-check_int(const struct field *f, const json_t *v, const char *path,
-    struct cfg_error *err)
-{
-	json_int_t	n;
-
-	if (!json_is_integer(v))
-		return fail(err, 422, "WrongType", path,
-		    "must be an integer from %lld to %lld",
-		    (long long)f->min, (long long)f->max);
-	n = json_integer_value(v);
-	if (n < f->min || n > f->max)
-		return fail(err, 422, "OutOfRange", path,
-		    "must be an integer from %lld to %lld",
-		    (long long)f->min, (long long)f->max);
-	return 0;
-}
-
-/* check_string - length in bytes, no NUL, then the field's shape */
-static int
-check_string(const struct field *f, const json_t *v, const char *path,
-    struct cfg_error *err)
-{
-	const char	*s;
-	size_t		 n;
-
-	if (!json_is_string(v))
-		return fail(err, 422, "WrongType", path, "must be a string");
-	s = json_string_value(v);
-	n = json_string_length(v);
-	if (memchr(s, '\0', n) != NULL)
-		return fail(err, 422, "BadValue", path,
-		    "must not hold a NUL character");
-	if ((json_int_t)n < f->min || (json_int_t)n > f->max) {
-		if (f->min == 0)
-			return fail(err, 422, "OutOfRange", path,
-			    "must be at most %lld bytes long",
-			    (long long)f->max);
-		return fail(err, 422, "OutOfRange", path,
-		    "must be %lld to %lld bytes long", (long long)f->min,
-		    (long long)f->max);
-	}
-	if (!f->shape->ok(s, n))
-		return fail(err, 422, "BadValue", path, "%s", f->shape->what);
-	return 0;
-}
-
-/* check_enum - one of the field's values */
-static int
-check_enum(const struct field *f, const json_t *v, const char *path,
-    struct cfg_error *err)
-{
-	char	buf[200];
-
-	if (!json_is_string(v))
-		return fail(err, 422, "WrongType", path, "must be %s",
-		    enum_what(f->values, buf, sizeof(buf)));
-	if (enum_of(f->values, v) == -1)
-		return fail(err, 422, "BadValue", path, "must be %s",
-		    enum_what(f->values, buf, sizeof(buf)));
-	return 0;
-}
-
-/* check_enums - an array of distinct values, at least min of them */
-static int
-check_enums(const struct field *f, const json_t *v, const char *path,
-    struct cfg_error *err)
-{
-	const json_t	*e;
-	char		 p[PATH_LEN], buf[200];
-	unsigned	 seen = 0;
-	size_t		 i;
-	int		 k;
-
-	if (!json_is_array(v) || json_array_size(v) < (size_t)f->min)
-		return fail(err, 422, json_is_array(v) ? "BadValue" :
-		    "WrongType", path, "must be an array of at least %lld "
-		    "distinct values, each %s", (long long)f->min,
-		    enum_what(f->values, buf, sizeof(buf)));
-	json_array_foreach(v, i, e) {
-		path_idx(p, path, i);
-		if (check_enum(f, e, p, err) == -1)
-			return -1;
-		k = enum_of(f->values, e);
-		if (seen & (1u << k))
-			return fail(err, 422, "Duplicate", p,
-			    "%s is listed twice", json_string_value(e));
-		seen |= 1u << k;
-	}
-	return 0;
-}
-
-/* check_ref - a dbid */
-static int
-check_ref(const struct field *f, const json_t *v, const char *path,
-    struct cfg_error *err)
-{
-	json_int_t	id;
-	char		buf[96];
-
-	if (!json_is_integer(v))
-		return fail(err, 422, "WrongType", path, "must be %s",
-		    ref_what(f, buf, sizeof(buf)));
-	if (ref_id(v, &id) == -1)
-		return fail(err, 422, "OutOfRange", path, "must be %s",
-		    ref_what(f, buf, sizeof(buf)));
-	return 0;
-}
-
-/* entry_cmp - order by key, then by position */
-static int
-entry_cmp(const void *a, const void *b)
-{
-	const struct entry	*x = a, *y = b;
-
-	if (x->key != y->key)
-		return x->key < y->key ? -1 : 1;
-	return x->idx < y->idx ? -1 : x->idx > y->idx;
-}
-
-/*
- * first_dup - the first entry (in array order) repeating an earlier one,
- * and that earlier one; sorting keeps a 100,000-member group O(n log n).
- */
-static int
-first_dup(struct entry *e, size_t n, size_t *dup, size_t *orig)
-{
-	size_t	i, start = 0;
-	int	found = 0;
-
-	qsort(e, n, sizeof(*e), entry_cmp);
-	for (i = 1; i < n; i++) {
-		if (e[i].key != e[i - 1].key) {
-			start = i;
-			continue;
-		}
-		if (i == start + 1 && (!found || e[i].idx < *dup)) {
-			*dup = e[i].idx;
-			*orig = e[start].idx;
-			found = 1;
-		}
-	}
-	return found;
-}
-
-/* entry_key - the key of a list entry or reference, or -1 */
-static json_int_t
-entry_key(const struct field *f, const json_t *e)
-{
-	json_int_t	id;
-
-	if (f->type == FT_LIST && f->uniq_fn != NULL)
-		return f->uniq_fn(e);
-	if (f->type == FT_LIST)
-		e = json_object_get(e, f->uniq);
-	return ref_id(e, &id) == 0 ? id : -1;
-}
-
-/* check_dups - no reference or list entry twice */
-static int
-check_dups(const struct field *f, const json_t *v, const char *path,
-    struct cfg_error *err)
-{
-	struct entry	*e;
-	char		 p[PATH_LEN], q[PATH_LEN];
-	size_t		 i, m = 0, dup = 0, orig = 0;
-	json_int_t	 k;
-	int		 found;
-
-	if (f->type == FT_LIST && f->uniq == NULL && f->uniq_fn == NULL)
-		return 0;
-	e = xcalloc(json_array_size(v), sizeof(*e));
-	for (i = 0; i < json_array_size(v); i++)
-		if ((k = entry_key(f, json_array_get(v, i))) >= 0)
-			e[m++] = (struct entry){ k, i };
-	found = first_dup(e, m, &dup, &orig);
-	free(e);
-	if (!found)
-		return 0;
-	path_idx(p, path, dup);
-	if (f->uniq != NULL)
-		path_key(p, p, f->uniq, strlen(f->uniq));
-	path_idx(q, path, orig);
-	return fail(err, 422, "Duplicate", p, "duplicate of %s", q);
-}
-
-/* check_refs - an array of distinct dbids */
-static int
-check_refs(const struct field *f, const json_t *v, const char *path,
-    struct cfg_error *err)
-{
-	const json_t	*e;
-	char		 p[PATH_LEN], buf[96];
-	size_t		 i;
-
-	if (!json_is_array(v))
-		return fail(err, 422, "WrongType", path, "must be an array, "
-		    "each %s", ref_what(f, buf, sizeof(buf)));
-	json_array_foreach(v, i, e) {
-		path_idx(p, path, i);
-		if (check_ref(f, e, p, err) == -1)
-			return -1;
-	}
-	return check_dups(f, v, path, err);
-}
-
-/* check_opt_name - a section or key name of an options object */
-static int
-check_opt_name(const char *key, size_t len, const char *path,
-    struct cfg_error *err)
-{
-	if (len == 0 || len > LEN_NAME || memchr(key, '\0', len) != NULL ||
-	    !shape_line(key, len))
-		return fail(err, 422, "BadValue", path, "names must be 1 to %d "
-		    "bytes long without control characters", LEN_NAME);
-	return 0;
-}
-
-/* check_opt_value - a string or a number */
-static int
-check_opt_value(const json_t *v, const char *path, struct cfg_error *err)
-{
-	if (json_is_number(v))
-		return 0;
-	if (!json_is_string(v))
-		return fail(err, 422, "WrongType", path,
-		    "must be a string or a number");
-	if (json_string_length(v) > LEN_TEXT ||
-	    memchr(json_string_value(v), '\0', json_string_length(v)) != NULL)
-		return fail(err, 422, "OutOfRange", path, "must be at most %d "
-		    "bytes long, without NUL", LEN_TEXT);
-	return 0;
-}
-
-/* check_section - one section: key -> string | number */
-static int
-check_section(const json_t *sec, const char *path, struct cfg_error *err)
-{
-	const char	*key;
-	json_t		*v;
-	size_t		 len;
-	char		 p[PATH_LEN];
-
-	if (!json_is_object(sec))
-		return fail(err, 422, "WrongType", path, "must be an object "
-		    "of keys to strings or numbers");
-	json_object_keylen_foreach((json_t *)sec, key, len, v) {
-		path_key(p, path, key, len);
-		if (check_opt_name(key, len, p, err) == -1 ||
-		    check_opt_value(v, p, err) == -1)
-			return -1;
-	}
-	return 0;
-}
-
-/* check_options - exactly two levels: section -> key -> value */
-static int
-check_options(const json_t *v, const char *path, struct cfg_error *err)
-{
-	const char	*key;
-	json_t		*sec;
-	size_t		 len;
-	char		 p[PATH_LEN];
-
-	if (!json_is_object(v))
-		return fail(err, 422, "WrongType", path, "must be an object of "
-		    "sections, each an object of keys to strings or numbers");
-	json_object_keylen_foreach((json_t *)v, key, len, sec) {
-		path_key(p, path, key, len);
-		if (check_opt_name(key, len, p, err) == -1 ||
-		    check_section(sec, p, err) == -1)
-			return -1;
-	}
-	return 0;
-}
-
-/* check_list - an array of objects of the sub-fields */
-static int
-check_list(const struct field *f, const json_t *v, const char *path,
-    struct cfg_error *err)
-{
-	const json_t	*e;
-	char		 p[PATH_LEN];
-	size_t		 i;
-
-	if (!json_is_array(v))
-		return fail(err, 422, "WrongType", path,
-		    "must be an array of objects");
-	json_array_foreach(v, i, e) {
-		path_idx(p, path, i);
-		if (!json_is_object(e))
-			return fail(err, 422, "WrongType", p,
-			    "must be an object");
-		if (check_object(f->sub, e, p, NULL, err) == -1)
-			return -1;
-		if (f->entry_check != NULL && f->entry_check(e, p, err) == -1)
-			return -1;
-	}
-	return check_dups(f, v, path, err);
-}
-
-/* check_value - one present, non-null value against its field */
-static int
-check_value(const struct field *f, const json_t *v, const char *path,
-    struct cfg_error *err)
-{
-	switch (f->type) {
-	case FT_ID:
-	case FT_INT:
-		return check_int(f, v, path, err);
-	case FT_STRING:
-		return check_string(f, v, path, err);
-	case FT_BOOL:
-		if (!json_is_boolean(v))
-			return fail(err, 422, "WrongType", path,
-			    "must be true or false");
-		return 0;
-	case FT_ENUM:
-		return check_enum(f, v, path, err);
-	case FT_ENUMS:
-		return check_enums(f, v, path, err);
-	case FT_REF:
-		return check_ref(f, v, path, err);
-	case FT_REFS:
-		return check_refs(f, v, path, err);
-	case FT_OPTIONS:
-		return check_options(v, path, err);
-	case FT_LIST:
-		return check_list(f, v, path, err);
-	}
-	return 0;
-}
-
-/* check_object - unknown keys first, then every field in table order */
-static int
-check_object(const struct field *fs, const json_t *obj, const char *path,
-    const char *tname, struct cfg_error *err)
-{
-	const struct field	*f;
-	const char		*key;
-	json_t			*v;
-	size_t			 len;
-	char			 p[PATH_LEN];
-
-	json_object_keylen_foreach((json_t *)obj, key, len, v) {
-		if (field_find(fs, key, len) != NULL)
-			continue;
-		path_key(p, path, key, len);
-		if (tname != NULL)
-			return fail(err, 422, "UnknownField", p,
-			    "is not a field of %s", tname);
-		return fail(err, 422, "UnknownField", p,
-		    "is not a known field");
-	}
-	for (f = fs; f->name != NULL; f++) {
-		v = json_object_get(obj, f->name);
-		path_key(p, path, f->name, strlen(f->name));
-		if (absent(v) && (f->flags & F_REQ))
-			return fail(err, 422, "Missing", p, "is required");
-		if (!absent(v) && check_value(f, v, p, err) == -1)
-			return -1;
-	}
-	return 0;
-}
-
-/* check_ids - dbid and version belong to the server */
-static int
-check_ids(const json_t *obj, int creating, json_int_t dbid,
-    json_int_t version, struct cfg_error *err)
-{
-	const json_t	*v;
-
-	if (!absent(v = json_object_get(obj, "dbid"))) {
-		if (creating)
-			return fail(err, 422, "ReadOnly", "dbid",
-			    "is assigned by the server: leave it out");
-		if (json_integer_value(v) != dbid)
-			return fail(err, 422, "ReadOnly", "dbid", "is read-only:"
-			    " must be %lld or left out", (long long)dbid);
-	}
-	if (!absent(v = json_object_get(obj, "version"))) {
-		if (creating)
-			return fail(err, 422, "ReadOnly", "version",
-			    "is managed by the server: leave it out");
-		if (json_integer_value(v) != version)
-			return fail(err, 409, "VersionMismatch", "version",
-			    "is %lld now, not %lld: read the object again",
-			    (long long)version,
-			    (long long)json_integer_value(v));
-	}
-	return 0;
-}
-
-/*
- * Validation: normalization.
- */
-
-/* fill_default - the value of a field the client left out, if any */
-static void
-fill_default(const struct field *f, json_t *obj)
-{
-	json_t	*d = NULL;
-
-	switch (f->type) {
-	case FT_INT:
-		if (f->flags & F_DEF)
-			d = json_integer(f->idef);
-		break;
-	case FT_BOOL:
-		d = json_boolean(f->idef);
-		break;
-	case FT_STRING:
-	case FT_ENUM:
-		if (f->sdef != NULL)
-			d = json_string(f->sdef);
-		break;
-	case FT_REF:
-		d = json_null();
-		break;
-	case FT_ENUMS:
-	case FT_REFS:
-	case FT_LIST:
-		d = json_array();
-		break;
-	case FT_OPTIONS:
-		d = json_object();
-		break;
-	case FT_ID:
-		break;
-	}
-	if (d != NULL)
-		json_object_set_new(obj, f->name, jok(d));
-}
-
-/* fill - drop null optional values, add defaults, into list entries too */
-static void
-fill(const struct field *fs, json_t *obj)
-{
-	const struct field	*f;
-	json_t			*v, *e;
-	size_t			 i;
-
-	for (f = fs; f->name != NULL; f++) {
-		v = json_object_get(obj, f->name);
-		if (json_is_null(v) && f->type != FT_REF &&
-		    !(f->flags & F_WO)) {
-			json_object_del(obj, f->name);
-			v = NULL;
-		}
-		if (v == NULL)
-			fill_default(f, obj);
-		else if (f->type == FT_LIST)
-			json_array_foreach(v, i, e)
-				fill(f->sub, e);
-	}
-}
-
-/* fill_name - the name defaults to the natural key */
-static void
-fill_name(const struct cfg_type *t, json_t *obj)
-{
-	const json_t	*k;
-
-	if (json_object_get(obj, "name") != NULL ||
-	    (k = json_object_get(obj, t->key)) == NULL)
-		return;
-	json_object_set_new(obj, "name", jok(json_copy((json_t *)k)));
-}
-
-/*
- * References.
- */
-
-/* ref_is - v is a reference of field f in obj to (target, dbid) */
-static int
-ref_is(const struct field *f, const json_t *obj, const json_t *v,
-    enum cfg_kind target, json_int_t dbid)
-{
-	enum cfg_kind	kind;
-	json_int_t	id;
-
-	return ref_id(v, &id) == 0 && id == dbid &&
-	    ref_target(f, obj, &kind) == 0 && kind == target;
-}
-
-/* walk_refs - call cb for every reference of the fields in obj */
-static void
-walk_refs(const struct field *fs, const json_t *obj, const char *path,
-    cfg_ref_cb *cb, void *arg)
-{
-	const struct field	*f;
-	const json_t		*v, *e;
-	enum cfg_kind		 kind;
-	json_int_t		 id;
-	char			 p[PATH_LEN], q[PATH_LEN];
-	size_t			 i;
-
-	for (f = fs; f->name != NULL; f++) {
-		if ((v = json_object_get(obj, f->name)) == NULL)
-			continue;
-		path_key(p, path, f->name, strlen(f->name));
-		if (f->type == FT_REF && ref_id(v, &id) == 0 &&
-		    ref_target(f, obj, &kind) == 0)
-			cb(p, kind, id, arg);
-		if (f->type != FT_REFS && f->type != FT_LIST)
-			continue;
-		json_array_foreach(v, i, e) {
-			path_idx(q, p, i);
-			if (f->type == FT_REFS && ref_id(e, &id) == 0)
-				cb(q, f->target, id, arg);
-			else if (f->type == FT_LIST && json_is_object(e))
-				walk_refs(f->sub, e, q, cb, arg);
-		}
-	}
-}
-
-/* entry_refers - a list entry with a reference to (target, dbid) */
-static int
-entry_refers(const struct field *fs, const json_t *e, enum cfg_kind target,
-    json_int_t dbid)
-{
-	for (; fs->name != NULL; fs++)
-		if (fs->type == FT_REF &&
-		    ref_is(fs, e, json_object_get(e, fs->name), target, dbid))
-			return 1;
-	return 0;
-}
-
-/* unref_array - drop the entries referring to (target, dbid) */
-static int
-unref_array(const struct field *f, json_t *v, enum cfg_kind target,
-    json_int_t dbid)
-{
-	const json_t	*e;
-	size_t		 i;
-	int		 n = 0;
-
-	if (f->type == FT_REFS && f->target != target)
-		return 0;
-	for (i = json_array_size(v); i-- > 0; ) {
-		e = json_array_get(v, i);
-		if ((f->type == FT_REFS && ref_is(f, NULL, e, target, dbid)) ||
-		    (f->type == FT_LIST && json_is_object(e) &&
-		    entry_refers(f->sub, e, target, dbid))) {
-			json_array_remove(v, i);
-			n++;
-		}
-	}
-	return n;
-}
-
-/*
- * Filters.
- */
-
-/* filter_find - a filter of the type, common ones first */
-static const struct filter *
-filter_find(const struct cfg_type *t, const char *key)
-{
-	const struct filter	*fl;
-
-	if (key == NULL)
-		return NULL;
-	for (fl = common_filters; fl->key != NULL; fl++)
-		if (strcmp(fl->key, key) == 0)
-			return fl;
-	for (fl = t->filters; fl->key != NULL; fl++)
-		if (strcmp(fl->key, key) == 0)
-			return fl;
-	return NULL;
-}
-
-/* filter_field - the field a filter compares; *list the list holding it */
-static const struct field *
-filter_field(const struct cfg_type *t, const struct filter *fl,
-    const struct field **list)
-{
-	const struct field	*f;
-
-	f = field_find(t->fields, fl->field, strlen(fl->field));
-	*list = NULL;
-	if (fl->sub == NULL)
-		return f;
-	*list = f;
-	return field_find(f->sub, fl->sub, strlen(fl->sub));
-}
-
-/* parse_int - a whole decimal integer within [min, max] */
-static int
-parse_int(const char *s, json_int_t min, json_int_t max, json_int_t *n)
-{
-	char		*end;
-	long long	 v;
-
-	if (*s != '-' && (*s < '0' || *s > '9'))
-		return -1;
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (errno != 0 || *end != '\0' || v < min || v > max)
-		return -1;
-	*n = v;
-	return 0;
-}
-
-/* filter_value - parse a query value for field f; null refs give 0 */
-static int
-filter_value(const struct field *f, const char *value, json_int_t *n)
-{
-	*n = 0;
-	switch (f->type) {
-	case FT_STRING:
-		return 0;
-	case FT_ENUM:
-		return enum_index(f->values, value, strlen(value)) == -1 ? -1 : 0;
-	case FT_BOOL:
-		if (strcmp(value, "true") == 0 || strcmp(value, "false") == 0) {
-			*n = value[0] == 't';
-			return 0;
-		}
-		return -1;
-	case FT_REF:
-		if (strcmp(value, "null") == 0 && !(f->flags & F_REQ))
-			return 0;
-		/* FALLTHROUGH */
-	case FT_REFS:
-		return parse_int(value, 1, CFG_DBID_MAX, n);
-	default:
-		return parse_int(value, f->min, f->max, n);
-	}
-}
-
-/* filter_what - what a filter's value must look like */
-static const char *
-filter_what(const struct field *f, char *buf, size_t size)
-{
-	char	ref[96];
-
-	switch (f->type) {
-	case FT_STRING:
-		return "a string";
-	case FT_BOOL:
-		return "true or false";
-	case FT_ENUM:
-		return enum_what(f->values, buf, size);
-	case FT_REF:
-		if (!(f->flags & F_REQ)) {
-			snprintf(buf, size, "null or %s",
-			    ref_what(f, ref, sizeof(ref)));
-			return buf;
-		}
-		/* FALLTHROUGH */
-	case FT_REFS:
-		return ref_what(f, buf, size);
-	default:
-		snprintf(buf, size, "an integer from %lld to %lld",
-		    (long long)f->min, (long long)f->max);
-		return buf;
-	}
-}
-
-/* filter_eq - a value equals the parsed query value */
-static int
-filter_eq(const struct field *f, const json_t *v, const char *value,
-    json_int_t n)
-{
-	switch (f->type) {
-	case FT_STRING:
-	case FT_ENUM:
-		return json_is_string(v) &&
-		    json_string_length(v) == strlen(value) &&
-		    strcmp(json_string_value(v), value) == 0;
-	case FT_BOOL:
-		return json_is_boolean(v) && json_is_true(v) == (n == 1);
-	case FT_REF:
-		if (n == 0)
-			return absent(v);
-		/* FALLTHROUGH */
-	default:
-		return json_is_integer(v) && json_integer_value(v) == n;
-	}
-}
 
 /*
  * The API.
  */
+
 
 /* cfg_type_at - the type of a kind */
 const struct cfg_type *
@@ -1690,13 +410,13 @@ cfg_type_collection(const struct cfg_type *t)
 
 /* fields_refer - a field table with a reference that can point at kind */
 static int
-fields_refer(const struct field *fs, enum cfg_kind target)
+fields_refer(const struct cfg_field *fs, enum cfg_kind target)
 {
 	for (; fs->name != NULL; fs++) {
-		if ((fs->type == FT_REF || fs->type == FT_REFS) &&
-		    ((fs->flags & F_DYN) || fs->target == target))
+		if ((fs->type == CFG_FT_REF || fs->type == CFG_FT_REFS) &&
+		    ((fs->flags & CFG_F_DYN) || fs->target == target))
 			return 1;
-		if (fs->type == FT_LIST && fields_refer(fs->sub, target))
+		if (fs->type == CFG_FT_LIST && fields_refer(fs->sub, target))
 			return 1;
 	}
 	return 0;
@@ -1709,72 +429,6 @@ cfg_type_refers(const struct cfg_type *t, enum cfg_kind target)
 	return fields_refer(t->fields, target);
 }
 
-/* cfg_validate - check a client's whole object, then normalize it */
-int
-cfg_validate(const struct cfg_type *t, json_t *obj, int creating,
-    json_int_t dbid, json_int_t version, struct cfg_error *err)
-{
-	if (err != NULL)
-		memset(err, 0, sizeof(*err));
-	if (!json_is_object(obj))
-		return fail(err, 400, "WrongType", "",
-		    "must be a JSON object");
-	if (check_object(t->fields, obj, "", t->name, err) == -1 ||
-	    check_ids(obj, creating, dbid, version, err) == -1)
-		return -1;
-	fill(t->fields, obj);
-	fill_name(t, obj);
-	if (t->check != NULL && t->check(obj, creating, dbid, err) == -1)
-		return -1;
-	return 0;
-}
-
-/* merge - RFC 7396 section 2, onto an object we own */
-static void
-merge(json_t *target, const json_t *patch)
-{
-	const char	*key;
-	json_t		*v, *t;
-	size_t		 len;
-
-	json_object_keylen_foreach((json_t *)patch, key, len, v) {
-		if (json_is_null(v)) {
-			json_object_deln(target, key, len);
-		} else if (json_is_object(v)) {
-			t = json_object_getn(target, key, len);
-			if (!json_is_object(t)) {
-				t = jok(json_object());
-				json_object_setn_new(target, key, len, t);
-			}
-			merge(t, v);
-		} else {
-			json_object_setn_new(target, key, len,
-			    jok(json_deep_copy(v)));
-		}
-	}
-}
-
-/* cfg_merge_patch - a PATCH body applied to a copy of the object */
-json_t *
-cfg_merge_patch(const json_t *current, const json_t *patch,
-    struct cfg_error *err)
-{
-	json_t	*target;
-
-	if (err != NULL)
-		memset(err, 0, sizeof(*err));
-	if (!json_is_object(patch)) {
-		fail(err, 400, "WrongType", "",
-		    "a merge patch must be a JSON object");
-		return NULL;
-	}
-	if (json_is_object(current))
-		target = jok(json_deep_copy(current));
-	else
-		target = jok(json_object());
-	merge(target, patch);
-	return target;
-}
 
 /* cfg_refs - every reference held by obj */
 void
@@ -1785,36 +439,6 @@ cfg_refs(const struct cfg_type *t, const json_t *obj, cfg_ref_cb *cb,
 		walk_refs(t->fields, obj, "", cb, arg);
 }
 
-/* cfg_unref - cut obj's references to an object being deleted */
-int
-cfg_unref(const struct cfg_type *t, json_t *obj, enum cfg_kind target,
-    json_int_t dbid, struct cfg_error *err)
-{
-	const struct field	*f;
-	json_t			*v;
-	int			 n = 0;
-
-	if (!json_is_object(obj))
-		return 0;
-	/* refuse before changing anything */
-	for (f = t->fields; f->name != NULL; f++)
-		if (f->type == FT_REF && (f->flags & F_REQ) &&
-		    ref_is(f, obj, json_object_get(obj, f->name), target, dbid))
-			return fail(err, 409, "RequiredRef", f->name,
-			    "is required and refers to %s %lld: delete this "
-			    "%s too, or keep it", types[target].name,
-			    (long long)dbid, t->name);
-	for (f = t->fields; f->name != NULL; f++) {
-		v = json_object_get(obj, f->name);
-		if (f->type == FT_REF && ref_is(f, obj, v, target, dbid)) {
-			json_object_set_new(obj, f->name, jok(json_null()));
-			n++;
-		} else if (json_is_array(v) &&
-		    (f->type == FT_REFS || f->type == FT_LIST))
-			n += unref_array(f, v, target, dbid);
-	}
-	return n;
-}
 
 /* cfg_key - the natural key: the key field, after its scope's dbid */
 char *
@@ -1838,103 +462,121 @@ cfg_key(const struct cfg_type *t, const json_t *obj)
 int
 cfg_is_write_only(const struct cfg_type *t, const char *field)
 {
-	const struct field	*f;
+	const struct cfg_field	*f;
 
-	f = field_find(t->fields, field, strlen(field));
-	return f != NULL && (f->flags & F_WO);
+	f = cfg_field_find(t->fields, field, strlen(field));
+	return f != NULL && (f->flags & CFG_F_WO);
 }
 
-/* cfg_public - a copy of obj fit for output */
-json_t *
-cfg_public(const struct cfg_type *t, const json_t *obj)
+
+/*
+ * References and paths, shared with the validator.
+ */
+
+/* path_put - append len bytes of s to the path of length *n, cut to fit */
+static void
+path_put(char *dst, size_t *n, const char *s, size_t len)
 {
-	const struct field	*f;
-	json_t			*copy;
-
-	copy = jok(json_deep_copy(obj));
-	if (!json_is_object(copy))
-		return copy;
-	for (f = t->fields; f->name != NULL; f++)
-		if (f->flags & F_WO)
-			json_object_del(copy, f->name);
-	return copy;
+	if (len > CFG_PATH_LEN - 1 - *n)
+		len = CFG_PATH_LEN - 1 - *n;
+	memcpy(dst + *n, s, len);
+	*n += len;
+	dst[*n] = '\0';
 }
 
-/* cfg_filter_allowed - key is a list filter of the type */
+/* path_key - parent.key, or key at the top; dst may be parent */
+void
+cfg_path_key(char *dst, const char *parent, const char *key, size_t len)
+{
+	size_t	n = strlen(parent);
+
+	memmove(dst, parent, n + 1);
+	if (n > 0)
+		path_put(dst, &n, ".", 1);
+	path_put(dst, &n, key, len);
+}
+
+/* path_idx - parent[i] */
+void
+cfg_path_idx(char *dst, const char *parent, size_t i)
+{
+	char	num[32];
+	size_t	n = strlen(parent);
+
+	memmove(dst, parent, n + 1);
+	path_put(dst, &n, num, snprintf(num, sizeof(num), "[%zu]", i));
+}
+
+
+/* field_find - a field of the table by name (key may hold NUL bytes) */
+const struct cfg_field *
+cfg_field_find(const struct cfg_field *fs, const char *key, size_t len)
+{
+	for (; fs->name != NULL; fs++)
+		if (strlen(fs->name) == len && memcmp(fs->name, key, len) == 0)
+			return fs;
+	return NULL;
+}
+
+
+/* ref_id - a value that is a valid dbid */
 int
-cfg_filter_allowed(const struct cfg_type *t, const char *key)
+cfg_ref_id(const json_t *v, json_int_t *id)
 {
-	return filter_find(t, key) != NULL;
+	if (!json_is_integer(v))
+		return -1;
+	*id = json_integer_value(v);
+	return *id >= 1 && *id <= CFG_DBID_MAX ? 0 : -1;
 }
 
-/* cfg_filter_check - a filter the type has, with a well-formed value */
+/* ref_target - the kind a reference field points to in obj */
 int
-cfg_filter_check(const struct cfg_type *t, const char *key,
-    const char *value, struct cfg_error *err)
+cfg_ref_target(const struct cfg_field *f, const json_t *obj, enum cfg_kind *kind)
 {
-	const struct filter	*fl;
-	const struct field	*f, *list;
-	json_int_t		 n;
-	char			 buf[200];
+	const struct cfg_type	*t;
+	const json_t		*c;
 
-	if (err != NULL)
-		memset(err, 0, sizeof(*err));
-	if ((fl = filter_find(t, key)) == NULL)
-		return fail(err, 400, "UnknownFilter", key ? key : "",
-		    "is not a filter of %s", t->collection);
-	f = filter_field(t, fl, &list);
-	if (value == NULL || filter_value(f, value, &n) == -1)
-		return fail(err, 400, "BadFilter", key, "must be %s",
-		    filter_what(f, buf, sizeof(buf)));
+	if (!(f->flags & CFG_F_DYN)) {
+		*kind = f->target;
+		return 0;
+	}
+	c = json_object_get(obj, "collection");
+	if (!json_is_string(c) || (t = cfg_type_by_collection(
+	    json_string_value(c), json_string_length(c))) == NULL)
+		return -1;
+	*kind = t->kind;
 	return 0;
 }
 
-/* cfg_filter_field - the top-level field a filter looks at */
-const char *
-cfg_filter_field(const struct cfg_type *t, const char *key)
+
+/* walk_refs - call cb for every reference of the fields in obj */
+static void
+walk_refs(const struct cfg_field *fs, const json_t *obj, const char *path,
+    cfg_ref_cb *cb, void *arg)
 {
-	const struct filter	*fl = filter_find(t, key);
-
-	return fl != NULL ? fl->field : NULL;
-}
-
-/* cfg_filter_match - obj passes the filter key=value */
-int
-cfg_filter_match(const struct cfg_type *t, const json_t *obj,
-    const char *key, const char *value)
-{
-	const char	*field = cfg_filter_field(t, key);
-
-	if (field == NULL || !json_is_object(obj))
-		return 0;
-	return cfg_filter_match_value(t, json_object_get(obj, field), key,
-	    value);
-}
-
-/* cfg_filter_match_value - the field's value v passes key=value */
-int
-cfg_filter_match_value(const struct cfg_type *t, const json_t *v,
-    const char *key, const char *value)
-{
-	const struct filter	*fl;
-	const struct field	*f, *list;
-	const json_t		*e;
-	json_int_t		 n;
+	const struct cfg_field	*f;
+	const json_t		*v, *e;
+	enum cfg_kind		 kind;
+	json_int_t		 id;
+	char			 p[CFG_PATH_LEN], q[CFG_PATH_LEN];
 	size_t			 i;
 
-	if ((fl = filter_find(t, key)) == NULL || value == NULL)
-		return 0;
-	f = filter_field(t, fl, &list);
-	if (filter_value(f, value, &n) == -1)
-		return 0;
-	if (list == NULL && f->type != FT_REFS)
-		return filter_eq(f, v, value, n);
-	json_array_foreach(v, i, e) {
-		if (list != NULL && filter_eq(f, json_object_get(e, f->name),
-		    value, n))
-			return 1;
-		if (list == NULL && filter_eq(f, e, value, n))
-			return 1;
+	for (f = fs; f->name != NULL; f++) {
+		if ((v = json_object_get(obj, f->name)) == NULL)
+			continue;
+		cfg_path_key(p, path, f->name, strlen(f->name));
+		if (f->type == CFG_FT_REF && cfg_ref_id(v, &id) == 0 &&
+		    cfg_ref_target(f, obj, &kind) == 0)
+			cb(p, kind, id, arg);
+		if (f->type != CFG_FT_REFS && f->type != CFG_FT_LIST)
+			continue;
+		json_array_foreach(v, i, e) {
+			cfg_path_idx(q, p, i);
+			if (f->type == CFG_FT_REFS && cfg_ref_id(e, &id) == 0)
+				cb(q, f->target, id, arg);
+			else if (f->type == CFG_FT_LIST && json_is_object(e))
+				walk_refs(f->sub, e, q, cb, arg);
+		}
 	}
-	return 0;
 }
+

@@ -1,14 +1,16 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * schema - the config worker's object model: one table of object types and
- * their fields, and pure functions over jansson values that validate and
- * normalize an object, merge-patch it, list and cut its references, give
- * its natural key, strip its write-only fields and match list filters.
+ * schema - the configuration object model every worker that caches
+ * configuration shares: one table of object types and their fields, and
+ * the pure functions every cache needs over it: a type by kind, name or
+ * collection, the references an object holds, its natural key, whether a
+ * field is write-only.
  *
- * No I/O and no global state.  What needs the other objects (a name being
- * unique, a reference pointing at an object that exists, folder cycles) is
- * the store's job; cfg_key and cfg_refs give it what it needs to check.
- * docs/config-api.md, "Object types", documents every type and field.
+ * The table rows themselves (struct cfg_type, struct cfg_field) are here
+ * for the config worker's validator (workers/config/validate.h), which
+ * checks a client's object against them; other workers only look types
+ * up.  No I/O and no global state.  docs/config-api.md, "Object types",
+ * documents every type and field.
  */
 #ifndef TENANTD_CFG_SCHEMA_H
 #define TENANTD_CFG_SCHEMA_H
@@ -43,36 +45,71 @@ enum cfg_kind {
 /* dbids (and references) are integers from 1 to 2^53 - 1: JSON-safe */
 #define CFG_DBID_MAX	9007199254740991LL
 
-struct cfg_type;
+#define CFG_LEN_NAME	255	/* names, keys and most strings, in bytes */
+#define CFG_LEN_TEXT	4096	/* descriptions, expressions, option values */
+#define CFG_LEN_SECRET	1024	/* passwords, secrets, before hashing */
+#define CFG_LEN_DIAL	64	/* DN numbers, caller ids */
+#define CFG_LEN_IDENT	63	/* SQL identifiers (NAMEDATALEN - 1) */
+#define CFG_LEN_TZ	64
+#define CFG_DAY_LAST	86399	/* seconds since midnight */
+#define CFG_PATH_LEN	128	/* a JSON path: "skills[1].level" */
 
-/*
- * A validation failure, ready for the API's error body:
- * {"error": code, "message": message, "field": field}.
- *
- *   status code             when
- *   400    WrongType        the body (or a merge patch) is not an object
- *   422    UnknownField     a key the type does not have
- *   422    WrongType        a value of the wrong JSON type
- *   422    Missing          a required field is absent or null
- *   422    OutOfRange       an integer out of range, a string too long
- *   422    BadValue         not an allowed enum value, a bad shape, a
- *                           rule between fields
- *   422    ReadOnly         dbid or version on create, another dbid
- *   422    Duplicate        the same entry twice in a list
- *   409    VersionMismatch  version in the body is not the current one
- *   409    RequiredRef      cfg_unref: a required reference (field)
- *   400    UnknownFilter    cfg_filter_check: key not a filter of the type
- *   400    BadFilter        cfg_filter_check: value of the wrong form
- *
- * field is the JSON path ("skills[1].level", "userProperties.sip.port",
- * "" for the whole body); message starts with it: "skills[1].level: must
- * be an integer from 0 to 10".
- */
-struct cfg_error {
-	int	status;
-	char	code[32];
-	char	field[128];
-	char	message[256];
+enum cfg_ftype {
+	CFG_FT_ID,		/* dbid, version: server-managed integers */
+	CFG_FT_STRING,
+	CFG_FT_INT,
+	CFG_FT_BOOL,
+	CFG_FT_ENUM,
+	CFG_FT_ENUMS,		/* array of distinct enum values, >= min */
+	CFG_FT_REF,		/* dbid of an object of kind target, or null */
+	CFG_FT_REFS,		/* array of distinct references */
+	CFG_FT_OPTIONS,		/* section -> key -> string | number */
+	CFG_FT_LIST,		/* array of objects, each of fields sub */
+};
+
+#define CFG_F_REQ	0x01	/* present and not null */
+#define CFG_F_WO	0x02	/* write-only: never output */
+#define CFG_F_DEF	0x04	/* idef or sdef is the default */
+#define CFG_F_DYN	0x08	/* CFG_FT_REF: sibling "collection" names the kind */
+
+/* What a string must look like (validate.c holds the checks). */
+enum cfg_shape {
+	CFG_SH_ANY = 0, CFG_SH_LINE, CFG_SH_NAME, CFG_SH_TEXT, CFG_SH_DIAL,
+	CFG_SH_IDENT, CFG_SH_TZ, CFG_SH_EMAIL, CFG_SH_COLLECTION
+};
+
+/* A rule on the entries of a list beyond their fields (validate.c). */
+enum cfg_rule {
+	CFG_RULE_NONE = 0,
+	CFG_RULE_PERMISSION,	/* one per collection and object; create only
+				   on a whole collection */
+};
+
+/* One field of a type, or of the entries of a list field. */
+struct cfg_field {
+	const char		*name;
+	enum cfg_ftype		 type;
+	unsigned		 flags;
+	json_int_t		 min, max;	/* integer range, string bytes */
+	const char *const	*values;	/* CFG_FT_ENUM, CFG_FT_ENUMS */
+	enum cfg_kind		 target;	/* CFG_FT_REF, CFG_FT_REFS */
+	enum cfg_shape		 shape;		/* CFG_FT_STRING */
+	const struct cfg_field	*sub;		/* CFG_FT_LIST entries */
+	const char		*uniq;		/* CFG_FT_LIST: the ref keying
+						   an entry */
+	enum cfg_rule		 rule;		/* CFG_FT_LIST */
+	json_int_t		 idef;
+	const char		*sdef;
+};
+
+/* One row of the type table. */
+struct cfg_type {
+	enum cfg_kind		 kind;
+	const char		*name;
+	const char		*collection;
+	const struct cfg_field	*fields;	/* ends with a NULL name */
+	const char		*key;		/* natural key; default of name */
+	const char		*scope;		/* key unique within this ref */
 };
 
 /* Called once per reference: its JSON path, the kind it points to, dbid. */
@@ -90,50 +127,24 @@ const char		*cfg_type_collection(const struct cfg_type *);	/* "dns" */
 int			 cfg_type_refers(const struct cfg_type *,
 			    enum cfg_kind target);
 
-/*
- * Check obj, a whole object as a client sent it for a create (creating
- * set) or a full replace of object dbid at version, and normalize it in
- * place: defaults added, null optional fields removed (references and
- * write-only fields keep null), the key-default name filled.  Returns 0,
- * or -1 with err (NULL allowed); on -1 obj may hold added defaults.
- */
-int	 cfg_validate(const struct cfg_type *, json_t *obj, int creating,
-	    json_int_t dbid, json_int_t version, struct cfg_error *);
-
-/* RFC 7396: patch applied to a copy of current; NULL (400) if patch is
- * not an object.  Validate the result. */
-json_t	*cfg_merge_patch(const json_t *current, const json_t *patch,
-	    struct cfg_error *);
-
 void	 cfg_refs(const struct cfg_type *, const json_t *, cfg_ref_cb *,
 	    void *arg);
-/*
- * Remove every reference to (target, dbid): list entries are dropped,
- * optional references set to null.  Returns how many went, or -1 (409,
- * RequiredRef) leaving obj untouched when a required reference points
- * there: the referrer must be deleted too, or the delete refused.
- */
-int	 cfg_unref(const struct cfg_type *, json_t *, enum cfg_kind target,
-	    json_int_t dbid, struct cfg_error *);
-
 /* The natural key, unique per type: "jdoe", "12/5001"; malloc'ed, or
  * NULL when obj lacks it. */
 char	*cfg_key(const struct cfg_type *, const json_t *);
 
 int	 cfg_is_write_only(const struct cfg_type *, const char *field);
-/* A deep copy of obj without its write-only fields. */
-json_t	*cfg_public(const struct cfg_type *, const json_t *);
 
-/* GET list filters: ?key=value, values as sent in the query string. */
-int	 cfg_filter_allowed(const struct cfg_type *, const char *key);
-int	 cfg_filter_check(const struct cfg_type *, const char *key,
-	    const char *value, struct cfg_error *);
-int	 cfg_filter_match(const struct cfg_type *, const json_t *,
-	    const char *key, const char *value);
-/* The same, given only the value of the field the filter looks at
- * (cfg_filter_field; NULL when obj lacks it). */
-const char *cfg_filter_field(const struct cfg_type *, const char *key);
-int	 cfg_filter_match_value(const struct cfg_type *, const json_t *v,
-	    const char *key, const char *value);
+/* Shared with the validator: JSON paths, fields, references. */
+void	 cfg_path_key(char *dst, const char *parent, const char *key,
+	    size_t len);			/* parent.key; dst may be parent */
+void	 cfg_path_idx(char *dst, const char *parent, size_t i); /* [i] */
+const struct cfg_field *cfg_field_find(const struct cfg_field *,
+	    const char *key, size_t len);
+/* v is a valid dbid: 0 and *id, else -1 */
+int	 cfg_ref_id(const json_t *v, json_int_t *id);
+/* The kind reference field f points to in obj: 0, else -1 */
+int	 cfg_ref_target(const struct cfg_field *f, const json_t *obj,
+	    enum cfg_kind *kind);
 
 #endif

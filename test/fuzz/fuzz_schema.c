@@ -12,6 +12,7 @@
  * cfg_public never shows a write-only field.
  */
 #include "../../common/schema.c"
+#include "../../workers/config/validate.c"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -116,12 +117,12 @@ try_unref(const struct cfg_type *t, const json_t *v, struct refs *r)
 static void
 try_public(const struct cfg_type *t, const json_t *v)
 {
-	const struct field	*f;
+	const struct cfg_field	*f;
 	json_t			*p = cfg_public(t, v);
 
 	check(json_equal(p, v) || json_is_object(v));
 	for (f = t->fields; f->name != NULL; f++)
-		if (f->flags & F_WO)
+		if (f->flags & CFG_F_WO)
 			check(json_object_get(p, f->name) == NULL);
 	json_decref(p);
 }
@@ -136,7 +137,7 @@ try_filters(const struct cfg_type *t, const json_t *v)
 	size_t			 i;
 	int			 ok;
 
-	for (fl = t->filters; fl->key != NULL; fl++) {
+	for (fl = type_filters[t->kind]; fl->key != NULL; fl++) {
 		for (i = 0; i < NELEM(values); i++) {
 			ok = cfg_filter_check(t, fl->key, values[i], &err);
 			if (ok == -1)

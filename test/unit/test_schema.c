@@ -4,9 +4,11 @@
  * full object, defaults are filled, each error comes with its code, status
  * and field path, write-only fields never come out, merge patches follow
  * RFC 7396, references are listed and cut, keys and filters work.  The
- * module is included whole, so the tables themselves are checked too.
+ * modules (common/schema.c, workers/config/validate.c) are included
+ * whole, so the tables themselves are checked too.
  */
 #include "../../common/schema.c"
+#include "../../workers/config/validate.c"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -121,27 +123,27 @@ camel(const char *s)
 
 /* check_table - one field table is coherent */
 static void
-check_table(const struct field *fs)
+check_table(const struct cfg_field *fs)
 {
-	const struct field	*f, *g;
+	const struct cfg_field	*f, *g;
 
 	for (f = fs; f->name != NULL; f++) {
 		assert_true(camel(f->name));
 		for (g = f + 1; g->name != NULL; g++)
 			assert_string_not_equal(f->name, g->name);
-		if (f->type == FT_STRING)
-			assert_non_null(f->shape);
-		if (f->type == FT_ENUM || f->type == FT_ENUMS)
+		if (f->type == CFG_FT_STRING)
+			assert_non_null(shapes[f->shape].ok);
+		if (f->type == CFG_FT_ENUM || f->type == CFG_FT_ENUMS)
 			assert_non_null(f->values);
-		if ((f->flags & F_DEF) && f->type == FT_ENUM)
+		if ((f->flags & CFG_F_DEF) && f->type == CFG_FT_ENUM)
 			assert_int_not_equal(enum_index(f->values, f->sdef,
 			    strlen(f->sdef)), -1);
-		if (f->type != FT_LIST)
+		if (f->type != CFG_FT_LIST)
 			continue;
 		check_table(f->sub);
 		if (f->uniq != NULL)
-			assert_int_equal(field_find(f->sub, f->uniq,
-			    strlen(f->uniq))->type, FT_REF);
+			assert_int_equal(cfg_field_find(f->sub, f->uniq,
+			    strlen(f->uniq))->type, CFG_FT_REF);
 	}
 }
 
@@ -151,7 +153,7 @@ test_tables_coherent(void **state)
 	static const char *const common[] = { "dbid", "version", "state",
 	    "folder", "userProperties", "name" };
 	const struct filter	*fl;
-	const struct field	*f, *list;
+	const struct cfg_field	*f, *list;
 	size_t			 i;
 	int			 k;
 
@@ -160,14 +162,14 @@ test_tables_coherent(void **state)
 		for (i = 0; i < NELEM(common); i++)
 			assert_string_equal(types[k].fields[i].name, common[i]);
 		check_table(types[k].fields);
-		assert_non_null(field_find(types[k].fields, types[k].key,
+		assert_non_null(cfg_field_find(types[k].fields, types[k].key,
 		    strlen(types[k].key)));
 		/* every filter compares a field that exists */
-		for (fl = types[k].filters; fl->key != NULL; fl++) {
+		for (fl = type_filters[k]; fl->key != NULL; fl++) {
 			f = filter_field(&types[k], fl, &list);
 			assert_non_null(f);
-			assert_true(fl->sub == NULL || list->type == FT_LIST);
-			assert_false(f->flags & F_WO);
+			assert_true(fl->sub == NULL || list->type == CFG_FT_LIST);
+			assert_false(f->flags & CFG_F_WO);
 			assert_true(cfg_filter_allowed(&types[k], fl->key));
 		}
 	}
@@ -317,7 +319,7 @@ test_minimal_every_type(void **state)
 static void
 test_full_every_type(void **state)
 {
-	const struct field	*f;
+	const struct cfg_field	*f;
 	json_t			*in, *o;
 	int			 k;
 

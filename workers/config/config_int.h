@@ -13,6 +13,7 @@
  *   changes.c   the change log: pages, long polls, streams; requests
  *               parked until the cache reaches a revision
  *   token.c     POST /v1/auth/token, and the bearer token of a request
+ *   validate.c  the rules of an object: validation, merge patch, filters
  *   store.c     tables, migrations, write statements
  *   import.c    POST /v1/import
  */
@@ -26,6 +27,7 @@
 #include "auth.h"
 #include "http.h"
 #include "schema.h"
+#include "validate.h"
 
 #define CHANGES_LIMIT		1000	/* rows of the change log per read */
 #define WRITE_WAIT_S		5	/* a write waits this long for the cache */

@@ -35,6 +35,7 @@
 #include "offload.h"
 #include "pgc.h"
 #include "schema.h"
+#include "validate.h"
 #include "util.h"
 
 #define SLICE		2000	/* lines per loop turn */
