@@ -1,10 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * cache - two open-addressing hashes (linear probing, backward-shift
- * deletion, so no tombstones): dbid -> object and (kind, natural key) ->
- * object; and one sorted array of object pointers per kind.  dbids grow,
- * so an insert is nearly always an append; a delete shifts the tail of
- * one array.
+ * cache - the maps every process shares (common/idmap.c for dbid ->
+ * object, common/strmap.c per kind for natural key -> object), and one
+ * sorted array of object pointers per kind.  dbids grow, so an insert is
+ * nearly always an append; a delete shifts the tail of one array.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -12,8 +11,10 @@
 
 #include "cache.h"
 #include "cfgfollow.h"
+#include "idmap.h"
 #include "log.h"
 #include "schema.h"
+#include "strmap.h"
 #include "util.h"
 
 struct kind_list {
@@ -22,16 +23,12 @@ struct kind_list {
 	size_t		  cap;
 };
 
-/* A hash of object pointers; by_key holds only objects with a key. */
-struct table {
-	struct cobj	**slot;		/* power of two */
-	size_t		  n;
-	size_t		  count;
-	int		  by_key;
-};
-
-static struct table	  by_dbid = { .by_key = 0 };
-static struct table	  by_key = { .by_key = 1 };
+/*
+ * Objects by dbid (the common integer map) and by natural key (one string
+ * map per kind, since a key is unique within its type).
+ */
+static struct idmap	  by_dbid;
+static struct strmap	 *by_key;	/* [kind] */
 static struct kind_list	 *kinds;
 static int		  nkinds;
 
@@ -43,113 +40,12 @@ keeps_tree(int kind)
 	    kind == CFG_TENANT;
 }
 
-static size_t
-mix(uint64_t x)
-{
-	x *= 0x9e3779b97f4a7c15ULL;
-	return (size_t)(x >> 32);
-}
-
-static size_t
-key_hash(int kind, const char *key)
-{
-	uint64_t	h = 1469598103934665603ULL ^ (uint64_t)kind;
-
-	while (*key != '\0')
-		h = (h ^ (unsigned char)*key++) * 1099511628211ULL;
-	return mix(h);
-}
-
-/* home - the slot o belongs in, were it free */
-static size_t
-home(const struct table *t, const struct cobj *o)
-{
-	return (t->by_key ? key_hash(o->kind, o->key) :
-	    mix((uint64_t)o->dbid)) & (t->n - 1);
-}
-
-/* dbid_slot - the slot holding dbid, or the empty one where it goes */
-static size_t
-dbid_slot(json_int_t dbid)
-{
-	size_t	i = mix((uint64_t)dbid) & (by_dbid.n - 1);
-
-	while (by_dbid.slot[i] != NULL && by_dbid.slot[i]->dbid != dbid)
-		i = (i + 1) & (by_dbid.n - 1);
-	return i;
-}
-
-/* key_slot - the slot holding (kind, key), or the empty one */
-static size_t
-key_slot(int kind, const char *key)
-{
-	struct cobj	*o;
-	size_t		 i = key_hash(kind, key) & (by_key.n - 1);
-
-	while ((o = by_key.slot[i]) != NULL && (o->kind != kind ||
-	    strcmp(o->key, key) != 0))
-		i = (i + 1) & (by_key.n - 1);
-	return i;
-}
-
-static size_t
-slot_of(const struct table *t, const struct cobj *o)
-{
-	return t->by_key ? key_slot(o->kind, o->key) : dbid_slot(o->dbid);
-}
-
-static void
-table_init(struct table *t)
-{
-	t->n = 1024;
-	t->count = 0;
-	t->slot = xcalloc(t->n, sizeof(*t->slot));
-}
-
-static void
-table_add(struct table *t, struct cobj *o)
-{
-	struct cobj	**old = t->slot;
-	size_t		  n = t->n, i;
-
-	if (2 * (t->count + 1) > t->n) {	/* keep it half empty */
-		t->n *= 2;
-		t->slot = xcalloc(t->n, sizeof(*t->slot));
-		for (i = 0; i < n; i++)
-			if (old[i] != NULL)
-				t->slot[slot_of(t, old[i])] = old[i];
-		free(old);
-	}
-	t->slot[slot_of(t, o)] = o;
-	t->count++;
-}
-
-/* table_remove - empty slot i; backward shift keeps probes unbroken */
-static void
-table_remove(struct table *t, size_t i)
-{
-	size_t	j, k, mask = t->n - 1;
-
-	t->slot[i] = NULL;
-	t->count--;
-	for (j = (i + 1) & mask; t->slot[j] != NULL; j = (j + 1) & mask) {
-		k = home(t, t->slot[j]);
-		/* Move j back to i unless its home lies in (i, j]. */
-		if ((j > i && (k <= i || k > j)) || (j < i && k <= i && k > j)) {
-			t->slot[i] = t->slot[j];
-			t->slot[j] = NULL;
-			i = j;
-		}
-	}
-}
-
 void
 cache_init(int n)
 {
 	nkinds = n;
 	kinds = xcalloc((size_t)n, sizeof(*kinds));
-	table_init(&by_dbid);
-	table_init(&by_key);
+	by_key = xcalloc((size_t)n, sizeof(*by_key));
 }
 
 static void
@@ -161,21 +57,26 @@ cobj_free(struct cobj *o)
 	free(o);
 }
 
+static void
+free_one(uint64_t dbid, void *o, void *arg)
+{
+	cobj_free(o);
+}
+
 /* cache_reset - forget every object (a new snapshot follows) */
 void
 cache_reset(void)
 {
 	size_t	i;
 
-	for (i = 0; i < by_dbid.n; i++)
-		if (by_dbid.slot[i] != NULL) {
-			cobj_free(by_dbid.slot[i]);
-			by_dbid.slot[i] = NULL;
-		}
-	memset(by_key.slot, 0, by_key.n * sizeof(*by_key.slot));
-	by_dbid.count = by_key.count = 0;
-	for (i = 0; i < (size_t)nkinds; i++)
+	if (kinds == NULL)
+		return;
+	idmap_each(&by_dbid, free_one, NULL);
+	idmap_clear(&by_dbid);
+	for (i = 0; i < (size_t)nkinds; i++) {
+		strmap_clear(&by_key[i]);
 		kinds[i].n = 0;
+	}
 }
 
 void
@@ -183,16 +84,15 @@ cache_free(void)
 {
 	int	i;
 
-	if (by_dbid.slot == NULL)
+	if (kinds == NULL)
 		return;
 	cache_reset();
 	for (i = 0; i < nkinds; i++)
 		free(kinds[i].v);
 	free(kinds);
-	free(by_dbid.slot);
-	free(by_key.slot);
-	by_dbid.slot = by_key.slot = NULL;
+	free(by_key);
 	kinds = NULL;
+	by_key = NULL;
 }
 
 /* list_pos - where dbid is, or goes, in a kind's sorted array */
@@ -281,16 +181,11 @@ cache_put(int kind, json_int_t dbid, json_t *obj)
 	else
 		json_decref(obj);
 
-	table_add(&by_dbid, o);
-	if (o->key != NULL) {
-		/* A key is unique per type; the store says so.  Should two
-		 * ever meet here mid-change, the later one wins the index. */
-		size_t	i = key_slot(kind, o->key);
-
-		if (by_key.slot[i] != NULL)
-			table_remove(&by_key, i);
-		table_add(&by_key, o);
-	}
+	idmap_put(&by_dbid, (uint64_t)dbid, o);
+	/* A key is unique per type; the store says so.  Should two ever
+	 * meet here mid-change, the later one wins the index. */
+	if (o->key != NULL)
+		strmap_put(&by_key[kind], o->key, o);
 	list_insert(&kinds[kind], o);
 }
 
@@ -317,17 +212,12 @@ cache_apply(const struct cfg_change *ch)
 void
 cache_del(json_int_t dbid)
 {
-	size_t		 i = dbid_slot(dbid), k;
-	struct cobj	*o = by_dbid.slot[i];
+	struct cobj	*o = idmap_del(&by_dbid, (uint64_t)dbid);
 
 	if (o == NULL)
 		return;
-	table_remove(&by_dbid, i);
-	if (o->key != NULL) {
-		k = key_slot(o->kind, o->key);
-		if (by_key.slot[k] == o)
-			table_remove(&by_key, k);
-	}
+	if (o->key != NULL && strmap_get(&by_key[o->kind], o->key) == o)
+		strmap_del(&by_key[o->kind], o->key);
 	list_remove(&kinds[o->kind], dbid);
 	cobj_free(o);
 }
@@ -335,13 +225,13 @@ cache_del(json_int_t dbid)
 const struct cobj *
 cache_get(json_int_t dbid)
 {
-	return by_dbid.slot[dbid_slot(dbid)];
+	return dbid > 0 ? idmap_get(&by_dbid, (uint64_t)dbid) : NULL;
 }
 
 const struct cobj *
 cache_find(int kind, const char *key)
 {
-	return by_key.slot[key_slot(kind, key)];
+	return strmap_get(&by_key[kind], key);
 }
 
 const struct cobj *const *
@@ -360,7 +250,7 @@ cache_after(int kind, json_int_t after)
 size_t
 cache_size(void)
 {
-	return by_dbid.count;
+	return by_dbid.n;
 }
 
 json_t *
