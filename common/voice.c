@@ -60,6 +60,28 @@ static voice_gap_cb	*gap_cb;	/* voice_on_gap */
 
 static void	check_trim(struct region *);
 
+/* voice_dn_kind - what the switch does with a DN of this type */
+enum voice_dn
+voice_dn_kind(const char *type)
+{
+	static const struct {
+		const char	*type;
+		enum voice_dn	 kind;
+	} k[] = {
+		{ "Extension", VOICE_DN_PHONE }, { "ACDPosition", VOICE_DN_PHONE },
+		{ "RoutingPoint", VOICE_DN_RP },
+		{ "VirtualRoutingPoint", VOICE_DN_RP },
+		{ "ACDQueue", VOICE_DN_QUEUE }, { "VirtualQueue", VOICE_DN_QUEUE },
+		{ "RoutingQueue", VOICE_DN_QUEUE },
+	};
+	size_t	i;
+
+	for (i = 0; type != NULL && i < NELEM(k); i++)
+		if (strcmp(type, k[i].type) == 0)
+			return k[i].kind;
+	return VOICE_DN_OTHER;
+}
+
 /* ---- stream ids ---- */
 
 int

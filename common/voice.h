@@ -25,6 +25,18 @@ struct conf;
 #define VOICE_REGIONS_MAX	9	/* local + 8 remotes */
 #define VOICE_MORE_MAX		8	/* members a worker also asks for */
 
+/*
+ * What the switch does with a DN of a configuration type (the DN's
+ * "type"): one classification for every part that reads voice events.
+ */
+enum voice_dn {
+	VOICE_DN_OTHER = 0,	/* trunks, chat, ...: no agent, no queue */
+	VOICE_DN_PHONE,		/* Extension, ACDPosition */
+	VOICE_DN_RP,		/* RoutingPoint, VirtualRoutingPoint */
+	VOICE_DN_QUEUE,		/* ACDQueue, VirtualQueue, RoutingQueue */
+};
+enum voice_dn	 voice_dn_kind(const char *type);
+
 /* A stream entry id, "<ms>-<seq>", as two numbers to compare. */
 struct sid {
 	uint64_t	ms;

@@ -266,9 +266,9 @@ test_dir(void **st)
 {
 	struct dir_agent	a[8];
 
-	assert_int_equal(dir_dn(D, "5001")->kind, DIR_DN_PHONE);
-	assert_int_equal(dir_dn(D, "6100")->kind, DIR_DN_RP);
-	assert_int_equal(dir_dn(D, "8000")->kind, DIR_DN_OTHER);
+	assert_int_equal(dir_dn(D, "5001")->kind, VOICE_DN_PHONE);
+	assert_int_equal(dir_dn(D, "6100")->kind, VOICE_DN_RP);
+	assert_int_equal(dir_dn(D, "8000")->kind, VOICE_DN_OTHER);
 	assert_null(dir_dn(D, "5999"));
 	assert_true(dir_login_ok(D, "7001", 1));
 	assert_false(dir_login_ok(D, "7001", 2));
@@ -286,7 +286,7 @@ test_dir(void **st)
 	assert_false(dir_login_ok(D, "7001", 1));
 	assert_int_equal(dir_agents(D, a, 8), 2);
 	add("DN", 13, "{'number':'5004','type':'Extension','switch':1}");
-	assert_int_equal(dir_count(D, DIR_DN_PHONE), 4);
+	assert_int_equal(dir_count(D, VOICE_DN_PHONE), 4);
 	dir_reset(D);
 	assert_null(dir_dn(D, "5001"));
 }

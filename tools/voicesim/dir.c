@@ -231,25 +231,6 @@ refs(const json_t *obj, const char *name, const char *sub, size_t *n)
 	return out;
 }
 
-/* dn_kind - what the switch does with a DN of this type */
-static enum dir_dnkind
-dn_kind(const char *type)
-{
-	static const struct { const char *type; enum dir_dnkind kind; } k[] = {
-		{ "Extension", DIR_DN_PHONE }, { "ACDPosition", DIR_DN_PHONE },
-		{ "RoutingPoint", DIR_DN_RP },
-		{ "VirtualRoutingPoint", DIR_DN_RP },
-		{ "ACDQueue", DIR_DN_QUEUE }, { "VirtualQueue", DIR_DN_QUEUE },
-		{ "RoutingQueue", DIR_DN_QUEUE },
-	};
-	size_t	i;
-
-	for (i = 0; i < NELEM(k); i++)
-		if (type != NULL && strcmp(type, k[i].type) == 0)
-			return k[i].kind;
-	return DIR_DN_OTHER;
-}
-
 /* make_dn - a DN entry from its object, or NULL if it lacks a number */
 static void *
 make_dn(json_int_t dbid, const json_t *obj)
@@ -262,7 +243,8 @@ make_dn(json_int_t dbid, const json_t *obj)
 	dn = xcalloc(1, sizeof(*dn));
 	dn->dbid = dbid;
 	dn->number = xstrdup(num);
-	dn->kind = dn_kind(json_string_value(json_object_get(obj, "type")));
+	dn->kind = voice_dn_kind(json_string_value(json_object_get(obj,
+	    "type")));
 	dn->sw = ref(obj, "switch");
 	return dn;
 }
@@ -372,7 +354,7 @@ dir_login_ok(const struct dir *d, const char *code, json_int_t sw)
 
 /* dir_nth - the n-th DN of a kind, in dbid order */
 const struct dir_dn *
-dir_nth(const struct dir *d, enum dir_dnkind kind, size_t n)
+dir_nth(const struct dir *d, enum voice_dn kind, size_t n)
 {
 	const struct dir_dn	*dn;
 	size_t			 i;
@@ -387,7 +369,7 @@ dir_nth(const struct dir *d, enum dir_dnkind kind, size_t n)
 
 /* dir_count - how many DNs of a kind */
 size_t
-dir_count(const struct dir *d, enum dir_dnkind kind)
+dir_count(const struct dir *d, enum voice_dn kind)
 {
 	size_t	i, n = 0;
 
@@ -406,7 +388,7 @@ dir_first_queue(const struct dir *d, json_int_t sw)
 
 	for (i = 0; i < d->dns.n; i++) {
 		dn = d->dns.v[i];
-		if (dn->kind == DIR_DN_QUEUE && dn->sw == sw)
+		if (dn->kind == VOICE_DN_QUEUE && dn->sw == sw)
 			return dn;
 	}
 	return NULL;
@@ -421,7 +403,7 @@ place_phone(const struct dir *d, const struct place *pl, json_int_t sw)
 
 	for (i = 0; i < pl->ndns; i++) {
 		dn = table_get(&d->dns, pl->dns[i]);
-		if (dn != NULL && dn->kind == DIR_DN_PHONE && dn->sw == sw)
+		if (dn != NULL && dn->kind == VOICE_DN_PHONE && dn->sw == sw)
 			return dn;
 	}
 	return NULL;

@@ -11,18 +11,12 @@
 
 #include <jansson.h>
 
-/* What a DN does on the simulated switch. */
-enum dir_dnkind {
-	DIR_DN_OTHER = 0,	/* trunks, chat, ...: not dialable here */
-	DIR_DN_PHONE,		/* Extension, ACDPosition */
-	DIR_DN_RP,		/* RoutingPoint, VirtualRoutingPoint */
-	DIR_DN_QUEUE,		/* ACDQueue, VirtualQueue, RoutingQueue */
-};
+#include "voice.h"
 
 struct dir_dn {
 	json_int_t	 dbid;
 	char		*number;
-	enum dir_dnkind	 kind;
+	enum voice_dn	 kind;
 	json_int_t	 sw;		/* the switch's dbid */
 };
 
@@ -51,8 +45,8 @@ const struct dir_dn *dir_dn(const struct dir *, const char *number);
 int		 dir_login_ok(const struct dir *, const char *login,
 		    json_int_t sw);
 /* The enabled DNs of one kind, in dbid order: n-th one, or NULL. */
-const struct dir_dn *dir_nth(const struct dir *, enum dir_dnkind, size_t n);
-size_t		 dir_count(const struct dir *, enum dir_dnkind);
+const struct dir_dn *dir_nth(const struct dir *, enum voice_dn, size_t n);
+size_t		 dir_count(const struct dir *, enum voice_dn);
 /* The first queue of switch sw (lowest dbid), or NULL. */
 const struct dir_dn *dir_first_queue(const struct dir *, json_int_t sw);
 /*

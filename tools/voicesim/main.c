@@ -678,8 +678,8 @@ synced(json_int_t rev)
 	if (!loaded)
 		log_info("configuration loaded at revision %lld: %zu phones, "
 		    "%zu routing points, %zu queues", (long long)rev,
-		    dir_count(dir, DIR_DN_PHONE), dir_count(dir, DIR_DN_RP),
-		    dir_count(dir, DIR_DN_QUEUE));
+		    dir_count(dir, VOICE_DN_PHONE), dir_count(dir, VOICE_DN_RP),
+		    dir_count(dir, VOICE_DN_QUEUE));
 	if (!loaded) {
 		loaded = 1;
 		if (rds_state(home->rds) == RDS_UP)

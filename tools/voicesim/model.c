@@ -766,7 +766,7 @@ route_queue(const struct vs *m, const struct dir_dn *rp)
 	const struct dir_dn	*q;
 
 	if (m->p.queue != NULL && (q = dir_dn(m->dir, m->p.queue)) != NULL &&
-	    q->kind == DIR_DN_QUEUE)
+	    q->kind == VOICE_DN_QUEUE)
 		return q;
 	return dir_first_queue(m->dir, rp->sw);
 }
@@ -802,9 +802,9 @@ deliver(struct vs *m, struct call *c, size_t i, const char *third)
 	if (d == NULL) {
 		c->p[i].state = PS_RINGING;
 		schedule(m, m->p.ring_ms, T_EXT_ANSWER, c->id, c->p[i].dn);
-	} else if (d->kind == DIR_DN_RP)
+	} else if (d->kind == VOICE_DN_RP)
 		route(m, c, i, d, third);
-	else if (d->kind == DIR_DN_QUEUE)
+	else if (d->kind == VOICE_DN_QUEUE)
 		enqueue(m, c, i, third);
 	else
 		ring(m, c, i, third);
@@ -1112,12 +1112,12 @@ check_dest(struct vs *m, const char *dn, const char *dest)
 		    "switch", dest);
 		return -1;
 	}
-	if (d != NULL && d->kind == DIR_DN_OTHER) {
+	if (d != NULL && d->kind == VOICE_DN_OTHER) {
 		error(m, dn, "UnknownDN", "destination %s cannot take calls",
 		    dest);
 		return -1;
 	}
-	if ((d != NULL && d->kind == DIR_DN_PHONE && dn_busy(m, dest, 0)) ||
+	if ((d != NULL && d->kind == VOICE_DN_PHONE && dn_busy(m, dest, 0)) ||
 	    (d == NULL && outside_busy(m, dest))) {
 		error(m, dn, "Busy", "destination %s is busy", dest);
 		return -1;
@@ -1129,7 +1129,7 @@ check_dest(struct vs *m, const char *dn, const char *dest)
 static int
 need_phone(struct vs *m, const struct ctx *x)
 {
-	if (x->d->kind == DIR_DN_PHONE)
+	if (x->d->kind == VOICE_DN_PHONE)
 		return 0;
 	error(m, x->dn, "InvalidState", "DN %s is not a phone", x->dn);
 	return -1;
@@ -1644,11 +1644,11 @@ req_sim_inbound(struct vs *m, const json_t *req)
 	}
 	if (pat != NULL)
 		patience = (uint64_t)(json_number_value(pat) * 1000);
-	if ((d = dir_dn(m->dir, to)) == NULL || d->kind == DIR_DN_OTHER) {
+	if ((d = dir_dn(m->dir, to)) == NULL || d->kind == VOICE_DN_OTHER) {
 		error(m, to, "UnknownDN", "DN %s does not take calls", to);
 		return;
 	}
-	if (d->kind == DIR_DN_PHONE && dn_busy(m, to, 0)) {
+	if (d->kind == VOICE_DN_PHONE && dn_busy(m, to, 0)) {
 		error(m, to, "Busy", "DN %s is busy", to);
 		return;
 	}
@@ -1789,7 +1789,7 @@ static void
 arrival(struct vs *m)
 {
 	const struct dir_dn	*d = NULL;
-	enum dir_dnkind		 kind;
+	enum voice_dn		 kind;
 	json_t			*ud;
 	char			 from[32];
 	size_t			 n;
@@ -1803,12 +1803,12 @@ arrival(struct vs *m)
 	if (m->p.target != NULL)
 		d = dir_dn(m->dir, m->p.target);
 	else {
-		kind = dir_count(m->dir, DIR_DN_RP) ? DIR_DN_RP : DIR_DN_QUEUE;
+		kind = dir_count(m->dir, VOICE_DN_RP) ? VOICE_DN_RP : VOICE_DN_QUEUE;
 		if ((n = dir_count(m->dir, kind)) > 0)
 			d = dir_nth(m->dir, kind, rnd(m) % n);
 	}
-	if (d != NULL && d->kind != DIR_DN_OTHER &&
-	    (d->kind != DIR_DN_PHONE || !dn_busy(m, d->number, 0)))
+	if (d != NULL && d->kind != VOICE_DN_OTHER &&
+	    (d->kind != VOICE_DN_PHONE || !dn_busy(m, d->number, 0)))
 		inbound(m, from, d->number, ud,
 		    draw(m, m->p.patience_ms, VS_DIST_EXP) + 1);
 	json_decref(ud);
