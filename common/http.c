@@ -20,6 +20,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -499,6 +500,29 @@ http_status_text(int status)
 	}
 }
 
+/*
+ * add_printf - printf onto b, through a stack buffer when it fits (the
+ * head of every answer goes this way), never cut when it does not.
+ */
+static void __attribute__((format(printf, 2, 3)))
+add_printf(struct evbuffer *b, const char *fmt, ...)
+{
+	char	buf[512];
+	va_list	ap;
+	int	n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (n >= 0 && (size_t)n < sizeof(buf)) {
+		evbuffer_add(b, buf, (size_t)n);
+		return;
+	}
+	va_start(ap, fmt);
+	evbuffer_add_vprintf(b, fmt, ap);
+	va_end(ap);
+}
+
 /* us - seconds as microseconds */
 static uint64_t
 us(double seconds)
@@ -511,9 +535,6 @@ void
 http_respond(struct http_conn *c, int status, const char *ctype,
     const char *extra, const void *body, size_t len)
 {
-	char	head[512];
-	int	n;
-
 	if (!c->busy)
 		fatalx("http: response without a pending request");
 	c->busy = 0;
@@ -532,11 +553,10 @@ http_respond(struct http_conn *c, int status, const char *ctype,
 		conn_free(c);
 		return;
 	}
-	n = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\nContent-Length: "
-	    "%zu\r\n%s%s%s%s", status, http_status_text(status), len,
+	add_printf(c->out, "HTTP/1.1 %d %s\r\nContent-Length: %zu\r\n%s%s%s%s",
+	    status, http_status_text(status), len,
 	    ctype ? "Content-Type: " : "", ctype ? ctype : "",
 	    ctype ? "\r\n" : "", c->keep_alive ? "" : "Connection: close\r\n");
-	evbuffer_add(c->out, head, (size_t)n);
 	if (extra != NULL)
 		evbuffer_add(c->out, extra, strlen(extra));
 	evbuffer_add(c->out, "\r\n", 2);
@@ -645,6 +665,8 @@ fail(struct http_conn *c, int status)
 	evbuffer_drain(c->in, evbuffer_get_length(c->in));
 	n = snprintf(body, sizeof(body), "%d %s\n", status,
 	    http_status_text(status));
+	if (n < 0 || (size_t)n >= sizeof(body))
+		n = (int)strlen(body);	/* cut: send what fits, no more */
 	c->busy = 1;
 	c->keep_alive = 0;
 	c->linger = 1;

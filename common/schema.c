@@ -504,7 +504,8 @@ cfg_path_idx(char *dst, const char *parent, size_t i)
 	size_t	n = strlen(parent);
 
 	memmove(dst, parent, n + 1);
-	path_put(dst, &n, num, snprintf(num, sizeof(num), "[%zu]", i));
+	snprintf(num, sizeof(num), "[%zu]", i);
+	path_put(dst, &n, num, strlen(num));
 }
 
 

@@ -552,6 +552,8 @@ answer_one(evutil_socket_t fd, short what, void *arg)
 	fx->nanswered++;
 }
 
+#define LONG_CTYPE	1500
+
 static void
 handler(struct http_conn *c, const struct http_request *r, void *arg)
 {
@@ -560,6 +562,17 @@ handler(struct http_conn *c, const struct http_request *r, void *arg)
 	char		*body = echo(r);
 
 	fx->nreq++;
+	if (r->target_len == 9 && memcmp(r->target, "/longtype", 9) == 0) {
+		/* A head longer than any stack buffer of the server's. */
+		char	ctype[LONG_CTYPE + 1];
+
+		memset(ctype, 'a', LONG_CTYPE);
+		ctype[LONG_CTYPE] = '\0';
+		http_respond(c, 200, ctype, NULL, "x", 1);
+		free(body);
+		fx->nanswered++;
+		return;
+	}
 	/* A client "proves itself" by asking for /trust... */
 	if (r->target_len >= 6 && memcmp(r->target, "/trust", 6) == 0)
 		http_conn_trust(c);
@@ -770,6 +783,27 @@ test_server_get(void **state)
 	assert_int_equal(http_server_clients(fx->srv), 1);
 	cl_close(c);
 	WAIT_UNTIL(fx, http_server_clients(fx->srv) == 0);
+}
+
+/* A head that does not fit the server's buffer is sent whole, not cut. */
+static void
+test_server_long_head(void **state)
+{
+	struct fx	*fx = *state;
+	struct cl	*c = cl_connect(fx);
+	char		 want[LONG_CTYPE + 128];
+	int		 n;
+
+	n = snprintf(want, sizeof(want), "HTTP/1.1 200 OK\r\nContent-Length: 1"
+	    "\r\nContent-Type: %0*d\r\n\r\nx", LONG_CTYPE, 0);
+	assert_true(n > 0 && (size_t)n < sizeof(want));
+	memset(want + strlen("HTTP/1.1 200 OK\r\nContent-Length: 1\r\n"
+	    "Content-Type: "), 'a', LONG_CTYPE);
+	cl_send(c, "GET /longtype HTTP/1.1\r\nHost: t\r\n\r\n");
+	cl_expect(fx, c, want);
+	cl_send(c, "GET /hello HTTP/1.1\r\nHost: t\r\n\r\n");
+	cl_expect(fx, c, response("GET /hello 0:", 0, 0));
+	cl_close(c);
 }
 
 static void
@@ -1171,6 +1205,8 @@ main(void)
 		cmocka_unit_test(test_query),
 		cmocka_unit_test_setup_teardown(test_server_get, server_setup,
 		    server_teardown),
+		cmocka_unit_test_setup_teardown(test_server_long_head,
+		    server_setup, server_teardown),
 		cmocka_unit_test_setup_teardown(test_server_keep_alive,
 		    server_setup, server_teardown),
 		cmocka_unit_test_setup_teardown(test_server_pipelined,

@@ -247,19 +247,16 @@ static int
 gone(struct http_conn *c, const PGresult *res, json_int_t since)
 {
 	json_int_t	oldest, latest;
-	char		body[200];
-	int		m;
 
 	oldest = PQgetisnull(res, 0, 5) ? -1 :
 	    strtoll(PQgetvalue(res, 0, 5), NULL, 10);
 	latest = strtoll(PQgetvalue(res, 0, 6), NULL, 10);
 	if (since >= latest || (oldest != -1 && since >= oldest - 1))
 		return 0;
-	m = snprintf(body, sizeof(body), "{\"error\":\"Gone\",\"message\":"
+	reply_printf(c, 410, NULL, "{\"error\":\"Gone\",\"message\":"
 	    "\"revision %lld is no longer in the change log; reload and follow "
 	    "from the revision of the list\",\"oldest\":%lld}",
 	    (long long)since + 1, (long long)(oldest == -1 ? latest : oldest));
-	reply_json(c, 410, NULL, body, (size_t)m);
 	return 1;
 }
 
@@ -381,8 +378,6 @@ static void
 on_parked_timeout(evutil_socket_t fd, short what, void *arg)
 {
 	struct parked	*p = arg;
-	char		 body[96];
-	int		 n;
 
 	if (p->is_poll)
 		changes_query(p->w, p->conn, &p->who, p->revision, p->limit);
@@ -391,11 +386,9 @@ on_parked_timeout(evutil_socket_t fd, short what, void *arg)
 		    strlen(p->answer));
 	else {
 		/* Committed, but the cache is behind: say so plainly. */
-		n = snprintf(body, sizeof(body), "{\"dbid\":%lld,"
-		    "\"revision\":%lld}", (long long)p->dbid,
-		    (long long)p->revision);
-		reply_json(p->conn, p->status == 204 ? 200 : p->status, NULL,
-		    body, (size_t)n);
+		reply_printf(p->conn, p->status == 204 ? 200 : p->status,
+		    NULL, "{\"dbid\":%lld,\"revision\":%lld}",
+		    (long long)p->dbid, (long long)p->revision);
 	}
 	parked_free(p);
 }

@@ -72,6 +72,9 @@ void		 reply_json(struct http_conn *, int status, const char *extra,
 void		 reply_error(struct http_conn *, int status, const char *code,
 		    const char *field, const char *fmt, ...)
 		    __attribute__((format(printf, 5, 6)));
+void		 reply_printf(struct http_conn *, int status,
+		    const char *extra, const char *fmt, ...)
+		    __attribute__((format(printf, 4, 5)));
 void		 reply_cfg_error(struct http_conn *, const struct cfg_error *);
 void		 reply_object(struct http_conn *, int status,
 		    const struct cobj *);

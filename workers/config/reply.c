@@ -13,6 +13,8 @@
 #include "access.h"
 #include "cache.h"
 #include "config_int.h"
+#include "log.h"
+#include "util.h"
 
 /* reply_json - an answer with a JSON body */
 void
@@ -70,17 +72,33 @@ reply_object(struct http_conn *c, int status, const struct cobj *o)
 	reply_json(c, status, extra, o->text, o->len);
 }
 
+/* reply_printf - an answer whose JSON body is printed, never cut */
+void
+reply_printf(struct http_conn *c, int status, const char *extra,
+    const char *fmt, ...)
+{
+	char	*body;
+	va_list	 ap;
+	int	 n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&body, fmt, ap);
+	va_end(ap);
+	if (n == -1)
+		fatal("vasprintf");
+	reply_json(c, status, extra, body, (size_t)n);
+	free(body);
+}
+
 /* reply_not_allowed - 405 with the methods that are */
 void
 reply_not_allowed(struct http_conn *c, const char *allow)
 {
-	char	extra[64], body[128];
-	int	n;
+	char	*extra = xasprintf("Allow: %s\r\n", allow);
 
-	snprintf(extra, sizeof(extra), "Allow: %s\r\n", allow);
-	n = snprintf(body, sizeof(body), "{\"error\":\"MethodNotAllowed\","
+	reply_printf(c, 405, extra, "{\"error\":\"MethodNotAllowed\","
 	    "\"message\":\"allowed here: %s\"}", allow);
-	reply_json(c, 405, extra, body, (size_t)n);
+	free(extra);
 }
 
 /* reply_forbidden - 403 naming what is missing */

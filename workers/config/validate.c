@@ -330,14 +330,16 @@ enum_what(const char *const *values, char *buf, size_t size)
 {
 	size_t	i, n;
 
-	n = snprintf(buf, size, "one of");
+	/* The length is measured, not taken from snprintf: a cut text's
+	 * return would run past the buffer. */
+	snprintf(buf, size, "one of");
 	for (i = 0; values[i] != NULL; i++) {
+		n = strlen(buf);
 		if (n + strlen(values[i]) + 8 > size) {
 			snprintf(buf + n, size - n, " ...");
 			break;
 		}
-		n += snprintf(buf + n, size - n, "%s %s", i ? "," : "",
-		    values[i]);
+		snprintf(buf + n, size - n, "%s %s", i ? "," : "", values[i]);
 	}
 	return buf;
 }
