@@ -1966,6 +1966,31 @@ test_together(void **state)
 		acc_free(subs[k].acc);
 }
 
+/* test_profile_key_cut - a buffer too short holds only whole parts */
+static void
+test_profile_key_cut(void **state)
+{
+	struct profile	p;
+	char		key[PROFILE_KEY_MAX], small[6];
+	int		i;
+
+	memset(&p, 0, sizeof(p));
+	p.kind = PROF_GROWING;
+	p.nresets = PROFILE_RESETS_MAX;
+	for (i = 0; i < PROFILE_RESETS_MAX; i++)
+		p.resets[i] = 1432 + i;
+	profile_key(&p, key, sizeof(key));
+	assert_string_equal(key,
+	    "G1432,1433,1434,1435,1436,1437,1438,1439");
+	memset(small, 'x', sizeof(small));
+	profile_key(&p, small, sizeof(small));
+	assert_string_equal(small, "G1432");
+	profile_key(&p, small, 5);
+	assert_string_equal(small, "G");
+	profile_key(&p, small, 1);
+	assert_string_equal(small, "");
+}
+
 /* main - every test; growing: the default profile */
 /* test_object_rights - the type whose read right opens each object kind */
 static void
@@ -2011,6 +2036,7 @@ main(void)
 		cmocka_unit_test(test_acc_save_load),
 		cmocka_unit_test(test_together),
 		cmocka_unit_test(test_object_rights),
+		cmocka_unit_test(test_profile_key_cut),
 	};
 
 	profile_parse(NULL, &growing, NULL, 0);

@@ -64,16 +64,10 @@ static const char *const object_names[OBJ_COUNT] = {
 	"RoutingPoint", "GroupQueues", "Tenant",
 };
 
-const char *
+static const char *
 category_name(enum category c)
 {
 	return (unsigned)c < CAT_COUNT ? category_names[c] : "?";
-}
-
-const char *
-object_kind_name(enum object_kind k)
-{
-	return (unsigned)k < OBJ_COUNT ? object_names[k] : "?";
 }
 
 /*
@@ -421,8 +415,10 @@ void
 profile_key(const struct profile *p, char *buf, size_t len)
 {
 	size_t	n;
-	int	i;
+	int	i, r;
 
+	if (len == 0)
+		return;
 	switch (p->kind) {
 	case PROF_SLIDING:
 		snprintf(buf, len, "S%g/%g", p->window, p->step);
@@ -431,10 +427,19 @@ profile_key(const struct profile *p, char *buf, size_t len)
 		snprintf(buf, len, "L");
 		return;
 	default:
-		n = (size_t)snprintf(buf, len, "G");
-		for (i = 0; i < p->nresets && n < len; i++)
-			n += (size_t)snprintf(buf + n, len - n, "%s%d",
-			    i ? "," : "", p->resets[i]);
+		/* Each part only if it fits whole: a cut is never counted as
+		 * written. */
+		snprintf(buf, len, "G");
+		n = strlen(buf);
+		for (i = 0; i < p->nresets; i++) {
+			r = snprintf(buf + n, len - n, "%s%d", i ? "," : "",
+			    p->resets[i]);
+			if (r < 0 || (size_t)r >= len - n) {
+				buf[n] = '\0';
+				break;
+			}
+			n += (size_t)r;
+		}
 	}
 }
 

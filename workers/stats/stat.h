@@ -70,8 +70,6 @@ struct profile {
 	int		 nresets;
 };
 
-const char	*category_name(enum category);
-const char	*object_kind_name(enum object_kind);
 int		 object_kind_by_name(const char *);
 /* The enum cfg_kind read to open its statistics; -1 for no such kind. */
 int		 object_cfg_kind(enum object_kind);
@@ -89,7 +87,10 @@ json_t		*stype_json(const struct stype *);
 
 int		 profile_parse(const json_t *, struct profile *, char *why,
 		    size_t);
-/* A short text naming the profile: equal profiles, equal text. */
+/* A short text naming the profile: equal profiles, equal text, in a
+ * buffer of PROFILE_KEY_MAX (the longest, "G" and 8 resets, takes 41);
+ * in a shorter one, only the parts that fit whole. */
+#define PROFILE_KEY_MAX		64
 void		 profile_key(const struct profile *, char *, size_t);
 /* The profile as profile_parse takes it. */
 json_t		*profile_json(const struct profile *);
