@@ -164,15 +164,16 @@ log_msg(enum log_level level, const char *fmt, va_list ap)
 		n = (size_t)snprintf(line, sizeof(line),
 		    "ts=%s level=%s role=%s pid=%ld msg=\"", ts,
 		    level_names[level], log_role, (long)getpid());
+	if (n > sizeof(line) / 2)	/* cannot be, with a role of 32 bytes */
+		n = sizeof(line) / 2;
 	n += escape(line + n, sizeof(line) - n - 3, msg);
 	if (log_format == LOG_FMT_JSON)
 		line[n++] = '"', line[n++] = '}';
 	else
 		line[n++] = '"';
 	line[n++] = '\n';
-	if (write(log_get_fd(), line, n) < 0) {
-		/* nowhere left to say it */
-	}
+	while (write(log_get_fd(), line, n) < 0 && errno == EINTR)
+		;	/* any other failure: nowhere left to say it */
 	errno = saved;
 }
 

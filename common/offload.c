@@ -63,8 +63,12 @@ static void
 on_done(evutil_socket_t fd, short what, void *unused)
 {
 	struct job	*j;
+	ssize_t		 n;
 
-	while (read(fd, &j, sizeof(j)) == (ssize_t)sizeof(j)) {
+	while ((n = read(fd, &j, sizeof(j))) == (ssize_t)sizeof(j) ||
+	    (n == -1 && errno == EINTR)) {
+		if (n == -1)
+			continue;
 		j->done(j->arg);
 		free(j);
 	}

@@ -112,7 +112,11 @@ util_read_file(const char *path, size_t max, int *err)
 		return NULL;
 	}
 	buf = xmalloc(max + 1);
-	while ((n = read(fd, buf + len, max + 1 - len)) > 0) {
+	while ((n = read(fd, buf + len, max + 1 - len)) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			break;
 		len += (size_t)n;
 		if (len > max)
 			break;

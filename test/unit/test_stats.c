@@ -13,6 +13,7 @@
  */
 #include "../../workers/stats/model.c"
 #include "../../workers/stats/stat.c"
+#include "../../workers/stats/statreq.c"
 
 #include <math.h>
 #include <setjmp.h>
@@ -1966,6 +1967,267 @@ test_together(void **state)
 		acc_free(subs[k].acc);
 }
 
+/* ---- RequestOpenStatistic checked (statreq) ---- */
+
+/* sr_find - a configuration of two objects: Agent E1, Queue 7000 */
+static int
+sr_find(enum object_kind k, const char *id, json_int_t *dbid, void *arg)
+{
+	int	*asked = arg;
+
+	(*asked)++;
+	if (k == OBJ_AGENT && strcmp(id, "E1") == 0)
+		*dbid = 10;
+	else if (k == OBJ_QUEUE && strcmp(id, "7000") == 0)
+		*dbid = 20;
+	else
+		return -1;
+	return 0;
+}
+
+/* sr_json - JSON with ' for " */
+static json_t *
+sr_json(const char *src)
+{
+	char	 buf[1024], *s;
+	json_t	*j;
+
+	snprintf(buf, sizeof(buf), "%s", src);
+	for (s = buf; *s != '\0'; s++)
+		if (*s == '\'')
+			*s = '"';
+	j = json_loads(buf, 0, NULL);
+	assert_non_null(j);
+	return j;
+}
+
+/* sr_check - the request's error code ("" when it passes); the message
+ * must hold want_msg */
+static const char *
+sr_check(const char *req, struct statreq *r, const char *want_msg)
+{
+	static char		 code[64];
+	json_t			*j = sr_json(req), *opts;
+	struct statreq_err	 err;
+	int			 asked = 0, rc;
+
+	opts = sr_json("{'stat:Custom': {'category': 'TotalNumber', "
+	    "'actions': 'CallAnswered'}, 'stat:Broken': {'category': "
+	    "'Nope'}, 'stat:CurrentAgentState': {'category': 'TotalNumber', "
+	    "'actions': 'CallAbandoned'}}");
+	memset(&err, 0, sizeof(err));
+	rc = statreq_check(j, opts, sr_find, &asked, r, &err);
+	if (rc == 0) {
+		code[0] = '\0';
+		assert_null(err.code);
+	} else {
+		assert_int_equal(rc, -1);
+		assert_non_null(err.code);
+		snprintf(code, sizeof(code), "%s", err.code);
+		if (want_msg != NULL && strstr(err.msg, want_msg) == NULL)
+			fail_msg("%s: message \"%s\" lacks \"%s\"", req, err.msg,
+			    want_msg);
+	}
+	/* The tenant is never looked up. */
+	if (r->kind == OBJ_TENANT && rc == 0)
+		assert_int_equal(asked, 0);
+	json_decref(opts);
+	json_decref(j);
+	return code;
+}
+
+/* test_statreq_good - requests that pass, and what they open */
+static void
+test_statreq_good(void **state)
+{
+	struct statreq	r;
+
+	assert_string_equal(sr_check("{'object': {'type': 'Agent', 'id': "
+	    "'E1'}, 'statistic': 'TotalTalkTime'}", &r, NULL), "");
+	assert_int_equal(r.kind, OBJ_AGENT);
+	assert_int_equal(r.dbid, 10);
+	assert_string_equal(r.t.name, "TotalTalkTime");
+	assert_int_equal(r.t.cat, CAT_TOTAL_TIME);
+	assert_int_equal(r.p.kind, PROF_GROWING);
+	assert_int_equal(r.p.nresets, 1);
+	assert_int_equal(r.n.mode, NM_CHANGES);
+	assert_near(r.n.insensitivity, 0);
+
+	/* A queue, a type from the options, Sliding, periodic. */
+	assert_string_equal(sr_check("{'object': {'type': 'Queue', 'id': "
+	    "'7000'}, 'statistic': 'Custom', 'profile': {'type': 'Sliding', "
+	    "'window': 600, 'step': 60}, 'notify': {'mode': 'periodic', "
+	    "'interval': 2.5}}", &r, NULL), "");
+	assert_int_equal(r.kind, OBJ_QUEUE);
+	assert_int_equal(r.dbid, 20);
+	assert_string_equal(r.t.name, "Custom");
+	assert_int_equal(r.t.cat, CAT_TOTAL_NUMBER);
+	assert_int_equal(r.p.kind, PROF_SLIDING);
+	assert_near(r.p.window, 600);
+	assert_int_equal(r.n.mode, NM_PERIODIC);
+	assert_near(r.n.interval, 2.5);
+
+	/* The options' type replaces the shipped one of its name. */
+	assert_string_equal(sr_check("{'object': {'type': 'Tenant'}, "
+	    "'statistic': 'CurrentAgentState'}", &r, NULL), "");
+	assert_int_equal(r.kind, OBJ_TENANT);
+	assert_int_equal(r.dbid, 0);
+	assert_null(r.oid);
+	assert_int_equal(r.t.cat, CAT_TOTAL_NUMBER);
+
+	/* Inline, the old names of groups, SinceLogin on an agent, the
+	 * other modes. */
+	assert_string_equal(sr_check("{'object': {'type': 'Tenant', 'id': "
+	    "'t100'}, 'statistic': {'category': 'CurrentNumber', 'actions': "
+	    "'Ready'}, 'notify': {'mode': 'changes', 'insensitivity': 10}}",
+	    &r, NULL), "");
+	assert_int_equal(r.t.cat, CAT_CURRENT_NUMBER);
+	assert_string_equal(r.t.name, "inline");
+	assert_near(r.n.insensitivity, 10);
+	assert_string_equal(sr_check("{'object': {'type': 'Agent', 'id': "
+	    "'E1'}, 'statistic': 'TotalLoginTime', 'profile': {'type': "
+	    "'SinceLogin'}, 'notify': {'mode': 'reset'}}", &r, NULL), "");
+	assert_int_equal(r.p.kind, PROF_SINCE_LOGIN);
+	assert_int_equal(r.n.mode, NM_RESET);
+	assert_string_equal(sr_check("{'object': {'type': 'Agent', 'id': "
+	    "'E1'}, 'statistic': 'CurrentAgentStatus', 'notify': {'mode': "
+	    "'none'}}", &r, NULL), "");
+	assert_int_equal(r.n.mode, NM_NONE);
+}
+
+/* test_statreq_errors - every error answer, its message, and which comes
+ * first */
+static void
+test_statreq_errors(void **state)
+{
+	struct statreq	r;
+
+	/* UnknownObject: none, a kind that is none, no id, not there. */
+	assert_string_equal(sr_check("{'statistic': 'TotalTalkTime'}", &r,
+	    "object: {\"type\": \"Agent\""), "UnknownObject");
+	assert_string_equal(sr_check("{'object': {'type': 'Robot', 'id': "
+	    "'R2'}, 'statistic': 'TotalTalkTime'}", &r, "\"Tenant\""),
+	    "UnknownObject");
+	assert_string_equal(sr_check("{'object': {'type': 'Agent'}, "
+	    "'statistic': 'TotalTalkTime'}", &r,
+	    "object.id: required for Agent"), "UnknownObject");
+	assert_string_equal(sr_check("{'object': {'type': 'Agent', 'id': "
+	    "'E9'}, 'statistic': 'TotalTalkTime'}", &r,
+	    "no Agent E9 in the tenant's configuration"), "UnknownObject");
+	/* A queue's number is not a routing point's. */
+	assert_string_equal(sr_check("{'object': {'type': 'RoutingPoint', "
+	    "'id': '7000'}, 'statistic': 'TotalNumberInboundCalls'}", &r,
+	    "no RoutingPoint 7000"), "UnknownObject");
+	/* The object comes first. */
+	assert_string_equal(sr_check("{'object': {'type': 'Agent', 'id': "
+	    "'E9'}, 'statistic': 'NoSuchType', 'notify': 7}", &r, NULL),
+	    "UnknownObject");
+
+	/* UnknownStatistic; BadArgument: not a type, a bad definition. */
+	assert_string_equal(sr_check("{'object': {'type': 'Agent', 'id': "
+	    "'E1'}, 'statistic': 'NoSuchType'}", &r,
+	    "statistic: no type NoSuchType"), "UnknownStatistic");
+	assert_string_equal(sr_check("{'object': {'type': 'Agent', 'id': "
+	    "'E1'}}", &r, "statistic: a type's name or a definition"),
+	    SESS_ERR_BAD_ARGUMENT);
+	assert_string_equal(sr_check("{'object': {'type': 'Agent', 'id': "
+	    "'E1'}, 'statistic': 42}", &r, "statistic:"),
+	    SESS_ERR_BAD_ARGUMENT);
+	assert_string_equal(sr_check("{'object': {'type': 'Agent', 'id': "
+	    "'E1'}, 'statistic': {'category': 'Often'}}", &r,
+	    "category: Often is not a category"), SESS_ERR_BAD_ARGUMENT);
+	assert_string_equal(sr_check("{'object': {'type': 'Agent', 'id': "
+	    "'E1'}, 'statistic': 'Broken'}", &r,
+	    "category: Nope is not a category"), SESS_ERR_BAD_ARGUMENT);
+
+	/* NotApplicable: a queue's statistic of an agent. */
+	assert_string_equal(sr_check("{'object': {'type': 'Agent', 'id': "
+	    "'E1'}, 'statistic': 'CurrentNumberWaitingCalls'}", &r,
+	    "CurrentNumberWaitingCalls is not a statistic of a Agent"),
+	    "NotApplicable");
+	assert_string_equal(sr_check("{'object': {'type': 'Queue', 'id': "
+	    "'7000'}, 'statistic': 'CurrentAgentState'}", &r, NULL), "");
+	assert_string_equal(sr_check("{'object': {'type': 'Queue', 'id': "
+	    "'7000'}, 'statistic': 'CurrentAgentStatus'}", &r,
+	    "is not a statistic of a Queue"), "NotApplicable");
+
+	/* BadProfile: not a profile; SinceLogin but for an Agent. */
+	assert_string_equal(sr_check("{'object': {'type': 'Agent', 'id': "
+	    "'E1'}, 'statistic': 'TotalTalkTime', 'profile': {'type': "
+	    "'Monthly'}}", &r, "profile.type: Growing, Sliding or SinceLogin"),
+	    "BadProfile");
+	assert_string_equal(sr_check("{'object': {'type': 'Agent', 'id': "
+	    "'E1'}, 'statistic': 'TotalTalkTime', 'profile': 'Growing'}", &r,
+	    "profile: {\"type\""), "BadProfile");
+	assert_string_equal(sr_check("{'object': {'type': 'Queue', 'id': "
+	    "'7000'}, 'statistic': 'TotalNumberAnsweredCalls', 'profile': "
+	    "{'type': 'SinceLogin'}}", &r,
+	    "profile: SinceLogin is for an Agent"), "BadProfile");
+	assert_string_equal(sr_check("{'object': {'type': 'Tenant'}, "
+	    "'statistic': 'TotalNumberAnsweredCalls', 'profile': {'type': "
+	    "'SinceLogin'}}", &r, "SinceLogin is for an Agent"),
+	    "BadProfile");
+	/* The profile before the notification mode. */
+	assert_string_equal(sr_check("{'object': {'type': 'Agent', 'id': "
+	    "'E1'}, 'statistic': 'TotalTalkTime', 'profile': 1, 'notify': "
+	    "1}", &r, NULL), "BadProfile");
+
+	/* BadNotify: not an object, no mode, an unknown one, out of range. */
+	assert_string_equal(sr_check("{'object': {'type': 'Agent', 'id': "
+	    "'E1'}, 'statistic': 'TotalTalkTime', 'notify': 'changes'}", &r,
+	    "notify: {\"mode\": \"changes\""), "BadNotify");
+	assert_string_equal(sr_check("{'object': {'type': 'Agent', 'id': "
+	    "'E1'}, 'statistic': 'TotalTalkTime', 'notify': {}}", &r, NULL),
+	    "BadNotify");
+	assert_string_equal(sr_check("{'object': {'type': 'Agent', 'id': "
+	    "'E1'}, 'statistic': 'TotalTalkTime', 'notify': {'mode': "
+	    "'loud'}}", &r, NULL), "BadNotify");
+	assert_string_equal(sr_check("{'object': {'type': 'Agent', 'id': "
+	    "'E1'}, 'statistic': 'TotalTalkTime', 'notify': {'mode': "
+	    "'periodic', 'interval': 0.05}}", &r, "(0.1 to 86400)"),
+	    "BadNotify");
+	assert_string_equal(sr_check("{'object': {'type': 'Agent', 'id': "
+	    "'E1'}, 'statistic': 'TotalTalkTime', 'notify': {'mode': "
+	    "'periodic'}}", &r, NULL), "BadNotify");
+	assert_string_equal(sr_check("{'object': {'type': 'Agent', 'id': "
+	    "'E1'}, 'statistic': 'TotalTalkTime', 'notify': {'mode': "
+	    "'changes', 'insensitivity': 150}}", &r, NULL), "BadNotify");
+	assert_string_equal(sr_check("{'object': {'type': 'Agent', 'id': "
+	    "'E1'}, 'statistic': 'TotalTalkTime', 'notify': {'mode': "
+	    "'changes', 'insensitivity': -1}}", &r, NULL), "BadNotify");
+}
+
+/* test_statreq_object_only - the first half alone, as the worker calls it
+ * before the rights: nothing of the statistic is read */
+static void
+test_statreq_object_only(void **state)
+{
+	json_t			*j = sr_json("{'object': {'type': "
+				    "'GroupAgents', 'id': 'G1'}, 'statistic': "
+				    "'NoSuchType'}");
+	struct statreq		 r;
+	struct statreq_err	 err;
+	int			 asked = 0;
+
+	assert_int_equal(statreq_object(j, sr_find, &asked, &r, &err), -1);
+	assert_int_equal(asked, 1);
+	assert_string_equal(err.code, "UnknownObject");
+	assert_string_equal(err.msg, "no GroupAgents G1 in the tenant's "
+	    "configuration");
+	json_decref(j);
+	j = sr_json("{'object': {'type': 'AgentGroup', 'id': 'G1'}}");
+	assert_int_equal(statreq_object(j, sr_find, &asked, &r, &err), -1);
+	assert_int_equal(r.kind, OBJ_AGENT_GROUP);
+	json_decref(j);
+	j = sr_json("{'object': {'type': 'Agent', 'id': 'E1'}, "
+	    "'statistic': 'NoSuchType'}");
+	assert_int_equal(statreq_object(j, sr_find, &asked, &r, &err), 0);
+	assert_int_equal(r.dbid, 10);
+	assert_string_equal(r.otype, "Agent");
+	assert_string_equal(r.oid, "E1");
+	json_decref(j);
+}
+
 /* test_profile_key_cut - a buffer too short holds only whole parts */
 static void
 test_profile_key_cut(void **state)
@@ -2036,6 +2298,9 @@ main(void)
 		cmocka_unit_test(test_acc_save_load),
 		cmocka_unit_test(test_together),
 		cmocka_unit_test(test_object_rights),
+		cmocka_unit_test(test_statreq_good),
+		cmocka_unit_test(test_statreq_errors),
+		cmocka_unit_test(test_statreq_object_only),
 		cmocka_unit_test(test_profile_key_cut),
 	};
 
