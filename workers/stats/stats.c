@@ -69,7 +69,8 @@ static struct cfgfollow		*follow;
 static struct auth		*auth;
 static struct event		*ev_tick, *ev_drain;
 static int			 ready;
-static struct metric		*m_open, *m_lag, *m_clients;
+static uint64_t			 slow_seen;	/* sess slow_cut counted */
+static struct metric		*m_open, *m_lag, *m_clients, *m_slow;
 
 /* ---- start, reload, stop ---- */
 
@@ -228,6 +229,10 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 	metric_set(m_lag, stats_env.lag);
 	metric_set(m_open, (double)stats_env.nsubs);
 	metric_set(m_clients, (double)st->current);
+	/* Added, not set: the registry outlives the worker, and a counter
+	 * must not go back when a new one starts from zero. */
+	metric_add(m_slow, (double)(st->slow_cut - slow_seen));
+	slow_seen = st->slow_cut;
 }
 
 static void
@@ -256,6 +261,9 @@ register_metrics(void)
 	    NULL);
 	m_lag = metrics_gauge("tenantd_stats_lag_seconds",
 	    "How old the last voice event was when it was applied.", NULL);
+	m_slow = metrics_counter("tenantd_stats_slow_clients_total",
+	    "Clients cut because they did not read their notifications.",
+	    NULL);
 }
 
 /* tz_follow - the tenant's time zone is the process's, for the resets */
