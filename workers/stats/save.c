@@ -112,8 +112,12 @@ save_stop(void)
 void
 save_total_load(const struct statistic *m)
 {
-	rds_command(stats_env.kv, loaded_cb, xstrdup(m->key), "HGET %s %s",
-	    k_growing, m->key);
+	char	*key = xstrdup(m->key);
+
+	/* The reply's callback owns key; without a command, nobody does. */
+	if (rds_command(stats_env.kv, loaded_cb, key, "HGET %s %s", k_growing,
+	    key) == -1)
+		free(key);
 }
 
 /* save_total_forget - a Growing total that reset with nobody watching */
