@@ -239,6 +239,9 @@ test_defaults(void **state)
 	assert_string_equal(w[WORKER_CONFIG].listen.host, "0.0.0.0");
 	assert_int_equal(w[WORKER_CONFIG].listen.port, 8888);
 	assert_int_equal(w[WORKER_CONFIG].max_body, 1048576);
+	assert_true(w[WORKER_CONFIG].header_timeout == 10.0);
+	assert_true(w[WORKER_CONFIG].body_timeout == 10.0);
+	assert_true(w[WORKER_ROUTING].header_timeout == 10.0);
 	assert_int_equal(w[WORKER_EVENTS].listen.port, 8000);
 	assert_int_equal(w[WORKER_EVENTS].max_line, 65536);
 	assert_int_equal(w[WORKER_EVENTS].max_output, 4194304);
