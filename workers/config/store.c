@@ -69,22 +69,33 @@ const struct migration store_migrations[] = {
 	  " DEFERRABLE INITIALLY IMMEDIATE;"
 	  "ALTER TABLE cfg_ref ALTER CONSTRAINT cfg_ref_from_dbid_fkey"
 	  " DEFERRABLE INITIALLY IMMEDIATE;" },
+	/*
+	 * Each write's changes carry the write's own random id, so that a
+	 * write whose answer was lost with the connection can be looked up.
+	 */
+	{ 3,
+	  "ALTER TABLE cfg_change ADD COLUMN write_id text;"
+	  "CREATE INDEX cfg_change_write_id ON cfg_change (write_id)"
+	  " WHERE write_id IS NOT NULL;" },
 };
 const int store_nmigrations = NELEM(store_migrations);
 
 /*
  * The revision and change-log part every write ends with: it bumps the
- * revision only if the operation touched its row (obj is not empty).
+ * revision only if the operation touched its row (obj is not empty), and
+ * stores the write's id (parameter wid) with the change.
  */
-#define LOG_CHANGE(op)							\
+#define LOG_CHANGE(op, wid)						\
 	" rev AS (UPDATE cfg_revision SET revision = revision + 1"	\
 	"  WHERE id = 1 AND EXISTS (SELECT 1 FROM obj)"			\
 	"  RETURNING revision)"						\
-	" INSERT INTO cfg_change (revision, op, type, dbid, object)"	\
-	" SELECT rev.revision, '" op "', $1, obj.dbid, obj.data"	\
+	" INSERT INTO cfg_change (revision, op, type, dbid, object,"	\
+	"  write_id)"							\
+	" SELECT rev.revision, '" op "', $1, obj.dbid, obj.data, " wid	\
 	" FROM rev, obj RETURNING revision, dbid"
 
-/* $1 type, $2 key, $3 data, $4 refs, $5 secret fields, $6 hashes */
+/* $1 type, $2 key, $3 data, $4 refs, $5 secret fields, $6 hashes,
+ * $7 write id */
 static const char create_sql[] =
     "WITH id AS (SELECT nextval('cfg_dbid_seq') AS dbid),"
     " obj AS (INSERT INTO cfg_object (dbid, type, key, version, data)"
@@ -95,9 +106,9 @@ static const char create_sql[] =
     " sec AS (INSERT INTO cfg_secret (dbid, field, hash)"
     "  SELECT obj.dbid, s.f, s.h FROM obj,"
     "   unnest($5::text[], $6::text[]) AS s (f, h) WHERE s.h IS NOT NULL),"
-    LOG_CHANGE("created");
+    LOG_CHANGE("created", "$7");
 
-/* ... and $7 dbid, $8 the version replaced */
+/* ... and $7 dbid, $8 the version replaced, $9 write id */
 static const char update_sql[] =
     "WITH obj AS (UPDATE cfg_object SET key = $2, version = version + 1,"
     "  data = $3::jsonb || jsonb_build_object('dbid', dbid,"
@@ -114,24 +125,40 @@ static const char update_sql[] =
     " clr AS (DELETE FROM cfg_secret WHERE dbid IN (SELECT dbid FROM obj)"
     "  AND field IN (SELECT s.f FROM unnest($5::text[], $6::text[])"
     "   AS s (f, h) WHERE s.h IS NULL)),"
-    LOG_CHANGE("updated");
+    LOG_CHANGE("updated", "$9");
 
-/* $1 type, $7 dbid, $8 version */
+/* $1 type, $7 dbid, $8 version, $9 write id */
 static const char delete_sql[] =
     "WITH obj AS (DELETE FROM cfg_object"
     "  WHERE dbid = $7 AND type = $1 AND version = $8"
     "  RETURNING dbid, NULL::jsonb AS data),"
     " unused AS (SELECT $2::text, $3::text, $4::text, $5::text, $6::text),"
-    LOG_CHANGE("deleted");
+    LOG_CHANGE("deleted", "$9");
+
+/*
+ * After a lost connection: did the write commit?  The revision row is
+ * taken first, so that a commit still in flight on the lost connection's
+ * backend ends before the change log is read; lock_timeout bounds the
+ * wait when that backend is stuck.
+ */
+static const char lookup_lock_sql[] =
+    "SET LOCAL lock_timeout = '1s';"
+    "SELECT 1 FROM cfg_revision WHERE id = 1 FOR SHARE";
+static const char lookup_sql[] =
+    "SELECT revision, dbid FROM cfg_change WHERE write_id = $1"
+    " ORDER BY revision DESC LIMIT 1";
 
 /* The first retry waits 10 to 20 ms; each next one twice as long. */
 #define RETRY_BASE_US	20000
+/* How long a write whose outcome was lost is looked up, and how often. */
+#define LOOKUP_S	3
+#define LOOKUP_EVERY_US	250000
 
 /* One operation's statement and parameters, kept to run it again. */
 struct stmt {
 	const char	*sql;
 	int		 nparams;
-	char		*params[8];
+	char		*params[9];
 };
 
 /*
@@ -153,6 +180,13 @@ struct batch {
 	char			 detail[512];
 	store_cb		*cb;
 	void			*arg;
+	char			 wid[33];	/* the write's id, in its changes */
+	int			 unsent;	/* client down: nothing was sent */
+	int			 lost;		/* an answer was lost: unknown */
+	int			 looking;	/* a lookup is out */
+	int			 found;		/* its answer: -1 none, 0, 1 */
+	int			 reported;	/* answered; freed by the lookup */
+	struct event		*ev_deadline;	/* the lookup gives up */
 };
 TAILQ_HEAD(batch_list, batch);
 
@@ -160,6 +194,9 @@ static struct event_base	*base;
 static struct batch_list	 batches = TAILQ_HEAD_INITIALIZER(batches);
 static size_t			 nbatches;
 static struct metric		*m_retries;
+
+static void	lookup_start(struct batch *);
+static void	lookup_try(struct batch *);
 
 /* store_init - the loop that retry timers run on, and the retry counter */
 void
@@ -219,12 +256,12 @@ pg_array(const json_int_t *ints, const char **strs, size_t n)
  * text of its own: the caller's operation may be gone when it runs again.
  */
 static void
-stmt_fill(struct stmt *st, const struct store_write *w)
+stmt_fill(struct stmt *st, const struct store_write *w, const char *wid)
 {
 	st->sql = w->op == STORE_CREATE ? create_sql :
 	    w->op == STORE_UPDATE ? update_sql : delete_sql;
-	/* create_sql uses six parameters; PostgreSQL wants exactly those. */
-	st->nparams = w->op == STORE_CREATE ? 6 : 8;
+	/* create_sql uses seven parameters; PostgreSQL wants exactly those. */
+	st->nparams = w->op == STORE_CREATE ? 7 : 9;
 	st->params[0] = xstrdup(w->type);
 	st->params[1] = xstrdup(w->key != NULL ? w->key : "");
 	st->params[2] = w->data != NULL ? json_dumps(w->data, JSON_COMPACT) :
@@ -234,8 +271,13 @@ stmt_fill(struct stmt *st, const struct store_write *w)
 	st->params[3] = pg_array(w->refs, NULL, w->nrefs);
 	st->params[4] = pg_array(NULL, w->secret_fields, w->nsecrets);
 	st->params[5] = pg_array(NULL, w->secret_hashes, w->nsecrets);
+	if (w->op == STORE_CREATE) {
+		st->params[6] = xstrdup(wid);
+		return;
+	}
 	st->params[6] = xasprintf("%lld", (long long)w->dbid);
 	st->params[7] = xasprintf("%lld", (long long)w->version);
+	st->params[8] = xstrdup(wid);
 }
 
 /* stmt_clear - free a statement's parameters; hashes are wiped first */
@@ -262,15 +304,22 @@ batch_free(struct batch *b)
 	free(b->stmts);
 	if (b->ev_retry != NULL)
 		event_free(b->ev_retry);
+	if (b->ev_deadline != NULL)
+		event_free(b->ev_deadline);
 	free(b);
 }
 
-/* batch_report - call back with the outcome, then forget the write */
+/*
+ * batch_report - call back with the outcome, then forget the write; a
+ * lookup still out keeps it until its last callback
+ */
 static void
 batch_report(struct batch *b)
 {
+	b->reported = 1;
 	b->cb(b->rc, b->revision, b->dbid, b->detail, b->arg);
-	batch_free(b);
+	if (!b->looking)
+		batch_free(b);
 }
 
 /* classify - what a failed statement means to a client */
@@ -336,6 +385,10 @@ on_retry(evutil_socket_t fd, short what, void *arg)
 {
 	struct batch	*b = arg;
 
+	if (b->lost) {
+		lookup_try(b);
+		return;
+	}
 	if (batch_run(b) == -1) {
 		b->rc = STORE_UNAVAILABLE;
 		snprintf(b->detail, sizeof(b->detail), "too many queries "
@@ -356,6 +409,11 @@ batch_done(struct batch *b)
 	struct timeval	tv;
 	uint32_t	d;
 
+	if (b->rc == STORE_UNAVAILABLE && b->lost && !b->unsent &&
+	    base != NULL) {
+		lookup_start(b);
+		return;
+	}
 	if (b->rc != STORE_CONFLICT || b->tries >= STORE_TRIES ||
 	    base == NULL) {
 		batch_report(b);
@@ -380,6 +438,9 @@ end_cb(struct pgc *p, const PGresult *res, void *arg)
 	struct batch	*b = arg;
 
 	b->txn = NULL;
+	/* The COMMIT was sent, and its answer lost: it may have committed. */
+	if (b->rc == STORE_OK && res == NULL)
+		b->lost = 1;
 	if (b->rc == STORE_OK && (res == NULL ||
 	    PQresultStatus(res) != PGRES_COMMAND_OK)) {
 		/* Under SERIALIZABLE, COMMIT itself may be refused (40001). */
@@ -436,6 +497,9 @@ one_cb(struct pgc *p, const PGresult *res, void *arg)
 {
 	struct batch	*b = arg;
 
+	/* A lone statement is its own transaction: lost, it may have run. */
+	if (res == NULL)
+		b->lost = 1;
 	op_cb(p, res, b);
 	batch_done(b);
 }
@@ -455,6 +519,8 @@ batch_run(struct batch *b)
 	b->rc = STORE_OK;
 	b->revision = b->dbid = 0;
 	b->detail[0] = '\0';
+	/* A client that is down sends nothing: it fails every query. */
+	b->unsent = pgc_state(b->pg) == PGC_DOWN;
 	if (b->n == 1)
 		return pgc_query(b->pg, b->stmts[0].sql, b->stmts[0].nparams,
 		    (const char *const *)b->stmts[0].params, one_cb, b);
@@ -477,6 +543,148 @@ batch_run(struct batch *b)
 	return 0;
 }
 
+/* write_id - 16 random bytes in hex: the id a write's changes carry */
+static void
+write_id(char out[33])
+{
+	unsigned char	r[16];
+	size_t		i;
+
+	arc4random_buf(r, sizeof(r));
+	for (i = 0; i < sizeof(r); i++) {
+		out[2 * i] = "0123456789abcdef"[r[i] >> 4];
+		out[2 * i + 1] = "0123456789abcdef"[r[i] & 15];
+	}
+	out[32] = '\0';
+}
+
+/* lookup_give_up - the deadline: say the outcome is unknown */
+static void
+lookup_give_up(evutil_socket_t fd, short what, void *arg)
+{
+	struct batch	*b = arg;
+
+	if (b->ev_retry != NULL)
+		evtimer_del(b->ev_retry);
+	log_warnx("write %s: PostgreSQL did not come back within %d s to "
+	    "say whether it committed", b->wid, LOOKUP_S);
+	b->rc = STORE_UNKNOWN;
+	snprintf(b->detail, sizeof(b->detail), "PostgreSQL was lost before "
+	    "it confirmed the write, and has not come back to say whether it "
+	    "committed");
+	batch_report(b);
+}
+
+/* lookup_again - one more try after a short wait, until the deadline */
+static void
+lookup_again(struct batch *b)
+{
+	struct timeval	tv = { 0, LOOKUP_EVERY_US };
+
+	if (b->ev_retry == NULL)
+		b->ev_retry = evtimer_new(base, on_retry, b);
+	evtimer_add(b->ev_retry, &tv);
+}
+
+/* lookup_lock_cb - the revision row is ours: nothing is in flight */
+static void
+lookup_lock_cb(struct pgc *p, const PGresult *res, void *arg)
+{
+}
+
+/* lookup_cb - the change log's answer: the write's last change, or none */
+static void
+lookup_cb(struct pgc *p, const PGresult *res, void *arg)
+{
+	struct batch	*b = arg;
+
+	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK)
+		return;
+	b->found = PQntuples(res) == 1;
+	if (b->found) {
+		b->revision = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+		b->dbid = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+	}
+}
+
+/*
+ * lookup_end_cb - a lookup ended.  Its answer counts only if it
+ * committed (the lock was had, so nothing of the write was in flight).
+ */
+static void
+lookup_end_cb(struct pgc *p, const PGresult *res, void *arg)
+{
+	struct batch	*b = arg;
+	int		 ok = res != NULL && PQresultStatus(res) ==
+			    PGRES_COMMAND_OK && strcmp(PQcmdStatus(
+			    (PGresult *)res), "COMMIT") == 0;
+
+	b->looking = 0;
+	if (b->reported) {
+		batch_free(b);
+		return;
+	}
+	if (!ok || b->found == -1) {
+		if (base == NULL)
+			lookup_give_up(-1, 0, b);
+		else
+			lookup_again(b);
+		return;
+	}
+	evtimer_del(b->ev_deadline);
+	if (b->found) {
+		log_info("write %s: its answer was lost with the connection; "
+		    "the change log shows it committed (revision %lld)",
+		    b->wid, (long long)b->revision);
+		b->rc = STORE_OK;
+		b->detail[0] = '\0';
+	} else {
+		b->revision = b->dbid = 0;
+		snprintf(b->detail, sizeof(b->detail), "the connection to "
+		    "PostgreSQL was lost, and the write was not committed");
+	}
+	batch_report(b);
+}
+
+/* lookup_try - one lookup, in a transaction of its own */
+static void
+lookup_try(struct batch *b)
+{
+	const char	*params[1] = { b->wid };
+
+	b->found = -1;
+	if ((b->txn = pgc_begin(b->pg)) == NULL) {
+		lookup_again(b);
+		return;
+	}
+	b->looking = 1;
+	pgc_txn_query(b->txn, lookup_lock_sql, 0, NULL, lookup_lock_cb, b);
+	pgc_txn_query(b->txn, lookup_sql, 1, params, lookup_cb, b);
+	if (pgc_commit(b->txn, lookup_end_cb, b) == -1) {
+		/* Only when the client is being freed: nothing will come. */
+		b->looking = 0;
+		lookup_again(b);
+	}
+	b->txn = NULL;
+}
+
+/*
+ * lookup_start - a write's answer was lost with the connection: it may
+ * have committed.  Ask the change log, through the client's next
+ * connection, for a change with the write's id, until LOOKUP_S passes.
+ */
+static void
+lookup_start(struct batch *b)
+{
+	struct timeval	tv = { LOOKUP_S, 0 };
+
+	log_info("write %s: the connection was lost before its answer; "
+	    "asking the change log whether it committed", b->wid);
+	b->ev_deadline = evtimer_new(base, lookup_give_up, b);
+	evtimer_add(b->ev_deadline, &tv);
+	lookup_try(b);
+}
+
 /* store_write - run ops as one transaction, again if it conflicts */
 int
 store_write(struct pgc *pg, const struct store_write *ops, size_t n,
@@ -488,9 +696,10 @@ store_write(struct pgc *pg, const struct store_write *ops, size_t n,
 	b = xcalloc(1, sizeof(*b));
 	b->pg = pg;
 	b->n = n;
+	write_id(b->wid);
 	b->stmts = xcalloc(n, sizeof(*b->stmts));
 	for (i = 0; i < n; i++)
-		stmt_fill(&b->stmts[i], &ops[i]);
+		stmt_fill(&b->stmts[i], &ops[i], b->wid);
 	b->cb = cb;
 	b->arg = arg;
 	TAILQ_INSERT_TAIL(&batches, b, entry);
@@ -514,11 +723,19 @@ store_fini(void)
 
 	for (b = TAILQ_FIRST(&batches); b != NULL; b = next) {
 		next = TAILQ_NEXT(b, entry);
-		if (b->ev_retry == NULL ||
+		if (b->reported || b->ev_retry == NULL ||
 		    !evtimer_pending(b->ev_retry, NULL))
 			continue;
-		b->rc = STORE_UNAVAILABLE;
-		snprintf(b->detail, sizeof(b->detail), "the worker is stopping");
+		if (b->lost) {
+			b->rc = STORE_UNKNOWN;
+			snprintf(b->detail, sizeof(b->detail), "the worker "
+			    "stopped before PostgreSQL could say whether the "
+			    "write committed");
+		} else {
+			b->rc = STORE_UNAVAILABLE;
+			snprintf(b->detail, sizeof(b->detail), "the worker is "
+			    "stopping");
+		}
 		batch_report(b);
 	}
 	base = NULL;
@@ -572,38 +789,4 @@ store_prune(struct pgc *pg, json_int_t keep)
 	return pgc_query(pg, "DELETE FROM cfg_change WHERE revision <= "
 	    "(SELECT revision FROM cfg_revision) - $1::bigint", 1, params,
 	    NULL, NULL);
-}
-
-struct oldest_q {
-	store_oldest_cb	*cb;
-	void		*arg;
-};
-
-static void
-oldest_cb(struct pgc *p, const PGresult *res, void *arg)
-{
-	struct oldest_q	*q = arg;
-	json_int_t	 v = -1;
-
-	if (res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK &&
-	    PQntuples(res) == 1 && !PQgetisnull(res, 0, 0))
-		v = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-	q->cb(v, q->arg);
-	free(q);
-}
-
-/* store_oldest - the first revision still in the change log */
-int
-store_oldest(struct pgc *pg, store_oldest_cb *cb, void *arg)
-{
-	struct oldest_q	*q = xcalloc(1, sizeof(*q));
-
-	q->cb = cb;
-	q->arg = arg;
-	if (pgc_query(pg, "SELECT min(revision) FROM cfg_change", 0, NULL,
-	    oldest_cb, q) == -1) {
-		free(q);
-		return -1;
-	}
-	return 0;
 }

@@ -15,8 +15,15 @@
  * under SERIALIZABLE a transaction can be refused (40001).  PostgreSQL has
  * then rolled the whole unit back, so the store runs it again, whole, after
  * a short random delay on a timer (never blocking the loop); only when
- * every try failed so does the write (STORE_CONFLICT).  A write whose
- * outcome is unknown (the connection was lost) is never run again.
+ * every try failed so does the write (STORE_CONFLICT).
+ *
+ * A write whose answer was lost with the connection (after a lone
+ * statement or a COMMIT was sent) may have committed.  It is never run
+ * again: every change carries the write's random id (cfg_change.write_id),
+ * and the store asks the change log, on the next connection, whether a
+ * change with that id is there: the write then answers as committed
+ * (STORE_OK), or as not written (STORE_UNAVAILABLE); only if PostgreSQL
+ * cannot be asked within a few seconds is the outcome STORE_UNKNOWN.
  */
 #ifndef TENANTD_CONFIG_STORE_H
 #define TENANTD_CONFIG_STORE_H
@@ -39,6 +46,9 @@ enum store_rc {
 	STORE_CONFLICT,		/* deadlock or serialization failure on every
 				   try: 503 */
 	STORE_FAILED,		/* anything else: 500 */
+	STORE_UNKNOWN,		/* the answer was lost with the connection,
+				   and PostgreSQL could not be asked again
+				   in time whether it committed: 503 */
 };
 
 /* How many times a write that keeps conflicting is run in all. */
@@ -86,8 +96,5 @@ int		 store_secret(struct pgc *, json_int_t dbid, const char *field,
 		    store_secret_cb *, void *);
 /* Drop change-log entries older than keep revisions. */
 int		 store_prune(struct pgc *, json_int_t keep);
-/* The oldest revision the change log still holds (cb gets -1 if none). */
-typedef void	 store_oldest_cb(json_int_t oldest, void *arg);
-int		 store_oldest(struct pgc *, store_oldest_cb *, void *);
 
 #endif

@@ -742,6 +742,14 @@ wrote(enum store_rc rc, json_int_t rev, json_int_t dbid, const char *detail,
 		reply_error(c, 503, "Unavailable", NULL, "PostgreSQL is "
 		    "unavailable; nothing was written, retry later");
 		return;
+	case STORE_UNKNOWN:
+		/* Never "nothing was written": it may well have been. */
+		reply_error(c, 503, "Unavailable", NULL, "PostgreSQL was lost "
+		    "before it confirmed the write, and could not be asked "
+		    "again whether it committed: the write may have been "
+		    "committed; read the object or GET /v1/changes before "
+		    "retrying");
+		return;
 	case STORE_CONFLICT:
 		log_warnx("write aborted on all %d tries (%s); answering 503",
 		    STORE_TRIES, detail);
