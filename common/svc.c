@@ -39,6 +39,7 @@ static struct rights		*rights;
 static struct event		*ev_sweep, *ev_drain;
 static struct metric		*m_clients, *m_slow;
 static enum worker_class	 wclass;
+static uint64_t			 slow_seen;	/* slow_cut counted */
 static int			 ready;
 
 static enum sess_open on_open(struct sess *, json_t *, json_t *, void *,
@@ -172,7 +173,10 @@ on_sweep(evutil_socket_t fd, short what, void *arg)
 	const struct sess_stats	*st = sess_server_stats(srv);
 
 	metric_set(m_clients, (double)st->current);
-	metric_set(m_slow, (double)st->slow_cut);
+	/* Added, not set: the registry outlives the worker, and a counter
+	 * must not go back when a new one starts from zero. */
+	metric_add(m_slow, (double)(st->slow_cut - slow_seen));
+	slow_seen = st->slow_cut;
 }
 
 /* ---- the configuration ---- */
