@@ -55,6 +55,14 @@ index_is_stale(void)
 	return ix_stale;
 }
 
+/* index_fresh - built, if the configuration changed since */
+void
+index_fresh(void)
+{
+	if (ix_stale)
+		index_build();
+}
+
 /* index_dn - what the configuration says of a DN number, or NULL */
 const struct dninfo *
 index_dn(const char *number)
@@ -268,14 +276,6 @@ index_clear(void)
 	strmap_clear(&ix_login);
 	strmap_clear(&ix_employee);
 	strmap_clear(&ix_dn);
-}
-
-/* index_fresh - built, if the configuration changed since */
-void
-index_fresh(void)
-{
-	if (ix_stale)
-		index_build();
 }
 
 /* index_build - who is in which group, whose login, which DN where */

@@ -169,8 +169,9 @@ on_load(evutil_socket_t fd, short what, void *arg)
  * counted in a total that the saved one then replaces.  Without a
  * snapshot (or an unreadable one) the reader starts at the stream's end,
  * and what was going on comes from the state hash: a gap.  With Redis
- * away, again in a second: serving on a model that forgot every agent
- * would be worse than waiting.
+ * away, again in a second: read from the stream's end without knowing
+ * whether a snapshot exists, the worker would drop the model the last
+ * one saved, and the totals with it.
  */
 static void
 restored(struct rds *r, const redisReply *rep, void *arg)
