@@ -260,6 +260,7 @@ gone(struct http_conn *c, const PGresult *res, json_int_t since)
 	return 1;
 }
 
+/* result_rows - a change-log read that answered */
 static int
 result_rows(const PGresult *res)
 {
@@ -364,6 +365,7 @@ park(struct cfgw *w, struct http_conn *c, int is_poll, json_int_t rev,
 	TAILQ_INSERT_TAIL(&w->parked, p, entry);
 }
 
+/* parked_free - forget an answered request */
 static void
 parked_free(struct parked *p)
 {
@@ -423,6 +425,7 @@ wake_streams(struct cfgw *w)
 	}
 }
 
+/* stream_free - forget a stream whose client or query is done */
 static void
 stream_free(struct stream *st)
 {

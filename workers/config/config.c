@@ -144,6 +144,7 @@ config_start(struct event_base *b, const struct conf *c, int fd)
 	return 0;
 }
 
+/* config_reload_check - the tenant a worker serves never changes */
 static int
 config_reload_check(const struct conf *next, char *why, size_t len)
 {
@@ -154,6 +155,8 @@ config_reload_check(const struct conf *next, char *why, size_t len)
 	return 0;
 }
 
+/* config_reload_apply - new limits and admin token; the rest is read
+ * when used */
 static void
 config_reload_apply(const struct conf *next, const struct conf *prev)
 {
@@ -163,6 +166,7 @@ config_reload_apply(const struct conf *next, const struct conf *prev)
 	auth_set_admin_token(cw.auth, next->admin_token);
 }
 
+/* config_listen - the master handed over a new listening socket */
 static void
 config_listen(int fd)
 {
@@ -185,6 +189,7 @@ config_stop(void)
 	on_drain(-1, 0, &cw);
 }
 
+/* config_cleanup - at exit: answer what is pending, free everything */
 static void
 config_cleanup(void)
 {
@@ -398,6 +403,7 @@ may_import(const struct principal *who)
 
 /* ---- limits and metrics ---- */
 
+/* limits_of - the HTTP server's limits from the configuration */
 static struct http_limits
 limits_of(const struct conf *c)
 {
@@ -415,6 +421,7 @@ limits_of(const struct conf *c)
 	return l;
 }
 
+/* register_metrics - the worker's gauges and histogram */
 static void
 register_metrics(void)
 {
@@ -491,6 +498,7 @@ on_drain(evutil_socket_t fd, short what, void *arg)
 
 /* ---- the cache, fed by the follower ---- */
 
+/* on_reset - a snapshot begins: the cache starts empty */
 static void
 on_reset(void *arg)
 {

@@ -180,12 +180,12 @@ struct batch {
 	char			 detail[512];
 	store_cb		*cb;
 	void			*arg;
-	char			 wid[33];	/* the write's id, in its changes */
-	int			 unsent;	/* client down: nothing was sent */
-	int			 lost;		/* an answer was lost: unknown */
+	char			 wid[33];	/* the id its changes carry */
+	int			 unsent;	/* client down: nothing sent */
+	int			 lost;		/* its answer lost: unknown */
 	int			 looking;	/* a lookup is out */
 	int			 found;		/* its answer: -1 none, 0, 1 */
-	int			 reported;	/* answered; freed by the lookup */
+	int			 reported;	/* answered; the lookup frees */
 	struct event		*ev_deadline;	/* the lookup gives up */
 };
 TAILQ_HEAD(batch_list, batch);
@@ -746,6 +746,7 @@ struct secret_q {
 	void		*arg;
 };
 
+/* secret_cb - the hash, or NULL if the principal has none */
 static void
 secret_cb(struct pgc *p, const PGresult *res, void *arg)
 {

@@ -274,6 +274,7 @@ secret_field(const struct principal *who)
 	return who->kind == PRINCIPAL_PERSON ? "password" : "secret";
 }
 
+/* token_req_free - forget a token request, wiping its secrets */
 static void
 token_req_free(struct token_req *t)
 {

@@ -480,7 +480,8 @@ permission_key(const struct cfg_field *f, const json_t *entry)
 	enum cfg_kind	kind;
 	json_int_t	id = 0;
 
-	if (cfg_ref_target(cfg_field_find(f->sub, "dbid", 4), entry, &kind) == -1)
+	if (cfg_ref_target(cfg_field_find(f->sub, "dbid", 4), entry,
+	    &kind) == -1)
 		return -1;
 	if (cfg_ref_id(json_object_get(entry, "dbid"), &id) == -1)
 		id = 0;
@@ -635,7 +636,8 @@ cfg_unref(const struct cfg_type *t, json_t *obj, enum cfg_kind target,
 		    ref_is(f, obj, json_object_get(obj, f->name), target, dbid))
 			return fail(err, 409, "RequiredRef", f->name,
 			    "is required and refers to %s %lld: delete this "
-			    "%s too, or keep it", cfg_type_name(cfg_type_at(target)),
+			    "%s too, or keep it",
+			    cfg_type_name(cfg_type_at(target)),
 			    (long long)dbid, t->name);
 	for (f = t->fields; f->name != NULL; f++) {
 		v = json_object_get(obj, f->name);

@@ -98,7 +98,8 @@ static const struct cobj *target(struct http_conn *, const struct cfg_type *,
 static void		 keep_cleared_secrets(const struct cfg_type *,
 			    const json_t *, json_t *);
 static int		 folder_cycle(json_int_t, const json_t *);
-static void		 find_referrers(const struct cobj *, struct referrers *);
+static void		 find_referrers(const struct cobj *,
+			    struct referrers *);
 static void		 reply_referenced(struct http_conn *, const struct cobj *,
 			    const struct referrers *, const char *);
 static int		 cascade(struct http_conn *, const struct cobj *,
@@ -375,6 +376,7 @@ folder_cycle(json_int_t dbid, const json_t *obj)
 	return 0;
 }
 
+/* referrer_cb - note the field through which an object refers to the target */
 static void
 referrer_cb(const char *field, enum cfg_kind kind, json_int_t dbid,
     void *arg)
@@ -479,6 +481,7 @@ cascade(struct http_conn *c, const struct cobj *o, struct referrers *rs,
 	return 0;
 }
 
+/* refcheck_cb - a reference must name a cached object of its kind */
 static void
 refcheck_cb(const char *field, enum cfg_kind target, json_int_t dbid,
     void *arg)
@@ -496,6 +499,7 @@ refcheck_cb(const char *field, enum cfg_kind target, json_int_t dbid,
 	rc->v[rc->n++] = dbid;
 }
 
+/* prepared_clear - free an operation, wiping its plain secrets */
 static void
 prepared_clear(struct prepared *p)
 {
@@ -572,6 +576,7 @@ prepare(struct http_conn *c, const struct cfg_type *t, json_t *obj,
 	return 0;
 }
 
+/* job_new - a write of n operations, answered with status */
 static struct job *
 job_new(struct cfgw *w, struct http_conn *c, size_t n, int status,
     int if_match, json_int_t dbid)
@@ -588,6 +593,7 @@ job_new(struct cfgw *w, struct http_conn *c, size_t n, int status,
 	return j;
 }
 
+/* job_free - forget a write that was stored or refused */
 static void
 job_free(struct job *j)
 {
@@ -636,6 +642,7 @@ hash_job(void *arg)
 		}
 }
 
+/* hashed - back on the loop: store, unless stopping or a hash failed */
 static void
 hashed(void *arg)
 {
@@ -804,6 +811,7 @@ revoked(int ok, void *arg)
 	free(r);
 }
 
+/* tenant_created - the tenant object is made (or was already there) */
 static void
 tenant_created(enum store_rc rc, json_int_t rev, json_int_t dbid,
     const char *detail, void *arg)
