@@ -10,12 +10,13 @@ PostgreSQL: armed with a statement's text, it forwards the statement,
 lets PostgreSQL run and commit it, swallows the answer up to its
 ReadyForQuery, and then cuts both connections."""
 
+import json
 import select
 import socket
 import threading
 import time
 
-from helpers import config_api_ready, free_port
+from helpers import ConfigClient, config_api_ready
 
 
 def show(r):
@@ -226,5 +227,26 @@ def test_statement_answer_lost_before_commit(tenantd, pg):
         assert "nothing was written" in r.json["message"], show(r)
         assert count(pg, "Skill", "kept") == 1
         expect(d.api("GET", f"/v1/skills/{s['dbid']}"), 200)
+    finally:
+        proxy.close()
+
+
+def test_import_commit_answer_lost(tenantd, pg):
+    """An import (on its own connection) whose COMMIT's answer is lost:
+    200 with its counts, and every object is there once."""
+    proxy, d = start(tenantd, pg)
+    try:
+        text = "".join(json.dumps({"type": "Skill", "object": {"name": f"imp-{i}"}})
+                       + "\n" for i in range(3))
+        proxy.arm(b"COMMIT", after=b"WITH cnt AS")
+        c = ConfigClient(d.config_port, d.admin_token)
+        r = c("POST", "/v1/import", text.encode(), timeout=30)
+        assert proxy.dropped == 1, "the proxy never lost an answer"
+        assert r.status == 200, show(r)
+        assert r.json["created"] == 3 and r.json["updated"] == 0, show(r)
+        for i in range(3):
+            assert count(pg, "Skill", f"imp-{i}") == 1
+        names = {o["name"] for o in expect(d.api("GET", "/v1/skills"), 200)["items"]}
+        assert {"imp-0", "imp-1", "imp-2"} <= names
     finally:
         proxy.close()

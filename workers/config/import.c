@@ -34,6 +34,7 @@
 #include "log.h"
 #include "offload.h"
 #include "pgc.h"
+#include "store.h"
 #include "schema.h"
 #include "validate.h"
 #include "util.h"
@@ -112,6 +113,8 @@ struct import {
 	json_int_t		 revision;
 	size_t			 created;
 	size_t			 updated;
+	char			 wid[STORE_WID_LEN + 1]; /* its changes carry it */
+	struct store_lookup	*lk;		/* its COMMIT's answer was lost */
 	import_cb		*cb;
 	void			*arg;
 };
@@ -196,6 +199,8 @@ import_free(struct import *im)
 	json_decref(im->errors);
 	access_clear(&im->g);
 	event_free(im->ev_step);
+	if (im->lk != NULL)
+		store_lookup_cancel(im->lk);
 	pgc_free(im->pg);
 	free(im);
 }
@@ -729,6 +734,7 @@ static const char stage_sql[] =
  * revision row; the object rows, references, secrets and change log;
  * the number of rows written (an update whose object changed meanwhile
  * writes nothing, and the import is rolled back) and the last revision.
+ * $1 is the import's write id, stored with each change.
  */
 static const char merge_sql[] =
     "WITH cnt AS (SELECT count(*) AS n FROM cfg_import),"
@@ -755,9 +761,10 @@ static const char merge_sql[] =
     " clr AS (DELETE FROM cfg_secret c USING cfg_import i,"
     "  unnest(i.sf, i.sh) AS s (f, h) WHERE s.h IS NULL AND"
     "  c.dbid = i.dbid AND c.field = s.f),"
-    " ch AS (INSERT INTO cfg_change (revision, op, type, dbid, object)"
+    " ch AS (INSERT INTO cfg_change (revision, op, type, dbid, object,"
+    "  write_id)"
     "  SELECT rev.base + i.n, CASE WHEN i.upd THEN 'updated'"
-    "   ELSE 'created' END, i.type, i.dbid, COALESCE(a.data, b.data)"
+    "   ELSE 'created' END, i.type, i.dbid, COALESCE(a.data, b.data), $1"
     "  FROM rev, cfg_import i LEFT JOIN ins a ON a.dbid = i.dbid"
     "   LEFT JOIN upd b ON b.dbid = i.dbid)"
     " SELECT (SELECT count(*) FROM ins) + (SELECT count(*) FROM upd),"
@@ -790,6 +797,43 @@ step_cb(struct pgc *p, const PGresult *res, void *arg)
 		write_failed(im, 500, "%s", PQresultErrorMessage(res));
 }
 
+/* committed - the import is in: 200 with its counts */
+static void
+committed(struct import *im)
+{
+	log_info("import: %zu created, %zu updated, up to revision %lld",
+	    im->created, im->updated, (long long)im->revision);
+	finish(im, 200, json_pack("{s:I, s:I, s:I}", "created",
+	    (json_int_t)im->created, "updated", (json_int_t)im->updated,
+	    "revision", im->revision));
+}
+
+/*
+ * looked - the change log's answer on an import whose COMMIT's answer was
+ * lost: it committed (found), it did not, or nobody could say in time
+ */
+static void
+looked(int found, json_int_t revision, json_int_t dbid, void *arg)
+{
+	struct import	*im = arg;
+
+	im->lk = NULL;
+	if (found == 1) {
+		log_info("import: the change log shows it committed");
+		im->revision = revision;
+		committed(im);
+	} else if (found == 0)
+		fail(im, 503, "Unavailable", "the connection to PostgreSQL was "
+		    "lost before the import committed; nothing was written, "
+		    "retry later");
+	else
+		fail(im, 503, "Unavailable", "PostgreSQL was lost before it "
+		    "confirmed the import's commit, and could not be asked "
+		    "again whether it committed: the import may have been "
+		    "committed; read the objects or GET /v1/changes before "
+		    "retrying");
+}
+
 static void
 end_cb(struct pgc *p, const PGresult *res, void *arg)
 {
@@ -799,6 +843,13 @@ end_cb(struct pgc *p, const PGresult *res, void *arg)
 	if (cur != im)		/* aborted: being freed */
 		return;
 
+	if (!im->failed && res == NULL) {
+		/* The COMMIT was sent and its answer lost: ask the log. */
+		log_info("import: the connection was lost before the commit's "
+		    "answer; asking the change log whether it committed");
+		im->lk = store_lookup(im->pg, im->wid, looked, im);
+		return;
+	}
 	if (!im->failed && (res == NULL || PQresultStatus(res) !=
 	    PGRES_COMMAND_OK || strcmp(PQcmdStatus((PGresult *)res),
 	    "COMMIT") != 0)) {
@@ -818,11 +869,7 @@ end_cb(struct pgc *p, const PGresult *res, void *arg)
 		    "Internal", im->why);
 		return;
 	}
-	log_info("import: %zu created, %zu updated, up to revision %lld",
-	    im->created, im->updated, (long long)im->revision);
-	finish(im, 200, json_pack("{s:I, s:I, s:I}", "created",
-	    (json_int_t)im->created, "updated", (json_int_t)im->updated,
-	    "revision", im->revision));
+	committed(im);
 }
 
 /* merge_cb - every row went in, or the import is undone */
@@ -916,7 +963,8 @@ stage_next(struct import *im)
 		return;
 	}
 	if (im->staged == im->nrows) {
-		pgc_txn_query(im->txn, merge_sql, 0, NULL, merge_cb, im);
+		params[0] = im->wid;
+		pgc_txn_query(im->txn, merge_sql, 1, params, merge_cb, im);
 		return;
 	}
 	end = im->staged + BATCH < im->nrows ? im->staged + BATCH : im->nrows;
@@ -1087,6 +1135,7 @@ import_start(struct event_base *base, const char *conninfo,
 	im->cb = cb;
 	im->arg = arg;
 	im->phase = P_SCAN;
+	store_write_id(im->wid);
 	/* Its own connection: the worker's stays free for everyone else. */
 	if ((im->pg = pgc_new(base, conninfo, password, NULL, NULL)) == NULL)
 		fatalx("import: postgres.conninfo does not parse");

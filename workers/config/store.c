@@ -150,8 +150,7 @@ static const char lookup_sql[] =
 
 /* The first retry waits 10 to 20 ms; each next one twice as long. */
 #define RETRY_BASE_US	20000
-/* How long a write whose outcome was lost is looked up, and how often. */
-#define LOOKUP_S	3
+/* How often a write whose answer was lost is looked up. */
 #define LOOKUP_EVERY_US	250000
 
 /* One operation's statement and parameters, kept to run it again. */
@@ -180,13 +179,25 @@ struct batch {
 	char			 detail[512];
 	store_cb		*cb;
 	void			*arg;
-	char			 wid[33];	/* the id its changes carry */
+	char			 wid[STORE_WID_LEN + 1]; /* its changes carry it */
 	int			 unsent;	/* client down: nothing sent */
 	int			 lost;		/* its answer lost: unknown */
-	int			 looking;	/* a lookup is out */
-	int			 found;		/* its answer: -1 none, 0, 1 */
-	int			 reported;	/* answered; the lookup frees */
-	struct event		*ev_deadline;	/* the lookup gives up */
+	struct store_lookup	*lk;		/* asking whether it committed */
+};
+
+/* A write whose answer was lost, being looked up in the change log. */
+struct store_lookup {
+	struct pgc		*pg;
+	char			 wid[STORE_WID_LEN + 1];
+	store_lookup_cb		*cb;
+	void			*arg;
+	struct event		*ev_retry;
+	struct event		*ev_deadline;
+	int			 looking;	/* a lookup transaction is out */
+	int			 done;		/* answered or cancelled */
+	int			 found;		/* this try: -1 unknown, 0, 1 */
+	json_int_t		 revision;
+	json_int_t		 dbid;
 };
 TAILQ_HEAD(batch_list, batch);
 
@@ -195,8 +206,11 @@ static struct batch_list	 batches = TAILQ_HEAD_INITIALIZER(batches);
 static size_t			 nbatches;
 static struct metric		*m_retries;
 
-static void	lookup_start(struct batch *);
-static void	lookup_try(struct batch *);
+static void	lookup_try(struct store_lookup *);
+static void	lookup_free(struct store_lookup *);
+static void	lookup_retry(evutil_socket_t, short, void *);
+static void	lookup_give_up(evutil_socket_t, short, void *);
+static void	batch_looked(int, json_int_t, json_int_t, void *);
 
 /* store_init - the loop that retry timers run on, and the retry counter */
 void
@@ -304,22 +318,15 @@ batch_free(struct batch *b)
 	free(b->stmts);
 	if (b->ev_retry != NULL)
 		event_free(b->ev_retry);
-	if (b->ev_deadline != NULL)
-		event_free(b->ev_deadline);
 	free(b);
 }
 
-/*
- * batch_report - call back with the outcome, then forget the write; a
- * lookup still out keeps it until its last callback
- */
+/* batch_report - call back with the outcome, then forget the write */
 static void
 batch_report(struct batch *b)
 {
-	b->reported = 1;
 	b->cb(b->rc, b->revision, b->dbid, b->detail, b->arg);
-	if (!b->looking)
-		batch_free(b);
+	batch_free(b);
 }
 
 /* classify - what a failed statement means to a client */
@@ -385,10 +392,6 @@ on_retry(evutil_socket_t fd, short what, void *arg)
 {
 	struct batch	*b = arg;
 
-	if (b->lost) {
-		lookup_try(b);
-		return;
-	}
 	if (batch_run(b) == -1) {
 		b->rc = STORE_UNAVAILABLE;
 		snprintf(b->detail, sizeof(b->detail), "too many queries "
@@ -411,7 +414,9 @@ batch_done(struct batch *b)
 
 	if (b->rc == STORE_UNAVAILABLE && b->lost && !b->unsent &&
 	    base != NULL) {
-		lookup_start(b);
+		log_info("write %s: the connection was lost before its answer; "
+		    "asking the change log whether it committed", b->wid);
+		b->lk = store_lookup(b->pg, b->wid, batch_looked, b);
 		return;
 	}
 	if (b->rc != STORE_CONFLICT || b->tries >= STORE_TRIES ||
@@ -543,11 +548,42 @@ batch_run(struct batch *b)
 	return 0;
 }
 
-/* write_id - 16 random bytes in hex: the id a write's changes carry */
+/*
+ * batch_looked - the change log's answer on a write whose answer was
+ * lost: committed (found), not committed, or not known in time
+ */
 static void
-write_id(char out[33])
+batch_looked(int found, json_int_t revision, json_int_t dbid, void *arg)
 {
-	unsigned char	r[16];
+	struct batch	*b = arg;
+
+	b->lk = NULL;
+	if (found == 1) {
+		log_info("write %s: the change log shows it committed "
+		    "(revision %lld)", b->wid, (long long)revision);
+		b->rc = STORE_OK;
+		b->revision = revision;
+		b->dbid = dbid;
+		b->detail[0] = '\0';
+	} else if (found == 0)
+		snprintf(b->detail, sizeof(b->detail), "the connection to "
+		    "PostgreSQL was lost, and the write was not committed");
+	else {
+		log_warnx("write %s: PostgreSQL did not come back within %d s "
+		    "to say whether it committed", b->wid, STORE_LOOKUP_S);
+		b->rc = STORE_UNKNOWN;
+		snprintf(b->detail, sizeof(b->detail), "PostgreSQL was lost "
+		    "before it confirmed the write, and has not come back to "
+		    "say whether it committed");
+	}
+	batch_report(b);
+}
+
+/* store_write_id - 16 random bytes in hex: the id a write's changes carry */
+void
+store_write_id(char out[STORE_WID_LEN + 1])
+{
+	unsigned char	r[STORE_WID_LEN / 2];
 	size_t		i;
 
 	arc4random_buf(r, sizeof(r));
@@ -555,35 +591,86 @@ write_id(char out[33])
 		out[2 * i] = "0123456789abcdef"[r[i] >> 4];
 		out[2 * i + 1] = "0123456789abcdef"[r[i] & 15];
 	}
-	out[32] = '\0';
+	out[STORE_WID_LEN] = '\0';
 }
 
-/* lookup_give_up - the deadline: say the outcome is unknown */
+/*
+ * store_lookup - a write's answer was lost with the connection: it may
+ * have committed.  Ask the change log, through the client's next
+ * connection, for a change with the write's id, until STORE_LOOKUP_S
+ * passes; cb runs once (unless cancelled).
+ */
+struct store_lookup *
+store_lookup(struct pgc *pg, const char *wid, store_lookup_cb *cb, void *arg)
+{
+	struct store_lookup	*lk = xcalloc(1, sizeof(*lk));
+	struct timeval		 tv = { STORE_LOOKUP_S, 0 };
+
+	lk->pg = pg;
+	snprintf(lk->wid, sizeof(lk->wid), "%s", wid);
+	lk->cb = cb;
+	lk->arg = arg;
+	lk->ev_retry = evtimer_new(base, lookup_retry, lk);
+	lk->ev_deadline = evtimer_new(base, lookup_give_up, lk);
+	evtimer_add(lk->ev_deadline, &tv);
+	lookup_try(lk);
+	return lk;
+}
+
+/*
+ * store_lookup_cancel - cb will not run; call before the client is freed
+ * (its last callbacks then free the lookup)
+ */
+void
+store_lookup_cancel(struct store_lookup *lk)
+{
+	lk->done = 1;
+	evtimer_del(lk->ev_retry);
+	evtimer_del(lk->ev_deadline);
+	if (!lk->looking)
+		lookup_free(lk);
+}
+
+static void
+lookup_free(struct store_lookup *lk)
+{
+	event_free(lk->ev_retry);
+	event_free(lk->ev_deadline);
+	free(lk);
+}
+
+/* lookup_finish - answer once; the lookup goes once no query is out */
+static void
+lookup_finish(struct store_lookup *lk, int found)
+{
+	lk->done = 1;
+	evtimer_del(lk->ev_retry);
+	evtimer_del(lk->ev_deadline);
+	lk->cb(found, lk->revision, lk->dbid, lk->arg);
+	if (!lk->looking)
+		lookup_free(lk);
+}
+
+/* lookup_give_up - the deadline: the outcome is unknown */
 static void
 lookup_give_up(evutil_socket_t fd, short what, void *arg)
 {
-	struct batch	*b = arg;
+	lookup_finish(arg, -1);
+}
 
-	if (b->ev_retry != NULL)
-		evtimer_del(b->ev_retry);
-	log_warnx("write %s: PostgreSQL did not come back within %d s to "
-	    "say whether it committed", b->wid, LOOKUP_S);
-	b->rc = STORE_UNKNOWN;
-	snprintf(b->detail, sizeof(b->detail), "PostgreSQL was lost before "
-	    "it confirmed the write, and has not come back to say whether it "
-	    "committed");
-	batch_report(b);
+static void
+lookup_retry(evutil_socket_t fd, short what, void *arg)
+{
+	lookup_try(arg);
 }
 
 /* lookup_again - one more try after a short wait, until the deadline */
 static void
-lookup_again(struct batch *b)
+lookup_again(struct store_lookup *lk)
 {
 	struct timeval	tv = { 0, LOOKUP_EVERY_US };
 
-	if (b->ev_retry == NULL)
-		b->ev_retry = evtimer_new(base, on_retry, b);
-	evtimer_add(b->ev_retry, &tv);
+	evtimer_add(lk->ev_retry, &tv);
 }
 
 /* lookup_lock_cb - the revision row is ours: nothing is in flight */
@@ -596,93 +683,60 @@ lookup_lock_cb(struct pgc *p, const PGresult *res, void *arg)
 static void
 lookup_cb(struct pgc *p, const PGresult *res, void *arg)
 {
-	struct batch	*b = arg;
+	struct store_lookup	*lk = arg;
 
 	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK)
 		return;
-	b->found = PQntuples(res) == 1;
-	if (b->found) {
-		b->revision = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-		b->dbid = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+	lk->found = PQntuples(res) == 1;
+	if (lk->found) {
+		lk->revision = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+		lk->dbid = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
 	}
 }
 
 /*
- * lookup_end_cb - a lookup ended.  Its answer counts only if it
- * committed (the lock was had, so nothing of the write was in flight).
+ * lookup_end_cb - a try ended.  Its answer counts only if it committed:
+ * the lock was had, so nothing of the write was still in flight.
  */
 static void
 lookup_end_cb(struct pgc *p, const PGresult *res, void *arg)
 {
-	struct batch	*b = arg;
-	int		 ok = res != NULL && PQresultStatus(res) ==
-			    PGRES_COMMAND_OK && strcmp(PQcmdStatus(
-			    (PGresult *)res), "COMMIT") == 0;
+	struct store_lookup	*lk = arg;
+	int			 ok = res != NULL && PQresultStatus(res) ==
+				    PGRES_COMMAND_OK && strcmp(PQcmdStatus(
+				    (PGresult *)res), "COMMIT") == 0;
 
-	b->looking = 0;
-	if (b->reported) {
-		batch_free(b);
-		return;
-	}
-	if (!ok || b->found == -1) {
-		if (base == NULL)
-			lookup_give_up(-1, 0, b);
-		else
-			lookup_again(b);
-		return;
-	}
-	evtimer_del(b->ev_deadline);
-	if (b->found) {
-		log_info("write %s: its answer was lost with the connection; "
-		    "the change log shows it committed (revision %lld)",
-		    b->wid, (long long)b->revision);
-		b->rc = STORE_OK;
-		b->detail[0] = '\0';
-	} else {
-		b->revision = b->dbid = 0;
-		snprintf(b->detail, sizeof(b->detail), "the connection to "
-		    "PostgreSQL was lost, and the write was not committed");
-	}
-	batch_report(b);
+	lk->looking = 0;
+	if (lk->done)
+		lookup_free(lk);
+	else if (ok && lk->found != -1)
+		lookup_finish(lk, lk->found);
+	else if (base == NULL)
+		lookup_finish(lk, -1);
+	else
+		lookup_again(lk);
 }
 
-/* lookup_try - one lookup, in a transaction of its own */
+/* lookup_try - one try, in a transaction of its own */
 static void
-lookup_try(struct batch *b)
+lookup_try(struct store_lookup *lk)
 {
-	const char	*params[1] = { b->wid };
+	const char	*params[1] = { lk->wid };
+	struct pgc_txn	*txn;
 
-	b->found = -1;
-	if ((b->txn = pgc_begin(b->pg)) == NULL) {
-		lookup_again(b);
+	lk->found = -1;
+	if ((txn = pgc_begin(lk->pg)) == NULL) {
+		lookup_again(lk);
 		return;
 	}
-	b->looking = 1;
-	pgc_txn_query(b->txn, lookup_lock_sql, 0, NULL, lookup_lock_cb, b);
-	pgc_txn_query(b->txn, lookup_sql, 1, params, lookup_cb, b);
-	if (pgc_commit(b->txn, lookup_end_cb, b) == -1) {
+	lk->looking = 1;
+	pgc_txn_query(txn, lookup_lock_sql, 0, NULL, lookup_lock_cb, lk);
+	pgc_txn_query(txn, lookup_sql, 1, params, lookup_cb, lk);
+	if (pgc_commit(txn, lookup_end_cb, lk) == -1) {
 		/* Only when the client is being freed: nothing will come. */
-		b->looking = 0;
-		lookup_again(b);
+		lk->looking = 0;
+		lookup_again(lk);
 	}
-	b->txn = NULL;
-}
-
-/*
- * lookup_start - a write's answer was lost with the connection: it may
- * have committed.  Ask the change log, through the client's next
- * connection, for a change with the write's id, until LOOKUP_S passes.
- */
-static void
-lookup_start(struct batch *b)
-{
-	struct timeval	tv = { LOOKUP_S, 0 };
-
-	log_info("write %s: the connection was lost before its answer; "
-	    "asking the change log whether it committed", b->wid);
-	b->ev_deadline = evtimer_new(base, lookup_give_up, b);
-	evtimer_add(b->ev_deadline, &tv);
-	lookup_try(b);
 }
 
 /* store_write - run ops as one transaction, again if it conflicts */
@@ -696,7 +750,7 @@ store_write(struct pgc *pg, const struct store_write *ops, size_t n,
 	b = xcalloc(1, sizeof(*b));
 	b->pg = pg;
 	b->n = n;
-	write_id(b->wid);
+	store_write_id(b->wid);
 	b->stmts = xcalloc(n, sizeof(*b->stmts));
 	for (i = 0; i < n; i++)
 		stmt_fill(&b->stmts[i], &ops[i], b->wid);
@@ -723,7 +777,10 @@ store_fini(void)
 
 	for (b = TAILQ_FIRST(&batches); b != NULL; b = next) {
 		next = TAILQ_NEXT(b, entry);
-		if (b->reported || b->ev_retry == NULL ||
+		if (b->lk != NULL) {
+			store_lookup_cancel(b->lk);
+			b->lk = NULL;
+		} else if (b->ev_retry == NULL ||
 		    !evtimer_pending(b->ev_retry, NULL))
 			continue;
 		if (b->lost) {

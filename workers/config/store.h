@@ -97,4 +97,25 @@ int		 store_secret(struct pgc *, json_int_t dbid, const char *field,
 /* Drop change-log entries older than keep revisions. */
 int		 store_prune(struct pgc *, json_int_t keep);
 
+/*
+ * A write's id: 32 hex digits, stored with each of its changes
+ * (cfg_change.write_id), so that a write whose answer was lost with the
+ * connection can be looked up.
+ */
+#define STORE_WID_LEN	32
+#define STORE_LOOKUP_S	3	/* a lookup gives up after this long */
+void		 store_write_id(char out[STORE_WID_LEN + 1]);
+/*
+ * Ask the change log, through pg's next connection, whether the write
+ * wid committed: cb gets found 1 (with its last change's revision and
+ * dbid), 0 (it did not commit), or -1 (PostgreSQL could not be asked
+ * within STORE_LOOKUP_S).  Cancel before the client is freed.
+ */
+struct store_lookup;
+typedef void	 store_lookup_cb(int found, json_int_t revision,
+		    json_int_t dbid, void *arg);
+struct store_lookup *store_lookup(struct pgc *, const char *wid,
+		    store_lookup_cb *, void *);
+void		 store_lookup_cancel(struct store_lookup *);
+
 #endif
