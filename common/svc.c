@@ -122,7 +122,8 @@ svc_listen(int fd)
 static void
 on_drain(evutil_socket_t fd, short what, void *arg)
 {
-	if (sess_server_stats(srv)->current == 0)
+	if (sess_server_stats(srv)->current == 0 &&
+	    (ops->drained == NULL || ops->drained()))
 		worker_exit(0);
 }
 

@@ -60,6 +60,9 @@ struct svc_ops {
 	void	(*stop)(void);
 	/* Cleanup, once the sessions are closed, before the frame's own. */
 	void	(*cleanup)(void);
+	/* After a stop, may the worker exit once its sessions are gone?
+	 * (NULL: yes.)  Asked every 50 ms. */
+	int	(*drained)(void);
 	/* What EventError Shutdown says to clients. */
 	const char	*stop_message;
 };

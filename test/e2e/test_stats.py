@@ -457,3 +457,34 @@ def test_deleted_object_makes_its_statistics_invalid(st):
     m = s.wait(lambda m: m.get("event") == "EventStatisticInvalid"
                and m["statisticId"] == sid, 8)
     assert "deleted" in m["reason"]
+
+
+def test_slow_client_is_cut_and_counted(tenantd, redis):
+    """A client that does not read its notifications is cut when its
+    output passes max_output, counted in tenantd_stats_slow_clients_total,
+    and the others are served on."""
+    t = StatsTenant(tenantd, stats={"max_output": 65536})
+    t.voice = Voice(redis.port)
+    t.voice.beat()
+    wait_for(t.link_up, 10, what="the voice link")
+    assert t.d.metric("tenantd_stats_slow_clients_total") == 0
+    ev(t, "EventAgentLogin", "5001", 1, agentId="7001", workMode="ManualIn")
+    ev(t, "EventAgentNotReady", "5001", 2, agentId="7001", reason="r" * 3000)
+    fast = t.session()
+    slow = Session(t.port, rcvbuf=4096)
+    slow.open(t.token, "slow")
+    wait_for(lambda: t.d.metric("tenant_stats_clients") == 2, 5, what="2 sessions")
+    try:
+        for _ in range(100):
+            slow.send("RequestOpenStatistic", object={"type": "Agent", "id": "E1"},
+                      statistic="CurrentAgentState",
+                      notify={"mode": "periodic", "interval": 0.1})
+    except OSError:
+        pass            # cut already, while it was still asking
+    # 100 x 3 kB every 0.1 s, nobody reading: over max_output at once.
+    wait_for(lambda: t.d.metric("tenantd_stats_slow_clients_total") >= 1, 30,
+             what="the slow client to be cut and counted")
+    wait_for(lambda: t.d.metric("tenant_stats_clients") == 1, 5, what="1 session")
+    assert t.d.metric("tenantd_stats_slow_clients_total") == 1
+    assert fast.call("RequestGetStatisticTypes")["event"] == "EventStatisticTypes"
+    Voice.stop_all()

@@ -18,6 +18,7 @@
 #include "idmap.h"
 #include "schema.h"
 #include "strmap.h"
+#include "voice.h"
 #include "worker.h"
 #include "stats_int.h"
 
@@ -403,19 +404,21 @@ index_groups(enum cfg_kind kind, char prefix)
 	}
 }
 
-/* kind_of - what a DN's type makes it for the model */
+/*
+ * kind_of - what a DN's type makes it for the model (common/voice.c
+ * classifies): a queue, a routing point, or else a DN where agents are.
+ */
 static enum dn_kind
 kind_of(const char *type)
 {
-	if (type == NULL)
-		return DNK_PHONE;
-	if (strcmp(type, "ACDQueue") == 0 || strcmp(type, "VirtualQueue") ==
-	    0 || strcmp(type, "RoutingQueue") == 0)
+	switch (voice_dn_kind(type)) {
+	case VOICE_DN_QUEUE:
 		return DNK_QUEUE;
-	if (strcmp(type, "RoutingPoint") == 0 ||
-	    strcmp(type, "VirtualRoutingPoint") == 0)
+	case VOICE_DN_RP:
 		return DNK_RP;
-	return DNK_PHONE;
+	default:
+		return DNK_PHONE;
+	}
 }
 
 /* lkey - the key of a list of the index (prefix: which list) */

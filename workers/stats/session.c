@@ -21,17 +21,10 @@
 #include "metrics.h"
 #include "schema.h"
 #include "sess.h"
+#include "svc.h"
 #include "worker.h"
 #include "stats_int.h"
 
-static enum sess_open on_open(struct sess *, json_t *, json_t *, void *,
-		    const char **);
-static void	on_opened(struct rights_sess *, enum sess_open, const char *,
-		    void *);
-static void	on_closed(struct sess *, void *);
-static void	on_rights_changed(struct rights_sess *, void *);
-static void	on_request(struct sess *, const char *, json_int_t, json_t *,
-		    void *);
 static void	do_open_statistic(struct client *, json_int_t, json_t *);
 static void	do_peek(struct client *, json_int_t, json_t *);
 static void	do_close(struct client *, json_int_t, json_t *);
@@ -48,70 +41,51 @@ static void	sub_free(struct sub *);
 static int	media_args(json_t *, const char **, const char **,
 		    const char **, int *);
 
-const struct sess_handlers session_handlers = {
-	on_open, on_request, on_closed
-};
-
-const struct rights_cbs session_rights_cbs = {
-	on_opened, on_rights_changed
-};
-
 static json_int_t	 next_stat_id;
 
 /* ---- the session ---- */
 
 /*
- * on_open - RequestOpen: the token is looked up (common/rights.c).  A
- * session whose open was not accepted keeps its client for the next try.
+ * session_open - RequestOpen, before its token is looked up by the frame
+ * (common/svc.c): the client's state.  One whose open was not accepted
+ * keeps it for the next try.
  */
-static enum sess_open
-on_open(struct sess *s, json_t *req, json_t *extra, void *arg,
-    const char **why)
+enum sess_open
+session_open(struct sess *s, json_t *req, const char **why)
 {
-	const char	*token = json_string_value(json_object_get(req,
-			    "token"));
-	struct client	*c = sess_data(s);
+	struct client	*c = svc_data(s);
 
 	if (c == NULL) {
 		c = xcalloc(1, sizeof(*c));
 		c->s = s;
 		LIST_INIT(&c->subs);
-		sess_set_data(s, c);
+		svc_set_data(s, c);
 	}
-	return rights_open(stats_env.rights, &c->rs, s, token, why);
+	return SESS_OPEN_ACCEPT;
 }
 
-/* on_opened - the token is looked up: open, or refuse */
-static void
-on_opened(struct rights_sess *rs, enum sess_open res, const char *why,
-    void *arg)
+/* session_closed - the session is gone: its statistics are closed */
+void
+session_closed(struct sess *s)
 {
-	sess_open_done(rs->s, res, NULL, why);
-}
-
-static void
-on_closed(struct sess *s, void *arg)
-{
-	struct client	*c = sess_data(s);
+	struct client	*c = svc_data(s);
 
 	if (c == NULL)
 		return;
 	while (!LIST_EMPTY(&c->subs))
 		sub_free(LIST_FIRST(&c->subs));
-	rights_close(stats_env.rights, &c->rs);
-	sess_set_data(s, NULL);
 	free(c);
 }
 
 /*
- * on_rights_changed - the access groups changed: a statistic whose object
- * the session may no longer read is closed, and the session told why,
- * so that none of its values reach it from now on.
+ * session_rights_changed - the access groups changed: a statistic whose
+ * object the session may no longer read is closed, and the session told
+ * why, so that none of its values reach it from now on.
  */
-static void
-on_rights_changed(struct rights_sess *rs, void *arg)
+void
+session_rights_changed(struct sess *ss)
 {
-	struct client	*c = sess_data(rs->s);
+	struct client	*c = svc_data(ss);
 	struct sub	*s, *next;
 	json_t		*e;
 
@@ -131,11 +105,11 @@ on_rights_changed(struct rights_sess *rs, void *arg)
 
 /* ---- requests ---- */
 
-static void
-on_request(struct sess *s, const char *name, json_int_t ref, json_t *req,
-    void *arg)
+void
+session_request(struct sess *s, const char *name, json_int_t ref,
+    json_t *req)
 {
-	struct client	*c = sess_data(s);
+	struct client	*c = svc_data(s);
 
 	if (strcmp(name, "RequestOpenStatistic") == 0)
 		do_open_statistic(c, ref, req);
@@ -185,7 +159,7 @@ do_open_statistic(struct client *c, json_int_t ref, json_t *req)
 	}
 	if (!may_read(c, r.kind, r.dbid)) {
 		sess_send_error(c->s, ref, SESS_ERR_FORBIDDEN, "object: %s may "
-		    "not read %s %s (no read right on it)", c->rs.who.name,
+		    "not read %s %s (no read right on it)", svc_who(c->s)->name,
 		    r.otype, r.oid != NULL ? r.oid : "");
 		return;
 	}
@@ -297,11 +271,11 @@ do_media(struct client *c, json_int_t ref, json_t *req)
 		    agent);
 		return;
 	}
-	if (!rights_can(stats_env.rights, &c->rs, CFG_PERSON, person,
+	if (!svc_can(c->s, CFG_PERSON, person,
 	    RIGHT_UPDATE)) {
 		sess_send_error(c->s, ref, SESS_ERR_FORBIDDEN, "agent: %s may "
 		    "not change the state of agent %s (no update right on "
-		    "that person)", c->rs.who.name, agent);
+		    "that person)", svc_who(c->s)->name, agent);
 		return;
 	}
 	ms = value_media(person, 1);
@@ -343,7 +317,7 @@ may_read(struct client *c, enum object_kind k, json_int_t dbid)
 		t = cache_list(CFG_TENANT, &n);
 		dbid = n > 0 ? t[0]->dbid : 0;
 	}
-	return rights_can(stats_env.rights, &c->rs, object_cfg_kind(k), dbid,
+	return svc_can(c->s, object_cfg_kind(k), dbid,
 	    RIGHT_READ);
 }
 

@@ -17,7 +17,10 @@
  * (tenantd:{<tenant>}:stats:*: the model's snapshot with the stream
  * positions it reflects and the Growing totals, save.c; every agent's
  * state, agentstates.c), tokens, the configuration cache, the metrics
- * registry.  Nothing in PostgreSQL but reading the configuration.
+ * registry.  Nothing in PostgreSQL but reading the configuration.  The
+ * frame every session worker shares (common/svc.c) follows the
+ * configuration, answers RequestOpen, keeps each session's rights true,
+ * and reloads, drains and stops.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -25,14 +28,12 @@
 
 #include <event2/event.h>
 
-#include "auth.h"
 #include "cache.h"
-#include "cfgfollow.h"
 #include "log.h"
 #include "metrics.h"
-#include "pgc.h"
 #include "sess.h"
 #include "stats_worker.h"
+#include "svc.h"
 #include "voice.h"
 #include "stats_int.h"
 
@@ -40,67 +41,58 @@
 
 static int	 stats_start(struct event_base *, const struct conf *, int);
 static int	 stats_reload_check(const struct conf *, char *, size_t);
-static void	 stats_reload_apply(const struct conf *, const struct conf *);
-static void	 stats_listen(int);
 static void	 stats_stop(void);
+static int	 stats_drained(void);
 static void	 stats_cleanup(void);
-static void	 on_reset(void *);
-static void	 on_change(const struct cfg_change *, void *);
-static void	 on_synced(json_int_t, void *);
+static void	 on_change(const struct cfg_change *);
+static void	 on_synced(json_int_t, int);
 static void	 on_tick(evutil_socket_t, short, void *);
-static void	 on_drain(evutil_socket_t, short, void *);
 static void	 register_metrics(void);
 static void	 tz_follow(void);
 
 const struct worker_ops stats_worker_ops = {
 	.start = stats_start,
 	.reload_check = stats_reload_check,
-	.reload_apply = stats_reload_apply,
-	.listen = stats_listen,
+	.reload_apply = svc_reload,
+	.listen = svc_listen,
+	.stop = svc_stop,
+	.cleanup = svc_cleanup,
+};
+
+/* The session frame (common/svc.c), with the stats worker's parts. */
+static const struct svc_ops ops = {
+	.open = session_open,
+	.request = session_request,
+	.closed = session_closed,
+	.rights_changed = session_rights_changed,
+	.change = on_change,
+	.synced = on_synced,
 	.stop = stats_stop,
+	.drained = stats_drained,
 	.cleanup = stats_cleanup,
+	.stop_message = "tenantd is stopping; reconnect and open the "
+	    "statistics again",
 };
 
 struct stats_env	 stats_env;
 
-static struct sess_server	*srv;
-static struct pgc		*pg;
-static struct cfgfollow		*follow;
-static struct auth		*auth;
-static struct event		*ev_tick, *ev_drain;
-static int			 ready;
-static uint64_t			 slow_seen;	/* sess slow_cut counted */
-static struct metric		*m_open, *m_lag, *m_clients, *m_slow;
+static struct event		*ev_tick;
+static struct metric		*m_open, *m_lag;
 
 /* ---- start, reload, stop ---- */
 
 static int
 stats_start(struct event_base *b, const struct conf *c, int fd)
 {
-	struct sess_limits	 l = sess_limits_of(&c->workers[WORKER_STATS]);
-	struct cfgfollow_cbs	 fc = { on_reset, on_change, on_synced };
-	struct timeval		 tv = { TICK_MS / 1000, 0 };
+	struct timeval	tv = util_tv(TICK_MS / 1000.0);
 
 	stats_env.base = b;
 	register_metrics();
 	stats_env.model = model_new(&statistic_model_cbs, NULL);
-	cache_init(CFG_NTYPES);
-	if ((pg = pgc_new(stats_env.base, c->pg_conninfo, c->pg_password, NULL,
-	    NULL)) == NULL)
-		worker_fatalx(2, "postgres.conninfo does not parse");
-	follow = cfgfollow_new(stats_env.base, pg, c->redis.host, c->redis.port,
-	    c->redis.password, c->tenant_id, &fc, NULL);
-	auth = auth_new(stats_env.base, c->redis.host, c->redis.port,
-	    c->redis.password, c->tenant_id);
-	auth_set_admin_token(auth, c->admin_token);
-	stats_env.rights = rights_new(stats_env.base, auth, c->redis.host,
-	    c->redis.port, c->redis.password, c->tenant_id,
-	    &session_rights_cbs, NULL);
 	stats_env.kv = rds_new(stats_env.base, c->redis.host, c->redis.port,
 	    c->redis.password, agents_kv_state, NULL);
 	rds_set_name(stats_env.kv, "redis (statistics state)");
-	if ((srv = sess_server_new(stats_env.base, fd, &l, &session_handlers,
-	    NULL)) == NULL)
+	if (svc_start(stats_env.base, c, WORKER_STATS, fd, &ops) == -1)
 		return -1;
 	subs_init();
 	save_init(c);
@@ -116,101 +108,59 @@ stats_reload_check(const struct conf *next, char *why, size_t len)
 	return voice_reload_check(worker_conf(), next, "stats", why, len);
 }
 
-static void
-stats_reload_apply(const struct conf *next, const struct conf *prev)
-{
-	struct sess_limits	l;
-
-	l = sess_limits_of(&next->workers[WORKER_STATS]);
-
-	sess_server_set_limits(srv, &l);
-	auth_set_admin_token(auth, next->admin_token);
-	if (strcmp(next->admin_token, prev->admin_token) != 0)
-		rights_recheck_all(stats_env.rights);
-}
-
-static void
-stats_listen(int fd)
-{
-	sess_server_set_listener(srv, fd);
-}
-
-/* stats_stop - keep the state for the next worker, then close sessions */
+/* stats_stop - keep the state for the next worker (the frame then closes
+ * the sessions) */
 static void
 stats_stop(void)
 {
-	struct timeval	tv = { 0, 50000 };
-
 	save_stop();
-	sess_server_pause(srv);
-	sess_server_close_all(srv, "Shutdown", "tenantd is stopping; "
-	    "reconnect and open the statistics again");
-	ev_drain = event_new(stats_env.base, -1, EV_PERSIST, on_drain, NULL);
-	event_add(ev_drain, &tv);
 }
 
+/* stats_drained - exit once the last save is handed to Redis */
+static int
+stats_drained(void)
+{
+	return rds_state(stats_env.kv) != RDS_CONNECTING;
+}
+
+/* stats_cleanup - after the sessions are closed (common/svc.c) */
 static void
 stats_cleanup(void)
 {
-	if (srv != NULL)
-		sess_server_free(srv);
-	srv = NULL;
 	voicefeed_cleanup();
-	rights_free(stats_env.rights);
-	auth_free(auth);
 	rds_free(stats_env.kv);
-	pgc_free(pg);
-	cfgfollow_free(follow);
 	model_free(stats_env.model);
 	statistic_cleanup();
 	value_cleanup();
 	index_clear();
-	cache_free();
 	save_cleanup();
 	agents_cleanup();
 	reconcile_cleanup();
 	subs_cleanup();
 	if (ev_tick != NULL)
 		event_free(ev_tick);
-	if (ev_drain != NULL)
-		event_free(ev_drain);
-	ev_tick = ev_drain = NULL;
+	ev_tick = NULL;
 }
 
 /* ---- the configuration ---- */
 
+/* on_change - applied to the cache (NULL: a snapshot begins) */
 static void
-on_reset(void *arg)
+on_change(const struct cfg_change *ch)
 {
-	cache_reset();
-	rights_change(stats_env.rights, NULL);
 	index_invalidate();
 }
 
+/* on_synced - caught up; the first time, bring back the model and the
+ * totals of the last worker */
 static void
-on_change(const struct cfg_change *ch, void *arg)
-{
-	if (cache_apply(ch) == 0)
-		index_invalidate();
-	rights_change(stats_env.rights, ch);
-}
-
-/* on_synced - the configuration is loaded (or caught up): serve, then
- * bring back the model and totals of the last worker */
-static void
-on_synced(json_int_t rev, void *arg)
+on_synced(json_int_t rev, int first)
 {
 	tz_follow();
 	if (index_is_stale())	/* objects may have gone, or come back */
 		subs_validity();
-	if (ready)
-		return;
-	ready = 1;
-	rights_synced(stats_env.rights);
-	log_info("configuration loaded at revision %lld; serving",
-	    (long long)rev);
-	worker_ready();
-	save_load();
+	if (first)
+		save_load();
 }
 
 /* ---- the tick: resets, snapshots, cuts, metrics ---- */
@@ -218,8 +168,7 @@ on_synced(json_int_t rev, void *arg)
 static void
 on_tick(evutil_socket_t fd, short what, void *arg)
 {
-	const struct sess_stats	*st = sess_server_stats(srv);
-	uint64_t		 us = now_wall_us();
+	uint64_t	us = now_wall_us();
 
 	subs_resets((double)us / 1e6);
 	agents_write();		/* Redis back after a failed write */
@@ -228,19 +177,6 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 	stats_env.lag *= 0.5;		/* no events for a while: no lag */
 	metric_set(m_lag, stats_env.lag);
 	metric_set(m_open, (double)stats_env.nsubs);
-	metric_set(m_clients, (double)st->current);
-	/* Added, not set: the registry outlives the worker, and a counter
-	 * must not go back when a new one starts from zero. */
-	metric_add(m_slow, (double)(st->slow_cut - slow_seen));
-	slow_seen = st->slow_cut;
-}
-
-static void
-on_drain(evutil_socket_t fd, short what, void *arg)
-{
-	if (sess_server_stats(srv)->current == 0 &&
-	    rds_state(stats_env.kv) != RDS_CONNECTING)
-		worker_exit(0);
 }
 
 /* ---- helpers ---- */
@@ -248,8 +184,6 @@ on_drain(evutil_socket_t fd, short what, void *arg)
 static void
 register_metrics(void)
 {
-	m_clients = metrics_gauge("tenant_stats_clients",
-	    "Sessions open on the statistics port.", NULL);
 	m_open = metrics_gauge("tenantd_stats_open_statistics",
 	    "Statistics open (one per client and statisticId).", NULL);
 	stats_env.m_notified = metrics_counter(
@@ -261,9 +195,6 @@ register_metrics(void)
 	    NULL);
 	m_lag = metrics_gauge("tenantd_stats_lag_seconds",
 	    "How old the last voice event was when it was applied.", NULL);
-	m_slow = metrics_counter("tenantd_stats_slow_clients_total",
-	    "Clients cut because they did not read their notifications.",
-	    NULL);
 }
 
 /* tz_follow - the tenant's time zone is the process's, for the resets */

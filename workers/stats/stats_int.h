@@ -31,7 +31,7 @@
 #include "jwrite.h"
 #include "model.h"
 #include "rds.h"
-#include "rights.h"
+#include "sess.h"
 #include "stat.h"
 #include "statreq.h"
 #include "util.h"
@@ -85,8 +85,7 @@ struct node {
 };
 
 struct client {
-	struct sess		*s;
-	struct rights_sess	 rs;		/* who, and what it may do */
+	struct sess		*s;		/* who it is: svc_who(s) */
 	size_t			 nsubs;
 	LIST_HEAD(, sub)	 subs;
 };
@@ -133,7 +132,6 @@ struct value {
 struct stats_env {
 	struct event_base	*base;
 	struct rds		*kv;		/* snapshots, totals, agents */
-	struct rights		*rights;
 	struct model		*model;
 	int			 voice_started;	/* voicefeed.c: reading */
 	int			 link_up;	/* voicefeed.c: voice link */
@@ -161,9 +159,12 @@ keeps_counting(const struct statistic *m)
 	    m->t.cat != CAT_AGENT_STATUS;
 }
 
-/* session.c */
-extern const struct sess_handlers session_handlers;
-extern const struct rights_cbs session_rights_cbs;
+/* session.c: the worker's part of common/svc's session frame */
+enum sess_open	 session_open(struct sess *, json_t *req, const char **why);
+void		 session_request(struct sess *, const char *name,
+		    json_int_t ref, json_t *req);
+void		 session_closed(struct sess *);
+void		 session_rights_changed(struct sess *);
 
 /* index.c */
 void		 index_invalidate(void);
