@@ -410,31 +410,31 @@ def bench_get(args, a, token, dbid):
 # The CTE of update_sql and LOG_CHANGE("updated") in workers/config/store.c
 # (read from the source when it is beside this script, so that the reference
 # follows the SQL; this copy is the fallback), with its parameters ($1 type, $2 key, $3 data, $4 refs, $5/$6 secrets,
-# $7 dbid, $8 version) as pgbench values.  A Person patched through the API
+# $7 dbid, $8 version, $9 the write's id) as pgbench values.  A Person patched through the API
 # has no references and no secrets, so $4..$6 are empty arrays; $3 is the
 # whole object as tenantd sends it (the merged object), built around a new
 # firstName.  The one difference: `AND version = $8`, tenantd's optimistic
 # check, is left out (pgbench cannot know the version; its concurrent
 # updates of one row wait for each other instead, as tenantd's would).
 STORE_UPDATE_SQL = (
-    "WITH obj AS (UPDATE cfg_object SET key = $2, version = version + 1,"
-    "  data = $3::jsonb || jsonb_build_object('dbid', dbid,"
-    "   'version', version + 1)"
-    "  WHERE dbid = $7 AND type = $1 AND version = $8"
-    "  RETURNING dbid, data),"
-    " dr AS (DELETE FROM cfg_ref WHERE from_dbid IN (SELECT dbid FROM obj)),"
-    " ir AS (INSERT INTO cfg_ref (from_dbid, to_dbid)"
-    "  SELECT obj.dbid, unnest($4::bigint[]) FROM obj),"
-    " sec AS (INSERT INTO cfg_secret (dbid, field, hash)"
-    "  SELECT obj.dbid, s.f, s.h FROM obj,"
-    "   unnest($5::text[], $6::text[]) AS s (f, h)"
-    "  ON CONFLICT (dbid, field) DO UPDATE SET hash = EXCLUDED.hash),"
-    " rev AS (UPDATE cfg_revision SET revision = revision + 1"
-    "  WHERE id = 1 AND EXISTS (SELECT 1 FROM obj)"
-    "  RETURNING revision)"
-    " INSERT INTO cfg_change (revision, op, type, dbid, object)"
-    " SELECT rev.revision, 'updated', $1, obj.dbid, obj.data"
-    " FROM rev, obj RETURNING revision, dbid")
+    "WITH obj AS (UPDATE cfg_object SET key = $2, version = version + "
+    "1,  data = $3::jsonb || jsonb_build_object('dbid', dbid,   "
+    "'version', version + 1)  WHERE dbid = $7 AND type = $1 AND "
+    "version = $8  RETURNING dbid, data), dr AS (DELETE FROM cfg_ref "
+    "WHERE from_dbid IN (SELECT dbid FROM obj)), ir AS (INSERT INTO "
+    "cfg_ref (from_dbid, to_dbid)  SELECT obj.dbid, "
+    "unnest($4::bigint[]) FROM obj), sec AS (INSERT INTO cfg_secret "
+    "(dbid, field, hash)  SELECT obj.dbid, s.f, s.h FROM obj,   "
+    "unnest($5::text[], $6::text[]) AS s (f, h) WHERE s.h IS NOT NULL  "
+    "ON CONFLICT (dbid, field) DO UPDATE SET hash = EXCLUDED.hash), "
+    "clr AS (DELETE FROM cfg_secret WHERE dbid IN (SELECT dbid FROM "
+    "obj)  AND field IN (SELECT s.f FROM unnest($5::text[], "
+    "$6::text[])   AS s (f, h) WHERE s.h IS NULL)), rev AS (UPDATE "
+    "cfg_revision SET revision = revision + 1  WHERE id = 1 AND EXISTS "
+    "(SELECT 1 FROM obj)  RETURNING revision) INSERT INTO cfg_change "
+    "(revision, op, type, dbid, object,  write_id) SELECT "
+    "rev.revision, 'updated', $1, obj.dbid, obj.data, $9::uuid FROM "
+    "rev, obj RETURNING revision, dbid")
 
 
 def store_c_update_sql():
@@ -448,12 +448,13 @@ def store_c_update_sql():
 
     def strings(s):
         return "".join(re.findall(r'"((?:[^"\\]|\\.)*)"', s))
-    mac = re.search(r"#define LOG_CHANGE\(op\)(.*?)\n\n", src, re.S)
+    mac = re.search(r"#define LOG_CHANGE\(op, wid\)(.*?)\n\n", src, re.S)
     upd = re.search(r"static const char update_sql\[\] =(.*?);\n", src, re.S)
     if not mac or not upd:
         return None
-    log = strings(mac.group(1).replace('" op "', "@OP@")).replace("@OP@", "updated")
-    body = upd.group(1).replace('LOG_CHANGE("updated")', '"@LOG@"')
+    log = strings(mac.group(1).replace('" op "', "@OP@").replace(
+        '" wid "', "@WID@")).replace("@OP@", "updated").replace("@WID@", "$9")
+    body = upd.group(1).replace('LOG_CHANGE("updated", "$9")', '"@LOG@"')
     return strings(body).replace("@LOG@", log).replace("\\'", "'")
 
 
@@ -476,9 +477,9 @@ def pgbench_script(tmp, update_sql, lo, n, sample):
                 .replace("@FIRST@", "x' || :n || '") + "')")
     params = {"$1": "'Person'", "$2": "('bench.agent.' || :i)",
               "$3": data_sql, "$4": "'{}'", "$5": "'{}'", "$6": "'{}'",
-              "$7": f"({lo} + :i)"}
+              "$7": f"({lo} + :i)", "$9": "gen_random_uuid()"}
     sql = update_sql.replace(" AND version = $8", "")
-    for k in sorted(params, reverse=True):      # $7 before $1...
+    for k in sorted(params, reverse=True):      # $9 before $1...
         sql = sql.replace(k, params[k])
     if re.search(r"\$\d", sql):
         raise B.BenchError("update_sql has a parameter this script does not "
