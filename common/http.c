@@ -870,9 +870,7 @@ conn_timer(struct http_conn *c)
 		event_del(c->ev_timer);
 		return;
 	}
-	at = at > now ? at - now : 0;
-	tv.tv_sec = (time_t)(at / 1000000);
-	tv.tv_usec = (suseconds_t)(at % 1000000);
+	tv = util_tv_us(at > now ? at - now : 0);
 	event_add(c->ev_timer, &tv);
 }
 

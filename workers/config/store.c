@@ -432,8 +432,7 @@ batch_done(struct batch *b)
 	metric_inc(m_retries);
 	if (b->ev_retry == NULL)
 		b->ev_retry = evtimer_new(base, on_retry, b);
-	tv.tv_sec = 0;
-	tv.tv_usec = d;
+	tv = util_tv_us(d);
 	evtimer_add(b->ev_retry, &tv);
 }
 

@@ -71,7 +71,8 @@ static const struct cobj *login_find(const struct cobj *, const char *);
 static void	register_metrics(void);
 static void	on_sweep(evutil_socket_t, short, void *);
 static int	resume_parse(struct client *, json_t *, const char **);
-static void	refuse(struct client *, json_int_t, const struct evreq_error *);
+static void	refuse(struct client *, json_int_t,
+		    const struct evreq_error *);
 static void	queried(int, json_t *, void *);
 static void	sent(int, void *);
 
@@ -157,11 +158,13 @@ register_metrics(void)
 	    "Voice events read from the streams (duplicates included).", NULL);
 	events_env.m_dups = metrics_counter("tenantd_events_duplicates_total",
 	    "Voice events dropped as already delivered (same eventId).", NULL);
-	events_env.m_delivered = metrics_counter("tenantd_events_delivered_total",
-	    "Events sent to events_env.clients, one per client.", NULL);
+	events_env.m_delivered = metrics_counter(
+	    "tenantd_events_delivered_total",
+	    "Events sent to clients, one per client.", NULL);
 	events_env.m_requests = metrics_counter("tenantd_events_requests_total",
 	    "Call and agent requests written to the voice side.", NULL);
-	events_env.m_errors = metrics_counter("tenantd_events_request_errors_total",
+	events_env.m_errors = metrics_counter(
+	    "tenantd_events_request_errors_total",
 	    "Requests answered with EventError by the events worker.", NULL);
 	events_env.m_link = metrics_gauge("tenantd_events_voice_link_up",
 	    "1 while the voice side is reachable (local Redis and heartbeat).",
@@ -169,11 +172,12 @@ register_metrics(void)
 	events_env.m_lag = metrics_gauge("tenantd_events_lag_seconds",
 	    "Age of the last live event when it was read (its time field).",
 	    NULL);
-	events_env.m_ghosts = metrics_counter("tenantd_events_ghost_logouts_total",
+	events_env.m_ghosts = metrics_counter(
+	    "tenantd_events_ghost_logouts_total",
 	    "Agents logged out because their client left without doing so.",
 	    NULL);
 	events_env.m_replayed = metrics_counter("tenantd_events_replayed_total",
-	    "Events sent again to events_env.clients that resumed.", NULL);
+	    "Events sent again to clients that resumed.", NULL);
 }
 
 /* on_sweep - requests the voice side did not answer in time */
@@ -183,7 +187,8 @@ on_sweep(evutil_socket_t fd, short what, void *arg)
 	uint64_t		 now = now_mono_us();
 	struct op		*op;
 
-	while ((op = TAILQ_FIRST(&events_env.pending)) != NULL && op->deadline_us < now) {
+	while ((op = TAILQ_FIRST(&events_env.pending)) != NULL &&
+	    op->deadline_us < now) {
 		TAILQ_REMOVE(&events_env.pending, op, pending_entry);
 		if (op->c != NULL) {
 			sess_send_error(op->c->s, op->ref, "Timeout", "the voice "
@@ -200,7 +205,7 @@ on_sweep(evutil_socket_t fd, short what, void *arg)
 /* ---- sessions ---- */
 
 /*
- * on_open - RequestOpen's own field: "resume", the last position events_env.seen per
+ * on_open - RequestOpen's own field: "resume", the last position seen per
  * region, from a previous session; events then wait until RequestResume
  * has replayed what was missed.  The token is common/svc's.  A session
  * whose open was not accepted keeps its client for the next try.
@@ -583,6 +588,7 @@ refuse(struct client *c, json_int_t ref, const struct evreq_error *err)
 
 /* ---- what waits for Redis; configuration lookups ---- */
 
+/* ev_op_new - something c waits for from Redis, on its list */
 struct op *
 ev_op_new(struct client *c, enum op_kind kind, json_int_t ref)
 {
@@ -595,7 +601,7 @@ ev_op_new(struct client *c, enum op_kind kind, json_int_t ref)
 	return op;
 }
 
-/* op_done - the op's client no longer waits for it */
+/* ev_op_done - the op's client no longer waits for it */
 void
 ev_op_done(struct op *op)
 {

@@ -35,6 +35,17 @@ static json_t	*position(const struct voice_event *);
 static int	plain(const char *);
 static void	cap_user_data(json_t *, size_t);
 
+/*
+ * ev_on_voice_event - one entry of a region's stream, live.  What it
+ * guarantees: a client gets each event of its DNs once, in the order of
+ * the stream, even when the voice side wrote it to two regions (the
+ * event id, common/seen.c); the answer to a request goes to its sender
+ * with the request's ref, and only there when it is an EventError; a
+ * client that is resuming gets a live event only after its replay has
+ * passed it (deliver), so nothing comes twice or out of order.  The line
+ * is encoded once for every client, from the text as read when that is
+ * possible (splice), since the fan-out is the worker's hot path.
+ */
 void
 ev_on_voice_event(struct voice_event *ev, void *arg)
 {
@@ -55,8 +66,8 @@ ev_on_voice_event(struct voice_event *ev, void *arg)
 		return;
 	}
 	if (ev->has_time)
-		metric_set(events_env.m_lag, (double)((long long)(now_wall_us() / 1000) -
-		    ev->time_ms) / 1000.0);
+		metric_set(events_env.m_lag, (double)((long long)(
+		    now_wall_us() / 1000) - ev->time_ms) / 1000.0);
 	op = pending_find(ev->request_id[0] != '\0' ? ev->request_id : NULL);
 
 	/* The answer to a request: to its sender, with the ref. */
@@ -97,11 +108,12 @@ ev_on_voice_event(struct voice_event *ev, void *arg)
 	for (i = 0, sent = 0; i < r->n; i++)
 		if (r->v[i] != asker)
 			sent += deliver(r->v[i], ev, line, len);
-	metric_add(events_env.m_delivered, (double)sent);	/* once: it is atomic */
+	/* Once, not per client: the registry's add is atomic. */
+	metric_add(events_env.m_delivered, (double)sent);
 	free(line);
 }
 
-/* on_link - every client hears that the voice link went up or down */
+/* ev_on_link - every client hears that the voice link went up or down */
 void
 ev_on_link(int up, void *arg)
 {
@@ -152,7 +164,7 @@ deliver(struct client *c, const struct voice_event *ev, const char *line,
 }
 
 /*
- * prepared - the event as a tree, as events_env.clients get it: userData capped,
+ * ev_prepared - the event as a tree, as clients get it: userData capped,
  * its position added, the voice side's requestId gone.  Built once, when
  * the text cannot be passed on as it is.
  */
@@ -237,6 +249,7 @@ cap_user_data(json_t *e, size_t raw_len)
 
 /* ---- registrations: DN -> clients ---- */
 
+/* ev_registered - has c registered dn? */
 int
 ev_registered(const struct client *c, const char *dn)
 {
@@ -248,6 +261,7 @@ ev_registered(const struct client *c, const char *dn)
 	return 0;
 }
 
+/* ev_reg_add - c follows dn from now on */
 void
 ev_reg_add(struct client *c, const char *dn)
 {
@@ -259,6 +273,7 @@ ev_reg_add(struct client *c, const char *dn)
 	c->dns[c->ndns++] = xstrdup(dn);
 }
 
+/* ev_reg_remove - c no longer follows dn */
 void
 ev_reg_remove(struct client *c, const char *dn)
 {

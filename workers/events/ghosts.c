@@ -29,17 +29,15 @@ static void	on_ghost(evutil_socket_t, short, void *);
 static void	ghost_sent(int, void *);
 static void	ghost_free(struct ghost *);
 
-/* haunt - c left: its agents get logged out unless someone takes them */
+/* ev_haunt - c left: its agents get logged out unless someone takes them */
 void
 ev_haunt(struct client *c)
 {
-	double		 grace = worker_conf()->workers[WORKER_EVENTS].logout_grace;
 	struct timeval	 tv;
 	struct ghost	*gh;
 	size_t		 i;
 
-	tv.tv_sec = (time_t)grace;
-	tv.tv_usec = (suseconds_t)((grace - (double)tv.tv_sec) * 1e6);
+	tv = util_tv(worker_conf()->workers[WORKER_EVENTS].logout_grace);
 	for (i = 0; i < c->nlogins; i++) {
 		gh = xcalloc(1, sizeof(*gh));
 		gh->l = c->logins[i];
@@ -50,7 +48,7 @@ ev_haunt(struct client *c)
 	}
 }
 
-/* adopt - a client of the same principal registers the DN: it is back */
+/* ev_adopt - a client of the same principal registers the DN: it is back */
 void
 ev_adopt(struct client *c, const char *dn)
 {
@@ -58,7 +56,8 @@ ev_adopt(struct client *c, const char *dn)
 
 	for (gh = TAILQ_FIRST(&ghosts); gh != NULL; gh = ngh) {
 		ngh = TAILQ_NEXT(gh, entry);
-		if (strcmp(gh->l.dn, dn) != 0 || gh->who.kind != svc_who(c->s)->kind ||
+		if (strcmp(gh->l.dn, dn) != 0 ||
+		    gh->who.kind != svc_who(c->s)->kind ||
 		    gh->who.dbid != svc_who(c->s)->dbid)
 			continue;
 		c->logins = xrealloc(c->logins, (c->nlogins + 1) *
@@ -68,6 +67,7 @@ ev_adopt(struct client *c, const char *dn)
 	}
 }
 
+/* ev_login_note - c logged agent in on dn: it answers for it */
 void
 ev_login_note(struct client *c, const char *dn, const char *agent)
 {
@@ -78,6 +78,7 @@ ev_login_note(struct client *c, const char *dn, const char *agent)
 	c->nlogins++;
 }
 
+/* ev_login_forget - agent (or any, NULL) on dn is no one's now */
 void
 ev_login_forget(const char *dn, const char *agent)
 {

@@ -29,6 +29,7 @@ static void	resume_past(struct client *);
 static void	replayed_cb(int, int, int, struct voice_event *, size_t,
 		    void *);
 
+/* ev_resume - RequestResume: each region replayed after its position */
 void
 ev_resume(struct client *c, json_int_t ref)
 {
@@ -44,8 +45,9 @@ ev_resume(struct client *c, json_int_t ref)
 	c->resume_ref = ref;
 	c->region = 0;
 	c->replayed = 0;
+	/* A region whose position was refused before stays lost. */
 	for (i = 0; i < voice_nregions(); i++)
-		if (c->has_cursor[i])	/* kept: a position refused before */
+		if (c->has_cursor[i])
 			c->lost[i] = 0;
 	memset(c->live, 0, sizeof(c->live));
 	if (c->resumed == NULL)
@@ -120,7 +122,8 @@ replayed_cb(int ok, int lost, int past, struct voice_event *v, size_t n,
 		    v[i].dn[0] == '\0' || !ev_registered(c, v[i].dn))
 			continue;
 		done = 0;
-		if ((line = sess_encode(ev_prepared(&v[i], &done), &len)) == NULL)
+		if ((line = sess_encode(ev_prepared(&v[i], &done),
+		    &len)) == NULL)
 			continue;
 		if (sess_send_line(c->s, line, len) == 0) {
 			c->replayed++;

@@ -200,7 +200,7 @@ static int
 metrics_start(struct event_base *b, const struct conf *c, int fd)
 {
 	struct http_limits	 l = http_limits_of(c);
-	struct timeval		 tv = { 0, 0 };
+	struct timeval		 tv;
 
 	base = b;
 	page_size = sysconf(_SC_PAGESIZE);
@@ -224,7 +224,7 @@ metrics_start(struct event_base *b, const struct conf *c, int fd)
 	http = http_server_new(base, fd, &l, handle, NULL);
 	http_server_set_head_hook(http, head_seen, NULL);
 	ev_probe = event_new(base, -1, EV_PERSIST, on_probe, NULL);
-	tv.tv_usec = PROBE_INTERVAL_US;
+	tv = util_tv_us(PROBE_INTERVAL_US);
 	event_add(ev_probe, &tv);
 	on_probe(-1, 0, NULL);
 	worker_ready();

@@ -105,10 +105,8 @@ subs_info(struct sub *s, const struct value *v, json_int_t ref)
 void
 subs_periodic(struct sub *s)
 {
-	struct timeval	tv;
+	struct timeval	tv = util_tv(s->n.interval);
 
-	tv.tv_sec = (time_t)s->n.interval;
-	tv.tv_usec = (suseconds_t)((s->n.interval - (double)tv.tv_sec) * 1e6);
 	s->timer = event_new(stats_env.base, -1, EV_PERSIST, on_periodic, s);
 	event_add(s->timer, &tv);
 }
