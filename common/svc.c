@@ -218,18 +218,6 @@ on_synced(json_int_t rev, void *arg)
 		ops->synced(rev, first);
 }
 
-int
-svc_ready(void)
-{
-	return ready;
-}
-
-const struct sess_stats *
-svc_stats(void)
-{
-	return sess_server_stats(srv);
-}
-
 /* ---- sessions ---- */
 
 /*

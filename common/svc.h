@@ -80,10 +80,6 @@ void		 svc_listen(int fd);
 void		 svc_stop(void);
 void		 svc_cleanup(void);
 
-/* 1 once the configuration is loaded. */
-int		 svc_ready(void);
-const struct sess_stats *svc_stats(void);
-
 void		 svc_set_data(struct sess *, void *);
 void		*svc_data(const struct sess *);
 /* Who the session's principal is (after the open was accepted). */
