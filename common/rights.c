@@ -343,6 +343,7 @@ enum sess_open
 rights_open(struct rights *r, struct rights_sess *rs, struct sess *s,
     const char *token, const char **why)
 {
+	free(rs->token);	/* of an open that was not accepted */
 	memset(rs, 0, sizeof(*rs));
 	rs->s = s;
 	if (!r->ready) {

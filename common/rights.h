@@ -86,7 +86,8 @@ void		 rights_recheck_all(struct rights *);
 
 /*
  * RequestOpen with token: PENDING, and opened() later; or a refusal now
- * (*why says why), and no callback.  rs is zeroed first.
+ * (*why says why), and no callback.  rs is zeroed before its first open
+ * (calloc); an open again, after one not accepted, starts it afresh.
  */
 enum sess_open	 rights_open(struct rights *, struct rights_sess *,
 		    struct sess *, const char *token, const char **why);
