@@ -7,6 +7,7 @@ delete ends its sessions, told with EventError Unauthorized naming why, on
 every instance; and RequestOpen says Unavailable or BadRequest, not
 Unauthorized, when the credentials were not what was wrong."""
 
+import socket
 import time
 
 import pytest
@@ -354,3 +355,43 @@ def test_stats_open_errors_say_what_was_wrong(st, redis):
         s.close()
         time.sleep(0.2)
     assert m["code"] == "Unauthorized", m
+
+
+@pytest.mark.parametrize("worker", ["events", "stats"])
+def test_open_before_the_configuration_is_loaded_is_unavailable(tenantd, pg, redis,
+                                                                worker):
+    """PostgreSQL away at start: the worker cannot load its configuration,
+    so RequestOpen gets Unavailable (retry), not Unauthorized, and the
+    link stays open; a client that retries opens once it is loaded."""
+    port = free_port()
+    pg.stop()
+    try:
+        d = tenantd({"workers": {worker: {"enabled": True,
+                                          "listen": f"127.0.0.1:{port}"}}},
+                    config_worker=True)
+        wait_for(lambda: _connects(port), 20, what=f"the {worker} port")
+        s = Session(port)
+        s.send("RequestOpen", token=d.admin_token, client="early")
+        m = s.event("EventError", timeout=8)
+        assert m["code"] == "Unavailable" and "not loaded" in m["message"], m
+        assert s.call("RequestPing")["code"] == "NotOpened"     # still open
+    finally:
+        pg.start()
+    deadline = time.monotonic() + 30
+    while True:
+        s = Session(port)
+        r = s.call("RequestOpen", token=d.admin_token, client="early", timeout=8)
+        if r["event"] == "EventOpened" or time.monotonic() > deadline:
+            break
+        assert r["code"] == "Unavailable", r
+        s.close()
+        time.sleep(0.3)
+    assert r["event"] == "EventOpened", r
+
+
+def _connects(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
