@@ -99,6 +99,7 @@ struct http_server {
 static void	conn_process(struct http_conn *);
 static void	conn_timer(struct http_conn *);
 static void	conn_flush(struct http_conn *);
+static void	conn_next(struct http_conn *);
 static void	conn_lost(struct http_conn *);
 static void	conn_free(struct http_conn *);
 
@@ -600,13 +601,7 @@ http_stream_begin(struct http_conn *c, int status, const char *ctype,
 	if (c->head_only) {
 		/* HEAD: the headers were the answer; serve the next one. */
 		c->head_only = 0;
-		c->busy = 0;
-		c->since_us = now_mono_us();
-		if (!c->in_process) {
-			conn_process(c);
-			conn_timer(c);
-			conn_flush(c);
-		}
+		conn_next(c);
 		return -1;
 	}
 	c->stream_closed = closed;
@@ -643,6 +638,13 @@ http_stream_end(struct http_conn *c)
 {
 	evbuffer_add(c->out, "0\r\n\r\n", 5);
 	c->stream_closed = NULL;
+	conn_next(c);
+}
+
+/* conn_next - a streamed answer is over: serve what came behind it */
+static void
+conn_next(struct http_conn *c)
+{
 	c->busy = 0;
 	c->since_us = now_mono_us();
 	if (!c->in_process) {
