@@ -573,6 +573,13 @@ class Tenantd:
         return ConfigClient(self.config_port, self.admin_token)(
             method, path, body=body, token=token, headers=headers, timeout=timeout)
 
+    def create(self, collection, obj):
+        """POST obj to /v1/<collection> as admin: its dbid (201, or the
+        test fails)."""
+        r = self.api("POST", f"/v1/{collection}", obj)
+        assert r.status == 201, r.text
+        return r.json["dbid"]
+
     def api_client(self, keepalive=True):
         return ConfigClient(self.config_port, self.admin_token, keepalive=keepalive)
 

@@ -37,12 +37,7 @@ class Tenant:
         self.token = self.d.admin_token
         from helpers import config_api_ready
         config_api_ready(self.d)
-        api = self.d.api
-
-        def c(coll, obj):
-            r = api("POST", f"/v1/{coll}", obj)
-            assert r.status == 201, r.text
-            return r.json["dbid"]
+        c = self.d.create
         self.switch = c("switches", {"name": "sw1", "type": "SIP"})
         self.dns = {n: c("dns", {"number": n, "type": "Extension", "switch": self.switch})
                     for n in ("5001", "5002", "5003", "5004")}

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from evclient import Session, Voice, wait_link
+from evclient import Session, Voice
 import redis as redis_py
 
 from helpers import TENANT_ID, config_api_ready, free_port, wait_for
@@ -254,10 +254,7 @@ def st(tenantd, redis):
     wait_for(t.link_up, 10, what="the stats worker's voice link")
     api = t.d.api
 
-    def c(coll, obj):
-        r = api("POST", f"/v1/{coll}", obj)
-        assert r.status == 201, r.text
-        return r.json["dbid"]
+    c = t.d.create
     # A supervisor: reads agent1 and the queue 6000, updates agent1 only.
     t.sup = c("persons", {"userName": "sup", "password": "s3cret-pw"})
     q = api("GET", "/v1/dns?number=6000").json["items"][0]["dbid"]

@@ -30,12 +30,7 @@ class StatsTenant:
         self.d = tenantd({"workers": {"stats": section}}, config_worker=True)
         self.token = self.d.admin_token
         config_api_ready(self.d)
-        api = self.d.api
-
-        def c(coll, obj):
-            r = api("POST", f"/v1/{coll}", obj)
-            assert r.status == 201, r.text
-            return r.json["dbid"]
+        c = self.d.create
         sw = c("switches", {"name": "sw1"})
         self.persons = {}
         for i in (1, 2, 3):

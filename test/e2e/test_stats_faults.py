@@ -45,10 +45,7 @@ class FaultTenant(StatsTenant):
         self.token = self.d.admin_token
         config_api_ready(self.d)
 
-        def c(coll, obj):
-            r = self.d.api("POST", f"/v1/{coll}", obj)
-            assert r.status == 201, r.text
-            return r.json["dbid"]
+        c = self.d.create
         sw = c("switches", {"name": "sw1"})
         for i in range(1, agents + 1):
             dn = c("dns", {"number": f"50{i:02d}", "type": "Extension", "switch": sw})
