@@ -76,7 +76,10 @@ static struct {
 	.p = {
 		.ring_ms = 1000, .patience_ms = 60000, .talk_ms = 20000,
 		.wrap_ms = 5000, .break_ms = 30000, .notready = 0.1,
-		.external_min = 7,
+		.external_min = 7, .mix = { [VS_OC_ANSWER] = 100 },
+		.out_ring_min_ms = 4000, .out_ring_max_ms = 20000,
+		.busy_after_ms = 2000, .out_patience_ms = 30000,
+		.agent_answer_ms = 500,
 	},
 };
 
@@ -133,6 +136,16 @@ usage(void)
 "  --external-busy     every outside number is busy\n"
 "  --busy-suffix D     outside numbers ending in D are busy\n"
 "  --external-min N    unknown numbers shorter than N are UnknownDN (7)\n"
+"  --outbound-mix K=P,...  the called parties of predictive calls, in\n"
+"                      percent: answer, machine, fax, silence, busy,\n"
+"                      noanswer, sit, vacant, intercept, nocircuit,\n"
+"                      reorder, situnknown, alltrunksbusy, noringback\n"
+"                      (answer=100)\n"
+"  --outbound-ring MIN:MAX  a person or machine answers after MIN to MAX\n"
+"                      s, uniform (4:20)\n"
+"  --busy-after S      busy and SIT results come after S s (2)\n"
+"  --outbound-patience S  an answered customer waits S s for an agent (30)\n"
+"  --agent-answer S    generated agents answer routed calls after S s (0.5)\n"
 "  --seed N            same seed, same run\n"
 "  --duration S        stop after S seconds\n"
 "  --flood N           write N synthetic events as fast as Redis takes\n"
@@ -161,7 +174,66 @@ enum {
 	O_REGION = 256, O_MIRROR, O_AGENTS, O_RATE, O_TO, O_QUEUE, O_TALK,
 	O_WRAP, O_BREAK, O_DIST, O_NOTREADY, O_RING, O_PATIENCE, O_EXTBUSY,
 	O_BUSYSUF, O_EXTMIN, O_SEED, O_DURATION, O_FLOOD, O_LOGLEVEL,
+	O_OUTMIX, O_OUTRING, O_BUSYAFTER, O_OUTPAT, O_AGENTANS,
 };
+
+/* seconds - a non-negative number of seconds option, in ms */
+static uint64_t
+seconds(const char *name, const char *s)
+{
+	return (uint64_t)(num(name, s) * 1000 + 0.5);
+}
+
+/* out_mix - --outbound-mix answer=30,busy=20,...: percentages summing to 100 */
+static void
+out_mix(const char *name, const char *a)
+{
+	char		*copy = xstrdup(a), *item, *save = NULL, *eq;
+	unsigned	 sum = 0;
+	int		 oc;
+
+	memset(opt.p.mix, 0, sizeof(opt.p.mix));
+	for (item = strtok_r(copy, ",", &save); item != NULL;
+	    item = strtok_r(NULL, ",", &save)) {
+		if ((eq = strchr(item, '=')) == NULL)
+			break;
+		*eq = '\0';
+		if ((oc = vs_outcome_parse(item)) == -1) {
+			fprintf(stderr, "voicesim: --%s: no outcome %s\n",
+			    name, item);
+			usage();
+		}
+		opt.p.mix[oc] += (unsigned)num(name, eq + 1);
+		sum += (unsigned)num(name, eq + 1);
+	}
+	free(copy);
+	if (item != NULL || sum != 100) {
+		fprintf(stderr, "voicesim: --%s: want KEY=PERCENT,... adding up "
+		    "to 100: %s\n", name, a);
+		usage();
+	}
+}
+
+/* out_ring - --outbound-ring MIN:MAX seconds */
+static void
+out_ring(const char *name, const char *a)
+{
+	char	*copy = xstrdup(a), *colon = strchr(copy, ':');
+
+	if (colon == NULL) {
+		fprintf(stderr, "voicesim: --%s: want MIN:MAX: %s\n", name, a);
+		usage();
+	}
+	*colon = '\0';
+	opt.p.out_ring_min_ms = seconds(name, copy);
+	opt.p.out_ring_max_ms = seconds(name, colon + 1);
+	free(copy);
+	if (opt.p.out_ring_min_ms > opt.p.out_ring_max_ms) {
+		fprintf(stderr, "voicesim: --%s: MIN is over MAX: %s\n", name,
+		    a);
+		usage();
+	}
+}
 
 /* option - one long option */
 static void
@@ -195,6 +267,11 @@ option(int o, const char *name, const char *a)
 		opt.flood_on = 1;
 		break;
 	case O_LOGLEVEL: opt.log_level = a; break;
+	case O_OUTMIX:	out_mix(name, a); break;
+	case O_OUTRING:	out_ring(name, a); break;
+	case O_BUSYAFTER: opt.p.busy_after_ms = seconds(name, a); break;
+	case O_OUTPAT:	opt.p.out_patience_ms = seconds(name, a); break;
+	case O_AGENTANS: opt.p.agent_answer_ms = seconds(name, a); break;
 	case O_DIST:
 		if (strcmp(a, "exp") == 0)
 			opt.p.dist = VS_DIST_EXP;
@@ -231,6 +308,11 @@ parse_args(int argc, char **argv)
 		{ "duration", 1, NULL, O_DURATION },
 		{ "flood", 1, NULL, O_FLOOD },
 		{ "log-level", 1, NULL, O_LOGLEVEL },
+		{ "outbound-mix", 1, NULL, O_OUTMIX },
+		{ "outbound-ring", 1, NULL, O_OUTRING },
+		{ "busy-after", 1, NULL, O_BUSYAFTER },
+		{ "outbound-patience", 1, NULL, O_OUTPAT },
+		{ "agent-answer", 1, NULL, O_AGENTANS },
 		{ "help", 0, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -359,7 +441,7 @@ beat(void)
 static void
 farewell_event(json_t *ev, const char *dn, unsigned *n)
 {
-	struct vs_out	o = { ev, NULL, NULL };
+	struct vs_out	o = { ev, NULL, NULL, NULL };
 	char		id[96];
 
 	snprintf(id, sizeof(id), "%s:%s:last-%u", opt.region, boot, (*n)++);
@@ -503,6 +585,8 @@ on_emit(const struct vs_out *o, void *arg)
 			rds_command(regions[i].rds, on_written, &regions[i],
 			    "XADD %s MAXLEN ~ 1000000 * event %s", k_events,
 			    ev);
+	if (o->note != NULL)
+		log_debug("%s", o->note);
 	log_debug("event %s", ev);
 	free(st);
 	free(ev);
@@ -772,10 +856,15 @@ finish(void)
 {
 	struct event	*evs[] = { ev_model, ev_beat, ev_end, ev_term, ev_int,
 			    ev_bye };
+	char		 line[512];
 	size_t		 i;
 	int		 k;
 
 	stopping = 1;
+	if (vs != NULL) {
+		vs_outbound_summary(vs, line, sizeof(line));
+		log_info("outbound: %s", line);
+	}
 	cfgfollow_free(follow);		/* and its PostgreSQL connection */
 	rds_free(reqs);
 	for (k = 0; k < nregions; k++)

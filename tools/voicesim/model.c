@@ -18,6 +18,12 @@
  *
  * The traffic generator (vs_params.rate, .agents) lives here too, as
  * timers: arrivals, agents answering, talking, wrapping up, taking breaks.
+ *
+ * Predictive calls (RequestMakePredictiveCall, docs/outbound.md) play the
+ * customers of an outbound dialler: what the called party will do is drawn
+ * when the request comes (--outbound-mix, the ring time), and told by a
+ * timer: the call is answered and waits at the origination DN for
+ * RequestRouteCall, or it is released with the cause.
  */
 #include <sys/queue.h>
 #include <sys/types.h>
@@ -48,6 +54,21 @@ enum tkind {
 	T_WRAP_END,		/* after call work is over */
 	T_BREAK_END,		/* a not-ready break is over */
 	T_ARRIVAL,		/* the next generated inbound call */
+	T_PRED_RESULT,		/* a predictive call's called party is heard */
+	T_OUT_PATIENCE,		/* its customer, answered, gives up waiting */
+};
+/* What a predictive call's customer is waiting for, once answered. */
+enum wait {
+	W_NONE,			/* nothing: not answered, or talking */
+	W_AT_DN,		/* RequestRouteCall at the origination DN */
+	W_ROUTED,		/* routed: an agent to answer */
+};
+/* How a called party's outcome comes about. */
+enum okind {
+	OK_PERSON,		/* answers after the ring time: established */
+	OK_DETECTED,		/* answers; CPD drops it, else established */
+	OK_EARLY,		/* a tone after busy_after_ms: released */
+	OK_RINGOUT,		/* rings until the request's ringTimeout */
 };
 
 static const char *const pstate_names[] = { "Dialing", "Ringing",
@@ -61,6 +82,29 @@ static const char *const work_modes[] = { "Unknown", "AutoIn", "ManualIn",
 static const char *const break_reasons[] = { "Break", "Lunch", "Training",
     "Meeting" };
 static const char *const segments[] = { "Gold", "Silver", "Bronze" };
+
+/* In enum vs_outcome order: the --outbound-mix key, the callResult of
+ * EventEstablished or cause of EventReleased (docs/outbound.md). */
+static const struct {
+	const char	*key;
+	const char	*result;
+	enum okind	 kind;
+} outcomes[VS_OC_N] = {
+	[VS_OC_ANSWER] =	{ "answer", "Answer", OK_PERSON },
+	[VS_OC_MACHINE] =	{ "machine", "AnsweringMachine", OK_DETECTED },
+	[VS_OC_FAX] =		{ "fax", "Fax", OK_DETECTED },
+	[VS_OC_SILENCE] =	{ "silence", "Silence", OK_DETECTED },
+	[VS_OC_BUSY] =		{ "busy", "Busy", OK_EARLY },
+	[VS_OC_SIT] =		{ "sit", "SitInvalidNumber", OK_EARLY },
+	[VS_OC_VACANT] =	{ "vacant", "SitVacant", OK_EARLY },
+	[VS_OC_INTERCEPT] =	{ "intercept", "SitIntercept", OK_EARLY },
+	[VS_OC_NOCIRCUIT] =	{ "nocircuit", "SitNoCircuit", OK_EARLY },
+	[VS_OC_REORDER] =	{ "reorder", "SitReorder", OK_EARLY },
+	[VS_OC_SITUNKNOWN] =	{ "situnknown", "SitUnknown", OK_EARLY },
+	[VS_OC_ALLTRUNKS] =	{ "alltrunksbusy", "AllTrunksBusy", OK_EARLY },
+	[VS_OC_NORINGBACK] =	{ "noringback", "NoRingback", OK_EARLY },
+	[VS_OC_NOANSWER] =	{ "noanswer", "NoAnswer", OK_RINGOUT },
+};
 
 struct party {
 	char		 dn[DN_MAX];
@@ -82,6 +126,10 @@ struct call {
 	size_t		 np, cap;
 	uint64_t	 consult_of;	/* id of the call this consults for */
 	int		 established;	/* answered once */
+	int		 pred;		/* a predictive call */
+	int		 cpd;		/* call progress detection asked */
+	enum vs_outcome	 oc;		/* its called party's outcome */
+	enum wait	 wait;
 };
 TAILQ_HEAD(calls, call);
 
@@ -121,6 +169,10 @@ struct vs {
 	int		 started;
 	uint64_t	 nevents;
 	size_t		 ncalls;
+	const char	*note;		/* for the next event, then NULL */
+	char		 notebuf[256];
+	/* predictive calls: made, each outcome, and what became of them */
+	uint64_t	 npred, results[VS_OC_N], routed, abandoned, released;
 };
 
 typedef void	 req_fn(struct vs *, const json_t *);
@@ -129,6 +181,7 @@ static void	 distribute(struct vs *);
 static void	 hang_up(struct vs *, struct call *, size_t, const char *);
 static void	 deliver(struct vs *, struct call *, size_t, const char *);
 static void	 after_call(struct vs *, const char *);
+static void	 end_call(struct vs *, struct call *, int, const char *);
 
 /* ---- set up ---- */
 
@@ -181,6 +234,46 @@ size_t
 vs_calls(const struct vs *m)
 {
 	return m->ncalls;
+}
+
+/* vs_outbound_summary - the predictive calls in one line */
+void
+vs_outbound_summary(const struct vs *m, char *buf, size_t len)
+{
+	size_t	i, n;
+
+	n = (size_t)snprintf(buf, len, "%llu predictive calls",
+	    (unsigned long long)m->npred);
+	for (i = 0; i < VS_OC_N && n < len; i++)
+		if (m->results[i] > 0)
+			n += (size_t)snprintf(buf + n, len - n, ", %s %llu",
+			    outcomes[i].result,
+			    (unsigned long long)m->results[i]);
+	if (n < len)
+		snprintf(buf + n, len - n, "; routed %llu, abandoned %llu, "
+		    "released by the dialler %llu",
+		    (unsigned long long)m->routed,
+		    (unsigned long long)m->abandoned,
+		    (unsigned long long)m->released);
+}
+
+/* vs_outcome_key - the --outbound-mix key of an outcome */
+const char *
+vs_outcome_key(enum vs_outcome oc)
+{
+	return oc < VS_OC_N ? outcomes[oc].key : NULL;
+}
+
+/* vs_outcome_parse - the outcome of a --outbound-mix key, or -1 */
+int
+vs_outcome_parse(const char *key)
+{
+	size_t	i;
+
+	for (i = 0; i < VS_OC_N; i++)
+		if (strcmp(key, outcomes[i].key) == 0)
+			return (int)i;
+	return -1;
 }
 
 /* ---- random numbers: splitmix64, so a seed fixes the run ---- */
@@ -649,6 +742,8 @@ out(struct vs *m, json_t *ev, const char *dn)
 	o.event = ev;
 	o.dn = dn;
 	o.state = dn != NULL ? dn_state(m, dn) : NULL;
+	o.note = m->note;
+	m->note = NULL;
 	m->emit(&o, m->arg);
 	m->nevents++;
 	json_decref(o.state);
@@ -685,6 +780,22 @@ error(struct vs *m, const char *dn, const char *code, const char *fmt, ...)
 	json_object_set_new(ev, "code", json_string(code));
 	json_object_set_new(ev, "message", json_string(msg));
 	out(m, ev, NULL);
+}
+
+/* note - a line on predictive call c for the debug log, told with the
+ * next event */
+static void __attribute__((format(printf, 3, 4)))
+note(struct vs *m, const struct call *c, const char *fmt, ...)
+{
+	char	 what[160];
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	snprintf(m->notebuf, sizeof(m->notebuf), "predictive call %s: %s",
+	    c->connid, what);
+	m->note = m->notebuf;
 }
 
 /* agent_event - EventAgentX about the agent on l */
@@ -747,7 +858,8 @@ ring(struct vs *m, struct call *c, size_t i, const char *third)
 	c->p[i].state = PS_RINGING;
 	out_call(m, "EventRinging", c, i, third, NULL);
 	if ((l = line_get(m, c->p[i].dn)) != NULL && l->generated)
-		schedule(m, m->p.ring_ms, T_AUTO_ANSWER, c->id, l->dn);
+		schedule(m, c->pred ? m->p.agent_answer_ms : m->p.ring_ms,
+		    T_AUTO_ANSWER, c->id, l->dn);
 }
 
 /* enqueue - party i of c, a queue, holds the call for an agent */
@@ -817,6 +929,7 @@ answer(struct vs *m, struct call *c, size_t i)
 	size_t	j;
 
 	c->established = 1;
+	c->wait = W_NONE;
 	c->p[i].state = PS_ESTABLISHED;
 	c->p[i].since = m->now;
 	out_call(m, "EventEstablished", c, i, NULL, NULL);
@@ -840,13 +953,19 @@ talkers(const struct call *c)
 	return n;
 }
 
-/* end_call - the call is over for every party left */
+/*
+ * end_call - the call is over for every party left: EventAbandoned, or
+ * EventReleased with cause (NULL: Normal).  Generated agents wrap up after
+ * a call that was answered, not after one abandoned.
+ */
 static void
-end_call(struct vs *m, struct call *c, int abandoned)
+end_call(struct vs *m, struct call *c, int abandoned, const char *cause)
 {
 	char	 dn[DN_MAX];
 	json_t	*ev;
 
+	if (cause == NULL)
+		cause = abandoned ? "Abandoned" : "Normal";
 	while (c->np > 0) {
 		if (!c->p[0].internal) {
 			party_del(c, 0);
@@ -855,11 +974,10 @@ end_call(struct vs *m, struct call *c, int abandoned)
 		snprintf(dn, sizeof(dn), "%s", c->p[0].dn);
 		ev = ev_call(m, abandoned ? "EventAbandoned" : "EventReleased",
 		    c, 0, NULL);
-		json_object_set_new(ev, "cause",
-		    json_string(abandoned ? "Abandoned" : "Normal"));
+		json_object_set_new(ev, "cause", json_string(cause));
 		party_del(c, 0);
 		out(m, ev, dn);
-		if (c->established)
+		if (c->established && !abandoned)
 			after_call(m, dn);
 	}
 	call_free(m, c);
@@ -868,7 +986,8 @@ end_call(struct vs *m, struct call *c, int abandoned)
 /*
  * hang_up - party i leaves c.  A call keeps going while two parties talk;
  * a conference member leaving is told to the others.  A caller leaving an
- * unanswered call abandons it: the others get EventAbandoned.
+ * unanswered call abandons it: the others get EventAbandoned; so does the
+ * customer of a predictive call who leaves before an agent answered.
  */
 static void
 hang_up(struct vs *m, struct call *c, size_t i, const char *cause)
@@ -876,6 +995,7 @@ hang_up(struct vs *m, struct call *c, size_t i, const char *cause)
 	struct party	 left = c->p[i];
 	json_t		*ev;
 	size_t		 j;
+	int		 gave_up;
 
 	if (left.internal) {
 		ev = ev_call(m, "EventReleased", c, i, NULL);
@@ -891,7 +1011,13 @@ hang_up(struct vs *m, struct call *c, size_t i, const char *cause)
 			out_call(m, "EventPartyDeleted", c, j, left.dn, NULL);
 		return;
 	}
-	end_call(m, c, !c->established && left.role == R_ORIG);
+	gave_up = c->wait != W_NONE && !left.internal;
+	if (gave_up) {
+		m->abandoned++;
+		note(m, c, "%s hung up before an agent answered", left.dn);
+	}
+	end_call(m, c, gave_up || (!c->established && left.role == R_ORIG),
+	    NULL);
 }
 
 /* idle_agent - the Ready agent of switch sw idle the longest, or NULL */
@@ -1176,7 +1302,8 @@ req_answer(struct vs *m, const json_t *req)
 	answer(m, x.c, x.i);
 }
 
-/* req_release - RequestReleaseCall: dn leaves the call */
+/* req_release - RequestReleaseCall: dn leaves the call; a predictive
+ * call's customer, dialled or waiting, goes with it */
 static void
 req_release(struct vs *m, const json_t *req)
 {
@@ -1184,6 +1311,11 @@ req_release(struct vs *m, const json_t *req)
 
 	if (need_call(m, req, "connId", &x) == -1)
 		return;
+	if (x.c->pred && x.c->p[x.i].role == R_ORIG &&
+	    (x.c->wait == W_AT_DN || !x.c->established)) {
+		m->released++;
+		note(m, x.c, "released by %s", x.dn);
+	}
 	hang_up(m, x.c, x.i, "Normal");
 }
 
@@ -1292,7 +1424,7 @@ req_complete_transfer(struct vs *m, const json_t *req)
 	n = x.c->np;
 	move_parties(m, x.c, y.c, dn);
 	if (talkers(x.c) < 2) {
-		end_call(m, x.c, 0);
+		end_call(m, x.c, 0, NULL);
 		return;
 	}
 	for (j = 0; j < x.c->np; j++) {
@@ -1306,9 +1438,23 @@ req_complete_transfer(struct vs *m, const json_t *req)
 	}
 }
 
-/* req_single_step - dn leaves; destination takes its place */
+/* need_routable - established or held; with route, also a call ringing
+ * at a routing point (the routing worker routes those) */
+static int
+need_routable(struct vs *m, const struct ctx *x, int route)
+{
+	if (route && x->c->p[x->i].role == R_RP)
+		return need_state(m, x, PS_RINGING, PS_ESTABLISHED);
+	return need_state(m, x, PS_ESTABLISHED, PS_HELD);
+}
+
+/*
+ * single_step - dn leaves; destination takes its place.  Both
+ * RequestSingleStepTransfer and RequestRouteCall: a predictive call that
+ * waits at its origination DN goes on to the agent.
+ */
 static void
-req_single_step(struct vs *m, const json_t *req)
+single_step(struct vs *m, const json_t *req, int route)
 {
 	struct ctx	 x;
 	const char	*dest;
@@ -1316,20 +1462,198 @@ req_single_step(struct vs *m, const json_t *req)
 	size_t		 j, k;
 
 	if (need_call(m, req, "connId", &x) == -1 ||
-	    need_state(m, &x, PS_ESTABLISHED, PS_HELD) == -1 ||
+	    need_routable(m, &x, route) == -1 ||
 	    str_field(m, req, x.dn, "destination", 1, DN_MAX, &dest) == -1 ||
 	    check_dest(m, x.dn, dest) == -1)
 		return;
+	if (x.c->wait == W_AT_DN && x.c->p[x.i].role == R_ORIG) {
+		x.c->wait = W_ROUTED;
+		m->routed++;
+		note(m, x.c, "routed by %s to %s", x.dn, dest);
+	}
 	snprintf(dn, sizeof(dn), "%s", x.dn);
 	release_quietly(m, x.c, x.i, "Transferred");
 	if (talkers(x.c) == 0) {
-		end_call(m, x.c, 0);
+		end_call(m, x.c, 0, NULL);
 		return;
 	}
 	j = party_add(m, x.c, dest, PS_DIALING, R_DEST);
 	for (k = 0; k < j; k++)
 		out_call(m, "EventPartyChanged", x.c, k, dn, NULL);
 	deliver(m, x.c, j, dn);
+}
+
+/* req_single_step - RequestSingleStepTransfer */
+static void
+req_single_step(struct vs *m, const json_t *req)
+{
+	single_step(m, req, 0);
+}
+
+/* req_route - RequestRouteCall */
+static void
+req_route(struct vs *m, const json_t *req)
+{
+	single_step(m, req, 1);
+}
+
+/* ---- predictive calls: the customers of an outbound dialler ---- */
+
+/* draw_outcome - what the next called party does, by the mix's weights */
+static enum vs_outcome
+draw_outcome(struct vs *m)
+{
+	uint64_t	total = 0, r = rnd(m);
+	size_t		i;
+
+	for (i = 0; i < VS_OC_N; i++)
+		total += m->p.mix[i];
+	if (total == 0)
+		return VS_OC_ANSWER;
+	r %= total;
+	for (i = 0; r >= m->p.mix[i]; i++)
+		r -= m->p.mix[i];
+	return (enum vs_outcome)i;
+}
+
+/* draw_ring - how long until a person or a machine answers: uniform */
+static uint64_t
+draw_ring(struct vs *m)
+{
+	uint64_t	lo = m->p.out_ring_min_ms, hi = m->p.out_ring_max_ms;
+	uint64_t	r = rnd(m);
+
+	return hi > lo ? lo + r % (hi - lo + 1) : lo;
+}
+
+/* pred_fields - ringTimeout (s, > 0, default 25) and cpd (default false) */
+static int
+pred_fields(struct vs *m, const json_t *req, const char *dn,
+    uint64_t *timeout, int *cpd)
+{
+	json_t	*t = json_object_get(req, "ringTimeout");
+	json_t	*d = json_object_get(req, "cpd");
+
+	*timeout = 25000;
+	*cpd = 0;
+	if (t != NULL && !json_is_null(t)) {
+		if (!json_is_number(t) || json_number_value(t) <= 0) {
+			error(m, dn, "BadRequest", "ringTimeout must be a "
+			    "positive number of seconds");
+			return -1;
+		}
+		*timeout = (uint64_t)(json_number_value(t) * 1000);
+	}
+	if (d != NULL && !json_is_null(d)) {
+		if (!json_is_boolean(d)) {
+			error(m, dn, "BadRequest", "cpd must be true or false");
+			return -1;
+		}
+		*cpd = json_is_true(d);
+	}
+	return 0;
+}
+
+/* check_customer - a predictive call dials outside numbers only */
+static int
+check_customer(struct vs *m, const char *dn, const char *dest)
+{
+	if (dir_dn(m->dir, dest) != NULL) {
+		error(m, dn, "InvalidState", "destination %s is a DN of the "
+		    "tenant: a predictive call dials outside numbers", dest);
+		return -1;
+	}
+	if (!outside(m, dest)) {
+		error(m, dn, "UnknownDN", "destination %s is not known to the "
+		    "switch", dest);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * req_predictive - RequestMakePredictiveCall: any DN of the tenant dials a
+ * customer.  The outcome is drawn now (two draws per call, whatever the
+ * outcome, so one call's number never shifts the next one's); busy
+ * numbers (--external-busy, --busy-suffix) are Busy whatever was drawn; a
+ * ring time past ringTimeout is NoAnswer at ringTimeout.
+ */
+static void
+req_predictive(struct vs *m, const json_t *req)
+{
+	struct ctx	 x;
+	const char	*dest, *cid;
+	const json_t	*ud;
+	struct call	*c;
+	enum vs_outcome	 oc;
+	uint64_t	 timeout, ring, after;
+	int		 cpd;
+	size_t		 i;
+
+	if (need_dn(m, req, &x) == -1 ||
+	    str_field(m, req, x.dn, "destination", 1, DN_MAX, &dest) == -1 ||
+	    str_field(m, req, x.dn, "callerId", 0, DN_MAX, &cid) == -1 ||
+	    obj_field(m, req, x.dn, "userData", 0, &ud) == -1 ||
+	    pred_fields(m, req, x.dn, &timeout, &cpd) == -1 ||
+	    check_customer(m, x.dn, dest) == -1)
+		return;
+	oc = draw_outcome(m);
+	ring = draw_ring(m);
+	if (outside_busy(m, dest))
+		oc = VS_OC_BUSY;
+	if (outcomes[oc].kind == OK_EARLY)
+		after = m->p.busy_after_ms;
+	else if (outcomes[oc].kind == OK_RINGOUT || ring > timeout) {
+		oc = VS_OC_NOANSWER;
+		after = timeout;
+	} else
+		after = ring;
+	c = call_new(m, CT_OUTBOUND, ud);
+	c->pred = 1;
+	c->cpd = cpd;
+	c->oc = oc;
+	m->npred++;
+	i = party_add(m, c, x.dn, PS_DIALING, R_ORIG);
+	party_add(m, c, dest, PS_RINGING, R_DEST);
+	out_call(m, "EventDialing", c, i, NULL, NULL);
+	schedule(m, after, T_PRED_RESULT, c->id, dest);
+}
+
+/*
+ * pred_result - the called party i of predictive call c is heard from.  A
+ * person, or a machine when CPD was not asked for, is established at the
+ * origination DN with the callResult and waits there; anything else ends
+ * the call with the result as the cause.
+ */
+static void
+pred_result(struct vs *m, struct call *c, size_t i, enum vs_outcome oc)
+{
+	const char	*res = outcomes[oc].result;
+	json_t		*ev;
+	ssize_t		 o = other_party(c, i);
+
+	m->results[oc]++;
+	note(m, c, "%s -> %s: %s after %llu ms", o != -1 ? c->p[o].dn : "-",
+	    c->p[i].dn, res, (unsigned long long)(m->now - c->p[i].since));
+	if (outcomes[oc].kind != OK_PERSON &&
+	    (outcomes[oc].kind != OK_DETECTED || c->cpd)) {
+		end_call(m, c, 0, res);
+		return;
+	}
+	c->established = 1;
+	c->wait = W_AT_DN;
+	c->p[i].state = PS_ESTABLISHED;
+	c->p[i].since = m->now;
+	if (o != -1) {
+		c->p[o].state = PS_ESTABLISHED;
+		c->p[o].since = m->now;
+		ev = ev_call(m, "EventEstablished", c, (size_t)o, NULL);
+		json_object_set_new(ev, "callResult", json_string(res));
+		out(m, ev, c->p[o].dn);
+	}
+	if (m->p.out_patience_ms > 0)
+		schedule(m, m->p.out_patience_ms, T_OUT_PATIENCE, c->id,
+		    c->p[i].dn);
 }
 
 /* req_complete_conference - the consulted party joins the first call */
@@ -1710,7 +2034,10 @@ req_sim_answer(struct vs *m, const json_t *req)
 		    "ring", x.c->p[x.i].dn, x.c->connid);
 		return;
 	}
-	answer(m, x.c, x.i);
+	if (x.c->pred && !x.c->established && !x.c->p[x.i].internal)
+		pred_result(m, x.c, x.i, VS_OC_ANSWER);	/* a person */
+	else
+		answer(m, x.c, x.i);
 }
 
 /* ---- dispatch ---- */
@@ -1737,6 +2064,8 @@ static const struct {
 	{ "RequestUpdateUserData", req_update },
 	{ "RequestDeleteUserData", req_delete_data },
 	{ "RequestSendUserEvent", req_user_event },
+	{ "RequestMakePredictiveCall", req_predictive },
+	{ "RequestRouteCall", req_route },
 	{ "SimInboundCall", req_sim_inbound },
 	{ "SimRelease", req_sim_release },
 	{ "SimAnswer", req_sim_answer },
@@ -1769,6 +2098,7 @@ vs_request(struct vs *m, const json_t *req, uint64_t now)
 	if (m->reqid != NULL)	/* a handler that said nothing: a bug */
 		error(m, NULL, "InvalidState", "request had no effect");
 	m->reqid = NULL;
+	m->note = NULL;
 	distribute(m);
 }
 
@@ -1871,7 +2201,17 @@ fire(struct vs *m, const struct timer *t)
 	case T_ARRIVAL:
 		arrival(m);
 		break;
+	case T_PRED_RESULT:
+		if (i != -1 && c->p[i].state == PS_RINGING && !c->established)
+			pred_result(m, c, (size_t)i, c->oc);
+		break;
+	case T_OUT_PATIENCE:
+		/* answered, and still no agent: the customer hangs up */
+		if (i != -1 && c->wait != W_NONE)
+			hang_up(m, c, (size_t)i, "Abandoned");
+		break;
 	}
+	m->note = NULL;
 }
 
 /* vs_run - fire the timers due by now, in order, each at its due time */

@@ -22,6 +22,28 @@
 struct dir;
 struct vs;
 
+/*
+ * What a called party of a predictive call does (--outbound-mix).  The
+ * keys and results are in model.c's outcome table, in this order.
+ */
+enum vs_outcome {
+	VS_OC_ANSWER = 0,	/* a person: EventEstablished, callResult Answer */
+	VS_OC_MACHINE,		/* answered by a machine, a fax, or silence: */
+	VS_OC_FAX,		/* released by CPD, or established without */
+	VS_OC_SILENCE,
+	VS_OC_BUSY,		/* early results: after busy_after_ms */
+	VS_OC_SIT,
+	VS_OC_VACANT,
+	VS_OC_INTERCEPT,
+	VS_OC_NOCIRCUIT,
+	VS_OC_REORDER,
+	VS_OC_SITUNKNOWN,
+	VS_OC_ALLTRUNKS,
+	VS_OC_NORINGBACK,
+	VS_OC_NOANSWER,		/* rings until the request's ringTimeout */
+	VS_OC_N
+};
+
 enum vs_dist {
 	VS_DIST_EXP = 0,	/* exponential with the given mean */
 	VS_DIST_FIXED,
@@ -47,6 +69,15 @@ struct vs_params {
 	size_t		 external_min;	/* shorter unknown numbers: UnknownDN */
 	const char	*queue;		/* where routing points send calls */
 	const char	*target;	/* traffic goes here, not to RPs */
+	/* predictive calls (RequestMakePredictiveCall) */
+	unsigned	 mix[VS_OC_N];	/* percent of called parties; all 0:
+					 * every one answers */
+	uint64_t	 out_ring_min_ms; /* a person or machine answers */
+	uint64_t	 out_ring_max_ms; /* uniformly in between */
+	uint64_t	 busy_after_ms;	/* busy and SIT results come then */
+	uint64_t	 out_patience_ms; /* answered: waits for an agent;
+					 * 0: forever */
+	uint64_t	 agent_answer_ms; /* generated agents, routed calls */
 };
 
 /* One event to write; the DN's state goes in the same MULTI/EXEC. */
@@ -54,6 +85,8 @@ struct vs_out {
 	json_t		*event;		/* borrowed until return */
 	const char	*dn;		/* whose state changed, or NULL */
 	json_t		*state;		/* its new value; NULL: delete */
+	const char	*note;		/* a predictive call's outcome, for
+					 * the debug log; or NULL */
 };
 
 typedef void	 vs_emit_cb(const struct vs_out *, void *arg);
@@ -81,5 +114,12 @@ void		 vs_each_state(struct vs *,
 /* Counters for the log. */
 uint64_t	 vs_events(const struct vs *);
 size_t		 vs_calls(const struct vs *);
+/* One line on the predictive calls: how many, each result, routed... */
+void		 vs_outbound_summary(const struct vs *, char *, size_t);
+
+/* The --outbound-mix key of an outcome ("answer", "busy", ...), and back
+ * (-1: no such key). */
+const char	*vs_outcome_key(enum vs_outcome);
+int		 vs_outcome_parse(const char *key);
 
 #endif
