@@ -6,7 +6,9 @@
  * section, their types and defaults, which are required, how to print them
  * back.  The loader walks the libconfig tree and looks every setting up in
  * the schema, so an unknown key or a wrong type is an error naming the file
- * and line, never silently ignored.
+ * and line, never silently ignored.  The one exception is the kafka
+ * section: a key that is not its own is a librdkafka property (underscores
+ * for dots), checked by librdkafka's own configuration functions.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -14,6 +16,7 @@
 #include <grp.h>
 #include <libconfig.h>
 #include <libpq-fe.h>
+#include <librdkafka/rdkafka.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -95,6 +98,31 @@ static const struct key kafka_keys[] = {
 	{ "sasl_password_file", K_SECRET, C(kafka_sasl_password_file), 0,
 	    NULL, C(kafka_sasl_password) },
 	END
+};
+
+/*
+ * librdkafka properties that tenantd sets itself: the outbox's ordering
+ * and delivery guarantees rest on them (docs/outbound.md), or a key of
+ * the section says the same.
+ */
+static const struct {
+	const char	*name;
+	const char	*why;
+} kafka_reserved[] = {
+	{ "bootstrap.servers", "use kafka.brokers" },
+	{ "metadata.broker.list", "use kafka.brokers" },
+	{ "sasl.username", "use kafka.sasl_username" },
+	{ "sasl.password", "use kafka.sasl_password_file" },
+	{ "enable.idempotence", "tenantd sets it (true)" },
+	{ "enable.gapless.guarantee", "tenantd sets it (true)" },
+	{ "acks", "tenantd sets it (all)" },
+	{ "request.required.acks", "tenantd sets it (all)" },
+	{ "message.timeout.ms", "tenantd sets it (0: retried until "
+	    "delivered)" },
+	{ "delivery.timeout.ms", "tenantd sets it (0: retried until "
+	    "delivered)" },
+	{ "statistics.interval.ms", "tenantd sets it (1000: how it tells "
+	    "that Kafka is back)" },
 };
 
 static const struct key security_keys[] = {
@@ -638,6 +666,115 @@ load_group(struct loader *ld, config_setting_t *grp, const char *path,
 	return read_secrets(ld, grp, path, keys, base);
 }
 
+/* conf_kafka_name - security_protocol -> security.protocol */
+int
+conf_kafka_name(const char *key, char *name, size_t len)
+{
+	size_t	i;
+
+	for (i = 0; key[i] != '\0'; i++) {
+		if (i + 1 >= len)
+			return -1;
+		name[i] = key[i] == '_' ? '.' : key[i];
+	}
+	if (i == 0 || len == 0)
+		return -1;
+	name[i] = '\0';
+	return 0;
+}
+
+/* conf_kafka_reserved - why a property may not be set, or NULL */
+const char *
+conf_kafka_reserved(const char *name)
+{
+	size_t	i;
+
+	for (i = 0; i < NELEM(kafka_reserved); i++)
+		if (strcmp(kafka_reserved[i].name, name) == 0)
+			return kafka_reserved[i].why;
+	return NULL;
+}
+
+/* kafka_text - a property's value as librdkafka takes it, or NULL */
+static char *
+kafka_text(config_setting_t *s)
+{
+	switch (config_setting_type(s)) {
+	case CONFIG_TYPE_STRING:
+		return xstrdup(config_setting_get_string(s));
+	case CONFIG_TYPE_INT:
+	case CONFIG_TYPE_INT64:
+		return xasprintf("%lld", config_setting_get_int64(s));
+	case CONFIG_TYPE_FLOAT:
+		return xasprintf("%g", config_setting_get_float(s));
+	case CONFIG_TYPE_BOOL:
+		return xstrdup(config_setting_get_bool(s) ? "true" : "false");
+	default:
+		return NULL;
+	}
+}
+
+/*
+ * load_kafka_prop - any other kafka.* key is a librdkafka property; it is
+ * checked by librdkafka itself on a scratch configuration (which starts
+ * no thread), so that a typo fails here and not in the worker.
+ */
+static int
+load_kafka_prop(struct loader *ld, struct conf *c, config_setting_t *s,
+    rd_kafka_conf_t *scratch)
+{
+	const char		*key = config_setting_name(s), *why;
+	struct conf_kafka_prop	*p;
+	char			 name[256], errstr[512], *value;
+
+	if (conf_kafka_name(key, name, sizeof(name)) == -1)
+		return fail(ld, s, "kafka.%s: name too long", key);
+	if ((why = conf_kafka_reserved(name)) != NULL)
+		return fail(ld, s, "kafka.%s (%s) cannot be set: %s", key, name,
+		    why);
+	if ((value = kafka_text(s)) == NULL)
+		return fail(ld, s, "kafka.%s must be a string, a number or a "
+		    "boolean, not %s", key, type_name(config_setting_type(s)));
+	if (rd_kafka_conf_set(scratch, name, value, errstr, sizeof(errstr)) !=
+	    RD_KAFKA_CONF_OK) {
+		free(value);
+		return fail(ld, s, "kafka.%s (%s): %s", key, name, errstr);
+	}
+	c->kafka_props = xrealloc(c->kafka_props, (c->nkafka_props + 1) *
+	    sizeof(*c->kafka_props));
+	p = &c->kafka_props[c->nkafka_props++];
+	p->key = xstrdup(key);
+	p->name = xstrdup(name);
+	p->value = value;
+	return 0;
+}
+
+/* load_kafka - the section's own keys, then librdkafka's properties */
+static int
+load_kafka(struct loader *ld, struct conf *c, config_setting_t *grp)
+{
+	rd_kafka_conf_t		*scratch;
+	const struct key	*k;
+	config_setting_t	*s;
+	int			 i, rc = 0;
+
+	if (expect(ld, grp, "kafka", CONFIG_TYPE_GROUP, "a group { ... }") ==
+	    -1)
+		return -1;
+	scratch = rd_kafka_conf_new();
+	for (i = 0; rc == 0 &&
+	    (s = config_setting_get_elem(grp, (unsigned)i)) != NULL; i++) {
+		if ((k = find_key(kafka_keys, config_setting_name(s))) != NULL)
+			rc = set_value(ld, k, c, s, "kafka");
+		else
+			rc = load_kafka_prop(ld, c, s, scratch);
+	}
+	rd_kafka_conf_destroy(scratch);
+	if (rc == -1)
+		return -1;
+	return read_secrets(ld, grp, "kafka", kafka_keys, c);
+}
+
 /* load_redis - the local Redis and the list of remote regions */
 static int
 load_redis(struct loader *ld, struct conf *c, config_setting_t *grp)
@@ -764,7 +901,10 @@ load_root(struct loader *ld, struct conf *c, config_t *cf)
 		for (j = 0; j < NELEM(sections); j++)
 			if (strcmp(sections[j].name, name) == 0)
 				break;
-		if (j < NELEM(sections)) {
+		if (strcmp(name, "kafka") == 0) {
+			if (load_kafka(ld, c, s) == -1)
+				return -1;
+		} else if (j < NELEM(sections)) {
 			if (load_group(ld, s, name, sections[j].keys, c,
 			    NULL) == -1)
 				return -1;
@@ -902,6 +1042,12 @@ conf_free(struct conf *c)
 	}
 	for (i = 0; i < WORKER_MAX; i++)
 		free_keys(worker_info[i].keys, &c->workers[i]);
+	for (i = 0; i < c->nkafka_props; i++) {
+		free(c->kafka_props[i].key);
+		free(c->kafka_props[i].name);
+		free(c->kafka_props[i].value);
+	}
+	free(c->kafka_props);
 	free(c->path);
 	free(c);
 }
@@ -995,6 +1141,19 @@ dump_keys(FILE *f, const struct key *keys, const void *base, const char *ind)
 	}
 }
 
+/* dump_kafka_props - librdkafka's properties, as they were written */
+static void
+dump_kafka_props(FILE *f, const struct conf *c)
+{
+	size_t	i;
+
+	for (i = 0; i < c->nkafka_props; i++) {
+		fprintf(f, "  %s = ", c->kafka_props[i].key);
+		quote(f, c->kafka_props[i].value);
+		fputs(";\n", f);
+	}
+}
+
 /* conf_dump - the normalized configuration, loadable by conf_load */
 char *
 conf_dump(const struct conf *c)
@@ -1009,6 +1168,8 @@ conf_dump(const struct conf *c)
 	for (i = 0; i < NELEM(sections); i++) {
 		fprintf(f, "%s = {\n", sections[i].name);
 		dump_keys(f, sections[i].keys, c, "  ");
+		if (strcmp(sections[i].name, "kafka") == 0)
+			dump_kafka_props(f, c);
 		fputs("};\n", f);
 		if (strcmp(sections[i].name, "postgres") != 0)
 			continue;

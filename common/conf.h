@@ -39,6 +39,17 @@ struct conf_redis {
 	char		*password;	/* read from password_file */
 };
 
+/*
+ * A librdkafka property from the kafka section: key as written
+ * (security_protocol), name as librdkafka knows it (security.protocol),
+ * and its value as text.
+ */
+struct conf_kafka_prop {
+	char		*key;
+	char		*name;
+	char		*value;
+};
+
 struct conf_worker {
 	int		 enabled;	/* section present and not disabled */
 	struct conf_addr listen;
@@ -88,6 +99,8 @@ struct conf {
 	char		*kafka_sasl_username;
 	char		*kafka_sasl_password_file;
 	char		*kafka_sasl_password;
+	struct conf_kafka_prop *kafka_props;	/* every other kafka.* key */
+	size_t		 nkafka_props;
 
 	char		*admin_token_file;
 	char		*admin_token;
@@ -122,5 +135,12 @@ int		 conf_worker_built(enum worker_class);
 /* Parse "host:port" or "[v6]:port"; 0 on success. */
 int		 conf_addr_parse(const char *, struct conf_addr *);
 int		 conf_addr_equal(const struct conf_addr *, const struct conf_addr *);
+/*
+ * The librdkafka name of a kafka.* key: each '_' becomes '.'
+ * (libconfig names cannot hold a dot).  0, or -1 when it does not fit.
+ */
+int		 conf_kafka_name(const char *key, char *name, size_t len);
+/* Is this librdkafka property one tenantd sets itself?  Why, or NULL. */
+const char	*conf_kafka_reserved(const char *name);
 
 #endif

@@ -824,6 +824,12 @@ conf_eq(const struct conf *a, const struct conf *b)
 	str_eq(a->kafka_sasl_username, b->kafka_sasl_username);
 	str_eq(a->kafka_sasl_password_file, b->kafka_sasl_password_file);
 	str_eq(a->kafka_sasl_password, b->kafka_sasl_password);
+	assert_int_equal(a->nkafka_props, b->nkafka_props);
+	for (i = 0; i < (int)a->nkafka_props; i++) {
+		str_eq(a->kafka_props[i].key, b->kafka_props[i].key);
+		str_eq(a->kafka_props[i].name, b->kafka_props[i].name);
+		str_eq(a->kafka_props[i].value, b->kafka_props[i].value);
+	}
 	str_eq(a->admin_token_file, b->admin_token_file);
 	str_eq(a->admin_token, b->admin_token);
 	str_eq(a->user, b->user);
@@ -895,7 +901,8 @@ test_dump_everything(void **state)
 	    "      password_file = \"%s\"; }\n"
 	    "  );\n};\n"
 	    "kafka = { brokers = \"a:1,b:2\"; sasl_username = \"ku\";\n"
-	    "  sasl_password_file = \"%s\"; };\n"
+	    "  sasl_password_file = \"%s\"; security_protocol = \"SSL\";"
+	    " retries = 7; };\n"
 	    "security = { admin_token_file = \"%s\"; user = \"nobody\";"
 	    " group = \"nogroup\"; };\n"
 	    "supervisor = { heartbeat_interval = 0.25; heartbeat_timeout = 3;"
@@ -953,6 +960,81 @@ test_dump_secret_not_printed(void **state)
 	assert_non_null(strstr(d, tmp("hidden.pw")));
 	free(d);
 	round_trip(c);
+}
+
+/*
+ * kafka.*: any key that is not the section's own is a librdkafka property,
+ * underscores for dots, checked by librdkafka.
+ */
+static void
+test_kafka_name(void **state)
+{
+	char	name[32];
+
+	assert_int_equal(conf_kafka_name("security_protocol", name,
+	    sizeof(name)), 0);
+	assert_string_equal(name, "security.protocol");
+	assert_int_equal(conf_kafka_name("ssl_ca_location", name,
+	    sizeof(name)), 0);
+	assert_string_equal(name, "ssl.ca.location");
+	assert_int_equal(conf_kafka_name("linger", name, sizeof(name)), 0);
+	assert_string_equal(name, "linger");
+	assert_int_equal(conf_kafka_name("", name, sizeof(name)), -1);
+	assert_int_equal(conf_kafka_name("abcdef", name, 6), -1);
+	assert_int_equal(conf_kafka_name("abcde", name, 6), 0);
+	assert_string_equal(name, "abcde");
+	assert_non_null(conf_kafka_reserved("enable.idempotence"));
+	assert_non_null(conf_kafka_reserved("bootstrap.servers"));
+	assert_null(conf_kafka_reserved("security.protocol"));
+}
+
+static void
+test_kafka_props(void **state)
+{
+	struct conf	*c = load_ok(BASE
+	    "kafka = { brokers = \"k:9092\"; security_protocol = \"SSL\";\n"
+	    "  linger_ms = 20; enable_ssl_certificate_verification = false;\n"
+	    "  sasl_username = \"u\"; };\n");
+
+	assert_string_equal(c->kafka_brokers, "k:9092");
+	assert_string_equal(c->kafka_sasl_username, "u");
+	assert_int_equal(c->nkafka_props, 3);
+	assert_string_equal(c->kafka_props[0].key, "security_protocol");
+	assert_string_equal(c->kafka_props[0].name, "security.protocol");
+	assert_string_equal(c->kafka_props[0].value, "SSL");
+	assert_string_equal(c->kafka_props[1].name, "linger.ms");
+	assert_string_equal(c->kafka_props[1].value, "20");
+	assert_string_equal(c->kafka_props[2].name,
+	    "enable.ssl.certificate.verification");
+	assert_string_equal(c->kafka_props[2].value, "false");
+	round_trip(c);
+}
+
+static void
+test_err_kafka_props(void **state)
+{
+	expect_error(BASE "kafka = {\n  brokers = \"k:1\";\n"
+	    "  no_such_thing = \"x\";\n};\n", 6, "kafka.no_such_thing "
+	    "(no.such.thing): No such configuration property: "
+	    "\"no.such.thing\"");
+	expect_error_has(BASE "kafka = {\n  security_protocol = \"TLS\";\n};\n",
+	    5, "kafka.security_protocol (security.protocol): Invalid value");
+	expect_error_has(BASE "kafka = {\n  linger_ms = -5;\n};\n", 5,
+	    "kafka.linger_ms (linger.ms): ");
+	expect_error(BASE "kafka = {\n  enable_idempotence = false;\n};\n", 5,
+	    "kafka.enable_idempotence (enable.idempotence) cannot be set: "
+	    "tenantd sets it (true)");
+	expect_error(BASE "kafka = { bootstrap_servers = \"x:1\"; };\n", 4,
+	    "kafka.bootstrap_servers (bootstrap.servers) cannot be set: use "
+	    "kafka.brokers");
+	expect_error(BASE "kafka = { sasl_password = \"pw\"; };\n", 4,
+	    "kafka.sasl_password (sasl.password) cannot be set: use "
+	    "kafka.sasl_password_file");
+	expect_error(BASE "kafka = {\n  client_id = { a = 1; };\n};\n", 5,
+	    "kafka.client_id must be a string, a number or a boolean, "
+	    "not a group");
+	expect_error(BASE "kafka = {\n  brokers = 5;\n};\n", 5,
+	    "kafka.brokers must be a string, not an integer");
 }
 
 /*
@@ -1084,6 +1166,9 @@ main(void)
 		cmocka_unit_test(test_dump_everything),
 		cmocka_unit_test(test_dump_content),
 		cmocka_unit_test(test_dump_secret_not_printed),
+		cmocka_unit_test(test_kafka_name),
+		cmocka_unit_test(test_kafka_props),
+		cmocka_unit_test(test_err_kafka_props),
 		cmocka_unit_test(test_addr_parse),
 		cmocka_unit_test(test_addr_equal),
 		cmocka_unit_test(test_worker_names),
