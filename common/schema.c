@@ -40,7 +40,7 @@ static const char *const transaction_types[] = { "List",
 static const char *const rights[] = { "read", "create", "update", "delete",
     NULL };
 static const char *const dial_modes[] = { "Preview", "Progressive",
-    "Predictive", "PushPreview", "ProgressiveGVP", "PredictiveGVP",
+    "Predictive", "Power", "PushPreview", "ProgressiveGVP", "PredictiveGVP",
     "PowerGVP", NULL };
 static const char *const optimize_methods[] = { "BusyFactor",
     "OverdialRate", "AverageWaitTime", NULL };
@@ -256,6 +256,7 @@ static const struct cfg_field campaign_group_fields[] = {
 	FENUMD("optimizeBy", optimize_methods, "OverdialRate"),
 	FINT("optimizeGoal", 0, 1, 3600),
 	FREF("origDN", 0, CFG_DN),
+	FREF("ivrDN", 0, CFG_DN),
 	FSTR("callerId", 0, 1, CFG_LEN_DIAL, CFG_SH_DIAL),
 	FEND
 };
@@ -278,7 +279,10 @@ static const struct cfg_field treatment_fields[] = {
 	FENUM("callResult", CFG_F_REQ, call_results),
 	FENUM("action", CFG_F_REQ, treatment_actions),
 	FINTD("interval", 0, 31536000, 0),
+	FINTD("increment", 0, 31536000, 0),
 	FINTD("attempts", 1, 1000, 1),
+	FINT("time", 0, 0, CFG_DAY_LAST),
+	FINTD("cycle", 1, 1000, 1),
 	FEND
 };
 

@@ -27,6 +27,8 @@ struct timeval	 util_tv(double seconds);
 struct timeval	 util_tv_us(uint64_t us);
 
 /* Read a whole small file (secrets); trailing newlines are stripped. */
+/* A random (version 4) UUID: 36 characters and a NUL. */
+void	 util_uuid(char out[37]);
 char	*util_read_file(const char *path, size_t max, int *err);
 
 #endif

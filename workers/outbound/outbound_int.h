@@ -1,0 +1,193 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The outbound worker's files and what they share (docs/outbound.md).
+ *
+ *   outbound.c   the worker: start, reload, stop, migrations, the tick
+ *   group.c      campaign groups: their state, kept in ocs_group_state
+ *   control.c    campaign control: session requests and HTTP routes
+ *   agents.c     the agents of each group, ready or not, from the voice
+ *                events and the stats worker's agent states in Redis
+ *   dial.c       the dialler: leases records, places calls, follows them
+ *   pacing.c     how many calls to place (pure)
+ *   treat.c      what a call result does to a record (pure)
+ *   window.c     dialling windows in a record's time zone (pure)
+ *   lists.c      the calling-list tables, made and altered from the config
+ *   import.c     records into a list (CSV, NDJSON) with COPY; export
+ *   records.c    one record over HTTP; queries
+ *   dnc.c        the do-not-call list
+ *   http.c       the HTTP routes of port 5050
+ *   outbox.c     reports to Kafka through ocs_outbox
+ */
+#ifndef TENANTD_OUTBOUND_INT_H
+#define TENANTD_OUTBOUND_INT_H
+
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "conf.h"
+
+struct event_base;
+struct pgc;
+struct rds;
+struct sess;
+struct http_conn;
+struct http_request;
+struct principal;
+struct cfg_change;
+
+struct ob_env {
+	struct event_base	*base;
+	struct pgc		*pg;		/* records, groups, DNC */
+	struct rds		*kv;		/* agent states */
+	char			*owner;		/* this instance, on leases */
+	char			*tenant;
+	int			 loaded;	/* the configuration is in */
+	int			 migrated;	/* our tables exist */
+	int			 stopping;
+};
+extern struct ob_env	 ob;
+
+/* outbound.c */
+const struct conf_worker *ob_conf(void);
+
+/* group.c: campaign groups */
+void		 groups_restore(void);	/* read ocs_group_state */
+void		 groups_config(void);	/* the configuration changed */
+void		 groups_tick(void);
+void		 groups_cleanup(void);
+
+/* group.c: a campaign group's state (docs/outbound.md) */
+enum gstate {
+	G_NOT_LOADED = 0,
+	G_LOADED,
+	G_RUNNING,
+	G_STOPPING,	/* dialling stopped; calls in progress finish */
+	G_UNLOADING,	/* the same, then NotLoaded */
+};
+
+/* What the dialler measured of a group, over a sliding window. */
+struct figures {
+	double		 dialed;	/* attempts finished */
+	double		 live;		/* answered by a person */
+	double		 abandoned;	/* of those, dropped or hung up */
+	double		 ttc_s;		/* dial to answer, summed */
+	double		 aht_s;		/* handle time with an agent, summed */
+	double		 handled;	/* calls handle time was measured on */
+	double		 busy_s;	/* agent-seconds busy, since the cut */
+	double		 avail_s;	/* agent-seconds logged in */
+	double		 wait_s;	/* answer to agent, summed */
+	uint64_t	 total_dialed;	/* since load */
+	uint64_t	 total_live;
+	uint64_t	 total_abandoned;
+};
+
+struct group {
+	json_int_t	 dbid;
+	enum gstate	 state;
+	char		 mode[24];		/* dialMode */
+	char		 optimize_by[24];
+	int		 optimize_goal;
+	int		 auto_completion;
+	int		 writing;	/* a state change is being written */
+	/* the dialler's */
+	unsigned	 dialing;	/* placed, no outcome yet */
+	unsigned	 waiting;	/* answered, no agent yet */
+	unsigned	 connected;	/* with an agent or the IVR */
+	unsigned	 leasing;	/* records asked for */
+	double		 k;		/* predictive: the pacing gain */
+	uint64_t	 empty_ms;	/* no dialable record found since */
+	uint64_t	 next_lease_ms;	/* not before */
+	unsigned	 list_turn;	/* shares: where the rotation is */
+	struct figures	 fig;
+	uint64_t	 unhealthy;	/* a reason bit counted already */
+};
+
+/* A change is written: g is the group now (NULL: not loaded), or err
+ * (a session error code) and why say why it was not. */
+typedef void	 group_done_cb(struct group *g, const char *err,
+		    const char *why, void *arg);
+void		 group_change(const struct group *next, const char *reason,
+		    group_done_cb *, void *);
+json_t		*group_describe(json_int_t dbid);
+struct group	*groups_get(json_int_t dbid);	/* NULL: not loaded */
+/* every loaded group, for the dialler */
+void		 groups_each(void (*)(struct group *, void *), void *);
+const char	*group_state_name(enum gstate);
+/* The dialler finished a group's last call in progress. */
+void		 groups_idle(struct group *);
+/* No dialable record is left in the group's lists. */
+void		 groups_exhausted(struct group *);
+
+/* agents.c: who is ready, per agent group */
+struct agent {
+	char		 dn[64];
+	char		 login[64];
+	json_int_t	 person;	/* 0: unknown */
+	int		 ready;
+	int		 ncalls;
+	char		 conns[4][24];
+	uint64_t	 since_ms;	/* idle, or on calls, since */
+	int		 reserved;	/* a call is being routed to it */
+};
+struct agents_count {
+	unsigned	 logged_in;
+	unsigned	 ready;		/* Ready, no call, not reserved */
+	unsigned	 busy;		/* on a call or reserved */
+	unsigned	 not_ready;
+	uint64_t	 busy_ms;	/* summed time on the current calls */
+};
+struct voice_event;
+void		 agents_start(const struct conf *);
+void		 agents_invalidate(void);	/* the config changed */
+void		 agents_tick(void);
+void		 agents_cleanup(void);
+void		 agents_link(int up);
+void		 agents_gap(void);
+void		 agents_voice(struct voice_event *);
+int		 agents_known(void);
+void		 agents_count(json_int_t agent_group, struct agents_count *);
+struct agent	*agents_take(json_int_t agent_group);
+void		 agents_untake(struct agent *);
+int		 agents_in_group(json_int_t person, json_int_t agent_group);
+
+/* dial.c: the dialler */
+void		 dial_start(const struct conf *);
+void		 dial_tick(void);
+void		 dial_stop(void);
+void		 dial_cleanup(void);
+void		 dial_voice(struct voice_event *);
+struct call;
+/* The record was not dialled: Ready again; the call is freed. */
+void		 dial_giveback(struct call *);
+/* Force-unload: forget the group's calls, give their records back. */
+void		 dial_forget(struct group *);
+
+/* lists.c: the tables of the calling lists */
+void		 lists_sync(void);		/* after the config changed */
+/* The list's table name, quoted for SQL, when the table exists with the
+ * list's columns, else NULL (not made yet, or being altered). */
+const char	*lists_table(json_int_t list);
+/* The name of the list's customer-id column (quoted), or NULL when its
+ * format has no such field (workers.outbound.customer_id_field). */
+const char	*lists_customer_column(json_int_t list);
+void		 lists_cleanup(void);
+
+/* http.c: a request on 5050 (common/svc.c checked its token) */
+int		 obhttp_head(struct http_conn *, const struct http_request *,
+		    const struct principal *);
+void		 obhttp_request(struct http_conn *, const struct http_request *,
+		    const struct principal *);
+
+/* control.c: campaign control */
+void		 control_request(struct sess *, const char *name,
+		    json_int_t ref, json_t *req);
+/* POST /v1/campaign-groups/{dbid}/{action} (body: the request's fields)
+ * and GET /v1/campaign-groups/{dbid} (action NULL) */
+void		 control_http(struct http_conn *, const struct principal *,
+		    json_int_t group, const char *action, json_t *body);
+void		 control_closed(struct sess *);
+/* Tell the sessions that watch the group (ev is borrowed). */
+void		 control_broadcast(json_int_t group, const json_t *ev);
+
+#endif
