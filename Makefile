@@ -44,6 +44,7 @@ UNIT_SRC	:= $(wildcard test/unit/test_*.c)
 TESTLIB_SRC	:= $(wildcard test/unit/lib/*.c)
 FUZZ_SRC	:= $(wildcard test/fuzz/fuzz_*.c)
 VOICESIM_SRC	:= $(wildcard tools/voicesim/*.c)
+KAFKAMOCK_SRC	:= $(wildcard tools/kafkamock/*.c)
 
 COMMON_OBJ	:= $(COMMON_SRC:%.c=$(BUILD)/%.o)
 TENANTD_OBJ	:= $(TENANTD_SRC:%.c=$(BUILD)/%.o)
@@ -51,7 +52,9 @@ UNIT_BIN	:= $(UNIT_SRC:test/unit/%.c=$(BUILD)/test/%)
 LIBCOMMON	:= $(BUILD)/libcommon.a
 TESTLIB_OBJ	:= $(TESTLIB_SRC:%.c=$(BUILD)/%.o)
 VOICESIM_OBJ	:= $(VOICESIM_SRC:%.c=$(BUILD)/%.o)
-PROGRAMS	:= $(BUILD)/tenantd $(if $(VOICESIM_SRC),$(BUILD)/voicesim)
+KAFKAMOCK_OBJ	:= $(KAFKAMOCK_SRC:%.c=$(BUILD)/%.o)
+PROGRAMS	:= $(BUILD)/tenantd $(if $(VOICESIM_SRC),$(BUILD)/voicesim) \
+		   $(if $(KAFKAMOCK_SRC),$(BUILD)/kafkamock)
 
 .PHONY: all run test unit valgrind-unit e2e deps install uninstall deb clean fuzz bench \
 	check-warnings
@@ -71,6 +74,10 @@ $(BUILD)/tenantd: $(TENANTD_OBJ) $(LIBCOMMON)
 # The voice simulator (tools/voicesim, docs/voice-redis.md).
 $(BUILD)/voicesim: $(VOICESIM_OBJ) $(LIBCOMMON)
 	$(CC) $(LDFLAGS) -o $@ $(VOICESIM_OBJ) $(LIBCOMMON) $(PKG_LIBS) $(LDLIBS)
+
+# librdkafka's mock cluster as a process, for tests (tools/kafkamock).
+$(BUILD)/kafkamock: $(KAFKAMOCK_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $(KAFKAMOCK_OBJ) $(PKG_LIBS) $(LDLIBS)
 
 # Unit tests link the helpers under test/unit/lib/ and libcommon; their
 # objects are kept, not removed as intermediates.
@@ -110,7 +117,8 @@ valgrind-unit: $(UNIT_BIN)
 
 e2e: $(PROGRAMS)
 	TENANTD_BIN=$(abspath $(BUILD)/tenantd) \
-	    VOICESIM_BIN=$(abspath $(BUILD)/voicesim) $(PYTHON) -m pytest -q test/e2e
+	    VOICESIM_BIN=$(abspath $(BUILD)/voicesim) \
+	    KAFKAMOCK_BIN=$(abspath $(BUILD)/kafkamock) $(PYTHON) -m pytest -q test/e2e
 
 test: deps
 	@$(MAKE) --no-print-directory all unit
@@ -148,5 +156,5 @@ clean:
 	rm -rf build
 
 -include $(COMMON_OBJ:.o=.d) $(TENANTD_OBJ:.o=.d) $(TESTLIB_OBJ:.o=.d) \
-    $(VOICESIM_OBJ:.o=.d) \
+    $(VOICESIM_OBJ:.o=.d) $(KAFKAMOCK_OBJ:.o=.d) \
     $(UNIT_BIN:=.d)
