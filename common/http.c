@@ -44,6 +44,19 @@
 #define BODY_TIMEOUT_S		10.0
 #define LINGER_US		2000000
 
+/* A request body streamed to its handler (http_body_stream). */
+struct body_in {
+	http_body_cb		*cb;		/* set while the body comes */
+	void			*arg;
+	uint64_t		 max;
+	uint64_t		 got;
+	uint64_t		 left;		/* Content-Length still due */
+	struct http_chunked	 dec;
+	int			 chunked;
+	int			 paused;
+	int			 started;	/* the head is drained */
+};
+
 struct http_conn {
 	TAILQ_ENTRY(http_conn)	 entry;
 	struct http_server	*srv;
@@ -74,6 +87,12 @@ struct http_conn {
 	http_stream_closed	*stream_closed;	/* set while streaming */
 	void			*stream_arg;
 	uint64_t		 started_us;	/* of the pending request */
+	size_t			 body_len;	/* of the head being decided */
+	int			 chunked;	/* its body is chunked */
+	struct body_in		 bin;		/* a body streamed in */
+	struct event		*ev_feed;	/* hand bin what is here */
+	void			*data;		/* see http_conn_set_data */
+	void			(*data_free)(void *);
 };
 
 struct http_server {
@@ -93,15 +112,24 @@ struct http_server {
 	struct event			*ev_accept;	/* accept again */
 	struct net_pause		 accept_pause;
 	int				 paused;
+	int				 stopping;	/* every answer closes */
+	int				 streaming;	/* see set_streaming */
+	uint64_t			 max_stream;
 	unsigned			 evicted;	/* while full */
 };
 
+static int	hexval(int);
 static void	conn_process(struct http_conn *);
 static void	conn_timer(struct http_conn *);
 static void	conn_flush(struct http_conn *);
 static void	conn_next(struct http_conn *);
 static void	conn_lost(struct http_conn *);
 static void	conn_free(struct http_conn *);
+static void	conn_feed(evutil_socket_t, short, void *);
+static void	body_feed(struct http_conn *);
+static void	body_tell(struct http_conn *, ssize_t);
+static void	body_refuse(struct http_conn *, ssize_t, int);
+static size_t	parse_cap(const struct http_server *);
 
 /* is_tchar - RFC 9110 token characters */
 static int
@@ -212,6 +240,28 @@ header_has_token(const char *v, size_t len, const char *tok)
 	return 0;
 }
 
+/*
+ * chunked_only - a Transfer-Encoding header: one, saying "chunked", on
+ * HTTP/1.1, without Content-Length (which could be read otherwise by
+ * someone in between: request smuggling)
+ */
+static int
+chunked_only(struct http_request *r, const char *v, size_t len)
+{
+	int	k, n = 0;
+
+	for (k = 0; k < r->nheaders; k++)
+		if (r->headers[k].name_len == 17 && strncasecmp(
+		    r->headers[k].name, "Transfer-Encoding", 17) == 0)
+			n++;
+	if (n > 1 || len != 7 || strncasecmp(v, "chunked", 7) != 0)
+		return 501;
+	if (r->minor == 0 || http_header(r, "Content-Length", &len) != NULL)
+		return 400;
+	r->chunked = 1;
+	return 0;
+}
+
 /* body_length - check Content-Length and Transfer-Encoding */
 static int
 body_length(struct http_request *r, size_t max_body, size_t *out)
@@ -220,8 +270,9 @@ body_length(struct http_request *r, size_t max_body, size_t *out)
 	size_t		 len, i, cl = 0;
 	int		 seen = 0, k;
 
-	if (http_header(r, "Transfer-Encoding", &len) != NULL)
-		return 501;
+	*out = 0;
+	if ((v = http_header(r, "Transfer-Encoding", &len)) != NULL)
+		return chunked_only(r, v, len);
 	for (k = 0; k < r->nheaders; k++) {
 		struct http_header *h = &r->headers[k];
 
@@ -291,16 +342,15 @@ http_parse_request(const char *buf, size_t len, size_t max_body,
 	}
 	if ((st = body_length(r, max_body, &body)) != 0)
 		goto error;
+	v = http_header(r, "Connection", &vlen);
+	r->keep_alive = r->minor == 1 ? !(v && header_has_token(v, vlen,
+	    "close")) : (v && header_has_token(v, vlen, "keep-alive"));
 	r->body_len = body;		/* known before the body is here */
-	if (len - off < body) {
+	if (r->chunked || len - off < body) {
 		*used = off + body;	/* what the whole request needs */
 		return HTTP_PARSE_MORE;
 	}
 	r->body = buf + off;
-	r->body_len = body;
-	v = http_header(r, "Connection", &vlen);
-	r->keep_alive = r->minor == 1 ? !(v && header_has_token(v, vlen,
-	    "close")) : (v && header_has_token(v, vlen, "keep-alive"));
 	*used = off + body;
 	return HTTP_PARSE_OK;
 more:
@@ -313,6 +363,195 @@ more:
 error:
 	*status = st;
 	return HTTP_PARSE_ERROR;
+}
+
+/*
+ * The chunked body decoder.  One byte at a time through the framing; the
+ * data of a chunk is handed out whole, as it lies in the buffer.
+ */
+enum {
+	CK_SIZE0,	/* the first hex digit of a size */
+	CK_SIZE,	/* more digits, extensions or the line's end */
+	CK_EXT,		/* a chunk extension, ignored */
+	CK_SIZE_LF,	/* "\n" after "\r" */
+	CK_DATA,
+	CK_DATA_CR,	/* the CRLF after a chunk's data */
+	CK_DATA_LF,
+	CK_TRAILER,	/* the start of a trailer line or the final CRLF */
+	CK_TRAILER_LINE,
+	CK_TRAILER_LF,
+	CK_LAST_LF,
+	CK_DONE,
+	CK_ERROR,
+};
+
+/* is_ctl - a control character a framing line may not hold */
+static int
+is_ctl(int c)
+{
+	return (c < 0x20 && c != '\t') || c == 0x7f;
+}
+
+/* chunk_size_byte - one byte of a size line; -1 if malformed */
+static int
+chunk_size_byte(struct http_chunked *k, int c)
+{
+	int	h = hexval(c);
+
+	if (++k->line > HTTP_CHUNK_LINE_MAX)
+		return -1;
+	switch (k->state) {
+	case CK_SIZE0:
+		if (h < 0)
+			return -1;
+		k->left = (uint64_t)h;
+		k->state = CK_SIZE;
+		return 0;
+	case CK_SIZE:
+		if (h >= 0) {
+			if (k->left >> 56)	/* no body is that long */
+				return -1;
+			k->left = k->left << 4 | (uint64_t)h;
+			return 0;
+		}
+		if (c == ';' || c == ' ' || c == '\t')
+			k->state = CK_EXT;
+		else if (c == '\r')
+			k->state = CK_SIZE_LF;
+		else if (c != '\n')
+			return -1;
+		break;
+	case CK_EXT:
+		if (c == '\r')
+			k->state = CK_SIZE_LF;
+		else if (c != '\n')
+			return is_ctl(c) ? -1 : 0;
+		break;
+	case CK_SIZE_LF:
+		if (c != '\n')
+			return -1;
+		break;
+	}
+	if (c == '\n') {
+		k->line = 0;
+		k->state = k->left == 0 ? CK_TRAILER : CK_DATA;
+	}
+	return 0;
+}
+
+/* chunk_trailer_byte - one byte of the trailers; -1 if malformed */
+static int
+chunk_trailer_byte(struct http_chunked *k, int c)
+{
+	if (++k->trailer > HTTP_HEADER_BYTES_MAX)
+		return -1;
+	switch (k->state) {
+	case CK_TRAILER:
+		if (c == '\r')
+			k->state = CK_LAST_LF;
+		else if (c == '\n')
+			k->state = CK_DONE;
+		else if (is_ctl(c) || c == ' ')
+			return -1;
+		else
+			k->state = CK_TRAILER_LINE;
+		return 0;
+	case CK_TRAILER_LINE:
+		if (c == '\r')
+			k->state = CK_TRAILER_LF;
+		else if (c == '\n')
+			k->state = CK_TRAILER;
+		else if (is_ctl(c))
+			return -1;
+		return 0;
+	case CK_TRAILER_LF:
+		if (c != '\n')
+			return -1;
+		k->state = CK_TRAILER;
+		return 0;
+	case CK_LAST_LF:
+		if (c != '\n')
+			return -1;
+		k->state = CK_DONE;
+		return 0;
+	}
+	return -1;
+}
+
+/* chunk_byte - one byte of framing; -1 if malformed */
+static int
+chunk_byte(struct http_chunked *k, int c)
+{
+	switch (k->state) {
+	case CK_SIZE0:
+	case CK_SIZE:
+	case CK_EXT:
+	case CK_SIZE_LF:
+		return chunk_size_byte(k, c);
+	case CK_DATA_CR:
+		if (c == '\r') {
+			k->state = CK_DATA_LF;
+			return 0;
+		}
+		/* FALLTHROUGH */
+	case CK_DATA_LF:
+		if (c != '\n')
+			return -1;
+		k->state = CK_SIZE0;
+		return 0;
+	default:
+		return chunk_trailer_byte(k, c);
+	}
+}
+
+/* http_chunked_next - decode what came of a chunked body (http.h) */
+enum http_chunked_rc
+http_chunked_next(struct http_chunked *k, const char *buf, size_t len,
+    size_t *used, const char **data, size_t *dlen)
+{
+	size_t	i = 0, n;
+
+	*data = NULL;
+	*dlen = 0;
+	while (i < len && k->state != CK_DONE && k->state != CK_ERROR) {
+		if (k->state == CK_DATA) {
+			n = len - i < k->left ? len - i : (size_t)k->left;
+			if ((k->left -= n) == 0)
+				k->state = CK_DATA_CR;
+			*data = buf + i;
+			*dlen = n;
+			*used = i + n;
+			return HTTP_CHUNKED_DATA;
+		}
+		if (chunk_byte(k, (unsigned char)buf[i++]) == -1)
+			k->state = CK_ERROR;
+	}
+	*used = i;
+	if (k->state == CK_DONE)
+		return HTTP_CHUNKED_DONE;
+	return k->state == CK_ERROR ? HTTP_CHUNKED_ERROR : HTTP_CHUNKED_MORE;
+}
+
+/* http_sniff - does a connection's first data begin an HTTP request? */
+enum http_sniff
+http_sniff(const void *buf, size_t len)
+{
+	static const char *const methods[] = { "GET ", "HEAD ", "POST ",
+	    "PUT ", "PATCH ", "DELETE ", "OPTIONS " };
+	size_t	i, n;
+	int	more = 0;
+
+	if (len == 0)
+		return HTTP_SNIFF_MORE;
+	for (i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
+		n = strlen(methods[i]);
+		if (memcmp(buf, methods[i], len < n ? len : n) != 0)
+			continue;
+		if (len >= n)
+			return HTTP_SNIFF_HTTP;
+		more = 1;
+	}
+	return more ? HTTP_SNIFF_MORE : HTTP_SNIFF_OTHER;
 }
 
 /* http_request_copy - see http.h; pointers are rebased into the copy */
@@ -488,6 +727,7 @@ http_status_text(int status)
 	case 408: return "Request Timeout";
 	case 409: return "Conflict";
 	case 410: return "Gone";
+	case 411: return "Length Required";
 	case 412: return "Precondition Failed";
 	case 413: return "Content Too Large";
 	case 422: return "Unprocessable Content";
@@ -539,14 +779,20 @@ http_respond(struct http_conn *c, int status, const char *ctype,
 	if (!c->busy)
 		fatalx("http: response without a pending request");
 	c->busy = 0;
-	if (c->deciding) {
-		/* Refused from its head: its body is never read. */
+	if (c->deciding || c->bin.cb != NULL) {
+		/*
+		 * Refused from its head, or answered before its streamed
+		 * body was all read: the rest is never read.
+		 */
 		c->deciding = 0;
+		c->bin.cb = NULL;
 		c->keep_alive = 0;
 		c->linger = 1;
 		c->need = 0;
 		evbuffer_drain(c->in, evbuffer_get_length(c->in));
 	}
+	if (c->srv->stopping)
+		c->keep_alive = 0;
 	if (c->srv->observer != NULL)
 		c->srv->observer(status, (double)(now_mono_us() -
 		    c->started_us) / 1e6, c->label, c->srv->observer_arg);
@@ -647,6 +893,10 @@ conn_next(struct http_conn *c)
 {
 	c->busy = 0;
 	c->since_us = now_mono_us();
+	if (c->srv->stopping) {
+		c->closing = 1;
+		event_del(c->ev_read);
+	}
 	if (!c->in_process) {
 		conn_process(c);
 		conn_timer(c);
@@ -710,18 +960,52 @@ wants_continue(const struct http_request *r)
 	    len == 12 && strncasecmp(v, "100-continue", 12) == 0;
 }
 
-/* body_begin - the head is accepted: read its body, against a deadline */
+/* send_continue - 100 Continue, to a client that waits for it */
 static void
-body_begin(struct http_conn *c)
+send_continue(struct http_conn *c)
 {
 	static const char	go[] = "HTTP/1.1 100 Continue\r\n\r\n";
 
-	c->in_body = 1;
-	c->since_us = now_mono_us();
 	/* A client that sent some body already is not waiting for it. */
 	if (c->expect && evbuffer_get_length(c->in) <= c->head_len)
 		evbuffer_add(c->out, go, sizeof(go) - 1);
 	c->expect = 0;
+}
+
+/* body_begin - the head is accepted: read its body, against a deadline */
+static void
+body_begin(struct http_conn *c)
+{
+	c->in_body = 1;
+	c->since_us = now_mono_us();
+	send_continue(c);
+}
+
+/*
+ * whole_refused - a body that cannot be read whole: chunked (411) or
+ * over max_body (413, for a server that streams larger ones).  1 when it
+ * was answered so.
+ */
+static int
+whole_refused(struct http_conn *c)
+{
+	if (c->chunked)
+		fail(c, 411);
+	else if (c->body_len > c->srv->limits.max_body)
+		fail(c, 413);
+	else
+		return 0;
+	return 1;
+}
+
+/* conn_data_drop - the data left on the last request goes */
+static void
+conn_data_drop(struct http_conn *c)
+{
+	if (c->data != NULL && c->data_free != NULL)
+		c->data_free(c->data);
+	c->data = NULL;
+	c->data_free = NULL;
 }
 
 /*
@@ -736,10 +1020,16 @@ head_arrived(struct http_conn *c, struct http_request *r, size_t used)
 		fail(c, 413);
 		return -1;
 	}
+	conn_data_drop(c);
 	c->fresh = 0;
 	c->head_len = used - r->body_len;
+	c->body_len = r->body_len;
+	c->chunked = r->chunked;
+	c->keep_alive = r->keep_alive;
 	c->expect = wants_continue(r);
 	if (c->srv->head_hook == NULL) {
+		if (whole_refused(c))
+			return -1;
 		body_begin(c);
 		return 0;
 	}
@@ -749,6 +1039,7 @@ head_arrived(struct http_conn *c, struct http_request *r, size_t used)
 	c->started_us = now_mono_us();
 	event_del(c->ev_read);
 	head_as_get(c, r);
+	r->body = NULL;		/* the hook sees the head only */
 	c->srv->head_hook(c, r, c->srv->head_arg);
 	return c->in_body ? 0 : -1;
 }
@@ -759,6 +1050,8 @@ http_continue(struct http_conn *c)
 {
 	if (!c->deciding)
 		fatalx("http: continue without a head to decide on");
+	if (whole_refused(c))
+		return;
 	c->deciding = 0;
 	c->busy = 0;
 	c->head_only = 0;
@@ -779,6 +1072,8 @@ http_continue(struct http_conn *c)
 static void
 dispatch(struct http_conn *c, struct http_request *r, size_t used)
 {
+	if (!c->in_body)	/* not shown to the head hook */
+		conn_data_drop(c);
 	c->busy = 1;
 	c->fresh = 0;
 	c->in_body = 0;
@@ -791,6 +1086,182 @@ dispatch(struct http_conn *c, struct http_request *r, size_t used)
 	evbuffer_drain(c->in, used);
 }
 
+/*
+ * Bodies streamed to their handler.
+ */
+
+/* parse_cap - the largest Content-Length a head may announce */
+static size_t
+parse_cap(const struct http_server *srv)
+{
+	if (!srv->streaming || srv->max_stream <= srv->limits.max_body)
+		return srv->limits.max_body;
+	return srv->max_stream > SIZE_MAX ? SIZE_MAX : (size_t)srv->max_stream;
+}
+
+/* body_tell - the stream is over (0, or why not): the handler's last call */
+static void
+body_tell(struct http_conn *c, ssize_t code)
+{
+	http_body_cb	*cb = c->bin.cb;
+
+	c->bin.cb = NULL;
+	cb(c, NULL, code, c->bin.arg);
+}
+
+/* body_refuse - end the stream with an error, told first, then answered */
+static void
+body_refuse(struct http_conn *c, ssize_t code, int status)
+{
+	body_tell(c, code);
+	fail(c, status);
+}
+
+/* body_give - a piece to the handler; 0 when the stream goes on */
+static int
+body_give(struct http_conn *c, const char *p, size_t n)
+{
+	struct body_in	*b = &c->bin;
+
+	if (b->got + n > b->max) {
+		body_refuse(c, HTTP_BODY_TOO_LARGE, 413);
+		return -1;
+	}
+	b->got += n;
+	b->cb(c, p, (ssize_t)n, b->arg);
+	/* an answer given meanwhile ended the stream, and drained input */
+	return b->cb != NULL ? 0 : -1;
+}
+
+/* body_chunked - hand on what came of a chunked body; 0: more to come */
+static int
+body_chunked(struct http_conn *c)
+{
+	const char	*p, *data;
+	size_t		 used, n;
+
+	p = (const char *)evbuffer_pullup(c->in, -1);
+	switch (http_chunked_next(&c->bin.dec, p, evbuffer_get_length(c->in),
+	    &used, &data, &n)) {
+	case HTTP_CHUNKED_DATA:
+		if (body_give(c, data, n) == 0)
+			evbuffer_drain(c->in, used);
+		return 0;
+	case HTTP_CHUNKED_MORE:
+		evbuffer_drain(c->in, used);
+		return -1;
+	case HTTP_CHUNKED_DONE:
+		evbuffer_drain(c->in, used);
+		body_tell(c, 0);
+		return -1;
+	default:
+		body_refuse(c, HTTP_BODY_ABORT, 400);
+		return -1;
+	}
+}
+
+/* body_feed - hand the handler what is here of its body */
+static void
+body_feed(struct http_conn *c)
+{
+	struct body_in	*b = &c->bin;
+	const char	*p;
+	size_t		 len, n;
+
+	if (!b->started) {
+		b->started = 1;
+		evbuffer_drain(c->in, c->head_len);
+		if (!b->chunked && b->left > b->max) {
+			body_refuse(c, HTTP_BODY_TOO_LARGE, 413);
+			return;
+		}
+	}
+	while (b->cb != NULL && !b->paused) {
+		len = evbuffer_get_length(c->in);
+		if (!b->chunked && b->left == 0) {
+			body_tell(c, 0);
+			return;
+		}
+		if (len == 0)
+			return;
+		if (b->chunked) {
+			if (body_chunked(c) == -1)
+				return;
+			continue;
+		}
+		n = len < b->left ? len : (size_t)b->left;
+		p = (const char *)evbuffer_pullup(c->in, (ssize_t)n);
+		b->left -= n;
+		if (body_give(c, p, n) == 0)
+			evbuffer_drain(c->in, n);
+	}
+}
+
+/* conn_feed - from the loop: the body that is here, then the rest */
+static void
+conn_feed(evutil_socket_t fd, short what, void *arg)
+{
+	struct http_conn	*c = arg;
+
+	if (c->gone) {
+		/* gone while the head was decided: the stream cannot be */
+		if (c->bin.cb != NULL) {
+			body_tell(c, HTTP_BODY_ABORT);
+			conn_free(c);
+		}
+		return;
+	}
+	conn_process(c);
+	conn_timer(c);
+	conn_flush(c);
+}
+
+/* http_body_stream - the head hook takes the body as it comes */
+void
+http_body_stream(struct http_conn *c, uint64_t max, http_body_cb *cb,
+    void *arg)
+{
+	if (!c->deciding)
+		fatalx("http: a body streamed without a head to decide on");
+	c->deciding = 0;
+	c->head_only = 0;
+	memset(&c->bin, 0, sizeof(c->bin));
+	c->bin.cb = cb;
+	c->bin.arg = arg;
+	c->bin.max = max;
+	c->bin.left = c->body_len;
+	c->bin.chunked = c->chunked;
+	c->since_us = now_mono_us();
+	if (!c->gone) {
+		send_continue(c);
+		event_add(c->ev_read, NULL);
+	}
+	/* never from inside this call: the handler may not be ready */
+	event_active(c->ev_feed, EV_TIMEOUT, 1);
+}
+
+void
+http_body_pause(struct http_conn *c)
+{
+	if (c->bin.cb == NULL || c->bin.paused)
+		return;
+	c->bin.paused = 1;
+	event_del(c->ev_read);
+	conn_timer(c);
+}
+
+void
+http_body_resume(struct http_conn *c)
+{
+	if (c->bin.cb == NULL || !c->bin.paused)
+		return;
+	c->bin.paused = 0;
+	c->since_us = now_mono_us();
+	event_add(c->ev_read, NULL);
+	event_active(c->ev_feed, EV_TIMEOUT, 1);
+	conn_timer(c);
+}
+
 /* conn_process - parse and dispatch requests while not waiting on one */
 static void
 conn_process(struct http_conn *c)
@@ -801,12 +1272,14 @@ conn_process(struct http_conn *c)
 	int			 status;
 
 	c->in_process = 1;
+	if (c->bin.cb != NULL && !c->bin.paused)
+		body_feed(c);
 	while (!c->busy && !c->closing && !c->throttled && !c->lingering &&
 	    (len = evbuffer_get_length(c->in)) > 0 && len >= c->need) {
 		c->need = 0;
 		used = 0;
 		p = (char *)evbuffer_pullup(c->in, -1);
-		switch (http_parse_request(p, len, c->srv->limits.max_body, &r,
+		switch (http_parse_request(p, len, parse_cap(c->srv), &r,
 		    &used, &status)) {
 		case HTTP_PARSE_MORE:
 			if (used > 0 && !c->in_body &&
@@ -823,7 +1296,10 @@ conn_process(struct http_conn *c)
 			fail(c, status);
 			break;
 		case HTTP_PARSE_OK:
-			if (too_large(c, &r))
+			/* Continued at once: parsed again, and dispatched. */
+			if (c->srv->streaming && !c->in_body)
+				head_arrived(c, &r, used);
+			else if (too_large(c, &r))
 				fail(c, 413);
 			else
 				dispatch(c, &r, used);
@@ -846,6 +1322,9 @@ conn_deadline(const struct http_conn *c)
 
 	if (c->lingering)
 		return c->since_us + LINGER_US;
+	if (c->bin.cb != NULL)	/* a streamed body: bytes must keep coming */
+		return c->bin.paused ? UINT64_MAX : c->since_us +
+		    us(l->body_timeout > 0 ? l->body_timeout : BODY_TIMEOUT_S);
 	if (c->busy)
 		return UINT64_MAX;
 	if (c->closing || c->throttled)
@@ -890,7 +1369,9 @@ conn_timeout(evutil_socket_t fd, short what, void *arg)
 		conn_timer(c);
 		return;
 	}
-	if (!c->closing && !c->throttled && !c->lingering &&
+	if (c->bin.cb != NULL)
+		body_refuse(c, HTTP_BODY_ABORT, 408);
+	else if (!c->closing && !c->throttled && !c->lingering &&
 	    (c->in_body || evbuffer_get_length(c->in) > 0))
 		fail(c, 408);
 	else
@@ -958,6 +1439,11 @@ conn_lost(struct http_conn *c)
 		conn_free(c);
 		return;
 	}
+	if (c->bin.cb != NULL) {
+		body_tell(c, HTTP_BODY_ABORT);
+		conn_free(c);
+		return;
+	}
 	if (c->busy) {
 		c->gone = 1;
 		event_del(c->ev_read);
@@ -998,8 +1484,12 @@ conn_read(evutil_socket_t fd, short what, void *arg)
 	}
 	if (n <= 0)
 		return;
-	/* The first byte of a new request starts its head's deadline. */
-	if (was_empty && !c->fresh && !c->busy && !c->in_body)
+	/*
+	 * The first byte of a new request starts its head's deadline; every
+	 * read of a streamed body moves its deadline on.
+	 */
+	if (c->bin.cb != NULL ||
+	    (was_empty && !c->fresh && !c->busy && !c->in_body))
 		c->since_us = now_mono_us();
 	conn_process(c);
 	conn_timer(c);
@@ -1017,6 +1507,8 @@ conn_free(struct http_conn *c)
 {
 	TAILQ_REMOVE(&c->srv->conns, c, entry);
 	c->srv->nconns--;
+	conn_data_drop(c);
+	event_free(c->ev_feed);
 	event_free(c->ev_read);
 	event_free(c->ev_write);
 	event_free(c->ev_timer);
@@ -1052,17 +1544,15 @@ make_room(struct http_server *srv)
 	return 1;
 }
 
-static void
-server_accept(struct evconnlistener *l, evutil_socket_t fd,
-    struct sockaddr *sa, int salen, void *arg)
+/* conn_new - serve fd, making room at max_clients; NULL: turned away */
+static struct http_conn *
+conn_new(struct http_server *srv, int fd)
 {
 	static const char	 busy[] = "HTTP/1.1 503 Service Unavailable\r\n"
 	    "Content-Length: 0\r\nConnection: close\r\n\r\n";
-	struct http_server	*srv = arg;
 	struct http_conn	*c;
 	int			 one = 1;
 
-	net_pause_ok(&srv->accept_pause, "http");
 	if (srv->nconns < srv->limits.max_clients && srv->evicted > 0) {
 		log_info("http: below max_clients again; %u connections were "
 		    "closed to make room", srv->evicted);
@@ -1073,7 +1563,7 @@ server_accept(struct evconnlistener *l, evutil_socket_t fd,
 			/* the client will see the close */
 		}
 		close(fd);
-		return;
+		return NULL;
 	}
 	evutil_make_socket_nonblocking(fd);
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -1088,13 +1578,47 @@ server_accept(struct evconnlistener *l, evutil_socket_t fd,
 	    c);
 	c->ev_write = event_new(srv->base, fd, EV_WRITE, conn_write, c);
 	c->ev_timer = evtimer_new(srv->base, conn_timeout, c);
+	c->ev_feed = event_new(srv->base, -1, 0, conn_feed, c);
 	if (c->in == NULL || c->out == NULL || c->ev_read == NULL ||
-	    c->ev_write == NULL || c->ev_timer == NULL)
+	    c->ev_write == NULL || c->ev_timer == NULL || c->ev_feed == NULL)
 		fatalx("http: out of memory");
 	TAILQ_INSERT_TAIL(&srv->conns, c, entry);
 	srv->nconns++;
 	event_add(c->ev_read, NULL);
 	conn_timer(c);
+	return c;
+}
+
+static void
+server_accept(struct evconnlistener *l, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
+{
+	struct http_server	*srv = arg;
+
+	net_pause_ok(&srv->accept_pause, "http");
+	(void)conn_new(srv, fd);
+}
+
+/* http_server_adopt - serve a socket whose first bytes were read */
+int
+http_server_adopt(struct http_server *srv, int fd, const void *already,
+    size_t len)
+{
+	struct http_conn	*c;
+
+	if (evutil_make_socket_nonblocking(fd) == -1) {
+		close(fd);
+		return -1;
+	}
+	if ((c = conn_new(srv, fd)) == NULL)
+		return -1;
+	if (len > 0) {
+		evbuffer_add(c->in, already, len);
+		conn_process(c);
+		conn_timer(c);
+		conn_flush(c);
+	}
+	return 0;
 }
 
 /*
@@ -1150,8 +1674,11 @@ http_server_set_listener(struct http_server *srv, int fd)
 
 	if (srv->listener != NULL)
 		evconnlistener_free(srv->listener);
+	srv->listener = NULL;
 	evtimer_del(srv->ev_accept);
 	srv->accept_pause.pause_us = 0;
+	if (fd == -1)
+		return;
 	if (srv->paused)
 		flags |= LEV_OPT_DISABLED;
 	srv->listener = evconnlistener_new(srv->base, server_accept, srv,
@@ -1210,6 +1737,48 @@ http_server_pause(struct http_server *srv)
 	evtimer_del(srv->ev_accept);
 	if (srv->listener != NULL)
 		evconnlistener_disable(srv->listener);
+}
+
+/* http_server_shutdown - graceful stop: what has no request in hand goes */
+void
+http_server_shutdown(struct http_server *srv)
+{
+	struct http_conn	*c, *next;
+
+	http_server_pause(srv);
+	srv->stopping = 1;
+	for (c = TAILQ_FIRST(&srv->conns); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, entry);
+		if (c->busy || c->in_body || c->closing || c->lingering)
+			continue;
+		if (c->throttled) {
+			/* an answer is still going out: close after it */
+			c->throttled = 0;
+			c->closing = 1;
+		} else
+			conn_free(c);
+	}
+}
+
+void
+http_server_set_streaming(struct http_server *srv, uint64_t max_stream)
+{
+	srv->streaming = 1;
+	srv->max_stream = max_stream;
+}
+
+void
+http_conn_set_data(struct http_conn *c, void *data, void (*free_fn)(void *))
+{
+	conn_data_drop(c);
+	c->data = data;
+	c->data_free = free_fn;
+}
+
+void *
+http_conn_data(const struct http_conn *c)
+{
+	return c->data;
 }
 
 unsigned

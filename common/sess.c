@@ -11,6 +11,14 @@
  * call made by the worker, so a worker may send to a list of sessions
  * while some of them get cut.
  *
+ * One socket, three faces (DESIGN.md section 3): with an HTTP server set
+ * (sess_server_set_http), a new connection's first bytes decide what it
+ * speaks.  While they are a strict prefix of an HTTP method and a space
+ * it waits (for at most 8 bytes, within the open timeout); an HTTP
+ * request line hands the socket, with what was read, to the HTTP server
+ * (common/http.c), and the session is gone without a word; anything else
+ * is the session protocol from then on.
+ *
  * The client, which speaks the same protocol to a peer server, is in
  * sessclient.c; what the two share beyond sess.h is in sess_int.h.
  */
@@ -35,6 +43,7 @@
 #include <event2/util.h>
 
 #include "conf.h"
+#include "http.h"
 #include "log.h"
 #include "net.h"
 #include "sess.h"
@@ -60,6 +69,7 @@ struct sess {
 	struct event		*timer;	/* open timeout, then linger deadline */
 	struct event		*wake;	/* activated: resume input, or free */
 	enum sess_state		 state;
+	int			 decided; /* its first bytes were looked at */
 	int			 owed;	/* the closed hook is due */
 	json_int_t		 open_ref;
 	uint64_t		 id;
@@ -81,6 +91,7 @@ struct sess_server {
 	void			*arg;
 	struct sess_list	 list;
 	struct sess_stats	 st;
+	struct http_server	*http;	/* the HTTP face, or NULL */
 	uint64_t		 next_id;
 	int			 paused;
 };
@@ -686,6 +697,64 @@ sess_line(struct sess *s, const char *line, size_t len)
 	sess_request_clear(&rq);
 }
 
+/*
+ * sess_to_http - the connection speaks HTTP: its socket and what was read
+ * go to the HTTP server; the session is gone (no closed hook: it never
+ * opened)
+ */
+static void
+sess_to_http(struct sess *s)
+{
+	struct evbuffer	*in = bufferevent_get_input(s->bev);
+	size_t		 len = evbuffer_get_length(in);
+	int		 fd = bufferevent_getfd(s->bev);
+
+	bufferevent_disable(s->bev, EV_READ | EV_WRITE);
+	if (fd == -1 || bufferevent_setfd(s->bev, -1) == -1) {
+		sess_kill(s, "cannot hand the socket to HTTP");
+		return;
+	}
+	log_debug("sess %llu: peer %s speaks HTTP", (unsigned long long)s->id,
+	    s->peer);
+	http_server_adopt(s->srv->http, fd, evbuffer_pullup(in, -1), len);
+	evbuffer_drain(in, len);
+	sess_kill(s, "handed to HTTP");
+}
+
+/*
+ * sess_face - the first bytes of a connection decide what it speaks.  1
+ * when there is nothing more for the session protocol to do now: gone to
+ * HTTP, or too few bytes to tell.
+ */
+static int
+sess_face(struct sess *s)
+{
+	struct evbuffer	*in = bufferevent_get_input(s->bev);
+	size_t		 len = evbuffer_get_length(in);
+	const void	*buf;
+
+	if (s->decided)
+		return 0;
+	if (s->srv->http == NULL) {
+		s->decided = 1;
+		return 0;
+	}
+	if (len > HTTP_SNIFF_MAX)
+		len = HTTP_SNIFF_MAX;
+	buf = evbuffer_pullup(in, (ssize_t)len);
+	switch (http_sniff(buf, len)) {
+	case HTTP_SNIFF_MORE:
+		return 1;
+	case HTTP_SNIFF_HTTP:
+		s->decided = 1;
+		sess_to_http(s);
+		return 1;
+	default:
+		s->decided = 1;
+		return 0;
+	}
+}
+
 /* sess_process - serve every complete line in the input */
 static void
 sess_process(struct sess *s)
@@ -694,6 +763,9 @@ sess_process(struct sess *s)
 	const char	*buf;
 	size_t		 len, line_len, used;
 
+	if (s->state == SESS_NEW && evbuffer_get_length(in) > 0 &&
+	    sess_face(s))
+		return;
 	while ((s->state == SESS_NEW || s->state == SESS_OPEN) &&
 	    (len = evbuffer_get_length(in)) > 0) {
 		/* contiguous after the first call: drain keeps it so */
@@ -1013,6 +1085,13 @@ sess_server_close_all(struct sess_server *srv, const char *code,
 			    message ? message : code);
 		sess_close_why(s, "server closing");
 	}
+}
+
+/* sess_server_set_http - connections speaking HTTP go to http (or none) */
+void
+sess_server_set_http(struct sess_server *srv, struct http_server *http)
+{
+	srv->http = http;
 }
 
 /* sess_server_adopt - serve an already connected socket */

@@ -6,8 +6,10 @@
  * Newline-delimited JSON, one object per line.  The module frames and
  * decodes lines, enforces RequestOpen first, answers RequestPing itself,
  * closes idle unauthenticated links, cuts clients that do not read, and
- * hands every other request to the worker.  docs/protocol.md is the
- * reference for clients.
+ * hands every other request to the worker.  A connection whose first
+ * bytes are an HTTP request line goes to the HTTP server given with
+ * sess_server_set_http instead (one socket, three faces: DESIGN.md
+ * section 3).  docs/protocol.md is the reference for clients.
  *
  * The framing and decoding functions are pure (no sockets) so that unit
  * tests and fuzz targets call them directly.  Sending never blocks.  The
@@ -23,6 +25,7 @@
 #include <jansson.h>
 
 struct event_base;
+struct http_server;
 struct sess;
 struct sess_server;
 struct sess_client;
@@ -180,6 +183,15 @@ void		sess_server_close_all(struct sess_server *, const char *code,
 /* Close every session at once, the listener too; not from a hook. */
 void		sess_server_free(struct sess_server *);
 const struct sess_stats *sess_server_stats(const struct sess_server *);
+/*
+ * The HTTP face (NULL: none, HTTP is a bad JSON line).  A connection
+ * counts as a session (max_clients, current, the open timeout) until its
+ * first bytes show it speaks HTTP; it is then handed to http with what
+ * was read (http_server_adopt) and counts there only.  http is borrowed:
+ * it must outlive the server, or be unset first.
+ */
+void		sess_server_set_http(struct sess_server *,
+		    struct http_server *);
 /* Take a connected socket as a new session (the server owns fd). */
 int		sess_server_adopt(struct sess_server *, int fd,
 		    const char *peer);

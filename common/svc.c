@@ -6,14 +6,38 @@
  * rights (common/rights.c) and the worker's own pointer.  The frame
  * answers RequestOpen with the worker's open hook, then the token, and
  * hands every later request to the worker.
+ *
+ * HTTP on the session port: the session server hands a connection that
+ * speaks HTTP to an HTTP server of the frame's, which has no listener of
+ * its own.  Every request's head goes to on_http_head (streaming mode of
+ * common/http.c): /healthz is answered there; any other request waits
+ * for the configuration (503 before), then for its bearer token (the
+ * admin token at once, another looked up in Redis, then its principal
+ * must still exist, enabled: as the config API does), and is handed to
+ * the worker's http_head, with the principal left on the connection for
+ * http().  An authenticated connection is never closed to make room at
+ * max_clients.
+ *
+ * HTTP limits come from the worker's section: max_body, header_timeout
+ * and body_timeout where it has them (outbound), else 1 MiB, open_timeout
+ * for a head and 10 s for a body; max_clients and max_output as for
+ * sessions; a connection idle between requests closes after open_timeout.
+ * HTTP connections are counted apart from sessions: a port holds up to
+ * max_clients of each (the HTTP side makes room by closing the one idle
+ * and unauthenticated the longest).
  */
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/queue.h>
 
 #include <event2/event.h>
 
 #include "cache.h"
 #include "cfgfollow.h"
+#include "http.h"
 #include "log.h"
 #include "metrics.h"
 #include "rights.h"
@@ -23,6 +47,8 @@
 
 #define SVC_SWEEP_MS	1000	/* metrics */
 #define SVC_DRAIN_MS	50	/* a stop looks for the last session */
+#define SVC_MAX_BODY	(1024 * 1024)	/* without workers.<w>.max_body */
+#define SVC_RETRY_AFTER	"Retry-After: 1\r\n"
 
 /* What the frame keeps of a session. */
 struct svc_sess {
@@ -30,9 +56,18 @@ struct svc_sess {
 	void			*data;		/* the worker's */
 };
 
+/* An HTTP request whose token is being looked up. */
+struct svc_authing {
+	TAILQ_ENTRY(svc_authing) entry;
+	struct http_conn	*c;	/* NULL: the frame is gone */
+	struct http_request	*r;	/* a copy */
+};
+
 static struct event_base	*base;
 static const struct svc_ops	*ops;
 static struct sess_server	*srv;
+static struct http_server	*hsrv;
+static TAILQ_HEAD(, svc_authing) authing = TAILQ_HEAD_INITIALIZER(authing);
 static struct cfgfollow		*follow;
 static struct auth		*auth;
 static struct rights		*rights;
@@ -41,6 +76,7 @@ static struct metric		*m_clients, *m_slow;
 static enum worker_class	 wclass;
 static uint64_t			 slow_seen;	/* slow_cut counted */
 static int			 ready;
+static int			 stopping;
 
 static enum sess_open on_open(struct sess *, json_t *, json_t *, void *,
 		    const char **);
@@ -54,6 +90,10 @@ static void	on_reset(void *);
 static void	on_change(const struct cfg_change *, void *);
 static void	on_synced(json_int_t, void *);
 static void	on_sweep(evutil_socket_t, short, void *);
+static void	on_http_head(struct http_conn *, const struct http_request *,
+		    void *);
+static void	on_http(struct http_conn *, const struct http_request *,
+		    void *);
 
 /* ---- start, reload, stop ---- */
 
@@ -69,6 +109,41 @@ register_metrics(const char *name)
 	snprintf(n, sizeof(n), "tenantd_%s_slow_clients_total", name);
 	m_slow = metrics_counter(n, "Clients cut because they did not read "
 	    "what was sent to them.", NULL);
+}
+
+/* http_limits_of - the HTTP face's limits from the worker's section */
+static struct http_limits
+http_limits_of(const struct conf_worker *w)
+{
+	struct sess_limits	sl = sess_limits_of(w);
+	struct http_limits	l;
+	double			open = sl.open_timeout_ms > 0 ?
+				    sl.open_timeout_ms / 1000.0 :
+				    SESS_DEFAULT_OPEN_TIMEOUT_MS / 1000.0;
+
+	memset(&l, 0, sizeof(l));
+	l.max_body = w->max_body > 0 ? w->max_body : SVC_MAX_BODY;
+	l.max_output = sl.max_output > 0 ? sl.max_output :
+	    SESS_DEFAULT_MAX_OUTPUT;
+	l.max_clients = sl.max_clients > 0 ? sl.max_clients :
+	    SESS_DEFAULT_MAX_CLIENTS;
+	l.idle_timeout = open;
+	l.header_timeout = w->header_timeout > 0 ? w->header_timeout : open;
+	l.body_timeout = w->body_timeout;	/* 0: http.c's 10 s */
+	return l;
+}
+
+/* http_start - the HTTP face: a server with no listener of its own */
+static void
+http_start(const struct conf_worker *w)
+{
+	struct http_limits	l = http_limits_of(w);
+
+	hsrv = http_server_new(base, -1, &l, on_http, NULL);
+	http_server_set_head_hook(hsrv, on_http_head, NULL);
+	/* the worker's stream decides how large a body may be */
+	http_server_set_streaming(hsrv, UINT64_MAX);
+	sess_server_set_http(srv, hsrv);
 }
 
 /* svc_start - the configuration, tokens, rights, the listener */
@@ -96,6 +171,7 @@ svc_start(struct event_base *b, const struct conf *c, enum worker_class w,
 	    c->redis.password, c->tenant_id, &rc, NULL);
 	if ((srv = sess_server_new(base, fd, &l, &h, NULL)) == NULL)
 		return -1;
+	http_start(&c->workers[w]);
 	ev_sweep = event_new(base, -1, EV_PERSIST, on_sweep, NULL);
 	event_add(ev_sweep, &tv);
 	return 0;
@@ -106,8 +182,10 @@ void
 svc_reload(const struct conf *next, const struct conf *prev)
 {
 	struct sess_limits	l = sess_limits_of(&next->workers[wclass]);
+	struct http_limits	hl = http_limits_of(&next->workers[wclass]);
 
 	sess_server_set_limits(srv, &l);
+	http_server_set_limits(hsrv, &hl);
 	auth_set_admin_token(auth, next->admin_token);
 	if (strcmp(next->admin_token, prev->admin_token) != 0)
 		rights_recheck_all(rights);
@@ -123,36 +201,50 @@ static void
 on_drain(evutil_socket_t fd, short what, void *arg)
 {
 	if (sess_server_stats(srv)->current == 0 &&
+	    http_server_clients(hsrv) == 0 &&
 	    (ops->drained == NULL || ops->drained()))
 		worker_exit(0);
 }
 
 /*
  * svc_stop - the worker's own stop first; then stop accepting, and tell
- * every session after what is queued for it; exit once all are gone.
+ * every session after what is queued for it; HTTP connections finish the
+ * request they have and close; exit once all are gone.
  */
 void
 svc_stop(void)
 {
 	struct timeval	tv = util_tv(SVC_DRAIN_MS / 1000.0);
 
+	stopping = 1;
 	if (ops->stop != NULL)
 		ops->stop();
 	sess_server_pause(srv);
 	sess_server_close_all(srv, "Shutdown", ops->stop_message);
+	http_server_shutdown(hsrv);
 	ev_drain = event_new(base, -1, EV_PERSIST, on_drain, NULL);
 	event_add(ev_drain, &tv);
 }
 
-/* svc_cleanup - sessions first (their hooks need the rest), then all */
+/*
+ * svc_cleanup - sessions first (their hooks need the rest), then the
+ * worker, then HTTP connections (the worker forgot its requests), then all
+ */
 void
 svc_cleanup(void)
 {
+	struct svc_authing	*a;
+
 	if (srv != NULL)
 		sess_server_free(srv);	/* closes every session */
 	srv = NULL;
 	if (ops != NULL && ops->cleanup != NULL)
 		ops->cleanup();
+	/* token lookups still out are answered by auth_free, to no one */
+	TAILQ_FOREACH(a, &authing, entry)
+		a->c = NULL;
+	http_server_free(hsrv);
+	hsrv = NULL;
 	rights_free(rights);
 	auth_free(auth);
 	cfgfollow_free(follow);
@@ -322,4 +414,170 @@ int
 svc_valid(const struct sess *s)
 {
 	return rights_principal_valid(svc_who(s));
+}
+
+/* ---- HTTP ---- */
+
+/* svc_http_error - {"error": code, "message": ...} */
+void
+svc_http_error(struct http_conn *c, int status, const char *code,
+    const char *fmt, ...)
+{
+	char	 msg[512], *text;
+	va_list	 ap;
+	json_t	*j;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	j = json_pack("{s:s, s:s}", "error", code, "message", msg);
+	if (j == NULL)	/* not UTF-8: the message is ours, the input not */
+		j = json_pack("{s:s, s:s}", "error", code, "message",
+		    "(a message that is not UTF-8)");
+	text = json_dumps(j, JSON_COMPACT);
+	http_respond(c, status, "application/json", status == 401 ?
+	    "WWW-Authenticate: Bearer realm=\"tenantd\"\r\n" : status == 503 ?
+	    SVC_RETRY_AFTER : NULL, text, strlen(text));
+	free(text);
+	json_decref(j);
+}
+
+/* svc_principal_can - its grants now, from the cache's access groups */
+int
+svc_principal_can(const struct principal *who, enum cfg_kind k,
+    json_int_t dbid, int right)
+{
+	struct grants	g;
+	int		ok;
+
+	if (!rights_principal_valid(who))
+		return 0;
+	access_grants(who, &g);
+	ok = access_can(&g, k, dbid, right);
+	access_clear(&g);
+	return ok;
+}
+
+/*
+ * healthz - GET /healthz, without a token, for health probes: 200 once
+ * the configuration is loaded and until the worker stops, else 503 (the
+ * port cannot open sessions then)
+ */
+static void
+healthz(struct http_conn *c)
+{
+	if (ready && !stopping)
+		http_respond(c, 200, "text/plain", NULL, "ok\n", 3);
+	else
+		http_respond(c, 503, "text/plain", SVC_RETRY_AFTER,
+		    stopping ? "stopping\n" : "loading\n", stopping ? 9 : 8);
+}
+
+/* http_authed - the token is good: the worker says what comes next */
+static void
+http_authed(struct http_conn *c, const struct http_request *r,
+    const struct principal *who)
+{
+	struct principal	*p = xmalloc(sizeof(*p));
+	int			 next;
+
+	*p = *who;
+	http_conn_set_data(c, p, free);
+	http_conn_trust(c);
+	next = ops->http_head != NULL ? ops->http_head(c, r, p) :
+	    SVC_HTTP_WHOLE;
+	switch (next) {
+	case SVC_HTTP_WHOLE:
+		http_continue(c);
+		break;
+	case SVC_HTTP_STREAM:
+		if (ops->http == NULL)
+			fatalx("svc: SVC_HTTP_STREAM without an http hook");
+		ops->http(c, r, p);
+		break;
+	case SVC_HTTP_ANSWERED:
+		break;
+	default:
+		fatalx("svc: http_head returned %d", next);
+	}
+}
+
+/* on_http_authed - Redis answered for a token */
+static void
+on_http_authed(const struct principal *who, int unavailable, void *arg)
+{
+	struct svc_authing	*a = arg;
+
+	TAILQ_REMOVE(&authing, a, entry);
+	if (a->c == NULL)
+		;	/* the frame is gone, and the connection */
+	else if (who != NULL && !rights_principal_valid(who))
+		svc_http_error(a->c, 401, "Unauthorized", "the token's %s is "
+		    "disabled or deleted", who->kind == PRINCIPAL_PERSON ?
+		    "person" : "application");
+	else if (who != NULL)
+		http_authed(a->c, a->r, who);
+	else if (unavailable)
+		svc_http_error(a->c, 503, "Unavailable", "tokens cannot be "
+		    "checked now (Redis unavailable); retry later");
+	else
+		svc_http_error(a->c, 401, "Unauthorized", "invalid or expired "
+		    "token");
+	free(a->r);
+	free(a);
+}
+
+/*
+ * on_http_head - every request's head: /healthz; then the configuration
+ * must be loaded and the bearer token good, before the worker sees it
+ */
+static void
+on_http_head(struct http_conn *c, const struct http_request *r, void *arg)
+{
+	static const struct principal admin = { PRINCIPAL_ADMIN, 0, "admin" };
+	struct svc_authing	*a;
+	const char		*v;
+	size_t			 len;
+
+	if (http_path_is(r, "/healthz") && http_method_is(r, "GET")) {
+		healthz(c);
+		return;
+	}
+	if (!ready || stopping) {
+		svc_http_error(c, 503, "Unavailable", stopping ? "the worker "
+		    "is stopping; retry later" : "the configuration is not "
+		    "loaded yet; retry later");
+		return;
+	}
+	v = http_header(r, "Authorization", &len);
+	if (v == NULL || len < 8 || strncasecmp(v, "Bearer ", 7) != 0) {
+		svc_http_error(c, 401, "Unauthorized", "send Authorization: "
+		    "Bearer <token>");
+		return;
+	}
+	if (auth_is_admin(auth, v + 7, len - 7)) {
+		http_authed(c, r, &admin);
+		return;
+	}
+	a = xcalloc(1, sizeof(*a));
+	a->c = c;
+	a->r = http_request_copy(r);
+	TAILQ_INSERT_TAIL(&authing, a, entry);
+	v = http_header(a->r, "Authorization", &len);
+	auth_check(auth, v + 7, len - 7, on_http_authed, a);
+}
+
+/* on_http - a request whose whole body is here (SVC_HTTP_WHOLE) */
+static void
+on_http(struct http_conn *c, const struct http_request *r, void *arg)
+{
+	const struct principal	*who = http_conn_data(c);
+
+	if (who == NULL)	/* every head went through on_http_head */
+		fatalx("svc: an HTTP request without its principal");
+	if (ops->http != NULL)
+		ops->http(c, r, who);
+	else
+		svc_http_error(c, 404, "NotFound", "no such route: %.*s",
+		    (int)r->path_len, r->target);
 }

@@ -15,6 +15,11 @@
  *   - the listener (common/sess.c) with the worker's limits, and two
  *     metrics: tenant_<name>_clients (sessions open) and
  *     tenantd_<name>_slow_clients_total (cut for not reading);
+ *   - HTTP/1.1 on the same port (a connection whose first bytes are an
+ *     HTTP request line, common/http.c): GET /healthz without a token,
+ *     every other request after its "Authorization: Bearer" token was
+ *     checked as the config API checks it, then the worker's http_head
+ *     and http hooks (below);
  *   - reload (limits, admin token), a new listening socket, the graceful
  *     stop (EventError Shutdown to every session after what is queued for
  *     it, then exit once all are gone), and the cleanup.
@@ -25,6 +30,8 @@
 #ifndef TENANTD_SVC_H
 #define TENANTD_SVC_H
 
+#include <stdarg.h>
+
 #include <jansson.h>
 
 #include "access.h"
@@ -34,6 +41,15 @@
 
 struct event_base;
 struct cfg_change;
+struct http_conn;
+struct http_request;
+
+/* What the worker's http_head says of a request. */
+enum svc_http {
+	SVC_HTTP_WHOLE = 0,	/* read the body whole, then call http() */
+	SVC_HTTP_STREAM,	/* call http() now: it takes the body */
+	SVC_HTTP_ANSWERED,	/* http_head answered it (http_respond) */
+};
 
 struct svc_ops {
 	/*
@@ -65,6 +81,25 @@ struct svc_ops {
 	int	(*drained)(void);
 	/* What EventError Shutdown says to clients. */
 	const char	*stop_message;
+
+	/*
+	 * HTTP on the session port.  A request reaches the worker once its
+	 * token was checked (the admin token, or one the config API issued,
+	 * whose principal still exists, enabled), before its body is read:
+	 * http_head says SVC_HTTP_WHOLE to get the whole body (up to the
+	 * section's max_body; a chunked one gets 411) in http(),
+	 * SVC_HTTP_STREAM to have http() called at once (body NULL) and take
+	 * the body with http_body_stream (common/http.h), or answers with
+	 * http_respond and says SVC_HTTP_ANSWERED.  NULL: WHOLE.  A HEAD
+	 * request is seen as a GET.  The principal stays valid until the
+	 * connection's next request or its close; the request only during
+	 * the call (http_request_copy keeps it).
+	 */
+	int	(*http_head)(struct http_conn *, const struct http_request *,
+		    const struct principal *);
+	/* The request.  NULL: every path but /healthz answers 404. */
+	void	(*http)(struct http_conn *, const struct http_request *,
+		    const struct principal *);
 };
 
 /*
@@ -89,5 +124,21 @@ int		 svc_can(const struct sess *, enum cfg_kind, json_int_t dbid,
 		    int right);
 /* Does its principal still exist, enabled? */
 int		 svc_valid(const struct sess *);
+
+/*
+ * May principal (from an HTTP request) exercise right on (kind, dbid),
+ * now: its grants computed from the cache's access groups at this call,
+ * and its person or application still existing, enabled.
+ */
+int		 svc_principal_can(const struct principal *, enum cfg_kind,
+		    json_int_t dbid, int right);
+/*
+ * An HTTP error in the config API's shape (docs/config-api.md, "Errors"):
+ * {"error": code, "message": ...}, with WWW-Authenticate on a 401 and
+ * Retry-After on a 503.
+ */
+void		 svc_http_error(struct http_conn *, int status,
+		    const char *code, const char *fmt, ...)
+		    __attribute__((format(printf, 4, 5)));
 
 #endif

@@ -6,7 +6,11 @@
  * the same event_base: keep-alive, pipelining in order, answers given
  * later from a timer, Connection: close, max_clients and who makes room,
  * parse errors, HEAD, the head hook and 100 Continue, head and body
- * deadlines against clients that trickle.
+ * deadlines against clients that trickle.  The chunked body decoder and
+ * the first-bytes test (pure), and bodies streamed to the handler
+ * (Content-Length and chunked, pause and resume, over the limit, a client
+ * gone or stalled mid-body, an answer before the end), and a socket
+ * adopted with its first bytes already read.
  */
 #include <sys/socket.h>
 
@@ -356,9 +360,231 @@ test_errors_body_length(void **state)
 	bad("POST / HTTP/1.1\r\nContent-Length:\r\n\r\n", 400);
 	bad("POST / HTTP/1.1\r\nContent-Length: 9999999999999999\r\n\r\n",
 	    400);
-	bad("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", 501);
 	bad("POST / HTTP/1.1\r\ntransfer-encoding: identity\r\n"
 	    "Content-Length: 1\r\n\r\nx", 501);
+	bad("POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+	    501);
+	bad("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n"
+	    "Transfer-Encoding: gzip\r\n\r\n", 501);
+	/* Both lengths, or chunked on HTTP/1.0: how long is it?  Refused. */
+	bad("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n"
+	    "Content-Length: 3\r\n\r\n", 400);
+	bad("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400);
+}
+
+static void
+test_chunked_head(void **state)
+{
+	static const char	req[] = "POST /c HTTP/1.1\r\n"
+	    "Transfer-Encoding: Chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
+	struct http_request	r;
+	size_t			used, hl = strstr(req, "5\r\n") - req;
+	int			status;
+
+	/* A chunked request is never whole: its head is, and says so. */
+	assert_int_equal(parse_n(req, sizeof(req) - 1, MAX_BODY, &r, &used,
+	    &status), HTTP_PARSE_MORE);
+	assert_int_equal(r.chunked, 1);
+	assert_int_equal(r.body_len, 0);
+	assert_null(r.body);
+	assert_int_equal(used, hl);
+	assert_int_equal(r.keep_alive, 1);
+	assert_true(http_path_is(&r, "/c"));
+	/* Before the head's end it is MORE with nothing known. */
+	more(req, hl - 1);
+}
+
+/*
+ * The chunked decoder.
+ */
+
+struct dechunk {
+	char			 out[8192];
+	size_t			 len;
+	size_t			 used;	/* of the input, in all */
+	enum http_chunked_rc	 rc;	/* the last answer */
+};
+
+/* dechunk - decode s[0..n) in pieces of step bytes (0: whole) */
+static void
+dechunk(const char *s, size_t n, size_t step, struct dechunk *d)
+{
+	struct http_chunked	 k;
+	const char		*data;
+	char			*piece;
+	size_t			 off = 0, len, used, dlen;
+
+	memset(&k, 0, sizeof(k));
+	memset(d, 0, sizeof(*d));
+	d->rc = HTTP_CHUNKED_MORE;
+	while (off < n && d->rc != HTTP_CHUNKED_DONE &&
+	    d->rc != HTTP_CHUNKED_ERROR) {
+		len = step == 0 || n - off < step ? n - off : step;
+		/* an exact-size copy: a read past it is a sanitizer report */
+		piece = xmalloc(len);
+		memcpy(piece, s + off, len);
+		do {
+			d->rc = http_chunked_next(&k, piece, len, &used, &data,
+			    &dlen);
+			assert_true(used <= len);
+			if (d->rc == HTTP_CHUNKED_DATA) {
+				assert_true(dlen > 0);
+				assert_true(data >= piece &&
+				    data + dlen == piece + used);
+				assert_true(d->len + dlen <= sizeof(d->out));
+				memcpy(d->out + d->len, data, dlen);
+				d->len += dlen;
+			}
+			memmove(piece, piece + used, len - used);
+			len -= used;
+			off += used;
+			d->used += used;
+		} while (d->rc == HTTP_CHUNKED_DATA && len > 0);
+		if (d->rc == HTTP_CHUNKED_MORE)
+			assert_int_equal(len, 0);
+		free(piece);
+	}
+}
+
+/* chunk_ok - s decodes to want, ending at its last byte, however cut */
+static void
+chunk_ok(const char *s, const char *want)
+{
+	struct dechunk	d;
+	size_t		step, n = strlen(s);
+
+	for (step = 0; step <= 7; step++) {
+		dechunk(s, n, step, &d);
+		if (d.rc != HTTP_CHUNKED_DONE || d.used != n ||
+		    d.len != strlen(want) || memcmp(d.out, want, d.len) != 0)
+			fail_msg("step %zu: rc %d used %zu of %zu, got \"%.*s\" "
+			    "for \"%s\"", step, d.rc, d.used, n, (int)d.len,
+			    d.out, s);
+	}
+}
+
+/* chunk_bad - s is refused, however cut */
+static void
+chunk_bad(const char *s, size_t n)
+{
+	struct dechunk	d;
+	size_t		step;
+
+	for (step = 0; step <= 3; step++) {
+		dechunk(s, n, step, &d);
+		if (d.rc != HTTP_CHUNKED_ERROR)
+			fail_msg("step %zu: not refused (rc %d): \"%s\"", step,
+			    d.rc, s);
+	}
+}
+
+static void
+test_chunked_decode(void **state)
+{
+	char		*s;
+	struct dechunk	 d;
+
+	chunk_ok("0\r\n\r\n", "");
+	chunk_ok("4\r\nWiki\r\n5\r\npedia\r\nE\r\n in\r\n\r\nchunks."
+	    "\r\n0\r\n\r\n", "Wikipedia in\r\n\r\nchunks.");
+	/* Extensions and trailers are read and ignored; hex either case. */
+	chunk_ok("a;name=\"v\"; x\r\n0123456789\r\n0;last\r\n"
+	    "X-Sum: 1\r\nX-More: a b\r\n\r\n", "0123456789");
+	chunk_ok("A \r\n0123456789\r\n00\r\n\r\n", "0123456789");
+	/* A bare LF for CRLF, as in heads. */
+	chunk_ok("3\nabc\n0\n\n", "abc");
+	chunk_ok("000003\r\nabc\r\n0\r\n\r\n", "abc");
+	/* Not all here: MORE, with every byte taken. */
+	dechunk("5\r\nhel", 6, 0, &d);
+	assert_int_equal(d.rc, HTTP_CHUNKED_DATA);
+	assert_int_equal(d.len, 3);
+	s = "5\r\nhello\r\n0\r\n";
+	dechunk(s, strlen(s), 0, &d);
+	assert_int_equal(d.rc, HTTP_CHUNKED_MORE);
+	assert_int_equal(d.used, strlen(s));
+	/* DONE stops at the body's end: the next request is not taken. */
+	s = "1\r\nx\r\n0\r\n\r\nGET / HTTP/1.1\r\n\r\n";
+	dechunk(s, strlen(s), 0, &d);
+	assert_int_equal(d.rc, HTTP_CHUNKED_DONE);
+	assert_int_equal(d.used, strlen("1\r\nx\r\n0\r\n\r\n"));
+	/* Malformed framing. */
+	chunk_bad("", 1);			/* a NUL for a digit */
+	chunk_bad("x\r\n", 3);
+	chunk_bad(";\r\n", 3);
+	chunk_bad("-1\r\n", 4);
+	chunk_bad("3\r\nabcd\r\n", 9);		/* longer than said */
+	chunk_bad("3\r\nabc\r\r\n", 9);
+	chunk_bad("3\rx", 4);
+	chunk_bad("3;a\x01\r\n", 6);		/* a control in an extension */
+	chunk_bad("0\r\n bad\r\n\r\n", 11);	/* folded trailer */
+	chunk_bad("0\r\nX: a\x7f\r\n\r\n", 11);
+	chunk_bad("0\r\n\rx", 5);
+	chunk_bad("1234567890abcdef0\r\n", 19);	/* no body is so long */
+	/* A size line, or trailers, without end. */
+	s = xmalloc(HTTP_CHUNK_LINE_MAX + 8);
+	memset(s, ' ', HTTP_CHUNK_LINE_MAX + 8);
+	s[0] = '1';
+	chunk_bad(s, HTTP_CHUNK_LINE_MAX + 8);
+	free(s);
+	s = xmalloc(HTTP_HEADER_BYTES_MAX + 16);
+	memcpy(s, "0\r\nX: ", 6);
+	memset(s + 6, 'v', HTTP_HEADER_BYTES_MAX + 10);
+	chunk_bad(s, HTTP_HEADER_BYTES_MAX + 16);
+	free(s);
+}
+
+/*
+ * The first bytes of a session port's connection.
+ */
+
+static void
+sniff_is(const char *s, enum http_sniff want)
+{
+	char	*p = xmalloc(strlen(s) + 1);
+
+	memcpy(p, s, strlen(s));	/* exact size for the sanitizer */
+	if (http_sniff(p, strlen(s)) != want)
+		fail_msg("\"%s\": %d, wanted %d", s, http_sniff(p, strlen(s)),
+		    want);
+	free(p);
+}
+
+static void
+test_sniff(void **state)
+{
+	static const char *const methods[] = { "GET", "HEAD", "POST", "PUT",
+	    "PATCH", "DELETE", "OPTIONS" };
+	char	buf[16];
+	size_t	i, n;
+
+	for (i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
+		snprintf(buf, sizeof(buf), "%s /x", methods[i]);
+		sniff_is(buf, HTTP_SNIFF_HTTP);
+		buf[strlen(methods[i]) + 1] = '\0';
+		sniff_is(buf, HTTP_SNIFF_HTTP);
+		/* every strict prefix waits for more */
+		for (n = 1; n <= strlen(methods[i]); n++) {
+			buf[n] = '\0';
+			sniff_is(buf, HTTP_SNIFF_MORE);
+		}
+	}
+	sniff_is("", HTTP_SNIFF_MORE);
+	assert_true(strlen("OPTIONS ") == HTTP_SNIFF_MAX);
+	/* JSON lines, blanks, lower case, other methods, TLS: not HTTP. */
+	sniff_is("{", HTTP_SNIFF_OTHER);
+	sniff_is("{\"request\":\"RequestOpen\"}\n", HTTP_SNIFF_OTHER);
+	sniff_is(" ", HTTP_SNIFF_OTHER);
+	sniff_is("\r\n", HTTP_SNIFF_OTHER);
+	sniff_is("\t{", HTTP_SNIFF_OTHER);
+	sniff_is("get /", HTTP_SNIFF_OTHER);
+	sniff_is("GETX", HTTP_SNIFF_OTHER);
+	sniff_is("GET/", HTTP_SNIFF_OTHER);
+	sniff_is("PRI * HTTP/2.0", HTTP_SNIFF_OTHER);
+	sniff_is("CONNECT h:1", HTTP_SNIFF_OTHER);
+	sniff_is("TRACE /", HTTP_SNIFF_OTHER);
+	sniff_is("\x16\x03\x01", HTTP_SNIFF_OTHER);
+	sniff_is("PO", HTTP_SNIFF_MORE);
+	sniff_is("PX", HTTP_SNIFF_OTHER);
 }
 
 static void
@@ -483,7 +709,7 @@ test_status_text(void **state)
 
 enum mode { ANSWER_NOW, ANSWER_LATER };
 /* What the head hook does with a head whose body is to come. */
-enum verdict { GO_ON, REFUSE, DECIDE_LATER };
+enum verdict { GO_ON, REFUSE, DECIDE_LATER, STREAM };
 
 struct fx {
 	struct event_base	*base;
@@ -498,6 +724,16 @@ struct fx {
 	enum verdict		 verdict;
 	int			 nheads;	/* head hook calls */
 	struct http_conn	*deciding;
+	/* a body streamed (verdict STREAM) */
+	uint64_t		 stream_max;
+	char			 got[1 << 20];
+	size_t			 ngot;
+	int			 npieces;
+	int			 ended;		/* ends told to cb */
+	ssize_t			 end;		/* the last, with what */
+	size_t			 pause_at;	/* pause once past this */
+	size_t			 answer_at;	/* answer 422 once past this */
+	struct http_conn	*paused;
 };
 
 struct cl {
@@ -598,6 +834,41 @@ decide_now(evutil_socket_t fd, short what, void *arg)
 	fx->deciding = NULL;
 }
 
+/* stream_cb - a streamed body: keep it, pause, answer early or at its end */
+static void
+stream_cb(struct http_conn *c, const char *data, ssize_t len, void *arg)
+{
+	struct fx	*fx = arg;
+	char		*body;
+
+	/* after a stream broke, its handler hears nothing more */
+	assert_false(fx->ended && fx->end < 0);
+	if (len > 0) {
+		assert_true(fx->ngot + (size_t)len <= sizeof(fx->got));
+		memcpy(fx->got + fx->ngot, data, (size_t)len);
+		fx->ngot += (size_t)len;
+		fx->npieces++;
+		if (fx->answer_at > 0 && fx->ngot >= fx->answer_at) {
+			fx->ended++;
+			fx->end = -100;	/* answered: nothing may follow */
+			http_respond(c, 422, "text/plain", NULL, "bad line\n",
+			    9);
+		} else if (fx->pause_at > 0 && fx->ngot >= fx->pause_at &&
+		    fx->paused == NULL) {
+			http_body_pause(c);
+			fx->paused = c;
+		}
+		return;
+	}
+	fx->ended++;
+	fx->end = len;
+	if (len < 0)
+		return;
+	body = xasprintf("got %zu", fx->ngot);
+	http_respond(c, 200, "text/plain", NULL, body, strlen(body));
+	free(body);
+}
+
 static void
 head_hook(struct http_conn *c, const struct http_request *r, void *arg)
 {
@@ -606,7 +877,11 @@ head_hook(struct http_conn *c, const struct http_request *r, void *arg)
 
 	fx->nheads++;
 	assert_null(r->body);
-	if (fx->verdict == GO_ON)
+	if (fx->verdict == STREAM) {
+		fx->ngot = 0;
+		http_body_stream(c, fx->stream_max, stream_cb, fx);
+	}
+	else if (fx->verdict == GO_ON)
 		http_continue(c);
 	else if (fx->verdict == REFUSE)
 		http_respond(c, 401, "text/plain", NULL, "no\n", 3);
@@ -1180,6 +1455,336 @@ test_server_free_with_clients(void **state)
 	cl_close(d);
 }
 
+/*
+ * Bodies streamed to the handler.
+ */
+
+/* stream_setup - every head to the hook, which streams bodies */
+static int
+stream_setup(void **state)
+{
+	struct fx	*fx;
+
+	server_setup(state);
+	fx = *state;
+	http_server_set_head_hook(fx->srv, head_hook, fx);
+	http_server_set_streaming(fx->srv, 1 << 30);
+	fx->verdict = STREAM;
+	fx->stream_max = sizeof(fx->got);
+	return 0;
+}
+
+/* cl_send_all - write all of s[0..n), running the server when it is full */
+static void
+cl_send_all(struct fx *fx, struct cl *c, const char *s, size_t n)
+{
+	ssize_t	w;
+
+	while (n > 0) {
+		if ((w = write(c->fd, s, n)) < 0) {
+			assert_true(errno == EAGAIN);
+			pump(fx);
+			continue;
+		}
+		s += w;
+		n -= (size_t)w;
+	}
+}
+
+/* pump_for - run the server for ms milliseconds */
+static void
+pump_for(struct fx *fx, unsigned ms)
+{
+	uint64_t	end = now_mono_us() + ms * 1000;
+
+	while (now_mono_us() < end)
+		pump(fx);
+}
+
+static void
+test_stream_content_length(void **state)
+{
+	struct fx	*fx = *state;
+	struct cl	*c = cl_connect(fx);
+	char		*big = xmalloc(300000);
+	size_t		 i;
+	int		 pieces;
+
+	/* The body comes in pieces as it arrives, then its end. */
+	cl_send(c, "PUT /s HTTP/1.1\r\nContent-Length: 10\r\n\r\n0123");
+	WAIT_UNTIL(fx, fx->ngot == 4);
+	pieces = fx->npieces;
+	cl_send(c, "456");
+	WAIT_UNTIL(fx, fx->ngot == 7);
+	assert_true(fx->npieces > pieces);
+	assert_false(fx->ended);
+	/* what follows the body is the next request, not body */
+	cl_send(c, "789GET /after HTTP/1.1\r\n\r\n");
+	cl_expect(fx, c, "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n"
+	    "Content-Type: text/plain\r\n\r\ngot 10");
+	assert_memory_equal(fx->got, "0123456789", 10);
+	/* keep-alive: the GET had no body; its end is told at once */
+	cl_expect(fx, c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n"
+	    "Content-Type: text/plain\r\n\r\ngot 0");
+	assert_int_equal(fx->nheads, 2);
+	assert_int_equal(fx->ended, 2);
+	assert_int_equal(fx->end, 0);
+	/* A large one: all of it, in order, never held whole. */
+	for (i = 0; i < 300000; i++)
+		big[i] = (char)('a' + i % 23);
+	cl_send(c, "POST /big HTTP/1.1\r\nContent-Length: 300000\r\n\r\n");
+	cl_send_all(fx, c, big, 300000);
+	cl_expect(fx, c, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n"
+	    "Content-Type: text/plain\r\n\r\ngot 300000");
+	assert_memory_equal(fx->got, big, 300000);
+	cl_expect_quiet(fx, c);
+	free(big);
+	cl_close(c);
+}
+
+static void
+test_stream_chunked(void **state)
+{
+	struct fx	*fx = *state;
+	struct cl	*c = cl_connect(fx);
+
+	/* curl -T - sends this, with Expect: 100-continue. */
+	cl_send(c, "PUT /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n"
+	    "Expect: 100-continue\r\n\r\n");
+	cl_expect(fx, c, "HTTP/1.1 100 Continue\r\n\r\n");
+	cl_send(c, "4\r\nWiki\r\n5;ext=1\r\npe");
+	WAIT_UNTIL(fx, fx->ngot == 6);
+	cl_send(c, "dia\r\n0\r\nX-Trailer: 1\r\n\r\nGET /n HTTP/1.1\r\n\r\n");
+	cl_expect(fx, c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n"
+	    "Content-Type: text/plain\r\n\r\ngot 9");
+	assert_memory_equal(fx->got, "Wikipedia", 9);
+	cl_expect(fx, c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n"
+	    "Content-Type: text/plain\r\n\r\ngot 0");
+	assert_int_equal(fx->ended, 2);
+	assert_int_equal(fx->end, 0);
+	cl_close(c);
+	/* Bad framing: the handler is told, the client gets 400. */
+	c = cl_connect(fx);
+	cl_send(c, "POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+	    "3\r\nabcX");
+	cl_expect(fx, c, "HTTP/1.1 400 Bad Request\r\n");
+	assert_int_equal(fx->end, HTTP_BODY_ABORT);
+	cl_close(c);
+}
+
+static void
+test_stream_pause_resume(void **state)
+{
+	struct fx		*fx = *state;
+	struct http_limits	 lim = { MAX_BODY, 1 << 20, 3, 5.0, 0, 0.2 };
+	struct cl		*c = cl_connect(fx);
+	int			 pieces;
+
+	http_server_set_limits(fx->srv, &lim);
+	fx->pause_at = 2;
+	cl_send(c, "PUT /p HTTP/1.1\r\nContent-Length: 8\r\n\r\nab");
+	WAIT_UNTIL(fx, fx->paused != NULL);
+	pieces = fx->npieces;
+	/* Paused: nothing more is handed on, and no deadline runs. */
+	cl_send(c, "cdef");
+	pump_for(fx, 600);
+	assert_int_equal(fx->npieces, pieces);
+	assert_int_equal(fx->ngot, 2);
+	assert_false(fx->ended);
+	assert_int_equal(c->len, 0);
+	http_body_resume(fx->paused);
+	assert_int_equal(fx->ngot, 2);	/* not from inside resume */
+	WAIT_UNTIL(fx, fx->ngot == 6);
+	cl_send(c, "gh");
+	cl_expect(fx, c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n"
+	    "Content-Type: text/plain\r\n\r\ngot 8");
+	assert_memory_equal(fx->got, "abcdefgh", 8);
+	cl_close(c);
+}
+
+static void
+test_stream_deadline(void **state)
+{
+	struct fx		*fx = *state;
+	struct http_limits	 lim = { MAX_BODY, 1 << 20, 3, 5.0, 0, 0.3 };
+	struct cl		*c = cl_connect(fx);
+	int			 i;
+
+	/* A byte every 100 ms for a second: progress keeps it going. */
+	http_server_set_limits(fx->srv, &lim);
+	cl_send(c, "PUT /d HTTP/1.1\r\nContent-Length: 12\r\n\r\n");
+	for (i = 0; i < 10; i++) {
+		cl_send(c, "x");
+		pump_for(fx, 100);
+	}
+	assert_false(fx->ended);
+	assert_int_equal(fx->ngot, 10);
+	/* Then nothing: the handler is told, the client gets 408. */
+	cl_expect(fx, c, "HTTP/1.1 408 Request Timeout\r\n");
+	assert_true(fx->ended);
+	assert_int_equal(fx->end, HTTP_BODY_ABORT);
+	cl_close(c);
+}
+
+static void
+test_stream_too_large(void **state)
+{
+	struct fx	*fx = *state;
+	struct cl	*c = cl_connect(fx);
+
+	/* Content-Length over the stream's limit: told, 413, nothing read. */
+	fx->stream_max = 5;
+	cl_send(c, "PUT /l HTTP/1.1\r\nContent-Length: 6\r\n\r\nabcdef");
+	cl_expect(fx, c, "HTTP/1.1 413 Content Too Large\r\n");
+	assert_int_equal(fx->end, HTTP_BODY_TOO_LARGE);
+	assert_int_equal(fx->ngot, 0);
+	cl_close(c);
+	/* A chunked one that grows over it: told once past it. */
+	fx->ended = 0;
+	fx->end = 0;
+	c = cl_connect(fx);
+	cl_send(c, "PUT /l HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+	    "3\r\nabc\r\n");
+	WAIT_UNTIL(fx, fx->ngot == 3);
+	cl_send(c, "3\r\ndef\r\n");
+	cl_expect(fx, c, "HTTP/1.1 413 Content Too Large\r\n");
+	assert_int_equal(fx->end, HTTP_BODY_TOO_LARGE);
+	assert_int_equal(fx->ngot, 3);
+	cl_close(c);
+	/* A head over max_stream is refused by the parser, as ever. */
+	fx->ended = 0;
+	fx->end = 0;
+	c = cl_connect(fx);
+	cl_send(c, "PUT /l HTTP/1.1\r\nContent-Length: 2147483648\r\n\r\n");
+	cl_expect(fx, c, "HTTP/1.1 413 Content Too Large\r\n");
+	assert_false(fx->ended);
+	cl_close(c);
+}
+
+static void
+test_stream_client_gone(void **state)
+{
+	struct fx	*fx = *state;
+	struct cl	*c = cl_connect(fx);
+
+	cl_send(c, "PUT /g HTTP/1.1\r\nContent-Length: 100\r\n\r\nhalf");
+	WAIT_UNTIL(fx, fx->ngot == 4);
+	cl_close(c);
+	WAIT_UNTIL(fx, fx->ended);
+	assert_int_equal(fx->end, HTTP_BODY_ABORT);
+	WAIT_UNTIL(fx, http_server_clients(fx->srv) == 0);
+}
+
+static void
+test_stream_answer_early(void **state)
+{
+	struct fx	*fx = *state;
+	struct cl	*c = cl_connect(fx);
+
+	/* 422 after a bad line: the rest is not read, and it closes. */
+	fx->answer_at = 3;
+	cl_send(c, "POST /e HTTP/1.1\r\nContent-Length: 100000\r\n\r\nbad");
+	cl_expect(fx, c, "HTTP/1.1 422 Unprocessable Content\r\n"
+	    "Content-Length: 9\r\nContent-Type: text/plain\r\n"
+	    "Connection: close\r\n\r\nbad line\n");
+	cl_send(c, "more of the body, unread");
+	cl_expect_eof(fx, c);
+	assert_int_equal(fx->ngot, 3);
+	cl_close(c);
+}
+
+static void
+test_stream_whole_chunked(void **state)
+{
+	struct fx	*fx = *state;
+	struct cl	*c = cl_connect(fx);
+
+	/* Read whole (http_continue), a chunked body is 411. */
+	fx->verdict = GO_ON;
+	cl_send(c, "POST /w HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n");
+	cl_expect(fx, c, "HTTP/1.1 411 Length Required\r\n");
+	assert_int_equal(fx->nreq, 0);
+	cl_close(c);
+	/* So is one over max_body, though under max_stream. */
+	c = cl_connect(fx);
+	cl_send(c, "POST /w HTTP/1.1\r\nContent-Length: 1025\r\n\r\n");
+	cl_expect(fx, c, "HTTP/1.1 413 Content Too Large\r\n");
+	cl_close(c);
+	/* A whole one is shown to the hook first, then handled. */
+	c = cl_connect(fx);
+	cl_send(c, "POST /w HTTP/1.1\r\nContent-Length: 2\r\n\r\nok"
+	    "HEAD /h HTTP/1.1\r\n\r\n");
+	cl_expect(fx, c, response("POST /w 2:ok", 0, 0));
+	cl_expect(fx, c, "HTTP/1.1 200 OK\r\nContent-Length: 9\r\n"
+	    "Content-Type: text/plain\r\n\r\n");
+	assert_int_equal(fx->nheads, 4);
+	assert_int_equal(fx->nreq, 2);
+	cl_close(c);
+}
+
+static void
+test_no_hook_chunked(void **state)
+{
+	struct fx	*fx = *state;
+	struct cl	*c = cl_connect(fx);
+
+	/* A server that does not stream answers a chunked body 411. */
+	cl_send(c, "POST /w HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+	    "0\r\n\r\n");
+	cl_expect(fx, c, "HTTP/1.1 411 Length Required\r\nContent-Length: 20"
+	    "\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n"
+	    "411 Length Required\n");
+	cl_expect_eof(fx, c);
+	cl_close(c);
+}
+
+static void
+test_adopt(void **state)
+{
+	struct fx		*fx = *state;
+	struct http_limits	 lim = { MAX_BODY, 1 << 20, 3, 5.0, 0, 0 };
+	struct http_server	*srv;
+	struct cl		*c = xcalloc(1, sizeof(*c));
+	int			 sv[2];
+
+	/* No listener of its own: a socket with its first bytes read. */
+	srv = http_server_new(fx->base, -1, &lim, handler, fx);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	assert_int_equal(http_server_adopt(srv, sv[0], "GET /ad", 7), 0);
+	c->fd = sv[1];
+	assert_int_equal(fcntl(c->fd, F_SETFL, O_NONBLOCK), 0);
+	assert_int_equal(http_server_clients(srv), 1);
+	cl_send(c, "opted HTTP/1.1\r\n\r\n");
+	cl_expect(fx, c, response("GET /adopted 0:", 0, 0));
+	/* Graceful stop: an idle connection closes at once. */
+	http_server_shutdown(srv);
+	assert_int_equal(http_server_clients(srv), 0);
+	cl_expect_eof(fx, c);
+	cl_close(c);
+	http_server_free(srv);
+}
+
+static void
+test_shutdown_busy(void **state)
+{
+	struct fx	*fx = *state;
+	struct cl	*c = cl_connect(fx), *idle = cl_connect(fx);
+
+	/* A request in hand is answered (with close), then it closes. */
+	fx->mode = ANSWER_LATER;
+	cl_send(c, "GET /slow HTTP/1.1\r\n\r\n");
+	WAIT_UNTIL(fx, fx->npending == 1);
+	http_server_shutdown(fx->srv);
+	cl_expect_eof(fx, idle);
+	cl_expect(fx, c, "HTTP/1.1 200 OK\r\nContent-Length: 12\r\n"
+	    "Content-Type: text/plain\r\nConnection: close\r\n"
+	    "X-Later: 1\r\n\r\nGET /slow 0:");
+	cl_expect_eof(fx, c);
+	WAIT_UNTIL(fx, http_server_clients(fx->srv) == 0);
+	cl_close(c);
+	cl_close(idle);
+}
+
 int
 main(void)
 {
@@ -1201,6 +1806,9 @@ main(void)
 		    parser_teardown),
 		cmocka_unit_test_teardown(test_errors_too_large,
 		    parser_teardown),
+		cmocka_unit_test_teardown(test_chunked_head, parser_teardown),
+		cmocka_unit_test(test_chunked_decode),
+		cmocka_unit_test(test_sniff),
 		cmocka_unit_test(test_status_text),
 		cmocka_unit_test(test_query),
 		cmocka_unit_test_setup_teardown(test_server_get, server_setup,
@@ -1237,6 +1845,28 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_server_hook_continues,
 		    server_setup, server_teardown),
 		cmocka_unit_test_setup_teardown(test_server_free_with_clients,
+		    server_setup, server_teardown),
+		cmocka_unit_test_setup_teardown(test_stream_content_length,
+		    stream_setup, server_teardown),
+		cmocka_unit_test_setup_teardown(test_stream_chunked,
+		    stream_setup, server_teardown),
+		cmocka_unit_test_setup_teardown(test_stream_pause_resume,
+		    stream_setup, server_teardown),
+		cmocka_unit_test_setup_teardown(test_stream_deadline,
+		    stream_setup, server_teardown),
+		cmocka_unit_test_setup_teardown(test_stream_too_large,
+		    stream_setup, server_teardown),
+		cmocka_unit_test_setup_teardown(test_stream_client_gone,
+		    stream_setup, server_teardown),
+		cmocka_unit_test_setup_teardown(test_stream_answer_early,
+		    stream_setup, server_teardown),
+		cmocka_unit_test_setup_teardown(test_stream_whole_chunked,
+		    stream_setup, server_teardown),
+		cmocka_unit_test_setup_teardown(test_no_hook_chunked,
+		    server_setup, server_teardown),
+		cmocka_unit_test_setup_teardown(test_adopt, server_setup,
+		    server_teardown),
+		cmocka_unit_test_setup_teardown(test_shutdown_busy,
 		    server_setup, server_teardown),
 	};
 
