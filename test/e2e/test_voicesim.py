@@ -700,3 +700,260 @@ def test_demo_tenant_with_traffic(voicesim_bin, config_api, tmp_path, rc):
                        and "Segment" in e["userData"] for e in est)
     # the stop deleted the heartbeat
     assert rc.get(HEARTBEAT) is None
+
+
+# ------------------------------------------------ predictive calls
+# docs/outbound.md, "The voice side: predictive calls": the dialler's
+# requests written straight into voice:requests, as workers/outbound does.
+
+def dial(voice, dn="8000", destination="+15550100", **kw):
+    """RequestMakePredictiveCall; its EventDialing."""
+    rid = voice.send("RequestMakePredictiveCall", dn=dn, destination=destination,
+                     **kw)
+    d = voice.expect("EventDialing", dn, requestId=rid, callType="Outbound",
+                     otherDN=destination, thisDNRole="Origination")
+    check_common(d)
+    return d
+
+
+def waited(a, b):
+    """Milliseconds between two events, by their time."""
+    return b["time"] - a["time"]
+
+
+def test_predictive_answer_route_to_agent(voicesim, voice):
+    voicesim("--outbound-ring", "0.6:0.6")
+    voice.ready()
+    login_ready(voice, "5002", "7002")
+    ud = {"GSW_RECORD_HANDLE": 7, "GSW_CAMPAIGN_NAME": "c1"}
+    d = dial(voice, "8000", callerId="+15559999", ringTimeout=25, cpd=True,
+             userData=ud)
+    c = d["connId"]
+    assert d["userData"] == ud
+    assert voice.call_state("8000", c)["state"] == "Dialing"
+    e = voice.expect("EventEstablished", "8000", connId=c, callResult="Answer",
+                     otherDN="+15550100")
+    assert 550 <= waited(d, e) <= 1500, waited(d, e)
+    assert voice.call_state("8000", c)["state"] == "Established"
+    # the call waits at 8000 until it is routed to the agent's phone
+    rid = voice.send("RequestRouteCall", dn="8000", connId=c, destination="5002")
+    voice.expect("EventReleased", "8000", requestId=rid, connId=c,
+                 cause="Transferred")
+    r = voice.expect("EventRinging", "5002", connId=c, otherDN="+15550100",
+                     thirdDN="8000", callType="Outbound", agentId="7002")
+    assert r["userData"] == ud and "requestId" not in r
+    assert voice.state("8000") is None
+    assert voice.call_state("5002", c)["state"] == "Ringing"
+    voice.send("RequestAnswerCall", dn="5002", connId=c)
+    voice.expect("EventEstablished", "5002", connId=c)
+    assert voice.call_state("5002", c)["parties"] == ["+15550100", "5002"]
+    # the customer hangs up: the phone is released, no one else is told
+    rid = voice.send("SimRelease", connId=c)
+    voice.expect("EventReleased", "5002", requestId=rid, connId=c, cause="Normal")
+    assert voice.state("5002")["calls"] == []
+    time.sleep(0.3)
+    voice.poll()
+    assert [e for e in voice.seen[voice.pos:] if e.get("connId") == c] == []
+
+
+def test_predictive_generated_agents(voicesim, voice, rc):
+    """Routed calls go to the generated agents, who answer after
+    --agent-answer, talk, wrap up and, with --notready 0, never break."""
+    v = voicesim("--agents", "2", "--agent-answer", "0.3", "--talk", "0.4",
+                 "--dist", "fixed", "--wrap", "0.2", "--notready", "0",
+                 "--outbound-ring", "0.05:0.05")
+    voice.ready()
+    voice.expect("EventAgentReady", "5002")
+    for n in range(6):
+        c = dial(voice, "6000", f"+1555010{n}")["connId"]
+        voice.expect("EventEstablished", "6000", connId=c, callResult="Answer")
+        voice.send("RequestRouteCall", dn="6000", connId=c, destination="5001")
+        r = voice.expect("EventRinging", "5001", connId=c)
+        e = voice.expect("EventEstablished", "5001", connId=c)
+        assert 250 <= waited(r, e) <= 1000, waited(r, e)
+        end = voice.expect("EventReleased", "5001", connId=c, cause="Normal")
+        assert 350 <= waited(e, end) <= 1200, waited(e, end)
+        voice.expect("EventAgentNotReady", "5001", workMode="AfterCallWork")
+        voice.expect("EventAgentReady", "5001", workMode="AutoIn")
+    assert not [e for e in voice.seen if e.get("workMode") == "AuxWork"]
+    v.stop()
+    assert re.search(r"outbound: 6 predictive calls, Answer 6; routed 6, "
+                     r"abandoned 0, released by the dialler 0", v.log()), v.log()
+
+
+def test_predictive_outcomes(voicesim, voice, rc):
+    # busy after --busy-after (default 2 s); no answer at ringTimeout
+    v = voicesim("--outbound-mix", "busy=50,noanswer=50", "--seed", "3",
+                 "--log-level", "debug")
+    voice.ready()
+    got = {}
+    for n in range(12):
+        d = dial(voice, "6100", f"+1555020{n:02d}", ringTimeout=1.0)
+        e = voice.expect_any(lambda e: e.get("connId") == d["connId"] and
+                             e["event"] == "EventReleased", timeout=6)
+        assert e["thisDN"] == "6100" and "requestId" not in e, e
+        got.setdefault(e["cause"], []).append(waited(d, e))
+        assert voice.state("6100") is None
+        if len(got) == 2 and n >= 3:
+            break
+    assert set(got) == {"Busy", "NoAnswer"}, got
+    assert all(1900 <= t <= 2700 for t in got["Busy"]), got
+    assert all(950 <= t <= 1700 for t in got["NoAnswer"]), got
+    assert re.search(r"level=debug .*predictive call [0-9a-f]{16}: 6100 -> "
+                     r"\+1555020\d\d: Busy after \d+ ms", v.log()), v.log()
+    v.stop()
+    rc.delete(EVENTS, STATE)
+    voice.last, voice.seen, voice.pos = "0-0", [], 0
+    # a machine: dropped with CPD, established (waiting) without
+    voicesim("--outbound-mix", "machine=100", "--outbound-ring", "0.1:0.2",
+             "--busy-suffix", "0199")
+    voice.ready()
+    d = dial(voice, "6100", cpd=True)
+    voice.expect("EventReleased", "6100", connId=d["connId"],
+                 cause="AnsweringMachine")
+    d = dial(voice, "6100", cpd=False)
+    voice.expect("EventEstablished", "6100", connId=d["connId"],
+                 callResult="AnsweringMachine")
+    assert voice.call_state("6100", d["connId"])["state"] == "Established"
+    # --busy-suffix keeps its precedence
+    d = dial(voice, "6100", destination="+15550199", cpd=True)
+    voice.expect("EventReleased", "6100", connId=d["connId"], cause="Busy",
+                 timeout=5)
+
+
+def test_predictive_patience(voicesim, voice):
+    voicesim("--outbound-ring", "0.1:0.1", "--outbound-patience", "0.8")
+    voice.ready()
+    d = dial(voice, "6000")
+    c = d["connId"]
+    e = voice.expect("EventEstablished", "6000", connId=c, callResult="Answer")
+    a = voice.expect("EventAbandoned", "6000", connId=c, cause="Abandoned")
+    assert 750 <= waited(e, a) <= 1600, waited(e, a)
+    assert voice.state("6000") is None
+    voice.error(voice.send("RequestRouteCall", dn="6000", connId=c,
+                           destination="5001"), "NoSuchCall")
+
+
+def test_predictive_errors_and_release(voicesim, voice):
+    voicesim("--outbound-ring", "0.5:0.5", "--busy-suffix", "0199")
+    voice.ready()
+    send = voice.send
+    voice.error(send("RequestMakePredictiveCall", dn="9999",
+                     destination="+15550100"), "UnknownDN")
+    voice.error(send("RequestMakePredictiveCall", dn="8000", destination="5001"),
+                "InvalidState")
+    voice.error(send("RequestMakePredictiveCall", dn="8000", destination="4242"),
+                "UnknownDN")
+    voice.error(send("RequestMakePredictiveCall", dn="8000"), "BadRequest")
+    voice.error(send("RequestMakePredictiveCall", dn="8000",
+                     destination="+15550100", ringTimeout="x"), "BadRequest")
+    voice.error(send("RequestMakePredictiveCall", dn="8000",
+                     destination="+15550100", cpd="yes"), "BadRequest")
+    # released by the dialler while it rings: the outcome never comes
+    c = dial(voice, "8000")["connId"]
+    voice.error(send("RequestRouteCall", dn="8000", connId=c, destination="5001"),
+                "InvalidState")
+    rid = send("RequestReleaseCall", dn="8000", connId=c)
+    voice.expect("EventReleased", "8000", requestId=rid, connId=c, cause="Normal")
+    assert voice.state("8000") is None
+    # answered: route errors leave it waiting at 8000
+    c = dial(voice, "8000")["connId"]
+    voice.expect("EventEstablished", "8000", connId=c, callResult="Answer")
+    voice.send("RequestMakeCall", dn="5001", destination="5003")
+    voice.expect("EventRinging", "5003")
+    for kw, code in ((dict(connId="00000000000000ff", destination="5002"),
+                      "NoSuchCall"),
+                     (dict(destination="4242"), "UnknownDN"),
+                     (dict(destination="8000"), "InvalidState"),
+                     (dict(destination="5003"), "Busy"),
+                     (dict(destination="+15550199"), "Busy"),
+                     (dict(destination=5002), "BadRequest")):
+        voice.error(send("RequestRouteCall", **dict(dict(dn="8000", connId=c),
+                                                    **kw)), code)
+    voice.error(send("RequestRouteCall", dn="5002", connId=c, destination="5004"),
+                "NoSuchCall")
+    assert voice.call_state("8000", c)["state"] == "Established"
+    # the dialler lets it go: released, the customer disappears
+    rid = send("RequestReleaseCall", dn="8000", connId=c)
+    voice.expect("EventReleased", "8000", requestId=rid, connId=c, cause="Normal")
+    assert voice.state("8000") is None
+    voice.error(send("SimRelease", connId=c), "NoSuchCall")
+    # routed to a queue: queued there like an inbound call
+    login_ready(voice, "5004", "7004")
+    c = dial(voice, "8000")["connId"]
+    voice.expect("EventEstablished", "8000", connId=c)
+    rid = send("RequestRouteCall", dn="8000", connId=c, destination="6100")
+    voice.expect("EventReleased", "8000", requestId=rid, connId=c,
+                 cause="Transferred")
+    voice.expect("EventRinging", "6100", connId=c, otherDN="+15550100")
+    voice.expect("EventQueued", "6000", connId=c)
+    voice.expect("EventRinging", "5004", connId=c, otherDN="+15550100",
+                 callType="Outbound")
+
+
+MIX = ("--outbound-mix", "answer=30,machine=15,busy=15,noanswer=40",
+       "--outbound-ring", "0.05:0.1", "--busy-after", "0.05",
+       "--outbound-patience", "0.3")
+
+
+def mix_run(voicesim, voice, rc, seed, n=200):
+    """n predictive calls under MIX: each call's result, in request order;
+    and voicesim's summary line."""
+    v = voicesim("--seed", str(seed), *MIX)
+    voice.ready()
+    pipe = rc.pipeline(transaction=False)
+    rids = []
+    for k in range(n):
+        voice.n += 1
+        rid = f"mix-{seed}-{k}"
+        rids.append(rid)
+        pipe.xadd(REQUESTS, {"request": json.dumps({
+            "request": "RequestMakePredictiveCall", "requestId": rid,
+            "dn": "6000", "destination": f"+1555{k:07d}",
+            "ringTimeout": 0.2, "cpd": True, "userData": {"k": k}})})
+    pipe.execute()
+    conn, result, gone = {}, {}, set()
+
+    def done():
+        voice.poll()
+        for e in voice.seen:
+            if e["event"] == "EventDialing" and e.get("requestId") in rids:
+                conn[e["requestId"]] = e["connId"]
+            elif e["event"] == "EventEstablished" and "callResult" in e:
+                result[e["connId"]] = e["callResult"]
+            elif e["event"] == "EventReleased" and e["thisDN"] == "6000":
+                result[e["connId"]] = e["cause"]
+            elif e["event"] == "EventAbandoned" and e["thisDN"] == "6000":
+                gone.add(e["connId"])
+        return len(result) == n and len(gone) == list(
+            result.values()).count("Answer")
+    wait_for(done, 20, interval=0.1, what=f"{n} outcomes, answered ones gone")
+    assert voice.state("6000") is None
+    seq = [result[conn[r]] for r in rids]
+    v.stop()
+    summary = re.search(r"outbound: ([^\"]*)", v.log()).group(1)
+    rc.delete(EVENTS, STATE, REQUESTS)
+    voice.last, voice.seen, voice.pos = "0-0", [], 0
+    return seq, summary
+
+
+def test_predictive_mix_is_seeded(voicesim, voice, rc):
+    a, summary = mix_run(voicesim, voice, rc, 11)
+    count = {k: a.count(k) for k in set(a)}
+    assert set(count) == {"Answer", "AnsweringMachine", "Busy", "NoAnswer"}, count
+    # 200 draws: within four standard deviations of the mix
+    for k, p in (("Answer", .30), ("AnsweringMachine", .15), ("Busy", .15),
+                 ("NoAnswer", .40)):
+        sd = (200 * p * (1 - p)) ** 0.5
+        assert abs(count[k] - 200 * p) <= 4 * sd, (k, count)
+    # every answered customer waited, then hung up (patience 0.3 s)
+    assert summary.startswith("200 predictive calls, Answer %d, "
+                              "AnsweringMachine %d, Busy %d, NoAnswer %d; "
+                              "routed 0, abandoned %d" % (
+                                  count["Answer"], count["AnsweringMachine"],
+                                  count["Busy"], count["NoAnswer"],
+                                  count["Answer"])), summary
+    b, _ = mix_run(voicesim, voice, rc, 11)
+    assert a == b
+    c, _ = mix_run(voicesim, voice, rc, 12)
+    assert a != c
