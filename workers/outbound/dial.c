@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <time.h>
 
 #include <event2/event.h>
@@ -98,6 +99,31 @@ struct lease {
 	size_t		 n;
 };
 
+/* An attempt's outcome, until PostgreSQL has it. */
+struct outcome {
+	json_int_t	 list;
+	char		 rid[24];
+	char		 res[16];
+	char		 status[16];
+	char		 sched[24];	/* "": unchanged */
+	char		 chain[24];
+	char		 history[256];
+	char		 agent[64];
+	int		 final_chain;
+	char		*key;		/* of its reports */
+	json_t		*msgs;		/* its reports */
+	int		 tries;
+	struct event	*retry;
+	LIST_ENTRY(outcome) entry;
+};
+static LIST_HEAD(, outcome) outcomes = LIST_HEAD_INITIALIZER(outcomes);
+static unsigned		 pending_outcomes;
+
+static void	outcome_write(struct outcome *);
+static void	outcome_written(struct pgc *, const PGresult *, void *);
+static void	outcome_retry(struct outcome *);
+static void	outcome_free(struct outcome *);
+
 static struct strmap	 by_request;	/* requestId -> call */
 static struct strmap	 by_conn;	/* connId -> call */
 static uint64_t		 seq;
@@ -134,6 +160,7 @@ static double	 list_count(struct group *, json_int_t);
 static void	 check_exhausted(struct group *);
 static void	 lease_list(struct group *, json_int_t, json_int_t, unsigned);
 static void	 renew(void);
+static void	 glists_free(void);
 
 /* ---- start, stop ---- */
 
@@ -178,6 +205,17 @@ free_call(const char *k, void *v, void *arg)
 void
 dial_cleanup(void)
 {
+	struct outcome	*o, *next;
+
+	/* A write still out is answered (NULL) by pgc_free, later, and
+	 * freed then (the worker is stopping): only those waiting for a
+	 * retry are freed here. */
+	for (o = LIST_FIRST(&outcomes); o != NULL; o = next) {
+		next = LIST_NEXT(o, entry);
+		if (o->retry != NULL)
+			outcome_free(o);
+	}
+	glists_free();
 	voice_stop();
 	strmap_clear(&by_conn);
 	strmap_each(&by_request, free_call, NULL);
@@ -232,7 +270,7 @@ static void
 pace(struct group *g, void *arg)
 {
 	const struct cobj	*o = cache_get(g->dbid);
-	struct agents_count	 ac;
+	struct roster_count	 ac;
 	struct pace_in		 in;
 	json_t			*v;
 	json_int_t		 agroup;
@@ -254,9 +292,9 @@ pace(struct group *g, void *arg)
 	json_decref(v);
 	memset(&ac, 0, sizeof(ac));
 	if (!pace_agentless(in.mode)) {
-		if (!agents_known())
+		if (!roster_known())
 			return;
-		agents_count(agroup, &ac);
+		roster_count(agroup, &ac);
 		in.ready = ac.ready;
 		in.busy = ac.busy + ac.not_ready;
 		in.logged_in = ac.logged_in;
@@ -367,6 +405,19 @@ glist(struct group *g, json_int_t list)
 		strmap_put(&glists, key, l);
 	}
 	return l;
+}
+
+static void
+free_glist(const char *k, void *v, void *arg)
+{
+	free(v);
+}
+
+static void
+glists_free(void)
+{
+	strmap_each(&glists, free_glist, NULL);
+	strmap_clear(&glists);
 }
 
 static int
@@ -700,20 +751,20 @@ dial_giveback(struct call *c)
 static void
 on_link(int up, void *arg)
 {
-	agents_link(up);
+	roster_link(up);
 }
 
 static void
 on_gap(int region, const char *why, void *arg)
 {
 	if (region == 0)
-		agents_gap();
+		roster_gap();
 }
 
 static void
 on_voice(struct voice_event *v, void *arg)
 {
-	agents_voice(v);
+	roster_voice(v);
 	dial_voice(v);
 }
 
@@ -744,7 +795,7 @@ dial_voice(struct voice_event *v)
 	cause = json_string_value(json_object_get(o, "cause"));
 	if (strcmp(v->name, "EventError") == 0) {
 		if (c->state == C_ROUTING) {	/* the agent is gone: next */
-			agents_untake(c->agent);
+			roster_untake(c->agent);
 			c->agent = NULL;
 			c->state = C_WAITING;
 			return;
@@ -778,7 +829,7 @@ dial_voice(struct voice_event *v)
 				g->fig.wait_s += (c->connected_ms -
 				    c->answered_ms) / 1000.0;
 			}
-			agents_untake(c->agent);
+			roster_untake(c->agent);
 			c->agent = NULL;
 			if (pace_agentless(pace_mode_parse(c->mode)))
 				finish(c, 33);
@@ -892,7 +943,7 @@ connect_waiting(struct group *g, void *arg)
 			route(w.oldest, ivr->key);
 			continue;
 		}
-		if ((a = agents_take(agroup)) == NULL)
+		if ((a = roster_take(agroup)) == NULL)
 			return;
 		w.oldest->agent = a;
 		snprintf(w.oldest->agent_dn, sizeof(w.oldest->agent_dn), "%s",
@@ -974,11 +1025,7 @@ treatments_of(json_int_t list, struct treatment *t, size_t max)
 	return n;
 }
 
-struct outcome {
-	char		 request[48];
-	int		 left;
-	int		 failed;
-};
+
 
 /*
  * finish - the attempt is over with result (a call_result code): the
@@ -987,17 +1034,13 @@ struct outcome {
 static void
 finish(struct call *c, int result)
 {
-	const char		*table = lists_table(c->list);
 	const struct cobj	*l = cache_get(c->list);
 	struct group		*g = groups_get(c->group);
 	struct treatment	 t[64];
 	struct treat_in		 in;
 	struct treat_out	 out;
-	struct pgc_txn		*txn;
+	struct outcome		*o;
 	json_t			*msg, *v;
-	char			*sql, *key, sched[24], res[16], st[16], rid[24];
-	char			 chain[24];
-	const char		*p[8];
 	uint64_t		 now = now_wall_us() / 1000;
 
 	if (g != NULL) {
@@ -1011,7 +1054,7 @@ finish(struct call *c, int result)
 		if (c->state == C_CONNECTED && c->connected_ms > 0)
 			g->fig.handled++;
 	}
-	agents_untake(c->agent);
+	roster_untake(c->agent);
 	c->agent = NULL;
 	memset(&in, 0, sizeof(in));
 	in.result = result;
@@ -1026,44 +1069,22 @@ finish(struct call *c, int result)
 	in.tz = zone_of(c->tz, c->list);
 	treat_apply(&in, &out);
 	window_reset();
-	if (table == NULL || (txn = pgc_begin(ob.pg)) == NULL) {
-		/* The lease expires and the record comes back. */
-		log_warnx("outbound: the outcome of record %lld could not be "
-		    "written; its lease will expire", (long long)c->record);
-		call_free(c);
-		return;
-	}
-	snprintf(rid, sizeof(rid), "%lld", (long long)c->record);
-	snprintf(res, sizeof(res), "%d", result);
-	snprintf(st, sizeof(st), "%d", out.record_status);
-	snprintf(sched, sizeof(sched), "%lld", (long long)out.sched);
-	snprintf(chain, sizeof(chain), "%lld", (long long)c->chain);
-	p[0] = rid;
-	p[1] = ob.owner;
-	p[2] = st;
-	p[3] = res;
-	p[4] = out.sched != 0 ? sched : NULL;
-	p[5] = out.history;
-	p[6] = c->agent_id[0] != '\0' ? c->agent_id : NULL;
-	/* A record cancelled meanwhile stays cancelled. */
-	sql = xasprintf("UPDATE %s SET record_status = CASE WHEN "
-	    "record_status = 5 THEN 5 ELSE $3::integer END, call_result = "
-	    "$4, dial_sched_time = COALESCE($5::integer, dial_sched_time), "
-	    "treatments = $6, agent_id = COALESCE($7, agent_id), lease_owner "
-	    "= NULL, lease_until = NULL WHERE record_id = $1 AND lease_owner "
-	    "= $2", table);
-	pgc_txn_query(txn, sql, 7, p, NULL, NULL);
-	free(sql);
-	if (out.chain == TC_FINAL) {
-		p[0] = chain;
-		p[1] = rid;
-		sql = xasprintf("UPDATE %s SET record_status = 7 WHERE "
-		    "chain_id = $1 AND record_id <> $2 AND record_status = 1",
-		    table);
-		pgc_txn_query(txn, sql, 2, p, NULL, NULL);
-		free(sql);
-	}
-	key = xasprintf("%lld:%lld", (long long)c->list, (long long)c->chain);
+	o = xcalloc(1, sizeof(*o));
+	LIST_INSERT_HEAD(&outcomes, o, entry);
+	o->list = c->list;
+	snprintf(o->rid, sizeof(o->rid), "%lld", (long long)c->record);
+	snprintf(o->res, sizeof(o->res), "%d", result);
+	snprintf(o->status, sizeof(o->status), "%d", out.record_status);
+	if (out.sched != 0)
+		snprintf(o->sched, sizeof(o->sched), "%lld",
+		    (long long)out.sched);
+	snprintf(o->chain, sizeof(o->chain), "%lld", (long long)c->chain);
+	snprintf(o->history, sizeof(o->history), "%s", out.history);
+	snprintf(o->agent, sizeof(o->agent), "%s", c->agent_id);
+	o->final_chain = out.chain == TC_FINAL;
+	o->key = xasprintf("%lld:%lld", (long long)c->list,
+	    (long long)c->chain);
+	o->msgs = json_array();
 	msg = attempt_report(c, "finished");
 	json_object_set_new(msg, "callResult", json_integer(result));
 	json_object_set_new(msg, "callResultName",
@@ -1074,8 +1095,7 @@ finish(struct call *c, int result)
 		json_object_set_new(msg, "dn", json_string(c->agent_dn));
 		json_object_set_new(msg, "agent", json_string(c->agent_id));
 	}
-	outbox_put(txn, key, msg);
-	json_decref(msg);
+	json_array_append_new(o->msgs, msg);
 	msg = json_pack("{s:s, s:s, s:I, s:I, s:I, s:i, s:i, s:i, s:s, s:s}",
 	    "type", "record", "tenant", ob.tenant,
 	    "callingList", (json_int_t)c->list, "record_id",
@@ -1086,19 +1106,121 @@ finish(struct call *c, int result)
 	if (out.sched != 0)
 		json_object_set_new(msg, "dial_sched_time",
 		    json_integer((json_int_t)out.sched));
-	outbox_put(txn, key, msg);
-	json_decref(msg);
-	if (out.chain == TC_FINAL) {
-		msg = json_pack("{s:s, s:s, s:I, s:I, s:i, s:i}", "type",
-		    "chain", "tenant", ob.tenant, "callingList",
-		    (json_int_t)c->list, "chainId", (json_int_t)c->chain,
-		    "recordStatus", out.record_status, "callResult", result);
-		outbox_put(txn, key, msg);
-		json_decref(msg);
-	}
-	free(key);
-	pgc_commit(txn, finished, NULL);
+	json_array_append_new(o->msgs, msg);
+	if (o->final_chain)
+		json_array_append_new(o->msgs, json_pack("{s:s, s:s, s:I, "
+		    "s:I, s:i, s:i}", "type", "chain", "tenant", ob.tenant,
+		    "callingList", (json_int_t)c->list, "chainId",
+		    (json_int_t)c->chain, "recordStatus", out.record_status,
+		    "callResult", result));
 	call_free(c);
+	outcome_write(o);
+}
+
+/*
+ * outcome_write - the record's update and its reports, in one
+ * transaction; tried again every second while PostgreSQL does not take
+ * it (the lease is renewed meanwhile, so no one else dials the record).
+ */
+static void
+outcome_write(struct outcome *o)
+{
+	const char	*table = lists_table(o->list);
+	struct pgc_txn	*txn;
+	const char	*p[7];
+	char		*sql;
+	json_t		*msg;
+	size_t		 i;
+
+	if (table == NULL || pgc_state(ob.pg) != PGC_UP ||
+	    (txn = pgc_begin(ob.pg)) == NULL) {
+		outcome_retry(o);
+		return;
+	}
+	p[0] = o->rid;
+	p[1] = ob.owner;
+	p[2] = o->status;
+	p[3] = o->res;
+	p[4] = o->sched[0] != '\0' ? o->sched : NULL;
+	p[5] = o->history;
+	p[6] = o->agent[0] != '\0' ? o->agent : NULL;
+	/* A record cancelled meanwhile stays cancelled. */
+	sql = xasprintf("UPDATE %s SET record_status = CASE WHEN "
+	    "record_status = 5 THEN 5 ELSE $3::integer END, call_result = "
+	    "$4, dial_sched_time = COALESCE($5::integer, dial_sched_time), "
+	    "treatments = $6, agent_id = COALESCE($7, agent_id), lease_owner "
+	    "= NULL, lease_until = NULL WHERE record_id = $1 AND lease_owner "
+	    "= $2", table);
+	pgc_txn_query(txn, sql, 7, p, NULL, NULL);
+	free(sql);
+	if (o->final_chain) {
+		p[0] = o->chain;
+		p[1] = o->rid;
+		sql = xasprintf("UPDATE %s SET record_status = 7 WHERE "
+		    "chain_id = $1 AND record_id <> $2 AND record_status = 1",
+		    table);
+		pgc_txn_query(txn, sql, 2, p, NULL, NULL);
+		free(sql);
+	}
+	json_array_foreach(o->msgs, i, msg)
+		outbox_put(txn, o->key, msg);
+	pending_outcomes++;
+	pgc_commit(txn, outcome_written, o);
+}
+
+static void
+outcome_written(struct pgc *pg, const PGresult *r, void *arg)
+{
+	struct outcome	*o = arg;
+
+	pending_outcomes--;
+	if (r == NULL || PQresultStatus(r) != PGRES_COMMAND_OK ||
+	    strcmp(PQcmdStatus((PGresult *)r), "COMMIT") != 0) {
+		outcome_retry(o);
+		return;
+	}
+	outbox_kick();
+	outcome_free(o);
+}
+
+static void
+on_outcome_retry(evutil_socket_t fd, short what, void *arg)
+{
+	struct outcome	*o = arg;
+
+	event_free(o->retry);
+	o->retry = NULL;
+	outcome_write(o);
+}
+
+static void
+outcome_retry(struct outcome *o)
+{
+	struct timeval	tv = { 1, 0 };
+
+	if (o->tries++ == 0)
+		log_warnx("outbound: the outcome of record %s of calling list "
+		    "%lld waits for PostgreSQL", o->rid, (long long)o->list);
+	if (ob.stopping) {	/* the lease expires: dialled again later */
+		outcome_free(o);
+		return;
+	}
+	pending_outcomes++;
+	o->retry = evtimer_new(ob.base, on_outcome_retry, o);
+	evtimer_add(o->retry, &tv);
+}
+
+static void
+outcome_free(struct outcome *o)
+{
+	if (o->retry != NULL) {
+		event_free(o->retry);
+		pending_outcomes--;
+	}
+	LIST_REMOVE(o, entry);
+	json_decref(o->msgs);
+	free(o->key);
+	free(o);
 }
 
 static void
@@ -1107,9 +1229,6 @@ finished(struct pgc *pg, const PGresult *r, void *arg)
 	if (r != NULL && PQresultStatus(r) == PGRES_COMMAND_OK &&
 	    strcmp(PQcmdStatus((PGresult *)r), "COMMIT") == 0)
 		outbox_kick();
-	else
-		log_warnx("outbound: an outcome or report was not written; "
-		    "a lease will expire and its record be dialled again");
 }
 
 static void
@@ -1119,7 +1238,7 @@ call_free(struct call *c)
 		strmap_del(&by_request, c->request);
 	if (c->conn[0] != '\0' && strmap_get(&by_conn, c->conn) == c)
 		strmap_del(&by_conn, c->conn);
-	agents_untake(c->agent);
+	roster_untake(c->agent);
 	if (c->timer != NULL)
 		event_free(c->timer);
 	free(c->history);
@@ -1171,7 +1290,7 @@ renew(void)
 	const char			*table, *p[2];
 	char				*sql, until[24];
 
-	if (by_request.n == 0)
+	if (by_request.n == 0 && pending_outcomes == 0)
 		return;
 	snprintf(until, sizeof(until), "%llu", (unsigned long long)
 	    (now_wall_us() / 1000 + (uint64_t)(ob_conf()->lease_time * 1000)));

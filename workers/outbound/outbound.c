@@ -47,6 +47,7 @@ static int	 ob_reload_check(const struct conf *, char *, size_t);
 static void	 ob_stop(void);
 static int	 ob_drained(void);
 static void	 ob_cleanup(void);
+static enum sess_open on_open(struct sess *, json_t *, const char **);
 static void	 on_change(const struct cfg_change *);
 static void	 on_synced(json_int_t, int);
 static void	 on_tick(evutil_socket_t, short, void *);
@@ -64,6 +65,7 @@ const struct worker_ops outbound_worker_ops = {
 
 /* The session frame (common/svc.c), with the outbound worker's parts. */
 static const struct svc_ops ops = {
+	.open = on_open,
 	.request = control_request,
 	.closed = control_closed,
 	.change = on_change,
@@ -123,7 +125,7 @@ ob_start(struct event_base *b, const struct conf *c, int fd)
 		worker_fatalx(2, "postgres.conninfo does not parse");
 	if (outbox_start(b, c) == -1)
 		return -1;
-	agents_start(c);
+	roster_start(c);
 	dial_start(c);
 	if (svc_start(b, c, WORKER_OUTBOUND, fd, &ops) == -1)
 		return -1;
@@ -166,9 +168,10 @@ ob_drained(void)
 static void
 ob_cleanup(void)
 {
+	ob.stopping = 1;
 	dial_cleanup();
 	groups_cleanup();
-	agents_cleanup();
+	roster_cleanup();
 	lists_cleanup();
 	outbox_cleanup();
 	pgc_free(ob.pg);
@@ -210,12 +213,24 @@ migrated(int ok, int version, void *arg)
 		groups_restore();
 }
 
+/* ---- sessions ---- */
+
+/* on_open - served once the worker's tables are there too */
+static enum sess_open
+on_open(struct sess *s, json_t *req, const char **why)
+{
+	if (ob.migrated)
+		return SESS_OPEN_ACCEPT;
+	*why = "the outbound worker's tables are not ready yet";
+	return SESS_OPEN_UNAVAILABLE;
+}
+
 /* ---- the configuration ---- */
 
 static void
 on_change(const struct cfg_change *ch)
 {
-	agents_invalidate();
+	roster_invalidate();
 }
 
 static void
@@ -235,7 +250,7 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 {
 	if (!ob.loaded || !ob.migrated)
 		return;
-	agents_tick();
+	roster_tick();
 	dial_tick();
 	groups_tick();
 }

@@ -5,7 +5,7 @@
  *   outbound.c   the worker: start, reload, stop, migrations, the tick
  *   group.c      campaign groups: their state, kept in ocs_group_state
  *   control.c    campaign control: session requests and HTTP routes
- *   agents.c     the agents of each group, ready or not, from the voice
+ *   roster.c     the agents of each group, ready or not, from the voice
  *                events and the stats worker's agent states in Redis
  *   dial.c       the dialler: leases records, places calls, follows them
  *   pacing.c     how many calls to place (pure)
@@ -130,7 +130,7 @@ struct agent {
 	uint64_t	 since_ms;	/* idle, or on calls, since */
 	int		 reserved;	/* a call is being routed to it */
 };
-struct agents_count {
+struct roster_count {
 	unsigned	 logged_in;
 	unsigned	 ready;		/* Ready, no call, not reserved */
 	unsigned	 busy;		/* on a call or reserved */
@@ -138,18 +138,18 @@ struct agents_count {
 	uint64_t	 busy_ms;	/* summed time on the current calls */
 };
 struct voice_event;
-void		 agents_start(const struct conf *);
-void		 agents_invalidate(void);	/* the config changed */
-void		 agents_tick(void);
-void		 agents_cleanup(void);
-void		 agents_link(int up);
-void		 agents_gap(void);
-void		 agents_voice(struct voice_event *);
-int		 agents_known(void);
-void		 agents_count(json_int_t agent_group, struct agents_count *);
-struct agent	*agents_take(json_int_t agent_group);
-void		 agents_untake(struct agent *);
-int		 agents_in_group(json_int_t person, json_int_t agent_group);
+void		 roster_start(const struct conf *);
+void		 roster_invalidate(void);	/* the config changed */
+void		 roster_tick(void);
+void		 roster_cleanup(void);
+void		 roster_link(int up);
+void		 roster_gap(void);
+void		 roster_voice(struct voice_event *);
+int		 roster_known(void);
+void		 roster_count(json_int_t agent_group, struct roster_count *);
+struct agent	*roster_take(json_int_t agent_group);
+void		 roster_untake(struct agent *);
+int		 roster_in_group(json_int_t person, json_int_t agent_group);
 
 /* dial.c: the dialler */
 void		 dial_start(const struct conf *);

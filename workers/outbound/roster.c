@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * agents - the agents the dialler can give calls to: for every phone DN,
+ * roster - the agents the dialler can give calls to: for every phone DN,
  * who is logged in on it, whether Ready, whether it has a call, since
  * when it is idle, and whether the dialler is routing a call to it.
  *
@@ -48,13 +48,13 @@ static void	free_agent(const char *, void *, void *);
 static void	free_members(uint64_t, void *, void *);
 
 void
-agents_start(const struct conf *c)
+roster_start(const struct conf *c)
 {
 	pending = json_array();
 }
 
 void
-agents_cleanup(void)
+roster_cleanup(void)
 {
 	strmap_each(&dns, free_agent, NULL);
 	strmap_clear(&dns);
@@ -65,25 +65,25 @@ agents_cleanup(void)
 	pending = NULL;
 }
 
-/* agents_invalidate - a change to the configuration: logins and groups
+/* roster_invalidate - a change to the configuration: logins and groups
  * are looked up again at the next use */
 void
-agents_invalidate(void)
+roster_invalidate(void)
 {
 	index_stale = 1;
 }
 
-/* agents_link - the voice link went up or down */
+/* roster_link - the voice link went up or down */
 void
-agents_link(int up)
+roster_link(int up)
 {
 	if (up)
-		agents_gap();
+		roster_gap();
 }
 
-/* agents_gap - the events may have missed something: cut again */
+/* roster_gap - the events may have missed something: cut again */
 void
-agents_gap(void)
+roster_gap(void)
 {
 	if (cutting)
 		return;
@@ -93,15 +93,15 @@ agents_gap(void)
 }
 
 void
-agents_tick(void)
+roster_tick(void)
 {
 	if (!have_state && !cutting && voice_link_up())
-		agents_gap();
+		roster_gap();
 }
 
-/* agents_voice - a voice event of the local region */
+/* roster_voice - a voice event of the local region */
 void
-agents_voice(struct voice_event *v)
+roster_voice(struct voice_event *v)
 {
 	json_t	*o;
 
@@ -120,16 +120,16 @@ agents_voice(struct voice_event *v)
 
 /* ---- what the dialler asks ---- */
 
-/* agents_known - the agents' states are known (a cut was applied) */
+/* roster_known - the agents' states are known (a cut was applied) */
 int
-agents_known(void)
+roster_known(void)
 {
 	return have_state && !cutting;
 }
 
 struct count {
 	json_int_t		 group;
-	struct agents_count	*c;
+	struct roster_count	*c;
 	struct agent		*best;
 	uint64_t		 now_ms;
 };
@@ -140,7 +140,7 @@ count_one(const char *dn, void *val, void *arg)
 	struct agent	*a = val;
 	struct count	*k = arg;
 
-	if (a->person == 0 || !agents_in_group(a->person, k->group))
+	if (a->person == 0 || !roster_in_group(a->person, k->group))
 		return;
 	k->c->logged_in++;
 	if (a->ncalls > 0 || a->reserved) {
@@ -158,9 +158,9 @@ count_one(const char *dn, void *val, void *arg)
 		k->best = a;
 }
 
-/* agents_count - the group's agents now */
+/* roster_count - the group's agents now */
 void
-agents_count(json_int_t group, struct agents_count *c)
+roster_count(json_int_t group, struct roster_count *c)
 {
 	struct count	k = { group, c, NULL, now_wall_us() / 1000 };
 
@@ -170,12 +170,12 @@ agents_count(json_int_t group, struct agents_count *c)
 	strmap_each(&dns, count_one, &k);
 }
 
-/* agents_take - the group's ready agent idle the longest, reserved for a
- * call until agents_untake or its call arrives; NULL when none */
+/* roster_take - the group's ready agent idle the longest, reserved for a
+ * call until roster_untake or its call arrives; NULL when none */
 struct agent *
-agents_take(json_int_t group)
+roster_take(json_int_t group)
 {
-	struct agents_count	c;
+	struct roster_count	c;
 	struct count		k = { group, &c, NULL, now_wall_us() / 1000 };
 
 	memset(&c, 0, sizeof(c));
@@ -188,15 +188,15 @@ agents_take(json_int_t group)
 }
 
 void
-agents_untake(struct agent *a)
+roster_untake(struct agent *a)
 {
 	if (a != NULL)
 		a->reserved = 0;
 }
 
-/* agents_in_group - is person a member of the AgentGroup group? */
+/* roster_in_group - is person a member of the AgentGroup group? */
 int
-agents_in_group(json_int_t person, json_int_t group)
+roster_in_group(json_int_t person, json_int_t group)
 {
 	struct idmap	*m;
 

@@ -1,0 +1,405 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The outbound worker's campaign control and dialler, through its real
+port (session protocol and HTTP), with real PostgreSQL and Redis,
+tools/voicesim playing the called parties and the agents, and Kafka
+reports read back from the records' tables (the Kafka side has its own
+tests in test_outbound_kafka.py).
+
+A tenant: switch sw1, phones 5001-5003 on places P1-P3, agent logins
+7001-7003, persons agent1-agent3, agent group G1 {agent1, agent2} (agent3
+is not in it), trunk group 6500 (the campaign group's origination DN),
+IVR routing point 6600, time zone Europe/Paris, format F1 (customer_id),
+calling list L1 (table cl_one, whole day), treatment Busy -> RetryIn 1 s,
+campaign C1 {L1}, campaign group CG1 (C1, G1, Progressive, from 6500).
+"""
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import psycopg
+import pytest
+import redis as redislib
+
+from evclient import Session, key
+from helpers import CRASH_PATTERNS, config_api_ready, free_port, wait_for
+
+
+@pytest.fixture
+def voicesim_bin():
+    b = os.environ.get("VOICESIM_BIN")
+    if not b:
+        pytest.skip("VOICESIM_BIN is not set")
+    return b
+
+
+class Sim:
+    """voicesim; its log checked at the end."""
+
+    def __init__(self, binary, conf_path, tmpdir, args=()):
+        self.log_path = os.path.join(tmpdir, f"voicesim-{time.time()}.log")
+        self._log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([binary, "-c", conf_path] + list(args),
+                                     stdin=subprocess.DEVNULL, stdout=self._log,
+                                     stderr=self._log, cwd=tmpdir)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(10)
+        self._log.close()
+        with open(self.log_path, errors="replace") as f:
+            text = f.read()
+        bad = [ln for ln in text.splitlines()
+               if any(p in ln for p in CRASH_PATTERNS) or "level=error" in ln]
+        assert self.proc.returncode == 0 and not bad, text[-3000:]
+
+
+class Outbound:
+    """tenantd with the config and outbound workers and the tenant above."""
+
+    def __init__(self, tenantd, pg, ob=None, mode="Progressive", **group):
+        self.port = free_port()
+        section = {"enabled": True, "listen": f"127.0.0.1:{self.port}",
+                   "lease_time": 6.0, "stats_interval": 1.0}
+        section.update(ob or {})
+        self.d = tenantd({"workers": {"outbound": section},
+                          "kafka": {"brokers": "mock"}}, config_worker=True)
+        self.token = self.d.admin_token
+        self.pg = pg
+        config_api_ready(self.d)
+        c = self.d.create
+        sw = c("switches", {"name": "sw1"})
+        self.persons = {}
+        for i in (1, 2, 3):
+            dn = c("dns", {"number": f"500{i}", "type": "Extension", "switch": sw})
+            place = c("places", {"name": f"P{i}", "dns": [dn]})
+            login = c("agent-logins", {"loginCode": f"700{i}", "switch": sw})
+            self.persons[i] = c("persons", {
+                "userName": f"agent{i}", "employeeId": f"E{i}", "isAgent": True,
+                "place": place, "agentLogins": [{"agentLogin": login}]})
+        self.ag = c("agent-groups", {"name": "G1", "members": [self.persons[1],
+                                                              self.persons[2]]})
+        self.orig = c("dns", {"number": "6500", "type": "TrunkGroup", "switch": sw})
+        self.ivr = c("dns", {"number": "6600", "type": "RoutingPoint", "switch": sw})
+        self.tz = c("time-zones", {"name": "Paris", "tzName": "Europe/Paris"})
+        f1 = c("fields", {"name": "customer_id", "dataType": "varchar", "length": 32})
+        self.fmt = c("formats", {"name": "F1", "fields": [f1]})
+        busy = c("treatments", {"name": "BusyRetry", "callResult": "Busy",
+                                "action": "RetryIn", "interval": 1, "attempts": 5})
+        self.list = c("calling-lists", {
+            "name": "L1", "format": self.fmt, "tableName": "cl_one",
+            "timeFrom": 0, "timeUntil": 86399, "maxAttempts": 3,
+            "treatments": [busy], "timeZone": self.tz})
+        self.camp = c("campaigns", {"name": "C1", "callingLists": [
+            {"callingList": self.list, "share": 10}]})
+        g = {"name": "CG1", "campaign": self.camp, "group": self.ag,
+             "dialMode": mode, "origDN": self.orig, "ivrDN": self.ivr,
+             "numOfChannels": 10}
+        g.update(group)
+        self.group = c("campaign-groups", g)
+        wait_for(self.up, 20, what="the outbound port")
+        wait_for(self.table_ready, 20, what="the calling list's table")
+
+    def up(self):
+        try:
+            s = Session(self.port, timeout=1)
+        except OSError:
+            return False
+        try:
+            s.send("RequestOpen", token=self.token, client="probe")
+            m = s.read(2)
+            return m is not None and m.get("event") == "EventOpened"
+        except (OSError, EOFError):
+            return False
+        finally:
+            s.close()
+
+    def sql(self, q, *args):
+        with psycopg.connect(self.pg.conninfo, autocommit=True) as conn:
+            cur = conn.execute(q, args)
+            return cur.fetchall() if cur.description else None
+
+    def table_ready(self):
+        r = self.sql("SELECT count(*) FROM information_schema.columns WHERE "
+                     "table_name = 'cl_one' AND column_name = 'customer_id'")
+        return r[0][0] == 1
+
+    def add_records(self, n, start=1, phone=lambda i: f"+3360000{i:04d}", **cols):
+        rows = []
+        for i in range(start, start + n):
+            r = {"record_id": i, "contact_info": phone(i), "chain_id": i,
+                 "customer_id": f"C{i}"}
+            r.update(cols)
+            rows.append(r)
+        cols = list(rows[0].keys())
+        q = (f"INSERT INTO cl_one ({', '.join(cols)}) VALUES "
+             + ", ".join("(" + ", ".join(["%s"] * len(cols)) + ")" for _ in rows))
+        self.sql(q, *[r[c] for r in rows for c in cols])
+
+    def records(self):
+        return self.sql("SELECT record_id, record_status, call_result, attempt, "
+                        "agent_id, lease_owner FROM cl_one ORDER BY record_id")
+
+    def session(self):
+        s = Session(self.port)
+        s.open(self.token, "campaign-manager")
+        return s
+
+    def http(self, method, path, body=None, token=None):
+        import http.client
+        h = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        hdr = {"Authorization": f"Bearer {token or self.token}"}
+        data = None
+        if body is not None:
+            data = json.dumps(body)
+            hdr["Content-Type"] = "application/json"
+        h.request(method, path, body=data, headers=hdr)
+        r = h.getresponse()
+        out = r.read()
+        h.close()
+        return r.status, (json.loads(out) if out else None)
+
+
+def requests_of(redis_port):
+    rc = redislib.Redis(host="127.0.0.1", port=redis_port, decode_responses=True)
+    return [json.loads(f["request"]) for _, f in rc.xrange(key("requests"))]
+
+
+# ---- campaign control ----
+
+def test_campaign_control_states(tenantd, pg):
+    t = Outbound(tenantd, pg)
+    s = t.session()
+    w = t.session()          # a second manager, watching
+    g = t.group
+    r = s.call("RequestGetCampaignStatus", campaignGroup=g)
+    assert r["event"] == "EventCampaignStatus" and r["state"] == "NotLoaded", r
+    w.call("RequestGetCampaignStatus", campaignGroup=g)
+
+    r = s.call("RequestLoadCampaign", campaignGroup=g)
+    assert r["event"] == "EventCampaignLoaded" and r["state"] == "Loaded", r
+    seen = w.wait(lambda m: m.get("event") == "EventCampaignStatus"
+                  and m.get("state") == "Loaded", what="the watcher told")
+    assert seen["previous"] == "NotLoaded"
+    r = s.call("RequestLoadCampaign", campaignGroup=g)
+    assert r["event"] == "EventError" and r["code"] == "InvalidState", r
+
+    r = s.call("RequestSetDialingMode", campaignGroup=g, dialMode="Predictive",
+               optimizeBy="BusyFactor", optimizeGoal=85)
+    assert r["event"] == "EventDialingModeChanged", r
+    assert (r["dialMode"], r["optimizeBy"], r["optimizeGoal"]) == \
+        ("Predictive", "BusyFactor", 85)
+    r = s.call("RequestSetDialingMode", campaignGroup=g, dialMode="Sideways")
+    assert r["event"] == "EventError" and r["code"] == "BadArgument", r
+
+    r = s.call("RequestStartDialing", campaignGroup=g)
+    assert r["event"] == "EventDialingStarted" and r["state"] == "Running", r
+    r = s.call("RequestStopDialing", campaignGroup=g)
+    assert r["event"] == "EventDialingStopped", r
+    assert r["state"] in ("Loaded", "Stopping"), r
+    wait_for(lambda: s.call("RequestGetCampaignStatus", campaignGroup=g)["state"]
+             == "Loaded", 5, what="stopped")
+    r = s.call("RequestUnloadCampaign", campaignGroup=g)
+    assert r["event"] == "EventCampaignUnloaded" and r["state"] == "NotLoaded", r
+    w.wait(lambda m: m.get("state") == "NotLoaded", what="the watcher told")
+
+    # what the state is, is the database's too
+    assert t.sql("SELECT state FROM ocs_group_state WHERE group_dbid = %s",
+                 g) == [("NotLoaded",)]
+    # bad input: a clear error, nothing changed
+    r = s.call("RequestLoadCampaign", campaignGroup=999999)
+    assert r["event"] == "EventError" and r["code"] == "NotFound", r
+    r = s.call("RequestLoadCampaign", campaignGroup="x")
+    assert r["event"] == "EventError" and r["code"] == "BadArgument", r
+    r = s.call("RequestStopDialing", campaignGroup=g)
+    assert r["event"] == "EventError" and r["code"] == "InvalidState", r
+    r = s.call("RequestFrobnicate", campaignGroup=g)
+    assert r["event"] == "EventError", r
+    s.close()
+    w.close()
+
+
+def test_campaign_control_over_http(tenantd, pg):
+    t = Outbound(tenantd, pg)
+    g = t.group
+    st, body = t.http("GET", f"/v1/campaign-groups/{g}")
+    assert st == 200 and body["state"] == "NotLoaded", body
+    st, body = t.http("POST", f"/v1/campaign-groups/{g}/load", {"autoCompletion": True})
+    assert st == 200 and body["state"] == "Loaded" and body["autoCompletion"], body
+    st, body = t.http("POST", f"/v1/campaign-groups/{g}/load")
+    assert st == 409 and body["code"] == "InvalidState", body
+    st, body = t.http("POST", f"/v1/campaign-groups/{g}/set-dialing-mode",
+                      {"dialMode": "Power", "optimizeGoal": 2})
+    assert st == 200 and body["dialMode"] == "Power", body
+    st, body = t.http("POST", f"/v1/campaign-groups/{g}/force-unload")
+    assert st == 200 and body["state"] == "NotLoaded", body
+    st, body = t.http("POST", f"/v1/campaign-groups/424242/load")
+    assert st == 404, body
+    st, body = t.http("POST", f"/v1/campaign-groups/{g}/load", token="nope")
+    assert st == 401, body
+
+
+def test_rights_on_campaign_control(tenantd, pg):
+    t = Outbound(tenantd, pg)
+    c = t.d.create
+    c("persons", {"userName": "viewer", "password": "secret-pass-1"})
+    r = t.d.api("POST", "/v1/auth/token",
+                {"userName": "viewer", "password": "secret-pass-1"}, token=None)
+    assert r.status == 200, r.text
+    tok = r.json
+    s = Session(t.port)
+    s.open(tok["token"], "nosy")
+    r = s.call("RequestLoadCampaign", campaignGroup=t.group)
+    assert r["event"] == "EventError" and r["code"] == "Forbidden", r
+    r = s.call("RequestGetCampaignStatus", campaignGroup=t.group)
+    assert r["event"] == "EventError" and r["code"] == "Forbidden", r
+    s.close()
+    st, body = t.http("POST", f"/v1/campaign-groups/{t.group}/load", token=tok["token"])
+    assert st == 403, body
+
+
+def test_group_state_survives_a_killed_worker(tenantd, pg):
+    t = Outbound(tenantd, pg)
+    s = t.session()
+    r = s.call("RequestLoadCampaign", campaignGroup=t.group)
+    assert r["event"] == "EventCampaignLoaded", r
+    r = s.call("RequestStartDialing", campaignGroup=t.group)
+    assert r["state"] == "Running", r
+    s.close()
+    old = t.d.worker_pid("outbound")
+    os.kill(old, signal.SIGKILL)
+    wait_for(lambda: t.d.worker_pid("outbound") not in (None, old) and t.up(),
+             20, what="a new outbound worker")
+    s = t.session()
+    r = s.call("RequestGetCampaignStatus", campaignGroup=t.group)
+    assert r["state"] == "Running", r
+    s.close()
+
+
+# ---- the dialler ----
+
+def start_group(t, **kw):
+    s = t.session()
+    r = s.call("RequestLoadCampaign", campaignGroup=t.group, **kw)
+    assert r["event"] == "EventCampaignLoaded", r
+    r = s.call("RequestStartDialing", campaignGroup=t.group)
+    assert r["event"] == "EventDialingStarted", r
+    return s
+
+
+def test_progressive_dials_records_and_treats_results(tenantd, pg, redis,
+                                                       voicesim_bin):
+    t = Outbound(tenantd, pg)
+    t.add_records(12)
+    sim = Sim(voicesim_bin, t.d.conf_path, t.d.tmpdir, [
+        "--agents", "3", "--talk", "0.3", "--wrap", "0.2", "--notready", "0",
+        "--dist", "fixed", "--agent-answer", "0.1",
+        "--outbound-mix", "answer=50,busy=50", "--outbound-ring", "0.1:0.3",
+        "--busy-after", "0.1", "--seed", "7"])
+    try:
+        s = start_group(t)
+
+        def settled():
+            rows = t.records()
+            return all(r[1] != 1 and r[1] != 2 for r in rows)
+        wait_for(settled, 60, interval=0.5, what="every record finished")
+        rows = t.records()
+        for rid, status, result, attempt, agent, owner in rows:
+            assert owner is None
+            if result == 33:                  # answered: went to an agent of G1
+                assert status == 3 and agent in ("7001", "7002"), rows
+            else:                             # busy every time: out of attempts
+                assert result == 6 and status == 3 and attempt == 3, rows
+        assert any(r[2] == 33 for r in rows) and any(r[2] == 6 for r in rows)
+        reqs = [q for q in requests_of(redis.port)
+                if q["request"] == "RequestMakePredictiveCall"]
+        assert all(q["dn"] == "6500" for q in reqs)
+        ud = reqs[0]["userData"]
+        for k in ("GSW_RECORD_HANDLE", "GSW_CAMPAIGN_NAME", "GSW_CALLING_LIST",
+                  "GSW_PHONE", "GSW_ATTEMPTS", "GSW_CALL_ATTEMPT_GUID", "GSW_TZ_NAME"):
+            assert k in ud, ud
+        assert ud["GSW_TZ_NAME"] == "Europe/Paris" and ud["GSW_CALLING_LIST"] == "L1"
+        # one attempt per record at a time: attempts add up
+        assert len(reqs) == sum(r[3] for r in rows)
+        s.close()
+    finally:
+        sim.stop()
+
+
+def test_do_not_call_and_cancel(tenantd, pg, redis, voicesim_bin):
+    t = Outbound(tenantd, pg)
+    t.add_records(4)
+    s = t.session()
+    r = s.call("RequestDoNotCall", phone="+33600000002")
+    assert r["event"] == "EventDoNotCallProcessed" and r["records"] == 1, r
+    r = s.call("RequestDoNotCall", customerId="C3")
+    assert r["event"] == "EventDoNotCallProcessed" and r["records"] == 1, r
+    r = s.call("RequestDoNotCall", phone="call me")
+    assert r["event"] == "EventError" and r["code"] == "BadArgument", r
+    r = s.call("RequestCancelRecord", callingList=t.list, recordId=4)
+    assert r["event"] == "EventRecordCanceled" and r["records"] == 1, r
+    # a DNC entry added after the import still keeps the record from dialling
+    t.add_records(1, start=5, phone=lambda i: "+33600000002")
+    sim = Sim(voicesim_bin, t.d.conf_path, t.d.tmpdir, [
+        "--agents", "2", "--talk", "0.2", "--wrap", "0.1", "--notready", "0",
+        "--outbound-mix", "answer=100", "--outbound-ring", "0.1:0.1"])
+    try:
+        start_group(t).close()
+        wait_for(lambda: t.records()[0][1] == 3, 30, what="record 1 dialled")
+        time.sleep(1.5)
+        rows = {r[0]: r for r in t.records()}
+        assert rows[2][1:3] == (5, 51) and rows[3][1:3] == (5, 51), rows
+        assert rows[4][1] == 5 and rows[5][1] == 1, rows
+        dialled = {q["destination"] for q in requests_of(redis.port)
+                   if q["request"] == "RequestMakePredictiveCall"}
+        assert dialled == {"+33600000001"}, dialled
+    finally:
+        sim.stop()
+
+
+def test_auto_completion_unloads_the_group(tenantd, pg, voicesim_bin):
+    t = Outbound(tenantd, pg, mode="ProgressiveGVP")
+    t.add_records(3)
+    sim = Sim(voicesim_bin, t.d.conf_path, t.d.tmpdir, [
+        "--outbound-mix", "answer=100", "--outbound-ring", "0.1:0.1"])
+    try:
+        s = start_group(t, autoCompletion=True)
+        m = s.wait(lambda m: m.get("event") == "EventCampaignStatus"
+                   and m.get("state") == "NotLoaded", timeout=30,
+                   what="the group unloaded itself")
+        assert m["previous"] in ("Running", "Unloading"), m
+        assert all(r[1] == 3 and r[2] == 33 for r in t.records()), t.records()
+        s.close()
+    finally:
+        sim.stop()
+
+
+def test_two_instances_never_dial_a_record_twice(tenantd, pg, redis, voicesim_bin):
+    t = Outbound(tenantd, pg, mode="ProgressiveGVP", numOfChannels=40)
+    port2 = free_port()
+    d2 = tenantd({"workers": {"outbound": {"enabled": True,
+                                           "listen": f"127.0.0.1:{port2}",
+                                           "lease_time": 6.0}},
+                  "kafka": {"brokers": "mock"}})
+    n = 1500
+    t.add_records(n)
+    sim = Sim(voicesim_bin, t.d.conf_path, t.d.tmpdir, [
+        "--outbound-mix", "answer=100", "--outbound-ring", "0.05:0.15"])
+    try:
+        start_group(t).close()
+        wait_for(lambda: all(r[1] == 3 for r in t.records()), 120, interval=1,
+                 what="every record dialled")
+        reqs = [q for q in requests_of(redis.port)
+                if q["request"] == "RequestMakePredictiveCall"]
+        phones = [q["destination"] for q in reqs]
+        assert len(phones) == n and len(set(phones)) == n
+        owners = {q["requestId"] for q in reqs}
+        assert len(owners) == n
+        # both instances dialled
+        assert d2.metric("tenantd_outbound_calls_dialed_total") > 0
+        assert t.d.metric("tenantd_outbound_calls_dialed_total") > 0
+    finally:
+        sim.stop()
