@@ -7,6 +7,12 @@
  * documented statuses; a request accepted whole must not be refused when
  * its last byte is still missing (the answer may not depend on how TCP cut
  * the stream).
+ *
+ * A request whose head says its body is chunked has the rest of the input
+ * decoded as that body; with bit 2 of the first byte set the whole input
+ * is.  The decoder must hand out only bytes inside what it was given, take
+ * no more than that, and give the same body and the same verdict whether
+ * the input comes whole, a byte at a time, or cut where the input says.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -69,6 +75,90 @@ check_prefix(const char *buf, size_t used, size_t max_body)
 	free(cut);
 }
 
+struct decoded {
+	char			*out;
+	size_t			 len;
+	size_t			 used;
+	enum http_chunked_rc	 rc;
+};
+
+/* decode - the chunked body in buf[0..len), fed step bytes at a time */
+static void
+decode(const char *buf, size_t len, size_t step, struct decoded *d)
+{
+	struct http_chunked	 k;
+	const char		*data;
+	char			*piece;
+	size_t			 off = 0, n, used, dlen;
+
+	memset(&k, 0, sizeof(k));
+	d->out = malloc(len + 1);
+	d->len = d->used = 0;
+	d->rc = HTTP_CHUNKED_MORE;
+	if (d->out == NULL)
+		abort();
+	while (off < len && (d->rc == HTTP_CHUNKED_MORE ||
+	    d->rc == HTTP_CHUNKED_DATA)) {
+		n = step == 0 || len - off < step ? len - off : step;
+		if ((piece = malloc(n)) == NULL)
+			abort();
+		memcpy(piece, buf + off, n);	/* exact size: ASan sees more */
+		for (;;) {
+			d->rc = http_chunked_next(&k, piece, n, &used, &data,
+			    &dlen);
+			if (used > n || (d->rc == HTTP_CHUNKED_MORE &&
+			    used != n))
+				abort();
+			if (d->rc == HTTP_CHUNKED_DATA) {
+				if (dlen == 0 || !inside(piece, used, data,
+				    dlen) || data + dlen != piece + used)
+					abort();
+				memcpy(d->out + d->len, data, dlen);
+				d->len += dlen;
+			} else if (dlen != 0 || data != NULL)
+				abort();
+			memmove(piece, piece + used, n - used);
+			n -= used;
+			off += used;
+			d->used += used;
+			if (d->rc != HTTP_CHUNKED_DATA || n == 0)
+				break;
+		}
+		free(piece);
+	}
+}
+
+/* check_chunked - the body and verdict do not depend on the cuts */
+static void
+check_chunked(const char *buf, size_t len, size_t step)
+{
+	struct decoded	whole, bytes, cut;
+
+	decode(buf, len, 0, &whole);
+	decode(buf, len, 1, &bytes);
+	decode(buf, len, step, &cut);
+	if (whole.used > len || whole.len > whole.used)
+		abort();
+	if (whole.rc == HTTP_CHUNKED_DATA)
+		whole.rc = HTTP_CHUNKED_MORE;	/* all taken, as data */
+	if (bytes.rc == HTTP_CHUNKED_DATA)
+		bytes.rc = HTTP_CHUNKED_MORE;
+	if (cut.rc == HTTP_CHUNKED_DATA)
+		cut.rc = HTTP_CHUNKED_MORE;
+	if (whole.rc != bytes.rc || whole.rc != cut.rc ||
+	    whole.len != bytes.len || whole.len != cut.len ||
+	    memcmp(whole.out, bytes.out, whole.len) != 0 ||
+	    memcmp(whole.out, cut.out, whole.len) != 0)
+		abort();
+	/* where it ended (DONE, ERROR) does not move either */
+	if (whole.rc != HTTP_CHUNKED_MORE && (whole.used != bytes.used ||
+	    whole.used != cut.used))
+		abort();
+	free(whole.out);
+	free(bytes.out);
+	free(cut.out);
+}
+
 static int
 status_ok(int status)
 {
@@ -87,6 +177,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size == 0)
 		return 0;
+	if (data[0] & 4) {
+		check_chunked(buf + 1, size - 1, (data[0] >> 3) + 1);
+		return 0;
+	}
 	max_body = bodies[data[0] & 3];
 	for (;;) {
 		switch (http_parse_request(buf + off, size - off, max_body, &r,
@@ -99,6 +193,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			off += used;
 			continue;
 		case HTTP_PARSE_MORE:
+			if (r.chunked) {
+				check_request(buf + off, size - off, &r, used,
+				    max_body);
+				check_chunked(buf + off + used, size - off -
+				    used, (data[0] >> 3) + 1);
+			}
 			return 0;
 		case HTTP_PARSE_ERROR:
 			if (!status_ok(status))
