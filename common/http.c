@@ -779,7 +779,8 @@ http_respond(struct http_conn *c, int status, const char *ctype,
 	if (!c->busy)
 		fatalx("http: response without a pending request");
 	c->busy = 0;
-	if (c->deciding || c->bin.cb != NULL) {
+	if (c->bin.cb != NULL || (c->deciding && (c->chunked ||
+	    c->body_len > 0))) {
 		/*
 		 * Refused from its head, or answered before its streamed
 		 * body was all read: the rest is never read.
@@ -790,6 +791,12 @@ http_respond(struct http_conn *c, int status, const char *ctype,
 		c->linger = 1;
 		c->need = 0;
 		evbuffer_drain(c->in, evbuffer_get_length(c->in));
+	} else if (c->deciding) {
+		/* answered from a head that was all of it: serve on */
+		c->deciding = 0;
+		evbuffer_drain(c->in, c->head_len);
+		if (!c->gone)
+			event_add(c->ev_read, NULL);
 	}
 	if (c->srv->stopping)
 		c->keep_alive = 0;

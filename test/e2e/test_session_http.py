@@ -118,9 +118,12 @@ def test_healthz_tokens_and_sessions_on_one_port(ports, w):
     # connection, and after it.
     keep = http.client.HTTPConnection("127.0.0.1", ports.port[w], timeout=5)
     assert ports.http(w, "GET", "/healthz", conn=keep)[0] == 200
+    sock = keep.sock
     session_works(ports.port[w], ports.token, "beside-http")
     assert ports.http(w, "GET", "/x", token=ports.token, conn=keep)[0] == 404
     assert ports.http(w, "GET", "/healthz", conn=keep)[0] == 200
+    assert ports.http(w, "GET", "/x", conn=keep)[0] == 401
+    assert keep.sock is sock, "the connection was not kept alive"
     keep.close()
     session_works(ports.port[w], t.json["token"])
     # A JSON line that merely starts like a word is still the session

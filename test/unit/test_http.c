@@ -1719,6 +1719,20 @@ test_stream_whole_chunked(void **state)
 	    "Content-Type: text/plain\r\n\r\n");
 	assert_int_equal(fx->nheads, 4);
 	assert_int_equal(fx->nreq, 2);
+	/* Refused from a head that was the whole request: it serves on. */
+	fx->verdict = REFUSE;
+	cl_send(c, "GET /r HTTP/1.1\r\n\r\nGET /r2 HTTP/1.1\r\n\r\n");
+	cl_expect(fx, c, "HTTP/1.1 401 Unauthorized\r\nContent-Length: 3\r\n"
+	    "Content-Type: text/plain\r\n\r\nno\n");
+	cl_expect(fx, c, "HTTP/1.1 401 Unauthorized\r\nContent-Length: 3\r\n"
+	    "Content-Type: text/plain\r\n\r\nno\n");
+	cl_expect_quiet(fx, c);
+	assert_int_equal(fx->nheads, 6);
+	/* ... and reads what comes later */
+	cl_send(c, "GET /r3 HTTP/1.1\r\n\r\n");
+	cl_expect(fx, c, "HTTP/1.1 401 Unauthorized\r\nContent-Length: 3\r\n"
+	    "Content-Type: text/plain\r\n\r\nno\n");
+	assert_int_equal(fx->nheads, 7);
 	cl_close(c);
 }
 
