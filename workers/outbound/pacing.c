@@ -70,7 +70,7 @@ predictive(const struct pace_in *in)
 	/* An agent on a call is free within ttc with 1 - e^(-ttc/aht). */
 	if (in->aht > 0 && in->ttc > 0)
 		soon += in->busy * (1.0 - exp(-in->ttc / in->aht));
-	return soon * in->k / hit - in->waiting;
+	return (soon - in->waiting) * in->k / hit;
 }
 
 unsigned

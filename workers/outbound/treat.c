@@ -97,7 +97,7 @@ history_get(const char *h, int result)
 		if (sscanf(p, "%d:%d%n", &r, &n, &used) != 2)
 			return 0;
 		if (r == result)
-			return n;
+			return n < 0 ? 0 : n;
 		p += used;
 		if (*p == ',')
 			p++;

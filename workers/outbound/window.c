@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include "window.h"
 
@@ -33,7 +34,8 @@ use(const char *tz)
 int
 window_tz_valid(const char *tz)
 {
-	char	path[256];
+	char		path[256];
+	struct stat	st;
 
 	if (tz == NULL || *tz == '\0' || strlen(tz) > 100 || *tz == '/' ||
 	    strstr(tz, "..") != NULL ||
@@ -43,7 +45,8 @@ window_tz_valid(const char *tz)
 	if (strcmp(tz, "UTC") == 0)
 		return 1;
 	snprintf(path, sizeof(path), "/usr/share/zoneinfo/%s", tz);
-	return access(path, R_OK) == 0;
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+	    access(path, R_OK) == 0;
 }
 
 /* window_sod - seconds after local midnight in tz at t (-1: bad zone) */
@@ -76,29 +79,42 @@ window_in(int sod, int from, int till)
 
 /*
  * window_next_at - the first time after `after` at which the local time in
- * tz is sod (on a day whose clocks skip that time, the moment the clocks
- * went forward to); (time_t)-1 on a bad zone.
+ * tz is sod: of a repeated hour, its first reading; on a day whose clocks
+ * skip that time, mktime's reading of it (02:30 on a spring-forward day
+ * is 03:30 of the new offset); (time_t)-1 on a bad zone.
  */
 time_t
 window_next_at(const char *tz, time_t after, int sod)
 {
-	struct tm	tm;
-	time_t		t;
-	int		day;
+	struct tm	tm, chk;
+	time_t		t, best;
+	int		day, isdst;
 
 	if (!window_tz_valid(tz) || sod < 0 || sod > 86399)
 		return (time_t)-1;
 	use(tz);
 	for (day = 0; day < 3; day++) {
-		if (localtime_r(&after, &tm) == NULL)
-			return (time_t)-1;
-		tm.tm_mday += day;
-		tm.tm_hour = sod / 3600;
-		tm.tm_min = sod / 60 % 60;
-		tm.tm_sec = sod % 60;
-		tm.tm_isdst = -1;
-		if ((t = mktime(&tm)) != (time_t)-1 && t > after)
-			return t;
+		best = (time_t)-1;
+		/* Both readings of the wall time: a repeated hour has two. */
+		for (isdst = -1; isdst <= 1; isdst++) {
+			if (localtime_r(&after, &tm) == NULL)
+				return (time_t)-1;
+			tm.tm_mday += day;
+			tm.tm_hour = sod / 3600;
+			tm.tm_min = sod / 60 % 60;
+			tm.tm_sec = sod % 60;
+			tm.tm_isdst = isdst;
+			if ((t = mktime(&tm)) == (time_t)-1 || t <= after)
+				continue;
+			if (isdst >= 0 && (localtime_r(&t, &chk) == NULL ||
+			    chk.tm_hour * 3600 + chk.tm_min * 60 +
+			    chk.tm_sec != sod))
+				continue;
+			if (best == (time_t)-1 || t < best)
+				best = t;
+		}
+		if (best != (time_t)-1)
+			return best;
 	}
 	return (time_t)-1;
 }
