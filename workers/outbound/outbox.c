@@ -1,0 +1,874 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * outbox - the outbound worker's reports, relayed from ocs_outbox to Kafka
+ * (docs/outbound.md, "Reporting to Kafka").
+ *
+ * outbox_put writes a report in the caller's transaction.  The relay reads
+ * the table in seq order, in batches, produces each row with librdkafka's
+ * idempotent producer and deletes the rows whose delivery report says
+ * delivered.  Messages are never timed out by librdkafka (a Kafka outage
+ * holds them, in order, until it ends); a report that fails all the same
+ * stops the relay: once every message in flight has its report, it starts
+ * again from the oldest row left, after a backoff.  The idempotent
+ * producer with the gapless guarantee means that what Kafka holds of one
+ * partition is always a prefix of what was produced to it, so a key's
+ * reports reach Kafka in seq order, duplicates aside.
+ *
+ * One instance relays at a time: the relay's connection holds a session
+ * advisory lock, tried again every second by the others; it dies with the
+ * connection.  Rows whose seq is taken by a transaction that commits after
+ * the relay has read past it are found again (the holes, asked for every
+ * second for a minute; and every row left, each time nothing is in flight).
+ *
+ * Delivery reports, errors and statistics come through librdkafka's main
+ * queue, which writes to a pipe when it stops being empty: the loop serves
+ * them at once and never polls in a busy loop.
+ *
+ * What it touches: ocs_outbox, on its own PostgreSQL connection; the topic
+ * workers.outbound.kafka_topic; the metrics tenantd_outbound_outbox_depth,
+ * _reports_total, _report_failures_total and _kafka_up.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <jansson.h>
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+
+#include "backoff.h"
+#include "conf.h"
+#include "log.h"
+#include "metrics.h"
+#include "outbox.h"
+#include "pgc.h"
+#include "util.h"
+
+#define READ_BATCH	5000		/* rows per SELECT */
+#define MAX_INFLIGHT	20000		/* produced, no report yet */
+#define TICK_S		1.0
+#define STOP_MS		2000
+#define HOLE_MAX	1024
+#define HOLE_TTL_US	(60 * 1000000ULL)
+#define MOCK_PARTITIONS	4
+
+static const char SQL_PUT[] =
+    "INSERT INTO ocs_outbox (id, key, value) VALUES ($1, $2, $3)";
+static const char SQL_LOCK[] =
+    "SELECT pg_try_advisory_lock(hashtext('tenantd:outbox:' || "
+    "current_schema()))";
+static const char SQL_READ[] =
+    "SELECT seq, key, value FROM ocs_outbox WHERE seq > $1 "
+    "ORDER BY seq LIMIT 5000";
+static const char SQL_HOLES[] =
+    "SELECT seq, key, value FROM ocs_outbox WHERE seq = ANY($1::bigint[]) "
+    "ORDER BY seq";
+static const char SQL_DELETE[] =
+    "DELETE FROM ocs_outbox WHERE seq = ANY($1::bigint[])";
+static const char SQL_COUNT[] = "SELECT count(*) FROM ocs_outbox";
+
+/* A seq the relay read past without seeing it: a late commit, or none. */
+struct hole {
+	int64_t		 seq;
+	uint64_t	 seen_us;
+};
+
+struct seqs {
+	int64_t		*v;
+	size_t		 n, cap;
+};
+
+static struct outbox {
+	struct event_base	*base;
+	struct pgc		*pg;
+	rd_kafka_t		*rk;
+	rd_kafka_topic_t	*rkt;
+	rd_kafka_t		*mock_rk;	/* holds the mock cluster */
+	rd_kafka_mock_cluster_t	*mock;
+	char			*topic;
+	char			*brokers;
+	rd_kafka_conf_t		*kconf;		/* each producer's, copied */
+	int			 pipe[2];
+	struct event		*ev_pipe, *ev_tick, *ev_kick, *ev_retry;
+
+	int			 locked;	/* we are the relay */
+	int			 locking, reading, deleting, counting;
+	int			 want_read;	/* kicked, ticked, or more rows */
+	int			 holes_due;	/* ask for the holes (a tick) */
+	int			 started;	/* a read since the last rewind */
+	int64_t			 cursor;	/* highest seq produced */
+	size_t			 inflight;
+	struct seqs		 done;		/* delivered, to delete */
+	struct seqs		 dying;		/* being deleted */
+	struct hole		 holes[HOLE_MAX];
+	size_t			 nholes;
+
+	int			 failed;	/* a report failed: rewind */
+	int			 purge;		/* purge what is in flight */
+	int			 waiting;	/* the rewind's backoff: 1 runs,
+						 * 2 over */
+	int			 failing;	/* logged, until a delivery */
+	struct backoff		 retry;
+
+	int			 stopping, closing;
+	uint64_t		 stop_us;
+	size_t			 depth;
+	int			 up;		/* -1 unknown, 0 down, 1 up */
+
+	struct metric		*m_depth, *m_reports, *m_failures, *m_up;
+} ob = { .pipe = { -1, -1 }, .up = -1 };
+
+static rd_kafka_conf_t *kafka_conf(const struct conf *, char *, size_t);
+static rd_kafka_t *producer_new(char *, size_t);
+static int	 mock_start(void);
+static void	 on_pg_state(struct pgc *, enum pgc_state, void *);
+static void	 on_pipe(evutil_socket_t, short, void *);
+static void	 on_tick(evutil_socket_t, short, void *);
+static void	 on_kick(evutil_socket_t, short, void *);
+static void	 on_retry(evutil_socket_t, short, void *);
+static void	 pump(void);
+static void	 set_up(int);
+
+/* ---- writing a report ---- */
+
+/*
+ * outbox_value - give msg its id and, when absent, its time; the text
+ * stored in the row.  Pure but for the clock and the random id.
+ */
+static char *
+outbox_value(json_t *msg, char id[37])
+{
+	util_uuid(id);
+	json_object_set_new(msg, "id", json_string(id));
+	if (json_object_get(msg, "time") == NULL)
+		json_object_set_new(msg, "time",
+		    json_integer((json_int_t)(now_wall_us() / 1000)));
+	return json_dumps(msg, JSON_COMPACT);
+}
+
+int
+outbox_put(struct pgc_txn *txn, const char *key, json_t *msg)
+{
+	const char	*p[3];
+	char		 id[37], *value;
+	int		 rc;
+
+	if (!json_is_object(msg) || (value = outbox_value(msg, id)) == NULL)
+		return -1;
+	p[0] = id;
+	p[1] = key;
+	p[2] = value;
+	rc = pgc_txn_query(txn, SQL_PUT, 3, p, NULL, NULL);
+	free(value);
+	return rc;
+}
+
+void
+outbox_kick(void)
+{
+	if (ob.ev_kick == NULL)
+		return;
+	ob.want_read = 1;
+	event_active(ob.ev_kick, EV_TIMEOUT, 0);
+}
+
+size_t
+outbox_depth(void)
+{
+	return ob.depth;
+}
+
+int
+outbox_kafka_up(void)
+{
+	return ob.up == 1;
+}
+
+/* ---- start and stop ---- */
+
+int
+outbox_start(struct event_base *base, const struct conf *c)
+{
+	struct timeval	tv;
+	char		errstr[512];
+
+	ob.base = base;
+	ob.topic = xstrdup(c->workers[WORKER_OUTBOUND].kafka_topic);
+	ob.brokers = xstrdup(c->kafka_brokers != NULL ? c->kafka_brokers :
+	    "mock");
+	backoff_init(&ob.retry, 500000, 30000000, 20);
+	ob.m_depth = metrics_gauge("tenantd_outbound_outbox_depth",
+	    "Reports waiting in ocs_outbox for Kafka, as last counted", NULL);
+	ob.m_reports = metrics_counter("tenantd_outbound_reports_total",
+	    "Reports Kafka acknowledged", NULL);
+	ob.m_failures = metrics_counter(
+	    "tenantd_outbound_report_failures_total",
+	    "Reports whose delivery failed (they are produced again)", NULL);
+	ob.m_up = metrics_gauge("tenantd_outbound_kafka_up",
+	    "1 when a Kafka broker is reachable", NULL);
+	if (strcmp(ob.brokers, "mock") == 0 && mock_start() == -1)
+		return -1;
+	if (pipe2(ob.pipe, O_NONBLOCK | O_CLOEXEC) == -1) {
+		log_warn("outbox: pipe");
+		return -1;
+	}
+	if ((ob.kconf = kafka_conf(c, errstr, sizeof(errstr))) == NULL ||
+	    (ob.rk = producer_new(errstr, sizeof(errstr))) == NULL) {
+		log_warnx("outbox: cannot make the Kafka producer: %s", errstr);
+		return -1;
+	}
+	if ((ob.pg = pgc_new(base, c->pg_conninfo, c->pg_password,
+	    on_pg_state, NULL)) == NULL) {
+		log_warnx("outbox: postgres.conninfo does not parse");
+		return -1;
+	}
+	ob.ev_pipe = event_new(base, ob.pipe[0], EV_READ | EV_PERSIST,
+	    on_pipe, NULL);
+	ob.ev_tick = event_new(base, -1, EV_PERSIST, on_tick, NULL);
+	ob.ev_kick = event_new(base, -1, 0, on_kick, NULL);
+	ob.ev_retry = evtimer_new(base, on_retry, NULL);
+	event_add(ob.ev_pipe, NULL);
+	tv = util_tv(TICK_S);
+	event_add(ob.ev_tick, &tv);
+	return 0;
+}
+
+/* mock_start - kafka.brokers = "mock": a cluster in this process */
+static int
+mock_start(void)
+{
+	rd_kafka_conf_t	*conf = rd_kafka_conf_new();
+	char		 errstr[512];
+
+	rd_kafka_conf_set(conf, "log_level", "3", NULL, 0);
+	if ((ob.mock_rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr,
+	    sizeof(errstr))) == NULL ||
+	    (ob.mock = rd_kafka_mock_cluster_new(ob.mock_rk, 1)) == NULL) {
+		log_warnx("outbox: cannot start the mock Kafka cluster");
+		return -1;
+	}
+	rd_kafka_mock_topic_create(ob.mock, ob.topic, MOCK_PARTITIONS, 1);
+	free(ob.brokers);
+	ob.brokers = xstrdup(rd_kafka_mock_cluster_bootstraps(ob.mock));
+	log_info("outbox: kafka.brokers is \"mock\": librdkafka's mock "
+	    "cluster serves on %s (topic %s; its reports live as long as "
+	    "this worker)", ob.brokers, ob.topic);
+	return 0;
+}
+
+static void	 on_report(rd_kafka_t *, const rd_kafka_message_t *, void *);
+static void	 on_error(rd_kafka_t *, int, const char *, void *);
+static int	 on_stats(rd_kafka_t *, char *, size_t, void *);
+static void	 on_log(const rd_kafka_t *, int, const char *, const char *);
+
+/*
+ * kafka_conf - tenantd's settings, then the operator's properties, and
+ * the callbacks: the template every producer is made from
+ */
+static rd_kafka_conf_t *
+kafka_conf(const struct conf *c, char *errstr, size_t len)
+{
+	static const char *const fixed[][2] = {
+		{ "client.id", "tenantd-outbound" },
+		{ "enable.idempotence", "true" },
+		{ "enable.gapless.guarantee", "true" },
+		{ "acks", "all" },
+		{ "message.timeout.ms", "0" },
+		{ "statistics.interval.ms", "1000" },
+		{ "log.queue", "true" },
+	};
+	rd_kafka_conf_t		*conf = rd_kafka_conf_new();
+	size_t			 i;
+	int			 bad = 0;
+
+	for (i = 0; i < NELEM(fixed); i++)
+		bad |= rd_kafka_conf_set(conf, fixed[i][0], fixed[i][1], errstr,
+		    len) != RD_KAFKA_CONF_OK;
+	bad |= rd_kafka_conf_set(conf, "bootstrap.servers", ob.brokers, errstr,
+	    len) != RD_KAFKA_CONF_OK;
+	if (c->kafka_sasl_username != NULL)
+		bad |= rd_kafka_conf_set(conf, "sasl.username",
+		    c->kafka_sasl_username, errstr, len) != RD_KAFKA_CONF_OK;
+	if (c->kafka_sasl_password != NULL)
+		bad |= rd_kafka_conf_set(conf, "sasl.password",
+		    c->kafka_sasl_password, errstr, len) != RD_KAFKA_CONF_OK;
+	for (i = 0; i < c->nkafka_props && !bad; i++)
+		bad |= rd_kafka_conf_set(conf, c->kafka_props[i].name,
+		    c->kafka_props[i].value, errstr, len) != RD_KAFKA_CONF_OK;
+	if (bad) {
+		rd_kafka_conf_destroy(conf);
+		return NULL;
+	}
+	rd_kafka_conf_set_dr_msg_cb(conf, on_report);
+	rd_kafka_conf_set_error_cb(conf, on_error);
+	rd_kafka_conf_set_stats_cb(conf, on_stats);
+	rd_kafka_conf_set_log_cb(conf, on_log);
+	return conf;
+}
+
+/*
+ * producer_new - the producer, its callbacks served from the main queue,
+ * which writes to the pipe when it stops being empty
+ */
+static rd_kafka_t *
+producer_new(char *errstr, size_t len)
+{
+	rd_kafka_conf_t		*conf = rd_kafka_conf_dup(ob.kconf);
+	rd_kafka_queue_t	*q;
+	rd_kafka_t		*rk;
+
+	if ((rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, len)) ==
+	    NULL) {
+		rd_kafka_conf_destroy(conf);
+		return NULL;
+	}
+	rd_kafka_set_log_queue(rk, NULL);
+	q = rd_kafka_queue_get_main(rk);
+	rd_kafka_queue_io_event_enable(q, ob.pipe[1], "1", 1);
+	rd_kafka_queue_destroy(q);
+	ob.rkt = rd_kafka_topic_new(rk, ob.topic, NULL);
+	return rk;
+}
+
+/* producer_free - what is still queued or in flight stays in the table */
+static void
+producer_free(void)
+{
+	rd_kafka_queue_t	*q;
+
+	if (ob.rk == NULL)
+		return;
+	rd_kafka_purge(ob.rk, RD_KAFKA_PURGE_F_QUEUE |
+	    RD_KAFKA_PURGE_F_INFLIGHT);
+	rd_kafka_poll(ob.rk, 0);
+	q = rd_kafka_queue_get_main(ob.rk);
+	rd_kafka_queue_io_event_enable(q, -1, NULL, 0);
+	rd_kafka_queue_destroy(q);
+	rd_kafka_topic_destroy(ob.rkt);
+	rd_kafka_destroy(ob.rk);
+	ob.rk = NULL;
+	ob.rkt = NULL;
+	ob.inflight = 0;
+}
+
+void
+outbox_stop(void)
+{
+	ob.stopping = 1;
+	ob.stop_us = now_mono_us() + STOP_MS * 1000ULL;
+	pump();
+}
+
+int
+outbox_drained(void)
+{
+	if (ob.inflight == 0 && ob.done.n == 0 && !ob.deleting)
+		return 1;
+	return ob.stopping && (ob.pg == NULL || pgc_state(ob.pg) != PGC_UP ||
+	    now_mono_us() >= ob.stop_us);
+}
+
+void
+outbox_cleanup(void)
+{
+	ob.closing = 1;
+	producer_free();
+	if (ob.mock != NULL)
+		rd_kafka_mock_cluster_destroy(ob.mock);
+	if (ob.mock_rk != NULL)
+		rd_kafka_destroy(ob.mock_rk);
+	if (ob.kconf != NULL)
+		rd_kafka_conf_destroy(ob.kconf);
+	pgc_free(ob.pg);
+	if (ob.ev_pipe != NULL)
+		event_free(ob.ev_pipe);
+	if (ob.ev_tick != NULL)
+		event_free(ob.ev_tick);
+	if (ob.ev_kick != NULL)
+		event_free(ob.ev_kick);
+	if (ob.ev_retry != NULL)
+		event_free(ob.ev_retry);
+	if (ob.pipe[0] != -1)
+		close(ob.pipe[0]);
+	if (ob.pipe[1] != -1)
+		close(ob.pipe[1]);
+	free(ob.done.v);
+	free(ob.dying.v);
+	free(ob.topic);
+	free(ob.brokers);
+	memset(&ob, 0, sizeof(ob));
+	ob.pipe[0] = ob.pipe[1] = -1;
+	ob.up = -1;
+}
+
+/* ---- small helpers ---- */
+
+static void
+seqs_add(struct seqs *s, int64_t seq)
+{
+	if (s->n == s->cap) {
+		s->cap = s->cap ? s->cap * 2 : 1024;
+		s->v = xrealloc(s->v, s->cap * sizeof(*s->v));
+	}
+	s->v[s->n++] = seq;
+}
+
+/* seqs_array - a PostgreSQL array literal, "{1,2,3}"; malloc'ed */
+static char *
+seqs_array(const int64_t *v, size_t n)
+{
+	char	*buf = xmalloc(n * 21 + 3), *p = buf;
+	size_t	 i;
+
+	*p++ = '{';
+	for (i = 0; i < n; i++)
+		p += sprintf(p, i ? ",%lld" : "%lld", (long long)v[i]);
+	*p++ = '}';
+	*p = '\0';
+	return buf;
+}
+
+/* holes_seen - seqs between the last one read and seq are holes */
+static void
+holes_seen(int64_t from, int64_t seq, uint64_t now)
+{
+	int64_t	s;
+
+	if (seq - from > HOLE_MAX)
+		return;		/* a jump (a crash, a rewind): not holes */
+	for (s = from + 1; s < seq && ob.nholes < HOLE_MAX; s++) {
+		ob.holes[ob.nholes].seq = s;
+		ob.holes[ob.nholes++].seen_us = now;
+	}
+}
+
+/* holes_forget - drop seq (found), or every hole older than the TTL */
+static void
+holes_forget(int64_t seq, uint64_t now)
+{
+	size_t	i, j;
+
+	for (i = j = 0; i < ob.nholes; i++)
+		if (ob.holes[i].seq != seq &&
+		    now - ob.holes[i].seen_us < HOLE_TTL_US)
+			ob.holes[j++] = ob.holes[i];
+	ob.nholes = j;
+}
+
+/* set_up - Kafka reachable or not; each change logged once */
+static void
+set_up(int up)
+{
+	if (up == ob.up)
+		return;
+	if (!up)
+		log_warnx("outbox: Kafka: every broker is down (%s); reports "
+		    "wait in ocs_outbox", ob.brokers);
+	else if (ob.up == 0)
+		log_info("outbox: Kafka: a broker is reachable again");
+	else
+		log_info("outbox: Kafka: connected to %s, topic %s",
+		    ob.brokers, ob.topic);
+	ob.up = up;
+	metric_set(ob.m_up, up);
+}
+
+/* ---- librdkafka's callbacks, served from the loop by rd_kafka_poll ---- */
+
+/* on_report - a delivery report: delete the row, or rewind */
+static void
+on_report(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+	int64_t	seq = (int64_t)(intptr_t)m->_private;
+
+	if (ob.inflight > 0)
+		ob.inflight--;
+	if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+		seqs_add(&ob.done, seq);
+		metric_inc(ob.m_reports);
+		backoff_reset(&ob.retry);
+		set_up(1);
+		if (ob.failing)
+			log_info("outbox: reports are delivered again");
+		ob.failing = 0;
+		return;
+	}
+	/* Our own purge: the failure that caused it is counted. */
+	if (ob.stopping || ob.closing ||
+	    m->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE ||
+	    m->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT)
+		return;
+	metric_inc(ob.m_failures);
+	if (!ob.failing)
+		log_warnx("outbox: report %lld was not delivered: %s; the "
+		    "relay starts again from the oldest row left",
+		    (long long)seq, rd_kafka_err2str(m->err));
+	ob.failing = 1;
+	if (!ob.failed)
+		ob.purge = 1;
+	ob.failed = 1;
+}
+
+static void
+on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+	if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
+		set_up(0);
+	else if (err == RD_KAFKA_RESP_ERR__FATAL)
+		log_warnx("outbox: Kafka producer: %s; it is made again",
+		    reason);
+	else
+		log_debug("outbox: Kafka: %s", reason);
+}
+
+/* stats_up - does librdkafka's statistics JSON show a broker UP? */
+static int
+stats_up(const char *json, size_t len)
+{
+	json_t		*root, *brokers, *b;
+	const char	*name, *state;
+	int		 up = 0;
+
+	if ((root = json_loadb(json, len, 0, NULL)) == NULL)
+		return 0;
+	brokers = json_object_get(root, "brokers");
+	json_object_foreach(brokers, name, b) {
+		state = json_string_value(json_object_get(b, "state"));
+		if (state != NULL && strcmp(state, "UP") == 0)
+			up = 1;
+	}
+	json_decref(root);
+	return up;
+}
+
+/* on_stats - every second; only needed to see Kafka come back */
+static int
+on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+	if (ob.up != 1 && stats_up(json, len))
+		set_up(1);
+	return 0;
+}
+
+/* on_log - librdkafka's own lines, which an outage repeats: debug only */
+static void
+on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+	log_debug("outbox: rdkafka %s: %s", fac, buf);
+}
+
+/* ---- the loop's events ---- */
+
+/* on_pipe - librdkafka's queue has something: serve all of it */
+static void
+on_pipe(evutil_socket_t fd, short what, void *arg)
+{
+	char	buf[256];
+
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+	if (ob.rk != NULL)
+		rd_kafka_poll(ob.rk, 0);
+	pump();
+}
+
+static void	 count(void);
+
+/* on_tick - every second: lock, new rows, holes, the count, the stop */
+static void
+on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	if (ob.rk != NULL)
+		rd_kafka_poll(ob.rk, 0);
+	holes_forget(-1, now_mono_us());
+	ob.want_read = 1;
+	ob.holes_due = ob.nholes > 0;
+	if (ob.inflight == 0 && !ob.failed && !ob.reading &&
+	    ob.done.n == 0 && !ob.deleting) {
+		ob.cursor = 0;		/* every row left: late ones too */
+		ob.started = 0;
+		ob.nholes = 0;
+	}
+	count();
+	pump();
+}
+
+static void
+on_kick(evutil_socket_t fd, short what, void *arg)
+{
+	pump();
+}
+
+/* on_retry - the rewind's backoff is over */
+static void
+on_retry(evutil_socket_t fd, short what, void *arg)
+{
+	ob.waiting = 2;
+	pump();
+}
+
+/* ---- the relay ---- */
+
+static void	 lock_try(void);
+static void	 delete_done(void);
+static void	 read_rows(int);
+static int	 rewind_relay(void);
+
+/*
+ * pump - do the next thing: delete what was delivered, be the relay,
+ * rewind after a failure, read the next rows
+ */
+static void
+pump(void)
+{
+	if (ob.closing || ob.pg == NULL)
+		return;
+	if (ob.purge && ob.rk != NULL) {
+		ob.purge = 0;
+		rd_kafka_purge(ob.rk, RD_KAFKA_PURGE_F_QUEUE |
+		    RD_KAFKA_PURGE_F_INFLIGHT);
+		rd_kafka_poll(ob.rk, 0);
+	}
+	if (pgc_state(ob.pg) != PGC_UP)
+		return;
+	if (ob.done.n > 0 && !ob.deleting)
+		delete_done();
+	if (ob.stopping)
+		return;
+	if (!ob.locked) {
+		lock_try();
+		return;
+	}
+	if (ob.failed && rewind_relay() == -1)
+		return;
+	if (ob.reading || !ob.want_read || ob.inflight >= MAX_INFLIGHT)
+		return;
+	read_rows(ob.holes_due && ob.nholes > 0);
+	ob.holes_due = 0;
+}
+
+/*
+ * rewind_relay - after a failed report: once every message has its
+ * report and the backoff is over, start again from the oldest row (a new
+ * producer if the old one is dead); -1 while waiting
+ */
+static int
+rewind_relay(void)
+{
+	char	errstr[512];
+	struct timeval tv;
+
+	if (ob.inflight > 0 || ob.done.n > 0 || ob.deleting ||
+	    ob.waiting == 1)
+		return -1;
+	if (ob.waiting == 0) {
+		ob.waiting = 1;
+		tv = util_tv_us(backoff_next(&ob.retry));
+		evtimer_add(ob.ev_retry, &tv);
+		return -1;
+	}
+	if (rd_kafka_fatal_error(ob.rk, errstr, sizeof(errstr)) !=
+	    RD_KAFKA_RESP_ERR_NO_ERROR) {
+		producer_free();
+		if ((ob.rk = producer_new(errstr, sizeof(errstr))) == NULL)
+			fatalx("outbox: cannot make the Kafka producer again: "
+			    "%s", errstr);
+	}
+	ob.failed = 0;
+	ob.waiting = 0;
+	ob.cursor = 0;
+	ob.started = 0;
+	ob.nholes = 0;
+	ob.want_read = 1;
+	return 0;
+}
+
+static void
+locked(struct pgc *pg, const PGresult *r, void *arg)
+{
+	ob.locking = 0;
+	if (r == NULL || PQresultStatus(r) != PGRES_TUPLES_OK ||
+	    PQntuples(r) != 1)
+		return;
+	if (strcmp(PQgetvalue(r, 0, 0), "t") != 0)
+		return;
+	ob.locked = 1;
+	ob.want_read = 1;
+	log_info("outbox: this instance relays ocs_outbox to Kafka");
+	pump();
+}
+
+/* lock_try - be the relay; the others try again on each tick */
+static void
+lock_try(void)
+{
+	if (ob.locking)
+		return;
+	if (pgc_query(ob.pg, SQL_LOCK, 0, NULL, locked, NULL) == 0)
+		ob.locking = 1;
+}
+
+static void
+on_pg_state(struct pgc *pg, enum pgc_state st, void *arg)
+{
+	if (st != PGC_UP) {
+		/* The lock went with the connection. */
+		ob.locked = 0;
+		return;
+	}
+	pump();
+}
+
+/* deleted - the rows are gone; if not, they are deleted again later */
+static void
+deleted(struct pgc *pg, const PGresult *r, void *arg)
+{
+	size_t	i;
+
+	ob.deleting = 0;
+	if (r == NULL || PQresultStatus(r) != PGRES_COMMAND_OK)
+		for (i = 0; i < ob.dying.n; i++)
+			seqs_add(&ob.done, ob.dying.v[i]);
+	ob.dying.n = 0;
+	pump();
+}
+
+/* delete_done - every delivered row in one DELETE */
+static void
+delete_done(void)
+{
+	struct seqs	 t = ob.dying;
+	char		*arr;
+	const char	*p[1];
+
+	ob.dying = ob.done;
+	ob.done = t;
+	ob.done.n = 0;
+	arr = seqs_array(ob.dying.v, ob.dying.n);
+	p[0] = arr;
+	if (pgc_query(ob.pg, SQL_DELETE, 1, p, deleted, NULL) == 0)
+		ob.deleting = 1;
+	else
+		deleted(ob.pg, NULL, NULL);
+	free(arr);
+}
+
+/*
+ * produce - one row; 0, or -1 when librdkafka refused it (the relay
+ * stops there: nothing after it may go first; its queue full, it goes on
+ * once reports have come)
+ */
+static int
+produce(int64_t seq, const char *key, const char *value, size_t len)
+{
+	rd_kafka_resp_err_t	err;
+
+	if (rd_kafka_produce(ob.rkt, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY,
+	    (void *)value, len, key, strlen(key), (void *)(intptr_t)seq) == 0) {
+		ob.inflight++;
+		return 0;
+	}
+	err = rd_kafka_last_error();
+	if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+		ob.want_read = 1;
+		return -1;
+	}
+	metric_inc(ob.m_failures);
+	if (!ob.failing)
+		log_warnx("outbox: report %lld cannot be produced: %s; the "
+		    "relay starts again from the oldest row left",
+		    (long long)seq, rd_kafka_err2str(err));
+	ob.failing = 1;
+	ob.failed = 1;
+	return -1;
+}
+
+/* got_rows - produce what was read, in seq order, noting the holes */
+static void
+got_rows(struct pgc *pg, const PGresult *r, void *arg)
+{
+	int		 holes = arg != NULL, i, n;
+	int64_t		 seq;
+	uint64_t	 now = now_mono_us();
+
+	ob.reading = 0;
+	if (r == NULL || PQresultStatus(r) != PGRES_TUPLES_OK || !ob.locked ||
+	    ob.failed) {
+		pump();
+		return;
+	}
+	n = PQntuples(r);
+	for (i = 0; i < n; i++) {
+		seq = strtoll(PQgetvalue(r, i, 0), NULL, 10);
+		if (!holes && seq <= ob.cursor)
+			continue;
+		if (produce(seq, PQgetvalue(r, i, 1), PQgetvalue(r, i, 2),
+		    (size_t)PQgetlength(r, i, 2)) == -1)
+			break;
+		if (holes)
+			holes_forget(seq, now);
+		else {
+			if (ob.started)
+				holes_seen(ob.cursor, seq, now);
+			ob.cursor = seq;
+			ob.started = 1;
+		}
+	}
+	/* A full batch: more rows wait.  After the holes, the new rows. */
+	if (holes || (n == READ_BATCH && i == n))
+		ob.want_read = 1;
+	pump();
+}
+
+/* read_rows - the next batch after the cursor, or the holes */
+static void
+read_rows(int holes)
+{
+	char		 cur[24], *arr = NULL;
+	const char	*p[1];
+	int		 rc;
+
+	ob.want_read = 0;
+	if (holes) {
+		int64_t	v[HOLE_MAX];
+		size_t	i;
+
+		for (i = 0; i < ob.nholes; i++)
+			v[i] = ob.holes[i].seq;
+		p[0] = arr = seqs_array(v, ob.nholes);
+		rc = pgc_query(ob.pg, SQL_HOLES, 1, p, got_rows, &ob);
+	} else {
+		snprintf(cur, sizeof(cur), "%lld", (long long)ob.cursor);
+		p[0] = cur;
+		rc = pgc_query(ob.pg, SQL_READ, 1, p, got_rows, NULL);
+	}
+	free(arr);
+	if (rc == 0)
+		ob.reading = 1;
+}
+
+/* count - the depth gauge, once a second */
+static void
+counted(struct pgc *pg, const PGresult *r, void *arg)
+{
+	ob.counting = 0;
+	if (r == NULL || PQresultStatus(r) != PGRES_TUPLES_OK ||
+	    PQntuples(r) != 1)
+		return;
+	ob.depth = (size_t)strtoull(PQgetvalue(r, 0, 0), NULL, 10);
+	metric_set(ob.m_depth, (double)ob.depth);
+}
+
+static void
+count(void)
+{
+	if (ob.counting || ob.pg == NULL || pgc_state(ob.pg) != PGC_UP)
+		return;
+	if (pgc_query(ob.pg, SQL_COUNT, 0, NULL, counted, NULL) == 0)
+		ob.counting = 1;
+}
