@@ -11,6 +11,8 @@
 #                                                    vs redis-server pub/sub fan-out
 #   5. stats worker: events/s with 10,000 agents and 50,000 statistics,
 #      latency to EventInfo, memory per statistic     vs a plain stream reader
+#   6. outbound outbox relay: 200,000 reports from ocs_outbox to Kafka (mock)
+#                                                    vs kcat -P (librdkafka)
 #
 # `make bench` installs what is missing (tools/deps.sh bench), builds, and
 # runs this.  Loopback only, free ports, temporary directories; the server
@@ -42,7 +44,7 @@ if [ ! -x "$bin" ]; then
 fi
 
 missing=""
-for t in "$py" wrk taskset cc /usr/sbin/nginx redis-server runuser \
+for t in "$py" wrk taskset cc kcat /usr/sbin/nginx redis-server runuser \
 	/usr/lib/postgresql/15/bin/initdb /usr/lib/postgresql/15/bin/pg_ctl; do
 	command -v "$t" >/dev/null 2>&1 || missing="$missing $t"
 done
@@ -98,6 +100,7 @@ run restart "$here/restart.py" "$bin"
 run config_bench "$here/config_bench.py" "$bin"
 run events_bench "$here/events_bench.py" "$bin"
 run stats_bench "$here/stats_bench.py" "$bin"
+run outbox_bench "$here/outbox_bench.py" "$bin"
 
 echo "== summary (tenantd beside its reference, both measured in this run; medians)"
 missed=0
