@@ -791,6 +791,19 @@ locked(struct pgx *x, PGresult *res, void *arg)
 	free(sql);
 }
 
+/* staged - a DNC body's temporary table is there: COPY into it */
+static void
+staged(struct pgx *x, PGresult *res, void *arg)
+{
+	struct imp	*im = arg;
+
+	if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK)
+		unavailable(im);
+	else
+		pgx_query(x, "COPY ocs_dnc_in FROM STDIN", 0, NULL,
+		    copy_ready);
+}
+
 static void
 begun(struct pgx *x, PGresult *res, void *arg)
 {
@@ -804,8 +817,7 @@ begun(struct pgx *x, PGresult *res, void *arg)
 	}
 	if (im->kind == IMP_DNC) {
 		pgx_query(x, "CREATE TEMP TABLE ocs_dnc_in (kind smallint, "
-		    "value text) ON COMMIT DROP; COPY ocs_dnc_in FROM STDIN",
-		    0, NULL, copy_ready);
+		    "value text) ON COMMIT DROP", 0, NULL, staged);
 		return;
 	}
 	snprintf(id, sizeof(id), "%lld", (long long)im->list);
