@@ -13,6 +13,8 @@
 #      latency to EventInfo, memory per statistic     vs a plain stream reader
 #   6. outbound outbox relay: 200,000 reports from ocs_outbox to Kafka (mock)
 #                                                    vs kcat -P (librdkafka)
+#   7. outbound import: 1,000,000 records (CSV) through port 5050 into a
+#      calling list                                  vs psql \copy of the same file
 #
 # `make bench` installs what is missing (tools/deps.sh bench), builds, and
 # runs this.  Loopback only, free ports, temporary directories; the server
@@ -101,6 +103,7 @@ run config_bench "$here/config_bench.py" "$bin"
 run events_bench "$here/events_bench.py" "$bin"
 run stats_bench "$here/stats_bench.py" "$bin"
 run outbox_bench "$here/outbox_bench.py" "$bin"
+run import_bench "$here/import_bench.py" "$bin"
 
 echo "== summary (tenantd beside its reference, both measured in this run; medians)"
 missed=0
