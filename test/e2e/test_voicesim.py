@@ -891,6 +891,18 @@ def test_predictive_errors_and_release(voicesim, voice):
                  callType="Outbound")
 
 
+def test_predictive_options_checked(voicesim_bin, tenant):
+    for args, said in ((["--outbound-mix", "answer=50,busy=40"], "adding up to 100"),
+                       (["--outbound-mix", "answer=90,robot=10"], "no outcome robot"),
+                       (["--outbound-ring", "5:2"], "MIN is over MAX"),
+                       (["--outbound-ring", "5"], "want MIN:MAX"),
+                       (["--busy-after", "x"], "not a number"),
+                       (["--outbound-patience", "-1"], "not a number")):
+        p = subprocess.run([voicesim_bin, "-c", tenant.conf_path] + args,
+                           capture_output=True, text=True, timeout=10)
+        assert p.returncode == 2 and said in p.stderr, (args, p.stderr)
+
+
 MIX = ("--outbound-mix", "answer=30,machine=15,busy=15,noanswer=40",
        "--outbound-ring", "0.05:0.1", "--busy-after", "0.05",
        "--outbound-patience", "0.3")

@@ -646,6 +646,36 @@ test_mix(void **st)
 	free(z);
 }
 
+/* test_route_from_routing_point - the routing worker's use: a call that
+ * rings at a routing point with no queue is routed to a phone */
+static void
+test_route_from_routing_point(void **st)
+{
+	const char	*r;
+	char		 c[17];
+
+	add("Switch", 2, "{'name':'sw2'}");
+	add("DN", 24, "{'number':'6101','type':'RoutingPoint','switch':2}");
+	reqf(T0, "{'request':'SimInboundCall','to':'6101','from':'+15550111'}");
+	expect("EventRinging@6101", "r1");
+	snprintf(c, sizeof(c), "%s", f(0, "connId"));
+	clear();
+	r = reqf(T0 + 100, "{'request':'RequestRouteCall','dn':'6101','connId':"
+	    "'%s','destination':'5003'}", c);
+	expect("EventReleased@6101 EventRinging@5003", r);
+	assert_string_equal(f(0, "cause"), "Transferred");
+	assert_string_equal(f(1, "otherDN"), "+15550111");
+	assert_string_equal(f(1, "callType"), "Inbound");
+	clear();
+	/* a single-step transfer is not a routing: a ringing call is not
+	 * established */
+	reqf(T0, "{'request':'SimInboundCall','to':'6101'}");
+	snprintf(c, sizeof(c), "%s", f(0, "connId"));
+	clear();
+	error_is(reqf(T0, "{'request':'RequestSingleStepTransfer','dn':'6101',"
+	    "'connId':'%s','destination':'5002'}", c), "InvalidState");
+}
+
 /* test_outcome_keys - the --outbound-mix keys */
 static void
 test_outcome_keys(void **st)
@@ -677,6 +707,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_generated_agents, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_mix, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_route_from_routing_point,
+		    setup, teardown),
 		cmocka_unit_test(test_outcome_keys),
 	};
 

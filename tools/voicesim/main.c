@@ -201,6 +201,7 @@ out_mix(const char *name, const char *a)
 		if ((oc = vs_outcome_parse(item)) == -1) {
 			fprintf(stderr, "voicesim: --%s: no outcome %s\n",
 			    name, item);
+			free(copy);
 			usage();
 		}
 		opt.p.mix[oc] += (unsigned)num(name, eq + 1);
@@ -222,6 +223,7 @@ out_ring(const char *name, const char *a)
 
 	if (colon == NULL) {
 		fprintf(stderr, "voicesim: --%s: want MIN:MAX: %s\n", name, a);
+		free(copy);
 		usage();
 	}
 	*colon = '\0';
