@@ -24,7 +24,8 @@
  * queue, which writes to a pipe when it stops being empty: the loop serves
  * them at once and never polls in a busy loop.
  *
- * What it touches: ocs_outbox, on its own PostgreSQL connection; the topic
+ * What it touches: ocs_outbox, on its own two PostgreSQL connections (the
+ * lock and the reads on one, the deletes on the other); the topic
  * workers.outbound.kafka_topic; the metrics tenantd_outbound_outbox_depth,
  * _reports_total, _report_failures_total and _kafka_up.
  */
@@ -85,7 +86,8 @@ struct seqs {
 
 static struct outbox {
 	struct event_base	*base;
-	struct pgc		*pg;
+	struct pgc		*pg;		/* the lock, reads, the count */
+	struct pgc		*pgd;		/* deletes, beside the reads */
 	rd_kafka_t		*rk;
 	rd_kafka_topic_t	*rkt;
 	rd_kafka_t		*mock_rk;	/* holds the mock cluster */
@@ -217,22 +219,23 @@ outbox_start(struct event_base *base, const struct conf *c)
 		log_warn("outbox: pipe");
 		return -1;
 	}
+	ob.ev_pipe = event_new(base, ob.pipe[0], EV_READ | EV_PERSIST,
+	    on_pipe, NULL);
+	event_add(ob.ev_pipe, NULL);
 	if ((ob.kconf = kafka_conf(c, errstr, sizeof(errstr))) == NULL ||
 	    (ob.rk = producer_new(errstr, sizeof(errstr))) == NULL) {
 		log_warnx("outbox: cannot make the Kafka producer: %s", errstr);
 		return -1;
 	}
 	if ((ob.pg = pgc_new(base, c->pg_conninfo, c->pg_password,
-	    on_pg_state, NULL)) == NULL) {
+	    on_pg_state, NULL)) == NULL || (ob.pgd = pgc_new(base,
+	    c->pg_conninfo, c->pg_password, on_pg_state, NULL)) == NULL) {
 		log_warnx("outbox: postgres.conninfo does not parse");
 		return -1;
 	}
-	ob.ev_pipe = event_new(base, ob.pipe[0], EV_READ | EV_PERSIST,
-	    on_pipe, NULL);
 	ob.ev_tick = event_new(base, -1, EV_PERSIST, on_tick, NULL);
 	ob.ev_kick = event_new(base, -1, 0, on_kick, NULL);
 	ob.ev_retry = evtimer_new(base, on_retry, NULL);
-	event_add(ob.ev_pipe, NULL);
 	tv = util_tv(TICK_S);
 	event_add(ob.ev_tick, &tv);
 	return 0;
@@ -332,6 +335,9 @@ producer_new(char *errstr, size_t len)
 	rd_kafka_queue_io_event_enable(q, ob.pipe[1], "1", 1);
 	rd_kafka_queue_destroy(q);
 	ob.rkt = rd_kafka_topic_new(rk, ob.topic, NULL);
+	/* The pipe is written only when the queue stops being empty: serve
+	 * what came before it was set (log lines of rd_kafka_new). */
+	event_active(ob.ev_pipe, EV_READ, 0);
 	return rk;
 }
 
@@ -369,7 +375,7 @@ outbox_drained(void)
 {
 	if (ob.inflight == 0 && ob.done.n == 0 && !ob.deleting)
 		return 1;
-	return ob.stopping && (ob.pg == NULL || pgc_state(ob.pg) != PGC_UP ||
+	return ob.stopping && (ob.pgd == NULL || pgc_state(ob.pgd) != PGC_UP ||
 	    now_mono_us() >= ob.stop_us);
 }
 
@@ -385,6 +391,7 @@ outbox_cleanup(void)
 	if (ob.kconf != NULL)
 		rd_kafka_conf_destroy(ob.kconf);
 	pgc_free(ob.pg);
+	pgc_free(ob.pgd);
 	if (ob.ev_pipe != NULL)
 		event_free(ob.ev_pipe);
 	if (ob.ev_tick != NULL)
@@ -634,11 +641,11 @@ pump(void)
 		    RD_KAFKA_PURGE_F_INFLIGHT);
 		rd_kafka_poll(ob.rk, 0);
 	}
-	if (pgc_state(ob.pg) != PGC_UP)
-		return;
-	if (ob.done.n > 0 && !ob.deleting)
+	/* Deleting a delivered row is right whoever relays. */
+	if (ob.done.n > 0 && !ob.deleting && ob.pgd != NULL &&
+	    pgc_state(ob.pgd) == PGC_UP)
 		delete_done();
-	if (ob.stopping)
+	if (ob.stopping || pgc_state(ob.pg) != PGC_UP)
 		return;
 	if (!ob.locked) {
 		lock_try();
@@ -716,7 +723,7 @@ lock_try(void)
 static void
 on_pg_state(struct pgc *pg, enum pgc_state st, void *arg)
 {
-	if (st != PGC_UP) {
+	if (pg == ob.pg && st != PGC_UP) {
 		/* The lock went with the connection. */
 		ob.locked = 0;
 		return;
@@ -751,7 +758,7 @@ delete_done(void)
 	ob.done.n = 0;
 	arr = seqs_array(ob.dying.v, ob.dying.n);
 	p[0] = arr;
-	if (pgc_query(ob.pg, SQL_DELETE, 1, p, deleted, NULL) == 0)
+	if (pgc_query(ob.pgd, SQL_DELETE, 1, p, deleted, NULL) == 0)
 		ob.deleting = 1;
 	else
 		deleted(ob.pg, NULL, NULL);
