@@ -22,8 +22,8 @@ struct event_base;
 struct pgc_txn;
 
 /*
- * Start the relay on base: its own PostgreSQL connection
- * (postgres.conninfo) and its own producer (kafka.*) to the topic
+ * Start the relay on base: its own two PostgreSQL connections
+ * (postgres.conninfo: the lock and reads, the deletes) and its own producer (kafka.*) to the topic
  * workers.outbound.kafka_topic; kafka.brokers = "mock" runs librdkafka's
  * mock cluster in this process.  0, or -1 (logged) when the producer
  * cannot be made.
