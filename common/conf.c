@@ -200,7 +200,19 @@ static const struct key outbound_keys[] = {
 	SESSION_KEYS,
 	{ "interaction_server", K_ADDR, W(interaction_server), 0,
 	    "127.0.0.1:7120", 0 },
+	{ "max_body", K_SIZE, W(max_body), 0, "1048576", 0 },
+	{ "header_timeout", K_NUMBER, W(header_timeout), 0, "10.0", 0 },
+	{ "body_timeout", K_NUMBER, W(body_timeout), 0, "10.0", 0 },
+	{ "max_import", K_SIZE, W(max_import), 0, "1073741824", 0 },
 	{ "kafka_topic", K_STRING, W(kafka_topic), 0, "tenantd.outbound", 0 },
+	{ "lease_time", K_NUMBER, W(lease_time), 0, "60.0", 0 },
+	{ "abandon_timeout", K_NUMBER, W(abandon_timeout), 0, "2.0", 0 },
+	{ "stats_interval", K_NUMBER, W(stats_interval), 0, "10.0", 0 },
+	{ "progressive_ratio", K_NUMBER, W(progressive_ratio), 0, "1.0", 0 },
+	{ "predictive_min_agents", K_UINT, W(predictive_min_agents), 0, "3",
+	    0 },
+	{ "customer_id_field", K_STRING, W(customer_id_field), 0,
+	    "customer_id", 0 },
 	END
 };
 
@@ -222,7 +234,7 @@ static const struct worker_info worker_info[WORKER_MAX] = {
 	[WORKER_CONFIG] = { "config", config_keys, 1 },
 	[WORKER_EVENTS] = { "events", events_keys, 1 },
 	[WORKER_STATS] = { "stats", stats_keys, 1 },
-	[WORKER_OUTBOUND] = { "outbound", outbound_keys, 0 },
+	[WORKER_OUTBOUND] = { "outbound", outbound_keys, 1 },
 	[WORKER_ROUTING] = { "routing", routing_keys, 0 },
 };
 

@@ -64,6 +64,12 @@ struct conf_worker {
 	/* class specific */
 	struct conf_addr interaction_server;	/* outbound */
 	char		*kafka_topic;			/* outbound */
+	double		 lease_time;			/* outbound */
+	double		 abandon_timeout;		/* outbound */
+	double		 stats_interval;		/* outbound */
+	double		 progressive_ratio;		/* outbound */
+	unsigned	 predictive_min_agents;		/* outbound */
+	char		*customer_id_field;		/* outbound */
 	size_t		 user_data_max;			/* events */
 	double		 logout_grace;			/* events */
 	unsigned	 max_registrations;		/* events */

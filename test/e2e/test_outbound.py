@@ -66,7 +66,9 @@ class Outbound:
                    "lease_time": 6.0, "stats_interval": 1.0}
         section.update(ob or {})
         self.d = tenantd({"workers": {"outbound": section},
-                          "kafka": {"brokers": "mock"}}, config_worker=True)
+                          "kafka": {"brokers": "mock"},
+                          "log": {"level": os.environ.get("OB_LOG_LEVEL", "info")}},
+                         config_worker=True)
         self.token = self.d.admin_token
         self.pg = pg
         config_api_ready(self.d)
@@ -297,7 +299,7 @@ def test_progressive_dials_records_and_treats_results(tenantd, pg, redis,
     sim = Sim(voicesim_bin, t.d.conf_path, t.d.tmpdir, [
         "--agents", "3", "--talk", "0.3", "--wrap", "0.2", "--notready", "0",
         "--dist", "fixed", "--agent-answer", "0.1",
-        "--outbound-mix", "answer=50,busy=50", "--outbound-ring", "0.1:0.3",
+        "--outbound-mix", "answer=30,busy=70", "--outbound-ring", "0.1:0.3",
         "--busy-after", "0.1", "--seed", "7"])
     try:
         s = start_group(t)

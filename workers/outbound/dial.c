@@ -161,6 +161,8 @@ static void	 check_exhausted(struct group *);
 static void	 lease_list(struct group *, json_int_t, json_int_t, unsigned);
 static void	 renew(void);
 static void	 glists_free(void);
+static int	 dn_number(const struct cobj *, char *, size_t);
+static void	 sent(int, void *);
 
 /* ---- start, stop ---- */
 
@@ -670,12 +672,11 @@ place(struct call *c)
 	v = cobj_get(o, "origDN");
 	dn = cache_get(json_integer_value(v));
 	json_decref(v);
-	if (dn == NULL || dn->key == NULL) {
+	if (dn_number(dn, c->orig, sizeof(c->orig)) == -1) {
 		unhealthy(g, 4, "no origination DN");
 		dial_giveback(c);
 		return;
 	}
-	snprintf(c->orig, sizeof(c->orig), "%s", dn->key);
 	camp = cache_get(c->campaign);
 	list = cache_get(c->list);
 	tz = zone_of(c->tz, c->list);
@@ -695,11 +696,14 @@ place(struct call *c)
 	    "GSW_DIAL_MODE", c->mode);
 	req = json_pack("{s:s, s:s, s:s, s:s, s:i, s:b, s:o}",
 	    "request", "RequestMakePredictiveCall", "requestId", c->request,
-	    "dn", dn->key, "destination", c->phone,
+	    "dn", c->orig, "destination", c->phone,
 	    "ringTimeout", RING_TIMEOUT_S, "cpd", 1, "userData", ud);
 	if ((v = cobj_get(o, "callerId")) != NULL)
 		json_object_set_new(req, "callerId", v);
 	strmap_put(&by_request, c->request, c);
+	log_debug("outbound: dialling record %lld of list %lld (%s), attempt "
+	    "%d, request %s", (long long)c->record, (long long)c->list,
+	    c->phone, c->attempt, c->request);
 	c->state = C_DIALING;
 	g->dialing++;
 	g->fig.total_dialed++;
@@ -936,11 +940,10 @@ connect_waiting(struct group *g, void *arg)
 				v = cobj_get(o, "origDN");
 			ivr = cache_get(json_integer_value(v));
 			json_decref(v);
-			if (ivr == NULL || ivr->key == NULL)
+			if (dn_number(ivr, w.oldest->agent_dn,
+			    sizeof(w.oldest->agent_dn)) == -1)
 				return;
-			snprintf(w.oldest->agent_dn,
-			    sizeof(w.oldest->agent_dn), "%s", ivr->key);
-			route(w.oldest, ivr->key);
+			route(w.oldest, w.oldest->agent_dn);
 			continue;
 		}
 		if ((a = roster_take(agroup)) == NULL)
@@ -960,6 +963,8 @@ route(struct call *c, const char *dn)
 	char	id[48];
 
 	c->state = C_ROUTING;
+	log_debug("outbound: record %lld: the call %s to %s", (long long)
+	    c->record, c->conn, dn);
 	if (c->timer != NULL)
 		evtimer_del(c->timer);
 	snprintf(id, sizeof(id), "obr-%s", c->guid);
@@ -1056,6 +1061,8 @@ finish(struct call *c, int result)
 	}
 	roster_untake(c->agent);
 	c->agent = NULL;
+	log_debug("outbound: record %lld of list %lld: call result %d",
+	    (long long)c->record, (long long)c->list, result);
 	memset(&in, 0, sizeof(in));
 	in.result = result;
 	in.attempt = c->attempt;
@@ -1396,6 +1403,24 @@ report_stats(struct group *g, void *arg)
 
 /* ---- small helpers ---- */
 
+/* dn_number - a DN object's number (its key is "<switch>/<number>") */
+static int
+dn_number(const struct cobj *dn, char *out, size_t len)
+{
+	json_t	*v;
+	int	 rc = -1;
+
+	if (dn == NULL || dn->kind != CFG_DN || !dn->enabled ||
+	    (v = cobj_get(dn, "number")) == NULL)
+		return -1;
+	if (json_is_string(v)) {
+		snprintf(out, len, "%s", json_string_value(v));
+		rc = 0;
+	}
+	json_decref(v);
+	return rc;
+}
+
 /* zone_of - the IANA name of a record's zone: its own, else the list's,
  * else the tenant's, else UTC */
 static const char *
@@ -1473,6 +1498,15 @@ send_request(const char *name, const char *dn, const char *conn,
 	    reqid, "dn", dn, "connId", conn);
 	if (dest != NULL)
 		json_object_set_new(req, "destination", json_string(dest));
-	voice_send(req, NULL, NULL);
+	voice_send(req, sent, NULL);
 	json_decref(req);
+}
+
+/* sent - a request without a record at stake: a lost one is seen in its
+ * call's outcome (the customer hangs up, the lease expires) */
+static void
+sent(int ok, void *arg)
+{
+	if (!ok)
+		log_warnx("outbound: a request to the voice side was lost");
 }

@@ -162,7 +162,8 @@ ob_stop(void)
 static int
 ob_drained(void)
 {
-	return pgc_queued(ob.pg) == 0 || pgc_state(ob.pg) != PGC_UP;
+	return (pgc_queued(ob.pg) == 0 || pgc_state(ob.pg) != PGC_UP) &&
+	    outbox_drained();
 }
 
 static void

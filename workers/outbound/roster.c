@@ -109,13 +109,14 @@ roster_voice(struct voice_event *v)
 		return;
 	if (cutting) {
 		if (json_array_size(pending) < PENDING_MAX) {
+			o = json_copy(o);
 			json_object_set_new(o, "_id",
 			    json_string(v->id_text));
-			json_array_append(pending, o);
+			json_array_append_new(pending, o);
 		}
 		return;
 	}
-	apply(o);
+	apply(json_incref(o));	/* the event's tree stays the reader's */
 }
 
 /* ---- what the dialler asks ---- */
@@ -226,7 +227,7 @@ index_build(void)
 {
 	const struct cobj *const	*v;
 	const struct cobj		*login;
-	json_t				*ls, *e, *ref;
+	json_t				*ls, *e, *ref, *code;
 	size_t				 n, i, j;
 
 	strmap_clear(&logins);
@@ -241,9 +242,13 @@ index_build(void)
 		json_array_foreach(ls, j, e) {
 			ref = json_object_get(e, "agentLogin");
 			login = cache_get(json_integer_value(ref));
-			if (login != NULL && login->key != NULL)
-				strmap_put(&logins, login->key,
+			if (login == NULL || !login->enabled ||
+			    (code = cobj_get(login, "loginCode")) == NULL)
+				continue;
+			if (json_is_string(code))
+				strmap_put(&logins, json_string_value(code),
 				    (void *)(intptr_t)(v[i]->dbid + 1));
+			json_decref(code);
 		}
 		json_decref(ls);
 	}
