@@ -60,13 +60,14 @@ class Sim:
 class Outbound:
     """tenantd with the config and outbound workers and the tenant above."""
 
-    def __init__(self, tenantd, pg, ob=None, mode="Progressive", **group):
+    def __init__(self, tenantd, pg, ob=None, mode="Progressive", brokers="mock",
+                 **group):
         self.port = free_port()
         section = {"enabled": True, "listen": f"127.0.0.1:{self.port}",
                    "lease_time": 6.0, "stats_interval": 1.0}
         section.update(ob or {})
         self.d = tenantd({"workers": {"outbound": section},
-                          "kafka": {"brokers": "mock"},
+                          "kafka": {"brokers": brokers},
                           "log": {"level": os.environ.get("OB_LOG_LEVEL", "info")}},
                          config_worker=True)
         self.token = self.d.admin_token
