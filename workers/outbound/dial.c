@@ -163,6 +163,7 @@ static void	 renew(void);
 static void	 glists_free(void);
 static int	 dn_number(const struct cobj *, char *, size_t);
 static void	 sent(int, void *);
+static void	 group_metrics(struct group *, double, double, double);
 
 /* ---- start, stop ---- */
 
@@ -856,8 +857,7 @@ dial_voice(struct voice_event *v)
 		}
 		/* A machine or a fax the voice side did not drop: drop it. */
 		send_request("RequestReleaseCall", v->dn, c->conn, NULL, NULL);
-		finish(c, treat_result_code(res) > 0 ?
-		    treat_result_code(res) : 9);
+		finish(c, result_of_cause(res));
 		return;
 	}
 	if (strcmp(v->name, "EventAbandoned") == 0 ||
@@ -1354,6 +1354,32 @@ attempt_report(const struct call *c, const char *phase)
 	    "attempt", c->attempt, "dialMode", c->mode, "connId", c->conn);
 }
 
+/* group_metrics - the group's series, labelled with its dbid */
+static void
+group_metrics(struct group *g, double rate, double hit, double over)
+{
+	char	lab[48];
+
+	if (g->m_calls == NULL) {
+		snprintf(lab, sizeof(lab), "campaign_group=\"%lld\"",
+		    (long long)g->dbid);
+		g->m_calls = metrics_gauge("tenant_ocs_calls_in_progress",
+		    "A campaign group's dialled calls not yet finished.", lab);
+		g->m_rate = metrics_gauge("tenant_ocs_dial_rate",
+		    "A campaign group's attempts finished per second, over "
+		    "the last stats interval (decayed).", lab);
+		g->m_hit = metrics_gauge("tenant_ocs_hit_ratio",
+		    "A campaign group's live answers per attempt.", lab);
+		g->m_abandon = metrics_gauge("tenant_ocs_abandon_rate",
+		    "A campaign group's abandoned calls per live answer.", lab);
+	}
+	metric_set(g->m_calls, (double)(g->dialing + g->waiting +
+	    g->connected));
+	metric_set(g->m_rate, rate);
+	metric_set(g->m_hit, hit);
+	metric_set(g->m_abandon, over);
+}
+
 /* report_stats - the group's figures to Kafka, and the pacing's gain */
 static void
 report_stats(struct group *g, void *arg)
@@ -1367,6 +1393,7 @@ report_stats(struct group *g, void *arg)
 	double		 busy = f->avail_s > 0 ? f->busy_s / f->avail_s : 0;
 	double		 wait = f->live > 0 ? f->wait_s / f->live : 0;
 
+	group_metrics(g, f->dialed / ob_conf()->stats_interval, hit, over);
 	if (g->state == G_RUNNING && f->live > 0)
 		g->k = pace_adjust(g->k, pace_goal_parse(g->optimize_by),
 		    g->optimize_goal, over, busy, wait, f->live);

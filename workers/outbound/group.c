@@ -250,6 +250,10 @@ adopt(const struct group *next, enum gstate prev)
 	if (next->state == G_NOT_LOADED) {
 		if (g != NULL) {
 			dial_forget(g);
+			if (g->m_calls != NULL) {	/* the series stay, at 0 */
+				metric_set(g->m_calls, 0);
+				metric_set(g->m_rate, 0);
+			}
 			idmap_del(&groups, (uint64_t)next->dbid);
 			free(g);
 		}

@@ -35,6 +35,7 @@ struct http_conn;
 struct http_request;
 struct principal;
 struct cfg_change;
+struct metric;
 
 struct ob_env {
 	struct event_base	*base;
@@ -101,6 +102,7 @@ struct group {
 	unsigned	 list_turn;	/* shares: where the rotation is */
 	struct figures	 fig;
 	uint64_t	 unhealthy;	/* a reason bit counted already */
+	struct metric	*m_calls, *m_rate, *m_hit, *m_abandon;
 };
 
 /* A change is written: g is the group now (NULL: not loaded), or err
