@@ -3,6 +3,7 @@
  * migrate - apply pending migrations inside one transaction:
  *
  *   BEGIN
+ *   SELECT pg_advisory_xact_lock(hashtext('tenantd:migrations'))
  *   SELECT pg_advisory_xact_lock(hashtext('tenantd:' || owner))
  *   CREATE TABLE IF NOT EXISTS tenantd_migrations (...)
  *   SELECT max(version) FROM tenantd_migrations WHERE owner = $1
@@ -148,6 +149,10 @@ migrate_run(struct pgc *p, const char *owner, const struct migration *m,
 	r->cb = cb;
 	r->arg = arg;
 	params[0] = r->owner;
+	/* Owners' migrations wait for each other too: CREATE TABLE IF NOT
+	 * EXISTS of the shared table is not safe when two run at once. */
+	pgc_txn_query(r->txn, "SELECT pg_advisory_xact_lock(hashtext("
+	    "'tenantd:migrations'))", 0, NULL, step_cb, r);
 	pgc_txn_query(r->txn, "SELECT pg_advisory_xact_lock(hashtext("
 	    "'tenantd:' || $1))", 1, params, step_cb, r);
 	pgc_txn_query(r->txn, create_sql, 0, NULL, step_cb, r);

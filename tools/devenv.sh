@@ -19,6 +19,7 @@ pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
 pgport=5432
 redisport=6379
 apiport=8888
+obport=5050
 demo="$top/conf/demo-tenant.ndjson"
 voicesim="$(dirname "$bin")/voicesim"
 tenantd_pid=
@@ -129,15 +130,64 @@ demo_tenant() {
 	    --data-binary "@$demo" "http://127.0.0.1:$apiport/v1/import")"
 }
 
+# demo_outbound - 200 records into the demo calling list once the outbound
+# port answers (unless it has records), then its campaign group loaded and
+# dialling
+demo_outbound() {
+	local i list group csv
+	for i in $(seq 1 60); do
+		api -o /dev/null -f "http://127.0.0.1:$obport/healthz" && break
+		sleep 0.5
+	done
+	list=$(api "http://127.0.0.1:$apiport/v1/calling-lists?name=demo-list" |
+	    sed -n 's/.*"dbid":\([0-9]*\).*/\1/p' | head -1)
+	group=$(api "http://127.0.0.1:$apiport/v1/campaign-groups?name=demo-outbound" |
+	    sed -n 's/.*"dbid":\([0-9]*\).*/\1/p' | head -1)
+	if [ -z "$list" ] || [ -z "$group" ]; then
+		echo "devenv: no demo campaign; nothing dialled" >&2
+		return 0
+	fi
+	for i in $(seq 1 20); do	# the list's table comes a moment later
+		api -f "http://127.0.0.1:$obport/v1/calling-lists/$list/records?limit=1" \
+		    > /dev/null && break
+		sleep 0.5
+	done
+	if api "http://127.0.0.1:$obport/v1/calling-lists/$list/records?limit=1" |
+	    grep -q record_id; then
+		echo "devenv: the demo calling list has records already"
+	else
+		csv=$(printf 'contact_info,customer_id,first_name\n'
+		    for i in $(seq 1 200); do
+			printf '+3361%07d,CUST%04d,Customer %d\n' "$i" "$i" "$i"
+		    done)
+		echo "devenv: demo calling list: $(printf '%s\n' "$csv" |
+		    api -H 'Content-Type: text/csv' --data-binary @- \
+		    "http://127.0.0.1:$obport/v1/calling-lists/$list/records")"
+	fi
+	for i in $(seq 1 20); do	# its own tables may come a moment later
+		api -o /dev/null -f -X POST \
+		    "http://127.0.0.1:$obport/v1/campaign-groups/$group/load" &&
+		    break
+		api "http://127.0.0.1:$obport/v1/campaign-groups/$group" |
+		    grep -q '"state":"NotLoaded"' || break
+		sleep 0.5
+	done
+	echo "devenv: campaign group demo-outbound: $(api -X POST \
+	    "http://127.0.0.1:$obport/v1/campaign-groups/$group/start")"
+}
+
 # start_voicesim - the voice simulator with generated agents and calls
 start_voicesim() {
 	if [ ! -x "$voicesim" ]; then
 		echo "devenv: $voicesim not built; no simulated calls" >&2
 		return 0
 	fi
-	setsid "$voicesim" -c "$conf" --agents 8 --rate 0.5 &
+	setsid "$voicesim" -c "$conf" --agents 10 --rate 0.2 \
+	    --outbound-mix answer=40,machine=10,busy=20,noanswer=30 \
+	    --outbound-ring 2:8 &
 	voicesim_pid=$!
-	echo "devenv: voicesim running (pid $voicesim_pid): 8 agents, 0.5 calls/s"
+	echo "devenv: voicesim running (pid $voicesim_pid): 10 agents," \
+	    "0.2 calls/s, and the customers of the demo campaign"
 }
 
 trap stop_all INT TERM EXIT
@@ -153,6 +203,7 @@ setsid "$bin" -c "$conf" &
 tenantd_pid=$!
 if demo_tenant; then
 	start_voicesim
+	demo_outbound
 else
 	echo "devenv: the config API did not answer; no demo tenant" >&2
 fi

@@ -100,11 +100,11 @@ BAD = [
      "admin_token_file", ["/nonexistent/admin.tok"]),
 ] + [
     (f"not-built-{w}", {"workers": {w: {"enabled": True}}}, f"{w} = {{", [w])
-    for w in ("outbound", "routing")
+    for w in ("routing",)
 ] + [
     (f"not-built-{w}-implicit", {"workers": {w: {"enabled": None, "listen": "127.0.0.1:18001"}}},
      f"{w} = {{", [w])
-    for w in ("outbound", "routing")
+    for w in ("routing",)
 ]
 
 

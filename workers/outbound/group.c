@@ -175,8 +175,12 @@ group_change(const struct group *next, const char *reason,
 	json_t		*msg;
 	char		*key;
 
-	if (!ob.migrated || pgc_state(ob.pg) != PGC_UP ||
-	    (t = pgc_begin(ob.pg)) == NULL) {
+	if (!ob.migrated) {
+		done(NULL, "Unavailable", "the outbound worker's tables are not "
+		    "ready yet", arg);
+		return;
+	}
+	if (pgc_state(ob.pg) != PGC_UP || (t = pgc_begin(ob.pg)) == NULL) {
 		done(NULL, "Unavailable", "PostgreSQL is unreachable", arg);
 		return;
 	}
