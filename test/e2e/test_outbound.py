@@ -406,3 +406,135 @@ def test_two_instances_never_dial_a_record_twice(tenantd, pg, redis, voicesim_bi
         assert t.d.metric("tenantd_outbound_calls_dialed_total") > 0
     finally:
         sim.stop()
+
+
+def made_calls(redis_port):
+    return [q for q in requests_of(redis_port)
+            if q["request"] == "RequestMakePredictiveCall"]
+
+
+def test_power_places_goal_calls_per_ready_agent(tenantd, pg, redis, voicesim_bin):
+    t = Outbound(tenantd, pg, mode="Power", optimizeGoal=2)
+    t.add_records(20)
+    sim = Sim(voicesim_bin, t.d.conf_path, t.d.tmpdir, [
+        "--agents", "2", "--notready", "0", "--outbound-mix", "noanswer=100"])
+    try:
+        start_group(t).close()
+        wait_for(lambda: len(made_calls(redis.port)) >= 4, 15, what="calls")
+        time.sleep(1.0)          # nothing answers for 25 s: no more calls
+        assert len(made_calls(redis.port)) == 4
+    finally:
+        sim.stop()
+
+
+def test_predictive_starts_progressive_and_stays_within_channels(
+        tenantd, pg, redis, voicesim_bin):
+    t = Outbound(tenantd, pg, mode="Predictive", numOfChannels=3)
+    t.add_records(20)
+    sim = Sim(voicesim_bin, t.d.conf_path, t.d.tmpdir, [
+        "--agents", "2", "--notready", "0", "--outbound-mix", "noanswer=100"])
+    try:
+        start_group(t).close()
+        wait_for(lambda: len(made_calls(redis.port)) >= 2, 15, what="calls")
+        time.sleep(1.0)
+        # unmeasured: one call per ready agent, never past the channels
+        assert len(made_calls(redis.port)) == 2
+    finally:
+        sim.stop()
+
+
+@pytest.mark.parametrize("mode", ["ProgressiveGVP", "PredictiveGVP", "PowerGVP"])
+def test_agentless_modes_route_answers_to_the_ivr(tenantd, pg, redis, voicesim_bin,
+                                                  mode):
+    t = Outbound(tenantd, pg, mode=mode, numOfChannels=4, optimizeGoal=1)
+    t.add_records(6)
+    sim = Sim(voicesim_bin, t.d.conf_path, t.d.tmpdir, [
+        "--outbound-mix", "answer=100", "--outbound-ring", "0.1:0.2"])
+    try:
+        start_group(t).close()
+        wait_for(lambda: all(r[1] == 3 for r in t.records()), 30, what="dialled")
+        routes = [q for q in requests_of(redis.port)
+                  if q["request"] == "RequestRouteCall"]
+        assert len(routes) == 6 and {q["destination"] for q in routes} == {"6600"}
+        assert all(r[2] == 33 for r in t.records())
+    finally:
+        sim.stop()
+
+
+def test_time_windows_in_each_records_zone(tenantd, pg, redis, voicesim_bin):
+    import datetime
+    import zoneinfo
+    t = Outbound(tenantd, pg)
+    nz = t.d.create("time-zones", {"name": "Auckland", "tzName": "Pacific/Auckland"})
+
+    def sod(zone):
+        n = datetime.datetime.now(zoneinfo.ZoneInfo(zone))
+        return n.hour * 3600 + n.minute * 60 + n.second
+
+    paris, akl = sod("Europe/Paris"), sod("Pacific/Auckland")
+    win = lambda s, a, b: ((s + a) % 86400, (s + b) % 86400)   # noqa: E731
+    # 1: open now in the list's zone; 2: closed now (opens in 2 h);
+    # 3: open now in Auckland; 4: open in Paris' terms but not Auckland's
+    t.add_records(1, start=1, daily_from=win(paris, -3600, 3600)[0],
+                  daily_till=win(paris, -3600, 3600)[1])
+    t.add_records(1, start=2, daily_from=win(paris, 7200, 10800)[0],
+                  daily_till=win(paris, 7200, 10800)[1])
+    t.add_records(1, start=3, tz_dbid=nz, daily_from=win(akl, -1800, 1800)[0],
+                  daily_till=win(akl, -1800, 1800)[1])
+    if abs(((paris - akl + 43200) % 86400) - 43200) > 7200:
+        t.add_records(1, start=4, tz_dbid=nz, daily_from=win(paris, -1800, 1800)[0],
+                      daily_till=win(paris, -1800, 1800)[1])
+    sim = Sim(voicesim_bin, t.d.conf_path, t.d.tmpdir, [
+        "--agents", "2", "--talk", "0.2", "--wrap", "0.1", "--notready", "0",
+        "--outbound-mix", "answer=100", "--outbound-ring", "0.1:0.1"])
+    try:
+        start_group(t).close()
+        wait_for(lambda: {r[0] for r in t.records() if r[1] == 3} >= {1, 3}, 30,
+                 what="the open records dialled")
+        time.sleep(1.5)
+        dialled = {q["destination"] for q in made_calls(redis.port)}
+        assert dialled == {"+33600000001", "+33600000003"}, dialled
+        # the list's own window closed: nothing more is dialled
+        nowp = sod("Europe/Paris")
+        st = t.d.api("PATCH", f"/v1/calling-lists/{t.list}",
+                     {"timeFrom": (nowp + 3600) % 86000,
+                      "timeUntil": (nowp + 3600) % 86000 + 60})
+        assert st.status == 200, st.text
+        t.sql("UPDATE cl_one SET record_status = 1, daily_from = NULL, "
+              "daily_till = NULL WHERE record_id = 2")
+        time.sleep(2.0)
+        assert {q["destination"] for q in made_calls(redis.port)} == dialled
+    finally:
+        sim.stop()
+
+
+def test_chains_next_in_chain_and_a_final_result(tenantd, pg, redis, voicesim_bin):
+    t = Outbound(tenantd, pg, mode="ProgressiveGVP", numOfChannels=4)
+    nxt = t.d.create("treatments", {"name": "BusyNext", "callResult": "Busy",
+                                   "action": "NextInChain"})
+    st = t.d.api("PATCH", f"/v1/calling-lists/{t.list}", {"treatments": [nxt]})
+    assert st.status == 200, st.text
+    # chain 10: home (busy) -> mobile (answers) -> office (never dialled);
+    # chain 20 alone, answered
+    t.add_records(1, start=1, phone=lambda i: "+33611000009", chain_id=10, chain_n=0)
+    t.add_records(1, start=2, phone=lambda i: "+33622000002", chain_id=10, chain_n=1)
+    t.add_records(1, start=3, phone=lambda i: "+33633000003", chain_id=10, chain_n=2)
+    t.add_records(1, start=4, phone=lambda i: "+33644000004", chain_id=20, chain_n=0)
+    sim = Sim(voicesim_bin, t.d.conf_path, t.d.tmpdir, [
+        "--outbound-mix", "answer=100", "--outbound-ring", "0.3:0.3",
+        "--busy-suffix", "0009", "--busy-after", "0.3"])
+    try:
+        start_group(t).close()
+        wait_for(lambda: t.records()[1][1] == 3, 30, what="the chain's second record")
+        time.sleep(1.0)
+    finally:
+        sim.stop()
+    rows = {r[0]: r for r in t.records()}
+    assert rows[1][1:3] == (3, 6), rows     # busy: done, next in chain
+    assert rows[2][1:3] == (3, 33), rows    # answered: the chain is done
+    assert rows[3][1] == 7, rows            # Chain Updated, never dialled
+    assert rows[4][1:3] == (3, 33), rows
+    order = [q["destination"] for q in made_calls(redis.port)]
+    assert "+33633000003" not in order
+    # one record of a chain at a time: the mobile only after the home
+    assert order.index("+33622000002") > order.index("+33611000009")
