@@ -856,7 +856,7 @@ test_treat_action_names(void **state)
 static void
 test_pace_progressive(void **state)
 {
-	struct pace_in	in = { .mode = PM_PROGRESSIVE, .ready = 4,
+	struct pace_in	in = { .expect = -1, .mode = PM_PROGRESSIVE, .ready = 4,
 	    .ratio = 1.0, .hit = 0.5, .k = 2.0, .busy = 20 };
 
 	assert_int_equal(pace_calls(&in), 4);
@@ -883,7 +883,7 @@ test_pace_progressive(void **state)
 static void
 test_pace_power(void **state)
 {
-	struct pace_in	in = { .mode = PM_POWER, .ready = 3, .goal = 2,
+	struct pace_in	in = { .expect = -1, .mode = PM_POWER, .ready = 3, .goal = 2,
 	    .ratio = 5.0 };
 
 	assert_int_equal(pace_calls(&in), 6);
@@ -903,7 +903,7 @@ test_pace_power(void **state)
 static void
 test_pace_predictive_unknown_hit(void **state)
 {
-	struct pace_in	in = { .mode = PM_PREDICTIVE, .ready = 5,
+	struct pace_in	in = { .expect = -1, .mode = PM_PREDICTIVE, .ready = 5,
 	    .busy = 5, .logged_in = 10, .ratio = 1.0, .min_agents = 2,
 	    .hit = -1, .ttc = 10, .aht = 40, .k = 2.0, .dialing = 2,
 	    .waiting = 1 };
@@ -917,7 +917,7 @@ test_pace_predictive_unknown_hit(void **state)
 static void
 test_pace_predictive_min_agents(void **state)
 {
-	struct pace_in	in = { .mode = PM_PREDICTIVE, .ready = 3,
+	struct pace_in	in = { .expect = -1, .mode = PM_PREDICTIVE, .ready = 3,
 	    .logged_in = 4, .min_agents = 5, .ratio = 1.0, .hit = 0.25,
 	    .k = 1.0, .dialing = 1 };
 
@@ -935,7 +935,7 @@ test_pace_predictive_min_agents(void **state)
 static void
 test_pace_predictive_measured(void **state)
 {
-	struct pace_in	in = { .mode = PM_PREDICTIVE, .ready = 2,
+	struct pace_in	in = { .expect = -1, .mode = PM_PREDICTIVE, .ready = 2,
 	    .busy = 8, .logged_in = 10, .min_agents = 5, .ratio = 1.0,
 	    .hit = 0.3, .ttc = 10, .aht = 40, .k = 1.2, .dialing = 3 };
 
@@ -973,7 +973,7 @@ test_pace_predictive_measured(void **state)
 static void
 test_pace_predictive_bug_waiting(void **state)
 {
-	struct pace_in	in = { .mode = PM_PREDICTIVE, .ready = 0,
+	struct pace_in	in = { .expect = -1, .mode = PM_PREDICTIVE, .ready = 0,
 	    .busy = 10, .logged_in = 10, .min_agents = 1, .hit = 0.25,
 	    .ttc = 20, .aht = 20, .k = 1.0, .dialing = 4, .waiting = 2 };
 
@@ -984,7 +984,7 @@ test_pace_predictive_bug_waiting(void **state)
 static void
 test_pace_caps(void **state)
 {
-	struct pace_in	in = { .mode = PM_PROGRESSIVE, .ready = 10,
+	struct pace_in	in = { .expect = -1, .mode = PM_PROGRESSIVE, .ready = 10,
 	    .ratio = 1.0, .dialing = 2, .waiting = 1, .connected = 3,
 	    .channels = 8 };
 
@@ -1033,7 +1033,7 @@ test_pace_caps(void **state)
 static void
 test_pace_gvp(void **state)
 {
-	struct pace_in	in = { .mode = PM_PROGRESSIVE_GVP, .ready = 6,
+	struct pace_in	in = { .expect = -1, .mode = PM_PROGRESSIVE_GVP, .ready = 6,
 	    .ratio = 1.0, .dialing = 1, .waiting = 1, .channels = 30,
 	    .min_agents = 5, .logged_in = 0 };
 
@@ -1075,7 +1075,7 @@ test_pace_preview_and_modes(void **state)
 		{ "PredictiveGVP", PM_PREDICTIVE_GVP },
 		{ "PowerGVP", PM_POWER_GVP },
 	};
-	struct pace_in		 in = { .mode = PM_NONE, .ready = 10,
+	struct pace_in		 in = { .expect = -1, .mode = PM_NONE, .ready = 10,
 	    .busy = 3, .logged_in = 13, .ratio = 2.0, .hit = 0.3, .k = 1.0,
 	    .goal = 3 };
 	size_t			 n, i;
@@ -1189,6 +1189,75 @@ test_pace_adjust_bounded(void **state)
 	assert_near(k, 0.3);
 }
 
+
+/* ---- the predictive forecast from the calls placed ---- */
+
+static void
+test_pace_samples_and_hit(void **state)
+{
+	struct pace_samples	p;
+	int			i;
+
+	memset(&p, 0, sizeof(p));
+	for (i = 0; i < 19; i++)
+		pace_sample(&p, 1.0, i < 6);
+	assert_true(pace_hit(&p) < 0);		/* too few */
+	pace_sample(&p, 1.0, 0);
+	assert_true(fabs(pace_hit(&p) - 0.3) < 1e-9);
+	for (i = 0; i < PACE_SAMPLES * 2; i++)	/* a ring: the old go */
+		pace_sample(&p, 2.0, 1);
+	assert_int_equal(p.n, PACE_SAMPLES);
+	assert_true(fabs(pace_hit(&p) - 1.0) < 1e-9);
+}
+
+/*
+ * 30 live answered after 12 s, 40 unanswered after 25 s, 30 busy after
+ * 2 s: a fresh call will be answered live with 0.3; one that rang 5 s
+ * (no busy left) with 30/70; one that rang 15 s only the unanswered are
+ * left: 0; one older than every sample: 0.
+ */
+static void
+test_pace_expect_conditions_on_age(void **state)
+{
+	struct pace_samples	p;
+	double			ages[4] = { 0.0, 5.0, 15.0, 30.0 };
+	int			i;
+
+	memset(&p, 0, sizeof(p));
+	for (i = 0; i < 30; i++)
+		pace_sample(&p, 12.0, 1);
+	for (i = 0; i < 40; i++)
+		pace_sample(&p, 25.0, 0);
+	for (i = 0; i < 30; i++)
+		pace_sample(&p, 2.0, 0);
+	assert_true(fabs(pace_expect(&p, ages, 1) - 0.3) < 1e-9);
+	assert_true(fabs(pace_expect(&p, ages + 1, 1) - 30.0 / 70) < 1e-9);
+	assert_true(fabs(pace_expect(&p, ages + 2, 1)) < 1e-9);
+	assert_true(fabs(pace_expect(&p, ages + 3, 1)) < 1e-9);
+	assert_true(fabs(pace_expect(&p, ages, 4) - (0.3 + 30.0 / 70)) <
+	    1e-9);
+}
+
+/* With the forecast, calls placed count by what they will still bring. */
+static void
+test_pace_predictive_with_expect(void **state)
+{
+	struct pace_in	in = { .mode = PM_PREDICTIVE, .ready = 10,
+	    .logged_in = 10, .min_agents = 3, .hit = 0.25, .k = 1.0,
+	    .dialing = 30, .expect = 2.0 };
+
+	/* (10 * 1 - 2) / 0.25 = 32 new calls: the 30 placed count 2 */
+	assert_int_equal(pace_calls(&in), 32);
+	in.waiting = 3;		/* (10 - 3 - 2) / 0.25 */
+	assert_int_equal(pace_calls(&in), 20);
+	in.expect = 9;		/* answers enough to come: none */
+	assert_int_equal(pace_calls(&in), 0);
+	in.expect = 0;
+	in.waiting = 0;
+	in.channels = 35;	/* 30 placed: 5 more at most */
+	assert_int_equal(pace_calls(&in), 5);
+}
+
 int
 main(void)
 {
@@ -1234,6 +1303,9 @@ main(void)
 		cmocka_unit_test(test_pace_adjust_overdial),
 		cmocka_unit_test(test_pace_adjust_busy_wait),
 		cmocka_unit_test(test_pace_adjust_bounded),
+		cmocka_unit_test(test_pace_samples_and_hit),
+		cmocka_unit_test(test_pace_expect_conditions_on_age),
+		cmocka_unit_test(test_pace_predictive_with_expect),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -161,6 +161,7 @@ static void	 check_exhausted(struct group *);
 static void	 lease_list(struct group *, json_int_t, json_int_t, unsigned);
 static void	 renew(void);
 static void	 glists_free(void);
+static double	 expected_answers(struct group *);
 static int	 dn_number(const struct cobj *, char *, size_t);
 static void	 sent(int, void *);
 static void	 group_metrics(struct group *, double, double, double);
@@ -327,11 +328,49 @@ pace(struct group *g, void *arg)
 	in.ratio = ob_conf()->progressive_ratio;
 	in.min_agents = ob_conf()->predictive_min_agents;
 	in.goal = g->optimize_goal;
-	in.hit = g->fig.dialed >= 20 ? g->fig.live / g->fig.dialed : -1;
+	in.hit = pace_hit(&g->samples);
+	in.expect = in.hit >= 0 ? expected_answers(g) : -1;
 	in.ttc = g->fig.live > 0 ? g->fig.ttc_s / g->fig.live : 12;
 	in.aht = g->fig.handled > 0 ? g->fig.busy_s / g->fig.handled : 30;
 	in.k = g->k;
 	lease(g, pace_calls(&in));
+}
+
+struct ages {
+	json_int_t	 group;
+	double		*v;
+	size_t		 n, cap;
+	uint64_t	 now;
+};
+
+static void
+age_of(const char *k, void *v, void *arg)
+{
+	struct call	*c = v;
+	struct ages	*a = arg;
+
+	if (c->group != a->group || c->state != C_DIALING)
+		return;
+	if (a->n == a->cap) {
+		a->cap = a->cap ? a->cap * 2 : 64;
+		a->v = xrealloc(a->v, a->cap * sizeof(*a->v));
+	}
+	a->v[a->n++] = (a->now - c->dialed_ms) / 1000.0;
+}
+
+/* expected_answers - the live answers the group's calls placed will
+ * still bring, from how long each has rung (pacing.c) */
+static double
+expected_answers(struct group *g)
+{
+	struct ages	a = { g->dbid, NULL, 0, 0, now_wall_us() / 1000 };
+	double		e;
+
+	strmap_each(&by_request, age_of, &a);
+	e = pace_expect(&g->samples, a.v, a.n) + g->leasing * pace_hit(
+	    &g->samples);
+	free(a.v);
+	return e;
 }
 
 /*
@@ -888,6 +927,8 @@ answered(struct call *c)
 		g->fig.live++;
 		g->fig.total_live++;
 		g->fig.ttc_s += (c->answered_ms - c->dialed_ms) / 1000.0;
+		pace_sample(&g->samples, (c->answered_ms - c->dialed_ms) /
+		    1000.0, 1);
 	}
 	metric_add(m_live, 1);
 	c->timer = evtimer_new(ob.base, on_abandon, c);
@@ -1049,8 +1090,11 @@ finish(struct call *c, int result)
 	uint64_t		 now = now_wall_us() / 1000;
 
 	if (g != NULL) {
-		if (c->state == C_DIALING)
+		if (c->state == C_DIALING) {
 			g->dialing--;
+			pace_sample(&g->samples, (now - c->dialed_ms) / 1000.0,
+			    0);
+		}
 		else if (c->state == C_WAITING || c->state == C_ROUTING)
 			g->waiting--;
 		else

@@ -26,6 +26,7 @@
 #include <jansson.h>
 
 #include "conf.h"
+#include "pacing.h"
 
 struct event_base;
 struct pgc;
@@ -101,6 +102,7 @@ struct group {
 	uint64_t	 next_lease_ms;	/* not before */
 	unsigned	 list_turn;	/* shares: where the rotation is */
 	struct figures	 fig;
+	struct pace_samples samples;	/* recent calls' dial phases */
 	uint64_t	 unhealthy;	/* a reason bit counted already */
 	struct metric	*m_calls, *m_rate, *m_hit, *m_abandon;
 };

@@ -60,7 +60,13 @@ pace_goal_parse(const char *s)
 	return PG_OVERDIAL;
 }
 
-/* predictive - calls in flight wanted for the free agents to come */
+/*
+ * predictive - calls wanted in flight: the agents free within the time a
+ * call takes to be answered, less the answers waiting for them and those
+ * still to come from the calls placed, over the hit ratio.  Returned as
+ * calls in flight (the caller takes the calls placed off) when the
+ * placed calls' answers are counted at the hit ratio, else as new calls.
+ */
 static double
 predictive(const struct pace_in *in)
 {
@@ -70,7 +76,53 @@ predictive(const struct pace_in *in)
 	/* An agent on a call is free within ttc with 1 - e^(-ttc/aht). */
 	if (in->aht > 0 && in->ttc > 0)
 		soon += in->busy * (1.0 - exp(-in->ttc / in->aht));
+	if (in->expect >= 0)
+		return ((soon - in->waiting) * in->k - in->expect) / hit;
 	return (soon - in->waiting) * in->k / hit;
+}
+
+void
+pace_sample(struct pace_samples *p, double secs, int live)
+{
+	p->secs[p->next] = (float)secs;
+	p->live[p->next] = live != 0;
+	p->next = (p->next + 1) % PACE_SAMPLES;
+	if (p->n < PACE_SAMPLES)
+		p->n++;
+}
+
+double
+pace_hit(const struct pace_samples *p)
+{
+	unsigned	i, live = 0;
+
+	if (p->n < 20)
+		return -1;
+	for (i = 0; i < p->n; i++)
+		live += p->live[i];
+	return (double)live / p->n;
+}
+
+double
+pace_expect(const struct pace_samples *p, const double *ages, size_t n)
+{
+	unsigned	i;
+	size_t		j;
+	double		sum = 0;
+	unsigned	longer, live;
+
+	for (j = 0; j < n; j++) {
+		longer = live = 0;
+		for (i = 0; i < p->n; i++)
+			if (p->secs[i] > ages[j]) {
+				longer++;
+				live += p->live[i];
+			}
+		/* Older than every sample: as likely as the oldest were. */
+		if (longer > 0)
+			sum += (double)live / longer;
+	}
+	return sum;
 }
 
 unsigned
@@ -105,8 +157,10 @@ pace_calls(const struct pace_in *in)
 	if (m != PM_PREDICTIVE && m != PM_PREDICTIVE_GVP)
 		want -= inflight;
 	else if (in->hit >= 0 && !(m == PM_PREDICTIVE &&
-	    in->logged_in < in->min_agents))
-		want -= in->dialing;
+	    in->logged_in < in->min_agents)) {
+		if (in->expect < 0)
+			want -= in->dialing;
+	}
 	else
 		want -= inflight;
 	if (want < 1)

@@ -38,7 +38,33 @@ struct pace_in {
 	double		 ttc;		/* mean s from dial to answer */
 	double		 aht;		/* mean s an agent spends on a call */
 	double		 k;		/* predictive gain */
+	double		 expect;	/* live answers still to come from the
+					   calls placed; < 0: unknown (each
+					   counts hit) */
 };
+
+/*
+ * The dial phase of recent calls, for the predictive forecast: how long a
+ * call took to be answered by a person (live) or to end otherwise.
+ */
+#define PACE_SAMPLES	512
+struct pace_samples {
+	float		 secs[PACE_SAMPLES];
+	unsigned char	 live[PACE_SAMPLES];
+	unsigned	 n;		/* held, at most PACE_SAMPLES */
+	unsigned	 next;		/* where the next one goes */
+};
+
+void		 pace_sample(struct pace_samples *, double secs, int live);
+/* Live answers per call placed, over the samples; < 0 when too few. */
+double		 pace_hit(const struct pace_samples *);
+/*
+ * The live answers to come from calls placed ages[i] seconds ago and not
+ * yet answered or ended: each one's chance, from the samples, to end with
+ * a person answering, now that it has lasted that long.
+ */
+double		 pace_expect(const struct pace_samples *, const double *ages,
+		    size_t n);
 
 enum pace_mode	 pace_mode_parse(const char *);
 int		 pace_agentless(enum pace_mode);
