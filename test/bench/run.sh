@@ -15,6 +15,13 @@
 #                                                    vs kcat -P (librdkafka)
 #   7. outbound import: 1,000,000 records (CSV) through port 5050 into a
 #      calling list                                  vs psql \copy of the same file
+#   8. outbound dialler: records leased, dialled and finished per second, an
+#      agentless group against voicesim answering at once
+#                                                    vs pgbench running the same
+#                                                       lease and outcome statements
+#   9. predictive vs progressive dialling, 2 x 50 agents, paced, about 10
+#      minutes (BENCH_PREDICTIVE_MINUTES): abandoned per live answer and busy
+#      factor, from the voice events                 vs the progressive group
 #
 # `make bench` installs what is missing (tools/deps.sh bench), builds, and
 # runs this.  Loopback only, free ports, temporary directories; the server
@@ -104,6 +111,9 @@ run events_bench "$here/events_bench.py" "$bin"
 run stats_bench "$here/stats_bench.py" "$bin"
 run outbox_bench "$here/outbox_bench.py" "$bin"
 run import_bench "$here/import_bench.py" "$bin"
+run dialler_bench "$here/dialler_bench.py" "$bin"
+run predictive_bench "$here/predictive_bench.py" "$bin" \
+	--minutes "${BENCH_PREDICTIVE_MINUTES:-10}"
 
 echo "== summary (tenantd beside its reference, both measured in this run; medians)"
 missed=0
