@@ -1,29 +1,26 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * dial - the dialler (docs/outbound.md, "The dialler").
+ * dial - the dialler's pace (docs/outbound.md, "The dialler").
  *
  * Every tick, for each Running group, pacing.c says how many calls to
  * place; the dialler leases that many records from one of the campaign's
  * lists (shares decide which), with their "dialed" reports, in one
- * transaction, then asks the voice side for a predictive call per record.
- * A lease is the record's status Retrieved with this instance's name and
- * an expiry, taken with FOR UPDATE SKIP LOCKED: another instance never
- * takes a leased record, and a dead instance's leases expire (the sweep
- * gives their records back).  Only Ready records whose time has come,
- * inside the list's window and the record's own (in its time zone), not
- * on the do-not-call list, and the first undone one of their chain, are
- * leased.
+ * transaction, and call.c places a call per record.  A lease is the
+ * record's status Retrieved with this instance's name and an expiry,
+ * taken with FOR UPDATE SKIP LOCKED: another instance never takes a
+ * leased record; ours are renewed while their calls last, and a dead
+ * instance's expire (the sweep gives their records back).  Only Ready
+ * records whose time has come, inside the list's window and the record's
+ * own (in its time zone), not on the do-not-call list, and the first
+ * undone one of their chain, are leased.  Every stats interval the
+ * groups' figures go to Kafka and to the metrics, and the predictive gain
+ * moves toward the group's goal.
  *
- * The call's outcome comes back on the voice event stream: a person
- * answered (the call is routed to the group's ready agent idle the
- * longest, or, with none free within workers.outbound.abandon_timeout,
- * dropped: counted abandoned), or busy, no answer, a machine, a fax, a
- * SIT tone.  The outcome goes through the list's treatments (treat.c) to
- * the record, with the "finished" attempt report and the record's (and
- * the chain's) in one transaction.
+ * The calls themselves are call.c's, their outcomes outcome.c's;
+ * dial_int.h holds what the three share.
  *
  * What it touches: the calling lists' tables and ocs_outbox on the
- * worker's PostgreSQL connection; voice requests (through voice.c).
+ * worker's PostgreSQL connection.
  */
 #include <math.h>
 #include <stdio.h>
@@ -48,46 +45,12 @@
 #include "pacing.h"
 #include "treat.h"
 #include "window.h"
+#include "dial_int.h"
 
-#define RING_TIMEOUT_S		25
 #define SWEEP_MS		5000
 #define EMPTY_RETRY_MS		2000
 #define LEASE_BATCH_MAX		500
 #define FIG_DECAY		0.5	/* what a window keeps of the last */
-
-enum call_state {
-	C_DIALING,	/* placed, no outcome yet */
-	C_WAITING,	/* a person answered; no agent yet */
-	C_ROUTING,	/* being routed to an agent or the IVR */
-	C_CONNECTED,	/* with an agent or the IVR */
-};
-
-/* One attempt: a record leased and dialled. */
-struct call {
-	char		 guid[37];
-	char		 request[48];	/* its requestId */
-	char		 conn[24];	/* its connId, once dialled */
-	json_int_t	 group;
-	json_int_t	 campaign;
-	json_int_t	 list;
-	json_int_t	 record;
-	json_int_t	 chain;
-	json_int_t	 tz;		/* the record's zone, 0: the list's */
-	int		 attempt;
-	int		 phone_type;
-	char		 phone[129];
-	char		 orig[64];	/* the origination DN */
-	char		*history;	/* its treatments column */
-	char		 mode[24];
-	enum call_state	 state;
-	uint64_t	 dialed_ms;
-	uint64_t	 answered_ms;
-	uint64_t	 connected_ms;
-	struct agent	*agent;		/* reserved, while routing */
-	char		 agent_dn[64];
-	char		 agent_id[64];
-	struct event	*timer;		/* abandon timeout */
-};
 
 /* A lease on its way. */
 struct lease {
@@ -99,85 +62,46 @@ struct lease {
 	size_t		 n;
 };
 
-/* An attempt's outcome, until PostgreSQL has it. */
-struct outcome {
-	json_int_t	 list;
-	char		 rid[24];
-	char		 res[16];
-	char		 status[16];
-	char		 sched[24];	/* "": unchanged */
-	char		 chain[24];
-	char		 history[256];
-	char		 agent[64];
-	int		 final_chain;
-	char		*key;		/* of its reports */
-	json_t		*msgs;		/* its reports */
-	int		 tries;
-	struct event	*retry;
-	LIST_ENTRY(outcome) entry;
-};
-static LIST_HEAD(, outcome) outcomes = LIST_HEAD_INITIALIZER(outcomes);
-static unsigned		 pending_outcomes;
-
-static void	outcome_write(struct outcome *);
-static void	outcome_written(struct pgc *, const PGresult *, void *);
-static void	outcome_retry(struct outcome *);
-static void	outcome_free(struct outcome *);
-
-static struct strmap	 by_request;	/* requestId -> call */
-static struct strmap	 by_conn;	/* connId -> call */
-static uint64_t		 seq;
+struct dial_metrics	 dial_m;
 static uint64_t		 swept_ms, renewed_ms, stats_ms;
-static struct metric	*m_dialed, *m_live, *m_abandoned, *m_inprogress;
-static struct metric	*m_health, *m_status, *m_unhealthy;
+static struct metric	*m_inprogress, *m_health, *m_status, *m_unhealthy;
 
-static void	on_voice(struct voice_event *, void *);
-static void	on_link(int, void *);
-static void	on_gap(int, const char *, void *);
-static void	pace(struct group *, void *);
-static void	lease(struct group *, unsigned);
-static void	leased(struct pgc *, const PGresult *, void *);
-static void	lease_committed(struct pgc *, const PGresult *, void *);
-static void	place(struct call *);
-static void	placed(int, void *);
-static void	answered(struct call *);
-static void	connect_waiting(struct group *, void *);
-static void	route(struct call *, const char *dn);
-static void	on_abandon(evutil_socket_t, short, void *);
-static void	finish(struct call *, int result);
-static void	finished(struct pgc *, const PGresult *, void *);
-static void	call_free(struct call *);
-static void	report_stats(struct group *, void *);
-static void	sweep(void);
-static json_t	*attempt_report(const struct call *, const char *phase);
-static const char *zone_of(json_int_t tz, json_int_t list);
-static int	 list_window_open(json_int_t list, time_t now);
-static int	 result_of_cause(const char *);
-static void	 send_request(const char *name, const char *dn,
-		    const char *conn, const char *dest, const char *reqid);
+static void	 free_call(const char *, void *, void *);
+static void	 pace(struct group *, void *);
+static void	 age_of(const char *, void *, void *);
+static double	 expected_answers(struct group *);
+static unsigned	 ready_agents(struct group *);
+static void	 lease(struct group *, unsigned);
+static struct glist	*glist(struct group *, json_int_t);
+static void	 free_glist(const char *, void *, void *);
+static void	 glists_free(void);
 static int	 list_empty(struct group *, json_int_t, uint64_t);
 static double	 list_count(struct group *, json_int_t);
-static void	 check_exhausted(struct group *);
+static void	 zone_arrays(time_t, char **, char **);
+static json_int_t	 list_zone(json_int_t);
 static void	 lease_list(struct group *, json_int_t, json_int_t, unsigned);
+static void	 leased(struct pgc *, const PGresult *, void *);
+static void	 lease_committed(struct pgc *, const PGresult *, void *);
+static void	 check_exhausted(struct group *);
 static void	 renew(void);
-static void	 glists_free(void);
-static double	 expected_answers(struct group *);
-static int	 dn_number(const struct cobj *, char *, size_t);
-static void	 sent(int, void *);
+static void	 sweep(void);
 static void	 group_metrics(struct group *, double, double, double);
+static void	 report_stats(struct group *, void *);
+static void	 finished(struct pgc *, const PGresult *, void *);
+static int	 list_window_open(json_int_t, time_t);
 
 /* ---- start, stop ---- */
 
 void
 dial_start(const struct conf *c)
 {
-	struct voice_cbs	cbs = { on_voice, on_link, NULL };
+	struct voice_cbs	cbs = { call_on_voice, call_on_link, NULL };
 
-	m_dialed = metrics_counter("tenantd_outbound_calls_dialed_total",
+	dial_m.dialed = metrics_counter("tenantd_outbound_calls_dialed_total",
 	    "Calls the dialler placed.", NULL);
-	m_live = metrics_counter("tenantd_outbound_calls_answered_total",
+	dial_m.live = metrics_counter("tenantd_outbound_calls_answered_total",
 	    "Dialled calls a person answered.", NULL);
-	m_abandoned = metrics_counter(
+	dial_m.abandoned = metrics_counter(
 	    "tenantd_outbound_calls_abandoned_total",
 	    "Answered calls dropped for want of an agent, or hung up "
 	    "waiting.", NULL);
@@ -191,7 +115,7 @@ dial_start(const struct conf *c)
 	m_unhealthy = metrics_counter("tenant_ocs_campaign_groups_unhealthy",
 	    "Campaign groups that went unhealthy (no agents, no records, no "
 	    "channels, errors).", NULL);
-	voice_on_gap(on_gap);
+	voice_on_gap(call_on_gap);
 	voice_start(ob.base, c, &cbs, NULL);
 }
 
@@ -209,21 +133,12 @@ free_call(const char *k, void *v, void *arg)
 void
 dial_cleanup(void)
 {
-	struct outcome	*o, *next;
-
-	/* A write still out is answered (NULL) by pgc_free, later, and
-	 * freed then (the worker is stopping): only those waiting for a
-	 * retry are freed here. */
-	for (o = LIST_FIRST(&outcomes); o != NULL; o = next) {
-		next = LIST_NEXT(o, entry);
-		if (o->retry != NULL)
-			outcome_free(o);
-	}
+	outcomes_cleanup();
 	glists_free();
 	voice_stop();
-	strmap_clear(&by_conn);
-	strmap_each(&by_request, free_call, NULL);
-	strmap_clear(&by_request);
+	strmap_clear(&dial_conns);
+	strmap_each(&dial_calls, free_call, NULL);
+	strmap_clear(&dial_calls);
 }
 
 /* ---- the tick ---- */
@@ -236,7 +151,7 @@ dial_tick(void)
 			    outbox_kafka_up();
 
 	if (!ob.stopping)
-		groups_each(connect_waiting, NULL);
+		groups_each(call_connect_waiting, NULL);
 	if (!ob.stopping && voice_link_up())
 		groups_each(pace, NULL);
 	if (now - swept_ms >= SWEEP_MS) {
@@ -251,7 +166,7 @@ dial_tick(void)
 		stats_ms = now;
 		groups_each(report_stats, NULL);
 	}
-	metric_set(m_inprogress, (double)by_request.n);
+	metric_set(m_inprogress, (double)dial_calls.n);
 	metric_set(m_status, up ? 1 : 0);
 	metric_set(m_health, up ? 3 : pgc_state(ob.pg) == PGC_UP ? 2 : 1);
 }
@@ -259,8 +174,8 @@ dial_tick(void)
 /* ---- pacing and leasing ---- */
 
 /* unhealthy - count a group going unhealthy once per reason */
-static void
-unhealthy(struct group *g, unsigned bit, const char *why)
+void
+dial_unhealthy(struct group *g, unsigned bit, const char *why)
 {
 	if (g->unhealthy & bit)
 		return;
@@ -305,7 +220,7 @@ pace(struct group *g, void *arg)
 		g->fig.busy_s += (ac.busy + ac.not_ready) * dt;
 		g->fig.avail_s += ac.logged_in * dt;
 		if (ac.logged_in == 0)
-			unhealthy(g, 1, "no agent logged in");
+			dial_unhealthy(g, 1, "no agent logged in");
 		else
 			g->unhealthy &= ~1u;
 	}
@@ -366,7 +281,7 @@ expected_answers(struct group *g)
 	struct ages	a = { g->dbid, NULL, 0, 0, now_wall_us() / 1000 };
 	double		e;
 
-	strmap_each(&by_request, age_of, &a);
+	strmap_each(&dial_calls, age_of, &a);
 	e = pace_expect(&g->samples, a.v, a.n) + g->leasing * pace_hit(
 	    &g->samples);
 	free(a.v);
@@ -386,15 +301,24 @@ lease(struct group *g, unsigned n)
 	double			 best = 0, share;
 	size_t			 i;
 	uint64_t		 now = now_wall_us() / 1000;
+	int			 empty = 0, closed = 0;
 
 	if (n == 0 || g->leasing > 0 || now < g->next_lease_ms ||
 	    pgc_state(ob.pg) != PGC_UP)
 		return;
+	v = cobj_get(o, "origDN");
+	if (dial_dn_number(cache_get(json_integer_value(v)), NULL, 0) == -1) {
+		json_decref(v);
+		dial_unhealthy(g, 4, "no origination DN (origDN)");
+		return;
+	}
+	json_decref(v);
+	g->unhealthy &= ~4u;
 	v = cobj_get(o, "campaign");
 	camp = cache_get(json_integer_value(v));
 	json_decref(v);
 	if (camp == NULL || (lists = cobj_get(camp, "callingLists")) == NULL) {
-		unhealthy(g, 2, "its campaign has no calling list");
+		dial_unhealthy(g, 2, "its campaign has no calling list");
 		return;
 	}
 	/* Shares: the list furthest behind its share goes next. */
@@ -403,10 +327,16 @@ lease(struct group *g, unsigned n)
 		share = (double)json_integer_value(json_object_get(e,
 		    "share"));
 		if (json_is_false(json_object_get(e, "isActive")) ||
-		    lists_table(list) == NULL ||
-		    !list_window_open(list, (time_t)(now / 1000)) ||
-		    list_empty(g, list, now))
+		    lists_table(list) == NULL)
 			continue;
+		if (!list_window_open(list, (time_t)(now / 1000))) {
+			closed++;
+			continue;
+		}
+		if (list_empty(g, list, now)) {
+			empty++;
+			continue;
+		}
 		if (share <= 0)
 			share = 10;
 		share = (list_count(g, list) + 1) / share;
@@ -417,9 +347,12 @@ lease(struct group *g, unsigned n)
 	}
 	json_decref(lists);
 	if (best_list == 0) {
-		if (g->empty_ms == 0)
-			g->empty_ms = now;
-		check_exhausted(g);
+		/* Only lists whose window is open can say nothing is left. */
+		if (empty > 0 && closed == 0) {
+			if (g->empty_ms == 0)
+				g->empty_ms = now;
+			check_exhausted(g);
+		}
 		return;
 	}
 	if (n > LEASE_BATCH_MAX)
@@ -647,7 +580,7 @@ leased(struct pgc *pg, const PGresult *r, void *arg)
 		    json_string_value(mode) ?: "");
 		c->dialed_ms = now;
 		l->calls[l->n++] = c;
-		msg = attempt_report(c, "dialed");
+		msg = call_report(c, "dialed");
 		key = xasprintf("%lld:%lld", (long long)c->list,
 		    (long long)c->chain);
 		outbox_put(l->txn, key, msg);
@@ -670,15 +603,18 @@ lease_committed(struct pgc *pg, const PGresult *r, void *arg)
 	if (g != NULL)
 		g->leasing = 0;
 	for (i = 0; i < l->n; i++) {
-		if (!ok || g == NULL || g->state != G_RUNNING || ob.stopping) {
-			/* Not ours after all; a committed lease expires. */
+		if (!ok) {		/* nothing was leased */
 			call_free(l->calls[i]);
+			continue;
+		}
+		if (g == NULL || g->state != G_RUNNING || ob.stopping) {
+			dial_giveback(l->calls[i]);	/* not to dial now */
 			continue;
 		}
 		glist(g, l->list)->count++;
 		g->empty_ms = 0;
 		g->unhealthy &= ~2u;
-		place(l->calls[i]);
+		call_place(l->calls[i]);
 	}
 	if (ok)
 		outbox_kick();
@@ -693,642 +629,10 @@ check_exhausted(struct group *g)
 	if (g->dialing + g->waiting + g->connected + g->leasing == 0 &&
 	    g->empty_ms != 0 &&
 	    now_wall_us() / 1000 - g->empty_ms >= EMPTY_RETRY_MS * 2) {
-		unhealthy(g, 2, "no dialable record");
+		dial_unhealthy(g, 2, "no dialable record");
 		if (g->auto_completion)
 			groups_exhausted(g);
 	}
-}
-
-/* ---- calls ---- */
-
-static void
-place(struct call *c)
-{
-	struct group		*g = groups_get(c->group);
-	const struct cobj	*o = cache_get(c->group), *dn, *camp, *list;
-	json_t			*req, *ud, *v;
-	const char		*tz;
-
-	v = cobj_get(o, "origDN");
-	dn = cache_get(json_integer_value(v));
-	json_decref(v);
-	if (dn_number(dn, c->orig, sizeof(c->orig)) == -1) {
-		unhealthy(g, 4, "no origination DN");
-		dial_giveback(c);
-		return;
-	}
-	camp = cache_get(c->campaign);
-	list = cache_get(c->list);
-	tz = zone_of(c->tz, c->list);
-	ud = json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:s, s:I, s:I, "
-	    "s:s, s:s}",
-	    "GSW_RECORD_HANDLE", c->guid,
-	    "GSW_CAMPAIGN_NAME", camp != NULL && camp->key ? camp->key : "",
-	    "GSW_CALLING_LIST", list != NULL && list->key ? list->key : "",
-	    "GSW_CAMPAIGN_GROUP_NAME", o->key != NULL ? o->key : "",
-	    "GSW_PHONE", c->phone,
-	    "GSW_PHONE_TYPE", c->phone_type,
-	    "GSW_ATTEMPTS", c->attempt,
-	    "GSW_CALL_ATTEMPT_GUID", c->guid,
-	    "GSW_CHAIN_ID", (json_int_t)c->chain,
-	    "GSW_RECORD_ID", (json_int_t)c->record,
-	    "GSW_TZ_NAME", tz,
-	    "GSW_DIAL_MODE", c->mode);
-	req = json_pack("{s:s, s:s, s:s, s:s, s:i, s:b, s:o}",
-	    "request", "RequestMakePredictiveCall", "requestId", c->request,
-	    "dn", c->orig, "destination", c->phone,
-	    "ringTimeout", RING_TIMEOUT_S, "cpd", 1, "userData", ud);
-	if ((v = cobj_get(o, "callerId")) != NULL)
-		json_object_set_new(req, "callerId", v);
-	strmap_put(&by_request, c->request, c);
-	log_debug("outbound: dialling record %lld of list %lld (%s), attempt "
-	    "%d, request %s", (long long)c->record, (long long)c->list,
-	    c->phone, c->attempt, c->request);
-	c->state = C_DIALING;
-	g->dialing++;
-	g->fig.total_dialed++;
-	metric_add(m_dialed, 1);
-	voice_send(req, placed, xstrdup(c->request));
-	json_decref(req);
-}
-
-/* placed - Redis took the request, or not: then the record goes back */
-static void
-placed(int ok, void *arg)
-{
-	char		*id = arg;
-	struct call	*c = strmap_get(&by_request, id);
-
-	free(id);
-	if (ok || c == NULL)
-		return;
-	dial_giveback(c);
-}
-
-/* dial_giveback - the record was not dialled: Ready again, as it was */
-void
-dial_giveback(struct call *c)
-{
-	const char	*table = lists_table(c->list);
-	char		*sql, rid[24];
-	const char	*p[2];
-	struct group	*g = groups_get(c->group);
-
-	if (g != NULL && c->state == C_DIALING && strmap_get(&by_request,
-	    c->request) == c)
-		g->dialing--;
-	if (table != NULL) {
-		snprintf(rid, sizeof(rid), "%lld", (long long)c->record);
-		p[0] = rid;
-		p[1] = ob.owner;
-		sql = xasprintf("UPDATE %s SET record_status = 1, attempt = "
-		    "GREATEST(attempt - 1, 0), lease_owner = NULL, lease_until "
-		    "= NULL WHERE record_id = $1 AND lease_owner = $2", table);
-		pgc_query(ob.pg, sql, 2, p, NULL, NULL);
-		free(sql);
-	}
-	call_free(c);
-}
-
-/* ---- the voice side's news ---- */
-
-static void
-on_link(int up, void *arg)
-{
-	roster_link(up);
-}
-
-static void
-on_gap(int region, const char *why, void *arg)
-{
-	if (region == 0)
-		roster_gap();
-}
-
-static void
-on_voice(struct voice_event *v, void *arg)
-{
-	roster_voice(v);
-	dial_voice(v);
-}
-
-void
-dial_voice(struct voice_event *v)
-{
-	struct call	*c = NULL;
-	json_t		*o;
-	const char	*conn, *cause, *res;
-	struct group	*g;
-
-	if (v->region != 0 || (o = voice_event_json(v)) == NULL)
-		return;
-	conn = json_string_value(json_object_get(o, "connId"));
-	if (strncmp(v->request_id, "ob-", 3) == 0)
-		c = strmap_get(&by_request, v->request_id);
-	else if (strncmp(v->request_id, "obr-", 4) == 0) {
-		char	id[48];
-
-		snprintf(id, sizeof(id), "ob-%s", v->request_id + 4);
-		c = strmap_get(&by_request, id);
-	}
-	if (c == NULL && conn != NULL)
-		c = strmap_get(&by_conn, conn);
-	if (c == NULL)
-		return;
-	g = groups_get(c->group);
-	cause = json_string_value(json_object_get(o, "cause"));
-	if (strcmp(v->name, "EventError") == 0) {
-		if (c->state == C_ROUTING) {	/* the agent is gone: next */
-			roster_untake(c->agent);
-			c->agent = NULL;
-			c->state = C_WAITING;
-			return;
-		}
-		finish(c, strcmp(json_string_value(json_object_get(o,
-		    "code")) ?: "", "UnknownDN") == 0 ? 11 : 3);
-		return;
-	}
-	if (strcmp(v->name, "EventDialing") == 0 && conn != NULL &&
-	    c->conn[0] == '\0') {
-		snprintf(c->conn, sizeof(c->conn), "%s", conn);
-		strmap_put(&by_conn, c->conn, c);
-		return;
-	}
-	if (c->state == C_CONNECTED || c->state == C_ROUTING) {
-		/* At the agent: its end is the attempt's. */
-		if ((strcmp(v->name, "EventReleased") == 0 ||
-		    strcmp(v->name, "EventAbandoned") == 0) &&
-		    strcmp(v->dn, c->agent_dn) == 0 &&
-		    c->state == C_CONNECTED) {
-			finish(c, 33);
-			return;
-		}
-		if (strcmp(v->name, "EventReleased") == 0 && cause != NULL &&
-		    strcmp(cause, "Transferred") == 0 && c->state == C_ROUTING) {
-			c->state = C_CONNECTED;
-			c->connected_ms = now_wall_us() / 1000;
-			if (g != NULL) {
-				g->waiting--;
-				g->connected++;
-				g->fig.wait_s += (c->connected_ms -
-				    c->answered_ms) / 1000.0;
-			}
-			roster_untake(c->agent);
-			c->agent = NULL;
-			if (pace_agentless(pace_mode_parse(c->mode)))
-				finish(c, 33);
-			return;
-		}
-		if (strcmp(v->name, "EventAbandoned") == 0 &&
-		    c->state == C_ROUTING) {
-			if (g != NULL)
-				g->fig.abandoned++, g->fig.total_abandoned++;
-			metric_add(m_abandoned, 1);
-			finish(c, 21);
-		}
-		return;
-	}
-	if (strcmp(v->name, "EventEstablished") == 0) {
-		res = json_string_value(json_object_get(o, "callResult"));
-		if (res == NULL || strcmp(res, "Answer") == 0) {
-			answered(c);
-			return;
-		}
-		/* A machine or a fax the voice side did not drop: drop it. */
-		send_request("RequestReleaseCall", v->dn, c->conn, NULL, NULL);
-		finish(c, result_of_cause(res));
-		return;
-	}
-	if (strcmp(v->name, "EventAbandoned") == 0 ||
-	    strcmp(v->name, "EventReleased") == 0) {
-		if (c->state == C_WAITING) {	/* hung up waiting */
-			if (g != NULL)
-				g->fig.abandoned++, g->fig.total_abandoned++;
-			metric_add(m_abandoned, 1);
-			finish(c, 21);
-			return;
-		}
-		finish(c, result_of_cause(cause));
-	}
-}
-
-/* answered - a person: to an agent (or the IVR) now, or wait a little */
-static void
-answered(struct call *c)
-{
-	struct group	*g = groups_get(c->group);
-	struct timeval	 tv = util_tv(ob_conf()->abandon_timeout);
-
-	c->answered_ms = now_wall_us() / 1000;
-	c->state = C_WAITING;
-	if (g != NULL) {
-		g->dialing--;
-		g->waiting++;
-		g->fig.live++;
-		g->fig.total_live++;
-		g->fig.ttc_s += (c->answered_ms - c->dialed_ms) / 1000.0;
-		pace_sample(&g->samples, (c->answered_ms - c->dialed_ms) /
-		    1000.0, 1);
-	}
-	metric_add(m_live, 1);
-	c->timer = evtimer_new(ob.base, on_abandon, c);
-	evtimer_add(c->timer, &tv);
-	if (g != NULL)
-		connect_waiting(g, NULL);
-}
-
-struct waiting {
-	struct group	*g;
-	struct call	*oldest;
-};
-
-static void
-find_waiting(const char *k, void *v, void *arg)
-{
-	struct call	*c = v;
-	struct waiting	*w = arg;
-
-	if (c->group == w->g->dbid && c->state == C_WAITING &&
-	    (w->oldest == NULL || c->answered_ms < w->oldest->answered_ms))
-		w->oldest = c;
-}
-
-/* connect_waiting - the group's answered calls to its free agents,
- * oldest first */
-static void
-connect_waiting(struct group *g, void *arg)
-{
-	const struct cobj	*o = cache_get(g->dbid), *ivr;
-	struct waiting		 w;
-	struct agent		*a;
-	json_t			*v;
-	json_int_t		 agroup;
-
-	if (g->waiting == 0 || o == NULL)
-		return;
-	v = cobj_get(o, "group");
-	agroup = json_integer_value(v);
-	json_decref(v);
-	for (;;) {
-		w.g = g;
-		w.oldest = NULL;
-		strmap_each(&by_request, find_waiting, &w);
-		if (w.oldest == NULL)
-			return;
-		if (pace_agentless(pace_mode_parse(w.oldest->mode))) {
-			v = cobj_get(o, "ivrDN");
-			if (v == NULL)
-				v = cobj_get(o, "origDN");
-			ivr = cache_get(json_integer_value(v));
-			json_decref(v);
-			if (dn_number(ivr, w.oldest->agent_dn,
-			    sizeof(w.oldest->agent_dn)) == -1)
-				return;
-			route(w.oldest, w.oldest->agent_dn);
-			continue;
-		}
-		if ((a = roster_take(agroup)) == NULL)
-			return;
-		w.oldest->agent = a;
-		snprintf(w.oldest->agent_dn, sizeof(w.oldest->agent_dn), "%s",
-		    a->dn);
-		snprintf(w.oldest->agent_id, sizeof(w.oldest->agent_id), "%s",
-		    a->login);
-		route(w.oldest, a->dn);
-	}
-}
-
-static void
-route(struct call *c, const char *dn)
-{
-	char	id[48];
-
-	c->state = C_ROUTING;
-	log_debug("outbound: record %lld: the call %s to %s", (long long)
-	    c->record, c->conn, dn);
-	if (c->timer != NULL)
-		evtimer_del(c->timer);
-	snprintf(id, sizeof(id), "obr-%s", c->guid);
-	send_request("RequestRouteCall", c->orig, c->conn, dn, id);
-}
-
-/* on_abandon - no agent in time: drop the call (the FTC's abandon) */
-static void
-on_abandon(evutil_socket_t fd, short what, void *arg)
-{
-	struct call	*c = arg;
-	struct group	*g = groups_get(c->group);
-
-	if (c->state != C_WAITING)
-		return;
-	send_request("RequestReleaseCall", c->orig, c->conn, NULL, NULL);
-	if (g != NULL)
-		g->fig.abandoned++, g->fig.total_abandoned++;
-	metric_add(m_abandoned, 1);
-	finish(c, 26);
-}
-
-/* ---- outcomes ---- */
-
-/* The list's treatments, as treat.c takes them. */
-static size_t
-treatments_of(json_int_t list, struct treatment *t, size_t max)
-{
-	const struct cobj	*l = cache_get(list), *o;
-	json_t			*refs, *e, *v;
-	size_t			 i, n = 0;
-
-	if (l == NULL || (refs = cobj_get(l, "treatments")) == NULL)
-		return 0;
-	json_array_foreach(refs, i, e) {
-		if (n == max || (o = cache_get(json_integer_value(e))) ==
-		    NULL || !o->enabled || o->kind != CFG_TREATMENT)
-			continue;
-		memset(&t[n], 0, sizeof(t[n]));
-		t[n].dbid = o->dbid;
-		v = cobj_get(o, "callResult");
-		t[n].result = treat_result_code(json_string_value(v));
-		json_decref(v);
-		v = cobj_get(o, "action");
-		t[n].action = (enum treat_action)treat_action_parse(
-		    json_string_value(v));
-		json_decref(v);
-#define INT_OF(f, dst) do {						\
-		v = cobj_get(o, f);					\
-		dst = (int)json_integer_value(v);			\
-		json_decref(v);						\
-	} while (0)
-		INT_OF("interval", t[n].interval);
-		INT_OF("increment", t[n].increment);
-		INT_OF("attempts", t[n].attempts);
-		INT_OF("time", t[n].time);
-		INT_OF("cycle", t[n].cycle);
-#undef INT_OF
-		if ((int)t[n].action >= 0 && t[n].result >= 0)
-			n++;
-	}
-	json_decref(refs);
-	return n;
-}
-
-
-
-/*
- * finish - the attempt is over with result (a call_result code): the
- * record after its treatment, the reports, in one transaction.
- */
-static void
-finish(struct call *c, int result)
-{
-	const struct cobj	*l = cache_get(c->list);
-	struct group		*g = groups_get(c->group);
-	struct treatment	 t[64];
-	struct treat_in		 in;
-	struct treat_out	 out;
-	struct outcome		*o;
-	json_t			*msg, *v;
-	uint64_t		 now = now_wall_us() / 1000;
-
-	if (g != NULL) {
-		if (c->state == C_DIALING) {
-			g->dialing--;
-			pace_sample(&g->samples, (now - c->dialed_ms) / 1000.0,
-			    0);
-		}
-		else if (c->state == C_WAITING || c->state == C_ROUTING)
-			g->waiting--;
-		else
-			g->connected--;
-		g->fig.dialed++;
-		if (c->state == C_CONNECTED && c->connected_ms > 0)
-			g->fig.handled++;
-	}
-	roster_untake(c->agent);
-	c->agent = NULL;
-	log_debug("outbound: record %lld of list %lld: call result %d",
-	    (long long)c->record, (long long)c->list, result);
-	memset(&in, 0, sizeof(in));
-	in.result = result;
-	in.attempt = c->attempt;
-	v = l != NULL ? cobj_get(l, "maxAttempts") : NULL;
-	in.max_attempts = v != NULL ? (int)json_integer_value(v) : 10;
-	json_decref(v);
-	in.history = c->history;
-	in.t = t;
-	in.nt = treatments_of(c->list, t, 64);
-	in.now = (time_t)(now / 1000);
-	in.tz = zone_of(c->tz, c->list);
-	treat_apply(&in, &out);
-	window_reset();
-	o = xcalloc(1, sizeof(*o));
-	LIST_INSERT_HEAD(&outcomes, o, entry);
-	o->list = c->list;
-	snprintf(o->rid, sizeof(o->rid), "%lld", (long long)c->record);
-	snprintf(o->res, sizeof(o->res), "%d", result);
-	snprintf(o->status, sizeof(o->status), "%d", out.record_status);
-	if (out.sched != 0)
-		snprintf(o->sched, sizeof(o->sched), "%lld",
-		    (long long)out.sched);
-	snprintf(o->chain, sizeof(o->chain), "%lld", (long long)c->chain);
-	snprintf(o->history, sizeof(o->history), "%s", out.history);
-	snprintf(o->agent, sizeof(o->agent), "%s", c->agent_id);
-	o->final_chain = out.chain == TC_FINAL;
-	o->key = xasprintf("%lld:%lld", (long long)c->list,
-	    (long long)c->chain);
-	o->msgs = json_array();
-	msg = attempt_report(c, "finished");
-	json_object_set_new(msg, "callResult", json_integer(result));
-	json_object_set_new(msg, "callResultName",
-	    json_string(treat_result_name(result)));
-	json_object_set_new(msg, "duration", json_real((double)(now -
-	    c->dialed_ms) / 1000.0));
-	if (c->agent_dn[0] != '\0') {
-		json_object_set_new(msg, "dn", json_string(c->agent_dn));
-		json_object_set_new(msg, "agent", json_string(c->agent_id));
-	}
-	json_array_append_new(o->msgs, msg);
-	msg = json_pack("{s:s, s:s, s:I, s:I, s:I, s:i, s:i, s:i, s:s, s:s}",
-	    "type", "record", "tenant", ob.tenant,
-	    "callingList", (json_int_t)c->list, "record_id",
-	    (json_int_t)c->record, "chain_id", (json_int_t)c->chain,
-	    "record_status", out.record_status, "call_result", result,
-	    "attempt", c->attempt, "treatments", out.history,
-	    "treatment", out.action);
-	if (out.sched != 0)
-		json_object_set_new(msg, "dial_sched_time",
-		    json_integer((json_int_t)out.sched));
-	json_array_append_new(o->msgs, msg);
-	if (o->final_chain)
-		json_array_append_new(o->msgs, json_pack("{s:s, s:s, s:I, "
-		    "s:I, s:i, s:i}", "type", "chain", "tenant", ob.tenant,
-		    "callingList", (json_int_t)c->list, "chainId",
-		    (json_int_t)c->chain, "recordStatus", out.record_status,
-		    "callResult", result));
-	call_free(c);
-	outcome_write(o);
-}
-
-/*
- * outcome_write - the record's update and its reports, in one
- * transaction; tried again every second while PostgreSQL does not take
- * it (the lease is renewed meanwhile, so no one else dials the record).
- */
-static void
-outcome_write(struct outcome *o)
-{
-	const char	*table = lists_table(o->list);
-	struct pgc_txn	*txn;
-	const char	*p[7];
-	char		*sql;
-	json_t		*msg;
-	size_t		 i;
-
-	if (table == NULL || pgc_state(ob.pg) != PGC_UP ||
-	    (txn = pgc_begin(ob.pg)) == NULL) {
-		outcome_retry(o);
-		return;
-	}
-	p[0] = o->rid;
-	p[1] = ob.owner;
-	p[2] = o->status;
-	p[3] = o->res;
-	p[4] = o->sched[0] != '\0' ? o->sched : NULL;
-	p[5] = o->history;
-	p[6] = o->agent[0] != '\0' ? o->agent : NULL;
-	/* A record cancelled meanwhile stays cancelled. */
-	sql = xasprintf("UPDATE %s SET record_status = CASE WHEN "
-	    "record_status = 5 THEN 5 ELSE $3::integer END, call_result = "
-	    "$4, dial_sched_time = COALESCE($5::integer, dial_sched_time), "
-	    "treatments = $6, agent_id = COALESCE($7, agent_id), lease_owner "
-	    "= NULL, lease_until = NULL WHERE record_id = $1 AND lease_owner "
-	    "= $2", table);
-	pgc_txn_query(txn, sql, 7, p, NULL, NULL);
-	free(sql);
-	if (o->final_chain) {
-		p[0] = o->chain;
-		p[1] = o->rid;
-		sql = xasprintf("UPDATE %s SET record_status = 7 WHERE "
-		    "chain_id = $1 AND record_id <> $2 AND record_status = 1",
-		    table);
-		pgc_txn_query(txn, sql, 2, p, NULL, NULL);
-		free(sql);
-	}
-	json_array_foreach(o->msgs, i, msg)
-		outbox_put(txn, o->key, msg);
-	pending_outcomes++;
-	pgc_commit(txn, outcome_written, o);
-}
-
-static void
-outcome_written(struct pgc *pg, const PGresult *r, void *arg)
-{
-	struct outcome	*o = arg;
-
-	pending_outcomes--;
-	if (r == NULL || PQresultStatus(r) != PGRES_COMMAND_OK ||
-	    strcmp(PQcmdStatus((PGresult *)r), "COMMIT") != 0) {
-		outcome_retry(o);
-		return;
-	}
-	outbox_kick();
-	outcome_free(o);
-}
-
-static void
-on_outcome_retry(evutil_socket_t fd, short what, void *arg)
-{
-	struct outcome	*o = arg;
-
-	event_free(o->retry);
-	o->retry = NULL;
-	outcome_write(o);
-}
-
-static void
-outcome_retry(struct outcome *o)
-{
-	struct timeval	tv = { 1, 0 };
-
-	if (o->tries++ == 0)
-		log_warnx("outbound: the outcome of record %s of calling list "
-		    "%lld waits for PostgreSQL", o->rid, (long long)o->list);
-	if (ob.stopping) {	/* the lease expires: dialled again later */
-		outcome_free(o);
-		return;
-	}
-	pending_outcomes++;
-	o->retry = evtimer_new(ob.base, on_outcome_retry, o);
-	evtimer_add(o->retry, &tv);
-}
-
-static void
-outcome_free(struct outcome *o)
-{
-	if (o->retry != NULL) {
-		event_free(o->retry);
-		pending_outcomes--;
-	}
-	LIST_REMOVE(o, entry);
-	json_decref(o->msgs);
-	free(o->key);
-	free(o);
-}
-
-static void
-finished(struct pgc *pg, const PGresult *r, void *arg)
-{
-	if (r != NULL && PQresultStatus(r) == PGRES_COMMAND_OK &&
-	    strcmp(PQcmdStatus((PGresult *)r), "COMMIT") == 0)
-		outbox_kick();
-}
-
-static void
-call_free(struct call *c)
-{
-	if (strmap_get(&by_request, c->request) == c)
-		strmap_del(&by_request, c->request);
-	if (c->conn[0] != '\0' && strmap_get(&by_conn, c->conn) == c)
-		strmap_del(&by_conn, c->conn);
-	roster_untake(c->agent);
-	if (c->timer != NULL)
-		event_free(c->timer);
-	free(c->history);
-	free(c);
-}
-
-struct forget {
-	struct group	*g;
-	struct call	*c;
-};
-
-static void
-find_group_call(const char *k, void *v, void *arg)
-{
-	struct forget	*f = arg;
-	struct call	*c = v;
-
-	if (f->c == NULL && c->group == f->g->dbid)
-		f->c = c;
-}
-
-/* dial_forget - force-unload: release what still rings, records back */
-void
-dial_forget(struct group *g)
-{
-	struct forget	f = { g, NULL };
-
-	for (;;) {
-		f.c = NULL;
-		strmap_each(&by_request, find_group_call, &f);
-		if (f.c == NULL)
-			break;
-		if (f.c->state == C_DIALING || f.c->state == C_WAITING)
-			send_request("RequestReleaseCall", f.c->orig, f.c->conn,
-			    NULL, NULL);
-		f.c->state = C_DIALING;
-		dial_giveback(f.c);
-	}
-	g->dialing = g->waiting = g->connected = 0;
 }
 
 /* ---- leases: renewed while ours, given back once expired ---- */
@@ -1341,7 +645,7 @@ renew(void)
 	const char			*table, *p[2];
 	char				*sql, until[24];
 
-	if (by_request.n == 0 && pending_outcomes == 0)
+	if (dial_calls.n == 0 && outcomes_pending() == 0)
 		return;
 	snprintf(until, sizeof(until), "%llu", (unsigned long long)
 	    (now_wall_us() / 1000 + (uint64_t)(ob_conf()->lease_time * 1000)));
@@ -1363,7 +667,7 @@ sweep(void)
 {
 	const struct cobj *const	*v;
 	size_t				 n, i;
-	const char			*table, *p[1];
+	const char			*table, *p[2];
 	char				*sql, now[24];
 
 	if (pgc_state(ob.pg) != PGC_UP)
@@ -1371,31 +675,42 @@ sweep(void)
 	snprintf(now, sizeof(now), "%llu", (unsigned long long)
 	    (now_wall_us() / 1000));
 	p[0] = now;
+	p[1] = ob.owner;
 	v = cache_list(CFG_CALLING_LIST, &n);
 	for (i = 0; i < n; i++) {
 		if ((table = lists_table(v[i]->dbid)) == NULL)
 			continue;
+		/* Ours are renewed, or waiting for their outcome's write. */
 		sql = xasprintf("UPDATE %s SET record_status = 1, lease_owner = "
 		    "NULL, lease_until = NULL WHERE record_status = 2 AND "
-		    "lease_until < $1", table);
-		pgc_query(ob.pg, sql, 1, p, NULL, NULL);
+		    "lease_until < $1 AND lease_owner <> $2", table);
+		pgc_query(ob.pg, sql, 2, p, NULL, NULL);
 		free(sql);
 	}
 }
 
 /* ---- reports and figures ---- */
 
-static json_t *
-attempt_report(const struct call *c, const char *phase)
+/* ready_agents - the group's agents free now (its IVR ports, agentless) */
+static unsigned
+ready_agents(struct group *g)
 {
-	return json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, "
-	    "s:s, s:i, s:s, s:s}",
-	    "type", "attempt", "tenant", ob.tenant, "phase", phase,
-	    "attemptGuid", c->guid, "campaignGroup", (json_int_t)c->group,
-	    "campaign", (json_int_t)c->campaign, "callingList",
-	    (json_int_t)c->list, "recordId", (json_int_t)c->record,
-	    "chainId", (json_int_t)c->chain, "phone", c->phone,
-	    "attempt", c->attempt, "dialMode", c->mode, "connId", c->conn);
+	const struct cobj	*o = cache_get(g->dbid);
+	struct roster_count	 rc;
+	json_t			*v;
+
+	if (o == NULL)
+		return 0;
+	if (pace_agentless(pace_mode_parse(g->mode))) {
+		v = cobj_get(o, "numOfChannels");
+		rc.ready = (unsigned)json_integer_value(v);
+		json_decref(v);
+		return rc.ready > g->connected ? rc.ready - g->connected : 0;
+	}
+	v = cobj_get(o, "group");
+	roster_count(json_integer_value(v), &rc);
+	json_decref(v);
+	return rc.ready;
 }
 
 /* group_metrics - the group's series, labelled with its dbid */
@@ -1433,11 +748,16 @@ report_stats(struct group *g, void *arg)
 	json_t		*msg;
 	char		*key;
 	double		 hit = f->dialed > 0 ? f->live / f->dialed : 0;
-	double		 over = f->live > 0 ? f->abandoned / f->live : 0;
+	/* Every abandoned call was answered first: a window that holds the
+	 * abandon and no longer all of its answer counts it as one. */
+	double		 over = f->live > 0 || f->abandoned > 0 ?
+			    f->abandoned / fmax(f->live, f->abandoned) : 0;
 	double		 busy = f->avail_s > 0 ? f->busy_s / f->avail_s : 0;
 	double		 wait = f->live > 0 ? f->wait_s / f->live : 0;
+	double		 rate;
 
-	group_metrics(g, f->dialed / ob_conf()->stats_interval, hit, over);
+	rate = f->dialed * (1 - FIG_DECAY) / ob_conf()->stats_interval;
+	group_metrics(g, rate, hit, over);
 	if (g->state == G_RUNNING && f->live > 0)
 		g->k = pace_adjust(g->k, pace_goal_parse(g->optimize_by),
 		    g->optimize_goal, over, busy, wait, f->live);
@@ -1453,8 +773,10 @@ report_stats(struct group *g, void *arg)
 		    "GSW_STAT_TIME_TO_COMPLETE", -1.0,
 		    "callsInProgress", (int)(g->dialing + g->waiting +
 		    g->connected),
-		    "dialRate", f->dialed / ob_conf()->stats_interval,
+		    "dialRate", rate,
 		    "gain", g->k);
+		json_object_set_new(msg, "readyAgents",
+		    json_integer(ready_agents(g)));
 		key = xasprintf("group:%lld", (long long)g->dbid);
 		outbox_put(txn, key, msg);
 		free(key);
@@ -1472,30 +794,18 @@ report_stats(struct group *g, void *arg)
 	f->wait_s *= FIG_DECAY;
 }
 
-/* ---- small helpers ---- */
-
-/* dn_number - a DN object's number (its key is "<switch>/<number>") */
-static int
-dn_number(const struct cobj *dn, char *out, size_t len)
+static void
+finished(struct pgc *pg, const PGresult *r, void *arg)
 {
-	json_t	*v;
-	int	 rc = -1;
-
-	if (dn == NULL || dn->kind != CFG_DN || !dn->enabled ||
-	    (v = cobj_get(dn, "number")) == NULL)
-		return -1;
-	if (json_is_string(v)) {
-		snprintf(out, len, "%s", json_string_value(v));
-		rc = 0;
-	}
-	json_decref(v);
-	return rc;
+	if (r != NULL && PQresultStatus(r) == PGRES_COMMAND_OK &&
+	    strcmp(PQcmdStatus((PGresult *)r), "COMMIT") == 0)
+		outbox_kick();
 }
 
 /* zone_of - the IANA name of a record's zone: its own, else the list's,
  * else the tenant's, else UTC */
-static const char *
-zone_of(json_int_t tz, json_int_t list)
+const char *
+dial_zone(json_int_t tz, json_int_t list)
 {
 	static char		 name[128];
 	const struct cobj	*z;
@@ -1530,54 +840,8 @@ list_window_open(json_int_t list, time_t now)
 	till = b != NULL ? (int)json_integer_value(b) : 72000;
 	json_decref(a);
 	json_decref(b);
-	sod = window_sod(zone_of(0, list), now);
+	sod = window_sod(dial_zone(0, list), now);
 	open = sod >= 0 && window_in(sod, from, till);
 	window_reset();
 	return open;
-}
-
-/* result_of_cause - a released call's cause as a call_result */
-static int
-result_of_cause(const char *cause)
-{
-	int	code;
-
-	if (cause == NULL)
-		return 28;
-	if (strcmp(cause, "Silence") == 0)
-		return 32;
-	if (strcmp(cause, "NoRingback") == 0)
-		return 37;
-	if (strcmp(cause, "Normal") == 0)
-		return 19;	/* Cleared */
-	code = treat_result_code(cause);
-	return code > 0 ? code : 28;
-}
-
-static void
-send_request(const char *name, const char *dn, const char *conn,
-    const char *dest, const char *reqid)
-{
-	json_t	*req;
-	char	 id[48];
-
-	if (reqid == NULL) {
-		snprintf(id, sizeof(id), "obx-%llu", (unsigned long long)++seq);
-		reqid = id;
-	}
-	req = json_pack("{s:s, s:s, s:s, s:s}", "request", name, "requestId",
-	    reqid, "dn", dn, "connId", conn);
-	if (dest != NULL)
-		json_object_set_new(req, "destination", json_string(dest));
-	voice_send(req, sent, NULL);
-	json_decref(req);
-}
-
-/* sent - a request without a record at stake: a lost one is seen in its
- * call's outcome (the customer hangs up, the lease expires) */
-static void
-sent(int ok, void *arg)
-{
-	if (!ok)
-		log_warnx("outbound: a request to the voice side was lost");
 }

@@ -11,9 +11,9 @@
  *
  * What it may touch: in PostgreSQL, its own tables (ocs_*) and the
  * calling lists' tables; in Redis, the voice streams (events read,
- * requests written, through common/voice.c), the stats worker's agent
- * states (read), tokens (through svc); Kafka, through outbox.c; the
- * metrics registry.  The frame every session worker shares
+ * requests written, the voice side's state hash read, through
+ * common/voice.c), its agent reservations (tenantd:{<t>}:outbound:agent:*),
+ * tokens (through svc); Kafka, through outbox.c; the metrics registry.  The frame every session worker shares
  * (common/svc.c) follows the configuration, answers RequestOpen and the
  * HTTP requests' tokens, keeps each session's rights true, and reloads,
  * drains and stops.
@@ -123,6 +123,9 @@ ob_start(struct event_base *b, const struct conf *c, int fd)
 	if ((ob.pg = pgc_new(b, c->pg_conninfo, c->pg_password, NULL,
 	    NULL)) == NULL)
 		worker_fatalx(2, "postgres.conninfo does not parse");
+	ob.kv = rds_new(b, c->redis.host, c->redis.port, c->redis.password,
+	    NULL, NULL);
+	rds_set_name(ob.kv, "redis (agent reservations)");
 	if (outbox_start(b, c) == -1)
 		return -1;
 	roster_start(c);
@@ -177,6 +180,8 @@ ob_cleanup(void)
 	outbox_cleanup();
 	pgc_free(ob.pg);
 	ob.pg = NULL;
+	rds_free(ob.kv);
+	ob.kv = NULL;
 	if (ev_tick != NULL)
 		event_free(ev_tick);
 	if (ev_migrate != NULL)

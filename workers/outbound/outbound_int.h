@@ -5,9 +5,11 @@
  *   outbound.c   the worker: start, reload, stop, migrations, the tick
  *   group.c      campaign groups: their state, kept in ocs_group_state
  *   control.c    campaign control: session requests and HTTP routes
- *   roster.c     the agents of each group, ready or not, from the voice
- *                events and the stats worker's agent states in Redis
- *   dial.c       the dialler: leases records, places calls, follows them
+ *   roster.c     the agents of each group, ready or not: the voice side's
+ *                state hash, then its events
+ *   dial.c       the dialler's pace: leases records for the calls to place
+ *   call.c       the calls: placed, answered, routed to an agent, dropped
+ *   outcome.c    what a result does to the record; its reports
  *   pacing.c     how many calls to place (pure)
  *   treat.c      what a call result does to a record (pure)
  *   window.c     dialling windows in a record's time zone (pure)
@@ -133,6 +135,7 @@ struct agent {
 	char		 conns[4][24];
 	uint64_t	 since_ms;	/* idle, or on calls, since */
 	int		 reserved;	/* a call is being routed to it */
+	uint64_t	 elsewhere_ms;	/* another instance's until then */
 };
 struct roster_count {
 	unsigned	 logged_in;

@@ -45,6 +45,7 @@ static struct agent *agent_at(const char *dn);
 static void	call_add(struct agent *, const char *conn);
 static void	call_del(struct agent *, const char *conn);
 static void	free_agent(const char *, void *, void *);
+static void	forget_agent(const char *, void *, void *);
 static void	free_members(uint64_t, void *, void *);
 
 void
@@ -144,7 +145,7 @@ count_one(const char *dn, void *val, void *arg)
 	if (a->person == 0 || !roster_in_group(a->person, k->group))
 		return;
 	k->c->logged_in++;
-	if (a->ncalls > 0 || a->reserved) {
+	if (a->ncalls > 0 || a->reserved || a->elsewhere_ms > k->now_ms) {
 		k->c->busy++;
 		if (a->ncalls > 0 && a->since_ms > 0)
 			k->c->busy_ms += k->now_ms - a->since_ms;
@@ -283,8 +284,8 @@ cut_taken(int ok, json_t *state, const struct sid *at, void *arg)
 		have_state = 0;
 		return;
 	}
-	strmap_each(&dns, free_agent, NULL);
-	strmap_clear(&dns);
+	/* Entries stay (calls being routed hold them): forget their state. */
+	strmap_each(&dns, forget_agent, NULL);
 	json_object_foreach(state, dn, v) {
 		a = agent_at(dn);
 		agent = json_object_get(v, "agent");
@@ -411,6 +412,17 @@ static void
 free_agent(const char *k, void *v, void *arg)
 {
 	free(v);
+}
+
+static void
+forget_agent(const char *k, void *v, void *arg)
+{
+	struct agent	*a = v;
+
+	a->login[0] = '\0';
+	a->person = 0;
+	a->ready = 0;
+	a->ncalls = 0;
 }
 
 static void
