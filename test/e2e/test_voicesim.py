@@ -684,7 +684,7 @@ def test_demo_tenant_with_traffic(voicesim_bin, config_api, tmp_path, rc):
     with open(os.path.join(REPO_ROOT, "conf", "demo-tenant.ndjson"), "rb") as f:
         r = ConfigClient(config_api.config_port, config_api.admin_token)(
             "POST", "/v1/import", f.read(), timeout=60)
-    assert r.status == 200 and r.json["created"] == 43, r.text
+    assert r.status == 200 and r.json["created"] == 55, r.text
     v = Voicesim(voicesim_bin, config_api.conf_path, str(tmp_path),
                  ["--agents", "8", "--rate", "8", "--ring", "0.1", "--talk",
                   "0.3", "--wrap", "0.1", "--duration", "2.5"], "demo")

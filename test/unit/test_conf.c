@@ -198,7 +198,7 @@ test_load_default_file(void **state)
 	assert_string_equal(c->tenant_name, "t100");
 	assert_string_equal(c->pg_conninfo,
 	    "host=127.0.0.1 port=5432 dbname=t100 user=tenantd");
-	assert_string_equal(c->kafka_brokers, "127.0.0.1:9092");
+	assert_string_equal(c->kafka_brokers, "mock");
 	assert_string_equal(c->admin_token, "shipped-test-token");
 	assert_int_equal(c->log_level, LOG_LVL_INFO);
 	assert_true(c->workers[WORKER_METRICS].enabled);

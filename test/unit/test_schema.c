@@ -273,14 +273,15 @@ static const char *const full[CFG_NTYPES] = {
 	    " 'campaign': 3, 'group': 4, 'dialMode': 'Predictive',"
 	    " 'maxQueueSize': 0, 'numOfChannels': 30,"
 	    " 'optimizeBy': 'BusyFactor', 'optimizeGoal': 85, 'origDN': 7,"
-	    " 'callerId': '+18005550100'}",
+	    " 'ivrDN': 8, 'callerId': '+18005550100'}",
 	[CFG_CALLING_LIST] = "{" FULL_COMMON "'name': 'Leads', 'format': 5,"
 	    " 'tableName': '_leads', 'timeFrom': 0, 'timeUntil': 86399,"
 	    " 'treatments': [1, 2], 'maxAttempts': 100, 'timeZone': 3,"
 	    " 'description': ''}",
 	[CFG_TREATMENT] = "{" FULL_COMMON "'name': 'Tomorrow',"
 	    " 'callResult': 'AnsweringMachine', 'action': 'RetryAt',"
-	    " 'interval': 86399, 'attempts': 3}",
+	    " 'interval': 86399, 'increment': 60, 'attempts': 3, 'time': 36000,"
+	    " 'cycle': 2}",
 	[CFG_FORMAT] = "{" FULL_COMMON "'name': 'Basic', 'fields': [1, 2],"
 	    " 'description': 'd'}",
 	[CFG_FIELD] = "{" FULL_COMMON "'name': 'amount', 'dataType': 'varchar',"
@@ -1005,7 +1006,7 @@ test_refs(void **state)
 	    "supervisors[0]>Person:2 ");
 	refs_are(CFG_CAMPAIGN_GROUP, full[CFG_CAMPAIGN_GROUP],
 	    "folder>Folder:9 campaign>Campaign:3 group>AgentGroup:4 "
-	    "origDN>DN:7 ");
+	    "origDN>DN:7 ivrDN>DN:8 ");
 	refs_are(CFG_CALLING_LIST, full[CFG_CALLING_LIST], "folder>Folder:9 "
 	    "format>Format:5 treatments[0]>Treatment:1 "
 	    "treatments[1]>Treatment:2 timeZone>TimeZone:3 ");

@@ -420,7 +420,8 @@ calling_list_check(json_t *obj, int creating, json_int_t dbid,
 	return 0;
 }
 
-/* treatment_check - RetryAt takes a time of day */
+/* treatment_check - RetryAt takes a time of day ("time", or "interval"
+ * for objects made before "time" was) */
 static int
 treatment_check(json_t *obj, int creating, json_int_t dbid,
     struct cfg_error *err)
@@ -428,7 +429,9 @@ treatment_check(json_t *obj, int creating, json_int_t dbid,
 	const char	*action;
 
 	action = json_string_value(json_object_get(obj, "action"));
+	/* Its time is "time" (bounded by the schema), else "interval". */
 	if (strcmp(action, "RetryAt") == 0 &&
+	    !json_is_integer(json_object_get(obj, "time")) &&
 	    json_integer_value(json_object_get(obj, "interval")) > CFG_DAY_LAST)
 		return fail(err, 422, "OutOfRange", "interval",
 		    "with RetryAt, must be a time of day in seconds from 0 "

@@ -257,10 +257,10 @@ run(struct ctl *c, const char *op, json_t *args)
 		    "OverdialRate or AverageWaitTime");
 		return;
 	}
-	if (v != NULL && (!json_is_integer(v) || json_integer_value(v) < 0 ||
+	if (v != NULL && (!json_is_integer(v) || json_integer_value(v) < 1 ||
 	    json_integer_value(v) > 3600)) {
 		fail(c, SESS_ERR_BAD_ARGUMENT, "optimizeGoal must be an "
-		    "integer from 0 to 3600");
+		    "integer from 1 to 3600, as in the configuration");
 		return;
 	}
 	if (mode != NULL)
@@ -440,7 +440,7 @@ do_not_call(struct ctl *c, json_t *args)
 	struct sqlctx		*x;
 	struct pgc_txn		*txn;
 	size_t			 n, i, nt;
-	char			*sql;
+	char			*sql, digits[130];
 
 	t = cache_list(CFG_TENANT, &nt);
 	if (c->s != NULL && (nt == 0 || !svc_can(c->s, CFG_TENANT,
@@ -456,8 +456,18 @@ do_not_call(struct ctl *c, json_t *args)
 		    "customerId (1 to 128 characters)");
 		return;
 	}
-	if (phone != NULL && strspn(phone + (*phone == '+'), "0123456789") !=
-	    strlen(phone + (*phone == '+'))) {
+	if (phone != NULL) {	/* as an import takes it: no separators */
+		size_t	j, o = 0;
+
+		for (j = 0; phone[j] != '\0' && o < sizeof(digits) - 1; j++)
+			if (strchr(" -.()", phone[j]) == NULL)
+				digits[o++] = phone[j];
+		digits[o] = '\0';
+		phone = digits;
+	}
+	if (phone != NULL && (*phone == '\0' ||
+	    strspn(phone + (*phone == '+'), "0123456789") !=
+	    strlen(phone + (*phone == '+')))) {
 		fail(c, SESS_ERR_BAD_ARGUMENT, "a phone is digits with an "
 		    "optional leading +");
 		return;

@@ -51,6 +51,7 @@
 #define EMPTY_RETRY_MS		2000
 #define LEASE_BATCH_MAX		500
 #define FIG_DECAY		0.5	/* what a window keeps of the last */
+#define CTL_DECAY		0.85	/* the gain's memory, per interval */
 
 /* A lease on its way. */
 struct lease {
@@ -71,6 +72,7 @@ static void	 pace(struct group *, void *);
 static void	 age_of(const char *, void *, void *);
 static double	 expected_answers(struct group *);
 static unsigned	 ready_agents(struct group *);
+static void	 steer(struct group *);
 static void	 lease(struct group *, unsigned);
 static struct glist	*glist(struct group *, json_int_t);
 static void	 free_glist(const char *, void *, void *);
@@ -739,6 +741,32 @@ group_metrics(struct group *g, double rate, double hit, double over)
 	metric_set(g->m_abandon, over);
 }
 
+/*
+ * steer - move the predictive gain toward the goal on what the last
+ * intervals measured over a longer memory (CTL_DECAY: some minutes, a few
+ * hundred answers): one interval's handful of answers, where one drop is
+ * already 3%, would swing the gain from one bound to the other.
+ */
+static void
+steer(struct group *g)
+{
+	struct figures	*f = &g->fig, *c = &g->ctl, *b = &g->base;
+	double		 over, busy, wait;
+
+	c->live = c->live * CTL_DECAY + (f->live - b->live);
+	c->abandoned = c->abandoned * CTL_DECAY + (f->abandoned -
+	    b->abandoned);
+	c->busy_s = c->busy_s * CTL_DECAY + (f->busy_s - b->busy_s);
+	c->avail_s = c->avail_s * CTL_DECAY + (f->avail_s - b->avail_s);
+	c->wait_s = c->wait_s * CTL_DECAY + (f->wait_s - b->wait_s);
+	over = c->live > 0 ? c->abandoned / fmax(c->live, c->abandoned) : 0;
+	busy = c->avail_s > 0 ? c->busy_s / c->avail_s : 0;
+	wait = c->live > 0 ? c->wait_s / c->live : 0;
+	if (g->state == G_RUNNING && c->live > 0)
+		g->k = pace_adjust(g->k, pace_goal_parse(g->optimize_by),
+		    g->optimize_goal, over, busy, wait, c->live);
+}
+
 /* report_stats - the group's figures to Kafka, and the pacing's gain */
 static void
 report_stats(struct group *g, void *arg)
@@ -753,14 +781,11 @@ report_stats(struct group *g, void *arg)
 	double		 over = f->live > 0 || f->abandoned > 0 ?
 			    f->abandoned / fmax(f->live, f->abandoned) : 0;
 	double		 busy = f->avail_s > 0 ? f->busy_s / f->avail_s : 0;
-	double		 wait = f->live > 0 ? f->wait_s / f->live : 0;
 	double		 rate;
 
 	rate = f->dialed * (1 - FIG_DECAY) / ob_conf()->stats_interval;
 	group_metrics(g, rate, hit, over);
-	if (g->state == G_RUNNING && f->live > 0)
-		g->k = pace_adjust(g->k, pace_goal_parse(g->optimize_by),
-		    g->optimize_goal, over, busy, wait, f->live);
+	steer(g);
 	if (g->state != G_NOT_LOADED && (txn = pgc_begin(ob.pg)) != NULL) {
 		msg = json_pack("{s:s, s:s, s:I, s:s, s:f, s:f, s:f, s:f, "
 		    "s:i, s:f, s:f}",
@@ -792,6 +817,7 @@ report_stats(struct group *g, void *arg)
 	f->busy_s *= FIG_DECAY;
 	f->avail_s *= FIG_DECAY;
 	f->wait_s *= FIG_DECAY;
+	g->base = *f;
 }
 
 static void

@@ -274,8 +274,11 @@ adopt(const struct group *next, enum gstate prev)
 		    next->optimize_by);
 		g->optimize_goal = next->optimize_goal;
 		g->auto_completion = next->auto_completion;
-		if (prev == G_NOT_LOADED)
+		if (prev == G_NOT_LOADED) {
 			memset(&g->fig, 0, sizeof(g->fig));
+			memset(&g->ctl, 0, sizeof(g->ctl));
+			memset(&g->base, 0, sizeof(g->base));
+		}
 	}
 	if (prev == next->state)
 		return;

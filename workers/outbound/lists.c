@@ -301,6 +301,11 @@ ddl(const struct olist *l)
 	index_name(ix, sizeof(ix), l->table_raw, "sched");
 	fprintf(f, "CREATE INDEX IF NOT EXISTS %s ON %s (record_status, "
 	    "dial_sched_time);\n", ix, l->table);
+	/* The dialler's lease reads Ready records in this order and stops
+	 * at its batch (workers/outbound/dial.c). */
+	index_name(ix, sizeof(ix), l->table_raw, "ready");
+	fprintf(f, "CREATE INDEX IF NOT EXISTS %s ON %s (dial_sched_time "
+	    "NULLS FIRST, record_id) WHERE record_status = 1;\n", ix, l->table);
 	index_name(ix, sizeof(ix), l->table_raw, "chain");
 	fprintf(f, "CREATE INDEX IF NOT EXISTS %s ON %s (chain_id, chain_n);\n",
 	    ix, l->table);

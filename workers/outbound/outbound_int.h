@@ -104,6 +104,8 @@ struct group {
 	uint64_t	 next_lease_ms;	/* not before */
 	unsigned	 list_turn;	/* shares: where the rotation is */
 	struct figures	 fig;
+	struct figures	 ctl;		/* the gain's longer memory */
+	struct figures	 base;		/* fig after its last decay */
 	struct pace_samples samples;	/* recent calls' dial phases */
 	uint64_t	 unhealthy;	/* a reason bit counted already */
 	struct metric	*m_calls, *m_rate, *m_hit, *m_abandon;

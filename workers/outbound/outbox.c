@@ -17,8 +17,11 @@
  * One instance relays at a time: the relay's connection holds a session
  * advisory lock, tried again every second by the others; it dies with the
  * connection.  Rows whose seq is taken by a transaction that commits after
- * the relay has read past it are found again (the holes, asked for every
- * second for a minute; and every row left, each time nothing is in flight).
+ * the relay has read past it are found again: every read asks for the
+ * seqs it skipped (the holes, for a minute) with the rows after the
+ * cursor, in seq order, so a hole filled since goes before any later
+ * report of its key; and every row left is read again each time nothing
+ * is in flight.
  *
  * Delivery reports, errors and statistics come through librdkafka's main
  * queue, which writes to a pipe when it stops being empty: the loop serves
@@ -63,12 +66,14 @@ static const char SQL_PUT[] =
 static const char SQL_LOCK[] =
     "SELECT pg_try_advisory_lock(hashtext('tenantd:outbox:' || "
     "current_schema()))";
+/*
+ * The next rows, with the holes the relay read past: a hole committed
+ * since comes first, before the rows after it (a key's later report may
+ * be among them: its earlier one must not follow it).
+ */
 static const char SQL_READ[] =
     "SELECT seq, key, value FROM ocs_outbox WHERE seq > $1 "
-    "ORDER BY seq LIMIT 5000";
-static const char SQL_HOLES[] =
-    "SELECT seq, key, value FROM ocs_outbox WHERE seq = ANY($1::bigint[]) "
-    "ORDER BY seq";
+    "OR seq = ANY($2::bigint[]) ORDER BY seq LIMIT 5000";
 static const char SQL_DELETE[] =
     "DELETE FROM ocs_outbox WHERE seq = ANY($1::bigint[])";
 static const char SQL_COUNT[] = "SELECT count(*) FROM ocs_outbox";
@@ -101,7 +106,6 @@ static struct outbox {
 	int			 locked;	/* we are the relay */
 	int			 locking, reading, deleting, counting;
 	int			 want_read;	/* kicked, ticked, or more rows */
-	int			 holes_due;	/* ask for the holes (a tick) */
 	int			 started;	/* a read since the last rewind */
 	int64_t			 cursor;	/* highest seq produced */
 	size_t			 inflight;
@@ -594,7 +598,6 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 		rd_kafka_poll(ob.rk, 0);
 	holes_forget(-1, now_mono_us());
 	ob.want_read = 1;
-	ob.holes_due = ob.nholes > 0;
 	if (ob.inflight == 0 && !ob.failed && !ob.reading &&
 	    ob.done.n == 0 && !ob.deleting) {
 		ob.cursor = 0;		/* every row left: late ones too */
@@ -623,7 +626,7 @@ on_retry(evutil_socket_t fd, short what, void *arg)
 
 static void	 lock_try(void);
 static void	 delete_done(void);
-static void	 read_rows(int);
+static void	 read_rows(void);
 static int	 rewind_relay(void);
 
 /*
@@ -655,8 +658,7 @@ pump(void)
 		return;
 	if (ob.reading || !ob.want_read || ob.inflight >= MAX_INFLIGHT)
 		return;
-	read_rows(ob.holes_due && ob.nholes > 0);
-	ob.holes_due = 0;
+	read_rows();
 }
 
 /*
@@ -799,7 +801,7 @@ produce(int64_t seq, const char *key, const char *value, size_t len)
 static void
 got_rows(struct pgc *pg, const PGresult *r, void *arg)
 {
-	int		 holes = arg != NULL, i, n;
+	int		 i, n;
 	int64_t		 seq;
 	uint64_t	 now = now_mono_us();
 
@@ -812,12 +814,10 @@ got_rows(struct pgc *pg, const PGresult *r, void *arg)
 	n = PQntuples(r);
 	for (i = 0; i < n; i++) {
 		seq = strtoll(PQgetvalue(r, i, 0), NULL, 10);
-		if (!holes && seq <= ob.cursor)
-			continue;
 		if (produce(seq, PQgetvalue(r, i, 1), PQgetvalue(r, i, 2),
 		    (size_t)PQgetlength(r, i, 2)) == -1)
 			break;
-		if (holes)
+		if (ob.started && seq <= ob.cursor)	/* a hole, filled */
 			holes_forget(seq, now);
 		else {
 			if (ob.started)
@@ -826,34 +826,29 @@ got_rows(struct pgc *pg, const PGresult *r, void *arg)
 			ob.started = 1;
 		}
 	}
-	/* A full batch: more rows wait.  After the holes, the new rows. */
-	if (holes || (n == READ_BATCH && i == n))
+	/* A full batch: more rows wait. */
+	if (n == READ_BATCH && i == n)
 		ob.want_read = 1;
 	pump();
 }
 
-/* read_rows - the next batch after the cursor, or the holes */
+/* read_rows - the next batch after the cursor, with the holes */
 static void
-read_rows(int holes)
+read_rows(void)
 {
 	char		 cur[24], *arr = NULL;
-	const char	*p[1];
+	const char	*p[2];
 	int		 rc;
+	int64_t		 v[HOLE_MAX];
+	size_t		 i;
 
 	ob.want_read = 0;
-	if (holes) {
-		int64_t	v[HOLE_MAX];
-		size_t	i;
-
-		for (i = 0; i < ob.nholes; i++)
-			v[i] = ob.holes[i].seq;
-		p[0] = arr = seqs_array(v, ob.nholes);
-		rc = pgc_query(ob.pg, SQL_HOLES, 1, p, got_rows, &ob);
-	} else {
-		snprintf(cur, sizeof(cur), "%lld", (long long)ob.cursor);
-		p[0] = cur;
-		rc = pgc_query(ob.pg, SQL_READ, 1, p, got_rows, NULL);
-	}
+	for (i = 0; i < ob.nholes; i++)
+		v[i] = ob.holes[i].seq;
+	snprintf(cur, sizeof(cur), "%lld", (long long)ob.cursor);
+	p[0] = cur;
+	p[1] = arr = seqs_array(v, ob.nholes);
+	rc = pgc_query(ob.pg, SQL_READ, 2, p, got_rows, NULL);
 	free(arr);
 	if (rc == 0)
 		ob.reading = 1;

@@ -98,7 +98,11 @@ treatments_of(json_int_t list, struct treatment *t, size_t max)
 		INT_OF("interval", t[n].interval);
 		INT_OF("increment", t[n].increment);
 		INT_OF("attempts", t[n].attempts);
-		INT_OF("time", t[n].time);
+		/* RetryAt's time of day: "time", or "interval" as before it */
+		v = cobj_get(o, "time");
+		t[n].time = json_is_integer(v) ? (int)json_integer_value(v) :
+		    t[n].interval;
+		json_decref(v);
 		INT_OF("cycle", t[n].cycle);
 #undef INT_OF
 		if ((int)t[n].action >= 0 && t[n].result >= 0)
