@@ -1199,11 +1199,11 @@ test_pace_samples_and_hit(void **state)
 	int			i;
 
 	memset(&p, 0, sizeof(p));
-	for (i = 0; i < 19; i++)
-		pace_sample(&p, 1.0, i < 6);
+	for (i = 0; i < PACE_MIN_SAMPLES - 1; i++)
+		pace_sample(&p, 1.0, i < 30);
 	assert_true(pace_hit(&p) < 0);		/* too few */
 	pace_sample(&p, 1.0, 0);
-	assert_true(fabs(pace_hit(&p) - 0.3) < 1e-9);
+	assert_true(fabs(pace_hit(&p) - 30.0 / PACE_MIN_SAMPLES) < 1e-9);
 	for (i = 0; i < PACE_SAMPLES * 2; i++)	/* a ring: the old go */
 		pace_sample(&p, 2.0, 1);
 	assert_int_equal(p.n, PACE_SAMPLES);

@@ -52,6 +52,7 @@
 #define LEASE_BATCH_MAX		500
 #define FIG_DECAY		0.5	/* what a window keeps of the last */
 #define CTL_DECAY		0.85	/* the gain's memory, per interval */
+#define HIT_AFTER_MS		40000	/* the longest ring, and more */
 
 /* A lease on its way. */
 struct lease {
@@ -245,7 +246,13 @@ pace(struct group *g, void *arg)
 	in.ratio = ob_conf()->progressive_ratio;
 	in.min_agents = ob_conf()->predictive_min_agents;
 	in.goal = g->optimize_goal;
-	in.hit = pace_hit(&g->samples);
+	/* The first calls' outcomes are the quick ones (busy before an
+	 * answer, an answer before a ring timeout): until calls of every
+	 * length have ended, the hit ratio is not known. */
+	if (g->paced_from_ms == 0)
+		g->paced_from_ms = now_wall_us() / 1000;
+	in.hit = now_wall_us() / 1000 - g->paced_from_ms >= HIT_AFTER_MS ?
+	    pace_hit(&g->samples) : -1;
 	in.expect = in.hit >= 0 ? expected_answers(g) : -1;
 	in.ttc = g->fig.live > 0 ? g->fig.ttc_s / g->fig.live : 12;
 	in.aht = g->fig.handled > 0 ? g->fig.busy_s / g->fig.handled : 30;

@@ -107,6 +107,7 @@ struct group {
 	struct figures	 ctl;		/* the gain's longer memory */
 	struct figures	 base;		/* fig after its last decay */
 	struct pace_samples samples;	/* recent calls' dial phases */
+	uint64_t	 paced_from_ms;	/* its first pacing since loaded */
 	uint64_t	 unhealthy;	/* a reason bit counted already */
 	struct metric	*m_calls, *m_rate, *m_hit, *m_abandon;
 };

@@ -96,7 +96,7 @@ pace_hit(const struct pace_samples *p)
 {
 	unsigned	i, live = 0;
 
-	if (p->n < 20)
+	if (p->n < PACE_MIN_SAMPLES)
 		return -1;
 	for (i = 0; i < p->n; i++)
 		live += p->live[i];

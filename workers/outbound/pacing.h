@@ -48,6 +48,7 @@ struct pace_in {
  * call took to be answered by a person (live) or to end otherwise.
  */
 #define PACE_SAMPLES	512
+#define PACE_MIN_SAMPLES 100	/* before: the hit ratio is unknown */
 struct pace_samples {
 	float		 secs[PACE_SAMPLES];
 	unsigned char	 live[PACE_SAMPLES];
