@@ -20,18 +20,24 @@ import pytest
 from evclient import Session
 from helpers import config_api_ready, free_port, wait_for
 
-WORKERS = ("events", "stats")
+WORKERS = ("events", "stats", "outbound")
 
 
 class Ports:
-    """tenantd with the config, events and stats workers on free ports."""
+    """tenantd with the config, events, stats and outbound workers on free
+    ports (the outbound worker reporting to librdkafka's mock cluster)."""
 
     def __init__(self, tenantd, **section):
         self.port = {w: free_port() for w in WORKERS}
         workers = {w: dict({"enabled": True,
                             "listen": f"127.0.0.1:{self.port[w]}"}, **section)
                    for w in WORKERS}
-        self.d = tenantd({"workers": workers}, config_worker=True)
+        # The outbound port has HTTP keys of its own: its head deadline
+        # is header_timeout, not open_timeout.
+        if "open_timeout" in section:
+            workers["outbound"]["header_timeout"] = section["open_timeout"]
+        self.d = tenantd({"workers": workers, "kafka": {"brokers": "mock"}},
+                         config_worker=True)
         config_api_ready(self.d)
         self.token = self.d.admin_token
         for w in WORKERS:
