@@ -51,7 +51,7 @@
 #define EMPTY_RETRY_MS		2000
 #define LEASE_BATCH_MAX		500
 #define FIG_DECAY		0.5	/* what a window keeps of the last */
-#define CTL_DECAY		0.85	/* the gain's memory, per interval */
+#define CTL_DECAY		0.7	/* the gain's memory, per interval */
 #define HIT_AFTER_MS		40000	/* the longest ring, and more */
 
 /* A lease on its way. */
@@ -750,9 +750,11 @@ group_metrics(struct group *g, double rate, double hit, double over)
 
 /*
  * steer - move the predictive gain toward the goal on what the last
- * intervals measured over a longer memory (CTL_DECAY: some minutes, a few
- * hundred answers): one interval's handful of answers, where one drop is
- * already 3%, would swing the gain from one bound to the other.
+ * intervals measured over a longer memory (CTL_DECAY: about three
+ * intervals, a hundred answers or more): one interval's handful of
+ * answers, where one drop is already 3%, would swing the gain from one
+ * bound to the other; a much longer memory holds it down for minutes
+ * after a burst.
  */
 static void
 steer(struct group *g)
@@ -769,9 +771,14 @@ steer(struct group *g)
 	over = c->live > 0 ? c->abandoned / fmax(c->live, c->abandoned) : 0;
 	busy = c->avail_s > 0 ? c->busy_s / c->avail_s : 0;
 	wait = c->live > 0 ? c->wait_s / c->live : 0;
-	if (g->state == G_RUNNING && c->live > 0)
+	if (g->state == G_RUNNING && c->live > 0) {
 		g->k = pace_adjust(g->k, pace_goal_parse(g->optimize_by),
 		    g->optimize_goal, over, busy, wait, c->live);
+		log_debug("outbound: campaign group %lld: gain %.3f (abandoned "
+		    "%.1f%%, busy %.1f%%, wait %.1f s over %.0f answers)",
+		    (long long)g->dbid, g->k, over * 100, busy * 100, wait,
+		    c->live);
+	}
 }
 
 /* report_stats - the group's figures to Kafka, and the pacing's gain */

@@ -153,6 +153,7 @@ group_describe(json_int_t dbid)
 	    f->abandoned / f->live : 0));
 	json_object_set_new(v, "busyFactor", json_real(f->avail_s > 0 ?
 	    f->busy_s / f->avail_s : 0));
+	json_object_set_new(v, "gain", json_real(g->k));
 	return v;
 }
 

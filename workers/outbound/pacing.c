@@ -24,6 +24,9 @@
 #include "pacing.h"
 
 #define MIN_HIT		0.02	/* below: hit ratio taken as this */
+#define PACE_MARGIN	1.0	/* standard deviations of the answers */
+#define PACE_STEP_DOWN	0.85	/* the gain's step, at most, per interval */
+#define PACE_STEP_UP	1.06
 
 static const char *const modes[] = {
 	[PM_NONE] = "Preview", [PM_PROGRESSIVE] = "Progressive",
@@ -71,14 +74,22 @@ static double
 predictive(const struct pace_in *in)
 {
 	double	hit = in->hit < MIN_HIT ? MIN_HIT : in->hit;
-	double	soon = in->ready;
+	double	soon = in->ready, want;
 
 	/* An agent on a call is free within ttc with 1 - e^(-ttc/aht). */
 	if (in->aht > 0 && in->ttc > 0)
 		soon += in->busy * (1.0 - exp(-in->ttc / in->aht));
-	if (in->expect >= 0)
-		return ((soon - in->waiting) * in->k - in->expect) / hit;
-	return (soon - in->waiting) * in->k / hit;
+	want = (soon - in->waiting) * in->k;
+	if (in->expect < 0)
+		return want / hit;
+	/*
+	 * The answers come by chance: for many free agents at once (a start,
+	 * a shift coming in) the count varies by about its square root, and
+	 * every answer above the agents is a drop.  Aim that much below.
+	 */
+	if (want > 0)
+		want -= PACE_MARGIN * sqrt(want);
+	return (want - in->expect) / hit;
 }
 
 void
@@ -207,10 +218,12 @@ pace_adjust(double k, enum pace_goal g, int goal, double abandon,
 		break;
 	}
 	step = exp(0.25 * err);
-	if (step < 0.85)
-		step = 0.85;
-	if (step > 1.15)
-		step = 1.15;
+	/* Down fast, up slowly: drops show only after the calls placed on
+	 * the higher gain are answered, so climbing fast overshoots. */
+	if (step < PACE_STEP_DOWN)
+		step = PACE_STEP_DOWN;
+	if (step > PACE_STEP_UP)
+		step = PACE_STEP_UP;
 	k *= step;
 	if (k < 0.3)
 		k = 0.3;
