@@ -760,7 +760,7 @@ static void
 steer(struct group *g)
 {
 	struct figures	*f = &g->fig, *c = &g->ctl, *b = &g->base;
-	double		 over, busy, wait;
+	double		 over, busy, wait, nk, up;
 
 	c->live = c->live * CTL_DECAY + (f->live - b->live);
 	c->abandoned = c->abandoned * CTL_DECAY + (f->abandoned -
@@ -771,9 +771,24 @@ steer(struct group *g)
 	over = c->live > 0 ? c->abandoned / fmax(c->live, c->abandoned) : 0;
 	busy = c->avail_s > 0 ? c->busy_s / c->avail_s : 0;
 	wait = c->live > 0 ? c->wait_s / c->live : 0;
-	if (g->state == G_RUNNING && c->live > 0) {
-		g->k = pace_adjust(g->k, pace_goal_parse(g->optimize_by),
+	/*
+	 * Down on what the short window shows (the drops of now: once they
+	 * stop, so does the gain's fall); up on the long memory (slowly, and
+	 * only while it stays below the goal).
+	 */
+	nk = g->k;
+	if (f->live > 0)
+		nk = pace_adjust(g->k, pace_goal_parse(g->optimize_by),
+		    g->optimize_goal, f->abandoned / fmax(f->live,
+		    f->abandoned), f->avail_s > 0 ? f->busy_s / f->avail_s : 0,
+		    f->wait_s / f->live, f->live);
+	if (nk >= g->k && c->live > 0) {
+		up = pace_adjust(g->k, pace_goal_parse(g->optimize_by),
 		    g->optimize_goal, over, busy, wait, c->live);
+		nk = up > g->k ? fmin(nk, up) : g->k;	/* else hold */
+	}
+	if (g->state == G_RUNNING && c->live > 0) {
+		g->k = nk;
 		log_debug("outbound: campaign group %lld: gain %.3f (abandoned "
 		    "%.1f%%, busy %.1f%%, wait %.1f s over %.0f answers)",
 		    (long long)g->dbid, g->k, over * 100, busy * 100, wait,
