@@ -223,3 +223,12 @@ def config_api(tenantd):
     loaded; use .api(method, path, body=None, token=..., headers=None)."""
     d = tenantd(config_worker=True)
     return config_api_ready(d)
+
+
+@pytest.fixture
+def voicesim_bin():
+    """build/voicesim ($VOICESIM_BIN, which make e2e sets), else skip."""
+    b = os.environ.get("VOICESIM_BIN")
+    if not b:
+        pytest.skip("VOICESIM_BIN is not set")
+    return b

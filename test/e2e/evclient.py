@@ -119,6 +119,22 @@ class Session:
         return r
 
 
+def session_opens(port, token, timeout=1.0):
+    """Does a session open on port with token now?  (A readiness probe.)"""
+    try:
+        s = Session(port, timeout=timeout)
+    except OSError:
+        return False
+    try:
+        s.send("RequestOpen", token=token, client="probe")
+        m = s.read(2)
+        return m is not None and m.get("event") == "EventOpened"
+    except (OSError, EOFError):
+        return False
+    finally:
+        s.close()
+
+
 def key(name, tenant=TENANT_ID):
     return f"tenantd:{{{tenant}}}:voice:{name}"
 

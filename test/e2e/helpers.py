@@ -819,3 +819,29 @@ def config_api_ready(d, timeout=20.0):
     except AssertionError as e:
         raise AssertionError(f"{e}; last answer: {last[0]}\n{d.diagnostics()}") from None
     return d
+
+
+class VoiceSim:
+    """tools/voicesim as the voice side of a test: its log, under tmpdir,
+    is checked at stop (exit 0, no crash, no error line)."""
+
+    _n = 0
+
+    def __init__(self, binary, conf_path, tmpdir, args=()):
+        VoiceSim._n += 1
+        self.log_path = os.path.join(tmpdir, f"voicesim-{VoiceSim._n}.log")
+        self._log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([binary, "-c", conf_path] + list(args),
+                                     stdin=subprocess.DEVNULL, stdout=self._log,
+                                     stderr=self._log, cwd=tmpdir)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(10)
+        self._log.close()
+        with open(self.log_path, errors="replace") as f:
+            text = f.read()
+        bad = [ln for ln in text.splitlines()
+               if any(p in ln for p in CRASH_PATTERNS) or "level=error" in ln]
+        assert self.proc.returncode == 0 and not bad, text[-3000:]

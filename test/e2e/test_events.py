@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from evclient import Session, Voice, key, merge_position, wait_link
+from evclient import Session, Voice, key, merge_position, wait_link, session_opens
 from helpers import RedisServer, free_port, wait_for
 
 
@@ -61,18 +61,7 @@ class Tenant:
             s.close()
 
     def events_up(self):
-        try:
-            s = Session(self.port, timeout=1)
-        except OSError:
-            return False
-        try:
-            s.send("RequestOpen", token=self.token, client="probe")
-            m = s.read(2)
-            return m is not None and m.get("event") == "EventOpened"
-        except (OSError, EOFError):
-            return False
-        finally:
-            s.close()
+        return session_opens(self.port, self.token, timeout=1)
 
     def token_of(self, user):
         r = self.d.api("POST", "/v1/auth/token", {"userName": user,

@@ -11,41 +11,14 @@ Skipped when $VOICESIM_BIN is not set (make e2e sets it)."""
 import json
 import os
 import signal
-import subprocess
 
 import pytest
 
-from evclient import Session, key, merge_position, wait_link
-from helpers import CRASH_PATTERNS, wait_for
+from evclient import key, merge_position, wait_link
+from helpers import wait_for, VoiceSim
 from test_events import Tenant
 
 
-@pytest.fixture
-def voicesim_bin():
-    b = os.environ.get("VOICESIM_BIN")
-    if not b:
-        pytest.skip("VOICESIM_BIN is not set")
-    return b
-
-
-class Sim:
-    def __init__(self, binary, conf_path, tmpdir, args):
-        self.log_path = os.path.join(tmpdir, "voicesim.log")
-        self._log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([binary, "-c", conf_path] + list(args),
-                                     stdin=subprocess.DEVNULL, stdout=self._log,
-                                     stderr=self._log, cwd=tmpdir)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(10)
-        self._log.close()
-        with open(self.log_path, errors="replace") as f:
-            text = f.read()
-        bad = [ln for ln in text.splitlines()
-               if any(p in ln for p in CRASH_PATTERNS) or "level=error" in ln]
-        assert self.proc.returncode == 0 and not bad, text[-3000:]
 
 
 @pytest.fixture
@@ -58,7 +31,7 @@ def sim_tenant(tenantd, redis, voicesim_bin, tmp_path):
     sims = []
 
     def start(*args):
-        s = Sim(voicesim_bin, t.d.conf_path, str(tmp_path), args)
+        s = VoiceSim(voicesim_bin, t.d.conf_path, str(tmp_path), args)
         sims.append(s)
         wait_for(t.link_up, 15, what="voicesim's heartbeat seen by tenantd")
         return s

@@ -16,45 +16,16 @@ campaign C1 {L1}, campaign group CG1 (C1, G1, Progressive, from 6500).
 import json
 import os
 import signal
-import subprocess
 import time
 
 import psycopg
 import pytest
 import redis as redislib
 
-from evclient import Session, key
-from helpers import CRASH_PATTERNS, config_api_ready, free_port, wait_for
+from evclient import Session, key, session_opens
+from helpers import config_api_ready, free_port, wait_for, VoiceSim
 
 
-@pytest.fixture
-def voicesim_bin():
-    b = os.environ.get("VOICESIM_BIN")
-    if not b:
-        pytest.skip("VOICESIM_BIN is not set")
-    return b
-
-
-class Sim:
-    """voicesim; its log checked at the end."""
-
-    def __init__(self, binary, conf_path, tmpdir, args=()):
-        self.log_path = os.path.join(tmpdir, f"voicesim-{time.time()}.log")
-        self._log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([binary, "-c", conf_path] + list(args),
-                                     stdin=subprocess.DEVNULL, stdout=self._log,
-                                     stderr=self._log, cwd=tmpdir)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(10)
-        self._log.close()
-        with open(self.log_path, errors="replace") as f:
-            text = f.read()
-        bad = [ln for ln in text.splitlines()
-               if any(p in ln for p in CRASH_PATTERNS) or "level=error" in ln]
-        assert self.proc.returncode == 0 and not bad, text[-3000:]
 
 
 class Outbound:
@@ -107,18 +78,7 @@ class Outbound:
         wait_for(self.table_ready, 20, what="the calling list's table")
 
     def up(self):
-        try:
-            s = Session(self.port, timeout=1)
-        except OSError:
-            return False
-        try:
-            s.send("RequestOpen", token=self.token, client="probe")
-            m = s.read(2)
-            return m is not None and m.get("event") == "EventOpened"
-        except (OSError, EOFError):
-            return False
-        finally:
-            s.close()
+        return session_opens(self.port, self.token, timeout=1)
 
     def sql(self, q, *args):
         with psycopg.connect(self.pg.conninfo, autocommit=True) as conn:
@@ -239,7 +199,7 @@ def test_campaign_control_over_http(tenantd, pg):
     assert st == 200 and body["dialMode"] == "Power", body
     st, body = t.http("POST", f"/v1/campaign-groups/{g}/force-unload")
     assert st == 200 and body["state"] == "NotLoaded", body
-    st, body = t.http("POST", f"/v1/campaign-groups/424242/load")
+    st, body = t.http("POST", "/v1/campaign-groups/424242/load")
     assert st == 404, body
     st, body = t.http("POST", f"/v1/campaign-groups/{g}/load", token="nope")
     assert st == 401, body
@@ -297,7 +257,7 @@ def test_progressive_dials_records_and_treats_results(tenantd, pg, redis,
                                                        voicesim_bin):
     t = Outbound(tenantd, pg)
     t.add_records(12)
-    sim = Sim(voicesim_bin, t.d.conf_path, t.d.tmpdir, [
+    sim = VoiceSim(voicesim_bin, t.d.conf_path, t.d.tmpdir, [
         "--agents", "3", "--talk", "0.3", "--wrap", "0.2", "--notready", "0",
         "--dist", "fixed", "--agent-answer", "0.1",
         "--outbound-mix", "answer=30,busy=70", "--outbound-ring", "0.1:0.3",
@@ -346,7 +306,7 @@ def test_do_not_call_and_cancel(tenantd, pg, redis, voicesim_bin):
     assert r["event"] == "EventRecordCanceled" and r["records"] == 1, r
     # a DNC entry added after the import still keeps the record from dialling
     t.add_records(1, start=5, phone=lambda i: "+33600000002")
-    sim = Sim(voicesim_bin, t.d.conf_path, t.d.tmpdir, [
+    sim = VoiceSim(voicesim_bin, t.d.conf_path, t.d.tmpdir, [
         "--agents", "2", "--talk", "0.2", "--wrap", "0.1", "--notready", "0",
         "--outbound-mix", "answer=100", "--outbound-ring", "0.1:0.1"])
     try:
@@ -366,7 +326,7 @@ def test_do_not_call_and_cancel(tenantd, pg, redis, voicesim_bin):
 def test_auto_completion_unloads_the_group(tenantd, pg, voicesim_bin):
     t = Outbound(tenantd, pg, mode="ProgressiveGVP")
     t.add_records(3)
-    sim = Sim(voicesim_bin, t.d.conf_path, t.d.tmpdir, [
+    sim = VoiceSim(voicesim_bin, t.d.conf_path, t.d.tmpdir, [
         "--outbound-mix", "answer=100", "--outbound-ring", "0.1:0.1"])
     try:
         s = start_group(t, autoCompletion=True)
@@ -389,7 +349,7 @@ def test_two_instances_never_dial_a_record_twice(tenantd, pg, redis, voicesim_bi
                   "kafka": {"brokers": "mock"}})
     n = 1500
     t.add_records(n)
-    sim = Sim(voicesim_bin, t.d.conf_path, t.d.tmpdir, [
+    sim = VoiceSim(voicesim_bin, t.d.conf_path, t.d.tmpdir, [
         "--outbound-mix", "answer=100", "--outbound-ring", "0.05:0.15"])
     try:
         start_group(t).close()
@@ -416,7 +376,7 @@ def made_calls(redis_port):
 def test_power_places_goal_calls_per_ready_agent(tenantd, pg, redis, voicesim_bin):
     t = Outbound(tenantd, pg, mode="Power", optimizeGoal=2)
     t.add_records(20)
-    sim = Sim(voicesim_bin, t.d.conf_path, t.d.tmpdir, [
+    sim = VoiceSim(voicesim_bin, t.d.conf_path, t.d.tmpdir, [
         "--agents", "2", "--notready", "0", "--outbound-mix", "noanswer=100"])
     try:
         start_group(t).close()
@@ -431,7 +391,7 @@ def test_predictive_starts_progressive_and_stays_within_channels(
         tenantd, pg, redis, voicesim_bin):
     t = Outbound(tenantd, pg, mode="Predictive", numOfChannels=3)
     t.add_records(20)
-    sim = Sim(voicesim_bin, t.d.conf_path, t.d.tmpdir, [
+    sim = VoiceSim(voicesim_bin, t.d.conf_path, t.d.tmpdir, [
         "--agents", "2", "--notready", "0", "--outbound-mix", "noanswer=100"])
     try:
         start_group(t).close()
@@ -448,7 +408,7 @@ def test_agentless_modes_route_answers_to_the_ivr(tenantd, pg, redis, voicesim_b
                                                   mode):
     t = Outbound(tenantd, pg, mode=mode, numOfChannels=4, optimizeGoal=1)
     t.add_records(6)
-    sim = Sim(voicesim_bin, t.d.conf_path, t.d.tmpdir, [
+    sim = VoiceSim(voicesim_bin, t.d.conf_path, t.d.tmpdir, [
         "--outbound-mix", "answer=100", "--outbound-ring", "0.1:0.2"])
     try:
         start_group(t).close()
@@ -484,7 +444,7 @@ def test_time_windows_in_each_records_zone(tenantd, pg, redis, voicesim_bin):
     if abs(((paris - akl + 43200) % 86400) - 43200) > 7200:
         t.add_records(1, start=4, tz_dbid=nz, daily_from=win(paris, -1800, 1800)[0],
                       daily_till=win(paris, -1800, 1800)[1])
-    sim = Sim(voicesim_bin, t.d.conf_path, t.d.tmpdir, [
+    sim = VoiceSim(voicesim_bin, t.d.conf_path, t.d.tmpdir, [
         "--agents", "2", "--talk", "0.2", "--wrap", "0.1", "--notready", "0",
         "--outbound-mix", "answer=100", "--outbound-ring", "0.1:0.1"])
     try:
@@ -520,7 +480,7 @@ def test_chains_next_in_chain_and_a_final_result(tenantd, pg, redis, voicesim_bi
     t.add_records(1, start=2, phone=lambda i: "+33622000002", chain_id=10, chain_n=1)
     t.add_records(1, start=3, phone=lambda i: "+33633000003", chain_id=10, chain_n=2)
     t.add_records(1, start=4, phone=lambda i: "+33644000004", chain_id=20, chain_n=0)
-    sim = Sim(voicesim_bin, t.d.conf_path, t.d.tmpdir, [
+    sim = VoiceSim(voicesim_bin, t.d.conf_path, t.d.tmpdir, [
         "--outbound-mix", "answer=100", "--outbound-ring", "0.3:0.3",
         "--busy-suffix", "0009", "--busy-after", "0.3"])
     try:

@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from evclient import Session
+from evclient import Session, session_opens
 from helpers import config_api_ready, free_port, wait_for
 
 WORKERS = ("events", "stats", "outbound")
@@ -44,18 +44,7 @@ class Ports:
             wait_for(lambda w=w: self.opens(w), 20, what=f"the {w} port to open")
 
     def opens(self, w):
-        try:
-            s = Session(self.port[w], timeout=2)
-        except OSError:
-            return False
-        try:
-            s.send("RequestOpen", token=self.token, client="probe")
-            m = s.read(2)
-            return m is not None and m.get("event") == "EventOpened"
-        except (OSError, EOFError):
-            return False
-        finally:
-            s.close()
+        return session_opens(self.port[w], self.token, timeout=2)
 
     def http(self, w, method, path, token=None, body=None, conn=None):
         """(status, headers, body bytes) of one request; conn keeps alive."""

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from evclient import Session, Voice, key
+from evclient import Session, Voice, key, session_opens
 from helpers import TENANT_ID, config_api_ready, free_port, wait_for
 
 
@@ -48,18 +48,7 @@ class StatsTenant:
         wait_for(self.up, 20, what="the stats port")
 
     def up(self):
-        try:
-            s = Session(self.port, timeout=1)
-        except OSError:
-            return False
-        try:
-            s.send("RequestOpen", token=self.token, client="probe")
-            m = s.read(2)
-            return m is not None and m.get("event") == "EventOpened"
-        except (OSError, EOFError):
-            return False
-        finally:
-            s.close()
+        return session_opens(self.port, self.token, timeout=1)
 
     def link_up(self):
         s = self.session()

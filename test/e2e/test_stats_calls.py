@@ -12,47 +12,17 @@ Skipped when $VOICESIM_BIN is not set (make e2e sets it)."""
 
 import datetime
 import json
-import os
 import signal
-import subprocess
 import time
 
 import pytest
 import redis as redislib
 
 from evclient import key
-from helpers import CRASH_PATTERNS, wait_for
+from helpers import wait_for, VoiceSim
 from test_stats import StatsTenant, open_stat, peek
 
 
-@pytest.fixture
-def voicesim_bin():
-    b = os.environ.get("VOICESIM_BIN")
-    if not b:
-        pytest.skip("VOICESIM_BIN is not set")
-    return b
-
-
-class Sim:
-    """voicesim in its answer-only mode; its log checked at the end."""
-
-    def __init__(self, binary, conf_path, tmpdir, args=()):
-        self.log_path = os.path.join(tmpdir, "voicesim.log")
-        self._log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([binary, "-c", conf_path] + list(args),
-                                     stdin=subprocess.DEVNULL, stdout=self._log,
-                                     stderr=self._log, cwd=tmpdir)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(10)
-        self._log.close()
-        with open(self.log_path, errors="replace") as f:
-            text = f.read()
-        bad = [ln for ln in text.splitlines()
-               if any(p in ln for p in CRASH_PATTERNS) or "level=error" in ln]
-        assert self.proc.returncode == 0 and not bad, text[-3000:]
 
 
 class Switch:
@@ -111,7 +81,7 @@ class Switch:
 @pytest.fixture
 def sim(tenantd, redis, voicesim_bin, tmp_path):
     t = StatsTenant(tenantd)
-    s = Sim(voicesim_bin, t.d.conf_path, str(tmp_path))
+    s = VoiceSim(voicesim_bin, t.d.conf_path, str(tmp_path))
     wait_for(t.link_up, 15, what="voicesim's heartbeat seen by the stats worker")
     t.sw = Switch(redis.port)
     t.sw.poll()
@@ -374,7 +344,7 @@ def test_voice_side_restart_forgets_its_calls(tenantd, redis, voicesim_bin, tmp_
     logs out those agents on the stream before anything else, so the stats
     worker, which reads only the stream, does not show E1 talking forever."""
     t = StatsTenant(tenantd)
-    old = Sim(voicesim_bin, t.d.conf_path, str(tmp_path))
+    old = VoiceSim(voicesim_bin, t.d.conf_path, str(tmp_path))
     wait_for(t.link_up, 15, what="voicesim's heartbeat seen by the stats worker")
     sw = Switch(redis.port)
     s = t.session()
@@ -391,7 +361,7 @@ def test_voice_side_restart_forgets_its_calls(tenantd, redis, voicesim_bin, tmp_
     old.proc.send_signal(signal.SIGKILL)
     old.proc.wait()
     old._log.close()
-    new = Sim(voicesim_bin, t.d.conf_path, str(tmp_path))
+    new = VoiceSim(voicesim_bin, t.d.conf_path, str(tmp_path))
     try:
         wait_for(lambda: peek(s, state)["state"] == "LoggedOut", 15,
                  what="E1 logged out by the new voice side")
