@@ -193,7 +193,7 @@ def test_campaign_control_over_http(tenantd, pg):
     st, body = t.http("POST", f"/v1/campaign-groups/{g}/load", {"autoCompletion": True})
     assert st == 200 and body["state"] == "Loaded" and body["autoCompletion"], body
     st, body = t.http("POST", f"/v1/campaign-groups/{g}/load")
-    assert st == 409 and body["code"] == "InvalidState", body
+    assert st == 409 and body["error"] == "InvalidState", body
     st, body = t.http("POST", f"/v1/campaign-groups/{g}/set-dialing-mode",
                       {"dialMode": "Power", "optimizeGoal": 2})
     assert st == 200 and body["dialMode"] == "Power", body

@@ -580,21 +580,13 @@ fail(struct ctl *c, const char *code, const char *fmt, ...)
 {
 	va_list	 ap;
 	char	 msg[512];
-	json_t	*e;
-	char	*body;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (c->conn != NULL) {
-		e = json_pack("{s:s, s:s}", "code", code, "message", msg);
-		body = json_dumps(e, JSON_COMPACT);
-		http_respond(c->conn, http_status_of(code), "application/json",
-		    strcmp(code, SESS_ERR_UNAVAILABLE) == 0 ?
-		    "Retry-After: 1\r\n" : NULL, body, strlen(body));
-		free(body);
-		json_decref(e);
-	} else if (c->s != NULL)
+	if (c->conn != NULL)	/* as the rest of the port, and 8888 */
+		svc_http_error(c->conn, http_status_of(code), code, "%s", msg);
+	else if (c->s != NULL)
 		sess_send_error(c->s, c->ref, code, "%s", msg);
 	LIST_REMOVE(c, entry);
 	free(c);
