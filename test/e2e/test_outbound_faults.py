@@ -31,9 +31,9 @@ import uuid
 
 import pytest
 
-from helpers import TENANT_ID, free_port, wait_for
+from helpers import TENANT_ID, free_port, wait_for, VoiceSim
 from kafkahelp import KafkaMock, read_records
-from test_outbound import Outbound, Sim, requests_of, start_group, voicesim_bin  # noqa: F401
+from test_outbound import Outbound, requests_of, start_group
 
 pytest.importorskip("confluent_kafka")
 
@@ -61,7 +61,7 @@ def km():
 
 def sim_gvp(t, seed, ring="0.2:0.6", mix=MIX):
     """voicesim for an agentless (ProgressiveGVP) group: called parties only."""
-    return Sim(os.environ["VOICESIM_BIN"], t.d.conf_path, t.d.tmpdir, [
+    return VoiceSim(os.environ["VOICESIM_BIN"], t.d.conf_path, t.d.tmpdir, [
         "--outbound-mix", mix, "--outbound-ring", ring, "--busy-after", "0.1",
         "--seed", str(seed)])
 
@@ -288,7 +288,7 @@ def test_every_report_arrives(tenantd, pg, redis, km, voicesim_bin):
     t0 = int(time.time() * 1000)
     t = Outbound(tenantd, pg, brokers=km.bootstrap)
     t.add_records(30)
-    sim = Sim(voicesim_bin, t.d.conf_path, t.d.tmpdir, [
+    sim = VoiceSim(voicesim_bin, t.d.conf_path, t.d.tmpdir, [
         "--agents", "3", "--talk", "0.3", "--wrap", "0.2", "--notready", "0",
         "--dist", "fixed", "--agent-answer", "0.1",
         "--outbound-mix", MIX, "--outbound-ring", "0.1:0.3",

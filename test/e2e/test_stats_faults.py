@@ -23,9 +23,8 @@ import time
 import pytest
 
 from evclient import Voice, key
-from helpers import TENANT_ID, config_api_ready, free_port, wait_for
+from helpers import TENANT_ID, config_api_ready, free_port, wait_for, VoiceSim
 from test_stats import StatsTenant, open_stat, peek, wait_value
-from test_stats_calls import Sim, voicesim_bin  # noqa: F401 (a fixture)
 
 MODEL_KEY = f"tenantd:{{{TENANT_ID}}}:stats:model"
 GROWING_KEY = f"tenantd:{{{TENANT_ID}}}:stats:growing"
@@ -88,7 +87,7 @@ def test_statistic_opened_before_the_restore_is_corrected(tenantd, redis, voices
     statistic opened then is invalid; once the test puts the snapshot back,
     it turns valid with 8, and a new client gets 8 too."""
     t = FaultTenant(tenantd, 8)
-    sim = Sim(voicesim_bin, t.d.conf_path, str(tmp_path), ["--agents", "8"])
+    sim = VoiceSim(voicesim_bin, t.d.conf_path, str(tmp_path), ["--agents", "8"])
     try:
         wait_for(t.link_up, 15, what="voicesim's heartbeat")
         s = t.session()
@@ -161,7 +160,7 @@ def test_redis_restart_under_traffic(tenantd, redis, voicesim_bin, tmp_path):
     agree with voice:state, as the events worker's answers do.  voicesim is
     then stopped (SIGSTOP) so that the hash holds still for the check."""
     t = FaultTenant(tenantd, 8)
-    sim = Sim(voicesim_bin, t.d.conf_path, str(tmp_path), [
+    sim = VoiceSim(voicesim_bin, t.d.conf_path, str(tmp_path), [
         "--agents", "8", "--rate", "4", "--ring", "0.2", "--talk", "1.5",
         "--wrap", "0.3", "--notready", "0", "--patience", "30", "--seed", "11",
         "--to", "6000"])
