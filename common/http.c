@@ -894,6 +894,22 @@ http_stream_end(struct http_conn *c)
 	conn_next(c);
 }
 
+/*
+ * http_stream_abort - the answer cannot be finished (its source failed):
+ * what is queued goes, then the connection closes without the last
+ * chunk, so the client sees the body cut short, never a complete one
+ */
+void
+http_stream_abort(struct http_conn *c)
+{
+	c->stream_closed = NULL;
+	c->busy = 0;
+	c->closing = 1;
+	event_del(c->ev_read);
+	if (!c->in_process)
+		conn_flush(c);
+}
+
 /* conn_next - a streamed answer is over: serve what came behind it */
 static void
 conn_next(struct http_conn *c)

@@ -289,6 +289,9 @@ int		 http_stream_begin(struct http_conn *, int status,
 		    const char *content_type, http_stream_closed *, void *);
 int		 http_stream_write(struct http_conn *, const void *, size_t);
 void		 http_stream_end(struct http_conn *);
+/* The answer cannot be finished: close after what is queued, without the
+ * last chunk (the client sees a cut body).  The conn is gone after. */
+void		 http_stream_abort(struct http_conn *);
 /* Stop accepting; existing connections finish their requests. */
 void		 http_server_pause(struct http_server *);
 /*

@@ -809,6 +809,21 @@ handler(struct http_conn *c, const struct http_request *r, void *arg)
 		fx->nanswered++;
 		return;
 	}
+	/* /stream/end and /stream/abort: a streamed answer, finished or
+	 * cut off by its source. */
+	if (r->target_len >= 7 && memcmp(r->target, "/stream", 7) == 0) {
+		assert_int_equal(http_stream_begin(c, 200, "text/plain", NULL,
+		    NULL), 0);
+		assert_int_equal(http_stream_write(c, "part", 4), 0);
+		if (r->target_len == 13 && memcmp(r->target, "/stream/abort",
+		    13) == 0)
+			http_stream_abort(c);
+		else
+			http_stream_end(c);
+		free(body);
+		fx->nanswered++;
+		return;
+	}
 	/* A client "proves itself" by asking for /trust... */
 	if (r->target_len >= 6 && memcmp(r->target, "/trust", 6) == 0)
 		http_conn_trust(c);
@@ -1752,6 +1767,26 @@ test_no_hook_chunked(void **state)
 	cl_close(c);
 }
 
+/* A streamed answer whose source failed ends without its last chunk, and
+ * the connection closes: the client cannot take it for a whole body. */
+static void
+test_stream_abort(void **state)
+{
+	struct fx	*fx = *state;
+	struct cl	*c = cl_connect(fx);
+
+	cl_send(c, "GET /stream/end HTTP/1.1\r\n\r\n");
+	cl_expect(fx, c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+	    "Transfer-Encoding: chunked\r\nCache-Control: no-cache\r\n\r\n"
+	    "4\r\npart\r\n0\r\n\r\n");
+	cl_send(c, "GET /stream/abort HTTP/1.1\r\n\r\n");
+	cl_expect(fx, c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+	    "Transfer-Encoding: chunked\r\nCache-Control: no-cache\r\n\r\n"
+	    "4\r\npart\r\n");
+	cl_expect_eof(fx, c);
+	cl_close(c);
+}
+
 static void
 test_adopt(void **state)
 {
@@ -1877,6 +1912,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_stream_whole_chunked,
 		    stream_setup, server_teardown),
 		cmocka_unit_test_setup_teardown(test_no_hook_chunked,
+		    server_setup, server_teardown),
+		cmocka_unit_test_setup_teardown(test_stream_abort,
 		    server_setup, server_teardown),
 		cmocka_unit_test_setup_teardown(test_adopt, server_setup,
 		    server_teardown),

@@ -975,11 +975,13 @@ exp_done(struct pgx *x, PGresult *res, void *arg)
 			svc_http_error(e->conn, 500, "Internal", "%s",
 			    PQresultErrorMessage(res));
 	} else {
-		if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK)
+		if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
 			log_warnx("export of %s cut short: %s", e->table,
 			    res != NULL ? PQresultErrorMessage(res) :
 			    "PostgreSQL was lost");
-		http_stream_end(e->conn);
+			http_stream_abort(e->conn);	/* not a whole one */
+		} else
+			http_stream_end(e->conn);
 	}
 	exp_free(e);
 }
