@@ -72,8 +72,10 @@ static const char SQL_LOCK[] =
  * be among them: its earlier one must not follow it).
  */
 static const char SQL_READ[] =
-    "SELECT seq, key, value FROM ocs_outbox WHERE seq > $1 "
-    "OR seq = ANY($2::bigint[]) ORDER BY seq LIMIT 5000";
+    "SELECT seq, key, value FROM ("
+    "SELECT seq, key, value FROM ocs_outbox WHERE seq = ANY($2::bigint[]) "
+    "UNION ALL (SELECT seq, key, value FROM ocs_outbox WHERE seq > $1 "
+    "ORDER BY seq LIMIT 5000)) r ORDER BY seq";
 static const char SQL_DELETE[] =
     "DELETE FROM ocs_outbox WHERE seq = ANY($1::bigint[])";
 static const char SQL_COUNT[] = "SELECT count(*) FROM ocs_outbox";
@@ -827,7 +829,7 @@ got_rows(struct pgc *pg, const PGresult *r, void *arg)
 		}
 	}
 	/* A full batch: more rows wait. */
-	if (n == READ_BATCH && i == n)
+	if (n >= READ_BATCH && i == n)
 		ob.want_read = 1;
 	pump();
 }
