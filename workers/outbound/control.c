@@ -555,7 +555,7 @@ answer(struct ctl *c, json_t *ev)
 		    strlen(body));
 		free(body);
 	} else if (c->s != NULL)
-		sess_reply(c->s, c->ref, json_incref(ev));
+		sess_reply(c->s, c->ref, ev);	/* borrowed */
 	json_decref(ev);
 	LIST_REMOVE(c, entry);
 	free(c);
