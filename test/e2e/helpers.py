@@ -838,7 +838,7 @@ class VoiceSim:
     def stop(self):
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(10)
+            self.proc.wait(30)
         self._log.close()
         with open(self.log_path, errors="replace") as f:
             text = f.read()
