@@ -415,7 +415,7 @@ def test_agentless_modes_route_answers_to_the_ivr(tenantd, pg, redis, voicesim_b
         "--outbound-mix", "answer=100", "--outbound-ring", "0.1:0.2"])
     try:
         start_group(t).close()
-        wait_for(lambda: all(r[1] == 3 for r in t.records()), 30, what="dialled")
+        wait_for(lambda: all(r[1] == 3 for r in t.records()), 60, what="dialled")
         routes = [q for q in requests_of(redis.port)
                   if q["request"] == "RequestRouteCall"]
         assert len(routes) == 6 and {q["destination"] for q in routes} == {"6600"}
