@@ -359,40 +359,6 @@ def _leading_literal(args):
     return "".join(parts).replace('\\"', '"') if parts else None
 
 
-LEASE_FALLBACK = (
-    "UPDATE %1$s r SET record_status = 2, lease_owner = $1, "
-    "lease_until = $2, attempt = r.attempt + 1, call_time = $3, "
-    "campaign_id = $4, group_id = $5 "
-    "WHERE r.record_id IN (SELECT c.record_id FROM %1$s c "
-    "LEFT JOIN unnest($6::bigint[], $7::int[]) AS z(id, sod) "
-    "ON z.id = COALESCE(c.tz_dbid, $8::bigint) "
-    "WHERE c.record_status = 1 AND c.record_type IN (2, 3, 6) "
-    "AND COALESCE(c.dial_sched_time, 0) <= $3::integer "
-    "AND (c.daily_from IS NULL OR c.daily_till IS NULL "
-    "OR c.daily_from = c.daily_till "
-    "OR (c.daily_from < c.daily_till AND z.sod >= c.daily_from "
-    "AND z.sod < c.daily_till) "
-    "OR (c.daily_from > c.daily_till AND (z.sod >= c.daily_from "
-    "OR z.sod < c.daily_till))) "
-    "AND NOT EXISTS (SELECT 1 FROM %1$s x WHERE x.chain_id = "
-    "c.chain_id AND x.record_id <> c.record_id AND (x.record_status "
-    "= 2 OR (x.record_status = 1 AND x.chain_n < c.chain_n))) "
-    "AND NOT EXISTS (SELECT 1 FROM ocs_dnc d WHERE d.kind = 1 AND "
-    "d.value = c.contact_info) %2$s%3$s%4$s"
-    "ORDER BY c.dial_sched_time NULLS FIRST, c.record_id "
-    "LIMIT $9::integer FOR UPDATE OF c SKIP LOCKED) "
-    "RETURNING r.record_id, r.contact_info, r.contact_info_type, "
-    "r.attempt, r.chain_id, r.tz_dbid, r.treatments")
-OUTCOME_FALLBACK = (
-    "UPDATE %s SET record_status = CASE WHEN "
-    "record_status = 5 THEN 5 ELSE $3::integer END, call_result = "
-    "$4, dial_sched_time = COALESCE($5::integer, dial_sched_time), "
-    "treatments = $6, agent_id = COALESCE($7, agent_id), lease_owner "
-    "= NULL, lease_until = NULL WHERE record_id = $1 AND lease_owner "
-    "= $2")
-CHAIN_FALLBACK = ("UPDATE %s SET record_status = 7 WHERE "
-                  "chain_id = $1 AND record_id <> $2 AND record_status = 1")
-PUT_FALLBACK = "INSERT INTO ocs_outbox (id, key, value) VALUES ($1, $2, $3)"
 CUST_A = ("AND NOT EXISTS (SELECT 1 FROM ocs_dnc e "
           "WHERE e.kind = 2 AND e.value = c.")
 CUST_B = "::text) "
@@ -401,9 +367,9 @@ CUST_B = "::text) "
 def dial_sql():
     """The lease, outcome and chain statements of the dialler (dial.c and
     the files beside it in workers/outbound/) and the outbox INSERT of
-    outbox.c, as the source has them now (the
-    copies above when the source cannot be read); and whether the source
-    was read."""
+    outbox.c, as the source has them now.  A source that cannot be read
+    or parsed stops the benchmark: a copy kept here would go stale and
+    measure statements the worker no longer runs."""
     found = {}
     dial = outbox = ""
     src = os.path.join(REPO, "workers", "outbound")
@@ -434,9 +400,9 @@ def dial_sql():
     read = (len(found) == 4 and CUST_A in dial.replace('"\n\t    "', "")
             .replace('" "', "") and "%2$s%3$s%4$s" in found["lease"])
     if not read:
-        found = {"lease": LEASE_FALLBACK, "outcome": OUTCOME_FALLBACK,
-                 "chain": CHAIN_FALLBACK, "put": PUT_FALLBACK}
-    return found, read
+        raise B.BenchError("the dialler's statements could not be read from "
+                           "workers/outbound/*.c: dial_sql() must follow them")
+    return found
 
 
 # ------------------------------------------------------------ the benchmark
@@ -575,10 +541,8 @@ def run(args):
     print("== dialler: records leased, dialled and finished per second "
           "(outbound worker vs pgbench with the same statements)", flush=True)
     print(B.busy_note(), flush=True)
-    sql, read = dial_sql()
-    print("   statements: " + ("read from workers/outbound/*.c"
-                             if read else "FALLBACK copies in dialler_bench.py "
-                             "(dial.c could not be parsed)"), flush=True)
+    sql = dial_sql()
+    print("   statements: read from workers/outbound/*.c", flush=True)
     pg = pg_with_statements()
     redis = B.RedisServer()
     d = ObTenantd(binary, pg, redis.port)
