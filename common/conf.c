@@ -211,6 +211,8 @@ static const struct key outbound_keys[] = {
 	{ "progressive_ratio", K_NUMBER, W(progressive_ratio), 0, "1.0", 0 },
 	{ "predictive_min_agents", K_UINT, W(predictive_min_agents), 0, "3",
 	    0 },
+	{ "predictive_cut_after", K_UINT, W(predictive_cut_after), 0, "15",
+	    0 },
 	{ "customer_id_field", K_STRING, W(customer_id_field), 0,
 	    "customer_id", 0 },
 	END

@@ -101,7 +101,7 @@ def analyse(events, groups, w0, w1):
     by_agent = {dn: name for name, g in groups.items() for dn in g["dns"]}
     calls = {}          # connId -> dict(group, answered ms, end)
     res = {name: {"dials": 0, "live": 0, "routed": 0, "dropped": 0,
-                  "hungup": 0, "machine": 0, "busy": 0, "noanswer": 0,
+                  "hungup": 0, "machine": 0, "busy": 0, "noanswer": 0, "cut": 0,
                   "talk": 0.0, "wrap": 0.0, "ring": 0.0, "idle": 0.0}
            for name in groups}
     state = {}          # agent dn -> (state, since ms)
@@ -141,8 +141,9 @@ def analyse(events, groups, w0, w1):
                         else:
                             res[g]["dropped"] += 1
                 elif inw:
+                    # "Normal": the dialler hung up a call still ringing
                     key = {"AnsweringMachine": "machine", "Busy": "busy",
-                           "NoAnswer": "noanswer"}.get(cause)
+                           "NoAnswer": "noanswer", "Normal": "cut"}.get(cause)
                     if key:
                         res[g][key] += 1
         elif dn in by_agent:
@@ -303,7 +304,7 @@ def run(args):
         print(f"   {name}: {x['dials']} dials: {x['live']} live ({x['routed']} "
               f"to an agent, {x['dropped']} dropped, {x['hungup']} hung up), "
               f"{x['machine']} machines, {x['busy']} busy, {x['noanswer']} no "
-              f"answer; agents' time: talk {x['talk'] / logged:.0%}, wrap "
+              f"answer, {x['cut']} cut ringing; agents' time: talk {x['talk'] / logged:.0%}, wrap "
               f"{x['wrap'] / logged:.0%}, ringing {x['ring'] / logged:.0%}, "
               f"idle {x['idle'] / logged:.0%}" if logged else f"   {name}: no data")
     vsum = [ln for ln in vtext.splitlines() if "predictive calls" in ln]

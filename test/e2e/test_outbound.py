@@ -287,7 +287,58 @@ def test_progressive_dials_records_and_treats_results(tenantd, pg, redis,
         assert ud["GSW_TZ_NAME"] == "Europe/Paris" and ud["GSW_CALLING_LIST"] == "L1"
         # one attempt per record at a time: attempts add up
         assert len(reqs) == sum(r[3] for r in rows)
+        # the Ready records left are counted while the group runs
+        wait_for(lambda: s.call("RequestGetCampaignStatus",
+                                campaignGroup=t.group).get("recordsLeft") == 0,
+                 10, what="recordsLeft 0")
         s.close()
+    finally:
+        sim.stop()
+
+
+def test_a_killed_workers_calls_are_adopted(tenantd, pg, redis, voicesim_bin):
+    """SIGKILL the worker while its calls ring and talk: its successor takes
+    them over (their leases, then their events), so each record is dialled
+    once and its result is written; without it they would wait for their
+    leases to expire and be dialled again."""
+    t = Outbound(tenantd, pg)
+    t.add_records(6)
+    sim = VoiceSim(voicesim_bin, t.d.conf_path, t.d.tmpdir, [
+        "--agents", "2", "--talk", "4", "--wrap", "0.2", "--notready", "0",
+        "--dist", "fixed", "--agent-answer", "0.1",
+        "--outbound-mix", "answer=100", "--outbound-ring", "1.5:2.5",
+        "--seed", "3"])
+    try:
+        start_group(t).close()
+
+        def talking():
+            rc = redislib.Redis(host="127.0.0.1", port=redis.port,
+                                decode_responses=True)
+            return any(json.loads(f["event"]).get("event") == "EventEstablished"
+                       and json.loads(f["event"]).get("thisDN") in ("5001", "5002")
+                       for _, f in rc.xrange(key("events")))
+        wait_for(talking, 30, interval=0.1, what="a call at an agent")
+        old = t.d.worker_pid("outbound")
+        held = [r for r in t.records() if r[1] == 2]
+        assert held, t.records()
+        os.kill(old, signal.SIGKILL)
+        wait_for(lambda: t.d.worker_pid("outbound") not in (None, old),
+                 20, what="a new outbound worker")
+
+        def settled():
+            return all(r[1] == 3 for r in t.records())
+        try:
+            wait_for(settled, 60, interval=0.5, what="every record finished")
+        except AssertionError as e:
+            raise AssertionError(f"{e}: {t.records()}\n{t.d.log_text()[-8000:]}")
+        rows = t.records()
+        for rid, status, result, attempt, agent, owner in rows:
+            assert (status, result, attempt, owner) == (3, 33, 1, None), rows
+            assert agent in ("7001", "7002"), rows
+        reqs = [q for q in requests_of(redis.port)
+                if q["request"] == "RequestMakePredictiveCall"]
+        assert len(reqs) == 6, reqs
+        assert "adopted the call" in t.d.log_text()
     finally:
         sim.stop()
 

@@ -1100,25 +1100,37 @@ test_pace_preview_and_modes(void **state)
 }
 
 /*
- * pace_adjust with the overdial goal, 5% abandoned per live answer:
- * err = (goal - abandon) / goal, step = e^(err / 4) within 0.85..1.06.
+ * pace_adjust with the overdial goal, 5% abandoned per live answer, on
+ * an interval's counts: step = e^(0.02 live (0.85 goal - abandon))
+ * within 0.85..1.06; it aims at 4.25%.
  */
 static void
 test_pace_adjust_overdial(void **state)
 {
+	double	k;
+	int	i;
+
 	assert_int_equal(pace_goal_parse("OverdialRate"), PG_OVERDIAL);
 	assert_int_equal(pace_goal_parse(NULL), PG_OVERDIAL);
 	assert_int_equal(pace_goal_parse("Nonsense"), PG_OVERDIAL);
-	/* 3%: err 0.4, up by e^0.1 held to 1.06; 6%: err -0.2, down by
-	 * e^-0.05. */
+	/* 100 answers: 3 abandoned, up by e^0.025; 4.5, down by e^-0.005;
+	 * 6, e^-0.035; 5, e^-0.015; at the aim, 4.25, no change. */
 	assert_near(pace_adjust(1.0, PG_OVERDIAL, 5, 0.03, 0, 0, 100),
-	    1.06);
-	assert_near(pace_adjust(1.0, PG_OVERDIAL, 5, 0.045, 0, 0, 100),
 	    exp(0.025));
+	assert_near(pace_adjust(1.0, PG_OVERDIAL, 5, 0.045, 0, 0, 100),
+	    exp(-0.005));
 	assert_near(pace_adjust(1.0, PG_OVERDIAL, 5, 0.06, 0, 0, 100),
-	    exp(-0.05));
-	assert_near(pace_adjust(1.0, PG_OVERDIAL, 5, 0.05, 0, 0, 100), 1.0);
-	/* None abandoned: e^0.25 = 1.28, held to 1.06 (up slowly); 50%: to
+	    exp(-0.035));
+	assert_near(pace_adjust(1.0, PG_OVERDIAL, 5, 0.05, 0, 0, 100),
+	    exp(-0.015));
+	assert_near(pace_adjust(1.0, PG_OVERDIAL, 5, 0.0425, 0, 0, 100), 1.0);
+	/* The counts, not the rate: one abandon in 10 answers takes off
+	 * what one in 100 does (e^-0.02), less the answers' share. */
+	assert_near(pace_adjust(1.0, PG_OVERDIAL, 5, 0.1, 0, 0, 10),
+	    exp(0.02 * (0.425 - 1)));
+	assert_near(pace_adjust(1.0, PG_OVERDIAL, 5, 0.02, 0, 0, 50),
+	    exp(0.02 * (2.125 - 1)));
+	/* None abandoned in 100: e^0.085, held to 1.06 (up slowly); 50%: to
 	 * 0.85 (down fast). */
 	assert_near(pace_adjust(1.0, PG_OVERDIAL, 5, 0.0, 0, 0, 100), 1.06);
 	assert_near(pace_adjust(2.0, PG_OVERDIAL, 5, 0.5, 0, 0, 100), 1.7);
@@ -1130,11 +1142,21 @@ test_pace_adjust_overdial(void **state)
 	assert_near(pace_adjust(0.3, PG_OVERDIAL, 5, 0.5, 0, 0, 100), 0.3);
 	/* Goal 0: any abandon brings it down. */
 	assert_near(pace_adjust(1.0, PG_OVERDIAL, 0, 0.01, 0, 0, 100),
-	    exp(-0.025));
+	    exp(-0.02));
 	assert_near(pace_adjust(1.0, PG_OVERDIAL, 0, 0.0, 0, 0, 100), 1.0);
-	/* Nothing answered in the window: no news, no change. */
+	/* Nothing answered in the interval: no news, no change. */
 	assert_near(pace_adjust(1.7, PG_OVERDIAL, 5, 0.9, 0, 0, 0), 1.7);
 	assert_near(pace_adjust(1.7, PG_OVERDIAL, 5, 0.9, 0, 0, 0.5), 1.7);
+	/* Integral: intervals of 20 answers alternating 0 and 1 abandon
+	 * (2.5%) against a goal of 3 (aim 2.55%) end where they began, a
+	 * little up; 2 and 0 (5%) go down. */
+	for (k = 1.0, i = 0; i < 100; i++)
+		k = pace_adjust(k, PG_OVERDIAL, 3, (i % 2) / 20.0, 0, 0, 20);
+	assert_true(k > 1.0 && k < 1.05);
+	for (k = 1.0, i = 0; i < 100; i++)
+		k = pace_adjust(k, PG_OVERDIAL, 3, (i % 2) * 2 / 20.0, 0, 0,
+		    20);
+	assert_true(k < 0.4);
 }
 
 /* BusyFactor (percent), unless abandons pass 5%; AverageWaitTime (s). */
@@ -1252,17 +1274,238 @@ test_pace_predictive_with_expect(void **state)
 	    .logged_in = 10, .min_agents = 3, .hit = 0.25, .k = 1.0,
 	    .dialing = 30, .expect = 2.0 };
 
-	/* 10 answers wanted, less a standard deviation's margin: 10 - 3.16;
-	 * (6.84 - 2) / 0.25 = 19 new calls: the 30 placed count 2 */
-	assert_int_equal(pace_calls(&in), 19);
-	in.waiting = 3;		/* (7 - 2.65 - 2) / 0.25 */
-	assert_int_equal(pace_calls(&in), 9);
+	/* 10 answers wanted, less the margin, 0.6 standard deviation:
+	 * 10 - 1.90; (8.10 - 2) / 0.25 = 24 new calls: the 30 placed count
+	 * 2 */
+	assert_int_equal(pace_calls(&in), 24);
+	in.waiting = 3;		/* (7 - 1.59 - 2) / 0.25 */
+	assert_int_equal(pace_calls(&in), 13);
 	in.expect = 9;		/* answers enough to come: none */
 	assert_int_equal(pace_calls(&in), 0);
 	in.expect = 0;
 	in.waiting = 0;
 	in.channels = 35;	/* 30 placed: 5 more at most */
 	assert_int_equal(pace_calls(&in), 5);
+}
+
+/* ---- the forecast of the agents and of the answers ---- */
+
+/*
+ * Kaplan-Meier: 100 calls ended after 10 s, and 100 still going after
+ * 30 s.  The ended ones alone would say every call lasts 10 s; with the
+ * running ones the chance to last past 10 s is one half, and a call that
+ * has lasted 20 s is not known to end within 5 s (no call ended after
+ * 10 s: memoryless at the ended ones' mean, 1 - e^(-5/10)).
+ */
+static void
+test_pace_surv_censored(void **state)
+{
+	struct pace_dist	d;
+	struct pace_surv	sv;
+	double			run[100];
+	int			i;
+
+	memset(&d, 0, sizeof(d));
+	pace_surv_build(&sv, &d, NULL, 0);
+	assert_true(pace_surv_within(&sv, 0, 10) < 0);	/* no samples */
+	pace_surv_free(&sv);
+	for (i = 0; i < 100; i++) {
+		pace_dist_add(&d, 10.0);
+		run[i] = 30.0;
+	}
+	pace_surv_build(&sv, &d, NULL, 0);
+	assert_true(fabs(pace_surv_within(&sv, 0, 10) - 1.0) < 1e-9);
+	assert_true(fabs(pace_surv_within(&sv, 0, 9.9)) < 1e-9);
+	pace_surv_free(&sv);
+	pace_surv_build(&sv, &d, run, 100);
+	assert_true(fabs(pace_surv_within(&sv, 0, 10) - 0.5) < 1e-9);
+	assert_true(fabs(pace_surv_within(&sv, 0, 0)) < 1e-9);
+	assert_true(fabs(pace_surv_within(&sv, 20, 5) - (1 - exp(-0.5))) <
+	    1e-9);
+	pace_surv_free(&sv);
+}
+
+/* Ended 2, 4, 6, 8 s: of those past 3 s, a third ends within 2 s more. */
+static void
+test_pace_surv_conditional(void **state)
+{
+	struct pace_dist	d;
+	struct pace_surv	sv;
+
+	memset(&d, 0, sizeof(d));
+	pace_dist_add(&d, 2);
+	pace_dist_add(&d, 4);
+	pace_dist_add(&d, 6);
+	pace_dist_add(&d, 8);
+	pace_surv_build(&sv, &d, NULL, 0);
+	assert_true(fabs(pace_surv_within(&sv, 3, 2) - 1.0 / 3) < 1e-9);
+	assert_true(fabs(pace_surv_within(&sv, 3, 5) - 1.0) < 1e-9);
+	assert_true(fabs(pace_surv_within(&sv, 0, 4) - 0.5) < 1e-9);
+	pace_surv_free(&sv);
+}
+
+/*
+ * Agents: one ready counts 1 at every horizon; one 2 s into a 5 s wrap-up
+ * is free from 3 s on; one on a call that lasts 10 s, 4 s into it, is free
+ * from 6 s + the 5 s wrap-up on.
+ */
+static void
+test_pace_plan_agents(void **state)
+{
+	struct pace_dist	td, wd;
+	struct pace_surv	talk, wrap;
+	struct pace_plan	p;
+	int			i;
+
+	memset(&td, 0, sizeof(td));
+	memset(&wd, 0, sizeof(wd));
+	memset(&p, 0, sizeof(p));
+	for (i = 0; i < 10; i++) {
+		pace_dist_add(&td, 10);
+		pace_dist_add(&wd, 5);
+	}
+	pace_surv_build(&talk, &td, NULL, 0);
+	pace_surv_build(&wrap, &wd, NULL, 0);
+	pace_plan_agent(&p, &talk, &wrap, PA_READY, 0);
+	pace_plan_agent(&p, &talk, &wrap, PA_WRAP, 2);
+	pace_plan_agent(&p, &talk, &wrap, PA_TALK, 4);
+	assert_true(fabs(p.free[0] - 1) < 1e-9);
+	assert_true(fabs(p.free[(int)(2.5 / PACE_STEP_S)] - 1) < 1e-9);
+	assert_true(fabs(p.free[(int)(3 / PACE_STEP_S)] - 2) < 1e-9);
+	assert_true(fabs(p.free[(int)(10.5 / PACE_STEP_S)] - 2) < 1e-9);
+	assert_true(fabs(p.free[(int)(11 / PACE_STEP_S)] - 3) < 1e-9);
+	assert_true(fabs(p.free_var[PACE_STEPS - 1]) < 1e-9);
+	pace_surv_free(&talk);
+	pace_surv_free(&wrap);
+}
+
+/*
+ * Answers: the samples of test_pace_expect_conditions_on_age (30 live at
+ * 12 s, 40 unanswered at 25 s, 30 busy at 2 s).  A new call answers live
+ * by 12 s with 0.3, not before; a call placed 5 s ago with 30/70 by 7 s
+ * more; two answers waiting count at every horizon.
+ */
+static void
+test_pace_plan_calls(void **state)
+{
+	struct pace_samples	s;
+	struct pace_plan	p;
+	double			ages[1] = { 5.0 };
+	int			i, t12 = (int)(12 / PACE_STEP_S);
+
+	memset(&s, 0, sizeof(s));
+	memset(&p, 0, sizeof(p));
+	for (i = 0; i < 30; i++)
+		pace_sample(&s, 12.0, 1);
+	for (i = 0; i < 40; i++)
+		pace_sample(&s, 25.0, 0);
+	for (i = 0; i < 30; i++)
+		pace_sample(&s, 2.0, 0);
+	pace_plan_calls(&p, &s, ages, 1, 1, 2);
+	assert_true(fabs(p.per_call[t12 - 1]) < 1e-9);
+	assert_true(fabs(p.per_call[t12] - 0.3) < 1e-9);
+	assert_true(fabs(p.ans[0] - 2) < 1e-9);
+	assert_true(fabs(p.ans[(int)(6.5 / PACE_STEP_S)] - 2) < 1e-9);
+	assert_true(fabs(p.ans[(int)(7 / PACE_STEP_S)] - (2 + 30.0 / 70)) <
+	    1e-9);
+	assert_true(fabs(p.ans[t12] - (2 + 30.0 / 70 + 0.3)) < 1e-9);
+}
+
+/* fits - c new calls leave x - c f agents to spare, at least PACE_MARGIN
+ * standard deviations of v + c f (1 - f) */
+static int
+fits(double c, double x, double v, double f)
+{
+	return x - c * f >= PACE_MARGIN * sqrt(v + c * f * (1 - f)) - 1e-9;
+}
+
+/*
+ * The plan: 10 agents free now and none later, every call answered live
+ * after 10 s with 0.5, an answer may wait 2 s.  The calls are the most
+ * that fit at every horizon; 4 answers already coming (variance 1) take
+ * some off; a gain of 0.5 halves the agents.
+ */
+static void
+test_pace_predictive_planned(void **state)
+{
+	struct pace_plan	p;
+	struct pace_in		in = { .mode = PM_PREDICTIVE, .ready = 10,
+	    .logged_in = 10, .min_agents = 3, .hit = 0.5, .k = 1.0,
+	    .grace = 2.0, .plan = &p, .dialing = 50 };
+	unsigned		c;
+	int			t;
+
+	memset(&p, 0, sizeof(p));
+	for (t = 0; t < PACE_STEPS; t++) {
+		p.free[t] = 10;
+		p.per_call[t] = t * PACE_STEP_S >= 10 ? 0.5 : 0;
+	}
+	/* the 50 placed are not taken off: none of them answers */
+	c = pace_calls(&in);
+	assert_true(fits(c, 10, 0, 0.5) && !fits(c + 1, 10, 0, 0.5));
+	assert_true(c > 10 && c < 20);
+	for (t = 0; t < PACE_STEPS; t++) {
+		p.ans[t] = t * PACE_STEP_S >= 10 ? 4 : 0;
+		p.ans_var[t] = t * PACE_STEP_S >= 10 ? 1 : 0;
+	}
+	c = pace_calls(&in);
+	assert_true(fits(c, 6, 1, 0.5) && !fits(c + 1, 6, 1, 0.5));
+	in.k = 0.5;
+	c = pace_calls(&in);
+	assert_true(fits(c, 1, 1, 0.5) && !fits(c + 1, 1, 1, 0.5));
+	in.k = 0.3;		/* 3 agents for 4 answers: none */
+	assert_int_equal(pace_calls(&in), 0);
+	/* An earlier shortage binds: 5 agents until 12 s are enough for
+	 * the answers of 10 s (they may wait 2 s), until 12.5 s they are
+	 * not. */
+	in.k = 1.0;
+	for (t = 0; t < (int)(12 / PACE_STEP_S); t++)
+		p.free[t] = 5;
+	c = pace_calls(&in);
+	assert_true(fits(c, 6, 1, 0.5) && !fits(c + 1, 6, 1, 0.5));
+	p.free[(int)(12 / PACE_STEP_S)] = 5;
+	c = pace_calls(&in);
+	assert_true(fits(c, 1, 1, 0.5) && !fits(c + 1, 1, 1, 0.5));
+}
+
+/*
+ * Cuts: the samples of test_pace_plan_calls.  With as many agents as
+ * answers due, nothing is cut; with two answers too many due within
+ * PACE_CUT_S, calls are cut among those that rang `after` s or more,
+ * the likeliest to be answered first, until the shortfall is covered.
+ */
+static void
+test_pace_cuts(void **state)
+{
+	struct pace_samples	s;
+	struct pace_plan	p;
+	double			ages[4] = { 9.5, 10.0, 11.0, 20.0 };
+	unsigned char		cut[4];
+	int			i, t;
+
+	memset(&s, 0, sizeof(s));
+	memset(&p, 0, sizeof(p));
+	for (i = 0; i < 30; i++)
+		pace_sample(&s, 12.0, 1);
+	for (i = 0; i < 40; i++)
+		pace_sample(&s, 25.0, 0);
+	for (i = 0; i < 30; i++)
+		pace_sample(&s, 2.0, 0);
+	for (t = 0; t < PACE_STEPS; t++)
+		p.free[t] = p.ans[t] = 3;
+	assert_int_equal(pace_cuts(&p, &s, ages, 4, 10, 2, cut), 0);
+	for (t = 0; t < PACE_STEPS; t++)
+		p.ans[t] = 3.4;
+	/* Short by 0.4: the call of 10 s or that of 11 s (each 30/70 to
+	 * answer at 12 s) covers it; the one of 9.5 s has not rung long
+	 * enough, the one of 20 s will not be answered. */
+	assert_int_equal(pace_cuts(&p, &s, ages, 4, 10, 2, cut), 1);
+	assert_true(cut[1] + cut[2] == 1 && cut[0] == 0 && cut[3] == 0);
+	for (t = 0; t < PACE_STEPS; t++)
+		p.ans[t] = 6;
+	assert_int_equal(pace_cuts(&p, &s, ages, 4, 10, 2, cut), 2);
+	assert_true(cut[1] && cut[2] && !cut[0] && !cut[3]);
+	assert_int_equal(pace_cuts(&p, &s, ages, 4, 30, 2, cut), 0);
 }
 
 int
@@ -1313,6 +1556,12 @@ main(void)
 		cmocka_unit_test(test_pace_samples_and_hit),
 		cmocka_unit_test(test_pace_expect_conditions_on_age),
 		cmocka_unit_test(test_pace_predictive_with_expect),
+		cmocka_unit_test(test_pace_surv_censored),
+		cmocka_unit_test(test_pace_surv_conditional),
+		cmocka_unit_test(test_pace_plan_agents),
+		cmocka_unit_test(test_pace_plan_calls),
+		cmocka_unit_test(test_pace_predictive_planned),
+		cmocka_unit_test(test_pace_cuts),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

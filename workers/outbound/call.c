@@ -194,7 +194,7 @@ dial_voice(struct voice_event *v)
 	}
 	if (c == NULL && conn != NULL)
 		c = strmap_get(&dial_conns, conn);
-	if (c == NULL)
+	if (c == NULL || adopt_hold(c, v))
 		return;
 	g = groups_get(c->group);
 	cause = json_string_value(json_object_get(o, "cause"));
@@ -459,6 +459,26 @@ on_abandon(evutil_socket_t fd, short what, void *arg)
 }
 
 void
+call_wait(struct call *c)
+{
+	struct group	*g = groups_get(c->group);
+
+	abandon_timer(c);
+	if (g != NULL)
+		call_connect_waiting(g, NULL);
+}
+
+void
+call_cut(struct call *c)
+{
+	if (c->state != C_DIALING || c->conn[0] == '\0')
+		return;
+	send_request("RequestReleaseCall", c->orig, c->conn, NULL, NULL);
+	c->cut = 1;
+	call_finish(c, 7);
+}
+
+void
 call_free(struct call *c)
 {
 	if (strmap_get(&dial_calls, c->request) == c)
@@ -466,6 +486,7 @@ call_free(struct call *c)
 	if (c->conn[0] != '\0' && strmap_get(&dial_conns, c->conn) == c)
 		strmap_del(&dial_conns, c->conn);
 	roster_untake(c->agent);
+	json_decref(c->held);
 	if (c->timer != NULL)
 		event_free(c->timer);
 	free(c->history);

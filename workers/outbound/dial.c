@@ -72,6 +72,7 @@ static void	 free_call(const char *, void *, void *);
 static void	 pace(struct group *, void *);
 static void	 age_of(const char *, void *, void *);
 static double	 expected_answers(struct group *);
+static void	 forecast_calls(struct group *, struct pace_plan *);
 static unsigned	 ready_agents(struct group *);
 static void	 steer(struct group *);
 static void	 lease(struct group *, unsigned);
@@ -194,6 +195,7 @@ pace(struct group *g, void *arg)
 	const struct cobj	*o = cache_get(g->dbid);
 	struct roster_count	 ac;
 	struct pace_in		 in;
+	struct pace_plan	 plan;
 	json_t			*v;
 	json_int_t		 agroup;
 	double			 dt = 0.2;
@@ -253,18 +255,27 @@ pace(struct group *g, void *arg)
 		g->paced_from_ms = now_wall_us() / 1000;
 	in.hit = now_wall_us() / 1000 - g->paced_from_ms >= HIT_AFTER_MS ?
 	    pace_hit(&g->samples) : -1;
-	in.expect = in.hit >= 0 ? expected_answers(g) : -1;
 	in.ttc = g->fig.live > 0 ? g->fig.ttc_s / g->fig.live : 12;
 	in.aht = g->fig.handled > 0 ? g->fig.busy_s / g->fig.handled : 30;
 	in.k = g->k;
+	in.grace = ob_conf()->abandon_timeout;
+	if (in.hit >= 0 && in.mode == PM_PREDICTIVE) {
+		memset(&plan, 0, sizeof(plan));
+		roster_plan(agroup, &plan);
+		forecast_calls(g, &plan);
+		in.plan = &plan;
+	} else
+		in.expect = in.hit >= 0 ? expected_answers(g) : -1;
 	lease(g, pace_calls(&in));
 }
 
 struct ages {
 	json_int_t	 group;
 	double		*v;
+	struct call	**c;
 	size_t		 n, cap;
 	uint64_t	 now;
+	unsigned	 waiting;	/* answered, no agent taken yet */
 };
 
 static void
@@ -273,13 +284,54 @@ age_of(const char *k, void *v, void *arg)
 	struct call	*c = v;
 	struct ages	*a = arg;
 
-	if (c->group != a->group || c->state != C_DIALING)
+	if (c->group != a->group)
+		return;
+	if (c->state == C_WAITING)
+		a->waiting++;
+	if (c->state != C_DIALING)
 		return;
 	if (a->n == a->cap) {
 		a->cap = a->cap ? a->cap * 2 : 64;
 		a->v = xrealloc(a->v, a->cap * sizeof(*a->v));
+		a->c = xrealloc(a->c, a->cap * sizeof(*a->c));
 	}
+	a->c[a->n] = c;
 	a->v[a->n++] = (a->now - c->dialed_ms) / 1000.0;
+}
+
+/*
+ * forecast_calls - the group's calls and answers into the forecast; then,
+ * with more answers due in the next seconds than agents to take them,
+ * the calls that have rung long enough and are likeliest to be answered
+ * are hung up (workers.outbound.predictive_cut_after; the FTC's rule asks
+ * 15 s of ringing before a dialler hangs up an unanswered call).  An
+ * answer waiting on a call being routed has its agent taken already: it
+ * is counted with the agents, not with the answers.
+ */
+static void
+forecast_calls(struct group *g, struct pace_plan *p)
+{
+	struct ages	 a = { g->dbid, NULL, NULL, 0, 0, now_wall_us() /
+			    1000, 0 };
+	unsigned	 after = ob_conf()->predictive_cut_after;
+	unsigned char	*cut;
+	size_t		 i;
+
+	strmap_each(&dial_calls, age_of, &a);
+	pace_plan_calls(p, &g->samples, a.v, a.n, g->leasing, a.waiting);
+	if (after > 0 && a.n > 0) {
+		cut = xcalloc(a.n, 1);
+		if (pace_cuts(p, &g->samples, a.v, a.n, after,
+		    ob_conf()->abandon_timeout, cut) > 0)
+			for (i = 0; i < a.n; i++)
+				if (cut[i]) {
+					g->fig.total_cut++;
+					call_cut(a.c[i]);
+				}
+		free(cut);
+	}
+	free(a.c);
+	free(a.v);
 }
 
 /* expected_answers - the live answers the group's calls placed will
@@ -287,12 +339,14 @@ age_of(const char *k, void *v, void *arg)
 static double
 expected_answers(struct group *g)
 {
-	struct ages	a = { g->dbid, NULL, 0, 0, now_wall_us() / 1000 };
+	struct ages	a = { g->dbid, NULL, NULL, 0, 0, now_wall_us() / 1000,
+			    0 };
 	double		e;
 
 	strmap_each(&dial_calls, age_of, &a);
 	e = pace_expect(&g->samples, a.v, a.n) + g->leasing * pace_hit(
 	    &g->samples);
+	free(a.c);
 	free(a.v);
 	return e;
 }
@@ -749,18 +803,20 @@ group_metrics(struct group *g, double rate, double hit, double over)
 }
 
 /*
- * steer - move the predictive gain toward the goal on what the last
- * intervals measured over a longer memory (CTL_DECAY: about three
- * intervals, a hundred answers or more): one interval's handful of
- * answers, where one drop is already 3%, would swing the gain from one
- * bound to the other; a much longer memory holds it down for minutes
- * after a burst.
+ * steer - move the predictive gain toward the goal.  An overdial goal
+ * steers on the interval's counts (pace_adjust: every abandon takes a
+ * little off, every live answer gives its share back), so the abandons
+ * settle at the goal's share over any stretch of the run.  A busy factor
+ * or wait goal steers on the measurements: down on what the short window
+ * shows, up on the longer memory (CTL_DECAY), slowly, while it stays
+ * below the goal.
  */
 static void
 steer(struct group *g)
 {
 	struct figures	*f = &g->fig, *c = &g->ctl, *b = &g->base;
-	double		 over, busy, wait, nk, up;
+	enum pace_goal	 goal = pace_goal_parse(g->optimize_by);
+	double		 over, busy, wait, nk, up, live;
 
 	c->live = c->live * CTL_DECAY + (f->live - b->live);
 	c->abandoned = c->abandoned * CTL_DECAY + (f->abandoned -
@@ -771,21 +827,23 @@ steer(struct group *g)
 	over = c->live > 0 ? c->abandoned / fmax(c->live, c->abandoned) : 0;
 	busy = c->avail_s > 0 ? c->busy_s / c->avail_s : 0;
 	wait = c->live > 0 ? c->wait_s / c->live : 0;
-	/*
-	 * Down on what the short window shows (the drops of now: once they
-	 * stop, so does the gain's fall); up on the long memory (slowly, and
-	 * only while it stays below the goal).
-	 */
 	nk = g->k;
-	if (f->live > 0)
-		nk = pace_adjust(g->k, pace_goal_parse(g->optimize_by),
-		    g->optimize_goal, f->abandoned / fmax(f->live,
-		    f->abandoned), f->avail_s > 0 ? f->busy_s / f->avail_s : 0,
-		    f->wait_s / f->live, f->live);
-	if (nk >= g->k && c->live > 0) {
-		up = pace_adjust(g->k, pace_goal_parse(g->optimize_by),
-		    g->optimize_goal, over, busy, wait, c->live);
-		nk = up > g->k ? fmin(nk, up) : g->k;	/* else hold */
+	if (goal == PG_OVERDIAL) {
+		live = f->live - b->live;
+		if (live > 0)
+			nk = pace_adjust(g->k, goal, g->optimize_goal,
+			    (f->abandoned - b->abandoned) / live, 0, 0, live);
+	} else {
+		if (f->live > 0)
+			nk = pace_adjust(g->k, goal, g->optimize_goal,
+			    f->abandoned / fmax(f->live, f->abandoned),
+			    f->avail_s > 0 ? f->busy_s / f->avail_s : 0,
+			    f->wait_s / f->live, f->live);
+		if (nk >= g->k && c->live > 0) {
+			up = pace_adjust(g->k, goal, g->optimize_goal, over,
+			    busy, wait, c->live);
+			nk = up > g->k ? fmin(nk, up) : g->k;	/* else hold */
+		}
 	}
 	if (g->state == G_RUNNING && c->live > 0) {
 		g->k = nk;
@@ -794,6 +852,58 @@ steer(struct group *g)
 		    (long long)g->dbid, g->k, over * 100, busy * 100, wait,
 		    c->live);
 	}
+}
+
+/* counted - the Ready records left in a group's lists */
+static void
+counted(struct pgc *pg, const PGresult *r, void *arg)
+{
+	struct group	*g = groups_get((json_int_t)(intptr_t)arg);
+
+	if (g != NULL && r != NULL && PQresultStatus(r) == PGRES_TUPLES_OK &&
+	    PQntuples(r) == 1)
+		g->left = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+}
+
+/*
+ * count_left - count the Ready records of the group's active lists (the
+ * partial index of Ready records answers it), for the next report's
+ * GSW_STAT_TIME_TO_COMPLETE
+ */
+static void
+count_left(struct group *g)
+{
+	const struct cobj	*o = cache_get(g->dbid), *camp;
+	json_t			*v, *lists, *e;
+	const char		*table;
+	char			*sql = NULL, *more;
+	size_t			 i;
+
+	if (o == NULL || pgc_state(ob.pg) != PGC_UP)
+		return;
+	v = cobj_get(o, "campaign");
+	camp = cache_get(json_integer_value(v));
+	json_decref(v);
+	if (camp == NULL || (lists = cobj_get(camp, "callingLists")) == NULL)
+		return;
+	json_array_foreach(lists, i, e) {
+		if (json_is_false(json_object_get(e, "isActive")) ||
+		    (table = lists_table(json_integer_value(json_object_get(e,
+		    "callingList")))) == NULL)
+			continue;
+		more = xasprintf("%s%s(SELECT count(*) FROM %s WHERE "
+		    "record_status = 1)", sql ? sql : "SELECT ", sql ? " + " :
+		    "", table);
+		free(sql);
+		sql = more;
+	}
+	json_decref(lists);
+	if (sql == NULL)
+		g->left = 0;
+	else
+		pgc_query(ob.pg, sql, 0, NULL, counted,
+		    (void *)(intptr_t)g->dbid);
+	free(sql);
 }
 
 /* report_stats - the group's figures to Kafka, and the pacing's gain */
@@ -815,6 +925,8 @@ report_stats(struct group *g, void *arg)
 	rate = f->dialed * (1 - FIG_DECAY) / ob_conf()->stats_interval;
 	group_metrics(g, rate, hit, over);
 	steer(g);
+	if (g->state == G_RUNNING)
+		count_left(g);
 	if (g->state != G_NOT_LOADED && (txn = pgc_begin(ob.pg)) != NULL) {
 		msg = json_pack("{s:s, s:s, s:I, s:s, s:f, s:f, s:f, s:f, "
 		    "s:i, s:f, s:f}",
@@ -824,7 +936,8 @@ report_stats(struct group *g, void *arg)
 		    "GSW_STAT_BUSY_FACTOR", busy * 100,
 		    "GSW_STAT_HIT_RATIO", hit * 100,
 		    "GSW_STAT_OVERDIAL_RATE", over * 100,
-		    "GSW_STAT_TIME_TO_COMPLETE", -1.0,
+		    "GSW_STAT_TIME_TO_COMPLETE", g->left >= 0 && rate > 0 ?
+		    g->left / rate : -1.0,
 		    "callsInProgress", (int)(g->dialing + g->waiting +
 		    g->connected),
 		    "dialRate", rate,

@@ -52,6 +52,8 @@ struct call {
 	char		 agent_dn[64];
 	char		 agent_id[64];
 	struct event	*timer;		/* abandon timeout */
+	int		 cut;		/* hung up by the dialler, unanswered */
+	json_t		*held;		/* being adopted: its events meanwhile */
 };
 
 struct dial_metrics {
@@ -69,7 +71,17 @@ const char	*dial_zone(json_int_t tz, json_int_t list);
 extern struct strmap dial_calls;	/* requestId -> call */
 extern struct strmap dial_conns;	/* connId -> call */
 void		 call_place(struct call *);
+/* Hang up a call still ringing (predictive: more answers due than
+ * agents); its record's result is No Answer. */
+void		 call_cut(struct call *);
 void		 call_free(struct call *);
+/* An answered call waits for an agent: its abandon timer runs. */
+void		 call_wait(struct call *);
+
+/* adopt.c: the calls a killed worker of this host left */
+void		 adopt_cut(json_t *voice_state);
+void		 adopt_event(json_t *);		/* takes it */
+int		 adopt_hold(struct call *, struct voice_event *);
 void		 call_connect_waiting(struct group *, void *);
 void		 call_on_voice(struct voice_event *, void *);
 void		 call_on_link(int, void *);

@@ -147,6 +147,10 @@ group_describe(json_int_t dbid)
 	    f->total_live));
 	json_object_set_new(v, "abandoned", json_integer((json_int_t)
 	    f->total_abandoned));
+	json_object_set_new(v, "cut", json_integer((json_int_t)
+	    f->total_cut));
+	if (g->left >= 0)
+		json_object_set_new(v, "recordsLeft", json_integer(g->left));
 	json_object_set_new(v, "hitRatio", json_real(f->dialed > 0 ?
 	    f->live / f->dialed : 0));
 	json_object_set_new(v, "abandonRate", json_real(f->live > 0 ?
@@ -267,6 +271,7 @@ adopt(const struct group *next, enum gstate prev)
 			g = xcalloc(1, sizeof(*g));
 			g->dbid = next->dbid;
 			g->k = 1.0;
+			g->left = -1;
 			idmap_put(&groups, (uint64_t)g->dbid, g);
 		}
 		g->state = next->state;
@@ -414,6 +419,7 @@ polled(struct pgc *pg, const PGresult *r, void *arg)
 		adopt(&next, g != NULL ? g->state : G_NOT_LOADED);
 	}
 	first = 0;
+	ob.restored = 1;
 }
 
 static void

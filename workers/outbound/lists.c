@@ -642,6 +642,7 @@ sync_next(void)
 		}
 	}
 	syncing = 0;
+	ob.lists_synced = 1;
 	if (again) {
 		again = 0;
 		lists_sync();
@@ -732,4 +733,5 @@ lists_cleanup(void)
 	cur = NULL;
 	txn = NULL;
 	migrating = migrated = syncing = again = 0;
+	ob.lists_synced = 0;
 }

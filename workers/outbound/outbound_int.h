@@ -48,6 +48,8 @@ struct ob_env {
 	char			*tenant;
 	int			 loaded;	/* the configuration is in */
 	int			 migrated;	/* our tables exist */
+	int			 restored;	/* the groups' states are read */
+	int			 lists_synced;	/* the lists' tables were checked */
 	int			 stopping;
 };
 extern struct ob_env	 ob;
@@ -84,6 +86,7 @@ struct figures {
 	uint64_t	 total_dialed;	/* since load */
 	uint64_t	 total_live;
 	uint64_t	 total_abandoned;
+	uint64_t	 total_cut;	/* hung up ringing (predictive) */
 };
 
 struct group {
@@ -100,6 +103,8 @@ struct group {
 	unsigned	 connected;	/* with an agent or the IVR */
 	unsigned	 leasing;	/* records asked for */
 	double		 k;		/* predictive: the pacing gain */
+	json_int_t	 left;		/* Ready records in its lists, -1:
+					   not counted yet */
 	uint64_t	 empty_ms;	/* no dialable record found since */
 	uint64_t	 next_lease_ms;	/* not before */
 	unsigned	 list_turn;	/* shares: where the rotation is */
@@ -136,8 +141,10 @@ struct agent {
 	int		 ready;
 	int		 ncalls;
 	char		 conns[4][24];
-	uint64_t	 since_ms;	/* idle, or on calls, since */
+	uint64_t	 since_ms;	/* idle, on calls, or wrapping up,
+					   since */
 	int		 reserved;	/* a call is being routed to it */
+	int		 wrap;		/* NotReady in AfterCallWork */
 	uint64_t	 elsewhere_ms;	/* another instance's until then */
 };
 struct roster_count {
@@ -158,6 +165,9 @@ void		 roster_voice(struct voice_event *);
 int		 roster_known(void);
 void		 roster_count(json_int_t agent_group, struct roster_count *);
 struct agent	*roster_take(json_int_t agent_group);
+struct pace_plan;
+/* Add the group's agents to a predictive forecast (pacing.c). */
+void		 roster_plan(json_int_t agent_group, struct pace_plan *);
 void		 roster_untake(struct agent *);
 int		 roster_in_group(json_int_t person, json_int_t agent_group);
 

@@ -133,8 +133,11 @@ call_finish(struct call *c, int result)
 	if (g != NULL) {
 		if (c->state == C_DIALING) {
 			g->dialing--;
-			pace_sample(&g->samples, (now - c->dialed_ms) / 1000.0,
-			    0);
+			/* A call cut while it rang tells nothing of how
+			 * long it would have rung. */
+			if (!c->cut)
+				pace_sample(&g->samples, (now - c->dialed_ms) /
+				    1000.0, 0);
 		}
 		else if (c->state == C_WAITING || c->state == C_ROUTING)
 			g->waiting--;

@@ -12,6 +12,14 @@
  * entries.  An agent belongs to the campaign groups whose AgentGroup has
  * its person as a member (AgentLogin loginCode -> Person -> AgentGroup).
  *
+ * For the predictive forecast it also learns how long the agents' calls
+ * last (from the first call event at the phone to the release of its last
+ * call) and their wrap-ups (AfterCallWork to Ready): one distribution of
+ * each for the tenant's agents.
+ *
+ * Each cut is also handed to adopt.c, with the events after it, for the
+ * calls a killed worker left.
+ *
  * What it touches: nothing but its memory; voice.c reads Redis.
  */
 #include <stdlib.h>
@@ -25,6 +33,8 @@
 #include "util.h"
 #include "voice.h"
 #include "outbound_int.h"
+#include "dial_int.h"
+#include "pacing.h"
 
 #define CALLS_MAX	4
 #define PENDING_MAX	100000
@@ -37,6 +47,7 @@ static int		 have_state;	/* a cut was applied */
 static int		 cutting;
 static struct sid	 cut_at;
 static json_t		*pending;	/* events read while cutting */
+static struct pace_dist	 talk, wrap;	/* the agents' calls, wrap-ups */
 
 static void	index_build(void);
 static void	cut_taken(int, json_t *, const struct sid *, void *);
@@ -47,6 +58,8 @@ static void	call_del(struct agent *, const char *conn);
 static void	free_agent(const char *, void *, void *);
 static void	forget_agent(const char *, void *, void *);
 static void	free_members(uint64_t, void *, void *);
+static void	reperson(const char *, void *, void *);
+static json_int_t person_of(const char *);
 
 void
 roster_start(const struct conf *c)
@@ -82,12 +95,21 @@ roster_link(int up)
 		roster_gap();
 }
 
-/* roster_gap - the events may have missed something: cut again */
+/*
+ * roster_gap - the events may have missed something: cut again.  Not
+ * before the configuration, the groups' states and the lists' tables are
+ * in: the cut's logins must find their persons, and its calls their
+ * groups and lists (adopt.c); roster_tick takes it then.
+ */
 void
 roster_gap(void)
 {
 	if (cutting)
 		return;
+	if (!ob.loaded || !ob.restored || !ob.lists_synced) {
+		have_state = 0;
+		return;
+	}
 	cutting = 1;
 	json_array_clear(pending);
 	voice_state_cut(cut_taken, NULL);
@@ -196,6 +218,87 @@ roster_untake(struct agent *a)
 		a->reserved = 0;
 }
 
+struct plan {
+	json_int_t		 group;
+	struct pace_plan	*p;
+	uint64_t		 now_ms;
+	struct pace_surv	 talk, wrap;
+	double			*on_call, *wrapping;	/* how long so far */
+	size_t			 ncall, nwrap;
+};
+
+/* elapsed - s since the agent's state began */
+static double
+elapsed(const struct agent *a, uint64_t now_ms)
+{
+	return a->since_ms > 0 && now_ms > a->since_ms ?
+	    (now_ms - a->since_ms) / 1000.0 : 0;
+}
+
+/* running - the calls and wrap-ups going on, of every agent */
+static void
+running(const char *dn, void *val, void *arg)
+{
+	struct agent	*a = val;
+	struct plan	*k = arg;
+
+	if (a->person == 0)
+		return;
+	if (a->ncalls > 0)
+		k->on_call[k->ncall++] = elapsed(a, k->now_ms);
+	else if (a->wrap && !a->ready)
+		k->wrapping[k->nwrap++] = elapsed(a, k->now_ms);
+}
+
+static void
+plan_one(const char *dn, void *val, void *arg)
+{
+	struct agent	*a = val;
+	struct plan	*k = arg;
+	double		 e = elapsed(a, k->now_ms);
+
+	if (a->person == 0 || !roster_in_group(a->person, k->group))
+		return;
+	if (a->ncalls > 0)
+		pace_plan_agent(k->p, &k->talk, &k->wrap, PA_TALK, e);
+	else if (a->reserved || a->elsewhere_ms > k->now_ms)
+		pace_plan_agent(k->p, &k->talk, &k->wrap, PA_TALK, 0);
+	else if (a->ready)
+		pace_plan_agent(k->p, &k->talk, &k->wrap, PA_READY, 0);
+	else if (a->wrap)
+		pace_plan_agent(k->p, &k->talk, &k->wrap, PA_WRAP, e);
+	/* else not ready: not counted */
+}
+
+/*
+ * roster_plan - the group's agents into a predictive forecast: each one's
+ * chance to be free by each horizon, from how long its call or wrap-up
+ * has lasted and how long the tenant's calls and wrap-ups last (those
+ * going on count as lasting at least that long).
+ */
+void
+roster_plan(json_int_t group, struct pace_plan *p)
+{
+	struct plan	k;
+
+	memset(&k, 0, sizeof(k));
+	k.group = group;
+	k.p = p;
+	k.now_ms = now_wall_us() / 1000;
+	if (index_stale)
+		index_build();
+	k.on_call = xcalloc(dns.n + 1, sizeof(double));
+	k.wrapping = xcalloc(dns.n + 1, sizeof(double));
+	strmap_each(&dns, running, &k);
+	pace_surv_build(&k.talk, &talk, k.on_call, k.ncall);
+	pace_surv_build(&k.wrap, &wrap, k.wrapping, k.nwrap);
+	strmap_each(&dns, plan_one, &k);
+	pace_surv_free(&k.talk);
+	pace_surv_free(&k.wrap);
+	free(k.on_call);
+	free(k.wrapping);
+}
+
 /* roster_in_group - is person a member of the AgentGroup group? */
 int
 roster_in_group(json_int_t person, json_int_t group)
@@ -253,6 +356,16 @@ index_build(void)
 		}
 		json_decref(ls);
 	}
+	/* A login's person may have changed, or come only now. */
+	strmap_each(&dns, reperson, NULL);
+}
+
+static void
+reperson(const char *dn, void *val, void *arg)
+{
+	struct agent	*a = val;
+
+	a->person = person_of(a->login);
 }
 
 static json_int_t
@@ -299,6 +412,10 @@ cut_taken(int ok, json_t *state, const struct sid *at, void *arg)
 			    json_object_get(agent, "state")), "Ready") == 0;
 			a->since_ms = (uint64_t)json_integer_value(
 			    json_object_get(agent, "since"));
+			a->wrap = !a->ready && json_is_string(json_object_get(
+			    agent, "workMode")) && strcmp(json_string_value(
+			    json_object_get(agent, "workMode")),
+			    "AfterCallWork") == 0;
 		}
 		calls = json_object_get(v, "calls");
 		json_array_foreach(calls, i, c)
@@ -307,10 +424,14 @@ cut_taken(int ok, json_t *state, const struct sid *at, void *arg)
 	}
 	cut_at = *at;
 	have_state = 1;
+	/* The calls a killed worker left are in the same cut (adopt.c). */
+	adopt_cut(state);
 	json_array_foreach(pending, i, v) {
 		if (sid_parse(json_string_value(json_object_get(v, "_id")),
-		    &id) == 0 && sid_cmp(&id, &cut_at) > 0)
+		    &id) == 0 && sid_cmp(&id, &cut_at) > 0) {
+			adopt_event(json_incref(v));
 			apply(json_incref(v));
+		}
 	}
 	json_array_clear(pending);
 	log_info("outbound: the agents' states are read (%zu DNs)", dns.n);
@@ -326,6 +447,8 @@ apply(json_t *o)
 			    "connId"));
 	const char	*login = json_string_value(json_object_get(o,
 			    "agentId"));
+	const char	*mode = json_string_value(json_object_get(o,
+			    "workMode"));
 	struct agent	*a;
 	uint64_t	 t = (uint64_t)json_integer_value(json_object_get(o,
 			    "time"));
@@ -339,18 +462,29 @@ apply(json_t *o)
 		snprintf(a->login, sizeof(a->login), "%s", login ?: "");
 		a->person = person_of(a->login);
 		a->ready = 0;
+		a->wrap = 0;
 	} else if (strcmp(name, "EventAgentLogout") == 0) {
 		a->login[0] = '\0';
 		a->person = 0;
 		a->ready = 0;
+		a->wrap = 0;
 	} else if (strcmp(name, "EventAgentReady") == 0) {
+		if (a->wrap && a->ncalls == 0 && t >= a->since_ms)
+			pace_dist_add(&wrap, (t - a->since_ms) / 1000.0);
 		a->ready = 1;
+		a->wrap = 0;
 		a->since_ms = t;
 	} else if (strcmp(name, "EventAgentNotReady") == 0) {
 		a->ready = 0;
+		a->wrap = mode != NULL && strcmp(mode, "AfterCallWork") == 0;
+		if (a->ncalls == 0)
+			a->since_ms = t;
 	} else if (conn != NULL && (strcmp(name, "EventReleased") == 0 ||
 	    strcmp(name, "EventAbandoned") == 0)) {
 		call_del(a, conn);
+		if (a->ncalls == 0 && a->since_ms > 0 && t >= a->since_ms &&
+		    a->person != 0)
+			pace_dist_add(&talk, (t - a->since_ms) / 1000.0);
 		if (a->ncalls == 0)
 			a->since_ms = t;
 	} else if (conn != NULL && (strcmp(name, "EventRinging") == 0 ||
@@ -422,6 +556,7 @@ forget_agent(const char *k, void *v, void *arg)
 	a->login[0] = '\0';
 	a->person = 0;
 	a->ready = 0;
+	a->wrap = 0;
 	a->ncalls = 0;
 }
 
