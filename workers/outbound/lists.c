@@ -718,6 +718,7 @@ lists_cleanup(void)
 	size_t	i;
 
 	import_cleanup();
+	export_cleanup();
 	for (i = 0; i < nlists; i++) {
 		olist_clear(lists[i]);
 		free(lists[i]->made);
