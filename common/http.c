@@ -5,7 +5,9 @@
  * A connection handles one request at a time: while a response is pending
  * (the handler answers later) no further pipelined request is parsed, so
  * answers always leave in order.  A client that does not read its answers
- * stops being read once its output backlog passes max_output.
+ * stops being read once its output backlog passes max_output; a streamed
+ * answer is cut there, or, under flow control, its writer waits for the
+ * client to take most of it, which it must keep doing.
  *
  * One timer per connection holds the deadline of what it waits for: a
  * head (fixed from its first byte, not moved by each byte, or a slow
@@ -54,6 +56,8 @@ static void	conn_next(struct http_conn *);
 static void	conn_lost(struct http_conn *);
 static void	conn_free(struct http_conn *);
 static void	conn_feed(evutil_socket_t, short, void *);
+static int	stream_queued(struct http_conn *);
+static int	stream_taken(struct http_conn *, size_t);
 
 /* is_tchar - RFC 9110 token characters */
 static int
@@ -605,13 +609,17 @@ http_stream_begin(struct http_conn *c, int status, const char *ctype,
 	return 0;
 }
 
-/* http_stream_write - one chunk; -1 when the client was cut off */
+/*
+ * http_stream_write - one chunk; -1 when the client was cut off, 1 when a
+ * stream under flow control is to wait
+ */
 int
 http_stream_write(struct http_conn *c, const void *data, size_t len)
 {
 	if (len == 0)
 		return 0;
-	if (evbuffer_get_length(c->out) + len > c->srv->limits.max_output) {
+	if (c->stream_drained == NULL &&
+	    evbuffer_get_length(c->out) + len > c->srv->limits.max_output) {
 		/* It does not read: drop it rather than buffer forever. */
 		c->stream_closed = NULL;
 		c->busy = 0;
@@ -621,9 +629,59 @@ http_stream_write(struct http_conn *c, const void *data, size_t len)
 	evbuffer_add_printf(c->out, "%zx\r\n", len);
 	evbuffer_add(c->out, data, len);
 	evbuffer_add(c->out, "\r\n", 2);
+	if (c->stream_drained != NULL)
+		return stream_queued(c);
 	if (!c->in_process)
 		conn_flush(c);
 	return 0;
+}
+
+/*
+ * stream_queued - a chunk of a stream under flow control is queued.  It
+ * leaves from the loop: written here, it could lose the client under its
+ * writer's feet.  1 when the backlog reached max_output: the writer waits
+ * for stream_taken, and the client has idle_timeout to take some.
+ */
+static int
+stream_queued(struct http_conn *c)
+{
+	event_add(c->ev_write, NULL);
+	if (evbuffer_get_length(c->out) < c->srv->limits.max_output)
+		return 0;
+	if (!c->stream_full) {
+		c->stream_full = 1;
+		c->since_us = now_mono_us();
+		http_conn_timer(c);
+	}
+	return 1;
+}
+
+/*
+ * stream_taken - the client of a full stream took some of it (before
+ * bytes waited): its deadline moves on, and once a quarter of max_output
+ * or less waits, the writer is called back.  1 when it was: c may be gone.
+ */
+static int
+stream_taken(struct http_conn *c, size_t before)
+{
+	size_t	left = evbuffer_get_length(c->out);
+
+	if (left < before)
+		c->since_us = now_mono_us();
+	if (left > c->srv->limits.max_output / 4)
+		return 0;
+	c->stream_full = 0;
+	if (left > 0)
+		event_add(c->ev_write, NULL);
+	http_conn_timer(c);
+	c->stream_drained(c->stream_arg);
+	return 1;
+}
+
+void
+http_stream_flow(struct http_conn *c, http_stream_drained *drained)
+{
+	c->stream_drained = drained;
 }
 
 /* http_stream_end - the last chunk; the connection serves on */
@@ -632,6 +690,8 @@ http_stream_end(struct http_conn *c)
 {
 	evbuffer_add(c->out, "0\r\n\r\n", 5);
 	c->stream_closed = NULL;
+	c->stream_drained = NULL;
+	c->stream_full = 0;
 	conn_next(c);
 }
 
@@ -644,6 +704,8 @@ void
 http_stream_abort(struct http_conn *c)
 {
 	c->stream_closed = NULL;
+	c->stream_drained = NULL;
+	c->stream_full = 0;
 	c->busy = 0;
 	c->closing = 1;
 	event_del(c->ev_read);
@@ -929,6 +991,8 @@ conn_deadline(const struct http_conn *c)
 		return c->since_us + LINGER_US;
 	if (c->bin.cb != NULL)
 		return http_body_deadline(c);
+	if (c->stream_full)	/* the client must keep taking the stream */
+		return c->since_us + http_us(l->idle_timeout);
 	if (c->busy)
 		return UINT64_MAX;
 	if (c->closing || c->throttled)
@@ -972,6 +1036,8 @@ conn_timeout(evutil_socket_t fd, short what, void *arg)
 	}
 	if (c->bin.cb != NULL)
 		http_body_refuse(c, HTTP_BODY_ABORT, 408);
+	else if (c->stream_full)
+		conn_lost(c);		/* it took nothing for idle_timeout */
 	else if (!c->closing && !c->throttled && !c->lingering &&
 	    (c->in_body || evbuffer_get_length(c->in) > 0))
 		http_conn_fail(c, 408);
@@ -1004,12 +1070,15 @@ linger_begin(struct http_conn *c)
 static void
 conn_flush(struct http_conn *c)
 {
-	if (evbuffer_get_length(c->out) > 0 &&
-	    evbuffer_write(c->out, c->fd) == -1 && errno != EAGAIN &&
-	    errno != EINTR) {
+	size_t	queued = evbuffer_get_length(c->out);
+
+	if (queued > 0 && evbuffer_write(c->out, c->fd) == -1 &&
+	    errno != EAGAIN && errno != EINTR) {
 		conn_lost(c);
 		return;
 	}
+	if (c->stream_full && stream_taken(c, queued))
+		return;
 	if (evbuffer_get_length(c->out) > 0) {
 		event_add(c->ev_write, NULL);
 		return;

@@ -61,6 +61,8 @@ struct http_conn {
 	uint64_t		 since_us;	/* start of the current wait */
 	http_stream_closed	*stream_closed;	/* set while streaming */
 	void			*stream_arg;
+	http_stream_drained	*stream_drained; /* see http_stream_flow */
+	int			 stream_full;	/* the writer waits for it */
 	uint64_t		 started_us;	/* of the pending request */
 	size_t			 body_len;	/* of the head being decided */
 	int			 chunked;	/* its body is chunked */

@@ -3,8 +3,14 @@
  * export - a calling list's records, ordered by record_id, as CSV with a
  * header or as NDJSON: COPY ... TO STDOUT on a PostgreSQL connection of
  * its own (pgx.c), each row handed to the client as a chunk as it comes.
- * A client whose backlog would pass max_output is cut off.  An export cut
- * short on PostgreSQL's side closes without the last chunk.
+ *
+ * Backpressure instead of a cut: once the client's unsent backlog reaches
+ * max_output, rows stop being read (they wait in the socket, then in
+ * PostgreSQL), and they are read again once the client has taken it down
+ * to a quarter of that (http_stream_flow).  So a slow client gets the
+ * whole list and the worker holds at most about max_output for it; one
+ * that takes nothing for the idle timeout is cut off.  An export cut short
+ * on PostgreSQL's side closes without the last chunk.
  *
  * What it may touch: the lists' tables, read, on its connection.
  */
@@ -52,7 +58,7 @@ exp_free(struct exp *e)
 	free(e);
 }
 
-/* exp_closed - the client left while the export was streamed */
+/* exp_closed - the client left, or was cut off, during the export */
 static void
 exp_closed(void *arg)
 {
@@ -60,6 +66,29 @@ exp_closed(void *arg)
 
 	e->gone = 1;
 	pgx_copy_stop(e->x);
+}
+
+/* exp_drained - the client took most of what waited: read rows again */
+static void
+exp_drained(void *arg)
+{
+	struct exp	*e = arg;
+
+	pgx_copy_resume(e->x);
+}
+
+/* exp_write - one row to the client; rows wait while its backlog is full */
+static void
+exp_write(struct exp *e, const char *row, size_t n)
+{
+	switch (http_stream_write(e->conn, row, n)) {
+	case -1:
+		exp_closed(e);
+		break;
+	case 1:
+		pgx_copy_pause(e->x);
+		break;
+	}
 }
 
 static void
@@ -74,11 +103,10 @@ exp_rows(const char *buf, size_t n, void *arg)
 		s = xmalloc(n);
 		memcpy(s, buf, n);
 		n = csv_copy_unescape(s, n);
-		if (http_stream_write(e->conn, s, n) == -1)
-			exp_closed(e);
+		exp_write(e, s, n);
 		free(s);
-	} else if (http_stream_write(e->conn, buf, n) == -1)
-		exp_closed(e);
+	} else
+		exp_write(e, buf, n);
 }
 
 static void
@@ -98,6 +126,8 @@ exp_done(struct pgx *x, PGresult *res, void *arg)
 			return;
 		}
 		e->streaming = 1;
+		if (!e->gone)	/* it may have left as the head went */
+			http_stream_flow(e->conn, exp_drained);
 		pgx_copy_out(x, exp_rows, exp_done);
 		return;
 	}

@@ -4,7 +4,8 @@
  * (pgc does not do COPY, and neither may hold ob.pg): connected with
  * PQconnectStartParams and polled on the worker's loop, then non-blocking.
  * COPY FROM data waits while libpq's output is not flushed (the caller
- * pauses the body meanwhile); COPY TO rows go to the caller as they come.
+ * pauses the body meanwhile); COPY TO rows are read while the caller
+ * takes them, and wait in the socket while it has paused them.
  */
 #include <stdlib.h>
 
@@ -186,14 +187,14 @@ pgx_results(struct pgx *x)
 	}
 }
 
-/* pgx_copy_rows - COPY TO rows as they come */
+/* pgx_copy_rows - COPY TO rows as they come, while not paused */
 static void
 pgx_copy_rows(struct pgx *x)
 {
 	char	*buf;
-	int	 n;
+	int	 n = 0;
 
-	while ((n = PQgetCopyData(x->conn, &buf, 1)) > 0) {
+	while (!x->paused && (n = PQgetCopyData(x->conn, &buf, 1)) > 0) {
 		x->data(buf, (size_t)n, x->arg);
 		PQfreemem(buf);
 		if (x->copy_out == 2)		/* stopped meanwhile */
@@ -204,8 +205,8 @@ pgx_copy_rows(struct pgx *x)
 }
 
 /*
- * pgx_step - what came in: COPY TO rows, then results; a COPY TO whose
- * reader left ends, with a NULL result
+ * pgx_step - what came in: COPY TO rows (unless paused), then results; a
+ * COPY TO whose reader left ends, with a NULL result
  */
 static void
 pgx_step(struct pgx *x)
@@ -316,7 +317,24 @@ pgx_copy_out(struct pgx *x, pgx_data_cb *data, pgx_cb *cb)
 }
 
 void
+pgx_copy_pause(struct pgx *x)
+{
+	x->paused = 1;
+	event_del(x->ev_rd);
+}
+
+void
+pgx_copy_resume(struct pgx *x)
+{
+	x->paused = 0;
+	event_add(x->ev_rd, NULL);
+	/* rows libpq holds already: the socket may not be readable again */
+	event_active(x->ev_rd, EV_READ, 0);
+}
+
+void
 pgx_copy_stop(struct pgx *x)
 {
-	x->copy_out = 2;	/* at what comes next */
+	x->copy_out = 2;
+	event_active(x->ev_rd, EV_READ, 0);	/* paused, or nothing comes */
 }

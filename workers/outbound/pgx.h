@@ -2,7 +2,8 @@
 /*
  * pgx - a PostgreSQL connection of an import's or an export's own, in
  * non-blocking mode on the worker's loop, for what pgc does not do: COPY
- * FROM STDIN fed as a body arrives, and COPY TO STDOUT read as it comes.
+ * FROM STDIN fed as a body arrives, and COPY TO STDOUT read as fast as its
+ * reader takes it.
  */
 #ifndef TENANTD_OB_PGX_H
 #define TENANTD_OB_PGX_H
@@ -32,6 +33,7 @@ struct pgx {
 	void		*arg;
 	PGresult	*last;
 	int		 copy_out;	/* 1: COPY TO rows, 2: stopped */
+	int		 paused;	/* COPY TO not read meanwhile */
 	int		 ending;	/* PQputCopyEnd to retry */
 	char		*end_error;
 };
@@ -56,7 +58,14 @@ void		 pgx_copy_end(struct pgx *, const char *err, pgx_cb *cb);
  * at once: it may be called from here), then its result to cb.
  */
 void		 pgx_copy_out(struct pgx *, pgx_data_cb *data, pgx_cb *cb);
-/* The reader left: no more rows, and cb(x, NULL, arg) once more came. */
+/*
+ * Backpressure: stop reading COPY TO rows, and take them again (from the
+ * loop, not from inside pgx_copy_resume).  Unread, they wait in the
+ * socket, then in PostgreSQL.
+ */
+void		 pgx_copy_pause(struct pgx *);
+void		 pgx_copy_resume(struct pgx *);
+/* The reader left: no more rows; cb(x, NULL, arg) follows. */
 void		 pgx_copy_stop(struct pgx *);
 
 #endif
