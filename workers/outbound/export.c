@@ -14,7 +14,6 @@
  *
  * What it may touch: the lists' tables, read, on its connection.
  */
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -167,15 +166,8 @@ void
 export_list(struct http_conn *c, struct olist *l, int ndjson)
 {
 	struct exp	*e = xcalloc(1, sizeof(*e));
-	char		*cols = NULL, *sql;
-	size_t		 n = 0, i;
-	FILE		*f = open_memstream(&cols, &n);
+	char		*cols = lists_cols_sql(l), *sql;
 
-	if (f == NULL)
-		fatal("open_memstream");
-	for (i = 0; i < l->ncols; i++)
-		fprintf(f, "%s\"%s\"", i ? ", " : "", l->cols[i].name);
-	fclose(f);
 	if (ndjson)
 		sql = xasprintf("COPY (SELECT row_to_json(r) FROM (SELECT %s "
 		    "FROM %s ORDER BY record_id) r) TO STDOUT", cols, l->table);

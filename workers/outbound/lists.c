@@ -430,6 +430,22 @@ lists_cols_copy(const struct olist *l, size_t *n)
 	return c;
 }
 
+/* lists_cols_sql - the columns a client sees, quoted, comma separated */
+char *
+lists_cols_sql(const struct olist *l)
+{
+	char	*s = NULL;
+	size_t	 n = 0, i;
+	FILE	*f = open_memstream(&s, &n);
+
+	if (f == NULL)
+		fatal("open_memstream");
+	for (i = 0; i < l->ncols; i++)
+		fprintf(f, "%s\"%s\"", i ? ", " : "", l->cols[i].name);
+	fclose(f);
+	return s;
+}
+
 int
 lists_tz_ok(long long dbid, void *arg)
 {
