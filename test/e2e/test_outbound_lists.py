@@ -15,7 +15,7 @@ import time
 import psycopg
 import pytest
 
-from helpers import free_port, wait_for
+from helpers import free_port, rss_kib, wait_for
 
 
 def outbound_conf(tenantd, port, **kw):
@@ -293,14 +293,6 @@ def test_import_100k(ob):
     st, _, data, _ = ob.req("GET", f"/v1/calling-lists/{lst}/export",
                             timeout=120)
     assert st == 200 and data.count(b"\n") == 100001
-
-
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError(f"no VmRSS for {pid}")
 
 
 def export_backends(ob):
