@@ -166,7 +166,7 @@ void
 export_list(struct http_conn *c, struct olist *l, int ndjson)
 {
 	struct exp	*e = xcalloc(1, sizeof(*e));
-	char		*cols = lists_cols_sql(l), *sql;
+	char		*cols = lists_cols_sql(l->cols, l->ncols), *sql;
 
 	if (ndjson)
 		sql = xasprintf("COPY (SELECT row_to_json(r) FROM (SELECT %s "

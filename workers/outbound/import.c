@@ -442,18 +442,10 @@ copy_ready(struct pgx *x, PGresult *res, void *arg)
 static char *
 copy_sql(const struct imp *im)
 {
-	char	*s = NULL;
-	size_t	 n = 0, i;
-	FILE	*f = open_memstream(&s, &n);
+	char	*cols = lists_cols_sql(im->cols, im->map.ncols);
+	char	*s = xasprintf("COPY %s (%s) FROM STDIN", im->table, cols);
 
-	if (f == NULL)
-		fatal("open_memstream");
-	fprintf(f, "COPY %s (", im->table);
-	for (i = 0; i < im->map.ncols; i++)
-		fprintf(f, "%s\"%s\"", i ? ", " : "", im->cols[i].name);
-	fputs(") FROM STDIN", f);
-	if (fclose(f) != 0)
-		fatal("open_memstream");
+	free(cols);
 	return s;
 }
 

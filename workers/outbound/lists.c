@@ -430,9 +430,9 @@ lists_cols_copy(const struct olist *l, size_t *n)
 	return c;
 }
 
-/* lists_cols_sql - the columns a client sees, quoted, comma separated */
+/* lists_cols_sql - columns' names, quoted, comma separated */
 char *
-lists_cols_sql(const struct olist *l)
+lists_cols_sql(const struct csv_col *cols, size_t ncols)
 {
 	char	*s = NULL;
 	size_t	 n = 0, i;
@@ -440,9 +440,10 @@ lists_cols_sql(const struct olist *l)
 
 	if (f == NULL)
 		fatal("open_memstream");
-	for (i = 0; i < l->ncols; i++)
-		fprintf(f, "%s\"%s\"", i ? ", " : "", l->cols[i].name);
-	fclose(f);
+	for (i = 0; i < ncols; i++)
+		fprintf(f, "%s\"%s\"", i ? ", " : "", cols[i].name);
+	if (fclose(f) != 0)
+		fatal("open_memstream");
 	return s;
 }
 
