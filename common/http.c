@@ -5,7 +5,9 @@
  * A connection handles one request at a time: while a response is pending
  * (the handler answers later) no further pipelined request is parsed, so
  * answers always leave in order.  A client that does not read its answers
- * stops being read once its output backlog passes max_output.
+ * stops being read once its output backlog passes max_output; a streamed
+ * answer is cut there, or, under flow control, its writer waits for the
+ * client to take most of it, which it must keep doing.
  *
  * One timer per connection holds the deadline of what it waits for: a
  * head (fixed from its first byte, not moved by each byte, or a slow
@@ -17,6 +19,10 @@
  *
  * Out of descriptors, accept is paused with a growing delay instead of
  * being retried at once (which would spin), and logged once a minute.
+ *
+ * Bodies that are not read whole (chunked, or streamed to the handler)
+ * and the deadlines of bodies are http_body.c's; http_int.h holds the
+ * structs both files read.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -36,100 +42,22 @@
 #include <event2/listener.h>
 
 #include "http.h"
+#include "http_int.h"
 #include "log.h"
 #include "net.h"
 #include "util.h"
 
 #define HEADER_TIMEOUT_S	10.0	/* when the limits give 0 */
-#define BODY_TIMEOUT_S		10.0
 #define LINGER_US		2000000
 
-/* A request body streamed to its handler (http_body_stream). */
-struct body_in {
-	http_body_cb		*cb;		/* set while the body comes */
-	void			*arg;
-	uint64_t		 max;
-	uint64_t		 got;
-	uint64_t		 left;		/* Content-Length still due */
-	struct http_chunked	 dec;
-	int			 chunked;
-	int			 paused;
-	int			 started;	/* the head is drained */
-};
-
-struct http_conn {
-	TAILQ_ENTRY(http_conn)	 entry;
-	struct http_server	*srv;
-	int			 fd;
-	struct event		*ev_read;
-	struct event		*ev_write;
-	struct event		*ev_timer;	/* see conn_deadline */
-	struct evbuffer		*in;
-	struct evbuffer		*out;
-	int			 busy;		/* a response is pending */
-	int			 keep_alive;	/* of the pending request */
-	int			 closing;	/* free once output drained */
-	int			 gone;		/* peer closed while busy */
-	int			 in_process;
-	int			 throttled;	/* reading off: output backlog */
-	int			 label;		/* of the pending request */
-	int			 fresh;		/* no head complete yet */
-	int			 trusted;	/* see http_conn_trust */
-	int			 deciding;	/* the head hook has it */
-	int			 in_body;	/* head accepted, body coming */
-	int			 expect;	/* wants 100 Continue */
-	int			 head_only;	/* answering HEAD */
-	int			 linger;	/* drain input after the answer */
-	int			 lingering;
-	size_t			 head_len;	/* of the body being read */
-	size_t			 need;		/* bytes the request needs */
-	uint64_t		 since_us;	/* start of the current wait */
-	http_stream_closed	*stream_closed;	/* set while streaming */
-	void			*stream_arg;
-	uint64_t		 started_us;	/* of the pending request */
-	size_t			 body_len;	/* of the head being decided */
-	int			 chunked;	/* its body is chunked */
-	struct body_in		 bin;		/* a body streamed in */
-	struct event		*ev_feed;	/* hand bin what is here */
-	void			*data;		/* see http_conn_set_data */
-	void			(*data_free)(void *);
-};
-
-struct http_server {
-	struct event_base		*base;
-	struct evconnlistener		*listener;
-	struct http_limits		 limits;
-	http_handler			*handler;
-	void				*arg;
-	http_observer			*observer;
-	void				*observer_arg;
-	http_body_limit			*body_limit;
-	void				*body_limit_arg;
-	http_head_hook			*head_hook;
-	void				*head_arg;
-	TAILQ_HEAD(, http_conn)		 conns;
-	unsigned			 nconns;
-	struct event			*ev_accept;	/* accept again */
-	struct net_pause		 accept_pause;
-	int				 paused;
-	int				 stopping;	/* every answer closes */
-	int				 streaming;	/* see set_streaming */
-	uint64_t			 max_stream;
-	unsigned			 evicted;	/* while full */
-};
-
-static int	hexval(int);
 static void	conn_process(struct http_conn *);
-static void	conn_timer(struct http_conn *);
 static void	conn_flush(struct http_conn *);
 static void	conn_next(struct http_conn *);
 static void	conn_lost(struct http_conn *);
 static void	conn_free(struct http_conn *);
 static void	conn_feed(evutil_socket_t, short, void *);
-static void	body_feed(struct http_conn *);
-static void	body_tell(struct http_conn *, ssize_t);
-static void	body_refuse(struct http_conn *, ssize_t, int);
-static size_t	parse_cap(const struct http_server *);
+static int	stream_queued(struct http_conn *);
+static int	stream_taken(struct http_conn *, size_t);
 
 /* is_tchar - RFC 9110 token characters */
 static int
@@ -365,173 +293,6 @@ error:
 	return HTTP_PARSE_ERROR;
 }
 
-/*
- * The chunked body decoder.  One byte at a time through the framing; the
- * data of a chunk is handed out whole, as it lies in the buffer.
- */
-enum {
-	CK_SIZE0,	/* the first hex digit of a size */
-	CK_SIZE,	/* more digits, extensions or the line's end */
-	CK_EXT,		/* a chunk extension, ignored */
-	CK_SIZE_LF,	/* "\n" after "\r" */
-	CK_DATA,
-	CK_DATA_CR,	/* the CRLF after a chunk's data */
-	CK_DATA_LF,
-	CK_TRAILER,	/* the start of a trailer line or the final CRLF */
-	CK_TRAILER_LINE,
-	CK_TRAILER_LF,
-	CK_LAST_LF,
-	CK_DONE,
-	CK_ERROR,
-};
-
-/* is_ctl - a control character a framing line may not hold */
-static int
-is_ctl(int c)
-{
-	return (c < 0x20 && c != '\t') || c == 0x7f;
-}
-
-/* chunk_size_byte - one byte of a size line; -1 if malformed */
-static int
-chunk_size_byte(struct http_chunked *k, int c)
-{
-	int	h = hexval(c);
-
-	if (++k->line > HTTP_CHUNK_LINE_MAX)
-		return -1;
-	switch (k->state) {
-	case CK_SIZE0:
-		if (h < 0)
-			return -1;
-		k->left = (uint64_t)h;
-		k->state = CK_SIZE;
-		return 0;
-	case CK_SIZE:
-		if (h >= 0) {
-			if (k->left >> 56)	/* no body is that long */
-				return -1;
-			k->left = k->left << 4 | (uint64_t)h;
-			return 0;
-		}
-		if (c == ';' || c == ' ' || c == '\t')
-			k->state = CK_EXT;
-		else if (c == '\r')
-			k->state = CK_SIZE_LF;
-		else if (c != '\n')
-			return -1;
-		break;
-	case CK_EXT:
-		if (c == '\r')
-			k->state = CK_SIZE_LF;
-		else if (c != '\n')
-			return is_ctl(c) ? -1 : 0;
-		break;
-	case CK_SIZE_LF:
-		if (c != '\n')
-			return -1;
-		break;
-	}
-	if (c == '\n') {
-		k->line = 0;
-		k->state = k->left == 0 ? CK_TRAILER : CK_DATA;
-	}
-	return 0;
-}
-
-/* chunk_trailer_byte - one byte of the trailers; -1 if malformed */
-static int
-chunk_trailer_byte(struct http_chunked *k, int c)
-{
-	if (++k->trailer > HTTP_HEADER_BYTES_MAX)
-		return -1;
-	switch (k->state) {
-	case CK_TRAILER:
-		if (c == '\r')
-			k->state = CK_LAST_LF;
-		else if (c == '\n')
-			k->state = CK_DONE;
-		else if (is_ctl(c) || c == ' ')
-			return -1;
-		else
-			k->state = CK_TRAILER_LINE;
-		return 0;
-	case CK_TRAILER_LINE:
-		if (c == '\r')
-			k->state = CK_TRAILER_LF;
-		else if (c == '\n')
-			k->state = CK_TRAILER;
-		else if (is_ctl(c))
-			return -1;
-		return 0;
-	case CK_TRAILER_LF:
-		if (c != '\n')
-			return -1;
-		k->state = CK_TRAILER;
-		return 0;
-	case CK_LAST_LF:
-		if (c != '\n')
-			return -1;
-		k->state = CK_DONE;
-		return 0;
-	}
-	return -1;
-}
-
-/* chunk_byte - one byte of framing; -1 if malformed */
-static int
-chunk_byte(struct http_chunked *k, int c)
-{
-	switch (k->state) {
-	case CK_SIZE0:
-	case CK_SIZE:
-	case CK_EXT:
-	case CK_SIZE_LF:
-		return chunk_size_byte(k, c);
-	case CK_DATA_CR:
-		if (c == '\r') {
-			k->state = CK_DATA_LF;
-			return 0;
-		}
-		/* FALLTHROUGH */
-	case CK_DATA_LF:
-		if (c != '\n')
-			return -1;
-		k->state = CK_SIZE0;
-		return 0;
-	default:
-		return chunk_trailer_byte(k, c);
-	}
-}
-
-/* http_chunked_next - decode what came of a chunked body (http.h) */
-enum http_chunked_rc
-http_chunked_next(struct http_chunked *k, const char *buf, size_t len,
-    size_t *used, const char **data, size_t *dlen)
-{
-	size_t	i = 0, n;
-
-	*data = NULL;
-	*dlen = 0;
-	while (i < len && k->state != CK_DONE && k->state != CK_ERROR) {
-		if (k->state == CK_DATA) {
-			n = len - i < k->left ? len - i : (size_t)k->left;
-			if ((k->left -= n) == 0)
-				k->state = CK_DATA_CR;
-			*data = buf + i;
-			*dlen = n;
-			*used = i + n;
-			return HTTP_CHUNKED_DATA;
-		}
-		if (chunk_byte(k, (unsigned char)buf[i++]) == -1)
-			k->state = CK_ERROR;
-	}
-	*used = i;
-	if (k->state == CK_DONE)
-		return HTTP_CHUNKED_DONE;
-	return k->state == CK_ERROR ? HTTP_CHUNKED_ERROR : HTTP_CHUNKED_MORE;
-}
-
 /* http_sniff - does a connection's first data begin an HTTP request? */
 enum http_sniff
 http_sniff(const void *buf, size_t len)
@@ -614,15 +375,6 @@ http_method_is(const struct http_request *r, const char *m)
 	    r->method_len) == 0;
 }
 
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = tolower(c);
-	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 /* decode - percent-decode s[0..n) into out; -1 if malformed or too long */
 static int
 decode(const char *s, size_t n, char *out, size_t outlen)
@@ -640,8 +392,8 @@ decode(const char *s, size_t n, char *out, size_t outlen)
 		else {
 			if (i + 2 >= n)
 				return -1;
-			if ((hi = hexval((unsigned char)s[i + 1])) < 0 ||
-			    (lo = hexval((unsigned char)s[i + 2])) < 0 ||
+			if ((hi = http_hexval((unsigned char)s[i + 1])) < 0 ||
+			    (lo = http_hexval((unsigned char)s[i + 2])) < 0 ||
 			    (hi == 0 && lo == 0))
 				return -1;
 			out[o++] = (char)(hi << 4 | lo);
@@ -764,13 +516,6 @@ add_printf(struct evbuffer *b, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* us - seconds as microseconds */
-static uint64_t
-us(double seconds)
-{
-	return (uint64_t)(seconds * 1e6);
-}
-
 /* http_respond - queue the answer to the pending request */
 void
 http_respond(struct http_conn *c, int status, const char *ctype,
@@ -828,7 +573,7 @@ http_respond(struct http_conn *c, int status, const char *ctype,
 	if (!c->in_process) {
 		/* A late answer: serve what was pipelined behind it. */
 		conn_process(c);
-		conn_timer(c);
+		http_conn_timer(c);
 		conn_flush(c);
 	}
 }
@@ -864,13 +609,17 @@ http_stream_begin(struct http_conn *c, int status, const char *ctype,
 	return 0;
 }
 
-/* http_stream_write - one chunk; -1 when the client was cut off */
+/*
+ * http_stream_write - one chunk; -1 when the client was cut off, 1 when a
+ * stream under flow control is to wait
+ */
 int
 http_stream_write(struct http_conn *c, const void *data, size_t len)
 {
 	if (len == 0)
 		return 0;
-	if (evbuffer_get_length(c->out) + len > c->srv->limits.max_output) {
+	if (c->stream_drained == NULL &&
+	    evbuffer_get_length(c->out) + len > c->srv->limits.max_output) {
 		/* It does not read: drop it rather than buffer forever. */
 		c->stream_closed = NULL;
 		c->busy = 0;
@@ -880,9 +629,59 @@ http_stream_write(struct http_conn *c, const void *data, size_t len)
 	evbuffer_add_printf(c->out, "%zx\r\n", len);
 	evbuffer_add(c->out, data, len);
 	evbuffer_add(c->out, "\r\n", 2);
+	if (c->stream_drained != NULL)
+		return stream_queued(c);
 	if (!c->in_process)
 		conn_flush(c);
 	return 0;
+}
+
+/*
+ * stream_queued - a chunk of a stream under flow control is queued.  It
+ * leaves from the loop: written here, it could lose the client under its
+ * writer's feet.  1 when the backlog reached max_output: the writer waits
+ * for stream_taken, and the client has idle_timeout to take some.
+ */
+static int
+stream_queued(struct http_conn *c)
+{
+	event_add(c->ev_write, NULL);
+	if (evbuffer_get_length(c->out) < c->srv->limits.max_output)
+		return 0;
+	if (!c->stream_full) {
+		c->stream_full = 1;
+		c->since_us = now_mono_us();
+		http_conn_timer(c);
+	}
+	return 1;
+}
+
+/*
+ * stream_taken - the client of a full stream took some of it (before
+ * bytes waited): its deadline moves on, and once a quarter of max_output
+ * or less waits, the writer is called back.  1 when it was: c may be gone.
+ */
+static int
+stream_taken(struct http_conn *c, size_t before)
+{
+	size_t	left = evbuffer_get_length(c->out);
+
+	if (left < before)
+		c->since_us = now_mono_us();
+	if (left > c->srv->limits.max_output / 4)
+		return 0;
+	c->stream_full = 0;
+	if (left > 0)
+		event_add(c->ev_write, NULL);
+	http_conn_timer(c);
+	c->stream_drained(c->stream_arg);
+	return 1;
+}
+
+void
+http_stream_flow(struct http_conn *c, http_stream_drained *drained)
+{
+	c->stream_drained = drained;
 }
 
 /* http_stream_end - the last chunk; the connection serves on */
@@ -891,6 +690,8 @@ http_stream_end(struct http_conn *c)
 {
 	evbuffer_add(c->out, "0\r\n\r\n", 5);
 	c->stream_closed = NULL;
+	c->stream_drained = NULL;
+	c->stream_full = 0;
 	conn_next(c);
 }
 
@@ -903,6 +704,8 @@ void
 http_stream_abort(struct http_conn *c)
 {
 	c->stream_closed = NULL;
+	c->stream_drained = NULL;
+	c->stream_full = 0;
 	c->busy = 0;
 	c->closing = 1;
 	event_del(c->ev_read);
@@ -922,17 +725,17 @@ conn_next(struct http_conn *c)
 	}
 	if (!c->in_process) {
 		conn_process(c);
-		conn_timer(c);
+		http_conn_timer(c);
 		conn_flush(c);
 	}
 }
 
 /*
- * fail - answer a request that could not be parsed or came too slowly,
- * then close, draining what the client still sends meanwhile
+ * http_conn_fail - answer a request that could not be parsed or came too
+ * slowly, then close, draining what the client still sends meanwhile
  */
-static void
-fail(struct http_conn *c, int status)
+void
+http_conn_fail(struct http_conn *c, int status)
 {
 	char	body[128];
 	int	n;
@@ -983,9 +786,9 @@ wants_continue(const struct http_request *r)
 	    len == 12 && strncasecmp(v, "100-continue", 12) == 0;
 }
 
-/* send_continue - 100 Continue, to a client that waits for it */
-static void
-send_continue(struct http_conn *c)
+/* http_conn_send_continue - 100 Continue, to a client that waits for it */
+void
+http_conn_send_continue(struct http_conn *c)
 {
 	static const char	go[] = "HTTP/1.1 100 Continue\r\n\r\n";
 
@@ -1001,7 +804,7 @@ body_begin(struct http_conn *c)
 {
 	c->in_body = 1;
 	c->since_us = now_mono_us();
-	send_continue(c);
+	http_conn_send_continue(c);
 }
 
 /*
@@ -1013,9 +816,9 @@ static int
 whole_refused(struct http_conn *c)
 {
 	if (c->chunked)
-		fail(c, 411);
+		http_conn_fail(c, 411);
 	else if (c->body_len > c->srv->limits.max_body)
-		fail(c, 413);
+		http_conn_fail(c, 413);
 	else
 		return 0;
 	return 1;
@@ -1040,7 +843,7 @@ static int
 head_arrived(struct http_conn *c, struct http_request *r, size_t used)
 {
 	if (too_large(c, r)) {
-		fail(c, 413);
+		http_conn_fail(c, 413);
 		return -1;
 	}
 	conn_data_drop(c);
@@ -1086,7 +889,7 @@ http_continue(struct http_conn *c)
 	event_add(c->ev_read, NULL);
 	if (!c->in_process) {
 		conn_process(c);
-		conn_timer(c);
+		http_conn_timer(c);
 		conn_flush(c);
 	}
 }
@@ -1109,117 +912,6 @@ dispatch(struct http_conn *c, struct http_request *r, size_t used)
 	evbuffer_drain(c->in, used);
 }
 
-/*
- * Bodies streamed to their handler.
- */
-
-/* parse_cap - the largest Content-Length a head may announce */
-static size_t
-parse_cap(const struct http_server *srv)
-{
-	if (!srv->streaming || srv->max_stream <= srv->limits.max_body)
-		return srv->limits.max_body;
-	return srv->max_stream > SIZE_MAX ? SIZE_MAX : (size_t)srv->max_stream;
-}
-
-/* body_tell - the stream is over (0, or why not): the handler's last call */
-static void
-body_tell(struct http_conn *c, ssize_t code)
-{
-	http_body_cb	*cb = c->bin.cb;
-
-	c->bin.cb = NULL;
-	cb(c, NULL, code, c->bin.arg);
-}
-
-/* body_refuse - end the stream with an error, told first, then answered */
-static void
-body_refuse(struct http_conn *c, ssize_t code, int status)
-{
-	body_tell(c, code);
-	fail(c, status);
-}
-
-/* body_give - a piece to the handler; 0 when the stream goes on */
-static int
-body_give(struct http_conn *c, const char *p, size_t n)
-{
-	struct body_in	*b = &c->bin;
-
-	if (b->got + n > b->max) {
-		body_refuse(c, HTTP_BODY_TOO_LARGE, 413);
-		return -1;
-	}
-	b->got += n;
-	b->cb(c, p, (ssize_t)n, b->arg);
-	/* an answer given meanwhile ended the stream, and drained input */
-	return b->cb != NULL ? 0 : -1;
-}
-
-/* body_chunked - hand on what came of a chunked body; 0: more to come */
-static int
-body_chunked(struct http_conn *c)
-{
-	const char	*p, *data;
-	size_t		 used, n;
-
-	p = (const char *)evbuffer_pullup(c->in, -1);
-	switch (http_chunked_next(&c->bin.dec, p, evbuffer_get_length(c->in),
-	    &used, &data, &n)) {
-	case HTTP_CHUNKED_DATA:
-		if (body_give(c, data, n) == 0)
-			evbuffer_drain(c->in, used);
-		return 0;
-	case HTTP_CHUNKED_MORE:
-		evbuffer_drain(c->in, used);
-		return -1;
-	case HTTP_CHUNKED_DONE:
-		evbuffer_drain(c->in, used);
-		body_tell(c, 0);
-		return -1;
-	default:
-		body_refuse(c, HTTP_BODY_ABORT, 400);
-		return -1;
-	}
-}
-
-/* body_feed - hand the handler what is here of its body */
-static void
-body_feed(struct http_conn *c)
-{
-	struct body_in	*b = &c->bin;
-	const char	*p;
-	size_t		 len, n;
-
-	if (!b->started) {
-		b->started = 1;
-		evbuffer_drain(c->in, c->head_len);
-		if (!b->chunked && b->left > b->max) {
-			body_refuse(c, HTTP_BODY_TOO_LARGE, 413);
-			return;
-		}
-	}
-	while (b->cb != NULL && !b->paused) {
-		len = evbuffer_get_length(c->in);
-		if (!b->chunked && b->left == 0) {
-			body_tell(c, 0);
-			return;
-		}
-		if (len == 0)
-			return;
-		if (b->chunked) {
-			if (body_chunked(c) == -1)
-				return;
-			continue;
-		}
-		n = len < b->left ? len : (size_t)b->left;
-		p = (const char *)evbuffer_pullup(c->in, (ssize_t)n);
-		b->left -= n;
-		if (body_give(c, p, n) == 0)
-			evbuffer_drain(c->in, n);
-	}
-}
-
 /* conn_feed - from the loop: the body that is here, then the rest */
 static void
 conn_feed(evutil_socket_t fd, short what, void *arg)
@@ -1229,60 +921,14 @@ conn_feed(evutil_socket_t fd, short what, void *arg)
 	if (c->gone) {
 		/* gone while the head was decided: the stream cannot be */
 		if (c->bin.cb != NULL) {
-			body_tell(c, HTTP_BODY_ABORT);
+			http_body_tell(c, HTTP_BODY_ABORT);
 			conn_free(c);
 		}
 		return;
 	}
 	conn_process(c);
-	conn_timer(c);
+	http_conn_timer(c);
 	conn_flush(c);
-}
-
-/* http_body_stream - the head hook takes the body as it comes */
-void
-http_body_stream(struct http_conn *c, uint64_t max, http_body_cb *cb,
-    void *arg)
-{
-	if (!c->deciding)
-		fatalx("http: a body streamed without a head to decide on");
-	c->deciding = 0;
-	c->head_only = 0;
-	memset(&c->bin, 0, sizeof(c->bin));
-	c->bin.cb = cb;
-	c->bin.arg = arg;
-	c->bin.max = max;
-	c->bin.left = c->body_len;
-	c->bin.chunked = c->chunked;
-	c->since_us = now_mono_us();
-	if (!c->gone) {
-		send_continue(c);
-		event_add(c->ev_read, NULL);
-	}
-	/* never from inside this call: the handler may not be ready */
-	event_active(c->ev_feed, EV_TIMEOUT, 1);
-}
-
-void
-http_body_pause(struct http_conn *c)
-{
-	if (c->bin.cb == NULL || c->bin.paused)
-		return;
-	c->bin.paused = 1;
-	event_del(c->ev_read);
-	conn_timer(c);
-}
-
-void
-http_body_resume(struct http_conn *c)
-{
-	if (c->bin.cb == NULL || !c->bin.paused)
-		return;
-	c->bin.paused = 0;
-	c->since_us = now_mono_us();
-	event_add(c->ev_read, NULL);
-	event_active(c->ev_feed, EV_TIMEOUT, 1);
-	conn_timer(c);
 }
 
 /* conn_process - parse and dispatch requests while not waiting on one */
@@ -1295,14 +941,13 @@ conn_process(struct http_conn *c)
 	int			 status;
 
 	c->in_process = 1;
-	if (c->bin.cb != NULL && !c->bin.paused)
-		body_feed(c);
+	http_body_feed(c);
 	while (!c->busy && !c->closing && !c->throttled && !c->lingering &&
 	    (len = evbuffer_get_length(c->in)) > 0 && len >= c->need) {
 		c->need = 0;
 		used = 0;
 		p = (char *)evbuffer_pullup(c->in, -1);
-		switch (http_parse_request(p, len, parse_cap(c->srv), &r,
+		switch (http_parse_request(p, len, http_body_cap(c->srv), &r,
 		    &used, &status)) {
 		case HTTP_PARSE_MORE:
 			if (used > 0 && !c->in_body &&
@@ -1316,14 +961,14 @@ conn_process(struct http_conn *c)
 			c->in_process = 0;
 			return;
 		case HTTP_PARSE_ERROR:
-			fail(c, status);
+			http_conn_fail(c, status);
 			break;
 		case HTTP_PARSE_OK:
 			/* Continued at once: parsed again, and dispatched. */
 			if (c->srv->streaming && !c->in_body)
 				head_arrived(c, &r, used);
 			else if (too_large(c, &r))
-				fail(c, 413);
+				http_conn_fail(c, 413);
 			else
 				dispatch(c, &r, used);
 			break;
@@ -1341,31 +986,28 @@ conn_deadline(const struct http_conn *c)
 {
 	const struct http_limits	*l = &c->srv->limits;
 	size_t				 have = evbuffer_get_length(c->in);
-	uint64_t			 got;
 
 	if (c->lingering)
 		return c->since_us + LINGER_US;
-	if (c->bin.cb != NULL)	/* a streamed body: bytes must keep coming */
-		return c->bin.paused ? UINT64_MAX : c->since_us +
-		    us(l->body_timeout > 0 ? l->body_timeout : BODY_TIMEOUT_S);
+	if (c->bin.cb != NULL)
+		return http_body_deadline(c);
+	if (c->stream_full)	/* the client must keep taking the stream */
+		return c->since_us + http_us(l->idle_timeout);
 	if (c->busy)
 		return UINT64_MAX;
 	if (c->closing || c->throttled)
-		return c->since_us + us(l->idle_timeout);
-	if (c->in_body) {
-		got = have > c->head_len ? have - c->head_len : 0;
-		return c->since_us + us(l->body_timeout > 0 ? l->body_timeout :
-		    BODY_TIMEOUT_S) + got * 1000000 / HTTP_BODY_MIN_RATE;
-	}
+		return c->since_us + http_us(l->idle_timeout);
+	if (c->in_body)
+		return http_body_deadline(c);
 	if (c->fresh || have > 0)
-		return c->since_us + us(l->header_timeout > 0 ?
+		return c->since_us + http_us(l->header_timeout > 0 ?
 		    l->header_timeout : HEADER_TIMEOUT_S);
-	return c->since_us + us(l->idle_timeout);
+	return c->since_us + http_us(l->idle_timeout);
 }
 
-/* conn_timer - (re)arm the timer for the current deadline */
-static void
-conn_timer(struct http_conn *c)
+/* http_conn_timer - (re)arm the timer for the current deadline */
+void
+http_conn_timer(struct http_conn *c)
 {
 	uint64_t	now = now_mono_us(), at = conn_deadline(c);
 	struct timeval	tv;
@@ -1389,14 +1031,16 @@ conn_timeout(evutil_socket_t fd, short what, void *arg)
 	struct http_conn	*c = arg;
 
 	if (conn_deadline(c) > now_mono_us()) {
-		conn_timer(c);
+		http_conn_timer(c);
 		return;
 	}
 	if (c->bin.cb != NULL)
-		body_refuse(c, HTTP_BODY_ABORT, 408);
+		http_body_refuse(c, HTTP_BODY_ABORT, 408);
+	else if (c->stream_full)
+		conn_lost(c);		/* it took nothing for idle_timeout */
 	else if (!c->closing && !c->throttled && !c->lingering &&
 	    (c->in_body || evbuffer_get_length(c->in) > 0))
-		fail(c, 408);
+		http_conn_fail(c, 408);
 	else
 		conn_free(c);
 }
@@ -1415,7 +1059,7 @@ linger_begin(struct http_conn *c)
 	shutdown(c->fd, SHUT_WR);
 	evbuffer_drain(c->in, evbuffer_get_length(c->in));
 	event_add(c->ev_read, NULL);
-	conn_timer(c);
+	http_conn_timer(c);
 }
 
 /*
@@ -1426,12 +1070,15 @@ linger_begin(struct http_conn *c)
 static void
 conn_flush(struct http_conn *c)
 {
-	if (evbuffer_get_length(c->out) > 0 &&
-	    evbuffer_write(c->out, c->fd) == -1 && errno != EAGAIN &&
-	    errno != EINTR) {
+	size_t	queued = evbuffer_get_length(c->out);
+
+	if (queued > 0 && evbuffer_write(c->out, c->fd) == -1 &&
+	    errno != EAGAIN && errno != EINTR) {
 		conn_lost(c);
 		return;
 	}
+	if (c->stream_full && stream_taken(c, queued))
+		return;
 	if (evbuffer_get_length(c->out) > 0) {
 		event_add(c->ev_write, NULL);
 		return;
@@ -1447,7 +1094,7 @@ conn_flush(struct http_conn *c)
 		c->throttled = 0;
 		event_add(c->ev_read, NULL);
 		conn_process(c);
-		conn_timer(c);
+		http_conn_timer(c);
 		if (evbuffer_get_length(c->out) > 0)
 			conn_flush(c);
 	}
@@ -1463,7 +1110,7 @@ conn_lost(struct http_conn *c)
 		return;
 	}
 	if (c->bin.cb != NULL) {
-		body_tell(c, HTTP_BODY_ABORT);
+		http_body_tell(c, HTTP_BODY_ABORT);
 		conn_free(c);
 		return;
 	}
@@ -1515,7 +1162,7 @@ conn_read(evutil_socket_t fd, short what, void *arg)
 	    (was_empty && !c->fresh && !c->busy && !c->in_body))
 		c->since_us = now_mono_us();
 	conn_process(c);
-	conn_timer(c);
+	http_conn_timer(c);
 	conn_flush(c);
 }
 
@@ -1608,7 +1255,7 @@ conn_new(struct http_server *srv, int fd)
 	TAILQ_INSERT_TAIL(&srv->conns, c, entry);
 	srv->nconns++;
 	event_add(c->ev_read, NULL);
-	conn_timer(c);
+	http_conn_timer(c);
 	return c;
 }
 
@@ -1638,7 +1285,7 @@ http_server_adopt(struct http_server *srv, int fd, const void *already,
 	if (len > 0) {
 		evbuffer_add(c->in, already, len);
 		conn_process(c);
-		conn_timer(c);
+		http_conn_timer(c);
 		conn_flush(c);
 	}
 	return 0;
@@ -1781,13 +1428,6 @@ http_server_shutdown(struct http_server *srv)
 		} else
 			conn_free(c);
 	}
-}
-
-void
-http_server_set_streaming(struct http_server *srv, uint64_t max_stream)
-{
-	srv->streaming = 1;
-	srv->max_stream = max_stream;
 }
 
 void

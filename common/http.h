@@ -288,6 +288,17 @@ typedef void	 http_stream_closed(void *);
 int		 http_stream_begin(struct http_conn *, int status,
 		    const char *content_type, http_stream_closed *, void *);
 int		 http_stream_write(struct http_conn *, const void *, size_t);
+/*
+ * Flow control instead of the cut, for a stream whose source can wait (a
+ * COPY TO): from this call on http_stream_write queues every chunk (it
+ * leaves from the loop) and returns 1 once the client's backlog reaches
+ * max_output; the writer then stops until drained(arg), called from the
+ * loop once the client has taken the backlog down to a quarter of that.
+ * A client that takes nothing for idle_timeout meanwhile is cut off:
+ * closed(arg), as when it leaves.
+ */
+typedef void	 http_stream_drained(void *);
+void		 http_stream_flow(struct http_conn *, http_stream_drained *);
 void		 http_stream_end(struct http_conn *);
 /* The answer cannot be finished: close after what is queued, without the
  * last chunk (the client sees a cut body).  The conn is gone after. */

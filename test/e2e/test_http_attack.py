@@ -19,7 +19,7 @@ import time
 
 import pytest
 
-from helpers import ConfigClient, config_api_ready, wait_for
+from helpers import ConfigClient, config_api_ready, rss_kib, wait_for
 
 
 def expect(r, status, code=None):
@@ -28,14 +28,6 @@ def expect(r, status, code=None):
     if code is not None:
         assert r.json.get("error") == code, r.text
     return r.json
-
-
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError(f"no VmRSS for {pid}")
 
 
 def read_head(s, timeout):

@@ -66,6 +66,33 @@ def sim_gvp(t, seed, ring="0.2:0.6", mix=MIX):
         "--seed", str(seed)])
 
 
+def gvp_campaign(tenantd, pg, km, channels, records, seed, ring, mix=MIX):
+    """An agentless (ProgressiveGVP) group on `channels` channels,
+    reporting to km, with `records` records, and voicesim playing their
+    called parties: (t, sim); the caller stops sim."""
+    t = Outbound(tenantd, pg, brokers=km.bootstrap, mode="ProgressiveGVP",
+                 numOfChannels=channels)
+    t.add_records(records)
+    return t, sim_gvp(t, seed, ring=ring, mix=mix)
+
+
+def start_in_flight(t, dialed, in_flight, d=None):
+    """Start dialling t's group; wait until d (t's daemon unless given) has
+    dialled `dialed` calls and has `in_flight` of them in progress."""
+    d = d or t.d
+    start_group(t).close()
+    wait_for(lambda: d.metric("tenantd_outbound_calls_dialed_total") >= dialed
+             and d.metric("tenantd_outbound_calls_in_progress") >= in_flight,
+             20, interval=0.05, what="calls in flight")
+
+
+def run_out(t):
+    """Every record final, the group unloaded, its reports in Kafka."""
+    wait_for(lambda: all_final(t), 60, interval=0.3, what="every record final")
+    unload(t)
+    drained(t)
+
+
 def rows_of(t):
     """{record_id: (status, result, attempt, phone, chain_id, lease_owner)}"""
     return {r[0]: r[1:] for r in t.sql(
@@ -340,10 +367,8 @@ def test_every_report_arrives(tenantd, pg, redis, km, voicesim_bin):
 
 def test_kafka_outage_loses_nothing(tenantd, pg, redis, km, voicesim_bin):
     t0 = int(time.time() * 1000)
-    t = Outbound(tenantd, pg, brokers=km.bootstrap, mode="ProgressiveGVP",
-                 numOfChannels=3)
-    t.add_records(50)
-    sim = sim_gvp(t, 21, ring="0.2:0.6")
+    t, sim = gvp_campaign(tenantd, pg, km, channels=3, records=50, seed=21,
+                          ring="0.2:0.6")
     names = ("tenantd_outbound_kafka_up", "tenant_ocs_connection_status")
     try:
         start_group(t).close()
@@ -370,9 +395,7 @@ def test_kafka_outage_loses_nothing(tenantd, pg, redis, km, voicesim_bin):
         wait_for(lambda: all(sampler.seen[n][-1:] == [1] for n in names), 5,
                  interval=0.1, what="both metrics 1 again")
         seen = sampler.stop()
-        wait_for(lambda: all_final(t), 60, interval=0.3, what="every record final")
-        unload(t)
-        drained(t)
+        run_out(t)
     finally:
         sim.stop()
     for n in names:
@@ -402,15 +425,10 @@ def test_kafka_outage_loses_nothing(tenantd, pg, redis, km, voicesim_bin):
 def test_killed_worker_loses_nothing_committed(tenantd, pg, redis, km,
                                                voicesim_bin):
     t0 = int(time.time() * 1000)
-    t = Outbound(tenantd, pg, brokers=km.bootstrap, mode="ProgressiveGVP",
-                 numOfChannels=8)
-    t.add_records(30)
-    sim = sim_gvp(t, 31, ring="1.0:2.0")
+    t, sim = gvp_campaign(tenantd, pg, km, channels=8, records=30, seed=31,
+                          ring="1.0:2.0")
     try:
-        start_group(t).close()
-        wait_for(lambda: t.d.metric("tenantd_outbound_calls_dialed_total") >= 12
-                 and t.d.metric("tenantd_outbound_calls_in_progress") >= 4,
-                 20, interval=0.05, what="calls in flight")
+        start_in_flight(t, dialed=12, in_flight=4)
         old = t.d.worker_pid("outbound")
         in_flight = t.sql("SELECT record_id FROM cl_one WHERE record_status = 2")
         os.kill(old, signal.SIGKILL)
@@ -443,24 +461,17 @@ def test_killed_worker_loses_nothing_committed(tenantd, pg, redis, km,
 
 def test_postgres_restart_loses_no_outcome(tenantd, pg, redis, km, voicesim_bin):
     t0 = int(time.time() * 1000)
-    t = Outbound(tenantd, pg, brokers=km.bootstrap, mode="ProgressiveGVP",
-                 numOfChannels=6)
-    t.add_records(40)
-    sim = sim_gvp(t, 41, ring="0.8:1.6")
+    t, sim = gvp_campaign(tenantd, pg, km, channels=6, records=40, seed=41,
+                          ring="0.8:1.6")
     try:
-        start_group(t).close()
-        wait_for(lambda: t.d.metric("tenantd_outbound_calls_dialed_total") >= 10
-                 and t.d.metric("tenantd_outbound_calls_in_progress") >= 3,
-                 20, interval=0.05, what="calls in flight")
+        start_in_flight(t, dialed=10, in_flight=3)
         log_at = t.d.log_size()
         pg.stop()
         time.sleep(3)
         pg.start()
         # outcomes that came while it was away waited, and are written now
         t.d.wait_log(r"waits for PostgreSQL", timeout=5, since=log_at)
-        wait_for(lambda: all_final(t), 60, interval=0.3, what="every record final")
-        unload(t)
-        drained(t)
+        run_out(t)
     finally:
         sim.stop()
     rep = Reports(km.bootstrap)
@@ -474,23 +485,19 @@ def test_postgres_restart_loses_no_outcome(tenantd, pg, redis, km, voicesim_bin)
 
 def test_two_instances_one_relay(tenantd, pg, redis, km, voicesim_bin):
     t0 = int(time.time() * 1000)
-    t = Outbound(tenantd, pg, brokers=km.bootstrap, mode="ProgressiveGVP",
-                 numOfChannels=6)
+    t, sim = gvp_campaign(tenantd, pg, km, channels=6, records=60, seed=51,
+                          ring="0.2:0.6")
     port2 = free_port()
-    d2 = tenantd({"workers": {"outbound": {"enabled": True,
-                                           "listen": f"127.0.0.1:{port2}",
-                                           "lease_time": 6.0,
-                                           "stats_interval": 1.0}},
-                  "kafka": {"brokers": km.bootstrap}})
-    t.add_records(60)
-    sim = sim_gvp(t, 51, ring="0.2:0.6")
     try:
+        d2 = tenantd({"workers": {"outbound": {"enabled": True,
+                                               "listen": f"127.0.0.1:{port2}",
+                                               "lease_time": 6.0,
+                                               "stats_interval": 1.0}},
+                      "kafka": {"brokers": km.bootstrap}})
         wait_for(lambda: d2.metric("tenantd_outbound_kafka_up") == 1, 20,
                  interval=0.2, what="the second instance up")
         start_group(t).close()
-        wait_for(lambda: all_final(t), 60, interval=0.3, what="every record final")
-        unload(t)
-        drained(t)
+        run_out(t)
         # the second instance's stats reports are rows too: wait for them
         time.sleep(1.5)
         drained(t)
@@ -594,25 +601,21 @@ def test_partitioned_instance_outcome_not_applied_twice(tenantd, pg, redis, km,
     PostgreSQL holds: Kafka's last `record` report of a record is what
     PostgreSQL holds, and a chain is done once."""
     t0 = int(time.time() * 1000)
-    t = Outbound(tenantd, pg, brokers=km.bootstrap, mode="ProgressiveGVP",
-                 numOfChannels=4)
+    t, sim = gvp_campaign(tenantd, pg, km, channels=4, records=40, seed=61,
+                          ring="1.0:2.0", mix="answer=80,busy=20")
     proxy = Proxy(pg.port)
     port2 = free_port()
-    d2 = tenantd({"postgres": {"conninfo": f"host=127.0.0.1 port={proxy.port} "
-                               "dbname=t100 user=tenantd"},
-                  "workers": {"outbound": {"enabled": True,
-                                           "listen": f"127.0.0.1:{port2}",
-                                           "lease_time": 6.0,
-                                           "stats_interval": 1.0}},
-                  "kafka": {"brokers": km.bootstrap}})
-    t.add_records(40)
-    sim = sim_gvp(t, 61, ring="1.0:2.0", mix="answer=80,busy=20")
     try:
+        d2 = tenantd({"postgres": {"conninfo": f"host=127.0.0.1 "
+                                   f"port={proxy.port} dbname=t100 user=tenantd"},
+                      "workers": {"outbound": {"enabled": True,
+                                               "listen": f"127.0.0.1:{port2}",
+                                               "lease_time": 6.0,
+                                               "stats_interval": 1.0}},
+                      "kafka": {"brokers": km.bootstrap}})
         wait_for(lambda: d2.metric("tenantd_outbound_kafka_up") == 1, 20,
                  interval=0.2, what="the second instance up")
-        start_group(t).close()
-        wait_for(lambda: d2.metric("tenantd_outbound_calls_in_progress") >= 2,
-                 20, interval=0.05, what="calls in flight on the second instance")
+        start_in_flight(t, dialed=0, in_flight=2, d=d2)
         pid2 = d2.worker_pid("outbound")
         proxy.cut()
         held = [r[0] for r in t.sql(

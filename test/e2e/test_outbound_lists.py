@@ -7,12 +7,15 @@ instances starting together on one database."""
 
 import http.client
 import json
+import os
+import socket
 import threading
+import time
 
 import psycopg
 import pytest
 
-from helpers import free_port, wait_for
+from helpers import free_port, rss_kib, wait_for
 
 
 def outbound_conf(tenantd, port, **kw):
@@ -22,9 +25,9 @@ def outbound_conf(tenantd, port, **kw):
 
 
 class OB:
-    def __init__(self, tenantd, pg):
+    def __init__(self, tenantd, pg, **kw):
         self.port = free_port()
-        self.d = outbound_conf(tenantd, self.port)
+        self.d = outbound_conf(tenantd, self.port, **kw)
         self.pg = pg
         wait_for(lambda: self.d.api("GET", "/v1/tenants").status == 200, 20,
                  what="the config API")
@@ -290,6 +293,104 @@ def test_import_100k(ob):
     st, _, data, _ = ob.req("GET", f"/v1/calling-lists/{lst}/export",
                             timeout=120)
     assert st == 200 and data.count(b"\n") == 100001
+
+
+def export_backends(ob):
+    """The worker's COPY connections (a parallel query's workers have the
+    same application_name: not counted)."""
+    with ob.db() as c:
+        return c.execute("SELECT count(*) FROM pg_stat_activity WHERE "
+                         "application_name = 'tenantd-import' AND "
+                         "backend_type = 'client backend'").fetchone()[0]
+
+
+def small_window_socket(port, rcvbuf):
+    """A client socket whose receive buffer, set before connecting, keeps
+    the kernel from taking much of what the server sends for it."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    s.settimeout(60)
+    s.connect(("127.0.0.1", port))
+    return s
+
+
+def test_slow_export_gets_every_record_in_bounded_memory(tenantd, pg):
+    """200,000 records (about 37 MB of CSV) exported to a client that takes
+    16 KiB at a time and pauses between reads, with max_output at 1 MiB: the
+    worker stops reading COPY TO while the client's backlog is full instead
+    of cutting the client off, so it gets every record, and the worker's
+    memory does not grow with the list.  A client that reads nothing at all
+    is still cut off after the idle timeout, and its export's PostgreSQL
+    connection closes."""
+    # Under ASan, freed memory is held in quarantine (256 MB) and would be
+    # counted as resident: keep it small, so VmRSS shows live memory.
+    asan = os.environ.get("ASAN_OPTIONS", "")
+    ob = OB(tenantd, pg, workers__outbound__max_output="1m",
+            workers__outbound__open_timeout=2.0,
+            env={"ASAN_OPTIONS": ":".join(x for x in (
+                asan, "quarantine_size_mb=4") if x)})
+    lst, _, _ = ob.make_list(fields=(("customer_id", "varchar", 32),
+                                     ("note", "varchar", 100)))
+    n, note = 200000, "n" * 100
+    body = "record_id,contact_info,customer_id,note\n" + "".join(
+        f"{i},+1555{i:07d},c{i:031d},{note}\n" for i in range(1, n + 1))
+    st, _, _, j = ob.req("POST", f"/v1/calling-lists/{lst}/records", body,
+                         "text/csv", timeout=180)
+    assert st == 200 and j == {"imported": n}, j
+    pid = ob.d.worker_pid("outbound")
+    rss0 = peak = rss_kib(pid)
+    auth = {"Authorization": f"Bearer {ob.token}"}
+
+    c = http.client.HTTPConnection("127.0.0.1", ob.port, timeout=60)
+    c.sock = small_window_socket(ob.port, 65536)
+    c.request("GET", f"/v1/calling-lists/{lst}/export", headers=auth)
+    r = c.getresponse()
+    assert r.status == 200
+    got, lines, last, t0, sampled = 0, 0, b"", time.monotonic(), 0.0
+    while True:
+        data = r.read(16384)    # IncompleteRead if the client is cut off
+        if not data:
+            break
+        got += len(data)
+        lines += data.count(b"\n")
+        last = (last + data)[-200:]
+        time.sleep(0.002)
+        if time.monotonic() - sampled > 0.1:
+            peak = max(peak, rss_kib(pid))
+            sampled = time.monotonic()
+    took = time.monotonic() - t0
+    c.close()
+    assert lines == n + 1, f"{lines - 1} records of {n}"
+    assert last.endswith(f"c{n:031d},{note}\n".encode()), last
+    grown = peak - rss0
+    print(f"slow export: {got} bytes in {took:.1f} s, worker RSS "
+          f"{rss0} KiB -> peak {peak} KiB (+{grown} KiB)")
+    assert got > 32 * 2 ** 20 and took > 3, (got, took)
+    assert grown < 16 * 1024, \
+        f"the worker grew by {grown} KiB for a {got // 1024} KiB export"
+
+    # A client that reads nothing: cut off once it has taken nothing for
+    # open_timeout (2 s), and its COPY's connection goes.
+    s = small_window_socket(ob.port, 4096)
+    s.sendall(f"GET /v1/calling-lists/{lst}/export HTTP/1.1\r\n"
+              f"Host: x\r\nAuthorization: Bearer {ob.token}\r\n\r\n"
+              .encode())
+    wait_for(lambda: export_backends(ob) == 1, 10, what="the export running")
+    t1 = time.monotonic()
+    wait_for(lambda: export_backends(ob) == 0, 15,
+             what="the stalled export ended")
+    assert time.monotonic() - t1 > 1, "cut before its idle timeout"
+    assert rss_kib(pid) - rss0 < 16 * 1024
+    seen = b""
+    try:
+        while chunk := s.recv(65536):
+            seen += chunk
+    except ConnectionResetError:
+        pass
+    s.close()
+    assert seen.startswith(b"HTTP/1.1 200 ") and not seen.endswith(
+        b"\r\n0\r\n\r\n"), "the stalled client got a whole export"
+    assert ob.d.worker_pid("outbound") == pid, "the outbound worker restarted"
 
 
 def test_two_instances_start_together(tenantd, pg):

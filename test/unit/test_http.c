@@ -734,6 +734,12 @@ struct fx {
 	size_t			 pause_at;	/* pause once past this */
 	size_t			 answer_at;	/* answer 422 once past this */
 	struct http_conn	*paused;
+	/* an answer streamed under flow control (/flow) */
+	struct http_conn	*flow;
+	int			 flow_sent;	/* chunks written */
+	int			 flow_full;	/* writes answered 1 */
+	int			 flow_drained;	/* drained calls */
+	int			 flow_closed;	/* closed calls */
 };
 
 struct cl {
@@ -789,6 +795,45 @@ answer_one(evutil_socket_t fd, short what, void *arg)
 }
 
 #define LONG_CTYPE	1500
+#define FLOW_CHUNK	1000
+#define FLOW_CHUNKS	2000		/* 2 MB, against a 64 KiB max_output */
+
+/* flow_write - write /flow's chunks until the server says to wait */
+static void
+flow_write(struct fx *fx)
+{
+	char	chunk[FLOW_CHUNK];
+	int	rc;
+
+	memset(chunk, 'f', sizeof(chunk));
+	while (fx->flow_sent < FLOW_CHUNKS) {
+		rc = http_stream_write(fx->flow, chunk, sizeof(chunk));
+		assert_int_not_equal(rc, -1);	/* never cut off */
+		fx->flow_sent++;
+		if (rc == 1) {
+			fx->flow_full++;
+			return;
+		}
+	}
+	http_stream_end(fx->flow);
+}
+
+static void
+flow_drained(void *arg)
+{
+	struct fx	*fx = arg;
+
+	fx->flow_drained++;
+	flow_write(fx);
+}
+
+static void
+flow_closed(void *arg)
+{
+	struct fx	*fx = arg;
+
+	fx->flow_closed++;
+}
 
 static void
 handler(struct http_conn *c, const struct http_request *r, void *arg)
@@ -820,6 +865,16 @@ handler(struct http_conn *c, const struct http_request *r, void *arg)
 			http_stream_abort(c);
 		else
 			http_stream_end(c);
+		free(body);
+		fx->nanswered++;
+		return;
+	}
+	if (r->target_len == 5 && memcmp(r->target, "/flow", 5) == 0) {
+		assert_int_equal(http_stream_begin(c, 200, "text/plain",
+		    flow_closed, fx), 0);
+		http_stream_flow(c, flow_drained);
+		fx->flow = c;
+		flow_write(fx);
 		free(body);
 		fx->nanswered++;
 		return;
@@ -1787,6 +1842,84 @@ test_stream_abort(void **state)
 	cl_close(c);
 }
 
+/* flow_server - max_output 64 KiB, idle_timeout 0.3 s; the client's end
+ * of a socketpair with small buffers, served from its first byte */
+static struct http_server *
+flow_server(struct fx *fx, struct cl **out)
+{
+	struct http_limits	 lim = { MAX_BODY, 64 << 10, 3, 0.3, 0, 0 };
+	struct http_server	*srv;
+	struct cl		*c = xcalloc(1, sizeof(*c));
+	int			 sv[2], small = 16384;
+
+	srv = http_server_new(fx->base, -1, &lim, handler, fx);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+	setsockopt(sv[1], SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	assert_int_equal(http_server_adopt(srv, sv[0], NULL, 0), 0);
+	c->fd = sv[1];
+	assert_int_equal(fcntl(c->fd, F_SETFL, O_NONBLOCK), 0);
+	*out = c;
+	return srv;
+}
+
+/* A slow client of a stream under flow control gets all of it: the
+ * writer waits (write answers 1, drained resumes it), nothing is cut. */
+static void
+test_stream_flow_slow_client(void **state)
+{
+	struct fx		*fx = *state;
+	struct cl		*c;
+	struct http_server	*srv = flow_server(fx, &c);
+	char			 buf[4096];
+	size_t			 got = 0, want;
+	uint64_t		 end = now_mono_us() + 5 * WAIT_MS * 1000;
+	ssize_t			 n;
+
+	want = strlen("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+	    "Transfer-Encoding: chunked\r\nCache-Control: no-cache\r\n\r\n") +
+	    FLOW_CHUNKS * (strlen("3e8\r\n") + FLOW_CHUNK + 2) + 5;
+	cl_send(c, "GET /flow HTTP/1.1\r\n\r\n");
+	while (got < want && now_mono_us() < end) {
+		pump(fx);
+		if ((n = read(c->fd, buf, sizeof(buf))) > 0)
+			got += (size_t)n;
+		else if (n == 0)
+			break;
+	}
+	assert_int_equal(got, want);
+	assert_int_equal(fx->flow_sent, FLOW_CHUNKS);
+	assert_true(fx->flow_full > 0);
+	assert_int_equal(fx->flow_drained, fx->flow_full);
+	assert_int_equal(fx->flow_closed, 0);
+	/* the stream is over: the connection serves on */
+	assert_int_equal(http_server_clients(srv), 1);
+	cl_close(c);
+	http_server_free(srv);
+}
+
+/* A client that takes nothing of a full stream is cut off after
+ * idle_timeout, and the writer is told (closed), not left waiting. */
+static void
+test_stream_flow_stalled_client(void **state)
+{
+	struct fx		*fx = *state;
+	struct cl		*c;
+	struct http_server	*srv = flow_server(fx, &c);
+	uint64_t		 t0;
+
+	cl_send(c, "GET /flow HTTP/1.1\r\n\r\n");
+	WAIT_UNTIL(fx, fx->flow_full == 1);
+	t0 = now_mono_us();
+	WAIT_UNTIL(fx, fx->flow_closed == 1);
+	assert_true(now_mono_us() - t0 >= 250000);
+	assert_int_equal(fx->flow_drained, 0);
+	assert_true(fx->flow_sent < FLOW_CHUNKS);
+	assert_int_equal(http_server_clients(srv), 0);
+	cl_close(c);
+	http_server_free(srv);
+}
+
 static void
 test_adopt(void **state)
 {
@@ -1915,6 +2048,11 @@ main(void)
 		    server_setup, server_teardown),
 		cmocka_unit_test_setup_teardown(test_stream_abort,
 		    server_setup, server_teardown),
+		cmocka_unit_test_setup_teardown(test_stream_flow_slow_client,
+		    server_setup, server_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_stream_flow_stalled_client, server_setup,
+		    server_teardown),
 		cmocka_unit_test_setup_teardown(test_adopt, server_setup,
 		    server_teardown),
 		cmocka_unit_test_setup_teardown(test_shutdown_busy,

@@ -437,7 +437,7 @@ obhttp_request(struct http_conn *c, const struct http_request *r,
 		}
 		break;
 	case R_EXPORT:
-		import_export(c, q.list, wants_ndjson(r));
+		export_list(c, q.list, wants_ndjson(r));
 		break;
 	case R_DNC:
 	case R_DNC_ONE:

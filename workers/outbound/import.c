@@ -1,9 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * import - records into a calling list (CSV with a header, or NDJSON),
- * DNC entries into ocs_dnc, and a list's export, each on a PostgreSQL
- * connection of its own in non-blocking mode, driven by the worker's loop
- * (pgc does not do COPY, and an import must not hold ob.pg):
+ * and DNC entries into ocs_dnc, each on a PostgreSQL connection of its own
+ * (pgx.c: pgc does not do COPY, and an import must not hold ob.pg):
  *
  *   connect  PQconnectStartParams, polled on the loop; the body waits
  *   begin    BEGIN; the list's import lock (pg_try_advisory_xact_lock: a
@@ -18,8 +17,7 @@
  *            find them, and answered early past them)
  *
  * A DNC body goes through a temporary table, then INSERT ... ON CONFLICT
- * DO NOTHING.  An export is COPY ... TO STDOUT, handed to the client as it
- * comes.  Nothing of a body is held but the piece being read.
+ * DO NOTHING.  Nothing of a body is held but the piece being read.
  *
  * What it may touch: the lists' tables and ocs_dnc, on its connections.
  */
@@ -27,7 +25,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <event2/event.h>
 #include <libpq-fe.h>
 
 #include "http.h"
@@ -35,315 +32,12 @@
 #include "lists.h"
 #include "log.h"
 #include "outbound_int.h"
+#include "pgx.h"
 #include "svc.h"
 #include "util.h"
-#include "worker.h"
 
 #define ERRORS_MAX	100
 #define SEND_AT		65536		/* COPY data sent in pieces this big */
-
-/* ---- pgx: one connection of our own, stepped on the loop ---- */
-
-struct pgx;
-/* res NULL: the connection failed or was lost */
-typedef void	 pgx_cb(struct pgx *, PGresult *res, void *arg);
-typedef void	 pgx_data_cb(const char *, size_t, void *arg);
-
-struct pgx {
-	PGconn		*conn;
-	struct event	*ev_rd;
-	struct event	*ev_wr;
-	int		 up;
-	int		 blocked;	/* output not flushed */
-	pgx_cb		*cb;		/* a result is awaited */
-	pgx_data_cb	*data;		/* COPY TO rows */
-	void		 (*flushed)(void *);
-	void		*arg;
-	PGresult	*last;
-	int		 copy_out;
-	int		 ending;	/* PQputCopyEnd to retry */
-	char		*end_error;
-};
-
-static void	pgx_io(evutil_socket_t, short, void *);
-
-static void
-pgx_free(struct pgx *x)
-{
-	if (x == NULL)
-		return;
-	if (x->ev_rd != NULL)
-		event_free(x->ev_rd);
-	if (x->ev_wr != NULL)
-		event_free(x->ev_wr);
-	if (x->last != NULL)
-		PQclear(x->last);
-	if (x->conn != NULL)
-		PQfinish(x->conn);	/* an open transaction rolls back */
-	free(x->end_error);
-	free(x);
-}
-
-/* pgx_fail - the connection is gone: the awaited result is NULL */
-static void
-pgx_fail(struct pgx *x)
-{
-	pgx_cb	*cb = x->cb;
-
-	x->up = 0;
-	x->cb = NULL;
-	event_del(x->ev_rd);
-	event_del(x->ev_wr);
-	if (cb != NULL)
-		cb(x, NULL, x->arg);
-	else if (x->flushed != NULL)
-		x->flushed(x->arg);
-}
-
-static void
-pgx_watch(struct pgx *x, short what)
-{
-	event_del(x->ev_rd);
-	event_del(x->ev_wr);
-	event_add(what == EV_READ ? x->ev_rd : x->ev_wr, NULL);
-}
-
-static struct pgx *
-pgx_open(pgx_cb *cb, void *arg)
-{
-	const struct conf	*c = worker_conf();
-	const char		*kw[] = { "fallback_application_name", "options",
-				    "dbname", "password", NULL };
-	const char		*val[] = { "tenantd-import",
-				    "-c jit=off -c TimeZone=UTC", c->pg_conninfo,
-				    c->pg_password, NULL };
-	struct pgx		*x = xcalloc(1, sizeof(*x));
-
-	x->cb = cb;
-	x->arg = arg;
-	if ((x->conn = PQconnectStartParams(kw, val, 1)) == NULL)
-		fatalx("import: out of memory");
-	x->ev_rd = event_new(ob.base, PQsocket(x->conn), EV_READ, pgx_io, x);
-	x->ev_wr = event_new(ob.base, PQsocket(x->conn), EV_WRITE, pgx_io, x);
-	if (PQstatus(x->conn) == CONNECTION_BAD || x->ev_rd == NULL) {
-		log_warnx("import: %s", PQerrorMessage(x->conn));
-		if (x->ev_rd == NULL)
-			x->ev_rd = event_new(ob.base, -1, 0, pgx_io, x);
-		if (x->ev_wr == NULL)
-			x->ev_wr = event_new(ob.base, -1, 0, pgx_io, x);
-		event_active(x->ev_wr, EV_WRITE, 0);
-		return x;
-	}
-	pgx_watch(x, EV_WRITE);
-	return x;
-}
-
-/* pgx_poll - one step of the connection's making */
-static void
-pgx_poll(struct pgx *x)
-{
-	pgx_cb	*cb;
-
-	switch (PQconnectPoll(x->conn)) {
-	case PGRES_POLLING_READING:
-		pgx_watch(x, EV_READ);
-		return;
-	case PGRES_POLLING_WRITING:
-		pgx_watch(x, EV_WRITE);
-		return;
-	case PGRES_POLLING_OK:
-		break;
-	default:
-		log_warnx("import: %s", PQerrorMessage(x->conn));
-		pgx_fail(x);
-		return;
-	}
-	/* Up: reads persist from now on. */
-	event_free(x->ev_rd);
-	x->ev_rd = event_new(ob.base, PQsocket(x->conn), EV_READ | EV_PERSIST,
-	    pgx_io, x);
-	event_del(x->ev_wr);
-	if (PQsetnonblocking(x->conn, 1) != 0) {
-		pgx_fail(x);
-		return;
-	}
-	event_add(x->ev_rd, NULL);
-	x->up = 1;
-	cb = x->cb;
-	x->cb = NULL;
-	cb(x, NULL, x->arg);
-}
-
-/* pgx_flush - push libpq's output; blocked until it is all out */
-static int
-pgx_flush(struct pgx *x)
-{
-	switch (PQflush(x->conn)) {
-	case 0:
-		x->blocked = 0;
-		return 0;
-	case 1:
-		x->blocked = 1;
-		event_add(x->ev_wr, NULL);
-		return 1;
-	default:
-		return -1;
-	}
-}
-
-static int
-pgx_query(struct pgx *x, const char *sql, int n, const char *const *p,
-    pgx_cb *cb)
-{
-	x->cb = cb;
-	if (!PQsendQueryParams(x->conn, sql, n, NULL, p, NULL, NULL, 0) ||
-	    pgx_flush(x) == -1) {
-		pgx_fail(x);
-		return -1;
-	}
-	return 0;
-}
-
-/* pgx_results - the results there are; the awaited one to its callback */
-static void
-pgx_results(struct pgx *x)
-{
-	PGresult	*r;
-	pgx_cb		*cb;
-
-	while (x->cb != NULL && !PQisBusy(x->conn)) {
-		r = PQgetResult(x->conn);
-		if (r != NULL && PQresultStatus(r) != PGRES_COPY_IN &&
-		    PQresultStatus(r) != PGRES_COPY_OUT) {
-			if (x->last != NULL)
-				PQclear(x->last);
-			x->last = r;
-			continue;
-		}
-		if (r == NULL) {
-			r = x->last;
-			x->last = NULL;
-		}
-		cb = x->cb;
-		x->cb = NULL;
-		if (r != NULL && PQresultStatus(r) == PGRES_COPY_OUT)
-			x->copy_out = 1;
-		cb(x, r, x->arg);	/* may free x */
-		PQclear(r);
-		return;
-	}
-}
-
-/* pgx_copy_rows - COPY TO data as it comes; then its result */
-static void
-pgx_copy_rows(struct pgx *x)
-{
-	char	*buf;
-	int	 n;
-
-	while ((n = PQgetCopyData(x->conn, &buf, 1)) > 0) {
-		x->data(buf, (size_t)n, x->arg);
-		PQfreemem(buf);
-		if (x->copy_out == 2)		/* stopped meanwhile */
-			return;
-	}
-	if (n == -1 || n == -2)
-		x->copy_out = 0;
-}
-
-static void
-pgx_io(evutil_socket_t fd, short what, void *arg)
-{
-	struct pgx	*x = arg;
-	void		 (*fl)(void *);
-	pgx_cb		*cb;
-
-	if (!x->up) {
-		if (PQstatus(x->conn) == CONNECTION_BAD)
-			pgx_fail(x);
-		else
-			pgx_poll(x);
-		return;
-	}
-	if (what & EV_WRITE) {
-		if (x->ending && PQputCopyEnd(x->conn, x->end_error) != 0)
-			x->ending = 0;
-		if (pgx_flush(x) == -1) {
-			pgx_fail(x);
-			return;
-		}
-		if (!x->blocked && !x->ending && (fl = x->flushed) != NULL) {
-			x->flushed = NULL;
-			fl(x->arg);		/* may free x */
-		}
-		return;
-	}
-	if (!PQconsumeInput(x->conn)) {
-		pgx_fail(x);
-		return;
-	}
-	if (x->copy_out == 1)
-		pgx_copy_rows(x);
-	if (x->copy_out == 2) {		/* its reader left: stop */
-		cb = x->cb;
-		x->copy_out = 0;
-		x->cb = NULL;
-		if (cb != NULL)
-			cb(x, NULL, x->arg);
-		return;
-	}
-	if (x->copy_out == 0)
-		pgx_results(x);
-}
-
-/*
- * pgx_put - COPY data; 1 when it must wait for the connection to take
- * more (flushed(arg) then), -1 when the connection is gone
- */
-static int
-pgx_put(struct pgx *x, struct csv_buf *b, void (*flushed)(void *))
-{
-	int	rc;
-
-	if (b->len > 0) {
-		rc = PQputCopyData(x->conn, b->p, (int)b->len);
-		if (rc == -1)
-			return -1;
-		if (rc == 1)
-			b->len = 0;
-	}
-	if ((rc = pgx_flush(x)) == -1)
-		return -1;
-	if (rc == 1 || b->len > 0) {
-		x->blocked = 1;
-		x->flushed = flushed;
-		event_add(x->ev_wr, NULL);
-		return 1;
-	}
-	return 0;
-}
-
-/* pgx_copy_end - end COPY FROM (err: abort it so); cb gets its result */
-static void
-pgx_copy_end(struct pgx *x, const char *err, pgx_cb *cb)
-{
-	int	rc;
-
-	x->cb = cb;
-	free(x->end_error);
-	x->end_error = err != NULL ? xstrdup(err) : NULL;
-	if ((rc = PQputCopyEnd(x->conn, x->end_error)) == -1) {
-		pgx_fail(x);
-		return;
-	}
-	x->ending = rc == 0;
-	if (pgx_flush(x) == -1)
-		pgx_fail(x);
-	else if (x->ending)
-		event_add(x->ev_wr, NULL);
-}
-
-/* ---- imports ---- */
 
 enum imp_kind { IMP_LIST, IMP_DNC };
 
@@ -748,18 +442,10 @@ copy_ready(struct pgx *x, PGresult *res, void *arg)
 static char *
 copy_sql(const struct imp *im)
 {
-	char	*s = NULL;
-	size_t	 n = 0, i;
-	FILE	*f = open_memstream(&s, &n);
+	char	*cols = lists_cols_sql(im->cols, im->map.ncols);
+	char	*s = xasprintf("COPY %s (%s) FROM STDIN", im->table, cols);
 
-	if (f == NULL)
-		fatal("open_memstream");
-	fprintf(f, "COPY %s (", im->table);
-	for (i = 0; i < im->map.ncols; i++)
-		fprintf(f, "%s\"%s\"", i ? ", " : "", im->cols[i].name);
-	fputs(") FROM STDIN", f);
-	if (fclose(f) != 0)
-		fatal("open_memstream");
+	free(cols);
 	return s;
 }
 
@@ -881,158 +567,9 @@ import_dnc(struct http_conn *c, int ndjson)
 	im->table = xstrdup("ocs_dnc");
 }
 
-/* ---- export ---- */
-
-struct exp {
-	struct http_conn *conn;
-	struct pgx	*x;
-	int		 ndjson;
-	int		 streaming;
-	int		 gone;
-	char		*table;
-	char		*sql;
-	struct exp	*next;
-};
-
-static struct exp	*exps;
-
-static void
-exp_free(struct exp *e)
-{
-	struct exp	**p;
-
-	for (p = &exps; *p != NULL; p = &(*p)->next)
-		if (*p == e) {
-			*p = e->next;
-			break;
-		}
-	pgx_free(e->x);
-	free(e->table);
-	free(e->sql);
-	free(e);
-}
-
-/* exp_closed - the client left while the export was streamed */
-static void
-exp_closed(void *arg)
-{
-	struct exp	*e = arg;
-
-	e->gone = 1;
-	e->x->copy_out = 2;
-}
-
-static void
-exp_rows(const char *buf, size_t n, void *arg)
-{
-	struct exp	*e = arg;
-	char		*s;
-
-	if (e->gone)
-		return;
-	if (e->ndjson) {
-		s = xmalloc(n);
-		memcpy(s, buf, n);
-		n = csv_copy_unescape(s, n);
-		if (http_stream_write(e->conn, s, n) == -1)
-			exp_closed(e);
-		free(s);
-	} else if (http_stream_write(e->conn, buf, n) == -1)
-		exp_closed(e);
-}
-
-static void
-exp_done(struct pgx *x, PGresult *res, void *arg)
-{
-	struct exp	*e = arg;
-
-	if (e->gone) {
-		exp_free(e);
-		return;
-	}
-	if (res != NULL && PQresultStatus(res) == PGRES_COPY_OUT) {
-		if (http_stream_begin(e->conn, 200, e->ndjson ?
-		    "application/x-ndjson" : "text/csv; charset=utf-8",
-		    exp_closed, e) == -1) {
-			exp_free(e);
-			return;
-		}
-		e->streaming = 1;
-		x->data = exp_rows;
-		x->cb = exp_done;
-		pgx_copy_rows(x);
-		if (x->copy_out == 2)
-			exp_free(e);
-		else if (x->copy_out == 0)
-			pgx_results(x);
-		return;
-	}
-	if (!e->streaming) {
-		if (res == NULL)
-			svc_http_error(e->conn, 503, "Unavailable",
-			    "PostgreSQL is unavailable, retry later");
-		else
-			svc_http_error(e->conn, 500, "Internal", "%s",
-			    PQresultErrorMessage(res));
-	} else {
-		if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
-			log_warnx("export of %s cut short: %s", e->table,
-			    res != NULL ? PQresultErrorMessage(res) :
-			    "PostgreSQL was lost");
-			http_stream_abort(e->conn);	/* not a whole one */
-		} else
-			http_stream_end(e->conn);
-	}
-	exp_free(e);
-}
-
-/* exp_connected - COPY the columns a client sees, ordered by record_id */
-static void
-exp_connected(struct pgx *x, PGresult *res, void *arg)
-{
-	struct exp	*e = arg;
-
-	if (!x->up) {
-		exp_done(x, NULL, e);
-		return;
-	}
-	pgx_query(x, e->sql, 0, NULL, exp_done);
-}
-
-void
-import_export(struct http_conn *c, struct olist *l, int ndjson)
-{
-	struct exp	*e = xcalloc(1, sizeof(*e));
-	char		*cols = NULL, *sql;
-	size_t		 n = 0, i;
-	FILE		*f = open_memstream(&cols, &n);
-
-	if (f == NULL)
-		fatal("open_memstream");
-	for (i = 0; i < l->ncols; i++)
-		fprintf(f, "%s\"%s\"", i ? ", " : "", l->cols[i].name);
-	fclose(f);
-	if (ndjson)
-		sql = xasprintf("COPY (SELECT row_to_json(r) FROM (SELECT %s "
-		    "FROM %s ORDER BY record_id) r) TO STDOUT", cols, l->table);
-	else
-		sql = xasprintf("COPY (SELECT %s FROM %s ORDER BY record_id) "
-		    "TO STDOUT WITH (FORMAT csv, HEADER)", cols, l->table);
-	free(cols);
-	e->conn = c;
-	e->ndjson = ndjson;
-	e->table = xstrdup(l->table);
-	e->next = exps;
-	exps = e;
-	e->sql = sql;
-	e->x = pgx_open(exp_connected, e);
-}
-
 void
 import_cleanup(void)
 {
 	while (imps != NULL)
 		imp_end(imps);
-	while (exps != NULL)
-		exp_free(exps);
 }

@@ -430,6 +430,23 @@ lists_cols_copy(const struct olist *l, size_t *n)
 	return c;
 }
 
+/* lists_cols_sql - columns' names, quoted, comma separated */
+char *
+lists_cols_sql(const struct csv_col *cols, size_t ncols)
+{
+	char	*s = NULL;
+	size_t	 n = 0, i;
+	FILE	*f = open_memstream(&s, &n);
+
+	if (f == NULL)
+		fatal("open_memstream");
+	for (i = 0; i < ncols; i++)
+		fprintf(f, "%s\"%s\"", i ? ", " : "", cols[i].name);
+	if (fclose(f) != 0)
+		fatal("open_memstream");
+	return s;
+}
+
 int
 lists_tz_ok(long long dbid, void *arg)
 {
@@ -719,6 +736,7 @@ lists_cleanup(void)
 	size_t	i;
 
 	import_cleanup();
+	export_cleanup();
 	for (i = 0; i < nlists; i++) {
 		olist_clear(lists[i]);
 		free(lists[i]->made);

@@ -31,6 +31,8 @@ struct olist	*lists_get(json_int_t dbid);
 int		 lists_ready(const struct olist *);
 /* A copy of its columns that outlives a change of its format. */
 struct csv_col	*lists_cols_copy(const struct olist *, size_t *n);
+/* Columns' names for SQL (l->cols: those a client sees), to free. */
+char		*lists_cols_sql(const struct csv_col *, size_t n);
 /* csv_tz_cb: a TimeZone with that dbid is in the configuration. */
 int		 lists_tz_ok(long long, void *);
 /* "name" for SQL, of a name checked to be [a-z0-9_]+, into buf. */

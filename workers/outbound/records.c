@@ -47,22 +47,6 @@ rreq_free(struct rreq *r)
 	free(r);
 }
 
-/* cols_sql - the columns a client sees, quoted, comma separated */
-static char *
-cols_sql(const struct olist *l)
-{
-	char	*s = NULL;
-	size_t	 n = 0, i;
-	FILE	*f = open_memstream(&s, &n);
-
-	if (f == NULL)
-		fatal("open_memstream");
-	for (i = 0; i < l->ncols; i++)
-		fprintf(f, "%s\"%s\"", i ? ", " : "", l->cols[i].name);
-	fclose(f);
-	return s;
-}
-
 static void
 db_down(struct http_conn *c, const PGresult *res)
 {
@@ -203,7 +187,7 @@ records_query(struct http_conn *c, const struct http_request *q,
 		rreq_free(r);
 		return;
 	}
-	cols = cols_sql(l);
+	cols = lists_cols_sql(l->cols, l->ncols);
 	sql = xasprintf("SELECT COALESCE(json_agg(row_to_json(r) ORDER BY "
 	    "r.record_id), '[]') FROM (SELECT %s FROM %s WHERE true%s ORDER "
 	    "BY record_id LIMIT %ld) r", cols, l->table, where, lim);
@@ -218,7 +202,7 @@ void
 records_get(struct http_conn *c, struct olist *l, long long id)
 {
 	struct rreq	*r = xcalloc(1, sizeof(*r));
-	char		*cols = cols_sql(l), *sql, v[24];
+	char		*cols = lists_cols_sql(l->cols, l->ncols), *sql, v[24];
 
 	r->conn = c;
 	r->id = id;
@@ -325,7 +309,7 @@ records_patch(struct http_conn *c, struct olist *l, long long id,
 		rreq_free(r);
 		return;
 	}
-	cols = cols_sql(l);
+	cols = lists_cols_sql(l->cols, l->ncols);
 	sql = xasprintf("WITH cur AS (SELECT " BUSY " AS busy FROM %s WHERE "
 	    "record_id = $1), u AS (UPDATE %s SET %s WHERE record_id = $1 AND "
 	    "NOT " BUSY " RETURNING %s) SELECT (SELECT busy FROM cur), "
