@@ -3,10 +3,12 @@
  * test_voicesim_model - the voice simulator's switch (tools/voicesim):
  * the directory built from configuration objects, every request answered
  * with the events of docs/voice-redis.md in order (requestId on the first
- * one, errors that change nothing), the state written with each event,
- * queues and routing points, timers, and a seeded traffic run that gives
- * the same events however the clock is stepped.  Both files are included
- * whole: they are pure.
+ * one, errors that change nothing), the state of each event's DN right
+ * after it, queues and routing points, timers, and a seeded traffic run
+ * that gives the same events however the clock is stepped, its states
+ * flushed once per batch as voicesim writes them.  Every state flushed is
+ * checked against the replay of the events before it (lib/vsreplay).
+ * Both files are included whole: they are pure.
  */
 #include "../../tools/voicesim/dir.c"
 #include "../../tools/voicesim/model.c"
@@ -19,12 +21,19 @@
 #include <cmocka.h>
 
 #include "log.h"
+#include "vsreplay.h"
 
 #define T0	1764140000000ULL
 
 struct sink {
-	json_t	*events;	/* copies, in order */
-	json_t	*states;	/* [dn, state or null] per event with a DN */
+	json_t		*events;	/* copies, in order */
+	json_t		*states;	/* per event: [dn, its state right
+					 * after it, or null]; [null, null]
+					 * for an event with no DN */
+	struct vsreplay	*replay;	/* of the events */
+	int		 batched;	/* flushed by the test, not per
+					 * event */
+	size_t		 flushed;	/* states flushed in batches */
 };
 
 static struct dir	*D;
@@ -52,15 +61,59 @@ J(const char *text)
 	return v;
 }
 
-/* sink_emit - keep a copy of each event and the state written with it */
+/* keep - the state of the one DN an event was about: as replayed */
+static void
+keep(const char *dn, json_t *st, void *arg)
+{
+	json_t	**pair = arg;
+
+	if (*pair != NULL)
+		fail_msg("an event made two DNs due: %s and %s",
+		    json_string_value(json_array_get(*pair, 0)), dn);
+	vsr_check(S.replay, dn, st);
+	*pair = json_pack("[s, O?]", dn, st);
+}
+
+/* sink_emit - keep a copy of each event; unless batched, flush at once:
+ * the state of its DN right after it */
 static void
 sink_emit(const struct vs_out *o, void *arg)
 {
 	struct sink	*s = arg;
+	json_t		*pair = NULL;
 
 	json_array_append_new(s->events, json_deep_copy(o->event));
-	json_array_append_new(s->states, json_pack("[s?, O?]", o->dn,
-	    o->state));
+	vsr_event(s->replay, o->event);
+	if (s->batched)
+		return;
+	vs_flush(M, keep, &pair);
+	json_array_append_new(s->states, pair ? pair : json_pack("[n, n]"));
+}
+
+/* check_one - a state flushed at the end of a batch, or one of all */
+static void
+check_one(const char *dn, json_t *st, void *arg)
+{
+	vsr_check(S.replay, dn, st);
+	S.flushed++;
+}
+
+/* flush - the end of a batch: the states due, as voicesim writes them */
+static void
+flush(void)
+{
+	vs_flush(M, check_one, NULL);
+}
+
+/* check_all - every DN's state matches the events, and no DN is missing */
+static void
+check_all(void)
+{
+	size_t	n = S.flushed;
+
+	vs_each_state(M, check_one, NULL);
+	assert_int_equal(S.flushed - n, vsr_dns(S.replay));
+	S.flushed = n;
 }
 
 /* add - one configuration object */
@@ -117,6 +170,9 @@ setup_with(const struct vs_params *p)
 	tenant();
 	S.events = json_array();
 	S.states = json_array();
+	S.replay = vsr_new();
+	S.batched = 0;
+	S.flushed = 0;
 	M = vs_new(p, D, sink_emit, &S);
 	nreq = 0;
 	return 0;
@@ -137,6 +193,7 @@ teardown(void **st)
 	dir_free(D);
 	json_decref(S.events);
 	json_decref(S.states);
+	vsr_free(S.replay);
 	return 0;
 }
 
@@ -590,6 +647,56 @@ test_inbound(void **st)
 	    "'x'}"), "BadRequest");
 }
 
+/* collect - a state flushed, checked, kept by DN in arg */
+static void
+collect(const char *dn, json_t *st, void *arg)
+{
+	vsr_check(S.replay, dn, st);
+	if (json_object_get(arg, dn) != NULL)
+		fail_msg("DN %s flushed twice", dn);
+	json_object_set_new(arg, dn, st ? json_incref(st) : json_null());
+}
+
+/* test_batch - flushed at the end of a batch, each DN that its events were
+ * about comes once, with its state at the end; then none is due */
+static void
+test_batch(void **st)
+{
+	json_t	*got = json_object(), *c;
+
+	S.batched = 1;
+	req("{'request':'RequestAgentLogin','dn':'5003','agentId':'7003',"
+	    "'workMode':'ManualIn'}");
+	req("{'request':'SimInboundCall','from':'+15550123','to':'6100'}");
+	req("{'request':'SimInboundCall','to':'6000','patience':2}");
+	assert_string_equal(trace(), "EventAgentLogin@5003 "
+	    "EventAgentReady@5003 EventRinging@6100 EventDiverted@6100 "
+	    "EventQueued@6000 EventDiverted@6000 EventRinging@5003 "
+	    "EventQueued@6000");
+	vs_flush(M, collect, got);
+	assert_int_equal(json_object_size(got), 3);
+	assert_true(json_is_null(json_object_get(got, "6100")));
+	c = json_object_get(json_object_get(got, "6000"), "calls");
+	assert_int_equal(json_array_size(c), 1);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(c,
+	    0), "state")), "Queued");
+	c = json_object_get(got, "5003");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(c,
+	    "agent"), "state")), "Ready");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(
+	    json_object_get(c, "calls"), 0), "state")), "Ringing");
+	json_object_clear(got);
+	vs_flush(M, collect, got);
+	assert_int_equal(json_object_size(got), 0);
+	/* the queued caller gives up: 6000's field goes */
+	vs_run(M, T0 + 2000);
+	vs_flush(M, collect, got);
+	assert_int_equal(json_object_size(got), 1);
+	assert_true(json_is_null(json_object_get(got, "6000")));
+	check_all();
+	json_decref(got);
+}
+
 /* run_traffic - a seeded run for 120 s stepped by step ms: its trace */
 static char *
 run_traffic(uint64_t step)
@@ -605,9 +712,16 @@ run_traffic(uint64_t step)
 	p.notready = 0.3;
 	teardown(NULL);
 	setup_with(&p);
+	S.batched = 1;
 	vs_synced(M, T0);
-	for (uint64_t t = T0; t < T0 + 120000; t += step)
+	flush();
+	for (uint64_t t = T0; t < T0 + 120000; t += step) {
 		vs_run(M, t);
+		flush();
+		if (t % 10000 == 0)
+			check_all();
+	}
+	check_all();
 	json_array_foreach(S.events, i, e)
 		len += 64;
 	out = xcalloc(1, len);
@@ -669,6 +783,7 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_agents, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_inbound, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_batch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_traffic_deterministic,
 		    setup, teardown),
 		cmocka_unit_test(test_ln),

@@ -4,9 +4,11 @@
  * (tools/voicesim, docs/outbound.md): RequestMakePredictiveCall and the
  * outcome of each called party on the model's clock, the answered call
  * waiting at its origination DN, RequestRouteCall to a phone, a queue or
- * a generated agent, the customer's patience, the errors, and a seeded
- * mix whose proportions and order are those asked for.  dir.c and
- * model.c are included whole: they are pure.
+ * a generated agent, the customer's patience, the errors, a seeded mix
+ * whose proportions and order are those asked for, and a dialler's load
+ * flushed in batches as voicesim writes it.  Every state flushed is
+ * checked against the replay of the events before it (lib/vsreplay).
+ * dir.c and model.c are included whole: they are pure.
  */
 #include "../../tools/voicesim/dir.c"
 #include "../../tools/voicesim/model.c"
@@ -19,13 +21,17 @@
 #include <cmocka.h>
 
 #include "log.h"
+#include "vsreplay.h"
 
 #define T0	1764140000000ULL
 
 static struct dir	*D;
 static struct vs	*M;
 static json_t		*E;		/* the events, in order */
-static json_t		*S;		/* [dn, state] written with each */
+static json_t		*S;		/* per event: [dn, its state right
+					 * after it]; NULL: not kept */
+static struct vsreplay	*R;		/* the events replayed */
+static int		 batched;	/* flushed by the test */
 static int		 nreq;
 static char		 rid[32];
 
@@ -47,14 +53,35 @@ J(const char *text)
 	return v;
 }
 
-/* sink - keep a copy of each event and the state written with it */
+/* keep - the state of the one DN an event was about: as replayed */
+static void
+keep(const char *dn, json_t *st, void *arg)
+{
+	json_t	**pair = arg;
+
+	if (*pair != NULL)
+		fail_msg("an event made two DNs due: %s and %s",
+		    json_string_value(json_array_get(*pair, 0)), dn);
+	vsr_check(R, dn, st);
+	*pair = json_pack("[s, O?]", dn, st);
+}
+
+/* sink - keep a copy of each event; unless batched, flush at once: the
+ * state of its DN right after it */
 static void
 sink(const struct vs_out *o, void *arg)
 {
+	json_t	*pair = NULL;
+
 	json_array_append_new(E, json_deep_copy(o->event));
+	vsr_event(R, o->event);
+	if (batched)
+		return;
+	vs_flush(M, keep, &pair);
 	if (S != NULL)
-		json_array_append_new(S, json_pack("[s?, O?]", o->dn,
-		    o->state));
+		json_array_append_new(S, pair ? pair : json_pack("[n, n]"));
+	else
+		json_decref(pair);
 }
 
 /* add - one configuration object */
@@ -117,6 +144,8 @@ start(const struct vs_params *p)
 	tenant();
 	E = json_array();
 	S = json_array();
+	R = vsr_new();
+	batched = 0;
 	M = vs_new(p, D, sink, NULL);
 	nreq = 0;
 }
@@ -129,6 +158,8 @@ stop(void)
 	dir_free(D);
 	json_decref(E);
 	json_decref(S);
+	vsr_free(R);
+	R = NULL;
 	M = NULL;
 	D = NULL;
 }
@@ -576,10 +607,14 @@ test_generated_agents(void **st)
 	expect("EventAgentReady@5001", NULL);
 }
 
+static size_t	flushed(void);
+
 /* mix_run - n calls with a 30/15/15/40 mix: each one's result, in order.
  * The calls are placed 5 ms apart, as a dialler would, so that about 20
- * ring at once: the origination DN's state, built with each event, stays
- * small (all n at once made it quadratic, 9 GB kept in S). */
+ * ring at once; the answered ones wait at 6200 for 30 s, hundreds of
+ * them: its state is flushed every 20 calls, as voicesim writes it once a
+ * batch (built with each event it was quadratic: 9 GB when kept in S, 9 s
+ * when not). */
 static char *
 mix_run(uint64_t seed, size_t n, unsigned *count)
 {
@@ -602,14 +637,18 @@ mix_run(uint64_t seed, size_t n, unsigned *count)
 	p.busy_after_ms = 50;
 	start(&p);
 	json_decref(S);
-	S = NULL;		/* the states are not looked at here */
+	S = NULL;
+	batched = 1;
 	for (k = 0; k < n; k++) {
 		vs_run(M, T0 + 5 * k);
 		reqf(T0 + 5 * k, "{'request':'RequestMakePredictiveCall',"
 		    "'dn':'6200','destination':'+1555%07zu','ringTimeout':0.2,"
 		    "'cpd':true}", k);
+		if (k % 20 == 19)
+			assert_int_equal(flushed(), 1);
 	}
 	vs_run(M, T0 + 5 * n + 1000);
+	flushed();
 	out = xcalloc(n + 1, 1);
 	memset(count, 0, VS_OC_N * sizeof(*count));
 	json_array_foreach(E, i, e) {
@@ -685,6 +724,90 @@ test_route_from_routing_point(void **st)
 	    "'connId':'%s','destination':'5002'}", c), "InvalidState");
 }
 
+/* count - a state flushed: as replayed; counted in arg */
+static void
+count(const char *dn, json_t *st, void *arg)
+{
+	size_t	*n = arg;
+
+	vsr_check(R, dn, st);
+	(*n)++;
+}
+
+/* flushed - the end of a batch: how many states it writes */
+static size_t
+flushed(void)
+{
+	size_t	n = 0;
+
+	vs_flush(M, count, &n);
+	return n;
+}
+
+/* route_all - route every call that the events since the last clear
+ * established at 6200 to dest, in one batch */
+static void
+route_all(uint64_t now, const char *dest)
+{
+	json_t	*e, *conns = json_array(), *c;
+	size_t	 i;
+
+	json_array_foreach(E, i, e)
+		if (strcmp(json_string_value(json_object_get(e, "event")),
+		    "EventEstablished") == 0)
+			json_array_append(conns, json_object_get(e, "connId"));
+	clear();
+	json_array_foreach(conns, i, c)
+		reqf(now, "{'request':'RequestRouteCall','dn':'6200',"
+		    "'connId':'%s','destination':'%s'}", json_string_value(c),
+		    dest);
+	json_decref(conns);
+}
+
+/*
+ * test_dialler_batches - a dialler's load, flushed in batches as voicesim
+ * writes it: every 200 ms 50 calls from 6200, answered at once and routed
+ * to routing point 6101, which has no queue and holds them ringing until
+ * the customer's patience (1 s) is over.  Each batch writes each DN it
+ * touched once (50 events on 6200: one state), matching the events.
+ */
+static void
+test_dialler_batches(void **st)
+{
+	struct vs_params	p = params;
+	uint64_t		t = T0;
+	size_t			tick, k, n;
+
+	stop();
+	p.out_ring_min_ms = p.out_ring_max_ms = 0;
+	p.out_patience_ms = 1000;
+	start(&p);
+	json_decref(S);
+	S = NULL;
+	batched = 1;
+	add("Switch", 2, "{'name':'sw2'}");
+	add("DN", 24, "{'number':'6101','type':'RoutingPoint','switch':2}");
+	for (tick = 0; tick < 25; tick++, t += 200) {
+		for (k = 0; k < 50; k++)
+			reqf(t, "{'request':'RequestMakePredictiveCall','dn':"
+			    "'6200','destination':'+1555%07zu5'}",
+			    tick * 50 + k);	/* never busy: not ...0199 */
+		assert_int_equal(flushed(), 1);
+		clear();
+		vs_run(M, t);	/* answered; the oldest at 6101 give up */
+		assert_int_equal(flushed(), tick < 5 ? 1 : 2);
+		route_all(t, "6101");
+		assert_int_equal(json_array_size(E), 100);
+		assert_int_equal(flushed(), 2);
+		clear();
+		assert_int_equal(vs_calls(M), tick < 4 ? 50 * (tick + 1) : 250);
+	}
+	n = 0;
+	vs_each_state(M, count, &n);
+	assert_int_equal(n, vsr_dns(R));
+	assert_int_equal(n, 1);			/* 6101 */
+}
+
 /* test_outcome_keys - the --outbound-mix keys */
 static void
 test_outcome_keys(void **st)
@@ -716,6 +839,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_generated_agents, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_mix, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dialler_batches, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_route_from_routing_point,
 		    setup, teardown),
 		cmocka_unit_test(test_outcome_keys),

@@ -5,12 +5,16 @@
  *
  * It reads tenantd's configuration file, follows the tenant's
  * configuration in PostgreSQL as workers do (cfgfollow), and on the Redis
- * of its region: writes each event of the model (model.c) with the state
- * of the DN it changed in one MULTI/EXEC, sets the heartbeat every second,
- * and reads requests with the consumer group "voice" on a connection of
- * its own, acknowledging each once its events are queued.  rds reconnects
- * after an outage; the state hash is written again in full each time the
- * connection comes up, and a lost consumer group is created again.
+ * of its region: writes the events of each batch of the model (model.c: a
+ * read of requests, the timers due, a configuration load) with the final
+ * state of every DN they were about in one MULTI/EXEC, so that a reader
+ * taking voice:state and the stream's last id in one MULTI sees states
+ * that are exactly the outcome of the events up to that id; sets the
+ * heartbeat every second; and reads requests with the consumer group
+ * "voice" on a connection of its own, acknowledging them once their
+ * batch is written.  rds reconnects after an outage; the state hash is
+ * written again in full each time the connection comes up, and a lost
+ * consumer group is created again.
  */
 #include <sys/random.h>
 
@@ -55,6 +59,7 @@ static void	on_req_state(struct rds *, enum rds_state, void *);
 static void	read_requests(void);
 static void	on_read(struct rds *, const struct redisReply *, void *);
 static void	on_emit(const struct vs_out *, void *);
+static void	flush(void);
 static void	on_old_state(struct rds *, const struct redisReply *, void *);
 static void	synced(json_int_t);
 static void	arm(void);
@@ -106,6 +111,9 @@ static int			 group_ok, reading, stopping, loaded;
 static int			 farewell;
 static int			 synced_seen;
 static json_int_t		 synced_rev;
+/* The events of the batch being made, as text, until flush writes them. */
+static char			**batch;
+static size_t			 nbatch, capbatch;
 
 /* now_ms - the wall clock in milliseconds: event times, model clock */
 static uint64_t
@@ -443,7 +451,7 @@ beat(void)
 static void
 farewell_event(json_t *ev, const char *dn, unsigned *n)
 {
-	struct vs_out	o = { ev, NULL, NULL, NULL };
+	struct vs_out	o = { ev, NULL };
 	char		id[96];
 
 	snprintf(id, sizeof(id), "%s:%s:last-%u", opt.region, boot, (*n)++);
@@ -496,6 +504,7 @@ on_old_state(struct rds *r, const struct redisReply *rep, void *arg)
 		}
 		json_decref(st);
 	}
+	flush();
 	if (n > 0)
 		log_info("the last start left %u calls and %u agents: "
 		    "released and logged out", calls, agents);
@@ -559,39 +568,67 @@ on_written(struct rds *r, const struct redisReply *rep, void *arg)
 	g->losing = 1;
 }
 
-/* on_emit - write one event, with its DN's state in the same MULTI/EXEC */
+/* on_emit - one event of the batch: kept until flush writes it */
 static void
 on_emit(const struct vs_out *o, void *arg)
 {
-	char	*ev, *st = NULL;
-	int	 i;
+	char	*ev;
 
 	ev = json_dumps(o->event, JSON_COMPACT);
-	if (o->dn != NULL) {
-		rds_command(home->rds, NULL, NULL, "MULTI");
-		rds_command(home->rds, NULL, NULL,
-		    "XADD %s MAXLEN ~ 1000000 * event %s", k_events, ev);
-		if (o->state != NULL) {
-			st = json_dumps(o->state, JSON_COMPACT);
-			rds_command(home->rds, NULL, NULL, "HSET %s %s %s",
-			    k_state, o->dn, st);
-		} else
-			rds_command(home->rds, NULL, NULL, "HDEL %s %s",
-			    k_state, o->dn);
-		rds_command(home->rds, on_written, home, "EXEC");
-	} else
-		rds_command(home->rds, on_written, home,
-		    "XADD %s MAXLEN ~ 1000000 * event %s", k_events, ev);
-	for (i = 0; i < nregions; i++)
-		if (!regions[i].home && opt.mirror)
-			rds_command(regions[i].rds, on_written, &regions[i],
-			    "XADD %s MAXLEN ~ 1000000 * event %s", k_events,
-			    ev);
+	if (nbatch == capbatch) {
+		capbatch = capbatch ? capbatch * 2 : 256;
+		batch = xrealloc(batch, capbatch * sizeof(*batch));
+	}
+	batch[nbatch++] = ev;
 	if (o->note != NULL)
 		log_debug("%s", o->note);
 	log_debug("event %s", ev);
-	free(st);
-	free(ev);
+}
+
+/* state_write - one DN's field, inside flush's MULTI */
+static void
+state_write(const char *dn, json_t *st, void *arg)
+{
+	char	*text;
+
+	if (st == NULL) {
+		rds_command(home->rds, NULL, NULL, "HDEL %s %s", k_state, dn);
+		return;
+	}
+	text = json_dumps(st, JSON_COMPACT);
+	rds_command(home->rds, NULL, NULL, "HSET %s %s %s", k_state, dn, text);
+	free(text);
+}
+
+/*
+ * flush - write the batch: its events, then the state now of each DN they
+ * were about, in one MULTI/EXEC, so that voice:state never holds a state
+ * whose events are not all in the stream, nor misses one of an event that
+ * is.  The mirrors get the events only.
+ */
+static void
+flush(void)
+{
+	size_t	i;
+	int	k;
+
+	if (nbatch == 0)
+		return;		/* no event: no DN is due either */
+	rds_command(home->rds, NULL, NULL, "MULTI");
+	for (i = 0; i < nbatch; i++)
+		rds_command(home->rds, NULL, NULL,
+		    "XADD %s MAXLEN ~ 1000000 * event %s", k_events, batch[i]);
+	if (vs != NULL)
+		vs_flush(vs, state_write, NULL);
+	rds_command(home->rds, on_written, home, "EXEC");
+	for (k = 0; k < nregions; k++)
+		for (i = 0; opt.mirror && !regions[k].home && i < nbatch; i++)
+			rds_command(regions[k].rds, on_written, &regions[k],
+			    "XADD %s MAXLEN ~ 1000000 * event %s", k_events,
+			    batch[i]);
+	for (i = 0; i < nbatch; i++)
+		free(batch[i]);
+	nbatch = 0;
 }
 
 /* ---- Redis: requests ---- */
@@ -640,9 +677,9 @@ on_req_state(struct rds *r, enum rds_state st, void *arg)
 		read_requests();
 }
 
-/* handle - one request entry: answer it, then XACK it */
+/* handle - one request entry: answer it (its events join the batch) */
 static void
-handle(const char *id, const redisReply *fields)
+handle(const redisReply *fields)
 {
 	const redisReply	*v = NULL;
 	json_error_t		 je;
@@ -663,16 +700,36 @@ handle(const char *id, const redisReply *fields)
 		vs_request(vs, req, now_ms());
 		json_decref(req);
 	}
-	rds_command(home->rds, NULL, NULL, "XACK %s %s %s", k_requests, GROUP,
-	    id);
 }
 
-/* on_read - requests arrived (or the block timed out): handle, read on */
+/* ack - XACK the entries whose events were just written (after them, on
+ * the same connection) */
+static void
+ack(const char **ids, size_t n)
+{
+	const char	**argv;
+	size_t		  i;
+
+	if (n == 0)
+		return;
+	argv = xcalloc(n + 3, sizeof(*argv));
+	argv[0] = "XACK";
+	argv[1] = k_requests;
+	argv[2] = GROUP;
+	for (i = 0; i < n; i++)
+		argv[3 + i] = ids[i];
+	rds_command_argv(home->rds, NULL, NULL, (int)(n + 3), argv, NULL);
+	free(argv);
+}
+
+/* on_read - requests arrived (or the block timed out): handle them as one
+ * batch, write it, acknowledge them, read on */
 static void
 on_read(struct rds *r, const struct redisReply *rep, void *arg)
 {
 	const redisReply	*s, *e;
-	size_t			 i, j;
+	const char		**ids = NULL;
+	size_t			  i, j, n = 0, cap = 0;
 
 	reading = 0;
 	if (rep == NULL)
@@ -696,12 +753,21 @@ on_read(struct rds *r, const struct redisReply *rep, void *arg)
 			continue;
 		for (j = 0; j < s->element[1]->elements; j++) {
 			e = s->element[1]->element[j];
-			if (e->type == REDIS_REPLY_ARRAY && e->elements == 2 &&
-			    e->element[0]->type == REDIS_REPLY_STRING &&
-			    e->element[1]->type == REDIS_REPLY_ARRAY)
-				handle(e->element[0]->str, e->element[1]);
+			if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
+			    e->element[0]->type != REDIS_REPLY_STRING ||
+			    e->element[1]->type != REDIS_REPLY_ARRAY)
+				continue;
+			handle(e->element[1]);
+			if (n == cap) {
+				cap = cap ? cap * 2 : READ_COUNT;
+				ids = xrealloc(ids, cap * sizeof(*ids));
+			}
+			ids[n++] = e->element[0]->str;
 		}
 	}
+	flush();
+	ack(ids, n);
+	free(ids);
 	arm();
 	read_requests();
 }
@@ -729,6 +795,7 @@ static void
 on_model(evutil_socket_t fd, short what, void *arg)
 {
 	vs_run(vs, now_ms());
+	flush();
 	arm();
 }
 
@@ -772,6 +839,7 @@ synced(json_int_t rev)
 			beat();		/* the switch is ready: say so */
 	}
 	vs_synced(vs, now_ms());
+	flush();
 	arm();
 }
 
@@ -877,6 +945,9 @@ finish(void)
 		if (evs[i] != NULL)
 			event_free(evs[i]);
 	flood_free(flood);
+	for (i = 0; i < nbatch; i++)
+		free(batch[i]);
+	free(batch);
 	vs_free(vs);
 	dir_free(dir);
 	free(k_events);

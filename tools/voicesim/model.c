@@ -6,9 +6,11 @@
  * gets events and has a field in voice:state) or an outside number.  Each
  * request handler checks everything first and answers with one EventError
  * when something is wrong, so a failed request changes nothing; then it
- * changes the call step by step, emitting each event right after its step,
- * with the state of thisDN at that moment.  The first event emitted while
- * a request is handled carries its requestId (vs->reqid).
+ * changes the call step by step, emitting each event right after its step
+ * and marking thisDN due; vs_flush builds each due DN's state once, from
+ * the DN index (its calls, in id order, and its agent), instead of a scan
+ * of every call per event.  The first event emitted while a request is
+ * handled carries its requestId (vs->reqid).
  *
  * What the parties see follows Genesys T-Server: hold and retrieve are
  * told to the DN that asked only; a completed transfer releases the
@@ -28,13 +30,17 @@
 #include <sys/queue.h>
 #include <sys/types.h>
 
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "dir.h"
+#include "idmap.h"
+#include "log.h"
 #include "model.h"
+#include "strmap.h"
 #include "util.h"
 
 #define DN_MAX		65	/* a DN number, as the schema allows */
@@ -144,6 +150,25 @@ struct line {
 	int		 generated;	/* driven by the traffic generator */
 };
 
+/*
+ * The index of a tenant DN: the calls it is a party of, in the order of
+ * their ids (as its state lists them), each with how many of the call's
+ * parties are that DN; its agent; and whether its field in voice:state is
+ * due at the next vs_flush.  An entry goes once it has none of these.
+ */
+struct dncall {
+	struct call	*c;
+	unsigned	 n;
+};
+
+struct dnrec {
+	struct dncall	*calls;
+	size_t		 ncalls, cap;
+	struct line	*line;
+	int		 due;
+	char		 dn[DN_MAX];
+};
+
 struct timer {
 	uint64_t	 due, seq;
 	enum tkind	 kind;
@@ -157,6 +182,10 @@ struct vs {
 	vs_emit_cb	*emit;
 	void		*arg;
 	struct calls	 calls;
+	struct idmap	 ids;		/* call id -> call */
+	struct strmap	 dns;		/* DN -> struct dnrec */
+	struct dnrec	**due;		/* DNs whose state is to be written */
+	size_t		 ndue, capdue;
 	struct line	**lines;
 	size_t		 nlines, caplines;
 	struct timer	*heap;
@@ -204,6 +233,16 @@ vs_new(const struct vs_params *p, struct dir *dir, vs_emit_cb *emit,
 
 static void	 call_free(struct vs *, struct call *);
 
+/* rec_free - one entry of the DN index, at the end */
+static void
+rec_free(const char *dn, void *val, void *arg)
+{
+	struct dnrec	*r = val;
+
+	free(r->calls);
+	free(r);
+}
+
 /* vs_free - drop every call, agent and timer; NULL does nothing */
 void
 vs_free(struct vs *m)
@@ -217,6 +256,10 @@ vs_free(struct vs *m)
 		call_free(m, c);
 	for (i = 0; i < m->nlines; i++)
 		free(m->lines[i]);
+	strmap_each(&m->dns, rec_free, NULL);
+	strmap_clear(&m->dns);
+	idmap_clear(&m->ids);
+	free(m->due);
 	free(m->lines);
 	free(m->heap);
 	free(m);
@@ -407,18 +450,122 @@ vs_next_due(const struct vs *m)
 	return m->nheap ? m->heap[0].due : 0;
 }
 
+/* ---- the DN index: a DN's calls and agent, and the states due ---- */
+
+/* rec_get - dn's entry, or NULL */
+static struct dnrec *
+rec_get(const struct vs *m, const char *dn)
+{
+	return strmap_get(&m->dns, dn);
+}
+
+/* rec_at - dn's entry, made if need be */
+static struct dnrec *
+rec_at(struct vs *m, const char *dn)
+{
+	struct dnrec	*r;
+
+	if ((r = strmap_get(&m->dns, dn)) != NULL)
+		return r;
+	r = xcalloc(1, sizeof(*r));
+	snprintf(r->dn, sizeof(r->dn), "%s", dn);
+	strmap_put(&m->dns, dn, r);
+	return r;
+}
+
+/* rec_gc - forget r once it has no call, no agent and no state due */
+static void
+rec_gc(struct vs *m, struct dnrec *r)
+{
+	if (r->ncalls > 0 || r->line != NULL || r->due)
+		return;
+	strmap_del(&m->dns, r->dn);
+	free(r->calls);
+	free(r);
+}
+
+/* rec_find - where call c is in r's calls, or would go: by id */
+static size_t
+rec_find(const struct dnrec *r, const struct call *c)
+{
+	size_t	lo = 0, hi = r->ncalls, mid;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (r->calls[mid].c->id < c->id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* dn_join - one more party of c is dn */
+static void
+dn_join(struct vs *m, const char *dn, struct call *c)
+{
+	struct dnrec	*r = rec_at(m, dn);
+	size_t		 k = rec_find(r, c);
+
+	if (k < r->ncalls && r->calls[k].c == c) {
+		r->calls[k].n++;
+		return;
+	}
+	if (r->ncalls == r->cap) {
+		r->cap = r->cap ? r->cap * 2 : 4;
+		r->calls = xrealloc(r->calls, r->cap * sizeof(*r->calls));
+	}
+	memmove(&r->calls[k + 1], &r->calls[k],
+	    (r->ncalls - k) * sizeof(*r->calls));
+	r->calls[k].c = c;
+	r->calls[k].n = 1;
+	r->ncalls++;
+}
+
+/* dn_leave - a party of c that was dn is gone */
+static void
+dn_leave(struct vs *m, const char *dn, struct call *c)
+{
+	struct dnrec	*r = rec_get(m, dn);
+	size_t		 k;
+
+	if (r == NULL || (k = rec_find(r, c)) == r->ncalls ||
+	    r->calls[k].c != c)
+		fatalx("call %s is not in the index of DN %s",
+		    c->connid, dn);
+	if (--r->calls[k].n > 0)
+		return;
+	memmove(&r->calls[k], &r->calls[k + 1],
+	    (r->ncalls - k - 1) * sizeof(*r->calls));
+	r->ncalls--;
+	rec_gc(m, r);
+}
+
+/* dn_due - dn's state is to be written at the next vs_flush */
+static void
+dn_due(struct vs *m, const char *dn)
+{
+	struct dnrec	*r = rec_at(m, dn);
+
+	if (r->due)
+		return;
+	if (m->ndue == m->capdue) {
+		m->capdue = m->capdue ? m->capdue * 2 : 16;
+		m->due = xrealloc(m->due, m->capdue * sizeof(*m->due));
+	}
+	r->due = 1;
+	m->due[m->ndue++] = r;
+}
+
 /* ---- lines (DNs with an agent) ---- */
 
 /* line_get - the agent logged in on dn, or NULL */
 static struct line *
 line_get(const struct vs *m, const char *dn)
 {
-	size_t	i;
+	const struct dnrec	*r = rec_get(m, dn);
 
-	for (i = 0; i < m->nlines; i++)
-		if (strcmp(m->lines[i]->dn, dn) == 0)
-			return m->lines[i];
-	return NULL;
+	return r != NULL ? r->line : NULL;
 }
 
 /* line_by_agent - the line agent is logged in on, or NULL */
@@ -450,6 +597,7 @@ line_add(struct vs *m, const char *dn, const char *agent, const char *mode)
 	l->state = AS_NOTREADY;
 	l->since = l->idle_since = m->now;
 	m->lines[m->nlines++] = l;
+	rec_at(m, dn)->line = l;
 	return l;
 }
 
@@ -457,8 +605,13 @@ line_add(struct vs *m, const char *dn, const char *agent, const char *mode)
 static void
 line_del(struct vs *m, struct line *l)
 {
-	size_t	i;
+	struct dnrec	*r = rec_get(m, l->dn);
+	size_t		 i;
 
+	if (r != NULL && r->line == l) {
+		r->line = NULL;
+		rec_gc(m, r);
+	}
 	for (i = 0; i < m->nlines; i++)
 		if (m->lines[i] == l) {
 			memmove(&m->lines[i], &m->lines[i + 1],
@@ -488,14 +641,21 @@ call_new(struct vs *m, enum ctype type, const json_t *ud)
 	c->type = type;
 	c->ud = ud != NULL ? json_deep_copy(ud) : json_object();
 	TAILQ_INSERT_TAIL(&m->calls, c, entry);
+	idmap_put(&m->ids, c->id, c);
 	m->ncalls++;
 	return c;
 }
 
-/* call_free - forget call c */
+/* call_free - forget call c, and the parties it still has */
 static void
 call_free(struct vs *m, struct call *c)
 {
+	size_t	i;
+
+	for (i = 0; i < c->np; i++)
+		if (c->p[i].internal)
+			dn_leave(m, c->p[i].dn, c);
+	idmap_del(&m->ids, c->id);
 	TAILQ_REMOVE(&m->calls, c, entry);
 	json_decref(c->ud);
 	free(c->p);
@@ -503,28 +663,28 @@ call_free(struct vs *m, struct call *c)
 	m->ncalls--;
 }
 
-/* call_by_connid - the call with that connId, or NULL */
-static struct call *
-call_by_connid(const struct vs *m, const char *connid)
-{
-	struct call	*c;
-
-	TAILQ_FOREACH(c, &m->calls, entry)
-		if (strcmp(c->connid, connid) == 0)
-			return c;
-	return NULL;
-}
-
 /* call_by_id - the call with that internal id, or NULL */
 static struct call *
 call_by_id(const struct vs *m, uint64_t id)
 {
-	struct call	*c;
+	return id != 0 ? idmap_get(&m->ids, id) : NULL;
+}
 
-	TAILQ_FOREACH(c, &m->calls, entry)
-		if (c->id == id)
-			return c;
-	return NULL;
+/* call_by_connid - the call with that connId (the boot id's first 6
+ * digits, then its id in hex), or NULL */
+static struct call *
+call_by_connid(const struct vs *m, const char *connid)
+{
+	struct call	*c;
+	char		*end;
+	uint64_t	 id;
+
+	if (strlen(connid) <= 6 || !isxdigit((unsigned char)connid[6]))
+		return NULL;
+	id = strtoull(connid + 6, &end, 16);
+	if (*end != '\0' || (c = call_by_id(m, id)) == NULL)
+		return NULL;
+	return strcmp(c->connid, connid) == 0 ? c : NULL;
 }
 
 /* party_add - dn joins c; returns its index */
@@ -545,13 +705,17 @@ party_add(struct vs *m, struct call *c, const char *dn, enum pstate state,
 	p->state = state;
 	p->role = role;
 	p->since = m->now;
+	if (p->internal)
+		dn_join(m, dn, c);
 	return c->np++;
 }
 
 /* party_del - party i leaves c's list */
 static void
-party_del(struct call *c, size_t i)
+party_del(struct vs *m, struct call *c, size_t i)
 {
+	if (c->p[i].internal)
+		dn_leave(m, c->p[i].dn, c);
 	memmove(&c->p[i], &c->p[i + 1], (c->np - i - 1) * sizeof(*c->p));
 	c->np--;
 }
@@ -584,13 +748,15 @@ other_party(const struct call *c, size_t i)
 static int
 dn_busy(const struct vs *m, const char *dn, int active)
 {
-	struct call	*c;
-	ssize_t		 i;
+	const struct dnrec	*r = rec_get(m, dn);
+	const struct call	*c;
+	size_t			 k;
 
-	TAILQ_FOREACH(c, &m->calls, entry)
-		if ((i = party_find(c, dn)) != -1 &&
-		    (!active || c->p[i].state != PS_HELD))
+	for (k = 0; r != NULL && k < r->ncalls; k++) {
+		c = r->calls[k].c;
+		if (!active || c->p[party_find(c, dn)].state != PS_HELD)
 			return 1;
+	}
 	return 0;
 }
 
@@ -628,52 +794,71 @@ agent_state(const struct line *l)
 	    "since", (json_int_t)l->since);
 }
 
-/* dn_state - the state of dn now; NULL when it has no agent nor call */
+/* dn_state - the state of r's DN now; NULL when it has no agent nor call */
 static json_t *
-dn_state(const struct vs *m, const char *dn)
+dn_state(const struct dnrec *r)
 {
-	const struct line	*l = line_get(m, dn);
-	struct call		*c;
+	const struct call	*c;
 	json_t			*calls;
-	ssize_t			 i;
+	size_t			 k;
 
-	calls = json_array();
-	TAILQ_FOREACH(c, &m->calls, entry)
-		if ((i = party_find(c, dn)) != -1)
-			json_array_append_new(calls, call_state(c, (size_t)i));
-	if (l == NULL && json_array_size(calls) == 0) {
-		json_decref(calls);
+	if (r->line == NULL && r->ncalls == 0)
 		return NULL;
+	calls = json_array();
+	for (k = 0; k < r->ncalls; k++) {
+		c = r->calls[k].c;
+		json_array_append_new(calls, call_state(c,
+		    (size_t)party_find(c, r->dn)));
 	}
-	return json_pack("{s:s, s:o, s:o}", "dn", dn, "agent", l != NULL ?
-	    agent_state(l) : json_pack("{s:n, s:s}", "agentId", "state",
-	    "LoggedOut"), "calls", calls);
+	return json_pack("{s:s, s:o, s:o}", "dn", r->dn, "agent",
+	    r->line != NULL ? agent_state(r->line) : json_pack("{s:n, s:s}",
+	    "agentId", "state", "LoggedOut"), "calls", calls);
+}
+
+struct each {
+	vs_state_cb	*cb;
+	void		*arg;
+};
+
+/* each_state - one entry of the index for vs_each_state */
+static void
+each_state(const char *dn, void *val, void *arg)
+{
+	struct each	*e = arg;
+	json_t		*st = dn_state(val);
+
+	if (st != NULL)
+		e->cb(dn, st, e->arg);
+	json_decref(st);
 }
 
 /* vs_each_state - hand every DN with an agent or a call to cb */
 void
-vs_each_state(struct vs *m, void (*cb)(const char *, json_t *, void *),
-    void *arg)
+vs_each_state(struct vs *m, vs_state_cb *cb, void *arg)
 {
-	json_t		*seen = json_object(), *st;
-	struct call	*c;
-	const char	*dn;
+	struct each	e = { cb, arg };
+
+	strmap_each(&m->dns, each_state, &e);
+}
+
+/* vs_flush - hand cb the state, as it is now, of each DN that an event
+ * was about since the last flush; NULL: it has no agent and no call */
+void
+vs_flush(struct vs *m, vs_state_cb *cb, void *arg)
+{
+	struct dnrec	*r;
+	json_t		*st;
 	size_t		 i;
 
-	for (i = 0; i < m->nlines; i++)
-		json_object_set_new(seen, m->lines[i]->dn, json_true());
-	TAILQ_FOREACH(c, &m->calls, entry)
-		for (i = 0; i < c->np; i++)
-			if (c->p[i].internal)
-				json_object_set_new(seen, c->p[i].dn,
-				    json_true());
-	json_object_foreach(seen, dn, st) {
-		st = dn_state(m, dn);
-		if (st != NULL)
-			cb(dn, st, arg);
+	for (i = 0; i < m->ndue; i++) {
+		r = m->due[i];
+		st = dn_state(r);
+		cb(r->dn, st, arg);
 		json_decref(st);
+		r->due = 0;
+		rec_gc(m, r);
 	}
-	json_decref(seen);
+	m->ndue = 0;
 }
 
 /* ---- events ---- */
@@ -729,7 +914,8 @@ ev_call(struct vs *m, const char *name, const struct call *c, size_t i,
 	return j;
 }
 
-/* out - stamp the eventId and emit ev with dn's state as it is now */
+/* out - stamp the eventId and emit ev; dn's state is due at the next
+ * vs_flush */
 static void
 out(struct vs *m, json_t *ev, const char *dn)
 {
@@ -739,14 +925,13 @@ out(struct vs *m, json_t *ev, const char *dn)
 	snprintf(id, sizeof(id), "%s:%s:%llu", m->p.region, m->p.boot,
 	    (unsigned long long)++m->evseq);
 	json_object_set_new(ev, "eventId", json_string(id));
+	if (dn != NULL)
+		dn_due(m, dn);
 	o.event = ev;
-	o.dn = dn;
-	o.state = dn != NULL ? dn_state(m, dn) : NULL;
 	o.note = m->note;
 	m->note = NULL;
 	m->emit(&o, m->arg);
 	m->nevents++;
-	json_decref(o.state);
 	json_decref(ev);
 }
 
@@ -899,7 +1084,7 @@ route(struct vs *m, struct call *c, size_t i, const struct dir_dn *rp,
 		return;		/* rings on until the caller gives up */
 	ev = ev_call(m, "EventDiverted", c, i, q->number);
 	json_object_set_new(ev, "cause", json_string("Normal"));
-	party_del(c, i);
+	party_del(m, c, i);
 	out(m, ev, rp->number);
 	j = party_add(m, c, q->number, PS_QUEUED, R_QUEUE);
 	enqueue(m, c, j, rp->number);
@@ -968,14 +1153,14 @@ end_call(struct vs *m, struct call *c, int abandoned, const char *cause)
 		cause = abandoned ? "Abandoned" : "Normal";
 	while (c->np > 0) {
 		if (!c->p[0].internal) {
-			party_del(c, 0);
+			party_del(m, c, 0);
 			continue;
 		}
 		snprintf(dn, sizeof(dn), "%s", c->p[0].dn);
 		ev = ev_call(m, abandoned ? "EventAbandoned" : "EventReleased",
 		    c, 0, NULL);
 		json_object_set_new(ev, "cause", json_string(cause));
-		party_del(c, 0);
+		party_del(m, c, 0);
 		out(m, ev, dn);
 		if (c->established && !abandoned)
 			after_call(m, dn);
@@ -1000,12 +1185,12 @@ hang_up(struct vs *m, struct call *c, size_t i, const char *cause)
 	if (left.internal) {
 		ev = ev_call(m, "EventReleased", c, i, NULL);
 		json_object_set_new(ev, "cause", json_string(cause));
-		party_del(c, i);
+		party_del(m, c, i);
 		out(m, ev, left.dn);
 		if (c->established)
 			after_call(m, left.dn);
 	} else
-		party_del(c, i);
+		party_del(m, c, i);
 	if (talkers(c) >= 2) {
 		for (j = 0; j < c->np; j++)
 			out_call(m, "EventPartyDeleted", c, j, left.dn, NULL);
@@ -1051,7 +1236,7 @@ assign(struct vs *m, struct call *c, size_t i, struct line *l)
 	snprintf(q, sizeof(q), "%s", c->p[i].dn);
 	ev = ev_call(m, "EventDiverted", c, i, l->dn);
 	json_object_set_new(ev, "cause", json_string("Normal"));
-	party_del(c, i);
+	party_del(m, c, i);
 	out(m, ev, q);
 	j = party_add(m, c, l->dn, PS_RINGING, R_DEST);
 	ring(m, c, j, q);
@@ -1402,7 +1587,7 @@ release_quietly(struct vs *m, struct call *c, size_t i, const char *cause)
 	snprintf(dn, sizeof(dn), "%s", c->p[i].dn);
 	ev = ev_call(m, "EventReleased", c, i, NULL);
 	json_object_set_new(ev, "cause", json_string(cause));
-	party_del(c, i);
+	party_del(m, c, i);
 	out(m, ev, dn);
 }
 

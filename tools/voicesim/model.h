@@ -5,8 +5,13 @@
  *
  * Pure: it reads no clock and does no I/O.  The caller hands it the time
  * with every call, runs its timers (ringing external parties, patience,
- * the traffic generator's agents) when vs_next_due says, and writes each
- * event it emits, with the state of the DN it changed, to Redis.  Timers
+ * the traffic generator's agents) when vs_next_due says, and writes the
+ * events it emits to Redis.  After each call into the model (a batch of
+ * requests, the timers due) vs_flush gives the state, as it is then, of
+ * each DN those events were about, once: written with the batch's events
+ * in one MULTI/EXEC, voice:state always matches the stream, and a DN with
+ * hundreds of calls has its state built once per batch, not per event.
+ * Timers
  * fire in order of their due time, and a timer's own due time is the
  * model's clock while it runs, so a run of the traffic generator with one
  * seed always produces the same events, however late the loop is.
@@ -80,16 +85,18 @@ struct vs_params {
 	uint64_t	 agent_answer_ms; /* generated agents, routed calls */
 };
 
-/* One event to write; the DN's state goes in the same MULTI/EXEC. */
+/* One event to write; the states of the DNs it changed come from
+ * vs_flush. */
 struct vs_out {
 	json_t		*event;		/* borrowed until return */
-	const char	*dn;		/* whose state changed, or NULL */
-	json_t		*state;		/* its new value; NULL: delete */
 	const char	*note;		/* a predictive call's outcome, for
 					 * the debug log; or NULL */
 };
 
 typedef void	 vs_emit_cb(const struct vs_out *, void *arg);
+/* A DN's field in voice:state: state borrowed until return; NULL: the DN
+ * has no agent and no call, its field goes. */
+typedef void	 vs_state_cb(const char *dn, json_t *state, void *arg);
 
 /* The model reads dir (owned by the caller) at every request. */
 struct vs	*vs_new(const struct vs_params *, struct dir *,
@@ -107,10 +114,15 @@ void		 vs_synced(struct vs *, uint64_t now_ms);
 void		 vs_run(struct vs *, uint64_t now_ms);
 uint64_t	 vs_next_due(const struct vs *);
 
+/*
+ * The DNs that events emitted since the last flush were about, each once,
+ * with its state now (NULL: delete its field).  The caller flushes at the
+ * end of each batch; a flush from the emit callback gives each event the
+ * state of its DN right after it.  cb must not call the model.
+ */
+void		 vs_flush(struct vs *, vs_state_cb *cb, void *arg);
 /* Every DN with an agent or calls, and its state (after a Redis loss). */
-void		 vs_each_state(struct vs *,
-		    void (*cb)(const char *dn, json_t *state, void *),
-		    void *arg);
+void		 vs_each_state(struct vs *, vs_state_cb *cb, void *arg);
 /* Counters for the log. */
 uint64_t	 vs_events(const struct vs *);
 size_t		 vs_calls(const struct vs *);
