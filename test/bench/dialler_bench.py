@@ -25,8 +25,10 @@ this run (pg_stat_statements), against an identical table and an
 outbox-like table, for the same duration.
 
 It also prints where the time went: CPU of the outbound worker, voicesim,
-Redis and PostgreSQL over the window, and the worker's statements by
-total time (pg_stat_statements) beside pgbench's.
+Redis and PostgreSQL over the window; for each side, how much of a
+record's wall time PostgreSQL spent running statements and waiting inside
+a transaction for the client's next statement (pg_stat_database); and the
+worker's statements by total time (pg_stat_statements) beside pgbench's.
 
 The module also holds what predictive_bench.py shares with it: tenantd with
 the config and outbound workers, the tenant's config objects, voicesim,
@@ -202,6 +204,15 @@ def pg_cpu_s(pg):
         except OSError:
             pass
     return total
+
+
+def db_times(pg):
+    """Seconds the tenant database's sessions have spent running
+    statements, and waiting inside a transaction for the client's next one
+    (pg_stat_database; a busy backend reports about once a second)."""
+    a, i = psql_db(pg, "SELECT active_time, idle_in_transaction_time FROM "
+                   "pg_stat_database WHERE datname = 't100'").strip().split("|")
+    return float(a) / 1000, float(i) / 1000
 
 
 def statements(pg, user):
@@ -496,7 +507,8 @@ def report_values(tid):
     return [json.dumps(v, separators=(",", ":")) for v in (att, fin, rec, chn)]
 
 
-def run_pgbench(pg, d, script, duration, ids, sods, lz, batch, base, cpu_pg):
+def run_pgbench(pg, d, script, duration, ids, sods, lz, batch, base, cpu_pg,
+                dbt=None):
     path = os.path.join(d.dir, "dial.pgb")
     with open(path, "w") as f:
         f.write(script)
@@ -515,17 +527,29 @@ def run_pgbench(pg, d, script, duration, ids, sods, lz, batch, base, cpu_pg):
             "-D", "key=9:1", "-D", f"vdial={vd}", "-D", f"vfin={vf}",
             "-D", f"vrec={vr}", "-D", f"vchain={vc}", "t100"]
     c0 = pg_cpu_s(pg)
+    db0 = db_times(pg)
     t0 = time.monotonic()
     r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                        timeout=duration + 120)
     el = time.monotonic() - t0
     cpu_pg.append(pg_cpu_s(pg) - c0)
+    if dbt is not None:
+        dbt.append([b - a for a, b in zip(db0, db_times(pg))])
     out = r.stdout.decode(errors="replace")
     m = re.search(r"number of transactions actually processed: (\d+)", out)
     if r.returncode != 0 or not m:
         raise B.BenchError(f"pgbench failed (exit {r.returncode}):\n{out[-3000:]}")
     m2 = re.search(r"duration: (\d+) s", out)
     return int(m.group(1)), float(m2.group(1)) if m2 else el, out
+
+
+def wait_line(times, records, secs, client):
+    """Where a record's wall time went on the PostgreSQL side."""
+    act, idle = (t / records * 1e6 for t in times)
+    return (f"per record: {secs / records * 1e6:,.0f} us of wall time, of which "
+            f"PostgreSQL ran statements {act:,.0f} us and waited inside a "
+            f"transaction for {client}'s next statement {idle:,.0f} us "
+            f"(pg_stat_database, all sessions)")
 
 
 def top(rows, n=6, width=110):
@@ -575,10 +599,12 @@ def run(args):
     cpu0 = (B.proc_cpu_s(obpid), B.proc_cpu_s(vs.pid), B.proc_cpu_s(rp),
             pg_cpu_s(pg))
     m0 = d.metrics()
+    db0 = db_times(pg)
     t0 = time.monotonic()
     time.sleep(args.duration)
     n1 = finished(pg, "cl_bench")
     el = time.monotonic() - t0
+    db1 = db_times(pg)
     cpu1 = (B.proc_cpu_s(obpid), B.proc_cpu_s(vs.pid), B.proc_cpu_s(rp),
             pg_cpu_s(pg))
     m1 = d.metrics()
@@ -612,6 +638,8 @@ def run(args):
           f"PostgreSQL {cpus[3]:.0%} (the worker and voicesim on core 0, PostgreSQL and Redis on core 1)")
     print(f"   CPU per record: worker {cpus[0] / rate * 1e6:,.0f} us, PostgreSQL "
           f"{cpus[3] / rate * 1e6:,.0f} us")
+    print("   " + wait_line([b - a for a, b in zip(db0, db1)], n1 - n0, el,
+                            "the worker"))
     res = psql_db(pg, "SELECT call_result, count(*) FROM cl_bench WHERE "
                   "record_status = 3 GROUP BY 1 ORDER BY 2 DESC").split()
     print("   call results of the finished records (code|count): "
@@ -627,7 +655,7 @@ def run(args):
     tz = ids["tz"]
     sod = int(time.time()) % 86400
     script = pgbench_script(sql, "ref", batch)
-    cpu_pg = []
+    cpu_pg, dbt = [], []
     run_pgbench(pg, d, script, 2, f"{{{tz}}}", f"{{{sod}}}", tz, batch, 0,
                 cpu_pg)                                         # warm-up
     base = int(psql_db(pg, "SELECT coalesce(max(record_id), 0) FROM ref "
@@ -635,7 +663,7 @@ def run(args):
     reset_statements(pg)
     before = finished(pg, "ref")
     txns, secs, out = run_pgbench(pg, d, script, args.duration, f"{{{tz}}}",
-                                  f"{{{sod}}}", tz, batch, base, cpu_pg)
+                                  f"{{{sod}}}", tz, batch, base, cpu_pg, dbt)
     after = finished(pg, "ref")
     ref_rows = statements(pg, "tenantd")
     left = int(psql_db(pg, "SELECT count(*) FROM ref WHERE record_status = 2"
@@ -650,6 +678,7 @@ def run(args):
           f"({txns} script runs of {batch} records): {ref_rate:,.0f} "
           f"records/s; PostgreSQL {cpu_pg[-1] / secs:.0%} of a core, "
           f"{cpu_pg[-1] / (after - before) * 1e6:,.0f} us per record")
+    print("   " + wait_line(dbt[-1], after - before, secs, "pgbench"))
     print("   pgbench's statements by total time:")
     print(top(ref_rows))
     if args.explain:
