@@ -4,7 +4,8 @@ every attempt, record, chain and group report reaches Kafka (kafkamock,
 read back with kafkahelp), and the calling list in PostgreSQL agrees with
 it, through a Kafka outage, a killed worker, a PostgreSQL restart, a
 second instance, and an instance cut off from PostgreSQL for longer than
-its leases (docs/outbound.md, "Reporting to Kafka").
+its leases; and a report committed after later ones were relayed and
+deleted still reaches Kafka (docs/outbound.md, "Reporting to Kafka").
 
 The tenant is test_outbound.py's (Outbound); voicesim plays the called
 parties with short ring times; the list's one treatment is Busy -> RetryIn
