@@ -3,7 +3,8 @@
 cluster in its own process (tools/kafkamock, $KAFKAMOCK_BIN or
 build/kafkamock), and a consumer that reads a topic back.
 
-  KafkaMock(brokers=1, topic=None, partitions=4)
+  KafkaMock(brokers=1, topic=None, partitions=4, cpu=None)
+        (cpu: pinned to that core, as the benchmarks want)
         .bootstrap   "127.0.0.1:port,..." (its brokers listen on free
                      loopback ports)
         .down()      every broker disconnects and refuses connections
@@ -41,10 +42,12 @@ def kafkamock_bin():
 class KafkaMock:
     """One kafkamock process; its commands go on stdin, answers on stdout."""
 
-    def __init__(self, brokers=1, topic=None, partitions=4, timeout=10.0):
+    def __init__(self, brokers=1, topic=None, partitions=4, timeout=10.0, cpu=None):
         argv = [kafkamock_bin(), "--brokers", str(brokers)]
         if topic is not None:
             argv += ["--topic", topic, "--partitions", str(partitions)]
+        if cpu is not None:     # pinned, threads and all (benchmarks)
+            argv = ["taskset", "-c", str(cpu)] + argv
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE,
                                      stderr=subprocess.DEVNULL, text=True,

@@ -4,7 +4,8 @@ every attempt, record, chain and group report reaches Kafka (kafkamock,
 read back with kafkahelp), and the calling list in PostgreSQL agrees with
 it, through a Kafka outage, a killed worker, a PostgreSQL restart, a
 second instance, and an instance cut off from PostgreSQL for longer than
-its leases (docs/outbound.md, "Reporting to Kafka").
+its leases; and a report committed after later ones were relayed and
+deleted still reaches Kafka (docs/outbound.md, "Reporting to Kafka").
 
 The tenant is test_outbound.py's (Outbound); voicesim plays the called
 parties with short ring times; the list's one treatment is Busy -> RetryIn
@@ -666,3 +667,60 @@ def test_partitioned_instance_outcome_not_applied_twice(tenantd, pg, redis, km,
         if q["request"] == "RequestMakePredictiveCall")
     for rid, r in rows.items():
         assert per_phone[r[3]] == r[2], (rid, r, per_phone[r[3]])
+
+
+# ---- 7. a report committed late, between reports relayed before it ----
+
+# The relay deletes what Kafka acknowledged by runs of consecutive seqs; a
+# seq it read past without seeing (a transaction still open) splits a run
+# and is asked for again.  The reports here are written straight into
+# ocs_outbox, as outbox_put writes them, by the test.
+
+def test_late_report_between_relayed_ones(tenantd, pg, km):
+    import psycopg
+    d = tenantd({"workers": {"outbound": {"enabled": True,
+                                          "listen": f"127.0.0.1:{free_port()}"}},
+                 "kafka": {"brokers": km.bootstrap}})
+    wait_for(lambda: d.metric("tenantd_outbound_kafka_up") == 1, 20,
+             interval=0.2, what="the relay connected to Kafka")
+    ids = []
+
+    def rows(conn, first, n):
+        with conn.cursor() as cur:
+            for i in range(first, first + n):
+                rid = str(uuid.uuid4())
+                ids.append(rid)
+                v = {"id": rid, "type": "record", "time": 1, "tenant": TENANT_ID,
+                     "n": i}
+                cur.execute("INSERT INTO ocs_outbox (id, key, value) VALUES "
+                            "(%s, %s, %s) RETURNING seq",
+                            (rid, f"k{i % 7}", json.dumps(v)))
+            return cur.fetchone()[0]
+
+    now = psycopg.connect(pg.conninfo, autocommit=True)
+    late = psycopg.connect(pg.conninfo)
+    try:
+        rows(now, 0, 1500)
+        late_seq = rows(late, 1500, 1)          # its seq taken, not committed
+        last_seq = rows(now, 1501, 1500)
+        assert late_seq < last_seq
+        wait_for(lambda: d.metric("tenantd_outbound_reports_total") >= 3000, 20,
+                 interval=0.1, what="the 3,000 committed reports relayed")
+        wait_for(lambda: now.execute("SELECT count(*) FROM ocs_outbox")
+                 .fetchone()[0] == 0, 20, interval=0.1,
+                 what="the relayed rows deleted")
+        # the open transaction's row is still there, not relayed
+        assert late.execute("SELECT count(*) FROM ocs_outbox WHERE seq = %s",
+                            (late_seq,)).fetchone()[0] == 1
+        assert d.metric("tenantd_outbound_reports_total") == 3000
+        late.commit()
+        wait_for(lambda: now.execute("SELECT count(*) FROM ocs_outbox")
+                 .fetchone()[0] == 0 and
+                 d.metric("tenantd_outbound_reports_total") >= 3001, 20,
+                 interval=0.1, what="the late report relayed and deleted")
+    finally:
+        late.close()
+        now.close()
+    got = [json.loads(v)["id"] for _, _, _, v in
+           read_records(km.bootstrap, TOPIC, count=3001, timeout=20)]
+    assert sorted(set(got)) == sorted(ids), (len(got), len(ids))

@@ -23,14 +23,22 @@
  * report of its key; and every row left is read again each time nothing
  * is in flight.
  *
+ * What a row costs PostgreSQL sets the relay's pace (the read of a batch
+ * and its delete, beside them librdkafka's work is small): after a full
+ * batch the next read goes out before the batch is produced; delivered
+ * rows are deleted by runs of consecutive seqs, each a range scan of the
+ * index, and a row delivered past an older one still in flight waits a
+ * little for it, so that the runs are long.
+ *
  * Delivery reports, errors and statistics come through librdkafka's main
  * queue, which writes to a pipe when it stops being empty: the loop serves
  * them at once and never polls in a busy loop.
  *
  * What it touches: ocs_outbox, on its own two PostgreSQL connections (the
- * lock and the reads on one, the deletes on the other); the topic
- * workers.outbound.kafka_topic; the metrics tenantd_outbound_outbox_depth,
- * _reports_total, _report_failures_total and _kafka_up.
+ * lock and the reads on one, the deletes and the count on the other); the
+ * topic workers.outbound.kafka_topic; the metrics
+ * tenantd_outbound_outbox_depth, _reports_total, _report_failures_total and
+ * _kafka_up.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -59,6 +67,8 @@
 #define STOP_MS		2000
 #define HOLE_MAX	1024
 #define HOLE_TTL_US	(60 * 1000000ULL)
+#define HOLD_US		100000		/* a delivered row waits for older */
+#define COUNT_SPACING	50		/* a count's time, till the next */
 #define MOCK_PARTITIONS	4
 
 static const char SQL_PUT[] =
@@ -76,8 +86,14 @@ static const char SQL_READ[] =
     "SELECT seq, key, value FROM ocs_outbox WHERE seq = ANY($2::bigint[]) "
     "UNION ALL (SELECT seq, key, value FROM ocs_outbox WHERE seq > $1 "
     "ORDER BY seq LIMIT 5000)) r ORDER BY seq";
+/*
+ * The delivered seqs as runs lo..hi of consecutive numbers, every number
+ * of a run delivered: the same rows as seq = ANY of them all, but a range
+ * scan of the index per run rather than a descent per row.
+ */
 static const char SQL_DELETE[] =
-    "DELETE FROM ocs_outbox WHERE seq = ANY($1::bigint[])";
+    "DELETE FROM ocs_outbox o USING unnest($1::bigint[], $2::bigint[]) "
+    "AS r(lo, hi) WHERE o.seq BETWEEN r.lo AND r.hi";
 static const char SQL_COUNT[] = "SELECT count(*) FROM ocs_outbox";
 
 /* A seq the relay read past without seeing it: a late commit, or none. */
@@ -91,10 +107,33 @@ struct seqs {
 	size_t		 n, cap;
 };
 
+/*
+ * The messages produced, in order, until every older one has its report:
+ * the oldest without one is the relay's low-water mark.
+ */
+struct sent {
+	int64_t		 seq;
+	int		 reported;
+};
+
+struct ring {
+	struct sent	*v;
+	size_t		 cap;		/* a power of two */
+	uintptr_t	 head, tail;	/* tickets: oldest, next */
+};
+
+/* Where the reads are: the cursor, and the holes behind it. */
+struct readpos {
+	int		 started;	/* a read since the last rewind */
+	int64_t		 cursor;	/* highest seq taken */
+	struct hole	 holes[HOLE_MAX];
+	size_t		 nholes;
+};
+
 static struct outbox {
 	struct event_base	*base;
-	struct pgc		*pg;		/* the lock, reads, the count */
-	struct pgc		*pgd;		/* deletes, beside the reads */
+	struct pgc		*pg;		/* the lock, reads */
+	struct pgc		*pgd;		/* deletes, the count */
 	rd_kafka_t		*rk;
 	rd_kafka_topic_t	*rkt;
 	rd_kafka_t		*mock_rk;	/* holds the mock cluster */
@@ -108,13 +147,16 @@ static struct outbox {
 	int			 locked;	/* we are the relay */
 	int			 locking, reading, deleting, counting;
 	int			 want_read;	/* kicked, ticked, or more rows */
-	int			 started;	/* a read since the last rewind */
-	int64_t			 cursor;	/* highest seq produced */
+	uintptr_t		 gen;		/* of the reads: a read of an
+						 * older one is dropped */
+	struct readpos		 pos;
 	size_t			 inflight;
+	size_t			 pending;	/* read, being produced */
+	struct seqs		 batch;		/* their seqs */
+	struct ring		 sent;		/* produced */
 	struct seqs		 done;		/* delivered, to delete */
+	uint64_t		 held_us;	/* since some of done wait */
 	struct seqs		 dying;		/* being deleted */
-	struct hole		 holes[HOLE_MAX];
-	size_t			 nholes;
 
 	int			 failed;	/* a report failed: rewind */
 	int			 purge;		/* purge what is in flight */
@@ -126,6 +168,7 @@ static struct outbox {
 	int			 stopping, closing;
 	uint64_t		 stop_us;
 	size_t			 depth;
+	uint64_t		 count_us, count_next_us;
 	int			 up;		/* -1 unknown, 0 down, 1 up */
 
 	struct metric		*m_depth, *m_reports, *m_failures, *m_up;
@@ -366,6 +409,7 @@ producer_free(void)
 	ob.rk = NULL;
 	ob.rkt = NULL;
 	ob.inflight = 0;
+	ob.sent.head = ob.sent.tail;
 }
 
 void
@@ -410,6 +454,8 @@ outbox_cleanup(void)
 		close(ob.pipe[0]);
 	if (ob.pipe[1] != -1)
 		close(ob.pipe[1]);
+	free(ob.sent.v);
+	free(ob.batch.v);
 	free(ob.done.v);
 	free(ob.dying.v);
 	free(ob.topic);
@@ -446,6 +492,101 @@ seqs_array(const int64_t *v, size_t n)
 	return buf;
 }
 
+static int
+seqs_cmp(const void *a, const void *b)
+{
+	int64_t	x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* seqs_sort - in order, each seq once */
+static void
+seqs_sort(struct seqs *s)
+{
+	size_t	i, j;
+
+	qsort(s->v, s->n, sizeof(*s->v), seqs_cmp);
+	for (i = j = 0; i < s->n; i++)
+		if (j == 0 || s->v[i] != s->v[j - 1])
+			s->v[j++] = s->v[i];
+	s->n = j;
+}
+
+/*
+ * seqs_runs - the sorted seqs s as runs of consecutive seqs: *lo and *hi
+ * get the array literals of each run's first and last seq (malloc'ed);
+ * the number of runs
+ */
+static size_t
+seqs_runs(const struct seqs *s, char **lo, char **hi)
+{
+	char	*l, *h;
+	size_t	 i, j, n = 0;
+
+	l = *lo = xmalloc(s->n * 21 + 3);
+	h = *hi = xmalloc(s->n * 21 + 3);
+	*l++ = '{';
+	*h++ = '{';
+	for (i = 0; i < s->n; i = j, n++) {
+		for (j = i + 1; j < s->n && s->v[j] - 1 == s->v[j - 1]; j++)
+			;
+		l += sprintf(l, n ? ",%lld" : "%lld", (long long)s->v[i]);
+		h += sprintf(h, n ? ",%lld" : "%lld", (long long)s->v[j - 1]);
+	}
+	strcpy(l, "}");
+	strcpy(h, "}");
+	return n;
+}
+
+/* ring_push - a message produced: its ticket */
+static uintptr_t
+ring_push(struct ring *r, int64_t seq)
+{
+	struct sent	*v;
+	size_t		 cap;
+	uintptr_t	 t;
+
+	if (r->tail - r->head == r->cap) {
+		cap = r->cap ? r->cap * 2 : 4096;
+		v = xcalloc(cap, sizeof(*v));
+		for (t = r->head; t != r->tail; t++)
+			v[t & (cap - 1)] = r->v[t & (r->cap - 1)];
+		free(r->v);
+		r->v = v;
+		r->cap = cap;
+	}
+	r->v[r->tail & (r->cap - 1)].seq = seq;
+	r->v[r->tail & (r->cap - 1)].reported = 0;
+	return r->tail++;
+}
+
+/* ring_report - ticket t has its report: its seq, or -1 when it is not
+ * one of the ring's (a producer's before the last was freed) */
+static int64_t
+ring_report(struct ring *r, uintptr_t t)
+{
+	int64_t	seq;
+
+	if (t - r->head >= r->tail - r->head)
+		return -1;
+	r->v[t & (r->cap - 1)].reported = 1;
+	seq = r->v[t & (r->cap - 1)].seq;
+	while (r->head != r->tail && r->v[r->head & (r->cap - 1)].reported)
+		r->head++;
+	return seq;
+}
+
+/* ring_low - the seq of the oldest message without a report; INT64_MAX
+ * when every one has it */
+static int64_t
+ring_low(const struct ring *r)
+{
+	if (r->head == r->tail)
+		return INT64_MAX;
+	return r->v[r->head & (r->cap - 1)].seq;
+}
+
 /* holes_seen - seqs between the last one read and seq are holes */
 static void
 holes_seen(int64_t from, int64_t seq, uint64_t now)
@@ -454,9 +595,9 @@ holes_seen(int64_t from, int64_t seq, uint64_t now)
 
 	if (seq - from > HOLE_MAX)
 		return;		/* a jump (a crash, a rewind): not holes */
-	for (s = from + 1; s < seq && ob.nholes < HOLE_MAX; s++) {
-		ob.holes[ob.nholes].seq = s;
-		ob.holes[ob.nholes++].seen_us = now;
+	for (s = from + 1; s < seq && ob.pos.nholes < HOLE_MAX; s++) {
+		ob.pos.holes[ob.pos.nholes].seq = s;
+		ob.pos.holes[ob.pos.nholes++].seen_us = now;
 	}
 }
 
@@ -466,11 +607,36 @@ holes_forget(int64_t seq, uint64_t now)
 {
 	size_t	i, j;
 
-	for (i = j = 0; i < ob.nholes; i++)
-		if (ob.holes[i].seq != seq &&
-		    now - ob.holes[i].seen_us < HOLE_TTL_US)
-			ob.holes[j++] = ob.holes[i];
-	ob.nholes = j;
+	for (i = j = 0; i < ob.pos.nholes; i++)
+		if (ob.pos.holes[i].seq != seq &&
+		    now - ob.pos.holes[i].seen_us < HOLE_TTL_US)
+			ob.pos.holes[j++] = ob.pos.holes[i];
+	ob.pos.nholes = j;
+}
+
+/* pos_take - seq was read: a hole filled, or the cursor moves past it */
+static void
+pos_take(int64_t seq, uint64_t now)
+{
+	if (ob.pos.started && seq <= ob.pos.cursor)
+		holes_forget(seq, now);
+	else {
+		if (ob.pos.started)
+			holes_seen(ob.pos.cursor, seq, now);
+		ob.pos.cursor = seq;
+		ob.pos.started = 1;
+	}
+}
+
+/* pos_reset - read every row left from the oldest, late ones too; a
+ * read under way is dropped when it comes */
+static void
+pos_reset(void)
+{
+	ob.pos.cursor = 0;
+	ob.pos.started = 0;
+	ob.pos.nholes = 0;
+	ob.gen++;
 }
 
 /* set_up - Kafka reachable or not; each change logged once */
@@ -497,8 +663,10 @@ set_up(int up)
 static void
 on_report(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
-	int64_t	seq = (int64_t)(intptr_t)m->_private;
+	int64_t	seq = ring_report(&ob.sent, (uintptr_t)m->_private);
 
+	if (seq == -1)
+		return;
 	if (ob.inflight > 0)
 		ob.inflight--;
 	if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -602,9 +770,7 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 	ob.want_read = 1;
 	if (ob.inflight == 0 && !ob.failed && !ob.reading &&
 	    ob.done.n == 0 && !ob.deleting) {
-		ob.cursor = 0;		/* every row left: late ones too */
-		ob.started = 0;
-		ob.nholes = 0;
+		pos_reset();
 	}
 	count();
 	pump();
@@ -658,7 +824,8 @@ pump(void)
 	}
 	if (ob.failed && rewind_relay() == -1)
 		return;
-	if (ob.reading || !ob.want_read || ob.inflight >= MAX_INFLIGHT)
+	if (ob.reading || !ob.want_read ||
+	    ob.inflight + ob.pending >= MAX_INFLIGHT)
 		return;
 	read_rows();
 }
@@ -692,9 +859,7 @@ rewind_relay(void)
 	}
 	ob.failed = 0;
 	ob.waiting = 0;
-	ob.cursor = 0;
-	ob.started = 0;
-	ob.nholes = 0;
+	pos_reset();
 	ob.want_read = 1;
 	return 0;
 }
@@ -749,24 +914,63 @@ deleted(struct pgc *pg, const PGresult *r, void *arg)
 	pump();
 }
 
-/* delete_done - every delivered row in one DELETE */
+/*
+ * done_ready - how many of the delivered seqs (put in order) to delete
+ * now.  Those past the oldest message still without its report wait for
+ * it, for up to HOLD_US: each partition's reports come on their own, and
+ * what one of them has delivered alone is runs of a seq or two, each a
+ * descent of the index.
+ */
+static size_t
+done_ready(uint64_t now)
+{
+	int64_t	low = ring_low(&ob.sent);
+	size_t	k;
+
+	if (ob.held_us != 0 && now - ob.held_us >= HOLD_US)
+		low = INT64_MAX;
+	for (k = 0; k < ob.done.n && ob.done.v[k] >= low; k++)
+		;
+	if (k < ob.done.n) {			/* some to delete: in order */
+		seqs_sort(&ob.done);
+		for (k = 0; k < ob.done.n && ob.done.v[k] < low; k++)
+			;
+	} else
+		k = 0;
+	if (k == ob.done.n)
+		ob.held_us = 0;
+	else if (ob.held_us == 0)
+		ob.held_us = now;
+	return k;
+}
+
+/* delete_done - the delivered rows ready, in one DELETE by runs of seqs */
 static void
 delete_done(void)
 {
 	struct seqs	 t = ob.dying;
-	char		*arr;
-	const char	*p[1];
+	char		*lo, *hi;
+	const char	*p[2];
+	size_t		 i, k, n;
 
+	if ((k = done_ready(now_mono_us())) == 0)
+		return;
+	n = ob.done.n;
 	ob.dying = ob.done;
+	ob.dying.n = k;
 	ob.done = t;
 	ob.done.n = 0;
-	arr = seqs_array(ob.dying.v, ob.dying.n);
-	p[0] = arr;
-	if (pgc_query(ob.pgd, SQL_DELETE, 1, p, deleted, NULL) == 0)
+	for (i = k; i < n; i++)
+		seqs_add(&ob.done, ob.dying.v[i]);
+	seqs_runs(&ob.dying, &lo, &hi);
+	p[0] = lo;
+	p[1] = hi;
+	if (pgc_query(ob.pgd, SQL_DELETE, 2, p, deleted, NULL) == 0)
 		ob.deleting = 1;
 	else
 		deleted(ob.pg, NULL, NULL);
-	free(arr);
+	free(lo);
+	free(hi);
 }
 
 /*
@@ -780,7 +984,9 @@ produce(int64_t seq, const char *key, const char *value, size_t len)
 	rd_kafka_resp_err_t	err;
 
 	if (rd_kafka_produce(ob.rkt, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY,
-	    (void *)value, len, key, strlen(key), (void *)(intptr_t)seq) == 0) {
+	    (void *)value, len, key, strlen(key),
+	    (void *)(ob.sent.tail)) == 0) {
+		ring_push(&ob.sent, seq);
 		ob.inflight++;
 		return 0;
 	}
@@ -799,38 +1005,52 @@ produce(int64_t seq, const char *key, const char *value, size_t len)
 	return -1;
 }
 
-/* got_rows - produce what was read, in seq order, noting the holes */
+/*
+ * got_rows - produce what was read, in seq order, noting the holes.  The
+ * read position moves past the whole batch first, so that the next read
+ * goes out before these rows are produced and PostgreSQL reads it
+ * meanwhile; if librdkafka takes only part of the batch, the position goes
+ * back to the last row produced and that read is dropped when it comes.
+ */
 static void
 got_rows(struct pgc *pg, const PGresult *r, void *arg)
 {
+	struct readpos	 before;
 	int		 i, n;
-	int64_t		 seq;
 	uint64_t	 now = now_mono_us();
 
 	ob.reading = 0;
+	if ((uintptr_t)arg != ob.gen)		/* read before a rewind */
+		ob.want_read = 1;
 	if (r == NULL || PQresultStatus(r) != PGRES_TUPLES_OK || !ob.locked ||
-	    ob.failed) {
+	    ob.failed || ob.stopping || (uintptr_t)arg != ob.gen) {
 		pump();
 		return;
 	}
 	n = PQntuples(r);
+	before = ob.pos;
+	ob.batch.n = 0;
 	for (i = 0; i < n; i++) {
-		seq = strtoll(PQgetvalue(r, i, 0), NULL, 10);
-		if (produce(seq, PQgetvalue(r, i, 1), PQgetvalue(r, i, 2),
-		    (size_t)PQgetlength(r, i, 2)) == -1)
-			break;
-		if (ob.started && seq <= ob.cursor)	/* a hole, filled */
-			holes_forget(seq, now);
-		else {
-			if (ob.started)
-				holes_seen(ob.cursor, seq, now);
-			ob.cursor = seq;
-			ob.started = 1;
-		}
+		seqs_add(&ob.batch, strtoll(PQgetvalue(r, i, 0), NULL, 10));
+		pos_take(ob.batch.v[i], now);
 	}
-	/* A full batch: more rows wait. */
-	if (n >= READ_BATCH && i == n)
+	/* A full batch: more rows wait; read them now. */
+	ob.pending = (size_t)n;
+	if (n >= READ_BATCH)
 		ob.want_read = 1;
+	pump();
+	ob.pending = 0;
+	for (i = 0; i < n; i++)
+		if (produce(ob.batch.v[i], PQgetvalue(r, i, 1),
+		    PQgetvalue(r, i, 2), (size_t)PQgetlength(r, i, 2)) == -1)
+			break;
+	if (i < n) {
+		ob.pos = before;
+		ob.gen++;
+		for (n = i, i = 0; i < n; i++)
+			pos_take(ob.batch.v[i], now);
+		ob.want_read = !ob.failed;
+	}
 	pump();
 }
 
@@ -845,22 +1065,30 @@ read_rows(void)
 	size_t		 i;
 
 	ob.want_read = 0;
-	for (i = 0; i < ob.nholes; i++)
-		v[i] = ob.holes[i].seq;
-	snprintf(cur, sizeof(cur), "%lld", (long long)ob.cursor);
+	for (i = 0; i < ob.pos.nholes; i++)
+		v[i] = ob.pos.holes[i].seq;
+	snprintf(cur, sizeof(cur), "%lld", (long long)ob.pos.cursor);
 	p[0] = cur;
-	p[1] = arr = seqs_array(v, ob.nholes);
-	rc = pgc_query(ob.pg, SQL_READ, 2, p, got_rows, NULL);
+	p[1] = arr = seqs_array(v, ob.pos.nholes);
+	rc = pgc_query(ob.pg, SQL_READ, 2, p, got_rows, (void *)ob.gen);
 	free(arr);
 	if (rc == 0)
 		ob.reading = 1;
 }
 
-/* count - the depth gauge, once a second */
+/*
+ * count - the depth gauge, every second; on the deletes' connection, as
+ * the reads are the relay's pace.  A count of a long table takes long
+ * (every row is read): the next one waits 50 times as long as it took, so
+ * that counting costs PostgreSQL at most 2 % of its time.
+ */
 static void
 counted(struct pgc *pg, const PGresult *r, void *arg)
 {
+	uint64_t	now = now_mono_us();
+
 	ob.counting = 0;
+	ob.count_next_us = now + COUNT_SPACING * (now - ob.count_us);
 	if (r == NULL || PQresultStatus(r) != PGRES_TUPLES_OK ||
 	    PQntuples(r) != 1)
 		return;
@@ -871,8 +1099,13 @@ counted(struct pgc *pg, const PGresult *r, void *arg)
 static void
 count(void)
 {
-	if (ob.counting || ob.pg == NULL || pgc_state(ob.pg) != PGC_UP)
+	uint64_t	now = now_mono_us();
+
+	if (ob.counting || ob.pgd == NULL || pgc_state(ob.pgd) != PGC_UP ||
+	    now < ob.count_next_us)
 		return;
-	if (pgc_query(ob.pg, SQL_COUNT, 0, NULL, counted, NULL) == 0)
+	if (pgc_query(ob.pgd, SQL_COUNT, 0, NULL, counted, NULL) == 0) {
 		ob.counting = 1;
+		ob.count_us = now;
+	}
 }

@@ -23,9 +23,9 @@ struct pgc_txn;
 
 /*
  * Start the relay on base: its own two PostgreSQL connections
- * (postgres.conninfo: the lock and reads, the deletes) and its own producer (kafka.*) to the topic
- * workers.outbound.kafka_topic; kafka.brokers = "mock" runs librdkafka's
- * mock cluster in this process.  0, or -1 (logged) when the producer
+ * (postgres.conninfo: the lock and reads, the deletes and the count) and
+ * its own producer (kafka.*) to the topic workers.outbound.kafka_topic;
+ * kafka.brokers = "mock" runs librdkafka's mock cluster in this process.  0, or -1 (logged) when the producer
  * cannot be made.
  */
 int		 outbox_start(struct event_base *, const struct conf *);
@@ -48,7 +48,8 @@ int		 outbox_put(struct pgc_txn *, const char *key, json_t *msg);
 /* A transaction that put reports committed: read the table now. */
 void		 outbox_kick(void);
 
-/* Rows waiting in ocs_outbox, as last counted (every second). */
+/* Rows waiting in ocs_outbox, as last counted (every second, less often
+ * when a count takes long). */
 size_t		 outbox_depth(void);
 /* 1 when a broker is reachable, 0 when all are down or not yet known. */
 int		 outbox_kafka_up(void);
