@@ -506,6 +506,8 @@ seqs_sort(struct seqs *s)
 {
 	size_t	i, j;
 
+	if (s->n == 0)
+		return;		/* qsort of nothing: v may be NULL */
 	qsort(s->v, s->n, sizeof(*s->v), seqs_cmp);
 	for (i = j = 0; i < s->n; i++)
 		if (j == 0 || s->v[i] != s->v[j - 1])
