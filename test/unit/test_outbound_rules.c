@@ -1239,6 +1239,24 @@ test_pace_samples_and_hit(void **state)
 }
 
 /*
+ * three_kinds - 100 dial phases: 30 live answered after 12 s, 40
+ * unanswered after 25 s, 30 busy after 2 s
+ */
+static void
+three_kinds(struct pace_samples *p)
+{
+	int	i;
+
+	memset(p, 0, sizeof(*p));
+	for (i = 0; i < 30; i++)
+		pace_sample(p, 12.0, 1);
+	for (i = 0; i < 40; i++)
+		pace_sample(p, 25.0, 0);
+	for (i = 0; i < 30; i++)
+		pace_sample(p, 2.0, 0);
+}
+
+/*
  * 30 live answered after 12 s, 40 unanswered after 25 s, 30 busy after
  * 2 s: a fresh call will be answered live with 0.3; one that rang 5 s
  * (no busy left) with 30/70; one that rang 15 s only the unanswered are
@@ -1249,15 +1267,9 @@ test_pace_expect_conditions_on_age(void **state)
 {
 	struct pace_samples	p;
 	double			ages[4] = { 0.0, 5.0, 15.0, 30.0 };
-	int			i;
 
 	memset(&p, 0, sizeof(p));
-	for (i = 0; i < 30; i++)
-		pace_sample(&p, 12.0, 1);
-	for (i = 0; i < 40; i++)
-		pace_sample(&p, 25.0, 0);
-	for (i = 0; i < 30; i++)
-		pace_sample(&p, 2.0, 0);
+	three_kinds(&p);
 	assert_true(fabs(pace_expect(&p, ages, 1) - 0.3) < 1e-9);
 	assert_true(fabs(pace_expect(&p, ages + 1, 1) - 30.0 / 70) < 1e-9);
 	assert_true(fabs(pace_expect(&p, ages + 2, 1)) < 1e-9);
@@ -1391,16 +1403,11 @@ test_pace_plan_calls(void **state)
 	struct pace_samples	s;
 	struct pace_plan	p;
 	double			ages[1] = { 5.0 };
-	int			i, t12 = (int)(12 / PACE_STEP_S);
+	int			t12 = (int)(12 / PACE_STEP_S);
 
 	memset(&s, 0, sizeof(s));
 	memset(&p, 0, sizeof(p));
-	for (i = 0; i < 30; i++)
-		pace_sample(&s, 12.0, 1);
-	for (i = 0; i < 40; i++)
-		pace_sample(&s, 25.0, 0);
-	for (i = 0; i < 30; i++)
-		pace_sample(&s, 2.0, 0);
+	three_kinds(&s);
 	pace_plan_calls(&p, &s, ages, 1, 1, 2);
 	assert_true(fabs(p.per_call[t12 - 1]) < 1e-9);
 	assert_true(fabs(p.per_call[t12] - 0.3) < 1e-9);
@@ -1481,16 +1488,11 @@ test_pace_cuts(void **state)
 	struct pace_plan	p;
 	double			ages[4] = { 9.5, 10.0, 11.0, 20.0 };
 	unsigned char		cut[4];
-	int			i, t;
+	int			t;
 
 	memset(&s, 0, sizeof(s));
 	memset(&p, 0, sizeof(p));
-	for (i = 0; i < 30; i++)
-		pace_sample(&s, 12.0, 1);
-	for (i = 0; i < 40; i++)
-		pace_sample(&s, 25.0, 0);
-	for (i = 0; i < 30; i++)
-		pace_sample(&s, 2.0, 0);
+	three_kinds(&s);
 	for (t = 0; t < PACE_STEPS; t++)
 		p.free[t] = p.ans[t] = 3;
 	assert_int_equal(pace_cuts(&p, &s, ages, 4, 10, 2, cut), 0);
