@@ -211,7 +211,7 @@ static const struct key outbound_keys[] = {
 	{ "progressive_ratio", K_NUMBER, W(progressive_ratio), 0, "1.0", 0 },
 	{ "predictive_min_agents", K_UINT, W(predictive_min_agents), 0, "3",
 	    0 },
-	{ "predictive_cut_after", K_UINT, W(predictive_cut_after), 0, "15",
+	{ "predictive_cut_after", K_INT, W(predictive_cut_after), 0, "15",
 	    0 },
 	{ "customer_id_field", K_STRING, W(customer_id_field), 0,
 	    "customer_id", 0 },
@@ -861,6 +861,12 @@ check_whole(struct loader *ld, struct conf *c, config_t *cf)
 	int			 i, j;
 
 	resolve(ld, &c->log_file);
+	i = c->workers[WORKER_OUTBOUND].predictive_cut_after;
+	if (i < 0 || i > 3600)
+		return fail(ld, config_lookup(cf,
+		    "workers.outbound.predictive_cut_after"),
+		    "workers.outbound.predictive_cut_after must be between 0 "
+		    "(never) and 3600 seconds");
 	if (c->workers[WORKER_OUTBOUND].enabled && c->kafka_brokers == NULL)
 		return fail(ld, config_setting_get_member(root, "workers"),
 		    "missing required value kafka.brokers (the outbound "

@@ -69,7 +69,7 @@ struct conf_worker {
 	double		 stats_interval;		/* outbound */
 	double		 progressive_ratio;		/* outbound */
 	unsigned	 predictive_min_agents;		/* outbound */
-	unsigned	 predictive_cut_after;		/* outbound */
+	int		 predictive_cut_after;		/* outbound, s; 0: never */
 	char		*customer_id_field;		/* outbound */
 	size_t		 user_data_max;			/* events */
 	double		 logout_grace;			/* events */

@@ -255,6 +255,7 @@ test_defaults(void **state)
 	assert_int_equal(w[WORKER_OUTBOUND].interaction_server.port, 7120);
 	assert_string_equal(w[WORKER_OUTBOUND].kafka_topic,
 	    "tenantd.outbound");
+	assert_int_equal(w[WORKER_OUTBOUND].predictive_cut_after, 15);
 	assert_int_equal(w[WORKER_ROUTING].listen.port, 5580);
 	assert_true(w[WORKER_ROUTING].reservation_ttl == 30.0);
 	conf_free(c);
@@ -420,6 +421,18 @@ test_err_ranges(void **state)
 	expect_error_has(TENANT PG "workers = { metrics = {\n"
 	    "    max_clients = 0; }; };\n", 4,
 	    "max_clients must be a positive integer");
+	/* 0 is "never cut"; negative and past an hour are refused */
+	expect_error_has(TENANT PG "workers = { outbound = { enabled = false;\n"
+	    "    predictive_cut_after = -1; };\n  metrics = { listen = "
+	    "\"127.0.0.1:15000\"; }; };\n", 4,
+	    "predictive_cut_after must be between 0 (never) and 3600");
+	expect_error_has(TENANT PG "workers = { outbound = { enabled = false;\n"
+	    "    predictive_cut_after = 3601; };\n  metrics = { listen = "
+	    "\"127.0.0.1:15000\"; }; };\n", 4,
+	    "predictive_cut_after must be between 0 (never) and 3600");
+	conf_free(load_ok(TENANT PG "workers = { metrics = { listen = "
+	    "\"127.0.0.1:15000\"; };\n  outbound = { enabled = false;\n"
+	    "    predictive_cut_after = 0; }; };\n"));
 }
 
 /* bad_listen - a metrics listen address that must be refused at line 4 */

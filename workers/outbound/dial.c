@@ -313,7 +313,7 @@ forecast_calls(struct group *g, struct pace_plan *p)
 {
 	struct ages	 a = { g->dbid, NULL, NULL, 0, 0, now_wall_us() /
 			    1000, 0 };
-	unsigned	 after = ob_conf()->predictive_cut_after;
+	int		 after = ob_conf()->predictive_cut_after;
 	unsigned char	*cut;
 	size_t		 i;
 
