@@ -61,33 +61,21 @@ J(const char *text)
 	return v;
 }
 
-/* keep - the state of the one DN an event was about: as replayed */
-static void
-keep(const char *dn, json_t *st, void *arg)
-{
-	json_t	**pair = arg;
-
-	if (*pair != NULL)
-		fail_msg("an event made two DNs due: %s and %s",
-		    json_string_value(json_array_get(*pair, 0)), dn);
-	vsr_check(S.replay, dn, st);
-	*pair = json_pack("[s, O?]", dn, st);
-}
-
 /* sink_emit - keep a copy of each event; unless batched, flush at once:
  * the state of its DN right after it */
 static void
 sink_emit(const struct vs_out *o, void *arg)
 {
 	struct sink	*s = arg;
-	json_t		*pair = NULL;
+	struct vsr_one	 one = { s->replay, NULL };
 
 	json_array_append_new(s->events, json_deep_copy(o->event));
 	vsr_event(s->replay, o->event);
 	if (s->batched)
 		return;
-	vs_flush(M, keep, &pair);
-	json_array_append_new(s->states, pair ? pair : json_pack("[n, n]"));
+	vs_flush(M, vsr_keep, &one);
+	json_array_append_new(s->states, one.pair ? one.pair :
+	    json_pack("[n, n]"));
 }
 
 /* check_one - a state flushed at the end of a batch, or one of all */

@@ -53,35 +53,23 @@ J(const char *text)
 	return v;
 }
 
-/* keep - the state of the one DN an event was about: as replayed */
-static void
-keep(const char *dn, json_t *st, void *arg)
-{
-	json_t	**pair = arg;
-
-	if (*pair != NULL)
-		fail_msg("an event made two DNs due: %s and %s",
-		    json_string_value(json_array_get(*pair, 0)), dn);
-	vsr_check(R, dn, st);
-	*pair = json_pack("[s, O?]", dn, st);
-}
-
 /* sink - keep a copy of each event; unless batched, flush at once: the
  * state of its DN right after it */
 static void
 sink(const struct vs_out *o, void *arg)
 {
-	json_t	*pair = NULL;
+	struct vsr_one	one = { R, NULL };
 
 	json_array_append_new(E, json_deep_copy(o->event));
 	vsr_event(R, o->event);
 	if (batched)
 		return;
-	vs_flush(M, keep, &pair);
+	vs_flush(M, vsr_keep, &one);
 	if (S != NULL)
-		json_array_append_new(S, pair ? pair : json_pack("[n, n]"));
+		json_array_append_new(S, one.pair ? one.pair :
+		    json_pack("[n, n]"));
 	else
-		json_decref(pair);
+		json_decref(one.pair);
 }
 
 /* add - one configuration object */

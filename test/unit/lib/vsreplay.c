@@ -179,6 +179,18 @@ check_calls(const char *dn, const json_t *want, const json_t *calls)
 	}
 }
 
+void
+vsr_keep(const char *dn, json_t *state, void *arg)
+{
+	struct vsr_one	*one = arg;
+
+	if (one->pair != NULL)
+		fail_msg("an event made two DNs due: %s and %s",
+		    json_string_value(json_array_get(one->pair, 0)), dn);
+	vsr_check(one->replay, dn, state);
+	one->pair = json_pack("[s, O?]", dn, state);
+}
+
 /* vsr_check - dn's written state is the replay's */
 void
 vsr_check(struct vsreplay *r, const char *dn, const json_t *state)

@@ -22,6 +22,15 @@ void		 vsr_event(struct vsreplay *, const json_t *ev);
 /* dn's state as written (NULL: its field deleted) matches the replay. */
 void		 vsr_check(struct vsreplay *, const char *dn,
 		    const json_t *state);
+/*
+ * The state written right after one event, for vs_flush: checked, and
+ * kept as [dn, state] in pair; an event that made two DNs due fails.
+ */
+struct vsr_one {
+	struct vsreplay	*replay;
+	json_t		*pair;		/* NULL until a DN is flushed */
+};
+void		 vsr_keep(const char *dn, json_t *state, void *one);
 /* How many DNs the replay has with a call or an agent. */
 size_t		 vsr_dns(const struct vsreplay *);
 
