@@ -41,7 +41,6 @@
 static void	 consider(const char *dn, json_t *dnstate, json_t *call);
 static void	 owner_read(struct pgc *, const PGresult *, void *);
 static void	 claimed(struct pgc *, const PGresult *, void *);
-static void	 drop(struct call *);
 static int	 owner_dead(const char *owner);
 
 /* adopt_cut - the calls of the voice side's state that no one here knows */
@@ -105,7 +104,7 @@ consider(const char *dn, json_t *dnstate, json_t *call)
 	json_t			*v;
 	char			 number[64];
 	const char		*table, *p[1];
-	char			*sql;
+	char			*sql, *id;
 
 	const char		*agent = json_string_value(json_object_get(
 				    json_object_get(dnstate, "agent"), "agentId"));
@@ -177,9 +176,11 @@ consider(const char *dn, json_t *dnstate, json_t *call)
 	p[0] = xasprintf("%lld", (long long)c->record);
 	sql = xasprintf("SELECT lease_owner FROM %s WHERE record_id = $1 AND "
 	    "record_status = 2", table);
-	if (pgc_query(ob.pg, sql, 1, p, owner_read, xstrdup(c->request)) ==
-	    -1)
-		drop(c);
+	id = xstrdup(c->request);
+	if (pgc_query(ob.pg, sql, 1, p, owner_read, id) == -1) {
+		free(id);	/* not queued: owner_read will not run */
+		call_free(c);
+	}
 	free(sql);
 	free((char *)p[0]);
 }
@@ -200,7 +201,7 @@ owner_read(struct pgc *pg, const PGresult *r, void *arg)
 	    PQntuples(r) != 1 || PQgetisnull(r, 0, 0) ||
 	    !owner_dead(owner = PQgetvalue(r, 0, 0)) ||
 	    (table = lists_table(c->list)) == NULL) {
-		drop(c);
+		call_free(c);
 		return;
 	}
 	snprintf(rid, sizeof(rid), "%lld", (long long)c->record);
@@ -213,8 +214,11 @@ owner_read(struct pgc *pg, const PGresult *r, void *arg)
 	sql = xasprintf("UPDATE %s SET lease_owner = $3, lease_until = $4 "
 	    "WHERE record_id = $1 AND record_status = 2 AND lease_owner = $2 "
 	    "RETURNING treatments, tz_dbid", table);
-	if (pgc_query(ob.pg, sql, 4, p, claimed, xstrdup(c->request)) == -1)
-		drop(c);
+	id = xstrdup(c->request);
+	if (pgc_query(ob.pg, sql, 4, p, claimed, id) == -1) {
+		free(id);	/* not queued: claimed will not run */
+		call_free(c);
+	}
 	free(sql);
 }
 
@@ -234,7 +238,7 @@ claimed(struct pgc *pg, const PGresult *r, void *arg)
 		return;
 	if (r == NULL || PQresultStatus(r) != PGRES_TUPLES_OK ||
 	    PQntuples(r) != 1 || (g = groups_get(c->group)) == NULL) {
-		drop(c);		/* another took it first */
+		call_free(c);	/* another took it first */
 		return;
 	}
 	c->history = xstrdup(PQgetvalue(r, 0, 0));
@@ -273,12 +277,6 @@ claimed(struct pgc *pg, const PGresult *r, void *arg)
 	json_decref(held);
 }
 
-/* drop - not ours after all: forget it, touch nothing */
-static void
-drop(struct call *c)
-{
-	call_free(c);
-}
 
 /*
  * owner_dead - a lease owner ("host/pid/nonce", outbound.c) that is a
