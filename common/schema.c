@@ -34,6 +34,8 @@ static const char *const dn_types[] = { "Extension", "ACDPosition",
     "RoutingPoint", "VirtualRoutingPoint", "ACDQueue", "VirtualQueue",
     "RoutingQueue", "Trunk", "TrunkGroup", "VoIPService", "ServiceNumber",
     "Chat", "Email", NULL };
+static const char *const route_strategies[] = { "LongestIdle",
+    "MostSkilled", "RoundRobin", "FewestCalls", NULL };
 static const char *const transaction_types[] = { "List",
     "BusinessAttribute", "Script", "Filter", "Formula", "Grouping", "Macro",
     "Schedule", NULL };
@@ -152,6 +154,19 @@ static const struct cfg_field dn_fields[] = {
 	FENUM("type", CFG_F_REQ, dn_types),
 	FREF("switch", CFG_F_REQ, CFG_SWITCH),
 	FSTR("association", 0, 1, CFG_LEN_NAME, CFG_SH_NAME),
+	/* A RoutingPoint with a virtualQueue is routed by the routing
+	 * worker (docs/routing.md); a VirtualQueue ages its waiting
+	 * interactions' priority. */
+	FREF("virtualQueue", 0, CFG_DN),
+	FSTR("routeTarget", 0, 1, CFG_LEN_TEXT, CFG_SH_LINE),
+	FREF("routeAgentGroup", 0, CFG_AGENT_GROUP),
+	FREF("routePlaceGroup", 0, CFG_PLACE_GROUP),
+	FENUMD("routeStrategy", route_strategies, "LongestIdle"),
+	FINTD("routePriority", 0, 1000000, 0),
+	FINTD("routeTimeout", 1, 86400, 120),
+	FSTR("defaultDestination", 0, 1, CFG_LEN_DIAL, CFG_SH_DIAL),
+	FINTD("priorityIncrement", 0, 1000000, 0),
+	FINTD("priorityInterval", 1, 86400, 60),
 	FEND
 };
 

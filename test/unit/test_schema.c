@@ -241,7 +241,12 @@ static const char *const full[CFG_NTYPES] = {
 	    " 'loginCode': '1001', 'switch': 12}",
 	[CFG_SWITCH] = "{" FULL_COMMON "'name': 'sip', 'type': 'SIPSwitch'}",
 	[CFG_DN] = "{" FULL_COMMON "'name': 'Sales queue', 'number': '+33*1#',"
-	    " 'type': 'ACDQueue', 'switch': 12, 'association': '8000'}",
+	    " 'type': 'ACDQueue', 'switch': 12, 'association': '8000',"
+	    " 'virtualQueue': 9, 'routeTarget': 'French > 5',"
+	    " 'routeAgentGroup': 10, 'routePlaceGroup': 11,"
+	    " 'routeStrategy': 'MostSkilled', 'routePriority': 5,"
+	    " 'routeTimeout': 30, 'defaultDestination': '7000',"
+	    " 'priorityIncrement': 1, 'priorityInterval': 10}",
 	[CFG_PLACE] = "{" FULL_COMMON "'name': 'desk-1', 'dns': [1, 2, 3]}",
 	[CFG_SKILL] = "{" FULL_COMMON "'name': 'French'}",
 	[CFG_AGENT_GROUP] = "{" FULL_COMMON "'name': 'Sales',"
