@@ -1021,7 +1021,9 @@ test_refs(void **state)
 	refs_are(CFG_CAMPAIGN, full[CFG_CAMPAIGN], "folder>Folder:9 "
 	    "callingLists[0].callingList>CallingList:6 ");
 	refs_are(CFG_FOLDER, full[CFG_FOLDER], "parent>Folder:2 ");
-	refs_are(CFG_DN, full[CFG_DN], "folder>Folder:9 switch>Switch:12 ");
+	refs_are(CFG_DN, full[CFG_DN], "folder>Folder:9 switch>Switch:12 "
+	    "virtualQueue>DN:9 routeAgentGroup>AgentGroup:10 "
+	    "routePlaceGroup>PlaceGroup:11 ");
 
 	/* garbage is skipped, not followed */
 	o = J("{'place': 'x', 'skills': [1, {'skill': -4}, {'skill': 2}],"
