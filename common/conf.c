@@ -222,6 +222,7 @@ static const struct key routing_keys[] = {
 	WORKER_KEYS("0.0.0.0:5580"),
 	HTTP_KEYS,
 	{ "reservation_ttl", K_NUMBER, W(reservation_ttl), 0, "30.0", 0 },
+	{ "user_data_max", K_SIZE, W(user_data_max), 0, "65536", 0 },
 	END
 };
 
@@ -237,7 +238,7 @@ static const struct worker_info worker_info[WORKER_MAX] = {
 	[WORKER_EVENTS] = { "events", events_keys, 1 },
 	[WORKER_STATS] = { "stats", stats_keys, 1 },
 	[WORKER_OUTBOUND] = { "outbound", outbound_keys, 1 },
-	[WORKER_ROUTING] = { "routing", routing_keys, 0 },
+	[WORKER_ROUTING] = { "routing", routing_keys, 1 },
 };
 
 /* Top-level sections whose keys live in struct conf itself. */

@@ -48,6 +48,7 @@
 #include "../workers/events/events_worker.h"
 #include "../workers/stats/stats_worker.h"
 #include "../workers/outbound/outbound_worker.h"
+#include "../workers/routing/routing_worker.h"
 #include "../workers/metrics/metrics_worker.h"
 
 #define STABLE_US		(10 * 1000000ULL)
@@ -81,6 +82,7 @@ static const struct worker_ops *const worker_ops[WORKER_MAX] = {
 	[WORKER_EVENTS] = &events_worker_ops,
 	[WORKER_STATS] = &stats_worker_ops,
 	[WORKER_OUTBOUND] = &outbound_worker_ops,
+	[WORKER_ROUTING] = &routing_worker_ops,
 };
 
 static struct event_base	*base;

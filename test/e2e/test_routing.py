@@ -1,0 +1,405 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The routing worker through its real port (HTTP on 5580's stand-in),
+with real PostgreSQL and Redis and tools/voicesim as the voice side: the
+agents log in and go Ready through the voice request stream, as a desktop
+would through the events worker.
+
+A tenant: switch sw1; phones 5001-5004 on places P1-P4, logins 7001-7004,
+persons agent1-agent4 with skills (agent1 Sales 3 English 5, agent2 Sales 7,
+agent3 Support 4, agent4 Sales 5 English 9); agent group G1 {agent1,
+agent2}; place group PG34 {P3, P4}; virtual queues 8001 (no aging) and 8002
+(priority +10 every second waited).
+"""
+
+import json
+import os
+import signal
+import threading
+import time
+import http.client
+
+import pytest
+import redis as redislib
+
+from evclient import key
+from helpers import config_api_ready, free_port, wait_for, VoiceSim
+
+
+class Routing:
+    def __init__(self, tenantd, voicesim_bin, rt=None, second=False):
+        self.port = free_port()
+        section = {"enabled": True, "listen": f"127.0.0.1:{self.port}",
+                   "reservation_ttl": 30.0}
+        section.update(rt or {})
+        self.d = tenantd({"workers": {"routing": section},
+                          "log": {"level": os.environ.get("RT_LOG_LEVEL", "info")}},
+                         config_worker=True)
+        self.token = self.d.admin_token
+        config_api_ready(self.d)
+        self.redis_port = self.d.conf["redis"]["port"]
+        c = self.d.create
+        self.sw = sw = c("switches", {"name": "sw1"})
+        self.skills = {n: c("skills", {"name": n}) for n in ("Sales", "English", "Support")}
+        S = self.skills
+        skills = {1: [(S["Sales"], 3), (S["English"], 5)], 2: [(S["Sales"], 7)],
+                  3: [(S["Support"], 4)], 4: [(S["Sales"], 5), (S["English"], 9)]}
+        self.persons, self.places = {}, {}
+        for i in (1, 2, 3, 4):
+            dn = c("dns", {"number": f"500{i}", "type": "Extension", "switch": sw})
+            self.places[i] = c("places", {"name": f"P{i}", "dns": [dn]})
+            login = c("agent-logins", {"loginCode": f"700{i}", "switch": sw})
+            self.persons[i] = c("persons", {
+                "userName": f"agent{i}", "isAgent": True, "place": self.places[i],
+                "agentLogins": [{"agentLogin": login}],
+                "skills": [{"skill": s, "level": lv} for s, lv in skills[i]]})
+        self.g1 = c("agent-groups", {"name": "G1",
+                                      "members": [self.persons[1], self.persons[2]]})
+        self.pg34 = c("place-groups", {"name": "PG34",
+                                        "members": [self.places[3], self.places[4]]})
+        self.vq1 = c("dns", {"number": "8001", "type": "VirtualQueue", "switch": sw})
+        self.vq2 = c("dns", {"number": "8002", "type": "VirtualQueue", "switch": sw,
+                             "priorityIncrement": 10, "priorityInterval": 1})
+        self.sim = VoiceSim(voicesim_bin, self.d.conf_path, self.d.tmpdir)
+        self.r = redislib.Redis(host="127.0.0.1", port=self.redis_port,
+                                decode_responses=True)
+        wait_for(self.up, 20, what="the routing port")
+        wait_for(lambda: self.r.exists(key("heartbeat")), 20, what="voicesim")
+        wait_for(lambda: self.r.xinfo_groups(key("requests")), 20,
+                 what="voicesim reading requests")
+
+    def stop(self):
+        self.sim.stop()
+
+    def up(self):
+        try:
+            s, b = self.http("GET", "/v1/virtual-queues/8001")
+            return s == 200
+        except OSError:
+            return False
+
+    def http(self, method, path, body=None, token=None, headers=None, raw=None):
+        h = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        hdr = {"Authorization": f"Bearer {token or self.token}"}
+        hdr.update(headers or {})
+        data = raw
+        if body is not None:
+            data = json.dumps(body)
+            hdr["Content-Type"] = "application/json"
+        h.request(method, path, body=data, headers=hdr)
+        r = h.getresponse()
+        out = r.read()
+        h.close()
+        try:
+            return r.status, (json.loads(out) if out else None)
+        except ValueError:
+            return r.status, out
+
+    def queue(self, **body):
+        body.setdefault("virtualQueue", "8001")
+        return self.http("POST", "/v1/interactions", body)
+
+    def voice(self, request, **fields):
+        fields["request"] = request
+        fields.setdefault("requestId", f"t-{time.monotonic_ns()}")
+        self.r.xadd(key("requests"), {"request": json.dumps(fields)})
+
+    def dn_state(self, dn):
+        v = self.r.hget(key("state"), dn)
+        return json.loads(v) if v else {}
+
+    def free_agents(self, vq="8001"):
+        return self.http("GET", f"/v1/virtual-queues/{vq}")[1]["agentsFree"]
+
+    def ready(self, i, seen=True):
+        """Agent i logs in on 500i (if not yet) and goes Ready; with seen,
+        until the routing worker counts one more free agent."""
+        n = self.free_agents() if seen else 0
+        st = self.dn_state(f"500{i}").get("agent")
+        if not st:
+            self.voice("RequestAgentLogin", dn=f"500{i}", agentId=f"700{i}")
+        self.voice("RequestAgentReady", dn=f"500{i}")
+        wait_for(lambda: (self.dn_state(f"500{i}").get("agent") or {}).get("state")
+                 == "Ready", 10, what=f"agent {i} Ready")
+        if seen:
+            wait_for(lambda: self.free_agents() > n, 10,
+                     what=f"the routing worker sees agent {i} free")
+
+    def not_ready(self, i):
+        self.voice("RequestAgentNotReady", dn=f"500{i}")
+        wait_for(lambda: (self.dn_state(f"500{i}").get("agent") or {}).get("state")
+                 == "NotReady", 10, what=f"agent {i} NotReady")
+
+    def get(self, iid):
+        return self.http("GET", f"/v1/interactions/{iid}")[1]
+
+
+@pytest.fixture
+def rt(tenantd, voicesim_bin):
+    t = Routing(tenantd, voicesim_bin)
+    yield t
+    t.stop()
+
+
+def test_longest_idle_agent_of_a_group_then_the_queue(rt):
+    rt.ready(1)
+    time.sleep(0.05)
+    rt.ready(2)
+    rt.ready(3)                         # not in G1
+    time.sleep(0.3)
+    s, a = rt.queue(target={"agentGroup": rt.g1})
+    assert s == 201 and a["state"] == "reserved", a
+    assert a["agent"] == rt.persons[1] and a["dn"] == "5001"   # idle longest
+    s, b = rt.queue(target={"agentGroup": rt.g1})
+    assert s == 201 and b["state"] == "reserved" and b["agent"] == rt.persons[2], b
+    s, c = rt.queue(target={"agentGroup": rt.g1}, userData={"CustomerId": "C9"})
+    assert s == 201 and c["state"] == "queued" and c["position"] == 1, c
+    assert c["userData"] == {"CustomerId": "C9"}
+    # the agent takes it, finishes: the next one is reserved for it
+    s, x = rt.http("POST", f"/v1/interactions/{a['id']}/accept")
+    assert s == 200 and x["state"] == "accepted", x
+    assert rt.get(c["id"])["state"] == "queued"
+    s, x = rt.http("POST", f"/v1/interactions/{a['id']}/complete")
+    assert s == 200, x
+    wait_for(lambda: rt.get(c["id"]).get("state") == "reserved", 5,
+             what="the waiting one reserved")
+    got = rt.get(c["id"])
+    assert got["agent"] == rt.persons[1] and got["dn"] == "5001"
+    s, x = rt.http("GET", f"/v1/interactions/{a['id']}")
+    assert s == 404                      # ended
+
+
+def test_skill_targets_and_strategies(rt):
+    for i in (1, 2, 3, 4):
+        rt.ready(i)
+    time.sleep(0.3)
+    # most skilled in Sales: agent2 (7), not the longest idle (agent1)
+    s, a = rt.queue(target="Sales >= 3", strategy="MostSkilled")
+    assert s == 201 and a["agent"] == rt.persons[2], a
+    # English > 5 & Sales: only agent4
+    s, b = rt.queue(target="English>5 & Sales")
+    assert s == 201 and b["agent"] == rt.persons[4], b
+    # a place group: P3, P4; agent4 is taken, so agent3
+    s, c = rt.queue(target={"placeGroup": rt.pg34})
+    assert s == 201 and c["agent"] == rt.persons[3], c
+    # one agent by dbid, taken: it waits
+    s, d = rt.queue(target={"agent": rt.persons[2]})
+    assert s == 201 and d["state"] == "queued", d
+    # any agent left: agent1
+    s, e = rt.queue()
+    assert s == 201 and e["agent"] == rt.persons[1], e
+
+
+def test_bad_requests_queue_nothing(rt):
+    cases = [
+        ({"target": "Sales >= "}, 422, "at 9"),
+        ({"target": "Salse"}, 422, "unknown skill"),
+        ({"target": "(Sales"}, 422, "parenthes"),
+        ({"priority": -1}, 422, "priority"),
+        ({"priority": "high"}, 422, "priority"),
+        ({"timeout": 0}, 422, "timeout"),
+        ({"target": {"agentGroup": 999999}}, 422, "no such AgentGroup"),
+        ({"target": {"skill": 1}}, 422, "unknown kind"),
+        ({"strategy": "Fastest"}, 422, "strategy"),
+        ({"steps": [{"after": 5}]}, 422, "steps[0]"),
+        ({"colour": "red"}, 422, "unknown field"),
+        ({"virtualQueue": "9999"}, 404, "no virtual queue"),
+        ({"userData": {"blob": "x" * 70000}}, 413, "userData too large"),
+    ]
+    for body, status, text in cases:
+        s, r = rt.queue(**body)
+        assert s == status and text in r["message"], (body, s, r)
+    s, r = rt.http("POST", "/v1/interactions", raw=b"{not json")
+    assert s == 400
+    s, r = rt.http("POST", "/v1/interactions", {"virtualQueue": "8001"},
+                   token="not-a-token")
+    assert s == 401
+    s, r = rt.http("GET", "/v1/virtual-queues/8001/interactions")
+    assert s == 200 and r["interactions"] == [], r
+    assert rt.r.zcard(f"tenantd:{{{rt.d.conf['tenant']['id']}}}:routing:live") == 0
+
+
+def test_rights_on_the_virtual_queue(rt):
+    c = rt.d.create
+    reader = c("persons", {"userName": "reader", "password": "pw-reader-1"})
+    c("access-groups", {"name": "readers", "members": [reader], "permissions": [
+        {"collection": "dns", "rights": ["read"], "dbid": rt.vq1}]})
+    s, _, tok = rt.d.api("POST", "/v1/auth/token",
+                      {"userName": "reader", "password": "pw-reader-1"}, token=None)
+    assert s == 200, tok
+    t = tok["token"]
+    s, r = rt.http("POST", "/v1/interactions", {"virtualQueue": "8001"}, token=t)
+    assert s == 403, r
+    s, r = rt.http("GET", "/v1/virtual-queues/8001", token=t)
+    assert s == 200, r
+    s, r = rt.http("GET", "/v1/virtual-queues/8002", token=t)
+    assert s == 403, r
+    s, a = rt.queue()
+    assert s == 201
+    s, r = rt.http("DELETE", f"/v1/interactions/{a['id']}", token=t)
+    assert s == 403
+    s, r = rt.http("GET", f"/v1/interactions/{a['id']}", token=t)
+    assert s == 200 and r["state"] == "queued"
+
+
+def test_priority_then_age_orders_the_queue(rt):
+    s, a = rt.queue(priority=1)
+    s, b = rt.queue(priority=5)
+    s, c = rt.queue(priority=5)
+    s, lst = rt.http("GET", "/v1/virtual-queues/8001/interactions")
+    assert [x["id"] for x in lst["interactions"]] == [b["id"], c["id"], a["id"]]
+    assert [x["position"] for x in lst["interactions"]] == [1, 2, 3]
+    # a raised priority moves it up
+    s, r = rt.http("PATCH", f"/v1/interactions/{a['id']}", {"priority": 9})
+    assert s == 200 and r["priority"] == 9 and r["position"] == 1, r
+    s, r = rt.http("PATCH", f"/v1/interactions/{a['id']}", {"state": "x"})
+    assert s == 422
+    # aging: in 8002 an old priority-0 one overtakes a newer priority-15 one
+    s, old = rt.queue(virtualQueue="8002")
+    time.sleep(2.1)                     # +20
+    s, new = rt.queue(virtualQueue="8002", priority=15)
+    assert rt.get(old["id"])["position"] == 1
+    assert rt.get(new["id"])["position"] == 2
+    # the first agent free takes the first in order
+    rt.ready(1, seen=False)
+    wait_for(lambda: rt.get(old["id"]).get("state") == "reserved", 5,
+             what="the aged one reserved")
+    assert rt.get(new["id"])["state"] == "queued"
+
+
+def test_widening_steps(rt):
+    rt.ready(1)                          # Sales 3
+    time.sleep(0.2)
+    s, a = rt.queue(target="Sales>=5", steps=[{"after": 1.5, "target": "Sales>=2"}])
+    assert s == 201 and a["state"] == "queued", a
+    time.sleep(0.8)
+    assert rt.get(a["id"])["state"] == "queued"
+    wait_for(lambda: rt.get(a["id"]).get("state") == "reserved", 5,
+             what="reserved once the step applies")
+    assert rt.get(a["id"])["agent"] == rt.persons[1]
+
+
+def test_reject_and_expiry_return_it_to_the_queue(tenantd, voicesim_bin):
+    rt = Routing(tenantd, voicesim_bin, rt={"reservation_ttl": 1.0})
+    try:
+        rt.ready(1)
+        time.sleep(0.05)
+        rt.ready(2)
+        time.sleep(0.2)
+        s, a = rt.queue(target={"agentGroup": rt.g1})
+        assert a["agent"] == rt.persons[1]
+        created = a["created"]
+        s, r = rt.http("POST", f"/v1/interactions/{a['id']}/reject")
+        assert s == 200, r
+        # back in the queue with its age, offered to the other agent
+        wait_for(lambda: rt.get(a["id"]).get("agent") == rt.persons[2], 5,
+                 what="offered to agent2")
+        x = rt.get(a["id"])
+        assert x["created"] == created and x["state"] == "reserved"
+        # agent2 lets it run out: back again, and to agent1
+        wait_for(lambda: rt.get(a["id"]).get("agent") == rt.persons[1], 5,
+                 what="expired, offered to agent1")
+        # accepting a reservation that is not yours: 403 or 409
+        s, r = rt.http("POST", f"/v1/interactions/{a['id']}/accept")
+        assert s == 200 and r["state"] == "accepted"
+        s, r = rt.http("POST", f"/v1/interactions/{a['id']}/accept")
+        assert s == 409, r
+    finally:
+        for sid, f in rt.r.xrange(f"tenantd:{{{rt.d.conf['tenant']['id']}}}:routing:events"):
+            print(sid, f["e"][:200])
+        rt.stop()
+
+
+def test_cancel_and_timeout(rt):
+    s, a = rt.queue()
+    s, r = rt.http("DELETE", f"/v1/interactions/{a['id']}")
+    assert s == 204
+    assert rt.http("GET", f"/v1/interactions/{a['id']}")[0] == 404
+    s, b = rt.queue(timeout=1)
+    wait_for(lambda: rt.http("GET", f"/v1/interactions/{b['id']}")[0] == 404, 5,
+             what="timed out")
+
+
+def read_events(port, token, after=None, n=1, sse=False, timeout=5):
+    h = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    path = "/v1/events" + (f"?after={after}" if after else "")
+    hdr = {"Authorization": f"Bearer {token}"}
+    if sse:
+        hdr["Accept"] = "text/event-stream"
+    h.request("GET", path, headers=hdr)
+    r = h.getresponse()
+    assert r.status == 200
+    out = []
+    while len(out) < n:
+        line = r.fp.readline()
+        if not line:
+            break
+        line = line.strip()
+        if sse and line.startswith(b"data: "):
+            out.append(json.loads(line[6:]))
+        elif not sse and line.startswith(b"{"):
+            out.append(json.loads(line))
+    h.close()
+    return out
+
+
+def test_event_stream_resumes(rt):
+    s, a = rt.queue()
+    s, b = rt.queue()
+    ev = read_events(rt.port, rt.token, after="0", n=2)
+    assert [(e["type"], e["id"]) for e in ev] == [("queued", a["id"]),
+                                                  ("queued", b["id"])]
+    pos = ev[0]["position"]
+    # a live reader sees what happens next
+    got = []
+    th = threading.Thread(target=lambda: got.extend(
+        read_events(rt.port, rt.token, n=1, sse=True)))
+    th.start()
+    time.sleep(0.5)
+    rt.ready(1, seen=False)
+    th.join(10)
+    assert [(e["type"], e["id"], e["agent"]) for e in got] == [
+        ("reserved", a["id"], rt.persons[1])], got
+    # resuming from the first position gives the rest, in order, once
+    ev = read_events(rt.port, rt.token, after=pos, n=2)
+    assert ev[0]["id"] == b["id"] and ev[0]["type"] == "queued"
+    assert ev[1]["type"] == "reserved" and ev[1]["id"] == a["id"]
+
+
+def test_urs_position_and_expected_wait(rt):
+    s, r = rt.http("GET", "/urs/call/max/lvq/8001?aqt=urs")
+    assert s == 200 and r == {"pos": 1, "ewt": -1}, r
+    # scripted flow: an agent frees up every 0.5 s, three times
+    ids = [rt.queue()[1]["id"] for _ in range(5)]
+    rt.ready(1, seen=False)
+    for _ in range(3):
+        wait_for(lambda: any(rt.get(i).get("state") == "reserved" for i in ids),
+                 5, what="one reserved")
+        res = next(i for i in ids if rt.get(i).get("state") == "reserved")
+        time.sleep(0.5)
+        rt.http("POST", f"/v1/interactions/{res}/accept")
+        rt.http("POST", f"/v1/interactions/{res}/complete")
+        ids.remove(res)
+    wait_for(lambda: any(rt.get(i).get("state") == "reserved" for i in ids), 5)
+    s, r = rt.http("GET", f"/urs/call/{ids[-1]}/lvq/8001?aqt=urs")
+    # departures every ~0.5 s: position 1 of the two left waits ~0.5 s
+    assert s == 200 and r["pos"] == 1 and r["ewt"] in (0, 1), r
+    s, r = rt.http("GET", "/urs/call/max/lvq/8001?aqt=urs2")
+    assert s == 200 and r["pos"] == 2, r
+    s, r = rt.http("GET", "/urs/call/nope/lvq/8001?aqt=urs")
+    assert r == {"pos": -1, "ewt": -1}
+    s, r = rt.http("GET", "/urs/call/max/lvq/8001?aqt=bogus")
+    assert s == 400
+
+
+def test_kill9_loses_no_waiting_interaction(rt):
+    ids = [rt.queue(priority=p)[1]["id"] for p in (3, 1, 2)]
+    before = {i: rt.get(i)["position"] for i in ids}
+    pid = rt.d.worker_pid("routing")
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: rt.d.worker_pid("routing") not in (None, pid), 20,
+             what="a new routing worker")
+    wait_for(rt.up, 20, what="the routing port again")
+    after = {i: rt.get(i)["position"] for i in ids}
+    assert after == before
+    rt.ready(1, seen=False)
+    wait_for(lambda: rt.get(ids[0]).get("state") == "reserved", 5)
