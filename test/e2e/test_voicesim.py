@@ -539,6 +539,92 @@ def test_inbound_queue_and_routing_point(voicesim, voice):
     voice.expect("EventRinging", "5002", connId=c4)
 
 
+def known(voice, dn, timeout=15):
+    """Wait until voicesim knows dn from the configuration: a route request
+    for a call it does not have is NoSuchCall there, UnknownDN before."""
+    def answered():
+        e = voice.answer(voice.send("RequestRouteCall", dn=dn,
+                                    connId="00000000000000ff",
+                                    destination="5001"))
+        return e["code"] == "NoSuchCall"
+    wait_for(answered, timeout, interval=0.1, what=f"voicesim knows DN {dn}")
+
+
+def test_routing_point_routed_by_tenantd(voicesim, voice, tenant):
+    """A routing point with a virtualQueue (docs/voice-redis.md, "Routing
+    points routed by tenantd"): the test plays the routing worker, reading
+    EventRouteRequest from voice:events and writing RequestRouteCall to
+    voice:requests."""
+    voicesim()
+    voice.ready()
+    sw = tenant.api("GET", "/v1/dns?number=6100").json["items"][0]["switch"]
+    vq = tenant.create("dns", {"number": "6300", "type": "VirtualQueue",
+                               "switch": sw})
+    rp = tenant.create("dns", {"number": "6200", "type": "RoutingPoint",
+                               "switch": sw, "virtualQueue": vq})
+    known(voice, "6200")
+    login_ready(voice, "5002", "7002")
+    ud = {"Segment": "Gold"}
+    rid = voice.send("SimInboundCall", **{"from": "+15550123", "to": "6200",
+                                          "userData": ud})
+    rr = voice.expect("EventRouteRequest", "6200", requestId=rid,
+                      thisDNRole="RoutingPoint", otherDN="+15550123",
+                      dnis="6200", callType="Inbound", userData=ud)
+    check_common(rr)
+    c = rr["connId"]
+    st = voice.call_state("6200", c)
+    assert st["state"] == "Ringing" and st["role"] == "RoutingPoint", st
+    # the call waits: an agent is Ready, but nothing moves it but the
+    # routing worker; the RP rings not, nor diverts
+    time.sleep(0.5)
+    voice.poll()
+    assert [e for e in voice.seen[voice.pos:] if e.get("connId") == c] == []
+
+    rid = voice.send("RequestRouteCall", dn="6200", connId=c, destination="5002")
+    used = voice.expect("EventRouteUsed", "6200", requestId=rid, connId=c,
+                        thirdDN="5002", otherDN="+15550123",
+                        thisDNRole="RoutingPoint", userData=ud)
+    check_common(used)
+    r = voice.expect("EventRinging", "5002", connId=c, otherDN="+15550123",
+                     thirdDN="6200", agentId="7002", callType="Inbound",
+                     userData=ud)
+    assert "requestId" not in r
+    assert voice.state("6200") is None
+    assert voice.call_state("5002", c)["state"] == "Ringing"
+    voice.send("RequestAnswerCall", dn="5002", connId=c)
+    voice.expect("EventEstablished", "5002", connId=c)
+    for e in voice.seen:
+        if e.get("thisDN") == "6200" and e.get("connId") == c:
+            assert e["event"] in ("EventRouteRequest", "EventRouteUsed"), e
+
+    # a destination the switch does not know: EventError, the call waits
+    # on; then its caller gives up there
+    rid = voice.send("SimInboundCall", to="6200", patience=1.5)
+    c2 = voice.expect("EventRouteRequest", "6200", requestId=rid)["connId"]
+    voice.error(voice.send("RequestRouteCall", dn="6200", connId=c2,
+                           destination="4242"), "UnknownDN")
+    voice.error(voice.send("RequestRouteCall", dn="6200", connId=c,
+                           destination="5003"), "NoSuchCall")
+    assert voice.call_state("6200", c2)["state"] == "Ringing"
+    voice.expect("EventAbandoned", "6200", connId=c2, cause="Abandoned",
+                 thisDNRole="RoutingPoint")
+    assert voice.state("6200") is None
+
+    # without its virtualQueue the routing point diverts to the queue as
+    # before, once voicesim has the change
+    r = tenant.api("PATCH", f"/v1/dns/{rp}", {"virtualQueue": None})
+    assert r.status == 200, r.text
+
+    def diverts():
+        rid = voice.send("SimInboundCall", to="6200", patience=0.2)
+        return voice.answer(rid)["event"] == "EventRinging"
+    wait_for(diverts, 15, interval=0.2, what="6200 without a virtualQueue")
+    voice.expect("EventDiverted", "6200", thirdDN="6000")
+    voice.expect("EventQueued", "6000", thirdDN="6200")
+    wait_for(lambda: voice.state("6200") is None and
+             voice.state("6000") is None, 5, what="the test calls gone")
+
+
 def test_external_calls(voicesim, voice):
     voicesim("--ring", "0.3", "--busy-suffix", "0199")
     voice.ready()

@@ -579,6 +579,70 @@ test_model_abandoned(void **state)
 }
 
 /*
+ * test_model_routed - a routing point that the routing worker routes:
+ * EventRouteRequest is the call entering it, EventRouteUsed the call
+ * distributed from it (to an agent, who answers, and to a queue), and
+ * EventAbandoned the caller giving up there
+ */
+static void
+test_model_routed(void **state)
+{
+	struct rec	 r = { .len = 0 };
+	struct model	*m = model_new(&rec_cbs, &r);
+	json_t		*dump;
+
+	agent(m, 0, "EventAgentLogin", "5001", "A1", NULL);
+	agent(m, 5, "EventAgentReady", "5001", "A1", NULL);
+	r.len = 0;
+	r.log[0] = '\0';
+
+	call(m, 10, "EventRouteRequest", "8100", "c1",
+	    ",'callType':'Inbound','dnis':'8100'");
+	expect(&r, "instant CallEntered - 8100 10 wait=0\n");
+	call(m, 14, "EventRouteUsed", "8100", "c1", ",'thirdDN':'5001'");
+	expect(&r, "instant CallDistributed - 8100 14 wait=4\n");
+	call(m, 14, "EventRinging", "5001", "c1",
+	    ",'callType':'Inbound','thirdDN':'8100'");
+	expect(&r, "start Ringing A1 5001 14\n"
+	    "end Ready A1 5001 5..14\n"
+	    "state A1\n");
+	/* answered 6 s after it entered the routing point */
+	call(m, 16, "EventEstablished", "5001", "c1", NULL);
+	expect(&r, "end Ringing A1 5001 14..16\n"
+	    "start Talking A1 5001 16\n"
+	    "start CallInbound A1 5001 16\n"
+	    "instant CallAnswered A1 5001 16 wait=6\n"
+	    "instant CallAnswered - 8100 16 wait=6\n"
+	    "state A1\n");
+
+	/* the caller gives up at the routing point after 5 s */
+	call(m, 20, "EventRouteRequest", "8100", "c2",
+	    ",'callType':'Inbound'");
+	call(m, 25, "EventAbandoned", "8100", "c2", ",'cause':'Abandoned'");
+	expect(&r, "instant CallEntered - 8100 20 wait=0\n"
+	    "instant CallAbandoned - 8100 25 wait=5\n");
+
+	/* routed to a queue, where it waits */
+	call(m, 30, "EventRouteRequest", "8100", "c3",
+	    ",'callType':'Inbound'");
+	call(m, 31, "EventRouteUsed", "8100", "c3", ",'thirdDN':'7000'");
+	call(m, 31, "EventQueued", "7000", "c3", NULL);
+	expect(&r, "instant CallEntered - 8100 30 wait=0\n"
+	    "instant CallDistributed - 8100 31 wait=1\n"
+	    "start CallWaiting - 7000 31\n"
+	    "instant CallEntered - 7000 31 wait=0\n");
+	call(m, 40, "EventAbandoned", "7000", "c3", ",'cause':'Abandoned'");
+	expect(&r, "instant CallAbandoned - 7000 40 wait=9\n"
+	    "end CallWaiting - 7000 31..40\n");
+
+	/* only the answered call's agent side is left */
+	dump = model_dump(m);
+	assert_int_equal(json_array_size(json_object_get(dump, "entries")), 0);
+	json_decref(dump);
+	model_free(m);
+}
+
+/*
  * test_model_party_changed - a blind transfer through a consultation
  * call: the party on 5002 that answered the consultation c2 is merged
  * into c1 (EventPartyChanged, previousConnId): one call, whose
@@ -2278,6 +2342,7 @@ main(void)
 		cmocka_unit_test(test_model_ready_calls),
 		cmocka_unit_test(test_model_inbound),
 		cmocka_unit_test(test_model_abandoned),
+		cmocka_unit_test(test_model_routed),
 		cmocka_unit_test(test_model_party_changed),
 		cmocka_unit_test(test_model_user_data),
 		cmocka_unit_test(test_model_clear_calls),

@@ -4,7 +4,9 @@
  * the directory built from configuration objects, every request answered
  * with the events of docs/voice-redis.md in order (requestId on the first
  * one, errors that change nothing), the state of each event's DN right
- * after it, queues and routing points, timers, and a seeded traffic run
+ * after it, queues and routing points (those the routing worker routes:
+ * EventRouteRequest, RequestRouteCall, EventRouteUsed), timers, and a
+ * seeded traffic run
  * that gives the same events however the clock is stepped, its states
  * flushed once per batch as voicesim writes them.  Every state flushed is
  * checked against the replay of the events before it (lib/vsreplay).
@@ -635,7 +637,320 @@ test_inbound(void **st)
 	    "'x'}"), "BadRequest");
 }
 
-/* collect - a state flushed, checked, kept by DN in arg */
+/* routed_rp - virtual queue 6300 (dbid 23) and routing point 6200 (dbid
+ * 24), which names it: the routing worker routes 6200's calls */
+static void
+routed_rp(void)
+{
+	add("DN", 23, "{'number':'6300','type':'VirtualQueue','switch':1}");
+	add("DN", 24, "{'number':'6200','type':'RoutingPoint','switch':1,"
+	    "'virtualQueue':23}");
+}
+
+/* role_of - the role of the call in the state written with event i */
+static const char *
+role_of(size_t i)
+{
+	json_t	*st = json_array_get(json_array_get(S.states, i), 1);
+
+	st = json_array_get(json_object_get(st, "calls"), 0);
+	return json_string_value(json_object_get(st, "role"));
+}
+
+/* state_gone - the state written with event i deletes the DN's field */
+static void
+state_gone(size_t i)
+{
+	assert_true(json_is_null(json_array_get(json_array_get(S.states, i),
+	    1)));
+}
+
+/*
+ * test_route_request - an inbound call at a routing point with a
+ * virtualQueue asks the routing worker (EventRouteRequest) and waits,
+ * ringing; RequestRouteCall sends it on (EventRouteUsed) to an agent's
+ * phone, who answers.  No EventRinging, no EventDiverted on the RP.
+ */
+static void
+test_route_request(void **st)
+{
+	const char	*r;
+	char		 c[17];
+	json_t		*want = J("{'Segment':'Gold'}");
+
+	routed_rp();
+	assert_true(dir_routed(dir_dn(D, "6200")));
+	assert_false(dir_routed(dir_dn(D, "6100")));
+	assert_false(dir_routed(dir_dn(D, "6300")));
+	req("{'request':'RequestAgentLogin','dn':'5003','agentId':'7003',"
+	    "'workMode':'ManualIn'}");
+	clear();
+	r = req("{'request':'SimInboundCall','from':'+15550123','to':'6200',"
+	    "'userData':{'Segment':'Gold'}}");
+	expect("EventRouteRequest@6200", r);
+	snprintf(c, sizeof(c), "%s", f(0, "connId"));
+	assert_string_equal(f(0, "thisDNRole"), "RoutingPoint");
+	assert_string_equal(f(0, "otherDN"), "+15550123");
+	assert_string_equal(f(0, "otherDNRole"), "Origination");
+	assert_string_equal(f(0, "dnis"), "6200");
+	assert_string_equal(f(0, "callType"), "Inbound");
+	assert_non_null(f(0, "callId"));
+	assert_non_null(f(0, "callThreadId"));
+	assert_null(f(0, "thirdDN"));
+	assert_true(json_equal(json_object_get(ev(0), "userData"), want));
+	assert_string_equal(state_of(0), "Ringing");
+	assert_string_equal(role_of(0), "RoutingPoint");
+	clear();
+	/* the agent is Ready and idle, the queue 6000 has her: nothing moves
+	 * until the routing worker says where */
+	vs_run(M, T0 + 5000);
+	assert_string_equal(trace(), "");
+	r = reqf("{'request':'RequestRouteCall','dn':'6200','connId':'%s',"
+	    "'destination':'5003'}", c);
+	expect("EventRouteUsed@6200 EventRinging@5003", r);
+	assert_string_equal(f(0, "connId"), c);
+	assert_string_equal(f(0, "thirdDN"), "5003");
+	assert_string_equal(f(0, "otherDN"), "+15550123");
+	assert_string_equal(f(0, "thisDNRole"), "RoutingPoint");
+	assert_null(f(0, "cause"));
+	assert_true(json_equal(json_object_get(ev(0), "userData"), want));
+	state_gone(0);
+	assert_string_equal(f(1, "otherDN"), "+15550123");
+	assert_string_equal(f(1, "thirdDN"), "6200");
+	assert_string_equal(f(1, "agentId"), "7003");
+	assert_string_equal(f(1, "callType"), "Inbound");
+	assert_true(json_equal(json_object_get(ev(1), "userData"), want));
+	assert_string_equal(state_of(1), "Ringing");
+	clear();
+	r = reqf("{'request':'RequestAnswerCall','dn':'5003','connId':'%s'}",
+	    c);
+	expect("EventEstablished@5003", r);
+	clear();
+	/* the caller hangs up: only the phone hears of it */
+	r = reqf("{'request':'SimRelease','connId':'%s'}", c);
+	expect("EventReleased@5003", r);
+	assert_int_equal(vs_calls(M), 0);
+	check_all();
+	json_decref(want);
+}
+
+/*
+ * test_route_request_other_ways - a call reaches the routed RP from a
+ * phone (RequestMakeCall), by a transfer, and from the traffic generator;
+ * it is routed to a queue and to an outside number
+ */
+static void
+test_route_request_other_ways(void **st)
+{
+	const char	*r;
+	char		 c[17], c2[17];
+
+	routed_rp();
+	r = req("{'request':'RequestMakeCall','dn':'5001','destination':"
+	    "'6200','userData':{'k':1}}");
+	expect("EventDialing@5001 EventRouteRequest@6200", r);
+	snprintf(c, sizeof(c), "%s", f(0, "connId"));
+	assert_string_equal(f(1, "otherDN"), "5001");
+	assert_string_equal(f(1, "callType"), "Internal");
+	assert_string_equal(f(1, "dnis"), "6200");
+	assert_string_equal(state_of(1), "Ringing");
+	clear();
+	/* routed to the queue: the dialing phone is told who has the call */
+	r = reqf("{'request':'RequestRouteCall','dn':'6200','connId':'%s',"
+	    "'destination':'6000'}", c);
+	expect("EventRouteUsed@6200 EventPartyChanged@5001 EventQueued@6000",
+	    r);
+	assert_string_equal(f(0, "thirdDN"), "6000");
+	assert_string_equal(f(0, "otherDN"), "5001");
+	assert_string_equal(f(1, "otherDN"), "6000");
+	assert_string_equal(f(1, "thirdDN"), "6200");
+	assert_string_equal(f(2, "thirdDN"), "6200");
+	assert_string_equal(f(2, "otherDN"), "5001");
+	clear();
+	/* a single-step transfer to the RP: it asks, with the transferring
+	 * DN as thirdDN */
+	req("{'request':'RequestMakeCall','dn':'5003','destination':'5004'}");
+	snprintf(c2, sizeof(c2), "%s", f(0, "connId"));
+	reqf("{'request':'RequestAnswerCall','dn':'5004','connId':'%s'}", c2);
+	clear();
+	r = reqf("{'request':'RequestSingleStepTransfer','dn':'5004',"
+	    "'connId':'%s','destination':'6200'}", c2);
+	expect("EventReleased@5004 EventPartyChanged@5003 "
+	    "EventRouteRequest@6200", r);
+	assert_string_equal(f(2, "connId"), c2);
+	assert_string_equal(f(2, "otherDN"), "5003");
+	assert_string_equal(f(2, "thirdDN"), "5004");
+	assert_string_equal(f(2, "callType"), "Internal");
+	assert_string_equal(state_of(2), "Ringing");
+	clear();
+	/* an outside destination rings out; no tenant DN is left to tell */
+	reqf("{'request':'SimInboundCall','to':'6200','patience':0}");
+	snprintf(c, sizeof(c), "%s", f(0, "connId"));
+	clear();
+	r = reqf("{'request':'RequestRouteCall','dn':'6200','connId':'%s',"
+	    "'destination':'+15550177'}", c);
+	expect("EventRouteUsed@6200", r);
+	assert_string_equal(f(0, "thirdDN"), "+15550177");
+	/* 6200 still holds the transferred call */
+	assert_string_equal(state_of(0), "Ringing");
+	assert_int_equal(vs_calls(M), 3);
+	check_all();
+}
+
+/*
+ * test_route_request_traffic - generated calls sent to the routed RP ask
+ * the routing worker; unrouted, each waits until its caller gives up
+ */
+static void
+test_route_request_traffic(void **st)
+{
+	struct vs_params	 p = params;
+	json_t			*e;
+	size_t			 i, asked = 0, gone = 0;
+
+	p.rate = 1;
+	p.target = "6200";
+	teardown(NULL);
+	setup_with(&p);
+	routed_rp();
+	vs_synced(M, T0);
+	for (uint64_t t = T0; t <= T0 + 600000; t += 1000)
+		vs_run(M, t);
+	json_array_foreach(S.events, i, e) {
+		assert_string_equal(json_string_value(json_object_get(e,
+		    "thisDN")), "6200");
+		if (strcmp(json_string_value(json_object_get(e, "event")),
+		    "EventRouteRequest") == 0)
+			asked++;
+		else {
+			assert_string_equal(json_string_value(json_object_get(e,
+			    "event")), "EventAbandoned");
+			gone++;
+		}
+	}
+	assert_true(asked > 400 && asked < 800);
+	assert_true(gone > 0 && gone <= asked && asked - gone < 150);
+	assert_int_equal(vs_calls(M), asked - gone);
+	check_all();
+}
+
+/*
+ * test_route_request_abandoned - the caller gives up while the call waits
+ * at the routed RP (patience, or hangs up): EventAbandoned there, as in a
+ * queue
+ */
+static void
+test_route_request_abandoned(void **st)
+{
+	const char	*r;
+	char		 c[17];
+
+	routed_rp();
+	req("{'request':'SimInboundCall','to':'6200','patience':2}");
+	snprintf(c, sizeof(c), "%s", f(0, "connId"));
+	clear();
+	vs_run(M, T0 + 1999);
+	assert_string_equal(trace(), "");
+	vs_run(M, T0 + 2000);
+	assert_string_equal(trace(), "EventAbandoned@6200");
+	assert_string_equal(f(0, "connId"), c);
+	assert_string_equal(f(0, "cause"), "Abandoned");
+	assert_string_equal(f(0, "thisDNRole"), "RoutingPoint");
+	state_gone(0);
+	clear();
+	/* too late to route it */
+	error_is(reqf("{'request':'RequestRouteCall','dn':'6200','connId':"
+	    "'%s','destination':'5001'}", c), "NoSuchCall");
+	/* SimRelease of the caller */
+	req("{'request':'SimInboundCall','to':'6200','from':'+15550124'}");
+	snprintf(c, sizeof(c), "%s", f(0, "connId"));
+	clear();
+	r = reqf("{'request':'SimRelease','connId':'%s'}", c);
+	expect("EventAbandoned@6200", r);
+	assert_string_equal(f(0, "cause"), "Abandoned");
+	assert_string_equal(f(0, "connId"), c);
+	state_gone(0);
+	assert_int_equal(vs_calls(M), 0);
+	check_all();
+}
+
+/*
+ * test_route_request_errors - RequestRouteCall that cannot be done gets
+ * one EventError with its requestId and the call waits on at the RP
+ */
+static void
+test_route_request_errors(void **st)
+{
+	const char	*r;
+	char		 c[17];
+
+	routed_rp();
+	req("{'request':'SimInboundCall','to':'6200'}");
+	snprintf(c, sizeof(c), "%s", f(0, "connId"));
+	clear();
+	error_is(reqf("{'request':'RequestRouteCall','dn':'6200','connId':"
+	    "'%s','destination':'4242'}", c), "UnknownDN");
+	error_is(reqf("{'request':'RequestRouteCall','dn':'6200','connId':"
+	    "'%s','destination':'8000'}", c), "UnknownDN");
+	error_is(reqf("{'request':'RequestRouteCall','dn':'6200','connId':"
+	    "'%s','destination':'6200'}", c), "InvalidState");
+	error_is(reqf("{'request':'RequestRouteCall','dn':'6100','connId':"
+	    "'%s','destination':'5001'}", c), "NoSuchCall");
+	error_is(req("{'request':'RequestRouteCall','dn':'6200','connId':"
+	    "'0123450000000099','destination':'5001'}"), "NoSuchCall");
+	error_is(reqf("{'request':'RequestRouteCall','dn':'6200','connId':"
+	    "'%s'}", c), "BadRequest");
+	req("{'request':'RequestMakeCall','dn':'5001','destination':'5002'}");
+	clear();
+	error_is(reqf("{'request':'RequestRouteCall','dn':'6200','connId':"
+	    "'%s','destination':'5002'}", c), "Busy");
+	/* nothing changed: it waits, and can still be routed */
+	assert_int_equal(vs_calls(M), 2);
+	check_all();
+	r = reqf("{'request':'RequestRouteCall','dn':'6200','connId':'%s',"
+	    "'destination':'5003'}", c);
+	expect("EventRouteUsed@6200 EventRinging@5003", r);
+	check_all();
+}
+
+/*
+ * test_route_request_config - a routing point follows its configuration:
+ * without a virtualQueue voicesim diverts its calls to the queue itself,
+ * with one the routing worker is asked; a call asked about keeps waiting
+ * for the routing worker when the virtualQueue goes
+ */
+static void
+test_route_request_config(void **st)
+{
+	const char	*r;
+	char		 c[17];
+
+	add("DN", 23, "{'number':'6300','type':'VirtualQueue','switch':1}");
+	r = req("{'request':'SimInboundCall','to':'6100'}");
+	expect("EventRinging@6100 EventDiverted@6100 EventQueued@6000", r);
+	clear();
+	add("DN", 21, "{'number':'6100','type':'RoutingPoint','switch':1,"
+	    "'virtualQueue':23}");
+	r = req("{'request':'SimInboundCall','to':'6100'}");
+	expect("EventRouteRequest@6100", r);
+	snprintf(c, sizeof(c), "%s", f(0, "connId"));
+	clear();
+	/* VirtualRoutingPoint too */
+	add("DN", 25, "{'number':'6101','type':'VirtualRoutingPoint',"
+	    "'switch':1,'virtualQueue':23}");
+	r = req("{'request':'SimInboundCall','to':'6101'}");
+	expect("EventRouteRequest@6101", r);
+	clear();
+	add("DN", 21, "{'number':'6100','type':'RoutingPoint','switch':1}");
+	r = req("{'request':'SimInboundCall','to':'6100'}");
+	expect("EventRinging@6100 EventDiverted@6100 EventQueued@6000", r);
+	clear();
+	r = reqf("{'request':'RequestRouteCall','dn':'6100','connId':'%s',"
+	    "'destination':'5001'}", c);
+	expect("EventRouteUsed@6100 EventRinging@5001", r);
+	check_all();
+}
+
 static void
 collect(const char *dn, json_t *st, void *arg)
 {
@@ -772,6 +1087,18 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_agents, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_inbound, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_batch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_route_request, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_route_request_other_ways,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_route_request_traffic,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_route_request_abandoned,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_route_request_errors,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_route_request_config,
+		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_traffic_deterministic,
 		    setup, teardown),
 		cmocka_unit_test(test_ln),

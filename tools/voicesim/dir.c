@@ -246,6 +246,7 @@ make_dn(json_int_t dbid, const json_t *obj)
 	dn->kind = voice_dn_kind(json_string_value(json_object_get(obj,
 	    "type")));
 	dn->sw = ref(obj, "switch");
+	dn->vq = ref(obj, "virtualQueue");
 	return dn;
 }
 
@@ -377,6 +378,13 @@ dir_count(const struct dir *d, enum voice_dn kind)
 		if (((const struct dir_dn *)d->dns.v[i])->kind == kind)
 			n++;
 	return n;
+}
+
+/* dir_routed - a routing point whose calls the routing worker routes */
+int
+dir_routed(const struct dir_dn *dn)
+{
+	return dn->kind == VOICE_DN_RP && dn->vq != 0;
 }
 
 /* dir_first_queue - where a routing point of switch sw sends its calls */

@@ -18,6 +18,7 @@ struct dir_dn {
 	char		*number;
 	enum voice_dn	 kind;
 	json_int_t	 sw;		/* the switch's dbid */
+	json_int_t	 vq;		/* its virtualQueue's dbid; 0: none */
 };
 
 /* An agent the traffic generator may log in: login code and its DN. */
@@ -47,6 +48,9 @@ int		 dir_login_ok(const struct dir *, const char *login,
 /* The enabled DNs of one kind, in dbid order: n-th one, or NULL. */
 const struct dir_dn *dir_nth(const struct dir *, enum voice_dn, size_t n);
 size_t		 dir_count(const struct dir *, enum voice_dn);
+/* Is dn a routing point that tenantd's routing worker routes (one with a
+ * virtualQueue)?  Its calls wait there for RequestRouteCall. */
+int		 dir_routed(const struct dir_dn *dn);
 /* The first queue of switch sw (lowest dbid), or NULL. */
 const struct dir_dn *dir_first_queue(const struct dir *, json_int_t sw);
 /*

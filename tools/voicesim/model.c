@@ -18,6 +18,12 @@
  * EventPartyChanged; a completed conference EventPartyAdded.  Calls waiting
  * in a queue go, oldest first, to the Ready agent idle the longest.
  *
+ * A routing point rings and diverts its calls to a queue at once, unless
+ * its configuration names a virtualQueue: then tenantd's routing worker
+ * routes it, and a call arriving there gets EventRouteRequest and waits
+ * (Ringing, in voice:state) for RequestRouteCall, which the routing point
+ * answers with EventRouteUsed, leaving the call to the destination.
+ *
  * The traffic generator (vs_params.rate, .agents) lives here too, as
  * timers: arrivals, agents answering, talking, wrapping up, taking breaks.
  *
@@ -118,6 +124,9 @@ struct party {
 	enum pstate	 state;
 	enum role	 role;
 	uint64_t	 since;
+	int		 routed;	/* a routing point that told the routing
+					 * worker (EventRouteRequest): it leaves
+					 * with EventRouteUsed */
 };
 
 struct call {
@@ -1090,6 +1099,24 @@ route(struct vs *m, struct call *c, size_t i, const struct dir_dn *rp,
 	enqueue(m, c, j, rp->number);
 }
 
+/*
+ * route_request - party i of c is a routing point that the routing worker
+ * routes: it asks, and the call waits there, ringing, for RequestRouteCall
+ * (or its caller's patience).  dnis is the number the call arrived on.
+ */
+static void
+route_request(struct vs *m, struct call *c, size_t i, const char *third)
+{
+	json_t	*ev;
+
+	c->p[i].state = PS_RINGING;
+	c->p[i].role = R_RP;
+	c->p[i].routed = 1;
+	ev = ev_call(m, "EventRouteRequest", c, i, third);
+	json_object_set_new(ev, "dnis", json_string(c->p[i].dn));
+	out(m, ev, c->p[i].dn);
+}
+
 /* deliver - party i of c is where the call goes: ring, route or queue */
 static void
 deliver(struct vs *m, struct call *c, size_t i, const char *third)
@@ -1099,7 +1126,9 @@ deliver(struct vs *m, struct call *c, size_t i, const char *third)
 	if (d == NULL) {
 		c->p[i].state = PS_RINGING;
 		schedule(m, m->p.ring_ms, T_EXT_ANSWER, c->id, c->p[i].dn);
-	} else if (d->kind == VOICE_DN_RP)
+	} else if (dir_routed(d))
+		route_request(m, c, i, third);
+	else if (d->kind == VOICE_DN_RP)
 		route(m, c, i, d, third);
 	else if (d->kind == VOICE_DN_QUEUE)
 		enqueue(m, c, i, third);
@@ -1274,6 +1303,7 @@ move_parties(struct vs *m, struct call *c, struct call *c2, const char *dn)
 			continue;
 		j = party_add(m, c, c2->p[i].dn, c2->p[i].state, c2->p[i].role);
 		c->p[j].since = c2->p[i].since;
+		c->p[j].routed = c2->p[i].routed;
 	}
 	/* an outside party still ringing answers on the call it joined */
 	for (i = 0; i < m->nheap; i++)
@@ -1623,6 +1653,20 @@ req_complete_transfer(struct vs *m, const json_t *req)
 	}
 }
 
+/* route_used - the routing point at party i of c routed the call to dest:
+ * EventRouteUsed ends its part, as EventReleased would */
+static void
+route_used(struct vs *m, struct call *c, size_t i, const char *dest)
+{
+	char	 dn[DN_MAX];
+	json_t	*ev;
+
+	snprintf(dn, sizeof(dn), "%s", c->p[i].dn);
+	ev = ev_call(m, "EventRouteUsed", c, i, dest);
+	party_del(m, c, i);
+	out(m, ev, dn);
+}
+
 /* need_routable - established or held; with route, also a call ringing
  * at a routing point (the routing worker routes those) */
 static int
@@ -1636,7 +1680,9 @@ need_routable(struct vs *m, const struct ctx *x, int route)
 /*
  * single_step - dn leaves; destination takes its place.  Both
  * RequestSingleStepTransfer and RequestRouteCall: a predictive call that
- * waits at its origination DN goes on to the agent.
+ * waits at its origination DN goes on to the agent; a routing point that
+ * asked the routing worker leaves with EventRouteUsed, any other DN with
+ * EventReleased.
  */
 static void
 single_step(struct vs *m, const json_t *req, int route)
@@ -1657,7 +1703,10 @@ single_step(struct vs *m, const json_t *req, int route)
 		note(m, x.c, "routed by %s to %s", x.dn, dest);
 	}
 	snprintf(dn, sizeof(dn), "%s", x.dn);
-	release_quietly(m, x.c, x.i, "Transferred");
+	if (x.c->p[x.i].routed)
+		route_used(m, x.c, x.i, dest);
+	else
+		release_quietly(m, x.c, x.i, "Transferred");
 	if (talkers(x.c) == 0) {
 		end_call(m, x.c, 0, NULL);
 		return;

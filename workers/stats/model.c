@@ -679,7 +679,11 @@ on_queue_event(struct model *m, const char *name,
 	if (rp) {
 		en = strmap_get(&m->entries, conn);
 		since = en != NULL ? en->t : t;
-		if (strcmp(name, "EventRinging") == 0) {
+		/* A routing point the switch routes: EventRinging, then
+		 * EventDiverted; one the routing worker routes:
+		 * EventRouteRequest, then EventRouteUsed */
+		if (strcmp(name, "EventRinging") == 0 ||
+		    strcmp(name, "EventRouteRequest") == 0) {
 			m->repeat = en != NULL;		/* entered before */
 			m->prior = en != NULL ? (en->rp != NULL ? en->rp :
 			    en->queue) : NULL;
@@ -687,7 +691,8 @@ on_queue_event(struct model *m, const char *name,
 			if (en->rp == NULL)
 				en->rp = xstrdup(d->number);
 			instant(m, A_ENTERED, 0, NULL, d->number, t, 0, ud);
-		} else if (strcmp(name, "EventDiverted") == 0)
+		} else if (strcmp(name, "EventDiverted") == 0 ||
+		    strcmp(name, "EventRouteUsed") == 0)
 			instant(m, A_DISTRIBUTED, 0, NULL, d->number, t,
 			    t - since, ud);
 		else if (strcmp(name, "EventAbandoned") == 0) {

@@ -3,9 +3,10 @@
  * vsreplay - voice:state replayed from the events.  Per DN: "calls", an
  * object from connId to {state, userData}, and "agent", {agentId, state,
  * workMode}; a DN with neither is dropped.  A call event sets the state
- * its name says (EventDialing: Dialing, EventRetrieved: Established, ...)
- * and the userData it carries; EventReleased, EventAbandoned and
- * EventDiverted take the call off thisDN; a previousConnId (a completed
+ * its name says (EventDialing: Dialing, EventRetrieved: Established,
+ * EventRouteRequest: Ringing, ...) and the userData it carries;
+ * EventReleased, EventAbandoned, EventDiverted and EventRouteUsed take the
+ * call off thisDN; a previousConnId (a completed
  * transfer or conference) moves the DN's entry to the call it joined.
  */
 #include <setjmp.h>
@@ -31,6 +32,7 @@ static const struct {
 } call_states[] = {
 	{ "EventDialing", "Dialing" },
 	{ "EventRinging", "Ringing" },
+	{ "EventRouteRequest", "Ringing" },
 	{ "EventQueued", "Queued" },
 	{ "EventEstablished", "Established" },
 	{ "EventHeld", "Held" },
@@ -87,7 +89,8 @@ call_event(json_t *d, const char *name, const char *conn, const json_t *ev)
 
 	if (strcmp(name, "EventReleased") == 0 ||
 	    strcmp(name, "EventAbandoned") == 0 ||
-	    strcmp(name, "EventDiverted") == 0) {
+	    strcmp(name, "EventDiverted") == 0 ||
+	    strcmp(name, "EventRouteUsed") == 0) {
 		json_object_del(calls, conn);
 		return;
 	}
