@@ -403,3 +403,109 @@ def test_kill9_loses_no_waiting_interaction(rt):
     assert after == before
     rt.ready(1, seen=False)
     wait_for(lambda: rt.get(ids[0]).get("state") == "reserved", 5)
+
+
+# ---- routing points ----
+
+def calls_at(rt, dn):
+    return [c.get("connId") for c in rt.dn_state(dn).get("calls", [])]
+
+
+def test_routing_point_calls_are_queued_and_routed(rt):
+    c = rt.d.create
+    c("dns", {"number": "6600", "type": "RoutingPoint", "switch": rt.sw,
+              "virtualQueue": rt.vq1, "routeAgentGroup": rt.g1,
+              "routePriority": 3, "routeTimeout": 60})
+    time.sleep(0.5)                     # voicesim and the worker see it
+    rt.voice("SimInboundCall", to="6600", **{"from": "+15550101"},
+             userData={"CustomerId": "C1"}, patience=0)
+    wait_for(lambda: calls_at(rt, "6600"), 5, what="the call at 6600")
+    conn = calls_at(rt, "6600")[0]
+    s, lst = rt.http("GET", "/v1/virtual-queues/8001/interactions")
+    wait_for(lambda: rt.http("GET", "/v1/virtual-queues/8001/interactions")[1]
+             ["interactions"], 5, what="the call queued")
+    s, lst = rt.http("GET", "/v1/virtual-queues/8001/interactions")
+    x = lst["interactions"][0]
+    assert x["connId"] == conn and x["routingPoint"] == "6600"
+    assert x["priority"] == 3 and x["userData"]["CustomerId"] == "C1", x
+    s, u = rt.http("GET", f"/urs/call/{conn}/lvq/8001?aqt=urs")
+    assert u["pos"] == 1, u
+    rt.ready(3, seen=False)             # not in G1: nothing
+    time.sleep(0.5)
+    assert calls_at(rt, "6600") == [conn]
+    rt.ready(2, seen=False)
+    wait_for(lambda: calls_at(rt, "5002") == [conn], 5, what="the call at 5002")
+    assert calls_at(rt, "6600") == []
+    wait_for(lambda: rt.http("GET", f"/v1/interactions/{x['id']}")[1].get("state")
+             == "accepted", 5, what="accepted")
+
+
+def test_routing_point_abandon_and_default_destination(rt):
+    c = rt.d.create
+    c("dns", {"number": "6601", "type": "RoutingPoint", "switch": rt.sw,
+              "virtualQueue": rt.vq1, "routeTarget": "Support>=9",
+              "routeTimeout": 1, "defaultDestination": "5004"})
+    c("dns", {"number": "6602", "type": "RoutingPoint", "switch": rt.sw,
+              "virtualQueue": rt.vq2})
+    time.sleep(0.5)
+    # a caller who gives up
+    rt.voice("SimInboundCall", to="6602", patience=1)
+    wait_for(lambda: calls_at(rt, "6602"), 5, what="the call at 6602")
+    wait_for(lambda: rt.http("GET", "/v1/virtual-queues/8002")[1]["waiting"] == 1,
+             5, what="queued")
+    wait_for(lambda: not calls_at(rt, "6602"), 5, what="the caller gone")
+    wait_for(lambda: rt.http("GET", "/v1/virtual-queues/8002")[1]["waiting"] == 0,
+             5, what="abandoned")
+    evs = [json.loads(f["e"]) for _, f in rt.r.xrange(
+        f"tenantd:{{{rt.d.conf['tenant']['id']}}}:routing:events")]
+    assert [e["type"] for e in evs] == ["queued", "abandoned"], evs
+    # nobody fits, the timeout passes: to the default destination
+    rt.voice("SimInboundCall", to="6601", patience=0)
+    wait_for(lambda: calls_at(rt, "6601"), 5, what="the call at 6601")
+    conn = calls_at(rt, "6601")[0]
+    wait_for(lambda: calls_at(rt, "5004") == [conn], 5,
+             what="the call at the default destination")
+    evs = [json.loads(f["e"]) for _, f in rt.r.xrange(
+        f"tenantd:{{{rt.d.conf['tenant']['id']}}}:routing:events")]
+    assert [e["type"] for e in evs][2:] == ["queued", "timed-out"], evs
+
+
+def test_a_routed_call_ends_when_the_agent_hangs_up(rt):
+    c = rt.d.create
+    c("dns", {"number": "6603", "type": "RoutingPoint", "switch": rt.sw,
+              "virtualQueue": rt.vq1})
+    rt.ready(1)
+    time.sleep(0.3)
+    rt.voice("SimInboundCall", to="6603", patience=0)
+    wait_for(lambda: calls_at(rt, "5001"), 5, what="the call at the agent")
+    conn = calls_at(rt, "5001")[0]
+    rt.voice("RequestAnswerCall", dn="5001", connId=conn)
+    time.sleep(0.5)
+    rt.voice("RequestReleaseCall", dn="5001", connId=conn)
+    tid = rt.d.conf['tenant']['id']
+    wait_for(lambda: [json.loads(f["e"])["type"] for _, f in rt.r.xrange(
+        f"tenantd:{{{tid}}}:routing:events")] == ["queued", "reserved", "accepted",
+                                                  "completed"], 5,
+             what="queued, reserved, accepted, completed")
+    assert rt.r.zcard(f"tenantd:{{{tid}}}:routing:live") == 0
+    # its handle time now feeds urs2
+    s, r = rt.http("GET", "/urs/call/max/lvq/8001?aqt=urs2")
+    assert r["pos"] == 1 and r["ewt"] >= 0, r
+
+
+def test_redis_restart_loses_no_waiting_interaction(rt, redis):
+    ids = [rt.queue(priority=p, userData={"n": p})[1]["id"] for p in (1, 3, 2)]
+    before = {i: rt.get(i) for i in ids}
+    redis.stop()
+    s, r = rt.queue()
+    assert s == 503, r                 # nothing half-written meanwhile
+    redis.start()
+    # Redis came back empty: the worker puts them back from PostgreSQL
+    wait_for(lambda: rt.http("GET", "/v1/virtual-queues/8001")[0] == 200 and
+             rt.http("GET", "/v1/virtual-queues/8001")[1]["waiting"] == 3, 30,
+             what="the three back")
+    for i in ids:
+        g = rt.get(i)
+        assert g["position"] == before[i]["position"], (g, before[i])
+        assert g["userData"] == before[i]["userData"]
+        assert abs(g["created"] - before[i]["created"]) < 1000

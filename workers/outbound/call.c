@@ -375,7 +375,7 @@ static const char reserve_lua[] =
 static void
 reserve(struct call *c)
 {
-	char	*key = xasprintf("tenantd:{%s}:outbound:agent:%s", ob.tenant,
+	char	*key = xasprintf("tenantd:{%s}:agent:%s", ob.tenant,
 		    c->agent_dn);
 
 	c->state = C_ROUTING;

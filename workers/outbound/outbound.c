@@ -12,7 +12,8 @@
  * What it may touch: in PostgreSQL, its own tables (ocs_*) and the
  * calling lists' tables; in Redis, the voice streams (events read,
  * requests written, the voice side's state hash read, through
- * common/voice.c), its agent reservations (tenantd:{<t>}:outbound:agent:*),
+ * common/voice.c), its agent reservations (tenantd:{<t>}:agent:*, shared with the
+ * routing worker, so that no agent is given two things),
  * tokens (through svc); Kafka, through outbox.c; the metrics registry.  The frame every session worker shares
  * (common/svc.c) follows the configuration, answers RequestOpen and the
  * HTTP requests' tokens, keeps each session's rights true, and reloads,

@@ -9,7 +9,8 @@
  *   urs2	from handle time and agents: the mean handle time of the
  *		last 32 interactions of the queue (accepted to completed),
  *		times the position, over the agents logged in who fit what
- *		waits in the queue.
+ *		waits in the queue (every agent logged in, when nothing
+ *		waits).
  *
  * -1 when there is not enough to say (fewer than two departures; no
  * handle time or no agent).  Every instance counts what its event stream
@@ -62,11 +63,15 @@ fit(const struct vq *q)
 
 	/* the interactions of a queue usually share their target: count
 	 * for each distinct one, keep the most */
+	static const struct target	 any = { TG_ANY, 0, NULL, NULL };
+
 	TAILQ_FOREACH(x, &q->list, entry) {
 		n = pool_count(&x->steps[0].t, NULL);
 		if (n > best)
 			best = n;
 	}
+	if (TAILQ_EMPTY(&q->list))	/* nothing waits: every agent */
+		best = pool_count(&any, NULL);
 	return best;
 }
 

@@ -49,6 +49,7 @@
 #include "routing_int.h"
 
 static struct strmap	 ixs;		/* id -> struct ix */
+static struct strmap	 by_conn;	/* a call's connId -> struct ix */
 static struct idmap	 vqs;		/* dbid -> struct vq */
 static struct strmap	 vq_numbers;	/* number -> struct vq */
 static struct event	*ev_kick;
@@ -96,6 +97,7 @@ queue_cleanup(void)
 {
 	strmap_each(&ixs, free_ix, NULL);
 	strmap_clear(&ixs);
+	strmap_clear(&by_conn);
 	idmap_each(&vqs, free_vq, NULL);
 	idmap_clear(&vqs);
 	strmap_clear(&vq_numbers);
@@ -187,6 +189,12 @@ struct ix *
 queue_ix(const char *id)
 {
 	return strmap_get(&ixs, id);
+}
+
+struct ix *
+queue_call(const char *conn)
+{
+	return strmap_get(&by_conn, conn);
 }
 
 struct each {
@@ -434,6 +442,8 @@ ix_remove(struct ix *x)
 			x->vq->waiting--;
 	}
 	strmap_del(&ixs, x->id);
+	if (x->conn[0] != '\0' && strmap_get(&by_conn, x->conn) == x)
+		strmap_del(&by_conn, x->conn);
 	ix_free(x);
 }
 
@@ -495,10 +505,13 @@ learn(json_t *o, const char *type)
 		x->state = IX_ENDED;	/* counted in below */
 		x->created_ms = (uint64_t)json_integer_value(json_object_get(o,
 		    "created"));
+		x->seq = (uint64_t)json_integer_value(json_object_get(o, "seq"));
 		from_doc(x, doc);
 		x->vq = vq_get(x->vq_dbid);
 		TAILQ_INSERT_TAIL(&x->vq->list, x, entry);
 		strmap_put(&ixs, x->id, x);
+		if (x->conn[0] != '\0')
+			strmap_put(&by_conn, x->conn, x);
 		x->doc = json_dumps(doc, JSON_COMPACT);
 	} else if (strcmp(type, "updated") == 0) {
 		from_doc(x, doc);
@@ -570,6 +583,7 @@ queue_load(json_t *calls, json_t *list)
 
 	strmap_each(&ixs, drop_all, NULL);
 	strmap_clear(&ixs);
+	strmap_clear(&by_conn);
 	idmap_each(&vqs, zero_waiting, NULL);
 	pool_calls(calls);
 	json_array_foreach(list, i, o)
@@ -677,6 +691,8 @@ before(const struct ix *x, const struct ix *y, uint64_t now)
 		return px > py;
 	if (x->created_ms != y->created_ms)
 		return x->created_ms < y->created_ms;
+	if (x->seq != y->seq)
+		return x->seq < y->seq;
 	return strcmp(x->id, y->id) < 0;
 }
 
@@ -945,7 +961,7 @@ kick(evutil_socket_t fd, short what, void *arg)
 struct create {
 	char		 id[RT_ID_MAX];
 	char		 dn[RT_DN_MAX];
-	char		 conn[24];
+	char		 conn[RT_CONN_MAX];
 	char		 rp[RT_DN_MAX];
 	store_cb	*cb;
 	void		*arg;
@@ -974,34 +990,53 @@ created(int rc, const char *why, void *arg)
 }
 
 /*
- * queue_create - a new interaction (its document checked by queue_doc),
- * reserved at once for the best free agent it fits, in the same script,
- * else queued.  cb as for the store's scripts ("reserved" or "queued").
+ * queue_create - a new interaction (its document checked by queue_doc):
+ * its row in PostgreSQL first (journal.c), then in Redis, reserved at once
+ * for the best free agent it fits, in the same script, else queued.  cb as
+ * for the store's scripts ("reserved" or "queued"); -1 and nothing queued
+ * when either cannot take it.
  */
-void
-queue_create(const char *id, const char *doc, struct vq *q, store_cb *cb,
-    void *arg)
-{
-	struct create	*k = xcalloc(1, sizeof(*k));
-	struct ix	 x;
-	struct agent	*a = NULL;
-	json_t		*d = json_loads(doc, 0, NULL);
-	uint64_t	 now = now_wall_us() / 1000;
-	int		 i;
+struct pending_create {
+	char		 id[RT_ID_MAX];
+	char		*doc;
+	json_int_t	 vq;
+	store_cb	*cb;
+	void		*arg;
+};
 
+static void
+journalled(int rc, const char *why, void *arg)
+{
+	struct pending_create	*p = arg;
+	struct create		*k;
+	struct ix		 x;
+	struct agent		*a = NULL;
+	struct vq		*q = queue_vq_dbid(p->vq);
+	json_t			*d;
+	uint64_t		 now = now_wall_us() / 1000;
+	int			 i;
+
+	if (rc != 1 || q == NULL) {
+		p->cb(-1, NULL, p->arg);
+		free(p->doc);
+		free(p);
+		return;
+	}
 	memset(&x, 0, sizeof(x));
-	snprintf(x.id, sizeof(x.id), "%s", id);
+	snprintf(x.id, sizeof(x.id), "%s", p->id);
 	x.created_ms = now;
 	x.vq = q;
+	d = json_loads(p->doc, 0, NULL);
 	from_doc(&x, d);
 	json_decref(d);
 	if (store_ready() && pool_known() && !rt.stopping)
 		a = agent_for(&x, now);
-	snprintf(k->id, sizeof(k->id), "%s", id);
+	k = xcalloc(1, sizeof(*k));
+	snprintf(k->id, sizeof(k->id), "%s", p->id);
 	snprintf(k->conn, sizeof(k->conn), "%s", x.conn);
 	snprintf(k->rp, sizeof(k->rp), "%s", x.rp);
-	k->cb = cb;
-	k->arg = arg;
+	k->cb = p->cb;
+	k->arg = p->arg;
 	if (a != NULL) {
 		snprintf(k->dn, sizeof(k->dn), "%s", a->dn);
 		a->trying = 1;
@@ -1009,15 +1044,31 @@ queue_create(const char *id, const char *doc, struct vq *q, store_cb *cb,
 	}
 	for (i = 0; i < x.nsteps; i++)
 		target_free(&x.steps[i].t);
-	store_queue(id, doc, q->dbid, a != NULL ? a->person : 0,
+	store_queue(p->id, p->doc, q->dbid, a != NULL ? a->person : 0,
 	    a != NULL ? a->dn : "", created, k);
+	free(p->doc);
+	free(p);
+}
+
+void
+queue_create(const char *id, const char *doc, struct vq *q, store_cb *cb,
+    void *arg)
+{
+	struct pending_create	*p = xcalloc(1, sizeof(*p));
+
+	snprintf(p->id, sizeof(p->id), "%s", id);
+	p->doc = xstrdup(doc);
+	p->vq = q->dbid;
+	p->cb = cb;
+	p->arg = arg;
+	journal_put(id, doc, q->dbid, journalled, p);
 }
 
 /* ---- timers ---- */
 
 struct ending {
 	char	id[RT_ID_MAX];
-	char	conn[24];
+	char	conn[RT_CONN_MAX];
 	char	rp[RT_DN_MAX];
 };
 

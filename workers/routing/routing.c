@@ -14,10 +14,11 @@
  * store.c) and the agents' reservation keys (tenantd:{<t>}:agent:*,
  * shared with the outbound worker), the voice streams (events read,
  * requests written, the state hash read, through common/voice.c), tokens
- * (through svc); the metrics registry.  It keeps nothing in PostgreSQL
- * but reads the configuration through the frame every session worker
- * shares (common/svc.c), which also checks the HTTP requests' tokens and
- * reloads, drains and stops.  The port speaks HTTP only.
+ * (through svc); in PostgreSQL, its table rt_interaction (journal.c:
+ * what waits, for a Redis that loses its data); the metrics registry.
+ * The frame every session worker shares (common/svc.c) reads the
+ * configuration, checks the HTTP requests' tokens, and reloads, drains
+ * and stops.  The port speaks HTTP only.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +42,7 @@ static int	 rt_start(struct event_base *, const struct conf *, int);
 static int	 rt_reload_check(const struct conf *, char *, size_t);
 static void	 rt_stop(void);
 static void	 rt_cleanup(void);
+static int	 rt_drained(void);
 static enum sess_open on_open(struct sess *, json_t *, const char **);
 static void	 on_change(const struct cfg_change *);
 static void	 on_synced(json_int_t, int);
@@ -64,6 +66,7 @@ static const struct svc_ops ops = {
 	.synced = on_synced,
 	.stop = rt_stop,
 	.cleanup = rt_cleanup,
+	.drained = rt_drained,
 	.http_head = rthttp_head,
 	.http = rthttp_request,
 	.stop_message = "tenantd is stopping",
@@ -107,13 +110,18 @@ rt_start(struct event_base *b, const struct conf *c, int fd)
 	const struct conf_worker	*w = &c->workers[WORKER_ROUTING];
 	struct voice_cbs		 cbs = { on_voice, on_link, NULL };
 	struct timeval			 tv = util_tv(TICK_MS / 1000.0);
+	char				 host[128];
 
 	rt.base = b;
 	rt.tenant = xstrdup(c->tenant_id);
-	rt.owner = xasprintf("%u", (unsigned)getpid());
+	if (gethostname(host, sizeof(host)) == -1)
+		snprintf(host, sizeof(host), "localhost");
+	host[sizeof(host) - 1] = '\0';
+	rt.owner = xasprintf("%s/%u", host, (unsigned)getpid());
 	rt.reservation_ttl = w->reservation_ttl > 0 ? w->reservation_ttl : 30;
 	rt.user_data_max = w->user_data_max > 0 ? w->user_data_max : 65536;
 	register_metrics();
+	journal_start(b, c);
 	store_start(b, c);
 	pool_start();
 	queue_start();
@@ -141,6 +149,13 @@ rt_stop(void)
 	feed_cleanup();
 }
 
+/* rt_drained - exit once the journal has written what it holds */
+static int
+rt_drained(void)
+{
+	return journal_drained();
+}
+
 static void
 rt_cleanup(void)
 {
@@ -152,6 +167,7 @@ rt_cleanup(void)
 	queue_cleanup();
 	pool_cleanup();
 	store_cleanup();
+	journal_cleanup();
 	if (ev_tick != NULL)
 		event_free(ev_tick);
 	ev_tick = NULL;

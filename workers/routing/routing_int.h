@@ -38,10 +38,11 @@ struct principal;
 struct voice_event;
 struct metric;
 
-#define RT_ID_MAX	64	/* an interaction id: a UUID, or "rp-<connId>-<position>" */
+#define RT_ID_MAX	128	/* an interaction id: a UUID, or "rp-<connId>-<position>" */
 #define RT_DN_MAX	64
 #define RT_STEPS_MAX	8
 #define RT_CALLS_MAX	4
+#define RT_CONN_MAX	64	/* a connId */
 
 /* A change to the shared state answered: rc 1 done (why: the state it
  * left), 0 refused (why: the state it was in, "gone", "agent", ...), -1
@@ -108,7 +109,7 @@ struct agent {
 	json_int_t	 place;		/* of the person, or of the DN */
 	int		 ready;
 	int		 ncalls;
-	char		 conns[RT_CALLS_MAX][24];
+	char		 conns[RT_CALLS_MAX][RT_CONN_MAX];
 	uint64_t	 since_ms;	/* the state's start: idle since */
 	char		 holds[RT_ID_MAX]; /* the interaction reserved for it
 					   * or accepted by it, "" none */
@@ -168,6 +169,7 @@ struct ix {
 	enum ix_state	 state;
 	long long	 priority;
 	uint64_t	 created_ms;
+	uint64_t	 seq;		/* order of arrival, for ties */
 	uint64_t	 timeout_ms;	/* absolute; 0: none */
 	struct step	 steps[RT_STEPS_MAX + 1]; /* [0]: the target */
 	int		 nsteps;
@@ -177,7 +179,7 @@ struct ix {
 	uint64_t	 until_ms;	/* reservation expiry */
 	json_int_t	 skip;		/* not offered to this person ... */
 	uint64_t	 skip_ms;	/* ... before then */
-	char		 conn[24];	/* a routing point's call */
+	char		 conn[RT_CONN_MAX]; /* a routing point's call */
 	char		 rp[RT_DN_MAX];
 	char		*doc;		/* the interaction's JSON, as stored */
 	int		 trying;	/* a reservation is on its way */
@@ -213,6 +215,8 @@ void		 queue_config(void);
 struct vq	*queue_vq(const char *number);
 struct vq	*queue_vq_dbid(json_int_t dbid);
 struct ix	*queue_ix(const char *id);
+/* The live interaction of a call, by its connId. */
+struct ix	*queue_call(const char *conn);
 /* f for every live interaction (f may not add or remove one). */
 void		 queue_each(void (*f)(struct ix *, void *), void *arg);
 /* Redis is away: what is known may be stale. */
@@ -279,6 +283,21 @@ void		 store_update(const char *id, const char *doc, store_cb *,
 /* Read one interaction as stored (also an ended one): JSON or NULL. */
 typedef void	 store_get_cb(json_t *ix, int ok, void *arg);
 void		 store_get(const char *id, store_get_cb *, void *);
+
+/* ---- PostgreSQL (journal.c) ---- */
+
+void		 journal_start(struct event_base *, const struct conf *);
+void		 journal_cleanup(void);
+int		 journal_ready(void);		/* its table is there */
+int		 journal_drained(void);
+/* A new interaction's row, before it goes to Redis: cb 1 or -1. */
+void		 journal_put(const char *id, const char *doc, json_int_t vq,
+		    store_cb *, void *);
+void		 journal_doc(const char *id, const char *doc);
+void		 journal_del(const char *id);
+/* Every row: [{id, doc, vq, created}], oldest first; NULL: not now. */
+typedef void	 journal_load_cb(json_t *rows, void *arg);
+void		 journal_load(journal_load_cb *, void *);
 
 /* ---- routing points (rp.c) ---- */
 

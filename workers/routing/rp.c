@@ -187,29 +187,14 @@ queued(int rc, const char *why, void *arg)
 	free(arg);
 }
 
-/* ix_of - the live interaction of call conn at routing point rp */
-struct find {
-	const char	*conn, *rp;
-	struct ix	*x;
-};
-
-static void
-find_one(struct ix *x, void *arg)
-{
-	struct find	*f = arg;
-
-	if (strcmp(x->conn, f->conn) == 0 && (f->rp == NULL ||
-	    strcmp(x->rp, f->rp) == 0))
-		f->x = x;
-}
-
+/* ix_of - the live interaction of call conn, at routing point rp (or
+ * anywhere: NULL) */
 static struct ix *
 ix_of(const char *conn, const char *rp)
 {
-	struct find	f = { conn, rp, NULL };
+	struct ix	*x = queue_call(conn);
 
-	queue_each(find_one, &f);
-	return f.x;
+	return x != NULL && (rp == NULL || strcmp(x->rp, rp) == 0) ? x : NULL;
 }
 
 static void
@@ -277,7 +262,12 @@ rp_voice(struct voice_event *v)
 	    strcmp(v->name, "EventReleased") == 0)) {
 		if ((x = ix_of(conn, p->number)) != NULL)
 			store_end(x->id, "abandoned", 0, ended, NULL);
-	} else if (p == NULL && strcmp(v->name, "EventRinging") == 0 &&
-	    (x = ix_of(conn, NULL)) != NULL && strcmp(x->dn, v->dn) == 0)
+	} else if (p != NULL || (x = ix_of(conn, NULL)) == NULL ||
+	    strcmp(x->dn, v->dn) != 0)
+		;	/* not a call routed here, at its agent */
+	else if (strcmp(v->name, "EventRinging") == 0)
 		accept_call(x);
+	else if (x->state == IX_ACCEPTED && (strcmp(v->name, "EventReleased")
+	    == 0 || strcmp(v->name, "EventAbandoned") == 0))
+		store_end(x->id, "completed", 0, ended, NULL);
 }

@@ -63,11 +63,11 @@ static const char prelude[] =
 "local ix = P .. 'ix:' .. id\n"
 "local function state(key, iid, typ, extra)\n"
 "  local h = redis.call('HMGET', key, 'state', 'agent', 'dn', 'until',\n"
-"    'created', 'skip', 'skipu', 'doc')\n"
+"    'created', 'skip', 'skipu', 'doc', 'seq')\n"
 "  if not h[1] then return nil end\n"
 "  local e = '{\"type\":\"' .. typ .. '\",\"id\":' .. cjson.encode(iid) ..\n"
 "    ',\"state\":\"' .. h[1] .. '\",\"at\":' .. now ..\n"
-"    ',\"created\":' .. h[5]\n"
+"    ',\"created\":' .. h[5] .. ',\"seq\":' .. (h[9] or 0)\n"
 "  if h[2] then\n"
 "    e = e .. ',\"agent\":' .. h[2] .. ',\"dn\":' .. cjson.encode(h[3]) ..\n"
 "      ',\"until\":' .. (h[4] or 0)\n"
@@ -89,7 +89,7 @@ static const char prelude[] =
 static const char queue_lua[] =
 "if redis.call('EXISTS', ix) == 1 then return {0, 'exists'} end\n"
 "redis.call('HSET', ix, 'state', 'queued', 'doc', ARGV[4], 'vq', ARGV[5],\n"
-"  'created', now)\n"
+"  'created', now, 'seq', redis.call('INCR', P .. 'seq'))\n"
 "redis.call('ZADD', P .. 'live', now, id)\n"
 "ev('queued')\n"
 "if ARGV[6] ~= '' and redis.call('SET', A .. ARGV[7], 'rt:' .. id, 'NX',\n"
@@ -174,6 +174,7 @@ static const char update_lua[] =
 
 /* ARGV[3] unused; [4] day.  {position, calls today, interactions...} */
 static const char snapshot_lua[] =
+"if redis.call('EXISTS', P .. 'epoch') == 0 then return {'restore'} end\n"
 "local last = redis.call('XREVRANGE', P .. 'events', '+', '-', 'COUNT', 1)\n"
 "local out = {last[1] and last[1][1] or '0-0',\n"
 "  redis.call('HGETALL', P .. 'calls:' .. ARGV[4])}\n"
@@ -183,14 +184,24 @@ static const char snapshot_lua[] =
 "end\n"
 "return out\n";
 
+/* ARGV[4] doc, [5] vq, [6] created (ms) */
+static const char restore_lua[] =
+"if redis.call('EXISTS', ix) == 1 then return {0, 'exists'} end\n"
+"redis.call('HSET', ix, 'state', 'queued', 'doc', ARGV[4], 'vq', ARGV[5],\n"
+"  'created', ARGV[6], 'seq', redis.call('INCR', P .. 'seq'))\n"
+"redis.call('ZADD', P .. 'live', ARGV[6], id)\n"
+"ev('queued', ',\"restored\":true')\n"
+"return {1, 'queued'}\n";
+
 static const char get_lua[] =
 "return state(ix, id, 'state')\n";
 
 enum script { S_QUEUE, S_RESERVE, S_ACCEPT, S_REJECT, S_END, S_UPDATE,
-    S_SNAPSHOT, S_GET, S_MAX };
+    S_SNAPSHOT, S_GET, S_RESTORE, S_MAX };
 
 static const char *const bodies[S_MAX] = { queue_lua, reserve_lua,
-    accept_lua, reject_lua, end_lua, update_lua, snapshot_lua, get_lua };
+    accept_lua, reject_lua, end_lua, update_lua, snapshot_lua, get_lua,
+    restore_lua };
 
 static struct rds	*kv;
 static char		*texts[S_MAX];	/* prelude + body */
@@ -217,6 +228,8 @@ static int		 snapshotting, have_snapshot;
 
 static void	send_call(struct call *, int eval);
 static void	snapshot(void);
+static void	restore(void);
+static const char *num(char *, size_t, long long);
 static void	retry(evutil_socket_t, short, void *);
 static void	on_state(struct rds *, enum rds_state, void *);
 static void	load_scripts(void);
@@ -396,6 +409,15 @@ changed(struct call *c, const redisReply *rep)
 		rc = rep->element[0]->integer == 1;
 		why = rep->element[1]->str;
 	}
+	/* PostgreSQL follows (journal.c): a changed document, an end; a
+	 * call accepted (without a hold) is the agent's now */
+	if (rc == 1 && c->s == S_UPDATE)
+		journal_doc(c->argv[2], c->argv[3]);
+	else if (rc == 1 && (c->s == S_END || (c->s == S_ACCEPT &&
+	    strcmp(c->argv[4], "0") == 0)))
+		journal_del(c->argv[2]);
+	else if (rc == -1 && c->s == S_QUEUE)	/* the creator hears 503 */
+		journal_del(c->argv[2]);
 	if (c->cb != NULL)
 		c->cb(rc, why, c->arg);
 }
@@ -560,6 +582,12 @@ snapshotted(struct call *c, const redisReply *rep)
 	size_t			 i;
 
 	snapshotting = 0;
+	if (rep != NULL && rep->type == REDIS_REPLY_ARRAY && rep->elements == 1
+	    && rep->element[0]->type == REDIS_REPLY_STRING &&
+	    strcmp(rep->element[0]->str, "restore") == 0) {
+		restore();
+		return;
+	}
 	if (rep == NULL || rep->type != REDIS_REPLY_ARRAY ||
 	    rep->elements < 2 || rep->element[0]->type != REDIS_REPLY_STRING ||
 	    rep->element[1]->type != REDIS_REPLY_ARRAY) {
@@ -617,6 +645,103 @@ static void
 retry(evutil_socket_t fd, short what, void *arg)
 {
 	snapshot();
+}
+
+static void
+retry_later(void)
+{
+	struct timeval	tv = { 1, 0 };
+
+	evtimer_add(ev_retry, &tv);
+}
+
+/*
+ * ---- Redis without its state: the journal read back ----
+ *
+ * No epoch key: Redis is new, or restarted without its data.  One
+ * instance (a lock with an expiry) puts every row of rt_interaction back
+ * as queued with its creation time, then sets the epoch; the others, and
+ * this one, then take their snapshot.
+ */
+
+struct restoring {
+	size_t	left;
+	int	failed;
+};
+
+static void
+epoch_set(struct rds *r, const redisReply *rep, void *arg)
+{
+	if (rep == NULL || rep->type == REDIS_REPLY_ERROR) {
+		retry_later();
+		return;
+	}
+	rds_command(kv, NULL, NULL, "DEL %srestoring", prefix);
+	snapshot();
+}
+
+static void
+restored_one(int rc, const char *why, void *arg)
+{
+	struct restoring	*k = arg;
+
+	if (rc == -1)
+		k->failed = 1;
+	if (--k->left > 0)
+		return;
+	if (k->failed)
+		retry_later();		/* the lock expires; tried again */
+	else if (rds_command(kv, epoch_set, NULL, "SET %sepoch %llu",
+	    prefix, (unsigned long long)now_wall_us()) == -1)
+		retry_later();
+	free(k);
+}
+
+static void
+rows_read(json_t *rows, void *arg)
+{
+	struct restoring	*k;
+	json_t			*o;
+	size_t			 i;
+	char			 vq[24], created[24];
+	const char		*a[3];
+
+	if (rows == NULL) {
+		retry_later();
+		return;
+	}
+	k = xcalloc(1, sizeof(*k));
+	k->left = json_array_size(rows) + 1;
+	json_array_foreach(rows, i, o) {
+		a[0] = json_string_value(json_object_get(o, "doc"));
+		a[1] = num(vq, sizeof(vq), json_integer_value(json_object_get(o,
+		    "vq")));
+		a[2] = num(created, sizeof(created), json_integer_value(
+		    json_object_get(o, "created")));
+		call(S_RESTORE, changed, json_string_value(json_object_get(o,
+		    "id")), 3, a, restored_one, k);
+	}
+	if (json_array_size(rows) > 0)
+		log_info("routing: Redis had lost the routing state: %zu "
+		    "interactions put back from PostgreSQL", json_array_size(rows));
+	restored_one(1, NULL, k);
+}
+
+static void
+locked(struct rds *r, const redisReply *rep, void *arg)
+{
+	if (rep != NULL && rep->type == REDIS_REPLY_STATUS)
+		journal_load(rows_read, NULL);
+	else
+		retry_later();		/* another instance restores */
+}
+
+static void
+restore(void)
+{
+	if (!journal_ready() || rds_command(kv, locked, NULL,
+	    "SET %srestoring %s NX PX 30000", prefix, rt.owner) == -1)
+		retry_later();
 }
 
 /* on_state - the command connection went down or came back up */

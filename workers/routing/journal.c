@@ -1,0 +1,417 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * journal - the waiting interactions kept in PostgreSQL too, so that a
+ * Redis that restarts without its data loses none (docs/routing.md,
+ * "Durability").
+ *
+ * rt_interaction holds one row per interaction that is live in Redis: its
+ * id, document, virtual queue and creation time.  A new interaction's row
+ * is written before it is queued in Redis: its creator is answered only
+ * once both hold it, and one that cannot be written is refused, with
+ * nothing queued.  A change of its document follows, and its row goes when
+ * it ends (or, a call, when an agent accepted it: the call is then with
+ * the agent); those two are written after Redis, and a delete that fails
+ * is tried again.  When store.c finds Redis without its state (no epoch
+ * key), one instance reads the rows back into Redis as queued, with their
+ * age (journal_load).
+ *
+ * The writes of one turn of the loop go together: one INSERT, one UPDATE
+ * and one DELETE over arrays (unnest), whatever their number.
+ *
+ * What it touches: rt_interaction, on its own PostgreSQL connection.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+
+#include <event2/event.h>
+
+#include "conf.h"
+#include "jwrite.h"
+#include "log.h"
+#include "migrate.h"
+#include "pgc.h"
+#include "util.h"
+#include "worker.h"
+#include "routing_int.h"
+
+#define MIGRATE_RETRY_S	2
+#define BATCH_MAX	2000
+#define RETRY_MS	1000
+
+static const struct migration migrations[] = {
+	{ 1,
+	  "CREATE TABLE rt_interaction ("
+	  " id text PRIMARY KEY,"
+	  " doc text NOT NULL,"
+	  " vq bigint NOT NULL,"
+	  " created bigint NOT NULL);" },
+};
+
+enum jkind { J_PUT, J_DOC, J_DEL };
+
+struct jop {
+	enum jkind	 kind;
+	char		*id;
+	char		*doc;
+	json_int_t	 vq;
+	uint64_t	 created;
+	store_cb	*cb;
+	void		*arg;
+	TAILQ_ENTRY(jop) entry;
+};
+TAILQ_HEAD(jops, jop);
+
+/* One flush: its ops, answered when its statements are. */
+struct batch {
+	struct jops	 ops;
+	int		 left;		/* statements not answered */
+	int		 failed[3];	/* by kind */
+};
+
+static struct pgc	*pg;
+static struct event	*ev_flush, *ev_migrate;
+static struct jops	 queued = TAILQ_HEAD_INITIALIZER(queued);
+static size_t		 nqueued;
+static int		 migrated;
+
+static void	flush(evutil_socket_t, short, void *);
+static void	migrate(evutil_socket_t, short, void *);
+
+void
+journal_start(struct event_base *b, const struct conf *c)
+{
+	if ((pg = pgc_new(b, c->pg_conninfo, c->pg_password, NULL, NULL)) ==
+	    NULL)
+		worker_fatalx(2, "postgres.conninfo does not parse");
+	ev_flush = event_new(b, -1, 0, flush, NULL);
+	ev_migrate = evtimer_new(b, migrate, NULL);
+	migrate(-1, 0, NULL);
+}
+
+static void
+op_free(struct jop *o)
+{
+	free(o->id);
+	free(o->doc);
+	free(o);
+}
+
+void
+journal_cleanup(void)
+{
+	struct jop	*o;
+
+	while ((o = TAILQ_FIRST(&queued)) != NULL) {
+		TAILQ_REMOVE(&queued, o, entry);
+		if (o->cb != NULL)
+			o->cb(-1, NULL, o->arg);
+		op_free(o);
+	}
+	nqueued = 0;
+	pgc_free(pg);
+	pg = NULL;
+	if (ev_flush != NULL)
+		event_free(ev_flush);
+	if (ev_migrate != NULL)
+		event_free(ev_migrate);
+	ev_flush = ev_migrate = NULL;
+	migrated = 0;
+}
+
+int
+journal_ready(void)
+{
+	return migrated;
+}
+
+int
+journal_drained(void)
+{
+	return nqueued == 0 && (pgc_queued(pg) == 0 ||
+	    pgc_state(pg) != PGC_UP);
+}
+
+/* ---- the table ---- */
+
+static void
+migrated_cb(int ok, int version, void *arg)
+{
+	struct timeval	tv = { MIGRATE_RETRY_S, 0 };
+
+	if (!ok) {
+		evtimer_add(ev_migrate, &tv);
+		return;
+	}
+	migrated = 1;
+}
+
+static void
+migrate(evutil_socket_t fd, short what, void *arg)
+{
+	struct timeval	tv = { MIGRATE_RETRY_S, 0 };
+
+	if (migrate_run(pg, "routing", migrations, (int)(sizeof(migrations) /
+	    sizeof(migrations[0])), migrated_cb, NULL) == -1)
+		evtimer_add(ev_migrate, &tv);
+}
+
+/* ---- writes ---- */
+
+static void
+add(enum jkind k, const char *id, const char *doc, json_int_t vq,
+    uint64_t created, store_cb *cb, void *arg)
+{
+	struct jop	*o = xcalloc(1, sizeof(*o));
+
+	o->kind = k;
+	o->id = xstrdup(id);
+	o->doc = doc != NULL ? xstrdup(doc) : NULL;
+	o->vq = vq;
+	o->created = created;
+	o->cb = cb;
+	o->arg = arg;
+	TAILQ_INSERT_TAIL(&queued, o, entry);
+	nqueued++;
+	event_active(ev_flush, 0, 0);
+}
+
+void
+journal_put(const char *id, const char *doc, json_int_t vq, store_cb *cb,
+    void *arg)
+{
+	if (!migrated) {
+		cb(-1, NULL, arg);
+		return;
+	}
+	add(J_PUT, id, doc, vq, now_wall_us() / 1000, cb, arg);
+}
+
+void
+journal_doc(const char *id, const char *doc)
+{
+	add(J_DOC, id, doc, 0, 0, NULL, NULL);
+}
+
+void
+journal_del(const char *id)
+{
+	add(J_DEL, id, NULL, 0, 0, NULL, NULL);
+}
+
+/* arr - a PostgreSQL array literal element, quoted and escaped */
+static void
+arr(struct jw *w, const char *s)
+{
+	const char	*p;
+
+	jw_raw(w, w->n > 1 ? ",\"" : "\"", w->n > 1 ? 2 : 1);
+	for (p = s; *p != '\0'; p++) {
+		if (*p == '"' || *p == '\\')
+			jw_raw(w, "\\", 1);
+		jw_raw(w, p, 1);
+	}
+	jw_raw(w, "\"", 1);
+}
+
+static void
+arr_int(struct jw *w, long long v)
+{
+	char	buf[24];
+
+	snprintf(buf, sizeof(buf), "%s%lld", w->n > 1 ? "," : "", v);
+	jw_raw(w, buf, strlen(buf));
+}
+
+static void
+batch_done(struct batch *b)
+{
+	struct jop	*o;
+	int		 ok;
+
+	if (--b->left > 0)
+		return;
+	while ((o = TAILQ_FIRST(&b->ops)) != NULL) {
+		TAILQ_REMOVE(&b->ops, o, entry);
+		ok = !b->failed[o->kind];
+		if (!ok && o->kind == J_DEL) {
+			/* tried again: a row left would come back as live */
+			TAILQ_INSERT_TAIL(&queued, o, entry);
+			nqueued++;
+			continue;
+		}
+		if (!ok)
+			log_warnx("routing: interaction %s could not be %s in "
+			    "PostgreSQL", o->id, o->kind == J_PUT ? "stored" :
+			    "updated");
+		if (o->cb != NULL)
+			o->cb(ok ? 1 : -1, ok ? "stored" : NULL, o->arg);
+		op_free(o);
+	}
+	free(b);
+	if (nqueued > 0) {
+		struct timeval	tv = util_tv_us(RETRY_MS * 1000);
+
+		event_add(ev_flush, &tv);
+	}
+}
+
+struct stmt {
+	struct batch	*b;
+	enum jkind	 kind;
+};
+
+static void
+stmt_done(struct pgc *c, const PGresult *res, void *arg)
+{
+	struct stmt	*s = arg;
+
+	if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK)
+		s->b->failed[s->kind] = 1;
+	batch_done(s->b);
+	free(s);
+}
+
+static void
+run(struct batch *b, enum jkind k, const char *sql, int n,
+    const char *const *params)
+{
+	struct stmt	*s = xcalloc(1, sizeof(*s));
+
+	s->b = b;
+	s->kind = k;
+	b->left++;
+	if (pgc_query(pg, sql, n, params, stmt_done, s) == -1) {
+		b->failed[k] = 1;
+		free(s);
+		b->left--;
+	}
+}
+
+/* flush - what was written in this turn, as three statements at most */
+static void
+flush(evutil_socket_t fd, short what, void *arg)
+{
+	struct batch	*b;
+	struct jop	*o;
+	struct jw	 ids[3], docs[2], vqs, created;
+	char		 buf[8][64];
+	const char	*p[4];
+	int		 n[3] = { 0, 0, 0 }, i;
+	size_t		 taken = 0;
+
+	if (nqueued == 0)
+		return;
+	b = xcalloc(1, sizeof(*b));
+	TAILQ_INIT(&b->ops);
+	for (i = 0; i < 3; i++)
+		jw_init(&ids[i], buf[i], sizeof(buf[i]));
+	jw_init(&docs[0], buf[3], sizeof(buf[3]));
+	jw_init(&docs[1], buf[4], sizeof(buf[4]));
+	jw_init(&vqs, buf[5], sizeof(buf[5]));
+	jw_init(&created, buf[6], sizeof(buf[6]));
+	for (i = 0; i < 3; i++)
+		jw_lit(&ids[i], "{");
+	jw_lit(&docs[0], "{");
+	jw_lit(&docs[1], "{");
+	jw_lit(&vqs, "{");
+	jw_lit(&created, "{");
+	while ((o = TAILQ_FIRST(&queued)) != NULL && taken < BATCH_MAX) {
+		TAILQ_REMOVE(&queued, o, entry);
+		nqueued--;
+		taken++;
+		TAILQ_INSERT_TAIL(&b->ops, o, entry);
+		arr(&ids[o->kind], o->id);
+		n[o->kind]++;
+		if (o->kind == J_PUT) {
+			arr(&docs[0], o->doc);
+			arr_int(&vqs, o->vq);
+			arr_int(&created, (long long)o->created);
+		} else if (o->kind == J_DOC)
+			arr(&docs[1], o->doc);
+	}
+	for (i = 0; i < 3; i++)
+		jw_lit(&ids[i], "}");
+	jw_lit(&docs[0], "}");
+	jw_lit(&docs[1], "}");
+	jw_lit(&vqs, "}");
+	jw_lit(&created, "}");
+	b->left = 1;		/* held until every statement is queued */
+	if (n[J_PUT] > 0) {
+		p[0] = ids[J_PUT].p;
+		p[1] = docs[0].p;
+		p[2] = vqs.p;
+		p[3] = created.p;
+		run(b, J_PUT, "INSERT INTO rt_interaction (id, doc, vq, created) "
+		    "SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], "
+		    "$4::bigint[]) ON CONFLICT (id) DO NOTHING", 4, p);
+	}
+	if (n[J_DOC] > 0) {
+		p[0] = ids[J_DOC].p;
+		p[1] = docs[1].p;
+		run(b, J_DOC, "UPDATE rt_interaction r SET doc = u.doc FROM "
+		    "unnest($1::text[], $2::text[]) AS u (id, doc) "
+		    "WHERE r.id = u.id", 2, p);
+	}
+	if (n[J_DEL] > 0) {
+		p[0] = ids[J_DEL].p;
+		run(b, J_DEL, "DELETE FROM rt_interaction WHERE id = "
+		    "ANY ($1::text[])", 1, p);
+	}
+	for (i = 0; i < 3; i++)
+		jw_free(&ids[i]);
+	jw_free(&docs[0]);
+	jw_free(&docs[1]);
+	jw_free(&vqs);
+	jw_free(&created);
+	batch_done(b);
+	if (nqueued > 0)
+		event_active(ev_flush, 0, 0);
+}
+
+/* ---- reading back ---- */
+
+struct load {
+	journal_load_cb	*cb;
+	void		*arg;
+};
+
+static void
+loaded(struct pgc *c, const PGresult *res, void *arg)
+{
+	struct load	*l = arg;
+	json_t		*rows;
+	int		 i;
+
+	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+		l->cb(NULL, l->arg);
+		free(l);
+		return;
+	}
+	rows = json_array();
+	for (i = 0; i < PQntuples(res); i++)
+		json_array_append_new(rows, json_pack("{s:s, s:s, s:I, s:I}",
+		    "id", PQgetvalue(res, i, 0), "doc", PQgetvalue(res, i, 1),
+		    "vq", (json_int_t)strtoll(PQgetvalue(res, i, 2), NULL, 10),
+		    "created", (json_int_t)strtoll(PQgetvalue(res, i, 3), NULL,
+		    10)));
+	l->cb(rows, l->arg);
+	json_decref(rows);
+	free(l);
+}
+
+/* journal_load - every row, oldest first (NULL: not now) */
+void
+journal_load(journal_load_cb *cb, void *arg)
+{
+	struct load	*l = xcalloc(1, sizeof(*l));
+
+	l->cb = cb;
+	l->arg = arg;
+	if (!migrated || pgc_query(pg, "SELECT id, doc, vq, created FROM "
+	    "rt_interaction ORDER BY created, id", 0, NULL, loaded, l) == -1) {
+		free(l);
+		cb(NULL, arg);
+	}
+}
