@@ -509,3 +509,81 @@ def test_redis_restart_loses_no_waiting_interaction(rt, redis):
         assert g["position"] == before[i]["position"], (g, before[i])
         assert g["userData"] == before[i]["userData"]
         assert abs(g["created"] - before[i]["created"]) < 1000
+
+
+def test_two_instances_never_reserve_one_agent_twice(tenantd, voicesim_bin):
+    """Two tenantd on one PostgreSQL and Redis, both queueing and routing to
+    the same four agents: from the one event stream, an agent is never
+    reserved while it holds another interaction."""
+    a = Routing(tenantd, voicesim_bin)
+    port_b = free_port()
+    b = tenantd({"workers": {"routing": {"enabled": True,
+                                         "listen": f"127.0.0.1:{port_b}"}}},
+                config_worker=True, admin_token=a.token)
+    try:
+        wait_for(lambda: a.http("GET", "/v1/virtual-queues/8001")[0] == 200, 20)
+        for i in (1, 2, 3, 4):
+            a.ready(i)
+        ports = [a.port, port_b]
+        total, done = 400, []
+        stop = threading.Event()
+
+        def conn(port, method, path, body=None):
+            h = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            h.request(method, path, body=json.dumps(body) if body else None,
+                      headers={"Authorization": f"Bearer {a.token}"})
+            r = h.getresponse()
+            out = r.read()
+            h.close()
+            return r.status, json.loads(out) if out else None
+
+        def produce():
+            for n in range(total):
+                s, _ = conn(ports[n % 2], "POST", "/v1/interactions",
+                            {"virtualQueue": "8001", "priority": n % 3})
+                assert s == 201
+
+        def handle():
+            h = http.client.HTTPConnection("127.0.0.1", a.port, timeout=30)
+            h.request("GET", "/v1/events?after=0",
+                      headers={"Authorization": f"Bearer {a.token}"})
+            r = h.getresponse()
+            k = 0
+            while len(done) < total and not stop.is_set():
+                line = r.fp.readline()
+                if not line:
+                    break
+                if not line.startswith(b"{"):
+                    continue
+                e = json.loads(line)
+                if e["type"] == "reserved":
+                    k += 1
+                    p = ports[k % 2]
+                    conn(p, "POST", f"/v1/interactions/{e['id']}/accept")
+                    s, _ = conn(p, "POST", f"/v1/interactions/{e['id']}/complete")
+                    if s == 200:
+                        done.append(e["id"])
+            h.close()
+
+        th = threading.Thread(target=handle)
+        th.start()
+        produce()
+        th.join(120)
+        stop.set()
+        assert len(done) == total
+        holding = {}
+        tid = a.d.conf['tenant']['id']
+        n = 0
+        for _, f in a.r.xrange(f"tenantd:{{{tid}}}:routing:events"):
+            e = json.loads(f["e"])
+            if e["type"] == "reserved":
+                n += 1
+                assert e["agent"] not in holding, (e, holding[e["agent"]])
+                holding[e["agent"]] = e["id"]
+            elif e["type"] in ("completed", "rejected", "timed-out", "cancelled"):
+                for ag, iid in list(holding.items()):
+                    if iid == e["id"]:
+                        del holding[ag]
+        assert n == total
+    finally:
+        a.stop()
