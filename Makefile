@@ -88,9 +88,11 @@ $(BUILD)/test/%: test/unit/%.c $(TESTLIB_OBJ) $(LIBCOMMON)
 	    $< $(TESTLIB_OBJ) $(LIBCOMMON) $(PKG_LIBS) -lcmocka $(LDLIBS)
 
 # Fuzz targets need clang's libFuzzer.  They link common/, but for a file
-# a target includes whole (#include "../../common/x.c").
+# a target includes whole (#include "../../common/x.c").  A target is one
+# clang command, without a dependency file: any header, or any worker file
+# a target may include, rebuilds it.
 fuzz_own = $(patsubst ../../%,%,$(shell sed -n 's/^\#include "\(.*\.c\)"/\1/p' $(1)))
-$(BUILD)/fuzz/%: test/fuzz/%.c $(COMMON_SRC)
+$(BUILD)/fuzz/%: test/fuzz/%.c $(COMMON_SRC) $(wildcard common/*.h workers/*/*.[ch])
 	@mkdir -p $(dir $@)
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -std=gnu11 -D_GNU_SOURCE \
 	    -DTENANTD_VERSION='"$(VERSION)"' -Icommon $(PKG_CFLAGS) -o $@ $< \
