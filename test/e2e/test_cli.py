@@ -98,13 +98,6 @@ BAD = [
      "password_file", ["/nonexistent/pg.pw"]),
     ("admin-token-file", {"security": {"admin_token_file": "/nonexistent/admin.tok"}},
      "admin_token_file", ["/nonexistent/admin.tok"]),
-] + [
-    (f"not-built-{w}", {"workers": {w: {"enabled": True}}}, f"{w} = {{", [w])
-    for w in ("routing",)
-] + [
-    (f"not-built-{w}-implicit", {"workers": {w: {"enabled": None, "listen": "127.0.0.1:18001"}}},
-     f"{w} = {{", [w])
-    for w in ("routing",)
 ]
 
 
