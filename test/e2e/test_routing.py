@@ -392,7 +392,8 @@ def test_urs_position_and_expected_wait(rt):
 
 
 def test_kill9_loses_no_waiting_interaction(rt):
-    ids = [rt.queue(priority=p)[1]["id"] for p in (3, 1, 2)]
+    ids = [rt.queue(priority=p, target=t)[1]["id"]
+           for p, t in ((3, "Sales>=3"), (1, {"agentGroup": rt.g1}), (2, None))]
     before = {i: rt.get(i)["position"] for i in ids}
     pid = rt.d.worker_pid("routing")
     os.kill(pid, signal.SIGKILL)
@@ -401,8 +402,12 @@ def test_kill9_loses_no_waiting_interaction(rt):
     wait_for(rt.up, 20, what="the routing port again")
     after = {i: rt.get(i)["position"] for i in ids}
     assert after == before
+    # their targets still work: the successor read them before its
+    # configuration, and parsed them again once it had it
     rt.ready(1, seen=False)
     wait_for(lambda: rt.get(ids[0]).get("state") == "reserved", 5)
+    rt.ready(2, seen=False)
+    wait_for(lambda: rt.get(ids[2]).get("state") == "reserved", 5)
 
 
 # ---- routing points ----
@@ -587,3 +592,64 @@ def test_two_instances_never_reserve_one_agent_twice(tenantd, voicesim_bin):
         assert n == total
     finally:
         a.stop()
+
+
+def test_round_robin_fewest_calls_and_group_expressions(rt):
+    c = rt.d.create
+    eng = c("agent-groups", {"name": "English speakers",
+                             "skillExpression": "English >= 5"})
+    for i in (1, 2, 3, 4):
+        rt.ready(i)
+    time.sleep(0.3)
+    def take(**kw):
+        s, a = rt.queue(**kw)
+        assert s == 201 and a["state"] == "reserved", a
+        rt.http("POST", f"/v1/interactions/{a['id']}/accept")
+        rt.http("POST", f"/v1/interactions/{a['id']}/complete")
+        return a["agent"]
+    # round robin: the persons in dbid order, wrapping
+    got = [take(strategy="RoundRobin") for _ in range(5)]
+    p = sorted(rt.persons.values())
+    start = p.index(got[0])
+    assert got == [p[(start + k) % 4] for k in range(5)], (got, p)
+    # fewest calls today: the one with fewest accepted so far
+    counts = {x: got.count(x) for x in p}
+    fewest = [x for x in p if counts[x] == min(counts.values())]
+    assert take(strategy="FewestCalls") in fewest
+    # a group defined by its skill expression: agents 1 and 4
+    a = take(target={"agentGroup": eng})
+    assert a in (rt.persons[1], rt.persons[4])
+
+
+def test_odds_and_ends_of_the_api(rt):
+    # an ended interaction is still read for a while
+    s, a = rt.queue(userData={"k": "v"})
+    rt.http("DELETE", f"/v1/interactions/{a['id']}")
+    s, r = rt.http("GET", f"/v1/interactions/{a['id']}")
+    assert s == 200 and r["state"] == "cancelled" and r["userData"] == {"k": "v"}, r
+    assert rt.http("GET", "/v1/interactions/nope")[0] == 404
+    # 405 is JSON
+    s, r = rt.http("PUT", "/v1/interactions")
+    assert s == 405 and r["error"] == "MethodNotAllowed", r
+    # a routing point's fields are not for requests
+    s, r = rt.queue(connId="0000000100000001", routingPoint="6600")
+    assert s == 422 and "connId" in r["message"], r
+    # a group of virtual queues
+    c = rt.d.create
+    c("dn-groups", {"name": "Sales", "members": [rt.vq1, rt.vq2]})
+    rt.queue(virtualQueue="8002")
+    s, r = rt.http("GET", "/urs/call/max/lvq/Sales.GQ?aqt=urs")
+    assert s == 200 and r["pos"] == 1, r      # 8001 is empty: the shorter
+    # the metrics
+    mport = rt.d.conf["workers"]["metrics"]["listen"].split(":")[1]
+    h = http.client.HTTPConnection("127.0.0.1", int(mport), timeout=5)
+    h.request("GET", "/metrics")
+    text = h.getresponse().read().decode()
+    for name in ("tenantd_routing_cancelled_total 1",
+                 'tenantd_routing_waiting{virtual_queue="8002"} 1',
+                 "tenantd_routing_time_to_route_seconds_bucket",
+                 "tenantd_routing_routed_total", "tenantd_routing_abandoned_total",
+                 "tenantd_routing_timed_out_total",
+                 "tenantd_routing_reservations_rejected_total",
+                 "tenantd_routing_reservations_expired_total"):
+        assert name in text, name

@@ -26,10 +26,9 @@
 #define RING	32
 
 void
-ewt_left(struct vq *q, uint64_t at_ms, double waited)
+ewt_left(struct vq *q, uint64_t at_ms)
 {
 	q->left_ms[q->nleft % RING] = at_ms;
-	q->waited[q->nleft % RING] = waited;
 	q->nleft++;
 }
 

@@ -92,7 +92,6 @@ int		 target_match(const struct target *, const struct agent *);
  * target names (-1: none, or a group target) */
 int		 target_score(const struct target *, const struct agent *);
 enum strategy	 strategy_parse(const char *);	/* -1: unknown */
-const char	*strategy_name(enum strategy);
 
 /* ---- agents (pool.c) ---- */
 
@@ -133,15 +132,13 @@ void		 pool_link(int up);
 void		 pool_gap(void);
 int		 pool_known(void);
 struct agent	*pool_at(const char *dn);	/* NULL: none */
-/* The agent of person (logged in somewhere), or NULL. */
-struct agent	*pool_of(json_int_t person);
 /* Recompute whether the agent is free (after any change to it). */
 void		 pool_update(struct agent *);
 /* Its reservation key is someone else's for ms more. */
 void		 pool_taken(struct agent *, long long ms);
 /* Calls accepted today as Redis counts them: person -> count. */
 void		 pool_calls(json_t *);
-int		 pool_in_agent_group(json_int_t person, json_int_t group);
+int		 pool_in_agent_group(const struct agent *, json_int_t group);
 int		 pool_in_place_group(json_int_t place, json_int_t group);
 /* The agent's level of skill, -1 when it lacks it. */
 int		 pool_level(const struct agent *, int skill);
@@ -200,7 +197,6 @@ struct vq {
 	unsigned	 waiting;
 	/* the last interactions that left the queue for an agent */
 	uint64_t	 left_ms[32];	/* when */
-	double		 waited[32];	/* how long they had waited, s */
 	unsigned	 nleft;		/* ever */
 	double		 handle[32];	/* accepted to completed, s */
 	unsigned	 nhandle;
@@ -217,8 +213,7 @@ struct vq	*queue_vq_dbid(json_int_t dbid);
 struct ix	*queue_ix(const char *id);
 /* The live interaction of a call, by its connId. */
 struct ix	*queue_call(const char *conn);
-/* f for every live interaction (f may not add or remove one). */
-void		 queue_each(void (*f)(struct ix *, void *), void *arg);
+
 /* Redis is away: what is known may be stale. */
 void		 queue_reset(void);
 /* The shared state read whole: calls today (person -> count) and the
@@ -259,7 +254,6 @@ enum store_op {
 
 void		 store_start(struct event_base *, const struct conf *);
 void		 store_cleanup(void);
-int		 store_up(void);
 /* The shared state is read and followed. */
 int		 store_ready(void);
 const char	*store_events_key(void);
@@ -306,7 +300,8 @@ void		 rp_cleanup(void);
 void		 rp_config(void);
 void		 rp_voice(struct voice_event *);
 /* A routing point's call was reserved an agent at dn: route it there. */
-void		 rp_route(const char *conn, const char *rp, const char *dn);
+void		 rp_route(const char *conn, const char *rp, const char *dn,
+		    const char *id);
 /* A routing point's call waited past its timeout: its default. */
 void		 rp_timed_out(const char *conn, const char *rp);
 
@@ -334,7 +329,7 @@ enum ewt_kind { EWT_URS = 0, EWT_URS2, EWT_STAT };
 
 /* Expected wait, in s, of position pos (1-based) in vq; -1: unknown. */
 double		 ewt(const struct vq *, unsigned pos, enum ewt_kind);
-void		 ewt_left(struct vq *, uint64_t now_ms, double waited);
+void		 ewt_left(struct vq *, uint64_t at_ms);
 void		 ewt_handled(struct vq *, double seconds);
 
 /* ---- the worker (routing.c) ---- */
@@ -352,7 +347,7 @@ extern struct rt_env rt;
 
 struct rt_metrics {
 	struct metric	*routed, *abandoned, *timed_out, *cancelled;
-	struct metric	*rejected, *expired, *time_to_route, *waiting;
+	struct metric	*rejected, *expired, *time_to_route;
 };
 extern struct rt_metrics rt_m;
 

@@ -274,12 +274,6 @@ store_cleanup(void)
 	prefix = agent_prefix = events_key = NULL;
 }
 
-int
-store_up(void)
-{
-	return kv != NULL && rds_state(kv) == RDS_UP;
-}
-
 const char *
 store_events_key(void)
 {
