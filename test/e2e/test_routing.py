@@ -165,7 +165,7 @@ def test_longest_idle_agent_of_a_group_then_the_queue(rt):
     got = rt.get(c["id"])
     assert got["agent"] == rt.persons[1] and got["dn"] == "5001"
     s, x = rt.http("GET", f"/v1/interactions/{a['id']}")
-    assert s == 404                      # ended
+    assert s == 200 and x["state"] == "completed", x
 
 
 def test_skill_targets_and_strategies(rt):
@@ -313,9 +313,11 @@ def test_cancel_and_timeout(rt):
     s, a = rt.queue()
     s, r = rt.http("DELETE", f"/v1/interactions/{a['id']}")
     assert s == 204
-    assert rt.http("GET", f"/v1/interactions/{a['id']}")[0] == 404
+    assert rt.get(a["id"])["state"] == "cancelled"
+    s, r = rt.http("DELETE", f"/v1/interactions/{a['id']}")
+    assert s == 404, r
     s, b = rt.queue(timeout=1)
-    wait_for(lambda: rt.http("GET", f"/v1/interactions/{b['id']}")[0] == 404, 5,
+    wait_for(lambda: rt.get(b["id"]).get("state") == "timed-out", 5,
              what="timed out")
 
 
