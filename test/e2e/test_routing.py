@@ -21,17 +21,22 @@ import http.client
 import pytest
 import redis as redislib
 
-from evclient import key
+from evclient import Session, key
 from helpers import config_api_ready, free_port, wait_for, VoiceSim
 
 
 class Routing:
-    def __init__(self, tenantd, voicesim_bin, rt=None, second=False):
+    def __init__(self, tenantd, voicesim_bin, rt=None, events=False):
         self.port = free_port()
         section = {"enabled": True, "listen": f"127.0.0.1:{self.port}",
                    "reservation_ttl": 30.0}
         section.update(rt or {})
-        self.d = tenantd({"workers": {"routing": section},
+        workers = {"routing": section}
+        if events:
+            self.events_port = free_port()
+            workers["events"] = {"enabled": True,
+                                 "listen": f"127.0.0.1:{self.events_port}"}
+        self.d = tenantd({"workers": workers,
                           "log": {"level": os.environ.get("RT_LOG_LEVEL", "info")}},
                          config_worker=True)
         self.token = self.d.admin_token
@@ -418,7 +423,15 @@ def calls_at(rt, dn):
     return [c.get("connId") for c in rt.dn_state(dn).get("calls", [])]
 
 
-def test_routing_point_calls_are_queued_and_routed(rt):
+def test_routing_point_calls_are_queued_and_routed(tenantd, voicesim_bin):
+    rt = Routing(tenantd, voicesim_bin, events=True)
+    try:
+        routing_point_calls(rt)
+    finally:
+        rt.stop()
+
+
+def routing_point_calls(rt):
     c = rt.d.create
     c("dns", {"number": "6600", "type": "RoutingPoint", "switch": rt.sw,
               "virtualQueue": rt.vq1, "routeAgentGroup": rt.g1,
@@ -440,8 +453,21 @@ def test_routing_point_calls_are_queued_and_routed(rt):
     rt.ready(3, seen=False)             # not in G1: nothing
     time.sleep(0.5)
     assert calls_at(rt, "6600") == [conn]
+    # desktops on 8000 see it as they would any routed call
+    rp_desk, agent_desk = Session(rt.events_port), Session(rt.events_port)
+    for desk, dn in ((rp_desk, "6600"), (agent_desk, "5002")):
+        desk.open(rt.token, "desktop")
+        r = desk.call("RequestRegisterAddress", dn=dn)
+        assert r["event"] == "EventRegistered", r
     rt.ready(2, seen=False)
     wait_for(lambda: calls_at(rt, "5002") == [conn], 5, what="the call at 5002")
+    used = rp_desk.event("EventRouteUsed")
+    assert used["connId"] == conn and used["thirdDN"] == "5002", used
+    ring = agent_desk.event("EventRinging")
+    assert ring["connId"] == conn and ring["thirdDN"] == "6600", ring
+    assert ring["userData"]["CustomerId"] == "C1"
+    rp_desk.close()
+    agent_desk.close()
     assert calls_at(rt, "6600") == []
     wait_for(lambda: rt.http("GET", f"/v1/interactions/{x['id']}")[1].get("state")
              == "accepted", 5, what="accepted")
