@@ -373,29 +373,37 @@ def test_event_stream_resumes(rt):
 
 
 def test_urs_position_and_expected_wait(rt):
+    """Scripted flow with a known answer: one agent takes an interaction
+    every second and handles it for a second, so interactions leave the
+    queue one a second (urs: position x 1 s) and the handle time is 1 s
+    with one agent (urs2: position x 1 s)."""
     s, r = rt.http("GET", "/urs/call/max/lvq/8001?aqt=urs")
-    assert s == 200 and r == {"pos": 1, "ewt": -1}, r
-    # scripted flow: an agent frees up every 0.5 s, three times
-    ids = [rt.queue()[1]["id"] for _ in range(5)]
+    assert s == 200 and r == {"pos": 1, "ewt": -1}, r      # nothing known
+    ids = [rt.queue()[1]["id"] for _ in range(6)]
     rt.ready(1, seen=False)
-    for _ in range(3):
+    for _ in range(4):
         wait_for(lambda: any(rt.get(i).get("state") == "reserved" for i in ids),
                  5, what="one reserved")
         res = next(i for i in ids if rt.get(i).get("state") == "reserved")
-        time.sleep(0.5)
         rt.http("POST", f"/v1/interactions/{res}/accept")
+        time.sleep(1.0)
         rt.http("POST", f"/v1/interactions/{res}/complete")
         ids.remove(res)
-    wait_for(lambda: any(rt.get(i).get("state") == "reserved" for i in ids), 5)
-    s, r = rt.http("GET", f"/urs/call/{ids[-1]}/lvq/8001?aqt=urs")
-    # departures every ~0.5 s: position 1 of the two left waits ~0.5 s
-    assert s == 200 and r["pos"] == 1 and r["ewt"] in (0, 1), r
+    wait_for(lambda: rt.get(ids[0]).get("state") == "reserved", 5)
+    # four departures, 1 s apart; ids[1] waits second in line
+    assert rt.get(ids[1])["position"] == 1
+    s, r = rt.http("GET", f"/urs/call/{ids[1]}/lvq/8001?aqt=urs")
+    assert r == {"pos": 1, "ewt": 1}, r
+    s, r = rt.http("GET", "/urs/call/max/lvq/8001?aqt=urs")
+    assert r == {"pos": 2, "ewt": 2}, r
     s, r = rt.http("GET", "/urs/call/max/lvq/8001?aqt=urs2")
-    assert s == 200 and r["pos"] == 2, r
+    assert r == {"pos": 2, "ewt": 2}, r
     s, r = rt.http("GET", "/urs/call/nope/lvq/8001?aqt=urs")
     assert r == {"pos": -1, "ewt": -1}
     s, r = rt.http("GET", "/urs/call/max/lvq/8001?aqt=bogus")
     assert s == 400
+    s, r = rt.http("GET", "/urs/call/max/lvq/9999?aqt=urs")
+    assert s == 404
 
 
 def test_kill9_loses_no_waiting_interaction(rt):
