@@ -535,6 +535,11 @@ def test_a_routed_call_ends_when_the_agent_hangs_up(rt):
 
 
 def test_redis_restart_loses_no_waiting_interaction(rt, redis):
+    # a task accepted by agent 1, which it holds
+    rt.ready(1)
+    s, t = rt.queue()
+    assert t["state"] == "reserved"
+    assert rt.http("POST", f"/v1/interactions/{t['id']}/accept")[0] == 200
     ids = [rt.queue(priority=p, userData={"n": p})[1]["id"] for p in (1, 3, 2)]
     before = {i: rt.get(i) for i in ids}
     redis.stop()
@@ -550,6 +555,14 @@ def test_redis_restart_loses_no_waiting_interaction(rt, redis):
         assert g["position"] == before[i]["position"], (g, before[i])
         assert g["userData"] == before[i]["userData"]
         assert abs(g["created"] - before[i]["created"]) < 1000
+    # the task is still agent 1's: not offered again, the agent still held
+    g = rt.get(t["id"])
+    assert g["state"] == "accepted" and g["agent"] == rt.persons[1], g
+    time.sleep(1)
+    assert all(rt.get(i)["state"] == "queued" for i in ids)
+    assert rt.http("POST", f"/v1/interactions/{t['id']}/complete")[0] == 200
+    wait_for(lambda: rt.get(ids[1]).get("state") == "reserved", 5,
+             what="the first in line reserved for agent 1")
 
 
 def test_two_instances_never_reserve_one_agent_twice(tenantd, voicesim_bin):

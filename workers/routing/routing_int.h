@@ -289,7 +289,10 @@ void		 journal_put(const char *id, const char *doc, json_int_t vq,
 		    store_cb *, void *);
 void		 journal_doc(const char *id, const char *doc);
 void		 journal_del(const char *id);
-/* Every row: [{id, doc, vq, created}], oldest first; NULL: not now. */
+void		 journal_accept(const char *id, json_int_t person,
+		    const char *dn);
+/* Every row: [{id, doc, vq, created, agent, dn}] (agent 0: waiting),
+ * oldest first; NULL: not now. */
 typedef void	 journal_load_cb(json_t *rows, void *arg);
 void		 journal_load(journal_load_cb *, void *);
 
