@@ -213,6 +213,14 @@ def test_bad_requests_queue_nothing(rt):
     for body, status, text in cases:
         s, r = rt.queue(**body)
         assert s == status and text in r["message"], (body, s, r)
+    # the configuration refuses a malformed expression when it is written
+    s, _, r = rt.d.api("POST", "/v1/dns", {
+        "number": "6699", "type": "RoutingPoint", "switch": rt.sw,
+        "virtualQueue": rt.vq1, "routeTarget": "Sales >= & English"})
+    assert s == 422 and "routeTarget" in r["message"] and "at 9" in r["message"], r
+    s, _, r = rt.d.api("POST", "/v1/agent-groups", {
+        "name": "bad", "skillExpression": "(Sales"})
+    assert s == 422 and "parenthesis" in r["message"], r
     s, r = rt.http("POST", "/v1/interactions", raw=b"{not json")
     assert s == 400
     s, r = rt.http("POST", "/v1/interactions", {"virtualQueue": "8001"},
