@@ -162,21 +162,16 @@ event_vq(const char *text, size_t len, char *type, size_t tlen)
 
 /* feed_event - a live event, applied by queue.c */
 void
-feed_event(const char *pos, const char *text, size_t len, json_int_t vq)
+feed_event(const char *pos, const char *type, const char *text, size_t len,
+    json_int_t vq)
 {
 	struct feed	*f, *next;
-	char		 type[32];
-	int		 typed = 0;
 
 	snprintf(applied, sizeof(applied), "%s", pos);
 	for (f = TAILQ_FIRST(&feeds); f != NULL; f = next) {
 		next = TAILQ_NEXT(f, entry);
 		if (!f->live || !visible(f, vq))
 			continue;
-		if (!typed) {
-			event_vq(text, len, type, sizeof(type));
-			typed = 1;
-		}
 		if (send(f, pos, type, text, len) == -1 && !f->reading)
 			feed_free(f);
 	}

@@ -612,10 +612,9 @@ action(struct http_conn *c, const struct principal *who, const char *id,
 static void
 vq_figures(struct http_conn *c, const struct principal *who, struct vq *q)
 {
-	static const struct target any = { TG_ANY, 0, NULL, NULL };
 	const struct ix	*x;
 	uint64_t	 now = now_wall_us() / 1000, oldest = 0;
-	unsigned	 agents = 0, n, free_now = 0, f;
+	unsigned	 agents, free_now = 0;
 
 	if (!may(c, who, q->dbid, RIGHT_READ))
 		return;
@@ -623,13 +622,7 @@ vq_figures(struct http_conn *c, const struct principal *who, struct vq *q)
 		if (x->state == IX_QUEUED && (oldest == 0 ||
 		    x->created_ms < oldest))
 			oldest = x->created_ms;
-	TAILQ_FOREACH(x, &q->list, entry)
-		if ((n = pool_count(&x->steps[0].t, &f)) > agents) {
-			agents = n;
-			free_now = f;
-		}
-	if (TAILQ_EMPTY(&q->list))	/* nothing waits: every agent */
-		agents = pool_count(&any, &free_now);
+	agents = ewt_agents(q, &free_now);
 	reply(c, 200, json_pack("{s:s, s:i, s:f, s:f, s:f, s:i, s:i}",
 	    "virtualQueue", q->number, "waiting", (int)q->waiting,
 	    "longestWait", oldest > 0 && now > oldest ? (now - oldest) /

@@ -653,7 +653,7 @@ queue_event(const char *pos, const char *text, size_t len)
 		ewt_handled(oq, (at - acc) / 1000.0);
 	if (oq != NULL || (x != NULL && x->vq != NULL))
 		vq_gauge(oq != NULL ? oq : x->vq);
-	feed_event(pos, text, len, vq);
+	feed_event(pos, type, text, len, vq);
 	json_decref(o);
 }
 

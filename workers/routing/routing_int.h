@@ -322,8 +322,8 @@ void		 feed_cleanup(void);
 void		 feed_open(struct http_conn *, const struct http_request *,
 		    const struct principal *);
 /* A routing event read from the stream, for the open feeds. */
-void		 feed_event(const char *pos, const char *text, size_t len,
-		    json_int_t vq);
+void		 feed_event(const char *pos, const char *type, const char *text,
+		    size_t len, json_int_t vq);
 void		 feed_reset(void);
 
 /* ---- expected wait (ewt.c) ---- */
@@ -334,6 +334,9 @@ enum ewt_kind { EWT_URS = 0, EWT_URS2, EWT_STAT };
 double		 ewt(const struct vq *, unsigned pos, enum ewt_kind);
 void		 ewt_left(struct vq *, uint64_t at_ms);
 void		 ewt_handled(struct vq *, double seconds);
+/* The agents logged in who could take what waits in q (every agent when
+ * nothing waits), and how many of them are free now. */
+unsigned	 ewt_agents(const struct vq *, unsigned *free_now);
 
 /* ---- the worker (routing.c) ---- */
 
