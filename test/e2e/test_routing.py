@@ -710,3 +710,26 @@ def test_odds_and_ends_of_the_api(rt):
                  "tenantd_routing_reservations_rejected_total",
                  "tenantd_routing_reservations_expired_total"):
         assert name in text, name
+
+
+def test_a_feed_ends_when_its_token_is_revoked(rt):
+    c = rt.d.create
+    reader = c("persons", {"userName": "reader", "password": "pw-reader-1"})
+    c("access-groups", {"name": "readers", "members": [reader], "permissions": [
+        {"collection": "dns", "rights": ["read"], "dbid": rt.vq1}]})
+    s, _, tok = rt.d.api("POST", "/v1/auth/token",
+                         {"userName": "reader", "password": "pw-reader-1"}, token=None)
+    h = http.client.HTTPConnection("127.0.0.1", rt.port, timeout=15)
+    h.request("GET", "/v1/events", headers={"Authorization": f"Bearer {tok['token']}"})
+    r = h.getresponse()
+    assert r.status == 200
+    rt.queue()
+    # a new password revokes the reader's tokens: the stream ends
+    s, _, _ = rt.d.api("PATCH", f"/v1/persons/{reader}", {"password": "pw-reader-2"})
+    assert s == 200
+    t0 = time.monotonic()
+    body = r.read()                      # to the end of the stream
+    assert time.monotonic() - t0 < 10
+    lines = [json.loads(x) for x in body.splitlines() if x.startswith(b"{")]
+    assert [e["type"] for e in lines] == ["queued"], lines
+    h.close()

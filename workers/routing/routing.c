@@ -37,6 +37,7 @@
 #include "routing_worker.h"
 
 #define TICK_MS		200
+#define RECHECK_TICKS	25	/* feeds' tokens: every 5 s */
 
 static int	 rt_start(struct event_base *, const struct conf *, int);
 static int	 rt_reload_check(const struct conf *, char *, size_t);
@@ -245,8 +246,12 @@ on_gap(int region, const char *why, void *arg)
 static void
 on_tick(evutil_socket_t fd, short what, void *arg)
 {
+	static unsigned	n;
+
 	if (!rt.loaded)
 		return;
 	pool_tick();
 	queue_tick();
+	if (++n % RECHECK_TICKS == 0)
+		feed_recheck();
 }

@@ -325,6 +325,8 @@ void		 feed_open(struct http_conn *, const struct http_request *,
 void		 feed_event(const char *pos, const char *type, const char *text,
 		    size_t len, json_int_t vq);
 void		 feed_reset(void);
+/* Ask again whether every feed's token holds (a revoked one ends it). */
+void		 feed_recheck(void);
 
 /* ---- expected wait (ewt.c) ---- */
 
