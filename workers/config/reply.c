@@ -40,9 +40,10 @@ reply_error(struct http_conn *c, int status, const char *code,
 	if (field != NULL)
 		json_object_set_new(j, "field", json_string(field));
 	text = json_dumps(j, JSON_COMPACT);
+	/* a 503 says when to come back: every one is worth a retry */
 	reply_json(c, status, status == 401 ?
-	    "WWW-Authenticate: Bearer realm=\"tenantd\"\r\n" : NULL, text,
-	    strlen(text));
+	    "WWW-Authenticate: Bearer realm=\"tenantd\"\r\n" : status == 503 ?
+	    "Retry-After: 1\r\n" : NULL, text, strlen(text));
 	free(text);
 	json_decref(j);
 }
