@@ -168,6 +168,7 @@ queue_config(void)
 	}
 	full = 1;
 	queue_kick();
+	statlink_config();
 }
 
 struct vq *
