@@ -158,7 +158,7 @@ static const struct cfg_field dn_fields[] = {
 	 * worker (docs/routing.md); a VirtualQueue ages its waiting
 	 * interactions' priority. */
 	FREF("virtualQueue", 0, CFG_DN),
-	FSTR("routeTarget", 0, 1, CFG_LEN_TEXT, CFG_SH_LINE),
+	FSTR("routeTarget", 0, 1, CFG_LEN_TEXT, CFG_SH_SKILLS),
 	FREF("routeAgentGroup", 0, CFG_AGENT_GROUP),
 	FREF("routePlaceGroup", 0, CFG_PLACE_GROUP),
 	FENUMD("routeStrategy", route_strategies, "LongestIdle"),
@@ -185,7 +185,7 @@ static const struct cfg_field agent_group_fields[] = {
 	COMMON, FNAME(CFG_F_REQ),
 	FREFS("members", CFG_PERSON),
 	FREFS("supervisors", CFG_PERSON),
-	FSTR("skillExpression", 0, 1, CFG_LEN_TEXT, CFG_SH_LINE),
+	FSTR("skillExpression", 0, 1, CFG_LEN_TEXT, CFG_SH_SKILLS),
 	FEND
 };
 

@@ -75,7 +75,8 @@ enum cfg_ftype {
 /* What a string must look like (validate.c holds the checks). */
 enum cfg_shape {
 	CFG_SH_ANY = 0, CFG_SH_LINE, CFG_SH_NAME, CFG_SH_TEXT, CFG_SH_DIAL,
-	CFG_SH_IDENT, CFG_SH_TZ, CFG_SH_EMAIL, CFG_SH_COLLECTION
+	CFG_SH_IDENT, CFG_SH_TZ, CFG_SH_EMAIL, CFG_SH_COLLECTION,
+	CFG_SH_SKILLS	/* a skill expression (common/expr.h) */
 };
 
 /* A rule on the entries of a list beyond their fields (validate.c). */

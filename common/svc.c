@@ -442,6 +442,12 @@ svc_http_error(struct http_conn *c, int status, const char *code,
 	json_decref(j);
 }
 
+void
+svc_token_check(const char *token, size_t len, auth_check_cb *cb, void *arg)
+{
+	auth_check(auth, token, len, cb, arg);
+}
+
 /* svc_principal_can - its grants now, from the cache's access groups */
 int
 svc_principal_can(const struct principal *who, enum cfg_kind k,

@@ -133,6 +133,13 @@ int		 svc_valid(const struct sess *);
 int		 svc_principal_can(const struct principal *, enum cfg_kind,
 		    json_int_t dbid, int right);
 /*
+ * Who a token stands for now, as every request's is checked: for a long
+ * HTTP stream that asks again from time to time whether its token still
+ * holds (revoked, expired).
+ */
+void		 svc_token_check(const char *token, size_t len,
+		    auth_check_cb *, void *arg);
+/*
  * An HTTP error in the config API's shape (docs/config-api.md, "Errors"):
  * {"error": code, "message": ...}, with WWW-Authenticate on a 401 and
  * Retry-After on a 503.

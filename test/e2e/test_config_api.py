@@ -870,7 +870,9 @@ def nasty_bodies(w):
                 "association": s()},
         "places": {"name": s()},
         "skills": {"name": s()},
-        "agent-groups": {"name": s(), "skillExpression": s()},
+        # a skill expression: one quoted name, nasty inside
+        "agent-groups": {"name": s(), "skillExpression": '"' + s().replace(
+            "\\", "\\\\").replace('"', '\\"') + '"'},
         "place-groups": {"name": s()},
         "dn-groups": {"name": s()},
         "applications": {"name": s(), "type": s(), "secret": s(), "options": up},

@@ -21,17 +21,22 @@ import http.client
 import pytest
 import redis as redislib
 
-from evclient import key
+from evclient import Session, key
 from helpers import config_api_ready, free_port, wait_for, VoiceSim
 
 
 class Routing:
-    def __init__(self, tenantd, voicesim_bin, rt=None, second=False):
+    def __init__(self, tenantd, voicesim_bin, rt=None, events=False):
         self.port = free_port()
         section = {"enabled": True, "listen": f"127.0.0.1:{self.port}",
                    "reservation_ttl": 30.0}
         section.update(rt or {})
-        self.d = tenantd({"workers": {"routing": section},
+        workers = {"routing": section}
+        if events:
+            self.events_port = free_port()
+            workers["events"] = {"enabled": True,
+                                 "listen": f"127.0.0.1:{self.events_port}"}
+        self.d = tenantd({"workers": workers,
                           "log": {"level": os.environ.get("RT_LOG_LEVEL", "info")}},
                          config_worker=True)
         self.token = self.d.admin_token
@@ -165,7 +170,7 @@ def test_longest_idle_agent_of_a_group_then_the_queue(rt):
     got = rt.get(c["id"])
     assert got["agent"] == rt.persons[1] and got["dn"] == "5001"
     s, x = rt.http("GET", f"/v1/interactions/{a['id']}")
-    assert s == 404                      # ended
+    assert s == 200 and x["state"] == "completed", x
 
 
 def test_skill_targets_and_strategies(rt):
@@ -208,6 +213,14 @@ def test_bad_requests_queue_nothing(rt):
     for body, status, text in cases:
         s, r = rt.queue(**body)
         assert s == status and text in r["message"], (body, s, r)
+    # the configuration refuses a malformed expression when it is written
+    s, _, r = rt.d.api("POST", "/v1/dns", {
+        "number": "6699", "type": "RoutingPoint", "switch": rt.sw,
+        "virtualQueue": rt.vq1, "routeTarget": "Sales >= & English"})
+    assert s == 422 and "routeTarget" in r["message"] and "at 9" in r["message"], r
+    s, _, r = rt.d.api("POST", "/v1/agent-groups", {
+        "name": "bad", "skillExpression": "(Sales"})
+    assert s == 422 and "parenthesis" in r["message"], r
     s, r = rt.http("POST", "/v1/interactions", raw=b"{not json")
     assert s == 400
     s, r = rt.http("POST", "/v1/interactions", {"virtualQueue": "8001"},
@@ -313,9 +326,11 @@ def test_cancel_and_timeout(rt):
     s, a = rt.queue()
     s, r = rt.http("DELETE", f"/v1/interactions/{a['id']}")
     assert s == 204
-    assert rt.http("GET", f"/v1/interactions/{a['id']}")[0] == 404
+    assert rt.get(a["id"])["state"] == "cancelled"
+    s, r = rt.http("DELETE", f"/v1/interactions/{a['id']}")
+    assert s == 404, r
     s, b = rt.queue(timeout=1)
-    wait_for(lambda: rt.http("GET", f"/v1/interactions/{b['id']}")[0] == 404, 5,
+    wait_for(lambda: rt.get(b["id"]).get("state") == "timed-out", 5,
              what="timed out")
 
 
@@ -366,33 +381,42 @@ def test_event_stream_resumes(rt):
 
 
 def test_urs_position_and_expected_wait(rt):
+    """Scripted flow with a known answer: one agent takes an interaction
+    every second and handles it for a second, so interactions leave the
+    queue one a second (urs: position x 1 s) and the handle time is 1 s
+    with one agent (urs2: position x 1 s)."""
     s, r = rt.http("GET", "/urs/call/max/lvq/8001?aqt=urs")
-    assert s == 200 and r == {"pos": 1, "ewt": -1}, r
-    # scripted flow: an agent frees up every 0.5 s, three times
-    ids = [rt.queue()[1]["id"] for _ in range(5)]
+    assert s == 200 and r == {"pos": 1, "ewt": -1}, r      # nothing known
+    ids = [rt.queue()[1]["id"] for _ in range(6)]
     rt.ready(1, seen=False)
-    for _ in range(3):
+    for _ in range(4):
         wait_for(lambda: any(rt.get(i).get("state") == "reserved" for i in ids),
                  5, what="one reserved")
         res = next(i for i in ids if rt.get(i).get("state") == "reserved")
-        time.sleep(0.5)
         rt.http("POST", f"/v1/interactions/{res}/accept")
+        time.sleep(1.0)
         rt.http("POST", f"/v1/interactions/{res}/complete")
         ids.remove(res)
-    wait_for(lambda: any(rt.get(i).get("state") == "reserved" for i in ids), 5)
-    s, r = rt.http("GET", f"/urs/call/{ids[-1]}/lvq/8001?aqt=urs")
-    # departures every ~0.5 s: position 1 of the two left waits ~0.5 s
-    assert s == 200 and r["pos"] == 1 and r["ewt"] in (0, 1), r
+    wait_for(lambda: rt.get(ids[0]).get("state") == "reserved", 5)
+    # four departures, 1 s apart; ids[1] waits second in line
+    assert rt.get(ids[1])["position"] == 1
+    s, r = rt.http("GET", f"/urs/call/{ids[1]}/lvq/8001?aqt=urs")
+    assert r == {"pos": 1, "ewt": 1}, r
+    s, r = rt.http("GET", "/urs/call/max/lvq/8001?aqt=urs")
+    assert r == {"pos": 2, "ewt": 2}, r
     s, r = rt.http("GET", "/urs/call/max/lvq/8001?aqt=urs2")
-    assert s == 200 and r["pos"] == 2, r
+    assert r == {"pos": 2, "ewt": 2}, r
     s, r = rt.http("GET", "/urs/call/nope/lvq/8001?aqt=urs")
     assert r == {"pos": -1, "ewt": -1}
     s, r = rt.http("GET", "/urs/call/max/lvq/8001?aqt=bogus")
     assert s == 400
+    s, r = rt.http("GET", "/urs/call/max/lvq/9999?aqt=urs")
+    assert s == 404
 
 
 def test_kill9_loses_no_waiting_interaction(rt):
-    ids = [rt.queue(priority=p)[1]["id"] for p in (3, 1, 2)]
+    ids = [rt.queue(priority=p, target=t)[1]["id"]
+           for p, t in ((3, "Sales>=3"), (1, {"agentGroup": rt.g1}), (2, None))]
     before = {i: rt.get(i)["position"] for i in ids}
     pid = rt.d.worker_pid("routing")
     os.kill(pid, signal.SIGKILL)
@@ -401,8 +425,12 @@ def test_kill9_loses_no_waiting_interaction(rt):
     wait_for(rt.up, 20, what="the routing port again")
     after = {i: rt.get(i)["position"] for i in ids}
     assert after == before
+    # their targets still work: the successor read them before its
+    # configuration, and parsed them again once it had it
     rt.ready(1, seen=False)
     wait_for(lambda: rt.get(ids[0]).get("state") == "reserved", 5)
+    rt.ready(2, seen=False)
+    wait_for(lambda: rt.get(ids[2]).get("state") == "reserved", 5)
 
 
 # ---- routing points ----
@@ -411,7 +439,15 @@ def calls_at(rt, dn):
     return [c.get("connId") for c in rt.dn_state(dn).get("calls", [])]
 
 
-def test_routing_point_calls_are_queued_and_routed(rt):
+def test_routing_point_calls_are_queued_and_routed(tenantd, voicesim_bin):
+    rt = Routing(tenantd, voicesim_bin, events=True)
+    try:
+        routing_point_calls(rt)
+    finally:
+        rt.stop()
+
+
+def routing_point_calls(rt):
     c = rt.d.create
     c("dns", {"number": "6600", "type": "RoutingPoint", "switch": rt.sw,
               "virtualQueue": rt.vq1, "routeAgentGroup": rt.g1,
@@ -433,8 +469,21 @@ def test_routing_point_calls_are_queued_and_routed(rt):
     rt.ready(3, seen=False)             # not in G1: nothing
     time.sleep(0.5)
     assert calls_at(rt, "6600") == [conn]
+    # desktops on 8000 see it as they would any routed call
+    rp_desk, agent_desk = Session(rt.events_port), Session(rt.events_port)
+    for desk, dn in ((rp_desk, "6600"), (agent_desk, "5002")):
+        desk.open(rt.token, "desktop")
+        r = desk.call("RequestRegisterAddress", dn=dn)
+        assert r["event"] == "EventRegistered", r
     rt.ready(2, seen=False)
     wait_for(lambda: calls_at(rt, "5002") == [conn], 5, what="the call at 5002")
+    used = rp_desk.event("EventRouteUsed")
+    assert used["connId"] == conn and used["thirdDN"] == "5002", used
+    ring = agent_desk.event("EventRinging")
+    assert ring["connId"] == conn and ring["thirdDN"] == "6600", ring
+    assert ring["userData"]["CustomerId"] == "C1"
+    rp_desk.close()
+    agent_desk.close()
     assert calls_at(rt, "6600") == []
     wait_for(lambda: rt.http("GET", f"/v1/interactions/{x['id']}")[1].get("state")
              == "accepted", 5, what="accepted")
@@ -494,6 +543,11 @@ def test_a_routed_call_ends_when_the_agent_hangs_up(rt):
 
 
 def test_redis_restart_loses_no_waiting_interaction(rt, redis):
+    # a task accepted by agent 1, which it holds
+    rt.ready(1)
+    s, t = rt.queue()
+    assert t["state"] == "reserved"
+    assert rt.http("POST", f"/v1/interactions/{t['id']}/accept")[0] == 200
     ids = [rt.queue(priority=p, userData={"n": p})[1]["id"] for p in (1, 3, 2)]
     before = {i: rt.get(i) for i in ids}
     redis.stop()
@@ -509,6 +563,14 @@ def test_redis_restart_loses_no_waiting_interaction(rt, redis):
         assert g["position"] == before[i]["position"], (g, before[i])
         assert g["userData"] == before[i]["userData"]
         assert abs(g["created"] - before[i]["created"]) < 1000
+    # the task is still agent 1's: not offered again, the agent still held
+    g = rt.get(t["id"])
+    assert g["state"] == "accepted" and g["agent"] == rt.persons[1], g
+    time.sleep(1)
+    assert all(rt.get(i)["state"] == "queued" for i in ids)
+    assert rt.http("POST", f"/v1/interactions/{t['id']}/complete")[0] == 200
+    wait_for(lambda: rt.get(ids[1]).get("state") == "reserved", 5,
+             what="the first in line reserved for agent 1")
 
 
 def test_two_instances_never_reserve_one_agent_twice(tenantd, voicesim_bin):
@@ -587,3 +649,87 @@ def test_two_instances_never_reserve_one_agent_twice(tenantd, voicesim_bin):
         assert n == total
     finally:
         a.stop()
+
+
+def test_round_robin_fewest_calls_and_group_expressions(rt):
+    c = rt.d.create
+    eng = c("agent-groups", {"name": "English speakers",
+                             "skillExpression": "English >= 5"})
+    for i in (1, 2, 3, 4):
+        rt.ready(i)
+    time.sleep(0.3)
+    def take(**kw):
+        s, a = rt.queue(**kw)
+        assert s == 201 and a["state"] == "reserved", a
+        rt.http("POST", f"/v1/interactions/{a['id']}/accept")
+        rt.http("POST", f"/v1/interactions/{a['id']}/complete")
+        return a["agent"]
+    # round robin: the persons in dbid order, wrapping
+    got = [take(strategy="RoundRobin") for _ in range(5)]
+    p = sorted(rt.persons.values())
+    start = p.index(got[0])
+    assert got == [p[(start + k) % 4] for k in range(5)], (got, p)
+    # fewest calls today: the one with fewest accepted so far
+    counts = {x: got.count(x) for x in p}
+    fewest = [x for x in p if counts[x] == min(counts.values())]
+    assert take(strategy="FewestCalls") in fewest
+    # a group defined by its skill expression: agents 1 and 4
+    a = take(target={"agentGroup": eng})
+    assert a in (rt.persons[1], rt.persons[4])
+
+
+def test_odds_and_ends_of_the_api(rt):
+    # an ended interaction is still read for a while
+    s, a = rt.queue(userData={"k": "v"})
+    rt.http("DELETE", f"/v1/interactions/{a['id']}")
+    s, r = rt.http("GET", f"/v1/interactions/{a['id']}")
+    assert s == 200 and r["state"] == "cancelled" and r["userData"] == {"k": "v"}, r
+    assert rt.http("GET", "/v1/interactions/nope")[0] == 404
+    # 405 is JSON
+    s, r = rt.http("PUT", "/v1/interactions")
+    assert s == 405 and r["error"] == "MethodNotAllowed", r
+    # a routing point's fields are not for requests
+    s, r = rt.queue(connId="0000000100000001", routingPoint="6600")
+    assert s == 422 and "connId" in r["message"], r
+    # a group of virtual queues
+    c = rt.d.create
+    c("dn-groups", {"name": "Sales", "members": [rt.vq1, rt.vq2]})
+    rt.queue(virtualQueue="8002")
+    s, r = rt.http("GET", "/urs/call/max/lvq/Sales.GQ?aqt=urs")
+    assert s == 200 and r["pos"] == 1, r      # 8001 is empty: the shorter
+    # the metrics
+    mport = rt.d.conf["workers"]["metrics"]["listen"].split(":")[1]
+    h = http.client.HTTPConnection("127.0.0.1", int(mport), timeout=5)
+    h.request("GET", "/metrics")
+    text = h.getresponse().read().decode()
+    for name in ("tenantd_routing_cancelled_total 1",
+                 'tenantd_routing_waiting{virtual_queue="8002"} 1',
+                 "tenantd_routing_time_to_route_seconds_bucket",
+                 "tenantd_routing_routed_total", "tenantd_routing_abandoned_total",
+                 "tenantd_routing_timed_out_total",
+                 "tenantd_routing_reservations_rejected_total",
+                 "tenantd_routing_reservations_expired_total"):
+        assert name in text, name
+
+
+def test_a_feed_ends_when_its_token_is_revoked(rt):
+    c = rt.d.create
+    reader = c("persons", {"userName": "reader", "password": "pw-reader-1"})
+    c("access-groups", {"name": "readers", "members": [reader], "permissions": [
+        {"collection": "dns", "rights": ["read"], "dbid": rt.vq1}]})
+    s, _, tok = rt.d.api("POST", "/v1/auth/token",
+                         {"userName": "reader", "password": "pw-reader-1"}, token=None)
+    h = http.client.HTTPConnection("127.0.0.1", rt.port, timeout=15)
+    h.request("GET", "/v1/events", headers={"Authorization": f"Bearer {tok['token']}"})
+    r = h.getresponse()
+    assert r.status == 200
+    rt.queue()
+    # a new password revokes the reader's tokens: the stream ends
+    s, _, _ = rt.d.api("PATCH", f"/v1/persons/{reader}", {"password": "pw-reader-2"})
+    assert s == 200
+    t0 = time.monotonic()
+    body = r.read()                      # to the end of the stream
+    assert time.monotonic() - t0 < 10
+    lines = [json.loads(x) for x in body.splitlines() if x.startswith(b"{")]
+    assert [e["type"] for e in lines] == ["queued"], lines
+    h.close()

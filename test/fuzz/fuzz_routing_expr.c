@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_routing_expr - libFuzzer over the routing worker's skill
- * expressions (workers/routing/expr.c).  The input, as a C string, is
+ * expressions (common/expr.c).  The input, as a C string, is
  * compiled against a fixed skill table.  Refused: the message is valid
  * printable UTF-8, the position within the text, and a tiny message
  * buffer gives the same answer.  Compiled: the skill list holds distinct
@@ -10,7 +10,7 @@
  * or a level of a named skill, and an expression that needs a skill
  * never matches an agent without any.
  */
-#include "../../workers/routing/expr.c"
+#include "../../common/expr.c"
 
 #include <stdint.h>
 

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_routing_expr - the routing worker's skill expressions
- * (workers/routing/expr.c): each operand and comparison, the rule that an
+ * (common/expr.c): each operand and comparison, the rule that an
  * agent lacking a skill satisfies no comparison, precedence and
  * parentheses, spellings (&&, ||, ==, whitespace, quoted and UTF-8
  * names, true), every error with its position, the limits, the score,
@@ -10,7 +10,7 @@
  * agents against a reference evaluator of the tree they were printed from
  * (a fixed seed, so a failure repeats).
  */
-#include "../../workers/routing/expr.c"
+#include "../../common/expr.c"
 
 #include <setjmp.h>
 #include <stdarg.h>

@@ -22,6 +22,7 @@
 #include <jansson.h>
 
 #include "log.h"
+#include "expr.h"
 #include "schema.h"
 #include "util.h"
 #include "validate.h"
@@ -158,6 +159,34 @@ shape_email(const char *s, size_t n)
 	    memchr(at + 1, '@', n - (at + 1 - s)) == NULL;
 }
 
+/* any_skill - at write time every name may be a skill (one created in the
+ * same import, say): the routing worker names the unknown ones */
+static int
+any_skill(const char *name, size_t len, void *arg)
+{
+	return 0;
+}
+
+/* skills_error - why s is not a skill expression, or NULL */
+static const char *
+skills_error(const char *s, char *buf, size_t len)
+{
+	struct rexpr	*e;
+	size_t		 pos;
+
+	if ((e = rexpr_compile(s, any_skill, NULL, buf, len, &pos)) == NULL)
+		return buf;
+	rexpr_free(e);
+	return NULL;
+}
+
+/* shape_skills - a skill expression (checked whole by skills_error) */
+static int
+shape_skills(const char *s, size_t n)
+{
+	return shape_line(s, n);
+}
+
 /* shape_collection - one of the REST collection names */
 static int
 shape_collection(const char *s, size_t n)
@@ -184,6 +213,8 @@ static const struct shape shapes[] = {
 	    "must be an email address such as jdoe@example.com" },
 	[CFG_SH_COLLECTION] = { shape_collection,
 	    "must be a collection name such as persons or dns" },
+	[CFG_SH_SKILLS] = { shape_skills,
+	    "must be a skill expression such as Sales>=5 & English" },
 };
 
 /*
@@ -782,6 +813,7 @@ check_string(const struct cfg_field *f, const json_t *v, const char *path,
 {
 	const char	*s;
 	size_t		 n;
+	char		 why[256];
 
 	if (!json_is_string(v))
 		return fail(err, 422, "WrongType", path, "must be a string");
@@ -802,6 +834,9 @@ check_string(const struct cfg_field *f, const json_t *v, const char *path,
 	if (!shapes[f->shape].ok(s, n))
 		return fail(err, 422, "BadValue", path, "%s",
 		    shapes[f->shape].what);
+	if (f->shape == CFG_SH_SKILLS && skills_error(s, why, sizeof(why)))
+		return fail(err, 422, "BadValue", path, "must be a skill "
+		    "expression: %s", why);
 	return 0;
 }
 

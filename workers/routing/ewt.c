@@ -26,10 +26,9 @@
 #define RING	32
 
 void
-ewt_left(struct vq *q, uint64_t at_ms, double waited)
+ewt_left(struct vq *q, uint64_t at_ms)
 {
 	q->left_ms[q->nleft % RING] = at_ms;
-	q->waited[q->nleft % RING] = waited;
 	q->nleft++;
 }
 
@@ -54,24 +53,47 @@ flow(const struct vq *q)
 	return last > first ? (last - first) / 1000.0 / (n - 1) : 0;
 }
 
-/* fit - the agents logged in who fit a live interaction of q */
-static unsigned
-fit(const struct vq *q)
+static int
+same(const struct target *a, const struct target *b)
 {
-	const struct ix	*x;
-	unsigned	 n, best = 0;
+	return a->kind == b->kind && a->dbid == b->dbid && (a->text == NULL ?
+	    b->text == NULL : b->text != NULL && strcmp(a->text, b->text) ==
+	    0);
+}
 
-	/* the interactions of a queue usually share their target: count
-	 * for each distinct one, keep the most */
+/*
+ * ewt_agents - for each distinct target of the queue's live interactions
+ * (their first: the steps widen it later), the agents it fits; the most.
+ * The interactions of a queue mostly share a few targets: each is counted
+ * once (up to TARGETS of them).
+ */
+#define TARGETS	16
+unsigned
+ewt_agents(const struct vq *q, unsigned *free_now)
+{
 	static const struct target	 any = { TG_ANY, 0, NULL, NULL };
+	const struct target		*seen[TARGETS];
+	const struct ix			*x;
+	unsigned			 n, f, best = 0, best_free = 0;
+	size_t				 ns = 0, i;
 
+	if (TAILQ_EMPTY(&q->list))
+		return pool_count(&any, free_now);
 	TAILQ_FOREACH(x, &q->list, entry) {
-		n = pool_count(&x->steps[0].t, NULL);
-		if (n > best)
+		for (i = 0; i < ns && !same(seen[i], &x->steps[0].t); i++)
+			;
+		if (i < ns)
+			continue;
+		if (ns == TARGETS)
+			break;
+		seen[ns++] = &x->steps[0].t;
+		if ((n = pool_count(&x->steps[0].t, &f)) > best) {
 			best = n;
+			best_free = f;
+		}
 	}
-	if (TAILQ_EMPTY(&q->list))	/* nothing waits: every agent */
-		best = pool_count(&any, NULL);
+	if (free_now != NULL)
+		*free_now = best_free;
 	return best;
 }
 
@@ -90,7 +112,7 @@ ewt(const struct vq *q, unsigned pos, enum ewt_kind kind)
 		return gap * pos;
 	case EWT_URS2:
 		n = q->nhandle < RING ? q->nhandle : RING;
-		if (n == 0 || (agents = fit(q)) == 0)
+		if (n == 0 || (agents = ewt_agents(q, NULL)) == 0)
 			return -1;
 		for (i = 0; i < n; i++)
 			sum += q->handle[i];

@@ -44,6 +44,8 @@ struct feed {
 	int			 sse;
 	int			 live;		/* else catching up */
 	int			 reading;	/* an XRANGE is out */
+	int			 checking;	/* its token is being checked */
+	char			*token;		/* as the request sent it */
 	int			 closed;
 	char			 last[48];	/* the position sent last */
 	TAILQ_ENTRY(feed)	 entry;
@@ -53,6 +55,7 @@ static TAILQ_HEAD(, feed) feeds = TAILQ_HEAD_INITIALIZER(feeds);
 static char	 applied[48] = "0-0";	/* the last event queue.c applied */
 
 static void	catch_up(struct feed *);
+static void	gone(struct feed *);
 
 void
 feed_start(void)
@@ -63,18 +66,33 @@ static void
 feed_free(struct feed *f)
 {
 	TAILQ_REMOVE(&feeds, f, entry);
+	free(f->token);
 	free(f);
 }
 
+/* gone - f's connection is gone: free it once nothing is out for it */
+static void
+gone(struct feed *f)
+{
+	f->closed = 1;
+	if (!f->reading && !f->checking)
+		feed_free(f);
+}
+
+/* feed_cleanup - every stream ends; a feed with a question out for it is
+ * freed when it is answered (the Redis clients answer every one, NULL at
+ * the latest when they are freed) */
 void
 feed_cleanup(void)
 {
-	struct feed	*f;
+	struct feed	*f, *next;
 
-	while ((f = TAILQ_FIRST(&feeds)) != NULL) {
+	for (f = TAILQ_FIRST(&feeds); f != NULL; f = next) {
+		next = TAILQ_NEXT(f, entry);
 		if (!f->closed)
 			http_stream_end(f->c);
-		feed_free(f);
+		f->closed = 1;
+		gone(f);
 	}
 }
 
@@ -83,9 +101,7 @@ closed(void *arg)
 {
 	struct feed	*f = arg;
 
-	f->closed = 1;
-	if (!f->reading)
-		feed_free(f);
+	gone(f);
 }
 
 /* send - one event to f; -1 when f is gone */
@@ -162,23 +178,56 @@ event_vq(const char *text, size_t len, char *type, size_t tlen)
 
 /* feed_event - a live event, applied by queue.c */
 void
-feed_event(const char *pos, const char *text, size_t len, json_int_t vq)
+feed_event(const char *pos, const char *type, const char *text, size_t len,
+    json_int_t vq)
 {
 	struct feed	*f, *next;
-	char		 type[32];
-	int		 typed = 0;
 
 	snprintf(applied, sizeof(applied), "%s", pos);
 	for (f = TAILQ_FIRST(&feeds); f != NULL; f = next) {
 		next = TAILQ_NEXT(f, entry);
 		if (!f->live || !visible(f, vq))
 			continue;
-		if (!typed) {
-			event_vq(text, len, type, sizeof(type));
-			typed = 1;
-		}
-		if (send(f, pos, type, text, len) == -1 && !f->reading)
-			feed_free(f);
+		if (send(f, pos, type, text, len) == -1)
+			gone(f);
+	}
+}
+
+/*
+ * feed_recheck - every feed's token asked again (routing.c's tick, every
+ * RECHECK_S): a feed whose token was revoked, or expired, ends.  Rights
+ * are checked per event already; this is for the token itself.
+ */
+static void
+rechecked(const struct principal *who, int unavailable, void *arg)
+{
+	struct feed	*f = arg;
+
+	f->checking = 0;
+	if (f->closed) {
+		gone(f);
+		return;
+	}
+	if (who == NULL && !unavailable) {
+		log_info("routing: an event feed's token is no longer valid: "
+		    "its stream ends");
+		http_stream_end(f->c);
+		f->closed = 1;
+		gone(f);
+	}
+}
+
+void
+feed_recheck(void)
+{
+	struct feed	*f, *next;
+
+	for (f = TAILQ_FIRST(&feeds); f != NULL; f = next) {
+		next = TAILQ_NEXT(f, entry);
+		if (f->token == NULL || f->checking || f->closed)
+			continue;
+		f->checking = 1;
+		svc_token_check(f->token, strlen(f->token), rechecked, f);
 	}
 }
 
@@ -214,13 +263,12 @@ page(struct rds *r, const redisReply *rep, void *arg)
 
 	f->reading = 0;
 	if (f->closed) {
-		feed_free(f);
+		gone(f);
 		return;
 	}
 	if (rep == NULL || rep->type != REDIS_REPLY_ARRAY) {
 		http_stream_abort(f->c);
-		f->closed = 1;
-		feed_free(f);
+		gone(f);
 		return;
 	}
 	for (i = 0; i < rep->elements; i++) {
@@ -241,7 +289,7 @@ page(struct rds *r, const redisReply *rep, void *arg)
 				    e->element[0]->str, type,
 				    fl->element[j + 1]->str,
 				    fl->element[j + 1]->len) == -1) {
-					feed_free(f);
+					gone(f);
 					return;
 				}
 			}
@@ -267,8 +315,7 @@ catch_up(struct feed *f)
 	    store_events_key(), from, applied, count) == -1) {
 		f->reading = 0;
 		http_stream_abort(f->c);
-		f->closed = 1;
-		feed_free(f);
+		gone(f);
 	}
 }
 
@@ -281,7 +328,7 @@ info(struct rds *r, const redisReply *rep, void *arg)
 
 	f->reading = 0;
 	if (f->closed) {
-		feed_free(f);
+		gone(f);
 		return;
 	}
 	for (i = 0; rep != NULL && rep->type == REDIS_REPLY_ARRAY &&
@@ -334,6 +381,8 @@ feed_open(struct http_conn *c, const struct http_request *r,
 	f = xcalloc(1, sizeof(*f));
 	f->c = c;
 	f->who = *who;
+	if ((v = http_header(r, "Authorization", &len)) != NULL && len > 7)
+		f->token = xasprintf("%.*s", (int)(len - 7), v + 7);
 	f->sse = accepts_sse(r);
 	TAILQ_INSERT_TAIL(&feeds, f, entry);
 	if (http_stream_begin(c, 200, f->sse ? "text/event-stream" :

@@ -163,8 +163,9 @@ int
 rthttp_head(struct http_conn *c, const struct http_request *r,
     const struct principal *who)
 {
-	struct req	q;
-	char		extra[64];
+	struct req	 q;
+	char		 extra[64], *text;
+	json_t		*body;
 
 	parse(r, &q);
 	if (q.route == R_NONE) {
@@ -175,9 +176,13 @@ rthttp_head(struct http_conn *c, const struct http_request *r,
 	if (!method_ok(r, q.route)) {
 		snprintf(extra, sizeof(extra), "Allow: %s\r\n",
 		    allowed(q.route));
-		http_respond(c, 405, "application/json", extra,
-		    "{\"error\":\"MethodNotAllowed\",\"message\":\"method not "
-		    "allowed on this route\"}", 71);
+		body = json_pack("{s:s, s:s}", "error", "MethodNotAllowed",
+		    "message", "method not allowed on this route");
+		text = json_dumps(body, JSON_COMPACT);
+		http_respond(c, 405, "application/json", extra, text,
+		    strlen(text));
+		free(text);
+		json_decref(body);
 		return SVC_HTTP_ANSWERED;
 	}
 	if (!store_ready()) {
@@ -393,8 +398,9 @@ done(int rc, const char *why, void *arg)
 		    "agent" : strcmp(why ?: "", "expired") == 0 ? "no longer "
 		    "reserved (its reservation expired)" : why ?: "?");
 	else
-		svc_http_error(p->c, 503, "Unavailable", "Redis did not "
-		    "answer; retry later");
+		svc_http_error(p->c, 503, "Unavailable", "%s did not answer; "
+		    "retry later", why != NULL && strcmp(why, "postgres") == 0 ?
+		    "PostgreSQL" : "Redis");
 	free(p);
 }
 
@@ -423,6 +429,14 @@ create(struct http_conn *c, const struct http_request *r,
 
 	if (b == NULL)
 		return;
+	if (json_object_get(b, "connId") != NULL ||
+	    json_object_get(b, "routingPoint") != NULL) {
+		/* a routing point's calls are queued from the voice events */
+		svc_http_error(c, 422, "Invalid", "connId and routingPoint are "
+		    "set by the routing points, not by a request");
+		json_decref(b);
+		return;
+	}
 	util_uuid(uuid);
 	snprintf(id, sizeof(id), "%s", uuid);
 	if ((doc = queue_doc(b, id, &status, why, sizeof(why))) == NULL) {
@@ -441,6 +455,50 @@ create(struct http_conn *c, const struct http_request *r,
 	free(doc);
 }
 
+/* An ended interaction is kept in Redis for an hour: read from there. */
+struct reading {
+	struct http_conn	*c;
+	struct principal	 who;
+	char			 id[RT_ID_MAX];
+};
+
+static void
+ended_read(json_t *o, int ok, void *arg)
+{
+	struct reading	*g = arg;
+	json_t		*doc = json_object_get(o, "interaction"), *v;
+	const char	*k;
+
+	if (!ok)
+		svc_http_error(g->c, 503, "Unavailable", "Redis did not "
+		    "answer; retry later");
+	else if (!json_is_object(doc))
+		svc_http_error(g->c, 404, "NotFound", "no interaction %s",
+		    g->id);
+	else if (may(g->c, &g->who, json_integer_value(json_object_get(doc,
+	    "vq")), RIGHT_READ)) {
+		doc = json_deep_copy(doc);
+		json_object_del(doc, "vq");
+		json_object_foreach(o, k, v)
+			if (strcmp(k, "state") == 0 || strcmp(k, "created") ==
+			    0 || strcmp(k, "agent") == 0 || strcmp(k, "dn") == 0)
+				json_object_set(doc, k, v);
+		reply(g->c, 200, doc);
+	}
+	free(g);
+}
+
+static void
+ended_get(struct http_conn *c, const struct principal *who, const char *id)
+{
+	struct reading	*g = xcalloc(1, sizeof(*g));
+
+	g->c = c;
+	g->who = *who;
+	snprintf(g->id, sizeof(g->id), "%s", id);
+	store_get(id, ended_read, g);
+}
+
 /* one - GET, PATCH, DELETE /v1/interactions/{id} */
 static void
 one(struct http_conn *c, const struct http_request *r,
@@ -451,6 +509,10 @@ one(struct http_conn *c, const struct http_request *r,
 	char		*doc;
 	struct pending	*p;
 
+	if (x == NULL && http_method_is(r, "GET")) {
+		ended_get(c, who, id);
+		return;
+	}
 	if (x == NULL) {
 		svc_http_error(c, 404, "NotFound", "no interaction %s waiting "
 		    "or being handled", id);
@@ -550,10 +612,9 @@ action(struct http_conn *c, const struct principal *who, const char *id,
 static void
 vq_figures(struct http_conn *c, const struct principal *who, struct vq *q)
 {
-	static const struct target any = { TG_ANY, 0, NULL, NULL };
 	const struct ix	*x;
 	uint64_t	 now = now_wall_us() / 1000, oldest = 0;
-	unsigned	 agents = 0, n, free_now = 0, f;
+	unsigned	 agents, free_now = 0;
 
 	if (!may(c, who, q->dbid, RIGHT_READ))
 		return;
@@ -561,13 +622,7 @@ vq_figures(struct http_conn *c, const struct principal *who, struct vq *q)
 		if (x->state == IX_QUEUED && (oldest == 0 ||
 		    x->created_ms < oldest))
 			oldest = x->created_ms;
-	TAILQ_FOREACH(x, &q->list, entry)
-		if ((n = pool_count(&x->steps[0].t, &f)) > agents) {
-			agents = n;
-			free_now = f;
-		}
-	if (TAILQ_EMPTY(&q->list))	/* nothing waits: every agent */
-		agents = pool_count(&any, &free_now);
+	agents = ewt_agents(q, &free_now);
 	reply(c, 200, json_pack("{s:s, s:i, s:f, s:f, s:f, s:i, s:i}",
 	    "virtualQueue", q->number, "waiting", (int)q->waiting,
 	    "longestWait", oldest > 0 && now > oldest ? (now - oldest) /

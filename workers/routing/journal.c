@@ -10,10 +10,11 @@
  * once both hold it, and one that cannot be written is refused, with
  * nothing queued.  A change of its document follows, and its row goes when
  * it ends (or, a call, when an agent accepted it: the call is then with
- * the agent); those two are written after Redis, and a delete that fails
- * is tried again.  When store.c finds Redis without its state (no epoch
- * key), one instance reads the rows back into Redis as queued, with their
- * age (journal_load).
+ * the agent); a task accepted records its agent.  These are written after
+ * Redis, and a delete or an acceptance that fails is tried again.  When
+ * store.c finds Redis without its state (no epoch key), one instance
+ * reads the rows back into Redis, with their age: as queued, or as
+ * accepted by their agent, who is held again (journal_load).
  *
  * The writes of one turn of the loop go together: one INSERT, one UPDATE
  * and one DELETE over arrays (unnest), whatever their number.
@@ -47,9 +48,12 @@ static const struct migration migrations[] = {
 	  " doc text NOT NULL,"
 	  " vq bigint NOT NULL,"
 	  " created bigint NOT NULL);" },
+	{ 2,
+	  "ALTER TABLE rt_interaction ADD COLUMN agent bigint,"
+	  " ADD COLUMN dn text;" },
 };
 
-enum jkind { J_PUT, J_DOC, J_DEL };
+enum jkind { J_PUT, J_DOC, J_DEL, J_ACCEPT, J_KINDS };
 
 struct jop {
 	enum jkind	 kind;
@@ -67,7 +71,7 @@ TAILQ_HEAD(jops, jop);
 struct batch {
 	struct jops	 ops;
 	int		 left;		/* statements not answered */
-	int		 failed[3];	/* by kind */
+	int		 failed[J_KINDS]; /* by kind */
 };
 
 static struct pgc	*pg;
@@ -200,6 +204,13 @@ journal_del(const char *id)
 	add(J_DEL, id, NULL, 0, 0, NULL, NULL);
 }
 
+/* journal_accept - a task accepted by person at dn (it holds the agent) */
+void
+journal_accept(const char *id, json_int_t person, const char *dn)
+{
+	add(J_ACCEPT, id, dn, person, 0, NULL, NULL);
+}
+
 /* arr - a PostgreSQL array literal element, quoted and escaped */
 static void
 arr(struct jw *w, const char *s)
@@ -235,7 +246,7 @@ batch_done(struct batch *b)
 	while ((o = TAILQ_FIRST(&b->ops)) != NULL) {
 		TAILQ_REMOVE(&b->ops, o, entry);
 		ok = !b->failed[o->kind];
-		if (!ok && o->kind == J_DEL) {
+		if (!ok && (o->kind == J_DEL || o->kind == J_ACCEPT)) {
 			/* tried again: a row left would come back as live */
 			TAILQ_INSERT_TAIL(&queued, o, entry);
 			nqueued++;
@@ -289,34 +300,38 @@ run(struct batch *b, enum jkind k, const char *sql, int n,
 	}
 }
 
-/* flush - what was written in this turn, as three statements at most */
+/* flush - what was written in this turn, as four statements at most */
 static void
 flush(evutil_socket_t fd, short what, void *arg)
 {
 	struct batch	*b;
 	struct jop	*o;
-	struct jw	 ids[3], docs[2], vqs, created;
-	char		 buf[8][64];
+	struct jw	 ids[J_KINDS], docs[2], vqs, created, agents, dns;
+	char		 buf[10][64];
 	const char	*p[4];
-	int		 n[3] = { 0, 0, 0 }, i;
+	int		 n[J_KINDS] = { 0 }, i;
 	size_t		 taken = 0;
 
 	if (nqueued == 0)
 		return;
 	b = xcalloc(1, sizeof(*b));
 	TAILQ_INIT(&b->ops);
-	for (i = 0; i < 3; i++)
+	for (i = 0; i < J_KINDS; i++)
 		jw_init(&ids[i], buf[i], sizeof(buf[i]));
-	jw_init(&docs[0], buf[3], sizeof(buf[3]));
-	jw_init(&docs[1], buf[4], sizeof(buf[4]));
-	jw_init(&vqs, buf[5], sizeof(buf[5]));
-	jw_init(&created, buf[6], sizeof(buf[6]));
-	for (i = 0; i < 3; i++)
+	jw_init(&docs[0], buf[4], sizeof(buf[4]));
+	jw_init(&docs[1], buf[5], sizeof(buf[5]));
+	jw_init(&vqs, buf[6], sizeof(buf[6]));
+	jw_init(&created, buf[7], sizeof(buf[7]));
+	jw_init(&agents, buf[8], sizeof(buf[8]));
+	jw_init(&dns, buf[9], sizeof(buf[9]));
+	for (i = 0; i < J_KINDS; i++)
 		jw_lit(&ids[i], "{");
 	jw_lit(&docs[0], "{");
 	jw_lit(&docs[1], "{");
 	jw_lit(&vqs, "{");
 	jw_lit(&created, "{");
+	jw_lit(&agents, "{");
+	jw_lit(&dns, "{");
 	while ((o = TAILQ_FIRST(&queued)) != NULL && taken < BATCH_MAX) {
 		TAILQ_REMOVE(&queued, o, entry);
 		nqueued--;
@@ -330,13 +345,19 @@ flush(evutil_socket_t fd, short what, void *arg)
 			arr_int(&created, (long long)o->created);
 		} else if (o->kind == J_DOC)
 			arr(&docs[1], o->doc);
+		else if (o->kind == J_ACCEPT) {
+			arr_int(&agents, o->vq);
+			arr(&dns, o->doc);
+		}
 	}
-	for (i = 0; i < 3; i++)
+	for (i = 0; i < J_KINDS; i++)
 		jw_lit(&ids[i], "}");
 	jw_lit(&docs[0], "}");
 	jw_lit(&docs[1], "}");
 	jw_lit(&vqs, "}");
 	jw_lit(&created, "}");
+	jw_lit(&agents, "}");
+	jw_lit(&dns, "}");
 	b->left = 1;		/* held until every statement is queued */
 	if (n[J_PUT] > 0) {
 		p[0] = ids[J_PUT].p;
@@ -354,17 +375,27 @@ flush(evutil_socket_t fd, short what, void *arg)
 		    "unnest($1::text[], $2::text[]) AS u (id, doc) "
 		    "WHERE r.id = u.id", 2, p);
 	}
+	if (n[J_ACCEPT] > 0) {
+		p[0] = ids[J_ACCEPT].p;
+		p[1] = agents.p;
+		p[2] = dns.p;
+		run(b, J_ACCEPT, "UPDATE rt_interaction r SET agent = u.agent, "
+		    "dn = u.dn FROM unnest($1::text[], $2::bigint[], $3::text[]) "
+		    "AS u (id, agent, dn) WHERE r.id = u.id", 3, p);
+	}
 	if (n[J_DEL] > 0) {
 		p[0] = ids[J_DEL].p;
 		run(b, J_DEL, "DELETE FROM rt_interaction WHERE id = "
 		    "ANY ($1::text[])", 1, p);
 	}
-	for (i = 0; i < 3; i++)
+	for (i = 0; i < J_KINDS; i++)
 		jw_free(&ids[i]);
 	jw_free(&docs[0]);
 	jw_free(&docs[1]);
 	jw_free(&vqs);
 	jw_free(&created);
+	jw_free(&agents);
+	jw_free(&dns);
 	batch_done(b);
 	if (nqueued > 0)
 		event_active(ev_flush, 0, 0);
@@ -391,11 +422,13 @@ loaded(struct pgc *c, const PGresult *res, void *arg)
 	}
 	rows = json_array();
 	for (i = 0; i < PQntuples(res); i++)
-		json_array_append_new(rows, json_pack("{s:s, s:s, s:I, s:I}",
-		    "id", PQgetvalue(res, i, 0), "doc", PQgetvalue(res, i, 1),
-		    "vq", (json_int_t)strtoll(PQgetvalue(res, i, 2), NULL, 10),
-		    "created", (json_int_t)strtoll(PQgetvalue(res, i, 3), NULL,
-		    10)));
+		json_array_append_new(rows, json_pack("{s:s, s:s, s:I, s:I, "
+		    "s:I, s:s}", "id", PQgetvalue(res, i, 0), "doc",
+		    PQgetvalue(res, i, 1), "vq", (json_int_t)strtoll(
+		    PQgetvalue(res, i, 2), NULL, 10), "created", (json_int_t)
+		    strtoll(PQgetvalue(res, i, 3), NULL, 10), "agent",
+		    (json_int_t)strtoll(PQgetvalue(res, i, 4), NULL, 10), "dn",
+		    PQgetvalue(res, i, 5)));
 	l->cb(rows, l->arg);
 	json_decref(rows);
 	free(l);
@@ -409,8 +442,8 @@ journal_load(journal_load_cb *cb, void *arg)
 
 	l->cb = cb;
 	l->arg = arg;
-	if (!migrated || pgc_query(pg, "SELECT id, doc, vq, created FROM "
-	    "rt_interaction ORDER BY created, id", 0, NULL, loaded, l) == -1) {
+	if (!migrated || pgc_query(pg, "SELECT id, doc, vq, created, agent, "
+	    "dn FROM rt_interaction ORDER BY created, id", 0, NULL, loaded, l) == -1) {
 		free(l);
 		cb(NULL, arg);
 	}

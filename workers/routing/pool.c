@@ -30,6 +30,7 @@
 #include "strmap.h"
 #include "util.h"
 #include "voice.h"
+#include "expr.h"
 #include "routing_int.h"
 
 #define PENDING_MAX	100000
@@ -47,8 +48,7 @@ static struct strmap	 dns;		/* number -> struct agent */
 static struct strmap	 logins;	/* loginCode -> person dbid + 1 */
 static struct strmap	 dn_places;	/* DN number -> place dbid + 1 */
 static struct idmap	 persons;	/* dbid -> struct person */
-static struct idmap	 by_person;	/* dbid -> struct agent (logged in) */
-static struct idmap	 groups;	/* group dbid -> struct idmap * */
+static struct idmap	 groups;	/* group dbid -> struct group */
 static int		 index_stale = 1;
 static int		 have_state, cutting;
 static struct sid	 cut_at;
@@ -85,7 +85,6 @@ pool_cleanup(void)
 	strmap_clear(&dn_places);
 	idmap_each(&persons, free_person, NULL);
 	idmap_clear(&persons);
-	idmap_clear(&by_person);
 	idmap_each(&groups, free_group, NULL);
 	idmap_clear(&groups);
 	idmap_clear(&calls);
@@ -186,12 +185,6 @@ pool_at(const char *dn)
 	return strmap_get(&dns, dn);
 }
 
-struct agent *
-pool_of(json_int_t person)
-{
-	return idmap_get(&by_person, (uint64_t)person);
-}
-
 /* pool_update - into or out of the free list */
 void
 pool_update(struct agent *a)
@@ -242,41 +235,80 @@ pool_level(const struct agent *a, int skill)
 	return -1;
 }
 
-/* members - the members of a group (AgentGroup or PlaceGroup), indexed */
-static struct idmap *
-members(json_int_t group)
+/* A group (AgentGroup or PlaceGroup): its members, indexed, and an
+ * AgentGroup's skill expression (its agents are the members plus every
+ * agent whose skills match it, docs/config-api.md). */
+struct group {
+	struct idmap	 members;
+	struct rexpr	*expr;
+};
+
+static int
+skill_of(const char *name, size_t len, void *arg)
 {
-	struct idmap		*m;
+	const struct cobj	*o;
+	char			 buf[256];
+
+	if (len >= sizeof(buf))
+		return -1;
+	memcpy(buf, name, len);
+	buf[len] = '\0';
+	o = cache_find(CFG_SKILL, buf);
+	return o != NULL && o->enabled && o->dbid <= 0x7fffffff ?
+	    (int)o->dbid : -1;
+}
+
+static struct group *
+group(json_int_t dbid)
+{
+	struct group		*m;
 	const struct cobj	*g;
 	json_t			*v, *e;
-	size_t			 i;
+	size_t			 i, pos;
+	char			 err[256];
 
 	if (index_stale)
 		index_build();
-	if ((m = idmap_get(&groups, (uint64_t)group)) != NULL)
+	if ((m = idmap_get(&groups, (uint64_t)dbid)) != NULL)
 		return m;
 	m = xcalloc(1, sizeof(*m));
-	idmap_put(&groups, (uint64_t)group, m);
-	if ((g = cache_get(group)) == NULL || !g->enabled ||
-	    (v = cobj_get(g, "members")) == NULL)
+	idmap_put(&groups, (uint64_t)dbid, m);
+	if ((g = cache_get(dbid)) == NULL || !g->enabled)
 		return m;
-	json_array_foreach(v, i, e)
-		idmap_put(m, (uint64_t)json_integer_value(e), m);
+	if ((v = cobj_get(g, "members")) != NULL)
+		json_array_foreach(v, i, e)
+			idmap_put(&m->members, (uint64_t)json_integer_value(e),
+			    m);
+	json_decref(v);
+	v = cobj_get(g, "skillExpression");
+	if (json_is_string(v) && (m->expr = rexpr_compile(json_string_value(v),
+	    skill_of, NULL, err, sizeof(err), &pos)) == NULL)
+		log_warnx("routing: agent group %lld: its skillExpression: %s",
+		    (long long)dbid, err);
 	json_decref(v);
 	return m;
 }
 
-int
-pool_in_agent_group(json_int_t p, json_int_t group)
+static int
+level_of(int skill, void *arg)
 {
-	return idmap_get(members(group), (uint64_t)p) != NULL;
+	return pool_level(arg, skill);
 }
 
 int
-pool_in_place_group(json_int_t place, json_int_t group)
+pool_in_agent_group(const struct agent *a, json_int_t dbid)
 {
-	return place != 0 && idmap_get(members(group), (uint64_t)place) !=
-	    NULL;
+	struct group	*g = group(dbid);
+
+	return idmap_get(&g->members, (uint64_t)a->person) != NULL ||
+	    (g->expr != NULL && rexpr_match(g->expr, level_of, (void *)a));
+}
+
+int
+pool_in_place_group(json_int_t place, json_int_t dbid)
+{
+	return place != 0 && idmap_get(&group(dbid)->members,
+	    (uint64_t)place) != NULL;
 }
 
 unsigned
@@ -462,7 +494,6 @@ set_person(struct agent *a, const char *login)
 {
 	void		*p;
 	struct person	*x;
-	json_int_t	 was = a->person;
 
 	if (login != a->login)
 		snprintf(a->login, sizeof(a->login), "%s", login ?: "");
@@ -474,11 +505,6 @@ set_person(struct agent *a, const char *login)
 	p = strmap_get(&dn_places, a->dn);
 	a->place = x != NULL && x->place != 0 ? x->place : p != NULL ?
 	    (json_int_t)(intptr_t)p - 1 : 0;
-	if (was != 0 && was != a->person &&
-	    idmap_get(&by_person, (uint64_t)was) == a)
-		idmap_del(&by_person, (uint64_t)was);
-	if (a->person != 0)
-		idmap_put(&by_person, (uint64_t)a->person, a);
 	pool_update(a);
 }
 
@@ -650,6 +676,10 @@ free_person(uint64_t k, void *v, void *arg)
 static void
 free_group(uint64_t k, void *v, void *arg)
 {
-	idmap_clear(v);
-	free(v);
+	struct group	*g = v;
+
+	idmap_clear(&g->members);
+	if (g->expr != NULL)
+		rexpr_free(g->expr);
+	free(g);
 }

@@ -63,6 +63,7 @@ static void	kick(evutil_socket_t, short, void *);
 static void	ix_free(struct ix *);
 static void	ix_remove(struct ix *);
 static void	vq_gauge(struct vq *);
+static void	from_doc(struct ix *, json_t *);
 
 static const char *const state_names[] = { "queued", "reserved",
     "accepted", "ended" };
@@ -138,6 +139,23 @@ int_field(const struct cobj *o, const char *f, json_int_t dflt)
 	return n;
 }
 
+static void
+reparse(const char *k, void *v, void *arg)
+{
+	struct ix	*x = v;
+	json_t		*d = json_loads(x->doc, 0, NULL);
+
+	if (d != NULL)
+		from_doc(x, d);
+	json_decref(d);
+}
+
+static void
+vq_gauge_each(uint64_t k, void *v, void *arg)
+{
+	vq_gauge(v);
+}
+
 /* queue_config - the VirtualQueue DNs: numbers and aging */
 void
 queue_config(void)
@@ -166,6 +184,10 @@ queue_config(void)
 		json_decref(type);
 		json_decref(num);
 	}
+	/* targets name skills and groups: parse them again (a snapshot read
+	 * before the configuration was loaded could not) */
+	strmap_each(&ixs, reparse, NULL);
+	idmap_each(&vqs, vq_gauge_each, NULL);
 	full = 1;
 	queue_kick();
 	statlink_config();
@@ -196,27 +218,6 @@ struct ix *
 queue_call(const char *conn)
 {
 	return strmap_get(&by_conn, conn);
-}
-
-struct each {
-	void	(*f)(struct ix *, void *);
-	void	*arg;
-};
-
-static void
-each_one(const char *k, void *v, void *arg)
-{
-	struct each	*e = arg;
-
-	e->f(v, e->arg);
-}
-
-void
-queue_each(void (*f)(struct ix *, void *), void *arg)
-{
-	struct each	e = { f, arg };
-
-	strmap_each(&ixs, each_one, &e);
 }
 
 /* ---- an interaction's document ---- */
@@ -373,8 +374,10 @@ from_doc(struct ix *x, json_t *d)
 		x->strategy = ST_LONGEST_IDLE;
 	if (target_parse(json_object_get(d, "target"), &x->steps[0].t, why,
 	    sizeof(why)) == -1) {
-		/* the configuration changed since: nobody fits */
-		log_warnx("routing: interaction %s: %s", x->id, why);
+		/* the configuration changed since (or is not loaded yet:
+		 * queue_config parses it again): nobody fits */
+		if (rt.loaded)
+			log_warnx("routing: interaction %s: %s", x->id, why);
 		x->steps[0].t.kind = TG_AGENT;
 		x->steps[0].t.dbid = -1;
 	}
@@ -404,6 +407,8 @@ unhold(struct ix *x)
 	if (x->dn[0] != '\0' && (a = pool_at(x->dn)) != NULL &&
 	    strcmp(a->holds, x->id) == 0) {
 		a->holds[0] = '\0';
+		if (x->state == IX_ACCEPTED)	/* a task done: idle from now */
+			a->since_ms = now_wall_us() / 1000;
 		pool_update(a);
 	}
 }
@@ -589,6 +594,7 @@ queue_load(json_t *calls, json_t *list)
 	pool_calls(calls);
 	json_array_foreach(list, i, o)
 		learn(o, "state");
+	idmap_each(&vqs, vq_gauge_each, NULL);
 	full = 1;
 	queue_kick();
 }
@@ -626,8 +632,7 @@ queue_event(const char *pos, const char *text, size_t len)
 		metric_observe(rt_m.time_to_route, at > created ?
 		    (at - created) / 1000.0 : 0);
 		if (x != NULL && x->vq != NULL)
-			ewt_left(x->vq, at, at > created ? (at - created) /
-			    1000.0 : 0);
+			ewt_left(x->vq, at);
 	} else if (strcmp(type, "accepted") == 0) {
 		metric_inc(rt_m.routed);
 		pool_count_call(json_integer_value(json_object_get(o,
@@ -649,7 +654,7 @@ queue_event(const char *pos, const char *text, size_t len)
 		ewt_handled(oq, (at - acc) / 1000.0);
 	if (oq != NULL || (x != NULL && x->vq != NULL))
 		vq_gauge(oq != NULL ? oq : x->vq);
-	feed_event(pos, text, len, vq);
+	feed_event(pos, type, text, len, vq);
 	json_decref(o);
 }
 
@@ -811,7 +816,7 @@ reserved(int rc, const char *why, void *arg)
 		pool_update(a);
 	}
 	if (rc == 1 && x != NULL && x->conn[0] != '\0')
-		rp_route(x->conn, x->rp, t->dn);
+		rp_route(x->conn, x->rp, t->dn, t->id);
 	if (rc != 1 && x != NULL && x->state == IX_QUEUED)
 		dirty(x);
 	free(t);
@@ -964,6 +969,7 @@ struct create {
 	char		 dn[RT_DN_MAX];
 	char		 conn[RT_CONN_MAX];
 	char		 rp[RT_DN_MAX];
+	json_int_t	 vq;
 	store_cb	*cb;
 	void		*arg;
 };
@@ -973,19 +979,23 @@ created(int rc, const char *why, void *arg)
 {
 	struct create	*k = arg;
 	struct agent	*a = k->dn[0] != '\0' ? pool_at(k->dn) : NULL;
+	struct vq	*q;
 	int		 got = rc == 1 && why != NULL &&
 			    strcmp(why, "reserved") == 0;
 
 	if (a != NULL) {
 		a->trying = 0;
-		if (got)
+		if (got) {
 			snprintf(a->holds, sizeof(a->holds), "%s", k->id);
+			if ((q = queue_vq_dbid(k->vq)) != NULL)
+				q->rr = a->person;
+		}
 		else if (rc == 1)
 			pool_taken(a, 2000);	/* someone else has its key */
 		pool_update(a);
 	}
 	if (got && k->conn[0] != '\0')
-		rp_route(k->conn, k->rp, k->dn);
+		rp_route(k->conn, k->rp, k->dn, k->id);
 	k->cb(rc, why, k->arg);
 	free(k);
 }
@@ -1018,7 +1028,7 @@ journalled(int rc, const char *why, void *arg)
 	int			 i;
 
 	if (rc != 1 || q == NULL) {
-		p->cb(-1, NULL, p->arg);
+		p->cb(-1, "postgres", p->arg);
 		free(p->doc);
 		free(p);
 		return;
@@ -1036,6 +1046,7 @@ journalled(int rc, const char *why, void *arg)
 	snprintf(k->id, sizeof(k->id), "%s", p->id);
 	snprintf(k->conn, sizeof(k->conn), "%s", x.conn);
 	snprintf(k->rp, sizeof(k->rp), "%s", x.rp);
+	k->vq = q->dbid;
 	k->cb = p->cb;
 	k->arg = p->arg;
 	if (a != NULL) {

@@ -37,9 +37,11 @@
 #include "routing_worker.h"
 
 #define TICK_MS		200
+#define RECHECK_TICKS	25	/* feeds' tokens: every 5 s */
 
 static int	 rt_start(struct event_base *, const struct conf *, int);
 static int	 rt_reload_check(const struct conf *, char *, size_t);
+static void	 rt_reload(const struct conf *, const struct conf *);
 static void	 rt_stop(void);
 static void	 rt_cleanup(void);
 static int	 rt_drained(void);
@@ -54,7 +56,7 @@ static void	 on_tick(evutil_socket_t, short, void *);
 const struct worker_ops routing_worker_ops = {
 	.start = rt_start,
 	.reload_check = rt_reload_check,
-	.reload_apply = svc_reload,
+	.reload_apply = rt_reload,
 	.listen = svc_listen,
 	.stop = svc_stop,
 	.cleanup = svc_cleanup,
@@ -104,10 +106,19 @@ register_metrics(void)
 	    sizeof(bounds) / sizeof(bounds[0]));
 }
 
+/* limits - the section's settings that a reload may change */
+static void
+limits(const struct conf *c)
+{
+	const struct conf_worker	*w = &c->workers[WORKER_ROUTING];
+
+	rt.reservation_ttl = w->reservation_ttl > 0 ? w->reservation_ttl : 30;
+	rt.user_data_max = w->user_data_max > 0 ? w->user_data_max : 65536;
+}
+
 static int
 rt_start(struct event_base *b, const struct conf *c, int fd)
 {
-	const struct conf_worker	*w = &c->workers[WORKER_ROUTING];
 	struct voice_cbs		 cbs = { on_voice, on_link, NULL };
 	struct timeval			 tv = util_tv(TICK_MS / 1000.0);
 	char				 host[128];
@@ -118,8 +129,7 @@ rt_start(struct event_base *b, const struct conf *c, int fd)
 		snprintf(host, sizeof(host), "localhost");
 	host[sizeof(host) - 1] = '\0';
 	rt.owner = xasprintf("%s/%u", host, (unsigned)getpid());
-	rt.reservation_ttl = w->reservation_ttl > 0 ? w->reservation_ttl : 30;
-	rt.user_data_max = w->user_data_max > 0 ? w->user_data_max : 65536;
+	limits(c);
 	register_metrics();
 	journal_start(b, c);
 	store_start(b, c);
@@ -141,6 +151,13 @@ static int
 rt_reload_check(const struct conf *next, char *why, size_t len)
 {
 	return voice_reload_check(worker_conf(), next, "routing", why, len);
+}
+
+static void
+rt_reload(const struct conf *next, const struct conf *prev)
+{
+	limits(next);
+	svc_reload(next, prev);
 }
 
 static void
@@ -231,8 +248,12 @@ on_gap(int region, const char *why, void *arg)
 static void
 on_tick(evutil_socket_t fd, short what, void *arg)
 {
+	static unsigned	n;
+
 	if (!rt.loaded)
 		return;
 	pool_tick();
 	queue_tick();
+	if (++n % RECHECK_TICKS == 0)
+		feed_recheck();
 }

@@ -92,7 +92,6 @@ int		 target_match(const struct target *, const struct agent *);
  * target names (-1: none, or a group target) */
 int		 target_score(const struct target *, const struct agent *);
 enum strategy	 strategy_parse(const char *);	/* -1: unknown */
-const char	*strategy_name(enum strategy);
 
 /* ---- agents (pool.c) ---- */
 
@@ -133,15 +132,13 @@ void		 pool_link(int up);
 void		 pool_gap(void);
 int		 pool_known(void);
 struct agent	*pool_at(const char *dn);	/* NULL: none */
-/* The agent of person (logged in somewhere), or NULL. */
-struct agent	*pool_of(json_int_t person);
 /* Recompute whether the agent is free (after any change to it). */
 void		 pool_update(struct agent *);
 /* Its reservation key is someone else's for ms more. */
 void		 pool_taken(struct agent *, long long ms);
 /* Calls accepted today as Redis counts them: person -> count. */
 void		 pool_calls(json_t *);
-int		 pool_in_agent_group(json_int_t person, json_int_t group);
+int		 pool_in_agent_group(const struct agent *, json_int_t group);
 int		 pool_in_place_group(json_int_t place, json_int_t group);
 /* The agent's level of skill, -1 when it lacks it. */
 int		 pool_level(const struct agent *, int skill);
@@ -200,7 +197,6 @@ struct vq {
 	unsigned	 waiting;
 	/* the last interactions that left the queue for an agent */
 	uint64_t	 left_ms[32];	/* when */
-	double		 waited[32];	/* how long they had waited, s */
 	unsigned	 nleft;		/* ever */
 	double		 handle[32];	/* accepted to completed, s */
 	unsigned	 nhandle;
@@ -217,8 +213,7 @@ struct vq	*queue_vq_dbid(json_int_t dbid);
 struct ix	*queue_ix(const char *id);
 /* The live interaction of a call, by its connId. */
 struct ix	*queue_call(const char *conn);
-/* f for every live interaction (f may not add or remove one). */
-void		 queue_each(void (*f)(struct ix *, void *), void *arg);
+
 /* Redis is away: what is known may be stale. */
 void		 queue_reset(void);
 /* The shared state read whole: calls today (person -> count) and the
@@ -259,7 +254,6 @@ enum store_op {
 
 void		 store_start(struct event_base *, const struct conf *);
 void		 store_cleanup(void);
-int		 store_up(void);
 /* The shared state is read and followed. */
 int		 store_ready(void);
 const char	*store_events_key(void);
@@ -295,7 +289,10 @@ void		 journal_put(const char *id, const char *doc, json_int_t vq,
 		    store_cb *, void *);
 void		 journal_doc(const char *id, const char *doc);
 void		 journal_del(const char *id);
-/* Every row: [{id, doc, vq, created}], oldest first; NULL: not now. */
+void		 journal_accept(const char *id, json_int_t person,
+		    const char *dn);
+/* Every row: [{id, doc, vq, created, agent, dn}] (agent 0: waiting),
+ * oldest first; NULL: not now. */
 typedef void	 journal_load_cb(json_t *rows, void *arg);
 void		 journal_load(journal_load_cb *, void *);
 
@@ -306,7 +303,8 @@ void		 rp_cleanup(void);
 void		 rp_config(void);
 void		 rp_voice(struct voice_event *);
 /* A routing point's call was reserved an agent at dn: route it there. */
-void		 rp_route(const char *conn, const char *rp, const char *dn);
+void		 rp_route(const char *conn, const char *rp, const char *dn,
+		    const char *id);
 /* A routing point's call waited past its timeout: its default. */
 void		 rp_timed_out(const char *conn, const char *rp);
 
@@ -324,9 +322,11 @@ void		 feed_cleanup(void);
 void		 feed_open(struct http_conn *, const struct http_request *,
 		    const struct principal *);
 /* A routing event read from the stream, for the open feeds. */
-void		 feed_event(const char *pos, const char *text, size_t len,
-		    json_int_t vq);
+void		 feed_event(const char *pos, const char *type, const char *text,
+		    size_t len, json_int_t vq);
 void		 feed_reset(void);
+/* Ask again whether every feed's token holds (a revoked one ends it). */
+void		 feed_recheck(void);
 
 /* ---- expected wait (ewt.c) ---- */
 
@@ -334,8 +334,11 @@ enum ewt_kind { EWT_URS = 0, EWT_URS2, EWT_STAT };
 
 /* Expected wait, in s, of position pos (1-based) in vq; -1: unknown. */
 double		 ewt(const struct vq *, unsigned pos, enum ewt_kind);
-void		 ewt_left(struct vq *, uint64_t now_ms, double waited);
+void		 ewt_left(struct vq *, uint64_t at_ms);
 void		 ewt_handled(struct vq *, double seconds);
+/* The agents logged in who could take what waits in q (every agent when
+ * nothing waits), and how many of them are free now. */
+unsigned	 ewt_agents(const struct vq *, unsigned *free_now);
 
 /* ---- the worker (routing.c) ---- */
 
@@ -352,7 +355,7 @@ extern struct rt_env rt;
 
 struct rt_metrics {
 	struct metric	*routed, *abandoned, *timed_out, *cancelled;
-	struct metric	*rejected, *expired, *time_to_route, *waiting;
+	struct metric	*rejected, *expired, *time_to_route;
 };
 extern struct rt_metrics rt_m;
 

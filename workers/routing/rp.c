@@ -46,6 +46,7 @@ struct rpoint {
 };
 
 static struct strmap	 rps;		/* number -> struct rpoint */
+static struct strmap	 routing;	/* requestId -> interaction id */
 static unsigned long long seq;
 
 static void
@@ -62,11 +63,19 @@ rp_start(const struct conf *c)
 {
 }
 
+static void
+free_str(const char *k, void *v, void *arg)
+{
+	free(v);
+}
+
 void
 rp_cleanup(void)
 {
 	strmap_each(&rps, free_rp, NULL);
 	strmap_clear(&rps);
+	strmap_each(&routing, free_str, NULL);
+	strmap_clear(&routing);
 }
 
 static json_int_t
@@ -100,14 +109,24 @@ rp_config(void)
 	char				 type[32], expr[4096];
 	json_int_t			 g;
 
-	rp_cleanup();
+	strmap_each(&rps, free_rp, NULL);
+	strmap_clear(&rps);
 	v = cache_list(CFG_DN, &n);
 	for (i = 0; i < n; i++) {
 		str_of(v[i], "type", type, sizeof(type));
 		if (!v[i]->enabled || (strcmp(type, "RoutingPoint") != 0 &&
 		    strcmp(type, "VirtualRoutingPoint") != 0) ||
-		    (q = cache_get(int_of(v[i], "virtualQueue", 0))) == NULL)
+		    int_of(v[i], "virtualQueue", 0) == 0)
 			continue;
+		q = cache_get(int_of(v[i], "virtualQueue", 0));
+		if (q == NULL || !q->enabled || queue_vq_dbid(q->dbid) == NULL) {
+			log_warnx("routing: routing point %lld names virtual "
+			    "queue %lld, which is not an enabled VirtualQueue: "
+			    "its calls wait there unrouted", (long long)
+			    v[i]->dbid, (long long)int_of(v[i], "virtualQueue",
+			    0));
+			continue;
+		}
 		p = xcalloc(1, sizeof(*p));
 		str_of(v[i], "number", p->number, sizeof(p->number));
 		str_of(q, "number", p->vq, sizeof(p->vq));
@@ -143,12 +162,15 @@ sent(int ok, void *arg)
 }
 
 static void
-route_call(const char *conn, const char *rp, const char *dest)
+route_call(const char *conn, const char *rp, const char *dest,
+    const char *ix)
 {
 	char	 id[48];
 	json_t	*req;
 
 	snprintf(id, sizeof(id), "rtr-%llu", ++seq);
+	if (ix != NULL)
+		strmap_put(&routing, id, xstrdup(ix));
 	req = json_pack("{s:s, s:s, s:s, s:s, s:s}", "request",
 	    "RequestRouteCall", "dn", rp, "connId", conn, "destination", dest,
 	    "requestId", id);
@@ -157,10 +179,10 @@ route_call(const char *conn, const char *rp, const char *dest)
 }
 
 void
-rp_route(const char *conn, const char *rp, const char *dn)
+rp_route(const char *conn, const char *rp, const char *dn, const char *ix)
 {
 	log_debug("routing: the call %s at %s to %s", conn, rp, dn);
-	route_call(conn, rp, dn);
+	route_call(conn, rp, dn, ix);
 }
 
 void
@@ -173,7 +195,7 @@ rp_timed_out(const char *conn, const char *rp)
 		    "no default destination", conn, rp);
 		return;
 	}
-	route_call(conn, rp, p->dest);
+	route_call(conn, rp, p->dest, NULL);
 }
 
 /* ---- the voice events ---- */
@@ -248,7 +270,18 @@ rp_voice(struct voice_event *v)
 	const char	*conn;
 	struct rpoint	*p;
 	struct ix	*x;
+	char		*ix;
 
+	if (v->region == 0 && v->request_id[0] != '\0' &&
+	    (ix = strmap_del(&routing, v->request_id)) != NULL) {
+		/* our RequestRouteCall answered: failed, it waits again */
+		if (strcmp(v->name, "EventError") == 0) {
+			log_info("routing: interaction %s could not be routed "
+			    "to its agent; it waits again", ix);
+			store_reject(ix, 0, ended, NULL);
+		}
+		free(ix);
+	}
 	if (v->region != 0 || v->dn[0] == '\0' ||
 	    (o = voice_event_json(v)) == NULL ||
 	    (conn = json_string_value(json_object_get(o, "connId"))) == NULL)

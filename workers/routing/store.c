@@ -128,7 +128,7 @@ static const char accept_lua[] =
 "redis.call('HINCRBY', P .. 'calls:' .. ARGV[6], h[2], 1)\n"
 "redis.call('EXPIRE', P .. 'calls:' .. ARGV[6], 172800)\n"
 "ev('accepted')\n"
-"return {1, 'accepted'}\n";
+"return {1, 'accepted', h[2], h[3]}\n";
 
 /* ARGV[4] person or '', [5] skip ms, [6] 'rejected' or 'timed-out' */
 static const char reject_lua[] =
@@ -184,12 +184,20 @@ static const char snapshot_lua[] =
 "end\n"
 "return out\n";
 
-/* ARGV[4] doc, [5] vq, [6] created (ms) */
+/* ARGV[4] doc, [5] vq, [6] created (ms), [7] the agent who accepted it
+ * ('0': none), [8] its DN, [9] how long it holds the agent */
 static const char restore_lua[] =
 "if redis.call('EXISTS', ix) == 1 then return {0, 'exists'} end\n"
 "redis.call('HSET', ix, 'state', 'queued', 'doc', ARGV[4], 'vq', ARGV[5],\n"
 "  'created', ARGV[6], 'seq', redis.call('INCR', P .. 'seq'))\n"
 "redis.call('ZADD', P .. 'live', ARGV[6], id)\n"
+"if ARGV[7] ~= '0' then\n"
+"  redis.call('HSET', ix, 'state', 'accepted', 'agent', ARGV[7],\n"
+"    'dn', ARGV[8], 'until', 0)\n"
+"  redis.call('SET', A .. ARGV[8], 'rt:' .. id, 'PX', ARGV[9])\n"
+"  ev('accepted', ',\"restored\":true')\n"
+"  return {1, 'accepted'}\n"
+"end\n"
 "ev('queued', ',\"restored\":true')\n"
 "return {1, 'queued'}\n";
 
@@ -272,12 +280,6 @@ store_cleanup(void)
 	free(agent_prefix);
 	free(events_key);
 	prefix = agent_prefix = events_key = NULL;
-}
-
-int
-store_up(void)
-{
-	return kv != NULL && rds_state(kv) == RDS_UP;
 }
 
 const char *
@@ -416,6 +418,11 @@ changed(struct call *c, const redisReply *rep)
 	else if (rc == 1 && (c->s == S_END || (c->s == S_ACCEPT &&
 	    strcmp(c->argv[4], "0") == 0)))
 		journal_del(c->argv[2]);
+	else if (rc == 1 && c->s == S_ACCEPT && rep->elements >= 4 &&
+	    rep->element[2]->type == REDIS_REPLY_STRING &&
+	    rep->element[3]->type == REDIS_REPLY_STRING)
+		journal_accept(c->argv[2], strtoll(rep->element[2]->str, NULL,
+		    10), rep->element[3]->str);
 	else if (rc == -1 && c->s == S_QUEUE)	/* the creator hears 503 */
 		journal_del(c->argv[2]);
 	if (c->cb != NULL)
@@ -704,7 +711,8 @@ rows_read(json_t *rows, void *arg)
 	json_t			*o;
 	size_t			 i;
 	char			 vq[24], created[24];
-	const char		*a[3];
+	const char		*a[6];
+	char			 agent[24], hold[24];
 
 	if (rows == NULL) {
 		retry_later();
@@ -718,8 +726,12 @@ rows_read(json_t *rows, void *arg)
 		    "vq")));
 		a[2] = num(created, sizeof(created), json_integer_value(
 		    json_object_get(o, "created")));
+		a[3] = num(agent, sizeof(agent), json_integer_value(
+		    json_object_get(o, "agent")));
+		a[4] = json_string_value(json_object_get(o, "dn")) ?: "";
+		a[5] = num(hold, sizeof(hold), HOLD_MS);
 		call(S_RESTORE, changed, json_string_value(json_object_get(o,
-		    "id")), 3, a, restored_one, k);
+		    "id")), 6, a, restored_one, k);
 	}
 	if (json_array_size(rows) > 0)
 		log_info("routing: Redis had lost the routing state: %zu "

@@ -130,7 +130,7 @@ target_match(const struct target *t, const struct agent *a)
 	case TG_EXPR:
 		return rexpr_match(t->expr, level, (void *)a);
 	case TG_AGENT_GROUP:
-		return pool_in_agent_group(a->person, t->dbid);
+		return pool_in_agent_group(a, t->dbid);
 	case TG_PLACE_GROUP:
 		return pool_in_place_group(a->place, t->dbid);
 	case TG_AGENT:
@@ -156,10 +156,4 @@ strategy_parse(const char *s)
 		if (strcmp(s, strategies[i]) == 0)
 			return (enum strategy)i;
 	return (enum strategy)-1;
-}
-
-const char *
-strategy_name(enum strategy s)
-{
-	return strategies[s];
 }
