@@ -1044,6 +1044,441 @@ test_model_dump_restore(void **state)
 	model_free(m2);
 }
 
+/* ---- virtual queues: the routing events ---- */
+
+/* on_instant_r - on_instant, and whether the tenant counted it before */
+static void
+on_instant_r(const struct inst *i, double duration, void *arg)
+{
+	assert_true(action_is_instant(i->a));
+	rec_add(arg, i, "instant %s %s %s %g wait=%g%s%s", action_name(i->a),
+	    i->agent != NULL ? i->agent : "-", i->dn, rel(i->start),
+	    round(duration * 1000) / 1000, i->repeat ? " repeat=" : "",
+	    i->repeat ? (i->prior != NULL ? i->prior : "-") : "");
+}
+
+static const struct model_cbs vq_cbs = {
+	kind, on_start, on_end, on_instant_r, on_state
+};
+
+/*
+ * rev - a routing event as the routing worker writes it (' for "), at
+ * BASE + s, of interaction id created at BASE + c, in virtual queue vq;
+ * doc: more members of its document, more: of the event (",'k':v")
+ */
+static void
+rev(struct model *m, double s, const char *type, const char *id,
+    const char *st, const char *vq, double c, const char *doc,
+    const char *more)
+{
+	char			 buf[1024], *p;
+	json_t			*e;
+	json_error_t		 err;
+	struct model_vq_event	 ve;
+
+	snprintf(buf, sizeof(buf), "{'type':'%s','id':'%s','state':'%s',"
+	    "'at':%lld,'created':%lld,'seq':1%s,'interaction':{'id':'%s',"
+	    "'virtualQueue':'%s','vq':1%s%s,'strategy':'LongestIdle',"
+	    "'priority':0,'timeout':3600%s}}", type, id, st,
+	    llround((BASE + s) * 1000), llround((BASE + c) * 1000),
+	    more != NULL ? more : "", id, vq, vq, "", doc != NULL ? doc : "");
+	for (p = buf; *p != '\0'; p++)
+		if (*p == '\'')
+			*p = '"';
+	if ((e = json_loads(buf, 0, &err)) == NULL)
+		fail_msg("%s: %s", buf, err.text);
+	assert_int_equal(model_vq_event_of(e, &ve), 0);
+	model_apply_vq(m, &ve, 1.0);	/* the event's time must win */
+	json_decref(e);
+}
+
+/*
+ * test_model_vq - interactions that are not calls, through every change
+ * of state: entered and waiting when queued, distributed when an agent is
+ * reserved, entered again when it comes back (the queue counts it again,
+ * the tenant not), answered when accepted, abandoned when it ends while
+ * waiting (cancelled, timed out), nothing when it ends with an agent;
+ * restored by a Redis that lost it: waiting since created, not entered
+ */
+static void
+test_model_vq(void **state)
+{
+	struct rec		 r = { .len = 0 };
+	struct model		*m = model_new(&vq_cbs, &r);
+	struct model_vq_event	 ve;
+	json_t			*e;
+	size_t			 w;
+
+	rev(m, 10, "queued", "i1", "queued", "7500", 10,
+	    ",'userData':{'k':1}", NULL);
+	expect(&r, "start CallWaiting - 7500 10 ud={\"k\":1}\n"
+	    "instant CallEntered - 7500 10 wait=0 ud={\"k\":1}\n");
+	rev(m, 12, "queued", "i2", "queued", "7500", 12, NULL, NULL);
+	rev(m, 12, "queued", "i2", "queued", "7500", 12, NULL, NULL);
+	expect(&r, "start CallWaiting - 7500 12\n"
+	    "instant CallEntered - 7500 12 wait=0\n");	/* once */
+	/* A new document: its userData from now on. */
+	rev(m, 13, "updated", "i2", "queued", "7500", 12,
+	    ",'userData':{'k':2}", NULL);
+	expect(&r, "");
+	assert_int_equal(model_vq_count(m, &w), 2);
+	assert_int_equal(w, 2);
+
+	/* Reserved at 20: distributed after 10 s. */
+	rev(m, 20, "reserved", "i1", "reserved", "7500", 10,
+	    ",'userData':{'k':1}", ",'agent':5,'dn':'5001','until':0");
+	expect(&r, "instant CallDistributed - 7500 20 wait=10 ud={\"k\":1}\n"
+	    "end CallWaiting - 7500 10..20 ud={\"k\":1}\n");
+	/* Rejected at 25: it enters again, for the queue only. */
+	rev(m, 25, "rejected", "i1", "queued", "7500", 10,
+	    ",'userData':{'k':1}", ",'from':5");
+	expect(&r, "start CallWaiting - 7500 25 ud={\"k\":1}\n"
+	    "instant CallEntered - 7500 25 wait=0 repeat=7500 "
+	    "ud={\"k\":1}\n");
+	/* Reserved again, the reservation runs out: the same. */
+	rev(m, 28, "reserved", "i1", "reserved", "7500", 10, NULL, NULL);
+	rev(m, 30, "timed-out", "i1", "queued", "7500", 10, NULL, NULL);
+	expect(&r, "instant CallDistributed - 7500 28 wait=3 ud={\"k\":1}\n"
+	    "end CallWaiting - 7500 25..28 ud={\"k\":1}\n"
+	    "start CallWaiting - 7500 30\n"
+	    "instant CallEntered - 7500 30 wait=0 repeat=7500\n");
+	/* Reserved, accepted: answered 22 s after it was created. */
+	rev(m, 31, "reserved", "i1", "reserved", "7500", 10, NULL, NULL);
+	rev(m, 32, "accepted", "i1", "accepted", "7500", 10,
+	    ",'userData':{'k':3}", NULL);
+	rev(m, 90, "completed", "i1", "completed", "7500", 10, NULL, NULL);
+	expect(&r, "instant CallDistributed - 7500 31 wait=1\n"
+	    "end CallWaiting - 7500 30..31\n"
+	    "instant CallAnswered - 7500 32 wait=22 ud={\"k\":3}\n");
+	/* Cancelled while waiting: abandoned after 28 s. */
+	rev(m, 40, "cancelled", "i2", "cancelled", "7500", 12, NULL, NULL);
+	/* (The wait keeps the userData it started with, as a voice call's
+	 * in a queue does.) */
+	expect(&r, "instant CallAbandoned - 7500 40 wait=28 ud={\"k\":2}\n"
+	    "end CallWaiting - 7500 12..40\n");
+	/* Timed out while waiting: abandoned too. */
+	rev(m, 50, "queued", "i3", "queued", "7500", 50, NULL, NULL);
+	rev(m, 60, "timed-out", "i3", "timed-out", "7500", 50, NULL, NULL);
+	expect(&r, "start CallWaiting - 7500 50\n"
+	    "instant CallEntered - 7500 50 wait=0\n"
+	    "instant CallAbandoned - 7500 60 wait=10\n"
+	    "end CallWaiting - 7500 50..60\n");
+	/* Cancelled with an agent: not an abandon of the queue. */
+	rev(m, 61, "queued", "i7", "queued", "7500", 61, NULL, NULL);
+	rev(m, 62, "reserved", "i7", "reserved", "7500", 61, NULL, NULL);
+	rev(m, 63, "cancelled", "i7", "cancelled", "7500", 61, NULL, NULL);
+	expect(&r, "start CallWaiting - 7500 61\n"
+	    "instant CallEntered - 7500 61 wait=0\n"
+	    "instant CallDistributed - 7500 62 wait=1\n"
+	    "end CallWaiting - 7500 61..62\n");
+	/* Its queued and reserved missed: nothing made up; the answer seen
+	 * counts. */
+	rev(m, 70, "reserved", "i4", "reserved", "7500", 65, NULL, NULL);
+	rev(m, 71, "accepted", "i4", "accepted", "7500", 65, NULL, NULL);
+	rev(m, 72, "completed", "i4", "completed", "7500", 65, NULL, NULL);
+	expect(&r, "instant CallAnswered - 7500 71 wait=6\n");
+	/* An event of one the model never knew that ends it: nothing. */
+	rev(m, 73, "cancelled", "i8", "cancelled", "7500", 65, NULL, NULL);
+	expect(&r, "");
+	/* Put back by a Redis that lost it: it waited since created. */
+	rev(m, 80, "queued", "i5", "queued", "7500", 5, NULL,
+	    ",'restored':true");
+	expect(&r, "start CallWaiting - 7500 5\n");
+	/* Known and waiting: restored changes nothing. */
+	rev(m, 81, "queued", "i5", "queued", "7500", 5, NULL,
+	    ",'restored':true");
+	expect(&r, "");
+	/* Moved to another queue: it left the first, entered the other. */
+	rev(m, 85, "updated", "i5", "queued", "7501", 5, NULL, NULL);
+	expect(&r, "end CallWaiting - 7500 5..85\n"
+	    "start CallWaiting - 7501 85\n"
+	    "instant CallEntered - 7501 85 wait=0\n");
+	assert_int_equal(model_vq_count(m, &w), 1);
+	assert_int_equal(w, 1);
+
+	/* Not an event the model can use: no id, state or queue. */
+	e = json_pack("{s:s, s:s, s:{s:s}}", "type", "queued", "state",
+	    "queued", "interaction", "virtualQueue", "7500");
+	assert_int_equal(model_vq_event_of(e, &ve), -1);
+	json_decref(e);
+	e = json_pack("{s:s, s:s, s:s, s:{}}", "type", "queued", "id", "x",
+	    "state", "queued", "interaction");
+	assert_int_equal(model_vq_event_of(e, &ve), -1);
+	json_decref(e);
+	model_free(m);
+}
+
+/*
+ * test_model_vq_calls - a routing point's calls in a virtual queue, with
+ * the voice events of the routing point and the agent's phone: the
+ * tenant counts a call's entry and abandon once (the routing point's),
+ * the virtual queue's copy of the answer comes from the agent's phone,
+ * and a call that timed out of the virtual queue into an ACD queue is
+ * that queue's call when answered
+ */
+static void
+test_model_vq_calls(void **state)
+{
+	struct rec	 r = { .len = 0 };
+	struct model	*m = model_new(&vq_cbs, &r);
+	const char	*rp = ",'connId':'c1','routingPoint':'8000'";
+
+	agent(m, 0, "EventAgentLogin", "5001", "A1", NULL);
+	agent(m, 0, "EventAgentReady", "5001", "A1", NULL);
+	call(m, 10, "EventRouteRequest", "8000", "c1",
+	    ",'callType':'Inbound'");
+	r.len = 0;
+	r.log[0] = '\0';
+	rev(m, 10.5, "queued", "rp-c1-1", "queued", "7500", 10.5, rp, NULL);
+	expect(&r, "start CallWaiting - 7500 10.5\n"
+	    "instant CallEntered - 7500 10.5 wait=0 repeat=8000\n");
+	rev(m, 15, "reserved", "rp-c1-1", "reserved", "7500", 10.5, rp, NULL);
+	expect(&r, "instant CallDistributed - 7500 15 wait=4.5\n"
+	    "end CallWaiting - 7500 10.5..15\n");
+	call(m, 15.1, "EventRouteUsed", "8000", "c1", NULL);
+	call(m, 15.2, "EventRinging", "5001", "c1", ",'callType':'Inbound'");
+	call(m, 18, "EventEstablished", "5001", "c1", NULL);
+	/* Answered 8 s after it entered the routing point: the agent's,
+	 * and the copies of the virtual queue and the routing point. */
+	assert_non_null(strstr(r.log, "instant CallAnswered A1 5001 18 "
+	    "wait=8\n"));
+	assert_non_null(strstr(r.log, "instant CallAnswered - 7500 18 wait=8 "
+	    "repeat=-\n"));
+	assert_non_null(strstr(r.log, "instant CallAnswered - 8000 18 wait=8 "
+	    "repeat=7500\n"));
+	r.len = 0;
+	r.log[0] = '\0';
+	/* Accepted, completed: the phone said it all. */
+	rev(m, 18.1, "accepted", "rp-c1-1", "accepted", "7500", 10.5, rp,
+	    NULL);
+	rev(m, 60, "completed", "rp-c1-1", "completed", "7500", 10.5, rp,
+	    NULL);
+	expect(&r, "");
+
+	/* The caller hangs up while waiting: the routing point's abandon;
+	 * the virtual queue's is not the tenant's again. */
+	rp = ",'connId':'c2','routingPoint':'8000'";
+	call(m, 100, "EventRouteRequest", "8000", "c2",
+	    ",'callType':'Inbound'");
+	rev(m, 100, "queued", "rp-c2-1", "queued", "7500", 100, rp, NULL);
+	rev(m, 130, "abandoned", "rp-c2-1", "abandoned", "7500", 100, rp,
+	    NULL);
+	call(m, 130, "EventAbandoned", "8000", "c2", NULL);
+	expect(&r, "instant CallEntered - 8000 100 wait=0\n"
+	    "start CallWaiting - 7500 100\n"
+	    "instant CallEntered - 7500 100 wait=0 repeat=8000\n"
+	    "instant CallAbandoned - 7500 130 wait=30 repeat=8000\n"
+	    "end CallWaiting - 7500 100..130\n"
+	    "instant CallAbandoned - 8000 130 wait=30\n");
+
+	/* Timed out of the virtual queue, to the ACD queue 7000: an abandon
+	 * of the virtual queue (the tenant's: nobody else counts it), and
+	 * the call is 7000's when answered. */
+	rp = ",'connId':'c3','routingPoint':'8000'";
+	call(m, 200, "EventRouteRequest", "8000", "c3",
+	    ",'callType':'Inbound'");
+	rev(m, 200, "queued", "rp-c3-1", "queued", "7500", 200, rp, NULL);
+	rev(m, 320, "timed-out", "rp-c3-1", "timed-out", "7500", 200, rp,
+	    NULL);
+	call(m, 320, "EventRouteUsed", "8000", "c3", NULL);
+	call(m, 320, "EventQueued", "7000", "c3", NULL);
+	expect(&r, "instant CallEntered - 8000 200 wait=0\n"
+	    "start CallWaiting - 7500 200\n"
+	    "instant CallEntered - 7500 200 wait=0 repeat=8000\n"
+	    "instant CallAbandoned - 7500 320 wait=120\n"
+	    "end CallWaiting - 7500 200..320\n"
+	    "instant CallDistributed - 8000 320 wait=120\n"
+	    "start CallWaiting - 7000 320\n"
+	    "instant CallEntered - 7000 320 wait=0 repeat=8000\n");
+	call(m, 330, "EventDiverted", "7000", "c3", NULL);
+	call(m, 330, "EventRinging", "5001", "c3", ",'callType':'Inbound'");
+	call(m, 335, "EventEstablished", "5001", "c3", NULL);
+	assert_non_null(strstr(r.log, "instant CallAnswered - 7000 335 "
+	    "wait=135 repeat=-\n"));
+	assert_null(strstr(r.log, "CallAnswered - 7500"));
+	model_free(m);
+}
+
+/*
+ * test_model_vq_voice_side - the virtual queues are the routing worker's:
+ * a reconcile with the voice state hash, or a restart of the voice side,
+ * leaves their interactions waiting
+ */
+static void
+test_model_vq_voice_side(void **state)
+{
+	struct rec	 r = { .len = 0 };
+	struct model	*m = model_new(&rec_cbs, &r);
+	size_t		 calls, agents, w;
+	json_t		*st;
+
+	rev(m, 10, "queued", "i1", "queued", "7500", 10, NULL, NULL);
+	call(m, 11, "EventQueued", "7500", "c1", NULL);	/* the voice side's */
+	call(m, 12, "EventQueued", "7000", "c2", NULL);
+	r.len = 0;
+	r.log[0] = '\0';
+	st = json_object();
+	model_reconcile(m, st, BASE + 50, &calls, &agents);
+	json_decref(st);
+	assert_int_equal(calls, 2);
+	expect_set(&r, "end CallWaiting - 7500 11..50\n"
+	    "end CallWaiting - 7000 12..50\n");
+	model_clear_calls(m, BASE + 60);
+	expect(&r, "");
+	assert_int_equal(model_vq_count(m, &w), 1);
+	assert_int_equal(w, 1);
+	rev(m, 70, "reserved", "i1", "reserved", "7500", 10, NULL, NULL);
+	expect(&r, "instant CallDistributed - 7500 70 wait=60\n"
+	    "end CallWaiting - 7500 10..70\n");
+	model_free(m);
+}
+
+/* live - the routing state of one interaction, as the cut gives it */
+static json_t *
+live(const char *id, const char *st, const char *vq, double c)
+{
+	return json_pack("{s:s, s:s, s:I, s:{s:s, s:s}}", "id", id, "state",
+	    st, "created", (json_int_t)llround((BASE + c) * 1000),
+	    "interaction", "id", id, "virtualQueue", vq);
+}
+
+/*
+ * test_model_vq_reconcile - after missed routing events: what the
+ * routing state does not list ends, what it lists in another state
+ * changes (back waiting: from now), what the model lacks is taken in
+ * (waiting since created); nothing instant is made up
+ */
+static void
+test_model_vq_reconcile(void **state)
+{
+	struct rec	 r = { .len = 0 };
+	struct model	*m = model_new(&vq_cbs, &r);
+	json_t		*l;
+	size_t		 ended, taken, w;
+
+	rev(m, 10, "queued", "i1", "queued", "7500", 10, NULL, NULL);
+	rev(m, 11, "queued", "i2", "queued", "7500", 11, NULL, NULL);
+	rev(m, 12, "reserved", "i2", "reserved", "7500", 11, NULL, NULL);
+	rev(m, 13, "queued", "i3", "queued", "7500", 13, NULL, NULL);
+	rev(m, 14, "queued", "i4", "queued", "7501", 14, NULL, NULL);
+	rev(m, 15, "reserved", "i4", "reserved", "7501", 14, NULL, NULL);
+	rev(m, 16, "queued", "i9", "queued", "7500", 16, NULL, NULL);
+	r.len = 0;
+	r.log[0] = '\0';
+	l = json_array();
+	json_array_append_new(l, live("i1", "queued", "7500", 10));
+	json_array_append_new(l, live("i2", "queued", "7500", 11));
+	json_array_append_new(l, live("i4", "reserved", "7501", 14));
+	json_array_append_new(l, live("i5", "queued", "7500", 20));
+	json_array_append_new(l, live("i6", "accepted", "7500", 21));
+	json_array_append_new(l, live("i9", "queued", "7501", 16));
+	json_array_append_new(l, live("i8", "completed", "7500", 22));
+	model_vq_reconcile(m, l, BASE + 50, &ended, &taken);
+	/* i3 is not listed and i9 is elsewhere: they end; i2 is back, i5,
+	 * i6 and i9 (in 7501) are taken in. */
+	assert_int_equal(ended, 2);
+	assert_int_equal(taken, 4);
+	expect_set(&r, "end CallWaiting - 7500 13..50\n"
+	    "end CallWaiting - 7500 16..50\n"
+	    "start CallWaiting - 7500 50\n"
+	    "start CallWaiting - 7500 20\n"
+	    "start CallWaiting - 7501 16\n");
+	assert_int_equal(model_vq_count(m, &w), 6);
+	assert_int_equal(w, 4);
+	/* Again: it agrees. */
+	model_vq_reconcile(m, l, BASE + 60, &ended, &taken);
+	assert_int_equal(ended + taken, 0);
+	expect(&r, "");
+	json_decref(l);
+	/* What follows counts as usual. */
+	rev(m, 70, "reserved", "i5", "reserved", "7500", 20, NULL, NULL);
+	rev(m, 71, "completed", "i6", "completed", "7500", 21, NULL, NULL);
+	expect(&r, "instant CallDistributed - 7500 70 wait=50\n"
+	    "end CallWaiting - 7500 20..70\n");
+	/* Nothing listed: everything ends. */
+	l = json_array();
+	model_vq_reconcile(m, l, BASE + 80, &ended, &taken);
+	json_decref(l);
+	assert_int_equal(ended, 5);
+	assert_int_equal(model_vq_count(m, &w), 0);
+	model_free(m);
+}
+
+/*
+ * test_model_vq_dump_restore - the virtual queues' interactions in the
+ * snapshot: the same waits after a restore, and the same actions from
+ * the routing events that follow
+ */
+static void
+test_model_vq_dump_restore(void **state)
+{
+	struct rec	 r = { .len = 0 }, r2 = { .len = 0 };
+	struct rec	 e = { .len = 0 }, e2 = { .len = 0 };
+	struct model	*m = model_new(&vq_cbs, &r), *m2;
+	json_t		*dump, *back;
+	char		*text, *a, *b;
+	size_t		 w1, w2;
+	const char	*rp = ",'connId':'c1','routingPoint':'8000'";
+
+	rev(m, 10, "queued", "i1", "queued", "7500", 10,
+	    ",'userData':{'k':1}", NULL);
+	rev(m, 11, "queued", "i2", "queued", "7500", 11, NULL, NULL);
+	rev(m, 12, "reserved", "i2", "reserved", "7500", 11, NULL, NULL);
+	call(m, 13, "EventRouteRequest", "8000", "c1",
+	    ",'callType':'Inbound'");
+	rev(m, 13, "queued", "rp-c1-1", "queued", "7500", 13, rp, NULL);
+	call(m, 14, "EventQueued", "7000", "c9", NULL);
+
+	dump = model_dump(m);
+	text = json_dumps(dump, JSON_COMPACT);
+	back = json_loads(text, 0, NULL);
+	m2 = model_new(&vq_cbs, &r2);
+	assert_int_equal(model_restore(m2, back), 0);
+	expect(&r2, "");
+	model_each(m2, seed_live, &r2);
+	r.len = 0;
+	r.log[0] = '\0';
+	model_each(m, each_line, &e);
+	model_each(m2, each_line, &e2);
+	a = sorted(e.log);
+	b = sorted(e2.log);
+	assert_string_equal(a, b);
+	assert_string_equal(a, "CallWaiting 0 - 7000 14\n"
+	    "CallWaiting 0 - 7500 10 ud={\"k\":1}\n"
+	    "CallWaiting 0 - 7500 13\n");
+	free(a);
+	free(b);
+	assert_int_equal(model_vq_count(m, &w1), model_vq_count(m2, &w2));
+	assert_int_equal(w1, w2);
+
+	/* What follows gives the same actions in both. */
+	rev(m, 20, "accepted", "i2", "accepted", "7500", 11, NULL, NULL);
+	rev(m2, 20, "accepted", "i2", "accepted", "7500", 11, NULL, NULL);
+	rev(m, 21, "reserved", "i1", "reserved", "7500", 10, NULL, NULL);
+	rev(m2, 21, "reserved", "i1", "reserved", "7500", 10, NULL, NULL);
+	rev(m, 22, "abandoned", "rp-c1-1", "abandoned", "7500", 13, rp, NULL);
+	rev(m2, 22, "abandoned", "rp-c1-1", "abandoned", "7500", 13, rp,
+	    NULL);
+	assert_string_equal(r.log, r2.log);
+	assert_string_equal(r.log,
+	    "instant CallAnswered - 7500 20 wait=9\n"
+	    "instant CallDistributed - 7500 21 wait=11 ud={\"k\":1}\n"
+	    "end CallWaiting - 7500 10..21 ud={\"k\":1}\n"
+	    "instant CallAbandoned - 7500 22 wait=9 repeat=8000\n"
+	    "end CallWaiting - 7500 13..22\n");
+	/* The call's entry came back: the routing point's abandon is timed
+	 * from it. */
+	r2.len = 0;
+	r2.log[0] = '\0';
+	call(m2, 30, "EventAbandoned", "8000", "c1", NULL);
+	expect(&r2, "instant CallAbandoned - 8000 30 wait=17\n");
+	json_decref(dump);
+	json_decref(back);
+	free(text);
+	model_free(m);
+	model_free(m2);
+}
+
 /* ---- types and profiles ---- */
 
 /* test_stype_builtin - the shipped types, as docs/stats.md lists them */
@@ -1083,6 +1518,8 @@ test_stype_builtin(void **state)
 		    A(A_ABANDONED), -1 },
 		{ "TotalLoginTime", CAT_TOTAL_TIME, A(A_LOGGED_IN), -1 },
 		{ "CurrentAgentStatus", CAT_AGENT_STATUS, 0, -1 },
+		{ "ExpectedWaitTime", CAT_ESTIM_WAIT_TIME, A(A_WAITING),
+		    A_DISTRIBUTED },
 	};
 	const struct stype	*all, *t;
 	json_t			*j;
@@ -1629,6 +2066,89 @@ test_acc_sliding(void **state)
 	assert_near(acc_value(a, BASE + 130), 60);
 	assert_near(acc_value(a, BASE + 200), 0);
 	acc_free(a);
+}
+
+/*
+ * test_acc_estim_wait - EstimWaitTime: (waiting + 1) x the interval /
+ * distributed in it; the interval begins at the period's start or the
+ * window's oldest step, not before the accumulator began to count; -1
+ * with nothing distributed; without actions, the first in line's
+ */
+static void
+test_acc_estim_wait(void **state)
+{
+	struct stype	 first = custom("{'category':'EstimWaitTime'}");
+	struct profile	 p;
+	struct acc	*a, *b;
+	struct inst	 i1, i2, i3, d;
+	json_t		*j;
+	char		 why[128];
+
+	assert_int_equal(first.actions, 0);
+	assert_int_equal(first.per, A_DISTRIBUTED);
+
+	/* Growing since BASE, counting from 100. */
+	a = acc_new(stype_builtin("ExpectedWaitTime"), &growing, BASE);
+	acc_born(a, BASE + 100);
+	assert_near(acc_value(a, BASE + 150), -1);	/* none distributed */
+	acc_start(a, mk(&i1, 1, A_WAITING, 100, NULL));
+	acc_start(a, mk(&i2, 2, A_WAITING, 110, NULL));
+	acc_start(a, mk(&i3, 3, A_WAITING, 120, NULL));
+	acc_instant(a, mk(&d, 4, A_DISTRIBUTED, 130, NULL), 30);
+	acc_instant(a, mk(&d, 5, A_DISTRIBUTED, 160, NULL), 60);
+	/* Two in 100 s, three waiting: (3 + 1) x 100 / 2. */
+	assert_near(acc_value(a, BASE + 200), 200);
+	acc_end(a, &i1, BASE + 200);
+	assert_near(acc_value(a, BASE + 200), 150);
+	/* Time goes by: 3 x 140 / 2. */
+	assert_near(acc_value(a, BASE + 240), 210);
+	/* Kept over a restart with when it began to count. */
+	j = acc_save(a);
+	b = acc_new(stype_builtin("ExpectedWaitTime"), &growing, BASE);
+	assert_int_equal(acc_load(b, j), 0);
+	acc_start(b, &i2);
+	acc_start(b, &i3);
+	assert_near(acc_value(b, BASE + 240), 210);
+	json_decref(j);
+	acc_free(b);
+	/* A reset: the new period is the interval. */
+	acc_reset(a, BASE + 300);
+	acc_instant(a, mk(&d, 6, A_DISTRIBUTED, 310, NULL), 5);
+	assert_near(acc_value(a, BASE + 320), 3 * 20.0 / 1);
+	acc_free(a);
+
+	/* The first in line, over 60 s in steps of 10 (BASE is a multiple
+	 * of 10): from 30 on, the window reaches back before the start. */
+	assert_int_equal(prof("{'type':'Sliding','window':60,'step':10}", &p,
+	    why, sizeof(why)), 0);
+	a = acc_new(&first, &p, BASE);
+	acc_start(a, mk(&i1, 1, A_WAITING, 1, NULL));	/* not an action */
+	acc_instant(a, mk(&d, 2, A_DISTRIBUTED, 5, NULL), 1);
+	acc_instant(a, mk(&d, 3, A_DISTRIBUTED, 15, NULL), 1);
+	acc_instant(a, mk(&d, 4, A_DISTRIBUTED, 25, NULL), 1);
+	assert_near(acc_value(a, BASE + 30), 10);
+	/* At 95 the window holds the steps from 40: none of those. */
+	assert_near(acc_value(a, BASE + 95), -1);
+	acc_instant(a, mk(&d, 5, A_DISTRIBUTED, 70, NULL), 1);
+	acc_instant(a, mk(&d, 6, A_DISTRIBUTED, 90, NULL), 1);
+	assert_near(acc_value(a, BASE + 95), 55.0 / 2);
+	acc_free(a);
+
+	/* Its definition, and what it is for. */
+	j = stype_json(stype_builtin("ExpectedWaitTime"));
+	{
+		char	*t = json_dumps(j, JSON_COMPACT);
+
+		assert_string_equal(t, "{\"category\":\"EstimWaitTime\","
+		    "\"actions\":[\"CallWaiting\"],\"per\":"
+		    "\"CallDistributed\",\"objects\":[\"Queue\","
+		    "\"RoutingPoint\",\"GroupQueues\",\"Tenant\"]}");
+		free(t);
+	}
+	json_decref(j);
+	first = custom("{'category':'EstimWaitTime','actions':'CallWaiting',"
+	    "'per':'CallAbandoned'}");
+	assert_int_equal(first.per, A_ABANDONED);
 }
 
 /* test_acc_filter - filters on userData, strings and numbers; media */
@@ -2349,6 +2869,11 @@ main(void)
 		cmocka_unit_test(test_model_reconcile),
 		cmocka_unit_test(test_model_adopt),
 		cmocka_unit_test(test_model_dump_restore),
+		cmocka_unit_test(test_model_vq),
+		cmocka_unit_test(test_model_vq_calls),
+		cmocka_unit_test(test_model_vq_voice_side),
+		cmocka_unit_test(test_model_vq_reconcile),
+		cmocka_unit_test(test_model_vq_dump_restore),
 		cmocka_unit_test(test_stype_builtin),
 		cmocka_unit_test(test_stype_parse),
 		cmocka_unit_test(test_profile_parse),
@@ -2359,6 +2884,7 @@ main(void)
 		cmocka_unit_test(test_acc_average_max),
 		cmocka_unit_test(test_acc_service_factor),
 		cmocka_unit_test(test_acc_sliding),
+		cmocka_unit_test(test_acc_estim_wait),
 		cmocka_unit_test(test_acc_filter),
 		cmocka_unit_test(test_acc_save_load),
 		cmocka_unit_test(test_together),

@@ -118,7 +118,7 @@ ewt(const struct vq *q, unsigned pos, enum ewt_kind kind)
 			sum += q->handle[i];
 		return sum / n * pos / agents;
 	case EWT_STAT:
-		break;
+		return statlink_ewt(q, pos);
 	}
 	return -1;
 }

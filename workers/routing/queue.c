@@ -190,6 +190,7 @@ queue_config(void)
 	idmap_each(&vqs, vq_gauge_each, NULL);
 	full = 1;
 	queue_kick();
+	statlink_config();
 }
 
 struct vq *

@@ -137,6 +137,7 @@ rt_start(struct event_base *b, const struct conf *c, int fd)
 	queue_start();
 	feed_start();
 	rp_start(c);
+	statlink_start();
 	voice_on_gap(on_gap);
 	voice_start(b, c, &cbs, NULL);
 	if (svc_start(b, c, WORKER_ROUTING, fd, &ops) == -1)
@@ -181,6 +182,7 @@ rt_cleanup(void)
 	rthttp_cleanup();
 	feed_cleanup();
 	rp_cleanup();
+	statlink_cleanup();
 	queue_cleanup();
 	pool_cleanup();
 	store_cleanup();

@@ -359,4 +359,15 @@ struct rt_metrics {
 };
 extern struct rt_metrics rt_m;
 
+/* ---- stats link (statlink.c) ---- */
+
+/* The link to the local stats worker, if it is configured. */
+void		 statlink_start(void);
+void		 statlink_cleanup(void);
+/* The virtual queues changed: open and close their statistics. */
+void		 statlink_config(void);
+/* Expected wait, in s, of position pos (1-based) in vq from the stats
+ * worker's statistics; -1: unknown. */
+double		 statlink_ewt(const struct vq *, unsigned pos);
+
 #endif

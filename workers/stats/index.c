@@ -349,6 +349,8 @@ index_dns(void)
 			d = xcalloc(1, sizeof(*d));
 			d->dbid = v[i]->dbid;
 			d->kind = kind_of(json_string_value(e));
+			d->virtual_queue = json_string_value(e) != NULL &&
+			    strcmp(json_string_value(e), "VirtualQueue") == 0;
 			free(strmap_put(&ix_dn, json_string_value(x), d));
 		}
 		json_decref(e);

@@ -35,13 +35,15 @@ struct call {
 };
 
 struct qcall {
-	char		*conn;
+	char		*conn;		/* routed: the interaction's id */
 	double		 start;
 	json_t		*ud;
 	struct ninst	*wait;
 	struct dn	*d;		/* the queue */
 	size_t		 at;		/* in d->waiting */
 	struct qcall	*next;		/* the same call in another queue */
+	int		 routed;	/* a virtual queue's, from the routing
+					 * events: not the voice side's */
 };
 
 struct dn {
@@ -67,6 +69,20 @@ struct agent {
 	struct ninst	*mode_inst;
 };
 
+/* An interaction of a virtual queue, from the routing events, until it
+ * ends: waiting (q), or with an agent. */
+enum vstate { V_WAITING = 0, V_RESERVED, V_ACCEPTED, V_ENDED };
+
+struct vix {
+	char		*id;
+	char		*vq;		/* the VirtualQueue DN's number */
+	char		*conn;		/* a routing point's call, or NULL */
+	char		*rp;		/* that routing point, or NULL */
+	enum vstate	 st;
+	double		 created;
+	struct qcall	*q;		/* while waiting */
+};
+
 /* A call that entered a routing point or a queue, until answered. */
 struct entry {
 	char		*conn;
@@ -80,6 +96,7 @@ struct model {
 	void			*arg;
 	struct strmap		 agents, dns, entries;
 	struct strmap		 waiting;	/* connId -> qcall list */
+	struct strmap		 vixs;		/* interaction id -> vix */
 	LIST_HEAD(, ninst)	 live;
 	uint64_t		 next_id;
 	size_t			 ncalls;
@@ -739,6 +756,331 @@ on_queue_event(struct model *m, const char *name,
 	}
 }
 
+/*
+ * ---- virtual queues: the routing events ----
+ *
+ * The routing worker's interactions wait in virtual queues; its events
+ * say which state each one is in after them (docs/stats.md "Virtual
+ * queues").  The model keeps each interaction it knows (vix) and turns
+ * the change of state into the actions a voice call has at an ACD queue:
+ * waiting (CallWaiting, CallEntered), waiting no more because an agent
+ * was reserved (CallDistributed), or because it ended (CallAbandoned);
+ * returned to the queue (a reservation rejected or run out), it enters
+ * again.  A routing point's call is linked to the call's entry, as a
+ * queue's call is, so that its answer is the virtual queue's too; an
+ * interaction that is not a call is answered when it is accepted.
+ */
+
+static enum vstate
+vstate_of(const char *s)
+{
+	if (strcmp(s, "queued") == 0)
+		return V_WAITING;
+	if (strcmp(s, "reserved") == 0)
+		return V_RESERVED;
+	if (strcmp(s, "accepted") == 0)
+		return V_ACCEPTED;
+	return V_ENDED;
+}
+
+/* model_vq_event_of - the members of a routing event the model reads; -1
+ * when it lacks one it needs (id, state, the virtual queue) */
+int
+model_vq_event_of(const json_t *e, struct model_vq_event *ev)
+{
+	const json_t	*doc = json_object_get(e, "interaction");
+	const json_t	*ud = json_object_get(doc, "userData");
+
+	memset(ev, 0, sizeof(*ev));
+	ev->type = json_string_value(json_object_get(e, "type"));
+	ev->id = json_string_value(json_object_get(e, "id"));
+	ev->state = json_string_value(json_object_get(e, "state"));
+	ev->vq = json_string_value(json_object_get(doc, "virtualQueue"));
+	ev->vq_dbid = json_integer_value(json_object_get(doc, "vq"));
+	ev->conn = json_string_value(json_object_get(doc, "connId"));
+	ev->rp = json_string_value(json_object_get(doc, "routingPoint"));
+	ev->restored = json_is_true(json_object_get(e, "restored"));
+	ev->at = json_number_value(json_object_get(e, "at")) / 1000.0;
+	ev->created = json_number_value(json_object_get(e, "created")) /
+	    1000.0;
+	ev->user_data = json_is_object(ud) ? ud : NULL;
+	return ev->id != NULL && ev->state != NULL && ev->vq != NULL &&
+	    ev->vq[0] != '\0' ? 0 : -1;
+}
+
+static struct vix *
+vix_new(struct model *m, const struct model_vq_event *e, enum vstate st,
+    double t)
+{
+	struct vix	*x = xcalloc(1, sizeof(*x));
+
+	x->id = xstrdup(e->id);
+	x->vq = xstrdup(e->vq);
+	x->conn = e->conn != NULL ? xstrdup(e->conn) : NULL;
+	x->rp = e->rp != NULL ? xstrdup(e->rp) : NULL;
+	x->st = st;
+	x->created = e->created > 0 && e->created <= t ? e->created : t;
+	strmap_put(&m->vixs, x->id, x);
+	return x;
+}
+
+static void
+vix_free(struct vix *x)
+{
+	free(x->id);
+	free(x->vq);
+	free(x->conn);
+	free(x->rp);
+	free(x);
+}
+
+/* vq_wait - x waits in its queue from t; quiet: restoring */
+static void
+vq_wait(struct model *m, struct vix *x, double t, const json_t *ud,
+    int quiet)
+{
+	x->q = qcall_add(m, dn_get(m, x->vq), x->id, t, ud, quiet);
+	x->q->routed = 1;
+}
+
+/* vq_unwait - x waits no more, at t */
+static void
+vq_unwait(struct model *m, struct vix *x, double t)
+{
+	if (x->q != NULL)
+		qcall_remove(m, x->q, t);
+	x->q = NULL;
+}
+
+/*
+ * vq_enter - x enters its queue at t, and waits.  The first time, a
+ * routing point's call counts as a call queued there counts (its entry
+ * says whether the tenant had it before); again (back from an agent),
+ * only the queue counts it again.
+ */
+static void
+vq_enter(struct model *m, struct vix *x, const json_t *ud, double t,
+    int again)
+{
+	struct entry	*en;
+
+	if (again) {
+		m->repeat = 1;
+		m->prior = x->vq;
+	} else if (x->conn != NULL) {
+		en = strmap_get(&m->entries, x->conn);
+		m->repeat = en != NULL;
+		m->prior = en != NULL ? (en->queue != NULL ? en->queue :
+		    en->rp) : NULL;
+		en = entry_get(m, x->conn, t);
+		if (en->queue == NULL)
+			en->queue = xstrdup(x->vq);
+	}
+	vq_wait(m, x, t, ud, 0);
+	instant(m, A_ENTERED, 0, NULL, x->vq, t, 0, x->q->ud);
+}
+
+/* vq_forget - x ended: a call's entry no longer names its queue (a
+ * queue it goes to next may), and x is gone */
+static void
+vq_forget(struct model *m, struct vix *x, double t)
+{
+	struct entry	*en;
+
+	vq_unwait(m, x, t);
+	if (x->conn != NULL && (en = strmap_get(&m->entries, x->conn)) !=
+	    NULL && en->queue != NULL && strcmp(en->queue, x->vq) == 0) {
+		free(en->queue);
+		en->queue = NULL;
+		if (en->rp == NULL)
+			entry_drop(m, x->conn);
+	}
+	strmap_del(&m->vixs, x->id);
+	vix_free(x);
+}
+
+/* vq_answered - accepted: an interaction that is not a call is answered
+ * (a call is answered at the agent's phone, and the voice events say) */
+static void
+vq_answered(struct model *m, struct vix *x, const json_t *ud, double t)
+{
+	if (x->conn == NULL)
+		instant(m, A_ANSWERED, 0, NULL, x->vq, t, t - x->created,
+		    (json_t *)ud);
+}
+
+/* vq_left - x waited and an agent was reserved (to), or it ended */
+static void
+vq_left(struct model *m, struct vix *x, const struct model_vq_event *e,
+    enum vstate to, double t)
+{
+	double	waited = t - x->q->start;
+
+	if (to == V_ENDED) {
+		/* A caller who hung up at a routing point is that routing
+		 * point's abandon first. */
+		if (x->conn != NULL && x->rp != NULL && e->type != NULL &&
+		    strcmp(e->type, "abandoned") == 0) {
+			m->repeat = 1;
+			m->prior = x->rp;
+		}
+		instant(m, A_ABANDONED, 0, NULL, x->vq, t, waited, x->q->ud);
+		return;
+	}
+	instant(m, A_DISTRIBUTED, 0, NULL, x->vq, t, waited, x->q->ud);
+}
+
+/*
+ * model_apply_vq - one routing event: the interaction's state before
+ * (what the model knows: none, waiting, with an agent) and after (what
+ * the event says) make its actions.  t: its time when it has none.
+ */
+void
+model_apply_vq(struct model *m, const struct model_vq_event *e, double t)
+{
+	struct vix	*x = strmap_get(&m->vixs, e->id);
+	enum vstate	 to = vstate_of(e->state);
+	const json_t	*ud = e->user_data;
+
+	if (e->at > 0)
+		t = e->at;
+	if (x != NULL && strcmp(x->vq, e->vq) != 0) {
+		vq_forget(m, x, t);	/* moved: it left the other queue */
+		x = NULL;
+	}
+	if (x == NULL) {
+		if (to == V_ENDED)
+			return;
+		x = vix_new(m, e, to, t);
+		if (to == V_WAITING && e->restored)	/* counted before */
+			vq_wait(m, x, x->created, ud, 0);
+		else if (to == V_WAITING)
+			vq_enter(m, x, ud, t, 0);
+		return;		/* with an agent already: missed, not made up */
+	}
+	if (x->q != NULL && ud != NULL) {
+		json_decref(x->q->ud);
+		x->q->ud = json_deep_copy(ud);
+	}
+	if (x->st == V_WAITING && to != V_WAITING) {
+		vq_left(m, x, e, to, t);
+		vq_unwait(m, x, t);
+	} else if (x->st != V_WAITING && to == V_WAITING)
+		vq_enter(m, x, ud, t, 1);
+	if (to == V_ACCEPTED && x->st != V_ACCEPTED)
+		vq_answered(m, x, ud, t);
+	if (to == V_ENDED)
+		vq_forget(m, x, t);
+	else
+		x->st = to;
+}
+
+struct vq_recon {
+	struct model	*m;
+	const json_t	*listed;	/* id -> its state's event */
+	double		 t;
+	size_t		 ended, taken;
+};
+
+/* vq_check_one - x ends unless the routing state lists it, in its queue */
+static void
+vq_check_one(const char *id, void *v, void *arg)
+{
+	struct vq_recon		*rc = arg;
+	struct vix		*x = v;
+	struct model_vq_event	 e;
+	const json_t		*o = json_object_get(rc->listed, id);
+
+	if (o != NULL && model_vq_event_of(o, &e) == 0 &&
+	    vstate_of(e.state) != V_ENDED && strcmp(e.vq, x->vq) == 0)
+		return;
+	vq_forget(rc->m, x, rc->t);
+	rc->ended++;
+}
+
+/* vq_take - one interaction the routing state lists: known in that
+ * state, or made so (waiting since it was created, or since now when it
+ * came back from an agent) */
+static void
+vq_take(struct vq_recon *rc, const json_t *o)
+{
+	struct model_vq_event	 e;
+	struct vix		*x;
+	enum vstate		 to;
+
+	if (model_vq_event_of(o, &e) == -1 || (to = vstate_of(e.state)) ==
+	    V_ENDED)
+		return;
+	if ((x = strmap_get(&rc->m->vixs, e.id)) == NULL) {
+		x = vix_new(rc->m, &e, to, rc->t);
+		if (to == V_WAITING)
+			vq_wait(rc->m, x, x->created, e.user_data, 0);
+		rc->taken++;
+		return;
+	}
+	if (x->st == to || (x->st != V_WAITING && to != V_WAITING)) {
+		x->st = to;
+		return;
+	}
+	if (to == V_WAITING)
+		vq_wait(rc->m, x, rc->t, e.user_data, 0);
+	else
+		vq_unwait(rc->m, x, rc->t);
+	x->st = to;
+	rc->taken++;
+}
+
+/*
+ * model_vq_reconcile - after routing events were missed: the virtual
+ * queues' interactions as the routing state lists them (an array of
+ * their states, as its events carry them) at t.  What the model holds and
+ * the list does not (or in another queue) ends; what the list holds is
+ * taken in, in its state.  Instants missed are not made up.
+ */
+void
+model_vq_reconcile(struct model *m, const json_t *live, double t,
+    size_t *ended, size_t *taken)
+{
+	struct vq_recon	 rc = { m, NULL, t, 0, 0 };
+	json_t		*listed = json_object();
+	const json_t	*o;
+	const char	*id;
+	size_t		 i;
+
+	json_array_foreach(live, i, o)
+		if ((id = json_string_value(json_object_get(o, "id"))) != NULL)
+			json_object_set(listed, id, (json_t *)o);
+	rc.listed = listed;
+	strmap_each(&m->vixs, vq_check_one, &rc);
+	json_array_foreach(live, i, o)
+		vq_take(&rc, o);
+	json_decref(listed);
+	*ended = rc.ended;
+	*taken = rc.taken;
+}
+
+static void
+count_waiting(const char *id, void *v, void *arg)
+{
+	const struct vix	*x = v;
+
+	if (x->q != NULL)
+		(*(size_t *)arg)++;
+}
+
+/* model_vq_count - the interactions of virtual queues known; *waiting:
+ * those waiting */
+size_t
+model_vq_count(const struct model *m, size_t *waiting)
+{
+	size_t	n = 0;
+
+	strmap_each(&m->vixs, count_waiting, &n);
+	if (waiting != NULL)
+		*waiting = n;
+	return m->vixs.n;
+}
+
 /* ---- the model ---- */
 
 struct model *
@@ -817,11 +1159,14 @@ clear_dn(const char *key, void *v, void *arg)
 	struct clear_arg	*ca = arg;
 	struct dn		*d = v;
 	int			 had = d->ncalls > 0;
+	size_t			 i;
 
 	while (d->ncalls > 0)
 		call_remove(ca->m, d, d->ncalls - 1, ca->t);
-	while (d->nwaiting > 0)
-		qcall_remove(ca->m, d->waiting[d->nwaiting - 1], ca->t);
+	/* A virtual queue's interactions are the routing worker's. */
+	for (i = d->nwaiting; i-- > 0; )
+		if (!d->waiting[i]->routed)
+			qcall_remove(ca->m, d->waiting[i], ca->t);
 	if (had && d->agent != NULL)
 		refresh(ca->m, agent_get(ca->m, d->agent), ca->t);
 }
@@ -883,7 +1228,8 @@ recon_dn(const char *key, void *v, void *arg)
 			rc->calls++;
 		}
 	for (i = d->nwaiting; i-- > 0; )
-		if (!listed(st, d->waiting[i]->conn)) {
+		if (!d->waiting[i]->routed &&
+		    !listed(st, d->waiting[i]->conn)) {
 			qcall_remove(rc->m, d->waiting[i], rc->t);
 			rc->calls++;
 		}
@@ -1135,6 +1481,12 @@ free_dn(const char *key, void *v, void *arg)
 }
 
 static void
+free_vix(const char *key, void *v, void *arg)
+{
+	vix_free(v);
+}
+
+static void
 free_agent(const char *key, void *v, void *arg)
 {
 	struct agent	*a = v;
@@ -1156,6 +1508,7 @@ model_free(struct model *m)
 		return;
 	m->cbs.end = NULL;
 	m->cbs.state = NULL;
+	strmap_each(&m->vixs, free_vix, NULL);	/* their waits: free_dn */
 	strmap_each(&m->dns, free_dn, m);
 	strmap_each(&m->entries, drop_entry, NULL);
 	while ((n = LIST_FIRST(&m->live)) != NULL) {	/* agents' */
@@ -1167,6 +1520,7 @@ model_free(struct model *m)
 	strmap_clear(&m->entries);
 	strmap_clear(&m->agents);
 	strmap_clear(&m->waiting);
+	strmap_clear(&m->vixs);
 	free(m);
 }
 
@@ -1296,9 +1650,11 @@ dump_dn(const char *key, void *v, void *arg)
 	const struct dn	*d = v;
 	json_t		*out = arg, *calls, *waiting;
 	struct call	*c;
-	size_t		 i;
+	size_t		 i, n;
 
-	if (d->ncalls == 0 && d->nwaiting == 0)
+	for (i = 0, n = 0; i < d->nwaiting; i++)
+		n += !d->waiting[i]->routed;	/* those: dump_vix */
+	if (d->ncalls == 0 && n == 0)
 		return;
 	calls = json_array();
 	for (i = 0; i < d->ncalls; i++) {
@@ -1312,9 +1668,11 @@ dump_dn(const char *key, void *v, void *arg)
 	}
 	waiting = json_array();
 	for (i = 0; i < d->nwaiting; i++)
-		json_array_append_new(waiting, json_pack("{s:s, s:f, s:O?}",
-		    "conn", d->waiting[i]->conn, "start", d->waiting[i]->start,
-		    "ud", d->waiting[i]->ud));
+		if (!d->waiting[i]->routed)
+			json_array_append_new(waiting, json_pack(
+			    "{s:s, s:f, s:O?}", "conn", d->waiting[i]->conn,
+			    "start", d->waiting[i]->start, "ud",
+			    d->waiting[i]->ud));
 	json_array_append_new(json_object_get(out, "dns"), json_pack(
 	    "{s:s, s:o, s:o}", "dn", d->number, "calls", calls, "waiting",
 	    waiting));
@@ -1330,16 +1688,61 @@ dump_entry(const char *key, void *v, void *arg)
 	    "queue", en->queue, "t", en->t));
 }
 
+/* dump_vix - an interaction of a virtual queue, its wait if it waits */
+static void
+dump_vix(const char *key, void *v, void *arg)
+{
+	const struct vix	*x = v;
+
+	json_array_append_new(json_object_get(arg, "vqs"), json_pack(
+	    "{s:s, s:s, s:s?, s:s?, s:i, s:f, s:o, s:O?}", "id", x->id, "vq",
+	    x->vq, "conn", x->conn, "rp", x->rp, "state", (int)x->st,
+	    "created", x->created, "start", x->q != NULL ?
+	    json_real(x->q->start) : json_null(), "ud", x->q != NULL ?
+	    x->q->ud : NULL));
+}
+
 json_t *
 model_dump(const struct model *m)
 {
-	json_t	*out = json_pack("{s:[], s:[], s:[]}", "agents", "dns",
-		    "entries");
+	json_t	*out = json_pack("{s:[], s:[], s:[], s:[]}", "agents", "dns",
+		    "entries", "vqs");
 
 	strmap_each(&m->agents, dump_agent, out);
 	strmap_each(&m->dns, dump_dn, out);
 	strmap_each(&m->entries, dump_entry, out);
+	strmap_each(&m->vixs, dump_vix, out);
 	return out;
+}
+
+/* restore_vqs - the virtual queues' interactions, quietly */
+static void
+restore_vqs(struct model *m, const json_t *vqs)
+{
+	struct model_vq_event	 e;
+	const json_t		*v, *ud;
+	struct vix		*x;
+	size_t			 i;
+	int			 st;
+
+	json_array_foreach(vqs, i, v) {
+		memset(&e, 0, sizeof(e));
+		e.id = json_string_value(json_object_get(v, "id"));
+		e.vq = json_string_value(json_object_get(v, "vq"));
+		e.conn = json_string_value(json_object_get(v, "conn"));
+		e.rp = json_string_value(json_object_get(v, "rp"));
+		e.created = num(v, "created");
+		st = (int)json_integer_value(json_object_get(v, "state"));
+		if (e.id == NULL || e.vq == NULL || st < V_WAITING ||
+		    st >= V_ENDED || strmap_get(&m->vixs, e.id) != NULL)
+			continue;
+		x = vix_new(m, &e, (enum vstate)st, e.created);
+		ud = json_object_get(v, "ud");
+		if (x->st == V_WAITING)
+			vq_wait(m, x, json_is_number(json_object_get(v,
+			    "start")) ? num(v, "start") : x->created,
+			    json_is_object(ud) ? ud : NULL, 1);
+	}
 }
 
 /* again - an instance restored with its start, or none */
@@ -1434,6 +1837,7 @@ model_restore(struct model *m, const json_t *snap)
 		set_str(&en->queue, json_string_value(json_object_get(v,
 		    "queue")));
 	}
+	restore_vqs(m, json_object_get(snap, "vqs"));
 	/* Derived states and their conns, as they were. */
 	json_array_foreach(json_object_get(snap, "agents"), i, v) {
 		const char	*conn;

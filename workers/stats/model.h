@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * model - what happens on the tenant's DNs, from the voice events: each
- * agent's state, the calls on each DN, the calls waiting in each queue;
+ * model - what happens on the tenant's DNs, from the voice events (and
+ * in virtual queues, from the routing events): each agent's state, the
+ * calls on each DN, the calls waiting in each queue;
  * told as instances of actions that start and end (an agent Ready, a call
  * Talking, a call waiting in a queue) or happen at once (a call answered,
  * abandoned).  docs/stats.md lists the actions.  Pure: no I/O; the caller
@@ -100,13 +101,15 @@ void		 model_apply_event(struct model *, const struct model_event *,
 		    double t);
 /* The same from its tree (borrowed). */
 void		 model_apply(struct model *, const json_t *event, double t);
-/* Every call and queue forgotten (the voice side restarted). */
+/* Every call and queue forgotten (the voice side restarted); the virtual
+ * queues' interactions, the routing worker's, stay. */
 void		 model_clear_calls(struct model *, double t);
 /*
  * Make the model agree with the voice side's state hash (DN -> {"agent",
  * "calls"}, docs/voice-redis.md) taken at the stream position the model
- * has reached: the calls, waiting calls and logged-in agents it does not
- * list end at t.  *calls and *agents: how many.
+ * has reached: the calls, waiting calls (but those of virtual queues,
+ * which the routing events tell) and logged-in agents it does not list
+ * end at t.  *calls and *agents: how many.
  */
 void		 model_reconcile(struct model *, const json_t *state, double t,
 		    size_t *calls, size_t *agents);
@@ -120,6 +123,45 @@ void		 model_reconcile(struct model *, const json_t *state, double t,
  */
 void		 model_adopt(struct model *, const json_t *state, double t,
 		    size_t *calls, size_t *agents);
+
+/*
+ * The members of a routing event (the routing worker's stream,
+ * docs/routing.md) that the model reads, borrowed: the interaction's
+ * state after the event, in a virtual queue (docs/stats.md "Virtual
+ * queues").
+ */
+struct model_vq_event {
+	const char	*type;		/* queued, reserved, ...; or NULL */
+	const char	*id;		/* the interaction's */
+	const char	*state;		/* queued, reserved, accepted, or a
+					 * final one */
+	const char	*vq;		/* the VirtualQueue DN's number */
+	json_int_t	 vq_dbid;
+	const char	*conn;		/* a routing point's call: its connId */
+	const char	*rp;		/* and that routing point */
+	int		 restored;	/* put back in a Redis that lost it */
+	double		 at;		/* s; 0: not said */
+	double		 created;	/* s */
+	const json_t	*user_data;	/* an object, or NULL */
+};
+
+/* The members of an event's tree; -1 without an id, state or queue. */
+int		 model_vq_event_of(const json_t *event,
+		    struct model_vq_event *);
+/* One routing event; t: its time when it has none. */
+void		 model_apply_vq(struct model *, const struct model_vq_event *,
+		    double t);
+/*
+ * After routing events were missed: the interactions of the virtual
+ * queues as the routing state lists them at t (an array of their states,
+ * each as an event carries it).  What the model holds and the list does
+ * not ends, what the list holds and the model does not is taken in,
+ * through the callbacks; *ended and *taken: how many.
+ */
+void		 model_vq_reconcile(struct model *, const json_t *live,
+		    double t, size_t *ended, size_t *taken);
+/* The interactions of virtual queues known; *waiting: those waiting. */
+size_t		 model_vq_count(const struct model *, size_t *waiting);
 
 int		 model_agent_state(const struct model *, const char *agent,
 		    struct agent_state *);

@@ -2,11 +2,13 @@
 /*
  * save - what a restarted worker needs to go on as if it had not
  * stopped: the model's snapshot with the stream position of each region
- * it reflects (tenantd:{<tenant>}:stats:model), and the Growing totals
+ * it reflects and of the routing events (tenantd:{<tenant>}:stats:model),
+ * and the Growing totals
  * with the reset they head for (stats:growing).  Saved every 5 s, when
  * they changed, by a forked child, so that the loop never waits while
  * they are serialized; restored once the configuration is loaded, before
- * the voice events since the snapshot are read (voicefeed.c).
+ * the voice and routing events since the snapshot are read (voicefeed.c,
+ * routingfeed.c).
  *
  * It touches those two keys, through the worker's Redis connection (the
  * child through its own), and forks; nothing else of the parent's but
@@ -58,8 +60,10 @@ static int		 saver_model;	/* it saves the model too */
  * save_from or later is not saved yet; a save takes those, and the epoch
  * moves on. */
 static uint64_t		 save_from = 1, saver_from;
-/* Where each region's stream is read from after a restart. */
+/* Where each region's stream is read from after a restart, and the
+ * routing events. */
 static char		*resume_from[VOICE_REGIONS_MAX];
+static char		*routing_from;
 static int		 no_snapshot;
 
 void
@@ -139,6 +143,8 @@ save_cleanup(void)
 		free(resume_from[i]);
 		resume_from[i] = NULL;
 	}
+	free(routing_from);
+	routing_from = NULL;
 	if (ev_load != NULL)
 		event_free(ev_load);
 	ev_load = NULL;
@@ -197,6 +203,8 @@ restored(struct rds *r, const redisReply *rep, void *arg)
 			    c->redis.name : c->remotes[i - 1].name));
 			resume_from[i] = p != NULL ? xstrdup(p) : NULL;
 		}
+		p = json_string_value(json_object_get(j, "routing"));
+		routing_from = p != NULL ? xstrdup(p) : NULL;
 		log_info("agent states restored from the snapshot; reading "
 		    "the voice events since");
 		p = json_string_value(json_object_get(j, "boot"));
@@ -267,17 +275,21 @@ total_restore(const json_t *j, double now)
 	return 0;
 }
 
-/* start_reading - the voice events after the restored positions */
+/* start_reading - the voice and routing events after the restored
+ * positions */
 static void
 start_reading(void)
 {
 	int	i;
 
 	voicefeed_start(resume_from, no_snapshot);
+	routingfeed_start(routing_from);
 	for (i = 0; i < VOICE_REGIONS_MAX; i++) {
 		free(resume_from[i]);
 		resume_from[i] = NULL;
 	}
+	free(routing_from);
+	routing_from = NULL;
 }
 
 /*
@@ -467,6 +479,9 @@ snapshot_text(void)
 		json_object_set_new(pos, voice_region_name(i), json_string(id));
 	}
 	json_object_set_new(j, "positions", pos);
+	if (routingfeed_position()[0] != '\0')
+		json_object_set_new(j, "routing",
+		    json_string(routingfeed_position()));
 	if (reconcile_boot_known()[0] != '\0')
 		json_object_set_new(j, "boot",
 		    json_string(reconcile_boot_known()));

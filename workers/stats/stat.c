@@ -51,12 +51,13 @@ struct acc {
 	struct idmap	 ix;		/* id -> its index in run + 1 */
 	double		 sum_c;		/* of run[].c: TotalTime in O(1) */
 	double		 max_c;		/* an upper bound of run[].c */
+	double		 born;		/* counting since */
 };
 
 static const char *const category_names[CAT_COUNT] = {
 	"CurrentState", "CurrentNumber", "CurrentMaxTime", "TotalNumber",
 	"TotalTime", "AverageTime", "MaxTime", "ServiceFactor",
-	"CurrentAgentStatus",
+	"CurrentAgentStatus", "EstimWaitTime",
 };
 
 static const char *const object_names[OBJ_COUNT] = {
@@ -143,6 +144,8 @@ static const struct stype builtins[] = {
 	    OB_AGENTS | OB_AGROUPS },
 	{ "CurrentAgentStatus", CAT_AGENT_STATUS, 0, -1, 0, "", "", "",
 	    OB(OBJ_AGENT) },
+	{ "ExpectedWaitTime", CAT_ESTIM_WAIT_TIME, A(A_WAITING),
+	    A_DISTRIBUTED, 0, "", "", "", OB_QUEUES | OB(OBJ_RP) },
 };
 
 size_t
@@ -255,7 +258,7 @@ stype_parse(const json_t *def, const char *name, struct stype *t,
 		t->objects = t->cat == CAT_AGENT_STATUS ? OB(OBJ_AGENT) :
 		    OB_AGENTS;
 	else if (json_object_get(def, "actions") == NULL &&
-	    t->cat != CAT_SERVICE_FACTOR) {
+	    t->cat != CAT_SERVICE_FACTOR && t->cat != CAT_ESTIM_WAIT_TIME) {
 		snprintf(why, len, "actions: required for %s", cat);
 		return -1;
 	} else if (json_object_get(def, "actions") != NULL &&
@@ -269,6 +272,8 @@ stype_parse(const json_t *def, const char *name, struct stype *t,
 		snprintf(why, len, "per: %s is not an action", per);
 		return -1;
 	}
+	if (t->cat == CAT_ESTIM_WAIT_TIME && t->per < 0)
+		t->per = A_DISTRIBUTED;
 	th = json_object_get(def, "threshold");
 	if (th != NULL) {
 		t->threshold = -1;
@@ -523,12 +528,18 @@ acc_new(const struct stype *t, const struct profile *p, double now)
 		a->wants |= A(t->per);
 	if (t->cat == CAT_SERVICE_FACTOR)
 		a->wants |= A(A_ANSWERED) | A(A_ABANDONED);
-	a->period = now;
+	a->period = a->born = now;
 	if (p->kind == PROF_SLIDING) {
 		a->nb = (size_t)ceil(p->window / p->step);
 		a->b = xcalloc(a->nb, sizeof(*a->b));
 	}
 	return a;
+}
+
+void
+acc_born(struct acc *a, double t)
+{
+	a->born = t;
 }
 
 void
@@ -724,6 +735,37 @@ sum(const struct acc *a, double now)
 	return s;
 }
 
+/*
+ * counted_from - where the interval the completed totals cover begins:
+ * the window's oldest step still in (Sliding), or the period's start,
+ * and not before the accumulator began to count
+ */
+static double
+counted_from(const struct acc *a, double now)
+{
+	double	from = a->period;
+
+	if (a->b != NULL)
+		from = (floor(now / a->p.step) - (double)a->nb + 1) * a->p.step;
+	return a->born > from ? a->born : from;
+}
+
+/*
+ * estim_wait - EstimWaitTime: a new instance's expected wait, when the
+ * instances of `per` (calls distributed) come at the pace they came in
+ * the interval, and the `actions` in progress (calls waiting) go first:
+ * (waiting + 1) x the interval / distributed.  -1 with none distributed.
+ */
+static double
+estim_wait(const struct acc *a, const struct tot *s, double now)
+{
+	double	from = counted_from(a, now);
+
+	if (s->per <= 0 || now <= from)
+		return -1;
+	return ((double)a->nrun + 1) * (now - from) / s->per;
+}
+
 double
 acc_value(const struct acc *a, double now)
 {
@@ -760,6 +802,8 @@ acc_value(const struct acc *a, double now)
 	case CAT_SERVICE_FACTOR:
 		return s.answered + s.late > 0 ? 100.0 * s.within /
 		    (s.answered + s.late) : 0;
+	case CAT_ESTIM_WAIT_TIME:
+		return estim_wait(a, &s, now);
 	default:
 		return 0;
 	}
@@ -805,10 +849,11 @@ acc_ongoing(const struct acc *a)
 json_t *
 acc_save(const struct acc *a)
 {
-	return json_pack("{s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "period",
-	    a->period, "count", a->tot.count, "time", a->tot.time, "max",
-	    a->tot.max, "per", a->tot.per, "answered", a->tot.answered,
-	    "within", a->tot.within, "late", a->tot.late);
+	return json_pack("{s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f}",
+	    "period", a->period, "born", a->born, "count", a->tot.count,
+	    "time", a->tot.time, "max", a->tot.max, "per", a->tot.per,
+	    "answered", a->tot.answered, "within", a->tot.within, "late",
+	    a->tot.late);
 }
 
 int
@@ -817,6 +862,8 @@ acc_load(struct acc *a, const json_t *j)
 	if (!json_is_object(j) || a->b != NULL)
 		return -1;
 	a->period = json_number_value(json_object_get(j, "period"));
+	a->born = json_is_number(json_object_get(j, "born")) ?
+	    json_number_value(json_object_get(j, "born")) : a->period;
 	a->tot.count = json_number_value(json_object_get(j, "count"));
 	a->tot.time = json_number_value(json_object_get(j, "time"));
 	a->tot.max = json_number_value(json_object_get(j, "max"));

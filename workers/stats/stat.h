@@ -24,6 +24,7 @@ enum category {
 	CAT_MAX_TIME,
 	CAT_SERVICE_FACTOR,
 	CAT_AGENT_STATUS,
+	CAT_ESTIM_WAIT_TIME,
 	CAT_COUNT
 };
 
@@ -107,6 +108,9 @@ struct acc;
 
 struct acc	*acc_new(const struct stype *, const struct profile *,
 		    double now);
+/* When the accumulator began to count (default: its period's start):
+ * what happened before is not in its totals (EstimWaitTime). */
+void		 acc_born(struct acc *, double t);
 void		 acc_free(struct acc *);
 /* Does the accumulator look at this instance (action, filters)? */
 int		 acc_wants(const struct acc *, const struct inst *);

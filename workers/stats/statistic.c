@@ -75,9 +75,10 @@ statistic_get(enum object_kind k, json_int_t dbid, const char *id,
 	 * again by a worker that restarted. */
 	m->acc = acc_new(t, p, profile_period_start(p, now,
 	    stats_gmtoff(now)));
+	acc_born(m->acc, now);		/* what happened before is not in */
 	m->next_reset = profile_next_reset(p, now, stats_gmtoff(now));
 	subs_reset_at(m->next_reset);
-	m->valid = stats_env.link_up;
+	m->valid = statistic_link_up(m);
 	LIST_INIT(&m->subs);
 	strmap_put(&statistics, key, m);
 	if ((nd = idmap_get(&by_object, okey(k, dbid))) == NULL) {
@@ -90,8 +91,14 @@ statistic_get(enum object_kind k, json_int_t dbid, const char *id,
 	}
 	nd->v[nd->n++] = m;
 	statistic_seed(m);
-	if (load && keeps_counting(m))
-		save_total_load(m);
+	if (keeps_counting(m)) {
+		/* Saved at the next save even if nothing counts in it by
+		 * then: a worker killed later reads the events since that
+		 * save again, and counts them in it. */
+		m->changed = stats_env.save_epoch;
+		if (load)
+			save_total_load(m);
+	}
 	return m;
 }
 
@@ -138,6 +145,27 @@ statistic_seed(struct statistic *m)
 	}
 	/* Places, queues, DN groups, the tenant: fewer, so everything. */
 	model_each(stats_env.model, seed, m);
+}
+
+/*
+ * statistic_routed - a virtual queue's calls are the routing worker's
+ * events (routingfeed.c); everything else, and a group that may hold
+ * both, follows the voice link
+ */
+int
+statistic_routed(const struct statistic *m)
+{
+	const struct dninfo	*d;
+
+	return m->kind == OBJ_QUEUE && (d = index_dn(m->id)) != NULL &&
+	    d->dbid == m->dbid && d->virtual_queue;
+}
+
+/* statistic_link_up - the link that feeds it is up */
+int
+statistic_link_up(const struct statistic *m)
+{
+	return statistic_routed(m) ? stats_env.routing_up : stats_env.link_up;
 }
 
 /* statistic_find - the statistic of a key, or NULL */

@@ -5,15 +5,17 @@
  * reload and stop, the configuration follower's callbacks, and the tick;
  * stats_int.h maps the files that do the work.
  *
- * The voice events of every region (voicefeed.c) feed the model (model.c:
- * agents, calls, queues), which tells what starts, ends and happens.  A
+ * The voice events of every region (voicefeed.c) and the routing worker's
+ * events (routingfeed.c: virtual queues) feed the model (model.c: agents,
+ * calls, queues), which tells what starts, ends and happens.  A
  * statistic is an object, a type, a profile and an accumulator (stat.c,
  * statistic.c); clients that open the same one share it (session.c).  An
  * action reaches the statistics of every object it counts for (index.c);
  * statistics that changed notify their subscribers once the events at
  * hand are applied (subscribers.c).
  *
- * What it may touch: the voice streams (read), its own keys in Redis
+ * What it may touch: the voice streams and the routing worker's state and
+ * events (read), its own keys in Redis
  * (tenantd:{<tenant>}:stats:*: the model's snapshot with the stream
  * positions it reflects and the Growing totals, save.c; every agent's
  * state, agentstates.c), tokens, the configuration cache, the metrics
@@ -128,6 +130,7 @@ static void
 stats_cleanup(void)
 {
 	voicefeed_cleanup();
+	routingfeed_cleanup();
 	rds_free(stats_env.kv);
 	model_free(stats_env.model);
 	statistic_cleanup();
@@ -173,6 +176,7 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 	subs_resets((double)us / 1e6);
 	agents_write();		/* Redis back after a failed write */
 	reconcile_tick();
+	routingfeed_tick();
 	save_tick(us);		/* after the cut: the snapshot holds it */
 	stats_env.lag *= 0.5;		/* no events for a while: no lag */
 	metric_set(m_lag, stats_env.lag);
@@ -190,6 +194,9 @@ register_metrics(void)
 	    "tenantd_stats_notifications_total", "EventInfo sent.", NULL);
 	stats_env.m_events = metrics_counter("tenantd_stats_voice_events_total",
 	    "Voice events applied to the model.", NULL);
+	stats_env.m_routing_events = metrics_counter(
+	    "tenantd_stats_routing_events_total",
+	    "Routing events (virtual queues) applied to the model.", NULL);
 	stats_env.m_refused = metrics_counter("tenantd_stats_refused_total",
 	    "RequestOpenStatistic refused for the worker's limits or lag.",
 	    NULL);

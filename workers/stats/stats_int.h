@@ -17,6 +17,8 @@
  *   save.c         the snapshot and the Growing totals: saved, restored
  *   voicefeed.c    the voice events applied to the model, the link
  *   reconcile.c    the model made to agree with the voice state hash
+ *   routingfeed.c  the routing worker's events applied to the model (the
+ *                  virtual queues), and made to agree with its state
  *   model.c, stat.c  pure: the model, types, profiles, accumulators
  */
 #ifndef TENANTD_STATS_INT_H
@@ -107,6 +109,7 @@ struct dninfo {
 	json_int_t	 dbid;
 	json_int_t	 place;		/* the place it is in, or 0 */
 	enum dn_kind	 kind;
+	int		 virtual_queue;	/* a VirtualQueue: routing events */
 };
 
 /* The objects an instance counts for. */
@@ -135,11 +138,14 @@ struct stats_env {
 	struct model		*model;
 	int			 voice_started;	/* voicefeed.c: reading */
 	int			 link_up;	/* voicefeed.c: voice link */
+	int			 routing_up;	/* routingfeed.c: its stream
+						 * read, the model agreeing */
 	int			 model_dirty;	/* changed since the snapshot */
 	double			 lag;		/* voicefeed.c; decays */
 	size_t			 nsubs;		/* session.c: subscriptions */
 	uint64_t		 save_epoch;	/* save.c: see there */
 	struct metric		*m_notified, *m_events, *m_refused;
+	struct metric		*m_routing_events;
 };
 
 extern struct stats_env stats_env;
@@ -192,6 +198,10 @@ void		 statistic_drop(struct statistic *);
 struct statistic *statistic_find(const char *key);
 void		 statistic_seed(struct statistic *);
 const struct node *statistic_on(enum object_kind, json_int_t);
+/* Fed by the routing events (a virtual queue), not the voice events. */
+int		 statistic_routed(const struct statistic *);
+/* Can its value be known: the link that feeds it is up. */
+int		 statistic_link_up(const struct statistic *);
 void		 statistic_each(void (*)(struct statistic *, void *), void *);
 void		 statistic_cleanup(void);
 long		 stats_gmtoff(double t);
@@ -236,6 +246,13 @@ void		 save_cleanup(void);
 /* voicefeed.c */
 void		 voicefeed_start(char **resume_from, int no_snapshot);
 void		 voicefeed_cleanup(void);
+
+/* routingfeed.c */
+void		 routingfeed_start(const char *resume_from);
+void		 routingfeed_tick(void);
+/* The position the model reflects, to save; "" when none. */
+const char	*routingfeed_position(void);
+void		 routingfeed_cleanup(void);
 
 /* reconcile.c */
 void		 reconcile_boot(const char *, void *);

@@ -235,14 +235,15 @@ reset_due(struct statistic *m, void *arg)
 }
 
 /*
- * validity - a statistic's value can be known while the voice link is up
- * and its object exists; subscribers hear when that changes.
+ * validity - a statistic's value can be known while the link that feeds
+ * it is up (the voice link; a virtual queue's: the routing events) and
+ * its object exists; subscribers hear when that changes.
  */
 static void
 validity(struct statistic *m, void *arg)
 {
 	int		 exists = index_object_exists(m->kind, m->dbid);
-	int		 up = stats_env.link_up && exists;
+	int		 up = statistic_link_up(m) && exists;
 	struct sub	*s;
 	struct value	 val;
 	json_t		*e;
@@ -259,7 +260,8 @@ validity(struct statistic *m, void *arg)
 		if (!up)
 			json_object_set_new(e, "reason", json_string(!exists ?
 			    "the object was deleted from the configuration" :
-			    "the voice link is down"));
+			    statistic_routed(m) ? "the routing events are "
+			    "not followed" : "the voice link is down"));
 		sess_send(s->c->s, e);
 		json_decref(e);
 		if (up && s->n.mode != NM_NONE)
