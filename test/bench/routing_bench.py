@@ -73,6 +73,7 @@ import random
 import re
 import resource
 import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -228,7 +229,7 @@ class RtTenantd:
                                text)
         text, n2 = re.subn(r'routing = \{ enabled = false; listen = "[^"]*"; \};',
                            f'routing = {{ listen = "127.0.0.1:{self.rt}"; '
-                           'reservation_ttl = 60.0; };', text)
+                           'reservation_ttl = 300.0; };', text)
         if n1 != 1 or n2 != 1:
             raise B.BenchError("benchlib.tenantd_conf changed: cannot enable "
                                "the config and routing workers in it")
@@ -244,6 +245,10 @@ class RtTenantd:
         self.log = os.path.join(self.dir, "tenantd.log")
         self.stderr = open(os.path.join(self.dir, "stderr"), "wb")
         B.at_cleanup(self.stderr.close)
+        if os.environ.get("BENCH_KEEP_LOGS"):
+            keep = os.path.join(os.environ["BENCH_KEEP_LOGS"],
+                                name.replace(" ", "-") + ".log")
+            B.at_cleanup(lambda: shutil.copy(self.log, keep))
         self.proc = B.spawn([binary, "-c", self.conf], stderr=self.stderr,
                             name=name)
         self.master_pid = self.proc.pid
@@ -570,8 +575,11 @@ def bench_throughput(ctx):
             "vq": ctx.vq_dbid, "sha_queue": ctx.shas["queue"],
             "sha_reserve": ctx.shas["reserve"], "sha_accept": ctx.shas["accept"],
             "sha_end": ctx.shas["end"], "day": time.strftime("%Y%m%d"),
-            "ttl": 60000, "agents": a.agents, "waiting": a.waiting, "depth": a.depth,
-            "warm": 1, "secs": a.duration, "tag": f"r{rnd:02d}{secrets.token_hex(3)}"[:8]},
+            "ttl": 300000, "agents": a.agents, "waiting": a.waiting, "depth": a.depth,
+            "warm": 1, "secs": a.duration, "tag": f"r{rnd:02d}{secrets.token_hex(3)}"[:8],
+            # agents of its own each round: a round leaves the agents of the
+            # routings it had in flight held (8 h, as accepted tasks hold them)
+            "dnbase": DN_BASE + (rnd - 1) * a.agents},
             B.SERVER_CPU, a.duration + 60, pids=[rp])
         rate = r["routed"] / r["window_s"]
         res["redis"].append(rate)
@@ -721,12 +729,21 @@ def bench_check(ctx):
         if ln.startswith("violation:"):
             print("   " + ln)
     calls = {k: v - calls0[k] for k, v in cmd_calls(r).items()}
+    if os.environ.get("BENCH_KEEP_LOGS"):
+        # what the stream still holds (about its last 100,000 events)
+        with open(os.path.join(os.environ["BENCH_KEEP_LOGS"], "routing-events.txt"),
+                  "w") as f:
+            for eid, fields in r.xrange_all(key("routing:events"), start):
+                f.write(f"{eid} {fields.get('e', b'').decode()}\n")
     r.close()
     bad = sum(d[f"bad_{k}"] for k in ("queue", "accept", "complete"))
     print(f"   {d['done']:,} routings in {d['elapsed_s']:.1f} s "
           f"({d['done'] / d['elapsed_s']:,.0f}/s); instance A's routing worker "
           f"{used[pids[0]] / wall:.0%}, B's {used[pids[1]] / wall:.0%} of core "
-          f"{B.SERVER_CPU}; {bad} answers not 2xx")
+          f"{B.SERVER_CPU}; {bad} answers not 2xx, {d['ev_timed-out']} "
+          f"reservations ran out before the client accepted them; {d['reopened']} client "
+          f"connections closed by the port when idle 10 s, opened again "
+          f"({d['resent']} requests sent again)")
     print(f"   the stream: {c['events']:,} events, {c['reserved']:,} reservations, "
           f"{c['completed']:,} completed; reservations that found the agent held by "
           f"another interaction: {c['violations']}; after the holder's reservation "
@@ -802,9 +819,12 @@ def bench_http(ctx):
         for name, port, pid in (("nginx", nport, nginx.pid), ("tenantd", ctx.a.rt, rpid)):
             perf = start_perf(ctx, pid) if a.perf and rnd == 1 and \
                 name == "tenantd" else None
+            k0 = cores()
             w = wrk_run(f"http://127.0.0.1:{port}/v1/interactions", a.duration,
                         script=POST_LUA, script_args=[ctx.token_file, rbody],
                         server_pid=pid)
+            k1 = cores()
+            busy = [(k1[c][0] - k0[c][0]) / max(1, k1[c][1] - k0[c][1]) for c in (0, 1)]
             if perf:
                 stop_perf(perf, "10d, round 1")
             if w["non2xx"] or w["errors"]:
@@ -816,7 +836,8 @@ def bench_http(ctx):
                 extra = f"; {f['waiting']:,} waiting in {vq} after it"
             print(f"   round {rnd} {name:8s} {w['rps']:9,.0f} req/s, p50 "
                   f"{w['p50']:.2f} ms, p99 {w['p99']:.2f} ms, {w['cpu_us']:.1f} us "
-                  f"CPU/request, {w['server_busy']:.0%} of core {B.SERVER_CPU}{extra}",
+                  f"CPU/request, {w['server_busy']:.0%} of core {B.SERVER_CPU} (core 0 "
+                  f"busy {busy[0]:.0%}, core 1 {busy[1]:.0%}){extra}",
                   flush=True)
             res[name].append(w["rps"])
     med = {k: B.median(v) for k, v in res.items()}

@@ -36,6 +36,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -287,6 +288,8 @@ struct slot {
 	char		 id[ID_MAX];
 	int		 state;
 	int		 inst;
+	struct pos	 pos;		/* its reservation event's */
+	uint64_t	 read_us;	/* when that was read */
 };
 
 static struct slot	*map;
@@ -400,6 +403,8 @@ static struct {
 	struct samples	 free_ms;	/* completed -> reserved, same DN */
 	uint64_t	*freed_ms;	/* per agent: its completed event */
 	long long	 foreign;	/* events of DNs not ours */
+	long long	 reopened, resent;	/* idle connections closed */
+	long long	 reserved_events;	/* of our agents, handled */
 	/* paced */
 	int		 rfd;
 	redisReader	*rd;
@@ -473,11 +478,15 @@ flush_out(int fd, const char *buf, size_t len, size_t *off)
 			*off += (size_t)n;
 		else if (n == -1 && errno == EAGAIN)
 			return 1;
+		else if (n == -1 && (errno == EPIPE || errno == ECONNRESET))
+			return -1;
 		else
 			die("write: %s", n == 0 ? "closed" : strerror(errno));
 	}
 	return 0;
 }
+
+static void	h_closed(struct hconn *);
 
 /* body - a new interaction: a skill expression most agents fit */
 static int
@@ -523,25 +532,38 @@ h_send(struct hconn *c)
 	c->busy = 1;
 	D.busy_conns++;
 	c->sent_us = now_us();
-	if (flush_out(c->fd, c->out, c->olen, &c->ooff))
+	switch (flush_out(c->fd, c->out, c->olen, &c->ooff)) {
+	case 1:
 		ep_mod(c->fd, FD_HTTP, (int)(c - D.hc), EPOLLIN | EPOLLOUT);
+		break;
+	case -1:
+		h_closed(c);
+		break;
+	}
 }
 
 /*
- * dispatch - idle connections take what waits for their instance: new
- * interactions first, so that those the agents will take are waiting in
- * tenantd, not in this client
+ * dispatch - idle connections take what waits for their instance.  New
+ * interactions go first while fewer than `waiting` wait in tenantd (those
+ * queued minus those reserved), so that the agents find them there rather
+ * than in this client; else accepts and completes go first, so that no
+ * reservation waits here until it runs out.
  */
 static void
 dispatch(void)
 {
-	int	i;
+	int		 i, posts_first;
+	struct ring	*a, *b;
 
+	posts_first = D.created - D.reserved_events < D.waiting;
 	for (i = 0; i < D.ninst * D.conns; i++) {
 		struct hconn	*c = &D.hc[i];
 
-		if (!c->busy && (ring_pop(&D.qpost[c->inst], &c->r) == 0 ||
-		    ring_pop(&D.q[c->inst], &c->r) == 0))
+		if (c->busy)
+			continue;
+		a = posts_first ? &D.qpost[c->inst] : &D.q[c->inst];
+		b = posts_first ? &D.q[c->inst] : &D.qpost[c->inst];
+		if (ring_pop(a, &c->r) == 0 || ring_pop(b, &c->r) == 0)
 			h_send(c);
 	}
 }
@@ -588,11 +610,22 @@ answered(struct hconn *c, int status, const char *b, size_t blen)
 	D.busy_conns--;
 	if (in_window(c->sent_us))
 		sample(&D.rq_us[c->r.kind], t - c->sent_us);
+	if (!paced && (s = map_get(c->r.id, 0)) != NULL &&
+	    (!ok || c->r.kind == RQ_COMPLETE)) {
+		if (!ok && D.bad_shown < 5)
+			fprintf(stderr, "routing_load: (its reservation %" PRIu64
+			    "-%" PRIu64 " was read on the feed of port %d at %"
+			    PRIu64 " ms)\n", s->pos.ms, s->pos.seq,
+			    D.ports[s->inst], s->read_us / 1000);
+		map_del(s);
+	}
 	if (!ok) {
 		D.status_bad[c->r.kind]++;
 		if (D.bad_shown++ < 5)
-			fprintf(stderr, "routing_load: %s %s: %d %.*s\n",
-			    rk_name[c->r.kind], c->r.id, status,
+			fprintf(stderr, "routing_load: %s %s on port %d at %"
+			    PRIu64 " ms (sent %" PRIu64 " us before): %d %.*s\n",
+			    rk_name[c->r.kind], c->r.id, D.ports[c->inst],
+			    t / 1000, t - c->sent_us, status,
 			    (int)(blen > 300 ? 300 : blen), b);
 		if (c->r.kind == RQ_COMPLETE || c->r.kind == RQ_CANCEL)
 			D.done++;	/* nothing more to do for it */
@@ -631,6 +664,31 @@ answered(struct hconn *c, int status, const char *b, size_t blen)
 	}
 }
 
+/*
+ * h_closed - the port closed c: it does so to a keep-alive connection idle
+ * for its idle timeout (open_timeout, 10 s), so c is opened again; a
+ * request it was carrying, not answered at all, is sent again.
+ */
+static void
+h_closed(struct hconn *c)
+{
+	int	idx = (int)(c - D.hc);
+
+	if (c->ilen > 0)
+		die("the routing port closed a connection in the middle of an "
+		    "answer");
+	epoll_ctl(D.ep, EPOLL_CTL_DEL, c->fd, NULL);
+	close(c->fd);
+	c->fd = tcp_connect(D.ports[c->inst]);
+	ep_add(c->fd, FD_HTTP, idx, EPOLLIN);
+	D.reopened++;
+	if (c->busy) {
+		D.busy_conns--;
+		D.resent++;
+		h_send(c);
+	}
+}
+
 static void
 h_read(struct hconn *c)
 {
@@ -641,8 +699,10 @@ h_read(struct hconn *c)
 
 	for (;;) {
 		n = read(c->fd, c->in + c->ilen, sizeof(c->in) - c->ilen - 1);
-		if (n == 0)
-			die("the routing port closed a connection");
+		if (n == 0 || (n < 0 && errno == ECONNRESET)) {
+			h_closed(c);
+			return;
+		}
 		if (n < 0) {
 			if (errno == EAGAIN)
 				break;
@@ -726,10 +786,16 @@ on_event(struct feed *f, const char *s, size_t n)
 		D.foreign++;
 		return;
 	}
+	D.reserved_events++;
 	if (!paced) {
 		if (D.freed_ms[a] > 0 && in_window(t))
 			sample(&D.free_ms, p.ms - D.freed_ms[a]);
 		D.freed_ms[a] = 0;
+		sl = map_get(id, 1);
+		sl->state = IXS_RESERVED;
+		sl->inst = f->inst;
+		sl->pos = p;
+		sl->read_us = t;
 		ring_push(&D.q[f->inst], RQ_ACCEPT, id);
 		return;
 	}
@@ -961,9 +1027,17 @@ turn(int ms)
 		if (kind == FD_HTTP) {
 			struct hconn	*c = &D.hc[idx];
 
-			if ((ev[i].events & EPOLLOUT) && c->busy &&
-			    flush_out(c->fd, c->out, c->olen, &c->ooff) == 0)
-				ep_mod(c->fd, FD_HTTP, idx, EPOLLIN);
+			if ((ev[i].events & EPOLLOUT) && c->busy) {
+				int	rc = flush_out(c->fd, c->out, c->olen,
+					    &c->ooff);
+
+				if (rc == 0)
+					ep_mod(c->fd, FD_HTTP, idx, EPOLLIN);
+				else if (rc == -1) {
+					h_closed(c);
+					continue;
+				}
+			}
 			if (ev[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
 				h_read(c);
 		} else if (kind == FD_FEED)
@@ -1025,7 +1099,8 @@ print_common(void)
 	}
 	for (i = 0; ev_names[i] != NULL; i++)
 		printf("ev_%s=%lld\n", ev_names[i], D.events[i]);
-	printf("ev_other=%lld\nforeign=%lld\n", D.events[i], D.foreign);
+	printf("ev_other=%lld\nforeign=%lld\nreopened=%lld\nresent=%lld\n",
+	    D.events[i], D.foreign, D.reopened, D.resent);
 }
 
 static int
@@ -1050,6 +1125,18 @@ drive_saturate(void)
 		}
 		printf("elapsed_s=%.3f\n", (now_us() - D.t0) / 1e6);
 	} else {
+		/*
+		 * New interactions go first (dispatch): the window starts
+		 * once the first ones are all queued, after `warm` s more.
+		 */
+		while (D.created + D.status_bad[RQ_QUEUE] < first) {
+			if (now_us() > D.t0 + 120000000)
+				die("the first %lld interactions were not queued in "
+				    "120 s", first);
+			turn(5);
+		}
+		printf("ramp_s=%.3f\n", (now_us() - D.t0) / 1e6);
+		D.t0 = now_us();
 		end = D.t0 + (uint64_t)((D.warm + D.secs) * 1e6);
 		while (now_us() < D.t0 + (uint64_t)(D.warm * 1e6))
 			turn(5);
@@ -1740,6 +1827,7 @@ main(int argc, char **argv)
 	g_argc = argc;
 	g_argv = argv;
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	signal(SIGPIPE, SIG_IGN);
 	if (argc < 2)
 		die("usage: routing_load drive|ref|check k=v ...");
 	if (strcmp(argv[1], "drive") == 0)
