@@ -34,8 +34,11 @@ and workers) runs on core 0; PostgreSQL, Redis and the load generator
       queues agents + waiting interactions, accepts each one whose
       `reserved` event it reads on the feed, completes it once accepted,
       and queues a new one for each completed: the agents stay busy and
-      --waiting interactions wait.  Routed = completed answered 200 within
-      the window (--warmup s after the start, --duration s).  Reference:
+      --waiting interactions wait (the client sends new interactions first
+      while fewer than --waiting wait in tenantd, else accepts and
+      completes first).  Routed = completed answered 200 within the window
+      (--duration s, from --warmup s after the first agents + waiting
+      interactions are all queued).  Reference:
       routing_load ref, one hiredis connection running per routing the
       worker's own four scripts (the Lua text read from store.c at run
       time and checked against the SHAs tenantd loaded) with tenantd's
@@ -60,6 +63,9 @@ and workers) runs on core 0; PostgreSQL, Redis and the load generator
       every agent NotReady so that each one waits; nginx answers the same
       bytes (one answer of tenantd, checked byte for byte) to the same
       POSTs.
+
+BENCH_KEEP_LOGS=DIR keeps the tenantd logs, and 10c's routing events (the
+stream's last ~100,000), in DIR.
 
 usage: routing_bench.py TENANTD_BINARY [options]
 """
@@ -537,9 +543,10 @@ def bench_latency(ctx):
               f"{r['ready_to_reserved_redis_ms_p50']} ms, p99 "
               f"{r['ready_to_reserved_redis_ms_p99']} ms; the feed's share "
               f"(read - position) p50 {ms(r['reserved_to_read_us_p50'])} ms, p99 "
-              f"{ms(r['reserved_to_read_us_p99'])} ms; routing worker "
-              f"{used[rpid] / wall:.0%} of core {B.SERVER_CPU}, redis "
-              f"{used[ctx.redis.proc.pid] / wall:.0%} of core {B.LOADGEN_CPU}",
+              f"{ms(r['reserved_to_read_us_p99'])} ms; in the window: routing worker "
+              f"{share(r['_win'], rpid)} of core {B.SERVER_CPU} (runnable but waiting "
+              f"for it {r['_win']['wait'][rpid] / r['_win']['wall']:.1%}), core 0 busy "
+              f"{r['_win']['core'][0]:.0%}, core 1 {r['_win']['core'][1]:.0%}",
               flush=True)
         res["tenantd"].append(r)
         wait_agents(ctx, 0, "every agent NotReady and nothing waiting after 10a")

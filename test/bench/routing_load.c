@@ -1176,7 +1176,7 @@ drive_paced(void)
 	struct itimerspec	 its = { { 0, 1000000 }, { 0, 1000000 } };
 	struct samples		 client, redis_ms, feed_us, tenantd_us;
 	uint64_t		 start, end, due, t;
-	int			 tfd, a;
+	int			 tfd, a, marked = 0;
 	long long		 lost = 0;
 	size_t			 i;
 
@@ -1197,6 +1197,10 @@ drive_paced(void)
 	D.t0 = start;		/* the window counts from here */
 	end = start + (uint64_t)((D.warm + D.secs) * 1e6);
 	while ((t = now_us()) < end) {
+		if (!marked && t >= start + (uint64_t)(D.warm * 1e6)) {
+			printf("mark=start\n");
+			marked = 1;
+		}
 		due = (uint64_t)((double)(t - start) * D.rate / 1e6);
 		while ((uint64_t)D.readies < due && D.next_agent < D.agents) {
 			a = D.next_agent++;
@@ -1206,6 +1210,7 @@ drive_paced(void)
 		}
 		turn(1);
 	}
+	printf("mark=end\n");
 	close(tfd);
 	D.draining = 1;
 	run_until(all_reserved, 5);
