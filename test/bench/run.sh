@@ -19,6 +19,12 @@
 #      agentless group against voicesim answering at once
 #                                                    vs pgbench running the same
 #                                                       lease and outcome statements
+#  10. routing worker, 10,000 agents with skills, 1,000 interactions waiting:
+#      agent free -> reservation p99; routed/s       vs the same Redis work
+#                                                       (pathref; the worker's
+#                                                       scripts, pipelined)
+#      two instances, no agent reserved twice; POST /v1/interactions/s
+#                                                    vs nginx 1.22 (same bytes)
 #   9. predictive vs progressive dialling, 2 x 50 agents, paced, about 10
 #      minutes (BENCH_PREDICTIVE_MINUTES): abandoned per live answer and busy
 #      factor, from the voice events                 vs the progressive group
@@ -112,6 +118,7 @@ run stats_bench "$here/stats_bench.py" "$bin"
 run outbox_bench "$here/outbox_bench.py" "$bin"
 run import_bench "$here/import_bench.py" "$bin"
 run dialler_bench "$here/dialler_bench.py" "$bin"
+run routing_bench "$here/routing_bench.py" "$bin"
 run predictive_bench "$here/predictive_bench.py" "$bin" \
 	--minutes "${BENCH_PREDICTIVE_MINUTES:-10}"
 
