@@ -333,3 +333,13 @@ cobj_refers(const struct cobj *o, json_int_t dbid)
 			return 1;
 	return 0;
 }
+
+json_int_t
+cobj_int(const struct cobj *o, const char *f, json_int_t dflt)
+{
+	json_t		*v = cobj_get(o, f);
+	json_int_t	 n = json_is_integer(v) ? json_integer_value(v) : dflt;
+
+	json_decref(v);
+	return n;
+}

@@ -59,6 +59,9 @@ size_t		 cache_size(void);
 json_t		*cobj_json(const struct cobj *);
 /* One top-level field (a new reference), or NULL when o lacks it. */
 json_t		*cobj_get(const struct cobj *, const char *field);
+/* An integer field, or dflt when o lacks it (or it is no integer). */
+json_int_t	 cobj_int(const struct cobj *, const char *field,
+		    json_int_t dflt);
 /* 1 if o refers to dbid. */
 int		 cobj_refers(const struct cobj *, json_int_t dbid);
 

@@ -442,6 +442,31 @@ svc_http_error(struct http_conn *c, int status, const char *code,
 	json_decref(j);
 }
 
+json_t *
+svc_json_body(struct http_conn *c, const struct http_request *r,
+    int optional)
+{
+	json_error_t	 e;
+	json_t		*j;
+
+	if (optional && r->body_len == 0)
+		return json_object();
+	j = json_loadb(r->body != NULL ? r->body : "", r->body_len,
+	    JSON_REJECT_DUPLICATES, &e);
+	if (j == NULL) {
+		svc_http_error(c, 400, "BadJson", "malformed JSON at line %d, "
+		    "column %d: %s", e.line, e.column, e.text);
+		return NULL;
+	}
+	if (!json_is_object(j)) {
+		json_decref(j);
+		svc_http_error(c, 400, "WrongType", "the body must be a JSON "
+		    "object");
+		return NULL;
+	}
+	return j;
+}
+
 void
 svc_token_check(const char *token, size_t len, auth_check_cb *cb, void *arg)
 {

@@ -133,6 +133,13 @@ int		 svc_valid(const struct sess *);
 int		 svc_principal_can(const struct principal *, enum cfg_kind,
 		    json_int_t dbid, int right);
 /*
+ * A request's whole body as a JSON object (a new reference), or NULL once
+ * a 400 was answered (malformed JSON, not an object).  optional: no body
+ * is an empty object.
+ */
+json_t		*svc_json_body(struct http_conn *, const struct http_request *,
+		    int optional);
+/*
  * Who a token stands for now, as every request's is checked: for a long
  * HTTP stream that asks again from time to time whether its token still
  * holds (revoked, expired).

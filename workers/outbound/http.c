@@ -289,31 +289,6 @@ obhttp_head(struct http_conn *c, const struct http_request *r,
 	return streamed(r, &q) ? SVC_HTTP_STREAM : SVC_HTTP_WHOLE;
 }
 
-/* json_body - the whole body as a JSON object, or NULL after a 400 */
-static json_t *
-json_body(struct http_conn *c, const struct http_request *r, int optional)
-{
-	json_error_t	 e;
-	json_t		*j;
-
-	if (optional && r->body_len == 0)
-		return json_object();
-	j = json_loadb(r->body != NULL ? r->body : "", r->body_len,
-	    JSON_REJECT_DUPLICATES, &e);
-	if (j == NULL) {
-		svc_http_error(c, 400, "BadJson", "malformed JSON at line %d, "
-		    "column %d: %s", e.line, e.column, e.text);
-		return NULL;
-	}
-	if (!json_is_object(j)) {
-		json_decref(j);
-		svc_http_error(c, 400, "WrongType", "the body must be a JSON "
-		    "object");
-		return NULL;
-	}
-	return j;
-}
-
 /* group_action - POST /v1/campaign-groups/{dbid}/{action} */
 static void
 group_action(struct http_conn *c, const struct http_request *r,
@@ -332,7 +307,7 @@ group_action(struct http_conn *c, const struct http_request *r,
 		    "start, stop, unload, force-unload, set-dialing-mode)");
 		return;
 	}
-	if ((body = json_body(c, r, 1)) == NULL)
+	if ((body = svc_json_body(c, r, 1)) == NULL)
 		return;
 	snprintf(a, sizeof(a), "%s", actions[i]);
 	control_http(c, who, q->dbid, a, body);
@@ -378,7 +353,7 @@ dnc_route(struct http_conn *c, const struct http_request *r,
 			import_dnc(c, body_kind(r) == B_NDJSON);
 			return;
 		}
-		if ((body = json_body(c, r, 0)) == NULL)
+		if ((body = svc_json_body(c, r, 0)) == NULL)
 			return;
 		dnc_add(c, body);
 		json_decref(body);
@@ -431,7 +406,7 @@ obhttp_request(struct http_conn *c, const struct http_request *r,
 			records_get(c, q.list, q.id);
 		else if (http_method_is(r, "DELETE"))
 			records_delete(c, q.list, q.id);
-		else if ((body = json_body(c, r, 0)) != NULL) {
+		else if ((body = svc_json_body(c, r, 0)) != NULL) {
 			records_patch(c, q.list, q.id, body);
 			json_decref(body);
 		}

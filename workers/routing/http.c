@@ -330,28 +330,6 @@ rthttp_cleanup(void)
 
 /* ---- the routes ---- */
 
-static json_t *
-json_body(struct http_conn *c, const struct http_request *r)
-{
-	json_error_t	 e;
-	json_t		*j;
-
-	j = json_loadb(r->body != NULL ? r->body : "", r->body_len,
-	    JSON_REJECT_DUPLICATES, &e);
-	if (j == NULL) {
-		svc_http_error(c, 400, "BadJson", "malformed JSON at line %d, "
-		    "column %d: %s", e.line, e.column, e.text);
-		return NULL;
-	}
-	if (!json_is_object(j)) {
-		json_decref(j);
-		svc_http_error(c, 400, "WrongType", "the body must be a JSON "
-		    "object");
-		return NULL;
-	}
-	return j;
-}
-
 static int
 may(struct http_conn *c, const struct principal *who, json_int_t vq,
     int right)
@@ -421,7 +399,7 @@ static void
 create(struct http_conn *c, const struct http_request *r,
     const struct principal *who)
 {
-	json_t		*b = json_body(c, r);
+	json_t		*b = svc_json_body(c, r, 0);
 	char		 id[RT_ID_MAX], why[512], uuid[37];
 	char		*doc;
 	int		 status;
@@ -531,7 +509,7 @@ one(struct http_conn *c, const struct http_request *r,
 		store_end(id, "cancelled", 0, done, p);
 		return;
 	}
-	if ((b = json_body(c, r)) == NULL)
+	if ((b = svc_json_body(c, r, 0)) == NULL)
 		return;
 	d = json_loads(x->doc, 0, NULL);
 	if (d == NULL || json_object_size(b) == 0) {

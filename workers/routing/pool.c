@@ -243,21 +243,6 @@ struct group {
 	struct rexpr	*expr;
 };
 
-static int
-skill_of(const char *name, size_t len, void *arg)
-{
-	const struct cobj	*o;
-	char			 buf[256];
-
-	if (len >= sizeof(buf))
-		return -1;
-	memcpy(buf, name, len);
-	buf[len] = '\0';
-	o = cache_find(CFG_SKILL, buf);
-	return o != NULL && o->enabled && o->dbid <= 0x7fffffff ?
-	    (int)o->dbid : -1;
-}
-
 static struct group *
 group(json_int_t dbid)
 {
@@ -282,7 +267,7 @@ group(json_int_t dbid)
 	json_decref(v);
 	v = cobj_get(g, "skillExpression");
 	if (json_is_string(v) && (m->expr = rexpr_compile(json_string_value(v),
-	    skill_of, NULL, err, sizeof(err), &pos)) == NULL)
+	    target_skill, NULL, err, sizeof(err), &pos)) == NULL)
 		log_warnx("routing: agent group %lld: its skillExpression: %s",
 		    (long long)dbid, err);
 	json_decref(v);

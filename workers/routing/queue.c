@@ -129,16 +129,6 @@ vq_get(json_int_t dbid)
 	return q;
 }
 
-static json_int_t
-int_field(const struct cobj *o, const char *f, json_int_t dflt)
-{
-	json_t		*v = cobj_get(o, f);
-	json_int_t	 n = json_is_integer(v) ? json_integer_value(v) : dflt;
-
-	json_decref(v);
-	return n;
-}
-
 static void
 reparse(const char *k, void *v, void *arg)
 {
@@ -175,8 +165,8 @@ queue_config(void)
 			q = vq_get(v[i]->dbid);
 			snprintf(q->number, sizeof(q->number), "%s",
 			    json_string_value(num));
-			q->increment = int_field(v[i], "priorityIncrement", 0);
-			q->interval = int_field(v[i], "priorityInterval", 60);
+			q->increment = cobj_int(v[i], "priorityIncrement", 0);
+			q->interval = cobj_int(v[i], "priorityInterval", 60);
 			if (q->interval < 1)
 				q->interval = 1;
 			strmap_put(&vq_numbers, q->number, q);

@@ -88,6 +88,8 @@ int		 target_parse(const json_t *, struct target *, char *why,
 		    size_t len);
 void		 target_free(struct target *);
 int		 target_match(const struct target *, const struct agent *);
+/* A Skill's dbid by name (an expr.h rexpr_skill_cb), -1: none. */
+int		 target_skill(const char *name, size_t len, void *arg);
 /* For ST_MOST_SKILLED: the agent's highest level among the skills the
  * target names (-1: none, or a group target) */
 int		 target_score(const struct target *, const struct agent *);

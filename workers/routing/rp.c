@@ -78,16 +78,6 @@ rp_cleanup(void)
 	strmap_clear(&routing);
 }
 
-static json_int_t
-int_of(const struct cobj *o, const char *f, json_int_t dflt)
-{
-	json_t		*v = cobj_get(o, f);
-	json_int_t	 n = json_is_integer(v) ? json_integer_value(v) : dflt;
-
-	json_decref(v);
-	return n;
-}
-
 static void
 str_of(const struct cobj *o, const char *f, char *buf, size_t len)
 {
@@ -116,14 +106,14 @@ rp_config(void)
 		str_of(v[i], "type", type, sizeof(type));
 		if (!v[i]->enabled || (strcmp(type, "RoutingPoint") != 0 &&
 		    strcmp(type, "VirtualRoutingPoint") != 0) ||
-		    int_of(v[i], "virtualQueue", 0) == 0)
+		    cobj_int(v[i], "virtualQueue", 0) == 0)
 			continue;
-		q = cache_get(int_of(v[i], "virtualQueue", 0));
+		q = cache_get(cobj_int(v[i], "virtualQueue", 0));
 		if (q == NULL || !q->enabled || queue_vq_dbid(q->dbid) == NULL) {
 			log_warnx("routing: routing point %lld names virtual "
 			    "queue %lld, which is not an enabled VirtualQueue: "
 			    "its calls wait there unrouted", (long long)
-			    v[i]->dbid, (long long)int_of(v[i], "virtualQueue",
+			    v[i]->dbid, (long long)cobj_int(v[i], "virtualQueue",
 			    0));
 			continue;
 		}
@@ -132,11 +122,11 @@ rp_config(void)
 		str_of(q, "number", p->vq, sizeof(p->vq));
 		str_of(v[i], "routeStrategy", p->strategy, sizeof(p->strategy));
 		str_of(v[i], "defaultDestination", p->dest, sizeof(p->dest));
-		p->priority = int_of(v[i], "routePriority", 0);
-		p->timeout = int_of(v[i], "routeTimeout", 120);
-		if ((g = int_of(v[i], "routeAgentGroup", 0)) > 0)
+		p->priority = cobj_int(v[i], "routePriority", 0);
+		p->timeout = cobj_int(v[i], "routeTimeout", 120);
+		if ((g = cobj_int(v[i], "routeAgentGroup", 0)) > 0)
 			p->target = json_pack("{s:I}", "agentGroup", g);
-		else if ((g = int_of(v[i], "routePlaceGroup", 0)) > 0)
+		else if ((g = cobj_int(v[i], "routePlaceGroup", 0)) > 0)
 			p->target = json_pack("{s:I}", "placeGroup", g);
 		else {
 			str_of(v[i], "routeTarget", expr, sizeof(expr));

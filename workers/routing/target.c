@@ -19,9 +19,10 @@
 static const char *const strategies[] = { "LongestIdle", "MostSkilled",
     "RoundRobin", "FewestCalls", NULL };
 
-/* skill_id - a Skill's dbid by name, from the cache */
-static int
-skill_id(const char *name, size_t len, void *arg)
+/* target_skill - a Skill's dbid by name, from the cache (expr.h's
+ * rexpr_skill_cb) */
+int
+target_skill(const char *name, size_t len, void *arg)
 {
 	const struct cobj	*o;
 	char			 buf[256];
@@ -70,7 +71,7 @@ target_parse(const json_t *v, struct target *t, char *why, size_t len)
 	}
 	if (json_is_string(v)) {
 		t->kind = TG_EXPR;
-		t->expr = rexpr_compile(json_string_value(v), skill_id, NULL,
+		t->expr = rexpr_compile(json_string_value(v), target_skill, NULL,
 		    err, sizeof(err), &pos);
 		if (t->expr == NULL) {
 			snprintf(why, len, "target: %s", err);
