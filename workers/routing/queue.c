@@ -124,6 +124,7 @@ vq_get(json_int_t dbid)
 		q->dbid = dbid;
 		q->interval = 60;
 		TAILQ_INIT(&q->list);
+		TAILQ_INIT(&q->wait);
 		idmap_put(&vqs, (uint64_t)dbid, q);
 	}
 	return q;
@@ -434,8 +435,10 @@ ix_remove(struct ix *x)
 	unhold(x);
 	if (x->vq != NULL) {
 		TAILQ_REMOVE(&x->vq->list, x, entry);
-		if (x->state == IX_QUEUED)
+		if (x->state == IX_QUEUED) {
+			TAILQ_REMOVE(&x->vq->wait, x, wentry);
 			x->vq->waiting--;
+		}
 	}
 	strmap_del(&ixs, x->id);
 	if (x->conn[0] != '\0' && strmap_get(&by_conn, x->conn) == x)
@@ -446,10 +449,14 @@ ix_remove(struct ix *x)
 static void
 set_state(struct ix *x, enum ix_state s)
 {
-	if (x->vq != NULL && x->state == IX_QUEUED && s != IX_QUEUED)
+	if (x->vq != NULL && x->state == IX_QUEUED && s != IX_QUEUED) {
+		TAILQ_REMOVE(&x->vq->wait, x, wentry);
 		x->vq->waiting--;
-	if (x->vq != NULL && x->state != IX_QUEUED && s == IX_QUEUED)
+	}
+	if (x->vq != NULL && x->state != IX_QUEUED && s == IX_QUEUED) {
+		TAILQ_INSERT_TAIL(&x->vq->wait, x, wentry);
 		x->vq->waiting++;
+	}
 	x->state = s;
 }
 
@@ -569,6 +576,7 @@ zero_waiting(uint64_t k, void *v, void *arg)
 	struct vq	*q = v;
 
 	q->waiting = 0;
+	TAILQ_INIT(&q->wait);
 }
 
 void
@@ -701,8 +709,8 @@ queue_position(const struct ix *x)
 
 	if (x->state != IX_QUEUED || x->vq == NULL)
 		return 0;
-	TAILQ_FOREACH(y, &x->vq->list, entry)
-		if (y != x && y->state == IX_QUEUED && before(y, x, now))
+	TAILQ_FOREACH(y, &x->vq->wait, wentry)
+		if (y != x && before(y, x, now))
 			n++;
 	return n;
 }
@@ -856,7 +864,7 @@ ix_for(const struct agent *a, uint64_t now)
 	for (i = 0; i < vqs.cap; i++) {
 		if ((q = vqs.s[i].val) == NULL)
 			continue;
-		TAILQ_FOREACH(x, &q->list, entry)
+		TAILQ_FOREACH(x, &q->wait, wentry)
 			if (waiting(x) && (best == NULL || before(x, best,
 			    now)) && fits(x, a, now))
 				best = x;

@@ -186,6 +186,7 @@ struct ix {
 	uint64_t	 accepted_ms;
 	unsigned	 version;	/* events applied to it */
 	TAILQ_ENTRY(ix)	 entry;		/* in its queue: waiting or not */
+	TAILQ_ENTRY(ix)	 wentry;	/* in its queue's waiting ones */
 };
 TAILQ_HEAD(ix_list, ix);
 
@@ -196,6 +197,7 @@ struct vq {
 	long long	 increment;	/* priority aging */
 	long long	 interval;	/* s */
 	struct ix_list	 list;		/* every live interaction */
+	struct ix_list	 wait;		/* the queued ones, in no order */
 	unsigned	 waiting;
 	/* the last interactions that left the queue for an agent */
 	uint64_t	 left_ms[32];	/* when */
