@@ -245,6 +245,8 @@ def bench():
     db = psycopg.connect(pg.conninfo, autocommit=True)
     with db.cursor() as cur:
         cur.execute(TABLE)
+        cur.execute(subprocess.run([relay, "-m"], capture_output=True, text=True,
+                                   check=True).stdout)
     rows, data = write_data(tmp, a.rows)
     print(f"== 6. outbox relay: {a.rows:,} reports from ocs_outbox to Kafka "
           f"(mock cluster) vs kcat -P (idempotent, acks=all); load average "

@@ -67,9 +67,47 @@
 #define STOP_MS		2000
 #define HOLE_MAX	1024
 #define HOLE_TTL_US	(60 * 1000000ULL)
-#define HOLD_US		100000		/* a delivered row waits for older */
 #define COUNT_SPACING	50		/* a count's time, till the next */
 #define MOCK_PARTITIONS	4
+
+/*
+ * ocs_outbox's layout (migration 2): seq n is in partition
+ * n / PART_SLICE % PART_COUNT, so that each partition holds slices of
+ * PART_SLICE consecutive seqs, and the ring goes round once every
+ * PART_COUNT * PART_SLICE seqs.  Changing them takes a new migration.
+ */
+#define PART_COUNT	16
+#define PART_SLICE	200000
+#define STR_(x)		#x
+#define STR(x)		STR_(x)
+
+#define TRUNC_MIN	10000		/* fewer kept rows: a DELETE */
+#define CLEAR_TRIES	5		/* truncations tried before a DELETE */
+#define CLEAR_RETRY_US	1000000		/* between two tries */
+
+/*
+ * Migration 2 of the outbound worker (outbound.c): the table partitioned
+ * into the ring, the old one's rows moved in under their seqs, the
+ * sequence kept.  A partition's key is a function of seq, so each
+ * partition's primary key keeps seq unique in the whole table.
+ */
+const char outbox_migration_2[] =
+    "ALTER TABLE ocs_outbox RENAME TO ocs_outbox_v1;"
+    "ALTER SEQUENCE ocs_outbox_seq_seq OWNED BY NONE;"
+    "CREATE TABLE ocs_outbox ("
+    " seq bigint NOT NULL DEFAULT nextval('ocs_outbox_seq_seq'),"
+    " id uuid NOT NULL,"
+    " key text NOT NULL,"
+    " value text NOT NULL,"
+    " created timestamptz NOT NULL DEFAULT now())"
+    " PARTITION BY LIST ((seq / " STR(PART_SLICE) " % " STR(PART_COUNT) "));"
+    "DO $$ BEGIN FOR i IN 0.." STR(PART_COUNT) " - 1 LOOP EXECUTE format("
+    "'CREATE TABLE ocs_outbox_%s PARTITION OF ocs_outbox (PRIMARY KEY (seq))"
+    " FOR VALUES IN (%s)', i, i); END LOOP; END $$;"
+    "ALTER SEQUENCE ocs_outbox_seq_seq OWNED BY ocs_outbox.seq;"
+    "INSERT INTO ocs_outbox (seq, id, key, value, created)"
+    " SELECT seq, id, key, value, created FROM ocs_outbox_v1;"
+    "DROP TABLE ocs_outbox_v1;";
 
 static const char SQL_PUT[] =
     "INSERT INTO ocs_outbox (id, key, value) VALUES ($1, $2, $3)";
@@ -87,13 +125,27 @@ static const char SQL_READ[] =
     "UNION ALL (SELECT seq, key, value FROM ocs_outbox WHERE seq > $1 "
     "ORDER BY seq LIMIT 5000)) r ORDER BY seq";
 /*
- * The delivered seqs as runs lo..hi of consecutive numbers, every number
- * of a run delivered: the same rows as seq = ANY of them all, but a range
- * scan of the index per run rather than a descent per row.
+ * Delivered rows as runs lo..hi of consecutive seqs, every number of a run
+ * delivered: a range scan of each partition's index per run rather than a
+ * descent per row.  On the parent, so that it works on either layout.
  */
 static const char SQL_DELETE[] =
     "DELETE FROM ocs_outbox o USING unnest($1::bigint[], $2::bigint[]) "
     "AS r(lo, hi) WHERE o.seq BETWEEN r.lo AND r.hi";
+/*
+ * Emptying partition %d: its lock, taken only if no other transaction
+ * holds one (a writer's open transaction in it, a count, a vacuum); then
+ * the first row left in it that was not delivered, its seq in one of the
+ * gaps $1..$2 between the delivered runs (a probe of the index per gap);
+ * if there is none, TRUNCATE.
+ */
+static const char SQL_LOCK_PART[] =
+    "LOCK TABLE ocs_outbox_%d IN ACCESS EXCLUSIVE MODE NOWAIT";
+static const char SQL_CHECK_PART[] =
+    "SELECT min(o.seq) FROM unnest($1::bigint[], $2::bigint[]) AS g(lo, hi), "
+    "LATERAL (SELECT seq FROM ocs_outbox_%d WHERE seq BETWEEN g.lo AND g.hi "
+    "ORDER BY seq LIMIT 1) o";
+static const char SQL_TRUNCATE_PART[] = "TRUNCATE ocs_outbox_%d";
 static const char SQL_COUNT[] = "SELECT count(*) FROM ocs_outbox";
 
 /* A seq the relay read past without seeing it: a late commit, or none. */
@@ -130,9 +182,34 @@ struct readpos {
 	size_t		 nholes;
 };
 
+/* The seqs lo..hi, every one. */
+struct run {
+	int64_t		 lo, hi;
+};
+
+struct runs {
+	struct run	*v;		/* in order, apart (never touching) */
+	size_t		 n, cap;
+	size_t		 nseq;		/* seqs in all the runs */
+};
+
+/* A partition of ocs_outbox: its rows delivered and still in the table. */
+struct part {
+	struct runs	 kept;
+	uint64_t	 retry_us;	/* not cleared again before */
+	int		 fails;		/* truncations that did not happen */
+	int64_t		 ahead;		/* a row of a later lap, not read */
+};
+
+enum clear_how {
+	CLEAR_NONE,
+	CLEAR_TRUNCATE,
+	CLEAR_DELETE,
+};
+
 static struct outbox {
 	struct event_base	*base;
-	struct pgc		*pg;		/* the lock, reads */
+	struct pgc		*pg;		/* the lock, reads, truncations */
 	struct pgc		*pgd;		/* deletes, the count */
 	rd_kafka_t		*rk;
 	rd_kafka_topic_t	*rkt;
@@ -145,19 +222,27 @@ static struct outbox {
 	struct event		*ev_pipe, *ev_tick, *ev_kick, *ev_retry;
 
 	int			 locked;	/* we are the relay */
-	int			 locking, reading, deleting, counting;
+	int			 locking, reading, counting;
 	int			 want_read;	/* kicked, ticked, or more rows */
+	int			 caught_up;	/* the last read was not full */
 	uintptr_t		 gen;		/* of the reads: a read of an
 						 * older one is dropped */
 	struct readpos		 pos;
+	int64_t			 seen_hi;	/* the highest seq read */
 	size_t			 inflight;
 	size_t			 pending;	/* read, being produced */
 	struct seqs		 batch;		/* their seqs */
 	struct ring		 sent;		/* produced */
-	struct seqs		 done;		/* delivered, to delete */
-	uint64_t		 held_us;	/* since some of done wait */
-	struct seqs		 dying;		/* being deleted */
+	struct seqs		 done;		/* delivered, not yet kept */
+	struct part		 parts[PART_COUNT];
+	int64_t			 kept_hi;	/* no kept seq is higher */
 
+	int			 clearing;	/* a truncation or a delete */
+	enum clear_how		 clearing_how;
+	int			 clr_part;	/* of this partition */
+	int			 clr_lock;	/* its lock: 1 taken, 0 held by
+						 * another, -1 no such table */
+	int64_t			 clr_left;	/* a row not delivered, or 0 */
 	int			 failed;	/* a report failed: rewind */
 	int			 purge;		/* purge what is in flight */
 	int			 waiting;	/* the rewind's backoff: 1 runs,
@@ -168,6 +253,7 @@ static struct outbox {
 	int			 stopping, closing;
 	uint64_t		 stop_us;
 	size_t			 depth;
+	size_t			 count_kept;	/* kept when the count began */
 	uint64_t		 count_us, count_next_us;
 	int			 up;		/* -1 unknown, 0 down, 1 up */
 
@@ -184,6 +270,7 @@ static void	 on_kick(evutil_socket_t, short, void *);
 static void	 on_retry(evutil_socket_t, short, void *);
 static void	 pump(void);
 static void	 set_up(int);
+static size_t	 kept_total(void);
 
 /* ---- writing a report ---- */
 
@@ -423,7 +510,8 @@ outbox_stop(void)
 int
 outbox_drained(void)
 {
-	if (ob.inflight == 0 && ob.done.n == 0 && !ob.deleting)
+	if (ob.inflight == 0 && ob.done.n == 0 && !ob.clearing &&
+	    kept_total() == 0)
 		return 1;
 	return ob.stopping && (ob.pgd == NULL || pgc_state(ob.pgd) != PGC_UP ||
 	    now_mono_us() >= ob.stop_us);
@@ -432,6 +520,8 @@ outbox_drained(void)
 void
 outbox_cleanup(void)
 {
+	size_t	i;
+
 	ob.closing = 1;
 	producer_free();
 	if (ob.mock != NULL)
@@ -457,7 +547,8 @@ outbox_cleanup(void)
 	free(ob.sent.v);
 	free(ob.batch.v);
 	free(ob.done.v);
-	free(ob.dying.v);
+	for (i = 0; i < PART_COUNT; i++)
+		free(ob.parts[i].kept.v);
 	free(ob.topic);
 	free(ob.brokers);
 	memset(&ob, 0, sizeof(ob));
@@ -515,30 +606,118 @@ seqs_sort(struct seqs *s)
 	s->n = j;
 }
 
-/*
- * seqs_runs - the sorted seqs s as runs of consecutive seqs: *lo and *hi
- * get the array literals of each run's first and last seq (malloc'ed);
- * the number of runs
- */
-static size_t
-seqs_runs(const struct seqs *s, char **lo, char **hi)
+/* part_of - the partition of ocs_outbox that holds seq */
+static int
+part_of(int64_t seq)
 {
-	char	*l, *h;
-	size_t	 i, j, n = 0;
+	return (int)(seq / PART_SLICE % PART_COUNT);
+}
 
-	l = *lo = xmalloc(s->n * 21 + 3);
-	h = *hi = xmalloc(s->n * 21 + 3);
-	*l++ = '{';
-	*h++ = '{';
-	for (i = 0; i < s->n; i = j, n++) {
-		for (j = i + 1; j < s->n && s->v[j] - 1 == s->v[j - 1]; j++)
-			;
-		l += sprintf(l, n ? ",%lld" : "%lld", (long long)s->v[i]);
-		h += sprintf(h, n ? ",%lld" : "%lld", (long long)s->v[j - 1]);
+/* runs_find - the first run that seq joins or that lies after it */
+static size_t
+runs_find(const struct runs *r, int64_t seq)
+{
+	size_t	lo = 0, hi = r->n, mid;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (r->v[mid].hi + 1 < seq)
+			lo = mid + 1;
+		else
+			hi = mid;
 	}
-	strcpy(l, "}");
-	strcpy(h, "}");
-	return n;
+	return lo;
+}
+
+/* runs_has - whether seq is in one of the runs */
+static int
+runs_has(const struct runs *r, int64_t seq)
+{
+	size_t	i = runs_find(r, seq);
+
+	return i < r->n && r->v[i].lo <= seq && seq <= r->v[i].hi;
+}
+
+/*
+ * runs_add - the seqs lo..hi join the runs: a run of their own, or the
+ * runs they touch made one
+ */
+static void
+runs_add(struct runs *r, int64_t lo, int64_t hi)
+{
+	size_t	i = runs_find(r, lo), k;
+
+	if (i == r->n || r->v[i].lo > hi + 1) {
+		if (r->n == r->cap) {
+			r->cap = r->cap ? r->cap * 2 : 16;
+			r->v = xrealloc(r->v, r->cap * sizeof(*r->v));
+		}
+		memmove(r->v + i + 1, r->v + i, (r->n - i) * sizeof(*r->v));
+		r->v[i].lo = lo;
+		r->v[i].hi = hi;
+		r->n++;
+		r->nseq += (size_t)(hi - lo + 1);
+		return;
+	}
+	r->nseq -= (size_t)(r->v[i].hi - r->v[i].lo + 1);
+	if (lo < r->v[i].lo)
+		r->v[i].lo = lo;
+	if (hi > r->v[i].hi)
+		r->v[i].hi = hi;
+	for (k = i + 1; k < r->n && r->v[k].lo <= r->v[i].hi + 1; k++) {
+		r->nseq -= (size_t)(r->v[k].hi - r->v[k].lo + 1);
+		if (r->v[k].hi > r->v[i].hi)
+			r->v[i].hi = r->v[k].hi;
+	}
+	memmove(r->v + i + 1, r->v + k, (r->n - k) * sizeof(*r->v));
+	r->n -= k - i - 1;
+	r->nseq += (size_t)(r->v[i].hi - r->v[i].lo + 1);
+}
+
+/*
+ * runs_literal - the array literal "{...}" of the runs' first seqs (hi 0)
+ * or last seqs (hi 1), each plus add, after *first and before *last when
+ * they are not NULL; malloc'ed
+ */
+static char *
+runs_literal(const struct runs *r, int hi, int64_t add, const int64_t *first,
+    const int64_t *last)
+{
+	char	*buf = xmalloc((r->n + 2) * 21 + 3), *p = buf;
+	size_t	 i;
+
+	*p++ = '{';
+	if (first != NULL)
+		p += sprintf(p, "%lld", (long long)*first);
+	for (i = 0; i < r->n; i++)
+		p += sprintf(p, p[-1] == '{' ? "%lld" : ",%lld",
+		    (long long)((hi ? r->v[i].hi : r->v[i].lo) + add));
+	if (last != NULL)
+		p += sprintf(p, p[-1] == '{' ? "%lld" : ",%lld",
+		    (long long)*last);
+	strcpy(p, "}");
+	return buf;
+}
+
+/* runs_arrays - the runs' first and last seqs, for SQL_DELETE */
+static void
+runs_arrays(const struct runs *r, char **lo, char **hi)
+{
+	*lo = runs_literal(r, 0, 0, NULL, NULL);
+	*hi = runs_literal(r, 1, 0, NULL, NULL);
+}
+
+/*
+ * runs_gaps - the first and last seqs of the gaps between the runs, and
+ * before and after them all: every seq in no run, for SQL_CHECK_PART
+ */
+static void
+runs_gaps(const struct runs *r, char **lo, char **hi)
+{
+	static const int64_t	min = INT64_MIN, max = INT64_MAX;
+
+	*lo = runs_literal(r, 1, 1, &min, NULL);
+	*hi = runs_literal(r, 0, -1, NULL, &max);
 }
 
 /* ring_push - a message produced: its ticket */
@@ -771,7 +950,7 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 	holes_forget(-1, now_mono_us());
 	ob.want_read = 1;
 	if (ob.inflight == 0 && !ob.failed && !ob.reading &&
-	    ob.done.n == 0 && !ob.deleting) {
+	    ob.done.n == 0 && !ob.clearing) {
 		pos_reset();
 	}
 	count();
@@ -792,16 +971,279 @@ on_retry(evutil_socket_t fd, short what, void *arg)
 	pump();
 }
 
+/* ---- the delivered rows: kept, then cleared ---- */
+
+/*
+ * file_done - the delivered seqs join their partitions' kept runs; those
+ * of the partition being cleared wait until it is
+ */
+static void
+file_done(void)
+{
+	size_t	i, j, k = 0;
+	int	p;
+
+	seqs_sort(&ob.done);
+	for (i = 0; i < ob.done.n; i = j) {
+		p = part_of(ob.done.v[i]);
+		for (j = i + 1; j < ob.done.n &&
+		    ob.done.v[j] == ob.done.v[j - 1] + 1 &&
+		    ob.done.v[j] / PART_SLICE == ob.done.v[i] / PART_SLICE; j++)
+			;
+		if (ob.clearing && p == ob.clr_part) {
+			while (i < j)
+				ob.done.v[k++] = ob.done.v[i++];
+			continue;
+		}
+		runs_add(&ob.parts[p].kept, ob.done.v[i], ob.done.v[j - 1]);
+		if (ob.done.v[j - 1] > ob.kept_hi)
+			ob.kept_hi = ob.done.v[j - 1];
+	}
+	ob.done.n = k;
+}
+
+/* kept - whether seq was delivered and its row is still in the table */
+static int
+kept(int64_t seq)
+{
+	return seq <= ob.kept_hi && runs_has(&ob.parts[part_of(seq)].kept, seq);
+}
+
+static size_t
+kept_total(void)
+{
+	size_t	i, n = 0;
+
+	for (i = 0; i < PART_COUNT; i++)
+		n += ob.parts[i].kept.nseq;
+	return n;
+}
+
+/*
+ * part_sealed - whether what p keeps is of a slice that writers are done
+ * with (the relay read a later one; only a transaction that took its seq
+ * before could still write in it) and none of it is in flight
+ */
+static int
+part_sealed(const struct part *p)
+{
+	int64_t	hi = p->kept.v[p->kept.n - 1].hi;
+
+	return hi / PART_SLICE < ob.seen_hi / PART_SLICE &&
+	    ring_low(&ob.sent) / PART_SLICE > hi / PART_SLICE;
+}
+
+/*
+ * relay_idle - nothing in flight and nothing more to read: the time to
+ * clear what was delivered of the slice being written
+ */
+static int
+relay_idle(void)
+{
+	if (ob.inflight > 0 || ob.pending > 0)
+		return 0;
+	return ob.stopping || !ob.locked || (ob.caught_up && !ob.reading);
+}
+
+/*
+ * clear_pick - which partition's kept rows to clear now (*which), and
+ * how.  A sealed one is truncated, as soon as all of it has its reports;
+ * if it cannot be after CLEAR_TRIES tries a second apart, its rows are
+ * deleted.  One that holds a later lap of the ring too (a backlog longer
+ * than the ring) waits until that row was delivered.  The slice being
+ * written is cleared when the relay is idle: a DELETE of its few rows, or
+ * a truncation of its many, which no writer may be in (else a DELETE).
+ */
+static enum clear_how
+clear_pick(uint64_t now, int idle, int *which)
+{
+	struct part	*p;
+	int		 j, sealed;
+
+	for (j = 0; j < PART_COUNT; j++) {
+		p = &ob.parts[j];
+		if (p->kept.nseq == 0 || now < p->retry_us ||
+		    (p->kept.v[p->kept.n - 1].hi < p->ahead && !idle))
+			continue;
+		*which = j;
+		sealed = part_sealed(p);
+		if (sealed && p->fails < CLEAR_TRIES)
+			return CLEAR_TRUNCATE;
+		if (!sealed && !idle)
+			continue;
+		if (!sealed && p->kept.nseq >= TRUNC_MIN && p->fails == 0)
+			return CLEAR_TRUNCATE;
+		return CLEAR_DELETE;
+	}
+	return CLEAR_NONE;
+}
+
+static void	 truncate_part(int);
+static void	 delete_part(int);
+
+/* clear - clear a partition's kept rows, when one is due */
+static void
+clear(void)
+{
+	enum clear_how	how;
+	int		j;
+
+	if (ob.clearing)
+		return;
+	how = clear_pick(now_mono_us(), relay_idle(), &j);
+	if (how == CLEAR_TRUNCATE && pgc_state(ob.pg) != PGC_UP)
+		how = CLEAR_DELETE;
+	if (how == CLEAR_DELETE && (ob.pgd == NULL ||
+	    pgc_state(ob.pgd) != PGC_UP))
+		return;
+	if (how == CLEAR_TRUNCATE)
+		truncate_part(j);
+	else if (how == CLEAR_DELETE)
+		delete_part(j);
+}
+
+/* clear_end - the partition's kept rows are gone, or not yet */
+static void
+clear_end(int ok)
+{
+	struct part	*p = &ob.parts[ob.clr_part];
+
+	int64_t		 hi = p->kept.v[p->kept.n - 1].hi;
+
+	ob.clearing = 0;
+	if (ok) {
+		p->kept.n = p->kept.nseq = 0;
+		p->fails = 0;
+		p->retry_us = 0;
+	} else if (ob.clearing_how == CLEAR_TRUNCATE &&
+	    ob.clr_left / PART_SLICE > hi / PART_SLICE) {
+		p->ahead = ob.clr_left;		/* a later lap: not a failure */
+	} else {
+		if (ob.clearing_how == CLEAR_TRUNCATE)
+			p->fails = ob.clr_lock == -1 ? CLEAR_TRIES :
+			    p->fails + 1;
+		if (ob.clearing_how == CLEAR_DELETE || part_sealed(p))
+			p->retry_us = now_mono_us() + CLEAR_RETRY_US;
+	}
+	pump();
+}
+
+static void
+part_truncated(struct pgc *pg, const PGresult *r, void *arg)
+{
+	clear_end(r != NULL && PQresultStatus(r) == PGRES_COMMAND_OK &&
+	    strcmp(PQcmdStatus((PGresult *)r), "COMMIT") == 0);
+}
+
+static void
+part_kept(struct pgc *pg, const PGresult *r, void *arg)
+{
+	clear_end(0);
+}
+
+/* part_locked - the partition's lock, or why not */
+static void
+part_locked(struct pgc *pg, const PGresult *r, void *arg)
+{
+	const char	*state;
+
+	if (r != NULL && PQresultStatus(r) == PGRES_COMMAND_OK)
+		ob.clr_lock = 1;
+	else if (r != NULL && (state = PQresultErrorField(r,
+	    PG_DIAG_SQLSTATE)) != NULL && strcmp(state, "42P01") == 0)
+		ob.clr_lock = -1;	/* the table is not partitioned yet */
+}
+
+/*
+ * part_checked - no row left in the locked partition that was not
+ * delivered: truncate it; else leave it as it is, and note the row
+ */
+static void
+part_checked(struct pgc *pg, const PGresult *r, void *arg)
+{
+	struct pgc_txn	*t = arg;
+	char		 sql[64];
+	int		 ok;
+
+	ok = ob.clr_lock == 1 && r != NULL &&
+	    PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
+	if (ok && PQgetisnull(r, 0, 0)) {
+		snprintf(sql, sizeof(sql), SQL_TRUNCATE_PART, ob.clr_part);
+		pgc_txn_query(t, sql, 0, NULL, NULL, NULL);
+		if (pgc_commit(t, part_truncated, NULL) == -1)
+			ob.clearing = 0;	/* pgc is being freed */
+		return;
+	}
+	if (ok)
+		ob.clr_left = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+	if (pgc_rollback(t, part_kept, NULL) == -1)
+		ob.clearing = 0;
+}
+
+/*
+ * truncate_part - empty partition j, on the reads' connection (the reads'
+ * locks never stand in the way): its lock if no one else holds one, then
+ * the check that every row in it was delivered, then TRUNCATE
+ */
+static void
+truncate_part(int j)
+{
+	struct pgc_txn	*t;
+	char		 sql[256], *lo, *hi;
+	const char	*p[2];
+
+	if ((t = pgc_begin(ob.pg)) == NULL)
+		return;
+	ob.clearing = 1;
+	ob.clearing_how = CLEAR_TRUNCATE;
+	ob.clr_part = j;
+	ob.clr_lock = 0;
+	ob.clr_left = 0;
+	snprintf(sql, sizeof(sql), SQL_LOCK_PART, j);
+	pgc_txn_query(t, sql, 0, NULL, part_locked, NULL);
+	runs_gaps(&ob.parts[j].kept, &lo, &hi);
+	p[0] = lo;
+	p[1] = hi;
+	snprintf(sql, sizeof(sql), SQL_CHECK_PART, j);
+	pgc_txn_query(t, sql, 2, p, part_checked, t);
+	free(lo);
+	free(hi);
+}
+
+static void
+part_deleted(struct pgc *pg, const PGresult *r, void *arg)
+{
+	clear_end(r != NULL && PQresultStatus(r) == PGRES_COMMAND_OK);
+}
+
+/* delete_part - delete partition j's kept rows, by runs of seqs */
+static void
+delete_part(int j)
+{
+	char		*lo, *hi;
+	const char	*p[2];
+
+	runs_arrays(&ob.parts[j].kept, &lo, &hi);
+	p[0] = lo;
+	p[1] = hi;
+	if (pgc_query(ob.pgd, SQL_DELETE, 2, p, part_deleted, NULL) == 0) {
+		ob.clearing = 1;
+		ob.clearing_how = CLEAR_DELETE;
+		ob.clr_part = j;
+	}
+	free(lo);
+	free(hi);
+}
+
 /* ---- the relay ---- */
 
 static void	 lock_try(void);
-static void	 delete_done(void);
 static void	 read_rows(void);
 static int	 rewind_relay(void);
 
 /*
- * pump - do the next thing: delete what was delivered, be the relay,
- * rewind after a failure, read the next rows
+ * pump - do the next thing: keep what was delivered and clear what is
+ * due, be the relay, rewind after a failure, read the next rows
  */
 static void
 pump(void)
@@ -814,10 +1256,9 @@ pump(void)
 		    RD_KAFKA_PURGE_F_INFLIGHT);
 		rd_kafka_poll(ob.rk, 0);
 	}
-	/* Deleting a delivered row is right whoever relays. */
-	if (ob.done.n > 0 && !ob.deleting && ob.pgd != NULL &&
-	    pgc_state(ob.pgd) == PGC_UP)
-		delete_done();
+	/* Clearing a delivered row is right whoever relays. */
+	file_done();
+	clear();
 	if (ob.stopping || pgc_state(ob.pg) != PGC_UP)
 		return;
 	if (!ob.locked) {
@@ -843,7 +1284,7 @@ rewind_relay(void)
 	char	errstr[512];
 	struct timeval tv;
 
-	if (ob.inflight > 0 || ob.done.n > 0 || ob.deleting ||
+	if (ob.inflight > 0 || ob.done.n > 0 || ob.clearing ||
 	    ob.waiting == 1)
 		return -1;
 	if (ob.waiting == 0) {
@@ -900,79 +1341,6 @@ on_pg_state(struct pgc *pg, enum pgc_state st, void *arg)
 		return;
 	}
 	pump();
-}
-
-/* deleted - the rows are gone; if not, they are deleted again later */
-static void
-deleted(struct pgc *pg, const PGresult *r, void *arg)
-{
-	size_t	i;
-
-	ob.deleting = 0;
-	if (r == NULL || PQresultStatus(r) != PGRES_COMMAND_OK)
-		for (i = 0; i < ob.dying.n; i++)
-			seqs_add(&ob.done, ob.dying.v[i]);
-	ob.dying.n = 0;
-	pump();
-}
-
-/*
- * done_ready - how many of the delivered seqs (put in order) to delete
- * now.  Those past the oldest message still without its report wait for
- * it, for up to HOLD_US: each partition's reports come on their own, and
- * what one of them has delivered alone is runs of a seq or two, each a
- * descent of the index.
- */
-static size_t
-done_ready(uint64_t now)
-{
-	int64_t	low = ring_low(&ob.sent);
-	size_t	k;
-
-	if (ob.held_us != 0 && now - ob.held_us >= HOLD_US)
-		low = INT64_MAX;
-	for (k = 0; k < ob.done.n && ob.done.v[k] >= low; k++)
-		;
-	if (k < ob.done.n) {			/* some to delete: in order */
-		seqs_sort(&ob.done);
-		for (k = 0; k < ob.done.n && ob.done.v[k] < low; k++)
-			;
-	} else
-		k = 0;
-	if (k == ob.done.n)
-		ob.held_us = 0;
-	else if (ob.held_us == 0)
-		ob.held_us = now;
-	return k;
-}
-
-/* delete_done - the delivered rows ready, in one DELETE by runs of seqs */
-static void
-delete_done(void)
-{
-	struct seqs	 t = ob.dying;
-	char		*lo, *hi;
-	const char	*p[2];
-	size_t		 i, k, n;
-
-	if ((k = done_ready(now_mono_us())) == 0)
-		return;
-	n = ob.done.n;
-	ob.dying = ob.done;
-	ob.dying.n = k;
-	ob.done = t;
-	ob.done.n = 0;
-	for (i = k; i < n; i++)
-		seqs_add(&ob.done, ob.dying.v[i]);
-	seqs_runs(&ob.dying, &lo, &hi);
-	p[0] = lo;
-	p[1] = hi;
-	if (pgc_query(ob.pgd, SQL_DELETE, 2, p, deleted, NULL) == 0)
-		ob.deleting = 1;
-	else
-		deleted(ob.pg, NULL, NULL);
-	free(lo);
-	free(hi);
 }
 
 /*
@@ -1035,17 +1403,23 @@ got_rows(struct pgc *pg, const PGresult *r, void *arg)
 	for (i = 0; i < n; i++) {
 		seqs_add(&ob.batch, strtoll(PQgetvalue(r, i, 0), NULL, 10));
 		pos_take(ob.batch.v[i], now);
+		if (ob.batch.v[i] > ob.seen_hi)
+			ob.seen_hi = ob.batch.v[i];
 	}
 	/* A full batch: more rows wait; read them now. */
 	ob.pending = (size_t)n;
+	ob.caught_up = n < READ_BATCH;
 	if (n >= READ_BATCH)
 		ob.want_read = 1;
 	pump();
 	ob.pending = 0;
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
+		if (kept(ob.batch.v[i]))	/* read again: delivered */
+			continue;
 		if (produce(ob.batch.v[i], PQgetvalue(r, i, 1),
 		    PQgetvalue(r, i, 2), (size_t)PQgetlength(r, i, 2)) == -1)
 			break;
+	}
 	if (i < n) {
 		ob.pos = before;
 		ob.gen++;
@@ -1095,6 +1469,7 @@ counted(struct pgc *pg, const PGresult *r, void *arg)
 	    PQntuples(r) != 1)
 		return;
 	ob.depth = (size_t)strtoull(PQgetvalue(r, 0, 0), NULL, 10);
+	ob.depth = ob.depth > ob.count_kept ? ob.depth - ob.count_kept : 0;
 	metric_set(ob.m_depth, (double)ob.depth);
 }
 
@@ -1109,5 +1484,6 @@ count(void)
 	if (pgc_query(ob.pgd, SQL_COUNT, 0, NULL, counted, NULL) == 0) {
 		ob.counting = 1;
 		ob.count_us = now;
+		ob.count_kept = kept_total();
 	}
 }

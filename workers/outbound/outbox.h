@@ -48,6 +48,12 @@ int		 outbox_put(struct pgc_txn *, const char *key, json_t *msg);
 /* A transaction that put reports committed: read the table now. */
 void		 outbox_kick(void);
 
+/*
+ * The outbound worker's migration 2 of ocs_outbox: the table partitioned
+ * as the relay clears it, its rows and its sequence kept.
+ */
+extern const char outbox_migration_2[];
+
 /* Rows waiting in ocs_outbox, as last counted (every second, less often
  * when a count takes long). */
 size_t		 outbox_depth(void);
