@@ -5,9 +5,10 @@
  * version 4 UUID) and time, the array literal of the holes, the ring of
  * messages in flight, the runs of delivered seqs kept per partition (never
  * a seq not delivered) with the arrays a DELETE and a truncation's check
- * name, which partition's rows are cleared and how, the migration's
- * partition key, the read position and the holes a read leaves, and
- * librdkafka's statistics read for a broker that is UP.
+ * name, which partition's rows are cleared and how, where a read stops
+ * before kept rows and skips them, the migration's partition key, the
+ * read position and the holes a read leaves, and librdkafka's statistics
+ * read for a broker that is UP.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -393,6 +394,41 @@ test_clear_pick(void **state)
 }
 
 static void
+test_kept_next(void **state)
+{
+	const int64_t	 s = PART_SLICE;
+	int64_t		 end = 0;
+
+	memset(&ob, 0, sizeof(ob));
+	assert_true(kept_next(0, &end) == INT64_MAX);
+	/* Slice 0 kept but 1 and 7, slice 1's first half: one stretch
+	 * across two partitions after 7. */
+	runs_add(&ob.parts[0].kept, 2, 6);
+	runs_add(&ob.parts[0].kept, 8, s - 1);
+	runs_add(&ob.parts[1].kept, s, s + s / 2);
+	runs_add(&ob.parts[3].kept, 3 * s + 10, 3 * s + 20);
+	ob.kept_hi = 3 * s + 20;
+	assert_true(kept_next(0, &end) == 2 && end == 6);
+	assert_true(kept_next(2, &end) == 3 && end == 6);
+	assert_true(kept_next(6, &end) == 8 && end == s + s / 2);
+	assert_true(kept_next(7, &end) == 8 && end == s + s / 2);
+	assert_true(kept_next(s + 5, &end) == s + 6 && end == s + s / 2);
+	assert_true(kept_next(s + s / 2, &end) == 3 * s + 10 &&
+	    end == 3 * s + 20);
+	assert_true(kept_next(3 * s + 20, &end) == INT64_MAX);
+	/* A read from 0 that found 1 stops at 2 and goes on after the
+	 * stretch; 7 was read past: a hole. */
+	pos_take(1, 5);
+	pos_skip(2, 6, 5);
+	assert_true(ob.pos.cursor == 6 && ob.pos.nholes == 0);
+	pos_skip(8, s + s / 2, 5);
+	assert_true(ob.pos.cursor == s + s / 2);
+	assert_int_equal(ob.pos.nholes, 1);
+	assert_true(ob.pos.holes[0].seq == 7);
+	parts_free();
+}
+
+static void
 test_migration_layout(void **state)
 {
 	char	want[64];
@@ -480,6 +516,7 @@ main(void)
 		cmocka_unit_test(test_part_of),
 		cmocka_unit_test(test_file_done),
 		cmocka_unit_test(test_clear_pick),
+		cmocka_unit_test(test_kept_next),
 		cmocka_unit_test(test_migration_layout),
 		cmocka_unit_test(test_pos_take),
 		cmocka_unit_test(test_holes),

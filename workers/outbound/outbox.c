@@ -117,13 +117,15 @@ static const char SQL_LOCK[] =
 /*
  * The next rows, with the holes the relay read past: a hole committed
  * since comes first, before the rows after it (a key's later report may
- * be among them: its earlier one must not follow it).
+ * be among them: its earlier one must not follow it).  The rows after the
+ * cursor stop before $3, where delivered rows not yet cleared begin: the
+ * relay never reads those again.
  */
 static const char SQL_READ[] =
     "SELECT seq, key, value FROM ("
     "SELECT seq, key, value FROM ocs_outbox WHERE seq = ANY($2::bigint[]) "
     "UNION ALL (SELECT seq, key, value FROM ocs_outbox WHERE seq > $1 "
-    "ORDER BY seq LIMIT 5000)) r ORDER BY seq";
+    "AND seq < $3 ORDER BY seq LIMIT 5000)) r ORDER BY seq";
 /*
  * Delivered rows as runs lo..hi of consecutive seqs, every number of a run
  * delivered: a range scan of each partition's index per run rather than a
@@ -228,6 +230,8 @@ static struct outbox {
 	uintptr_t		 gen;		/* of the reads: a read of an
 						 * older one is dropped */
 	struct readpos		 pos;
+	int64_t			 read_end;	/* the read stops before */
+	int64_t			 read_skip;	/* then: kept up to here */
 	int64_t			 seen_hi;	/* the highest seq read */
 	size_t			 inflight;
 	size_t			 pending;	/* read, being produced */
@@ -809,6 +813,19 @@ pos_take(int64_t seq, uint64_t now)
 	}
 }
 
+/*
+ * pos_skip - every row before end was read, and the rows from end to skip
+ * were delivered (kept, not cleared yet): the cursor moves past them
+ */
+static void
+pos_skip(int64_t end, int64_t skip, uint64_t now)
+{
+	if (ob.pos.started)
+		holes_seen(ob.pos.cursor, end, now);
+	ob.pos.cursor = skip;
+	ob.pos.started = 1;
+}
+
 /* pos_reset - read every row left from the oldest, late ones too; a
  * read under way is dropped when it comes */
 static void
@@ -1007,6 +1024,46 @@ static int
 kept(int64_t seq)
 {
 	return seq <= ob.kept_hi && runs_has(&ob.parts[part_of(seq)].kept, seq);
+}
+
+/* kept_end - the last seq of the kept run that holds seq */
+static int64_t
+kept_end(int64_t seq)
+{
+	const struct runs	*r = &ob.parts[part_of(seq)].kept;
+
+	return r->v[runs_find(r, seq)].hi;
+}
+
+/*
+ * kept_next - the first kept seq after after, or INT64_MAX; *end gets
+ * the last of the kept seqs that follow it without a gap (the runs of
+ * consecutive slices are in two partitions)
+ */
+static int64_t
+kept_next(int64_t after, int64_t *end)
+{
+	const struct runs	*r;
+	int64_t			 first = INT64_MAX, e;
+	size_t			 i, j;
+
+	if (after >= ob.kept_hi)
+		return INT64_MAX;
+	for (j = 0; j < PART_COUNT; j++) {
+		r = &ob.parts[j].kept;
+		if ((i = runs_find(r, after + 2)) == r->n)
+			continue;
+		e = r->v[i].lo > after ? r->v[i].lo : after + 1;
+		if (e < first)
+			first = e;
+	}
+	if (first == INT64_MAX)
+		return first;
+	for (e = kept_end(first); e < ob.kept_hi && kept(e + 1);
+	    e = kept_end(e + 1))
+		;
+	*end = e;
+	return first;
 }
 
 static size_t
@@ -1408,8 +1465,10 @@ got_rows(struct pgc *pg, const PGresult *r, void *arg)
 	}
 	/* A full batch: more rows wait; read them now. */
 	ob.pending = (size_t)n;
-	ob.caught_up = n < READ_BATCH;
-	if (n >= READ_BATCH)
+	ob.caught_up = n < READ_BATCH && ob.read_end == INT64_MAX;
+	if (n < READ_BATCH && ob.read_end != INT64_MAX)
+		pos_skip(ob.read_end, ob.read_skip, now);
+	if (n >= READ_BATCH || ob.read_end != INT64_MAX)
 		ob.want_read = 1;
 	pump();
 	ob.pending = 0;
@@ -1434,8 +1493,8 @@ got_rows(struct pgc *pg, const PGresult *r, void *arg)
 static void
 read_rows(void)
 {
-	char		 cur[24], *arr = NULL;
-	const char	*p[2];
+	char		 cur[24], end[24], *arr = NULL;
+	const char	*p[3];
 	int		 rc;
 	int64_t		 v[HOLE_MAX];
 	size_t		 i;
@@ -1443,10 +1502,13 @@ read_rows(void)
 	ob.want_read = 0;
 	for (i = 0; i < ob.pos.nholes; i++)
 		v[i] = ob.pos.holes[i].seq;
+	ob.read_end = kept_next(ob.pos.cursor, &ob.read_skip);
 	snprintf(cur, sizeof(cur), "%lld", (long long)ob.pos.cursor);
+	snprintf(end, sizeof(end), "%lld", (long long)ob.read_end);
 	p[0] = cur;
 	p[1] = arr = seqs_array(v, ob.pos.nholes);
-	rc = pgc_query(ob.pg, SQL_READ, 2, p, got_rows, (void *)ob.gen);
+	p[2] = end;
+	rc = pgc_query(ob.pg, SQL_READ, 3, p, got_rows, (void *)ob.gen);
 	free(arr);
 	if (rc == 0)
 		ob.reading = 1;
