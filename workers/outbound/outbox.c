@@ -121,11 +121,15 @@ static const char SQL_LOCK[] =
  * cursor stop before $3, where delivered rows not yet cleared begin: the
  * relay never reads those again.
  */
-static const char SQL_READ[] =
+static const char SQL_READ_HOLES[] =
     "SELECT seq, key, value FROM ("
-    "SELECT seq, key, value FROM ocs_outbox WHERE seq = ANY($2::bigint[]) "
+    "SELECT seq, key, value FROM ocs_outbox WHERE seq = ANY($3::bigint[]) "
     "UNION ALL (SELECT seq, key, value FROM ocs_outbox WHERE seq > $1 "
-    "AND seq < $3 ORDER BY seq LIMIT 5000)) r ORDER BY seq";
+    "AND seq < $2 ORDER BY seq LIMIT 5000)) r ORDER BY seq";
+/* The same without holes: a tenth cheaper for PostgreSQL (no merge). */
+static const char SQL_READ[] =
+    "SELECT seq, key, value FROM ocs_outbox WHERE seq > $1 AND seq < $2 "
+    "ORDER BY seq LIMIT 5000";
 /*
  * Delivered rows as runs lo..hi of consecutive seqs, every number of a run
  * delivered: a range scan of each partition's index per run rather than a
@@ -241,6 +245,7 @@ static struct outbox {
 	struct part		 parts[PART_COUNT];
 	int64_t			 kept_hi;	/* no kept seq is higher */
 
+	int			 clear_due;	/* something changed: look */
 	int			 clearing;	/* a truncation or a delete */
 	enum clear_how		 clearing_how;
 	int			 clr_part;	/* of this partition */
@@ -508,6 +513,7 @@ outbox_stop(void)
 {
 	ob.stopping = 1;
 	ob.stop_us = now_mono_us() + STOP_MS * 1000ULL;
+	ob.clear_due = 1;
 	pump();
 }
 
@@ -966,6 +972,7 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 		rd_kafka_poll(ob.rk, 0);
 	holes_forget(-1, now_mono_us());
 	ob.want_read = 1;
+	ob.clear_due = 1;
 	if (ob.inflight == 0 && !ob.failed && !ob.reading &&
 	    ob.done.n == 0 && !ob.clearing) {
 		pos_reset();
@@ -1168,6 +1175,7 @@ clear_end(int ok)
 	int64_t		 hi = p->kept.v[p->kept.n - 1].hi;
 
 	ob.clearing = 0;
+	ob.clear_due = 1;
 	if (ok) {
 		p->kept.n = p->kept.nseq = 0;
 		p->fails = 0;
@@ -1314,8 +1322,14 @@ pump(void)
 		rd_kafka_poll(ob.rk, 0);
 	}
 	/* Clearing a delivered row is right whoever relays. */
-	file_done();
-	clear();
+	if (ob.done.n > 0) {
+		file_done();
+		ob.clear_due = 1;
+	}
+	if (ob.clear_due) {
+		ob.clear_due = 0;
+		clear();
+	}
 	if (ob.stopping || pgc_state(ob.pg) != PGC_UP)
 		return;
 	if (!ob.locked) {
@@ -1392,6 +1406,7 @@ lock_try(void)
 static void
 on_pg_state(struct pgc *pg, enum pgc_state st, void *arg)
 {
+	ob.clear_due = 1;
 	if (pg == ob.pg && st != PGC_UP) {
 		/* The lock went with the connection. */
 		ob.locked = 0;
@@ -1466,6 +1481,7 @@ got_rows(struct pgc *pg, const PGresult *r, void *arg)
 	/* A full batch: more rows wait; read them now. */
 	ob.pending = (size_t)n;
 	ob.caught_up = n < READ_BATCH && ob.read_end == INT64_MAX;
+	ob.clear_due = 1;
 	if (n < READ_BATCH && ob.read_end != INT64_MAX)
 		pos_skip(ob.read_end, ob.read_skip, now);
 	if (n >= READ_BATCH || ob.read_end != INT64_MAX)
@@ -1506,9 +1522,14 @@ read_rows(void)
 	snprintf(cur, sizeof(cur), "%lld", (long long)ob.pos.cursor);
 	snprintf(end, sizeof(end), "%lld", (long long)ob.read_end);
 	p[0] = cur;
-	p[1] = arr = seqs_array(v, ob.pos.nholes);
-	p[2] = end;
-	rc = pgc_query(ob.pg, SQL_READ, 3, p, got_rows, (void *)ob.gen);
+	p[1] = end;
+	if (ob.pos.nholes > 0) {
+		p[2] = arr = seqs_array(v, ob.pos.nholes);
+		rc = pgc_query(ob.pg, SQL_READ_HOLES, 3, p, got_rows,
+		    (void *)ob.gen);
+	} else
+		rc = pgc_query(ob.pg, SQL_READ, 2, p, got_rows,
+		    (void *)ob.gen);
 	free(arr);
 	if (rc == 0)
 		ob.reading = 1;
