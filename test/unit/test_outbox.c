@@ -119,37 +119,50 @@ static void
 test_ring(void **state)
 {
 	struct ring	 r = { 0 };
+	struct seqs	 done = { 0 };
 	uintptr_t	 t[10000];
 	size_t		 i;
 
 	assert_true(ring_low(&r) == INT64_MAX);
-	/* Beyond its first size, reported out of order. */
+	/* Beyond its first size, reported out of order: done gets the
+	 * delivered ones as the oldest leave, in the order produced. */
 	for (i = 0; i < 10000; i++)
 		t[i] = ring_push(&r, 100 + (int64_t)i);
 	assert_true(r.cap >= 10000);
 	assert_true(ring_low(&r) == 100);
-	assert_true(ring_report(&r, t[1]) == 101);
+	assert_true(ring_report(&r, t[1], 1, &done) == 101);
 	assert_true(ring_low(&r) == 100);
-	assert_true(ring_report(&r, t[0]) == 100);
+	assert_int_equal(done.n, 0);
+	assert_true(ring_report(&r, t[0], 1, &done) == 100);
 	assert_true(ring_low(&r) == 102);
-	for (i = 9999; i >= 3; i--)
-		assert_true(ring_report(&r, t[i]) == 100 + (int64_t)i);
+	assert_int_equal(done.n, 2);
+	assert_true(done.v[0] == 100 && done.v[1] == 101);
+	assert_true(ring_report(&r, t[3], 0, &done) == 103);	/* failed */
+	for (i = 9999; i >= 4; i--)
+		assert_true(ring_report(&r, t[i], 1, &done) ==
+		    100 + (int64_t)i);
 	assert_true(ring_low(&r) == 102);
-	assert_true(ring_report(&r, t[2]) == 102);
+	assert_int_equal(done.n, 2);
+	assert_true(ring_report(&r, t[2], 1, &done) == 102);
 	assert_true(ring_low(&r) == INT64_MAX);
+	/* 102, then 104..10099: not the failed 103. */
+	assert_int_equal(done.n, 2 + 1 + 9996);
+	assert_true(done.v[2] == 102 && done.v[3] == 104);
+	assert_true(done.v[done.n - 1] == 10099);
 	/* Tickets of before, or never given: not the ring's. */
-	assert_true(ring_report(&r, t[5]) == -1);
-	assert_true(ring_report(&r, r.tail) == -1);
+	assert_true(ring_report(&r, t[5], 1, &done) == -1);
+	assert_true(ring_report(&r, r.tail, 1, &done) == -1);
 	/* Around the end of the array, and a producer freed. */
 	for (i = 0; i < 3 * r.cap / 2; i++) {
 		t[0] = ring_push(&r, 7);
-		assert_true(ring_report(&r, t[0]) == 7);
+		assert_true(ring_report(&r, t[0], 1, &done) == 7);
 	}
 	t[0] = ring_push(&r, 8);
 	r.head = r.tail;
-	assert_true(ring_report(&r, t[0]) == -1);
+	assert_true(ring_report(&r, t[0], 1, &done) == -1);
 	assert_true(ring_low(&r) == INT64_MAX);
 	free(r.v);
+	free(done.v);
 }
 
 /* runs_of - the runs of r as "lo-hi lo-hi ..." */
@@ -361,7 +374,8 @@ test_clear_pick(void **state)
 	assert_int_equal(clear_pick(0, 0, &j), CLEAR_NONE);
 	/* Its report came: partition 0 is truncated (the check finds the
 	 * gap's row if it failed). */
-	ring_report(&ob.sent, 0);
+	ring_report(&ob.sent, 0, 1, &ob.done);
+	ob.done.n = 0;
 	ob.inflight = 0;
 	assert_int_equal(clear_pick(0, 0, &j), CLEAR_TRUNCATE);
 	assert_int_equal(j, 0);

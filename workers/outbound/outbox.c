@@ -593,29 +593,6 @@ seqs_array(const int64_t *v, size_t n)
 	return buf;
 }
 
-static int
-seqs_cmp(const void *a, const void *b)
-{
-	int64_t	x = *(const int64_t *)a, y = *(const int64_t *)b;
-
-	return (x > y) - (x < y);
-}
-
-/* seqs_sort - in order, each seq once */
-static void
-seqs_sort(struct seqs *s)
-{
-	size_t	i, j;
-
-	if (s->n == 0)
-		return;		/* qsort of nothing: v may be NULL */
-	qsort(s->v, s->n, sizeof(*s->v), seqs_cmp);
-	for (i = j = 0; i < s->n; i++)
-		if (j == 0 || s->v[i] != s->v[j - 1])
-			s->v[j++] = s->v[i];
-	s->n = j;
-}
-
 /* part_of - the partition of ocs_outbox that holds seq */
 static int
 part_of(int64_t seq)
@@ -752,19 +729,30 @@ ring_push(struct ring *r, int64_t seq)
 	return r->tail++;
 }
 
-/* ring_report - ticket t has its report: its seq, or -1 when it is not
- * one of the ring's (a producer's before the last was freed) */
+/*
+ * ring_report - ticket t has its report, delivered (ok) or not: its seq,
+ * or -1 when it is not one of the ring's (a producer's before the last
+ * was freed).  The messages that leave the ring, the oldest with all
+ * their reports, add their seqs to done when they were delivered: in the
+ * order they were produced, which is nearly seq order (the reports of
+ * Kafka's partitions come apart).
+ */
 static int64_t
-ring_report(struct ring *r, uintptr_t t)
+ring_report(struct ring *r, uintptr_t t, int ok, struct seqs *done)
 {
-	int64_t	seq;
+	struct sent	*e;
+	int64_t		 seq;
 
 	if (t - r->head >= r->tail - r->head)
 		return -1;
-	r->v[t & (r->cap - 1)].reported = 1;
+	r->v[t & (r->cap - 1)].reported = ok ? 1 : 2;
 	seq = r->v[t & (r->cap - 1)].seq;
-	while (r->head != r->tail && r->v[r->head & (r->cap - 1)].reported)
+	while (r->head != r->tail &&
+	    (e = &r->v[r->head & (r->cap - 1)])->reported) {
+		if (e->reported == 1)
+			seqs_add(done, e->seq);
 		r->head++;
+	}
 	return seq;
 }
 
@@ -867,14 +855,14 @@ set_up(int up)
 static void
 on_report(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
-	int64_t	seq = ring_report(&ob.sent, (uintptr_t)m->_private);
+	int64_t	seq = ring_report(&ob.sent, (uintptr_t)m->_private,
+	    m->err == RD_KAFKA_RESP_ERR_NO_ERROR, &ob.done);
 
 	if (seq == -1)
 		return;
 	if (ob.inflight > 0)
 		ob.inflight--;
 	if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-		seqs_add(&ob.done, seq);
 		metric_inc(ob.m_reports);
 		backoff_reset(&ob.retry);
 		set_up(1);
@@ -998,8 +986,9 @@ on_retry(evutil_socket_t fd, short what, void *arg)
 /* ---- the delivered rows: kept, then cleared ---- */
 
 /*
- * file_done - the delivered seqs join their partitions' kept runs; those
- * of the partition being cleared wait until it is
+ * file_done - the delivered seqs join their partitions' kept runs, by
+ * runs of consecutive seqs (done is nearly in order); those of the
+ * partition being cleared wait until it is
  */
 static void
 file_done(void)
@@ -1007,7 +996,6 @@ file_done(void)
 	size_t	i, j, k = 0;
 	int	p;
 
-	seqs_sort(&ob.done);
 	for (i = 0; i < ob.done.n; i = j) {
 		p = part_of(ob.done.v[i]);
 		for (j = i + 1; j < ob.done.n &&
