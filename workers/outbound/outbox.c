@@ -5,14 +5,14 @@
  *
  * outbox_put writes a report in the caller's transaction.  The relay reads
  * the table in seq order, in batches, produces each row with librdkafka's
- * idempotent producer and deletes the rows whose delivery report says
- * delivered.  Messages are never timed out by librdkafka (a Kafka outage
- * holds them, in order, until it ends); a report that fails all the same
- * stops the relay: once every message in flight has its report, it starts
- * again from the oldest row left, after a backoff.  The idempotent
- * producer with the gapless guarantee means that what Kafka holds of one
- * partition is always a prefix of what was produced to it, so a key's
- * reports reach Kafka in seq order, duplicates aside.
+ * idempotent producer and, once the delivery report says delivered, clears
+ * the row from the table.  Messages are never timed out by librdkafka (a
+ * Kafka outage holds them, in order, until it ends); a report that fails
+ * all the same stops the relay: once every message in flight has its
+ * report, it starts again from the oldest row left, after a backoff.  The
+ * idempotent producer with the gapless guarantee means that what Kafka
+ * holds of one partition is always a prefix of what was produced to it,
+ * so a key's reports reach Kafka in seq order, duplicates aside.
  *
  * One instance relays at a time: the relay's connection holds a session
  * advisory lock, tried again every second by the others; it dies with the
@@ -23,22 +23,59 @@
  * report of its key; and every row left is read again each time nothing
  * is in flight.
  *
- * What a row costs PostgreSQL sets the relay's pace (the read of a batch
- * and its delete, beside them librdkafka's work is small): after a full
- * batch the next read goes out before the batch is produced; delivered
- * rows are deleted by runs of consecutive seqs, each a range scan of the
- * index, and a row delivered past an older one still in flight waits a
- * little for it, so that the runs are long.
+ * Clearing.  PostgreSQL's CPU per row sets the relay's pace, and deleting
+ * row by row cost it as much as reading (and a vacuum after).  So
+ * ocs_outbox is partitioned (migration 2) into a ring of PART_COUNT
+ * partitions by seq / PART_SLICE: a slice of consecutive seqs fills one
+ * partition, the next slice the next one.  The delivered seqs are kept,
+ * per partition, as runs; a partition is emptied by TRUNCATE (a few
+ * milliseconds, whatever its size) once its slice is sealed (the relay
+ * read a later one, and every row of it has its report), in a transaction
+ * on the reads' connection that:
+ *
+ *   - locks the partition NOWAIT, so it fails at once while any other
+ *     transaction holds a lock on it, above all a writer's open
+ *     transaction that inserted into it: one that took its seq before and
+ *     commits after the relay read past it;
+ *   - then, under the lock, looks for a row in it whose seq is in none of
+ *     the kept runs (an index probe per gap between them); with the lock
+ *     held every transaction that wrote there has ended, so a row not
+ *     delivered would be seen: a late commit, or a row of the ring's next
+ *     lap (a backlog longer than the ring);
+ *   - and truncates only if there is none.
+ *
+ * A writer whose INSERT took its seq before the lock and writes after it
+ * puts its row in the emptied partition, where the relay finds it as any
+ * late row.  A partition that cannot be truncated (its lock held for
+ * CLEAR_TRIES tries a second apart, or a row not delivered after them)
+ * has its kept rows deleted by runs of seqs instead; one that holds the
+ * next lap waits until that row is delivered too.  The slice still being
+ * written is not sealed: its kept rows are cleared when the relay is idle
+ * (nothing to read, nothing in flight), by DELETE when they are few, so
+ * that a steady trickle of reports leaves the table small and a crash
+ * sends few again, by a truncation when they are many and no writer is in
+ * it.  The partition key is a function of seq, so every seq has a
+ * partition and a partition's primary key keeps seq unique in the table.
+ *
+ * The delivered seqs come from the ring of messages in flight as its
+ * oldest leave it, in the order produced (nearly seq order: the reports
+ * of Kafka's partitions come apart).  A read stops before the first kept
+ * seq after its cursor and then skips the kept stretch: rows delivered
+ * and not cleared yet are never read, nor produced, again.
+ *
+ * Reading: after a full batch the next read goes out before the batch is
+ * produced, so that PostgreSQL reads while the relay produces; a read
+ * without holes is a plain ordered read of the partitions' indexes.
  *
  * Delivery reports, errors and statistics come through librdkafka's main
  * queue, which writes to a pipe when it stops being empty: the loop serves
  * them at once and never polls in a busy loop.
  *
- * What it touches: ocs_outbox, on its own two PostgreSQL connections (the
- * lock and the reads on one, the deletes and the count on the other); the
- * topic workers.outbound.kafka_topic; the metrics
- * tenantd_outbound_outbox_depth, _reports_total, _report_failures_total and
- * _kafka_up.
+ * What it touches: ocs_outbox and its partitions ocs_outbox_0..15, on its
+ * own two PostgreSQL connections (the lock, the reads and the truncations
+ * on one, the deletes and the count on the other); the topic
+ * workers.outbound.kafka_topic; the metrics tenantd_outbound_outbox_depth,
+ * _reports_total, _report_failures_total and _kafka_up.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -1527,7 +1564,8 @@ read_rows(void)
  * count - the depth gauge, every second; on the deletes' connection, as
  * the reads are the relay's pace.  A count of a long table takes long
  * (every row is read): the next one waits 50 times as long as it took, so
- * that counting costs PostgreSQL at most 2 % of its time.
+ * that counting costs PostgreSQL at most 2 % of its time.  The rows kept
+ * (delivered, not cleared yet) when it began are not waiting for Kafka.
  */
 static void
 counted(struct pgc *pg, const PGresult *r, void *arg)
