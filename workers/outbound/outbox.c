@@ -98,8 +98,8 @@
 #include "pgc.h"
 #include "util.h"
 
-#define READ_BATCH	5000		/* rows per SELECT */
-#define MAX_INFLIGHT	20000		/* produced, no report yet */
+#define READ_BATCH	10000		/* rows per SELECT */
+#define MAX_INFLIGHT	40000		/* produced, no report yet */
 #define TICK_S		1.0
 #define STOP_MS		2000
 #define HOLE_MAX	1024
@@ -162,11 +162,11 @@ static const char SQL_READ_HOLES[] =
     "SELECT seq, key, value FROM ("
     "SELECT seq, key, value FROM ocs_outbox WHERE seq = ANY($3::bigint[]) "
     "UNION ALL (SELECT seq, key, value FROM ocs_outbox WHERE seq > $1 "
-    "AND seq < $2 ORDER BY seq LIMIT 5000)) r ORDER BY seq";
+    "AND seq < $2 ORDER BY seq LIMIT " STR(READ_BATCH) ")) r ORDER BY seq";
 /* The same without holes: a tenth cheaper for PostgreSQL (no merge). */
 static const char SQL_READ[] =
     "SELECT seq, key, value FROM ocs_outbox WHERE seq > $1 AND seq < $2 "
-    "ORDER BY seq LIMIT 5000";
+    "ORDER BY seq LIMIT " STR(READ_BATCH);
 /*
  * Delivered rows as runs lo..hi of consecutive seqs, every number of a run
  * delivered: a range scan of each partition's index per run rather than a
