@@ -1196,8 +1196,7 @@ static void
 clear_end(int ok)
 {
 	struct part	*p = &ob.parts[ob.clr_part];
-
-	int64_t		 hi = p->kept.v[p->kept.n - 1].hi;
+	int64_t		 hi = p->kept.n > 0 ? p->kept.v[p->kept.n - 1].hi : 0;
 
 	ob.clearing = 0;
 	ob.clear_due = 1;
@@ -1212,7 +1211,8 @@ clear_end(int ok)
 		if (ob.clearing_how == CLEAR_TRUNCATE)
 			p->fails = ob.clr_lock == -1 ? CLEAR_TRIES :
 			    p->fails + 1;
-		if (ob.clearing_how == CLEAR_DELETE || part_sealed(p))
+		if (ob.clearing_how == CLEAR_DELETE ||
+		    (p->kept.n > 0 && part_sealed(p)))
 			p->retry_us = now_mono_us() + CLEAR_RETRY_US;
 	}
 	pump();
