@@ -187,7 +187,10 @@ svc_reload(const struct conf *next, const struct conf *prev)
 	sess_server_set_limits(srv, &l);
 	http_server_set_limits(hsrv, &hl);
 	auth_set_admin_token(auth, next->admin_token);
-	if (strcmp(next->admin_token, prev->admin_token) != 0)
+	/* Either may have none (security.admin_token_file unset). */
+	if ((next->admin_token == NULL) != (prev->admin_token == NULL) ||
+	    (next->admin_token != NULL &&
+	    strcmp(next->admin_token, prev->admin_token) != 0))
 		rights_recheck_all(rights);
 }
 
