@@ -247,6 +247,7 @@ struct sess_client_conf {
 	unsigned	 timeout_ms;	/* connect+open, and pong; 0: 10 s */
 	uint64_t	 backoff_min_us; /* 0: 100 ms */
 	uint64_t	 backoff_max_us; /* 0: 30 s */
+	struct ssl_ctx_st *tls;		/* a client context; NULL: plaintext */
 };
 
 struct sess_client_handlers {

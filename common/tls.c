@@ -142,6 +142,28 @@ load_key(SSL_CTX *ctx, const char *path, const char *cert, char *why,
 }
 
 /*
+ * verify_client - a client certificate that does not verify against the
+ * client CA is still taken when it is the port's own certificate: the
+ * client holds the port's key, so it is tenantd itself (a worker's link
+ * to another's port, tls_client_own)
+ */
+static int
+verify_client(int ok, X509_STORE_CTX *xs)
+{
+	SSL	*ssl;
+	X509	*own, *peer;
+
+	if (ok)
+		return 1;
+	ssl = X509_STORE_CTX_get_ex_data(xs,
+	    SSL_get_ex_data_X509_STORE_CTX_idx());
+	own = ssl != NULL ? SSL_CTX_get0_certificate(SSL_get_SSL_CTX(ssl)) :
+	    NULL;
+	peer = X509_STORE_CTX_get0_cert(xs);
+	return own != NULL && peer != NULL && X509_cmp(own, peer) == 0;
+}
+
+/*
  * load_client_ca - every certificate of the file is a trust anchor for
  * client certificates, and its name is sent to clients as one accepted
  */
@@ -186,7 +208,7 @@ done:
 	ERR_clear_error();
 	if (rc == 0)
 		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER |
-		    SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+		    SSL_VERIFY_FAIL_IF_NO_PEER_CERT, verify_client);
 	return rc;
 }
 
@@ -253,6 +275,52 @@ tls_ctx_ref(struct ssl_ctx_st *ctx)
 	if (ctx != NULL && SSL_CTX_up_ref(ctx) != 1)
 		fatalx("tls: SSL_CTX_up_ref failed");
 	return ctx;
+}
+
+/*
+ * tls_client_own - a client context for a link to one of tenantd's own
+ * ports: it trusts exactly the port's certificate (whatever names it
+ * bears: the link may go to 127.0.0.1), and shows that same certificate,
+ * with its chain and key, to a port that asks for one
+ */
+struct ssl_ctx_st *
+tls_client_own(struct ssl_ctx_st *server)
+{
+	STACK_OF(X509)	*chain = NULL;
+	X509		*leaf = SSL_CTX_get0_certificate(server);
+	EVP_PKEY	*key = SSL_CTX_get0_privatekey(server);
+	SSL_CTX		*ctx;
+	int		 i;
+
+	if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL ||
+	    leaf == NULL || key == NULL)
+		fatalx("tls: cannot make a client context");
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION |
+	    SSL_OP_IGNORE_UNEXPECTED_EOF);
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	if (X509_STORE_add_cert(SSL_CTX_get_cert_store(ctx), leaf) != 1 ||
+	    X509_VERIFY_PARAM_set_flags(SSL_CTX_get0_param(ctx),
+	    X509_V_FLAG_PARTIAL_CHAIN) != 1 ||
+	    SSL_CTX_use_certificate(ctx, leaf) != 1 ||
+	    SSL_CTX_use_PrivateKey(ctx, key) != 1)
+		fatalx("tls: cannot make a client context");
+	SSL_CTX_get0_chain_certs(server, &chain);
+	for (i = 0; chain != NULL && i < sk_X509_num(chain); i++)
+		if (SSL_CTX_add1_chain_cert(ctx, sk_X509_value(chain, i)) != 1)
+			fatalx("tls: cannot make a client context");
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	return ctx;
+}
+
+/* tls_same_cert - do a and b (or NULL) serve the same certificate? */
+int
+tls_same_cert(struct ssl_ctx_st *a, struct ssl_ctx_st *b)
+{
+	if (a == NULL || b == NULL)
+		return a == b;
+	return X509_cmp(SSL_CTX_get0_certificate(a),
+	    SSL_CTX_get0_certificate(b)) == 0;
 }
 
 /* tls_accept_new - the server side of a new connection */

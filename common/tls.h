@@ -10,7 +10,7 @@
  *
  * A context asks for TLS 1.2 at least, takes OpenSSL's default ciphers,
  * refuses renegotiation, and, with a client CA, requires a client
- * certificate that it verifies.  A connection keeps the context it was
+ * certificate that it verifies (or the port's own: tls_client_own).  A connection keeps the context it was
  * accepted with: a reload gives new connections the new one.
  */
 #ifndef TENANTD_TLS_H
@@ -38,6 +38,17 @@ struct ssl_ctx_st *tls_ctx_new(const struct conf_tls *, const char **which,
 void		 tls_ctx_free(struct ssl_ctx_st *);
 /* Take one more reference (a server keeps the context it serves). */
 struct ssl_ctx_st *tls_ctx_ref(struct ssl_ctx_st *);
+
+/*
+ * A client context for a link to one of tenantd's own TLS ports (server
+ * is that port's context): it trusts exactly the port's certificate, and
+ * shows the same certificate to a port that asks for one, which the port
+ * takes, as it is its own, even when it does not verify against its
+ * client CA.
+ */
+struct ssl_ctx_st *tls_client_own(struct ssl_ctx_st *server);
+/* Do two contexts (or NULL: plaintext) serve the same certificate? */
+int		 tls_same_cert(struct ssl_ctx_st *, struct ssl_ctx_st *);
 
 /* A server-side connection on fd (-1: set later), to be handshaken. */
 struct ssl_st	*tls_accept_new(struct ssl_ctx_st *, int fd);

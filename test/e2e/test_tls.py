@@ -508,3 +508,20 @@ def test_check_reports_tls_files(tmp_path, pki, tenantd_binary):
            "key_file": os.path.relpath(pki.path("server.key"), str(tmp_path))}
     r, _, _ = check(rel)
     assert r.returncode == 0, r.stderr
+
+
+def test_routing_links_to_a_tls_stats_port(tenantd, pki):
+    """The routing worker's link to the stats port (aqt=stat) speaks TLS
+    when that port does, mutual TLS included, and is made again when the
+    port's certificate is renewed."""
+    ports = TlsPorts(tenantd, pki, client_ca="clientca", metrics=False)
+    d = ports.d
+    d.wait_log(r"role=stats .*client tenantd-routing opened", timeout=20)
+    off = d.log_size()
+    for ext in ("pem", "key"):
+        os.replace(pki.path(f"server2.{ext}"), pki.path(f"server.{ext}"))
+    d.signal(signal.SIGHUP)
+    d.wait_log(r"reload complete", timeout=10, since=off)
+    d.wait_log(r"role=stats .*client tenantd-routing opened", timeout=20,
+               since=off)
+    assert peer_der(ports.port["stats"], ports.ctx) == pki.der("server")
