@@ -295,9 +295,9 @@ def test_plaintext_and_old_protocols_are_refused(ports):
     old.set_ciphers("DEFAULT:@SECLEVEL=0")
     for w in ("config", "events"):
         e = refused(lambda: https(p[w], old, "GET", "/healthz"))
-        assert isinstance(e, ssl.SSLError) and (
-            "PROTOCOL_VERSION" in str(e) or "UNSUPPORTED_PROTOCOL" in str(e)
-            .upper()), repr(e)
+        # the server's alert, not the client's refusal
+        assert isinstance(e, ssl.SSLError) and \
+            "ALERT_PROTOCOL_VERSION" in str(e), repr(e)
         for v in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
             ctx = client_ctx(ports.pki, minimum=v, maximum=v)
             with socket.create_connection(("127.0.0.1", p[w]), timeout=5) as raw:
