@@ -496,6 +496,11 @@ sess_close_why(struct sess *s, const char *why)
 
 	if (s->state >= SESS_CLOSING)
 		return;
+	if (s->handshaking) {
+		/* TLS: nothing queued can leave before a handshake */
+		sess_kill(s, why);
+		return;
+	}
 	s->state = SESS_CLOSING;
 	s->why = why;
 	bufferevent_disable(s->bev, EV_READ);
