@@ -403,6 +403,7 @@ tls_read(struct ssl_st *ssl, struct evbuffer *buf, size_t max,
 	int			r;
 
 	*want_write = 0;
+	ERR_clear_error();	/* SSL_get_error reads the queue */
 	while (got < max || SSL_pending(ssl) > 0) {
 		if (evbuffer_reserve_space(buf, TLS_RECORD, &v, 1) < 1)
 			fatalx("tls: out of memory");
@@ -436,6 +437,7 @@ tls_write(struct ssl_st *ssl, struct evbuffer *buf)
 	size_t	total = 0, len;
 	int	r, want_write = 0;
 
+	ERR_clear_error();
 	while ((len = evbuffer_get_length(buf)) > 0) {
 		if (len > TLS_RECORD)
 			len = TLS_RECORD;

@@ -272,6 +272,10 @@ def test_every_port_answers_over_tls(ports):
     s.send_raw(json.dumps({"token": ports.token, "client": "split"}).encode()[1:]
                + b"\n")
     assert s.answer(1)["event"] == "EventOpened"
+    # A graceful stop tells an open TLS session, then closes it cleanly.
+    rc, took, killed = ports.d.stop(signal.SIGTERM)
+    assert rc == 0 and not killed
+    assert s.event("EventError")["code"] == "Shutdown"
     s.close()
 
 
