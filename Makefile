@@ -16,7 +16,7 @@ SYSCONFDIR ?= /etc
 DESTDIR	?=
 PYTHON	?= /usr/bin/python3
 
-PKGS	:= libevent libpq hiredis rdkafka jansson libconfig libcrypt
+PKGS	:= libevent libevent_openssl openssl libpq hiredis rdkafka jansson libconfig libcrypt
 CC	?= cc
 OPT	?= -O2
 CFLAGS	?= $(OPT) -g

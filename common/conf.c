@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "conf.h"
+#include "tls.h"
 #include "util.h"
 
 #define SECRET_MAX	4096
@@ -55,6 +56,7 @@ struct key {
 #define C(field)	offsetof(struct conf, field)
 #define W(field)	offsetof(struct conf_worker, field)
 #define R(field)	offsetof(struct conf_redis, field)
+#define T(field)	offsetof(struct conf_tls, field)
 #define END		{ NULL, 0, 0, 0, NULL, 0 }
 
 static const struct key tenant_keys[] = {
@@ -223,6 +225,14 @@ static const struct key routing_keys[] = {
 	HTTP_KEYS,
 	{ "reservation_ttl", K_NUMBER, W(reservation_ttl), 0, "30.0", 0 },
 	{ "user_data_max", K_SIZE, W(user_data_max), 0, "65536", 0 },
+	END
+};
+
+/* workers.<name>.tls, any worker: relative paths are beside the file */
+static const struct key tls_keys[] = {
+	{ "cert_file", K_STRING, T(cert_file), 1, NULL, 0 },
+	{ "key_file", K_STRING, T(key_file), 1, NULL, 0 },
+	{ "client_ca_file", K_STRING, T(client_ca_file), 0, NULL, 0 },
 	END
 };
 
@@ -820,6 +830,37 @@ load_redis(struct loader *ld, struct conf *c, config_setting_t *grp)
 	return 0;
 }
 
+/*
+ * load_tls - a worker's tls group: its files are loaded now, into the
+ * port's context, so that what does not load is said here as file:line
+ * (for `tenantd -t`, and for a reload, which then keeps the running
+ * configuration).  A disabled worker's files are not read.
+ */
+static int
+load_tls(struct loader *ld, config_setting_t *wgrp, const char *wpath,
+    struct conf_worker *w)
+{
+	config_setting_t	*g = config_setting_get_member(wgrp, "tls");
+	struct conf_tls		*t = &w->tls;
+	const char		*which;
+	char			 path[80], why[TLS_ERR_MAX];
+
+	if (g == NULL)
+		return 0;
+	snprintf(path, sizeof(path), "%s.tls", wpath);
+	if (load_group(ld, g, path, tls_keys, t, NULL) == -1)
+		return -1;
+	resolve(ld, &t->cert_file);
+	resolve(ld, &t->key_file);
+	resolve(ld, &t->client_ca_file);
+	if (!w->enabled)
+		return 0;
+	if ((t->ctx = tls_ctx_new(t, &which, why, sizeof(why))) == NULL)
+		return fail(ld, config_setting_get_member(g, which), "%s.%s: %s",
+		    path, which, why);
+	return 0;
+}
+
 /* load_workers - one section per worker class */
 static int
 load_workers(struct loader *ld, struct conf *c, config_setting_t *grp)
@@ -839,7 +880,8 @@ load_workers(struct loader *ld, struct conf *c, config_setting_t *grp)
 		snprintf(path, sizeof(path), "workers.%s", worker_info[w].name);
 		c->workers[w].enabled = 1;
 		if (load_group(ld, s, path, worker_info[w].keys,
-		    &c->workers[w], NULL) == -1)
+		    &c->workers[w], "tls") == -1 ||
+		    load_tls(ld, s, path, &c->workers[w]) == -1)
 			return -1;
 		if (c->workers[w].enabled && !worker_info[w].built)
 			return fail(ld, s, "%s: the %s worker is not built "
@@ -1061,8 +1103,11 @@ conf_free(struct conf *c)
 	for (i = 0; i < (size_t)c->nremotes; i++) {
 		free_keys(remote_keys, &c->remotes[i]);
 	}
-	for (i = 0; i < WORKER_MAX; i++)
+	for (i = 0; i < WORKER_MAX; i++) {
 		free_keys(worker_info[i].keys, &c->workers[i]);
+		free_keys(tls_keys, &c->workers[i].tls);
+		tls_ctx_free(c->workers[i].tls.ctx);
+	}
 	for (i = 0; i < c->nkafka_props; i++) {
 		free(c->kafka_props[i].key);
 		free(c->kafka_props[i].name);
@@ -1213,6 +1258,11 @@ conf_dump(const struct conf *c)
 	for (w = 0; w < WORKER_MAX; w++) {
 		fprintf(f, "  %s = {\n", worker_info[w].name);
 		dump_keys(f, worker_info[w].keys, &c->workers[w], "    ");
+		if (c->workers[w].tls.cert_file != NULL) {
+			fputs("    tls = {\n", f);
+			dump_keys(f, tls_keys, &c->workers[w].tls, "      ");
+			fputs("    };\n", f);
+		}
 		fputs("  };\n", f);
 	}
 	fputs("};\n", f);

@@ -13,6 +13,8 @@
 
 #include "log.h"
 
+struct ssl_ctx_st;
+
 enum worker_class {
 	WORKER_METRICS = 0,
 	WORKER_CONFIG,
@@ -50,9 +52,22 @@ struct conf_kafka_prop {
 	char		*value;
 };
 
+/*
+ * workers.<name>.tls: the port speaks TLS (common/tls.h).  The paths are
+ * absolute once loaded, and the context is built from them at load, so
+ * that a configuration whose files do not load is refused as a whole.
+ */
+struct conf_tls {
+	char		*cert_file;	/* NULL: no TLS on the port */
+	char		*key_file;
+	char		*client_ca_file; /* NULL: no client certificate */
+	struct ssl_ctx_st *ctx;		/* OpenSSL's SSL_CTX, or NULL */
+};
+
 struct conf_worker {
 	int		 enabled;	/* section present and not disabled */
 	struct conf_addr listen;
+	struct conf_tls	 tls;
 	/* session and HTTP limits; which apply depends on the class */
 	size_t		 max_line;
 	size_t		 max_output;

@@ -20,6 +20,15 @@
  * Out of descriptors, accept is paused with a growing delay instead of
  * being retried at once (which would spin), and logged once a minute.
  *
+ * TLS sits under all this, in conn_recv and conn_send (common/tls.c), so
+ * that limits, deadlines, pipelining and streams behave the same: a
+ * connection of a TLS listener first makes its handshake (a fresh
+ * connection's deadline bounds it, and one that waits for it may make
+ * room at max_clients), then reads decrypted bytes into the same buffer.
+ * A TLS read that must write first (a TLS 1.3 key update) waits for the
+ * write event; the lingering close sends close_notify, then drains the
+ * socket's raw bytes.
+ *
  * Bodies that are not read whole (chunked, or streamed to the handler)
  * and the deadlines of bodies are http_body.c's; http_int.h holds the
  * structs both files read.
@@ -45,6 +54,7 @@
 #include "http_int.h"
 #include "log.h"
 #include "net.h"
+#include "tls.h"
 #include "util.h"
 
 #define HEADER_TIMEOUT_S	10.0	/* when the limits give 0 */
@@ -56,6 +66,7 @@ static void	conn_next(struct http_conn *);
 static void	conn_lost(struct http_conn *);
 static void	conn_free(struct http_conn *);
 static void	conn_feed(evutil_socket_t, short, void *);
+static int	conn_send(struct http_conn *);
 static int	stream_queued(struct http_conn *);
 static int	stream_taken(struct http_conn *, size_t);
 
@@ -1056,6 +1067,8 @@ linger_begin(struct http_conn *c)
 	c->closing = 0;
 	c->lingering = 1;
 	c->since_us = now_mono_us();
+	if (c->ssl != NULL)
+		tls_shutdown(c->ssl);
 	shutdown(c->fd, SHUT_WR);
 	evbuffer_drain(c->in, evbuffer_get_length(c->in));
 	event_add(c->ev_read, NULL);
@@ -1072,8 +1085,8 @@ conn_flush(struct http_conn *c)
 {
 	size_t	queued = evbuffer_get_length(c->out);
 
-	if (queued > 0 && evbuffer_write(c->out, c->fd) == -1 &&
-	    errno != EAGAIN && errno != EINTR) {
+	if (queued > 0 && conn_send(c) == -1 && errno != EAGAIN &&
+	    errno != EINTR) {
 		conn_lost(c);
 		return;
 	}
@@ -1104,6 +1117,7 @@ conn_flush(struct http_conn *c)
 static void
 conn_lost(struct http_conn *c)
 {
+	c->broken = 1;
 	if (c->stream_closed != NULL) {
 		c->stream_closed(c->stream_arg);
 		conn_free(c);
@@ -1136,6 +1150,58 @@ linger_read(struct http_conn *c)
 		conn_free(c);
 }
 
+/*
+ * conn_handshake - TLS first: one more step of the handshake.  1 once it
+ * is done (what follows comes by the read event), 0 while it goes on,
+ * -1 when it failed and c is gone.
+ */
+static int
+conn_handshake(struct http_conn *c)
+{
+	char	why[TLS_ERR_MAX];
+	int	want_write, r;
+
+	if ((r = tls_handshake(c->ssl, &want_write, why, sizeof(why))) == 0) {
+		if (want_write)
+			event_add(c->ev_write, NULL);
+		return 0;
+	}
+	if (r == -1) {
+		log_debug("http: TLS handshake failed: %s", why);
+		c->broken = 1;
+		conn_free(c);
+		return -1;
+	}
+	c->handshaking = 0;
+	return 1;
+}
+
+/* conn_recv - what came, into c->in: as evbuffer_read, TLS or not */
+static int
+conn_recv(struct http_conn *c)
+{
+	int	want_write;
+	ssize_t	n;
+
+	if (c->ssl == NULL)
+		return evbuffer_read(c->in, c->fd, 65536);
+	n = tls_read(c->ssl, c->in, 65536, &want_write);
+	if (want_write) {
+		c->read_on_write = 1;
+		event_add(c->ev_write, NULL);
+	}
+	return (int)n;
+}
+
+/* conn_send - what is queued, out: as evbuffer_write, TLS or not */
+static int
+conn_send(struct http_conn *c)
+{
+	if (c->ssl == NULL)
+		return evbuffer_write(c->out, c->fd);
+	return (int)tls_write(c->ssl, c->out);
+}
+
 static void
 conn_read(evutil_socket_t fd, short what, void *arg)
 {
@@ -1147,7 +1213,9 @@ conn_read(evutil_socket_t fd, short what, void *arg)
 		linger_read(c);
 		return;
 	}
-	n = evbuffer_read(c->in, fd, 65536);
+	if (c->handshaking && conn_handshake(c) != 1)
+		return;
+	n = conn_recv(c);
 	if (n == 0 || (n == -1 && errno != EAGAIN && errno != EINTR)) {
 		conn_lost(c);
 		return;
@@ -1169,7 +1237,19 @@ conn_read(evutil_socket_t fd, short what, void *arg)
 static void
 conn_write(evutil_socket_t fd, short what, void *arg)
 {
-	conn_flush(arg);
+	struct http_conn	*c = arg;
+
+	if (c->handshaking) {
+		(void)conn_handshake(c);
+		return;
+	}
+	if (c->read_on_write) {
+		/* the read flushes after it */
+		c->read_on_write = 0;
+		conn_read(fd, EV_READ, c);
+		return;
+	}
+	conn_flush(c);
 }
 
 static void
@@ -1184,6 +1264,11 @@ conn_free(struct http_conn *c)
 	event_free(c->ev_timer);
 	evbuffer_free(c->in);
 	evbuffer_free(c->out);
+	if (c->ssl != NULL) {
+		if (!c->broken && !c->handshaking)
+			tls_shutdown(c->ssl);
+		tls_free(c->ssl);
+	}
 	close(c->fd);
 	free(c);
 }
@@ -1214,9 +1299,13 @@ make_room(struct http_server *srv)
 	return 1;
 }
 
-/* conn_new - serve fd, making room at max_clients; NULL: turned away */
+/*
+ * conn_new - serve fd (and ssl, its TLS or NULL), making room at
+ * max_clients; NULL: turned away, with a 503 in plaintext, closed over
+ * TLS (there is no room to make the handshake in)
+ */
 static struct http_conn *
-conn_new(struct http_server *srv, int fd)
+conn_new(struct http_server *srv, int fd, struct ssl_st *ssl)
 {
 	static const char	 busy[] = "HTTP/1.1 503 Service Unavailable\r\n"
 	    "Content-Length: 0\r\nConnection: close\r\n\r\n";
@@ -1229,7 +1318,9 @@ conn_new(struct http_server *srv, int fd)
 		srv->evicted = 0;
 	}
 	if (srv->nconns >= srv->limits.max_clients && !make_room(srv)) {
-		if (write(fd, busy, sizeof(busy) - 1) < 0) {
+		if (ssl != NULL)
+			tls_free(ssl);
+		else if (write(fd, busy, sizeof(busy) - 1) < 0) {
 			/* the client will see the close */
 		}
 		close(fd);
@@ -1240,6 +1331,7 @@ conn_new(struct http_server *srv, int fd)
 	c = xcalloc(1, sizeof(*c));
 	c->srv = srv;
 	c->fd = fd;
+	c->ssl = ssl;
 	c->fresh = 1;
 	c->since_us = now_mono_us();
 	c->in = evbuffer_new();
@@ -1264,24 +1356,34 @@ server_accept(struct evconnlistener *l, evutil_socket_t fd,
     struct sockaddr *sa, int salen, void *arg)
 {
 	struct http_server	*srv = arg;
+	struct http_conn	*c;
+	struct ssl_st		*ssl = NULL;
 
 	net_pause_ok(&srv->accept_pause, "http");
-	(void)conn_new(srv, fd);
+	if (srv->tls != NULL)
+		ssl = tls_accept_new(srv->tls, fd);
+	if ((c = conn_new(srv, fd, ssl)) != NULL && ssl != NULL)
+		c->handshaking = 1;
 }
 
 /* http_server_adopt - serve a socket whose first bytes were read */
 int
-http_server_adopt(struct http_server *srv, int fd, const void *already,
-    size_t len)
+http_server_adopt(struct http_server *srv, int fd, struct ssl_st *ssl,
+    const void *already, size_t len)
 {
 	struct http_conn	*c;
 
 	if (evutil_make_socket_nonblocking(fd) == -1) {
+		if (ssl != NULL)
+			tls_free(ssl);
 		close(fd);
 		return -1;
 	}
-	if ((c = conn_new(srv, fd)) == NULL)
+	if ((c = conn_new(srv, fd, ssl)) == NULL)
 		return -1;
+	/* OpenSSL may hold decrypted bytes the socket no longer tells of */
+	if (ssl != NULL)
+		event_active(c->ev_read, EV_READ, 1);
 	if (len > 0) {
 		evbuffer_add(c->in, already, len);
 		conn_process(c);
@@ -1356,6 +1458,16 @@ http_server_set_listener(struct http_server *srv, int fd)
 	if (srv->listener == NULL)
 		fatalx("http: evconnlistener_new");
 	evconnlistener_set_error_cb(srv->listener, server_error);
+}
+
+/* http_server_set_tls - new connections of the listener speak TLS */
+void
+http_server_set_tls(struct http_server *srv, struct ssl_ctx_st *ctx)
+{
+	struct ssl_ctx_st	*old = srv->tls;
+
+	srv->tls = tls_ctx_ref(ctx);
+	tls_ctx_free(old);
 }
 
 void
@@ -1463,5 +1575,6 @@ http_server_free(struct http_server *srv)
 	if (srv->listener != NULL)
 		evconnlistener_free(srv->listener);
 	event_free(srv->ev_accept);
+	tls_ctx_free(srv->tls);
 	free(srv);
 }

@@ -20,6 +20,11 @@
  * (http_conn_trust), so only trusted or busy connections can fill the
  * server.
  *
+ * With TLS (http_server_set_tls) a connection does its handshake first,
+ * against the same deadline as a head, and is then served exactly as one
+ * in plaintext; with a session port's, common/sess.c does the handshake
+ * and hands over the connection.
+ *
  * The request parser, the chunked body decoder and the first-bytes test
  * are pure functions over a buffer, for unit tests and fuzzing.
  */
@@ -32,6 +37,8 @@
 #include <stdint.h>
 
 struct event_base;
+struct ssl_ctx_st;	/* OpenSSL's SSL_CTX */
+struct ssl_st;		/* OpenSSL's SSL */
 
 #define HTTP_HEADERS_MAX	48
 #define HTTP_HEADER_BYTES_MAX	16384
@@ -180,12 +187,22 @@ void		 http_server_set_listener(struct http_server *, int fd);
 /*
  * Serve a connected socket (owned from this call on, even when it fails)
  * whose first len bytes were already read by someone else (common/sess.c
- * looking at them): they are served first, as if read from fd.  The
- * connection counts toward max_clients like an accepted one (and may make
- * room, or be answered 503).  0, or -1 when it was turned away.
+ * looking at them): they are served first, as if read from fd.  ssl is
+ * NULL, or the TLS connection on fd whose handshake is done and whose
+ * first len decrypted bytes these are (owned too).  The connection counts
+ * toward max_clients like an accepted one (and may make room, or be
+ * answered 503; closed, over TLS).  0, or -1 when it was turned away.
  */
 int		 http_server_adopt(struct http_server *, int fd,
-		    const void *already, size_t len);
+		    struct ssl_st *ssl, const void *already, size_t len);
+/*
+ * TLS on the listener from now on (common/tls.h): a connection it
+ * accepts makes the handshake first, within header_timeout of the
+ * accept, and is then served as any.  NULL: plaintext.  The server keeps
+ * a reference to ctx; connections keep the context they began with.
+ */
+void		 http_server_set_tls(struct http_server *,
+		    struct ssl_ctx_st *ctx);
 void		 http_server_set_limits(struct http_server *,
 		    const struct http_limits *);
 /*

@@ -18,6 +18,8 @@
 struct evbuffer;
 struct event;
 struct evconnlistener;
+struct ssl_ctx_st;
+struct ssl_st;
 
 /* A request body streamed to its handler (http_body_stream). */
 struct http_body_in {
@@ -36,6 +38,10 @@ struct http_conn {
 	TAILQ_ENTRY(http_conn)	 entry;
 	struct http_server	*srv;
 	int			 fd;
+	struct ssl_st		*ssl;		/* TLS, or NULL: plaintext */
+	int			 handshaking;	/* TLS before its first byte */
+	int			 read_on_write;	/* a TLS read waits to write */
+	int			 broken;	/* no close_notify: it failed */
 	struct event		*ev_read;
 	struct event		*ev_write;
 	struct event		*ev_timer;	/* see conn_deadline */
@@ -75,6 +81,7 @@ struct http_conn {
 struct http_server {
 	struct event_base		*base;
 	struct evconnlistener		*listener;
+	struct ssl_ctx_st		*tls;		/* accepted: TLS */
 	struct http_limits		 limits;
 	http_handler			*handler;
 	void				*arg;

@@ -19,6 +19,14 @@
  * (common/http.c), and the session is gone without a word; anything else
  * is the session protocol from then on.
  *
+ * TLS (sess_server_set_tls): a connection is libevent's OpenSSL
+ * bufferevent on the socket, accepting; the handshake must end within the
+ * open timeout (the session is dropped without a word otherwise), and
+ * what the session sees, the first bytes sniffed included, is decrypted.
+ * Such a session owns its socket and SSL itself, rather than its
+ * bufferevent, so that one that speaks HTTP hands both to the HTTP server
+ * as they are.
+ *
  * The client, which speaks the same protocol to a peer server, is in
  * sessclient.c; what the two share beyond sess.h is in sess_int.h.
  */
@@ -38,9 +46,11 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <event2/util.h>
+#include <openssl/err.h>
 
 #include "conf.h"
 #include "http.h"
@@ -48,6 +58,7 @@
 #include "net.h"
 #include "sess.h"
 #include "sess_int.h"
+#include "tls.h"
 #include "util.h"
 
 #define SESS_PEER_MAX		64
@@ -66,6 +77,9 @@ struct sess {
 	TAILQ_ENTRY(sess)	 entry;
 	struct sess_server	*srv;
 	struct bufferevent	*bev;
+	struct ssl_st		*ssl;	/* TLS, owned with fd; or NULL */
+	int			 fd;	/* TLS: the socket, owned; else -1 */
+	int			 handshaking; /* TLS, before its first byte */
 	struct event		*timer;	/* open timeout, then linger deadline */
 	struct event		*wake;	/* activated: resume input, or free */
 	enum sess_state		 state;
@@ -92,6 +106,7 @@ struct sess_server {
 	struct sess_list	 list;
 	struct sess_stats	 st;
 	struct http_server	*http;	/* the HTTP face, or NULL */
+	struct ssl_ctx_st	*tls;	/* new connections: TLS */
 	uint64_t		 next_id;
 	int			 paused;
 };
@@ -104,6 +119,7 @@ struct sess_buf {
 static void	sess_line(struct sess *, const char *, size_t);
 static void	sess_kill(struct sess *, const char *);
 static void	sess_destroy(struct sess *);
+static void	sess_tls_error(struct sess *);
 static int	sess_push(struct sess *, const char *, size_t);
 
 /*
@@ -460,6 +476,8 @@ sess_linger(struct sess *s)
 	struct evbuffer	*in = bufferevent_get_input(s->bev);
 
 	s->state = SESS_LINGER;
+	if (s->ssl != NULL)
+		tls_shutdown(s->ssl);
 	if (shutdown(bufferevent_getfd(s->bev), SHUT_WR) == -1) {
 		sess_kill(s, s->why);
 		return;
@@ -478,6 +496,11 @@ sess_close_why(struct sess *s, const char *why)
 
 	if (s->state >= SESS_CLOSING)
 		return;
+	if (s->handshaking) {
+		/* TLS: nothing queued can leave before a handshake */
+		sess_kill(s, why);
+		return;
+	}
 	s->state = SESS_CLOSING;
 	s->why = why;
 	bufferevent_disable(s->bev, EV_READ);
@@ -528,6 +551,10 @@ sess_destroy(struct sess *s)
 	if (s->owed && srv->h.closed != NULL)
 		srv->h.closed(s, srv->arg);
 	bufferevent_free(s->bev);
+	if (s->ssl != NULL)
+		tls_free(s->ssl);
+	if (s->fd != -1)
+		close(s->fd);
 	event_free(s->timer);
 	event_free(s->wake);
 	free(s->client);
@@ -707,16 +734,22 @@ sess_to_http(struct sess *s)
 {
 	struct evbuffer	*in = bufferevent_get_input(s->bev);
 	size_t		 len = evbuffer_get_length(in);
+	struct ssl_st	*ssl = s->ssl;
 	int		 fd = bufferevent_getfd(s->bev);
 
 	bufferevent_disable(s->bev, EV_READ | EV_WRITE);
-	if (fd == -1 || bufferevent_setfd(s->bev, -1) == -1) {
+	if (ssl != NULL) {
+		/* the socket and the SSL are the session's: they go whole */
+		s->ssl = NULL;
+		s->fd = -1;
+	} else if (fd == -1 || bufferevent_setfd(s->bev, -1) == -1) {
 		sess_kill(s, "cannot hand the socket to HTTP");
 		return;
 	}
 	log_debug("sess %llu: peer %s speaks HTTP", (unsigned long long)s->id,
 	    s->peer);
-	http_server_adopt(s->srv->http, fd, evbuffer_pullup(in, -1), len);
+	http_server_adopt(s->srv->http, fd, ssl, evbuffer_pullup(in, -1),
+	    len);
 	evbuffer_drain(in, len);
 	sess_kill(s, "handed to HTTP");
 }
@@ -822,12 +855,33 @@ sess_write_cb(struct bufferevent *bev, void *arg)
 		sess_linger(s);
 }
 
+/* sess_tls_error - why a TLS connection failed, for the debug log */
+static void
+sess_tls_error(struct sess *s)
+{
+	unsigned long	e;
+	char		buf[256];
+
+	while ((e = bufferevent_get_openssl_error(s->bev)) != 0) {
+		ERR_error_string_n(e, buf, sizeof(buf));
+		log_debug("sess %llu: peer %s: TLS %s: %s",
+		    (unsigned long long)s->id, s->peer, s->handshaking ?
+		    "handshake failed" : "error", buf);
+	}
+}
+
 /* sess_event_cb - EOF, error or idle timeout on the connection */
 static void
 sess_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct sess	*s = arg;
 
+	if (what & BEV_EVENT_CONNECTED) {
+		s->handshaking = 0;	/* TLS: the session may begin */
+		return;
+	}
+	if ((what & BEV_EVENT_ERROR) && s->ssl != NULL)
+		sess_tls_error(s);
 	if ((what & BEV_EVENT_TIMEOUT) && s->state == SESS_OPEN) {
 		s->srv->st.timed_out++;
 		sess_send_error(s, SESS_NOREF, SESS_ERR_IDLE_TIMEOUT,
@@ -848,7 +902,11 @@ sess_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct sess	*s = arg;
 
-	if (s->state == SESS_NEW || s->state == SESS_PENDING) {
+	if (s->handshaking) {
+		/* nothing can be said to it before the handshake */
+		s->srv->st.timed_out++;
+		sess_kill(s, "TLS handshake timeout");
+	} else if (s->state == SESS_NEW || s->state == SESS_PENDING) {
 		s->srv->st.timed_out++;
 		sess_send_error(s, SESS_NOREF, SESS_ERR_OPEN_TIMEOUT,
 		    "no RequestOpen accepted within %u ms",
@@ -870,7 +928,10 @@ sess_wake_cb(evutil_socket_t fd, short what, void *arg)
 		sess_process(s);
 }
 
-/* sess_turn_away - refuse a connection over max_clients, without blocking */
+/*
+ * sess_turn_away - refuse a connection over max_clients, without blocking
+ * (over TLS, by closing it: there is no room to make the handshake in)
+ */
 static void
 sess_turn_away(struct sess_server *srv, int fd)
 {
@@ -879,6 +940,10 @@ sess_turn_away(struct sess_server *srv, int fd)
 	size_t	 len;
 
 	srv->st.too_many++;
+	if (srv->tls != NULL) {
+		close(fd);
+		return;
+	}
 	snprintf(msg, sizeof(msg), "at most %u clients", srv->lim.max_clients);
 	e = sess_error_new(SESS_NOREF, SESS_ERR_TOO_MANY, msg);
 	if ((line = sess_encode(e, &len)) != NULL &&
@@ -887,6 +952,23 @@ sess_turn_away(struct sess_server *srv, int fd)
 	free(line);
 	json_decref(e);
 	close(fd);
+}
+
+/*
+ * sess_tls_bev - the session's bufferevent over TLS, accepting.  The
+ * session owns the socket and the SSL (see sess_to_http); a client that
+ * closes without close_notify has closed.
+ */
+static void
+sess_tls_bev(struct sess *s, int fd)
+{
+	s->ssl = tls_accept_new(s->srv->tls, fd);
+	s->fd = fd;
+	s->handshaking = 1;
+	s->bev = bufferevent_openssl_socket_new(s->srv->base, fd, s->ssl,
+	    BUFFEREVENT_SSL_ACCEPTING, 0);
+	if (s->bev != NULL)
+		bufferevent_openssl_set_allow_dirty_shutdown(s->bev, 1);
 }
 
 /* sess_start - a new session on a connected non-blocking socket */
@@ -905,8 +987,12 @@ sess_start(struct sess_server *srv, int fd, const char *peer)
 	s->id = ++srv->next_id;
 	s->open_ref = SESS_NOREF;
 	snprintf(s->peer, sizeof(s->peer), "%s", peer);
-	s->bev = bufferevent_socket_new(srv->base, fd,
-	    BEV_OPT_CLOSE_ON_FREE);
+	s->fd = -1;
+	if (srv->tls != NULL)
+		sess_tls_bev(s, fd);
+	else
+		s->bev = bufferevent_socket_new(srv->base, fd,
+		    BEV_OPT_CLOSE_ON_FREE);
 	s->timer = evtimer_new(srv->base, sess_timer_cb, s);
 	s->wake = event_new(srv->base, -1, 0, sess_wake_cb, s);
 	if (s->bev == NULL || s->timer == NULL || s->wake == NULL)
@@ -1087,6 +1173,16 @@ sess_server_close_all(struct sess_server *srv, const char *code,
 	}
 }
 
+/* sess_server_set_tls - new connections speak TLS with ctx (NULL: not) */
+void
+sess_server_set_tls(struct sess_server *srv, struct ssl_ctx_st *ctx)
+{
+	struct ssl_ctx_st	*old = srv->tls;
+
+	srv->tls = tls_ctx_ref(ctx);
+	tls_ctx_free(old);
+}
+
 /* sess_server_set_http - connections speaking HTTP go to http (or none) */
 void
 sess_server_set_http(struct sess_server *srv, struct http_server *http)
@@ -1116,6 +1212,7 @@ sess_server_free(struct sess_server *srv)
 	while (!TAILQ_EMPTY(&srv->list))
 		sess_destroy(TAILQ_FIRST(&srv->list));
 	event_free(srv->retry);
+	tls_ctx_free(srv->tls);
 	free(srv);
 }
 

@@ -29,6 +29,7 @@ struct http_server;
 struct sess;
 struct sess_server;
 struct sess_client;
+struct ssl_ctx_st;	/* OpenSSL's SSL_CTX */
 
 #define SESS_PROTOCOL_VERSION	1
 #define SESS_NOREF		((json_int_t)-1)	/* no "ref" */
@@ -192,6 +193,14 @@ const struct sess_stats *sess_server_stats(const struct sess_server *);
  */
 void		sess_server_set_http(struct sess_server *,
 		    struct http_server *);
+/*
+ * TLS from now on (common/tls.h): a new connection makes the handshake
+ * first, within the open timeout, then is a session (or HTTP) as any.
+ * NULL: plaintext.  The server keeps a reference to ctx; connections keep
+ * the context they began with.
+ */
+void		sess_server_set_tls(struct sess_server *,
+		    struct ssl_ctx_st *ctx);
 /* Take a connected socket as a new session (the server owns fd). */
 int		sess_server_adopt(struct sess_server *, int fd,
 		    const char *peer);
@@ -238,6 +247,7 @@ struct sess_client_conf {
 	unsigned	 timeout_ms;	/* connect+open, and pong; 0: 10 s */
 	uint64_t	 backoff_min_us; /* 0: 100 ms */
 	uint64_t	 backoff_max_us; /* 0: 30 s */
+	struct ssl_ctx_st *tls;		/* a client context; NULL: plaintext */
 };
 
 struct sess_client_handlers {

@@ -4,7 +4,9 @@
  * link to a peer server (the interaction server on 7120, for the outbound
  * worker), opened with RequestOpen, kept alive with RequestPing, and made
  * again with backoff when it is lost.  Its framing and decoding are
- * sess.c's.
+ * sess.c's.  Over TLS (conf.tls), libevent's OpenSSL bufferevent filters
+ * a socket bufferevent that connects; the link is up for RequestOpen once
+ * the handshake is done.
  */
 #include <sys/types.h>
 #include <sys/queue.h>
@@ -22,15 +24,19 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/dns.h>
 #include <event2/event.h>
 #include <event2/util.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include "backoff.h"
 #include "log.h"
 #include "net.h"
 #include "sess.h"
 #include "sess_int.h"
+#include "tls.h"
 #include "util.h"
 
 
@@ -65,6 +71,7 @@ struct sess_client {
 	struct event_base		*base;
 	struct evdns_base		*dns;	/* only for a host name */
 	struct bufferevent		*bev;
+	struct bufferevent		*sock;	/* TLS: what bev filters */
 	struct event			*timer;	/* attempt, deadline, ping */
 	struct event			*wake;	/* carry out fail_why */
 	struct sess_client_conf		 conf;	/* strings owned */
@@ -128,7 +135,7 @@ sess_cl_fail(struct sess_client *c, const char *why)
 
 	if (c->bev != NULL)
 		bufferevent_free(c->bev);
-	c->bev = NULL;
+	c->bev = c->sock = NULL;
 	c->state = SESS_CL_WAIT;
 	c->fail_why = NULL;
 	evtimer_del(c->timer);
@@ -312,7 +319,8 @@ sess_cl_open(struct sess_client *c)
 {
 	json_t	*req;
 
-	sess_set_nodelay(bufferevent_getfd(c->bev));
+	sess_set_nodelay(bufferevent_getfd(c->sock != NULL ? c->sock :
+	    c->bev));
 	c->state = SESS_CL_OPENING;
 	c->open_ref = sess_cl_next_ref(c);
 	req = json_pack("{s:s, s:I, s:s, s:s}", "request", "RequestOpen",
@@ -327,17 +335,23 @@ static void
 sess_cl_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct sess_client	*c = arg;
+	struct bufferevent	*sock = c->sock != NULL ? c->sock : bev;
+	unsigned long		 e;
 
 	if (what & BEV_EVENT_CONNECTED)
 		sess_cl_open(c);
 	else if (what & BEV_EVENT_EOF)
 		sess_cl_fail(c, "closed by server");
 	else if (what & BEV_EVENT_ERROR) {
-		if (bufferevent_socket_get_dns_error(bev) != 0)
+		if (bufferevent_socket_get_dns_error(sock) != 0)
 			snprintf(c->why, sizeof(c->why), "resolve: %s",
 			    evutil_gai_strerror(
-			    bufferevent_socket_get_dns_error(bev)));
-		else
+			    bufferevent_socket_get_dns_error(sock)));
+		else if (c->sock != NULL &&
+		    (e = bufferevent_get_openssl_error(bev)) != 0) {
+			snprintf(c->why, sizeof(c->why), "TLS: ");
+			ERR_error_string_n(e, c->why + 5, sizeof(c->why) - 5);
+		} else
 			snprintf(c->why, sizeof(c->why), "%s",
 			    evutil_socket_error_to_string(
 			    EVUTIL_SOCKET_ERROR()));
@@ -393,6 +407,23 @@ sess_cl_wake_cb(evutil_socket_t fd, short what, void *arg)
 		sess_cl_fail(c, c->fail_why);
 }
 
+/* sess_cl_tls - the TLS bufferevent over the socket's, connecting */
+static void
+sess_cl_tls(struct sess_client *c)
+{
+	SSL	*ssl;
+
+	c->sock = c->bev;
+	if ((ssl = SSL_new(c->conf.tls)) == NULL)
+		fatalx("sess: SSL_new failed");
+	c->bev = bufferevent_openssl_filter_new(c->base, c->sock, ssl,
+	    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE |
+	    BEV_OPT_DEFER_CALLBACKS);
+	if (c->bev == NULL)
+		fatalx("sess: bufferevent_openssl_filter_new");
+	bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
+}
+
 /* sess_cl_connect - start one attempt */
 static void
 sess_cl_connect(struct sess_client *c)
@@ -401,13 +432,15 @@ sess_cl_connect(struct sess_client *c)
 	    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
 	if (c->bev == NULL)
 		fatalx("sess: bufferevent_socket_new");
+	if (c->conf.tls != NULL)
+		sess_cl_tls(c);
 	bufferevent_setcb(c->bev, sess_cl_read_cb, NULL, sess_cl_event_cb, c);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	c->state = SESS_CL_CONNECTING;
 	c->last_rx_us = now_mono_us();
 	sess_cl_arm(c, c->conf.timeout_ms);
-	if (bufferevent_socket_connect_hostname(c->bev, c->dns, AF_UNSPEC,
-	    c->conf.host, atoi(c->conf.port)) == -1)
+	if (bufferevent_socket_connect_hostname(c->sock != NULL ? c->sock :
+	    c->bev, c->dns, AF_UNSPEC, c->conf.host, atoi(c->conf.port)) == -1)
 		sess_cl_fail_later(c, "cannot start to connect");
 }
 
@@ -430,6 +463,7 @@ sess_cl_conf(struct sess_client_conf *dst, const struct sess_client_conf *src)
 	dst->port = xstrdup(src->port);
 	dst->token = xstrdup(src->token);
 	dst->client = xstrdup(src->client);
+	dst->tls = tls_ctx_ref(src->tls);
 	if (dst->max_line == 0)
 		dst->max_line = SESS_DEFAULT_MAX_LINE;
 	if (dst->max_output == 0)
@@ -482,7 +516,7 @@ sess_client_free(struct sess_client *c)
 		return;
 	if (c->bev != NULL)
 		bufferevent_free(c->bev);
-	c->bev = NULL;
+	c->bev = c->sock = NULL;
 	c->state = SESS_CL_WAIT;
 	sess_cl_drop_pending(c);
 	event_free(c->timer);
@@ -493,5 +527,6 @@ sess_client_free(struct sess_client *c)
 	free((char *)c->conf.port);
 	free((char *)c->conf.token);
 	free((char *)c->conf.client);
+	tls_ctx_free(c->conf.tls);
 	free(c);
 }

@@ -171,6 +171,7 @@ svc_start(struct event_base *b, const struct conf *c, enum worker_class w,
 	    c->redis.password, c->tenant_id, &rc, NULL);
 	if ((srv = sess_server_new(base, fd, &l, &h, NULL)) == NULL)
 		return -1;
+	sess_server_set_tls(srv, c->workers[w].tls.ctx);
 	http_start(&c->workers[w]);
 	ev_sweep = event_new(base, -1, EV_PERSIST, on_sweep, NULL);
 	event_add(ev_sweep, &tv);
@@ -186,6 +187,8 @@ svc_reload(const struct conf *next, const struct conf *prev)
 
 	sess_server_set_limits(srv, &l);
 	http_server_set_limits(hsrv, &hl);
+	/* new connections get the new certificate; open ones keep theirs */
+	sess_server_set_tls(srv, next->workers[wclass].tls.ctx);
 	auth_set_admin_token(auth, next->admin_token);
 	/* Either may have none (security.admin_token_file unset). */
 	if ((next->admin_token == NULL) != (prev->admin_token == NULL) ||

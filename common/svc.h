@@ -20,6 +20,8 @@
  *     every other request after its "Authorization: Bearer" token was
  *     checked as the config API checks it, then the worker's http_head
  *     and http hooks (below);
+ *   - TLS on the port when its section has a tls group (common/tls.h),
+ *     its certificate loaded again at every reload;
  *   - reload (limits, admin token), a new listening socket, the graceful
  *     stop (EventError Shutdown to every session after what is queued for
  *     it, then exit once all are gone), and the cleanup.

@@ -6,9 +6,9 @@
 # something is missing.
 set -eu
 
-build="gcc make pkg-config libevent-dev libpq-dev libhiredis-dev
+build="gcc make pkg-config libevent-dev libssl-dev libpq-dev libhiredis-dev
 	librdkafka-dev libjansson-dev libconfig-dev"
-run="$build postgresql redis-server curl netcat-openbsd"
+run="$build postgresql redis-server curl netcat-openbsd openssl"
 test="$run libcmocka-dev python3 python3-pytest python3-psycopg python3-redis
 	python3-confluent-kafka kcat prometheus valgrind clang dpkg-dev
 	util-linux procps systemd passwd"

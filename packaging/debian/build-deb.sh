@@ -25,7 +25,7 @@ SRC=$(cd "$(dirname "$0")/../.." && pwd)
 ARCH=$(dpkg --print-architecture)
 DEB="$BUILD_DIR/tenantd_${VERSION}_${ARCH}.deb"
 STAGE="$BUILD_DIR/deb/tenantd_${VERSION}_${ARCH}"
-FALLBACK_DEPENDS="libc6, libevent-2.1-7, libpq5, libhiredis0.14, librdkafka1, libjansson4, libconfig9"
+FALLBACK_DEPENDS="libc6, libevent-2.1-7, libevent-openssl-2.1-7, libssl3, libpq5, libhiredis0.14, librdkafka1, libjansson4, libconfig9"
 umask 022
 
 for f in "$BUILD_DIR/tenantd" "$SRC/conf/tenantd.conf" "$SRC/LICENSE" \

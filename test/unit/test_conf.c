@@ -720,6 +720,51 @@ test_relative_paths(void **state)
 	free(d);
 }
 
+/*
+ * A worker's tls group: checked even when the worker is disabled (its
+ * files are not read then), its paths made absolute, dumped and loaded
+ * back; an enabled worker's files are read (common/tls.c tells why one
+ * does not load; test_tls covers what it says of each).
+ */
+static void
+test_tls_group(void **state)
+{
+	struct conf	*c;
+	char		*d, *want;
+
+	c = load_ok(TENANT PG "workers = { metrics = {}; events = {\n"
+	    "  enabled = false;\n  tls = {\n    cert_file = \"no.pem\";\n"
+	    "    key_file = \"no.key\";\n  };\n}; };\n");
+	want = xasprintf("%s/no.pem", dir);
+	assert_string_equal(c->workers[WORKER_EVENTS].tls.cert_file, want);
+	free(want);
+	assert_null(c->workers[WORKER_EVENTS].tls.client_ca_file);
+	assert_null(c->workers[WORKER_EVENTS].tls.ctx);
+	assert_null(c->workers[WORKER_METRICS].tls.cert_file);
+	d = conf_dump(c);
+	assert_non_null(strstr(d, "    tls = {\n      cert_file = \""));
+	conf_free(c);
+	assert_non_null(c = conf_load_string(d, "elsewhere/x.conf", err,
+	    sizeof(err)));
+	assert_non_null(strstr(c->workers[WORKER_EVENTS].tls.key_file,
+	    "/no.key"));
+	conf_free(c);
+	free(d);
+
+	expect_error(TENANT PG "workers = { metrics = {\n  tls = {\n"
+	    "    cert_file = \"c.pem\";\n  };\n}; };\n", 4,
+	    "missing required value workers.metrics.tls.key_file");
+	expect_error(TENANT PG "workers = { metrics = {\n  tls = {\n"
+	    "    ciphers = \"HIGH\";\n  };\n}; };\n", 5,
+	    "unknown key workers.metrics.tls.ciphers");
+	expect_error(TENANT PG "workers = { metrics = {\n  tls = 1;\n"
+	    "}; };\n", 4, "workers.metrics.tls must be a group { ... }, "
+	    "not an integer");
+	expect_error_has(TENANT PG "workers = { metrics = {\n  tls = {\n"
+	    "    cert_file = \"no.pem\";\n    key_file = \"no.key\";\n"
+	    "  };\n}; };\n", 5, "workers.metrics.tls.cert_file: cannot read ");
+}
+
 static void
 test_err_too_many_remotes(void **state)
 {
@@ -1167,6 +1212,7 @@ main(void)
 		cmocka_unit_test(test_err_same_port),
 		cmocka_unit_test(test_err_cross_checks),
 		cmocka_unit_test(test_relative_paths),
+		cmocka_unit_test(test_tls_group),
 		cmocka_unit_test(test_disabled_worker_same_port),
 		cmocka_unit_test(test_err_log),
 		cmocka_unit_test(test_err_syntax),

@@ -1856,7 +1856,7 @@ flow_server(struct fx *fx, struct cl **out)
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
 	setsockopt(sv[1], SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
-	assert_int_equal(http_server_adopt(srv, sv[0], NULL, 0), 0);
+	assert_int_equal(http_server_adopt(srv, sv[0], NULL, NULL, 0), 0);
 	c->fd = sv[1];
 	assert_int_equal(fcntl(c->fd, F_SETFL, O_NONBLOCK), 0);
 	*out = c;
@@ -1932,7 +1932,7 @@ test_adopt(void **state)
 	/* No listener of its own: a socket with its first bytes read. */
 	srv = http_server_new(fx->base, -1, &lim, handler, fx);
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-	assert_int_equal(http_server_adopt(srv, sv[0], "GET /ad", 7), 0);
+	assert_int_equal(http_server_adopt(srv, sv[0], NULL, "GET /ad", 7), 0);
 	c->fd = sv[1];
 	assert_int_equal(fcntl(c->fd, F_SETFL, O_NONBLOCK), 0);
 	assert_int_equal(http_server_clients(srv), 1);

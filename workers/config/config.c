@@ -132,6 +132,7 @@ config_start(struct event_base *b, const struct conf *c, int fd)
 	    c->tenant_id);
 	auth_set_admin_token(cw.auth, c->admin_token);
 	cw.http = http_server_new(b, fd, &l, handle, &cw);
+	http_server_set_tls(cw.http, c->workers[WORKER_CONFIG].tls.ctx);
 	http_server_set_observer(cw.http, observe, NULL);
 	http_server_set_body_limit(cw.http, body_limit, NULL);
 	http_server_set_head_hook(cw.http, head, &cw);
@@ -163,6 +164,8 @@ config_reload_apply(const struct conf *next, const struct conf *prev)
 	struct http_limits	l = limits_of(next);
 
 	http_server_set_limits(cw.http, &l);
+	/* new connections get the new certificate; open ones keep theirs */
+	http_server_set_tls(cw.http, next->workers[WORKER_CONFIG].tls.ctx);
 	auth_set_admin_token(cw.auth, next->admin_token);
 }
 

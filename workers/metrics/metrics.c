@@ -222,6 +222,7 @@ metrics_start(struct event_base *b, const struct conf *c, int fd)
 	bench_series();
 	connect_deps(c);
 	http = http_server_new(base, fd, &l, handle, NULL);
+	http_server_set_tls(http, c->workers[WORKER_METRICS].tls.ctx);
 	http_server_set_head_hook(http, head_seen, NULL);
 	ev_probe = event_new(base, -1, EV_PERSIST, on_probe, NULL);
 	tv = util_tv_us(PROBE_INTERVAL_US);
@@ -261,6 +262,8 @@ metrics_reload_apply(const struct conf *next, const struct conf *prev)
 	struct http_limits	l = http_limits_of(next);
 
 	http_server_set_limits(http, &l);
+	/* new connections get the new certificate; open ones keep theirs */
+	http_server_set_tls(http, next->workers[WORKER_METRICS].tls.ctx);
 	register_series(next);
 	if (!same(next->pg_conninfo, prev->pg_conninfo) ||
 	    !same(next->pg_password, prev->pg_password) ||

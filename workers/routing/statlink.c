@@ -5,7 +5,10 @@
  * client of the local stats worker's session port (workers.stats.listen;
  * 127.0.0.1 when it listens on every address; docs/protocol.md), opened
  * with the admin token, through common/sessclient.c, which keeps the
- * link alive and makes it again with backoff.
+ * link alive and makes it again with backoff.  When that port speaks TLS,
+ * so does the link, trusting exactly the port's certificate and showing
+ * it when the port asks for a client's (common/tls.h tls_client_own); a
+ * new certificate there makes the link again.
  *
  * The stats worker counts the virtual queues' calls from this worker's
  * event stream (docs/stats.md "Virtual queues").  For every virtual
@@ -37,6 +40,7 @@
 #include "log.h"
 #include "schema.h"
 #include "sess.h"
+#include "tls.h"
 #include "util.h"
 #include "worker.h"
 #include "routing_int.h"
@@ -94,6 +98,7 @@ static unsigned			 opens;		/* RequestOpenStatistic sent */
 /* Where the link goes, to follow a reload. */
 static char			 at_host[256], at_port[16];
 static char			*at_token;
+static struct ssl_ctx_st	*at_tls;	/* the port's, linked to */
 
 /* statlink_start - the tick; the link waits for the virtual queues */
 void
@@ -123,6 +128,8 @@ statlink_cleanup(void)
 	ev_tick = NULL;
 	free(at_token);
 	at_token = NULL;
+	tls_ctx_free(at_tls);
+	at_tls = NULL;
 	configured = 0;
 }
 
@@ -272,6 +279,8 @@ connect_stats(void)
 	at_host[0] = at_port[0] = '\0';
 	free(at_token);
 	at_token = NULL;
+	tls_ctx_free(at_tls);
+	at_tls = NULL;
 	if (!w->enabled || c->admin_token == NULL)
 		return;
 	addr_of(&w->listen, at_host, sizeof(at_host));
@@ -283,7 +292,12 @@ connect_stats(void)
 	sc.token = at_token;
 	sc.client = "tenantd-routing";
 	sc.ping_ms = PING_MS;
+	if (w->tls.ctx != NULL) {
+		at_tls = tls_ctx_ref(w->tls.ctx);
+		sc.tls = tls_client_own(at_tls);
+	}
 	cl = sess_client_new(rt.base, &sc, &h, NULL);
+	tls_ctx_free(sc.tls);	/* the client keeps its own reference */
 }
 
 static void
@@ -308,7 +322,7 @@ disconnect(void)
 	idmap_each(&by_dbid, reset_one, NULL);
 }
 
-/* moved - the stats worker's address or the admin token changed (a
+/* moved - the stats worker's address, certificate or the admin token changed (a
  * reload) */
 static int
 moved(void)
@@ -323,7 +337,8 @@ moved(void)
 	snprintf(port, sizeof(port), "%d", w->listen.port);
 	return cl == NULL || strcmp(host, at_host) != 0 ||
 	    strcmp(port, at_port) != 0 || at_token == NULL ||
-	    strcmp(c->admin_token, at_token) != 0;
+	    strcmp(c->admin_token, at_token) != 0 ||
+	    !tls_same_cert(w->tls.ctx, at_tls);
 }
 
 static void
