@@ -159,8 +159,10 @@ changes_cb(struct pgc *p, const PGresult *res, void *arg)
 		}
 		f->revision = c.revision;
 	}
-	if (n > 0 && !f->need_snapshot)
+	if (n > 0 && !f->need_snapshot) {
+		f->failures = 0;
 		f->cbs.synced(f->revision, f->arg);
+	}
 	done(f, 1, n == BATCH_N);
 }
 
@@ -252,6 +254,7 @@ snap_end_cb(struct pgc *p, const PGresult *res, void *arg)
 	    result_ok(res, "ending the snapshot");
 	if (ok) {
 		f->need_snapshot = 0;
+		f->failures = 0;	/* before synced: it may be asked */
 		f->cbs.synced(f->revision, f->arg);
 	}
 	done(f, ok, 0);

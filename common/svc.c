@@ -206,7 +206,10 @@ svc_reload(const struct conf *next, const struct conf *prev)
 	sess_server_set_limits(srv, &l);
 	http_server_set_limits(hsrv, &hl);
 	auth_set_admin_token(auth, next->admin_token);
-	if (strcmp(next->admin_token, prev->admin_token) != 0)
+	/* Either may have none (security.admin_token_file unset). */
+	if ((next->admin_token == NULL) != (prev->admin_token == NULL) ||
+	    (next->admin_token != NULL &&
+	    strcmp(next->admin_token, prev->admin_token) != 0))
 		rights_recheck_all(rights);
 }
 
@@ -324,6 +327,7 @@ on_synced(json_int_t rev, void *arg)
 {
 	int	first = !ready;
 
+	metric_set(m_cfg_retry, (double)cfgfollow_failures(follow));
 	if (first) {
 		ready = 1;
 		rights_synced(rights);
