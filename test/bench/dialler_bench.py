@@ -573,8 +573,11 @@ def run(args):
     ids = build_tenant(d, args.channels)
     wait_table(pg, "cl_bench", "the calling list's table")
     fill(pg, "cl_bench", args.records)
+    # ocs_outbox is partitioned (its primary keys are its partitions'):
+    # the reference's outbox is one plain table like a partition, its
+    # primary key on seq, as the reference had before.
     psql_db(pg, "CREATE TABLE ref (LIKE cl_bench INCLUDING ALL); "
-            "CREATE TABLE ref_outbox (LIKE ocs_outbox INCLUDING INDEXES "
+            "CREATE TABLE ref_outbox (LIKE ocs_outbox_0 INCLUDING INDEXES "
             "INCLUDING CONSTRAINTS); CREATE SEQUENCE ref_outbox_seq OWNED BY "
             "ref_outbox.seq; ALTER TABLE ref_outbox ALTER seq SET DEFAULT "
             "nextval('ref_outbox_seq'), ALTER created SET DEFAULT now(); "

@@ -9,8 +9,11 @@ acks=all) sending the same N messages to the same kind of cluster.
 
 BIN is build/tenantd; the relay runs alone in test/bench/outbox_relay.c
 (built here with cc against BIN's libcommon.a), as the worker runs it:
-its own PostgreSQL connection and advisory lock, reads of 5,000 rows in seq
-order, one idempotent producer, deletes by seq once delivered.  Both sides
+its own PostgreSQL connections and advisory lock, reads of 10,000 rows in
+seq order, one idempotent producer, delivered rows cleared (partitions
+truncated once all they hold was delivered).  The table is made as the
+worker's migration 1 made it, then migration 2 (printed by outbox_relay
+-m) partitions it, as on an upgraded database.  Both sides
 are timed from process start to exit, pinned to core 0; PostgreSQL and
 kafkamock run on core 1.  The ratio is the reference's time over the
 relay's (goal 0.5).  The rows are many (3 million) so that each side lasts
@@ -245,6 +248,8 @@ def bench():
     db = psycopg.connect(pg.conninfo, autocommit=True)
     with db.cursor() as cur:
         cur.execute(TABLE)
+        cur.execute(subprocess.run([relay, "-m"], capture_output=True, text=True,
+                                   check=True).stdout)
     rows, data = write_data(tmp, a.rows)
     print(f"== 6. outbox relay: {a.rows:,} reports from ocs_outbox to Kafka "
           f"(mock cluster) vs kcat -P (idempotent, acks=all); load average "

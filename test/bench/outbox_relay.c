@@ -6,10 +6,13 @@
  * the worker would, with a private metrics registry.
  *
  *   outbox_relay CONF [N]
+ *   outbox_relay -m
  *
- * With N it exits 0 once N reports were delivered and deleted; else it
- * runs until SIGTERM or SIGINT (and stops as the worker does: what is in
- * flight for up to 2 s).
+ * With N it exits 0 once N reports were delivered and cleared from the
+ * table; else it runs until SIGTERM or SIGINT (and stops as the worker
+ * does: what is in flight for up to 2 s).  -m prints the SQL of the
+ * worker's migration 2 of ocs_outbox (the partitioned table), which the
+ * bench runs on the table of migration 1.
  *
  * Built by outbox_bench.py: cc ... outbox_relay.c workers/outbound/outbox.c
  * libcommon.a.
@@ -17,6 +20,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -57,8 +61,12 @@ main(int argc, char **argv)
 	struct conf	*c;
 	char		 err[CONF_ERR_MAX];
 
+	if (argc == 2 && strcmp(argv[1], "-m") == 0) {
+		printf("%s\n", outbox_migration_2);
+		return 0;
+	}
 	if (argc != 2 && argc != 3) {
-		fprintf(stderr, "usage: outbox_relay CONF [N]\n");
+		fprintf(stderr, "usage: outbox_relay CONF [N] | -m\n");
 		return 2;
 	}
 	want = argc == 3 ? atof(argv[2]) : 0;

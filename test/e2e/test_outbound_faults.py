@@ -4,8 +4,12 @@ every attempt, record, chain and group report reaches Kafka (kafkamock,
 read back with kafkahelp), and the calling list in PostgreSQL agrees with
 it, through a Kafka outage, a killed worker, a PostgreSQL restart, a
 second instance, and an instance cut off from PostgreSQL for longer than
-its leases; and a report committed after later ones were relayed and
-deleted still reaches Kafka (docs/outbound.md, "Reporting to Kafka").
+its leases; a report committed after later ones were relayed and
+deleted still reaches Kafka; and in the partitioned ocs_outbox, no row is
+cleared before it was relayed (a transaction open in a partition, a late
+commit, a row written into a partition already truncated, a later lap of
+the ring), and the migration to it keeps an old table's reports
+(docs/outbound.md, "Reporting to Kafka").
 
 The tenant is test_outbound.py's (Outbound); voicesim plays the called
 parties with short ring times; the list's one treatment is Busy -> RetryIn
@@ -724,3 +728,237 @@ def test_late_report_between_relayed_ones(tenantd, pg, km):
     got = [json.loads(v)["id"] for _, _, _, v in
            read_records(km.bootstrap, TOPIC, count=3001, timeout=20)]
     assert sorted(set(got)) == sorted(ids), (len(got), len(ids))
+
+
+# ---- 8. ocs_outbox partitioned: what is cleared, and when ----
+
+# ocs_outbox is a ring of partitions by seq (docs/outbound.md, "Deleting");
+# a partition is truncated only when every row in it was delivered, under
+# a lock that no writer's open transaction may hold.  Slices are 200,000
+# seqs: these tests write a little more than one, server-side.
+
+SLICE = 200000
+
+
+def relay_only(tenantd, km):
+    """tenantd with the outbound worker relaying to km, its table
+    partitioned (migration 2)."""
+    d = tenantd({"workers": {"outbound": {"enabled": True,
+                                          "listen": f"127.0.0.1:{free_port()}"}},
+                 "kafka": {"brokers": km.bootstrap}})
+    wait_for(lambda: d.metric("tenantd_outbound_kafka_up") == 1, 20,
+             interval=0.2, what="the relay connected to Kafka")
+    return d
+
+
+def partitioned(conn):
+    return conn.execute(
+        "SELECT count(*) FROM pg_partitioned_table p JOIN pg_class c ON "
+        "c.oid = p.partrelid WHERE c.relname = 'ocs_outbox'").fetchone()[0] == 1
+
+
+def put(conn, tag, seq=None):
+    """A report as outbox_put writes it (or under seq, taken earlier):
+    its id."""
+    rid = str(uuid.uuid4())
+    v = json.dumps({"id": rid, "type": "record", "time": 1,
+                    "tenant": TENANT_ID, "tag": tag})
+    if seq is None:
+        conn.execute("INSERT INTO ocs_outbox (id, key, value) VALUES "
+                     "(%s, %s, %s)", (rid, f"k:{tag}", v))
+    else:
+        conn.execute("INSERT INTO ocs_outbox (seq, id, key, value) VALUES "
+                     "(%s, %s, %s, %s)", (seq, rid, f"k:{tag}", v))
+    return rid
+
+
+def bulk(conn, n):
+    """n reports in one statement, keys k0..k6."""
+    conn.execute(
+        "WITH s AS (SELECT gen_random_uuid() AS id, i FROM generate_series(1, %s) i) "
+        "INSERT INTO ocs_outbox (id, key, value) SELECT id, 'k' || (i %% 7), "
+        "json_build_object('id', id, 'type', 'record', 'time', 1, "
+        "'tenant', %s::text, 'n', i)::text FROM s", (n, TENANT_ID))
+
+
+def relfilenode(conn, rel):
+    return conn.execute("SELECT relfilenode FROM pg_class WHERE relname = %s",
+                        (rel,)).fetchone()[0]
+
+
+def rows_left(conn):
+    return conn.execute("SELECT count(*) FROM ocs_outbox").fetchone()[0]
+
+
+def ids_in_kafka(km, ids, timeout=30):
+    """Whether each id is among the newest reports the topic kept."""
+    got = {json.loads(v)["id"] for _, _, _, v in
+           read_records(km.bootstrap, TOPIC, timeout=timeout)}
+    return [i for i in ids if i not in got]
+
+
+def test_open_transaction_keeps_its_partition(tenantd, pg, km):
+    """A transaction that took a seq of the first slice stays open while
+    that slice and some of the next are written and relayed: the first
+    partition cannot be truncated (its lock is held), so its delivered
+    rows are deleted instead, and the open transaction's row, committed
+    at last, is relayed."""
+    import psycopg
+    d = relay_only(tenantd, km)
+    now = psycopg.connect(pg.conninfo, autocommit=True)
+    late = psycopg.connect(pg.conninfo)
+    try:
+        wait_for(lambda: partitioned(now), 20, interval=0.2,
+                 what="ocs_outbox partitioned")
+        node0 = relfilenode(now, "ocs_outbox_0")
+        late_id = put(late, "late")             # seq 1, not committed
+        n = SLICE + 10000
+        bulk(now, n)
+        wait_for(lambda: d.metric("tenantd_outbound_reports_total") >= n, 60,
+                 interval=0.2, what="the committed reports relayed")
+        wait_for(lambda: rows_left(now) == 0, 30, interval=0.2,
+                 what="the relayed rows cleared")
+        assert relfilenode(now, "ocs_outbox_0") == node0, \
+            "the partition was truncated under an open transaction"
+        assert late.execute("SELECT count(*) FROM ocs_outbox WHERE id = %s",
+                            (late_id,)).fetchone()[0] == 1
+        assert d.metric("tenantd_outbound_reports_total") == n
+        late.commit()
+        wait_for(lambda: d.metric("tenantd_outbound_reports_total") >= n + 1
+                 and rows_left(now) == 0, 20, interval=0.2,
+                 what="the late report relayed and cleared")
+    finally:
+        late.close()
+        now.close()
+    assert ids_in_kafka(km, [late_id]) == []
+
+
+def test_late_commit_before_the_truncation(tenantd, pg, km):
+    """The same, but the open transaction commits as soon as the rest is
+    relayed, while the relay still tries to truncate the first partition:
+    whichever comes first, the check under the lock finds the row or the
+    relay has it, and it reaches Kafka."""
+    import psycopg
+    d = relay_only(tenantd, km)
+    now = psycopg.connect(pg.conninfo, autocommit=True)
+    late = psycopg.connect(pg.conninfo)
+    try:
+        wait_for(lambda: partitioned(now), 20, interval=0.2,
+                 what="ocs_outbox partitioned")
+        late_id = put(late, "late")
+        n = SLICE + 10000
+        bulk(now, n)
+        wait_for(lambda: d.metric("tenantd_outbound_reports_total") >= n, 60,
+                 interval=0.05, what="the committed reports relayed")
+        late.commit()
+        wait_for(lambda: d.metric("tenantd_outbound_reports_total") >= n + 1
+                 and rows_left(now) == 0, 30, interval=0.2,
+                 what="the late report relayed and everything cleared")
+    finally:
+        late.close()
+        now.close()
+    assert ids_in_kafka(km, [late_id]) == []
+
+
+def test_row_written_into_a_truncated_partition(tenantd, pg, km):
+    """A transaction takes its seq, then writes its row only after the
+    relay truncated that seq's partition (all it held was delivered): the
+    row is relayed all the same (the relay reads every row left again
+    once it is idle)."""
+    import psycopg
+    d = relay_only(tenantd, km)
+    now = psycopg.connect(pg.conninfo, autocommit=True)
+    try:
+        wait_for(lambda: partitioned(now), 20, interval=0.2,
+                 what="ocs_outbox partitioned")
+        node0 = relfilenode(now, "ocs_outbox_0")
+        seq = now.execute("SELECT nextval('ocs_outbox_seq_seq')").fetchone()[0]
+        assert seq < SLICE
+        n = SLICE + 10000
+        bulk(now, n)
+        wait_for(lambda: d.metric("tenantd_outbound_reports_total") >= n
+                 and rows_left(now) == 0, 60, interval=0.2,
+                 what="the reports relayed and cleared")
+        assert relfilenode(now, "ocs_outbox_0") != node0, \
+            "the first partition was not truncated"
+        late_id = put(now, "late", seq=seq)
+        wait_for(lambda: d.metric("tenantd_outbound_reports_total") >= n + 1
+                 and rows_left(now) == 0, 20, interval=0.2,
+                 what="the late report relayed and cleared")
+    finally:
+        now.close()
+    assert ids_in_kafka(km, [late_id]) == []
+
+
+def test_migration_moves_the_old_rows(tenantd, pg, km):
+    """A database a tenantd of migration 1 left, with reports not relayed:
+    two instances start on it together; one migrates (the table is
+    partitioned, its rows and sequence kept) and every old report and a
+    new one reach Kafka."""
+    import psycopg
+    conn = psycopg.connect(pg.conninfo, autocommit=True)
+    old = []
+    try:
+        conn.execute("CREATE TABLE tenantd_migrations (owner text NOT NULL, "
+                     "version integer NOT NULL, applied_at timestamptz NOT NULL "
+                     "DEFAULT now(), PRIMARY KEY (owner, version))")
+        conn.execute("INSERT INTO tenantd_migrations (owner, version) "
+                     "VALUES ('outbound', 1)")
+        conn.execute("CREATE TABLE ocs_group_state (group_dbid bigint PRIMARY KEY, "
+                     "state text NOT NULL, dial_mode text, optimize_by text, "
+                     "optimize_goal integer, auto_completion boolean NOT NULL "
+                     "DEFAULT false, updated timestamptz NOT NULL DEFAULT now())")
+        conn.execute("CREATE TABLE ocs_outbox (seq bigserial PRIMARY KEY, "
+                     "id uuid NOT NULL, key text NOT NULL, value text NOT NULL, "
+                     "created timestamptz NOT NULL DEFAULT now())")
+        for i in range(500):
+            old.append(put(conn, f"old{i % 7}"))
+        conn.execute("SELECT setval('ocs_outbox_seq_seq', 1000)")  # a gap
+        old.append(put(conn, "old-last"))
+        ds = [tenantd({"workers": {"outbound": {
+            "enabled": True, "listen": f"127.0.0.1:{free_port()}"}},
+            "kafka": {"brokers": km.bootstrap}}) for _ in range(2)]
+        wait_for(lambda: sum(d.metric("tenantd_outbound_reports_total")
+                             for d in ds) >= len(old) and rows_left(conn) == 0,
+                 30, interval=0.2, what="the old reports relayed")
+        assert partitioned(conn)
+        assert conn.execute(
+            "SELECT count(*) FROM pg_inherits i JOIN pg_class c ON "
+            "c.oid = i.inhparent WHERE c.relname = 'ocs_outbox'").fetchone()[0] == 16
+        assert conn.execute("SELECT to_regclass('ocs_outbox_v1')").fetchone()[0] is None
+        assert conn.execute("SELECT version FROM tenantd_migrations WHERE "
+                            "owner = 'outbound' ORDER BY version").fetchall() == [(1,), (2,)]
+        new_id = put(conn, "new")
+        assert conn.execute("SELECT seq FROM ocs_outbox WHERE id = %s",
+                            (new_id,)).fetchone()[0] > 1001
+        wait_for(lambda: rows_left(conn) == 0, 20, interval=0.2,
+                 what="the new report relayed")
+    finally:
+        conn.close()
+    assert ids_in_kafka(km, old + [new_id]) == []
+
+
+def test_a_later_lap_in_the_partition(tenantd, pg, km):
+    """The ring went round (a backlog longer than it): the first partition
+    also holds a row of the next lap, far behind the relay's read-ahead
+    when the first slice is done.  The check under the lock finds it, so
+    the partition is truncated only once that row was relayed too."""
+    import psycopg
+    d = relay_only(tenantd, km)
+    conn = psycopg.connect(pg.conninfo, autocommit=True)
+    try:
+        wait_for(lambda: partitioned(conn), 20, interval=0.2,
+                 what="ocs_outbox partitioned")
+        n = SLICE + 40000       # more than the relay reads ahead (20,000)
+        with conn.transaction():
+            bulk(conn, n)
+            lap_id = put(conn, "lap", seq=16 * SLICE + 5)
+        assert conn.execute("SELECT count(*) FROM ocs_outbox_0").fetchone()[0] \
+            == SLICE
+        wait_for(lambda: d.metric("tenantd_outbound_reports_total") >= n + 1
+                 and rows_left(conn) == 0, 60, interval=0.2,
+                 what="every report relayed and cleared")
+    finally:
+        conn.close()
+    assert d.metric("tenantd_outbound_reports_total") == n + 1
+    assert ids_in_kafka(km, [lap_id]) == []

@@ -2,9 +2,11 @@
 /*
  * test_outbox - the pure parts of the outbound worker's outbox relay
  * (workers/outbound/outbox.c, included whole): a report's id (a random
- * version 4 UUID) and time, the array literal of the holes, the runs of
- * delivered seqs a DELETE names (never a seq not delivered), the ring of
- * messages in flight and which delivered rows wait for older ones, the
+ * version 4 UUID) and time, the array literal of the holes, the ring of
+ * messages in flight, the runs of delivered seqs kept per partition (never
+ * a seq not delivered) with the arrays a DELETE and a truncation's check
+ * name, which partition's rows are cleared and how, where a read stops
+ * before kept rows and skips them, the migration's partition key, the
  * read position and the holes a read leaves, and librdkafka's statistics
  * read for a broker that is UP.
  */
@@ -113,174 +115,344 @@ test_seqs_array(void **state)
 	free(s);
 }
 
-/* runs_of - the runs lo-hi of seqs v[0..n), as "{lo..}{hi..}" */
-static char *
-runs_of(const int64_t *v, size_t n, size_t *nruns)
-{
-	struct seqs	 s = { 0 };
-	char		*lo, *hi, *out;
-	size_t		 i;
-
-	for (i = 0; i < n; i++)
-		seqs_add(&s, v[i]);
-	seqs_sort(&s);
-	*nruns = seqs_runs(&s, &lo, &hi);
-	out = xmalloc(strlen(lo) + strlen(hi) + 1);
-	strcpy(out, lo);
-	strcat(out, hi);
-	free(lo);
-	free(hi);
-	free(s.v);
-	return out;
-}
-
-static void
-test_seqs_runs(void **state)
-{
-	/* Out of order and twice (reports of several partitions); 6, 8 and
-	 * 11 were not delivered (in flight, or holes): no run covers them. */
-	int64_t	 v[] = { 12, 7, 3, 4, 9, 5, 10, 3, 9007199254740993LL,
-	    9007199254740992LL };
-	int64_t	 one[] = { 42 };
-	char	*s;
-	size_t	 n;
-
-	s = runs_of(v, NELEM(v), &n);
-	assert_string_equal(s, "{3,7,9,12,9007199254740992}"
-	    "{5,7,10,12,9007199254740993}");
-	assert_int_equal(n, 5);
-	free(s);
-	s = runs_of(one, 1, &n);
-	assert_string_equal(s, "{42}{42}");
-	assert_int_equal(n, 1);
-	free(s);
-	s = runs_of(v, 0, &n);
-	assert_string_equal(s, "{}{}");
-	assert_int_equal(n, 0);
-	free(s);
-}
-
-/* A run never spans a seq that was not delivered: random sets. */
-static void
-test_seqs_runs_exact(void **state)
-{
-	struct seqs	 s = { 0 };
-	char		*lo, *hi, *pl, *ph;
-	unsigned char	 in[2000];
-	size_t		 i, round, nruns;
-	long long	 a, b, k;
-	int		 len;
-
-	srandom(7);
-	for (round = 0; round < 200; round++) {
-		memset(in, 0, sizeof(in));
-		s.n = 0;
-		for (i = 0; i < 1500; i++) {
-			k = random() % (long long)sizeof(in);
-			in[k] = 1;
-			seqs_add(&s, 1000 + k);
-		}
-		seqs_sort(&s);
-		nruns = seqs_runs(&s, &lo, &hi);
-		pl = lo + 1;
-		ph = hi + 1;
-		for (i = 0; i < nruns; i++) {
-			assert_int_equal(sscanf(pl, "%lld%n", &a, &len), 1);
-			pl += len + 1;
-			assert_int_equal(sscanf(ph, "%lld%n", &b, &len), 1);
-			ph += len + 1;
-			assert_true(a <= b);
-			for (k = a; k <= b; k++) {
-				assert_int_equal(in[k - 1000], 1);
-				in[k - 1000] = 2;	/* covered once */
-			}
-		}
-		for (k = 0; k < (long long)sizeof(in); k++)
-			assert_int_not_equal(in[k], 1);	/* each one covered */
-		free(lo);
-		free(hi);
-	}
-	free(s.v);
-}
-
 static void
 test_ring(void **state)
 {
 	struct ring	 r = { 0 };
+	struct seqs	 done = { 0 };
 	uintptr_t	 t[10000];
 	size_t		 i;
 
 	assert_true(ring_low(&r) == INT64_MAX);
-	/* Beyond its first size, reported out of order. */
+	/* Beyond its first size, reported out of order: done gets the
+	 * delivered ones as the oldest leave, in the order produced. */
 	for (i = 0; i < 10000; i++)
 		t[i] = ring_push(&r, 100 + (int64_t)i);
 	assert_true(r.cap >= 10000);
 	assert_true(ring_low(&r) == 100);
-	assert_true(ring_report(&r, t[1]) == 101);
+	assert_true(ring_report(&r, t[1], 1, &done) == 101);
 	assert_true(ring_low(&r) == 100);
-	assert_true(ring_report(&r, t[0]) == 100);
+	assert_int_equal(done.n, 0);
+	assert_true(ring_report(&r, t[0], 1, &done) == 100);
 	assert_true(ring_low(&r) == 102);
-	for (i = 9999; i >= 3; i--)
-		assert_true(ring_report(&r, t[i]) == 100 + (int64_t)i);
+	assert_int_equal(done.n, 2);
+	assert_true(done.v[0] == 100 && done.v[1] == 101);
+	assert_true(ring_report(&r, t[3], 0, &done) == 103);	/* failed */
+	for (i = 9999; i >= 4; i--)
+		assert_true(ring_report(&r, t[i], 1, &done) ==
+		    100 + (int64_t)i);
 	assert_true(ring_low(&r) == 102);
-	assert_true(ring_report(&r, t[2]) == 102);
+	assert_int_equal(done.n, 2);
+	assert_true(ring_report(&r, t[2], 1, &done) == 102);
 	assert_true(ring_low(&r) == INT64_MAX);
+	/* 102, then 104..10099: not the failed 103. */
+	assert_int_equal(done.n, 2 + 1 + 9996);
+	assert_true(done.v[2] == 102 && done.v[3] == 104);
+	assert_true(done.v[done.n - 1] == 10099);
 	/* Tickets of before, or never given: not the ring's. */
-	assert_true(ring_report(&r, t[5]) == -1);
-	assert_true(ring_report(&r, r.tail) == -1);
+	assert_true(ring_report(&r, t[5], 1, &done) == -1);
+	assert_true(ring_report(&r, r.tail, 1, &done) == -1);
 	/* Around the end of the array, and a producer freed. */
 	for (i = 0; i < 3 * r.cap / 2; i++) {
 		t[0] = ring_push(&r, 7);
-		assert_true(ring_report(&r, t[0]) == 7);
+		assert_true(ring_report(&r, t[0], 1, &done) == 7);
 	}
 	t[0] = ring_push(&r, 8);
 	r.head = r.tail;
-	assert_true(ring_report(&r, t[0]) == -1);
+	assert_true(ring_report(&r, t[0], 1, &done) == -1);
 	assert_true(ring_low(&r) == INT64_MAX);
+	free(r.v);
+	free(done.v);
+}
+
+/* runs_of - the runs of r as "lo-hi lo-hi ..." */
+static char *
+runs_of(const struct runs *r)
+{
+	char	*buf = xmalloc(r->n * 42 + 1), *p = buf;
+	size_t	 i;
+
+	*p = '\0';
+	for (i = 0; i < r->n; i++)
+		p += sprintf(p, i ? " %lld-%lld" : "%lld-%lld",
+		    (long long)r->v[i].lo, (long long)r->v[i].hi);
+	return buf;
+}
+
+static void
+test_runs_add(void **state)
+{
+	struct runs	 r = { 0 };
+	char		*s;
+
+	runs_add(&r, 10, 12);
+	runs_add(&r, 20, 20);
+	runs_add(&r, 5, 5);		/* before the first */
+	runs_add(&r, 14, 15);		/* between, touching neither */
+	s = runs_of(&r);
+	assert_string_equal(s, "5-5 10-12 14-15 20-20");
+	free(s);
+	assert_int_equal(r.nseq, 7);
+	runs_add(&r, 13, 13);		/* joins 10-12 and 14-15 */
+	runs_add(&r, 21, 21);		/* extends the last */
+	runs_add(&r, 11, 11);		/* already there */
+	s = runs_of(&r);
+	assert_string_equal(s, "5-5 10-15 20-21");
+	free(s);
+	assert_int_equal(r.nseq, 9);
+	runs_add(&r, 4, 30);		/* covers them all */
+	s = runs_of(&r);
+	assert_string_equal(s, "4-30");
+	free(s);
+	assert_int_equal(r.nseq, 27);
+	assert_true(runs_has(&r, 4) && runs_has(&r, 30) && runs_has(&r, 17));
+	assert_false(runs_has(&r, 3) || runs_has(&r, 31));
+	free(r.v);
+}
+
+/* Random seqs in random order: the runs are exactly the seqs added. */
+static void
+test_runs_exact(void **state)
+{
+	struct runs	 r = { 0 };
+	unsigned char	 in[3000];
+	size_t		 i, round, n;
+	long long	 k;
+
+	srandom(7);
+	for (round = 0; round < 100; round++) {
+		memset(in, 0, sizeof(in));
+		r.n = r.nseq = 0;
+		for (i = 0; i < 2000; i++) {
+			k = random() % (long long)sizeof(in);
+			n = (size_t)(random() % 4);	/* a few at a time */
+			for (; n > 0 && k + (long long)n > (long long)sizeof(in);
+			    n--)
+				;
+			if (n == 0)
+				continue;
+			memset(in + k, 1, n);
+			runs_add(&r, 1000 + k, 1000 + k + (long long)n - 1);
+		}
+		for (i = 1; i < r.n; i++)	/* in order, apart */
+			assert_true(r.v[i].lo > r.v[i - 1].hi + 1);
+		for (n = 0, k = 0; k < (long long)sizeof(in); k++) {
+			assert_int_equal(runs_has(&r, 1000 + k), in[k]);
+			n += in[k];
+		}
+		assert_int_equal(r.nseq, n);
+		assert_false(runs_has(&r, 999));
+		assert_false(runs_has(&r, 1000 + (long long)sizeof(in)));
+	}
 	free(r.v);
 }
 
 static void
-test_done_ready(void **state)
+test_runs_arrays_and_gaps(void **state)
 {
-	int64_t	 d[] = { 14, 10, 12, 11, 16, 17 };
-	size_t	 i;
+	struct runs	 r = { 0 };
+	char		*lo, *hi;
+
+	runs_add(&r, 3, 5);
+	runs_add(&r, 7, 7);
+	runs_add(&r, 9007199254740992LL, 9007199254740993LL);
+	runs_arrays(&r, &lo, &hi);
+	assert_string_equal(lo, "{3,7,9007199254740992}");
+	assert_string_equal(hi, "{5,7,9007199254740993}");
+	free(lo);
+	free(hi);
+	/* Every seq in no run: before, between, after. */
+	runs_gaps(&r, &lo, &hi);
+	assert_string_equal(lo,
+	    "{-9223372036854775808,6,8,9007199254740994}");
+	assert_string_equal(hi, "{2,6,9007199254740991,9223372036854775807}");
+	free(lo);
+	free(hi);
+	free(r.v);
+	memset(&r, 0, sizeof(r));
+	runs_gaps(&r, &lo, &hi);		/* none: every seq */
+	assert_string_equal(lo, "{-9223372036854775808}");
+	assert_string_equal(hi, "{9223372036854775807}");
+	free(lo);
+	free(hi);
+}
+
+static void
+test_part_of(void **state)
+{
+	assert_int_equal(part_of(1), 0);
+	assert_int_equal(part_of(PART_SLICE - 1), 0);
+	assert_int_equal(part_of(PART_SLICE), 1);
+	assert_int_equal(part_of((int64_t)PART_SLICE * PART_COUNT - 1),
+	    PART_COUNT - 1);
+	assert_int_equal(part_of((int64_t)PART_SLICE * PART_COUNT), 0);
+	assert_int_equal(part_of((int64_t)PART_SLICE * (PART_COUNT + 3) + 5),
+	    3);
+}
+
+/* parts_free - the kept runs freed, ob zeroed */
+static void
+parts_free(void)
+{
+	size_t	i;
+
+	for (i = 0; i < PART_COUNT; i++)
+		free(ob.parts[i].kept.v);
+	free(ob.done.v);
+	free(ob.sent.v);
+	memset(&ob, 0, sizeof(ob));
+}
+
+static void
+test_file_done(void **state)
+{
+	const int64_t	 s = PART_SLICE;
+	int64_t		 d[] = { s + 2, s - 1, s, s + 1, 5, 4, 2 * s + 7,
+	    (int64_t)PART_COUNT * s + 1, 3 * s };
+	size_t		 i;
+	char		*t, want[128];
 
 	memset(&ob, 0, sizeof(ob));
-	for (i = 10; i <= 17; i++)
-		ring_push(&ob.sent, (int64_t)i);
-	for (i = 0; i < NELEM(d); i++) {
-		ring_report(&ob.sent, (uintptr_t)(d[i] - 10));
+	for (i = 0; i < NELEM(d); i++)
 		seqs_add(&ob.done, d[i]);
-	}
-	/* 13 has no report: 10-12 now, 14, 16, 17 wait for it. */
-	assert_int_equal(done_ready(1000), 3);
-	assert_true(ob.done.v[0] == 10 && ob.done.v[2] == 12);
-	assert_true(ob.held_us == 1000);
-	/* The first three deleted: still waiting, not for long. */
-	memmove(ob.done.v, ob.done.v + 3, 3 * sizeof(*ob.done.v));
-	ob.done.n = 3;
-	assert_int_equal(done_ready(1000 + HOLD_US - 1), 0);
-	assert_true(ob.held_us == 1000);
-	/* 13 reported (failed: not in done): 14 goes, 16 and 17 wait. */
-	ring_report(&ob.sent, 3);
-	assert_int_equal(done_ready(1000 + HOLD_US - 1), 1);
-	/* Waited HOLD_US: all of them. */
-	assert_int_equal(done_ready(1000 + HOLD_US), 3);
-	assert_true(ob.held_us == 0);
-	/* Nothing in flight: all at once. */
-	ob.done.n = 0;
-	ring_report(&ob.sent, 5);
-	ring_report(&ob.sent, 6);
-	ring_report(&ob.sent, 7);
-	seqs_add(&ob.done, 20);
-	seqs_add(&ob.done, 19);
-	assert_int_equal(done_ready(5000), 2);
-	assert_true(ob.done.v[0] == 19);
-	assert_true(ob.held_us == 0);
-	free(ob.sent.v);
-	free(ob.done.v);
+	/* Partition 3 is being cleared: 3 * s waits in done. */
+	ob.clearing = 1;
+	ob.clr_part = 3;
+	file_done();
+	assert_int_equal(ob.done.n, 1);
+	assert_true(ob.done.v[0] == 3 * s);
+	/* s - 1 and s are consecutive but in two partitions; the ring's
+	 * second lap is in the first partition again. */
+	snprintf(want, sizeof(want), "4-5 %lld-%lld %lld-%lld",
+	    (long long)s - 1, (long long)s - 1, (long long)PART_COUNT * s + 1,
+	    (long long)PART_COUNT * s + 1);
+	t = runs_of(&ob.parts[0].kept);
+	assert_string_equal(t, want);
+	free(t);
+	snprintf(want, sizeof(want), "%lld-%lld", (long long)s,
+	    (long long)s + 2);
+	t = runs_of(&ob.parts[1].kept);
+	assert_string_equal(t, want);
+	free(t);
+	assert_int_equal(ob.parts[2].kept.nseq, 1);
+	assert_true(ob.kept_hi == (int64_t)PART_COUNT * s + 1);
+	assert_true(kept(5) && kept(s + 2) && !kept(3) && !kept(s + 3));
+	assert_int_equal(kept_total(), 8);
+	ob.clearing = 0;
+	file_done();
+	assert_int_equal(ob.done.n, 0);
+	assert_true(kept(3 * s));
+	parts_free();
+}
+
+/* A relay that read up to seen and has every seq in flight[] in flight. */
+static void
+relay_at(int64_t seen, const int64_t *flight, size_t n)
+{
+	size_t	i;
+
+	ob.seen_hi = seen;
+	for (i = 0; i < n; i++)
+		ring_push(&ob.sent, flight[i]);
+	ob.inflight = n;
+}
+
+static void
+test_clear_pick(void **state)
+{
+	const int64_t	 s = PART_SLICE;
+	int64_t		 fl[] = { s - 10 };
+	int		 j = -1;
+
 	memset(&ob, 0, sizeof(ob));
+	/* Slice 0 all delivered but one row, still in flight; slice 1
+	 * being read: partition 0 is not sealed yet. */
+	runs_add(&ob.parts[0].kept, 1, s - 11);
+	runs_add(&ob.parts[0].kept, s - 9, s - 1);
+	runs_add(&ob.parts[1].kept, s, s + 500);
+	relay_at(s + 4000, fl, 1);
+	assert_int_equal(clear_pick(0, 0, &j), CLEAR_NONE);
+	/* Its report came: partition 0 is truncated (the check finds the
+	 * gap's row if it failed). */
+	ring_report(&ob.sent, 0, 1, &ob.done);
+	ob.done.n = 0;
+	ob.inflight = 0;
+	assert_int_equal(clear_pick(0, 0, &j), CLEAR_TRUNCATE);
+	assert_int_equal(j, 0);
+	/* A try failed: not again for a second; then again; after
+	 * CLEAR_TRIES, a DELETE. */
+	ob.parts[0].fails = 1;
+	ob.parts[0].retry_us = 1000;
+	assert_int_equal(clear_pick(999, 0, &j), CLEAR_NONE);
+	assert_int_equal(clear_pick(1000, 0, &j), CLEAR_TRUNCATE);
+	ob.parts[0].fails = CLEAR_TRIES;
+	assert_int_equal(clear_pick(1000, 0, &j), CLEAR_DELETE);
+	assert_int_equal(j, 0);
+	ob.parts[0].kept.n = ob.parts[0].kept.nseq = 0;
+	/* Partition 1 is the slice being written: only when idle; a few
+	 * rows are deleted, many truncated, unless a try failed. */
+	assert_int_equal(clear_pick(1000, 0, &j), CLEAR_NONE);
+	assert_int_equal(clear_pick(1000, 1, &j), CLEAR_DELETE);
+	assert_int_equal(j, 1);
+	runs_add(&ob.parts[1].kept, s + 501, s + 501 + TRUNC_MIN);
+	assert_int_equal(clear_pick(1000, 1, &j), CLEAR_TRUNCATE);
+	ob.parts[1].fails = 1;
+	assert_int_equal(clear_pick(1000, 1, &j), CLEAR_DELETE);
+	/* Slice 1 sealed by a read of slice 2: truncated without waiting
+	 * for idle. */
+	ob.parts[1].fails = 0;
+	ob.seen_hi = 2 * s;
+	assert_int_equal(clear_pick(1000, 0, &j), CLEAR_TRUNCATE);
+	assert_int_equal(j, 1);
+	parts_free();
+}
+
+static void
+test_kept_next(void **state)
+{
+	const int64_t	 s = PART_SLICE;
+	int64_t		 end = 0;
+
+	memset(&ob, 0, sizeof(ob));
+	assert_true(kept_next(0, &end) == INT64_MAX);
+	/* Slice 0 kept but 1 and 7, slice 1's first half: one stretch
+	 * across two partitions after 7. */
+	runs_add(&ob.parts[0].kept, 2, 6);
+	runs_add(&ob.parts[0].kept, 8, s - 1);
+	runs_add(&ob.parts[1].kept, s, s + s / 2);
+	runs_add(&ob.parts[3].kept, 3 * s + 10, 3 * s + 20);
+	ob.kept_hi = 3 * s + 20;
+	assert_true(kept_next(0, &end) == 2 && end == 6);
+	assert_true(kept_next(2, &end) == 3 && end == 6);
+	assert_true(kept_next(6, &end) == 8 && end == s + s / 2);
+	assert_true(kept_next(7, &end) == 8 && end == s + s / 2);
+	assert_true(kept_next(s + 5, &end) == s + 6 && end == s + s / 2);
+	assert_true(kept_next(s + s / 2, &end) == 3 * s + 10 &&
+	    end == 3 * s + 20);
+	assert_true(kept_next(3 * s + 20, &end) == INT64_MAX);
+	/* A read from 0 that found 1 stops at 2 and goes on after the
+	 * stretch; 7 was read past: a hole. */
+	pos_take(1, 5);
+	pos_skip(2, 6, 5);
+	assert_true(ob.pos.cursor == 6 && ob.pos.nholes == 0);
+	pos_skip(8, s + s / 2, 5);
+	assert_true(ob.pos.cursor == s + s / 2);
+	assert_int_equal(ob.pos.nholes, 1);
+	assert_true(ob.pos.holes[0].seq == 7);
+	parts_free();
+}
+
+static void
+test_migration_layout(void **state)
+{
+	char	want[64];
+
+	/* The SQL's partition key is the one part_of computes. */
+	snprintf(want, sizeof(want), "(seq / %d %% %d)", PART_SLICE,
+	    PART_COUNT);
+	assert_non_null(strstr(outbox_migration_2, want));
+	snprintf(want, sizeof(want), "FOR i IN 0..%d - 1", PART_COUNT);
+	assert_non_null(strstr(outbox_migration_2, want));
 }
 
 static void
@@ -351,10 +523,15 @@ main(void)
 		cmocka_unit_test(test_value_time_kept_ids_differ),
 		cmocka_unit_test(test_uuid_many),
 		cmocka_unit_test(test_seqs_array),
-		cmocka_unit_test(test_seqs_runs),
-		cmocka_unit_test(test_seqs_runs_exact),
 		cmocka_unit_test(test_ring),
-		cmocka_unit_test(test_done_ready),
+		cmocka_unit_test(test_runs_add),
+		cmocka_unit_test(test_runs_exact),
+		cmocka_unit_test(test_runs_arrays_and_gaps),
+		cmocka_unit_test(test_part_of),
+		cmocka_unit_test(test_file_done),
+		cmocka_unit_test(test_clear_pick),
+		cmocka_unit_test(test_kept_next),
+		cmocka_unit_test(test_migration_layout),
 		cmocka_unit_test(test_pos_take),
 		cmocka_unit_test(test_holes),
 		cmocka_unit_test(test_stats_up),

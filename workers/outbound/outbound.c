@@ -100,7 +100,7 @@ static const struct migration migrations[] = {
 	  " key text NOT NULL,"
 	  " value text NOT NULL,"
 	  " created timestamptz NOT NULL DEFAULT now());" },
-
+	{ 2, outbox_migration_2 },
 };
 
 struct ob_env		 ob;

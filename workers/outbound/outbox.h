@@ -6,7 +6,9 @@
  * A report is written by outbox_put inside the caller's transaction, so it
  * exists if and only if the change it reports was committed.  The relay,
  * one per worker process, reads the table in seq order, produces each row
- * with an idempotent producer and deletes it once Kafka acknowledged it.
+ * with an idempotent producer and clears it from the table once Kafka
+ * acknowledged it (its partition truncated once every row in it was, or
+ * the row deleted).
  * Only one instance relays at a time (a session advisory lock on the
  * relay's own PostgreSQL connection).
  */
@@ -23,16 +25,17 @@ struct pgc_txn;
 
 /*
  * Start the relay on base: its own two PostgreSQL connections
- * (postgres.conninfo: the lock and reads, the deletes and the count) and
+ * (postgres.conninfo: the lock, reads and truncations; the deletes and the
+ * count) and
  * its own producer (kafka.*) to the topic workers.outbound.kafka_topic;
  * kafka.brokers = "mock" runs librdkafka's mock cluster in this process.  0, or -1 (logged) when the producer
  * cannot be made.
  */
 int		 outbox_start(struct event_base *, const struct conf *);
-/* Read no more rows; what is in flight is delivered and deleted for up to
+/* Read no more rows; what is in flight is delivered and cleared for up to
  * 2 s, the rest stays in the table for the next relay. */
 void		 outbox_stop(void);
-/* 1 when nothing is in flight or waits to be deleted; after outbox_stop,
+/* 1 when nothing is in flight or waits to be cleared; after outbox_stop,
  * also once the 2 s are over or PostgreSQL is away. */
 int		 outbox_drained(void);
 /* Free everything (what is still in flight stays in the table). */
@@ -48,8 +51,15 @@ int		 outbox_put(struct pgc_txn *, const char *key, json_t *msg);
 /* A transaction that put reports committed: read the table now. */
 void		 outbox_kick(void);
 
-/* Rows waiting in ocs_outbox, as last counted (every second, less often
- * when a count takes long). */
+/*
+ * The outbound worker's migration 2 of ocs_outbox: the table partitioned
+ * as the relay clears it, its rows and its sequence kept.
+ */
+extern const char outbox_migration_2[];
+
+/* Rows waiting in ocs_outbox for Kafka, as last counted (every second,
+ * less often when a count takes long; rows delivered and not yet cleared
+ * are not counted). */
 size_t		 outbox_depth(void);
 /* 1 when a broker is reachable, 0 when all are down or not yet known. */
 int		 outbox_kafka_up(void);
