@@ -131,6 +131,13 @@ bench:
 	@$(MAKE) --no-print-directory all
 	@test/bench/run.sh $(abspath $(BUILD)/tenantd)
 
+MANPAGES	:= packaging/man/tenantd.8 packaging/man/tenantd.conf.5
+# Paths the unit and the manual pages name, as this install lays them.
+PATHS_SED	:= -e 's|/usr/sbin/tenantd|$(PREFIX)/sbin/tenantd|g' \
+		   -e 's|/etc/tenantd/|$(SYSCONFDIR)/tenantd/|g' \
+		   -e 's|/usr/share/|$(PREFIX)/share/|g' \
+		   -e 's|/lib/systemd/system/|$(PREFIX)/lib/systemd/system/|g'
+
 install: $(BUILD)/tenantd
 	install -D -m 0755 $(BUILD)/tenantd $(DESTDIR)$(PREFIX)/sbin/tenantd
 	# An existing configuration is the operator's: never overwritten.
@@ -145,11 +152,27 @@ install: $(BUILD)/tenantd
 	install -d $(DESTDIR)$(PREFIX)/share/doc/tenantd
 	install -m 0644 README.md LICENSE $(wildcard docs/*.md) \
 	    $(DESTDIR)$(PREFIX)/share/doc/tenantd/
+	# The manual pages and the operator's kit (Prometheus rules with
+	# their tests, the Grafana dashboard), their paths made this install's.
+	for m in $(MANPAGES); do \
+	    s=$${m##*.}; install -d $(DESTDIR)$(PREFIX)/share/man/man$$s && \
+	    sed $(PATHS_SED) $$m > \
+	    $(DESTDIR)$(PREFIX)/share/man/man$$s/$${m##*/} || exit 1; \
+	done
+	install -d $(DESTDIR)$(PREFIX)/share/tenantd/prometheus \
+	    $(DESTDIR)$(PREFIX)/share/tenantd/grafana
+	install -m 0644 $(wildcard packaging/prometheus/*.yml) \
+	    $(DESTDIR)$(PREFIX)/share/tenantd/prometheus/
+	install -m 0644 packaging/grafana/tenantd.json \
+	    $(DESTDIR)$(PREFIX)/share/tenantd/grafana/
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/sbin/tenantd \
-	    $(DESTDIR)$(PREFIX)/lib/systemd/system/tenantd.service
-	rm -rf $(DESTDIR)$(PREFIX)/share/doc/tenantd
+	    $(DESTDIR)$(PREFIX)/lib/systemd/system/tenantd.service \
+	    $(DESTDIR)$(PREFIX)/share/man/man8/tenantd.8 \
+	    $(DESTDIR)$(PREFIX)/share/man/man5/tenantd.conf.5
+	rm -rf $(DESTDIR)$(PREFIX)/share/doc/tenantd \
+	    $(DESTDIR)$(PREFIX)/share/tenantd
 
 deb: $(BUILD)/tenantd
 	packaging/debian/build-deb.sh $(BUILD) $(VERSION)

@@ -7,6 +7,13 @@
  *   cfg_revision (revision)                   the last committed revision
  *   cfg_change (revision, op, type, dbid, object jsonb)
  * One query runs at a time; a poke while one runs asks for another after.
+ *
+ * The config worker makes those tables.  A worker that starts before it
+ * did, on a new database, finds no cfg_revision (undefined_table, 42P01):
+ * before the first snapshot that is "not yet", said once at info, and
+ * looked at again every second like any failed read.  Every read that
+ * fails in a row counts (cfgfollow_failures), for the metric that says a
+ * worker cannot read the configuration.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +31,7 @@
 #define BATCH		"1000"
 #define BATCH_N		1000
 #define POLL_US		1000000
+#define UNDEFINED_TABLE	"42P01"
 
 struct cfgfollow {
 	struct event_base	*base;
@@ -34,6 +42,8 @@ struct cfgfollow {
 	void			*arg;
 	json_int_t		 revision;	/* -1: no snapshot yet */
 	json_int_t		 snap_revision;	/* of the snapshot being read */
+	unsigned long		 failures;	/* reads failed in a row */
+	int			 told_no_schema; /* "waiting for" logged */
 	int			 busy;		/* a query is out */
 	int			 again;		/* poked while busy */
 	int			 need_snapshot;
@@ -77,6 +87,7 @@ done(struct cfgfollow *f, int ok, int more)
 	f->busy = 0;
 	if (f->dying)
 		return;
+	f->failures = ok ? 0 : f->failures + 1;
 	if (ok && (more || f->again || f->need_snapshot)) {
 		f->again = 0;
 		run(f);
@@ -148,8 +159,10 @@ changes_cb(struct pgc *p, const PGresult *res, void *arg)
 		}
 		f->revision = c.revision;
 	}
-	if (n > 0 && !f->need_snapshot)
+	if (n > 0 && !f->need_snapshot) {
+		f->failures = 0;
 		f->cbs.synced(f->revision, f->arg);
+	}
 	done(f, 1, n == BATCH_N);
 }
 
@@ -167,13 +180,36 @@ catch_up(struct cfgfollow *f)
 		f->busy = 1;
 }
 
+/*
+ * no_schema_yet - the config worker has not made its tables yet: only
+ * before the first snapshot is that expected
+ */
+static int
+no_schema_yet(struct cfgfollow *f, const PGresult *res)
+{
+	const char	*state;
+
+	if (f->revision >= 0 || res == NULL ||
+	    PQresultStatus(res) != PGRES_FATAL_ERROR ||
+	    (state = PQresultErrorField(res, PG_DIAG_SQLSTATE)) == NULL ||
+	    strcmp(state, UNDEFINED_TABLE) != 0)
+		return 0;
+	if (!f->told_no_schema)
+		log_info("config follow: the configuration tables do not exist "
+		    "yet; waiting for the config worker to make them");
+	f->told_no_schema = 1;
+	return 1;
+}
+
 /* snap_revision_cb - the revision the snapshot reflects */
 static void
 snap_revision_cb(struct pgc *p, const PGresult *res, void *arg)
 {
 	struct cfgfollow	*f = arg;
 
-	if (result_ok(res, "reading the revision") && PQntuples(res) == 1)
+	if (no_schema_yet(f, res))
+		f->snap_revision = -1;
+	else if (result_ok(res, "reading the revision") && PQntuples(res) == 1)
 		f->snap_revision = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 	else
 		f->snap_revision = -1;	/* marks a failed snapshot */
@@ -218,6 +254,7 @@ snap_end_cb(struct pgc *p, const PGresult *res, void *arg)
 	    result_ok(res, "ending the snapshot");
 	if (ok) {
 		f->need_snapshot = 0;
+		f->failures = 0;	/* before synced: it may be asked */
 		f->cbs.synced(f->revision, f->arg);
 	}
 	done(f, ok, 0);
@@ -260,6 +297,13 @@ void
 cfgfollow_poke(struct cfgfollow *f)
 {
 	run(f);
+}
+
+/* cfgfollow_failures - reads failed in a row; 0 once one succeeds */
+unsigned long
+cfgfollow_failures(const struct cfgfollow *f)
+{
+	return f->failures;
 }
 
 /* on_message - a writer announced a revision; look if it is new */

@@ -68,6 +68,12 @@ struct cfgfollow *cfgfollow_open(struct event_base *, const struct conf *,
 void		 cfgfollow_free(struct cfgfollow *);
 /* Look for new changes now (after a commit of our own, say). */
 void		 cfgfollow_poke(struct cfgfollow *);
+/*
+ * Reads of the configuration that failed in a row (PostgreSQL away, the
+ * tables not made yet, an error): 0 once one succeeds.  The follower
+ * tries again every second.
+ */
+unsigned long	 cfgfollow_failures(const struct cfgfollow *);
 /* The Redis channel changes are announced on; malloc'ed. */
 char		*cfgfollow_channel(const char *tenant_id);
 

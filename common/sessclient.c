@@ -50,6 +50,7 @@
 #define SESS_CL_TIMEOUT_MS	10000
 #define SESS_CL_BACKOFF_MIN_US	100000
 #define SESS_CL_BACKOFF_MAX_US	30000000
+#define SESS_CL_STARTING_US	10000000 /* "Unavailable" that long: warn */
 
 enum sess_cl_state {
 	SESS_CL_WAIT,		/* before the next attempt */
@@ -83,6 +84,11 @@ struct sess_client {
 	json_int_t			 open_ref;
 	uint64_t			 last_rx_us;
 	const char			*fail_why;
+	int				 peer_stopping;	/* it said Shutdown */
+	int				 unavailable;	/* refused: Unavailable */
+	int				 warn_next;	/* after an info */
+	uint64_t			 unavail_since_us; /* refused so */
+	int				 unavail_told;	/* warned of it */
 	char				 why[SESS_MSG_MAX];
 	struct sess_pending_list	 pending;
 };
@@ -126,6 +132,46 @@ sess_cl_drop_pending(struct sess_client *c)
 	}
 }
 
+/*
+ * sess_cl_tell - log a lost link or a failed attempt: a warning for the
+ * first failure in a row.  A server that stops in order (it said
+ * Shutdown: a restart, or the whole service stopping), or that says it is
+ * not ready yet (Unavailable: it is starting), is told at info; a failure
+ * of another kind after it warns, and so does a server still starting
+ * after SESS_CL_STARTING_US.
+ */
+static void
+sess_cl_tell(struct sess_client *c, int was_up, const char *why,
+    uint64_t delay_ms)
+{
+	const char	*host = c->conf.host, *port = c->conf.port;
+	uint64_t	 now = now_mono_us();
+
+	if (was_up && c->peer_stopping) {
+		log_info("sess: %s:%s: the server is stopping (%s); retrying "
+		    "in %llu ms", host, port, why, (unsigned long long)delay_ms);
+		c->warn_next = 1;
+	} else if (c->unavailable && c->unavail_since_us == 0) {
+		log_info("sess: %s:%s: %s (the server is starting); retrying "
+		    "in %llu ms", host, port, why, (unsigned long long)delay_ms);
+		c->unavail_since_us = now;
+		c->warn_next = 1;
+	} else if (c->unavailable && !c->unavail_told && now -
+	    c->unavail_since_us >= SESS_CL_STARTING_US) {
+		log_warnx("sess: %s:%s: %s, for %llu s now; retrying in %llu ms",
+		    host, port, why, (unsigned long long)((now -
+		    c->unavail_since_us) / 1000000),
+		    (unsigned long long)delay_ms);
+		c->unavail_told = 1;
+	} else if (!c->unavailable && (was_up || c->bo.attempt == 1 ||
+	    c->warn_next)) {
+		log_warnx("sess: %s:%s: %s; retrying in %llu ms", host, port,
+		    why, (unsigned long long)delay_ms);
+		c->warn_next = 0;
+	} else
+		log_debug("sess: %s:%s: %s", host, port, why);
+}
+
 /* sess_cl_fail - the link is lost: tell, then try again after backoff */
 static void
 sess_cl_fail(struct sess_client *c, const char *why)
@@ -141,12 +187,8 @@ sess_cl_fail(struct sess_client *c, const char *why)
 	evtimer_del(c->timer);
 	event_del(c->wake);
 	delay = backoff_next(&c->bo);
-	if (was_up || c->bo.attempt == 1)
-		log_warnx("sess: %s:%s: %s; retrying in %llu ms",
-		    c->conf.host, c->conf.port, why,
-		    (unsigned long long)(delay / 1000));
-	else
-		log_debug("sess: %s:%s: %s", c->conf.host, c->conf.port, why);
+	sess_cl_tell(c, was_up, why, delay / 1000);
+	c->peer_stopping = c->unavailable = 0;
 	sess_cl_arm(c, (unsigned)(delay / 1000));
 	sess_cl_drop_pending(c);
 	if (was_up && c->h.down != NULL)
@@ -223,6 +265,9 @@ sess_cl_opened(struct sess_client *c, struct sess_request *ev)
 	const char	*msg;
 
 	if (strcmp(ev->name, "EventOpened") != 0) {
+		msg = json_string_value(json_object_get(ev->obj, "code"));
+		c->unavailable = msg != NULL &&
+		    strcmp(msg, SESS_ERR_UNAVAILABLE) == 0;
 		msg = json_string_value(json_object_get(ev->obj, "message"));
 		snprintf(c->why, sizeof(c->why), "RequestOpen refused: %s: %s",
 		    ev->name, msg ? msg : "-");
@@ -230,6 +275,8 @@ sess_cl_opened(struct sess_client *c, struct sess_request *ev)
 		return;
 	}
 	c->state = SESS_CL_UP;
+	c->peer_stopping = c->warn_next = c->unavail_told = 0;
+	c->unavail_since_us = 0;
 	backoff_reset(&c->bo);
 	evtimer_del(c->timer);
 	if (c->conf.ping_ms > 0)
@@ -257,6 +304,18 @@ sess_cl_answer(struct sess_client *c, struct sess_request *ev)
 	return 0;
 }
 
+/* sess_cl_shutdown - the server's EventError Shutdown: it is stopping */
+static int
+sess_cl_shutdown(const struct sess_request *ev)
+{
+	const char	*code;
+
+	if (strcmp(ev->name, "EventError") != 0)
+		return 0;
+	code = json_string_value(json_object_get(ev->obj, "code"));
+	return code != NULL && strcmp(code, "Shutdown") == 0;
+}
+
 /* sess_cl_line - one line from the server */
 static void
 sess_cl_line(struct sess_client *c, const char *line, size_t len)
@@ -281,6 +340,11 @@ sess_cl_line(struct sess_client *c, const char *line, size_t len)
 		    c->conf.host, c->conf.port, ev.name);
 	else if (strcmp(ev.name, "EventPong") == 0)
 		;	/* last_rx_us is all a pong is for */
+	else if (ev.ref == SESS_NOREF && sess_cl_shutdown(&ev)) {
+		c->peer_stopping = 1;
+		if (c->h.event != NULL)
+			c->h.event(c, ev.obj, c->arg);
+	}
 	else if (ev.ref == SESS_NOREF || sess_cl_answer(c, &ev) == -1) {
 		if (c->h.event != NULL)
 			c->h.event(c, ev.obj, c->arg);

@@ -25,6 +25,15 @@
  * HTTP connections are counted apart from sessions: a port holds up to
  * max_clients of each (the HTTP side makes room by closing the one idle
  * and unauthenticated the longest).
+
+ *
+ * Two series carry the names the Tenant Service's alert rules use, one per
+ * worker (label worker), set every second with the session metrics:
+ * tenant_rq_client_state, the state of the Redis connection that carries
+ * the worker's requests to the voice side (common/voice.c: 0 down, 1
+ * connecting, 2 up), and tenant_tserver_configuration_retry, the reads of
+ * the configuration that failed in a row (common/cfgfollow.c), 0 while
+ * the worker can read it.  Both go to 0 when the worker stops.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -43,6 +52,7 @@
 #include "rights.h"
 #include "svc.h"
 #include "util.h"
+#include "voice.h"
 #include "worker.h"
 
 #define SVC_SWEEP_MS	1000	/* metrics */
@@ -72,7 +82,7 @@ static struct cfgfollow		*follow;
 static struct auth		*auth;
 static struct rights		*rights;
 static struct event		*ev_sweep, *ev_drain;
-static struct metric		*m_clients, *m_slow;
+static struct metric		*m_clients, *m_slow, *m_rq, *m_cfg_retry;
 static enum worker_class	 wclass;
 static uint64_t			 slow_seen;	/* slow_cut counted */
 static int			 ready;
@@ -109,6 +119,15 @@ register_metrics(const char *name)
 	snprintf(n, sizeof(n), "tenantd_%s_slow_clients_total", name);
 	m_slow = metrics_counter(n, "Clients cut because they did not read "
 	    "what was sent to them.", NULL);
+	snprintf(n, sizeof(n), "worker=\"%s\"", name);
+	m_rq = metrics_gauge("tenant_rq_client_state", "The Redis connection "
+	    "that carries requests to the voice side: 2 up, 1 connecting, 0 "
+	    "down.", n);
+	m_cfg_retry = metrics_gauge("tenant_tserver_configuration_retry",
+	    "Reads of the configuration that failed in a row; 0 while the "
+	    "worker can read it.", n);
+	metric_set(m_rq, 0);
+	metric_set(m_cfg_retry, 0);
 }
 
 /* http_limits_of - the HTTP face's limits from the worker's section */
@@ -255,6 +274,10 @@ svc_cleanup(void)
 	auth_free(auth);
 	cfgfollow_free(follow);
 	cache_free();
+	/* A worker that is gone neither talks to the voice side nor waits
+	 * for the configuration. */
+	metric_set(m_rq, 0);
+	metric_set(m_cfg_retry, 0);
 	if (ev_sweep != NULL)
 		event_free(ev_sweep);
 	if (ev_drain != NULL)
@@ -265,7 +288,7 @@ svc_cleanup(void)
 	ev_sweep = ev_drain = NULL;
 }
 
-/* on_sweep - the session metrics */
+/* on_sweep - the session metrics, the voice connection, the reads */
 static void
 on_sweep(evutil_socket_t fd, short what, void *arg)
 {
@@ -276,6 +299,8 @@ on_sweep(evutil_socket_t fd, short what, void *arg)
 	 * must not go back when a new one starts from zero. */
 	metric_add(m_slow, (double)(st->slow_cut - slow_seen));
 	slow_seen = st->slow_cut;
+	metric_set(m_rq, (double)voice_request_state());
+	metric_set(m_cfg_retry, (double)cfgfollow_failures(follow));
 }
 
 /* ---- the configuration ---- */
@@ -305,6 +330,7 @@ on_synced(json_int_t rev, void *arg)
 {
 	int	first = !ready;
 
+	metric_set(m_cfg_retry, (double)cfgfollow_failures(follow));
 	if (first) {
 		ready = 1;
 		rights_synced(rights);

@@ -582,6 +582,14 @@ voice_link_up(void)
 	return link_up;
 }
 
+/* voice_request_state - the local command connection, which carries the
+ * requests: an enum rds_state, RDS_DOWN before voice_start */
+int
+voice_request_state(void)
+{
+	return nregions > 0 ? (int)rds_state(regions[0].cmd) : RDS_DOWN;
+}
+
 int
 voice_nregions(void)
 {

@@ -112,6 +112,10 @@ int		 voice_reload_check(const struct conf *cur,
 		    const struct conf *next, const char *worker, char *why,
 		    size_t len);
 int		 voice_link_up(void);
+/* The state of the Redis connection that carries requests to the voice
+ * side (the local command connection): 0 down (or not started), 1
+ * connecting, 2 up, as enum rds_state. */
+int		 voice_request_state(void);
 int		 voice_nregions(void);
 const char	*voice_region_name(int);
 int		 voice_region_index(const char *name);

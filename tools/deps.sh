@@ -10,8 +10,8 @@ build="gcc make pkg-config libevent-dev libssl-dev libpq-dev libhiredis-dev
 	librdkafka-dev libjansson-dev libconfig-dev"
 run="$build postgresql redis-server curl netcat-openbsd openssl"
 test="$run libcmocka-dev python3 python3-pytest python3-psycopg python3-redis
-	python3-confluent-kafka kcat prometheus valgrind clang dpkg-dev
-	util-linux procps systemd passwd"
+	python3-confluent-kafka python3-yaml kcat prometheus man-db groff-base
+	valgrind clang dpkg-dev util-linux procps systemd passwd"
 bench="$test wrk nginx-light"
 
 case "${1:-test}" in

@@ -29,7 +29,8 @@ FALLBACK_DEPENDS="libc6, libevent-2.1-7, libevent-openssl-2.1-7, libssl3, libpq5
 umask 022
 
 for f in "$BUILD_DIR/tenantd" "$SRC/conf/tenantd.conf" "$SRC/LICENSE" \
-    "$SRC/packaging/systemd/tenantd.service"; do
+    "$SRC/packaging/systemd/tenantd.service" "$SRC/packaging/man/tenantd.8" \
+    "$SRC/packaging/man/tenantd.conf.5" "$SRC/packaging/grafana/tenantd.json"; do
 	[ -f "$f" ] || { echo "$0: missing $f" >&2; exit 1; }
 done
 
@@ -57,6 +58,24 @@ stage_files() {
 	done
 	write_copyright > "$STAGE/usr/share/doc/tenantd/copyright"
 	chmod 0644 "$STAGE/usr/share/doc/tenantd/copyright"
+	stage_kit
+}
+
+# stage_kit - the manual pages (compressed, as Debian wants them) and the
+# operator's kit: Prometheus rules with their tests, the Grafana dashboard
+stage_kit() {
+	for page in "$SRC"/packaging/man/*.[0-9]; do
+		sect=${page##*.}
+		install -d -m 0755 "$STAGE/usr/share/man/man$sect"
+		gzip -9n -c "$page" > "$STAGE/usr/share/man/man$sect/${page##*/}.gz"
+		chmod 0644 "$STAGE/usr/share/man/man$sect/${page##*/}.gz"
+	done
+	install -d -m 0755 "$STAGE/usr/share/tenantd/prometheus" \
+	    "$STAGE/usr/share/tenantd/grafana"
+	install -m 0644 "$SRC"/packaging/prometheus/*.yml \
+	    "$STAGE/usr/share/tenantd/prometheus/"
+	install -m 0644 "$SRC/packaging/grafana/tenantd.json" \
+	    "$STAGE/usr/share/tenantd/grafana/"
 }
 
 # write_copyright - machine-readable copyright carrying the project's LICENSE
