@@ -514,7 +514,8 @@ def conf_schema():
         where[table] = f"workers.{name}"
     assert 'load_group(ld, grp, "redis", redis_keys' in src
     assert 'load_group(ld, r, path, remote_keys' in src
-    where.update(redis="redis", remote="redis.remote")
+    assert "load_group(ld, g, path, tls_keys" in src
+    where.update(redis="redis", remote="redis.remote", tls="workers.NAME.tls")
     assert set(where) == set(tables), (where, tables.keys())
     return {where[t]: keys for t, keys in tables.items()}
 
@@ -535,7 +536,7 @@ def page_keys():
 
 def test_conf5_has_every_key_of_the_schema():
     schema = conf_schema()
-    assert len(schema) == 14 and sum(len(k) for k in schema.values()) > 80
+    assert len(schema) == 15 and sum(len(k) for k in schema.values()) > 80
     page = page_keys()
     for sec, keys in schema.items():
         assert sec in page, f"tenantd.conf(5) has no section {sec}"
