@@ -154,8 +154,7 @@ connect_deps(const struct conf *c)
 		worker_fatalx(2, "postgres.conninfo does not parse");
 	pgc_set_connect_timeout(pg, 2000);
 	pgc_set_backoff(pg, 100, 2000);
-	redis = rds_new(base, c->redis.host, c->redis.port, c->redis.password,
-	    redis_state, NULL);
+	redis = rds_new_conf(base, &c->redis, redis_state, NULL);
 	rds_set_connect_timeout(redis, 2000);
 	rds_set_backoff(redis, 100, 2000);
 }
