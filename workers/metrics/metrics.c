@@ -266,9 +266,7 @@ metrics_reload_apply(const struct conf *next, const struct conf *prev)
 	register_series(next);
 	if (!same(next->pg_conninfo, prev->pg_conninfo) ||
 	    !same(next->pg_password, prev->pg_password) ||
-	    !same(next->redis.host, prev->redis.host) ||
-	    next->redis.port != prev->redis.port ||
-	    !same(next->redis.password, prev->redis.password)) {
+	    !conf_redis_equal(&next->redis, &prev->redis)) {
 		log_info("dependency settings changed; reconnecting");
 		pgc_free(pg);
 		rds_free(redis);
