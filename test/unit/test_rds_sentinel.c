@@ -534,16 +534,23 @@ test_sync(void **state)
 		if (rc == NULL)
 			_exit(1);
 		rep = redisCommand(rc, "SET sync yes");
-		_exit(rep != NULL && rep->type == REDIS_REPLY_STATUS ? 0 : 2);
+		b = rep != NULL && rep->type == REDIS_REPLY_STATUS ? 0 : 2;
+		freeReplyObject(rep);
+		redisFree(rc);		/* valgrind checks the child too */
+		_exit(b);
 	}
-	fake.answer = srv_port[A];
 	TL_WAIT_FOR(waitpid(a, &b, WNOHANG) == a, 5000);
 	assert_true(WIFEXITED(b) && WEXITSTATUS(b) == 0);
 	fake.answer = srv_port[B];
 	a = fork();
 	assert_true(a >= 0);
-	if (a == 0)
-		_exit(rds_connect_sync(&cr, tv) == NULL ? 0 : 1);
+	if (a == 0) {
+		rc = rds_connect_sync(&cr, tv);
+		b = rc == NULL ? 0 : 1;
+		if (rc != NULL)
+			redisFree(rc);
+		_exit(b);
+	}
 	TL_WAIT_FOR(waitpid(a, &b, WNOHANG) == a, 5000);
 	assert_true(WIFEXITED(b) && WEXITSTATUS(b) == 0);
 	fake_stop();
