@@ -855,10 +855,13 @@ watch_arm(struct rds *r, unsigned ms)
  * connection that is up keeps its master and asks again in a while.
  */
 static void
-watch_failed(struct rds *r, int gone, const char *why)
+watch_failed(struct rds *r, int gone, const char *reason)
 {
 	struct conf_addr	first = r->sentinels[0];
+	char			why[128];
 
+	/* reason may live in the context that is closed below */
+	snprintf(why, sizeof(why), "%s", reason);
 	log_debug("%s: sentinel %s:%d: %s", rds_name(r), first.host,
 	    first.port, why);
 	if (gone)
