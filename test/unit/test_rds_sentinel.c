@@ -332,7 +332,10 @@ test_resolve(void **state)
 	fake_stop();
 }
 
-/* test_skip_down - a refused and a mute sentinel are passed over */
+/*
+ * test_skip_down - a refused and a mute sentinel are passed over, and
+ * moved to the back: the next attempt asks the one that answered first.
+ */
 static void
 test_skip_down(void **state)
 {
@@ -353,6 +356,12 @@ test_skip_down(void **state)
 	assert_true(now_mono_us() - t0 < 2500000);
 	assert_int_equal(w.ups, 1);
 	assert_int_equal(w.downs, 0);
+	fake.answer = srv_port[C];
+	t0 = now_mono_us();
+	fake_switch("m", srv_port[A], srv_port[C]);
+	TL_WAIT_FOR(w.ups == 2, 3000);
+	assert_int_equal(w.ups, 2);
+	assert_true(now_mono_us() - t0 < 700000);	/* the mute one: 1 s */
 	rds_free(c);
 	close(fd);
 	fake_stop();
