@@ -13,7 +13,8 @@ has an interaction queued.  The sentinels' failover time is measured
 worker takes to work on the new primary: a config write and a token
 issued (the config worker), that token accepted on the events and stats
 ports (their token checks), events reaching the desktop again, a
-statistic counting calls again, the routing port answering and queueing.
+statistic counting calls again, the routing port answering and queueing,
+the metrics worker's Redis probe answered again.
 Each must be back within the failover time plus one backoff (3 s here,
 for a loaded machine).  What was acknowledged before the kill (a token,
 an interaction, agents' logins) is there after it.  The replica got no
@@ -238,6 +239,28 @@ class Desktop(threading.Thread):
         return sum(1 for x in self.times if x > t)
 
 
+class Probe(threading.Thread):
+    """Samples the metrics worker's tenant_redis_state: when was it 2
+    again after it was seen otherwise?"""
+
+    def __init__(self, d):
+        super().__init__(daemon=True)
+        self.d, self.halt = d, threading.Event()
+        self.was_down, self.up_at = False, None
+
+    def run(self):
+        while not self.halt.is_set() and self.up_at is None:
+            try:
+                v = self.d.metric("tenant_redis_state")
+            except (OSError, AssertionError):
+                v = None
+            if v != 2:
+                self.was_down = True
+            elif self.was_down:
+                self.up_at = time.monotonic()
+            time.sleep(0.05)
+
+
 def stat(s, name):
     r = s.call("RequestOpenStatistic", object={"type": "Tenant", "id": "t"},
                statistic=name, notify={"mode": "none"})
@@ -254,7 +277,7 @@ def peek(s, sid):
 def test_failover_under_traffic(tenantd, cluster, voicesim_bin, tmp_path, how):
     primary, replica, sentinels = cluster
     site = Site(tenantd, sentinels, voicesim_bin, str(tmp_path))
-    desk = None
+    desk = probe = None
     try:
         wait_for(lambda: primary.r.exists(
             f"tenantd:{{{site.d.conf['tenant']['id']}}}:voice:heartbeat"), 20,
@@ -281,6 +304,10 @@ def test_failover_under_traffic(tenantd, cluster, voicesim_bin, tmp_path, how):
         before = replica.strangers()
         assert not before, f"a client of the replica: {before}"
 
+        probe = Probe(site.d)
+        probe.start()
+        wait_for(lambda: site.d.metric("tenant_redis_state") == 2, 5,
+                 what="the metrics worker's probe")
         if how == "kill":
             primary.kill()
         else:
@@ -325,7 +352,8 @@ def test_failover_under_traffic(tenantd, cluster, voicesim_bin, tmp_path, how):
             return s1 == 200 and s2 == 201
 
         t_promoted = time.monotonic()
-        checks = {"config": config_write, "tokens": token_checks,
+        checks = {"metrics": lambda: probe.up_at is not None,
+                  "config": config_write, "tokens": token_checks,
                   "events": lambda: desk.since(t_promoted) > 0,
                   "stats": stats_count, "routing": routing}
         deadline = t_kill + failover + 20
@@ -337,6 +365,8 @@ def test_failover_under_traffic(tenantd, cluster, voicesim_bin, tmp_path, how):
                     ok = False
                 if ok:
                     back[name] = time.monotonic() - t_kill
+                    if name == "metrics":
+                        back[name] = probe.up_at - t_kill
             time.sleep(0.05)
         report = ", ".join(f"{k} {v:.2f} s" for k, v in sorted(back.items()))
         print(f"\n{how}: sentinel failover {failover:.2f} s after it; "
@@ -364,6 +394,8 @@ def test_failover_under_traffic(tenantd, cluster, voicesim_bin, tmp_path, how):
             late = primary.strangers(2.0)
             assert not late, f"a client of the demoted primary: {late}"
     finally:
+        if probe is not None:
+            probe.halt.set()
         if desk is not None:
             desk.halt.set()
             desk.join(5)
