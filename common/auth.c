@@ -118,12 +118,12 @@ static void	revocation_end(struct revocation *, int);
 
 /* auth_new - tokens of one tenant, on a Redis command connection */
 struct auth *
-auth_new(struct event_base *base, const char *host, int port,
-    const char *password, const char *tenant_id)
+auth_new(struct event_base *base, const struct conf_redis *cr,
+    const char *tenant_id)
 {
 	struct auth	*a = xcalloc(1, sizeof(*a));
 
-	a->redis = rds_new(base, host, port, password, NULL, NULL);
+	a->redis = rds_new_conf(base, cr, NULL, NULL);
 	rds_set_name(a->redis, "redis (tokens)");
 	a->prefix = xasprintf("tenantd:{%s}:token:", tenant_id);
 	a->set_prefix = xasprintf("tenantd:{%s}:tokens:", tenant_id);

@@ -20,6 +20,8 @@
 
 #include <jansson.h>
 
+struct conf_redis;
+
 /* An issued token: 32 random bytes, in lowercase hex. */
 #define AUTH_TOKEN_LEN	64
 
@@ -46,8 +48,7 @@ typedef void	 auth_issue_cb(const char *token, void *arg);
 /* ok 0: Redis could not be asked now; it is asked again in the background */
 typedef void	 auth_revoke_cb(int ok, void *arg);
 
-struct auth	*auth_new(struct event_base *, const char *redis_host,
-		    int redis_port, const char *redis_password,
+struct auth	*auth_new(struct event_base *, const struct conf_redis *,
 		    const char *tenant_id);
 void		 auth_free(struct auth *);
 void		 auth_set_admin_token(struct auth *, const char *);

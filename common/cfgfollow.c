@@ -333,8 +333,8 @@ on_poll(evutil_socket_t fd, short what, void *arg)
 
 /* cfgfollow_new - start following; see cfgfollow.h */
 struct cfgfollow *
-cfgfollow_new(struct event_base *base, struct pgc *pg, const char *host,
-    int port, const char *password, const char *tenant_id,
+cfgfollow_new(struct event_base *base, struct pgc *pg,
+    const struct conf_redis *cr, const char *tenant_id,
     const struct cfgfollow_cbs *cbs, void *arg)
 {
 	struct cfgfollow	*f = xcalloc(1, sizeof(*f));
@@ -346,7 +346,7 @@ cfgfollow_new(struct event_base *base, struct pgc *pg, const char *host,
 	f->cbs = *cbs;
 	f->arg = arg;
 	f->revision = -1;
-	f->sub = rds_new(base, host, port, password, on_redis, f);
+	f->sub = rds_new_conf(base, cr, on_redis, f);
 	rds_set_name(f->sub, "redis (config changes)");
 	rds_subscribe(f->sub, channel, on_message, f);
 	free(channel);
@@ -370,8 +370,7 @@ cfgfollow_open(struct event_base *base, const struct conf *c,
 	if ((pg = pgc_new(base, c->pg_conninfo, c->pg_password, NULL,
 	    NULL)) == NULL)
 		return NULL;
-	f = cfgfollow_new(base, pg, c->redis.host, c->redis.port,
-	    c->redis.password, c->tenant_id, cbs, arg);
+	f = cfgfollow_new(base, pg, &c->redis, c->tenant_id, cbs, arg);
 	f->owns_pg = 1;
 	return f;
 }

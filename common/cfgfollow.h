@@ -16,6 +16,8 @@
 
 #include <jansson.h>
 
+struct conf_redis;
+
 struct event_base;
 struct pgc;
 struct cfgfollow;
@@ -49,8 +51,7 @@ struct cfgfollow_cbs {
  * a Redis subscription of its own.  The first snapshot is loaded at once.
  */
 struct cfgfollow *cfgfollow_new(struct event_base *, struct pgc *,
-		    const char *redis_host, int redis_port,
-		    const char *redis_password, const char *tenant_id,
+		    const struct conf_redis *, const char *tenant_id,
 		    const struct cfgfollow_cbs *, void *arg);
 /*
  * The same on a PostgreSQL connection of its own, made from the

@@ -42,6 +42,7 @@ enum ktype {
 	K_FORMAT,	/* enum log_format */
 	K_SECRET,	/* char * path; the file is read into .secret_off */
 	K_PORT,		/* int, 1..65535 */
+	K_ADDRS,	/* struct conf_addrs: a list of "host:port" */
 };
 
 struct key {
@@ -83,14 +84,19 @@ static const struct key redis_keys[] = {
 	{ "host", K_STRING, R(host), 0, "127.0.0.1", 0 },
 	{ "port", K_PORT, R(port), 0, "6379", 0 },
 	{ "password_file", K_SECRET, R(password_file), 0, NULL, R(password) },
+	{ "sentinels", K_ADDRS, R(sentinels), 0, NULL, 0 },
+	{ "master_name", K_STRING, R(master_name), 0, NULL, 0 },
 	END
 };
 
+/* host is required unless sentinels are given: load_redis_check */
 static const struct key remote_keys[] = {
 	{ "name", K_STRING, R(name), 1, NULL, 0 },
-	{ "host", K_STRING, R(host), 1, NULL, 0 },
+	{ "host", K_STRING, R(host), 0, NULL, 0 },
 	{ "port", K_PORT, R(port), 0, "6379", 0 },
 	{ "password_file", K_SECRET, R(password_file), 0, NULL, R(password) },
+	{ "sentinels", K_ADDRS, R(sentinels), 0, NULL, 0 },
+	{ "master_name", K_STRING, R(master_name), 0, NULL, 0 },
 	END
 };
 
@@ -377,6 +383,30 @@ conf_addr_equal(const struct conf_addr *a, const struct conf_addr *b)
 	return a->port == b->port && strcmp(a->host, b->host) == 0;
 }
 
+/* same_text - two optional strings that are equal */
+static int
+same_text(const char *a, const char *b)
+{
+	return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+/* conf_redis_equal - the same server (or sentinels), the same password */
+int
+conf_redis_equal(const struct conf_redis *a, const struct conf_redis *b)
+{
+	int	i;
+
+	if (!same_text(a->host, b->host) || a->port != b->port ||
+	    !same_text(a->password, b->password) ||
+	    !same_text(a->master_name, b->master_name) ||
+	    a->sentinels.n != b->sentinels.n)
+		return 0;
+	for (i = 0; i < a->sentinels.n; i++)
+		if (!conf_addr_equal(&a->sentinels.a[i], &b->sentinels.a[i]))
+			return 0;
+	return 1;
+}
+
 /* parse_size - bytes, or a number with a k, m or g suffix (powers of 1024) */
 static int
 parse_size(const char *s, size_t *out)
@@ -499,6 +529,8 @@ set_text(const struct key *k, void *base, const char *v, const char **why)
 		d = strtod(v, &end);
 		*(double *)p = d;
 		return 0;
+	case K_ADDRS:
+		return *why = "has no default", -1;
 	case K_INT:
 	case K_UINT:
 	case K_PORT:
@@ -510,6 +542,40 @@ set_text(const struct key *k, void *base, const char *v, const char **why)
 		return 0;
 	}
 	return -1;
+}
+
+/* set_addrs - a list (or array) of "host:port" strings, 1 to 8 of them */
+static int
+set_addrs(struct loader *ld, config_setting_t *s, const char *path,
+    struct conf_addrs *as)
+{
+	config_setting_t	*e;
+	const char		*v;
+	int			 i, t = config_setting_type(s);
+
+	if (t != CONFIG_TYPE_ARRAY && t != CONFIG_TYPE_LIST)
+		return fail(ld, s, "%s must be a list of \"host:port\" "
+		    "strings, as [ \"10.0.0.1:26379\", ... ], not %s", path,
+		    type_name(t));
+	as->n = 0;
+	for (i = 0; (e = config_setting_get_elem(s, (unsigned)i)) != NULL;
+	    i++) {
+		if (i >= CONF_SENTINEL_MAX)
+			return fail(ld, e, "%s: at most %d addresses", path,
+			    CONF_SENTINEL_MAX);
+		if (config_setting_type(e) != CONFIG_TYPE_STRING)
+			return fail(ld, e, "%s[%d] must be a string "
+			    "\"host:port\"", path, i);
+		v = config_setting_get_string(e);
+		if (conf_addr_parse(v, &as->a[i]) == -1)
+			return fail(ld, e, "%s[%d] \"%s\" is not a valid "
+			    "address (want \"host:port\" or \"[v6]:port\", "
+			    "port 1-65535)", path, i, v);
+		as->n++;
+	}
+	if (as->n == 0)
+		return fail(ld, s, "%s must name at least one address", path);
+	return 0;
 }
 
 /* set_value - apply one setting of the file to its key */
@@ -580,6 +646,8 @@ set_value(struct loader *ld, const struct key *k, void *base,
 		else
 			*(int *)p = (int)ll;
 		return 0;
+	case K_ADDRS:
+		return set_addrs(ld, s, path, (struct conf_addrs *)p);
 	}
 	return fail(ld, s, "%s: unsupported key type", path);
 }
@@ -800,6 +868,44 @@ load_kafka(struct loader *ld, struct conf *c, config_setting_t *grp)
 	return read_secrets(ld, grp, "kafka", kafka_keys, c);
 }
 
+/*
+ * load_redis_check - a Redis is either host and port, or sentinels and
+ * master_name: a host beside sentinels would be ignored, so it is refused
+ * rather than left to mislead.
+ */
+static int
+load_redis_check(struct loader *ld, config_setting_t *grp, const char *path,
+    struct conf_redis *r)
+{
+	config_setting_t	*host = config_setting_get_member(grp, "host");
+	config_setting_t	*port = config_setting_get_member(grp, "port");
+
+	if (r->sentinels.n == 0) {
+		if (r->master_name != NULL)
+			return fail(ld, config_setting_get_member(grp,
+			    "master_name"), "%s.master_name needs "
+			    "%s.sentinels (the sentinels to ask for it)",
+			    path, path);
+		if (r->host == NULL)
+			return fail(ld, grp, "missing required value %s.host "
+			    "(or %s.sentinels and %s.master_name)", path, path,
+			    path);
+		return 0;
+	}
+	if (r->master_name == NULL)
+		return fail(ld, config_setting_get_member(grp, "sentinels"),
+		    "%s.sentinels needs %s.master_name (the name the "
+		    "sentinels monitor the master by)", path, path);
+	if (host != NULL || port != NULL)
+		return fail(ld, host != NULL ? host : port, "%s.%s and "
+		    "%s.sentinels exclude each other: the sentinels name the "
+		    "master", path, host != NULL ? "host" : "port", path);
+	/* the default host means nothing here: no one may connect to it */
+	free(r->host);
+	r->host = NULL;
+	return 0;
+}
+
 /* load_redis - the local Redis and the list of remote regions */
 static int
 load_redis(struct loader *ld, struct conf *c, config_setting_t *grp)
@@ -809,6 +915,8 @@ load_redis(struct loader *ld, struct conf *c, config_setting_t *grp)
 	int			 i;
 
 	if (load_group(ld, grp, "redis", redis_keys, &c->redis, "remote") == -1)
+		return -1;
+	if (load_redis_check(ld, grp, "redis", &c->redis) == -1)
 		return -1;
 	if ((list = config_setting_get_member(grp, "remote")) == NULL)
 		return 0;
@@ -824,7 +932,8 @@ load_redis(struct loader *ld, struct conf *c, config_setting_t *grp)
 		apply_defaults(remote_keys, &c->remotes[i]);
 		c->nremotes++;
 		if (load_group(ld, r, path, remote_keys, &c->remotes[i],
-		    NULL) == -1)
+		    NULL) == -1 ||
+		    load_redis_check(ld, r, path, &c->remotes[i]) == -1)
 			return -1;
 	}
 	return 0;
@@ -1150,6 +1259,22 @@ fmt_number(char *buf, size_t len, double d)
 	return buf;
 }
 
+/* dump_addrs - a list of addresses as conf_load reads it back */
+static void
+dump_addrs(FILE *f, const struct conf_addrs *as)
+{
+	const struct conf_addr	*a;
+	int			 i;
+
+	fputs("[ ", f);
+	for (i = 0; i < as->n; i++) {
+		a = &as->a[i];
+		fprintf(f, strchr(a->host, ':') ? "%s\"[%s]:%d\"" :
+		    "%s\"%s:%d\"", i > 0 ? ", " : "", a->host, a->port);
+	}
+	fputs(" ]", f);
+}
+
 /* dump_keys - print one section's keys with their current values */
 static void
 dump_keys(FILE *f, const struct key *keys, const void *base, const char *ind)
@@ -1202,9 +1327,31 @@ dump_keys(FILE *f, const struct key *keys, const void *base, const char *ind)
 			fprintf(f, "%s%s = %u", ind, keys->name,
 			    *(const unsigned *)p);
 			break;
+		case K_ADDRS:
+			if (((const struct conf_addrs *)p)->n == 0)
+				continue;
+			fprintf(f, "%s%s = ", ind, keys->name);
+			dump_addrs(f, (const struct conf_addrs *)p);
+			break;
 		}
 		fputs(";\n", f);
 	}
+}
+
+/* dump_redis - a Redis's keys; host and port mean nothing beside sentinels */
+static void
+dump_redis(FILE *f, const struct key *keys, const struct conf_redis *r,
+    const char *ind)
+{
+	struct key	 some[16];
+	size_t		 n = 0;
+
+	for (; keys->name != NULL && n + 1 < NELEM(some); keys++)
+		if (r->sentinels.n == 0 || (strcmp(keys->name, "host") != 0 &&
+		    strcmp(keys->name, "port") != 0))
+			some[n++] = *keys;
+	some[n].name = NULL;
+	dump_keys(f, some, r, ind);
 }
 
 /* dump_kafka_props - librdkafka's properties, as they were written */
@@ -1240,12 +1387,12 @@ conf_dump(const struct conf *c)
 		if (strcmp(sections[i].name, "postgres") != 0)
 			continue;
 		fputs("redis = {\n", f);
-		dump_keys(f, redis_keys, &c->redis, "  ");
+		dump_redis(f, redis_keys, &c->redis, "  ");
 		if (c->nremotes > 0) {
 			fputs("  remote = (\n", f);
 			for (w = 0; w < c->nremotes; w++) {
 				fputs("    {\n", f);
-				dump_keys(f, remote_keys, &c->remotes[w],
+				dump_redis(f, remote_keys, &c->remotes[w],
 				    "      ");
 				fputs(w + 1 < c->nremotes ? "    },\n" :
 				    "    }\n", f);

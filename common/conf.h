@@ -26,6 +26,7 @@ enum worker_class {
 };
 
 #define CONF_REMOTE_MAX	8
+#define CONF_SENTINEL_MAX 8
 #define CONF_ERR_MAX	512
 
 struct conf_addr {
@@ -33,12 +34,24 @@ struct conf_addr {
 	int		 port;
 };
 
+/* A list of addresses, such as redis.sentinels. */
+struct conf_addrs {
+	struct conf_addr a[CONF_SENTINEL_MAX];
+	int		 n;
+};
+
+/*
+ * One Redis: host and port, or (when sentinels.n > 0) whichever server
+ * the sentinels name as master_name's master (common/rds.h).
+ */
 struct conf_redis {
 	char		*name;		/* "local", or the remote's region name */
 	char		*host;
 	int		 port;
 	char		*password_file;
 	char		*password;	/* read from password_file */
+	struct conf_addrs sentinels;
+	char		*master_name;
 };
 
 /*
@@ -157,6 +170,9 @@ int		 conf_worker_built(enum worker_class);
 /* Parse "host:port" or "[v6]:port"; 0 on success. */
 int		 conf_addr_parse(const char *, struct conf_addr *);
 int		 conf_addr_equal(const struct conf_addr *, const struct conf_addr *);
+/* Do two Redis settings reach the same server alike (name aside)? */
+int		 conf_redis_equal(const struct conf_redis *,
+		    const struct conf_redis *);
 /*
  * The librdkafka name of a kafka.* key: each '_' becomes '.'
  * (libconfig names cannot hold a dot).  0, or -1 when it does not fit.

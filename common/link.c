@@ -210,6 +210,15 @@ link_down(struct link *l, const char *why)
 	link_set_state(l, LINK_DOWN);
 }
 
+/* link_retry - news that the server is back: end the backoff now */
+void
+link_retry(struct link *l)
+{
+	if (l->state != LINK_DOWN || l->attempting || l->dying)
+		return;
+	link_arm(l, 0);
+}
+
 /* link_up - the connection is usable: say so once after an outage */
 void
 link_up(struct link *l)

@@ -79,6 +79,8 @@ const char	*link_name(const struct link *);
 void		 link_attempt(struct link *);
 void		 link_down(struct link *, const char *why);
 void		 link_up(struct link *);
+/* While down, attempt again now rather than after the backoff. */
+void		 link_retry(struct link *);
 
 /* Have the loop call the defer hook (not once the owner is dying). */
 void		 link_defer(struct link *);

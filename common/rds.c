@@ -16,6 +16,18 @@
  *     freeing of r to the next turn of the loop, when hiredis is done.
  * hiredis 0.14 has no connect timeout: link's timer provides it, and
  * also waits out the backoff before the next attempt (link.h).
+ *
+ * Through Sentinel, an attempt starts on r->watch, a connection to one
+ * sentinel that is asked for the master's address and then subscribed
+ * to +switch-master, pipelined in that order so that no switch falls
+ * between the answer and the subscription.  The watch lives as long as
+ * the attempt and the connection it leads to: a switch to another
+ * address drops the connection, and a lost watch is reopened on the next
+ * sentinel and asks again, since a switch may have gone unheard.  The
+ * connection to the master is only used once ROLE says "master": until
+ * then commands are parked, so nothing is ever written to a replica that
+ * a sentinel still named master a moment ago.  A READONLY error later
+ * (the master was demoted under us) drops and asks again too.
  */
 #include <sys/queue.h>
 
@@ -29,6 +41,7 @@
 #include <hiredis/async.h>
 #include <hiredis/adapters/libevent.h>
 
+#include "conf.h"
 #include "link.h"
 #include "log.h"
 #include "rds.h"
@@ -36,6 +49,8 @@
 
 #define RDS_BLOCK_MS		5000
 #define RDS_COUNT		100
+#define RDS_SENTINEL_MS		1000	/* for one sentinel's answer */
+#define RDS_REWATCH_MS		1000	/* once every sentinel failed */
 
 enum rds_mode {
 	RDS_MODE_NONE = 0,
@@ -75,9 +90,18 @@ struct rds_stream {
 struct rds {
 	struct link		 link;		/* name, state, retries */
 	struct event_base	*base;
-	char			*host;
+	char			*host;		/* or the master last named */
 	int			 port;
 	char			*password;
+	/* Sentinel mode (master != NULL) */
+	char			*master;
+	struct conf_addr	*sentinels;	/* who failed goes last */
+	int			 nsentinels;
+	int			 asked;		/* failed in a row */
+	int			 ready;		/* ROLE said master */
+	int			 heard;		/* the watch answered */
+	redisAsyncContext	*watch;
+	struct event		*ev_watch;	/* answer timeout, or retry */
 	rds_state_cb		*state_cb;
 	void			*state_arg;
 	enum rds_mode		 mode;
@@ -104,6 +128,11 @@ static void	rds_on_reply(redisAsyncContext *, void *, void *);
 static void	rds_on_message(redisAsyncContext *, void *, void *);
 static void	rds_on_tail(redisAsyncContext *, void *, void *);
 static void	rds_on_xread(redisAsyncContext *, void *, void *);
+static void	rds_on_role(redisAsyncContext *, void *, void *);
+static void	rds_open(struct rds *);
+static void	watch_open(struct rds *);
+static void	watch_close(struct rds *);
+static void	watch_on_timer(evutil_socket_t, short, void *);
 
 static const struct link_ops rds_link_ops = {
 	.connect = rds_connect, .lost = rds_drop, .defer = rds_on_defer,
@@ -130,6 +159,34 @@ rds_new(struct event_base *base, const char *host, int port,
 	link_init(&r->link, base, host[0] == '/' ?
 	    xasprintf("redis %s", host) : xasprintf("redis %s:%d", host, port),
 	    &rds_link_ops, r);
+	return r;
+}
+
+/*
+ * rds_new_conf - a client for the Redis a configuration names: host and
+ * port, or the master its sentinels name
+ */
+struct rds *
+rds_new_conf(struct event_base *base, const struct conf_redis *cr,
+    rds_state_cb *cb, void *arg)
+{
+	struct rds	*r;
+	char		*name;
+
+	if (cr->sentinels.n == 0)
+		return rds_new(base, cr->host, cr->port, cr->password, cb, arg);
+	r = rds_new(base, "", 0, cr->password, cb, arg);
+	r->master = xstrdup(cr->master_name);
+	r->nsentinels = cr->sentinels.n;
+	r->sentinels = xcalloc((size_t)r->nsentinels, sizeof(*r->sentinels));
+	memcpy(r->sentinels, cr->sentinels.a, (size_t)r->nsentinels *
+	    sizeof(*r->sentinels));
+	r->ev_watch = evtimer_new(base, watch_on_timer, r);
+	if (r->ev_watch == NULL)
+		fatalx("rds: out of memory");
+	name = xasprintf("redis master %s", r->master);
+	link_set_name(&r->link, name);
+	free(name);
 	return r;
 }
 
@@ -191,6 +248,11 @@ static void	rds_unpark(struct rds *);
 static void
 rds_down(struct rds *r, const char *why)
 {
+	r->ready = 0;
+	/* a watch that answered stays, to cut the backoff short on a
+	 * switch; one still asking would start a connection while down */
+	if (!r->heard)
+		watch_close(r);
 	rds_unpark(r);
 	link_down(&r->link, why);
 }
@@ -220,11 +282,26 @@ rds_fail(struct rds *r, const char *fmt, ...)
 	rds_drop(r, r->why);
 }
 
-/* rds_connect - start a connection attempt; AUTH or PING goes first */
+/* rds_connect - start an attempt: at the server, or by asking a sentinel */
 static void
 rds_connect(void *arg)
 {
-	struct rds		*r = arg;
+	struct rds	*r = arg;
+
+	link_attempt(&r->link);
+	if (r->master == NULL) {
+		rds_open(r);
+		return;
+	}
+	r->asked = 0;
+	watch_close(r);
+	watch_open(r);
+}
+
+/* rds_open - connect to r->host; AUTH or PING goes first, then ROLE */
+static void
+rds_open(struct rds *r)
+{
 	redisAsyncContext	*ac;
 
 	if (r->host[0] == '/')
@@ -245,12 +322,14 @@ rds_connect(void *arg)
 	redisAsyncSetConnectCallback(ac, rds_on_connect);
 	redisAsyncSetDisconnectCallback(ac, rds_on_disconnect);
 	r->ac = ac;
-	link_attempt(&r->link);
 	if (r->password != NULL)
 		redisAsyncCommand(ac, rds_on_hello, r, "AUTH %s", r->password);
 	else
 		redisAsyncCommand(ac, rds_on_hello, r, "PING");
-	rds_unpark(r);
+	if (r->master != NULL)
+		redisAsyncCommand(ac, rds_on_role, r, "ROLE");
+	else
+		rds_unpark(r);
 }
 
 /* rds_sub_send - (re)issue one subscription */
@@ -333,8 +412,33 @@ rds_on_hello(redisAsyncContext *ac, void *reply, void *privdata)
 		return;
 	if (rep->type == REDIS_REPLY_ERROR)
 		rds_fail(r, "%s: %s", r->password ? "AUTH" : "PING", rep->str);
-	else
+	else if (r->master == NULL)
 		rds_up(r);
+}
+
+/* rds_on_role - through Sentinel, only a master is used, never a replica */
+static void
+rds_on_role(redisAsyncContext *ac, void *reply, void *privdata)
+{
+	struct rds	*r = privdata;
+	redisReply	*rep = reply;
+
+	if (rep == NULL || r->ac != ac)
+		return;
+	if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 1 ||
+	    rep->element[0]->type != REDIS_REPLY_STRING) {
+		rds_fail(r, "ROLE at %s:%d: %s", r->host, r->port,
+		    rep->type == REDIS_REPLY_ERROR ? rep->str : "bad reply");
+		return;
+	}
+	if (strcmp(rep->element[0]->str, "master") != 0) {
+		rds_fail(r, "%s:%d is a %s, not the master of %s", r->host,
+		    r->port, rep->element[0]->str, r->master);
+		return;
+	}
+	r->ready = 1;
+	rds_unpark(r);
+	rds_up(r);
 }
 
 /* rds_cmd_failed - answer a command NULL from the loop */
@@ -349,14 +453,16 @@ rds_cmd_failed(struct rds *r, struct rds_cmd *c)
 static void
 rds_cmd_send(struct rds *r, struct rds_cmd *c, char *buf, int len)
 {
-	if (r->ac != NULL && redisAsyncFormattedCommand(r->ac, rds_on_reply,
+	int	sendable = r->ac != NULL && (r->master == NULL || r->ready);
+
+	if (sendable && redisAsyncFormattedCommand(r->ac, rds_on_reply,
 	    c, buf, (size_t)len) == REDIS_OK) {
 		redisFreeCommand(buf);
 		return;
 	}
-	if (r->ac == NULL && link_state(&r->link) == LINK_CONNECTING &&
+	if (!sendable && link_state(&r->link) == LINK_CONNECTING &&
 	    !link_dying(&r->link)) {
-		/* queued before the first attempt started */
+		/* before the first attempt, or before ROLE said master */
 		c->buf = buf;
 		c->len = len;
 		TAILQ_INSERT_TAIL(&r->parked, c, entry);
@@ -380,7 +486,7 @@ rds_unpark(struct rds *r)
 		TAILQ_REMOVE(&list, c, entry);
 		buf = c->buf;
 		c->buf = NULL;
-		if (r->ac != NULL)
+		if (r->ac != NULL && (r->master == NULL || r->ready))
 			rds_cmd_send(r, c, buf, c->len);
 		else {
 			redisFreeCommand(buf);
@@ -406,11 +512,22 @@ static void
 rds_on_reply(redisAsyncContext *ac, void *reply, void *privdata)
 {
 	struct rds_cmd	*c = privdata;
+	struct rds	*r = c->rds;
+	redisReply	*rep = reply;
+	int		 demoted;
 
-	if (reply == NULL)
-		rds_cmd_failed(c->rds, c);
-	else
-		rds_cmd_done(c->rds, c, reply);
+	if (rep == NULL) {
+		rds_cmd_failed(r, c);
+		return;
+	}
+	/* the master became a replica under us: ask the sentinels again */
+	demoted = r->master != NULL && r->ac == ac &&
+	    rep->type == REDIS_REPLY_ERROR &&
+	    strncmp(rep->str, "READONLY", 8) == 0;
+	rds_cmd_done(r, c, rep);
+	if (demoted && r->ac == ac && !link_dying(&r->link))
+		rds_fail(r, "%s:%d is read-only now: no longer the master",
+		    r->host, r->port);
 }
 
 /* rds_on_message - a pub/sub message; confirmations are ignored */
@@ -675,6 +792,11 @@ rds_destroy(void *arg)
 		free(s->name);
 		free(s);
 	}
+	watch_close(r);
+	if (r->ev_watch != NULL)
+		event_free(r->ev_watch);
+	free(r->sentinels);
+	free(r->master);
 	link_free(&r->link);
 	free(r->stream.key);
 	if (r->password != NULL) {
@@ -700,5 +822,301 @@ rds_free(struct rds *r)
 		r->ac = NULL;
 		redisAsyncFree(ac);
 	}
+	watch_close(r);
 	link_reap(&r->link);
+}
+
+/* watch_close - hang up on the sentinel; its callbacks will ignore r */
+static void
+watch_close(struct rds *r)
+{
+	redisAsyncContext	*ac = r->watch;
+
+	if (r->ev_watch != NULL)
+		evtimer_del(r->ev_watch);
+	r->watch = NULL;
+	if (ac != NULL)
+		redisAsyncFree(ac);	/* deferred if in its callback */
+}
+
+/* watch_arm - run ev_watch in ms */
+static void
+watch_arm(struct rds *r, unsigned ms)
+{
+	struct timeval	tv = { ms / 1000, (ms % 1000) * 1000 };
+
+	evtimer_add(r->ev_watch, &tv);
+}
+
+/*
+ * watch_failed - this sentinel did not answer (gone is 1 when hiredis is
+ * already freeing its context): it goes to the back of the list, and the
+ * next one is asked.  When each has failed in turn, an attempt fails; a
+ * connection that is up keeps its master and asks again in a while.
+ */
+static void
+watch_failed(struct rds *r, int gone, const char *reason)
+{
+	struct conf_addr	first = r->sentinels[0];
+	char			why[128];
+
+	/* reason may live in the context that is closed below */
+	snprintf(why, sizeof(why), "%s", reason);
+	log_debug("%s: sentinel %s:%d: %s", rds_name(r), first.host,
+	    first.port, why);
+	if (gone)
+		r->watch = NULL;
+	watch_close(r);
+	if (link_state(&r->link) == LINK_DOWN)
+		return;		/* the next attempt asks again */
+	memmove(&r->sentinels[0], &r->sentinels[1],
+	    (size_t)(r->nsentinels - 1) * sizeof(*r->sentinels));
+	r->sentinels[r->nsentinels - 1] = first;
+	if (++r->asked < r->nsentinels) {
+		watch_open(r);
+		return;
+	}
+	r->asked = 0;
+	if (r->ac != NULL) {
+		watch_arm(r, RDS_REWATCH_MS);
+		return;
+	}
+	snprintf(r->why, sizeof(r->why), "no sentinel named the master of "
+	    "%.64s (last: %.64s:%d: %.80s)", r->master, first.host, first.port,
+	    why);
+	rds_down(r, r->why);
+}
+
+/* watch_on_timer - a sentinel took too long, or it is time to ask again */
+static void
+watch_on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct rds	*r = arg;
+
+	link_enter(&r->link);
+	if (!link_dying(&r->link)) {
+		if (r->watch != NULL)
+			watch_failed(r, 0, "no answer in time");
+		else if (link_state(&r->link) != LINK_DOWN)
+			watch_open(r);
+	}
+	link_leave(&r->link);
+}
+
+/* watch_on_connect - the sentinel's TCP connect failed, or is done */
+static void
+watch_on_connect(const redisAsyncContext *ac, int status)
+{
+	struct rds	*r = ac->data;
+
+	if (r == NULL || r->watch != ac)
+		return;
+	if (status == REDIS_OK) {
+		redisEnableKeepAlive((redisContext *)&ac->c);
+		return;
+	}
+	watch_failed(r, 1, ac->c.errstr);
+}
+
+/* watch_on_disconnect - the sentinel went away: ask another */
+static void
+watch_on_disconnect(const redisAsyncContext *ac, int status)
+{
+	struct rds	*r = ac->data;
+
+	if (r == NULL || r->watch != ac)
+		return;
+	watch_failed(r, 1, status == REDIS_OK || ac->errstr == NULL ?
+	    "connection closed" : ac->errstr);
+}
+
+/* watch_addr - the master's address out of a sentinel's answer; 0 if one */
+static int
+watch_addr(const redisReply *rep, char *host, size_t len, int *port)
+{
+	char	*end;
+	long	 p;
+
+	if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
+	    rep->element[0]->type != REDIS_REPLY_STRING ||
+	    rep->element[1]->type != REDIS_REPLY_STRING ||
+	    rep->element[0]->len == 0 || rep->element[0]->len >= len)
+		return -1;
+	p = strtol(rep->element[1]->str, &end, 10);
+	if (*end != '\0' || p < 1 || p > 65535)
+		return -1;
+	memcpy(host, rep->element[0]->str, rep->element[0]->len + 1);
+	*port = (int)p;
+	return 0;
+}
+
+/* watch_master - the sentinels name host:port: go there, or stay */
+static void
+watch_master(struct rds *r, const char *host, int port)
+{
+	if (link_state(&r->link) == LINK_DOWN) {
+		link_retry(&r->link);
+		return;
+	}
+	if (r->ac == NULL) {
+		free(r->host);
+		r->host = xstrdup(host);
+		r->port = port;
+		rds_open(r);
+	} else if (strcmp(r->host, host) != 0 || r->port != port)
+		rds_fail(r, "the sentinels name %s:%d as master of %s now, "
+		    "not %s:%d", host, port, r->master, r->host, r->port);
+}
+
+/* watch_on_addr - SENTINEL get-master-addr-by-name answered */
+static void
+watch_on_addr(redisAsyncContext *ac, void *reply, void *privdata)
+{
+	struct rds	*r = privdata;
+	redisReply	*rep = reply;
+	char		 host[256];
+	int		 port;
+
+	if (rep == NULL || r->watch != ac)
+		return;
+	if (watch_addr(rep, host, sizeof(host), &port) == -1) {
+		watch_failed(r, 0, rep->type == REDIS_REPLY_ERROR ? rep->str :
+		    "does not know that master");
+		return;
+	}
+	evtimer_del(r->ev_watch);
+	r->asked = 0;
+	r->heard = 1;
+	watch_master(r, host, port);
+}
+
+/* watch_on_switch - +switch-master: "name old-ip old-port new-ip new-port" */
+static void
+watch_on_switch(redisAsyncContext *ac, void *reply, void *privdata)
+{
+	struct rds		*r = privdata;
+	redisReply		*m = reply;
+	const redisReply	*data;
+	char			 name[256], host[256];
+	int			 port;
+
+	if (m == NULL || r->watch != ac || m->type != REDIS_REPLY_ARRAY ||
+	    m->elements != 3 || m->element[0]->type != REDIS_REPLY_STRING ||
+	    strcmp(m->element[0]->str, "message") != 0)
+		return;
+	data = m->element[2];
+	if (data->type != REDIS_REPLY_STRING || sscanf(data->str,
+	    "%255s %*s %*s %255s %d", name, host, &port) != 3 ||
+	    strcmp(name, r->master) != 0)
+		return;
+	log_info("%s: sentinel says the master moved to %s:%d", rds_name(r),
+	    host, port);
+	if (r->ac != NULL || link_state(&r->link) == LINK_DOWN)
+		watch_master(r, host, port);
+}
+
+/* watch_open - ask the first sentinel for the master, then listen to it */
+static void
+watch_open(struct rds *r)
+{
+	struct conf_addr	*a = &r->sentinels[0];
+	redisAsyncContext	*ac;
+	char			 why[128];
+
+	if ((ac = redisAsyncConnect(a->host, a->port)) == NULL)
+		fatalx("rds: out of memory");
+	if (ac->err) {
+		snprintf(why, sizeof(why), "%s", ac->errstr);
+		redisAsyncFree(ac);
+		watch_failed(r, 0, why);
+		return;
+	}
+	ac->data = r;
+	if (redisLibeventAttach(ac, r->base) != REDIS_OK)
+		fatalx("rds: cannot attach to the event loop");
+	redisAsyncSetConnectCallback(ac, watch_on_connect);
+	redisAsyncSetDisconnectCallback(ac, watch_on_disconnect);
+	r->watch = ac;
+	r->heard = 0;
+	redisAsyncCommand(ac, watch_on_addr, r,
+	    "SENTINEL get-master-addr-by-name %s", r->master);
+	redisAsyncCommand(ac, watch_on_switch, r, "SUBSCRIBE +switch-master");
+	watch_arm(r, RDS_SENTINEL_MS);
+}
+
+/* sync_ask - one sentinel's answer for the master, blocking; 0 if one */
+static int
+sync_ask(const struct conf_addr *a, const char *master, struct timeval tv,
+    char *host, size_t len, int *port)
+{
+	redisContext	*c;
+	redisReply	*rep;
+	int		 rc = -1;
+
+	if ((c = redisConnectWithTimeout(a->host, a->port, tv)) == NULL)
+		return -1;
+	if (c->err == 0 && redisSetTimeout(c, tv) == REDIS_OK &&
+	    (rep = redisCommand(c, "SENTINEL get-master-addr-by-name %s",
+	    master)) != NULL) {
+		rc = watch_addr(rep, host, len, port);
+		freeReplyObject(rep);
+	}
+	redisFree(c);
+	return rc;
+}
+
+/* sync_hello - AUTH when there is a password, then ROLE when it matters */
+static int
+sync_hello(redisContext *c, const struct conf_redis *cr)
+{
+	redisReply	*rep;
+	int		 ok;
+
+	if (cr->password != NULL) {
+		if ((rep = redisCommand(c, "AUTH %s", cr->password)) == NULL)
+			return -1;
+		ok = rep->type != REDIS_REPLY_ERROR;
+		freeReplyObject(rep);
+		if (!ok)
+			return -1;
+	}
+	if (cr->sentinels.n == 0)
+		return 0;
+	if ((rep = redisCommand(c, "ROLE")) == NULL)
+		return -1;
+	ok = rep->type == REDIS_REPLY_ARRAY && rep->elements > 0 &&
+	    rep->element[0]->type == REDIS_REPLY_STRING &&
+	    strcmp(rep->element[0]->str, "master") == 0;
+	freeReplyObject(rep);
+	return ok ? 0 : -1;
+}
+
+/* rds_connect_sync - see rds.h */
+struct redisContext *
+rds_connect_sync(const struct conf_redis *cr, struct timeval tv)
+{
+	redisContext	*c = NULL;
+	char		 host[256];
+	int		 i, port;
+
+	if (cr->sentinels.n == 0) {
+		snprintf(host, sizeof(host), "%s", cr->host);
+		port = cr->port;
+	} else {
+		for (i = 0; i < cr->sentinels.n; i++)
+			if (sync_ask(&cr->sentinels.a[i], cr->master_name, tv,
+			    host, sizeof(host), &port) == 0)
+				break;
+		if (i == cr->sentinels.n)
+			return NULL;
+	}
+	c = host[0] == '/' ? redisConnectUnixWithTimeout(host, tv) :
+	    redisConnectWithTimeout(host, port, tv);
+	if (c == NULL || c->err || redisSetTimeout(c, tv) != REDIS_OK ||
+	    sync_hello(c, cr) == -1) {
+		if (c != NULL)
+			redisFree(c);
+		return NULL;
+	}
+	return c;
 }

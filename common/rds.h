@@ -29,15 +29,28 @@
  * ignore SIGPIPE.  A host name is resolved with a blocking getaddrinfo(3)
  * when a connection starts; use an address where that matters.  A host
  * starting with '/' is a Unix socket path.
+ *
+ * Through Sentinel (rds_new_conf with redis.sentinels), each attempt asks
+ * the sentinels in turn for the master (one that fails or takes over a
+ * second goes to the back), connects there, and uses the connection only
+ * once ROLE says it is the master.  It is dropped, and the sentinels
+ * asked again after the backoff, when a sentinel announces
+ * +switch-master to another address, when the sentinel it listens to is
+ * lost and another names another master, or when a command gets READONLY
+ * (that command's callback gets the error).  Each client keeps one
+ * connection to a sentinel besides its own.
  */
 #ifndef TENANTD_RDS_H
 #define TENANTD_RDS_H
 
 #include <stddef.h>
 
+struct conf_redis;
 struct event_base;
+struct redisContext;
 struct redisReply;
 struct rds;
+struct timeval;
 
 enum rds_state {
 	RDS_DOWN = 0,		/* waiting to retry; commands get NULL */
@@ -63,7 +76,18 @@ typedef void	 rds_entry_cb(struct rds *, const char *id,
  */
 struct rds	*rds_new(struct event_base *, const char *host, int port,
 		    const char *password, rds_state_cb *, void *arg);
+/* The Redis a configuration names (conf.h): host, or sentinels. */
+struct rds	*rds_new_conf(struct event_base *, const struct conf_redis *,
+		    rds_state_cb *, void *arg);
 void		 rds_free(struct rds *);
+
+/*
+ * A blocking connection for a process without a loop (a forked child),
+ * authenticated, to the master when through Sentinel; tv bounds each
+ * step.  NULL when none could be made.
+ */
+struct redisContext *rds_connect_sync(const struct conf_redis *,
+		    struct timeval);
 
 /* Tuning; the defaults are 5 s and 100 ms to 10 s. */
 void		 rds_set_connect_timeout(struct rds *, unsigned ms);

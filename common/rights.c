@@ -56,8 +56,8 @@ static void	rights_lookup(struct rights *, struct rights_sess *, int);
 
 /* rights_new - sessions' rights, and a subscription to revocations */
 struct rights *
-rights_new(struct event_base *base, struct auth *auth, const char *host,
-    int port, const char *password, const char *tenant_id,
+rights_new(struct event_base *base, struct auth *auth,
+    const struct conf_redis *cr, const char *tenant_id,
     const struct rights_cbs *cbs, void *arg)
 {
 	struct rights	*r = xcalloc(1, sizeof(*r));
@@ -74,7 +74,7 @@ rights_new(struct event_base *base, struct auth *auth, const char *host,
 	if (r->ev_sweep == NULL || r->ev_recheck == NULL)
 		fatalx("rights: cannot make events");
 	event_add(r->ev_recheck, &tv);
-	r->sub = rds_new(base, host, port, password, rights_on_sub, r);
+	r->sub = rds_new_conf(base, cr, rights_on_sub, r);
 	rds_set_name(r->sub, "redis (revocations)");
 	rds_subscribe(r->sub, channel, rights_on_message, r);
 	free(channel);

@@ -69,8 +69,7 @@ struct rights_cbs {
 
 /* Follows revocations on its own Redis subscription. */
 struct rights	*rights_new(struct event_base *, struct auth *,
-		    const char *redis_host, int redis_port,
-		    const char *redis_password, const char *tenant_id,
+		    const struct conf_redis *, const char *tenant_id,
 		    const struct rights_cbs *, void *arg);
 void		 rights_free(struct rights *);
 

@@ -183,11 +183,9 @@ svc_start(struct event_base *b, const struct conf *c, enum worker_class w,
 	cache_init(CFG_NTYPES);
 	if ((follow = cfgfollow_open(base, c, &fc, NULL)) == NULL)
 		worker_fatalx(2, "postgres.conninfo does not parse");
-	auth = auth_new(base, c->redis.host, c->redis.port, c->redis.password,
-	    c->tenant_id);
+	auth = auth_new(base, &c->redis, c->tenant_id);
 	auth_set_admin_token(auth, c->admin_token);
-	rights = rights_new(base, auth, c->redis.host, c->redis.port,
-	    c->redis.password, c->tenant_id, &rc, NULL);
+	rights = rights_new(base, auth, &c->redis, c->tenant_id, &rc, NULL);
 	if ((srv = sess_server_new(base, fd, &l, &h, NULL)) == NULL)
 		return -1;
 	sess_server_set_tls(srv, c->workers[w].tls.ctx);

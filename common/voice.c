@@ -470,10 +470,8 @@ region_open(struct event_base *base, struct region *rg,
 	char	name[300];
 
 	rg->name = xstrdup(rc->name);
-	rg->cmd = rds_new(base, rc->host, rc->port, rc->password, on_cmd_state,
-	    rg);
-	rg->stream = rds_new(base, rc->host, rc->port, rc->password,
-	    on_stream_state, rg);
+	rg->cmd = rds_new_conf(base, rc, on_cmd_state, rg);
+	rg->stream = rds_new_conf(base, rc, on_stream_state, rg);
 	rg->was_up = rg->checking = rg->has_mark = 0;
 	memset(&rg->gap_told, 0, sizeof(rg->gap_told));
 	snprintf(name, sizeof(name), "redis %s (voice commands)", rc->name);
@@ -548,10 +546,7 @@ voice_stop(void)
 static int
 same_redis(const struct conf_redis *a, const struct conf_redis *b)
 {
-	return strcmp(a->name, b->name) == 0 && strcmp(a->host, b->host) ==
-	    0 && a->port == b->port && ((a->password == NULL) ==
-	    (b->password == NULL)) && (a->password == NULL ||
-	    strcmp(a->password, b->password) == 0);
+	return strcmp(a->name, b->name) == 0 && conf_redis_equal(a, b);
 }
 
 int

@@ -487,7 +487,8 @@ _KEY = re.compile(r'\{\s*"(\w+)",\s*(K_\w+),\s*\w+\(\w+\),\s*(\d),\s*(NULL|"[^"]
 TYPES = {"K_UUID": "UUID", "K_STRING": "string", "K_LEVEL": "string",
          "K_FORMAT": "string", "K_SECRET": "secret file", "K_INT": "integer",
          "K_UINT": "integer", "K_NUMBER": "number", "K_BOOL": "boolean",
-         "K_SIZE": "size", "K_ADDR": "address", "K_PORT": "port"}
+         "K_SIZE": "size", "K_ADDR": "address", "K_PORT": "port",
+         "K_ADDRS": "address list"}
 
 
 def conf_schema():

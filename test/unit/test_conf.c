@@ -472,7 +472,8 @@ test_err_missing_required(void **state)
 	expect_error(TENANT PG, 1, "missing required section workers");
 	expect_error(BASE "redis = { remote = (\n  { name = \"a\"; },\n"
 	    "  { host = \"b\"; }\n); };\n", 5,
-	    "missing required value redis.remote[0].host");
+	    "missing required value redis.remote[0].host (or "
+	    "redis.remote[0].sentinels and redis.remote[0].master_name)");
 	expect_error(TENANT "postgres = { conninfo = \"\"; };\n" WORKERS, 2,
 	    "postgres.conninfo must not be empty");
 }
@@ -780,6 +781,78 @@ test_err_too_many_remotes(void **state)
 	snprintf(text + n, sizeof(text) - n, "); };\n");
 	expect_error(text, 5 + CONF_REMOTE_MAX, "redis.remote: at most 8 "
 	    "remotes");
+}
+
+/* Sentinel mode: sentinels and master_name, loaded, dumped, loaded back. */
+static void
+test_sentinels(void **state)
+{
+	struct conf	*c, *c2;
+	char		*d, *d2;
+
+	c = load(BASE "redis = {\n  sentinels = [ \"127.0.0.1:26379\", "
+	    "\"[::1]:26380\" ];\n  master_name = \"main\";\n"
+	    "  remote = ( { name = \"eu\"; sentinels = ( \"10.0.0.9:26379\" "
+	    "); master_name = \"eu-main\"; },\n"
+	    "    { name = \"us\"; host = \"10.1.0.1\"; } );\n};\n");
+	if (c == NULL)
+		fail_msg("%s", err);
+	assert_int_equal(c->redis.sentinels.n, 2);
+	assert_string_equal(c->redis.sentinels.a[1].host, "::1");
+	assert_int_equal(c->redis.sentinels.a[1].port, 26380);
+	assert_string_equal(c->redis.master_name, "main");
+	assert_null(c->redis.host);	/* nothing to connect to by mistake */
+	assert_int_equal(c->remotes[0].sentinels.n, 1);
+	assert_string_equal(c->remotes[0].master_name, "eu-main");
+	assert_int_equal(c->remotes[1].sentinels.n, 0);
+	assert_string_equal(c->remotes[1].host, "10.1.0.1");
+	d = conf_dump(c);
+	assert_non_null(strstr(d, "sentinels = [ \"127.0.0.1:26379\", "
+	    "\"[::1]:26380\" ];"));
+	c2 = conf_load_string(d, "dump", err, sizeof(err));
+	if (c2 == NULL)
+		fail_msg("dump does not load back: %s\n%s", err, d);
+	assert_int_equal(conf_redis_equal(&c->redis, &c2->redis), 1);
+	assert_int_equal(conf_redis_equal(&c->remotes[0], &c2->remotes[0]), 1);
+	assert_int_equal(conf_redis_equal(&c->redis, &c2->remotes[0]), 0);
+	d2 = conf_dump(c2);
+	assert_string_equal(d, d2);
+	free(d);
+	free(d2);
+	conf_free(c);
+	conf_free(c2);
+}
+
+/* Sentinel mode: what does not make sense is refused, with the line. */
+static void
+test_err_sentinels(void **state)
+{
+	expect_error(BASE "redis = {\n  sentinels = [ \"127.0.0.1:26379\" ];"
+	    "\n};\n", 5, "redis.sentinels needs redis.master_name (the name "
+	    "the sentinels monitor the master by)");
+	expect_error(BASE "redis = {\n  master_name = \"main\";\n};\n", 5,
+	    "redis.master_name needs redis.sentinels (the sentinels to ask "
+	    "for it)");
+	expect_error(BASE "redis = {\n  sentinels = [ \"127.0.0.1:26379\" ];"
+	    "\n  master_name = \"m\";\n  host = \"10.0.0.1\";\n};\n", 7,
+	    "redis.host and redis.sentinels exclude each other: the "
+	    "sentinels name the master");
+	expect_error(BASE "redis = {\n  sentinels = [ \"127.0.0.1\" ];\n"
+	    "  master_name = \"m\";\n};\n", 5, "redis.sentinels[0] "
+	    "\"127.0.0.1\" is not a valid address (want \"host:port\" or "
+	    "\"[v6]:port\", port 1-65535)");
+	expect_error(BASE "redis = {\n  sentinels = \"127.0.0.1:26379\";\n"
+	    "  master_name = \"m\";\n};\n", 5, "redis.sentinels must be a "
+	    "list of \"host:port\" strings, as [ \"10.0.0.1:26379\", ... ], "
+	    "not a string");
+	expect_error(BASE "redis = {\n  sentinels = [ ];\n"
+	    "  master_name = \"m\";\n};\n", 5, "redis.sentinels must name at "
+	    "least one address");
+	expect_error(BASE "redis = { remote = (\n  { name = \"a\"; "
+	    "sentinels = [ \"127.0.0.1:1\" ]; port = 7000;\n"
+	    "    master_name = \"m\"; }\n); };\n", 5,
+	    "redis.remote[0].port and redis.remote[0].sentinels exclude each "
+	    "other: the sentinels name the master");
 }
 
 static void
@@ -1218,6 +1291,8 @@ main(void)
 		cmocka_unit_test(test_err_syntax),
 		cmocka_unit_test(test_err_security_group),
 		cmocka_unit_test(test_err_too_many_remotes),
+		cmocka_unit_test(test_sentinels),
+		cmocka_unit_test(test_err_sentinels),
 		cmocka_unit_test(test_err_load_string),
 		cmocka_unit_test(test_err_truncated_message),
 		cmocka_unit_test(test_dump_default_file),

@@ -359,9 +359,10 @@ add_region(const struct conf_redis *cr)
 
 	g->name = cr->name;
 	g->home = strcmp(cr->name, opt.region) == 0;
-	g->rds = rds_new(base, cr->host, cr->port, cr->password,
-	    on_region_state, g);
-	name = xasprintf("redis %s (%s:%d)", cr->name, cr->host, cr->port);
+	g->rds = rds_new_conf(base, cr, on_region_state, g);
+	name = cr->sentinels.n > 0 ? xasprintf("redis %s (master %s)",
+	    cr->name, cr->master_name) : xasprintf("redis %s (%s:%d)",
+	    cr->name, cr->host, cr->port);
 	rds_set_name(g->rds, name);
 	free(name);
 	if (g->home)
@@ -407,8 +408,7 @@ setup_redis(void)
 		    opt.region, boot, opt.flood, on_flood_done, NULL);
 		return;
 	}
-	reqs = rds_new(base, cr->host, cr->port, cr->password, on_req_state,
-	    NULL);
+	reqs = rds_new_conf(base, cr, on_req_state, NULL);
 	rds_set_name(reqs, "redis requests");
 	ev_beat = event_new(base, -1, EV_PERSIST, on_beat, NULL);
 	evtimer_add(ev_beat, &sec);

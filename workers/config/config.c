@@ -124,12 +124,10 @@ config_start(struct event_base *b, const struct conf *c, int fd)
 	if ((cw.pg = pgc_new(b, c->pg_conninfo, c->pg_password, NULL,
 	    NULL)) == NULL)
 		worker_fatalx(2, "postgres.conninfo does not parse");
-	cw.pub = rds_new(b, c->redis.host, c->redis.port, c->redis.password,
-	    NULL, NULL);
+	cw.pub = rds_new_conf(b, &c->redis, NULL, NULL);
 	rds_set_name(cw.pub, "redis (config announcements)");
 	cw.channel = cfgfollow_channel(c->tenant_id);
-	cw.auth = auth_new(b, c->redis.host, c->redis.port, c->redis.password,
-	    c->tenant_id);
+	cw.auth = auth_new(b, &c->redis, c->tenant_id);
 	auth_set_admin_token(cw.auth, c->admin_token);
 	cw.http = http_server_new(b, fd, &l, handle, &cw);
 	http_server_set_tls(cw.http, c->workers[WORKER_CONFIG].tls.ctx);
@@ -564,8 +562,8 @@ migrated_cb(int ok, int version, void *arg)
 	}
 	w->migrated = 1;
 	cache_init(CFG_NTYPES);
-	w->follow = cfgfollow_new(w->base, w->pg, c->redis.host, c->redis.port,
-	    c->redis.password, c->tenant_id, &cbs, w);
+	w->follow = cfgfollow_new(w->base, w->pg, &c->redis, c->tenant_id,
+	    &cbs, w);
 }
 
 /* on_prune - drop the change log's history beyond workers.config.history */

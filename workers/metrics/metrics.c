@@ -154,8 +154,7 @@ connect_deps(const struct conf *c)
 		worker_fatalx(2, "postgres.conninfo does not parse");
 	pgc_set_connect_timeout(pg, 2000);
 	pgc_set_backoff(pg, 100, 2000);
-	redis = rds_new(base, c->redis.host, c->redis.port, c->redis.password,
-	    redis_state, NULL);
+	redis = rds_new_conf(base, &c->redis, redis_state, NULL);
 	rds_set_connect_timeout(redis, 2000);
 	rds_set_backoff(redis, 100, 2000);
 }
@@ -267,9 +266,7 @@ metrics_reload_apply(const struct conf *next, const struct conf *prev)
 	register_series(next);
 	if (!same(next->pg_conninfo, prev->pg_conninfo) ||
 	    !same(next->pg_password, prev->pg_password) ||
-	    !same(next->redis.host, prev->redis.host) ||
-	    next->redis.port != prev->redis.port ||
-	    !same(next->redis.password, prev->redis.password)) {
+	    !conf_redis_equal(&next->redis, &prev->redis)) {
 		log_info("dependency settings changed; reconnecting");
 		pgc_free(pg);
 		rds_free(redis);

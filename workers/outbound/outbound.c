@@ -124,8 +124,7 @@ ob_start(struct event_base *b, const struct conf *c, int fd)
 	if ((ob.pg = pgc_new(b, c->pg_conninfo, c->pg_password, NULL,
 	    NULL)) == NULL)
 		worker_fatalx(2, "postgres.conninfo does not parse");
-	ob.kv = rds_new(b, c->redis.host, c->redis.port, c->redis.password,
-	    NULL, NULL);
+	ob.kv = rds_new_conf(b, &c->redis, NULL, NULL);
 	rds_set_name(ob.kv, "redis (agent reservations)");
 	if (outbox_start(b, c) == -1)
 		return -1;

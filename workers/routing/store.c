@@ -254,8 +254,7 @@ store_start(struct event_base *b, const struct conf *c)
 	for (i = 0; i < S_MAX; i++)
 		texts[i] = xasprintf("%s%s", prelude, bodies[i]);
 	ev_retry = evtimer_new(b, retry, NULL);
-	kv = rds_new(b, c->redis.host, c->redis.port, c->redis.password,
-	    on_state, NULL);
+	kv = rds_new_conf(b, &c->redis, on_state, NULL);
 	rds_set_name(kv, "redis (routing)");
 }
 
@@ -619,8 +618,7 @@ snapshotted(struct call *c, const redisReply *rep)
 			json_array_append_new(ixs, o);
 	if (follower != NULL)
 		rds_free(follower);
-	follower = rds_new(rt.base, cf->redis.host, cf->redis.port,
-	    cf->redis.password, NULL, NULL);
+	follower = rds_new_conf(rt.base, &cf->redis, NULL, NULL);
 	rds_set_name(follower, "redis (routing events)");
 	rds_stream_follow(follower, events_key, rep->element[0]->str, 0, 500,
 	    on_entry, NULL);

@@ -95,8 +95,7 @@ routingfeed_start(const char *from)
 
 	k_prefix = xasprintf("tenantd:{%s}:routing:", c->tenant_id);
 	k_events = xasprintf("%sevents", k_prefix);
-	cmd = rds_new(stats_env.base, c->redis.host, c->redis.port,
-	    c->redis.password, NULL, NULL);
+	cmd = rds_new_conf(stats_env.base, &c->redis, NULL, NULL);
 	rds_set_name(cmd, "redis (routing state, for statistics)");
 	started = 1;
 	if (from != NULL && sid_parse(from, &at) == 0) {
@@ -164,8 +163,7 @@ follow(const char *from)
 	const struct conf	*c = worker_conf();
 
 	snprintf(position, sizeof(position), "%s", from);
-	reader = rds_new(stats_env.base, c->redis.host, c->redis.port,
-	    c->redis.password, on_reader, NULL);
+	reader = rds_new_conf(stats_env.base, &c->redis, on_reader, NULL);
 	rds_set_name(reader, "redis (routing events, for statistics)");
 	reader_was_up = 0;
 	rds_stream_follow(reader, k_events, from, READ_BLOCK_MS, READ_COUNT,

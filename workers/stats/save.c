@@ -26,6 +26,7 @@
 #include <hiredis/hiredis.h>
 
 #include "log.h"
+#include "rds.h"
 #include "voice.h"
 #include "worker.h"
 #include "stats_int.h"
@@ -404,16 +405,9 @@ child_save(int model_too)
 	(void)setpriority(PRIO_PROCESS, 0, 19);
 	closefrom(3);
 	cs.n = 0;
-	cs.rc = c->redis.host[0] == '/' ? redisConnectUnixWithTimeout(
-	    c->redis.host, tv) : redisConnectWithTimeout(c->redis.host,
-	    c->redis.port, tv);
-	if (cs.rc == NULL || cs.rc->err)
+	/* authenticated, and the master when through Sentinel */
+	if ((cs.rc = rds_connect_sync(&c->redis, tv)) == NULL)
 		_exit(1);
-	redisSetTimeout(cs.rc, tv);
-	if (c->redis.password != NULL) {
-		redisAppendCommand(cs.rc, "AUTH %s", c->redis.password);
-		cs.n++;
-	}
 	if (model_too) {
 		text = snapshot_text();
 		redisAppendCommand(cs.rc, "SET %s %s", k_model, text);

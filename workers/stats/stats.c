@@ -91,8 +91,8 @@ stats_start(struct event_base *b, const struct conf *c, int fd)
 	stats_env.base = b;
 	register_metrics();
 	stats_env.model = model_new(&statistic_model_cbs, NULL);
-	stats_env.kv = rds_new(stats_env.base, c->redis.host, c->redis.port,
-	    c->redis.password, agents_kv_state, NULL);
+	stats_env.kv = rds_new_conf(stats_env.base, &c->redis,
+	    agents_kv_state, NULL);
 	rds_set_name(stats_env.kv, "redis (statistics state)");
 	if (svc_start(stats_env.base, c, WORKER_STATS, fd, &ops) == -1)
 		return -1;
