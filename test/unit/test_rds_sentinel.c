@@ -600,6 +600,8 @@ srv_start(void)
 	char	 port[16], master[16];
 	char	*argv[] = { "redis-server", "--port", port, "--bind",
 		    "127.0.0.1", "--save", "", "--appendonly", "no",
+		    /* a replica's sync would leave dump.rdb in our directory */
+		    "--repl-diskless-load", "on-empty-db",
 		    NULL, NULL, NULL, NULL };
 	int	 i;
 
@@ -610,11 +612,11 @@ srv_start(void)
 		snprintf(port, sizeof(port), "%d", srv_port[i]);
 		if (i == B) {
 			snprintf(master, sizeof(master), "%d", srv_port[A]);
-			argv[9] = "--replicaof";
-			argv[10] = "127.0.0.1";
-			argv[11] = master;
+			argv[11] = "--replicaof";
+			argv[12] = "127.0.0.1";
+			argv[13] = master;
 		} else
-			argv[9] = NULL;
+			argv[11] = NULL;
 		if ((srv_pid[i] = tl_spawn(argv, "/dev/null", (uid_t)-1,
 		    0)) == -1 || tl_wait_ready(&srv_pid[i], 10000, srv_ready,
 		    &srv_port[i]) == -1) {
