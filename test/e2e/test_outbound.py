@@ -76,6 +76,9 @@ class Outbound:
         self.group = c("campaign-groups", g)
         wait_for(self.up, 20, what="the outbound port")
         wait_for(self.table_ready, 20, what="the calling list's table")
+        # the table is made as the list is seen; the group may come a batch
+        # of changes later
+        wait_for(self.group_seen, 20, what="the campaign group")
 
     def up(self):
         return session_opens(self.port, self.token, timeout=1)
@@ -84,6 +87,9 @@ class Outbound:
         with psycopg.connect(self.pg.conninfo, autocommit=True) as conn:
             cur = conn.execute(q, args)
             return cur.fetchall() if cur.description else None
+
+    def group_seen(self):
+        return self.http("GET", f"/v1/campaign-groups/{self.group}")[0] == 200
 
     def table_ready(self):
         r = self.sql("SELECT count(*) FROM information_schema.columns WHERE "
@@ -240,6 +246,48 @@ def test_group_state_survives_a_killed_worker(tenantd, pg):
     r = s.call("RequestGetCampaignStatus", campaignGroup=t.group)
     assert r["state"] == "Running", r
     s.close()
+
+
+def test_a_restarted_worker_tells_no_state_before_it_has_read_it(tenantd, pg):
+    """A request that comes before the groups' states are read is told to
+    retry (503 with Retry-After; RequestOpen Unavailable), never answered
+    NotLoaded for a group that is running (found by CI: a GET right after
+    the restart raced the read)."""
+    t = Outbound(tenantd, pg)
+    s = t.session()
+    s.call("RequestLoadCampaign", campaignGroup=t.group)
+    r = s.call("RequestStartDialing", campaignGroup=t.group)
+    assert r["state"] == "Running", r
+    s.close()
+    with psycopg.connect(t.pg.conninfo) as lock:
+        lock.execute("LOCK TABLE ocs_group_state IN ACCESS EXCLUSIVE MODE")
+        old = t.d.worker_pid("outbound")
+        os.kill(old, signal.SIGKILL)
+        wait_for(lambda: t.d.worker_pid("outbound") not in (None, old), 20,
+                 what="a new outbound worker")
+        import http.client
+
+        def answered():
+            try:
+                h = http.client.HTTPConnection("127.0.0.1", t.port, timeout=5)
+                h.request("GET", f"/v1/campaign-groups/{t.group}",
+                          headers={"Authorization": f"Bearer {t.token}"})
+                r = h.getresponse()
+                out = (r.status, r.getheader("Retry-After"), json.loads(r.read()))
+                h.close()
+                return out
+            except OSError:
+                return None
+        wait_for(lambda: (a := answered()) is not None and a[0] != 401, 20,
+                 what="the new worker's HTTP")
+        time.sleep(1.0)             # past its config load: only the lock holds
+        st, retry, body = answered()
+        assert st == 503 and retry == "1" and body["error"] == "Unavailable", body
+        assert "states" in body["message"], body
+        assert not t.up()           # RequestOpen: Unavailable as well
+        lock.rollback()
+    wait_for(t.up, 20, what="the worker serving")
+    assert t.http("GET", f"/v1/campaign-groups/{t.group}")[1]["state"] == "Running"
 
 
 # ---- the dialler ----

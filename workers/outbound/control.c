@@ -217,6 +217,12 @@ run(struct ctl *c, const char *op, json_t *args)
 		    (long long)c->group);
 		return;
 	}
+	if (!ob.restored) {
+		/* a group's state before the table is read would be a guess */
+		fail(c, SESS_ERR_UNAVAILABLE, "the campaign groups' states are "
+		    "being read (the worker is starting); retry");
+		return;
+	}
 	g = groups_get(c->group);
 	if (strcmp(op, "status") == 0) {
 		ev = group_describe(c->group);

@@ -221,13 +221,18 @@ migrated(int ok, int version, void *arg)
 
 /* ---- sessions ---- */
 
-/* on_open - served once the worker's tables are there too */
+/*
+ * on_open - served once the worker's tables are there and the groups'
+ * states read from them: a desktop that opened before would be told its
+ * running group is NotLoaded
+ */
 static enum sess_open
 on_open(struct sess *s, json_t *req, const char **why)
 {
-	if (ob.migrated)
+	if (ob.migrated && ob.restored)
 		return SESS_OPEN_ACCEPT;
-	*why = "the outbound worker's tables are not ready yet";
+	*why = ob.migrated ? "the outbound worker is reading the campaign "
+	    "groups' states" : "the outbound worker's tables are not ready yet";
 	return SESS_OPEN_UNAVAILABLE;
 }
 
