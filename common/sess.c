@@ -1245,6 +1245,13 @@ sess_client_name(const struct sess *s)
 }
 
 /* sess_id - a number unique within this server, for logs */
+/* sess_peer - "addr:port" of the client, or "local" */
+const char *
+sess_peer(const struct sess *s)
+{
+	return s->peer;
+}
+
 uint64_t
 sess_id(const struct sess *s)
 {

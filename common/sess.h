@@ -227,6 +227,7 @@ void		 sess_set_data(struct sess *, void *);
 void		*sess_data(const struct sess *);
 const char	*sess_client_name(const struct sess *);	/* NULL before open */
 uint64_t	 sess_id(const struct sess *);
+const char	*sess_peer(const struct sess *);	/* "addr:port" */
 
 /*
  * Client of the same protocol, reconnecting with backoff.  Requests get

@@ -497,10 +497,30 @@ svc_json_body(struct http_conn *c, const struct http_request *r,
 	return j;
 }
 
+/* A feed's token check, through its refreshes. */
+struct svc_feedcheck {
+	auth_check_cb	*cb;
+	void		*arg;
+};
+
+static void
+feed_checked(const struct principal *who, uint64_t expires_us,
+    int unavailable, void *arg)
+{
+	struct svc_feedcheck	*fc = arg;
+
+	fc->cb(who, unavailable, fc->arg);
+	free(fc);
+}
+
 void
 svc_token_check(const char *token, size_t len, auth_check_cb *cb, void *arg)
 {
-	auth_check(auth, token, len, cb, arg);
+	struct svc_feedcheck	*fc = xmalloc(sizeof(*fc));
+
+	fc->cb = cb;
+	fc->arg = arg;
+	auth_check_follow(auth, token, len, feed_checked, fc);
 }
 
 /* svc_principal_can - its grants now, from the cache's access groups */

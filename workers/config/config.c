@@ -12,6 +12,8 @@
  *                                      ?cascade=true
  *   GET    /v1/changes?since=R[&wait=S]  the change log after R
  *   POST   /v1/import, GET /v1/export, GET /v1/whoami, POST /v1/auth/token
+ *   POST   /v1/auth/refresh, POST /v1/auth/logout,
+ *   DELETE /v1/auth/tokens/{id}   (tokenlife.c)
  *
  * PostgreSQL is the truth (store.c).  Reads are served from the cache
  * (cache.c), which only the change follower (common/cfgfollow.c) feeds, in
@@ -42,6 +44,7 @@
 #include "pgc.h"
 #include "rds.h"
 #include "store.h"
+#include "throttle.h"
 #include "util.h"
 
 #define PRUNE_INTERVAL_S	60
@@ -118,6 +121,7 @@ config_start(struct event_base *b, const struct conf *c, int fd)
 {
 	struct http_limits	l = limits_of(c);
 	struct timeval		tv = { PRUNE_INTERVAL_S, 0 };
+	struct throttle_limits	tl;
 
 	cw.base = b;
 	register_metrics();
@@ -129,6 +133,10 @@ config_start(struct event_base *b, const struct conf *c, int fd)
 	cw.channel = cfgfollow_channel(c->tenant_id);
 	cw.auth = auth_new(b, &c->redis, c->tenant_id);
 	auth_set_admin_token(cw.auth, c->admin_token);
+	cw.throttle = throttle_new(b, c->redis.host, c->redis.port,
+	    c->redis.password, c->tenant_id);
+	tl = throttle_limits_of(c);
+	throttle_set_limits(cw.throttle, &tl);
 	cw.http = http_server_new(b, fd, &l, handle, &cw);
 	http_server_set_tls(cw.http, c->workers[WORKER_CONFIG].tls.ctx);
 	http_server_set_observer(cw.http, observe, NULL);
@@ -160,8 +168,10 @@ static void
 config_reload_apply(const struct conf *next, const struct conf *prev)
 {
 	struct http_limits	l = limits_of(next);
+	struct throttle_limits	tl = throttle_limits_of(next);
 
 	http_server_set_limits(cw.http, &l);
+	throttle_set_limits(cw.throttle, &tl);
 	/* new connections get the new certificate; open ones keep theirs */
 	http_server_set_tls(cw.http, next->workers[WORKER_CONFIG].tls.ctx);
 	auth_set_admin_token(cw.auth, next->admin_token);
@@ -206,6 +216,9 @@ config_cleanup(void)
 	store_fini();
 	cfgfollow_free(cw.follow);
 	cw.follow = NULL;
+	/* delayed refusals and pending counts are answered now */
+	throttle_free(cw.throttle);
+	cw.throttle = NULL;
 	auth_free(cw.auth);
 	cw.auth = NULL;
 	rds_free(cw.pub);
@@ -296,6 +309,8 @@ dispatch(struct cfgw *w, struct http_conn *c, const struct http_request *r,
 
 	/* Authenticated: never pushed out to make room for a stranger. */
 	http_conn_trust(c);
+	if (tokenlife_route(w, c, r, who))
+		return;
 	access_grants(who, &g);
 	if (http_path_is(r, "/v1/whoami")) {
 		if (http_method_is(r, "GET"))
