@@ -140,6 +140,10 @@ static const struct key security_keys[] = {
 	{ "group", K_STRING, C(group), 0, NULL, 0 },
 	{ "login_delay_after", K_UINT, C(login_delay_after), 0, "5", 0 },
 	{ "login_refuse_after", K_UINT, C(login_refuse_after), 0, "10", 0 },
+	{ "login_address_delay_after", K_UINT, C(login_address_delay_after),
+	    0, "50", 0 },
+	{ "login_address_refuse_after", K_UINT,
+	    C(login_address_refuse_after), 0, "100", 0 },
 	{ "login_window", K_NUMBER, C(login_window), 0, "300.0", 0 },
 	{ "login_delay", K_NUMBER, C(login_delay), 0, "1.0", 0 },
 	END
@@ -1049,6 +1053,14 @@ check_whole(struct loader *ld, struct conf *c, config_t *cf)
 		    "security.login_delay_after (%u) must not be above "
 		    "security.login_refuse_after (%u)", c->login_delay_after,
 		    c->login_refuse_after);
+	if (c->login_address_refuse_after > 0 &&
+	    c->login_address_delay_after > c->login_address_refuse_after)
+		return fail(ld, config_lookup(cf,
+		    "security.login_address_delay_after"),
+		    "security.login_address_delay_after (%u) must not be "
+		    "above security.login_address_refuse_after (%u)",
+		    c->login_address_delay_after,
+		    c->login_address_refuse_after);
 	if (c->heartbeat_interval >= c->heartbeat_timeout)
 		return fail(ld, config_setting_get_member(root, "supervisor"),
 		    "supervisor.heartbeat_interval (%g s) must be shorter "

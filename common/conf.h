@@ -144,6 +144,8 @@ struct conf {
 	/* login throttling (common/throttle.c); 0: that stage is off */
 	unsigned	 login_delay_after;
 	unsigned	 login_refuse_after;
+	unsigned	 login_address_delay_after;
+	unsigned	 login_address_refuse_after;
 	double		 login_window;		/* seconds */
 	double		 login_delay;		/* seconds */
 

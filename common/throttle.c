@@ -20,24 +20,26 @@
 
 /*
  * KEYS: the address's count, then the user's (if any); ARGV: the window
- * in ms, refuse_after (0: never).  {the largest count before, ms until a
- * refusal ends (0: not refused)}.  A refused attempt is not counted, so
- * the refusal ends with the window of the first failure.
+ * in ms, then for each key the count that refuses (0: never).  {the
+ * address's count before, the user's, ms until a refusal ends (0: not
+ * refused)}.  A refused attempt is not counted, so the refusal ends with
+ * the window of the first failure.
  */
 static const char attempt_lua[] =
-    "local n, wait, refuse = 0, 0, tonumber(ARGV[2]) "
-    "for _, k in ipairs(KEYS) do "
+    "local n, wait = {0, 0}, 0 "
+    "for i, k in ipairs(KEYS) do "
     " local c = tonumber(redis.call('GET', k) or '0') "
-    " if c > n then n = c end "
+    " local refuse = tonumber(ARGV[i + 1]) "
+    " n[i] = c "
     " if refuse > 0 and c >= refuse then "
     "  local t = redis.call('PTTL', k) "
     "  if t < 0 then t = tonumber(ARGV[1]) end "
     "  if t > wait then wait = t end end end "
-    "if wait > 0 then return {n, wait} end "
+    "if wait > 0 then return {n[1], n[2], wait} end "
     "for _, k in ipairs(KEYS) do "
     " if redis.call('INCR', k) == 1 then "
     "  redis.call('PEXPIRE', k, ARGV[1]) end end "
-    "return {n, 0}";
+    "return {n[1], n[2], 0}";
 
 /* KEYS: the address's count, then the user's (if any). */
 static const char success_lua[] =
@@ -130,6 +132,8 @@ throttle_limits_of(const struct conf *c)
 
 	l.delay_after = c->login_delay_after;
 	l.refuse_after = c->login_refuse_after;
+	l.addr_delay_after = c->login_address_delay_after;
+	l.addr_refuse_after = c->login_address_refuse_after;
 	l.window = c->login_window;
 	l.delay = c->login_delay;
 	return l;
@@ -141,16 +145,29 @@ throttle_set_limits(struct throttle *t, const struct throttle_limits *l)
 	t->lim = *l;
 }
 
-/* throttle_verdict_of - what count_before (and a refusal) mean */
-enum throttle_verdict
-throttle_verdict_of(const struct throttle_limits *l, unsigned before,
-    int refused)
+/* stage - what one count means against its two limits */
+static enum throttle_verdict
+stage(unsigned n, unsigned delay_after, unsigned refuse_after)
 {
-	if (refused || (l->refuse_after > 0 && before >= l->refuse_after))
+	if (refuse_after > 0 && n >= refuse_after)
 		return THROTTLE_REFUSE;
-	if (l->delay_after > 0 && before >= l->delay_after)
+	if (delay_after > 0 && n >= delay_after)
 		return THROTTLE_SLOW;
 	return THROTTLE_OK;
+}
+
+/* throttle_verdict_of - what the counts before (and a refusal) mean */
+enum throttle_verdict
+throttle_verdict_of(const struct throttle_limits *l, unsigned addr,
+    unsigned user, int refused)
+{
+	enum throttle_verdict	a, u;
+
+	if (refused)
+		return THROTTLE_REFUSE;
+	a = stage(addr, l->addr_delay_after, l->addr_refuse_after);
+	u = stage(user, l->delay_after, l->refuse_after);
+	return a > u ? a : u;
 }
 
 /* throttle_host - the address part of a peer name */
@@ -227,20 +244,21 @@ local_add(struct throttle *t, const char *key, uint64_t now)
 /* local_attempt - the script's work, in this process's memory */
 static void
 local_attempt(struct throttle *t, char *const keys[], int nkeys,
-    unsigned *before, uint64_t *wait_us)
+    unsigned before[2], uint64_t *wait_us)
 {
 	struct lcount	*lc;
 	uint64_t	 now = now_mono_us();
+	unsigned	 refuse[2] = { t->lim.addr_refuse_after,
+			    t->lim.refuse_after };
 	int		 i;
 
-	*before = 0;
+	before[0] = before[1] = 0;
 	*wait_us = 0;
 	for (i = 0; i < nkeys; i++) {
 		if ((lc = local_get(t, keys[i], now)) == NULL)
 			continue;
-		if (lc->n > *before)
-			*before = lc->n;
-		if (t->lim.refuse_after > 0 && lc->n >= t->lim.refuse_after &&
+		before[i] = lc->n;
+		if (refuse[i] > 0 && lc->n >= refuse[i] &&
 		    lc->end_us - now > *wait_us)
 			*wait_us = lc->end_us - now;
 	}
@@ -273,11 +291,12 @@ op_free(struct throttle_op *op)
 
 /* op_answer - the caller's verdict */
 static void
-op_answer(struct throttle_op *op, unsigned before, uint64_t wait_ms)
+op_answer(struct throttle_op *op, const unsigned before[2], uint64_t wait_ms)
 {
 	enum throttle_verdict	v;
 
-	v = throttle_verdict_of(&op->t->lim, before, wait_ms > 0);
+	v = throttle_verdict_of(&op->t->lim, before[0], before[1],
+	    wait_ms > 0);
 	if (op->cb != NULL)
 		op->cb(v, v == THROTTLE_REFUSE ? (unsigned)((wait_ms + 999) /
 		    1000) : 0, op->arg);
@@ -290,7 +309,7 @@ op_local(struct throttle_op *op)
 {
 	struct throttle	*t = op->t;
 	char		*keys[2];
-	unsigned	 before;
+	unsigned	 before[2];
 	uint64_t	 wait_us;
 	int		 n = op_keys(op, keys), i;
 
@@ -298,7 +317,7 @@ op_local(struct throttle_op *op)
 		log_warnx("login attempts counted in this process only "
 		    "(Redis unavailable)");
 	t->warned = 1;
-	local_attempt(t, keys, n, &before, &wait_us);
+	local_attempt(t, keys, n, before, &wait_us);
 	for (i = 0; i < n; i++)
 		free(keys[i]);
 	op_answer(op, before, (wait_us + 999) / 1000);
@@ -308,22 +327,26 @@ static void
 attempt_cb(struct rds *r, const redisReply *reply, void *arg)
 {
 	struct throttle_op	*op = arg;
+	unsigned		 before[2];
+	size_t			 i;
 
 	if (reply == NULL || reply->type != REDIS_REPLY_ARRAY ||
-	    reply->elements != 2 ||
-	    reply->element[0]->type != REDIS_REPLY_INTEGER ||
-	    reply->element[1]->type != REDIS_REPLY_INTEGER) {
-		if (reply != NULL && reply->type == REDIS_REPLY_ERROR)
-			log_warnx("login attempt not counted in Redis: %s",
-			    reply->str);
-		op_local(op);
-		return;
-	}
+	    reply->elements != 3)
+		goto local;
+	for (i = 0; i < 3; i++)
+		if (reply->element[i]->type != REDIS_REPLY_INTEGER)
+			goto local;
 	if (op->t->warned)
 		log_info("login attempts counted in Redis again");
 	op->t->warned = 0;
-	op_answer(op, (unsigned)reply->element[0]->integer,
-	    (uint64_t)reply->element[1]->integer);
+	before[0] = (unsigned)reply->element[0]->integer;
+	before[1] = (unsigned)reply->element[1]->integer;
+	op_answer(op, before, (uint64_t)reply->element[2]->integer);
+	return;
+local:
+	if (reply != NULL && reply->type == REDIS_REPLY_ERROR)
+		log_warnx("login attempt not counted in Redis: %s", reply->str);
+	op_local(op);
 }
 
 /* throttle_attempt - count the attempt, atomically with the check */
@@ -332,6 +355,8 @@ throttle_attempt(struct throttle *t, const char *user, const char *addr,
     throttle_cb *cb, void *arg)
 {
 	struct throttle_op	*op = xcalloc(1, sizeof(*op));
+	unsigned long long	 window_ms = (unsigned long long)
+				    (t->lim.window * 1000);
 	char			*keys[2];
 	int			 n, rc;
 
@@ -343,17 +368,19 @@ throttle_attempt(struct throttle *t, const char *user, const char *addr,
 	n = op_keys(op, keys);
 	if (n == 2)
 		rc = rds_command(t->redis, attempt_cb, op, "EVAL %s 2 %s %s "
-		    "%llu %u", attempt_lua, keys[0], keys[1],
-		    (unsigned long long)(t->lim.window * 1000), t->lim.refuse_after);
+		    "%llu %u %u", attempt_lua, keys[0], keys[1], window_ms,
+		    t->lim.addr_refuse_after, t->lim.refuse_after);
 	else
 		rc = rds_command(t->redis, attempt_cb, op, "EVAL %s 1 %s "
-		    "%llu %u", attempt_lua, keys[0],
-		    (unsigned long long)(t->lim.window * 1000), t->lim.refuse_after);
+		    "%llu %u", attempt_lua, keys[0], window_ms,
+		    t->lim.addr_refuse_after);
 	free(keys[0]);
 	if (n == 2)
 		free(keys[1]);
-	if (rc == -1)
+	if (rc == -1) {
 		op_local(op);	/* at once: rds_command did not take it */
+		return NULL;
+	}
 	return op;
 }
 
@@ -389,6 +416,17 @@ throttle_success(struct throttle *t, const char *user, const char *addr)
 			free(strmap_del(&t->local, keys[i]));
 		free(keys[i]);
 	}
+}
+
+/* throttle_forget - a user's count gone (its password was changed) */
+void
+throttle_forget(struct throttle *t, const char *user)
+{
+	char	*key = xasprintf("%suser:%s", t->prefix, user);
+
+	rds_command(t->redis, NULL, NULL, "DEL %s", key);
+	free(strmap_del(&t->local, key));
+	free(key);
 }
 
 /* ---- delays ---- */

@@ -12,7 +12,10 @@
  *
  * each living security.login_window seconds from its first attempt.  One
  * Lua script reads both counts and adds the attempt in one atomic step, so
- * that many attempts in parallel are all counted.  The larger count says:
+ * that many attempts in parallel are all counted.  Each count has its own
+ * limits (security.login_delay_after and login_refuse_after for a user
+ * name, login_address_delay_after and login_address_refuse_after, higher,
+ * for an address, which many users may share); the worse stage wins:
  *
  *   below login_delay_after	THROTTLE_OK
  *   from login_delay_after	THROTTLE_SLOW: a failure is answered only
@@ -51,8 +54,10 @@ enum throttle_verdict {
 };
 
 struct throttle_limits {
-	unsigned	delay_after;	/* 0: never slowed */
+	unsigned	delay_after;	/* a user name's; 0: never slowed */
 	unsigned	refuse_after;	/* 0: never refused */
+	unsigned	addr_delay_after;	/* an address's */
+	unsigned	addr_refuse_after;
 	double		window;		/* seconds */
 	double		delay;		/* seconds */
 };
@@ -64,14 +69,17 @@ typedef void	 throttle_cb(enum throttle_verdict, unsigned retry_after,
 struct throttle	*throttle_new(struct event_base *, const char *redis_host,
 		    int redis_port, const char *redis_password,
 		    const char *tenant_id);
-/* Pending attempts are answered (from the local counts) first. */
+/* Pending attempts are answered (from the local counts), and delayed
+ * answers given, now. */
 void		 throttle_free(struct throttle *);
 struct throttle_limits throttle_limits_of(const struct conf *);
 void		 throttle_set_limits(struct throttle *,
 		    const struct throttle_limits *);
 /*
  * Count an attempt of user (NULL: none) from addr, and say what may be
- * done with it.  cb is called once, later, unless the op is cancelled.
+ * done with it.  cb is called once, unless the op is cancelled: later,
+ * or (NULL returned, nothing to cancel) already, when Redis could not
+ * even be asked.
  */
 struct throttle_op *throttle_attempt(struct throttle *, const char *user,
 		    const char *addr, throttle_cb *, void *arg);
@@ -79,6 +87,8 @@ void		 throttle_cancel(struct throttle_op *);
 /* The attempt succeeded: take it back. */
 void		 throttle_success(struct throttle *, const char *user,
 		    const char *addr);
+/* Forget a user's count (a new password was set). */
+void		 throttle_forget(struct throttle *, const char *user);
 /* Call fn(arg) after the configured delay; cancel it if arg goes. */
 struct throttle_wait *throttle_delay(struct throttle *, void (*fn)(void *),
 		    void *arg);
@@ -86,7 +96,7 @@ void		 throttle_wait_cancel(struct throttle_wait *);
 
 /* Pure parts, for the unit tests. */
 enum throttle_verdict throttle_verdict_of(const struct throttle_limits *,
-		    unsigned count_before, int refused);
+		    unsigned addr_before, unsigned user_before, int refused);
 /* The host of "addr:port", "[v6]:port" or "local", into buf. */
 void		 throttle_host(const char *peer, char *buf, size_t len);
 
