@@ -138,11 +138,11 @@ static const struct key security_keys[] = {
 	    C(admin_token) },
 	{ "user", K_STRING, C(user), 0, NULL, 0 },
 	{ "group", K_STRING, C(group), 0, NULL, 0 },
-	{ "login_delay_after", K_UINT, C(login_delay_after), 0, "5", 0 },
-	{ "login_refuse_after", K_UINT, C(login_refuse_after), 0, "10", 0 },
-	{ "login_address_delay_after", K_UINT, C(login_address_delay_after),
+	{ "login_delay_after", K_INT, C(login_delay_after), 0, "5", 0 },
+	{ "login_refuse_after", K_INT, C(login_refuse_after), 0, "10", 0 },
+	{ "login_address_delay_after", K_INT, C(login_address_delay_after),
 	    0, "50", 0 },
-	{ "login_address_refuse_after", K_UINT,
+	{ "login_address_refuse_after", K_INT,
 	    C(login_address_refuse_after), 0, "100", 0 },
 	{ "login_window", K_NUMBER, C(login_window), 0, "300.0", 0 },
 	{ "login_delay", K_NUMBER, C(login_delay), 0, "1.0", 0 },
@@ -1040,6 +1040,11 @@ check_whole(struct loader *ld, struct conf *c, config_t *cf)
 	if (c->group != NULL && getgrnam(c->group) == NULL)
 		return fail(ld, config_setting_get_member(root, "security"),
 		    "security.group %s: no such group", c->group);
+	if (c->login_delay_after < 0 || c->login_refuse_after < 0 ||
+	    c->login_address_delay_after < 0 ||
+	    c->login_address_refuse_after < 0)
+		return fail(ld, config_setting_get_member(root, "security"),
+		    "security.login_*_after must be 0 (never) or more");
 	if (c->login_window < 1 || c->login_window > 86400)
 		return fail(ld, config_lookup(cf, "security.login_window"),
 		    "security.login_window must be between 1 and 86400 "
@@ -1050,15 +1055,15 @@ check_whole(struct loader *ld, struct conf *c, config_t *cf)
 	if (c->login_refuse_after > 0 && c->login_delay_after >
 	    c->login_refuse_after)
 		return fail(ld, config_lookup(cf, "security.login_delay_after"),
-		    "security.login_delay_after (%u) must not be above "
-		    "security.login_refuse_after (%u)", c->login_delay_after,
+		    "security.login_delay_after (%d) must not be above "
+		    "security.login_refuse_after (%d)", c->login_delay_after,
 		    c->login_refuse_after);
 	if (c->login_address_refuse_after > 0 &&
 	    c->login_address_delay_after > c->login_address_refuse_after)
 		return fail(ld, config_lookup(cf,
 		    "security.login_address_delay_after"),
-		    "security.login_address_delay_after (%u) must not be "
-		    "above security.login_address_refuse_after (%u)",
+		    "security.login_address_delay_after (%d) must not be "
+		    "above security.login_address_refuse_after (%d)",
 		    c->login_address_delay_after,
 		    c->login_address_refuse_after);
 	if (c->heartbeat_interval >= c->heartbeat_timeout)

@@ -142,10 +142,10 @@ struct conf {
 	char		*user;
 	char		*group;
 	/* login throttling (common/throttle.c); 0: that stage is off */
-	unsigned	 login_delay_after;
-	unsigned	 login_refuse_after;
-	unsigned	 login_address_delay_after;
-	unsigned	 login_address_refuse_after;
+	int		 login_delay_after;
+	int		 login_refuse_after;
+	int		 login_address_delay_after;
+	int		 login_address_refuse_after;
 	double		 login_window;		/* seconds */
 	double		 login_delay;		/* seconds */
 

@@ -130,10 +130,10 @@ throttle_limits_of(const struct conf *c)
 {
 	struct throttle_limits	l;
 
-	l.delay_after = c->login_delay_after;
-	l.refuse_after = c->login_refuse_after;
-	l.addr_delay_after = c->login_address_delay_after;
-	l.addr_refuse_after = c->login_address_refuse_after;
+	l.delay_after = (unsigned)c->login_delay_after;
+	l.refuse_after = (unsigned)c->login_refuse_after;
+	l.addr_delay_after = (unsigned)c->login_address_delay_after;
+	l.addr_refuse_after = (unsigned)c->login_address_refuse_after;
 	l.window = c->login_window;
 	l.delay = c->login_delay;
 	return l;
