@@ -208,3 +208,27 @@ def next_event(r):
         assert line, "the feed ended"
         if line.startswith(b"{"):
             return json.loads(line)
+
+
+def test_a_change_stream_survives_a_refresh_and_ends_at_logout(tenantd, redis):
+    d = daemon(tenantd)
+    dbid = person(d)
+    r = d.api("POST", "/v1/access-groups", {"name": "see-self", "members": [dbid],
+              "permissions": [{"collection": "switches", "rights": ["read"]}]})
+    assert r.status == 201, r.text
+    t = login(d)
+    c = http.client.HTTPConnection("127.0.0.1", d.config_port, timeout=20)
+    c.request("GET", "/v1/changes?since=0", headers={
+        "Authorization": f"Bearer {t['token']}", "Accept": "application/x-ndjson"})
+    r = c.getresponse()
+    assert r.status == 200
+    new = refresh(d, t["token"]).json
+    time.sleep(5.5)     # past a recheck of the streams' tokens (every 5 s)
+    d.create("switches", {"name": "sw-x", "type": "SIP"})
+    assert next_event(r)["type"] == "Switch", "the stream goes on after a refresh"
+    assert d.api("POST", "/v1/auth/logout", token=new["token"]).status == 204
+    t0 = time.monotonic()
+    while r.fp.readline() not in (b"", b"0\r\n"):   # the last chunk
+        pass
+    assert time.monotonic() - t0 < 10
+    c.close()

@@ -48,6 +48,7 @@
 #include "util.h"
 
 #define PRUNE_INTERVAL_S	60
+#define RECHECK_INTERVAL_S	5	/* change streams' tokens */
 #define MIGRATE_RETRY_S		1
 #define IDLE_TIMEOUT_S		120.0
 #define TOKEN_BODY_MAX		8192
@@ -93,6 +94,7 @@ static void	 on_synced(json_int_t, void *);
 static void	 migrate(evutil_socket_t, short, void *);
 static void	 migrated_cb(int, int, void *);
 static void	 on_prune(evutil_socket_t, short, void *);
+static void	 on_recheck(evutil_socket_t, short, void *);
 
 const struct worker_ops config_worker_ops = {
 	config_start,
@@ -108,7 +110,7 @@ static struct cfgw		 cw = {
 	.streams = TAILQ_HEAD_INITIALIZER(cw.streams),
 	.revision = -1,
 };
-static struct event		*ev_migrate, *ev_prune, *ev_drain;
+static struct event		*ev_migrate, *ev_prune, *ev_drain, *ev_recheck;
 static struct metric		*m_clients, *m_objects, *m_revision;
 static struct metric		*m_catchups, *m_latency;
 static struct route_count	 counts[R_MAX][STATUSES_MAX];
@@ -147,6 +149,9 @@ config_start(struct event_base *b, const struct conf *c, int fd)
 	ev_migrate = evtimer_new(b, migrate, &cw);
 	ev_prune = event_new(b, -1, EV_PERSIST, on_prune, &cw);
 	event_add(ev_prune, &tv);
+	tv.tv_sec = RECHECK_INTERVAL_S;
+	ev_recheck = event_new(b, -1, EV_PERSIST, on_recheck, &cw);
+	event_add(ev_recheck, &tv);
 	migrate(-1, 0, &cw);
 	return 0;
 }
@@ -232,9 +237,11 @@ config_cleanup(void)
 		event_free(ev_migrate);
 	if (ev_prune != NULL)
 		event_free(ev_prune);
+	if (ev_recheck != NULL)
+		event_free(ev_recheck);
 	if (ev_drain != NULL)
 		event_free(ev_drain);
-	ev_migrate = ev_prune = ev_drain = NULL;
+	ev_migrate = ev_prune = ev_drain = ev_recheck = NULL;
 	cache_free();
 	free(cw.channel);
 	cw.channel = NULL;
@@ -579,6 +586,16 @@ migrated_cb(int ok, int version, void *arg)
 	cache_init(CFG_NTYPES);
 	w->follow = cfgfollow_new(w->base, w->pg, &c->redis, c->tenant_id,
 	    &cbs, w);
+}
+
+/* on_recheck - the change streams' tokens, asked again */
+static void
+on_recheck(evutil_socket_t fd, short what, void *arg)
+{
+	struct cfgw	*w = arg;
+
+	if (!w->dying)
+		changes_recheck(w);
 }
 
 /* on_prune - drop the change log's history beyond workers.config.history */

@@ -124,6 +124,7 @@ void		 changes_wake(struct cfgw *);
 size_t		 changes_writes_parked(const struct cfgw *);
 void		 changes_stop(struct cfgw *);
 void		 changes_free(struct cfgw *);
+void		 changes_recheck(struct cfgw *);
 
 /* token.c */
 typedef void	 authed_fn(struct cfgw *, struct http_conn *,
