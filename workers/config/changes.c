@@ -14,7 +14,10 @@
  * revision (read your writes).  changes_wake runs each time the follower
  * moves the cache on, and answers every parked request it now satisfies.
  * The cache holds only current objects, so the log itself is always read
- * from PostgreSQL, filtered by the principal's rights at each read.
+ * from PostgreSQL, filtered by the principal's rights at each read.  A
+ * stream outlives its token's check: changes_recheck looks each stream's
+ * token up again (through its refreshes), and ends the stream of a token
+ * revoked or logged out, or of a principal disabled or deleted.
  */
 #include <stdio.h>
 #include <stdlib.h>
