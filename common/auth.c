@@ -116,8 +116,8 @@ static const char refresh_lua[] =
     "return v";
 
 /*
- * ARGV: the token key prefix, the set prefix, the id key prefix, the
- * channel, the id.  Ends the token of that id and every token it was
+ * KEYS: the id's key; ARGV: the token key prefix, the set prefix, the id
+ * key prefix, the channel, the id.  Ends the token of that id and every token it was
  * refreshed into; the number ended.  The principal's dbid is announced.
  */
 static const char end_lua[] =
@@ -646,9 +646,10 @@ auth_end(struct auth *a, const char *id, auth_end_cb *cb, void *arg)
 
 	e->cb = cb;
 	e->arg = arg;
-	if (rds_command(a->redis, end_cb, e, "EVAL %s 0 %s %s %s %s %s",
-	    end_lua, a->prefix, a->set_prefix, a->id_prefix, a->channel,
-	    id) == -1) {
+	/* the id's key as KEYS[1]: it routes the script to the tenant's slot */
+	if (rds_command(a->redis, end_cb, e, "EVAL %s 1 %s%s %s %s %s %s %s",
+	    end_lua, a->id_prefix, id, a->prefix, a->set_prefix, a->id_prefix,
+	    a->channel, id) == -1) {
 		free(e);
 		cb(-1, arg);
 	}
