@@ -199,8 +199,7 @@ svc_start(struct event_base *b, const struct conf *c, enum worker_class w,
 	auth = auth_new(base, &c->redis, c->tenant_id);
 	auth_set_admin_token(auth, c->admin_token);
 	rights = rights_new(base, auth, &c->redis, c->tenant_id, &rc, NULL);
-	throttle = throttle_new(base, c->redis.host, c->redis.port,
-	    c->redis.password, c->tenant_id);
+	throttle = throttle_new(base, &c->redis, c->tenant_id);
 	tl = throttle_limits_of(c);
 	throttle_set_limits(throttle, &tl);
 	if ((srv = sess_server_new(base, fd, &l, &h, NULL)) == NULL)

@@ -82,13 +82,13 @@ struct throttle_op {
 
 /* throttle_new - counts of one tenant, on a Redis command connection */
 struct throttle *
-throttle_new(struct event_base *base, const char *host, int port,
-    const char *password, const char *tenant_id)
+throttle_new(struct event_base *base, const struct conf_redis *cr,
+    const char *tenant_id)
 {
 	struct throttle	*t = xcalloc(1, sizeof(*t));
 
 	t->base = base;
-	t->redis = rds_new(base, host, port, password, NULL, NULL);
+	t->redis = rds_new_conf(base, cr, NULL, NULL);
 	rds_set_name(t->redis, "redis (logins)");
 	t->prefix = xasprintf("tenantd:{%s}:login:", tenant_id);
 	t->lim.window = 300;

@@ -40,6 +40,7 @@
 
 struct event_base;
 struct conf;
+struct conf_redis;
 struct throttle;
 struct throttle_op;
 struct throttle_wait;
@@ -66,8 +67,8 @@ struct throttle_limits {
 typedef void	 throttle_cb(enum throttle_verdict, unsigned retry_after,
 		    void *arg);
 
-struct throttle	*throttle_new(struct event_base *, const char *redis_host,
-		    int redis_port, const char *redis_password,
+/* The Redis of cr (a host, or through its sentinels). */
+struct throttle	*throttle_new(struct event_base *, const struct conf_redis *cr,
 		    const char *tenant_id);
 /* Pending attempts are answered (from the local counts), and delayed
  * answers given, now. */

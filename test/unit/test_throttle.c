@@ -16,6 +16,7 @@
 #include <cmocka.h>
 #include <event2/event.h>
 
+#include "conf.h"
 #include "throttle.h"
 #include "util.h"
 
@@ -101,11 +102,15 @@ test_local_counts(void **state)
 	struct event_base	*base = event_base_new();
 	struct throttle		*t;
 	struct got		 g = { base, THROTTLE_OK, 0, 0 };
+	struct conf_redis	 cr;
 	uint64_t		 t0;
 	int			 n;
 
 	/* port 1: nothing listens, so every attempt is counted locally */
-	t = throttle_new(base, "127.0.0.1", 1, NULL, "t1");
+	memset(&cr, 0, sizeof(cr));
+	cr.host = "127.0.0.1";
+	cr.port = 1;
+	t = throttle_new(base, &cr, "t1");
 	throttle_set_limits(t, &lim);
 	assert_int_equal(attempt(t, &g, "p:a", "10.0.0.1"), THROTTLE_OK);
 	assert_int_equal(attempt(t, &g, "p:a", "10.0.0.1"), THROTTLE_OK);

@@ -135,8 +135,7 @@ config_start(struct event_base *b, const struct conf *c, int fd)
 	cw.channel = cfgfollow_channel(c->tenant_id);
 	cw.auth = auth_new(b, &c->redis, c->tenant_id);
 	auth_set_admin_token(cw.auth, c->admin_token);
-	cw.throttle = throttle_new(b, c->redis.host, c->redis.port,
-	    c->redis.password, c->tenant_id);
+	cw.throttle = throttle_new(b, &c->redis, c->tenant_id);
 	tl = throttle_limits_of(c);
 	throttle_set_limits(cw.throttle, &tl);
 	cw.http = http_server_new(b, fd, &l, handle, &cw);
