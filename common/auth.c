@@ -30,6 +30,7 @@
 
 #include <event2/event.h>
 #include <hiredis/hiredis.h>
+#include <openssl/evp.h>
 
 #include "auth.h"
 #include "log.h"
@@ -40,11 +41,15 @@
 #define TOKEN_MAX	128
 #define REVOKE_RETRY_S	1
 
-/* KEYS: token, set; ARGV: principal, ttl, token.  OK, or nil if taken. */
+/*
+ * KEYS: token, set, the token's id key; ARGV: principal, ttl, token.  OK,
+ * or nil if taken.
+ */
 static const char issue_lua[] =
     "local ttl = tonumber(ARGV[2]) "
     "if not redis.call('SET', KEYS[1], ARGV[1], 'EX', ttl, 'NX') then "
     " return false end "
+    "redis.call('SET', KEYS[3], ARGV[3], 'EX', ttl) "
     "local now = tonumber(redis.call('TIME')[1]) "
     "redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now) "
     "redis.call('ZADD', KEYS[2], now + ttl, ARGV[3]) "
@@ -59,21 +64,77 @@ static const char issue_lua[] =
  */
 static const char revoke_lua[] =
     "local tokens = redis.call('ZRANGE', KEYS[1], 0, -1) "
-    "for _, t in ipairs(tokens) do redis.call('DEL', ARGV[1] .. t) end "
+    "for _, t in ipairs(tokens) do redis.call('DEL', ARGV[1] .. t, "
+    " ARGV[4] .. redis.sha1hex(t)) end "
     "redis.call('DEL', KEYS[1]) "
     "redis.call('PUBLISH', ARGV[2], ARGV[3]) "
     "return #tokens";
 
-/* KEYS: token, set; ARGV: token, the channel, the dbid. */
+/* KEYS: token, set, id key; ARGV: token, the channel, the dbid. */
 static const char drop_lua[] =
     "redis.call('ZREM', KEYS[2], ARGV[1]) "
-    "local n = redis.call('DEL', KEYS[1]) "
+    "local n = redis.call('DEL', KEYS[1], KEYS[3]) "
     "redis.call('PUBLISH', ARGV[2], ARGV[3]) "
     "return n";
 
-/* KEYS: token.  {value or false, milliseconds to live}. */
+/*
+ * KEYS: token; ARGV: the token key prefix, 1 to follow refreshes.  {value
+ * or false, milliseconds to live}.  A refreshed token's value is "R:"
+ * and its successor: dead for a request, alive for what was opened with
+ * it (a session, a feed) while its last successor lives.
+ */
 static const char check_lua[] =
-    "return {redis.call('GET', KEYS[1]), redis.call('PTTL', KEYS[1])}";
+    "local k = KEYS[1] "
+    "local v = redis.call('GET', k) "
+    "local i = 0 "
+    "while ARGV[2] == '1' and v and string.sub(v, 1, 2) == 'R:' and "
+    " i < 64 do "
+    " k = ARGV[1] .. string.sub(v, 3) v = redis.call('GET', k) i = i + 1 end "
+    "if v and string.sub(v, 1, 2) == 'R:' then v = false end "
+    "return {v, redis.call('PTTL', k)}";
+
+/*
+ * KEYS: old token, new token, set, new id key; ARGV: ttl, new token.  The
+ * principal, or nil when the old token is gone, or was refreshed already.
+ * The old token's key becomes a pointer to the new one, for the rest of
+ * its life, in the same step: it serves no request from now on.
+ */
+static const char refresh_lua[] =
+    "local v = redis.call('GET', KEYS[1]) "
+    "if not v or string.sub(v, 1, 2) == 'R:' then return false end "
+    "local ttl = tonumber(ARGV[1]) "
+    "if not redis.call('SET', KEYS[2], v, 'EX', ttl, 'NX') then "
+    " return false end "
+    "redis.call('SET', KEYS[4], ARGV[2], 'EX', ttl) "
+    "local p = redis.call('PTTL', KEYS[1]) "
+    "if p > 0 then redis.call('SET', KEYS[1], 'R:' .. ARGV[2], 'PX', p) end "
+    "local now = tonumber(redis.call('TIME')[1]) "
+    "redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now) "
+    "redis.call('ZADD', KEYS[3], now + ttl, ARGV[2]) "
+    "if redis.call('TTL', KEYS[3]) < ttl then "
+    " redis.call('EXPIRE', KEYS[3], ttl) end "
+    "return v";
+
+/*
+ * KEYS: the id's key; ARGV: the token key prefix, the set prefix, the id
+ * key prefix, the channel, the id.  Ends the token of that id and every token it was
+ * refreshed into; the number ended.  The principal's dbid is announced.
+ */
+static const char end_lua[] =
+    "local tok = redis.call('GET', ARGV[3] .. ARGV[5]) "
+    "local n = 0 "
+    "while tok and n < 64 do "
+    " local v = redis.call('GET', ARGV[1] .. tok) "
+    " redis.call('DEL', ARGV[1] .. tok, ARGV[3] .. redis.sha1hex(tok)) "
+    " if not v then break end "
+    " n = n + 1 "
+    " if string.sub(v, 1, 2) ~= 'R:' then "
+    "  local p = cjson.decode(v) "
+    "  redis.call('ZREM', ARGV[2] .. p.dbid, tok) "
+    "  redis.call('PUBLISH', ARGV[4], tostring(p.dbid)) "
+    "  break end "
+    " tok = string.sub(v, 3) end "
+    "return n";
 
 /* A revocation: answered once, tried until it succeeds or is moot. */
 struct revocation {
@@ -92,6 +153,7 @@ struct auth {
 	struct rds		*redis;
 	char			*prefix;	/* tenantd:{<tenant>}:token: */
 	char			*set_prefix;	/* tenantd:{<tenant>}:tokens: */
+	char			*id_prefix;	/* tenantd:{<tenant>}:tokenid: */
 	char			*channel;	/* tenantd:{<tenant>}:auth */
 	char			*admin;
 	struct event		*ev_revoke;	/* tries failed revocations */
@@ -103,6 +165,7 @@ struct check {
 	auth_check_cb	*cb;
 	auth_expiry_cb	*ecb;		/* or this, with the token's life */
 	void		*arg;
+	int		 follow;	/* through refreshes (check_lua) */
 };
 
 struct issue {
@@ -127,6 +190,7 @@ auth_new(struct event_base *base, const struct conf_redis *cr,
 	rds_set_name(a->redis, "redis (tokens)");
 	a->prefix = xasprintf("tenantd:{%s}:token:", tenant_id);
 	a->set_prefix = xasprintf("tenantd:{%s}:tokens:", tenant_id);
+	a->id_prefix = xasprintf("tenantd:{%s}:tokenid:", tenant_id);
 	a->channel = auth_channel(tenant_id);
 	TAILQ_INIT(&a->revocations);
 	if ((a->ev_revoke = evtimer_new(base, revoke_again, a)) == NULL)
@@ -155,6 +219,7 @@ auth_free(struct auth *a)
 	event_free(a->ev_revoke);
 	free(a->prefix);
 	free(a->set_prefix);
+	free(a->id_prefix);
 	free(a->channel);
 	free(a->admin);
 	free(a);
@@ -233,13 +298,13 @@ check_cb(struct rds *r, const redisReply *reply, void *arg)
 	struct principal	 p;
 	uint64_t		 expires_us = 0;
 
-	if (c->ecb != NULL && reply != NULL &&
+	if ((c->ecb != NULL || c->follow) && reply != NULL &&
 	    reply->type == REDIS_REPLY_ARRAY && reply->elements == 2) {
 		value = reply->element[0];
 		pttl = reply->element[1];
 	}
 	if (reply == NULL || reply->type == REDIS_REPLY_ERROR ||
-	    (c->ecb != NULL && pttl == NULL))
+	    ((c->ecb != NULL || c->follow) && pttl == NULL))
 		check_answer(c, NULL, 0, 1);
 	else if (value->type != REDIS_REPLY_STRING ||
 	    parse_principal(value->str, value->len, &p) == -1)
@@ -280,9 +345,9 @@ check(struct auth *a, const char *token, size_t len, struct check *c)
 		return;
 	}
 	c->a = a;
-	if (c->ecb != NULL)
-		rc = rds_command(a->redis, check_cb, c, "EVAL %s 1 %s%b",
-		    check_lua, a->prefix, token, len);
+	if (c->ecb != NULL || c->follow)
+		rc = rds_command(a->redis, check_cb, c, "EVAL %s 1 %s%b %s %d",
+		    check_lua, a->prefix, token, len, a->prefix, c->follow);
 	else
 		rc = rds_command(a->redis, check_cb, c, "GET %s%b", a->prefix,
 		    token, len);
@@ -301,6 +366,19 @@ auth_check(struct auth *a, const char *token, size_t len, auth_check_cb *cb,
 
 	c->cb = cb;
 	c->arg = arg;
+	check(a, token, len, c);
+}
+
+/* auth_check_follow - the same, through the token's refreshes */
+void
+auth_check_follow(struct auth *a, const char *token, size_t len,
+    auth_expiry_cb *cb, void *arg)
+{
+	struct check	*c = xcalloc(1, sizeof(*c));
+
+	c->ecb = cb;
+	c->arg = arg;
+	c->follow = 1;
 	check(a, token, len, c);
 }
 
@@ -335,6 +413,7 @@ auth_issue(struct auth *a, const struct principal *p, unsigned ttl,
     auth_issue_cb *cb, void *arg)
 {
 	unsigned char	 raw[TOKEN_BYTES];
+	char		 id[AUTH_ID_LEN + 1];
 	struct issue	*is;
 	char		*value;
 	json_t		*j;
@@ -351,9 +430,11 @@ auth_issue(struct auth *a, const struct principal *p, unsigned ttl,
 	    p->dbid, "name", p->name);
 	value = json_dumps(j, JSON_COMPACT);
 	json_decref(j);
-	if (rds_command(a->redis, issue_cb, is, "EVAL %s 2 %s%s %s%lld %s %u %s",
-	    issue_lua, a->prefix, is->token, a->set_prefix, (long long)p->dbid,
-	    value, ttl, is->token) == -1) {
+	auth_token_id(is->token, id);
+	if (rds_command(a->redis, issue_cb, is, "EVAL %s 3 %s%s %s%lld %s%s %s "
+	    "%u %s", issue_lua, a->prefix, is->token, a->set_prefix,
+	    (long long)p->dbid, a->id_prefix, id, value, ttl,
+	    is->token) == -1) {
 		free(is);
 		cb(NULL, arg);
 	}
@@ -413,9 +494,9 @@ static void
 revoke_send(struct auth *a, struct revocation *rv)
 {
 	rv->out = 1;
-	if (rds_command(a->redis, revoke_cb, rv, "EVAL %s 1 %s%lld %s %s %lld",
-	    revoke_lua, a->set_prefix, (long long)rv->dbid, a->prefix,
-	    a->channel, (long long)rv->dbid) == -1)
+	if (rds_command(a->redis, revoke_cb, rv, "EVAL %s 1 %s%lld %s %s %lld "
+	    "%s", revoke_lua, a->set_prefix, (long long)rv->dbid, a->prefix,
+	    a->channel, (long long)rv->dbid, a->id_prefix) == -1)
 		revoke_cb(a->redis, NULL, rv);
 }
 
@@ -464,9 +545,114 @@ auth_revoke(struct auth *a, json_int_t dbid, unsigned ttl,
 void
 auth_drop(struct auth *a, json_int_t dbid, const char *token)
 {
-	rds_command(a->redis, NULL, NULL, "EVAL %s 2 %s%s %s%lld %s %s %lld",
-	    drop_lua, a->prefix, token, a->set_prefix, (long long)dbid, token,
-	    a->channel, (long long)dbid);
+	char	id[AUTH_ID_LEN + 1];
+
+	auth_token_id(token, id);
+	rds_command(a->redis, NULL, NULL, "EVAL %s 3 %s%s %s%lld %s%s %s %s "
+	    "%lld", drop_lua, a->prefix, token, a->set_prefix, (long long)dbid,
+	    a->id_prefix, id, token, a->channel, (long long)dbid);
+}
+
+/* auth_token_id - a token's id: the SHA-1 of it, in hex */
+void
+auth_token_id(const char *token, char id[AUTH_ID_LEN + 1])
+{
+	unsigned char	md[EVP_MAX_MD_SIZE];
+	unsigned int	n = 0, i;
+
+	if (EVP_Digest(token, strlen(token), md, &n, EVP_sha1(), NULL) != 1 ||
+	    n * 2 != AUTH_ID_LEN)
+		fatalx("auth: SHA-1 failed");
+	for (i = 0; i < n; i++)
+		snprintf(id + 2 * i, 3, "%02x", md[i]);
+}
+
+struct refresh {
+	char		 token[2 * TOKEN_BYTES + 1];
+	auth_issue_cb	*cb;
+	void		*arg;
+};
+
+static void
+refresh_cb(struct rds *r, const redisReply *reply, void *arg)
+{
+	struct refresh	*rf = arg;
+
+	if (reply == NULL || reply->type == REDIS_REPLY_ERROR)
+		rf->cb(NULL, rf->arg);
+	else if (reply->type != REDIS_REPLY_STRING)
+		rf->cb("", rf->arg);
+	else
+		rf->cb(rf->token, rf->arg);
+	explicit_bzero(rf->token, sizeof(rf->token));
+	free(rf);
+}
+
+/*
+ * auth_refresh - a new token for old's principal, valid ttl seconds; old
+ * ends for requests, in the same step.  cb: the new token, "" when old
+ * was not live (expired, revoked, refreshed already), NULL when Redis
+ * could not be asked.
+ */
+void
+auth_refresh(struct auth *a, const char *old, json_int_t dbid, unsigned ttl,
+    auth_issue_cb *cb, void *arg)
+{
+	unsigned char	 raw[TOKEN_BYTES];
+	char		 id[AUTH_ID_LEN + 1];
+	struct refresh	*rf;
+	size_t		 i;
+
+	if (getrandom(raw, sizeof(raw), 0) != sizeof(raw))
+		fatal("getrandom");
+	rf = xcalloc(1, sizeof(*rf));
+	for (i = 0; i < sizeof(raw); i++)
+		snprintf(rf->token + 2 * i, 3, "%02x", raw[i]);
+	rf->cb = cb;
+	rf->arg = arg;
+	auth_token_id(rf->token, id);
+	if (rds_command(a->redis, refresh_cb, rf, "EVAL %s 4 %s%s %s%s %s%lld "
+	    "%s%s %u %s", refresh_lua, a->prefix, old, a->prefix, rf->token,
+	    a->set_prefix, (long long)dbid, a->id_prefix, id, ttl,
+	    rf->token) == -1) {
+		free(rf);
+		cb(NULL, arg);
+	}
+}
+
+struct ending {
+	auth_end_cb	*cb;
+	void		*arg;
+};
+
+static void
+end_cb(struct rds *r, const redisReply *reply, void *arg)
+{
+	struct ending	*e = arg;
+
+	e->cb(reply == NULL || reply->type != REDIS_REPLY_INTEGER ? -1 :
+	    (int)reply->integer, e->arg);
+	free(e);
+}
+
+/*
+ * auth_end - end the token whose id is id (and what it was refreshed
+ * into); its principal's sessions look at their tokens again
+ */
+void
+auth_end(struct auth *a, const char *id, auth_end_cb *cb, void *arg)
+{
+	struct ending	*e = xcalloc(1, sizeof(*e));
+
+	e->cb = cb;
+	e->arg = arg;
+	/* the id's key as KEYS[1]: it routes the script to the tenant's slot */
+	if (rds_command(a->redis, end_cb, e, "EVAL %s 1 %s%s %s %s %s %s %s",
+	    end_lua, a->id_prefix, id, a->prefix, a->set_prefix, a->id_prefix,
+	    a->channel, id) == -1) {
+		free(e);
+		cb(-1, arg);
+	}
 }
 
 /* auth_hash - a fresh yescrypt hash */

@@ -24,6 +24,8 @@ struct conf_redis;
 
 /* An issued token: 32 random bytes, in lowercase hex. */
 #define AUTH_TOKEN_LEN	64
+/* A token's id, to name it without its secret: SHA-1, in hex. */
+#define AUTH_ID_LEN	40
 
 struct event_base;
 struct auth;
@@ -67,6 +69,13 @@ typedef void	 auth_expiry_cb(const struct principal *, uint64_t expires_us,
 void		 auth_check_expiry(struct auth *, const char *token,
 		    size_t len, auth_expiry_cb *, void *arg);
 /*
+ * The same, through the token's refreshes: a token refreshed answers for
+ * its last successor, so that what was opened with it (a session, a
+ * feed) goes on; a request is checked with the others.
+ */
+void		 auth_check_follow(struct auth *, const char *token,
+		    size_t len, auth_expiry_cb *, void *arg);
+/*
  * The channel on which a revocation or a dropped token is announced, in
  * the same atomic step: its message is the principal's dbid.  free(3) it.
  */
@@ -84,6 +93,20 @@ void		 auth_revoke(struct auth *, json_int_t dbid, unsigned ttl,
 		    auth_revoke_cb *, void *arg);
 /* Drop one token of principal dbid (no answer is awaited). */
 void		 auth_drop(struct auth *, json_int_t dbid, const char *token);
+/* The id of a token (tenantd:{<tenant>}:tokenid:<id> names it). */
+void		 auth_token_id(const char *token, char id[AUTH_ID_LEN + 1]);
+/*
+ * Refresh old (a live token of principal dbid): a new token valid ttl
+ * seconds; old serves no request from now on.  cb gets the new token, ""
+ * when old was not live, NULL when Redis could not be asked.
+ */
+void		 auth_refresh(struct auth *, const char *old, json_int_t dbid,
+		    unsigned ttl, auth_issue_cb *, void *arg);
+/* n: tokens ended (0: no such id), -1: Redis could not be asked */
+typedef void	 auth_end_cb(int n, void *arg);
+/* End the token of that id, and what it was refreshed into. */
+void		 auth_end(struct auth *, const char *id, auth_end_cb *,
+		    void *arg);
 /* crypt(3) hash of a secret with a fresh yescrypt salt; NULL on failure. */
 char		*auth_hash(const char *secret);
 /* Does secret match hash?  Constant time in the hash's length. */

@@ -138,6 +138,14 @@ static const struct key security_keys[] = {
 	    C(admin_token) },
 	{ "user", K_STRING, C(user), 0, NULL, 0 },
 	{ "group", K_STRING, C(group), 0, NULL, 0 },
+	{ "login_delay_after", K_INT, C(login_delay_after), 0, "5", 0 },
+	{ "login_refuse_after", K_INT, C(login_refuse_after), 0, "10", 0 },
+	{ "login_address_delay_after", K_INT, C(login_address_delay_after),
+	    0, "50", 0 },
+	{ "login_address_refuse_after", K_INT,
+	    C(login_address_refuse_after), 0, "100", 0 },
+	{ "login_window", K_NUMBER, C(login_window), 0, "300.0", 0 },
+	{ "login_delay", K_NUMBER, C(login_delay), 0, "1.0", 0 },
 	END
 };
 
@@ -1032,6 +1040,32 @@ check_whole(struct loader *ld, struct conf *c, config_t *cf)
 	if (c->group != NULL && getgrnam(c->group) == NULL)
 		return fail(ld, config_setting_get_member(root, "security"),
 		    "security.group %s: no such group", c->group);
+	if (c->login_delay_after < 0 || c->login_refuse_after < 0 ||
+	    c->login_address_delay_after < 0 ||
+	    c->login_address_refuse_after < 0)
+		return fail(ld, config_setting_get_member(root, "security"),
+		    "security.login_*_after must be 0 (never) or more");
+	if (c->login_window < 1 || c->login_window > 86400)
+		return fail(ld, config_lookup(cf, "security.login_window"),
+		    "security.login_window must be between 1 and 86400 "
+		    "seconds");
+	if (c->login_delay < 0 || c->login_delay > 30)
+		return fail(ld, config_lookup(cf, "security.login_delay"),
+		    "security.login_delay must be between 0 and 30 seconds");
+	if (c->login_refuse_after > 0 && c->login_delay_after >
+	    c->login_refuse_after)
+		return fail(ld, config_lookup(cf, "security.login_delay_after"),
+		    "security.login_delay_after (%d) must not be above "
+		    "security.login_refuse_after (%d)", c->login_delay_after,
+		    c->login_refuse_after);
+	if (c->login_address_refuse_after > 0 &&
+	    c->login_address_delay_after > c->login_address_refuse_after)
+		return fail(ld, config_lookup(cf,
+		    "security.login_address_delay_after"),
+		    "security.login_address_delay_after (%d) must not be "
+		    "above security.login_address_refuse_after (%d)",
+		    c->login_address_delay_after,
+		    c->login_address_refuse_after);
 	if (c->heartbeat_interval >= c->heartbeat_timeout)
 		return fail(ld, config_setting_get_member(root, "supervisor"),
 		    "supervisor.heartbeat_interval (%g s) must be shorter "

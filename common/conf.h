@@ -141,6 +141,13 @@ struct conf {
 	char		*admin_token;
 	char		*user;
 	char		*group;
+	/* login throttling (common/throttle.c); 0: that stage is off */
+	int		 login_delay_after;
+	int		 login_refuse_after;
+	int		 login_address_delay_after;
+	int		 login_address_refuse_after;
+	double		 login_window;		/* seconds */
+	double		 login_delay;		/* seconds */
 
 	double		 heartbeat_interval;
 	double		 heartbeat_timeout;

@@ -45,6 +45,7 @@
 #include <unistd.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <netdb.h>
 
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -1577,4 +1578,23 @@ http_server_free(struct http_server *srv)
 	event_free(srv->ev_accept);
 	tls_ctx_free(srv->tls);
 	free(srv);
+}
+
+/*
+ * http_conn_peer - the client's address, without its port ("local" for a
+ * Unix socket, or a peer already gone): what login attempts count by
+ */
+void
+http_conn_peer(const struct http_conn *c, char *buf, size_t len)
+{
+	struct sockaddr_storage	ss;
+	socklen_t		sl = sizeof(ss);
+	char			host[NI_MAXHOST];
+
+	if (getpeername(c->fd, (struct sockaddr *)&ss, &sl) == -1 ||
+	    ss.ss_family == AF_UNIX || getnameinfo((struct sockaddr *)&ss, sl,
+	    host, sizeof(host), NULL, 0, NI_NUMERICHOST) != 0)
+		snprintf(buf, len, "local");
+	else
+		snprintf(buf, len, "%s", host);
 }

@@ -290,6 +290,9 @@ void		 http_conn_set_label(struct http_conn *, int);
  * is never closed to make room for a new one at max_clients.
  */
 void		 http_conn_trust(struct http_conn *);
+/* The client's address without its port ("local": a Unix socket). */
+void		 http_conn_peer(const struct http_conn *, char *buf,
+		    size_t len);
 /*
  * A streamed answer (chunked): begin, write any number of times, end.
  * closed(arg) is called if the client goes away first; after it, and

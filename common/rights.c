@@ -280,8 +280,13 @@ rights_lookup(struct rights *r, struct rights_sess *rs, int opening)
 	ck->rs = rs;
 	ck->opening = opening;
 	rs->check = ck;
-	auth_check_expiry(r->auth, rs->token, strlen(rs->token),
-	    rights_looked, ck);
+	/* an open must be a live token; an open session follows refreshes */
+	if (opening)
+		auth_check_expiry(r->auth, rs->token, strlen(rs->token),
+		    rights_looked, ck);
+	else
+		auth_check_follow(r->auth, rs->token, strlen(rs->token),
+		    rights_looked, ck);
 }
 
 /*

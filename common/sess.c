@@ -594,18 +594,25 @@ sess_opened(struct sess *s, json_t *extra)
  * open timeout, which still runs).
  */
 static void
-sess_refused(struct sess *s, enum sess_open r, const char *why)
+sess_refused(struct sess *s, enum sess_open r, const char *why,
+    json_t *extra)
 {
 	const char	*code = r == SESS_OPEN_UNAVAILABLE ?
 			    SESS_ERR_UNAVAILABLE : r == SESS_OPEN_BAD_REQUEST ?
-			    SESS_ERR_BAD_REQUEST : SESS_ERR_UNAUTHORIZED;
+			    SESS_ERR_BAD_REQUEST : r == SESS_OPEN_THROTTLED ?
+			    SESS_ERR_TOO_MANY_ATTEMPTS : SESS_ERR_UNAUTHORIZED;
+	json_t		*e;
 
 	s->srv->st.refused++;
 	if (why == NULL)
 		why = "invalid credentials";
 	log_info("sess %llu: peer %s client %s refused (%s): %s",
 	    (unsigned long long)s->id, s->peer, s->client, code, why);
-	sess_send_error(s, s->open_ref, code, "%s", why);
+	e = sess_error_new(s->open_ref, code, why);
+	if (extra != NULL)
+		json_object_update_missing(e, extra);
+	sess_send(s, e);
+	json_decref(e);
 	if (r == SESS_OPEN_UNAVAILABLE || r == SESS_OPEN_BAD_REQUEST) {
 		s->state = SESS_NEW;
 		free(s->client);
@@ -629,7 +636,7 @@ sess_open_done(struct sess *s, enum sess_open r, json_t *extra,
 		/* requests that came behind RequestOpen wait in the input */
 		event_active(s->wake, EV_TIMEOUT, 1);
 	} else
-		sess_refused(s, r, why);
+		sess_refused(s, r, why, extra);
 }
 
 /* sess_open_string - a string field of RequestOpen, or NULL */
@@ -675,7 +682,7 @@ sess_do_open(struct sess *s, struct sess_request *rq)
 		if (r == SESS_OPEN_ACCEPT)
 			sess_opened(s, extra);
 		else
-			sess_refused(s, r, why);
+			sess_refused(s, r, why, NULL);
 	}
 	json_decref(extra);
 }
@@ -1245,6 +1252,13 @@ sess_client_name(const struct sess *s)
 }
 
 /* sess_id - a number unique within this server, for logs */
+/* sess_peer - "addr:port" of the client, or "local" */
+const char *
+sess_peer(const struct sess *s)
+{
+	return s->peer;
+}
+
 uint64_t
 sess_id(const struct sess *s)
 {

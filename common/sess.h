@@ -60,6 +60,7 @@ struct ssl_ctx_st;	/* OpenSSL's SSL_CTX */
 #define SESS_ERR_NOT_FOUND	"NotFound"
 #define SESS_ERR_FORBIDDEN	"Forbidden"
 #define SESS_ERR_UNAVAILABLE	"Unavailable"
+#define SESS_ERR_TOO_MANY_ATTEMPTS "TooManyAttempts"	/* closes */
 #define SESS_ERR_INTERNAL	"Internal"
 
 /*
@@ -126,6 +127,8 @@ enum sess_open {
 	SESS_OPEN_PENDING = 1,	/* the worker calls sess_open_done later */
 	SESS_OPEN_UNAVAILABLE = 2, /* EventError Unavailable: retry later */
 	SESS_OPEN_BAD_REQUEST = 3, /* EventError BadRequest: a bad field */
+	SESS_OPEN_THROTTLED = 4, /* EventError TooManyAttempts, then close;
+				    reply_extra (retryAfter) goes in it */
 };
 
 struct sess_handlers {
@@ -227,6 +230,7 @@ void		 sess_set_data(struct sess *, void *);
 void		*sess_data(const struct sess *);
 const char	*sess_client_name(const struct sess *);	/* NULL before open */
 uint64_t	 sess_id(const struct sess *);
+const char	*sess_peer(const struct sess *);	/* "addr:port" */
 
 /*
  * Client of the same protocol, reconnecting with backoff.  Requests get

@@ -51,6 +51,7 @@
 #include "metrics.h"
 #include "rights.h"
 #include "svc.h"
+#include "throttle.h"
 #include "util.h"
 #include "voice.h"
 #include "worker.h"
@@ -64,6 +65,15 @@
 struct svc_sess {
 	struct rights_sess	 rs;
 	void			*data;		/* the worker's */
+	struct sess		*s;
+	char			*token;		/* of an open being counted */
+	char			 addr[THROTTLE_HOST_MAX];
+	struct throttle_op	*op;		/* the attempt being counted */
+	struct throttle_wait	*wait;		/* a refusal being delayed */
+	int			 slow;
+	int			 counted;	/* the open's attempt is */
+	enum sess_open		 res;		/* the delayed refusal */
+	const char		*why;
 };
 
 /* An HTTP request whose token is being looked up. */
@@ -81,6 +91,7 @@ static TAILQ_HEAD(, svc_authing) authing = TAILQ_HEAD_INITIALIZER(authing);
 static struct cfgfollow		*follow;
 static struct auth		*auth;
 static struct rights		*rights;
+static struct throttle		*throttle;
 static struct event		*ev_sweep, *ev_drain;
 static struct metric		*m_clients, *m_slow, *m_rq, *m_cfg_retry;
 static enum worker_class	 wclass;
@@ -96,6 +107,7 @@ static void	on_closed(struct sess *, void *);
 static void	on_opened(struct rights_sess *, enum sess_open, const char *,
 		    void *);
 static void	on_rights_changed(struct rights_sess *, void *);
+static void	on_throttled(enum throttle_verdict, unsigned, void *);
 static void	on_reset(void *);
 static void	on_change(const struct cfg_change *, void *);
 static void	on_synced(json_int_t, void *);
@@ -175,6 +187,7 @@ svc_start(struct event_base *b, const struct conf *c, enum worker_class w,
 	struct cfgfollow_cbs	 fc = { on_reset, on_change, on_synced };
 	struct rights_cbs	 rc = { on_opened, on_rights_changed };
 	struct timeval		 tv = util_tv(SVC_SWEEP_MS / 1000.0);
+	struct throttle_limits	 tl;
 
 	base = b;
 	ops = o;
@@ -186,6 +199,9 @@ svc_start(struct event_base *b, const struct conf *c, enum worker_class w,
 	auth = auth_new(base, &c->redis, c->tenant_id);
 	auth_set_admin_token(auth, c->admin_token);
 	rights = rights_new(base, auth, &c->redis, c->tenant_id, &rc, NULL);
+	throttle = throttle_new(base, &c->redis, c->tenant_id);
+	tl = throttle_limits_of(c);
+	throttle_set_limits(throttle, &tl);
 	if ((srv = sess_server_new(base, fd, &l, &h, NULL)) == NULL)
 		return -1;
 	sess_server_set_tls(srv, c->workers[w].tls.ctx);
@@ -201,8 +217,10 @@ svc_reload(const struct conf *next, const struct conf *prev)
 {
 	struct sess_limits	l = sess_limits_of(&next->workers[wclass]);
 	struct http_limits	hl = http_limits_of(&next->workers[wclass]);
+	struct throttle_limits	tl = throttle_limits_of(next);
 
 	sess_server_set_limits(srv, &l);
+	throttle_set_limits(throttle, &tl);
 	http_server_set_limits(hsrv, &hl);
 	/* new connections get the new certificate; open ones keep theirs */
 	sess_server_set_tls(srv, next->workers[wclass].tls.ctx);
@@ -269,6 +287,8 @@ svc_cleanup(void)
 	http_server_free(hsrv);
 	hsrv = NULL;
 	rights_free(rights);
+	throttle_free(throttle);
+	throttle = NULL;
 	auth_free(auth);
 	cfgfollow_free(follow);
 	cache_free();
@@ -343,8 +363,10 @@ on_synced(json_int_t rev, void *arg)
 /* ---- sessions ---- */
 
 /*
- * on_open - RequestOpen: the worker's fields, then the token.  A session
- * whose open was not accepted keeps its state for the next try.
+ * on_open - RequestOpen: the worker's fields, then the attempt counted
+ * by the client's address (throttle.h; the admin token is never counted,
+ * so it cannot be locked out), then the token.  A session whose open was
+ * not accepted keeps its state for the next try.
  */
 static enum sess_open
 on_open(struct sess *s, json_t *req, json_t *extra, void *arg,
@@ -357,26 +379,94 @@ on_open(struct sess *s, json_t *req, json_t *extra, void *arg,
 
 	if (ss == NULL) {
 		ss = xcalloc(1, sizeof(*ss));
+		ss->s = s;
 		sess_set_data(s, ss);
 	}
 	if (ops->open != NULL && (r = ops->open(s, req, why)) !=
 	    SESS_OPEN_ACCEPT)
 		/* the credentials are not the worker's to refuse */
 		return r == SESS_OPEN_UNAVAILABLE ? r : SESS_OPEN_BAD_REQUEST;
-	return rights_open(rights, &ss->rs, s, token, why);
+	ss->counted = 0;
+	if (auth_is_admin(auth, token, strlen(token)))
+		return rights_open(rights, &ss->rs, s, token, why);
+	free(ss->token);
+	ss->token = xstrdup(token);
+	ss->slow = 0;
+	ss->counted = 1;
+	throttle_host(sess_peer(s), ss->addr, sizeof(ss->addr));
+	ss->op = throttle_attempt(throttle, NULL, ss->addr, on_throttled, ss);
+	return SESS_OPEN_PENDING;
 }
 
-/* on_opened - the token is looked up: open, or refuse */
+/* on_throttled - the attempt is counted: refuse now, or see the token */
+static void
+on_throttled(enum throttle_verdict v, unsigned retry_after, void *arg)
+{
+	struct svc_sess	*ss = arg;
+	const char	*why = NULL;
+	enum sess_open	 r;
+	json_t		*extra;
+
+	ss->op = NULL;
+	if (v == THROTTLE_REFUSE) {
+		free(ss->token);
+		ss->token = NULL;
+		extra = json_pack("{s:i}", "retryAfter", (int)retry_after);
+		sess_open_done(ss->s, SESS_OPEN_THROTTLED, extra, "too many "
+		    "failed opens from this address; retry later");
+		json_decref(extra);
+		return;
+	}
+	ss->slow = v == THROTTLE_SLOW;
+	r = rights_open(rights, &ss->rs, ss->s, ss->token, &why);
+	free(ss->token);
+	ss->token = NULL;
+	if (r != SESS_OPEN_PENDING) {
+		throttle_success(throttle, NULL, ss->addr);	/* not tried */
+		sess_open_done(ss->s, r, NULL, why);
+	}
+}
+
+/* on_refuse_late - the delay of a refused open is over */
+static void
+on_refuse_late(void *arg)
+{
+	struct svc_sess	*ss = arg;
+
+	ss->wait = NULL;
+	sess_open_done(ss->s, ss->res, NULL, ss->why);
+}
+
+/*
+ * on_opened - the token is looked up: open, or refuse (after the delay
+ * when this address failed often)
+ */
 static void
 on_opened(struct rights_sess *rs, enum sess_open res, const char *why,
     void *arg)
 {
-	json_t	*extra;
+	struct svc_sess	*ss = (struct svc_sess *)rs;	/* rs is its first */
+	json_t		*extra;
 
-	if (res != SESS_OPEN_ACCEPT) {
+	if (res != SESS_OPEN_ACCEPT && res != SESS_OPEN_REFUSE) {
+		/* not a failure of the credentials: the attempt is void */
+		if (ss->counted)
+			throttle_success(throttle, NULL, ss->addr);
 		sess_open_done(rs->s, res, NULL, why);
 		return;
 	}
+	if (res == SESS_OPEN_REFUSE) {
+		if (!ss->slow) {
+			sess_open_done(rs->s, res, NULL, why);
+			return;
+		}
+		ss->res = res;
+		ss->why = why;
+		ss->wait = throttle_delay(throttle, on_refuse_late, ss);
+		return;
+	}
+	if (ss->counted)
+		throttle_success(throttle, NULL, ss->addr);
 	extra = json_object();
 	if (ops->opened != NULL)
 		ops->opened(rs->s, extra);
@@ -405,6 +495,9 @@ on_closed(struct sess *s, void *arg)
 
 	if (ss == NULL)
 		return;
+	throttle_cancel(ss->op);
+	throttle_wait_cancel(ss->wait);
+	free(ss->token);
 	if (ops->closed != NULL)
 		ops->closed(s);
 	rights_close(rights, &ss->rs);
@@ -497,10 +590,30 @@ svc_json_body(struct http_conn *c, const struct http_request *r,
 	return j;
 }
 
+/* A feed's token check, through its refreshes. */
+struct svc_feedcheck {
+	auth_check_cb	*cb;
+	void		*arg;
+};
+
+static void
+feed_checked(const struct principal *who, uint64_t expires_us,
+    int unavailable, void *arg)
+{
+	struct svc_feedcheck	*fc = arg;
+
+	fc->cb(who, unavailable, fc->arg);
+	free(fc);
+}
+
 void
 svc_token_check(const char *token, size_t len, auth_check_cb *cb, void *arg)
 {
-	auth_check(auth, token, len, cb, arg);
+	struct svc_feedcheck	*fc = xmalloc(sizeof(*fc));
+
+	fc->cb = cb;
+	fc->arg = arg;
+	auth_check_follow(auth, token, len, feed_checked, fc);
 }
 
 /* svc_principal_can - its grants now, from the cache's access groups */

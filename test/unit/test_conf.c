@@ -682,6 +682,19 @@ test_err_cross_checks(void **state)
 	expect_error(BASE "\nsecurity = {\n  user = \"nobody\";\n"
 	    "  group = \"no-such-group-x\";\n};\n", 5,
 	    "security.group no-such-group-x: no such group");
+	expect_error(BASE "\nsecurity = {\n  login_delay_after = 5;\n"
+	    "  login_refuse_after = 3;\n};\n", 6, "security.login_delay_after "
+	    "(5) must not be above security.login_refuse_after (3)");
+	expect_error(BASE "\nsecurity = {\n  login_address_delay_after = 9;\n"
+	    "  login_address_refuse_after = 8;\n};\n", 6,
+	    "security.login_address_delay_after (9) must not be above "
+	    "security.login_address_refuse_after (8)");
+	expect_error(BASE "\nsecurity = {\n  login_window = 0.5;\n};\n", 6,
+	    "security.login_window must be between 1 and 86400 seconds");
+	expect_error(BASE "\nsecurity = {\n  login_delay = 31;\n};\n", 6,
+	    "security.login_delay must be between 0 and 30 seconds");
+	expect_error(BASE "\nsecurity = {\n  login_refuse_after = -1;\n};\n",
+	    5, "security.login_*_after must be 0 (never) or more");
 	expect_error(BASE "supervisor = {\n  heartbeat_interval = 5.0;\n"
 	    "  heartbeat_timeout = 5.0;\n};\n", 4,
 	    "supervisor.heartbeat_interval (5 s) must be shorter than "

@@ -14,7 +14,10 @@
  * revision (read your writes).  changes_wake runs each time the follower
  * moves the cache on, and answers every parked request it now satisfies.
  * The cache holds only current objects, so the log itself is always read
- * from PostgreSQL, filtered by the principal's rights at each read.
+ * from PostgreSQL, filtered by the principal's rights at each read.  A
+ * stream outlives its token's check: changes_recheck looks each stream's
+ * token up again (through its refreshes), and ends the stream of a token
+ * revoked or logged out, or of a principal disabled or deleted.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +31,7 @@
 #include "config_int.h"
 #include "log.h"
 #include "pgc.h"
+#include "rights.h"
 #include "util.h"
 
 #define WAIT_MAX_S		60
@@ -62,6 +66,13 @@ struct stream {
 	int			 busy;		/* a query is out */
 	int			 again;
 	int			 dead;
+	char			*token;		/* to ask again; NULL: admin */
+	struct stream_check	*check;		/* a token lookup out */
+};
+
+/* A stream's token being looked up; outlives the stream if it must. */
+struct stream_check {
+	struct stream	*st;		/* NULL: the stream is gone */
 };
 
 /* One page of the change log being read for a client. */
@@ -79,7 +90,7 @@ static void	park(struct cfgw *, struct http_conn *, int, json_int_t,
 static void	parked_free(struct parked *);
 static void	on_parked_timeout(evutil_socket_t, short, void *);
 static void	stream_start(struct cfgw *, struct http_conn *,
-		    const struct principal *, json_int_t);
+		    const struct principal *, json_int_t, const char *);
 static void	stream_pump(struct stream *);
 static void	stream_free(struct stream *);
 static void	wake_streams(struct cfgw *);
@@ -108,6 +119,7 @@ changes_get(struct cfgw *w, struct http_conn *c, const struct http_request *r,
 	size_t		 alen;
 	json_int_t	 since = 0, n = 0;
 	int		 wait_s, limit;
+	char		 tok[AUTH_TOKEN_LEN + 1];
 
 	if (read_number_param(c, r, "since", 0, CFG_DBID_MAX, &since) == -1 ||
 	    read_number_param(c, r, "wait", 0, WAIT_MAX_S, &n) == -1)
@@ -118,8 +130,17 @@ changes_get(struct cfgw *w, struct http_conn *c, const struct http_request *r,
 		return;
 	limit = (int)n;
 	if ((v2 = http_header(r, "Accept", &alen)) != NULL && alen >= 20 &&
-	    memmem(v2, alen, "application/x-ndjson", 20) != NULL)
-		stream_start(w, c, who, since);
+	    memmem(v2, alen, "application/x-ndjson", 20) != NULL) {
+		v2 = http_header(r, "Authorization", &alen);
+		if (who->kind != PRINCIPAL_ADMIN && v2 != NULL &&
+		    alen == 7 + AUTH_TOKEN_LEN) {
+			snprintf(tok, sizeof(tok), "%.*s", AUTH_TOKEN_LEN,
+			    v2 + 7);
+			stream_start(w, c, who, since, tok);
+			explicit_bzero(tok, sizeof(tok));
+		} else
+			stream_start(w, c, who, since, NULL);
+	}
 	else if (wait_s > 0 && since >= w->revision)
 		park(w, c, 1, since, 0, 200, limit, wait_s, who);
 	else
@@ -400,10 +421,11 @@ on_parked_timeout(evutil_socket_t fd, short what, void *arg)
 /* stream_start - GET /v1/changes with Accept: application/x-ndjson */
 static void
 stream_start(struct cfgw *w, struct http_conn *c, const struct principal *who,
-    json_int_t since)
+    json_int_t since, const char *token)
 {
 	struct stream	*st = xcalloc(1, sizeof(*st));
 
+	st->token = token != NULL ? xstrdup(token) : NULL;
 	st->w = w;
 	st->conn = c;
 	st->who = *who;
@@ -430,7 +452,65 @@ static void
 stream_free(struct stream *st)
 {
 	TAILQ_REMOVE(&st->w->streams, st, entry);
+	if (st->check != NULL)
+		st->check->st = NULL;
+	if (st->token != NULL) {
+		explicit_bzero(st->token, strlen(st->token));
+		free(st->token);
+	}
 	free(st);
+}
+
+/*
+ * stream_rechecked - a stream's token looked up again: revoked, logged
+ * out, or its principal disabled or deleted, the stream ends (a refresh
+ * does not end it: the lookup follows the token's refreshes)
+ */
+static void
+stream_rechecked(const struct principal *who, uint64_t expires_us,
+    int unavailable, void *arg)
+{
+	struct stream_check	*ck = arg;
+	struct stream		*st = ck->st;
+
+	free(ck);
+	if (st == NULL)
+		return;
+	st->check = NULL;
+	if (st->dead || unavailable || (who != NULL &&
+	    rights_principal_valid(who)))
+		return;
+	log_info("a change stream of %s ends: its token is no longer valid",
+	    st->who.name);
+	http_stream_end(st->conn);
+	if (st->busy) {		/* its query's answer frees it */
+		st->dead = 1;
+		st->conn = NULL;
+	} else
+		stream_free(st);
+}
+
+/*
+ * changes_recheck - every stream's token asked again (config.c's timer),
+ * as for a routing feed: a request is checked once, a stream lasts
+ */
+void
+changes_recheck(struct cfgw *w)
+{
+	struct stream		*st, *next;
+	struct stream_check	*ck;
+
+	for (st = TAILQ_FIRST(&w->streams); st != NULL; st = next) {
+		next = TAILQ_NEXT(st, entry);
+		if (st->token == NULL || st->check != NULL || !st->started ||
+		    st->dead)
+			continue;
+		ck = xcalloc(1, sizeof(*ck));
+		ck->st = st;
+		st->check = ck;
+		auth_check_follow(w->auth, st->token, strlen(st->token),
+		    stream_rechecked, ck);
+	}
 }
 
 /* stream_closed - the client went away */

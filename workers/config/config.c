@@ -12,6 +12,8 @@
  *                                      ?cascade=true
  *   GET    /v1/changes?since=R[&wait=S]  the change log after R
  *   POST   /v1/import, GET /v1/export, GET /v1/whoami, POST /v1/auth/token
+ *   POST   /v1/auth/refresh, POST /v1/auth/logout,
+ *   DELETE /v1/auth/tokens/{id}   (tokenlife.c)
  *
  * PostgreSQL is the truth (store.c).  Reads are served from the cache
  * (cache.c), which only the change follower (common/cfgfollow.c) feeds, in
@@ -42,9 +44,11 @@
 #include "pgc.h"
 #include "rds.h"
 #include "store.h"
+#include "throttle.h"
 #include "util.h"
 
 #define PRUNE_INTERVAL_S	60
+#define RECHECK_INTERVAL_S	5	/* change streams' tokens */
 #define MIGRATE_RETRY_S		1
 #define IDLE_TIMEOUT_S		120.0
 #define TOKEN_BODY_MAX		8192
@@ -90,6 +94,7 @@ static void	 on_synced(json_int_t, void *);
 static void	 migrate(evutil_socket_t, short, void *);
 static void	 migrated_cb(int, int, void *);
 static void	 on_prune(evutil_socket_t, short, void *);
+static void	 on_recheck(evutil_socket_t, short, void *);
 
 const struct worker_ops config_worker_ops = {
 	config_start,
@@ -105,7 +110,7 @@ static struct cfgw		 cw = {
 	.streams = TAILQ_HEAD_INITIALIZER(cw.streams),
 	.revision = -1,
 };
-static struct event		*ev_migrate, *ev_prune, *ev_drain;
+static struct event		*ev_migrate, *ev_prune, *ev_drain, *ev_recheck;
 static struct metric		*m_clients, *m_objects, *m_revision;
 static struct metric		*m_catchups, *m_latency;
 static struct route_count	 counts[R_MAX][STATUSES_MAX];
@@ -118,6 +123,7 @@ config_start(struct event_base *b, const struct conf *c, int fd)
 {
 	struct http_limits	l = limits_of(c);
 	struct timeval		tv = { PRUNE_INTERVAL_S, 0 };
+	struct throttle_limits	tl;
 
 	cw.base = b;
 	register_metrics();
@@ -129,6 +135,9 @@ config_start(struct event_base *b, const struct conf *c, int fd)
 	cw.channel = cfgfollow_channel(c->tenant_id);
 	cw.auth = auth_new(b, &c->redis, c->tenant_id);
 	auth_set_admin_token(cw.auth, c->admin_token);
+	cw.throttle = throttle_new(b, &c->redis, c->tenant_id);
+	tl = throttle_limits_of(c);
+	throttle_set_limits(cw.throttle, &tl);
 	cw.http = http_server_new(b, fd, &l, handle, &cw);
 	http_server_set_tls(cw.http, c->workers[WORKER_CONFIG].tls.ctx);
 	http_server_set_observer(cw.http, observe, NULL);
@@ -139,6 +148,9 @@ config_start(struct event_base *b, const struct conf *c, int fd)
 	ev_migrate = evtimer_new(b, migrate, &cw);
 	ev_prune = event_new(b, -1, EV_PERSIST, on_prune, &cw);
 	event_add(ev_prune, &tv);
+	tv.tv_sec = RECHECK_INTERVAL_S;
+	ev_recheck = event_new(b, -1, EV_PERSIST, on_recheck, &cw);
+	event_add(ev_recheck, &tv);
 	migrate(-1, 0, &cw);
 	return 0;
 }
@@ -160,8 +172,10 @@ static void
 config_reload_apply(const struct conf *next, const struct conf *prev)
 {
 	struct http_limits	l = limits_of(next);
+	struct throttle_limits	tl = throttle_limits_of(next);
 
 	http_server_set_limits(cw.http, &l);
+	throttle_set_limits(cw.throttle, &tl);
 	/* new connections get the new certificate; open ones keep theirs */
 	http_server_set_tls(cw.http, next->workers[WORKER_CONFIG].tls.ctx);
 	auth_set_admin_token(cw.auth, next->admin_token);
@@ -206,6 +220,9 @@ config_cleanup(void)
 	store_fini();
 	cfgfollow_free(cw.follow);
 	cw.follow = NULL;
+	/* delayed refusals and pending counts are answered now */
+	throttle_free(cw.throttle);
+	cw.throttle = NULL;
 	auth_free(cw.auth);
 	cw.auth = NULL;
 	rds_free(cw.pub);
@@ -219,9 +236,11 @@ config_cleanup(void)
 		event_free(ev_migrate);
 	if (ev_prune != NULL)
 		event_free(ev_prune);
+	if (ev_recheck != NULL)
+		event_free(ev_recheck);
 	if (ev_drain != NULL)
 		event_free(ev_drain);
-	ev_migrate = ev_prune = ev_drain = NULL;
+	ev_migrate = ev_prune = ev_drain = ev_recheck = NULL;
 	cache_free();
 	free(cw.channel);
 	cw.channel = NULL;
@@ -296,6 +315,8 @@ dispatch(struct cfgw *w, struct http_conn *c, const struct http_request *r,
 
 	/* Authenticated: never pushed out to make room for a stranger. */
 	http_conn_trust(c);
+	if (tokenlife_route(w, c, r, who))
+		return;
 	access_grants(who, &g);
 	if (http_path_is(r, "/v1/whoami")) {
 		if (http_method_is(r, "GET"))
@@ -564,6 +585,16 @@ migrated_cb(int ok, int version, void *arg)
 	cache_init(CFG_NTYPES);
 	w->follow = cfgfollow_new(w->base, w->pg, &c->redis, c->tenant_id,
 	    &cbs, w);
+}
+
+/* on_recheck - the change streams' tokens, asked again */
+static void
+on_recheck(evutil_socket_t fd, short what, void *arg)
+{
+	struct cfgw	*w = arg;
+
+	if (!w->dying)
+		changes_recheck(w);
 }
 
 /* on_prune - drop the change log's history beyond workers.config.history */

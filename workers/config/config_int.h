@@ -48,6 +48,7 @@ struct cfgw {
 	struct pgc		*pg;
 	struct rds		*pub;		/* announcements */
 	struct auth		*auth;
+	struct throttle		*throttle;	/* login attempts */
 	struct cfgfollow	*follow;
 	char			*channel;	/* tenantd:{<tenant>}:config */
 	struct parked_list	 parked;	/* writes and long polls */
@@ -123,6 +124,7 @@ void		 changes_wake(struct cfgw *);
 size_t		 changes_writes_parked(const struct cfgw *);
 void		 changes_stop(struct cfgw *);
 void		 changes_free(struct cfgw *);
+void		 changes_recheck(struct cfgw *);
 
 /* token.c */
 typedef void	 authed_fn(struct cfgw *, struct http_conn *,
@@ -131,5 +133,11 @@ void		 token_request(struct cfgw *, struct http_conn *,
 		    const struct http_request *);
 void		 token_authenticate(struct cfgw *, struct http_conn *,
 		    const struct http_request *, authed_fn *);
+void		 token_reply(struct http_conn *, const char *token,
+		    unsigned ttl, const struct principal *);
+
+/* tokenlife.c */
+int		 tokenlife_route(struct cfgw *, struct http_conn *,
+		    const struct http_request *, const struct principal *);
 
 #endif

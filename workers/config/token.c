@@ -7,7 +7,11 @@
  *                         compared on the thread pool, the token stored
  *                         in Redis (common/auth.c), and the hash read
  *                         again, so that a password changed meanwhile
- *                         cannot leave a token its revocation missed
+ *                         cannot leave a token its revocation missed;
+ *                         each attempt counted first (common/throttle.c):
+ *                         after security.login_delay_after failures a
+ *                         refusal waits security.login_delay, after
+ *                         security.login_refuse_after it is 429 at once
  *
  * and the check of every other request's "Authorization: Bearer": the
  * admin token at once, any other in Redis, and then its principal must
@@ -22,6 +26,7 @@
 #include "log.h"
 #include "offload.h"
 #include "store.h"
+#include "throttle.h"
 #include "util.h"
 #include "worker.h"
 
@@ -33,7 +38,10 @@ struct token_req {
 	char			*secret;
 	char			*hash;
 	int			 ok;
+	int			 slow;		/* a refusal waits */
 	unsigned		 ttl;
+	char			 user[260];	/* what attempts count by */
+	char			 addr[THROTTLE_HOST_MAX];
 	char			 token[AUTH_TOKEN_LEN + 1];
 };
 
@@ -56,6 +64,9 @@ static const char	*secret_field(const struct principal *);
 static void		 token_req_free(struct token_req *);
 static int		 still_valid(const struct principal *);
 static void		 authed(const struct principal *, int, void *);
+static void		 throttled(enum throttle_verdict, unsigned, void *);
+static void		 token_fail(struct token_req *);
+static void		 token_refuse(void *);
 
 /*
  * token_request - POST /v1/auth/token with {"userName", "password"} or
@@ -64,7 +75,6 @@ static void		 authed(const struct principal *, int, void *);
 void
 token_request(struct cfgw *w, struct http_conn *c, const struct http_request *r)
 {
-	const struct cobj	*o = NULL;
 	struct token_req	*t;
 	const char		*user = NULL, *app = NULL, *secret = NULL;
 	json_t			*body;
@@ -81,28 +91,97 @@ token_request(struct cfgw *w, struct http_conn *c, const struct http_request *r)
 		return;
 	}
 	person = user != NULL;
-	o = find_principal(person ? CFG_PERSON : CFG_APPLICATION,
-	    person ? user : app);
-	if (o == NULL) {
-		json_decref(body);
-		reply_error(c, 401, "Unauthorized", NULL, "invalid credentials");
-		return;
-	}
 	t = xcalloc(1, sizeof(*t));
 	t->w = w;
 	t->conn = c;
 	t->who.kind = person ? PRINCIPAL_PERSON : PRINCIPAL_APPLICATION;
-	t->who.dbid = o->dbid;
 	snprintf(t->who.name, sizeof(t->who.name), "%s", person ? user : app);
+	/* a person and an application may share a name: not their counts */
+	snprintf(t->user, sizeof(t->user), "%c:%s", person ? 'p' : 'a',
+	    t->who.name);
+	http_conn_peer(c, t->addr, sizeof(t->addr));
 	t->secret = xstrdup(secret);
 	t->ttl = worker_conf()->workers[WORKER_CONFIG].token_ttl;
 	json_decref(body);
-	if (store_secret(w->pg, o->dbid, secret_field(&t->who), hash_cb,
+	w->busy_jobs++;
+	throttle_attempt(w->throttle, t->user, t->addr, throttled, t);
+}
+
+/*
+ * throttled - the attempt is counted: refused at once when there were
+ * too many, else the secret is looked at
+ */
+static void
+throttled(enum throttle_verdict v, unsigned retry_after, void *arg)
+{
+	struct token_req	*t = arg;
+	const struct cobj	*o;
+	char			 extra[64], *text;
+	json_t			*j;
+
+	t->w->busy_jobs--;
+	if (t->w->dying) {
+		reply_error(t->conn, 503, "Unavailable", NULL, "stopping");
+		token_req_free(t);
+		return;
+	}
+	if (v == THROTTLE_REFUSE) {
+		log_info("token refused for %s from %s: too many failed "
+		    "attempts; retry in %u s", t->who.name, t->addr,
+		    retry_after);
+		snprintf(extra, sizeof(extra), "Retry-After: %u\r\n",
+		    retry_after);
+		text = json_dumps(j = json_pack("{s:s, s:s}", "error",
+		    "TooManyAttempts", "message", "too many failed attempts "
+		    "for this user name or address; retry later"),
+		    JSON_COMPACT);
+		reply_json(t->conn, 429, extra, text, strlen(text));
+		free(text);
+		json_decref(j);
+		token_req_free(t);
+		return;
+	}
+	t->slow = v == THROTTLE_SLOW;
+	o = find_principal(t->who.kind == PRINCIPAL_PERSON ? CFG_PERSON :
+	    CFG_APPLICATION, t->who.name);
+	if (o == NULL) {
+		token_fail(t);
+		return;
+	}
+	t->who.dbid = o->dbid;
+	if (store_secret(t->w->pg, o->dbid, secret_field(&t->who), hash_cb,
 	    t) == -1) {
-		reply_error(c, 503, "Unavailable", NULL, "PostgreSQL is busy; "
-		    "retry later");
+		reply_error(t->conn, 503, "Unavailable", NULL, "PostgreSQL is "
+		    "busy; retry later");
 		token_req_free(t);
 	}
+}
+
+/*
+ * token_fail - wrong credentials: 401, after the delay when this user or
+ * address failed often (a timer: the loop goes on meanwhile)
+ */
+static void
+token_fail(struct token_req *t)
+{
+	log_info("token refused for %s from %s", t->who.name, t->addr);
+	if (!t->slow) {
+		token_refuse(t);
+		return;
+	}
+	t->w->busy_jobs++;
+	throttle_delay(t->w->throttle, token_refuse, t);
+}
+
+static void
+token_refuse(void *arg)
+{
+	struct token_req	*t = arg;
+
+	if (t->slow)
+		t->w->busy_jobs--;
+	reply_error(t->conn, 401, "Unauthorized", NULL, "invalid credentials");
+	token_req_free(t);
 }
 
 /* token_authenticate - check the bearer token, then call then */
@@ -146,23 +225,29 @@ find_principal(enum cfg_kind k, const char *name)
 	return o != NULL && o->enabled ? o : NULL;
 }
 
-/* token_answer - 200 with the token that was issued */
+/* token_reply - 200 with a token that was issued or refreshed */
+void
+token_reply(struct http_conn *c, const char *token, unsigned ttl,
+    const struct principal *who)
+{
+	json_t	*j;
+	char	*text, id[AUTH_ID_LEN + 1];
+
+	auth_token_id(token, id);
+	j = json_pack("{s:s, s:s, s:s, s:i, s:{s:s, s:I, s:s}}", "token",
+	    token, "tokenId", id, "tokenType", "Bearer", "expiresIn",
+	    (int)ttl, "principal", "kind", who->kind == PRINCIPAL_PERSON ?
+	    "person" : "application", "dbid", who->dbid, "name", who->name);
+	text = json_dumps(j, JSON_COMPACT);
+	reply_json(c, 200, "Cache-Control: no-store\r\n", text, strlen(text));
+	free(text);
+	json_decref(j);
+}
+
 static void
 token_answer(struct token_req *t)
 {
-	json_t	*j;
-	char	*text;
-
-	j = json_pack("{s:s, s:s, s:i, s:{s:s, s:I, s:s}}", "token",
-	    t->token, "tokenType", "Bearer", "expiresIn", (int)t->ttl,
-	    "principal", "kind", t->who.kind == PRINCIPAL_PERSON ?
-	    "person" : "application", "dbid", t->who.dbid, "name",
-	    t->who.name);
-	text = json_dumps(j, JSON_COMPACT);
-	reply_json(t->conn, 200, "Cache-Control: no-store\r\n", text,
-	    strlen(text));
-	free(text);
-	json_decref(j);
+	token_reply(t->conn, t->token, t->ttl, &t->who);
 }
 
 /* issued_cb - the token is stored: check the secret did not change */
@@ -202,6 +287,7 @@ rechecked(const char *hash, int ok, void *arg)
 
 	t->w->busy_jobs--;
 	if (ok && hash != NULL && strcmp(hash, t->hash) == 0) {
+		throttle_success(t->w->throttle, t->user, t->addr);
 		token_answer(t);
 		token_req_free(t);
 		return;
@@ -239,12 +325,9 @@ verified(void *arg)
 		reply_error(t->conn, 503, "Unavailable", NULL, "the worker is "
 		    "stopping; retry later");
 		token_req_free(t);
-	} else if (!t->ok) {
-		log_info("token refused for %s", t->who.name);
-		reply_error(t->conn, 401, "Unauthorized", NULL, "invalid "
-		    "credentials");
-		token_req_free(t);
-	} else {
+	} else if (!t->ok)
+		token_fail(t);
+	else {
 		t->w->busy_jobs++;
 		auth_issue(t->w->auth, &t->who, t->ttl, issued_cb, t);
 	}

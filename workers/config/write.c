@@ -25,6 +25,7 @@
 #include "offload.h"
 #include "rds.h"
 #include "store.h"
+#include "throttle.h"
 #include "util.h"
 #include "worker.h"
 
@@ -784,8 +785,17 @@ static void
 revoke_tokens(struct cfgw *w, struct http_conn *c, json_int_t rev,
     json_int_t dbid, int status, json_int_t principal)
 {
-	struct revoking	*r = xcalloc(1, sizeof(*r));
+	struct revoking		*r = xcalloc(1, sizeof(*r));
+	const struct cobj	*o = cache_get(principal);
+	char			 user[300];
 
+	/* a new password is the operator's way out of a locked user name */
+	if (o != NULL && o->key != NULL && (o->kind == CFG_PERSON ||
+	    o->kind == CFG_APPLICATION)) {
+		snprintf(user, sizeof(user), "%c:%s", o->kind == CFG_PERSON ?
+		    'p' : 'a', o->key);
+		throttle_forget(w->throttle, user);
+	}
 	r->w = w;
 	r->conn = c;
 	r->revision = rev;
