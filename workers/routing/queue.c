@@ -62,6 +62,7 @@ static uint64_t		 next_wake_ms;	/* a step or skip ends */
 static void	kick(evutil_socket_t, short, void *);
 static void	ix_free(struct ix *);
 static void	ix_remove(struct ix *);
+static void	wait_remove(struct ix *);
 static void	vq_gauge(struct vq *);
 static void	from_doc(struct ix *, json_t *);
 
@@ -435,10 +436,8 @@ ix_remove(struct ix *x)
 	unhold(x);
 	if (x->vq != NULL) {
 		TAILQ_REMOVE(&x->vq->list, x, entry);
-		if (x->state == IX_QUEUED) {
-			TAILQ_REMOVE(&x->vq->wait, x, wentry);
-			x->vq->waiting--;
-		}
+		if (x->state == IX_QUEUED)
+			wait_remove(x);
 	}
 	strmap_del(&ixs, x->id);
 	if (x->conn[0] != '\0' && strmap_get(&by_conn, x->conn) == x)
@@ -446,17 +445,58 @@ ix_remove(struct ix *x)
 	ix_free(x);
 }
 
+/*
+ * in_order - does x go before y in their queue's list of waiting ones?
+ * The order without aging: priority, then age, then arrival, then id.
+ * It never changes while both wait (the document's priority changes only
+ * by an update, which takes x out and puts it back), so the list is kept
+ * sorted by it: for a queue that does not age it is the queue's order
+ * itself, and its head is served first (ix_for) and a position is a
+ * count of the ones ahead (queue_position).
+ */
+static int
+in_order(const struct ix *x, const struct ix *y)
+{
+	if (x->priority != y->priority)
+		return x->priority > y->priority;
+	if (x->created_ms != y->created_ms)
+		return x->created_ms < y->created_ms;
+	if (x->seq != y->seq)
+		return x->seq < y->seq;
+	return strcmp(x->id, y->id) < 0;
+}
+
+/* wait_insert - into its queue's sorted list, looked for from the tail,
+ * where a new interaction goes */
+static void
+wait_insert(struct ix *x)
+{
+	struct ix	*y;
+
+	for (y = TAILQ_LAST(&x->vq->wait, ix_list); y != NULL && in_order(x,
+	    y); y = TAILQ_PREV(y, ix_list, wentry))
+		;
+	if (y == NULL)
+		TAILQ_INSERT_HEAD(&x->vq->wait, x, wentry);
+	else
+		TAILQ_INSERT_AFTER(&x->vq->wait, y, x, wentry);
+	x->vq->waiting++;
+}
+
+static void
+wait_remove(struct ix *x)
+{
+	TAILQ_REMOVE(&x->vq->wait, x, wentry);
+	x->vq->waiting--;
+}
+
 static void
 set_state(struct ix *x, enum ix_state s)
 {
-	if (x->vq != NULL && x->state == IX_QUEUED && s != IX_QUEUED) {
-		TAILQ_REMOVE(&x->vq->wait, x, wentry);
-		x->vq->waiting--;
-	}
-	if (x->vq != NULL && x->state != IX_QUEUED && s == IX_QUEUED) {
-		TAILQ_INSERT_TAIL(&x->vq->wait, x, wentry);
-		x->vq->waiting++;
-	}
+	if (x->vq != NULL && x->state == IX_QUEUED && s != IX_QUEUED)
+		wait_remove(x);
+	if (x->vq != NULL && x->state != IX_QUEUED && s == IX_QUEUED)
+		wait_insert(x);
 	x->state = s;
 }
 
@@ -517,7 +557,12 @@ learn(json_t *o, const char *type)
 			strmap_put(&by_conn, x->conn, x);
 		x->doc = json_dumps(doc, JSON_COMPACT);
 	} else if (strcmp(type, "updated") == 0) {
+		/* its priority may change: its place in the sorted list too */
+		if (x->state == IX_QUEUED && x->vq != NULL)
+			wait_remove(x);
 		from_doc(x, doc);
+		if (x->state == IX_QUEUED && x->vq != NULL)
+			wait_insert(x);
 		free(x->doc);
 		x->doc = json_dumps(doc, JSON_COMPACT);
 	}
@@ -700,15 +745,36 @@ before(const struct ix *x, const struct ix *y, uint64_t now)
 	return strcmp(x->id, y->id) < 0;
 }
 
+/*
+ * queue_position - without aging the sorted list is the order: count the
+ * ones ahead from whichever end is nearer (a new interaction is at the
+ * tail: one step).  With aging, compare it with every one.
+ */
 unsigned
 queue_position(const struct ix *x)
 {
-	const struct ix	*y;
-	uint64_t	 now = now_wall_us() / 1000;
-	unsigned	 n = 1;
+	const struct ix	*h, *t, *y;
+	uint64_t	 now;
+	unsigned	 n;
 
 	if (x->state != IX_QUEUED || x->vq == NULL)
 		return 0;
+	if (x->vq->increment == 0) {
+		h = TAILQ_FIRST(&x->vq->wait);
+		t = TAILQ_LAST(&x->vq->wait, ix_list);
+		for (n = 0; h != NULL && t != NULL; n++) {
+			if (h == x)
+				return n + 1;
+			if (t == x)
+				return x->vq->waiting - n;
+			h = TAILQ_NEXT(h, wentry);
+			t = TAILQ_PREV(t, ix_list, wentry);
+		}
+		fatalx("routing: interaction %s not in its queue's list",
+		    x->id);
+	}
+	now = now_wall_us() / 1000;
+	n = 1;
 	TAILQ_FOREACH(y, &x->vq->wait, wentry)
 		if (y != x && before(y, x, now))
 			n++;
@@ -864,10 +930,16 @@ ix_for(const struct agent *a, uint64_t now)
 	for (i = 0; i < vqs.cap; i++) {
 		if ((q = vqs.s[i].val) == NULL)
 			continue;
-		TAILQ_FOREACH(x, &q->wait, wentry)
-			if (waiting(x) && (best == NULL || before(x, best,
-			    now)) && fits(x, a, now))
+		TAILQ_FOREACH(x, &q->wait, wentry) {
+			if (best != NULL && !before(x, best, now)) {
+				/* sorted without aging: none after goes first */
+				if (q->increment == 0)
+					break;
+				continue;
+			}
+			if (waiting(x) && fits(x, a, now))
 				best = x;
+		}
 	}
 	return best;
 }
