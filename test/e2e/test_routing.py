@@ -279,6 +279,66 @@ def test_priority_then_age_orders_the_queue(rt):
     assert rt.get(new["id"])["state"] == "queued"
 
 
+def test_positions_follow_the_order_in_a_long_queue(rt):
+    """A queue that does not age keeps its waiting interactions sorted
+    (priority, then age): a position counts the ones ahead, a freed agent
+    takes the first in that order that it fits.  Checked against the order
+    computed here, through creations, a raised priority, cancellations and
+    reservations."""
+    import random
+    rnd = random.Random(13)
+    waiting = []                        # [priority, arrival, id, target]
+    for n in range(60):
+        p = rnd.randint(0, 3)
+        t = "Support" if n % 7 == 0 else None
+        body = {"priority": p}
+        if t:
+            body["target"] = t
+        s, x = rt.queue(**body)
+        assert s == 201 and x["state"] == "queued", x
+        # the 201's position: behind every one of a priority as high or higher
+        assert x["position"] == 1 + sum(1 for w in waiting if w[0] >= p), (n, x)
+        waiting.append([p, n, x["id"], t])
+
+    def check():
+        order = sorted(waiting, key=lambda w: (-w[0], w[1]))
+        for i, w in enumerate(order):
+            g = rt.get(w[2])
+            assert g["state"] == "queued" and g["position"] == i + 1, (i, w, g)
+        s, lst = rt.http("GET", "/v1/virtual-queues/8001/interactions")
+        assert [x["id"] for x in lst["interactions"]] == [w[2] for w in order]
+        return order
+
+    check()
+    # a raised priority moves one up, a lowered one down; cancelled ones go
+    top = waiting[49]                   # a Support one (49 % 7 == 0)
+    for w, p in ((top, 9), (waiting[3], 0), (waiting[20], 2)):
+        s, r = rt.http("PATCH", f"/v1/interactions/{w[2]}", {"priority": p})
+        assert s == 200, r
+        w[0] = p
+    for w in (waiting[10], waiting[0], waiting[59]):
+        assert rt.http("DELETE", f"/v1/interactions/{w[2]}")[0] == 204
+        waiting.remove(w)
+    order = check()
+    # agent1 (Sales, English) fits no Support one: it gets the first other
+    # one in order, past the Support one ahead of it (49, raised to 9)
+    assert order[0] is top and top[3] == "Support"
+    first = next(w for w in order if w[3] is None)
+    rt.ready(1, seen=False)
+    wait_for(lambda: rt.get(first[2]).get("state") == "reserved", 5,
+             what="the first one agent1 fits reserved")
+    assert rt.get(first[2])["agent"] == rt.persons[1]
+    waiting.remove(first)
+    # agent3 (Support only) gets the first Support one
+    first = next(w for w in order if w[3] == "Support")
+    rt.ready(3, seen=False)
+    wait_for(lambda: rt.get(first[2]).get("state") == "reserved", 5,
+             what="the first Support one reserved for agent3")
+    assert rt.get(first[2])["agent"] == rt.persons[3]
+    waiting.remove(first)
+    check()
+
+
 def test_widening_steps(rt):
     rt.ready(1)                          # Sales 3
     time.sleep(0.2)
