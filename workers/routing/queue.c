@@ -521,42 +521,56 @@ dirty(struct ix *x)
 	queue_kick();
 }
 
-/* learn - an interaction's state as an event or the snapshot carries it;
- * returns it, or NULL when it ended */
-static struct ix *
-learn(json_t *o, const char *type)
+static char *
+span_dup(const char *p, size_t n)
 {
-	const char	*id = json_string_value(json_object_get(o, "id"));
-	json_t		*doc = json_object_get(o, "interaction");
-	enum ix_state	 s = state_of(json_string_value(json_object_get(o,
-			    "state")));
+	char	*s = xmalloc(n + 1);
+
+	memcpy(s, p, n);
+	s[n] = '\0';
+	return s;
+}
+
+/* learn - an interaction's state as an event or the snapshot carries it
+ * (type "state" for the snapshot); returns it, or NULL when it ended */
+static struct ix *
+learn(const struct rtev *e, const char *type)
+{
+	enum ix_state	 s = state_of(e->state[0] != '\0' ? e->state : NULL);
 	struct ix	*x;
-	const char	*dn;
+	json_t		*doc = NULL;
 	enum ix_state	 was;
 
-	if (id == NULL || strlen(id) >= RT_ID_MAX || !json_is_object(doc))
+	if (e->id[0] == '\0' || e->doc == NULL)
 		return NULL;
-	x = strmap_get(&ixs, id);
+	x = strmap_get(&ixs, e->id);
 	if (s == IX_ENDED) {
 		if (x != NULL)
 			ix_remove(x);
 		return NULL;
 	}
+	if (x == NULL || strcmp(type, "updated") == 0) {
+		/* the document is read only when it is new or changed */
+		doc = json_loadb(e->doc, e->doclen, 0, NULL);
+		if (!json_is_object(doc)) {
+			json_decref(doc);
+			return NULL;
+		}
+	}
 	if (x == NULL) {
 		x = xcalloc(1, sizeof(*x));
-		snprintf(x->id, sizeof(x->id), "%s", id);
+		snprintf(x->id, sizeof(x->id), "%s", e->id);
 		x->state = IX_ENDED;	/* counted in below */
-		x->created_ms = (uint64_t)json_integer_value(json_object_get(o,
-		    "created"));
-		x->seq = (uint64_t)json_integer_value(json_object_get(o, "seq"));
+		x->created_ms = (uint64_t)e->created;
+		x->seq = (uint64_t)e->seq;
 		from_doc(x, doc);
 		x->vq = vq_get(x->vq_dbid);
 		TAILQ_INSERT_TAIL(&x->vq->list, x, entry);
 		strmap_put(&ixs, x->id, x);
 		if (x->conn[0] != '\0')
 			strmap_put(&by_conn, x->conn, x);
-		x->doc = json_dumps(doc, JSON_COMPACT);
-	} else if (strcmp(type, "updated") == 0) {
+		x->doc = span_dup(e->doc, e->doclen);
+	} else if (doc != NULL) {
 		/* its priority may change: its place in the sorted list too */
 		if (x->state == IX_QUEUED && x->vq != NULL)
 			wait_remove(x);
@@ -564,14 +578,14 @@ learn(json_t *o, const char *type)
 		if (x->state == IX_QUEUED && x->vq != NULL)
 			wait_insert(x);
 		free(x->doc);
-		x->doc = json_dumps(doc, JSON_COMPACT);
+		x->doc = span_dup(e->doc, e->doclen);
 	}
+	json_decref(doc);
 	was = x->state;
 	x->version++;
 	set_state(x, s);
-	x->skip = json_integer_value(json_object_get(o, "skip"));
-	x->skip_ms = (uint64_t)json_integer_value(json_object_get(o,
-	    "skipUntil"));
+	x->skip = e->skip;
+	x->skip_ms = (uint64_t)e->skipu;
 	if (x->skip_ms > 0 && (next_wake_ms == 0 || x->skip_ms <
 	    next_wake_ms))
 		next_wake_ms = x->skip_ms;
@@ -583,18 +597,56 @@ learn(json_t *o, const char *type)
 		if (was != IX_QUEUED)
 			dirty(x);
 	} else {
-		dn = json_string_value(json_object_get(o, "dn"));
-		x->agent = json_integer_value(json_object_get(o, "agent"));
-		x->until_ms = (uint64_t)json_integer_value(json_object_get(o,
-		    "until"));
+		x->agent = e->agent;
+		x->until_ms = (uint64_t)e->until;
 		if (s == IX_ACCEPTED && x->conn[0] != '\0') {
 			/* a call: the agent is busy with it on the voice side */
 			unhold(x);
-			snprintf(x->dn, sizeof(x->dn), "%s", dn ?: "");
-		} else if (dn != NULL)
-			hold(x, dn);
+			snprintf(x->dn, sizeof(x->dn), "%s", e->dn);
+		} else if (e->dn[0] != '\0')
+			hold(x, e->dn);
 	}
 	return x;
+}
+
+/* jstr - a string field of o into buf, "" when it is not one */
+static void
+jstr(json_t *o, const char *k, char *buf, size_t len)
+{
+	const char	*v = json_string_value(json_object_get(o, k));
+
+	if (v == NULL || strlen(v) >= len)
+		v = "";
+	snprintf(buf, len, "%s", v);
+}
+
+/*
+ * from_json - an event's fields from its jansson tree: the snapshot's, and
+ * an event rtev_parse does not read in place.  *text holds the document's
+ * text; the caller frees it.  An id too long is left "", so nothing is
+ * learnt of it.
+ */
+static void
+from_json(json_t *o, struct rtev *e, char **text)
+{
+	json_t	*d = json_object_get(o, "interaction");
+
+	memset(e, 0, sizeof(*e));
+	jstr(o, "type", e->type, sizeof(e->type));
+	jstr(o, "id", e->id, sizeof(e->id));
+	jstr(o, "state", e->state, sizeof(e->state));
+	jstr(o, "dn", e->dn, sizeof(e->dn));
+	e->at = json_integer_value(json_object_get(o, "at"));
+	e->created = json_integer_value(json_object_get(o, "created"));
+	e->seq = json_integer_value(json_object_get(o, "seq"));
+	e->agent = json_integer_value(json_object_get(o, "agent"));
+	e->until = json_integer_value(json_object_get(o, "until"));
+	e->skip = json_integer_value(json_object_get(o, "skip"));
+	e->skipu = json_integer_value(json_object_get(o, "skipUntil"));
+	e->vq = json_integer_value(json_object_get(d, "vq"));
+	*text = json_is_object(d) ? json_dumps(d, JSON_COMPACT) : NULL;
+	e->doc = *text;
+	e->doclen = *text != NULL ? strlen(*text) : 0;
 }
 
 /* queue_reset - Redis is away: nothing is decided until it is back */
@@ -627,50 +679,57 @@ zero_waiting(uint64_t k, void *v, void *arg)
 void
 queue_load(json_t *calls, json_t *list)
 {
-	json_t	*o;
-	size_t	 i;
+	json_t		*o;
+	size_t		 i;
+	struct rtev	 e;
+	char		*text;
 
 	strmap_each(&ixs, drop_all, NULL);
 	strmap_clear(&ixs);
 	strmap_clear(&by_conn);
 	idmap_each(&vqs, zero_waiting, NULL);
 	pool_calls(calls);
-	json_array_foreach(list, i, o)
-		learn(o, "state");
+	json_array_foreach(list, i, o) {
+		from_json(o, &e, &text);
+		learn(&e, "state");
+		free(text);
+	}
 	idmap_each(&vqs, vq_gauge_each, NULL);
 	full = 1;
 	queue_kick();
 }
 
-/* queue_event - a routing event from the stream */
+/* queue_event - a routing event from the stream: read in place, or by
+ * jansson when rtev_parse does not take it */
 void
 queue_event(const char *pos, const char *text, size_t len)
 {
-	json_t		*o = json_loadb(text, len, 0, NULL);
+	json_t		*o = NULL;
+	char		*doc = NULL;
 	const char	*type;
+	struct rtev	 e;
 	struct ix	*x;
 	struct vq	*oq;
-	json_int_t	 vq;
 	uint64_t	 at, created, acc;
 
-	if (o == NULL)
-		return;
-	type = json_string_value(json_object_get(o, "type"));
-	vq = json_integer_value(json_object_get(json_object_get(o,
-	    "interaction"), "vq"));
-	at = (uint64_t)json_integer_value(json_object_get(o, "at"));
-	created = (uint64_t)json_integer_value(json_object_get(o,
-	    "created"));
-	if (type == NULL) {
+	if (rtev_parse(text, len, &e) == -1) {
+		if ((o = json_loadb(text, len, 0, NULL)) == NULL)
+			return;
+		from_json(o, &e, &doc);
 		json_decref(o);
+	}
+	type = e.type;
+	at = (uint64_t)e.at;
+	created = (uint64_t)e.created;
+	if (type[0] == '\0') {
+		free(doc);
 		return;
 	}
-	x = strmap_get(&ixs, json_string_value(json_object_get(o, "id")) ?:
-	    "");
+	x = strmap_get(&ixs, e.id);
 	acc = x != NULL ? x->accepted_ms : 0;
 	oq = x != NULL ? x->vq : NULL;
-	x = learn(o, type);
-	rthttp_seen(json_string_value(json_object_get(o, "id")));
+	x = learn(&e, type);
+	rthttp_seen(e.id);
 	if (strcmp(type, "reserved") == 0) {
 		metric_observe(rt_m.time_to_route, at > created ?
 		    (at - created) / 1000.0 : 0);
@@ -678,8 +737,7 @@ queue_event(const char *pos, const char *text, size_t len)
 			ewt_left(x->vq, at);
 	} else if (strcmp(type, "accepted") == 0) {
 		metric_inc(rt_m.routed);
-		pool_count_call(json_integer_value(json_object_get(o,
-		    "agent")));
+		pool_count_call(e.agent);
 		if (x != NULL)
 			x->accepted_ms = at;
 	} else if (strcmp(type, "rejected") == 0)
@@ -697,8 +755,8 @@ queue_event(const char *pos, const char *text, size_t len)
 		ewt_handled(oq, (at - acc) / 1000.0);
 	if (oq != NULL || (x != NULL && x->vq != NULL))
 		vq_gauge(oq != NULL ? oq : x->vq);
-	feed_event(pos, type, text, len, vq);
-	json_decref(o);
+	feed_event(pos, type, text, len, e.vq);
+	free(doc);
 }
 
 /* vq_gauge - the queue's waiting count, as a metric labelled with it */
