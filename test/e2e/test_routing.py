@@ -738,7 +738,7 @@ def test_two_instances_never_reserve_one_agent_twice(tenantd, voicesim_bin):
             for n in range(total):
                 s, _ = conn(ports[n % 2], "POST", "/v1/interactions",
                             {"virtualQueue": "8001", "priority": n % 3})
-                assert s == 201
+                assert s == 201, (n, _)
 
         def handle():
             h = http.client.HTTPConnection("127.0.0.1", a.port, timeout=30)

@@ -318,6 +318,37 @@ t_random(void **state)
 	assert_true(ok > 20000 / 4);
 }
 
+/* cut - the document without its field key, as rtev_doc_cut places it */
+static void
+cut(const char *doc, const char *key, const char *want)
+{
+	size_t	from, to;
+	char	buf[256];
+
+	if (want == NULL) {
+		assert_int_equal(rtev_doc_cut(doc, strlen(doc), key, &from,
+		    &to), -1);
+		return;
+	}
+	assert_int_equal(rtev_doc_cut(doc, strlen(doc), key, &from, &to), 0);
+	snprintf(buf, sizeof(buf), "%.*s%s", (int)from, doc, doc + to);
+	assert_string_equal(buf, want);
+}
+
+static void
+t_doc_cut(void **state)
+{
+	cut("{\"id\":\"a\",\"vq\":24,\"x\":1}", "vq", "{\"id\":\"a\",\"x\":1}");
+	cut("{\"vq\":24,\"x\":1}", "vq", "{\"x\":1}");
+	cut("{\"id\":\"a\",\"vq\":24}", "vq", "{\"id\":\"a\"}");
+	cut("{\"vq\":24}", "vq", "{}");
+	cut("{ \"id\" : \"a\" , \"vq\" : 24 }", "vq", "{ \"id\" : \"a\"  }");
+	/* a nested vq is not the document's */
+	cut("{\"u\":{\"vq\":1},\"vq\":2}", "vq", "{\"u\":{\"vq\":1}}");
+	cut("{\"u\":{\"vq\":1}}", "vq", NULL);
+	cut("{\"id\":\"a\"", "vq", NULL);
+}
+
 int
 main(void)
 {
@@ -326,6 +357,7 @@ main(void)
 		cmocka_unit_test(t_document_span),
 		cmocka_unit_test(t_refused),
 		cmocka_unit_test(t_random),
+		cmocka_unit_test(t_doc_cut),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1165,11 +1165,15 @@ journalled(int rc, const char *why, void *arg)
 	snprintf(x.id, sizeof(x.id), "%s", p->id);
 	x.created_ms = now;
 	x.vq = q;
-	d = json_loads(p->doc, 0, NULL);
-	from_doc(&x, d);
-	json_decref(d);
-	if (store_ready() && pool_known() && !rt.stopping)
+	/* its target (and connId) matter only when some agent is free: with
+	 * none, as when every agent is busy, the document is not read */
+	if (store_ready() && pool_known() && !rt.stopping &&
+	    !TAILQ_EMPTY(&pool_free)) {
+		d = json_loads(p->doc, 0, NULL);
+		from_doc(&x, d);
+		json_decref(d);
 		a = agent_for(&x, now);
+	}
 	k = xcalloc(1, sizeof(*k));
 	snprintf(k->id, sizeof(k->id), "%s", p->id);
 	snprintf(k->conn, sizeof(k->conn), "%s", x.conn);

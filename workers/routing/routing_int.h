@@ -223,6 +223,10 @@ struct rtev {
 /* The event in text (a routing event as store.c writes it): 0, or -1 when
  * it is not one this reads in place (parse it with jansson then). */
 int		 rtev_parse(const char *text, size_t len, struct rtev *);
+/* Where a document's field key is, with its comma: doc[*from, *to) taken
+ * out leaves the document without it; -1: no such field. */
+int		 rtev_doc_cut(const char *doc, size_t len, const char *key,
+		    size_t *from, size_t *to);
 
 void		 queue_start(void);
 void		 queue_cleanup(void);

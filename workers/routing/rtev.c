@@ -223,3 +223,50 @@ rtev_parse(const char *text, size_t len, struct rtev *e)
 		return -1;
 	return 0;
 }
+
+struct cut {
+	const char	*key;
+	size_t		 keylen;
+	const char	*from, *to;
+};
+
+static int
+cut_field(void *arg, const char *k, size_t kl, const char *v, const char *vend)
+{
+	struct cut	*c = arg;
+
+	if (kl == c->keylen && memcmp(k, c->key, kl) == 0) {
+		c->from = k - 1;
+		c->to = vend;
+	}
+	return 0;
+}
+
+/*
+ * rtev_doc_cut - where the document's field key is, with the comma that
+ * joins it to the others: doc[*from, *to) taken out leaves the document
+ * without it.  0, or -1 when it has no such field or is not read here.
+ */
+int
+rtev_doc_cut(const char *doc, size_t len, const char *key, size_t *from,
+    size_t *to)
+{
+	struct cut	 c = { key, strlen(key), NULL, NULL };
+	const char	*end = doc + len, *p;
+
+	if (each(doc, end, cut_field, &c) == -1 || c.from == NULL)
+		return -1;
+	p = skip_ws(c.to, end);
+	if (*p == ',')
+		c.to = skip_ws(p + 1, end);
+	else {
+		/* the last field: take the comma before it, if any */
+		for (p = c.from; p > doc && p[-1] != ',' && p[-1] != '{'; p--)
+			;
+		if (p > doc && p[-1] == ',')
+			c.from = p - 1;
+	}
+	*from = (size_t)(c.from - doc);
+	*to = (size_t)(c.to - doc);
+	return 0;
+}
