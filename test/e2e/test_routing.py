@@ -440,6 +440,42 @@ def test_event_stream_resumes(rt):
     assert ev[1]["type"] == "reserved" and ev[1]["id"] == a["id"]
 
 
+def test_a_burst_reaches_every_feed_whole_and_in_order(rt):
+    """What a feed is sent in one turn goes out as one chunk: 200
+    interactions queued from 10 connections at once reach a live NDJSON
+    feed and a live SSE feed each once, whole, in the stream's order."""
+    got = {False: [], True: []}
+
+    def reader(sse):
+        got[sse].extend(read_events(rt.port, rt.token, n=200, sse=sse,
+                                    timeout=20))
+
+    th = [threading.Thread(target=reader, args=(sse,)) for sse in (False, True)]
+    for t in th:
+        t.start()
+    time.sleep(0.5)
+    ids = []
+
+    def post():
+        for _ in range(20):
+            s, x = rt.queue()
+            assert s == 201, x
+            ids.append(x["id"])
+
+    ps = [threading.Thread(target=post) for _ in range(10)]
+    for t in ps:
+        t.start()
+    for t in ps + th:
+        t.join(30)
+    for sse in (False, True):
+        ev = got[sse]
+        assert sorted(e["id"] for e in ev) == sorted(ids), sse
+        assert all(e["type"] == "queued" and e["interaction"]["id"] == e["id"]
+                   for e in ev)
+        pos = [tuple(map(int, e["position"].split("-"))) for e in ev]
+        assert pos == sorted(pos) and len(set(pos)) == 200, sse
+
+
 def test_urs_position_and_expected_wait(rt):
     """Scripted flow with a known answer: one agent takes an interaction
     every second and handles it for a second, so interactions leave the
