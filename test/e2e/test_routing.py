@@ -476,6 +476,36 @@ def test_a_burst_reaches_every_feed_whole_and_in_order(rt):
         assert pos == sorted(pos) and len(set(pos)) == 200, sse
 
 
+def test_feeds_whose_clients_vanish_are_let_go(rt):
+    """Feeds whose clients close (or reset) their connections while events
+    are coming: the write that finds one gone ends that feed alone (under
+    ASan, no use after free: the teardown reads the log), the others and
+    the worker go on, and a stop after it is clean."""
+    import socket
+    socks = []
+    for i in range(6):
+        s = socket.create_connection(("127.0.0.1", rt.port))
+        s.sendall(f"GET /v1/events HTTP/1.1\r\nHost: t\r\nAuthorization: "
+                  f"Bearer {rt.token}\r\n\r\n".encode())
+        socks.append(s)
+    time.sleep(0.3)
+    for i in range(20):
+        assert rt.queue()[0] == 201
+        if i % 3 == 0 and socks:
+            s = socks.pop()
+            if i % 2:           # a reset, not a close
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                             b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            s.close()
+    ev = read_events(rt.port, rt.token, after="0", n=20)
+    assert len(ev) == 20
+    for s in socks:
+        s.close()
+    for i in range(5):
+        assert rt.queue()[0] == 201
+    assert rt.http("GET", "/v1/virtual-queues/8001")[1]["waiting"] == 25
+
+
 def test_urs_position_and_expected_wait(rt):
     """Scripted flow with a known answer: one agent takes an interaction
     every second and handles it for a second, so interactions leave the

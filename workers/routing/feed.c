@@ -53,6 +53,7 @@ struct feed {
 	int			 checking;	/* its token is being checked */
 	char			*token;		/* as the request sent it */
 	int			 closed;
+	int			 writing;	/* in http.c: not freed under it */
 	char			 last[48];	/* the position sent last */
 	char			*out;		/* to write at the turn's end */
 	size_t			 nout, capout;
@@ -91,10 +92,14 @@ flush(struct feed *f)
 
 	f->nout = 0;
 	if (f->closed)
-		rc = -1;
-	else if (n > 0 && http_stream_write(f->c, f->out, n) == -1) {
-		f->closed = 1;	/* cut: the connection is gone */
-		rc = -1;
+		return -1;
+	if (n > 0) {
+		/* a write that finds the client gone calls closed() */
+		f->writing = 1;
+		if (http_stream_write(f->c, f->out, n) == -1)
+			f->closed = 1;	/* cut: the connection is gone */
+		f->writing = 0;
+		rc = f->closed ? -1 : 0;
 	}
 	if (f->capout > 65536) {	/* a page's worth: not kept */
 		free(f->out);
@@ -102,6 +107,19 @@ flush(struct feed *f)
 		f->capout = 0;
 	}
 	return rc;
+}
+
+/* stream_end - f's stream ends, after what it was still to be sent */
+static void
+stream_end(struct feed *f)
+{
+	if (flush(f) == 0) {
+		f->writing = 1;
+		http_stream_end(f->c);
+		f->writing = 0;
+	}
+	f->closed = 1;
+	gone(f);
 }
 
 static void
@@ -121,7 +139,7 @@ static void
 gone(struct feed *f)
 {
 	f->closed = 1;
-	if (!f->reading && !f->checking)
+	if (!f->reading && !f->checking && !f->writing)
 		feed_free(f);
 }
 
@@ -135,10 +153,7 @@ feed_cleanup(void)
 
 	for (f = TAILQ_FIRST(&feeds); f != NULL; f = next) {
 		next = TAILQ_NEXT(f, entry);
-		if (flush(f) == 0)
-			http_stream_end(f->c);
-		f->closed = 1;
-		gone(f);
+		stream_end(f);
 	}
 	if (ev_flush != NULL)
 		event_free(ev_flush);
@@ -263,10 +278,7 @@ rechecked(const struct principal *who, int unavailable, void *arg)
 	if (who == NULL && !unavailable) {
 		log_info("routing: an event feed's token is no longer valid: "
 		    "its stream ends");
-		if (flush(f) == 0)
-			http_stream_end(f->c);
-		f->closed = 1;
-		gone(f);
+		stream_end(f);
 	}
 }
 
