@@ -649,7 +649,9 @@ def share(w, pid):
 
 
 def start_perf(ctx, pid):
-    path = os.path.join(ctx.tmp, "perf.data")
+    # BENCH_KEEP_LOGS=DIR keeps perf.data there too, for perf report -g
+    path = os.path.join(os.environ.get("BENCH_KEEP_LOGS") or ctx.tmp,
+                        f"perf-{pid}.data")
     p = subprocess.Popen(["perf", "record", "-g", "-F", "499", "-o", path, "-p",
                           str(pid)], stdout=subprocess.DEVNULL,
                          stderr=subprocess.DEVNULL, preexec_fn=B._child_setup)

@@ -279,6 +279,66 @@ def test_priority_then_age_orders_the_queue(rt):
     assert rt.get(new["id"])["state"] == "queued"
 
 
+def test_positions_follow_the_order_in_a_long_queue(rt):
+    """A queue that does not age keeps its waiting interactions sorted
+    (priority, then age): a position counts the ones ahead, a freed agent
+    takes the first in that order that it fits.  Checked against the order
+    computed here, through creations, a raised priority, cancellations and
+    reservations."""
+    import random
+    rnd = random.Random(13)
+    waiting = []                        # [priority, arrival, id, target]
+    for n in range(60):
+        p = rnd.randint(0, 3)
+        t = "Support" if n % 7 == 0 else None
+        body = {"priority": p}
+        if t:
+            body["target"] = t
+        s, x = rt.queue(**body)
+        assert s == 201 and x["state"] == "queued", x
+        # the 201's position: behind every one of a priority as high or higher
+        assert x["position"] == 1 + sum(1 for w in waiting if w[0] >= p), (n, x)
+        waiting.append([p, n, x["id"], t])
+
+    def check():
+        order = sorted(waiting, key=lambda w: (-w[0], w[1]))
+        for i, w in enumerate(order):
+            g = rt.get(w[2])
+            assert g["state"] == "queued" and g["position"] == i + 1, (i, w, g)
+        s, lst = rt.http("GET", "/v1/virtual-queues/8001/interactions")
+        assert [x["id"] for x in lst["interactions"]] == [w[2] for w in order]
+        return order
+
+    check()
+    # a raised priority moves one up, a lowered one down; cancelled ones go
+    top = waiting[49]                   # a Support one (49 % 7 == 0)
+    for w, p in ((top, 9), (waiting[3], 0), (waiting[20], 2)):
+        s, r = rt.http("PATCH", f"/v1/interactions/{w[2]}", {"priority": p})
+        assert s == 200, r
+        w[0] = p
+    for w in (waiting[10], waiting[0], waiting[59]):
+        assert rt.http("DELETE", f"/v1/interactions/{w[2]}")[0] == 204
+        waiting.remove(w)
+    order = check()
+    # agent1 (Sales, English) fits no Support one: it gets the first other
+    # one in order, past the Support one ahead of it (49, raised to 9)
+    assert order[0] is top and top[3] == "Support"
+    first = next(w for w in order if w[3] is None)
+    rt.ready(1, seen=False)
+    wait_for(lambda: rt.get(first[2]).get("state") == "reserved", 5,
+             what="the first one agent1 fits reserved")
+    assert rt.get(first[2])["agent"] == rt.persons[1]
+    waiting.remove(first)
+    # agent3 (Support only) gets the first Support one
+    first = next(w for w in order if w[3] == "Support")
+    rt.ready(3, seen=False)
+    wait_for(lambda: rt.get(first[2]).get("state") == "reserved", 5,
+             what="the first Support one reserved for agent3")
+    assert rt.get(first[2])["agent"] == rt.persons[3]
+    waiting.remove(first)
+    check()
+
+
 def test_widening_steps(rt):
     rt.ready(1)                          # Sales 3
     time.sleep(0.2)
@@ -378,6 +438,72 @@ def test_event_stream_resumes(rt):
     ev = read_events(rt.port, rt.token, after=pos, n=2)
     assert ev[0]["id"] == b["id"] and ev[0]["type"] == "queued"
     assert ev[1]["type"] == "reserved" and ev[1]["id"] == a["id"]
+
+
+def test_a_burst_reaches_every_feed_whole_and_in_order(rt):
+    """What a feed is sent in one turn goes out as one chunk: 200
+    interactions queued from 10 connections at once reach a live NDJSON
+    feed and a live SSE feed each once, whole, in the stream's order."""
+    got = {False: [], True: []}
+
+    def reader(sse):
+        got[sse].extend(read_events(rt.port, rt.token, n=200, sse=sse,
+                                    timeout=20))
+
+    th = [threading.Thread(target=reader, args=(sse,)) for sse in (False, True)]
+    for t in th:
+        t.start()
+    time.sleep(0.5)
+    ids = []
+
+    def post():
+        for _ in range(20):
+            s, x = rt.queue()
+            assert s == 201, x
+            ids.append(x["id"])
+
+    ps = [threading.Thread(target=post) for _ in range(10)]
+    for t in ps:
+        t.start()
+    for t in ps + th:
+        t.join(30)
+    for sse in (False, True):
+        ev = got[sse]
+        assert sorted(e["id"] for e in ev) == sorted(ids), sse
+        assert all(e["type"] == "queued" and e["interaction"]["id"] == e["id"]
+                   for e in ev)
+        pos = [tuple(map(int, e["position"].split("-"))) for e in ev]
+        assert pos == sorted(pos) and len(set(pos)) == 200, sse
+
+
+def test_feeds_whose_clients_vanish_are_let_go(rt):
+    """Feeds whose clients close (or reset) their connections while events
+    are coming: the write that finds one gone ends that feed alone (under
+    ASan, no use after free: the teardown reads the log), the others and
+    the worker go on, and a stop after it is clean."""
+    import socket
+    socks = []
+    for i in range(6):
+        s = socket.create_connection(("127.0.0.1", rt.port))
+        s.sendall(f"GET /v1/events HTTP/1.1\r\nHost: t\r\nAuthorization: "
+                  f"Bearer {rt.token}\r\n\r\n".encode())
+        socks.append(s)
+    time.sleep(0.3)
+    for i in range(20):
+        assert rt.queue()[0] == 201
+        if i % 3 == 0 and socks:
+            s = socks.pop()
+            if i % 2:           # a reset, not a close
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                             b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            s.close()
+    ev = read_events(rt.port, rt.token, after="0", n=20)
+    assert len(ev) == 20
+    for s in socks:
+        s.close()
+    for i in range(5):
+        assert rt.queue()[0] == 201
+    assert rt.http("GET", "/v1/virtual-queues/8001")[1]["waiting"] == 25
 
 
 def test_urs_position_and_expected_wait(rt):
@@ -573,6 +699,81 @@ def test_redis_restart_loses_no_waiting_interaction(rt, redis):
              what="the first in line reserved for agent 1")
 
 
+def test_concurrent_posts_are_all_journalled(rt, redis):
+    """The journal keeps one batch out at a time; what comes meanwhile goes
+    with the next.  400 POSTs from 20 connections at once: each answered
+    201 within its time, and each back after Redis restarts empty (so each
+    had its row)."""
+    ids, errors = [], []
+
+    def post(k):
+        h = http.client.HTTPConnection("127.0.0.1", rt.port, timeout=10)
+        hdr = {"Authorization": f"Bearer {rt.token}",
+               "Content-Type": "application/json"}
+        for i in range(20):
+            t0 = time.monotonic()
+            h.request("POST", "/v1/interactions", body=json.dumps(
+                {"virtualQueue": "8001", "userData": {"k": k, "i": i}}),
+                headers=hdr)
+            r = h.getresponse()
+            b = json.loads(r.read())
+            if r.status != 201 or b.get("state") != "queued" or \
+                    time.monotonic() - t0 > 5:
+                errors.append((r.status, b))
+            else:
+                ids.append(b["id"])
+        h.close()
+
+    th = [threading.Thread(target=post, args=(k,)) for k in range(20)]
+    for t in th:
+        t.start()
+    for t in th:
+        t.join()
+    assert not errors, errors[:3]
+    assert len(set(ids)) == 400
+    assert rt.http("GET", "/v1/virtual-queues/8001")[1]["waiting"] == 400
+    redis.stop()
+    redis.start()
+    wait_for(lambda: rt.http("GET", "/v1/virtual-queues/8001")[0] == 200 and
+             rt.http("GET", "/v1/virtual-queues/8001")[1]["waiting"] == 400, 30,
+             what="the 400 back from PostgreSQL")
+    s, lst = rt.http("GET", "/v1/virtual-queues/8001/interactions")
+    assert sorted(x["id"] for x in lst["interactions"]) == sorted(ids)
+
+
+def test_posts_that_come_while_the_journal_is_out_go_with_the_next(rt, pg):
+    """One journal batch out at a time: POSTs that come while it waits (here
+    on a lock held on rt_interaction) are written as the next batch once it
+    is answered, and answered 201; nothing is queued before its row is
+    written."""
+    import psycopg
+    out = {}
+
+    def post(k):
+        out[k] = rt.queue(userData={"k": k})
+
+    with psycopg.connect(f"host=127.0.0.1 port={pg.port} user=postgres "
+                         "dbname=t100") as c:
+        c.execute("LOCK TABLE rt_interaction IN ACCESS EXCLUSIVE MODE")
+        first = threading.Thread(target=post, args=(0,))
+        first.start()
+        wait_for(lambda: pg.psql(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = "
+            "'Lock' AND query LIKE 'INSERT INTO rt_interaction%'", "t100").strip()
+            == "1", 10, what="the first batch waiting on the lock")
+        rest = [threading.Thread(target=post, args=(k,)) for k in (1, 2, 3)]
+        for t in rest:
+            t.start()
+        time.sleep(0.5)
+        assert not out, out             # nothing answered, nothing queued
+        assert rt.http("GET", "/v1/virtual-queues/8001")[1]["waiting"] == 0
+        c.commit()
+    for t in [first] + rest:
+        t.join()
+    assert all(s == 201 and x["state"] == "queued" for s, x in out.values()), out
+    assert int(pg.psql("SELECT count(*) FROM rt_interaction", "t100")) == 4
+
+
 def test_two_instances_never_reserve_one_agent_twice(tenantd, voicesim_bin):
     """Two tenantd on one PostgreSQL and Redis, both queueing and routing to
     the same four agents: from the one event stream, an agent is never
@@ -603,7 +804,7 @@ def test_two_instances_never_reserve_one_agent_twice(tenantd, voicesim_bin):
             for n in range(total):
                 s, _ = conn(ports[n % 2], "POST", "/v1/interactions",
                             {"virtualQueue": "8001", "priority": n % 3})
-                assert s == 201
+                assert s == 201, (n, _)
 
         def handle():
             h = http.client.HTTPConnection("127.0.0.1", a.port, timeout=30)

@@ -233,6 +233,70 @@ ix_json(const struct ix *x)
 	return o;
 }
 
+/* real - a number as jansson writes a real (%.17g, with ".0" when that
+ * looks like an integer); 0, or -1 for one with an exponent */
+static int
+real(char *buf, size_t len, double v)
+{
+	int	n = snprintf(buf, len, "%.17g", v);
+
+	if (n < 0 || (size_t)n + 3 > len || strpbrk(buf, "eEni") != NULL)
+		return -1;
+	if (strchr(buf, '.') == NULL)
+		memcpy(buf + n, ".0", 3);
+	return 0;
+}
+
+/*
+ * reply_ix - ix_json's answer, written straight from the stored document
+ * (the answer to every change and read of one interaction: no tree is
+ * built and dumped); the same bytes.  ix_json when the document is not
+ * one rtev.c reads.
+ */
+static void
+reply_ix(struct http_conn *c, int status, const struct ix *x)
+{
+	struct jw	 w;
+	char		 buf[1024], num[40];
+	size_t		 len = strlen(x->doc), from, to;
+	unsigned	 pos = queue_position(x);
+
+	if (len < 2 || rtev_doc_cut(x->doc, len, "vq", &from, &to) == -1 ||
+	    (x->state == IX_QUEUED && real(num, sizeof(num), ewt(x->vq, pos,
+	    EWT_URS)) == -1)) {
+		reply(c, status, ix_json(x));
+		return;
+	}
+	jw_init(&w, buf, sizeof(buf));
+	jw_raw(&w, x->doc, from);
+	jw_raw(&w, x->doc + to, len - 1 - to);
+	if (w.n > 1)
+		jw_lit(&w, ",");
+	jw_lit(&w, "\"state\":");
+	jw_str(&w, ix_state_name(x->state));
+	jw_lit(&w, ",\"created\":");
+	jw_int(&w, (long long)x->created_ms);
+	if (x->state == IX_QUEUED) {
+		jw_lit(&w, ",\"position\":");
+		jw_int(&w, pos);
+		jw_lit(&w, ",\"ewt\":");
+		jw_raw(&w, num, strlen(num));
+	}
+	if (x->state == IX_RESERVED || x->state == IX_ACCEPTED) {
+		jw_lit(&w, ",\"agent\":");
+		jw_int(&w, x->agent);
+		jw_lit(&w, ",\"dn\":");
+		jw_str(&w, x->dn);
+	}
+	if (x->state == IX_RESERVED) {
+		jw_lit(&w, ",\"reservedUntil\":");
+		jw_int(&w, (long long)x->until_ms);
+	}
+	jw_lit(&w, "}");
+	http_respond(c, status, "application/json", NULL, w.p, w.n);
+	jw_free(&w);
+}
+
 /* ---- waiting for a change's event ---- */
 
 static void
@@ -242,7 +306,7 @@ respond(struct waiter *w)
 
 	event_free(w->timer);
 	if (x != NULL && w->status != 204)
-		reply(w->c, w->status, ix_json(x));
+		reply_ix(w->c, w->status, x);
 	else if (w->status == 204)
 		http_respond(w->c, 204, NULL, NULL, NULL, 0);
 	else
@@ -500,7 +564,7 @@ one(struct http_conn *c, const struct http_request *r,
 	    RIGHT_UPDATE))
 		return;
 	if (http_method_is(r, "GET")) {
-		reply(c, 200, ix_json(x));
+		reply_ix(c, 200, x);
 		return;
 	}
 	if (http_method_is(r, "DELETE")) {

@@ -16,8 +16,13 @@
  * reads the rows back into Redis, with their age: as queued, or as
  * accepted by their agent, who is held again (journal_load).
  *
- * The writes of one turn of the loop go together: one INSERT, one UPDATE
- * and one DELETE over arrays (unnest), whatever their number.
+ * The writes go together: one INSERT, one UPDATE and one DELETE over
+ * arrays (unnest), whatever their number.  One such batch is out at a
+ * time, and what comes meanwhile waits for it and goes as the next one:
+ * batches a turn of the loop each would queue behind each other on the
+ * one connection, every new interaction's INSERT behind them all (15 ms
+ * for a POST at 3,000 a second, benchmark 10d), where a batch that grows
+ * while the last one is out costs about two round trips.
  *
  * What it touches: rt_interaction, on its own PostgreSQL connection.
  */
@@ -79,6 +84,7 @@ static struct event	*ev_flush, *ev_migrate;
 static struct jops	 queued = TAILQ_HEAD_INITIALIZER(queued);
 static size_t		 nqueued;
 static int		 migrated;
+static int		 out;		/* a batch is out */
 
 static void	flush(evutil_socket_t, short, void *);
 static void	migrate(evutil_socket_t, short, void *);
@@ -114,6 +120,7 @@ journal_cleanup(void)
 		op_free(o);
 	}
 	nqueued = 0;
+	out = 0;
 	pgc_free(pg);
 	pg = NULL;
 	if (ev_flush != NULL)
@@ -239,7 +246,7 @@ static void
 batch_done(struct batch *b)
 {
 	struct jop	*o;
-	int		 ok;
+	int		 ok, retry = 0;
 
 	if (--b->left > 0)
 		return;
@@ -250,6 +257,7 @@ batch_done(struct batch *b)
 			/* tried again: a row left would come back as live */
 			TAILQ_INSERT_TAIL(&queued, o, entry);
 			nqueued++;
+			retry = 1;
 			continue;
 		}
 		if (!ok)
@@ -261,11 +269,13 @@ batch_done(struct batch *b)
 		op_free(o);
 	}
 	free(b);
-	if (nqueued > 0) {
+	out = 0;
+	if (retry) {
 		struct timeval	tv = util_tv_us(RETRY_MS * 1000);
 
 		event_add(ev_flush, &tv);
-	}
+	} else if (nqueued > 0)
+		event_active(ev_flush, 0, 0);
 }
 
 struct stmt {
@@ -312,8 +322,9 @@ flush(evutil_socket_t fd, short what, void *arg)
 	int		 n[J_KINDS] = { 0 }, i;
 	size_t		 taken = 0;
 
-	if (nqueued == 0)
-		return;
+	if (nqueued == 0 || out)
+		return;		/* the batch out flushes again when answered */
+	out = 1;
 	b = xcalloc(1, sizeof(*b));
 	TAILQ_INIT(&b->ops);
 	for (i = 0; i < J_KINDS; i++)
@@ -397,8 +408,6 @@ flush(evutil_socket_t fd, short what, void *arg)
 	jw_free(&agents);
 	jw_free(&dns);
 	batch_done(b);
-	if (nqueued > 0)
-		event_active(ev_flush, 0, 0);
 }
 
 /* ---- reading back ---- */

@@ -62,6 +62,7 @@ static uint64_t		 next_wake_ms;	/* a step or skip ends */
 static void	kick(evutil_socket_t, short, void *);
 static void	ix_free(struct ix *);
 static void	ix_remove(struct ix *);
+static void	wait_remove(struct ix *);
 static void	vq_gauge(struct vq *);
 static void	from_doc(struct ix *, json_t *);
 
@@ -435,10 +436,8 @@ ix_remove(struct ix *x)
 	unhold(x);
 	if (x->vq != NULL) {
 		TAILQ_REMOVE(&x->vq->list, x, entry);
-		if (x->state == IX_QUEUED) {
-			TAILQ_REMOVE(&x->vq->wait, x, wentry);
-			x->vq->waiting--;
-		}
+		if (x->state == IX_QUEUED)
+			wait_remove(x);
 	}
 	strmap_del(&ixs, x->id);
 	if (x->conn[0] != '\0' && strmap_get(&by_conn, x->conn) == x)
@@ -446,17 +445,58 @@ ix_remove(struct ix *x)
 	ix_free(x);
 }
 
+/*
+ * in_order - does x go before y in their queue's list of waiting ones?
+ * The order without aging: priority, then age, then arrival, then id.
+ * It never changes while both wait (the document's priority changes only
+ * by an update, which takes x out and puts it back), so the list is kept
+ * sorted by it: for a queue that does not age it is the queue's order
+ * itself, and its head is served first (ix_for) and a position is a
+ * count of the ones ahead (queue_position).
+ */
+static int
+in_order(const struct ix *x, const struct ix *y)
+{
+	if (x->priority != y->priority)
+		return x->priority > y->priority;
+	if (x->created_ms != y->created_ms)
+		return x->created_ms < y->created_ms;
+	if (x->seq != y->seq)
+		return x->seq < y->seq;
+	return strcmp(x->id, y->id) < 0;
+}
+
+/* wait_insert - into its queue's sorted list, looked for from the tail,
+ * where a new interaction goes */
+static void
+wait_insert(struct ix *x)
+{
+	struct ix	*y;
+
+	for (y = TAILQ_LAST(&x->vq->wait, ix_list); y != NULL && in_order(x,
+	    y); y = TAILQ_PREV(y, ix_list, wentry))
+		;
+	if (y == NULL)
+		TAILQ_INSERT_HEAD(&x->vq->wait, x, wentry);
+	else
+		TAILQ_INSERT_AFTER(&x->vq->wait, y, x, wentry);
+	x->vq->waiting++;
+}
+
+static void
+wait_remove(struct ix *x)
+{
+	TAILQ_REMOVE(&x->vq->wait, x, wentry);
+	x->vq->waiting--;
+}
+
 static void
 set_state(struct ix *x, enum ix_state s)
 {
-	if (x->vq != NULL && x->state == IX_QUEUED && s != IX_QUEUED) {
-		TAILQ_REMOVE(&x->vq->wait, x, wentry);
-		x->vq->waiting--;
-	}
-	if (x->vq != NULL && x->state != IX_QUEUED && s == IX_QUEUED) {
-		TAILQ_INSERT_TAIL(&x->vq->wait, x, wentry);
-		x->vq->waiting++;
-	}
+	if (x->vq != NULL && x->state == IX_QUEUED && s != IX_QUEUED)
+		wait_remove(x);
+	if (x->vq != NULL && x->state != IX_QUEUED && s == IX_QUEUED)
+		wait_insert(x);
 	x->state = s;
 }
 
@@ -481,52 +521,71 @@ dirty(struct ix *x)
 	queue_kick();
 }
 
-/* learn - an interaction's state as an event or the snapshot carries it;
- * returns it, or NULL when it ended */
-static struct ix *
-learn(json_t *o, const char *type)
+static char *
+span_dup(const char *p, size_t n)
 {
-	const char	*id = json_string_value(json_object_get(o, "id"));
-	json_t		*doc = json_object_get(o, "interaction");
-	enum ix_state	 s = state_of(json_string_value(json_object_get(o,
-			    "state")));
+	char	*s = xmalloc(n + 1);
+
+	memcpy(s, p, n);
+	s[n] = '\0';
+	return s;
+}
+
+/* learn - an interaction's state as an event or the snapshot carries it
+ * (type "state" for the snapshot); returns it, or NULL when it ended */
+static struct ix *
+learn(const struct rtev *e, const char *type)
+{
+	enum ix_state	 s = state_of(e->state[0] != '\0' ? e->state : NULL);
 	struct ix	*x;
-	const char	*dn;
+	json_t		*doc = NULL;
 	enum ix_state	 was;
 
-	if (id == NULL || strlen(id) >= RT_ID_MAX || !json_is_object(doc))
+	if (e->id[0] == '\0' || e->doc == NULL)
 		return NULL;
-	x = strmap_get(&ixs, id);
+	x = strmap_get(&ixs, e->id);
 	if (s == IX_ENDED) {
 		if (x != NULL)
 			ix_remove(x);
 		return NULL;
 	}
+	if (x == NULL || strcmp(type, "updated") == 0) {
+		/* the document is read only when it is new or changed */
+		doc = json_loadb(e->doc, e->doclen, 0, NULL);
+		if (!json_is_object(doc)) {
+			json_decref(doc);
+			return NULL;
+		}
+	}
 	if (x == NULL) {
 		x = xcalloc(1, sizeof(*x));
-		snprintf(x->id, sizeof(x->id), "%s", id);
+		snprintf(x->id, sizeof(x->id), "%s", e->id);
 		x->state = IX_ENDED;	/* counted in below */
-		x->created_ms = (uint64_t)json_integer_value(json_object_get(o,
-		    "created"));
-		x->seq = (uint64_t)json_integer_value(json_object_get(o, "seq"));
+		x->created_ms = (uint64_t)e->created;
+		x->seq = (uint64_t)e->seq;
 		from_doc(x, doc);
 		x->vq = vq_get(x->vq_dbid);
 		TAILQ_INSERT_TAIL(&x->vq->list, x, entry);
 		strmap_put(&ixs, x->id, x);
 		if (x->conn[0] != '\0')
 			strmap_put(&by_conn, x->conn, x);
-		x->doc = json_dumps(doc, JSON_COMPACT);
-	} else if (strcmp(type, "updated") == 0) {
+		x->doc = span_dup(e->doc, e->doclen);
+	} else if (doc != NULL) {
+		/* its priority may change: its place in the sorted list too */
+		if (x->state == IX_QUEUED && x->vq != NULL)
+			wait_remove(x);
 		from_doc(x, doc);
+		if (x->state == IX_QUEUED && x->vq != NULL)
+			wait_insert(x);
 		free(x->doc);
-		x->doc = json_dumps(doc, JSON_COMPACT);
+		x->doc = span_dup(e->doc, e->doclen);
 	}
+	json_decref(doc);
 	was = x->state;
 	x->version++;
 	set_state(x, s);
-	x->skip = json_integer_value(json_object_get(o, "skip"));
-	x->skip_ms = (uint64_t)json_integer_value(json_object_get(o,
-	    "skipUntil"));
+	x->skip = e->skip;
+	x->skip_ms = (uint64_t)e->skipu;
 	if (x->skip_ms > 0 && (next_wake_ms == 0 || x->skip_ms <
 	    next_wake_ms))
 		next_wake_ms = x->skip_ms;
@@ -538,18 +597,56 @@ learn(json_t *o, const char *type)
 		if (was != IX_QUEUED)
 			dirty(x);
 	} else {
-		dn = json_string_value(json_object_get(o, "dn"));
-		x->agent = json_integer_value(json_object_get(o, "agent"));
-		x->until_ms = (uint64_t)json_integer_value(json_object_get(o,
-		    "until"));
+		x->agent = e->agent;
+		x->until_ms = (uint64_t)e->until;
 		if (s == IX_ACCEPTED && x->conn[0] != '\0') {
 			/* a call: the agent is busy with it on the voice side */
 			unhold(x);
-			snprintf(x->dn, sizeof(x->dn), "%s", dn ?: "");
-		} else if (dn != NULL)
-			hold(x, dn);
+			snprintf(x->dn, sizeof(x->dn), "%s", e->dn);
+		} else if (e->dn[0] != '\0')
+			hold(x, e->dn);
 	}
 	return x;
+}
+
+/* jstr - a string field of o into buf, "" when it is not one */
+static void
+jstr(json_t *o, const char *k, char *buf, size_t len)
+{
+	const char	*v = json_string_value(json_object_get(o, k));
+
+	if (v == NULL || strlen(v) >= len)
+		v = "";
+	snprintf(buf, len, "%s", v);
+}
+
+/*
+ * from_json - an event's fields from its jansson tree: the snapshot's, and
+ * an event rtev_parse does not read in place.  *text holds the document's
+ * text; the caller frees it.  An id too long is left "", so nothing is
+ * learnt of it.
+ */
+static void
+from_json(json_t *o, struct rtev *e, char **text)
+{
+	json_t	*d = json_object_get(o, "interaction");
+
+	memset(e, 0, sizeof(*e));
+	jstr(o, "type", e->type, sizeof(e->type));
+	jstr(o, "id", e->id, sizeof(e->id));
+	jstr(o, "state", e->state, sizeof(e->state));
+	jstr(o, "dn", e->dn, sizeof(e->dn));
+	e->at = json_integer_value(json_object_get(o, "at"));
+	e->created = json_integer_value(json_object_get(o, "created"));
+	e->seq = json_integer_value(json_object_get(o, "seq"));
+	e->agent = json_integer_value(json_object_get(o, "agent"));
+	e->until = json_integer_value(json_object_get(o, "until"));
+	e->skip = json_integer_value(json_object_get(o, "skip"));
+	e->skipu = json_integer_value(json_object_get(o, "skipUntil"));
+	e->vq = json_integer_value(json_object_get(d, "vq"));
+	*text = json_is_object(d) ? json_dumps(d, JSON_COMPACT) : NULL;
+	e->doc = *text;
+	e->doclen = *text != NULL ? strlen(*text) : 0;
 }
 
 /* queue_reset - Redis is away: nothing is decided until it is back */
@@ -582,50 +679,57 @@ zero_waiting(uint64_t k, void *v, void *arg)
 void
 queue_load(json_t *calls, json_t *list)
 {
-	json_t	*o;
-	size_t	 i;
+	json_t		*o;
+	size_t		 i;
+	struct rtev	 e;
+	char		*text;
 
 	strmap_each(&ixs, drop_all, NULL);
 	strmap_clear(&ixs);
 	strmap_clear(&by_conn);
 	idmap_each(&vqs, zero_waiting, NULL);
 	pool_calls(calls);
-	json_array_foreach(list, i, o)
-		learn(o, "state");
+	json_array_foreach(list, i, o) {
+		from_json(o, &e, &text);
+		learn(&e, "state");
+		free(text);
+	}
 	idmap_each(&vqs, vq_gauge_each, NULL);
 	full = 1;
 	queue_kick();
 }
 
-/* queue_event - a routing event from the stream */
+/* queue_event - a routing event from the stream: read in place, or by
+ * jansson when rtev_parse does not take it */
 void
 queue_event(const char *pos, const char *text, size_t len)
 {
-	json_t		*o = json_loadb(text, len, 0, NULL);
+	json_t		*o = NULL;
+	char		*doc = NULL;
 	const char	*type;
+	struct rtev	 e;
 	struct ix	*x;
 	struct vq	*oq;
-	json_int_t	 vq;
 	uint64_t	 at, created, acc;
 
-	if (o == NULL)
-		return;
-	type = json_string_value(json_object_get(o, "type"));
-	vq = json_integer_value(json_object_get(json_object_get(o,
-	    "interaction"), "vq"));
-	at = (uint64_t)json_integer_value(json_object_get(o, "at"));
-	created = (uint64_t)json_integer_value(json_object_get(o,
-	    "created"));
-	if (type == NULL) {
+	if (rtev_parse(text, len, &e) == -1) {
+		if ((o = json_loadb(text, len, 0, NULL)) == NULL)
+			return;
+		from_json(o, &e, &doc);
 		json_decref(o);
+	}
+	type = e.type;
+	at = (uint64_t)e.at;
+	created = (uint64_t)e.created;
+	if (type[0] == '\0') {
+		free(doc);
 		return;
 	}
-	x = strmap_get(&ixs, json_string_value(json_object_get(o, "id")) ?:
-	    "");
+	x = strmap_get(&ixs, e.id);
 	acc = x != NULL ? x->accepted_ms : 0;
 	oq = x != NULL ? x->vq : NULL;
-	x = learn(o, type);
-	rthttp_seen(json_string_value(json_object_get(o, "id")));
+	x = learn(&e, type);
+	rthttp_seen(e.id);
 	if (strcmp(type, "reserved") == 0) {
 		metric_observe(rt_m.time_to_route, at > created ?
 		    (at - created) / 1000.0 : 0);
@@ -633,8 +737,7 @@ queue_event(const char *pos, const char *text, size_t len)
 			ewt_left(x->vq, at);
 	} else if (strcmp(type, "accepted") == 0) {
 		metric_inc(rt_m.routed);
-		pool_count_call(json_integer_value(json_object_get(o,
-		    "agent")));
+		pool_count_call(e.agent);
 		if (x != NULL)
 			x->accepted_ms = at;
 	} else if (strcmp(type, "rejected") == 0)
@@ -652,8 +755,8 @@ queue_event(const char *pos, const char *text, size_t len)
 		ewt_handled(oq, (at - acc) / 1000.0);
 	if (oq != NULL || (x != NULL && x->vq != NULL))
 		vq_gauge(oq != NULL ? oq : x->vq);
-	feed_event(pos, type, text, len, vq);
-	json_decref(o);
+	feed_event(pos, type, text, len, e.vq);
+	free(doc);
 }
 
 /* vq_gauge - the queue's waiting count, as a metric labelled with it */
@@ -700,15 +803,36 @@ before(const struct ix *x, const struct ix *y, uint64_t now)
 	return strcmp(x->id, y->id) < 0;
 }
 
+/*
+ * queue_position - without aging the sorted list is the order: count the
+ * ones ahead from whichever end is nearer (a new interaction is at the
+ * tail: one step).  With aging, compare it with every one.
+ */
 unsigned
 queue_position(const struct ix *x)
 {
-	const struct ix	*y;
-	uint64_t	 now = now_wall_us() / 1000;
-	unsigned	 n = 1;
+	const struct ix	*h, *t, *y;
+	uint64_t	 now;
+	unsigned	 n;
 
 	if (x->state != IX_QUEUED || x->vq == NULL)
 		return 0;
+	if (x->vq->increment == 0) {
+		h = TAILQ_FIRST(&x->vq->wait);
+		t = TAILQ_LAST(&x->vq->wait, ix_list);
+		for (n = 0; h != NULL && t != NULL; n++) {
+			if (h == x)
+				return n + 1;
+			if (t == x)
+				return x->vq->waiting - n;
+			h = TAILQ_NEXT(h, wentry);
+			t = TAILQ_PREV(t, ix_list, wentry);
+		}
+		fatalx("routing: interaction %s not in its queue's list",
+		    x->id);
+	}
+	now = now_wall_us() / 1000;
+	n = 1;
 	TAILQ_FOREACH(y, &x->vq->wait, wentry)
 		if (y != x && before(y, x, now))
 			n++;
@@ -864,10 +988,16 @@ ix_for(const struct agent *a, uint64_t now)
 	for (i = 0; i < vqs.cap; i++) {
 		if ((q = vqs.s[i].val) == NULL)
 			continue;
-		TAILQ_FOREACH(x, &q->wait, wentry)
-			if (waiting(x) && (best == NULL || before(x, best,
-			    now)) && fits(x, a, now))
+		TAILQ_FOREACH(x, &q->wait, wentry) {
+			if (best != NULL && !before(x, best, now)) {
+				/* sorted without aging: none after goes first */
+				if (q->increment == 0)
+					break;
+				continue;
+			}
+			if (waiting(x) && fits(x, a, now))
 				best = x;
+		}
 	}
 	return best;
 }
@@ -1035,11 +1165,15 @@ journalled(int rc, const char *why, void *arg)
 	snprintf(x.id, sizeof(x.id), "%s", p->id);
 	x.created_ms = now;
 	x.vq = q;
-	d = json_loads(p->doc, 0, NULL);
-	from_doc(&x, d);
-	json_decref(d);
-	if (store_ready() && pool_known() && !rt.stopping)
+	/* its target (and connId) matter only when some agent is free: with
+	 * none, as when every agent is busy, the document is not read */
+	if (store_ready() && pool_known() && !rt.stopping &&
+	    !TAILQ_EMPTY(&pool_free)) {
+		d = json_loads(p->doc, 0, NULL);
+		from_doc(&x, d);
+		json_decref(d);
 		a = agent_for(&x, now);
+	}
 	k = xcalloc(1, sizeof(*k));
 	snprintf(k->id, sizeof(k->id), "%s", p->id);
 	snprintf(k->conn, sizeof(k->conn), "%s", x.conn);

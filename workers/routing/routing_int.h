@@ -208,6 +208,26 @@ struct vq {
 	struct metric	*m_waiting;
 };
 
+/* A routing event's fields as queue.c applies them (rtev.c). */
+struct rtev {
+	char		 type[32];
+	char		 id[RT_ID_MAX];
+	char		 state[32];
+	char		 dn[RT_DN_MAX];
+	long long	 at, created, seq, agent, until, skip, skipu;
+	long long	 vq;		/* the document's */
+	const char	*doc;		/* the document's text, "interaction" */
+	size_t		 doclen;
+};
+
+/* The event in text (a routing event as store.c writes it): 0, or -1 when
+ * it is not one this reads in place (parse it with jansson then). */
+int		 rtev_parse(const char *text, size_t len, struct rtev *);
+/* Where a document's field key is, with its comma: doc[*from, *to) taken
+ * out leaves the document without it; -1: no such field. */
+int		 rtev_doc_cut(const char *doc, size_t len, const char *key,
+		    size_t *from, size_t *to);
+
 void		 queue_start(void);
 void		 queue_cleanup(void);
 /* The configuration changed: the queues' settings, targets' skills. */
