@@ -175,7 +175,22 @@ def netns_possible():
 
 # ------------------------------------------------------------ servers
 
-class NsPg(PgServer):
+class SqlMixin:
+    def sql(self, q, *args):
+        with psycopg.connect(self.conninfo, autocommit=True) as c:
+            cur = c.execute(q, args)
+            return cur.fetchall() if cur.description else None
+
+
+class RedisMixin:
+    host = "127.0.0.1"
+
+    def client(self):
+        return redislib.Redis(host=self.host, port=self.port, decode_responses=True,
+                              socket_timeout=10)
+
+
+class NsPg(SqlMixin, PgServer):
     """helpers.PgServer inside a namespace, listening on its address."""
 
     def __init__(self, ns):
@@ -215,18 +230,14 @@ class NsPg(PgServer):
     def reset_db(self):
         self.psql("CREATE DATABASE t100 OWNER tenantd")
 
-    def sql(self, q, *args):
-        with psycopg.connect(self.conninfo, autocommit=True) as c:
-            cur = c.execute(q, args)
-            return cur.fetchall() if cur.description else None
 
-
-class NsRedis(RedisServer):
+class NsRedis(RedisMixin, RedisServer):
     """helpers.RedisServer inside a namespace, with an append-only file
     written at every command, so that a restart keeps the voice streams."""
 
     def __init__(self, ns):
         self.ns = ns
+        self.host = ns.ip
         super().__init__()
 
     def start(self):
@@ -261,10 +272,6 @@ class NsRedis(RedisServer):
                 self.proc.wait(5)
         self.proc = None
 
-    def client(self):
-        return redislib.Redis(host=self.ns.ip, port=self.port, decode_responses=True,
-                              socket_timeout=10)
-
 
 # ------------------------------------------------------------ the tenant
 
@@ -275,15 +282,15 @@ class Tenant:
     and an agentless campaign group CG1 (ProgressiveGVP, 3 channels) on
     calling list L1 (table cl_chaos) whose answered calls go to IVR 6600."""
 
-    def __init__(self, tmp, pg, rd, km):
-        self.tmp, self.pg, self.rd = tmp, pg, rd
+    def __init__(self, tmp, pg, rd, km, agents=N_AGENTS):
+        self.tmp, self.pg, self.rd, self.agents = tmp, pg, rd, agents
         self.ports = {w: free_port() for w in WORKERS}
         conf = base_conf(tmp, pg.conninfo, rd.port, self.ports["metrics"])
         conf, token = enable_config_worker(conf, tmp, port=self.ports["config"])
         listen = {w: {"enabled": True, "listen": f"127.0.0.1:{self.ports[w]}"}
                   for w in ("events", "stats", "outbound", "routing")}
         listen["outbound"].update({"lease_time": 6.0, "stats_interval": 1.0})
-        conf = merge(conf, {"redis": {"host": rd.ns.ip}, "kafka": {"brokers": km.bootstrap},
+        conf = merge(conf, {"redis": {"host": rd.host}, "kafka": {"brokers": km.bootstrap},
                             "workers": listen})
         self.d = Tenantd(tmp, conf, allow_errors=True)
         self.d.admin_token = token
@@ -296,7 +303,7 @@ class Tenant:
         c = self.d.create
         self.sw = c("switches", {"name": "sw1"})
         persons = []
-        for i in range(1, N_AGENTS + 1):
+        for i in range(1, self.agents + 1):
             dn = c("dns", {"number": f"50{i:02d}", "type": "Extension", "switch": self.sw})
             place = c("places", {"name": f"P{i}", "dns": [dn]})
             login = c("agent-logins", {"loginCode": f"70{i:02d}", "switch": self.sw})
@@ -403,6 +410,7 @@ class Desktop(Client):
         self.dns = dns
         self.pos = {}
         self.got = []            # (stream id, eventId, event, thisDN)
+        self.lat = []            # (receive time, seconds since the event's time)
         self.resumes = 0
 
     def connect(self):
@@ -435,6 +443,9 @@ class Desktop(Client):
         p = m.get("position")
         if p and "local" in p and m.get("thisDN") in self.dns:
             self.got.append((p["local"], m.get("eventId"), m.get("event"), m.get("thisDN")))
+            if isinstance(m.get("time"), int):
+                now = time.time()
+                self.lat.append((now, now - m["time"] / 1000.0))
             merge_position(self.pos, m)
 
     def step(self):
@@ -504,9 +515,9 @@ class ConfigWriter(threading.Thread):
     """Creates and deletes DNs 59xx and agent groups CGx, PATCHes G1-less
     skills: what a provisioning tool does, through outages."""
 
-    def __init__(self, tenant, rng):
+    def __init__(self, tenant, rng, cap=None, interval=0.25):
         super().__init__(daemon=True, name="config-writer")
-        self.t, self.rng = tenant, rng
+        self.t, self.rng, self.cap, self.interval = tenant, rng, cap, interval
         self.halt = threading.Event()
         self.n = 0
         self.status = collections.Counter()
@@ -525,6 +536,8 @@ class ConfigWriter(threading.Thread):
     def one(self):
         self.n += 1
         op = self.rng.random()
+        if self.cap is not None and len(self.dns) + len(self.groups) >= self.cap:
+            op = 0.4 if op < 0.5 and self.dns or not self.groups else 0.8
         if op < 0.35 or not self.dns:
             num = f"59{self.n:03d}"
             self.tried.add(num)
@@ -554,7 +567,7 @@ class ConfigWriter(threading.Thread):
     def run(self):
         while not self.halt.is_set():
             self.one()
-            self.halt.wait(0.25)
+            self.halt.wait(self.interval)
 
     def stop(self):
         self.halt.set()
@@ -666,10 +679,20 @@ class Chaos:
                 self.rng.shuffle(kinds)
             yield kinds.pop()
 
+    def next_worker(self):
+        """Workers in turn, in a seeded order: the events and stats workers
+        (whose clients' invariants are checked) first in each round."""
+        if not getattr(self, "turn", None):
+            a, b = ["events", "stats"], [w for w in WORKERS if w not in ("events", "stats")]
+            self.rng.shuffle(a)
+            self.rng.shuffle(b)
+            self.turn = a + b
+        return self.turn.pop(0)
+
     def inject(self, kind):
         rng = self.rng
         if kind in ("kill9", "stop"):
-            w = rng.choice(WORKERS)
+            w = self.next_worker()
             pids = self.t.worker_pids()
             if w not in pids:
                 self.note(f"{kind} {w}: no such worker running now, skipped")
