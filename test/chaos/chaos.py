@@ -882,7 +882,12 @@ class Chaos:
                     if {d for d, _ in rows} == {d for d, _ in api}:
                         best = rows
                 if best is None or best != api:
-                    self.config_diff = (coll, sorted(api)[-5:])
+                    rows = {(d, v) for d, v in self.pg.sql(
+                        "SELECT dbid, version FROM cfg_object")}
+                    self.config_diff = (f"{coll}: only in the cache (dbid, version) "
+                                        f"{sorted(api - rows)[:5]}; in the database as "
+                                        f"other versions "
+                                        f"{sorted(r for r in rows - api if r[0] in {d for d, _ in api})[:5]}")
                     return False
             return True
         try:
@@ -1004,7 +1009,31 @@ class Chaos:
         if d is not None and d.d.alive():
             d.d.stop(signal.SIGTERM, timeout=20)
 
+    def sabotage(self, what):
+        """Break one invariant on purpose, to see its check fail."""
+        r = self.rd.client()
+        if what == "desktop":           # a desktop that lost one event
+            d = max(self.desktops, key=lambda d: len(d.got))
+            del d.got[len(d.got) // 2]
+        elif what == "stats":           # totals lost: no snapshot, worker killed
+            r.delete(f"tenantd:{{{helpers.TENANT_ID}}}:stats:growing")
+            old = self.t.worker_pids()["stats"]
+            os.kill(old, signal.SIGKILL)
+            wait_for(lambda: self.t.worker_pids().get("stats") not in (None, old), 30,
+                     what="a new stats worker")
+            r.delete(f"tenantd:{{{helpers.TENANT_ID}}}:stats:growing")
+        elif what == "config":          # a row removed behind the API's back
+            self.pg.sql("DELETE FROM cfg_object WHERE dbid = %s",
+                        next(iter(self.writer.dns.values())))
+        elif what == "outbound":        # one call asked of the voice side twice
+            last = [f for _, f in r.xrange(key("requests"))
+                    if "RequestMakePredictiveCall" in f["request"]][-1]
+            r.xadd(key("requests"), last)
+        log(f"sabotaged: {what}")
+
     def check(self):
+        if self.args.sabotage:
+            self.sabotage(self.args.sabotage)
         events = self.stream()
         log(f"voice:events holds {len(events)} events")
         self.check_desktops(events)
@@ -1031,6 +1060,17 @@ class Chaos:
             print(f"    {c}")
 
 
+def bench_result(args, c, ok):
+    """The line run.sh's summary collects, when make bench runs this."""
+    path = os.environ.get("BENCH_RESULTS")
+    if not path:
+        return
+    with open(path, "a") as f:
+        f.write(f"chaos: {args.minutes:g} min, seed {args.seed}|faults|"
+                f"{sum(c.faults.values())}|-|-|every invariant|"
+                f"{'met' if ok else 'MISSED'}\n")
+
+
 def cleanup():
     while _cleanups:
         fn = _cleanups.pop()
@@ -1054,6 +1094,8 @@ def main():
     ap.add_argument("--desktops", type=int, default=4)
     ap.add_argument("--stats-clients", type=int, default=2)
     ap.add_argument("--keep", action="store_true", help="keep the files (logs)")
+    ap.add_argument("--sabotage", choices=("desktop", "stats", "config", "outbound"),
+                    help="break that invariant before the checks: the run must fail")
     args = ap.parse_args()
     print(f"chaos: seed {args.seed} (rerun with --seed {args.seed} or CHAOS_SEED={args.seed})",
           flush=True)
@@ -1069,6 +1111,7 @@ def main():
         c.check()
         c.summary()
         print(f"chaos: PASS, seed {args.seed}")
+        bench_result(args, c, True)
     except CannotRun as e:
         print(f"chaos: cannot run: {e}", file=sys.stderr)
         rc = 2
@@ -1080,6 +1123,7 @@ def main():
             print(c.t.d.diagnostics(40), file=sys.stderr)
         print(f"chaos: files kept in {c.tmp}", file=sys.stderr)
         c.args.keep = True
+        bench_result(args, c, False)
         rc = 1
     except Exception:  # noqa: BLE001
         traceback.print_exc()
