@@ -195,6 +195,7 @@ class NsPg(SqlMixin, PgServer):
 
     def __init__(self, ns):
         self.ns = ns
+        _cleanups.append(self.destroy)     # also when the start below fails
         super().__init__()       # initdb, start (below), role, database
         self.conninfo = (f"host={ns.ip} port={self.port} dbname=t100 user=tenantd "
                          "connect_timeout=5")
@@ -238,6 +239,7 @@ class NsRedis(RedisMixin, RedisServer):
     def __init__(self, ns):
         self.ns = ns
         self.host = ns.ip
+        _cleanups.append(self.destroy)     # also when the start below fails
         super().__init__()
 
     def start(self):
@@ -624,9 +626,7 @@ class Chaos:
         self.ns_pg = Netns(base + "p", f"{sub}.{k}")
         self.ns_rd = Netns(base + "r", f"{sub}.{k + 1}")
         self.pg = NsPg(self.ns_pg)
-        _cleanups.append(self.pg.destroy)
         self.rd = NsRedis(self.ns_rd)
-        _cleanups.append(self.rd.destroy)
         self.km = KafkaMock(topic=TOPIC, partitions=4)
         _cleanups.append(self.km.stop)
         log(f"PostgreSQL {self.ns_pg.ip}:{self.pg.port} in netns {self.ns_pg.name}; "
