@@ -975,6 +975,11 @@ class Chaos:
                      interval=0.5, what="ocs_outbox drained")
         except AssertionError as e:
             raise Failed(f"stuck: {e}") from None
+        try:
+            wait_for(lambda: self.t.d.metric("tenantd_outbound_calls_in_progress") == 0,
+                     30, interval=0.5, what="no outbound call in progress")
+        except AssertionError as e:
+            raise Failed(f"stuck: {e}") from None
         self.checked.append(f"outbound: {len(rows)} records final, {len(calls)} calls, "
                             f"none asked twice, each phone dialled as often as its "
                             f"attempts; outbox drained")
@@ -994,7 +999,11 @@ class Chaos:
                                        "/healthz", timeout=5)
         if st >= 500:
             raise Failed(f"stuck: routing port answered {st} {body}")
-        self.checked.append("stuck: every worker running, its port serving, /readyz 200")
+        lags = {n: self.t.d.metrics().get((f"tenantd_{n}_lag_seconds", frozenset()))
+                for n in ("events", "stats")}
+        self.checked.append("stuck: every worker running, its port serving, /readyz 200, "
+                            "no outbound call in progress (last voice event's lag when "
+                            f"read, not checked: {lags})")
 
     def check_logs(self):
         self.stop_tenantd()
