@@ -28,6 +28,11 @@
 #   9. predictive vs progressive dialling, 2 x 50 agents, paced, about 10
 #      minutes (BENCH_PREDICTIVE_MINUTES): abandoned per live answer and busy
 #      factor, from the voice events                 vs the progressive group
+#  11. soak: one hour (BENCH_SOAK_MINUTES; 0 skips it) at a steady load,
+#      RSS and descriptors of every process, p99s per minute
+#                                                    vs redis-server, PostgreSQL
+#  12. the long chaos run: 30 minutes of faults (BENCH_CHAOS_MINUTES; 0
+#      skips it), then the invariants (test/chaos/chaos.py, needs root)
 #
 # `make bench` installs what is missing (tools/deps.sh bench), builds, and
 # runs this.  Loopback only, free ports, temporary directories; the server
@@ -121,6 +126,14 @@ run dialler_bench "$here/dialler_bench.py" "$bin"
 run routing_bench "$here/routing_bench.py" "$bin"
 run predictive_bench "$here/predictive_bench.py" "$bin" \
 	--minutes "${BENCH_PREDICTIVE_MINUTES:-10}"
+if [ "${BENCH_SOAK_MINUTES:-60}" != 0 ]; then
+	run soak "$here/soak.py" "$bin" --minutes "${BENCH_SOAK_MINUTES:-60}"
+fi
+if [ "${BENCH_CHAOS_MINUTES:-30}" != 0 ]; then
+	export TENANTD_BIN=$bin VOICESIM_BIN=${bin%/*}/voicesim \
+		KAFKAMOCK_BIN=${bin%/*}/kafkamock
+	run chaos "$here/../chaos/chaos.py" --minutes "${BENCH_CHAOS_MINUTES:-30}"
+fi
 
 echo "== summary (tenantd beside its reference, both measured in this run; medians)"
 missed=0
