@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * seen - ring[] holds the ids in arrival order; slot[] maps a hash of an
- * id to its ring position + 1 (0: empty), linear probing, backward-shift
- * deletion, kept at most half full.  A slot keeps the id's hash too: a
- * probe compares it before the id, and a shift needs no id at all.
+ * seen - ring[] holds the ids' digests in arrival order; slot[] maps a
+ * digest to its ring position + 1 (0: empty), linear probing,
+ * backward-shift deletion, kept at most half full.  A slot keeps 32 bits
+ * of the digest too: a probe compares them before the ring entry, and a
+ * shift needs no ring entry at all.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -12,33 +13,71 @@
 #include "seen.h"
 #include "util.h"
 
+#define PAGE	4096
+
+struct digest {
+	uint64_t	 a, b;
+};
+
 struct slot {
 	uint32_t	 at;		/* ring position + 1; 0: empty */
-	uint32_t	 hash;
+	uint32_t	 hash;		/* the digest's low 32 bits */
 };
 
 struct seen {
-	char		**ring;
-	size_t		  cap;
-	size_t		  next;		/* where the next id goes */
-	size_t		  count;
-	struct slot	 *slot;
-	size_t		  nslots;
+	struct digest	*ring;
+	size_t		 cap;
+	size_t		 next;		/* where the next id goes */
+	size_t		 count;
+	struct slot	*slot;
+	size_t		 nslots;
 };
 
-/* hash - of an id */
-static uint32_t
-hash(const char *s)
+/* mix - splitmix64's finaliser: every input bit moves every output bit */
+static uint64_t
+mix(uint64_t h)
 {
-	uint64_t	h = 1469598103934665603ULL;
+	h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	h = (h ^ (h >> 27)) * 0x94d049bb133111ebULL;
+	return h ^ (h >> 31);
+}
 
-	while (*s != '\0')
-		h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
-	return (uint32_t)(h ^ (h >> 32));
+/*
+ * digest - two 64-bit hashes of id, of different constructions (FNV-1a;
+ * a multiply-rotate over the bytes and the length), each finalised
+ */
+static struct digest
+digest(const char *id)
+{
+	const unsigned char	*p = (const unsigned char *)id;
+	uint64_t		 a = 1469598103934665603ULL;
+	uint64_t		 b = 0x9e3779b97f4a7c15ULL;
+	size_t			 n = 0;
+	struct digest		 d;
+
+	for (; *p != '\0'; p++, n++) {
+		a = (a ^ *p) * 1099511628211ULL;
+		b = (b + *p) * 0xff51afd7ed558ccdULL;
+		b = (b << 31) | (b >> 33);
+	}
+	d.a = mix(a);
+	d.b = mix(b ^ n);
+	return d;
+}
+
+/* touch - make every page of p resident now */
+static void
+touch(void *p, size_t len)
+{
+	volatile char	*c = p;
+	size_t		 i;
+
+	for (i = 0; i < len; i += PAGE)
+		c[i] = 0;
 }
 
 struct seen *
-seen_new(size_t cap)
+seen_new(size_t cap, int prefault)
 {
 	struct seen	*s = xcalloc(1, sizeof(*s));
 
@@ -47,32 +86,37 @@ seen_new(size_t cap)
 	for (s->nslots = 16; s->nslots < 2 * s->cap; s->nslots *= 2)
 		;
 	s->slot = xcalloc(s->nslots, sizeof(*s->slot));
+	if (prefault) {
+		touch(s->ring, s->cap * sizeof(*s->ring));
+		touch(s->slot, s->nslots * sizeof(*s->slot));
+	}
 	return s;
 }
 
 void
 seen_free(struct seen *s)
 {
-	size_t	i;
-
 	if (s == NULL)
 		return;
-	for (i = 0; i < s->cap; i++)
-		free(s->ring[i]);
 	free(s->ring);
 	free(s->slot);
 	free(s);
 }
 
-/* find - the slot of id (hash h), or the empty slot where it would go */
+/* find - the slot of digest d, or the empty slot where it would go */
 static size_t
-find(const struct seen *s, const char *id, uint32_t h)
+find(const struct seen *s, struct digest d)
 {
-	size_t	i = h & (s->nslots - 1);
+	size_t			 i = (size_t)d.a & (s->nslots - 1);
+	const struct digest	*r;
 
-	while (s->slot[i].at != 0 && (s->slot[i].hash != h ||
-	    strcmp(s->ring[s->slot[i].at - 1], id) != 0))
-		i = (i + 1) & (s->nslots - 1);
+	for (; s->slot[i].at != 0; i = (i + 1) & (s->nslots - 1)) {
+		if (s->slot[i].hash != (uint32_t)d.a)
+			continue;
+		r = &s->ring[s->slot[i].at - 1];
+		if (r->a == d.a && r->b == d.b)
+			break;
+	}
 	return i;
 }
 
@@ -96,26 +140,25 @@ forget(struct seen *s, size_t i)
 int
 seen_has(const struct seen *s, const char *id)
 {
-	return s->slot[find(s, id, hash(id))].at != 0;
+	return s->slot[find(s, digest(id))].at != 0;
 }
 
 int
 seen_add(struct seen *s, const char *id)
 {
-	uint32_t	h = hash(id);
-	size_t		i = find(s, id, h);
+	struct digest	d = digest(id);
+	size_t		i = find(s, d);
 
 	if (s->slot[i].at != 0)
 		return 0;
-	if (s->ring[s->next] != NULL) {		/* full: drop the oldest */
-		forget(s, find(s, s->ring[s->next], hash(s->ring[s->next])));
-		free(s->ring[s->next]);
-		i = find(s, id, h);
+	if (s->count == s->cap) {		/* full: drop the oldest */
+		forget(s, find(s, s->ring[s->next]));
+		i = find(s, d);
 	} else
 		s->count++;
-	s->ring[s->next] = xstrdup(id);
+	s->ring[s->next] = d;
 	s->slot[i].at = (uint32_t)s->next + 1;
-	s->slot[i].hash = h;
+	s->slot[i].hash = (uint32_t)d.a;
 	s->next = (s->next + 1) % s->cap;
 	return 1;
 }

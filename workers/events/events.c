@@ -117,7 +117,7 @@ events_start(struct event_base *b, const struct conf *c, int fd)
 	register_metrics();
 	snprintf(instance, sizeof(instance), "%lx.%x",
 	    (unsigned long)(now_wall_us() / 1000), (unsigned)getpid());
-	events_env.seen = seen_new(SEEN_MAX);
+	events_env.seen = seen_new(SEEN_MAX, 1);
 	voice_start(events_env.base, c, &vc, NULL);
 	if (svc_start(events_env.base, c, WORKER_EVENTS, fd, &ops) == -1)
 		return -1;

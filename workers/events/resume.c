@@ -51,7 +51,7 @@ ev_resume(struct client *c, json_int_t ref)
 			c->lost[i] = 0;
 	memset(c->live, 0, sizeof(c->live));
 	if (c->resumed == NULL)
-		c->resumed = seen_new(RESUME_SEEN_MAX);
+		c->resumed = seen_new(RESUME_SEEN_MAX, 0);
 	replay_next(c);
 }
 

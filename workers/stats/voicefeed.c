@@ -44,7 +44,7 @@ voicefeed_start(char **from, int no_snapshot)
 	struct voice_cbs	vc = { on_voice_event, on_link,
 				    reconcile_boot };
 
-	seen = seen_new(65536);
+	seen = seen_new(65536, 1);
 	voice_read_also(model_members, NELEM(model_members));
 	voice_on_gap(reconcile_gap);
 	voice_start_from(stats_env.base, worker_conf(), from, &vc, NULL);
