@@ -16,7 +16,9 @@ import os
 import signal
 import threading
 import time
+import collections
 import http.client
+import queue
 
 import pytest
 import redis as redislib
@@ -850,6 +852,125 @@ def test_two_instances_never_reserve_one_agent_twice(tenantd, voicesim_bin):
         assert n == total
     finally:
         a.stop()
+
+
+def test_an_instance_catches_up_before_it_says_not_found(tenantd, voicesim_bin):
+    """A client told of an interaction by one instance (its 201, its feed)
+    and asking another about it at once is never told 404: the other
+    catches up with the routing stream first (found by the two-instance
+    test, which accepted through B what A's feed had just reserved)."""
+    a = Routing(tenantd, voicesim_bin)
+    port_b = free_port()
+    # B reaches Redis through a link that delays every byte 150 ms: B
+    # hears of A's changes well after the client does
+    slow = DelayProxy(a.redis_port, 0.15)
+    b = tenantd({"workers": {"routing": {"enabled": True,
+                                         "listen": f"127.0.0.1:{port_b}"}},
+                 "redis": {"port": slow.port}},
+                config_worker=True, admin_token=a.token)
+    try:
+        wait_for(lambda: a.http("GET", "/v1/virtual-queues/8001")[0] == 200, 20)
+        hdr = {"Authorization": f"Bearer {a.token}",
+               "Content-Type": "application/json"}
+
+        def b_up():
+            try:
+                h = http.client.HTTPConnection("127.0.0.1", port_b, timeout=5)
+                h.request("GET", "/v1/virtual-queues/8001", headers=hdr)
+                return h.getresponse().status == 200
+            except OSError:
+                return False
+        wait_for(b_up, 20, what="instance B")
+        ha = http.client.HTTPConnection("127.0.0.1", a.port, timeout=10)
+        hb = http.client.HTTPConnection("127.0.0.1", port_b, timeout=10)
+        statuses = collections.Counter()
+        for n in range(16):
+            ha.request("POST", "/v1/interactions", json.dumps(
+                {"virtualQueue": "8001", "userData": {"n": n}}), headers=hdr)
+            r = ha.getresponse()
+            iid = json.loads(r.read())["id"]
+            assert r.status == 201
+            if n % 2:
+                hb.request("DELETE", f"/v1/interactions/{iid}", headers=hdr)
+            else:
+                hb.request("PATCH", f"/v1/interactions/{iid}",
+                           json.dumps({"priority": 5}), headers=hdr)
+            r = hb.getresponse()
+            r.read()
+            statuses[r.status] += 1
+        assert statuses == {204: 8, 200: 8}, statuses
+        # an id no instance knows is still 404, after at most a second
+        t0 = time.monotonic()
+        hb.request("DELETE", "/v1/interactions/nope", headers=hdr)
+        r = hb.getresponse()
+        r.read()
+        assert r.status == 404 and time.monotonic() - t0 < 1.5
+        ha.close()
+        hb.close()
+    finally:
+        a.stop()
+        slow.close()
+
+
+class DelayProxy:
+    """DelayProxy - a TCP relay to 127.0.0.1:upstream that holds every
+    chunk `delay` seconds before passing it on, in order."""
+
+    def __init__(self, upstream, delay):
+        import socket
+        self.upstream, self.delay = upstream, delay
+        self.ls = socket.socket()
+        self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.ls.bind(("127.0.0.1", 0))
+        self.ls.listen(64)
+        self.port = self.ls.getsockname()[1]
+        self.closed = False
+        self.socks = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        import socket
+        while not self.closed:
+            try:
+                c, _ = self.ls.accept()
+                u = socket.create_connection(("127.0.0.1", self.upstream))
+            except OSError:
+                return
+            self.socks += [c, u]
+            for src, dst in ((c, u), (u, c)):
+                q = queue.Queue()
+                threading.Thread(target=self._read, args=(src, q), daemon=True).start()
+                threading.Thread(target=self._send, args=(dst, q), daemon=True).start()
+
+    def _read(self, src, q):
+        while True:
+            try:
+                data = src.recv(65536)
+            except OSError:
+                data = b""
+            q.put((time.monotonic() + self.delay, data))
+            if not data:
+                return
+
+    def _send(self, dst, q):
+        while True:
+            t, data = q.get()
+            time.sleep(max(0.0, t - time.monotonic()))
+            try:
+                if not data:
+                    dst.shutdown(1)
+                    return
+                dst.sendall(data)
+            except OSError:
+                return
+
+    def close(self):
+        self.closed = True
+        for x in [self.ls] + self.socks:
+            try:
+                x.close()
+            except OSError:
+                pass
 
 
 def test_round_robin_fewest_calls_and_group_expressions(rt):

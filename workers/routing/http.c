@@ -541,40 +541,44 @@ ended_get(struct http_conn *c, const struct principal *who, const char *id)
 	store_get(id, ended_read, g);
 }
 
-/* one - GET, PATCH, DELETE /v1/interactions/{id} */
-static void
-one(struct http_conn *c, const struct http_request *r,
-    const struct principal *who, const char *id)
-{
-	struct ix	*x = queue_ix(id);
-	json_t		*b, *d, *v;
-	char		*doc;
-	struct pending	*p;
+/*
+ * A change asked of an interaction this instance has not heard of (yet:
+ * the client may have heard of it from another instance) waits until
+ * this instance has caught up with the stream (store_catch_up), then is
+ * served, or answered 404, as any.
+ */
+enum change { CH_PATCH, CH_DELETE, CH_ACTION };
 
-	if (x == NULL && http_method_is(r, "GET")) {
-		ended_get(c, who, id);
-		return;
-	}
-	if (x == NULL) {
-		svc_http_error(c, 404, "NotFound", "no interaction %s waiting "
-		    "or being handled", id);
-		return;
-	}
-	if (!may(c, who, x->vq_dbid, http_method_is(r, "GET") ? RIGHT_READ :
-	    RIGHT_UPDATE))
-		return;
-	if (http_method_is(r, "GET")) {
-		reply_ix(c, 200, x);
-		return;
-	}
-	if (http_method_is(r, "DELETE")) {
-		p = pending(c, id, 204, IX_ENDED);
-		p->as_204 = 1;
-		store_end(id, "cancelled", 0, done, p);
-		return;
-	}
-	if ((b = svc_json_body(c, r, 0)) == NULL)
-		return;
+struct later {
+	struct http_conn	*c;
+	struct principal	 who;
+	enum change		 ch;
+	char			 id[RT_ID_MAX];
+	char			 what[16];	/* the action */
+	json_t			*body;		/* the PATCH's */
+};
+
+static void	change(struct http_conn *, const struct principal *,
+		    enum change, const char *, const char *, json_t *, int);
+
+static void
+caught_up(void *arg, int stopping)
+{
+	struct later	*l = arg;
+
+	if (!stopping)
+		change(l->c, &l->who, l->ch, l->id, l->what, l->body, 1);
+	json_decref(l->body);
+	free(l);
+}
+
+/* patch - PATCH /v1/interactions/{id}: priority and userData */
+static void
+patch(struct http_conn *c, const char *id, const struct ix *x, json_t *b)
+{
+	json_t		*d, *v;
+	char		*doc;
+
 	d = json_loads(x->doc, 0, NULL);
 	if (d == NULL || json_object_size(b) == 0) {
 		svc_http_error(c, 422, "Invalid", "send priority and/or "
@@ -614,20 +618,50 @@ one(struct http_conn *c, const struct http_request *r,
 	store_update(id, doc, done, pending(c, id, 200, x->state));
 	free(doc);
 out:
-	json_decref(b);
 	json_decref(d);
 }
 
-/* action - POST /v1/interactions/{id}/{accept|reject|complete} */
+/*
+ * change - PATCH or DELETE /v1/interactions/{id}, or POST
+ * /v1/interactions/{id}/{accept|reject|complete} (what); body: the
+ * PATCH's (borrowed); waited: after catching up
+ */
 static void
-action(struct http_conn *c, const struct principal *who, const char *id,
-    const char *what)
+change(struct http_conn *c, const struct principal *who, enum change ch,
+    const char *id, const char *what, json_t *body, int waited)
 {
 	struct ix	*x = queue_ix(id);
+	struct later	*l;
+	struct pending	*p;
 	json_int_t	 agent;
 
+	if (x == NULL && !waited) {
+		l = xcalloc(1, sizeof(*l));
+		l->c = c;
+		l->who = *who;
+		l->ch = ch;
+		snprintf(l->id, sizeof(l->id), "%s", id);
+		snprintf(l->what, sizeof(l->what), "%s", what ? what : "");
+		l->body = body != NULL ? json_incref(body) : NULL;
+		store_catch_up(caught_up, l);
+		return;
+	}
 	if (x == NULL) {
-		svc_http_error(c, 404, "NotFound", "no interaction %s", id);
+		svc_http_error(c, 404, "NotFound", "no interaction %s%s", id,
+		    ch == CH_ACTION ? "" : " waiting or being handled");
+		return;
+	}
+	if (ch == CH_PATCH) {
+		if (may(c, who, x->vq_dbid, RIGHT_UPDATE))
+			patch(c, id, x, body);
+		return;
+	}
+	if (ch == CH_DELETE) {
+		if (!may(c, who, x->vq_dbid, RIGHT_UPDATE))
+			return;
+		p = pending(c, id, 204, IX_ENDED);
+		p->as_204 = 1;
+		store_end(id, "cancelled", 0, done, p);
 		return;
 	}
 	/* the agent it is for, with its own token; else the queue's right */
@@ -648,6 +682,31 @@ action(struct http_conn *c, const struct principal *who, const char *id,
 	else
 		svc_http_error(c, 404, "NotFound", "no action %s (accept, "
 		    "reject, complete)", what);
+}
+
+/* one - GET, PATCH, DELETE /v1/interactions/{id} */
+static void
+one(struct http_conn *c, const struct http_request *r,
+    const struct principal *who, const char *id)
+{
+	struct ix	*x;
+	json_t		*b;
+
+	if (http_method_is(r, "DELETE")) {
+		change(c, who, CH_DELETE, id, NULL, NULL, 0);
+		return;
+	}
+	if (!http_method_is(r, "GET")) {
+		if ((b = svc_json_body(c, r, 0)) == NULL)
+			return;
+		change(c, who, CH_PATCH, id, NULL, b, 0);
+		json_decref(b);
+		return;
+	}
+	if ((x = queue_ix(id)) == NULL)
+		ended_get(c, who, id);
+	else if (may(c, who, x->vq_dbid, RIGHT_READ))
+		reply_ix(c, 200, x);
 }
 
 /* vq_figures - GET /v1/virtual-queues/{number} */
@@ -813,7 +872,7 @@ rthttp_request(struct http_conn *c, const struct http_request *r,
 		if (q.route == R_IX)
 			one(c, r, who, q.a);
 		else
-			action(c, who, q.a, q.b);
+			change(c, who, CH_ACTION, q.a, q.b, NULL, 0);
 		break;
 	case R_VQ:
 	case R_VQ_IXS:

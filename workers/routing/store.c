@@ -32,6 +32,8 @@
  * What it touches: the keys above, on its own Redis connections (one for
  * commands, one following the stream).
  */
+#include <sys/queue.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +45,7 @@
 #include "log.h"
 #include "rds.h"
 #include "util.h"
+#include "voice.h"
 #include "worker.h"
 #include "routing_int.h"
 
@@ -50,6 +53,7 @@
 #define KEEP_ENDED_S	"3600"		/* an ended interaction is read */
 #define SKIP_MS		10000		/* a rejecting agent is not asked */
 #define HOLD_MS		28800000	/* an accepted task holds its agent */
+#define CATCH_UP_MS	1000		/* store_catch_up waits at most */
 
 /*
  * What every script begins with: ARGV[1] the routing prefix, ARGV[2] the
@@ -234,6 +238,25 @@ static struct rds	*follower;
 static struct event	*ev_retry;
 static int		 snapshotting, have_snapshot;
 
+/*
+ * Catching up (store_catch_up): the position of the last event applied,
+ * and the requests waiting until it reaches the stream's end as it was
+ * when they asked.
+ */
+struct catch_up {
+	TAILQ_ENTRY(catch_up)	 entry;
+	struct sid		 until;
+	int			 asked;		/* until is known */
+	uint64_t		 deadline_us;
+	void			(*cb)(void *, int);
+	void			*arg;
+};
+static TAILQ_HEAD(, catch_up) catching = TAILQ_HEAD_INITIALIZER(catching);
+static struct sid	 applied;
+static struct event	*ev_catch_up;
+
+static void	catch_up_run(int all);
+
 static void	send_call(struct call *, int eval);
 static void	snapshot(void);
 static void	restore(void);
@@ -242,6 +265,7 @@ static void	retry(evutil_socket_t, short, void *);
 static void	on_state(struct rds *, enum rds_state, void *);
 static void	load_scripts(void);
 static void	today(char *, size_t);
+static void	catch_up_due(evutil_socket_t, short, void *);
 
 void
 store_start(struct event_base *b, const struct conf *c)
@@ -254,6 +278,7 @@ store_start(struct event_base *b, const struct conf *c)
 	for (i = 0; i < S_MAX; i++)
 		texts[i] = xasprintf("%s%s", prelude, bodies[i]);
 	ev_retry = evtimer_new(b, retry, NULL);
+	ev_catch_up = evtimer_new(b, catch_up_due, NULL);
 	kv = rds_new_conf(b, &c->redis, on_state, NULL);
 	rds_set_name(kv, "redis (routing)");
 }
@@ -263,12 +288,16 @@ store_cleanup(void)
 {
 	int	i;
 
+	catch_up_run(1);
 	rds_free(kv);
 	rds_free(follower);
 	kv = follower = NULL;
 	if (ev_retry != NULL)
 		event_free(ev_retry);
 	ev_retry = NULL;
+	if (ev_catch_up != NULL)
+		event_free(ev_catch_up);
+	ev_catch_up = NULL;
 	have_snapshot = snapshotting = 0;
 	for (i = 0; i < S_MAX; i++) {
 		free(texts[i]);
@@ -569,14 +598,96 @@ on_entry(struct rds *r, const char *id, const redisReply *fields, void *arg)
 {
 	size_t	i;
 
-	if (fields == NULL || fields->type != REDIS_REPLY_ARRAY)
-		return;
-	for (i = 0; i + 1 < fields->elements; i += 2)
-		if (fields->element[i]->type == REDIS_REPLY_STRING &&
-		    strcmp(fields->element[i]->str, "e") == 0 &&
-		    fields->element[i + 1]->type == REDIS_REPLY_STRING)
-			queue_event(id, fields->element[i + 1]->str,
-			    fields->element[i + 1]->len);
+	if (fields != NULL && fields->type == REDIS_REPLY_ARRAY)
+		for (i = 0; i + 1 < fields->elements; i += 2)
+			if (fields->element[i]->type == REDIS_REPLY_STRING &&
+			    strcmp(fields->element[i]->str, "e") == 0 &&
+			    fields->element[i + 1]->type == REDIS_REPLY_STRING)
+				queue_event(id, fields->element[i + 1]->str,
+				    fields->element[i + 1]->len);
+	if (sid_parse(id, &applied) == 0 && !TAILQ_EMPTY(&catching))
+		catch_up_run(0);
+}
+
+/*
+ * ---- catching up ----
+ *
+ * An instance hears of a change by the stream, a moment after Redis made
+ * it; a client that heard of it from another instance (its feed said
+ * "reserved") and asks this one about the interaction must not be told
+ * it does not exist.  So a request about an interaction unknown here
+ * waits until this instance has applied the stream up to its end as it
+ * was when the request came (the last entry's id, read then), or for
+ * CATCH_UP_MS, and then looks again.
+ */
+
+/*
+ * catch_up_run - call the waiters that are done; all: every one, told
+ * that the worker is stopping (it only frees what it holds)
+ */
+static void
+catch_up_run(int all)
+{
+	struct catch_up	*w, *next;
+	uint64_t	 now = now_mono_us();
+
+	for (w = TAILQ_FIRST(&catching); w != NULL; w = next) {
+		next = TAILQ_NEXT(w, entry);
+		if (!all && !(w->asked && sid_cmp(&applied, &w->until) >= 0) &&
+		    now < w->deadline_us)
+			continue;
+		TAILQ_REMOVE(&catching, w, entry);
+		w->cb(w->arg, all);
+		free(w);
+	}
+	if (ev_catch_up != NULL && !TAILQ_EMPTY(&catching) &&
+	    !evtimer_pending(ev_catch_up, NULL)) {
+		struct timeval	tv = { 0, 100000 };
+
+		evtimer_add(ev_catch_up, &tv);
+	}
+}
+
+static void
+catch_up_due(evutil_socket_t fd, short what, void *arg)
+{
+	catch_up_run(0);
+}
+
+/* caught_end - the stream's last id now: w waits for it */
+static void
+caught_end(struct rds *r, const redisReply *rep, void *arg)
+{
+	struct catch_up	*w = arg;
+
+	w->asked = 1;
+	if (rep == NULL || rep->type != REDIS_REPLY_ARRAY ||
+	    rep->elements == 0 || rep->element[0]->type !=
+	    REDIS_REPLY_ARRAY || rep->element[0]->elements < 1 ||
+	    rep->element[0]->element[0]->type != REDIS_REPLY_STRING ||
+	    sid_parse(rep->element[0]->element[0]->str, &w->until) == -1)
+		w->deadline_us = 0;	/* no stream, or no answer: now */
+	catch_up_run(0);
+}
+
+/*
+ * store_catch_up - cb(arg, 0) once this instance has applied every
+ * routing event written before now, or after CATCH_UP_MS (Redis slow, or
+ * away); cb(arg, 1) if the worker stops first
+ */
+void
+store_catch_up(void (*cb)(void *, int), void *arg)
+{
+	struct catch_up	*w = xcalloc(1, sizeof(*w));
+
+	w->cb = cb;
+	w->arg = arg;
+	w->deadline_us = now_mono_us() + CATCH_UP_MS * 1000ULL;
+	TAILQ_INSERT_TAIL(&catching, w, entry);
+	if (kv == NULL || rds_command(kv, caught_end, w,
+	    "XREVRANGE %s + - COUNT 1", events_key) == -1)
+		w->deadline_us = 0;
+	catch_up_run(0);
 }
 
 static void
@@ -622,6 +733,8 @@ snapshotted(struct call *c, const redisReply *rep)
 	rds_set_name(follower, "redis (routing events)");
 	rds_stream_follow(follower, events_key, rep->element[0]->str, 0, 500,
 	    on_entry, NULL);
+	if (sid_parse(rep->element[0]->str, &applied) == -1)
+		memset(&applied, 0, sizeof(applied));
 	have_snapshot = 1;
 	queue_load(calls, ixs);
 	feed_reset();
