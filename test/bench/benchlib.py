@@ -341,6 +341,18 @@ workers = {{
 """
 
 
+def write_conf(binary, path, text):
+    """write_conf - text into path, checked by tenantd -t (BenchError if
+    refused: a bench must not measure a tenantd that did not start)"""
+    with open(path, "w") as f:
+        f.write(text)
+    chk = subprocess.run([binary, "-t", "-c", path],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    if chk.returncode != 0:
+        raise BenchError("tenantd -t rejects the generated config:\n"
+                         + chk.stdout.decode(errors="replace"))
+
+
 class Tenantd:
     """One tenantd master (and its metrics worker) pinned to SERVER_CPU."""
 
@@ -351,13 +363,8 @@ class Tenantd:
         self.port = free_port()
         self.log = os.path.join(self.dir, "tenantd.log")
         self.conf = os.path.join(self.dir, "tenantd.conf")
-        with open(self.conf, "w") as f:
-            f.write(tenantd_conf(self.dir, self.port, pg_conninfo, redis_port))
-        chk = subprocess.run([binary, "-t", "-c", self.conf],
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        if chk.returncode != 0:
-            raise BenchError("tenantd -t rejects the generated config:\n"
-                             + chk.stdout.decode(errors="replace"))
+        write_conf(binary, self.conf, tenantd_conf(self.dir, self.port,
+                                                   pg_conninfo, redis_port))
         env = dict(os.environ)
         env.update(env_extra or {})
         self.stderr = open(os.path.join(self.dir, "stderr"), "wb")

@@ -80,13 +80,7 @@ class ConfigTenantd:
             raise B.BenchError("benchlib.tenantd_conf changed: cannot enable "
                                "workers.config in it")
         text += f'security = {{\n  admin_token_file = "{token_file}";\n}};\n'
-        with open(self.conf, "w") as f:
-            f.write(text)
-        chk = subprocess.run([binary, "-t", "-c", self.conf],
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        if chk.returncode != 0:
-            raise B.BenchError("tenantd -t rejects the generated config:\n"
-                               + chk.stdout.decode(errors="replace"))
+        B.write_conf(binary, self.conf, text)
         self.stderr = open(os.path.join(self.dir, "stderr"), "wb")
         B.at_cleanup(self.stderr.close)
         self.proc = B.spawn([binary, "-c", self.conf], stderr=self.stderr,

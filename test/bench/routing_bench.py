@@ -241,13 +241,7 @@ class RtTenantd:
                                "the config and routing workers in it")
         text += f'security = {{\n  admin_token_file = "{token_file}";\n}};\n'
         self.conf = os.path.join(self.dir, "tenantd.conf")
-        with open(self.conf, "w") as f:
-            f.write(text)
-        chk = subprocess.run([binary, "-t", "-c", self.conf],
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        if chk.returncode != 0:
-            raise B.BenchError("tenantd -t rejects the generated config:\n"
-                               + chk.stdout.decode(errors="replace"))
+        B.write_conf(binary, self.conf, text)
         self.log = os.path.join(self.dir, "tenantd.log")
         self.stderr = open(os.path.join(self.dir, "stderr"), "wb")
         B.at_cleanup(self.stderr.close)
