@@ -781,6 +781,24 @@ def cmd_calls(r):
 
 # ------------------------------------------------------------ 10d. HTTP
 
+def core1_pids(ctx):
+    """What shares the load generator's core with wrk in 10d: Redis and
+    every PostgreSQL process (name -> pids)."""
+    with open(os.path.join(ctx.pg.data, "postmaster.pid")) as f:
+        pm = int(f.readline())
+    return {"redis": [ctx.redis.proc.pid], "postgres": [pm] + B.children_of(pm)}
+
+
+def cpu_of(pids):
+    t = 0.0
+    for p in pids:
+        try:
+            t += B.proc_cpu_s(p)
+        except OSError:
+            pass
+    return t
+
+
 def bench_http(ctx):
     a = ctx.args
     print(f"-- 10d. POST /v1/interactions/s: wrk -t1 -c50 -d{a.duration}s "
@@ -822,11 +840,18 @@ def bench_http(ctx):
         for name, port, pid in (("nginx", nport, nginx.pid), ("tenantd", ctx.a.rt, rpid)):
             perf = start_perf(ctx, pid) if a.perf and rnd == 1 and \
                 name == "tenantd" else None
+            others = core1_pids(ctx) if name == "tenantd" else {}
+            c0 = {k: cpu_of(p) for k, p in others.items()}
+            ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
             k0 = cores()
             w = wrk_run(f"http://127.0.0.1:{port}/v1/interactions", a.duration,
                         script=POST_LUA, script_args=[ctx.token_file, rbody],
                         server_pid=pid)
             k1 = cores()
+            c1 = {k: cpu_of(p) for k, p in others.items()}
+            ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            c0["wrk"], c1["wrk"] = 0, (ru1.ru_utime + ru1.ru_stime -
+                                       ru0.ru_utime - ru0.ru_stime)
             busy = [(k1[c][0] - k0[c][0]) / max(1, k1[c][1] - k0[c][1]) for c in (0, 1)]
             if perf:
                 stop_perf(perf, "10d, round 1")
@@ -836,7 +861,11 @@ def bench_http(ctx):
             extra = ""
             if name == "tenantd":
                 f = vq_figures(ctx.a.rt, ctx.token, vq)
-                extra = f"; {f['waiting']:,} waiting in {vq} after it"
+                n = max(1, w["requests"])
+                per = ", ".join(f"{k} {(c1[k] - c0[k]) / n * 1e6:.1f} us"
+                                for k in c1)
+                extra = (f"; {f['waiting']:,} waiting in {vq} after it; per POST on "
+                         f"core {B.LOADGEN_CPU}: {per}")
             print(f"   round {rnd} {name:8s} {w['rps']:9,.0f} req/s, p50 "
                   f"{w['p50']:.2f} ms, p99 {w['p99']:.2f} ms, {w['cpu_us']:.1f} us "
                   f"CPU/request, {w['server_busy']:.0%} of core {B.SERVER_CPU} (core 0 "

@@ -7,7 +7,9 @@
  * clusters and chains form, grow, wrap and are cut in the middle.
  * jwrite's strings are checked against jansson's own text, its integers
  * against printf, and its buffer as it moves from the caller's to the
- * heap and back.  (seen is checked against a plain ring in test_events.)
+ * heap and back.  heap is checked against a model of which nodes are in
+ * it and with what keys, its order and back-pointers after every step.
+ * (seen is checked against a plain ring in test_events.)
  */
 #include <limits.h>
 #include <stdio.h>
@@ -22,6 +24,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "heap.h"
 #include "idmap.h"
 #include "jwrite.h"
 #include "strmap.h"
@@ -1040,6 +1043,86 @@ test_jw_grow(void **state)
 	grow_with(16);
 }
 
+/* ---- heap ---- */
+
+#define HN		300		/* nodes */
+#define HEAP_OPS	200000
+
+struct hnode {
+	struct heap_node n;
+	int		 in;		/* the model: is it in? */
+	uint64_t	 key;
+};
+
+/* heap_ok - every node's back-pointer, the heap order, the model */
+static void
+heap_ok(const struct heap *h, const struct hnode *v)
+{
+	size_t			 i, in = 0;
+	const struct heap_node	*top = heap_top(h);
+	uint64_t		 min = UINT64_MAX;
+
+	for (i = 0; i < h->n; i++) {
+		assert_int_equal(h->v[i]->at, i + 1);
+		if (i > 0)
+			assert_true(h->v[(i - 1) / 2]->key <= h->v[i]->key);
+	}
+	for (i = 0; i < HN; i++) {
+		assert_int_equal(heap_in(&v[i].n), v[i].in);
+		if (!v[i].in)
+			continue;
+		in++;
+		assert_true(v[i].n.key == v[i].key);
+		if (v[i].key < min)
+			min = v[i].key;
+	}
+	assert_int_equal(h->n, in);
+	if (in == 0)
+		assert_null(top);
+	else
+		assert_true(top != NULL && top->key == min);
+}
+
+/* test_heap_random - sets, moves (up, down, to the same key), deletes
+ * (of nodes in and out) and pops of the top, with keys from a small range
+ * so that many are equal */
+static void
+test_heap_random(void **state)
+{
+	struct heap	 h = { 0 };
+	struct hnode	*v = calloc(HN, sizeof(*v));
+	struct heap_node *t;
+	size_t		 op, i;
+	unsigned	 r;
+
+	assert_non_null(v);
+	rng = 0x2545f4914f6cdd1dULL;
+	for (op = 0; op < HEAP_OPS; op++) {
+		i = rnd_below(HN);
+		r = (unsigned)rnd_below(10);
+		if (r < 5) {
+			v[i].key = rnd_below(op % 3 == 0 ? 8 : 1000);
+			v[i].in = 1;
+			heap_set(&h, &v[i].n, v[i].key);
+		} else if (r < 8) {
+			heap_del(&h, &v[i].n);
+			v[i].in = 0;
+		} else if ((t = heap_top(&h)) != NULL) {
+			heap_del(&h, t);
+			((struct hnode *)t)->in = 0;
+		}
+		heap_ok(&h, v);
+		if (op % 50000 == 49999) {
+			heap_clear(&h);
+			for (i = 0; i < HN; i++)
+				v[i].in = 0;
+			heap_ok(&h, v);
+		}
+	}
+	heap_clear(&h);
+	free(v);
+}
+
 int
 main(void)
 {
@@ -1058,6 +1141,7 @@ main(void)
 		cmocka_unit_test_teardown(test_jw_int, teardown),
 		cmocka_unit_test_teardown(test_jw_lit, teardown),
 		cmocka_unit_test_teardown(test_jw_grow, teardown),
+		cmocka_unit_test_teardown(test_heap_random, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -27,11 +27,15 @@
  *
  * The timers: an interaction that waits past its timeout ends timed out
  * (a routing point's call then goes to its default destination, rp.c);
- * a reservation past its expiry returns the interaction to its queue.
- * Every instance runs them; the scripts make sure each happens once.
+ * a reservation past its expiry returns the interaction to its queue; a
+ * widening step's time matches the interaction again.  Every instance
+ * runs them; the scripts make sure each happens once.  Each interaction
+ * is in a heap by its next deadline, so the tick looks only at those
+ * whose time has come, however many wait.
  *
  * What it touches: memory; Redis through store.c.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,7 +61,8 @@ static int		 full;		/* match everything again */
 static json_t		*dirty_ix;	/* ids to match, as an array */
 static struct agent	**dirty_agents;
 static size_t		 ndirty_agents, cap_dirty_agents;
-static uint64_t		 next_wake_ms;	/* a step or skip ends */
+static uint64_t		 next_wake_ms;	/* a skip ends */
+static struct heap	 timers;	/* interactions by their next deadline */
 
 static void	kick(evutil_socket_t, short, void *);
 static void	ix_free(struct ix *);
@@ -65,6 +70,7 @@ static void	ix_remove(struct ix *);
 static void	wait_remove(struct ix *);
 static void	vq_gauge(struct vq *);
 static void	from_doc(struct ix *, json_t *);
+static void	schedule(struct ix *);
 
 static const char *const state_names[] = { "queued", "reserved",
     "accepted", "ended" };
@@ -106,6 +112,7 @@ queue_cleanup(void)
 	if (ev_kick != NULL)
 		event_free(ev_kick);
 	ev_kick = NULL;
+	heap_clear(&timers);
 	json_decref(dirty_ix);
 	dirty_ix = NULL;
 	free(dirty_agents);
@@ -424,6 +431,7 @@ ix_free(struct ix *x)
 {
 	int	i;
 
+	heap_del(&timers, &x->due);
 	for (i = 0; i < x->nsteps; i++)
 		target_free(&x->steps[i].t);
 	free(x->doc);
@@ -606,6 +614,7 @@ learn(const struct rtev *e, const char *type)
 		} else if (e->dn[0] != '\0')
 			hold(x, e->dn);
 	}
+	schedule(x);
 	return x;
 }
 
@@ -1224,6 +1233,7 @@ ended(int rc, const char *why, void *arg)
 
 	if (x != NULL) {
 		x->ending = 0;
+		schedule(x);
 		if (x->state == IX_QUEUED)
 			dirty(x);
 	}
@@ -1239,6 +1249,7 @@ expired(int rc, const char *why, void *arg)
 
 	if (x != NULL) {
 		x->ending = 0;
+		schedule(x);
 		if (x->state == IX_QUEUED)	/* matched when it was not */
 			dirty(x);
 	}
@@ -1260,54 +1271,75 @@ next_step(const struct ix *x, uint64_t now)
 	return best;
 }
 
-struct tick {
-	uint64_t	now, wake;
-};
-
-static void
-tick_one(const char *k, void *v, void *arg)
+/* due_of - when x next needs the tick, 0: never (or it is ending) */
+static uint64_t
+due_of(const struct ix *x, uint64_t now)
 {
-	struct ix	*x = v;
-	struct tick	*t = arg;
-	struct ending	*e;
-	uint64_t	 s;
+	uint64_t	t = 0, s;
 
 	if (x->ending)
-		return;
+		return 0;
+	if (x->state == IX_QUEUED) {
+		t = x->timeout_ms;
+		if ((s = next_step(x, now)) > 0 && (t == 0 || s < t))
+			t = s;
+	} else if (x->state == IX_RESERVED)
+		t = x->until_ms;
+	return t;
+}
+
+/* schedule - x into the timers at its next deadline, or out of them */
+static void
+schedule(struct ix *x)
+{
+	uint64_t	t = due_of(x, now_wall_us() / 1000);
+
+	if (t == 0)
+		heap_del(&timers, &x->due);
+	else
+		heap_set(&timers, &x->due, t);
+}
+
+/* due_now - x's deadline has come: end it, return it, or match it with
+ * its target widened */
+static void
+due_now(struct ix *x, uint64_t now)
+{
+	struct ending	*e;
+
 	if (x->state == IX_QUEUED && x->timeout_ms > 0 &&
-	    t->now >= x->timeout_ms) {
+	    now >= x->timeout_ms) {
 		x->ending = 1;
 		e = xcalloc(1, sizeof(*e));
 		snprintf(e->id, sizeof(e->id), "%s", x->id);
 		snprintf(e->conn, sizeof(e->conn), "%s", x->conn);
 		snprintf(e->rp, sizeof(e->rp), "%s", x->rp);
 		store_end(x->id, "timed-out", 0, ended, e);
-		return;
-	}
-	if (x->state == IX_RESERVED && x->until_ms > 0 &&
-	    t->now >= x->until_ms) {
+	} else if (x->state == IX_RESERVED && x->until_ms > 0 &&
+	    now >= x->until_ms) {
 		x->ending = 1;
 		store_expire(x->id, expired, xstrdup(x->id));
-		return;
-	}
-	if (x->state == IX_QUEUED && (s = next_step(x, t->now)) > 0 &&
-	    (t->wake == 0 || s < t->wake))
-		t->wake = s;
+	} else if (x->state == IX_QUEUED)
+		dirty(x);	/* a widening step */
+	schedule(x);
 }
 
 void
 queue_tick(void)
 {
-	struct tick	t = { now_wall_us() / 1000, 0 };
+	uint64_t		 now = now_wall_us() / 1000;
+	struct heap_node	*n;
 
 	if (!store_ready())
 		return;
-	if (next_wake_ms > 0 && t.now >= next_wake_ms) {
+	if (next_wake_ms > 0 && now >= next_wake_ms) {
 		next_wake_ms = 0;
 		full = 1;
 		queue_kick();
 	}
-	strmap_each(&ixs, tick_one, &t);
-	if (t.wake > 0 && (next_wake_ms == 0 || t.wake < next_wake_ms))
-		next_wake_ms = t.wake;
+	while ((n = heap_top(&timers)) != NULL && n->key <= now) {
+		heap_del(&timers, n);
+		due_now((struct ix *)(void *)((char *)n - offsetof(struct ix,
+		    due)), now);
+	}
 }

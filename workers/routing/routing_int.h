@@ -28,6 +28,8 @@
 
 #include <jansson.h>
 
+#include "heap.h"
+
 struct event_base;
 struct rds;
 struct rexpr;
@@ -185,6 +187,7 @@ struct ix {
 	int		 ending;	/* a timeout is on its way */
 	uint64_t	 accepted_ms;
 	unsigned	 version;	/* events applied to it */
+	struct heap_node due;		/* its next deadline (queue.c) */
 	TAILQ_ENTRY(ix)	 entry;		/* in its queue: waiting or not */
 	TAILQ_ENTRY(ix)	 wentry;	/* in its queue's waiting ones */
 };
