@@ -208,6 +208,10 @@ def test_bad_requests_queue_nothing(rt):
         ({"target": {"skill": 1}}, 422, "unknown kind"),
         ({"strategy": "Fastest"}, 422, "strategy"),
         ({"steps": [{"after": 5}]}, 422, "steps[0]"),
+        ({"steps": [{"after": 5, "target": "Sales", "strategy": "Fastest"}]}, 422,
+         "steps[0].strategy"),
+        ({"steps": [{"after": 5, "target": "Sales", "colour": "red"}]}, 422,
+         "steps[0]"),
         ({"colour": "red"}, 422, "unknown field"),
         ({"virtualQueue": "9999"}, 404, "no virtual queue"),
         ({"userData": {"blob": "x" * 70000}}, 413, "userData too large"),
@@ -351,6 +355,33 @@ def test_widening_steps(rt):
     wait_for(lambda: rt.get(a["id"]).get("state") == "reserved", 5,
              what="reserved once the step applies")
     assert rt.get(a["id"])["agent"] == rt.persons[1]
+
+
+def test_a_step_brings_its_own_strategy(rt):
+    """Agent1 (Sales 3) has been idle longest, agent2 (Sales 7) is the more
+    skilled. Nobody fits the target; a step fits both. Without a strategy of
+    its own the step goes on with the interaction's (LongestIdle: agent1);
+    with MostSkilled it picks agent2."""
+    rt.ready(1)
+    time.sleep(0.2)
+    rt.ready(2)
+    time.sleep(0.2)
+    s, a = rt.queue(target="Sales>=9", strategy="LongestIdle",
+                    steps=[{"after": 1, "target": "Sales>=1"}])
+    assert s == 201 and a["state"] == "queued", a
+    wait_for(lambda: rt.get(a["id"]).get("state") == "reserved", 5,
+             what="reserved once the step applies")
+    assert rt.get(a["id"])["agent"] == rt.persons[1]
+    assert rt.http("DELETE", f"/v1/interactions/{a['id']}")[0] == 204
+    wait_for(lambda: rt.free_agents() == 2, 5, what="agent1 free again")
+    s, b = rt.queue(target="Sales>=9", strategy="LongestIdle",
+                    steps=[{"after": 1, "target": "Sales>=1",
+                            "strategy": "MostSkilled"}])
+    assert s == 201 and b["state"] == "queued", b
+    assert b["steps"][0]["strategy"] == "MostSkilled", b
+    wait_for(lambda: rt.get(b["id"]).get("state") == "reserved", 5,
+             what="reserved once the step applies")
+    assert rt.get(b["id"])["agent"] == rt.persons[2]
 
 
 def test_reject_and_expiry_return_it_to_the_queue(tenantd, voicesim_bin):

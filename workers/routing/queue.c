@@ -300,10 +300,20 @@ queue_doc(json_t *b, const char *id, int *status, char *why, size_t len)
 		v = json_object_get(e, "after");
 		if (!json_is_object(e) || !json_is_number(v) ||
 		    json_number_value(v) < 0 || json_number_value(v) > 604800 ||
-		    json_object_size(e) != 2 ||
+		    json_object_size(e) != 2 + (json_object_get(e,
+		    "strategy") != NULL) ||
 		    json_object_get(e, "target") == NULL) {
 			snprintf(why, len, "steps[%zu] must be {\"after\": "
-			    "seconds, \"target\": ...}", i);
+			    "seconds, \"target\": ..., [\"strategy\": ...]}",
+			    i);
+			return NULL;
+		}
+		if ((v = json_object_get(e, "strategy")) != NULL &&
+		    (!json_is_string(v) || (int)strategy_parse(
+		    json_string_value(v)) < 0)) {
+			snprintf(why, len, "steps[%zu].strategy must be "
+			    "LongestIdle, MostSkilled, RoundRobin or "
+			    "FewestCalls", i);
 			return NULL;
 		}
 		if (target_parse(json_object_get(e, "target"), &t, why,
@@ -371,6 +381,7 @@ from_doc(struct ix *x, json_t *d)
 	    "strategy")));
 	if ((int)x->strategy < 0)
 		x->strategy = ST_LONGEST_IDLE;
+	x->steps[0].strategy = (int)x->strategy;
 	if (target_parse(json_object_get(d, "target"), &x->steps[0].t, why,
 	    sizeof(why)) == -1) {
 		/* the configuration changed since (or is not loaded yet:
@@ -387,6 +398,8 @@ from_doc(struct ix *x, json_t *d)
 		if (target_parse(json_object_get(e, "target"),
 		    &x->steps[x->nsteps].t, why, sizeof(why)) == -1)
 			continue;
+		x->steps[x->nsteps].strategy = (int)strategy_parse(
+		    json_string_value(json_object_get(e, "strategy")));
 		x->steps[x->nsteps++].after = json_number_value(
 		    json_object_get(e, "after"));
 	}
@@ -888,10 +901,33 @@ score(const struct ix *x, const struct agent *a, uint64_t now)
 	return best;
 }
 
-/* better - is agent a a better choice for x than b (NULL: none yet)? */
+/*
+ * in_force - the strategy that picks x's agent now: that of the latest
+ * step in force that names one (the greatest "after"; on a tie the later
+ * in the list), else the interaction's
+ */
+static enum strategy
+in_force(const struct ix *x, uint64_t now)
+{
+	double	waited = now > x->created_ms ? (now - x->created_ms) /
+		    1000.0 : 0;
+	double	at = -1;
+	int	i, st = (int)x->strategy;
+
+	for (i = 1; i < x->nsteps; i++)
+		if (x->steps[i].strategy >= 0 && x->steps[i].after <=
+		    waited && x->steps[i].after >= at) {
+			at = x->steps[i].after;
+			st = x->steps[i].strategy;
+		}
+	return (enum strategy)st;
+}
+
+/* better - is agent a a better choice for x than b (NULL: none yet), by
+ * strategy st? */
 static int
-better(const struct ix *x, const struct agent *a, const struct agent *b,
-    uint64_t now)
+better(const struct ix *x, enum strategy st, const struct agent *a,
+    const struct agent *b, uint64_t now)
 {
 	const struct vq	*q = x->vq;
 	int		 sa, sb;
@@ -899,7 +935,7 @@ better(const struct ix *x, const struct agent *a, const struct agent *b,
 
 	if (b == NULL)
 		return 1;
-	switch (x->strategy) {
+	switch (st) {
 	case ST_MOST_SKILLED:
 		if ((sa = score(x, a, now)) != (sb = score(x, b, now)))
 			return sa > sb;
@@ -972,9 +1008,10 @@ static struct agent *
 agent_for(const struct ix *x, uint64_t now)
 {
 	struct agent	*a, *best = NULL;
+	enum strategy	 st = in_force(x, now);
 
 	TAILQ_FOREACH(a, &pool_free, free_entry)
-		if (fits(x, a, now) && better(x, a, best, now))
+		if (fits(x, a, now) && better(x, st, a, best, now))
 			best = a;
 	return best;
 }

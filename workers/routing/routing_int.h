@@ -78,6 +78,8 @@ struct target {
 struct step {
 	double		 after;		/* s waited before it applies */
 	struct target	 t;
+	int		 strategy;	/* an enum strategy from then on; -1:
+					 * the one in force goes on */
 };
 
 struct agent;
