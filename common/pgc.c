@@ -29,6 +29,7 @@
 #include "link.h"
 #include "log.h"
 #include "pgc.h"
+#include "strmap.h"
 #include "util.h"
 
 #define PGC_QUEUE_LIMIT		10000
@@ -36,12 +37,14 @@
 
 #define PGCQ_BEGIN	0x01	/* the BEGIN of a transaction */
 #define PGCQ_END	0x02	/* its COMMIT or ROLLBACK */
+#define PGCQ_PREPARING	0x04	/* its PREPARE is out */
 
 struct pgc_query {
 	TAILQ_ENTRY(pgc_query)	 entry;
 	struct pgc_txn		*txn;
 	int			 flags;
 	char			*sql;
+	char			*name;		/* a prepared statement's */
 	int			 nparams;
 	char			**params;
 	pgc_result_cb		*cb;
@@ -74,6 +77,7 @@ struct pgc {
 	PGresult		*last;		/* latest result of inflight */
 	struct pgc_txn		*txn;		/* holds the connection */
 	TAILQ_HEAD(, pgc_txn)	 txns;
+	struct strmap		 prepared;	/* names, on this connection */
 	char			 why[256];
 };
 
@@ -82,6 +86,7 @@ _Static_assert(PGC_DOWN == (int)LINK_DOWN && PGC_CONNECTING ==
 
 static void	pgc_connect(void *);
 static void	pgc_kick(struct pgc *);
+static void	pgc_send(struct pgc *, struct pgc_query *);
 static void	pgc_lost(void *, const char *);
 static void	pgc_on_defer(void *);
 static void	pgc_destroy(void *);
@@ -259,6 +264,7 @@ pgc_query_free(struct pgc_query *q)
 		free(q->params[i]);
 	free(q->params);
 	free(q->sql);
+	free(q->name);
 	free(q);
 }
 
@@ -332,6 +338,7 @@ pgc_close(struct pgc *p)
 	if (p->conn != NULL)
 		PQfinish(p->conn);
 	p->conn = NULL;
+	strmap_clear(&p->prepared);	/* a new session has none */
 }
 
 /* pgc_unsend - put the running query back at the head of the queue */
@@ -340,6 +347,7 @@ pgc_unsend(struct pgc *p)
 {
 	if (p->inflight == NULL)
 		return;
+	p->inflight->flags &= ~PGCQ_PREPARING;
 	TAILQ_INSERT_HEAD(&p->queue, p->inflight, entry);
 	p->nqueue++;
 	p->inflight = NULL;
@@ -496,7 +504,6 @@ static void
 pgc_kick(struct pgc *p)
 {
 	struct pgc_query	*q;
-	int			 ok;
 
 	if (!pgc_up_now(p) || p->inflight != NULL || (q = pgc_next(p)) == NULL)
 		return;
@@ -505,7 +512,23 @@ pgc_kick(struct pgc *p)
 	p->inflight = q;
 	if (q->txn != NULL)
 		p->txn = q->txn;
-	if (q->nparams == 0)
+	pgc_send(p, q);
+}
+
+/* pgc_send - send q, the query now in flight: a named one is prepared
+ * first when this connection has not prepared it yet */
+static void
+pgc_send(struct pgc *p, struct pgc_query *q)
+{
+	int	ok;
+
+	if (q->name != NULL && strmap_get(&p->prepared, q->name) == NULL) {
+		q->flags |= PGCQ_PREPARING;
+		ok = PQsendPrepare(p->conn, q->name, q->sql, q->nparams, NULL);
+	} else if (q->name != NULL)
+		ok = PQsendQueryPrepared(p->conn, q->name, q->nparams,
+		    (const char *const *)q->params, NULL, NULL, 0);
+	else if (q->nparams == 0)
 		ok = PQsendQuery(p->conn, q->sql);
 	else
 		ok = PQsendQueryParams(p->conn, q->sql, q->nparams, NULL,
@@ -553,8 +576,22 @@ pgc_complete(struct pgc *p)
 		    PQresultErrorMessage(res) : PQerrorMessage(p->conn)));
 		return;
 	}
+	if ((q->flags & PGCQ_PREPARING) && res != NULL &&
+	    PQresultStatus(res) == PGRES_COMMAND_OK) {
+		/* prepared: now the query itself */
+		q->flags &= ~PGCQ_PREPARING;
+		strmap_put(&p->prepared, q->name, (void *)1);
+		PQclear(res);
+		p->last = NULL;
+		pgc_send(p, q);
+		return;
+	}
 	p->inflight = NULL;
 	p->last = NULL;
+	if (q->name != NULL && res != NULL && PQresultErrorField(res,
+	    PG_DIAG_SQLSTATE) != NULL && strcmp(PQresultErrorField(res,
+	    PG_DIAG_SQLSTATE), "26000") == 0)
+		strmap_del(&p->prepared, q->name);	/* gone: again next time */
 	pgc_deliver(p, q, res);
 	PQclear(res);
 	pgc_kick(p);
@@ -675,6 +712,20 @@ pgc_query(struct pgc *p, const char *sql, int nparams,
 		return -1;
 	return pgc_enqueue(p, pgc_query_new(NULL, 0, sql, nparams, params,
 	    cb, arg));
+}
+
+int
+pgc_query_named(struct pgc *p, const char *name, const char *sql,
+    int nparams, const char *const *params, pgc_result_cb *cb, void *arg)
+{
+	struct pgc_query	*q;
+
+	if (link_dying(&p->link) || pgc_full(p) || nparams < 0 ||
+	    nparams > PGC_MAX_PARAMS || (nparams > 0 && params == NULL))
+		return -1;
+	q = pgc_query_new(NULL, 0, sql, nparams, params, cb, arg);
+	q->name = xstrdup(name);
+	return pgc_enqueue(p, q);
 }
 
 /* pgc_ping - a health probe through the whole queue */

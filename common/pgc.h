@@ -76,6 +76,16 @@ size_t		 pgc_queued(const struct pgc *);
  */
 int		 pgc_query(struct pgc *, const char *sql, int nparams,
 		    const char *const *params, pgc_result_cb *, void *arg);
+/*
+ * The same, as a statement prepared under name on the connection: the
+ * first use on each connection prepares it (one more round trip), later
+ * ones only bind and run it, without PostgreSQL parsing and planning the
+ * text again.  One name is one text: never give a name two.  A failed
+ * PREPARE is the query's answer.
+ */
+int		 pgc_query_named(struct pgc *, const char *name, const char *sql,
+		    int nparams, const char *const *params, pgc_result_cb *,
+		    void *arg);
 /* A health probe: SELECT 1. */
 int		 pgc_ping(struct pgc *, pgc_result_cb *, void *arg);
 

@@ -529,6 +529,66 @@ test_terminated(void **state)
 }
 
 /*
+ * test_named - a named statement is prepared once per connection and run
+ * bound after; a bad one answers its error and breaks nothing; a new
+ * session (the backend terminated) prepares it again; one the session
+ * dropped (DEALLOCATE) fails once, 26000, and is prepared again next time.
+ */
+static void
+test_named(void **state)
+{
+	struct tl_watch	 w, wk;
+	struct ans	 a[6], pid = { 0 }, cnt = { 0 }, bad = { 0 },
+			 kill = { 0 }, dealloc = { 0 };
+	const char	*p21[] = { "21" }, *p5[] = { "5" };
+	const char	*kp[] = { pid.v[0] };
+	const char	 sql[] = "SELECT $1::int * 2";
+	struct pgc	*p, *k;
+
+	memset(a, 0, sizeof(a));
+	p = up(&w);
+	k = up(&wk);
+	assert_int_equal(pgc_query_named(p, "two", sql, 1, p21, on_ans,
+	    &a[0]), 0);
+	assert_int_equal(pgc_query_named(p, "two", sql, 1, p5, on_ans,
+	    &a[1]), 0);
+	pgc_query_named(p, "bad", "SELEC 1", 0, NULL, on_ans, &bad);
+	pgc_query(p, "SELECT count(*) FROM pg_prepared_statements WHERE "
+	    "name = 'two'", 0, NULL, on_ans, &cnt);
+	pgc_query(p, "SELECT pg_backend_pid()", 0, NULL, on_ans, &pid);
+	TL_WAIT_FOR(pid.calls == 1, 5000);
+	assert_string_equal(a[0].v[0], "42");
+	assert_string_equal(a[1].v[0], "10");
+	assert_true(a[0].seq < a[1].seq && a[1].seq < bad.seq);
+	assert_int_equal(bad.status, PGRES_FATAL_ERROR);
+	assert_string_equal(bad.sqlstate, "42601");
+	assert_string_equal(cnt.v[0], "1");
+	assert_int_equal(pgc_query_named(p, "nope", sql, -1, NULL, on_ans,
+	    &a[2]), -1);
+
+	/* a new session prepares it again */
+	pgc_query(k, "SELECT pg_terminate_backend($1::int)", 1, kp, on_ans,
+	    &kill);
+	TL_WAIT_FOR(kill.calls == 1 && w.downs == 1, 5000);
+	TL_WAIT_FOR(w.ups == 2, 5000);
+	pgc_query_named(p, "two", sql, 1, p21, on_ans, &a[2]);
+	TL_WAIT_FOR(a[2].calls == 1, 5000);
+	assert_int_equal(a[2].null, 0);
+	assert_string_equal(a[2].v[0], "42");
+
+	/* dropped behind its back: one 26000, then prepared again */
+	pgc_query(p, "DEALLOCATE two", 0, NULL, on_ans, &dealloc);
+	pgc_query_named(p, "two", sql, 1, p21, on_ans, &a[3]);
+	pgc_query_named(p, "two", sql, 1, p5, on_ans, &a[4]);
+	TL_WAIT_FOR(a[4].calls == 1, 5000);
+	assert_string_equal(dealloc.tag, "DEALLOCATE");
+	assert_string_equal(a[3].sqlstate, "26000");
+	assert_string_equal(a[4].v[0], "10");
+	pgc_free(p);
+	pgc_free(k);
+}
+
+/*
  * test_refused - nothing listens: down, retried with growing delays,
  * queries get NULL, and the loop keeps running all along.
  */
@@ -640,6 +700,7 @@ main(void)
 		cmocka_unit_test(test_queue_limit),
 		cmocka_unit_test(test_outage),
 		cmocka_unit_test(test_terminated),
+		cmocka_unit_test(test_named),
 		cmocka_unit_test(test_refused),
 		cmocka_unit_test(test_connect_timeout),
 		cmocka_unit_test(test_bad_password),
