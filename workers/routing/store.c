@@ -92,10 +92,15 @@ static const char prelude[] =
 /* ARGV[4] doc, [5] vq, [6] person or '', [7] dn, [8] ttl ms */
 static const char queue_lua[] =
 "if redis.call('EXISTS', ix) == 1 then return {0, 'exists'} end\n"
+"local seq = redis.call('INCR', P .. 'seq')\n"
 "redis.call('HSET', ix, 'state', 'queued', 'doc', ARGV[4], 'vq', ARGV[5],\n"
-"  'created', now, 'seq', redis.call('INCR', P .. 'seq'))\n"
+"  'created', now, 'seq', seq)\n"
 "redis.call('ZADD', P .. 'live', now, id)\n"
-"ev('queued')\n"
+"-- what state() would write, without reading back what was just set\n"
+"redis.call('XADD', P .. 'events', 'MAXLEN', '~', " MAXLEN ", '*', 'e',\n"
+"  '{\"type\":\"queued\",\"id\":' .. cjson.encode(id) ..\n"
+"  ',\"state\":\"queued\",\"at\":' .. now .. ',\"created\":' .. now ..\n"
+"  ',\"seq\":' .. seq .. ',\"interaction\":' .. ARGV[4] .. '}')\n"
 "if ARGV[6] ~= '' and redis.call('SET', A .. ARGV[7], 'rt:' .. id, 'NX',\n"
 "    'PX', ARGV[8]) then\n"
 "  redis.call('HSET', ix, 'state', 'reserved', 'agent', ARGV[6],\n"
