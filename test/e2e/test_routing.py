@@ -175,6 +175,22 @@ def test_longest_idle_agent_of_a_group_then_the_queue(rt):
     assert s == 200 and x["state"] == "completed", x
 
 
+def test_longest_idle_follows_a_fresh_ready(rt):
+    """A Ready agent made Ready again is idle from then: the free list,
+    kept longest idle first, moves it to the end."""
+    for i in (1, 2, 3):
+        rt.ready(i)
+        time.sleep(0.05)
+    rt.voice("RequestAgentReady", dn="5001")
+    time.sleep(0.5)
+    got = []
+    for _ in range(3):
+        s, a = rt.queue()
+        assert s == 201 and a["state"] == "reserved", a
+        got.append(a["agent"])
+    assert got == [rt.persons[2], rt.persons[3], rt.persons[1]], got
+
+
 def test_skill_targets_and_strategies(rt):
     for i in (1, 2, 3, 4):
         rt.ready(i)

@@ -185,7 +185,26 @@ pool_at(const char *dn)
 	return strmap_get(&dns, dn);
 }
 
-/* pool_update - into or out of the free list */
+/* free_insert - into the free list at its place, looked for from the
+ * tail, where an agent free from now goes */
+static void
+free_insert(struct agent *a)
+{
+	struct agent	*b;
+
+	for (b = TAILQ_LAST(&pool_free, agent_list); b != NULL &&
+	    (b->since_ms > a->since_ms || (b->since_ms == a->since_ms &&
+	    strcmp(b->dn, a->dn) > 0)); b = TAILQ_PREV(b, agent_list,
+	    free_entry))
+		;
+	if (b == NULL)
+		TAILQ_INSERT_HEAD(&pool_free, a, free_entry);
+	else
+		TAILQ_INSERT_AFTER(&pool_free, b, a, free_entry);
+	a->free_since = a->since_ms;
+}
+
+/* pool_update - into or out of the free list, or to its new place in it */
 void
 pool_update(struct agent *a)
 {
@@ -193,13 +212,19 @@ pool_update(struct agent *a)
 		    a->holds[0] == '\0' && a->elsewhere_ms == 0 && !a->trying &&
 		    have_state;
 
+	if (f && a->free && a->since_ms != a->free_since) {
+		/* idle from another time: its place changes */
+		TAILQ_REMOVE(&pool_free, a, free_entry);
+		free_insert(a);
+		return;
+	}
 	if (f == a->free)
 		return;
 	log_debug("routing: agent %s at %s (person %lld) %s", a->login, a->dn,
 	    (long long)a->person, f ? "free" : "busy");
 	a->free = f;
 	if (f) {
-		TAILQ_INSERT_TAIL(&pool_free, a, free_entry);
+		free_insert(a);
 		queue_agent_free(a);
 	} else
 		TAILQ_REMOVE(&pool_free, a, free_entry);

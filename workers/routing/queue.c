@@ -1011,8 +1011,12 @@ agent_for(const struct ix *x, uint64_t now)
 	enum strategy	 st = in_force(x, now);
 
 	TAILQ_FOREACH(a, &pool_free, free_entry)
-		if (fits(x, a, now) && better(x, st, a, best, now))
-			best = a;
+		if (fits(x, a, now)) {
+			if (st == ST_LONGEST_IDLE)
+				return a;	/* the list's order is its */
+			if (better(x, st, a, best, now))
+				best = a;
+		}
 	return best;
 }
 

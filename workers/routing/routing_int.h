@@ -120,14 +120,17 @@ struct agent {
 					   * or accepted by it, "" none */
 	uint64_t	 elsewhere_ms;	/* taken by someone else until */
 	int		 trying;	/* a reservation is on its way */
-	int		 free;		/* in the free list */
+	int		 free;		/* in the free list ... */
+	uint64_t	 free_since;	/* ... placed by this since_ms */
 	TAILQ_ENTRY(agent) free_entry;
 	const struct skill_level *skills; /* the person's (pool.c) */
 	size_t		 nskills;
 };
 TAILQ_HEAD(agent_list, agent);
 
-extern struct agent_list pool_free;	/* free, in no order */
+/* The free agents, longest idle first: by since_ms, then DN (the order
+ * LongestIdle picks in, so its choice is the first that fits). */
+extern struct agent_list pool_free;
 
 void		 pool_start(void);
 void		 pool_cleanup(void);
