@@ -891,6 +891,8 @@ class Ctx:
 def run(args):
     binary = os.path.abspath(args.binary)
     only = set((args.only or "latency,throughput,check,http").split(","))
+    if os.environ.get("BENCH_KEEP_LOGS"):
+        os.makedirs(os.environ["BENCH_KEEP_LOGS"], exist_ok=True)
     print("== routing worker: latency, routed/s, two instances, POST/s "
           "(benchmark 10)", flush=True)
     print(B.busy_note(), flush=True)

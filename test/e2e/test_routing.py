@@ -748,6 +748,41 @@ def test_redis_restart_loses_no_waiting_interaction(rt, redis):
              what="the first in line reserved for agent 1")
 
 
+def test_rows_of_ended_interactions_are_swept(rt, redis, pg):
+    """A worker killed between an interaction's end and the delete of its
+    row leaves the row. A new worker sweeps old rows whose interaction
+    Redis does not hold live, so a Redis that then loses its data gets
+    back only the waiting ones."""
+    s, live = rt.queue(userData={"n": "live"})
+    assert s == 201 and live["state"] == "queued", live
+    doc = json.dumps({"id": "ended-1", "virtualQueue": "8001", "vq": rt.vq1,
+                      "strategy": "LongestIdle", "priority": 0, "timeout": 3600})
+    hour = int(time.time() * 1000) - 3600 * 1000
+    pg.psql(f"INSERT INTO rt_interaction (id, doc, vq, created) VALUES "
+            f"('ended-1', '{doc}', {rt.vq1}, {hour})", "t100")
+    # the live one is as old: age alone takes out nothing
+    pg.psql(f"UPDATE rt_interaction SET created = {hour} WHERE id = "
+            f"'{live['id']}'", "t100")
+
+    def rows():
+        return set(pg.psql("SELECT id FROM rt_interaction", "t100").split())
+
+    assert rows() == {"ended-1", live["id"]}
+    pid = rt.d.worker_pid("routing")
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: rt.d.worker_pid("routing") not in (None, pid), 20,
+             what="a new routing worker")
+    wait_for(lambda: rows() == {live["id"]}, 20, what="the ended one's row swept")
+    assert "taken out of rt_interaction" in rt.d.log_text()
+    redis.stop()
+    redis.start()
+    wait_for(lambda: rt.http("GET", "/v1/virtual-queues/8001")[0] == 200 and
+             rt.http("GET", "/v1/virtual-queues/8001")[1]["waiting"] == 1, 30,
+             what="the waiting one back")
+    assert rt.get(live["id"])["userData"] == {"n": "live"}
+    assert rt.http("GET", "/v1/interactions/ended-1")[0] == 404
+
+
 def test_concurrent_posts_are_all_journalled(rt, redis):
     """The journal keeps one batch out at a time; what comes meanwhile goes
     with the next.  400 POSTs from 20 connections at once: each answered

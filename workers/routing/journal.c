@@ -47,6 +47,10 @@
 #define MIGRATE_RETRY_S	2
 #define BATCH_MAX	2000
 #define RETRY_MS	1000
+#define SWEEP_FIRST_S	2	/* the first sweep, after the start */
+#define SWEEP_S		300	/* then every */
+#define SWEEP_AGE_MS	600000	/* a younger row may be a creation on its
+				 * way to Redis */
 
 static const struct migration migrations[] = {
 	{ 1,
@@ -82,7 +86,8 @@ struct batch {
 };
 
 static struct pgc	*pg;
-static struct event	*ev_flush, *ev_migrate;
+static struct event	*ev_flush, *ev_migrate, *ev_sweep;
+static int		 sweeping;
 static struct jops	 queued = TAILQ_HEAD_INITIALIZER(queued);
 static size_t		 nqueued;
 static int		 migrated;
@@ -90,15 +95,20 @@ static int		 out;		/* a batch is out */
 
 static void	flush(evutil_socket_t, short, void *);
 static void	migrate(evutil_socket_t, short, void *);
+static void	sweep(evutil_socket_t, short, void *);
 
 void
 journal_start(struct event_base *b, const struct conf *c)
 {
+	struct timeval	first = { SWEEP_FIRST_S, 0 };
+
 	if ((pg = pgc_new(b, c->pg_conninfo, c->pg_password, NULL, NULL)) ==
 	    NULL)
 		worker_fatalx(2, "postgres.conninfo does not parse");
 	ev_flush = event_new(b, -1, 0, flush, NULL);
 	ev_migrate = evtimer_new(b, migrate, NULL);
+	ev_sweep = evtimer_new(b, sweep, NULL);
+	evtimer_add(ev_sweep, &first);
 	migrate(-1, 0, NULL);
 }
 
@@ -129,8 +139,10 @@ journal_cleanup(void)
 		event_free(ev_flush);
 	if (ev_migrate != NULL)
 		event_free(ev_migrate);
-	ev_flush = ev_migrate = NULL;
-	migrated = 0;
+	if (ev_sweep != NULL)
+		event_free(ev_sweep);
+	ev_flush = ev_migrate = ev_sweep = NULL;
+	migrated = sweeping = 0;
 }
 
 int
@@ -413,6 +425,97 @@ flush(evutil_socket_t fd, short what, void *arg)
 	jw_free(&agents);
 	jw_free(&dns);
 	batch_done(b);
+}
+
+/*
+ * ---- the sweep ----
+ *
+ * A row whose interaction is not live in Redis, and that is older than
+ * any creation still on its way there, is of an interaction that ended
+ * while its delete was not written yet (the worker was killed in
+ * between).  Left, a Redis that later lost its data would get it back as
+ * waiting.  So every few minutes, and soon after a start: the old rows'
+ * ids, those Redis says are not live (in one script that also checks that
+ * Redis holds the routing state: one that lost it says nothing), and a
+ * DELETE of those.  Whatever Redis does after its answer, those ended.
+ */
+
+static void
+swept(struct pgc *c, const PGresult *res, void *arg)
+{
+	sweeping = 0;
+	if (res != NULL && PQresultStatus(res) == PGRES_COMMAND_OK &&
+	    strcmp(PQcmdTuples((PGresult *)res), "0") != 0)
+		log_info("routing: %s rows of ended interactions taken out of "
+		    "rt_interaction", PQcmdTuples((PGresult *)res));
+}
+
+static void
+not_live(json_t *ids, int ok, void *arg)
+{
+	struct jw	 w;
+	char		 buf[4096];
+	const char	*p[1];
+	json_t		*v;
+	size_t		 i;
+
+	if (!ok || json_array_size(ids) == 0) {
+		sweeping = 0;
+		return;
+	}
+	jw_init(&w, buf, sizeof(buf));
+	jw_lit(&w, "{");
+	json_array_foreach(ids, i, v)
+		arr(&w, json_string_value(v));
+	jw_lit(&w, "}");
+	p[0] = w.p;
+	if (pgc_query_named(pg, "rt_sweep", "DELETE FROM rt_interaction "
+	    "WHERE id = ANY ($1::text[])", 1, p, swept, NULL) == -1)
+		sweeping = 0;
+	jw_free(&w);
+}
+
+static void
+old_rows(struct pgc *c, const PGresult *res, void *arg)
+{
+	struct jw	 w;
+	char		 buf[4096];
+	int		 i;
+
+	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK ||
+	    PQntuples(res) == 0) {
+		sweeping = 0;
+		return;
+	}
+	jw_init(&w, buf, sizeof(buf));
+	jw_lit(&w, "[");
+	for (i = 0; i < PQntuples(res); i++) {
+		if (i > 0)
+			jw_lit(&w, ",");
+		jw_str(&w, PQgetvalue(res, i, 0));
+	}
+	jw_lit(&w, "]");
+	store_gone(w.p, not_live, NULL);
+	jw_free(&w);
+}
+
+static void
+sweep(evutil_socket_t fd, short what, void *arg)
+{
+	char		 before[24];
+	const char	*p[] = { before };
+	struct timeval	 tv = { SWEEP_S, 0 };
+
+	evtimer_add(ev_sweep, &tv);
+	if (!migrated || sweeping || !store_ready())
+		return;
+	snprintf(before, sizeof(before), "%llu", (unsigned long long)
+	    (now_wall_us() / 1000 - SWEEP_AGE_MS));
+	sweeping = 1;
+	if (pgc_query_named(pg, "rt_old", "SELECT id FROM rt_interaction "
+	    "WHERE created < $1::bigint ORDER BY created LIMIT 5000", 1, p,
+	    old_rows, NULL) == -1)
+		sweeping = 0;
 }
 
 /* ---- reading back ---- */

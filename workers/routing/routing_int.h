@@ -309,6 +309,7 @@ void		 store_update(const char *id, const char *doc, store_cb *,
 /* Read one interaction as stored (also an ended one): JSON or NULL. */
 typedef void	 store_get_cb(json_t *ix, int ok, void *arg);
 void		 store_get(const char *id, store_get_cb *, void *);
+void		 store_gone(const char *ids, store_get_cb *, void *);
 void		 store_catch_up(void (*)(void *, int), void *);
 
 /* ---- PostgreSQL (journal.c) ---- */

@@ -213,12 +213,22 @@ static const char restore_lua[] =
 static const char get_lua[] =
 "return state(ix, id, 'state')\n";
 
+/* ARGV[3] unused; [4] a JSON array of ids.  Those not live, or false when
+ * Redis does not hold the routing state (no epoch: it may have lost it) */
+static const char gone_lua[] =
+"if redis.call('EXISTS', P .. 'epoch') == 0 then return false end\n"
+"local out = {}\n"
+"for _, i in ipairs(cjson.decode(ARGV[4])) do\n"
+"  if not redis.call('ZSCORE', P .. 'live', i) then out[#out + 1] = i end\n"
+"end\n"
+"return out\n";
+
 enum script { S_QUEUE, S_RESERVE, S_ACCEPT, S_REJECT, S_END, S_UPDATE,
-    S_SNAPSHOT, S_GET, S_RESTORE, S_MAX };
+    S_SNAPSHOT, S_GET, S_RESTORE, S_GONE, S_MAX };
 
 static const char *const bodies[S_MAX] = { queue_lua, reserve_lua,
     accept_lua, reject_lua, end_lua, update_lua, snapshot_lua, get_lua,
-    restore_lua };
+    restore_lua, gone_lua };
 
 static struct rds	*kv;
 static char		*texts[S_MAX];	/* prelude + body */
@@ -581,6 +591,38 @@ void
 store_get(const char *id, store_get_cb *cb, void *arg)
 {
 	struct call	*c = call_new(S_GET, got, id, 0, NULL);
+
+	c->get_cb = cb;
+	c->arg = arg;
+	send_call(c, 0);
+}
+
+static void
+gone(struct call *c, const redisReply *rep)
+{
+	json_t	*ids = NULL;
+	size_t	 i;
+
+	if (rep != NULL && rep->type == REDIS_REPLY_ARRAY) {
+		ids = json_array();
+		for (i = 0; i < rep->elements; i++)
+			if (rep->element[i]->type == REDIS_REPLY_STRING)
+				json_array_append_new(ids, json_stringn(
+				    rep->element[i]->str,
+				    rep->element[i]->len));
+	}
+	c->get_cb(ids, ids != NULL, c->arg);
+	json_decref(ids);
+}
+
+/* store_gone - of ids (a JSON array's text), those not live in Redis: cb
+ * gets them, or NULL and 0 when Redis did not answer or does not hold the
+ * routing state */
+void
+store_gone(const char *ids, store_get_cb *cb, void *arg)
+{
+	const char	*a[] = { ids };
+	struct call	*c = call_new(S_GONE, gone, "", 1, a);
 
 	c->get_cb = cb;
 	c->arg = arg;
