@@ -597,7 +597,7 @@ def bench_throughput(ctx):
             "mode": "saturate", "ports": ctx.a.rt, "token": ctx.token, "vq": VQ,
             "conns": a.conns, "agents": a.agents, "waiting": a.waiting,
             "warm": a.warmup, "secs": a.duration, "seed": rnd * 7919},
-            B.LOADGEN_CPU, a.warmup + a.duration + 180, pids=[rpid, rp])
+            a.drive_cpu, a.warmup + a.duration + 180, pids=[rpid, rp])
         if perf:
             stop_perf(perf)
         bad = sum(r[f"bad_{k}"] for k in ("queue", "accept", "complete"))
@@ -970,6 +970,10 @@ def main():
                     help="routings in flight in the reference (10b)")
     ap.add_argument("--only", metavar="PARTS",
                     help="comma-separated: latency, throughput, check, http")
+    ap.add_argument("--drive-cpu", type=int, default=B.LOADGEN_CPU,
+                    help="the core of 10b's client (default: the load generator's, "
+                    "with Redis and PostgreSQL; the server's core shows how much of "
+                    "the gap is that core's sharing)")
     ap.add_argument("--perf", action="store_true",
                     help="perf record the routing worker in the first tenantd "
                     "round of 10b and of 10d")

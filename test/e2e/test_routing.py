@@ -757,11 +757,12 @@ def test_rows_of_ended_interactions_are_swept(rt, redis, pg):
     assert s == 201 and live["state"] == "queued", live
     doc = json.dumps({"id": "ended-1", "virtualQueue": "8001", "vq": rt.vq1,
                       "strategy": "LongestIdle", "priority": 0, "timeout": 3600})
-    hour = int(time.time() * 1000) - 3600 * 1000
+    # older than the sweep's 10 minutes, well within the 1 h timeout
+    old = int(time.time() * 1000) - 15 * 60 * 1000
     pg.psql(f"INSERT INTO rt_interaction (id, doc, vq, created) VALUES "
-            f"('ended-1', '{doc}', {rt.vq1}, {hour})", "t100")
+            f"('ended-1', '{doc}', {rt.vq1}, {old})", "t100")
     # the live one is as old: age alone takes out nothing
-    pg.psql(f"UPDATE rt_interaction SET created = {hour} WHERE id = "
+    pg.psql(f"UPDATE rt_interaction SET created = {old} WHERE id = "
             f"'{live['id']}'", "t100")
 
     def rows():
