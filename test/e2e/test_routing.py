@@ -913,6 +913,13 @@ def test_two_instances_never_reserve_one_agent_twice(tenantd, voicesim_bin):
                         done.append(e["id"])
             h.close()
 
+        def b_up():
+            try:
+                return conn(port_b, "GET", "/v1/virtual-queues/8001")[0] == 200
+            except OSError:
+                return False
+        # B answers 503 until it has read the configuration
+        wait_for(b_up, 20, what="instance B")
         th = threading.Thread(target=handle)
         th.start()
         produce()
@@ -995,13 +1002,59 @@ def test_an_instance_catches_up_before_it_says_not_found(tenantd, voicesim_bin):
         slow.close()
 
 
+def test_a_change_whose_event_is_late_says_what_it_did(tenantd, voicesim_bin):
+    """The routing stream read 1.5 s late (every XREAD held by a relay):
+    a POST's own event does not come back within the second it waits, so
+    it is answered with what the script did, "queued" (it used to say
+    "ended" of an interaction just queued), and a read after shows it."""
+    a = Routing(tenantd, voicesim_bin)
+    port_b = free_port()
+    slow = DelayProxy(a.redis_port, 1.5, only=b"XREAD")
+    b = tenantd({"workers": {"routing": {"enabled": True,
+                                         "listen": f"127.0.0.1:{port_b}"}},
+                 "redis": {"port": slow.port}},
+                config_worker=True, admin_token=a.token)
+    try:
+        hdr = {"Authorization": f"Bearer {a.token}",
+               "Content-Type": "application/json"}
+
+        def call(method, path, body=None):
+            h = http.client.HTTPConnection("127.0.0.1", port_b, timeout=10)
+            try:
+                h.request(method, path, body and json.dumps(body), headers=hdr)
+                r = h.getresponse()
+                return r.status, json.loads(r.read() or b"null")
+            finally:
+                h.close()
+
+        def b_up():
+            try:
+                return call("GET", "/v1/virtual-queues/8001")[0] == 200
+            except OSError:
+                return False
+        wait_for(b_up, 20, what="instance B")
+        t0 = time.monotonic()
+        s, x = call("POST", "/v1/interactions", {"virtualQueue": "8001"})
+        took = time.monotonic() - t0
+        assert s == 201 and x == {"id": x["id"], "state": "queued"}, x
+        assert 0.9 < took < 3, took
+        wait_for(lambda: call("GET", f"/v1/interactions/{x['id']}")[1].get(
+            "position") == 1, 10, what="B hears of it")
+        assert call("GET", f"/v1/interactions/{x['id']}")[1]["state"] == "queued"
+    finally:
+        a.stop()
+        slow.close()
+
+
 class DelayProxy:
     """DelayProxy - a TCP relay to 127.0.0.1:upstream that holds every
-    chunk `delay` seconds before passing it on, in order."""
+    chunk `delay` seconds before passing it on, in order; with `only`,
+    only a client's chunk that holds those bytes (the rest in order
+    behind it), nothing the server sends."""
 
-    def __init__(self, upstream, delay):
+    def __init__(self, upstream, delay, only=None):
         import socket
-        self.upstream, self.delay = upstream, delay
+        self.upstream, self.delay, self.only = upstream, delay, only
         self.ls = socket.socket()
         self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.ls.bind(("127.0.0.1", 0))
@@ -1022,16 +1075,18 @@ class DelayProxy:
             self.socks += [c, u]
             for src, dst in ((c, u), (u, c)):
                 q = queue.Queue()
-                threading.Thread(target=self._read, args=(src, q), daemon=True).start()
+                threading.Thread(target=self._read, args=(src, q, src is c),
+                                 daemon=True).start()
                 threading.Thread(target=self._send, args=(dst, q), daemon=True).start()
 
-    def _read(self, src, q):
+    def _read(self, src, q, client):
         while True:
             try:
                 data = src.recv(65536)
             except OSError:
                 data = b""
-            q.put((time.monotonic() + self.delay, data))
+            held = self.only is None or (client and self.only in data)
+            q.put((time.monotonic() + (self.delay if held else 0), data))
             if not data:
                 return
 

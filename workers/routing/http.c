@@ -20,7 +20,8 @@
  *
  * A change is answered once this instance's memory shows it (its event
  * came back from the stream), so that what the answer says (position,
- * state) is what a read right after it says.
+ * state) is what a read right after it says; past WAIT_MS, with the state
+ * its script left.
  *
  * What it may touch: memory, Redis through store.c.
  */
@@ -70,6 +71,8 @@ struct waiter {
 };
 
 static struct strmap	 waiters;	/* id -> struct waiter */
+
+static int	seen(const struct waiter *);
 
 /* ---- paths ---- */
 
@@ -299,35 +302,45 @@ reply_ix(struct http_conn *c, int status, const struct ix *x)
 
 /* ---- waiting for a change's event ---- */
 
+/*
+ * respond - the change's answer: the interaction as memory shows it, once
+ * its event is in; when it did not come in time (late, true), what the
+ * change's script said it left, {"id", "state"}, rather than what memory
+ * still shows from before (a new interaction not seen yet, an acceptance
+ * still "reserved")
+ */
 static void
-respond(struct waiter *w)
+respond(struct waiter *w, int late)
 {
 	struct ix	*x = queue_ix(w->id);
 
 	event_free(w->timer);
-	if (x != NULL && w->status != 204)
-		reply_ix(w->c, w->status, x);
-	else if (w->status == 204)
+	if (w->status == 204)
 		http_respond(w->c, 204, NULL, NULL, NULL, 0);
+	else if (x != NULL && !late)
+		reply_ix(w->c, w->status, x);
 	else
 		reply(w->c, w->status, json_pack("{s:s, s:s}", "id", w->id,
-		    "state", "ended"));
+		    "state", w->want == IX_ENDED ? "ended" :
+		    ix_state_name(w->want)));
 	free(w);
 }
 
 static void
-answer(struct waiter *w)
+answer(struct waiter *w, int late)
 {
 	if (strmap_get(&waiters, w->id) == w)
 		strmap_del(&waiters, w->id);
 	evtimer_del(w->timer);
-	respond(w);
+	respond(w, late);
 }
 
 static void
 waited(evutil_socket_t fd, short what, void *arg)
 {
-	answer(arg);
+	struct waiter	*w = arg;
+
+	answer(w, !seen(w));
 }
 
 /* seen - is what the waiter waits for in memory? */
@@ -356,8 +369,12 @@ await(struct http_conn *c, const char *id, int status, enum ix_state want,
 	w->want = want;
 	w->version = version;
 	w->timer = evtimer_new(rt.base, waited, w);
-	if (seen(w) || strmap_get(&waiters, id) != NULL) {
-		respond(w);
+	if (seen(w)) {
+		respond(w, 0);
+		return;
+	}
+	if (strmap_get(&waiters, id) != NULL) {
+		respond(w, 1);
 		return;
 	}
 	strmap_put(&waiters, w->id, w);
@@ -371,7 +388,7 @@ rthttp_seen(const char *id)
 	struct waiter	*w = strmap_get(&waiters, id);
 
 	if (w != NULL && seen(w))
-		answer(w);
+		answer(w, 0);
 }
 
 static void
