@@ -7,8 +7,8 @@ joined to this side by a veth pair, kafkamock, and tenantd with every
 worker (config, events, stats, outbound, routing, metrics); voicesim makes
 inbound traffic for its agents and plays the customers of a small
 agentless campaign; desktops (events clients that resume after a lost
-connection), statistics clients and a configuration writer work beside
-it.  A seeded RNG then injects faults, one at a time:
+connection), statistics clients, a configuration writer and an
+application queueing tasks on the routing port work beside it.  A seeded RNG then injects faults, one at a time:
 
   kill9     kill -9 of a worker
   stop      SIGSTOP of a worker for 1-8 s, then SIGCONT (past the
@@ -32,6 +32,11 @@ freezes the voice side (voicesim stopped, its heartbeat kept) and checks:
   outbound  every record final and unleased, no call attempt asked twice,
             each phone dialled as often as its attempt column says, the
             outbox drained to Kafka
+  routing   every task an application was answered 201 for can be read
+            back; the journal (rt_interaction) holds exactly the
+            interactions Redis holds live; no agent reserved while it held
+            another; the application's event feed read every event of the
+            stream once and in order, across its resumes
   stuck     every worker alive and serving its port, /readyz 200, no
             crash or sanitizer report in any log
 
@@ -85,6 +90,8 @@ TOPIC = "tenantd.outbound"
 FINAL = {3, 5, 6, 7}
 N_AGENTS = 8            # persons E1..E8 on phones 5001..5008
 QUEUE, RP = "6000", "6100"
+VQ = "8001"             # the routing worker's virtual queue
+RT_EVENTS = f"tenantd:{{{helpers.TENANT_ID}}}:routing:events"
 _cleanups = []
 
 
@@ -315,6 +322,7 @@ class Tenant:
         self.g1 = c("agent-groups", {"name": "G1", "members": persons})
         c("dns", {"number": QUEUE, "type": "ACDQueue", "switch": self.sw})
         c("dns", {"number": RP, "type": "RoutingPoint", "switch": self.sw})
+        c("dns", {"number": VQ, "type": "VirtualQueue", "switch": self.sw})
         orig = c("dns", {"number": "6500", "type": "TrunkGroup", "switch": self.sw})
         ivr = c("dns", {"number": "6600", "type": "RoutingPoint", "switch": self.sw})
         tz = c("time-zones", {"name": "UTC", "tzName": "UTC"})
@@ -576,6 +584,121 @@ class ConfigWriter(threading.Thread):
         self.join(15)
 
 
+class RoutingApp(threading.Thread):
+    """An application on the routing port: queues a task for agent group G1
+    every `interval` s (timeout 20 s), follows GET /v1/events as NDJSON
+    from where the stream was when it began (resuming after a lost
+    connection from the last position it read), accepts each reservation
+    of its own tasks and completes it a second later.  Requests that get no
+    answer (the worker killed, the port closed) are tried again, but a POST
+    whose answer was lost is not: it may or may not have queued."""
+
+    def __init__(self, tenant, rd, interval=0.5):
+        super().__init__(daemon=True, name="routing-app")
+        self.t, self.interval = tenant, interval
+        self.halt = threading.Event()
+        self.created = set()               # ids answered 201
+        self.status = collections.Counter()
+        self.todo = []                     # (when, id, action)
+        self.lock = threading.Lock()
+        self.positions = []                # the feed's, in the order read
+        self.resumes = 0
+        last = rd.client().xrevrange(RT_EVENTS, count=1)
+        self.start_pos = last[0][0] if last else "0"
+        self.feed = threading.Thread(target=self.follow, daemon=True,
+                                     name="routing-feed")
+
+    def http(self, method, path, body=None, timeout=5):
+        import http.client
+        h = http.client.HTTPConnection("127.0.0.1", self.t.ports["routing"],
+                                       timeout=timeout)
+        try:
+            h.request(method, path, json.dumps(body) if body is not None else None,
+                      headers={"Authorization": f"Bearer {self.t.token}",
+                               "Content-Type": "application/json"})
+            r = h.getresponse()
+            data = r.read()
+            return r.status, (json.loads(data) if data else None)
+        finally:
+            h.close()
+
+    def follow(self):
+        import http.client
+        while not self.halt.is_set():
+            after = self.positions[-1] if self.positions else self.start_pos
+            try:
+                h = http.client.HTTPConnection("127.0.0.1", self.t.ports["routing"],
+                                               timeout=10)
+                h.request("GET", f"/v1/events?after={after}",
+                          headers={"Authorization": f"Bearer {self.t.token}",
+                                   "Accept": "application/x-ndjson"})
+                r = h.getresponse()
+                if r.status != 200:
+                    r.read()
+                    h.close()
+                    self.halt.wait(0.5)
+                    continue
+                while not self.halt.is_set():
+                    line = r.readline()
+                    if not line:
+                        break
+                    if not line.strip():
+                        continue
+                    e = json.loads(line)
+                    if e.get("type") == "reset":
+                        raise Failed(f"routing feed: reset {e}")
+                    self.positions.append(e["position"])
+                    if e.get("type") == "reserved" and e.get("id") in self.created:
+                        with self.lock:
+                            self.todo.append((0, e["id"], "accept"))
+                h.close()
+            except (OSError, http.client.HTTPException, ValueError):
+                pass
+            if not self.halt.is_set():
+                self.resumes += 1
+                self.halt.wait(0.2)
+
+    def act(self, iid, action):
+        try:
+            s, _ = self.http("POST", f"/v1/interactions/{iid}/{action}")
+        except OSError:
+            s = "no answer"
+        self.status[f"{action} {s}"] += 1
+        if s in ("no answer", 503):
+            with self.lock:
+                self.todo.append((time.monotonic() + 0.5, iid, action))
+        elif s == 200 and action == "accept":
+            with self.lock:
+                self.todo.append((time.monotonic() + 1, iid, "complete"))
+
+    def run(self):
+        self.feed.start()
+        n = 0
+        while not self.halt.is_set():
+            n += 1
+            try:
+                s, b = self.http("POST", "/v1/interactions", {
+                    "virtualQueue": VQ, "target": {"agentGroup": self.t.g1},
+                    "timeout": 20, "userData": {"n": n}})
+            except OSError:
+                s, b = "no answer", None
+            self.status[f"queue {s}"] += 1
+            if s == 201:
+                self.created.add(b["id"])
+            now = time.monotonic()
+            with self.lock:
+                due = [x for x in self.todo if x[0] <= now]
+                self.todo = [x for x in self.todo if x[0] > now]
+            for _, iid, action in due:
+                self.act(iid, action)
+            self.halt.wait(self.interval)
+
+    def stop(self):
+        self.halt.set()
+        self.join(15)
+        self.feed.join(15)
+
+
 class Heartbeat(threading.Thread):
     """Keeps voicesim's heartbeat (its boot id) while it is frozen, so the
     voice link stays up and nothing new happens during the checks."""
@@ -656,6 +779,8 @@ class Chaos:
         time.sleep(6)
         self.writer = ConfigWriter(self.t, random.Random(self.args.seed + 1))
         self.writer.start()
+        self.app = RoutingApp(self.t, self.rd)
+        self.app.start()
         self.sim = VoiceSim(os.environ["VOICESIM_BIN"], self.t.d.conf_path, self.tmp, [
             "--agents", str(N_AGENTS), "--rate", str(a.rate), "--to", RP,
             "--talk", "3", "--wrap", "1", "--break", "3", "--patience", "8",
@@ -769,6 +894,7 @@ class Chaos:
                                "OR lease_owner IS NOT NULL", list(FINAL))
             raise Failed(f"stuck: {e}; records not final: {rows[:20]}") from None
         self.writer.stop()
+        self.app.stop()
         # Freeze the voice side: stop voicesim, keep its heartbeat.
         r = self.rd.client()
         boot = r.get(key("heartbeat"))
@@ -984,6 +1110,66 @@ class Chaos:
                             f"none asked twice, each phone dialled as often as its "
                             f"attempts; outbox drained")
 
+    def check_routing(self):
+        app, r = self.app, self.rd.client()
+        base = f"tenantd:{{{helpers.TENANT_ID}}}:routing:"
+
+        def rows_live():
+            return ({x[0] for x in self.pg.sql("SELECT id FROM rt_interaction")},
+                    set(r.zrange(base + "live", 0, -1)))
+        def same():
+            rows, live = rows_live()
+            return rows == live
+        try:
+            wait_for(same, 30, interval=0.5,
+                     what="the journal to hold what Redis holds live")
+        except AssertionError:
+            rows, live = rows_live()
+            raise Failed(f"routing: journal and Redis differ: only in Redis "
+                         f"{sorted(live - rows)[:10]}, only in PostgreSQL "
+                         f"{sorted(rows - live)[:10]}") from None
+        lost = []
+        for iid in sorted(app.created):
+            st, b = app.http("GET", f"/v1/interactions/{iid}", timeout=10)
+            if st != 200:
+                lost.append((iid, st, b))
+        if lost:
+            raise Failed(f"routing: {len(lost)} of {len(app.created)} interactions "
+                         f"answered 201 are lost: {lost[:5]}")
+        lo = "-" if app.start_pos == "0" else "(" + app.start_pos
+        stream = r.xrange(RT_EVENTS, min=lo)
+        holding, states = {}, collections.Counter()
+        for sid, f in stream:
+            e = json.loads(f["e"])
+            states[e["type"]] += 1
+            if e["type"] == "reserved":
+                if e["agent"] in holding:
+                    raise Failed(f"routing: agent {e['agent']} reserved for "
+                                 f"{e['id']} at {sid} while it held "
+                                 f"{holding[e['agent']]}")
+                holding[e["agent"]] = e["id"]
+            elif e["type"] in ("completed", "rejected", "timed-out", "cancelled",
+                               "abandoned"):
+                for ag, iid in list(holding.items()):
+                    if iid == e["id"]:
+                        del holding[ag]
+        want = [sid for sid, _ in stream]
+        got = app.positions
+        if got != want[:len(got)]:
+            k = next((i for i, (a, b) in enumerate(zip(got, want)) if a != b),
+                     min(len(got), len(want)))
+            raise Failed(f"routing feed: read {len(got)} events across "
+                         f"{app.resumes} resumes, the stream holds {len(want)}; "
+                         f"first difference at {k}: read {got[k:k + 3]}, "
+                         f"stream {want[k:k + 3]}")
+        if len(got) < len(want) * 0.9:
+            raise Failed(f"routing feed: read only {len(got)} of {len(want)} events")
+        self.checked.append(
+            f"routing: {len(app.created)} tasks queued ({dict(app.status)}); none "
+            f"lost; the journal equals Redis's live set; no agent reserved twice in "
+            f"{len(stream)} events ({dict(states)}); the feed read {len(got)} of "
+            f"them in order, once each, across {app.resumes} resumes")
+
     def check_alive(self):
         pids = self.t.worker_pids()
         missing = [w for w in WORKERS if w not in pids]
@@ -1034,6 +1220,12 @@ class Chaos:
         elif what == "config":          # a row removed behind the API's back
             self.pg.sql("DELETE FROM cfg_object WHERE dbid = %s",
                         next(iter(self.writer.dns.values())))
+        elif what == "routing":         # an interaction lost from Redis and the journal
+            base = f"tenantd:{{{helpers.TENANT_ID}}}:routing:"
+            iid = sorted(self.app.created)[0]
+            r.delete(base + "ix:" + iid)
+            r.zrem(base + "live", iid)
+            self.pg.sql("DELETE FROM rt_interaction WHERE id = %s", iid)
         elif what == "outbound":        # one call asked of the voice side twice
             last = [f for _, f in r.xrange(key("requests"))
                     if "RequestMakePredictiveCall" in f["request"]][-1]
@@ -1049,6 +1241,7 @@ class Chaos:
         self.check_stats(events)
         self.check_config()
         self.check_outbound()
+        self.check_routing()
         self.check_alive()
         for c in self.desktops + self.stats:
             c.stop()
@@ -1103,7 +1296,8 @@ def main():
     ap.add_argument("--desktops", type=int, default=4)
     ap.add_argument("--stats-clients", type=int, default=2)
     ap.add_argument("--keep", action="store_true", help="keep the files (logs)")
-    ap.add_argument("--sabotage", choices=("desktop", "stats", "config", "outbound"),
+    ap.add_argument("--sabotage", choices=("desktop", "stats", "config", "outbound",
+                                           "routing"),
                     help="break that invariant before the checks: the run must fail")
     args = ap.parse_args()
     print(f"chaos: seed {args.seed} (rerun with --seed {args.seed} or CHAOS_SEED={args.seed})",

@@ -489,6 +489,53 @@ def test_event_stream_resumes(rt):
     assert ev[1]["type"] == "reserved" and ev[1]["id"] == a["id"]
 
 
+def test_a_feed_goes_on_over_a_lost_link_and_resets_over_lost_data(rt, redis):
+    """The worker's links to Redis cut (CLIENT KILL) while a feed is open:
+    Redis kept everything, so the feed goes on from where it was, every
+    event once and in order, no reset. Redis restarted empty: the state is
+    put back from PostgreSQL under a new epoch and the feed says reset."""
+    got, stop = [], threading.Event()
+
+    def follow():
+        h = http.client.HTTPConnection("127.0.0.1", rt.port, timeout=30)
+        h.request("GET", "/v1/events", headers={
+            "Authorization": f"Bearer {rt.token}"})
+        r = h.getresponse()
+        while not stop.is_set():
+            line = r.fp.readline()
+            if not line:
+                break
+            if line.startswith(b"{"):
+                got.append(json.loads(line))
+        h.close()
+
+    th = threading.Thread(target=follow, daemon=True)
+    th.start()
+    time.sleep(0.3)
+
+    def queue():
+        def ok():
+            s, x = rt.queue()
+            return x["id"] if s == 201 else None
+        return wait_for(ok, 20, what="a 201")
+
+    ids = [queue() for _ in range(3)]
+    rt.r.client_kill_filter(_type="normal", skipme=True)
+    ids += [queue() for _ in range(3)]
+    wait_for(lambda: {e.get("id") for e in got} >= set(ids), 10,
+             what="every event on the feed")
+    assert not [e for e in got if e["type"] == "reset"], got
+    tid = rt.d.conf['tenant']['id']
+    stream = [sid for sid, _ in rt.r.xrange(f"tenantd:{{{tid}}}:routing:events")]
+    pos = [e["position"] for e in got]
+    assert pos == stream[stream.index(pos[0]):][:len(pos)], (pos, stream)
+    redis.stop()
+    redis.start()
+    wait_for(lambda: [e for e in got if e["type"] == "reset"], 30,
+             what="a reset once Redis lost its data")
+    stop.set()
+
+
 def test_a_burst_reaches_every_feed_whole_and_in_order(rt):
     """What a feed is sent in one turn goes out as one chunk: 200
     interactions queued from 10 connections at once reach a live NDJSON

@@ -9,9 +9,11 @@
  * sees the events of the virtual queues it may read.
  *
  * When the position asked for is older than what the stream still holds
- * (it is trimmed to about 100,000 events), or the worker had to read the
- * shared state again (Redis came back), the feed says "reset" first: the
- * client should read the state it cares about again.
+ * (it is trimmed to about 100,000 events), or Redis lost the shared state
+ * (it was put back from PostgreSQL), the feed says "reset" first: the
+ * client should read the state it cares about again.  When the worker
+ * only read the state again (its link to Redis came back), a live feed
+ * catches up from its last position instead.
  *
  * A client that does not read is cut at the port's max_output
  * (common/http.c), as every slow client.
@@ -65,6 +67,7 @@ static char	 applied[48] = "0-0";	/* the last event queue.c applied */
 static struct event *ev_flush;		/* the turn's writes */
 
 static void	catch_up(struct feed *);
+static int	sid_less(const char *, const char *);
 static void	gone(struct feed *);
 static void	flush_all(evutil_socket_t, short, void *);
 
@@ -296,15 +299,32 @@ feed_recheck(void)
 	}
 }
 
-/* feed_reset - the state was read again: what was sent may be stale */
+/*
+ * feed_reset - the state was read again, up to pos (Redis came back, or
+ * the link to it).  When Redis kept its state, each live feed catches up
+ * from the last position it was sent, as a client that resumes does: the
+ * events its old reader had not delivered yet are in the stream.  When
+ * Redis lost it, the positions name nothing: reset.
+ */
 void
-feed_reset(void)
+feed_reset(const char *pos, int lost)
 {
-	struct feed	*f;
+	struct feed	*f, *next;
 
-	TAILQ_FOREACH(f, &feeds, entry)
-		if (f->live)
-			reset(f, "the routing state was read again from Redis");
+	if (sid_less(applied, pos))
+		snprintf(applied, sizeof(applied), "%s", pos);
+	for (f = TAILQ_FIRST(&feeds); f != NULL; f = next) {
+		next = TAILQ_NEXT(f, entry);
+		if (!f->live || f->closed)
+			continue;
+		if (lost) {
+			reset(f, "the routing state was lost by Redis and "
+			    "put back");
+			continue;
+		}
+		f->live = 0;
+		catch_up(f);
+	}
 }
 
 static int

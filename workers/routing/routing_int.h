@@ -358,7 +358,9 @@ void		 feed_open(struct http_conn *, const struct http_request *,
 /* A routing event read from the stream, for the open feeds. */
 void		 feed_event(const char *pos, const char *type, const char *text,
 		    size_t len, json_int_t vq);
-void		 feed_reset(void);
+/* The state was read again, up to pos; lost: from a Redis that lost it
+ * (another epoch), so the feeds' positions mean nothing any more. */
+void		 feed_reset(const char *pos, int lost);
 /* Ask again whether every feed's token holds (a revoked one ends it). */
 void		 feed_recheck(void);
 

@@ -181,12 +181,14 @@ static const char update_lua[] =
 "ev('updated')\n"
 "return {1, s}\n";
 
-/* ARGV[3] unused; [4] day.  {position, calls today, interactions...} */
+/* ARGV[3] unused; [4] day.  {position, calls today, epoch,
+ * interactions...} */
 static const char snapshot_lua[] =
-"if redis.call('EXISTS', P .. 'epoch') == 0 then return {'restore'} end\n"
+"local epoch = redis.call('GET', P .. 'epoch')\n"
+"if not epoch then return {'restore'} end\n"
 "local last = redis.call('XREVRANGE', P .. 'events', '+', '-', 'COUNT', 1)\n"
 "local out = {last[1] and last[1][1] or '0-0',\n"
-"  redis.call('HGETALL', P .. 'calls:' .. ARGV[4])}\n"
+"  redis.call('HGETALL', P .. 'calls:' .. ARGV[4]), epoch}\n"
 "for _, i in ipairs(redis.call('ZRANGE', P .. 'live', 0, -1)) do\n"
 "  local s = state(P .. 'ix:' .. i, i, 'state')\n"
 "  if s then out[#out + 1] = s else redis.call('ZREM', P .. 'live', i) end\n"
@@ -234,6 +236,7 @@ static struct rds	*kv;
 static char		*texts[S_MAX];	/* prelude + body */
 static char		 shas[S_MAX][41]; /* "" until loaded */
 static char		*prefix, *agent_prefix, *events_key;
+static char		 epoch[32];	/* of the last snapshot, "" none yet */
 
 #define ARGS_MAX	12
 
@@ -753,8 +756,9 @@ snapshotted(struct call *c, const redisReply *rep)
 		return;
 	}
 	if (rep == NULL || rep->type != REDIS_REPLY_ARRAY ||
-	    rep->elements < 2 || rep->element[0]->type != REDIS_REPLY_STRING ||
-	    rep->element[1]->type != REDIS_REPLY_ARRAY) {
+	    rep->elements < 3 || rep->element[0]->type != REDIS_REPLY_STRING ||
+	    rep->element[1]->type != REDIS_REPLY_ARRAY ||
+	    rep->element[2]->type != REDIS_REPLY_STRING) {
 		struct timeval	tv = { 1, 0 };
 
 		evtimer_add(ev_retry, &tv);
@@ -769,7 +773,7 @@ snapshotted(struct call *c, const redisReply *rep)
 			    json_integer(strtoll(h->element[i + 1]->str, NULL,
 			    10)));
 	ixs = json_array();
-	for (i = 2; i < rep->elements; i++)
+	for (i = 3; i < rep->elements; i++)
 		if (rep->element[i]->type == REDIS_REPLY_STRING &&
 		    (o = json_loadb(rep->element[i]->str,
 		    rep->element[i]->len, 0, NULL)) != NULL)
@@ -784,11 +788,14 @@ snapshotted(struct call *c, const redisReply *rep)
 		memset(&applied, 0, sizeof(applied));
 	have_snapshot = 1;
 	queue_load(calls, ixs);
-	feed_reset();
+	/* the same epoch: the stream is the one the feeds were reading */
+	feed_reset(rep->element[0]->str, epoch[0] != '\0' &&
+	    strcmp(epoch, rep->element[2]->str) != 0);
+	snprintf(epoch, sizeof(epoch), "%s", rep->element[2]->str);
 	json_decref(calls);
 	json_decref(ixs);
 	log_info("routing: the shared state is read (%zu interactions, from "
-	    "event %s)", rep->elements - 2, rep->element[0]->str);
+	    "event %s)", rep->elements - 3, rep->element[0]->str);
 }
 
 static void
