@@ -586,7 +586,8 @@ class ConfigWriter(threading.Thread):
 
 class RoutingApp(threading.Thread):
     """An application on the routing port: queues a task for agent group G1
-    every `interval` s (timeout 20 s), follows GET /v1/events as NDJSON
+    every `interval` s (timeout 600 s: what waits at the end is
+    still there for the checks), follows GET /v1/events as NDJSON
     from where the stream was when it began (resuming after a lost
     connection from the last position it read), accepts each reservation
     of its own tasks and completes it a second later.  Requests that get no
@@ -679,7 +680,7 @@ class RoutingApp(threading.Thread):
             try:
                 s, b = self.http("POST", "/v1/interactions", {
                     "virtualQueue": VQ, "target": {"agentGroup": self.t.g1},
-                    "timeout": 20, "userData": {"n": n}})
+                    "timeout": 600, "userData": {"n": n}})
             except OSError:
                 s, b = "no answer", None
             self.status[f"queue {s}"] += 1
@@ -1220,12 +1221,11 @@ class Chaos:
         elif what == "config":          # a row removed behind the API's back
             self.pg.sql("DELETE FROM cfg_object WHERE dbid = %s",
                         next(iter(self.writer.dns.values())))
-        elif what == "routing":         # an interaction lost from Redis and the journal
-            base = f"tenantd:{{{helpers.TENANT_ID}}}:routing:"
-            iid = sorted(self.app.created)[0]
-            r.delete(base + "ix:" + iid)
-            r.zrem(base + "live", iid)
-            self.pg.sql("DELETE FROM rt_interaction WHERE id = %s", iid)
+        elif what == "routing":         # a waiting task's row lost from the journal
+            live = r.zrange(f"tenantd:{{{helpers.TENANT_ID}}}:routing:live", 0, -1)
+            if not live:
+                raise Failed("sabotage routing: nothing live to take out")
+            self.pg.sql("DELETE FROM rt_interaction WHERE id = %s", live[0])
         elif what == "outbound":        # one call asked of the voice side twice
             last = [f for _, f in r.xrange(key("requests"))
                     if "RequestMakePredictiveCall" in f["request"]][-1]
