@@ -570,6 +570,7 @@ pgc_complete(struct pgc *p)
 {
 	struct pgc_query	*q = p->inflight;
 	PGresult		*res = p->last;
+	const char		*state;
 
 	if (pgc_ended(p, res)) {
 		pgc_lost(p, pgc_line(p, res != NULL ?
@@ -588,9 +589,8 @@ pgc_complete(struct pgc *p)
 	}
 	p->inflight = NULL;
 	p->last = NULL;
-	if (q->name != NULL && res != NULL && PQresultErrorField(res,
-	    PG_DIAG_SQLSTATE) != NULL && strcmp(PQresultErrorField(res,
-	    PG_DIAG_SQLSTATE), "26000") == 0)
+	state = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	if (q->name != NULL && state != NULL && strcmp(state, "26000") == 0)
 		strmap_del(&p->prepared, q->name);	/* gone: again next time */
 	pgc_deliver(p, q, res);
 	PQclear(res);

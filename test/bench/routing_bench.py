@@ -88,7 +88,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib as B  # noqa: E402
-from config_bench import JSON_CTYPE, wrk as wrk_run  # noqa: E402
+from config_bench import (JSON_CTYPE, pids_cpu_s, postmaster_pid,  # noqa: E402
+                          wrk as wrk_run)
 from dialler_bench import Redis  # noqa: E402
 from metrics_scrape import nginx_escape  # noqa: E402
 
@@ -784,19 +785,8 @@ def cmd_calls(r):
 def core1_pids(ctx):
     """What shares the load generator's core with wrk in 10d: Redis and
     every PostgreSQL process (name -> pids)."""
-    with open(os.path.join(ctx.pg.data, "postmaster.pid")) as f:
-        pm = int(f.readline())
+    pm = postmaster_pid(ctx.pg)
     return {"redis": [ctx.redis.proc.pid], "postgres": [pm] + B.children_of(pm)}
-
-
-def cpu_of(pids):
-    t = 0.0
-    for p in pids:
-        try:
-            t += B.proc_cpu_s(p)
-        except OSError:
-            pass
-    return t
 
 
 def bench_http(ctx):
@@ -841,14 +831,14 @@ def bench_http(ctx):
             perf = start_perf(ctx, pid) if a.perf and rnd == 1 and \
                 name == "tenantd" else None
             others = core1_pids(ctx) if name == "tenantd" else {}
-            c0 = {k: cpu_of(p) for k, p in others.items()}
+            c0 = {k: pids_cpu_s(p) for k, p in others.items()}
             ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
             k0 = cores()
             w = wrk_run(f"http://127.0.0.1:{port}/v1/interactions", a.duration,
                         script=POST_LUA, script_args=[ctx.token_file, rbody],
                         server_pid=pid)
             k1 = cores()
-            c1 = {k: cpu_of(p) for k, p in others.items()}
+            c1 = {k: pids_cpu_s(p) for k, p in others.items()}
             ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
             c0["wrk"], c1["wrk"] = 0, (ru1.ru_utime + ru1.ru_stime -
                                        ru0.ru_utime - ru0.ru_stime)

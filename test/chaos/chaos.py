@@ -600,7 +600,7 @@ class RoutingApp(threading.Thread):
         self.halt = threading.Event()
         self.created = set()               # ids answered 201
         self.status = collections.Counter()
-        self.todo = []                     # (when, id, action)
+        self.actions = []                  # requests to send: (at, id, action)
         self.lock = threading.Lock()
         self.positions = []                # the feed's, in the order read
         self.resumes = 0
@@ -651,7 +651,7 @@ class RoutingApp(threading.Thread):
                     self.positions.append(e["position"])
                     if e.get("type") == "reserved" and e.get("id") in self.created:
                         with self.lock:
-                            self.todo.append((0, e["id"], "accept"))
+                            self.actions.append((0, e["id"], "accept"))
                 h.close()
             except (OSError, http.client.HTTPException, ValueError):
                 pass
@@ -667,10 +667,10 @@ class RoutingApp(threading.Thread):
         self.status[f"{action} {s}"] += 1
         if s in ("no answer", 503):
             with self.lock:
-                self.todo.append((time.monotonic() + 0.5, iid, action))
+                self.actions.append((time.monotonic() + 0.5, iid, action))
         elif s == 200 and action == "accept":
             with self.lock:
-                self.todo.append((time.monotonic() + 1, iid, "complete"))
+                self.actions.append((time.monotonic() + 1, iid, "complete"))
 
     def run(self):
         self.feed.start()
@@ -688,8 +688,8 @@ class RoutingApp(threading.Thread):
                 self.created.add(b["id"])
             now = time.monotonic()
             with self.lock:
-                due = [x for x in self.todo if x[0] <= now]
-                self.todo = [x for x in self.todo if x[0] > now]
+                due = [x for x in self.actions if x[0] <= now]
+                self.actions = [x for x in self.actions if x[0] > now]
             for _, iid, action in due:
                 self.act(iid, action)
             self.halt.wait(self.interval)

@@ -321,8 +321,7 @@ respond(struct waiter *w, int late)
 		reply_ix(w->c, w->status, x);
 	else
 		reply(w->c, w->status, json_pack("{s:s, s:s}", "id", w->id,
-		    "state", w->want == IX_ENDED ? "ended" :
-		    ix_state_name(w->want)));
+		    "state", ix_state_name(w->want)));
 	free(w);
 }
 

@@ -377,11 +377,11 @@ from_doc(struct ix *x, json_t *d)
 	x->priority = json_integer_value(json_object_get(d, "priority"));
 	x->timeout_ms = x->created_ms + (uint64_t)json_integer_value(
 	    json_object_get(d, "timeout")) * 1000;
-	x->strategy = strategy_parse(json_string_value(json_object_get(d,
-	    "strategy")));
-	if ((int)x->strategy < 0)
-		x->strategy = ST_LONGEST_IDLE;
-	x->steps[0].strategy = (int)x->strategy;
+	x->steps[0].after = 0;
+	x->steps[0].strategy = (int)strategy_parse(json_string_value(
+	    json_object_get(d, "strategy")));
+	if (x->steps[0].strategy < 0)
+		x->steps[0].strategy = ST_LONGEST_IDLE;
 	if (target_parse(json_object_get(d, "target"), &x->steps[0].t, why,
 	    sizeof(why)) == -1) {
 		/* the configuration changed since (or is not loaded yet:
@@ -870,12 +870,18 @@ queue_kick(void)
 		event_active(ev_kick, 0, 0);
 }
 
+/* waited - how long x has waited, in s (what a step's "after" counts) */
+static double
+waited_s(const struct ix *x, uint64_t now)
+{
+	return now > x->created_ms ? (now - x->created_ms) / 1000.0 : 0;
+}
+
 /* fits - may agent a have x now? */
 static int
 fits(const struct ix *x, const struct agent *a, uint64_t now)
 {
-	double	waited = now > x->created_ms ? (now - x->created_ms) /
-		    1000.0 : 0;
+	double	waited = waited_s(x, now);
 	int	i;
 
 	if (x->skip == a->person && x->skip_ms > now)
@@ -890,8 +896,7 @@ fits(const struct ix *x, const struct agent *a, uint64_t now)
 static int
 score(const struct ix *x, const struct agent *a, uint64_t now)
 {
-	double	waited = now > x->created_ms ? (now - x->created_ms) /
-		    1000.0 : 0;
+	double	waited = waited_s(x, now);
 	int	i, s, best = -1;
 
 	for (i = 0; i < x->nsteps; i++)
@@ -904,17 +909,16 @@ score(const struct ix *x, const struct agent *a, uint64_t now)
 /*
  * in_force - the strategy that picks x's agent now: that of the latest
  * step in force that names one (the greatest "after"; on a tie the later
- * in the list), else the interaction's
+ * in the list), else the interaction's (step 0's, always named)
  */
 static enum strategy
 in_force(const struct ix *x, uint64_t now)
 {
-	double	waited = now > x->created_ms ? (now - x->created_ms) /
-		    1000.0 : 0;
+	double	waited = waited_s(x, now);
 	double	at = -1;
-	int	i, st = (int)x->strategy;
+	int	i, st = ST_LONGEST_IDLE;
 
-	for (i = 1; i < x->nsteps; i++)
+	for (i = 0; i < x->nsteps; i++)
 		if (x->steps[i].strategy >= 0 && x->steps[i].after <=
 		    waited && x->steps[i].after >= at) {
 			at = x->steps[i].after;

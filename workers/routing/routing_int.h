@@ -79,7 +79,8 @@ struct step {
 	double		 after;		/* s waited before it applies */
 	struct target	 t;
 	int		 strategy;	/* an enum strategy from then on; -1:
-					 * the one in force goes on */
+					 * the one in force goes on (step 0,
+					 * the target: the interaction's) */
 };
 
 struct agent;
@@ -179,7 +180,6 @@ struct ix {
 	uint64_t	 timeout_ms;	/* absolute; 0: none */
 	struct step	 steps[RT_STEPS_MAX + 1]; /* [0]: the target */
 	int		 nsteps;
-	enum strategy	 strategy;
 	json_int_t	 agent;		/* reserved/accepted: the person */
 	char		 dn[RT_DN_MAX];
 	uint64_t	 until_ms;	/* reservation expiry */
