@@ -978,6 +978,52 @@ sess_tls_bev(struct sess *s, int fd)
 		bufferevent_openssl_set_allow_dirty_shutdown(s->bev, 1);
 }
 
+/*
+ * sess_make_room - at max_clients, close the connection that has waited
+ * longest without asking to open (the list is oldest first), telling it
+ * why.  Connections that say nothing, or too little to tell what they
+ * speak, then cannot keep a session out; nor can a burst of connections
+ * accepted before their first bytes were read.  0 when every connection
+ * has opened or is opening.
+ */
+static int
+sess_make_room(struct sess_server *srv)
+{
+	struct sess	*s;
+	struct evbuffer	*out;
+	char		 junk[4096];
+	int		 fd, i;
+
+	TAILQ_FOREACH(s, &srv->list, entry)
+		if (s->state == SESS_NEW)
+			break;
+	if (s == NULL)
+		return 0;
+	if (srv->st.evicted++ == 0 || srv->st.evicted % 1000 == 0)
+		log_warnx("sess: %u connections (max_clients): closing those "
+		    "that waited longest without opening, to make room "
+		    "(%llu so far)", srv->lim.max_clients,
+		    (unsigned long long)srv->st.evicted);
+	if (s->ssl == NULL) {
+		fd = bufferevent_getfd(s->bev);
+		sess_send_error(s, SESS_NOREF, SESS_ERR_TOO_MANY,
+		    "closed to make room: at most %u clients, and this one "
+		    "had not opened", srv->lim.max_clients);
+		/* what fits in the socket now (the bufferevent keeps its
+		 * output's start frozen to all but itself); closed at once */
+		out = bufferevent_get_output(s->bev);
+		evbuffer_unfreeze(out, 1);
+		evbuffer_write(out, fd);
+		/* unread bytes would make the close a reset, losing that */
+		for (i = 0; i < 16 && recv(fd, junk, sizeof(junk),
+		    MSG_DONTWAIT) > 0; i++)
+			;
+	}
+	s->why = "closed to make room";
+	sess_destroy(s);
+	return 1;
+}
+
 /* sess_start - a new session on a connected non-blocking socket */
 static int
 sess_start(struct sess_server *srv, int fd, const char *peer)
@@ -985,7 +1031,7 @@ sess_start(struct sess_server *srv, int fd, const char *peer)
 	struct timeval	 tv = util_tv(srv->lim.open_timeout_ms / 1000.0);
 	struct sess	*s;
 
-	if (srv->st.current >= srv->lim.max_clients) {
+	if (srv->st.current >= srv->lim.max_clients && !sess_make_room(srv)) {
 		sess_turn_away(srv, fd);
 		return -1;
 	}

@@ -109,7 +109,8 @@ json_t		*sess_error_new(json_int_t ref, const char *code,
 struct sess_limits {
 	size_t		max_line;	/* bytes per line, without "\r\n" */
 	size_t		max_output;	/* queued bytes before a slow cut */
-	unsigned	max_clients;	/* sessions at once */
+	unsigned	max_clients;	/* sessions at once (make room: */
+					/* the oldest unopened goes) */
 	unsigned	open_timeout_ms; /* time to send RequestOpen */
 	unsigned	idle_timeout_ms; /* open link with no input; 0: never */
 };
@@ -159,6 +160,7 @@ struct sess_stats {
 	uint64_t	slow_cut;	/* cut for not reading */
 	uint64_t	protocol_errors; /* lines rejected by the module */
 	uint64_t	too_many;	/* turned away at max_clients */
+	uint64_t	evicted;	/* closed unopened, to make room */
 	uint64_t	timed_out;	/* open or idle timeout */
 };
 

@@ -12,6 +12,8 @@ connections of every kind do not keep a new session out."""
 
 import http.client
 import json
+import os
+import signal
 import socket
 import time
 
@@ -212,3 +214,51 @@ def test_a_thousand_idle_connections_do_not_keep_a_session_out(tenantd):
         for s in socks:
             s.close()
     session_works(port, p.token, "after")
+
+
+def test_a_burst_accepted_before_it_speaks_takes_the_place_of_silent_ones(
+        tenantd):
+    """The worker accepts a burst of connections before it reads any: each
+    is a session in state NEW until its first bytes are read.  At
+    max_clients, the ones that waited longest without opening make room
+    (they get TooManyClients) rather than the burst being turned away.
+    Found by CI: under ASan the 1,000-connection test above met it."""
+    p = Ports(tenantd, max_clients=300)
+    port = p.port["events"]
+    pid = p.d.worker_pid("events")
+    silent, heads, alive = [], [], []
+    try:
+        for i in range(150):
+            s = socket.create_connection(("127.0.0.1", port))
+            if i >= 100:
+                s.sendall(b"PU")                    # undecided
+            silent.append(s)
+        wait_for(lambda: p.d.metric("tenant_events_clients") >= 150, 10,
+                 what="150 connections held")
+        # Stopped, the worker accepts nothing: the next 300 wait in the
+        # backlog (511), then come in one accept loop, unread.
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            for _ in range(250):
+                s = socket.create_connection(("127.0.0.1", port))
+                s.sendall(b"GET /x HTTP/1.1\r\nHost: t\r\n")
+                heads.append(s)
+            for _ in range(50):
+                s = socket.create_connection(("127.0.0.1", port))
+                s.sendall(b"GET /healthz HTTP/1.1\r\n\r\n")
+                alive.append(s)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        for s in alive:
+            s.settimeout(10)
+            got = s.recv(4096)
+            assert got.startswith(b"HTTP/1.1 200 "), got
+        # The 150 silent or undecided made room, and were told why.
+        for s in silent:
+            s.settimeout(10)
+            got = s.recv(4096)
+            assert b"TooManyClients" in got, got
+        session_works(port, p.token, "newcomer")
+    finally:
+        for s in silent + heads + alive:
+            s.close()

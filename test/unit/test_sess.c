@@ -1013,6 +1013,48 @@ test_max_clients(void **state)
 	cl_ok(fx, b, "EventPong", 2);
 }
 
+/*
+ * test_make_room - at max_clients, a new connection takes the place of the
+ * one that waited longest without opening; opened ones are never taken
+ */
+static void
+test_make_room(void **state)
+{
+	struct fx	*fx = *state;
+	struct cl	*silent, *later, *a, *b, *c;
+
+	fx->lim.max_clients = 3;
+	fx_start(fx);
+	silent = cl_connect(fx);
+	WAIT_UNTIL(fx, sess_server_stats(fx->srv)->current == 1);
+	later = cl_connect(fx);
+	cl_send(later, "{\"req");
+	WAIT_UNTIL(fx, sess_server_stats(fx->srv)->current == 2);
+	a = cl_connect(fx);
+	cl_open(fx, a);
+	/* full: the silent one, the oldest unopened, makes room */
+	b = cl_connect(fx);
+	cl_open(fx, b);
+	cl_error(fx, silent, SESS_ERR_TOO_MANY, -1);
+	assert_true(cl_eof(fx, silent));
+	assert_int_equal(sess_server_stats(fx->srv)->evicted, 1);
+	/* then the half-spoken one */
+	c = cl_connect(fx);
+	cl_open(fx, c);
+	cl_error(fx, later, SESS_ERR_TOO_MANY, -1);
+	assert_true(cl_eof(fx, later));
+	/* all opened: the next is turned away, the opened keep their place */
+	silent = cl_connect(fx);
+	cl_error(fx, silent, SESS_ERR_TOO_MANY, -1);
+	assert_true(cl_eof(fx, silent));
+	assert_int_equal(sess_server_stats(fx->srv)->too_many, 1);
+	assert_int_equal(sess_server_stats(fx->srv)->evicted, 2);
+	cl_send(a, "{\"request\":\"RequestPing\",\"ref\":2}\n");
+	cl_ok(fx, a, "EventPong", 2);
+	cl_send(b, "{\"request\":\"RequestPing\",\"ref\":2}\n");
+	cl_ok(fx, b, "EventPong", 2);
+}
+
 /* test_open_timeout - no RequestOpen in time: OpenTimeout and close */
 static void
 test_open_timeout(void **state)
@@ -1363,6 +1405,7 @@ main(void)
 		T(test_server_close),
 		T(test_slow_client),
 		T(test_max_clients),
+		T(test_make_room),
 		T(test_open_timeout),
 		T(test_idle_timeout),
 		T(test_open_pending),
