@@ -32,14 +32,16 @@ class Outbound:
     """tenantd with the config and outbound workers and the tenant above."""
 
     def __init__(self, tenantd, pg, ob=None, mode="Progressive", brokers="mock",
-                 **group):
+                 conf=None, **group):
         self.port = free_port()
         section = {"enabled": True, "listen": f"127.0.0.1:{self.port}",
                    "lease_time": 6.0, "stats_interval": 1.0}
         section.update(ob or {})
-        self.d = tenantd({"workers": {"outbound": section},
-                          "kafka": {"brokers": brokers},
-                          "log": {"level": os.environ.get("OB_LOG_LEVEL", "info")}},
+        self.d = tenantd(dict({"workers": {"outbound": section},
+                               "kafka": {"brokers": brokers},
+                               "log": {"level": os.environ.get("OB_LOG_LEVEL",
+                                                               "info")}},
+                              **(conf or {})),
                          config_worker=True)
         self.token = self.d.admin_token
         self.pg = pg

@@ -126,29 +126,139 @@ placed(int ok, void *arg)
 	dial_giveback(c);
 }
 
+/*
+ * Give-backs.  A record leased but not dialled goes back to Ready with its
+ * attempt uncounted: through a queue that survives PostgreSQL being away,
+ * so that a record is never left leased to an instance that forgot it (its
+ * own sweep never takes its leases back; they would be renewed while it
+ * dials others).  The queue is written every tick, a list's records in one
+ * statement, and kept until PostgreSQL answers; leasing waits for it to
+ * empty (dial.c), so a record given back cannot have been leased again
+ * meanwhile.  A record no longer ours is left alone: the statement asks
+ * for this instance's lease.
+ */
+struct giveback {
+	TAILQ_ENTRY(giveback)	 entry;
+	json_int_t		 list;
+	json_int_t		 record;
+};
+static TAILQ_HEAD(, giveback)	 givebacks = TAILQ_HEAD_INITIALIZER(givebacks);
+static int			 giveback_busy;	/* a statement is out */
+
+static void	 given_back(struct pgc *, const PGresult *, void *);
+
 /* dial_giveback - the record was not dialled: Ready again, as it was */
 void
 dial_giveback(struct call *c)
 {
-	const char	*table = lists_table(c->list);
-	char		*sql, rid[24];
-	const char	*p[2];
 	struct group	*g = groups_get(c->group);
 
 	if (g != NULL && c->state == C_DIALING && strmap_get(&dial_calls,
 	    c->request) == c)
 		g->dialing--;
-	if (table != NULL) {
-		snprintf(rid, sizeof(rid), "%lld", (long long)c->record);
-		p[0] = rid;
-		p[1] = ob.owner;
-		sql = xasprintf("UPDATE %s SET record_status = 1, attempt = "
-		    "GREATEST(attempt - 1, 0), lease_owner = NULL, lease_until "
-		    "= NULL WHERE record_id = $1 AND lease_owner = $2", table);
-		pgc_query(ob.pg, sql, 2, p, NULL, NULL);
-		free(sql);
-	}
+	dial_giveback_record(c->list, c->record);
 	call_free(c);
+}
+
+/* dial_giveback_record - queue a record of ours for Ready again */
+void
+dial_giveback_record(json_int_t list, json_int_t record)
+{
+	struct giveback	*b = xcalloc(1, sizeof(*b));
+
+	b->list = list;
+	b->record = record;
+	TAILQ_INSERT_TAIL(&givebacks, b, entry);
+}
+
+/* dial_givebacks_pending - records waiting to be given back */
+int
+dial_givebacks_pending(void)
+{
+	return !TAILQ_EMPTY(&givebacks);
+}
+
+/* dial_givebacks_flush - write the first list's give-backs, if none is out */
+void
+dial_givebacks_flush(void)
+{
+	struct giveback	*b, *first = TAILQ_FIRST(&givebacks);
+	const char	*table, *p[2];
+	char		*sql, *ids;
+	size_t		 n = 0, len = 0, cap;
+	json_int_t	*arg;
+
+	if (first == NULL || giveback_busy || pgc_state(ob.pg) != PGC_UP)
+		return;
+	if ((table = lists_table(first->list)) == NULL) {
+		/* the list's table is gone: nothing to give back there */
+		TAILQ_REMOVE(&givebacks, first, entry);
+		free(first);
+		return;
+	}
+	TAILQ_FOREACH(b, &givebacks, entry)
+		n += b->list == first->list;
+	cap = 4 + n * 22;
+	ids = xmalloc(cap);
+	len += (size_t)snprintf(ids, cap, "{");
+	TAILQ_FOREACH(b, &givebacks, entry)
+		if (b->list == first->list)
+			len += (size_t)snprintf(ids + len, cap - len, "%s%lld",
+			    len > 1 ? "," : "", (long long)b->record);
+	snprintf(ids + len, cap - len, "}");
+	p[0] = ids;
+	p[1] = ob.owner;
+	sql = xasprintf("UPDATE %s SET record_status = 1, attempt = "
+	    "GREATEST(attempt - 1, 0), lease_owner = NULL, lease_until = NULL "
+	    "WHERE record_id = ANY($1::bigint[]) AND lease_owner = $2 AND "
+	    "record_status = 2", table);
+	arg = xcalloc(1, sizeof(*arg));
+	*arg = first->list;
+	if (pgc_query(ob.pg, sql, 2, p, given_back, arg) == 0)
+		giveback_busy = 1;
+	else
+		free(arg);
+	free(sql);
+	free(ids);
+}
+
+/* given_back - the list's queued records are Ready again, unless lost */
+static void
+given_back(struct pgc *pg, const PGresult *r, void *arg)
+{
+	json_int_t	 list = *(json_int_t *)arg;
+	struct giveback	*b, *next;
+
+	free(arg);
+	giveback_busy = 0;
+	if (r == NULL)		/* not known: written again next tick */
+		return;
+	if (PQresultStatus(r) != PGRES_COMMAND_OK)
+		log_warnx("outbound: records of calling list %lld could not "
+		    "be given back: %s", (long long)list,
+		    PQresultErrorMessage(r));
+	else if (atoi(PQcmdTuples((PGresult *)r)) > 0)
+		log_debug("outbound: %s record(s) of calling list %lld given "
+		    "back", PQcmdTuples((PGresult *)r), (long long)list);
+	for (b = TAILQ_FIRST(&givebacks); b != NULL; b = next) {
+		next = TAILQ_NEXT(b, entry);
+		if (b->list == list) {
+			TAILQ_REMOVE(&givebacks, b, entry);
+			free(b);
+		}
+	}
+}
+
+/* dial_givebacks_clear - at the end: what is left stays to the sweep */
+void
+dial_givebacks_clear(void)
+{
+	struct giveback	*b;
+
+	while ((b = TAILQ_FIRST(&givebacks)) != NULL) {
+		TAILQ_REMOVE(&givebacks, b, entry);
+		free(b);
+	}
 }
 
 /* ---- the voice side's news ---- */

@@ -138,6 +138,7 @@ void
 dial_cleanup(void)
 {
 	outcomes_cleanup();
+	dial_givebacks_clear();
 	glists_free();
 	voice_stop();
 	strmap_clear(&dial_conns);
@@ -154,6 +155,7 @@ dial_tick(void)
 	int		up = pgc_state(ob.pg) == PGC_UP && voice_link_up() &&
 			    outbox_kafka_up();
 
+	dial_givebacks_flush();
 	if (!ob.stopping)
 		groups_each(call_connect_waiting, NULL);
 	if (!ob.stopping && voice_link_up())
@@ -367,7 +369,7 @@ lease(struct group *g, unsigned n)
 	int			 empty = 0, closed = 0;
 
 	if (n == 0 || g->leasing > 0 || now < g->next_lease_ms ||
-	    pgc_state(ob.pg) != PGC_UP)
+	    pgc_state(ob.pg) != PGC_UP || dial_givebacks_pending())
 		return;
 	v = cobj_get(o, "origDN");
 	if (dial_dn_number(cache_get(json_integer_value(v)), NULL, 0) == -1) {
@@ -665,7 +667,17 @@ lease_committed(struct pgc *pg, const PGresult *r, void *arg)
 
 	if (g != NULL)
 		g->leasing = 0;
+	if (!ok && r == NULL && l->n > 0)
+		log_warnx("outbound: the answer to the lease of %zu record(s) "
+		    "of calling list %lld was lost with the connection: they "
+		    "are given back if it took effect", l->n,
+		    (long long)l->list);
 	for (i = 0; i < l->n; i++) {
+		if (!ok && r == NULL) {
+			/* in doubt: the COMMIT may have run */
+			dial_giveback(l->calls[i]);
+			continue;
+		}
 		if (!ok) {		/* nothing was leased */
 			call_free(l->calls[i]);
 			continue;

@@ -166,6 +166,7 @@ static int
 ob_drained(void)
 {
 	return (pgc_queued(ob.pg) == 0 || pgc_state(ob.pg) != PGC_UP) &&
+	    (!dial_givebacks_pending() || pgc_state(ob.pg) != PGC_UP) &&
 	    outbox_drained();
 }
 
