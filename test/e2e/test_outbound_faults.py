@@ -588,14 +588,20 @@ class Proxy(threading.Thread):
                     threading.Thread(target=self.pipe, args=(x, y), daemon=True).start()
             ls.close()
 
-    @staticmethod
-    def pipe(x, y):
+    def pipe(self, x, y):
+        try:
+            to_server = x.getsockname()[1] == self.port
+        except OSError:
+            to_server = False
+        state = {}
         try:
             while True:
                 data = x.recv(65536)
                 if not data:
                     break
-                y.sendall(data)
+                data = self.relay(data, to_server, state)
+                if data:
+                    y.sendall(data)
         except OSError:
             pass
         for s in (x, y):
@@ -614,6 +620,10 @@ class Proxy(threading.Thread):
                 except OSError:
                     pass
             self.conns = []
+
+    def relay(self, data, to_server, state):
+        """What goes on of data read from one side (state: the pipe's)."""
+        return data
 
     def mend(self):
         self.open.set()
@@ -634,34 +644,17 @@ class CommitCutProxy(Proxy):
         self.mute = threading.Event()
         super().__init__(target)
 
-    def pipe(self, x, y):
-        try:
-            to_server = x.getsockname()[1] == self.port
-        except OSError:
-            return
-        armed = False
-        try:
-            while True:
-                data = x.recv(65536)
-                if not data:
-                    break
-                if not to_server and self.mute.is_set():
-                    continue                    # the answer, lost
-                if to_server and not self.fired.is_set():
-                    if b"SET record_status = 2, lease_owner" in data:
-                        armed = True
-                    elif armed and b"COMMIT" in data:
-                        self.mute.set()
-                        self.fired.set()
-                        threading.Thread(target=self.lose, daemon=True).start()
-                y.sendall(data)
-        except OSError:
-            pass
-        for s in (x, y):
-            try:
-                s.close()
-            except OSError:
-                pass
+    def relay(self, data, to_server, state):
+        if not to_server:
+            return None if self.mute.is_set() else data  # the answer, lost
+        if not self.fired.is_set():
+            if b"SET record_status = 2, lease_owner" in data:
+                state["armed"] = True
+            elif state.get("armed") and b"COMMIT" in data:
+                self.mute.set()
+                self.fired.set()
+                threading.Thread(target=self.lose, daemon=True).start()
+        return data
 
     def lose(self):
         time.sleep(0.3)

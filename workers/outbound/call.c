@@ -141,6 +141,7 @@ struct giveback {
 	TAILQ_ENTRY(giveback)	 entry;
 	json_int_t		 list;
 	json_int_t		 record;
+	int			 sent;	/* in the statement that is out */
 };
 static TAILQ_HEAD(, giveback)	 givebacks = TAILQ_HEAD_INITIALIZER(givebacks);
 static int			 giveback_busy;	/* a statement is out */
@@ -202,9 +203,11 @@ dial_givebacks_flush(void)
 	ids = xmalloc(cap);
 	len += (size_t)snprintf(ids, cap, "{");
 	TAILQ_FOREACH(b, &givebacks, entry)
-		if (b->list == first->list)
+		if (b->list == first->list) {
+			b->sent = 1;
 			len += (size_t)snprintf(ids + len, cap - len, "%s%lld",
 			    len > 1 ? "," : "", (long long)b->record);
+		}
 	snprintf(ids + len, cap - len, "}");
 	p[0] = ids;
 	p[1] = ob.owner;
@@ -217,12 +220,13 @@ dial_givebacks_flush(void)
 	if (pgc_query(ob.pg, sql, 2, p, given_back, arg) == 0)
 		giveback_busy = 1;
 	else
-		free(arg);
+		given_back(ob.pg, NULL, arg);
 	free(sql);
 	free(ids);
 }
 
-/* given_back - the list's queued records are Ready again, unless lost */
+/* given_back - the records sent are Ready again, unless the answer was lost
+ * (records queued since wait for the next statement) */
 static void
 given_back(struct pgc *pg, const PGresult *r, void *arg)
 {
@@ -231,8 +235,11 @@ given_back(struct pgc *pg, const PGresult *r, void *arg)
 
 	free(arg);
 	giveback_busy = 0;
-	if (r == NULL)		/* not known: written again next tick */
+	if (r == NULL) {	/* not known: written again next tick */
+		TAILQ_FOREACH(b, &givebacks, entry)
+			b->sent = 0;
 		return;
+	}
 	if (PQresultStatus(r) != PGRES_COMMAND_OK)
 		log_warnx("outbound: records of calling list %lld could not "
 		    "be given back: %s", (long long)list,
@@ -242,7 +249,7 @@ given_back(struct pgc *pg, const PGresult *r, void *arg)
 		    "back", PQcmdTuples((PGresult *)r), (long long)list);
 	for (b = TAILQ_FIRST(&givebacks); b != NULL; b = next) {
 		next = TAILQ_NEXT(b, entry);
-		if (b->list == list) {
+		if (b->sent) {
 			TAILQ_REMOVE(&givebacks, b, entry);
 			free(b);
 		}
