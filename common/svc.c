@@ -93,9 +93,15 @@ static struct auth		*auth;
 static struct rights		*rights;
 static struct throttle		*throttle;
 static struct event		*ev_sweep, *ev_drain;
-static struct metric		*m_clients, *m_slow, *m_rq, *m_cfg_retry;
+static struct metric		*m_clients, *m_rq, *m_cfg_retry;
+/* The session server's counters, as metric counters (the registry
+ * outlives the worker: added, not set, so they never go back when a new
+ * worker starts from zero). */
+static struct sess_counter {
+	struct metric	*m;
+	uint64_t	 seen;
+} m_slow, m_refused, m_evicted;
 static enum worker_class	 wclass;
-static uint64_t			 slow_seen;	/* slow_cut counted */
 static int			 ready;
 static int			 stopping;
 
@@ -119,7 +125,7 @@ static void	on_http(struct http_conn *, const struct http_request *,
 
 /* ---- start, reload, stop ---- */
 
-/* register_metrics - the two every session port has, named after it */
+/* register_metrics - the series every session port has, named after it */
 static void
 register_metrics(const char *name)
 {
@@ -129,8 +135,14 @@ register_metrics(const char *name)
 	snprintf(help, sizeof(help), "Sessions open on the %s port.", name);
 	m_clients = metrics_gauge(n, help, NULL);
 	snprintf(n, sizeof(n), "tenantd_%s_slow_clients_total", name);
-	m_slow = metrics_counter(n, "Clients cut because they did not read "
+	m_slow.m = metrics_counter(n, "Clients cut because they did not read "
 	    "what was sent to them.", NULL);
+	snprintf(n, sizeof(n), "tenantd_%s_clients_refused_total", name);
+	m_refused.m = metrics_counter(n, "Connections turned away at "
+	    "max_clients, every one there having opened or opening.", NULL);
+	snprintf(n, sizeof(n), "tenantd_%s_clients_evicted_total", name);
+	m_evicted.m = metrics_counter(n, "Connections closed before they "
+	    "opened, to make room for a new one at max_clients.", NULL);
 	snprintf(n, sizeof(n), "worker=\"%s\"", name);
 	m_rq = metrics_gauge("tenant_rq_client_state", "The Redis connection "
 	    "that carries requests to the voice side: 2 up, 1 connecting, 0 "
@@ -306,6 +318,14 @@ svc_cleanup(void)
 	ev_sweep = ev_drain = NULL;
 }
 
+/* count - what a session server counter gained since last time */
+static void
+count(struct sess_counter *c, uint64_t now)
+{
+	metric_add(c->m, (double)(now - c->seen));
+	c->seen = now;
+}
+
 /* on_sweep - the session metrics, the voice connection, the reads */
 static void
 on_sweep(evutil_socket_t fd, short what, void *arg)
@@ -313,10 +333,9 @@ on_sweep(evutil_socket_t fd, short what, void *arg)
 	const struct sess_stats	*st = sess_server_stats(srv);
 
 	metric_set(m_clients, (double)st->current);
-	/* Added, not set: the registry outlives the worker, and a counter
-	 * must not go back when a new one starts from zero. */
-	metric_add(m_slow, (double)(st->slow_cut - slow_seen));
-	slow_seen = st->slow_cut;
+	count(&m_slow, st->slow_cut);
+	count(&m_refused, st->too_many);
+	count(&m_evicted, st->evicted);
 	metric_set(m_rq, (double)voice_request_state());
 	metric_set(m_cfg_retry, (double)cfgfollow_failures(follow));
 }

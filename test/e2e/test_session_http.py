@@ -259,6 +259,9 @@ def test_a_burst_accepted_before_it_speaks_takes_the_place_of_silent_ones(
             got = s.recv(4096)
             assert b"TooManyClients" in got, got
         session_works(port, p.token, "newcomer")
+        wait_for(lambda: p.d.metric("tenantd_events_clients_evicted_total")
+                 == 150, 5, what="150 evicted, counted")
+        assert p.d.metric("tenantd_events_clients_refused_total") == 0
     finally:
         for s in silent + heads + alive:
             s.close()
