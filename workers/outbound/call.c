@@ -183,20 +183,28 @@ dial_givebacks_pending(void)
 void
 dial_givebacks_flush(void)
 {
-	struct giveback	*b, *first = TAILQ_FIRST(&givebacks);
-	const char	*table, *p[2];
+	struct giveback	*b, *next, *first = NULL;
+	const char	*table = NULL, *p[2];
 	char		*sql, *ids;
 	size_t		 n = 0, len = 0, cap;
 	json_int_t	*arg;
 
-	if (first == NULL || giveback_busy || pgc_state(ob.pg) != PGC_UP)
+	if (giveback_busy || pgc_state(ob.pg) != PGC_UP)
 		return;
-	if ((table = lists_table(first->list)) == NULL) {
-		/* the list's table is gone: nothing to give back there */
-		TAILQ_REMOVE(&givebacks, first, entry);
-		free(first);
-		return;
+	/* the first whose table is there; a list being altered waits, a
+	 * list gone from the configuration has nothing left to give back */
+	for (b = TAILQ_FIRST(&givebacks); b != NULL && first == NULL;
+	    b = next) {
+		next = TAILQ_NEXT(b, entry);
+		if ((table = lists_table(b->list)) != NULL)
+			first = b;
+		else if (cache_get(b->list) == NULL) {
+			TAILQ_REMOVE(&givebacks, b, entry);
+			free(b);
+		}
 	}
+	if (first == NULL)
+		return;
 	TAILQ_FOREACH(b, &givebacks, entry)
 		n += b->list == first->list;
 	cap = 4 + n * 22;
