@@ -144,7 +144,8 @@ struct giveback {
 	int			 sent;	/* in the statement that is out */
 };
 static TAILQ_HEAD(, giveback)	 givebacks = TAILQ_HEAD_INITIALIZER(givebacks);
-static int			 giveback_busy;	/* a statement is out */
+static json_int_t		 giveback_out;	/* the list whose statement
+						 * is out; 0: none */
 
 static void	 given_back(struct pgc *, const PGresult *, void *);
 
@@ -153,23 +154,15 @@ void
 dial_giveback(struct call *c)
 {
 	struct group	*g = groups_get(c->group);
+	struct giveback	*b = xcalloc(1, sizeof(*b));
 
 	if (g != NULL && c->state == C_DIALING && strmap_get(&dial_calls,
 	    c->request) == c)
 		g->dialing--;
-	dial_giveback_record(c->list, c->record);
-	call_free(c);
-}
-
-/* dial_giveback_record - queue a record of ours for Ready again */
-void
-dial_giveback_record(json_int_t list, json_int_t record)
-{
-	struct giveback	*b = xcalloc(1, sizeof(*b));
-
-	b->list = list;
-	b->record = record;
+	b->list = c->list;
+	b->record = c->record;
 	TAILQ_INSERT_TAIL(&givebacks, b, entry);
+	call_free(c);
 }
 
 /* dial_givebacks_pending - records waiting to be given back */
@@ -187,9 +180,8 @@ dial_givebacks_flush(void)
 	const char	*table = NULL, *p[2];
 	char		*sql, *ids;
 	size_t		 n = 0, len = 0, cap;
-	json_int_t	*arg;
 
-	if (giveback_busy || pgc_state(ob.pg) != PGC_UP)
+	if (giveback_out != 0 || pgc_state(ob.pg) != PGC_UP)
 		return;
 	/* the first whose table is there; a list being altered waits, a
 	 * list gone from the configuration has nothing left to give back */
@@ -223,12 +215,9 @@ dial_givebacks_flush(void)
 	    "GREATEST(attempt - 1, 0), lease_owner = NULL, lease_until = NULL "
 	    "WHERE record_id = ANY($1::bigint[]) AND lease_owner = $2 AND "
 	    "record_status = 2", table);
-	arg = xcalloc(1, sizeof(*arg));
-	*arg = first->list;
-	if (pgc_query(ob.pg, sql, 2, p, given_back, arg) == 0)
-		giveback_busy = 1;
-	else
-		given_back(ob.pg, NULL, arg);
+	giveback_out = first->list;
+	if (pgc_query(ob.pg, sql, 2, p, given_back, NULL) == -1)
+		given_back(ob.pg, NULL, NULL);
 	free(sql);
 	free(ids);
 }
@@ -238,11 +227,10 @@ dial_givebacks_flush(void)
 static void
 given_back(struct pgc *pg, const PGresult *r, void *arg)
 {
-	json_int_t	 list = *(json_int_t *)arg;
+	json_int_t	 list = giveback_out;
 	struct giveback	*b, *next;
 
-	free(arg);
-	giveback_busy = 0;
+	giveback_out = 0;
 	if (r == NULL) {	/* not known: written again next tick */
 		TAILQ_FOREACH(b, &givebacks, entry)
 			b->sent = 0;

@@ -165,9 +165,8 @@ ob_stop(void)
 static int
 ob_drained(void)
 {
-	return (pgc_queued(ob.pg) == 0 || pgc_state(ob.pg) != PGC_UP) &&
-	    (!dial_givebacks_pending() || pgc_state(ob.pg) != PGC_UP) &&
-	    outbox_drained();
+	return ((pgc_queued(ob.pg) == 0 && !dial_givebacks_pending()) ||
+	    pgc_state(ob.pg) != PGC_UP) && outbox_drained();
 }
 
 static void

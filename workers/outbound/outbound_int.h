@@ -178,12 +178,10 @@ void		 dial_stop(void);
 void		 dial_cleanup(void);
 void		 dial_voice(struct voice_event *);
 struct call;
-/* The record was not dialled: Ready again; the call is freed. */
-void		 dial_giveback(struct call *);
-/* The same for a record by its list and id (queued until PostgreSQL
+/* The record was not dialled: Ready again (queued until PostgreSQL
  * answers: written by dial_givebacks_flush every tick; leasing waits
- * while dial_givebacks_pending). */
-void		 dial_giveback_record(json_int_t list, json_int_t record);
+ * while dial_givebacks_pending); the call is freed. */
+void		 dial_giveback(struct call *);
 int		 dial_givebacks_pending(void);
 void		 dial_givebacks_flush(void);
 void		 dial_givebacks_clear(void);
