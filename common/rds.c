@@ -30,6 +30,7 @@
  * (the master was demoted under us) drops and asks again too.
  */
 #include <sys/queue.h>
+#include <sys/socket.h>
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -66,6 +67,7 @@ struct rds_cmd {
 	void			*arg;
 	char			*buf;		/* parked: the formatted command */
 	int			 len;
+	int			 sent;		/* handed to a connection */
 };
 TAILQ_HEAD(rds_cmds, rds_cmd);
 
@@ -111,6 +113,7 @@ struct rds {
 	TAILQ_HEAD(, rds_sub)	 subs;
 	struct rds_stream	 stream;
 	char			 why[256];
+	int			 reply_sent;	/* rds_reply_sent */
 };
 
 _Static_assert(RDS_DOWN == (int)LINK_DOWN && RDS_CONNECTING ==
@@ -257,16 +260,26 @@ rds_down(struct rds *r, const char *why)
 	link_down(&r->link, why);
 }
 
-/* rds_drop - drop the live context on purpose, saying why */
+/*
+ * rds_drop - drop the live context on purpose, saying why.  It is reset,
+ * not closed: what it still had to send is thrown away rather than
+ * delivered by the kernel after a partition heals, when its caller has
+ * long been told that it failed.
+ */
 static void
 rds_drop(void *arg, const char *why)
 {
 	struct rds		*r = arg;
 	redisAsyncContext	*ac = r->ac;
+	struct linger		 l = { 1, 0 };
 
 	r->ac = NULL;
-	if (ac != NULL)
+	if (ac != NULL) {
+		if (ac->c.fd != -1)
+			(void)setsockopt(ac->c.fd, SOL_SOCKET, SO_LINGER, &l,
+			    sizeof(l));
 		redisAsyncFree(ac);	/* deferred if in its callback */
+	}
 	rds_down(r, why);
 }
 
@@ -458,6 +471,7 @@ rds_cmd_send(struct rds *r, struct rds_cmd *c, char *buf, int len)
 	if (sendable && redisAsyncFormattedCommand(r->ac, rds_on_reply,
 	    c, buf, (size_t)len) == REDIS_OK) {
 		redisFreeCommand(buf);
+		c->sent = 1;
 		return;
 	}
 	if (!sendable && link_state(&r->link) == LINK_CONNECTING &&
@@ -500,11 +514,23 @@ static void
 rds_cmd_done(struct rds *r, struct rds_cmd *c, const redisReply *reply)
 {
 	if (c->cb != NULL) {
+		r->reply_sent = c->sent;
 		link_enter(&r->link);
 		c->cb(r, reply, c->arg);
 		link_return(&r->link);
 	}
 	free(c);
+}
+
+/*
+ * rds_reply_sent - in a reply callback given NULL: 1 if the command had
+ * been handed to a connection, so that Redis may have run it (its answer
+ * was lost), 0 if it never left (it did not run)
+ */
+int
+rds_reply_sent(const struct rds *r)
+{
+	return r->reply_sent;
 }
 
 /* rds_on_reply - a command's reply, or NULL as hiredis drops it */

@@ -110,6 +110,7 @@ int		 rds_command(struct rds *, rds_reply_cb *, void *arg,
 int		 rds_command_argv(struct rds *, rds_reply_cb *, void *arg,
 		    int argc, const char **argv, const size_t *argvlen);
 /* A health probe: PING. */
+int		 rds_reply_sent(const struct rds *);
 int		 rds_ping(struct rds *, rds_reply_cb *, void *arg);
 
 /* Subscribe for the life of the client; -1 if the connection is used

@@ -854,3 +854,87 @@ class VoiceSim:
         bad = [ln for ln in text.splitlines()
                if any(p in ln for p in CRASH_PATTERNS) or "level=error" in ln]
         assert self.proc.returncode == 0 and not bad, text[-3000:]
+
+
+class Proxy(threading.Thread):
+    """A TCP relay to 127.0.0.1:target on a free port; cut() closes every
+    connection and refuses new ones (a partition), mend() accepts again."""
+
+    def __init__(self, target):
+        super().__init__(daemon=True)
+        self.target, self.port = target, free_port()
+        self.conns, self.lock = [], threading.Lock()
+        self.open = threading.Event()
+        self.open.set()
+        self.halt = threading.Event()
+        self.start()
+
+    def run(self):
+        while not self.halt.is_set():
+            self.open.wait(0.2)
+            if not self.open.is_set():
+                continue
+            ls = socket.socket()
+            ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            ls.bind(("127.0.0.1", self.port))
+            ls.listen(64)
+            ls.settimeout(0.1)
+            while self.open.is_set() and not self.halt.is_set():
+                try:
+                    a, _ = ls.accept()
+                except OSError:
+                    continue
+                try:
+                    b = socket.create_connection(("127.0.0.1", self.target), 2)
+                except OSError:
+                    a.close()
+                    continue
+                with self.lock:
+                    self.conns += [a, b]
+                for x, y in ((a, b), (b, a)):
+                    threading.Thread(target=self.pipe, args=(x, y), daemon=True).start()
+            ls.close()
+
+    def pipe(self, x, y):
+        try:
+            to_server = x.getsockname()[1] == self.port
+        except OSError:
+            to_server = False
+        state = {}
+        try:
+            while True:
+                data = x.recv(65536)
+                if not data:
+                    break
+                data = self.relay(data, to_server, state)
+                if data:
+                    y.sendall(data)
+        except OSError:
+            pass
+        for s in (x, y):
+            try:
+                s.close()
+            except OSError:
+                pass
+
+    def cut(self):
+        self.open.clear()
+        with self.lock:
+            for s in self.conns:
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+            self.conns = []
+
+    def relay(self, data, to_server, state):
+        """What goes on of data read from one side (state: the pipe's)."""
+        return data
+
+    def mend(self):
+        self.open.set()
+
+    def stop(self):
+        self.cut()
+        self.halt.set()
+        self.join(5)

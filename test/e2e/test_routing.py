@@ -14,6 +14,7 @@ agent2}; place group PG34 {P3, P4}; virtual queues 8001 (no aging) and 8002
 import json
 import os
 import signal
+import socket
 import threading
 import time
 import collections
@@ -24,6 +25,7 @@ import pytest
 import redis as redislib
 
 from evclient import Session, key
+import helpers
 from helpers import config_api_ready, free_port, wait_for, VoiceSim
 
 
@@ -829,6 +831,155 @@ def test_rows_of_ended_interactions_are_swept(rt, redis, pg):
              what="the waiting one back")
     assert rt.get(live["id"])["userData"] == {"n": "live"}
     assert rt.http("GET", "/v1/interactions/ended-1")[0] == 404
+
+
+def test_rows_a_killed_worker_left_go_when_it_restarts(rt, pg):
+    """A worker killed between an interaction's end and the delete of its
+    row, or between a new one's row and its queueing, leaves a row Redis
+    does not hold live. These are young, so the 10-minute rule keeps
+    them; the new worker's first sweep takes them out all the same: the
+    ended one because Redis says it ended, the never-queued one because a
+    dead worker of this instance wrote it. A young row of another writer
+    may be a creation on its way and stays (found by the chaos run, whose
+    check found such a row 30 s after a kill -9)."""
+    s, live = rt.queue(userData={"n": "live"})
+    assert s == 201, live
+    s, gone = rt.queue(userData={"n": "ended"})
+    assert s == 201, gone
+    assert rt.http("DELETE", f"/v1/interactions/{gone['id']}")[0] == 204
+
+    def rows():
+        return set(pg.psql("SELECT id FROM rt_interaction", "t100").split())
+
+    wait_for(lambda: rows() == {live["id"]}, 10, what="the cancelled one's row gone")
+    pid = rt.d.worker_pid("routing")
+    master = helpers.proc_stat(pid)[1]
+    now = int(time.time() * 1000)
+    doc = json.dumps({"virtualQueue": "8001", "vq": rt.vq1, "priority": 0,
+                      "strategy": "LongestIdle", "timeout": 3600})
+    for iid, owner in ((gone["id"], None),
+                       ("orphan-1", f"{socket.gethostname()}/{master}/{pid + 100000}/1"),
+                       ("theirs-1", f"elsewhere/{master}/{pid}/1")):
+        pg.psql("INSERT INTO rt_interaction (id, doc, vq, created, owner) VALUES "
+                f"('{iid}', '{doc}', {rt.vq1}, {now}, "
+                f"{'NULL' if owner is None else repr(owner)})", "t100")
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: rt.d.worker_pid("routing") not in (None, pid), 20,
+             what="a new routing worker")
+    wait_for(lambda: rows() == {live["id"], "theirs-1"}, 20,
+             what="the ended one's and the orphan's rows swept")
+    assert rt.get(live["id"])["userData"] == {"n": "live"}
+    # the new worker's own rows are not orphans
+    s, mine = rt.queue(userData={"n": "mine"})
+    assert s == 201
+    time.sleep(1)
+    assert rows() == {live["id"], "theirs-1", mine["id"]}
+
+
+class AnswerCutProxy(helpers.Proxy):
+    """A Proxy that, once armed with some bytes, lets the first chunk a
+    client sends holding them reach Redis, drops everything Redis says
+    from then on, cuts every connection 0.3 s later and accepts again
+    1 s after: a script that ran, whose answer was lost."""
+
+    def __init__(self, target):
+        self.armed, self.fired = None, threading.Event()
+        self.mute = threading.Event()
+        super().__init__(target)
+
+    def arm(self, needle):
+        self.fired.clear()
+        self.armed = needle
+
+    def relay(self, data, to_server, state):
+        if not to_server:
+            return None if self.mute.is_set() else data
+        if self.armed is not None and self.armed in data:
+            self.armed = None
+            self.mute.set()
+            self.fired.set()
+            threading.Thread(target=self.lose, daemon=True).start()
+        return data
+
+    def lose(self):
+        time.sleep(0.3)
+        self.cut()
+        self.mute.clear()
+        time.sleep(1.0)
+        self.mend()
+
+
+def test_a_change_whose_answer_is_lost_leaves_the_journal_as_redis(
+        tenantd, voicesim_bin, pg):
+    """Redis runs an instance's script and the answer is lost with the
+    connection. A cancel that ran: its row must go, though the instance
+    never heard that it ended (before, it stayed 10 minutes, and a Redis
+    that lost its data meanwhile would have brought the cancelled one
+    back). A queueing that ran: its creator hears 503, but the interaction
+    waits in Redis and its row must stay (before, the row was deleted: a
+    waiting interaction that a Redis restart would lose)."""
+    a = Routing(tenantd, voicesim_bin)
+    proxy = AnswerCutProxy(a.redis_port)
+    port_b = free_port()
+    b = tenantd({"workers": {"routing": {"enabled": True,
+                                         "listen": f"127.0.0.1:{port_b}"}},
+                 "redis": {"port": proxy.port}},
+                config_worker=True, admin_token=a.token)
+    hdr = {"Authorization": f"Bearer {a.token}", "Content-Type": "application/json"}
+
+    def call_b(method, path, body=None):
+        try:
+            h = http.client.HTTPConnection("127.0.0.1", port_b, timeout=10)
+            h.request(method, path, body=json.dumps(body) if body else None,
+                      headers=hdr)
+            r = h.getresponse()
+            out = r.read()
+            h.close()
+            return r.status, out
+        except OSError as e:
+            return None, str(e)
+
+    def rows():
+        return set(pg.psql("SELECT id FROM rt_interaction", "t100").split())
+
+    def live():
+        return set(a.r.zrange(f"tenantd:{{{helpers.TENANT_ID}}}:routing:live", 0, -1))
+
+    try:
+        wait_for(lambda: call_b("GET", "/v1/virtual-queues/8001")[0] == 200, 20,
+                 what="instance B")
+        s, x = a.queue(userData={"n": "cancel-me"})
+        assert s == 201
+        wait_for(lambda: rows() == {x["id"]}, 10, what="its row")
+        # the cancel: its script reaches Redis, its answer does not
+        proxy.arm(x["id"].encode() + b"\r\n$9\r\ncancelled")
+        st, out = call_b("DELETE", f"/v1/interactions/{x['id']}")
+        assert proxy.fired.is_set(), (st, out)
+        assert st != 204, (st, out)
+        assert a.get(x["id"])["state"] == "cancelled"
+        wait_for(lambda: rows() == set(), 15,
+                 what="the cancelled one's row taken out by B")
+        b.wait_log(r"rows of interactions not live in Redis", timeout=5)
+
+        # the queueing: it ran, its creator hears of a failure
+        wait_for(lambda: call_b("GET", "/v1/virtual-queues/8001")[0] == 200, 20,
+                 what="instance B again")
+        proxy.arm(b'"lost-answer"')
+        st, out = call_b("POST", "/v1/interactions",
+                         {"virtualQueue": "8001", "userData": {"n": "lost-answer"}})
+        assert proxy.fired.is_set(), (st, out)
+        assert st != 201, (st, out)
+        wait_for(lambda: len(live()) == 1, 10, what="the queued one live in Redis")
+        (iid,) = live()
+        assert a.get(iid)["userData"] == {"n": "lost-answer"}
+        # B checks it against Redis once it answers again, and keeps it
+        wait_for(lambda: call_b("GET", "/v1/virtual-queues/8001")[0] == 200, 20,
+                 what="instance B again")
+        time.sleep(3)
+        assert rows() == {iid}
+    finally:
+        a.stop()
+        proxy.stop()
 
 
 def test_concurrent_posts_are_all_journalled(rt, redis):

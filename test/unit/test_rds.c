@@ -25,6 +25,7 @@
 
 struct rec {
 	int		 calls, nulls, type;
+	int		 sent;		/* a NULL's rds_reply_sent */
 	long long	 ints[64];
 	int		 nints;
 	char		 str[128];
@@ -179,6 +180,7 @@ on_rec(struct rds *c, const redisReply *r, void *arg)
 	rec->calls++;
 	if (r == NULL) {
 		rec->nulls++;
+		rec->sent = rds_reply_sent(c);
 		return;
 	}
 	rec->type = r->type;
@@ -402,10 +404,12 @@ test_server_restart(void **state)
 	TL_WAIT_FOR(wc.state == RDS_DOWN && ws.state == RDS_DOWN &&
 	    wf.state == RDS_DOWN && blocked.calls == 1, 5000);
 	assert_int_equal(blocked.nulls, 1);
+	assert_int_equal(blocked.sent, 1);	/* it may have run */
 	assert_int_equal(rds_command(c, on_rec, &down, "PING"), 0);
 	assert_int_equal(down.calls, 0);
 	tl_spin(600);	/* several failed attempts */
 	assert_int_equal(down.nulls, 1);
+	assert_int_equal(down.sent, 0);		/* it never left */
 	assert_true(wc.downs >= 3);
 
 	assert_int_equal(srv_start(), 0);
@@ -492,6 +496,7 @@ test_refused(void **state)
 	rds_command(c, on_rec, &r, "PING");
 	tl_spin(50);
 	assert_int_equal(r.nulls, 1);
+	assert_int_equal(r.sent, 0);
 	rds_free(c);
 }
 

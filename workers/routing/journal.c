@@ -11,7 +11,9 @@
  * nothing queued.  A change of its document follows, and its row goes when
  * it ends (or, a call, when an agent accepted it: the call is then with
  * the agent); a task accepted records its agent.  These are written after
- * Redis, and a delete or an acceptance that fails is tried again.  When
+ * Redis, and a delete or an acceptance that fails is tried again; a row
+ * left behind Redis (a worker killed, an answer lost) is found by the
+ * sweep below.  When
  * store.c finds Redis without its state (no epoch key), one instance
  * reads the rows back into Redis, with their age: as queued, or as
  * accepted by their agent, who is held again (journal_load).
@@ -32,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 
@@ -51,6 +54,8 @@
 #define SWEEP_S		300	/* then every */
 #define SWEEP_AGE_MS	600000	/* a younger row may be a creation on its
 				 * way to Redis */
+#define SWEEP_PAGE	1000	/* rows checked at a time */
+#define DOUBT_MS	500	/* an id in doubt is checked after */
 
 static const struct migration migrations[] = {
 	{ 1,
@@ -62,6 +67,8 @@ static const struct migration migrations[] = {
 	{ 2,
 	  "ALTER TABLE rt_interaction ADD COLUMN agent bigint,"
 	  " ADD COLUMN dn text;" },
+	{ 3,
+	  "ALTER TABLE rt_interaction ADD COLUMN owner text;" },
 };
 
 enum jkind { J_PUT, J_DOC, J_DEL, J_ACCEPT, J_KINDS };
@@ -85,9 +92,20 @@ struct batch {
 	int		 failed[J_KINDS]; /* by kind */
 };
 
+/* An id whose row is checked against Redis (the sweep). */
+struct doubt {
+	char			*id;
+	TAILQ_ENTRY(doubt)	 entry;
+};
+
 static struct pgc	*pg;
-static struct event	*ev_flush, *ev_migrate, *ev_sweep;
-static int		 sweeping;
+static struct event	*ev_flush, *ev_migrate, *ev_sweep, *ev_every;
+static char		*me;		/* the writer of our rows */
+static char		*family;	/* me up to the worker: this instance */
+static int		 sweeping;	/* a step of the sweep is out */
+static int		 swept_all;	/* every row, since the last SWEEP_S */
+static char		 after[RT_ID_MAX]; /* the last row swept so far */
+static TAILQ_HEAD(, doubt) doubted = TAILQ_HEAD_INITIALIZER(doubted);
 static struct jops	 queued = TAILQ_HEAD_INITIALIZER(queued);
 static size_t		 nqueued;
 static int		 migrated;
@@ -96,19 +114,29 @@ static int		 out;		/* a batch is out */
 static void	flush(evutil_socket_t, short, void *);
 static void	migrate(evutil_socket_t, short, void *);
 static void	sweep(evutil_socket_t, short, void *);
+static void	every(evutil_socket_t, short, void *);
 
 void
 journal_start(struct event_base *b, const struct conf *c)
 {
-	struct timeval	first = { SWEEP_FIRST_S, 0 };
+	struct timeval	first = { SWEEP_FIRST_S, 0 }, tv = { SWEEP_S, 0 };
+	char		host[128];
 
+	if (gethostname(host, sizeof(host)) == -1)
+		snprintf(host, sizeof(host), "localhost");
+	host[sizeof(host) - 1] = '\0';
+	family = xasprintf("%s/%ld/", host, (long)getppid());
+	me = xasprintf("%s%ld/%llx", family, (long)getpid(),
+	    (unsigned long long)now_wall_us());
 	if ((pg = pgc_new(b, c->pg_conninfo, c->pg_password, NULL, NULL)) ==
 	    NULL)
 		worker_fatalx(2, "postgres.conninfo does not parse");
 	ev_flush = event_new(b, -1, 0, flush, NULL);
 	ev_migrate = evtimer_new(b, migrate, NULL);
 	ev_sweep = evtimer_new(b, sweep, NULL);
+	ev_every = evtimer_new(b, every, NULL);
 	evtimer_add(ev_sweep, &first);
+	evtimer_add(ev_every, &tv);
 	migrate(-1, 0, NULL);
 }
 
@@ -124,12 +152,18 @@ void
 journal_cleanup(void)
 {
 	struct jop	*o;
+	struct doubt	*d;
 
 	while ((o = TAILQ_FIRST(&queued)) != NULL) {
 		TAILQ_REMOVE(&queued, o, entry);
 		if (o->cb != NULL)
 			o->cb(-1, NULL, o->arg);
 		op_free(o);
+	}
+	while ((d = TAILQ_FIRST(&doubted)) != NULL) {
+		TAILQ_REMOVE(&doubted, d, entry);
+		free(d->id);
+		free(d);
 	}
 	nqueued = 0;
 	out = 0;
@@ -141,8 +175,14 @@ journal_cleanup(void)
 		event_free(ev_migrate);
 	if (ev_sweep != NULL)
 		event_free(ev_sweep);
-	ev_flush = ev_migrate = ev_sweep = NULL;
-	migrated = sweeping = 0;
+	if (ev_every != NULL)
+		event_free(ev_every);
+	ev_flush = ev_migrate = ev_sweep = ev_every = NULL;
+	free(me);
+	free(family);
+	me = family = NULL;
+	migrated = sweeping = swept_all = 0;
+	after[0] = '\0';
 }
 
 int
@@ -335,7 +375,7 @@ flush(evutil_socket_t fd, short what, void *arg)
 	struct jop	*o;
 	struct jw	 ids[J_KINDS], docs[2], vqs, created, agents, dns;
 	char		 buf[10][64];
-	const char	*p[4];
+	const char	*p[5];
 	int		 n[J_KINDS] = { 0 }, i;
 	size_t		 taken = 0;
 
@@ -392,9 +432,11 @@ flush(evutil_socket_t fd, short what, void *arg)
 		p[1] = docs[0].p;
 		p[2] = vqs.p;
 		p[3] = created.p;
-		run(b, J_PUT, "INSERT INTO rt_interaction (id, doc, vq, created) "
-		    "SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], "
-		    "$4::bigint[]) ON CONFLICT (id) DO NOTHING", 4, p);
+		p[4] = me;
+		run(b, J_PUT, "INSERT INTO rt_interaction (id, doc, vq, created, "
+		    "owner) SELECT *, $5::text FROM unnest($1::text[], "
+		    "$2::text[], $3::bigint[], $4::bigint[]) ON CONFLICT (id) DO "
+		    "NOTHING", 5, p);
 	}
 	if (n[J_DOC] > 0) {
 		p[0] = ids[J_DOC].p;
@@ -430,92 +472,206 @@ flush(evutil_socket_t fd, short what, void *arg)
 /*
  * ---- the sweep ----
  *
- * A row whose interaction is not live in Redis, and that is older than
- * any creation still on its way there, is of an interaction that ended
- * while its delete was not written yet (the worker was killed in
- * between).  Left, a Redis that later lost its data would get it back as
- * waiting.  So every few minutes, and soon after a start: the old rows'
- * ids, those Redis says are not live (in one script that also checks that
- * Redis holds the routing state: one that lost it says nothing), and a
- * DELETE of those.  Whatever Redis does after its answer, those ended.
+ * A row whose interaction is not live in Redis is of one that ended while
+ * its delete was not written, or of a creation that never reached Redis:
+ * the worker was killed in between, or Redis ran a change and its answer
+ * was lost (store.c hands such an id to journal_doubt).  Left, a Redis that
+ * later lost its data would get it back as waiting.  So rows are checked
+ * against Redis, in one script that first checks that Redis holds the
+ * routing state (one that lost it says nothing) and says of each id: live,
+ * ended (Redis keeps an ended one an hour), or absent.  Deleted are:
+ *   - the ended;
+ *   - the absent that are older than any creation still on its way
+ *     (SWEEP_AGE_MS), or that a worker of this instance wrote and that is
+ *     dead (every row names its writer: host, master and worker);
+ *   - of the ids in doubt, every one not live.
+ * Every row is checked, a page at a time, soon after the start (until
+ * that once succeeds) and then every SWEEP_S; ids in doubt a moment after
+ * they come.  Whatever Redis does after its answer, those ended.
  */
 
+struct page {
+	int	 n;
+	char	*ids[SWEEP_PAGE];
+	char	 why[SWEEP_PAGE];	/* 'o' old, 'd' a dead writer's, 'q' in
+					 * doubt, '-' none of these */
+};
+
 static void
-swept(struct pgc *c, const PGresult *res, void *arg)
+page_free(struct page *p)
 {
-	sweeping = 0;
-	if (res != NULL && PQresultStatus(res) == PGRES_COMMAND_OK &&
-	    strcmp(PQcmdTuples((PGresult *)res), "0") != 0)
-		log_info("routing: %s rows of ended interactions taken out of "
-		    "rt_interaction", PQcmdTuples((PGresult *)res));
+	int	i;
+
+	for (i = 0; i < p->n; i++)
+		free(p->ids[i]);
+	free(p);
+}
+
+/* again - the sweep's next step in ms */
+static void
+again(unsigned ms)
+{
+	struct timeval	tv = util_tv_us((uint64_t)ms * 1000);
+
+	if (ev_sweep != NULL)	/* not after journal_cleanup */
+		evtimer_add(ev_sweep, &tv);
 }
 
 static void
-not_live(json_t *ids, int ok, void *arg)
+checked(const char *status, void *arg)
 {
-	struct jw	 w;
-	char		 buf[4096];
-	const char	*p[1];
-	json_t		*v;
-	size_t		 i;
+	struct page	*p = arg;
+	struct doubt	*d;
+	int		 i, doubts = p->n > 0 && p->why[0] == 'q', deleted = 0;
 
-	if (!ok || json_array_size(ids) == 0) {
-		sweeping = 0;
+	sweeping = 0;
+	if (ev_sweep == NULL) {		/* stopped */
+		page_free(p);
 		return;
 	}
-	jw_init(&w, buf, sizeof(buf));
-	jw_lit(&w, "{");
-	json_array_foreach(ids, i, v)
-		arr(&w, json_string_value(v));
-	jw_lit(&w, "}");
-	p[0] = w.p;
-	if (pgc_query_named(pg, "rt_sweep", "DELETE FROM rt_interaction "
-	    "WHERE id = ANY ($1::text[])", 1, p, swept, NULL) == -1)
-		sweeping = 0;
-	jw_free(&w);
+	if (status == NULL || strlen(status) != (size_t)p->n) {
+		if (doubts)
+			for (i = 0; i < p->n; i++) {
+				d = xcalloc(1, sizeof(*d));
+				d->id = p->ids[i];
+				p->ids[i] = NULL;
+				TAILQ_INSERT_TAIL(&doubted, d, entry);
+			}
+		page_free(p);
+		again(RETRY_MS);
+		return;
+	}
+	for (i = 0; i < p->n; i++)
+		if (status[i] == 'E' || (status[i] == 'A' && p->why[i] != '-')) {
+			journal_del(p->ids[i]);
+			deleted++;
+		}
+	if (deleted > 0)
+		log_info("routing: %d rows of interactions not live in Redis "
+		    "(ended, or never queued) taken out of rt_interaction",
+		    deleted);
+	if (!doubts && p->n < SWEEP_PAGE)
+		swept_all = 1;		/* the last page */
+	else if (!doubts)
+		snprintf(after, sizeof(after), "%s", p->ids[p->n - 1]);
+	page_free(p);
+	again(0);
 }
 
+/* check - ask Redis about a page of ids */
 static void
-old_rows(struct pgc *c, const PGresult *res, void *arg)
+check(struct page *p)
 {
 	struct jw	 w;
 	char		 buf[4096];
 	int		 i;
 
-	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK ||
-	    PQntuples(res) == 0) {
-		sweeping = 0;
-		return;
-	}
 	jw_init(&w, buf, sizeof(buf));
 	jw_lit(&w, "[");
-	for (i = 0; i < PQntuples(res); i++) {
+	for (i = 0; i < p->n; i++) {
 		if (i > 0)
 			jw_lit(&w, ",");
-		jw_str(&w, PQgetvalue(res, i, 0));
+		jw_str(&w, p->ids[i]);
 	}
 	jw_lit(&w, "]");
-	store_gone(w.p, not_live, NULL);
+	store_gone(w.p, checked, p);
 	jw_free(&w);
 }
 
 static void
+rows(struct pgc *c, const PGresult *res, void *arg)
+{
+	struct page	*p;
+	int		 i;
+
+	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+		sweeping = 0;
+		again(RETRY_MS);
+		return;
+	}
+	if (PQntuples(res) == 0) {
+		sweeping = 0;
+		swept_all = 1;
+		again(0);
+		return;
+	}
+	p = xcalloc(1, sizeof(*p));
+	for (i = 0; i < PQntuples(res) && i < SWEEP_PAGE; i++) {
+		p->ids[i] = xstrdup(PQgetvalue(res, i, 0));
+		p->why[i] = *PQgetvalue(res, i, 1) == 't' ? 'o' :
+		    *PQgetvalue(res, i, 2) == 't' ? 'd' : '-';
+		p->n++;
+	}
+	check(p);
+}
+
+/* sweep - the next step: ids in doubt first, then a page of every row */
+static void
 sweep(evutil_socket_t fd, short what, void *arg)
 {
-	char		 before[24];
-	const char	*p[] = { before };
-	struct timeval	 tv = { SWEEP_S, 0 };
+	char		 before[24], limit[16];
+	const char	*p[] = { before, me, family, after, limit };
+	struct page	*pp;
+	struct doubt	*d;
 
-	evtimer_add(ev_sweep, &tv);
-	if (!migrated || sweeping || !store_ready())
+	if (sweeping || (TAILQ_EMPTY(&doubted) && swept_all))
 		return;
+	if (!migrated || !store_ready() || pgc_state(pg) != PGC_UP) {
+		again(RETRY_MS);
+		return;
+	}
+	sweeping = 1;
+	if (!TAILQ_EMPTY(&doubted)) {
+		pp = xcalloc(1, sizeof(*pp));
+		while (pp->n < SWEEP_PAGE && (d = TAILQ_FIRST(&doubted)) !=
+		    NULL) {
+			TAILQ_REMOVE(&doubted, d, entry);
+			pp->ids[pp->n] = d->id;
+			pp->why[pp->n++] = 'q';
+			free(d);
+		}
+		check(pp);
+		return;
+	}
 	snprintf(before, sizeof(before), "%llu", (unsigned long long)
 	    (now_wall_us() / 1000 - SWEEP_AGE_MS));
-	sweeping = 1;
-	if (pgc_query_named(pg, "rt_old", "SELECT id FROM rt_interaction "
-	    "WHERE created < $1::bigint ORDER BY created LIMIT 5000", 1, p,
-	    old_rows, NULL) == -1)
+	snprintf(limit, sizeof(limit), "%d", SWEEP_PAGE);
+	if (pgc_query_named(pg, "rt_sweep", "SELECT id, created < $1::bigint, "
+	    "owner IS NOT NULL AND owner <> $2 AND starts_with(owner, $3) "
+	    "FROM rt_interaction WHERE id > $4 ORDER BY id LIMIT $5::int", 5,
+	    p, rows, NULL) == -1) {
 		sweeping = 0;
+		again(RETRY_MS);
+	}
+}
+
+/* every - a sweep of every row, every SWEEP_S */
+static void
+every(evutil_socket_t fd, short what, void *arg)
+{
+	struct timeval	tv = { SWEEP_S, 0 };
+
+	evtimer_add(ev_every, &tv);
+	if (!swept_all)
+		return;		/* the last one is still going */
+	swept_all = 0;
+	after[0] = '\0';
+	again(0);
+}
+
+/* journal_doubt - check id's row against Redis soon: deleted unless live */
+void
+journal_doubt(const char *id)
+{
+	struct doubt	*d;
+
+	if (ev_sweep == NULL)
+		return;
+	d = xcalloc(1, sizeof(*d));
+	d->id = xstrdup(id);
+	TAILQ_INSERT_TAIL(&doubted, d, entry);
+	if (!sweeping && !evtimer_pending(ev_sweep, NULL))
+		again(DOUBT_MS);
 }
 
 /* ---- reading back ---- */

@@ -309,7 +309,8 @@ void		 store_update(const char *id, const char *doc, store_cb *,
 /* Read one interaction as stored (also an ended one): JSON or NULL. */
 typedef void	 store_get_cb(json_t *ix, int ok, void *arg);
 void		 store_get(const char *id, store_get_cb *, void *);
-void		 store_gone(const char *ids, store_get_cb *, void *);
+typedef void	 store_gone_cb(const char *status, void *arg);
+void		 store_gone(const char *ids, store_gone_cb *, void *);
 void		 store_catch_up(void (*)(void *, int), void *);
 
 /* ---- PostgreSQL (journal.c) ---- */
@@ -323,6 +324,7 @@ void		 journal_put(const char *id, const char *doc, json_int_t vq,
 		    store_cb *, void *);
 void		 journal_doc(const char *id, const char *doc);
 void		 journal_del(const char *id);
+void		 journal_doubt(const char *id);
 void		 journal_accept(const char *id, json_int_t person,
 		    const char *dn);
 /* Every row: [{id, doc, vq, created, agent, dn}] (agent 0: waiting),

@@ -215,15 +215,18 @@ static const char restore_lua[] =
 static const char get_lua[] =
 "return state(ix, id, 'state')\n";
 
-/* ARGV[3] unused; [4] a JSON array of ids.  Those not live, or false when
- * Redis does not hold the routing state (no epoch: it may have lost it) */
+/* ARGV[3] unused; [4] a JSON array of ids.  A letter for each: L live,
+ * E ended (its record is kept KEEP_ENDED_S), A absent; or false when Redis
+ * does not hold the routing state (no epoch: it may have lost it) */
 static const char gone_lua[] =
 "if redis.call('EXISTS', P .. 'epoch') == 0 then return false end\n"
 "local out = {}\n"
-"for _, i in ipairs(cjson.decode(ARGV[4])) do\n"
-"  if not redis.call('ZSCORE', P .. 'live', i) then out[#out + 1] = i end\n"
+"for n, i in ipairs(cjson.decode(ARGV[4])) do\n"
+"  if redis.call('ZSCORE', P .. 'live', i) then out[n] = 'L'\n"
+"  elseif redis.call('EXISTS', P .. 'ix:' .. i) == 1 then out[n] = 'E'\n"
+"  else out[n] = 'A' end\n"
 "end\n"
-"return out\n";
+"return table.concat(out)\n";
 
 enum script { S_QUEUE, S_RESERVE, S_ACCEPT, S_REJECT, S_END, S_UPDATE,
     S_SNAPSHOT, S_GET, S_RESTORE, S_GONE, S_MAX };
@@ -246,9 +249,12 @@ struct call {
 	int		 argc;
 	char		*argv[ARGS_MAX];
 	int		 retried;
+	int		 sent;		/* handed to Redis: a lost answer is
+					 * an unknown outcome */
 	void		(*done)(struct call *, const redisReply *);
 	store_cb	*cb;
 	store_get_cb	*get_cb;
+	store_gone_cb	*gone_cb;
 	void		*arg;
 };
 
@@ -386,6 +392,7 @@ replied(struct rds *r, const redisReply *rep, void *arg)
 	}
 	if (rep != NULL && rep->type == REDIS_REPLY_ERROR)
 		log_warnx("routing: Redis refused a script: %s", rep->str);
+	c->sent = rep != NULL || rds_reply_sent(r);
 	c->done(c, rep != NULL && rep->type != REDIS_REPLY_ERROR ? rep :
 	    NULL);
 	call_free(c);
@@ -443,11 +450,19 @@ call(enum script s, void (*done)(struct call *, const redisReply *),
 	send_call(c, 0);
 }
 
-/* changed - a change script's answer: {1|0, why, ...} */
+/*
+ * changed - a change script's answer: {1|0, why, ...}.  PostgreSQL
+ * follows (journal.c): a changed document, an end; a call accepted
+ * (without a hold) is the agent's now.  An answer lost after the script
+ * was sent leaves its outcome unknown, and a queueing refused because the
+ * id exists (a routing point's call another instance queued) may have met
+ * one that ended: the journal checks those ids against Redis later.  A
+ * queueing that never left did not happen (its creator hears 503).
+ */
 static void
 changed(struct call *c, const redisReply *rep)
 {
-	const char	*why = NULL;
+	const char	*why = NULL, *id = c->argv[2];
 	int		 rc = -1;
 
 	if (rep != NULL && rep->type == REDIS_REPLY_ARRAY &&
@@ -457,20 +472,21 @@ changed(struct call *c, const redisReply *rep)
 		rc = rep->element[0]->integer == 1;
 		why = rep->element[1]->str;
 	}
-	/* PostgreSQL follows (journal.c): a changed document, an end; a
-	 * call accepted (without a hold) is the agent's now */
 	if (rc == 1 && c->s == S_UPDATE)
-		journal_doc(c->argv[2], c->argv[3]);
+		journal_doc(id, c->argv[3]);
 	else if (rc == 1 && (c->s == S_END || (c->s == S_ACCEPT &&
 	    strcmp(c->argv[4], "0") == 0)))
-		journal_del(c->argv[2]);
+		journal_del(id);
 	else if (rc == 1 && c->s == S_ACCEPT && rep->elements >= 4 &&
 	    rep->element[2]->type == REDIS_REPLY_STRING &&
 	    rep->element[3]->type == REDIS_REPLY_STRING)
-		journal_accept(c->argv[2], strtoll(rep->element[2]->str, NULL,
-		    10), rep->element[3]->str);
-	else if (rc == -1 && c->s == S_QUEUE)	/* the creator hears 503 */
-		journal_del(c->argv[2]);
+		journal_accept(id, strtoll(rep->element[2]->str, NULL, 10),
+		    rep->element[3]->str);
+	else if (rc == -1 && c->s == S_QUEUE && !c->sent)
+		journal_del(id);
+	else if ((rc == -1 && c->sent && (c->s == S_QUEUE || c->s == S_END ||
+	    c->s == S_ACCEPT)) || (rc == 0 && c->s == S_QUEUE))
+		journal_doubt(id);
 	if (c->cb != NULL)
 		c->cb(rc, why, c->arg);
 }
@@ -603,31 +619,20 @@ store_get(const char *id, store_get_cb *cb, void *arg)
 static void
 gone(struct call *c, const redisReply *rep)
 {
-	json_t	*ids = NULL;
-	size_t	 i;
-
-	if (rep != NULL && rep->type == REDIS_REPLY_ARRAY) {
-		ids = json_array();
-		for (i = 0; i < rep->elements; i++)
-			if (rep->element[i]->type == REDIS_REPLY_STRING)
-				json_array_append_new(ids, json_stringn(
-				    rep->element[i]->str,
-				    rep->element[i]->len));
-	}
-	c->get_cb(ids, ids != NULL, c->arg);
-	json_decref(ids);
+	c->gone_cb(rep != NULL && rep->type == REDIS_REPLY_STRING ?
+	    rep->str : NULL, c->arg);
 }
 
-/* store_gone - of ids (a JSON array's text), those not live in Redis: cb
- * gets them, or NULL and 0 when Redis did not answer or does not hold the
- * routing state */
+/* store_gone - of ids (a JSON array's text), whether each is live (L),
+ * ended (E) or absent (A) in Redis, a letter each; NULL when Redis did not
+ * answer or does not hold the routing state */
 void
-store_gone(const char *ids, store_get_cb *cb, void *arg)
+store_gone(const char *ids, store_gone_cb *cb, void *arg)
 {
 	const char	*a[] = { ids };
 	struct call	*c = call_new(S_GONE, gone, "", 1, a);
 
-	c->get_cb = cb;
+	c->gone_cb = cb;
 	c->arg = arg;
 	send_call(c, 0);
 }
