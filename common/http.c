@@ -865,6 +865,7 @@ make_room(struct http_server *srv)
 			victim = c;
 	if (victim == NULL)
 		return 0;
+	srv->made_room++;
 	if (srv->evicted++ == 0)
 		log_warnx("http: %u connections (max_clients): closing those "
 		    "that waited longest without a request, or without a "
@@ -892,6 +893,7 @@ conn_new(struct http_server *srv, int fd, struct ssl_st *ssl)
 		srv->evicted = 0;
 	}
 	if (srv->nconns >= srv->limits.max_clients && !make_room(srv)) {
+		srv->turned_away++;
 		if (ssl != NULL)
 			tls_free(ssl);
 		else if (write(fd, busy, sizeof(busy) - 1) < 0) {
@@ -1134,6 +1136,16 @@ unsigned
 http_server_clients(const struct http_server *srv)
 {
 	return srv->nconns;
+}
+
+/* http_server_full - connections closed to make room at max_clients, and
+ * connections turned away there, since the server started */
+void
+http_server_full(const struct http_server *srv, uint64_t *made_room,
+    uint64_t *turned_away)
+{
+	*made_room = srv->made_room;
+	*turned_away = srv->turned_away;
 }
 
 /* http_server_free - close the listener and every connection */

@@ -332,6 +332,8 @@ void		 http_server_pause(struct http_server *);
  */
 void		 http_server_shutdown(struct http_server *);
 unsigned	 http_server_clients(const struct http_server *);
+void		 http_server_full(const struct http_server *, uint64_t *made_room,
+		    uint64_t *turned_away);
 void		 http_server_free(struct http_server *);
 
 /*

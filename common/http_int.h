@@ -100,6 +100,8 @@ struct http_server {
 	int				 streaming;	/* see set_streaming */
 	uint64_t			 max_stream;
 	unsigned			 evicted;	/* while full */
+	uint64_t			 made_room;	/* connections closed */
+	uint64_t			 turned_away;	/* and refused, ever */
 };
 
 /* http_us - seconds as microseconds */

@@ -139,10 +139,11 @@ register_metrics(const char *name)
 	    "what was sent to them.", NULL);
 	snprintf(n, sizeof(n), "tenantd_%s_clients_refused_total", name);
 	m_refused.m = metrics_counter(n, "Connections turned away at "
-	    "max_clients, every one there having opened or opening.", NULL);
+	    "max_clients, every one there busy or trusted.", NULL);
 	snprintf(n, sizeof(n), "tenantd_%s_clients_evicted_total", name);
 	m_evicted.m = metrics_counter(n, "Connections closed before they "
-	    "opened, to make room for a new one at max_clients.", NULL);
+	    "opened a session or sent a request, to make room for a new one "
+	    "at max_clients.", NULL);
 	snprintf(n, sizeof(n), "worker=\"%s\"", name);
 	m_rq = metrics_gauge("tenant_rq_client_state", "The Redis connection "
 	    "that carries requests to the voice side: 2 up, 1 connecting, 0 "
@@ -331,11 +332,14 @@ static void
 on_sweep(evutil_socket_t fd, short what, void *arg)
 {
 	const struct sess_stats	*st = sess_server_stats(srv);
+	uint64_t		 made_room, turned_away;
 
+	/* the port's two faces: sessions, and HTTP connections */
+	http_server_full(hsrv, &made_room, &turned_away);
 	metric_set(m_clients, (double)st->current);
 	count(&m_slow, st->slow_cut);
-	count(&m_refused, st->too_many);
-	count(&m_evicted, st->evicted);
+	count(&m_refused, st->too_many + turned_away);
+	count(&m_evicted, st->evicted + made_room);
 	metric_set(m_rq, (double)voice_request_state());
 	metric_set(m_cfg_retry, (double)cfgfollow_failures(follow));
 }

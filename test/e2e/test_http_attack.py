@@ -151,6 +151,10 @@ def test_slowloris_heads_and_bodies_are_cut_off(tenantd):
     assert got.startswith(b"HTTP/1.1 408 Request Timeout\r\n"), got
     assert 1.4 < took < 3.5, took
     expect(d.api("GET", "/v1/tenants"), 200)
+    # an operator sees it: connections pushed out, none turned away
+    evicted = [g for g, _, _ in out if g == b""]
+    assert d.metric("tenantd_config_clients_evicted_total") >= len(evicted) > 0
+    assert d.metric("tenantd_config_clients_refused_total") == 0
 
 
 # ---------------------------------------------------------------- bodies

@@ -112,6 +112,7 @@ static struct cfgw		 cw = {
 };
 static struct event		*ev_migrate, *ev_prune, *ev_drain, *ev_recheck;
 static struct metric		*m_clients, *m_objects, *m_revision;
+static struct metric		*m_evicted, *m_refused;
 static struct metric		*m_catchups, *m_latency;
 static struct route_count	 counts[R_MAX][STATUSES_MAX];
 
@@ -281,6 +282,23 @@ head(struct http_conn *c, const struct http_request *r, void *arg)
 		token_authenticate(w, c, r, head_authed);
 }
 
+/* count_clients - the connections, and what max_clients did since last
+ * time (added, not set: the registry outlives a worker, which starts from
+ * zero) */
+static void
+count_clients(struct cfgw *w)
+{
+	static uint64_t	 made_room, turned_away;
+	uint64_t	 m, t;
+
+	metric_set(m_clients, http_server_clients(w->http));
+	http_server_full(w->http, &m, &t);
+	metric_add(m_evicted, (double)(m - made_room));
+	metric_add(m_refused, (double)(t - turned_away));
+	made_room = m;
+	turned_away = t;
+}
+
 /*
  * admit - what every request passes before its token is looked at;
  * 0 when it was answered
@@ -288,7 +306,7 @@ head(struct http_conn *c, const struct http_request *r, void *arg)
 static int
 admit(struct cfgw *w, struct http_conn *c, const struct http_request *r)
 {
-	metric_set(m_clients, http_server_clients(w->http));
+	count_clients(w);
 	if (r->path_len < 4 || memcmp(r->target, "/v1/", 4) != 0) {
 		reply_error(c, 404, "NotFound", NULL, "the API lives under /v1/");
 		return 0;
@@ -458,6 +476,12 @@ register_metrics(void)
 	    "The configuration revision the cache reflects.", NULL);
 	m_catchups = metrics_counter("tenantd_config_catchups_total",
 	    "Change-log reads that brought the cache forward.", NULL);
+	m_evicted = metrics_counter("tenantd_config_clients_evicted_total",
+	    "Connections closed before they sent a request, to make room "
+	    "for a new one at max_clients.", NULL);
+	m_refused = metrics_counter("tenantd_config_clients_refused_total",
+	    "Connections turned away at max_clients, every one there busy "
+	    "or trusted.", NULL);
 	m_latency = metrics_histogram("tenantd_config_request_duration_seconds",
 	    "Time from a request to its answer.", NULL, buckets,
 	    NELEM(buckets));
@@ -593,6 +617,7 @@ on_recheck(evutil_socket_t fd, short what, void *arg)
 {
 	struct cfgw	*w = arg;
 
+	count_clients(w);
 	if (!w->dying)
 		changes_recheck(w);
 }
