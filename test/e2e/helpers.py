@@ -858,7 +858,10 @@ class VoiceSim:
 
 class Proxy(threading.Thread):
     """A TCP relay to 127.0.0.1:target on a free port; cut() closes every
-    connection and refuses new ones (a partition), mend() accepts again."""
+    connection and refuses new ones (a partition), mend() accepts again;
+    lose_answers() drops what the server says, then cuts and mends (a
+    request that ran, whose answer was lost). relay() may change or drop
+    what passes."""
 
     def __init__(self, target):
         super().__init__(daemon=True)
@@ -867,6 +870,7 @@ class Proxy(threading.Thread):
         self.open = threading.Event()
         self.open.set()
         self.halt = threading.Event()
+        self.mute, self.fired = threading.Event(), threading.Event()
         self.start()
 
     def run(self):
@@ -907,7 +911,7 @@ class Proxy(threading.Thread):
                 if not data:
                     break
                 data = self.relay(data, to_server, state)
-                if data:
+                if data and not (self.mute.is_set() and not to_server):
                     y.sendall(data)
         except OSError:
             pass
@@ -933,6 +937,20 @@ class Proxy(threading.Thread):
 
     def mend(self):
         self.open.set()
+
+    def lose_answers(self):
+        """From now on nothing the server says gets through; every
+        connection is cut 0.3 s later and accepted again 1 s after."""
+        self.mute.set()
+        self.fired.set()
+        threading.Thread(target=self._lose, daemon=True).start()
+
+    def _lose(self):
+        time.sleep(0.3)
+        self.cut()
+        self.mute.clear()
+        time.sleep(1.0)
+        self.mend()
 
     def stop(self):
         self.cut()

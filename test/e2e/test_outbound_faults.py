@@ -553,29 +553,13 @@ class CommitCutProxy(Proxy):
     COMMIT reaches PostgreSQL, what PostgreSQL says back is dropped, and
     every connection is cut 0.3 s later, then accepted again 1 s after."""
 
-    def __init__(self, target):
-        self.fired = threading.Event()
-        self.mute = threading.Event()
-        super().__init__(target)
-
     def relay(self, data, to_server, state):
-        if not to_server:
-            return None if self.mute.is_set() else data  # the answer, lost
-        if not self.fired.is_set():
+        if to_server and not self.fired.is_set():
             if b"SET record_status = 2, lease_owner" in data:
                 state["armed"] = True
             elif state.get("armed") and b"COMMIT" in data:
-                self.mute.set()
-                self.fired.set()
-                threading.Thread(target=self.lose, daemon=True).start()
+                self.lose_answers()
         return data
-
-    def lose(self):
-        time.sleep(0.3)
-        self.cut()
-        self.mute.clear()
-        time.sleep(1.0)
-        self.mend()
 
 
 def test_a_lease_whose_commit_answer_is_lost_is_given_back(tenantd, pg, redis,
