@@ -868,6 +868,7 @@ def test_rows_a_killed_worker_left_go_when_it_restarts(rt, pg):
              what="a new routing worker")
     wait_for(lambda: rows() == {live["id"], "theirs-1"}, 20,
              what="the ended one's and the orphan's rows swept")
+    assert rt.d.metric("tenantd_routing_journal_swept_total") == 2
     assert rt.get(live["id"])["userData"] == {"n": "live"}
     # the new worker's own rows are not orphans
     s, mine = rt.queue(userData={"n": "mine"})

@@ -41,6 +41,7 @@
 #include "conf.h"
 #include "jwrite.h"
 #include "log.h"
+#include "metrics.h"
 #include "migrate.h"
 #include "pgc.h"
 #include "util.h"
@@ -546,6 +547,7 @@ checked(const char *status, void *arg)
 			journal_del(p->ids[i]);
 			deleted++;
 		}
+	metric_add(rt_m.swept, deleted);
 	if (deleted > 0)
 		log_info("routing: %d rows of interactions not live in Redis "
 		    "(ended, or never queued) taken out of rt_interaction",

@@ -100,6 +100,9 @@ register_metrics(void)
 	rt_m.expired = metrics_counter(
 	    "tenantd_routing_reservations_expired_total",
 	    "Reservations that ran out before the agent accepted.", NULL);
+	rt_m.swept = metrics_counter("tenantd_routing_journal_swept_total",
+	    "Rows of rt_interaction found behind Redis (the interaction had "
+	    "ended, or was never queued) and taken out.", NULL);
 	rt_m.time_to_route = metrics_histogram(
 	    "tenantd_routing_time_to_route_seconds",
 	    "From queued to an agent reserved.", NULL, bounds,

@@ -394,6 +394,7 @@ extern struct rt_env rt;
 struct rt_metrics {
 	struct metric	*routed, *abandoned, *timed_out, *cancelled;
 	struct metric	*rejected, *expired, *time_to_route;
+	struct metric	*swept;		/* journal rows left behind Redis */
 };
 extern struct rt_metrics rt_m;
 
