@@ -449,6 +449,13 @@ metric_add(struct metric *m, double v)
 }
 
 void
+metric_follow(struct metric_follower *f, uint64_t total)
+{
+	metric_add(f->m, (double)(total - f->seen));
+	f->seen = total;
+}
+
+void
 metric_set(struct metric *m, double v)
 {
 	uint64_t	bits;

@@ -80,6 +80,18 @@ double		 metric_get(const struct metric *);
 void		 metric_observe(struct metric *, double);
 
 /*
+ * A counter that follows a running total kept elsewhere (a server's count
+ * since it started): metric_follow adds what the total gained since the
+ * last call.  Added, not set: the registry outlives a worker, and a new
+ * worker's totals start from zero.
+ */
+struct metric_follower {
+	struct metric	*m;
+	uint64_t	 seen;
+};
+void		 metric_follow(struct metric_follower *, uint64_t total);
+
+/*
  * Render every series in the Prometheus text format into buf; returns the
  * length, or the needed size if it exceeds cap (call again with more).
  */

@@ -94,13 +94,8 @@ static struct rights		*rights;
 static struct throttle		*throttle;
 static struct event		*ev_sweep, *ev_drain;
 static struct metric		*m_clients, *m_rq, *m_cfg_retry;
-/* The session server's counters, as metric counters (the registry
- * outlives the worker: added, not set, so they never go back when a new
- * worker starts from zero). */
-static struct sess_counter {
-	struct metric	*m;
-	uint64_t	 seen;
-} m_slow, m_refused, m_evicted;
+/* The session server's counters, as metric counters. */
+static struct metric_follower	 m_slow, m_refused, m_evicted;
 static enum worker_class	 wclass;
 static int			 ready;
 static int			 stopping;
@@ -319,14 +314,6 @@ svc_cleanup(void)
 	ev_sweep = ev_drain = NULL;
 }
 
-/* count - what a session server counter gained since last time */
-static void
-count(struct sess_counter *c, uint64_t now)
-{
-	metric_add(c->m, (double)(now - c->seen));
-	c->seen = now;
-}
-
 /* on_sweep - the session metrics, the voice connection, the reads */
 static void
 on_sweep(evutil_socket_t fd, short what, void *arg)
@@ -337,9 +324,9 @@ on_sweep(evutil_socket_t fd, short what, void *arg)
 	/* the port's two faces: sessions, and HTTP connections */
 	http_server_full(hsrv, &made_room, &turned_away);
 	metric_set(m_clients, (double)st->current);
-	count(&m_slow, st->slow_cut);
-	count(&m_refused, st->too_many + turned_away);
-	count(&m_evicted, st->evicted + made_room);
+	metric_follow(&m_slow, st->slow_cut);
+	metric_follow(&m_refused, st->too_many + turned_away);
+	metric_follow(&m_evicted, st->evicted + made_room);
 	metric_set(m_rq, (double)voice_request_state());
 	metric_set(m_cfg_retry, (double)cfgfollow_failures(follow));
 }

@@ -112,7 +112,7 @@ static struct cfgw		 cw = {
 };
 static struct event		*ev_migrate, *ev_prune, *ev_drain, *ev_recheck;
 static struct metric		*m_clients, *m_objects, *m_revision;
-static struct metric		*m_evicted, *m_refused;
+static struct metric_follower	 m_evicted, m_refused;
 static struct metric		*m_catchups, *m_latency;
 static struct route_count	 counts[R_MAX][STATUSES_MAX];
 
@@ -282,21 +282,16 @@ head(struct http_conn *c, const struct http_request *r, void *arg)
 		token_authenticate(w, c, r, head_authed);
 }
 
-/* count_clients - the connections, and what max_clients did since last
- * time (added, not set: the registry outlives a worker, which starts from
- * zero) */
+/* count_clients - the connections, and what max_clients did to them */
 static void
 count_clients(struct cfgw *w)
 {
-	static uint64_t	 made_room, turned_away;
-	uint64_t	 m, t;
+	uint64_t	made_room, turned_away;
 
 	metric_set(m_clients, http_server_clients(w->http));
-	http_server_full(w->http, &m, &t);
-	metric_add(m_evicted, (double)(m - made_room));
-	metric_add(m_refused, (double)(t - turned_away));
-	made_room = m;
-	turned_away = t;
+	http_server_full(w->http, &made_room, &turned_away);
+	metric_follow(&m_evicted, made_room);
+	metric_follow(&m_refused, turned_away);
 }
 
 /*
@@ -476,10 +471,10 @@ register_metrics(void)
 	    "The configuration revision the cache reflects.", NULL);
 	m_catchups = metrics_counter("tenantd_config_catchups_total",
 	    "Change-log reads that brought the cache forward.", NULL);
-	m_evicted = metrics_counter("tenantd_config_clients_evicted_total",
+	m_evicted.m = metrics_counter("tenantd_config_clients_evicted_total",
 	    "Connections closed before they sent a request, to make room "
 	    "for a new one at max_clients.", NULL);
-	m_refused = metrics_counter("tenantd_config_clients_refused_total",
+	m_refused.m = metrics_counter("tenantd_config_clients_refused_total",
 	    "Connections turned away at max_clients, every one there busy "
 	    "or trusted.", NULL);
 	m_latency = metrics_histogram("tenantd_config_request_duration_seconds",
