@@ -67,7 +67,8 @@ struct rds_cmd {
 	void			*arg;
 	char			*buf;		/* parked: the formatted command */
 	int			 len;
-	int			 sent;		/* handed to a connection */
+	int			 sent;		/* handed to a connection, and
+						 * so maybe written */
 };
 TAILQ_HEAD(rds_cmds, rds_cmd);
 
@@ -543,6 +544,10 @@ rds_on_reply(redisAsyncContext *ac, void *reply, void *privdata)
 	int		 demoted;
 
 	if (rep == NULL) {
+		/* written only once connected: a context whose connect never
+		 * completed sent nothing (hiredis sets REDIS_CONNECTED then) */
+		if (!(ac->c.flags & REDIS_CONNECTED))
+			c->sent = 0;
 		rds_cmd_failed(r, c);
 		return;
 	}
